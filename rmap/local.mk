@@ -1,0 +1,1 @@
+# rmap/ - see Makefile.am

@@ -1,0 +1,1 @@
+# sharing/ - see Makefile.am
