@@ -1,1 +1,4 @@
-# rmap/ - see Makefile.am
+# rmap/ - the guest memory model (see the overview comment of each file).
+noinst_LIBRARIES += librmap.a
+librmap_a_SOURCES = \
+	rmap/guest-mem.c rmap/guest-mem.h

@@ -1,1 +1,1 @@
-# sharing/ - see Makefile.am
+# sharing/ - the deduplication engine.

@@ -1,1 +1,1 @@
-# tests/
+include tests/emuhost/local.mk

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* guest-mem.c - guest RAM mapping and its write-protect userfaultfd. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "rmap/guest-mem.h"
+
+static int uffd_open(uint64_t *features, GError **error)
+{
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "userfaultfd: %s (samepage needs root or vm.unprivileged_userfaultfd=1)",
+                    g_strerror(errno));
+        return -1;
+    }
+    struct uffdio_api api = {
+        .api = UFFD_API,
+        .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+    };
+    if (ioctl(fd, UFFDIO_API, &api) < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "userfaultfd write-protect mode is not supported by this kernel: %s",
+                    g_strerror(errno));
+        close(fd);
+        return -1;
+    }
+    *features = api.features;
+    return fd;
+}
+
+bool guest_mem_init(GuestMem *mem, uint64_t size, GError **error)
+{
+    *mem = (GuestMem){.uffd = -1};
+    if (size == 0 || size % SP_PAGE_SIZE) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                    "guest RAM size %" G_GUINT64_FORMAT " is not a non-zero multiple of 4 KiB",
+                    size);
+        return false;
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "cannot map %" G_GUINT64_FORMAT " MiB of guest RAM: %s", size >> 20,
+                    g_strerror(errno));
+        return false;
+    }
+    /* Guest RAM must never be dumped with the VMM nor given transparent huge
+     * pages: sharing works on 4 KiB pages. */
+    madvise(p, size, MADV_DONTDUMP);
+    madvise(p, size, MADV_NOHUGEPAGE);
+    mem->host = p;
+    mem->size = size;
+
+    mem->uffd = uffd_open(&mem->uffd_features, error);
+    if (mem->uffd < 0)
+        goto fail;
+    struct uffdio_register reg = {
+        .range = {.start = (uintptr_t)p, .len = size},
+        .mode = UFFDIO_REGISTER_MODE_WP,
+    };
+    if (ioctl(mem->uffd, UFFDIO_REGISTER, &reg) < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "userfaultfd write-protect registration of guest RAM failed: %s",
+                    g_strerror(errno));
+        goto fail;
+    }
+    return true;
+
+fail:
+    guest_mem_destroy(mem);
+    return false;
+}
+
+void guest_mem_destroy(GuestMem *mem)
+{
+    if (mem->uffd >= 0)
+        close(mem->uffd);
+    if (mem->host)
+        munmap(mem->host, mem->size);
+    *mem = (GuestMem){.uffd = -1};
+}
+
+void *guest_mem_ptr(const GuestMem *mem, uint64_t gpa, uint64_t len)
+{
+    if (gpa > mem->size || len > mem->size - gpa)
+        return NULL;
+    return mem->host + gpa;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guest-mem.h - one VM's guest RAM as the host sees it.
+ *
+ * Guest RAM is a single anonymous MAP_PRIVATE | MAP_NORESERVE mapping, so a
+ * 4 GiB guest costs nothing until it touches pages.  It is registered with a
+ * userfaultfd in write-protect mode over its whole length (design.md,
+ * mechanism 1 and 3); write-protecting a page costs nothing until the sharing
+ * engine actually protects it.  Missing-fault mode is *not* registered here:
+ * the swap code registers it only on ranges holding swapped-out pages.
+ *
+ * Invariants: `host` and `size` never change while the VM exists (the
+ * sharing engine may replace pages *inside* the mapping with MAP_FIXED, never
+ * the mapping's extent).  Guest physical address X lives at host + X.
+ *
+ * Locking: none inside; the fields are immutable after guest_mem_init().
+ */
+#ifndef SAMEPAGE_RMAP_GUEST_MEM_H
+#define SAMEPAGE_RMAP_GUEST_MEM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <gio/gio.h>
+
+#define SP_PAGE_SIZE 4096ULL
+#define SP_PAGE_SHIFT 12
+
+typedef struct GuestMem {
+    uint8_t *host;          /* base of the host mapping of guest RAM */
+    uint64_t size;          /* bytes of guest RAM, a multiple of SP_PAGE_SIZE */
+    int uffd;               /* userfaultfd with WP mode over [host, host+size), or -1 */
+    uint64_t uffd_features; /* features the kernel granted in UFFDIO_API */
+} GuestMem;
+
+/* Map `size` bytes of guest RAM and register it with a new userfaultfd in
+ * write-protect mode.  `size` must be a non-zero multiple of 4 KiB. */
+bool guest_mem_init(GuestMem *mem, uint64_t size, GError **error);
+
+/* Unmap and close; safe on a zeroed or already-destroyed GuestMem. */
+void guest_mem_destroy(GuestMem *mem);
+
+/* Host pointer for [gpa, gpa+len), or NULL if any of it is outside RAM. */
+void *guest_mem_ptr(const GuestMem *mem, uint64_t gpa, uint64_t len);
+
+#endif

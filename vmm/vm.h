@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm.h - one virtual machine: its KVM VM, guest RAM, vCPU threads, devices.
+ *
+ * Lifecycle:  sp_vm_new() -> CREATED (RAM mapped, image loaded, vCPUs made)
+ *             sp_vm_start() -> RUNNING (one thread per vCPU)
+ *             then one of EXITED (guest asked to exit: exit_status),
+ *             CRASHED (unexpected exit: reason + register dump) or
+ *             STOPPED (sp_vm_request_stop() from the host).
+ *             sp_vm_wait() joins the threads; sp_vm_free() releases all.
+ *
+ * A crash ends only that VM: nothing a guest does stops the process.
+ *
+ * Events (console lines, phases, results, integrity errors, rounds, the
+ * final state) go to the SpVmEvents callbacks, called from vCPU threads:
+ * they must be thread-safe and quick.  The VM also keeps running totals that
+ * any thread may read with sp_vm_get_info().
+ *
+ * Locking: vm->lock protects state, reason, exit_status and the results
+ * table; counters are atomics.  Devices take their own locks.  Never call a
+ * callback with vm->lock held.
+ */
+#ifndef SAMEPAGE_VMM_VM_H
+#define SAMEPAGE_VMM_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <gio/gio.h>
+
+#include "rmap/guest-mem.h"
+#include "vmm/kvm.h"
+#include "vmm/vm-config.h"
+
+typedef struct SpVm SpVm;
+
+typedef enum SpVmState {
+    SP_VM_CREATED,
+    SP_VM_RUNNING,
+    SP_VM_EXITED,  /* the guest asked to exit; see exit_status */
+    SP_VM_CRASHED, /* unexpected vCPU exit; see reason */
+    SP_VM_STOPPED, /* stopped by the host */
+} SpVmState;
+
+const char *sp_vm_state_name(SpVmState s);
+
+typedef struct SpVmEvents {
+    void (*console)(SpVm *vm, const char *line, void *opaque);
+    void (*phase)(SpVm *vm, uint64_t n, const char *label, void *opaque);
+    void (*result)(SpVm *vm, const char *key, uint64_t value, void *opaque);
+    void (*integrity)(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque);
+    void (*round)(SpVm *vm, uint64_t round, uint64_t verified, uint64_t rewritten, void *opaque);
+    void (*ended)(SpVm *vm, SpVmState state, void *opaque); /* once, when it leaves RUNNING */
+    void *opaque;
+} SpVmEvents;
+
+/* A snapshot of a VM's status for display. */
+typedef struct SpVmInfo {
+    SpVmState state;
+    int exit_status;            /* when EXITED */
+    uint64_t rounds;            /* SP_CTL_ROUND reports */
+    uint64_t pages_verified;    /* in the last round */
+    uint64_t pages_rewritten;   /* total */
+    uint64_t integrity_errors;  /* SP_CTL_INTEGRITY reports */
+    uint64_t phase;             /* last phase reported */
+    double seconds;             /* since start */
+} SpVmInfo;
+
+SpVm *sp_vm_new(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id, const SpVmEvents *events,
+                GError **error);
+bool sp_vm_start(SpVm *vm, GError **error);
+void sp_vm_request_stop(SpVm *vm);  /* any thread, idempotent */
+void sp_vm_wait(SpVm *vm);          /* joins every vCPU thread */
+void sp_vm_free(SpVm *vm);
+
+const char *sp_vm_name(const SpVm *vm);
+uint64_t sp_vm_id(const SpVm *vm);
+const SpVmConfig *sp_vm_config(const SpVm *vm);
+GuestMem *sp_vm_mem(SpVm *vm);
+int sp_vm_kvm_fd(const SpVm *vm);   /* the KVM VM fd (for dirty logging) */
+#define SP_VM_RAM_SLOT 0            /* memslot holding all of guest RAM */
+
+void sp_vm_get_info(SpVm *vm, SpVmInfo *info);
+char *sp_vm_get_reason(SpVm *vm);   /* crash/stop reason, or NULL */
+/* Value a guest reported with SP_CTL_RESULT, if any. */
+bool sp_vm_get_result(SpVm *vm, const char *key, uint64_t *value);
+
+#endif
