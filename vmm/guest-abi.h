@@ -34,12 +34,14 @@
 #define SP_BOOTINFO_GPA 0x1000ULL   /* SpBootInfo, one page */
 #define SP_ARGS_GPA 0x2000ULL       /* argument string, NUL-terminated */
 #define SP_ARGS_MAX 4095            /* longest argument string */
+#define SP_TSS_GPA 0x4000ULL        /* 64-bit TSS + all-allowing I/O bitmap */
 #define SP_PGTABLE_GPA 0x10000ULL   /* PML4, PDPT, then one PD per GiB */
 #define SP_PGTABLE_END 0x100000ULL  /* => at most 238 GiB of guest RAM */
 #define SP_STACKS_GPA 0x100000ULL   /* vCPU i stack: [base+i*size, +size) */
 #define SP_STACK_SIZE 0x8000ULL     /* 32 KiB per vCPU */
 #define SP_MAX_VCPUS 64             /* stacks end at SP_PAYLOAD_MIN_GPA */
 #define SP_PAYLOAD_MIN_GPA 0x400000ULL /* lowest address a PT_LOAD may use */
+#define SP_PAYLOAD_MAX_GPA 0x40000000ULL /* PT_LOADs end below 1 GiB */
 
 #define SP_CTL_PORT 0x5e0
 
