@@ -1,1 +1,12 @@
+# tests/ - unit tests (GTest, TAP), integration tests with real KVM VMs, CLI tests.
+TEST_LDADD = libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread
+
+# Unit tests.
+check_PROGRAMS += tests/test-vm-config tests/test-uart tests/test-elf tests/test-pagetable
+TESTS += tests/test-vm-config tests/test-uart tests/test-elf tests/test-pagetable
+tests_test_vm_config_LDADD = $(TEST_LDADD)
+tests_test_uart_LDADD = $(TEST_LDADD)
+tests_test_elf_LDADD = $(TEST_LDADD)
+tests_test_pagetable_LDADD = $(TEST_LDADD)
+
 include tests/emuhost/local.mk
