@@ -9,4 +9,9 @@ tests_test_uart_LDADD = $(TEST_LDADD)
 tests_test_elf_LDADD = $(TEST_LDADD)
 tests_test_pagetable_LDADD = $(TEST_LDADD)
 
+
+# Command-line behaviour with real VMs.
+TESTS += tests/cli-errors.sh
+EXTRA_DIST += tests/cli-errors.sh
+
 include tests/emuhost/local.mk
