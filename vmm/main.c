@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c - the `samepage` command: dispatch to subcommands. */
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    setlocale(LC_ALL, "");
     if (argc < 2) {
         usage(stderr);
         return 2;
