@@ -10,6 +10,13 @@ tests_test_elf_LDADD = $(TEST_LDADD)
 tests_test_pagetable_LDADD = $(TEST_LDADD)
 
 
+# Real VMs on this host's /dev/kvm.
+noinst_LIBRARIES += libharness.a
+libharness_a_SOURCES = tests/vm-harness.c tests/vm-harness.h
+check_PROGRAMS += tests/test-vm-run
+TESTS += tests/test-vm-run
+tests_test_vm_run_LDADD = libharness.a $(TEST_LDADD)
+
 # Command-line behaviour with real VMs.
 TESTS += tests/cli-errors.sh
 EXTRA_DIST += tests/cli-errors.sh
