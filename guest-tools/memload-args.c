@@ -54,6 +54,14 @@ static bool fail(char *err, size_t errlen, const char *what, const char *item, s
     return false;
 }
 
+static bool fail_global(char *err, size_t errlen, const char *what)
+{
+    Msg m = {err, errlen, 0};
+    msg_add(&m, "memload: bad arguments: ", 64);
+    msg_add(&m, what, 200);
+    return false;
+}
+
 static bool key_is(const char *k, size_t klen, const char *name)
 {
     size_t i = 0;
@@ -192,12 +200,11 @@ bool memload_args_parse(MemloadArgs *a, const char *s, char *err, size_t errlen)
             a->pct_image = 0;
     }
     if (a->pct_shared + a->pct_unique + a->pct_zero + a->pct_image > 100) {
-        static const char what[] = "shared+unique+zero+image must not exceed 100";
-        return fail(err, errlen, what, "shared/unique/zero/image", 24);
+        return fail_global(err, errlen, "shared+unique+zero+image must not exceed 100");
     }
     if (a->fill >= 0 && a->mix_given) {
-        static const char what[] = "fill= replaces the content mix; drop shared/unique/zero/image=";
-        return fail(err, errlen, what, "fill", 4);
+        return fail_global(err, errlen,
+                           "fill= replaces the content mix: drop shared/unique/zero/image=");
     }
     return true;
 }

@@ -92,7 +92,7 @@ void memload_distinct_init(MemloadDistinct *d, uint64_t *slots, uint64_t nslots,
                            const uint8_t *blob, uint64_t blob_pages)
 {
     *d = (MemloadDistinct){
-        .slots = slots,
+        .slots = nslots ? slots : NULL, /* no set: never touch the memory */
         .mask = nslots ? nslots - 1 : 0,
         .blob = blob,
         .blob_pages = blob_pages,
