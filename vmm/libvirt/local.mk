@@ -1,1 +1,28 @@
-# vmm/libvirt/ fragment
+# vmm/libvirt/ fragment: the libvirt remote-protocol endpoint (libsplibvirt.a),
+# its unit tests, the client tests with Debian's virsh/python3-libvirt/
+# prometheus-libvirt-exporter, and the decoder fuzz target.
+noinst_LIBRARIES += libsplibvirt.a
+libsplibvirt_a_SOURCES = \
+	vmm/libvirt/protocol.h \
+	vmm/libvirt/xdr.c vmm/libvirt/xdr.h \
+	vmm/libvirt/message.c vmm/libvirt/message.h \
+	vmm/libvirt/typed-params.c vmm/libvirt/typed-params.h \
+	vmm/libvirt/backend.h \
+	vmm/libvirt/session.c vmm/libvirt/session.h \
+	vmm/libvirt/procs.h vmm/libvirt/procs-common.c \
+	vmm/libvirt/procs-connect.c vmm/libvirt/procs-domain.c \
+	vmm/libvirt/procs-stats.c vmm/libvirt/procs-node.c \
+	vmm/libvirt/procs-lifecycle.c \
+	vmm/libvirt/server.c vmm/libvirt/server.h \
+	vmm/libvirt/domxml.c vmm/libvirt/domxml.h
+
+splibvirt_test_ldadd = libsplibvirt.a $(GLIB_LIBS)
+
+# The in-memory backend used by the tests and the fuzz target (not the product).
+check_LIBRARIES = libsplibvirt-testbackend.a
+libsplibvirt_testbackend_a_SOURCES = \
+	tests/libvirt/test-backend.c tests/libvirt/test-backend.h
+
+check_PROGRAMS += tests/libvirt/sp-libvirt-testd
+tests_libvirt_sp_libvirt_testd_SOURCES = tests/libvirt/sp-libvirt-testd.c
+tests_libvirt_sp_libvirt_testd_LDADD = libsplibvirt-testbackend.a $(splibvirt_test_ldadd)

@@ -1,0 +1,90 @@
+/*
+ * procs-common.c - helpers shared by the procedure implementations:
+ * argument end check, remote_nonnull_domain codec, backend lookups with
+ * libvirt-style "not found" errors.
+ */
+#include <string.h>
+
+#include "vmm/libvirt/procs.h"
+
+void sp_lv_domain_info_clear(SpLvDomainInfo *d)
+{
+    g_clear_pointer(&d->name, g_free);
+}
+
+void sp_lv_domain_info_free(SpLvDomainInfo *d)
+{
+    if (!d)
+        return;
+    sp_lv_domain_info_clear(d);
+    g_free(d);
+}
+
+bool sp_lv_args_end(SpXdrReader *args, GError **error)
+{
+    return sp_xdr_reader_finish(args, error);
+}
+
+void sp_lv_uuid_format(const guint8 u[16], char out[37])
+{
+    g_snprintf(out, 37,
+               "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
+               u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+               u[13], u[14], u[15]);
+}
+
+bool sp_lv_read_dom(SpXdrReader *r, char **name, guint8 uuid[16], gint32 *id,
+                    GError **error)
+{
+    g_autofree char *n = NULL;
+    if (!sp_xdr_read_string(r, &n, SP_LV_STRING_MAX, error) ||
+        !sp_xdr_read_fixed_opaque(r, uuid, 16, error) || !sp_xdr_read_i32(r, id, error))
+        return false;
+    if (name)
+        *name = g_steal_pointer(&n);
+    return true;
+}
+
+void sp_lv_write_dom(GByteArray *w, const SpLvDomainInfo *d)
+{
+    sp_xdr_write_string(w, d->name ? d->name : "");
+    sp_xdr_write_fixed_opaque(w, d->uuid, 16);
+    sp_xdr_write_i32(w, d->id);
+}
+
+bool sp_lv_domain_get(SpLvSession *s, const guint8 uuid[16], SpLvDomainInfo *out,
+                      GError **error)
+{
+    *out = (SpLvDomainInfo){0};
+    if (!s->backend->ops->domain_get(s->backend->opaque, uuid, out, error)) {
+        sp_lv_domain_info_clear(out);
+        return false;
+    }
+    return true;
+}
+
+bool sp_lv_read_dom_lookup(SpLvSession *s, SpXdrReader *args, SpLvDomainInfo *out,
+                           GError **error)
+{
+    guint8 uuid[16];
+    gint32 id;
+    if (!sp_lv_read_dom(args, NULL, uuid, &id, error))
+        return false;
+    return sp_lv_domain_get(s, uuid, out, error);
+}
+
+GPtrArray *sp_lv_domain_list(SpLvSession *s, GError **error)
+{
+    g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)sp_lv_domain_info_free);
+    if (!s->backend->ops->domain_list(s->backend->opaque, list, error))
+        return NULL;
+    return g_steal_pointer(&list);
+}
+
+bool sp_lv_unsupported(const char *api, GError **error)
+{
+    g_set_error(error, SP_LV_ERROR, SP_LV_ERR_NO_SUPPORT,
+                "this function is not supported by the connection driver: %s", api);
+    return false;
+}

@@ -1,0 +1,181 @@
+/*
+ * procs-node.c - host-wide procedures: node info, security model (none),
+ * node memory parameters get/set (the shm_* knobs and counters of the
+ * sharing engine), node memory stats per NUMA cell, and the empty storage
+ * pool list some exporters ask for.
+ *
+ * GET_MEMORY_PARAMETERS / GET_MEMORY_STATS follow libvirt's two-step
+ * protocol: nparams = 0 asks for the count (empty array, nparams = count);
+ * nparams = N returns at most N entries and nparams = entries returned.
+ */
+#include <string.h>
+
+#include "vmm/libvirt/procs.h"
+
+static bool proc_node_get_info(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
+                               GError **error)
+{
+    SpLvNodeInfo ni = {0};
+    if (!sp_lv_args_end(args, error) ||
+        !s->backend->ops->node_get_info(s->backend->opaque, &ni, error))
+        return false;
+    /* char model[32]: 32 XDR chars, 4 bytes each (128 bytes) */
+    sp_xdr_write_char_vector(ret, ni.model, sizeof(ni.model));
+    sp_xdr_write_u64(ret, ni.memory_kib);
+    sp_xdr_write_i32(ret, ni.cpus);
+    sp_xdr_write_i32(ret, ni.mhz);
+    sp_xdr_write_i32(ret, ni.nodes);
+    sp_xdr_write_i32(ret, ni.sockets);
+    sp_xdr_write_i32(ret, ni.cores);
+    sp_xdr_write_i32(ret, ni.threads);
+    return true;
+}
+
+/* {char model<>, char doi<>}, both empty: no security driver, so virsh
+ * skips DOMAIN_GET_SECURITY_LABEL. */
+static bool proc_node_get_security_model(SpLvSession *s, SpXdrReader *args,
+                                         GByteArray *ret, GError **error)
+{
+    if (!sp_lv_args_end(args, error))
+        return false;
+    sp_xdr_write_char_array(ret, "", 0);
+    sp_xdr_write_char_array(ret, "", 0);
+    return true;
+}
+
+static bool proc_node_get_memory_params(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
+                                        GError **error)
+{
+    gint32 nparams;
+    guint32 flags;
+    if (!sp_xdr_read_i32(args, &nparams, error) || !sp_xdr_read_u32(args, &flags, error) ||
+        !sp_lv_args_end(args, error))
+        return false;
+    if (nparams < 0 || (guint32)nparams > SP_LV_NODE_MEMORY_PARAMETERS_MAX) {
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%u",
+                    nparams, SP_LV_NODE_MEMORY_PARAMETERS_MAX);
+        return false;
+    }
+    g_autoptr(SpLvParams) p = sp_lv_params_new();
+    if (!s->backend->ops->node_memory_params_get(s->backend->opaque, p, error))
+        return false;
+    /* string parameters only for clients that said they understand them */
+    for (guint i = sp_lv_params_len(p); i-- > 0;)
+        if (sp_lv_params_get(p, i)->type == SP_LV_PARAM_STRING &&
+            !(flags & SP_LV_TYPED_PARAM_STRING_OKAY))
+            g_array_remove_index(p->items, i);
+    if (sp_lv_params_len(p) > SP_LV_NODE_MEMORY_PARAMETERS_MAX) {
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INTERNAL_ERROR,
+                    "internal error: too many node memory parameters");
+        return false;
+    }
+    if (nparams == 0) {
+        sp_xdr_write_u32(ret, 0);
+        sp_xdr_write_i32(ret, sp_lv_params_len(p));
+        return true;
+    }
+    guint n = MIN((guint)nparams, sp_lv_params_len(p));
+    sp_lv_params_encode_range(ret, p, 0, n);
+    sp_xdr_write_i32(ret, n);
+    return true;
+}
+
+static bool proc_node_set_memory_params(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
+                                        GError **error)
+{
+    g_autoptr(SpLvParams) p = sp_lv_params_new();
+    guint32 flags;
+    if (!sp_lv_params_decode(args, p, SP_LV_NODE_MEMORY_PARAMETERS_MAX, error) ||
+        !sp_xdr_read_u32(args, &flags, error) || !sp_lv_args_end(args, error))
+        return false;
+    if (flags != 0) {
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG,
+                    "invalid argument: unsupported flags (0x%x)", flags);
+        return false;
+    }
+    for (guint i = 0; i < sp_lv_params_len(p); i++)
+        for (guint j = i + 1; j < sp_lv_params_len(p); j++)
+            if (strcmp(sp_lv_params_get(p, i)->field, sp_lv_params_get(p, j)->field) == 0) {
+                g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG,
+                            "invalid argument: parameter '%s' given twice",
+                            sp_lv_params_get(p, i)->field);
+                return false;
+            }
+    return s->backend->ops->node_memory_params_set(s->backend->opaque, p, error);
+}
+
+static void node_stat_write(GByteArray *ret, const char *field, guint64 v)
+{
+    sp_xdr_write_string(ret, field);
+    sp_xdr_write_u64(ret, v);
+}
+
+static bool proc_node_get_memory_stats(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
+                                       GError **error)
+{
+    gint32 nparams, cell;
+    guint32 flags;
+    if (!sp_xdr_read_i32(args, &nparams, error) || !sp_xdr_read_i32(args, &cell, error) ||
+        !sp_xdr_read_u32(args, &flags, error) || !sp_lv_args_end(args, error))
+        return false;
+    if (nparams < 0 || (guint32)nparams > SP_LV_NODE_MEMORY_STATS_MAX) {
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%u",
+                    nparams, SP_LV_NODE_MEMORY_STATS_MAX);
+        return false;
+    }
+    if (cell < SP_LV_NODE_MEMORY_STATS_ALL_CELLS) {
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG,
+                    "invalid argument: cell number %d", cell);
+        return false;
+    }
+    SpLvNodeMemStats st = {0};
+    if (!s->backend->ops->node_memory_stats(s->backend->opaque, cell, &st, error))
+        return false;
+    struct {
+        const char *field;
+        guint64 v;
+    } f[] = {{"total", st.total_kib},
+             {"free", st.free_kib},
+             {"buffers", st.buffers_kib},
+             {"cached", st.cached_kib}};
+    guint avail = st.has_buffers_cached ? 4 : 2;
+    if (nparams == 0) {
+        sp_xdr_write_u32(ret, 0);
+        sp_xdr_write_i32(ret, avail);
+        return true;
+    }
+    guint n = MIN((guint)nparams, avail);
+    sp_xdr_write_u32(ret, n);
+    for (guint i = 0; i < n; i++)
+        node_stat_write(ret, f[i].field, f[i].v);
+    sp_xdr_write_i32(ret, n);
+    return true;
+}
+
+static bool proc_list_all_storage_pools(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
+                                        GError **error)
+{
+    gint32 need_results;
+    guint32 flags;
+    if (!sp_xdr_read_i32(args, &need_results, error) ||
+        !sp_xdr_read_u32(args, &flags, error) || !sp_lv_args_end(args, error))
+        return false;
+    sp_xdr_write_u32(ret, 0); /* pools<> */
+    sp_xdr_write_u32(ret, 0); /* ret */
+    return true;
+}
+
+const SpLvProc sp_lv_procs_node[] = {
+    {SP_LV_PROC_NODE_GET_INFO, "virNodeGetInfo", false, false, proc_node_get_info},
+    {SP_LV_PROC_NODE_GET_SECURITY_MODEL, "virNodeGetSecurityModel", false, false,
+     proc_node_get_security_model},
+    {SP_LV_PROC_NODE_GET_MEMORY_PARAMETERS, "virNodeGetMemoryParameters", false, false,
+     proc_node_get_memory_params},
+    {SP_LV_PROC_NODE_SET_MEMORY_PARAMETERS, "virNodeSetMemoryParameters", true, false,
+     proc_node_set_memory_params},
+    {SP_LV_PROC_NODE_GET_MEMORY_STATS, "virNodeGetMemoryStats", false, false,
+     proc_node_get_memory_stats},
+    {SP_LV_PROC_CONNECT_LIST_ALL_STORAGE_POOLS, "virConnectListAllStoragePools", false,
+     false, proc_list_all_storage_pools},
+};
+const gsize sp_lv_procs_node_len = G_N_ELEMENTS(sp_lv_procs_node);

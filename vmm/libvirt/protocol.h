@@ -1,0 +1,159 @@
+/*
+ * protocol.h - numbers of the libvirt remote wire protocol that samepage
+ * speaks: programs, message types, procedure numbers, limits, error codes,
+ * feature numbers and flag bits.
+ *
+ * Values are facts about the protocol (libvirt-wire.md, libvirt's .x files
+ * and public headers), written down here by hand; only what the endpoint
+ * uses is listed.  Pure constants: no state, no locking.
+ */
+#pragma once
+
+/* Programs and versions. */
+#define SP_LV_REMOTE_PROGRAM 0x20008086u
+#define SP_LV_REMOTE_VERSION 1u
+#define SP_LV_KEEPALIVE_PROGRAM 0x6b656570u /* "keep" */
+#define SP_LV_KEEPALIVE_VERSION 1u
+#define SP_LV_KEEPALIVE_PING 1
+#define SP_LV_KEEPALIVE_PONG 2
+
+/* Header message types and status. */
+enum {
+    SP_LV_CALL = 0,
+    SP_LV_REPLY = 1,
+    SP_LV_MESSAGE = 2,
+    SP_LV_STREAM = 3,
+    SP_LV_CALL_WITH_FDS = 4,
+    SP_LV_REPLY_WITH_FDS = 5,
+    SP_LV_STREAM_HOLE = 6,
+};
+enum { SP_LV_STATUS_OK = 0, SP_LV_STATUS_ERROR = 1, SP_LV_STATUS_CONTINUE = 2 };
+
+/* Framing. */
+#define SP_LV_LEN_SIZE 4u          /* the length word, counted in the length */
+#define SP_LV_HEADER_SIZE 24u      /* prog, vers, proc, type, serial, status */
+#define SP_LV_MESSAGE_MAX 33554432u /* clients refuse larger packets */
+#define SP_LV_INBOUND_MAX_DEFAULT (1u << 20) /* our default limit on calls */
+
+/* Limits from remote_protocol.x / virnetprotocol.x. */
+#define SP_LV_STRING_MAX 4194304u
+#define SP_LV_DOMAIN_LIST_MAX 16384u
+#define SP_LV_NODE_MEMORY_PARAMETERS_MAX 64u
+#define SP_LV_NODE_MEMORY_STATS_MAX 16u
+#define SP_LV_DOMAIN_MEMORY_STATS_MAX 1024u
+#define SP_LV_GET_ALL_DOMAIN_STATS_MAX 262144u
+#define SP_LV_AUTH_TYPE_LIST_MAX 20u
+#define SP_LV_SECURITY_MODEL_MAX 256u /* VIR_SECURITY_MODEL_BUFLEN - 1 */
+#define SP_LV_DOMAIN_MESSAGES_MAX 2048u
+#define SP_LV_TYPED_PARAM_FIELD_LENGTH 80u /* field must be shorter */
+#define SP_LV_NODE_INFO_MODEL_LEN 32u
+#define SP_LV_UUID_LEN 16u
+/* Our own bound on a typed-parameter field read from the wire. */
+#define SP_LV_FIELD_READ_MAX 256u
+
+/* Procedures (REMOTE_PROC_*) that the endpoint implements. */
+enum {
+    SP_LV_PROC_CONNECT_OPEN = 1,
+    SP_LV_PROC_CONNECT_CLOSE = 2,
+    SP_LV_PROC_CONNECT_GET_TYPE = 3,
+    SP_LV_PROC_CONNECT_GET_VERSION = 4,
+    SP_LV_PROC_NODE_GET_INFO = 6,
+    SP_LV_PROC_DOMAIN_CREATE = 9,
+    SP_LV_PROC_DOMAIN_CREATE_XML = 10,
+    SP_LV_PROC_DOMAIN_DEFINE_XML = 11,
+    SP_LV_PROC_DOMAIN_DESTROY = 12,
+    SP_LV_PROC_DOMAIN_GET_XML_DESC = 14,
+    SP_LV_PROC_DOMAIN_GET_AUTOSTART = 15,
+    SP_LV_PROC_DOMAIN_GET_INFO = 16,
+    SP_LV_PROC_DOMAIN_GET_MAX_MEMORY = 17,
+    SP_LV_PROC_DOMAIN_GET_OS_TYPE = 19,
+    SP_LV_PROC_CONNECT_LIST_DEFINED_DOMAINS = 21,
+    SP_LV_PROC_DOMAIN_LOOKUP_BY_ID = 22,
+    SP_LV_PROC_DOMAIN_LOOKUP_BY_NAME = 23,
+    SP_LV_PROC_DOMAIN_LOOKUP_BY_UUID = 24,
+    SP_LV_PROC_CONNECT_NUM_OF_DEFINED_DOMAINS = 25,
+    SP_LV_PROC_DOMAIN_SHUTDOWN = 33,
+    SP_LV_PROC_DOMAIN_UNDEFINE = 35,
+    SP_LV_PROC_CONNECT_LIST_DOMAINS = 37,
+    SP_LV_PROC_CONNECT_NUM_OF_DOMAINS = 51,
+    SP_LV_PROC_CONNECT_GET_HOSTNAME = 59,
+    SP_LV_PROC_CONNECT_SUPPORTS_FEATURE = 60,
+    SP_LV_PROC_DOMAIN_BLOCK_STATS = 64,
+    SP_LV_PROC_DOMAIN_INTERFACE_STATS = 65,
+    SP_LV_PROC_AUTH_LIST = 66,
+    SP_LV_PROC_STORAGE_POOL_GET_INFO = 87,
+    SP_LV_PROC_CONNECT_GET_URI = 110,
+    SP_LV_PROC_NODE_GET_SECURITY_MODEL = 122,
+    SP_LV_PROC_DOMAIN_IS_ACTIVE = 150,
+    SP_LV_PROC_DOMAIN_IS_PERSISTENT = 151,
+    SP_LV_PROC_CONNECT_GET_LIB_VERSION = 157,
+    SP_LV_PROC_DOMAIN_MEMORY_STATS = 159,
+    SP_LV_PROC_DOMAIN_GET_JOB_INFO = 163,
+    SP_LV_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE = 183,
+    SP_LV_PROC_DOMAIN_CREATE_WITH_FLAGS = 196,
+    SP_LV_PROC_DOMAIN_GET_STATE = 212,
+    SP_LV_PROC_NODE_GET_MEMORY_STATS = 228,
+    SP_LV_PROC_DOMAIN_UNDEFINE_FLAGS = 231,
+    SP_LV_PROC_DOMAIN_DESTROY_FLAGS = 234,
+    SP_LV_PROC_CONNECT_LIST_ALL_DOMAINS = 273,
+    SP_LV_PROC_CONNECT_LIST_ALL_STORAGE_POOLS = 281,
+    SP_LV_PROC_NODE_SET_MEMORY_PARAMETERS = 288,
+    SP_LV_PROC_NODE_GET_MEMORY_PARAMETERS = 289,
+    SP_LV_PROC_CONNECT_GET_ALL_DOMAIN_STATS = 344,
+    SP_LV_PROC_DOMAIN_DEFINE_XML_FLAGS = 350,
+    SP_LV_PROC_CONNECT_REGISTER_CLOSE_CALLBACK = 360,
+    SP_LV_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK = 361,
+    SP_LV_PROC_DOMAIN_GET_MESSAGES = 426,
+};
+
+/* virErrorNumber values (include/libvirt/virterror.h). */
+enum {
+    SP_LV_ERR_INTERNAL_ERROR = 1,
+    SP_LV_ERR_NO_SUPPORT = 3,
+    SP_LV_ERR_INVALID_ARG = 8,
+    SP_LV_ERR_OPERATION_FAILED = 9,
+    SP_LV_ERR_XML_ERROR = 27,
+    SP_LV_ERR_DOM_EXIST = 28,
+    SP_LV_ERR_OPERATION_DENIED = 29,
+    SP_LV_ERR_RPC = 39,
+    SP_LV_ERR_NO_DOMAIN = 42,
+    SP_LV_ERR_AUTH_FAILED = 45,
+    SP_LV_ERR_OPERATION_INVALID = 55,
+    SP_LV_ERR_CONFIG_UNSUPPORTED = 67,
+    SP_LV_ERR_OPERATION_UNSUPPORTED = 84,
+    SP_LV_ERR_ACCESS_DENIED = 88,
+};
+/* virErrorDomain values. */
+enum {
+    SP_LV_FROM_NONE = 0,
+    SP_LV_FROM_RPC = 7,
+    SP_LV_FROM_REMOTE = 13,
+    SP_LV_FROM_DOMAIN = 20,
+};
+#define SP_LV_ERR_LEVEL_ERROR 2
+
+/* CONNECT_SUPPORTS_FEATURE numbers (src/libvirt_internal.h). */
+enum {
+    SP_LV_FEATURE_TYPED_PARAM_STRING = 9,
+    SP_LV_FEATURE_PROGRAM_KEEPALIVE = 10,
+    SP_LV_FEATURE_REMOTE_EVENT_CALLBACK = 14,
+    SP_LV_FEATURE_REMOTE_CLOSE_CALLBACK = 15,
+};
+
+/* CONNECT_OPEN flags. */
+#define SP_LV_CONNECT_RO 1u
+/* typed-parameter flag of the GET calls. */
+#define SP_LV_TYPED_PARAM_STRING_OKAY 4u
+#define SP_LV_NODE_MEMORY_STATS_ALL_CELLS (-1)
+
+/* virConnectListAllDomainsFlags (the filters we honour). */
+enum {
+    SP_LV_LIST_ACTIVE = 1u << 0,
+    SP_LV_LIST_INACTIVE = 1u << 1,
+    SP_LV_LIST_PERSISTENT = 1u << 2,
+    SP_LV_LIST_TRANSIENT = 1u << 3,
+    SP_LV_LIST_RUNNING = 1u << 4,
+    SP_LV_LIST_PAUSED = 1u << 5,
+    SP_LV_LIST_SHUTOFF = 1u << 6,
+    SP_LV_LIST_OTHER = 1u << 7,
+};
