@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmm/vm-priv.h"
@@ -211,7 +212,12 @@ gpointer sp_vcpu_thread(gpointer opaque)
             goto out;
         }
     }
-out:
+out:;
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        __atomic_add_fetch(&vm->cpu_ns_done,
+                           (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec,
+                           __ATOMIC_RELAXED);
     __atomic_store_n(&vcpu->tid_valid, 0, __ATOMIC_RELEASE);
     return NULL;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmm/guest-abi.h"
@@ -257,6 +258,20 @@ void sp_vm_get_info(SpVm *vm, SpVmInfo *info)
     info->pages_rewritten = __atomic_load_n(&vm->pages_rewritten, __ATOMIC_RELAXED);
     info->integrity_errors = __atomic_load_n(&vm->integrity_errors, __ATOMIC_RELAXED);
     info->phase = __atomic_load_n(&vm->phase, __ATOMIC_RELAXED);
+}
+
+uint64_t sp_vm_cpu_time_ns(SpVm *vm)
+{
+    uint64_t total = __atomic_load_n(&vm->cpu_ns_done, __ATOMIC_RELAXED);
+    for (uint32_t i = 0; i < vm->nvcpus; i++) {
+        SpVcpu *v = &vm->vcpus[i];
+        clockid_t cid;
+        struct timespec ts;
+        if (__atomic_load_n(&v->tid_valid, __ATOMIC_ACQUIRE) &&
+            pthread_getcpuclockid(v->tid, &cid) == 0 && clock_gettime(cid, &ts) == 0)
+            total += (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    }
+    return total;
 }
 
 char *sp_vm_get_reason(SpVm *vm)

@@ -80,6 +80,7 @@ int sp_vm_kvm_fd(const SpVm *vm);   /* the KVM VM fd (for dirty logging) */
 #define SP_VM_RAM_SLOT 0            /* memslot holding all of guest RAM */
 
 void sp_vm_get_info(SpVm *vm, SpVmInfo *info);
+uint64_t sp_vm_cpu_time_ns(SpVm *vm); /* CPU time of all vCPU threads so far */
 char *sp_vm_get_reason(SpVm *vm);   /* crash/stop reason, or NULL */
 /* Value a guest reported with SP_CTL_RESULT, if any. */
 bool sp_vm_get_result(SpVm *vm, const char *key, uint64_t *value);
