@@ -16,7 +16,7 @@
 #include "guest-tools/memload.h"
 
 #define ML_POLL_NS 10000000ULL
-#define ML_SPIN 512
+#define ML_SPIN    512
 
 void memload_churn_restart(uint32_t vcpu)
 {
@@ -32,8 +32,9 @@ static void churn_rewrite_one(uint32_t vcpu, uint64_t first, uint64_t end)
     if (memload_rng_below(rng, 100) < memload.args.dup)
         rec = memload_rec_make(ML_CLASS_POOL, memload_rng_below(rng, memload.args.pool));
     else
-        rec = memload_rec_make(ML_CLASS_UNIQUE, (1ULL << 55) | ((uint64_t)vcpu << 40) |
-                                                    (memload.unique_next[vcpu]++ & ((1ULL << 40) - 1)));
+        rec = memload_rec_make(ML_CLASS_UNIQUE,
+                               (1ULL << 55) | ((uint64_t)vcpu << 40) |
+                                   (memload.unique_next[vcpu]++ & ((1ULL << 40) - 1)));
     memload.table[slot] = rec;
     memload_page_fill(memload_page(slot), &memload.ctx, rec);
 }

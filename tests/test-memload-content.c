@@ -43,9 +43,11 @@ static void test_deterministic(void)
 
 static void test_cross_vm(void)
 {
-    MemloadContentCtx a = ctx_for(9, 1, "vm-a"), b = ctx_for(9, 2, "vm-b"), other = ctx_for(10, 1, "vm-a");
+    MemloadContentCtx a = ctx_for(9, 1, "vm-a"), b = ctx_for(9, 2, "vm-b"),
+                      other = ctx_for(10, 1, "vm-a");
     /* shared and pool: same seed => same bytes in every VM. */
-    for (unsigned cls = ML_CLASS_SHARED; cls <= ML_CLASS_POOL; cls += ML_CLASS_POOL - ML_CLASS_SHARED) {
+    for (unsigned cls = ML_CLASS_SHARED; cls <= ML_CLASS_POOL;
+         cls += ML_CLASS_POOL - ML_CLASS_SHARED) {
         memload_page_fill(page_a, &a, memload_rec_make(cls, 5));
         memload_page_fill(page_b, &b, memload_rec_make(cls, 5));
         g_assert_true(memload_page_equal(page_a, page_b));
@@ -159,7 +161,8 @@ static void test_rng(void)
         counts[memload_rng_below(&s, 10)]++;
     for (int i = 0; i < 10; i++)
         g_assert_cmpuint(counts[i], >, 9000);
-    g_assert_cmphex(memload_rec_class(memload_rec_make(ML_CLASS_POOL, ML_ID_MASK)), ==, ML_CLASS_POOL);
+    g_assert_cmphex(memload_rec_class(memload_rec_make(ML_CLASS_POOL, ML_ID_MASK)), ==,
+                    ML_CLASS_POOL);
     g_assert_cmphex(memload_rec_id(memload_rec_make(ML_CLASS_POOL, ML_ID_MASK)), ==, ML_ID_MASK);
 }
 

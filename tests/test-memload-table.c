@@ -236,7 +236,8 @@ static void test_truth(void)
         total += t2.pages[c];
     g_assert_cmpuint(total, ==, l.pages);
     g_assert_cmpuint(t2.distinct_nonzero, ==,
-                     t2.pages[ML_CLASS_SHARED] + t2.pages[ML_CLASS_UNIQUE] + t2.distinct_image + 2 + 1);
+                     t2.pages[ML_CLASS_SHARED] + t2.pages[ML_CLASS_UNIQUE] + t2.distinct_image + 2 +
+                         1);
 }
 
 /* No blob: the set has no slots and must not write the memory it was given
