@@ -133,7 +133,7 @@ int sp_main(const SpBootInfo *info, uint32_t vcpu)
         memload_setup(info);
     sp_barrier_wait(&memload.barrier, n);
 
-    memload.rng[vcpu * 8] = memload_mix64(memload.ctx.vm_seed ^ (0x636875726e000000ULL + vcpu));
+    memload_churn_seed(vcpu);
     uint64_t t0 = sp_time_ns();
     memload_fill_slice(vcpu);
     sp_barrier_wait(&memload.barrier, n);

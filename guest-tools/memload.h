@@ -96,6 +96,8 @@ typedef struct MemloadState {
     uint64_t churn_done[SP_MAX_VCPUS];  /* rewrites since churn_t0 */
     uint64_t rng[SP_MAX_VCPUS * 8];     /* per-vCPU PRNG, one cache line apart */
     uint64_t unique_next[SP_MAX_VCPUS]; /* next churn unique id counter */
+    volatile uint32_t epoch;            /* 0, or 1 + clone id % 32767 in a clone (vCPU 0 polls) */
+    uint32_t rng_epoch[SP_MAX_VCPUS];   /* epoch this vCPU's PRNG was seeded for */
 } MemloadState;
 
 extern MemloadState memload;
@@ -117,6 +119,7 @@ void memload_fill_slice(uint32_t vcpu);
 void memload_verify_slice(uint32_t vcpu);
 void memload_churn_window(uint32_t vcpu, uint64_t deadline_ns);
 void memload_churn_restart(uint32_t vcpu);
+void memload_churn_seed(uint32_t vcpu);
 void memload_command_poll(void);
 void memload_command_run(uint32_t vcpu);
 void memload_truth_report(void);
