@@ -55,6 +55,7 @@ struct SpVm {
     uint64_t pages_rewritten;
     uint64_t integrity_errors;
     uint64_t phase;
+    uint64_t command;           /* SP_Q_COMMAND word (atomic) */
 };
 
 /* Leave RUNNING for `state` (first caller wins) and kick every vCPU. */
