@@ -128,10 +128,10 @@ bool memload_args_parse(MemloadArgs *a, const char *s, char *err, size_t errlen)
         size_t vlen = n - klen - 1;
         uint64_t x = 0;
 
-#define NUM(max, what)                                                                   \
-    do {                                                                                 \
-        if (!parse_u64(v, vlen, (max), &x))                                              \
-            return fail(err, errlen, what, item, n);                                     \
+#define NUM(max, what)                                                                             \
+    do {                                                                                           \
+        if (!parse_u64(v, vlen, (max), &x))                                                        \
+            return fail(err, errlen, what, item, n);                                               \
     } while (0)
 
         if (key_is(item, klen, "seed")) {

@@ -18,6 +18,8 @@
 void memload_command_poll(void)
 {
     memload.paused = sp_query(SP_Q_PAUSE_REQUESTED) != 0;
+    if (sp_query(SP_Q_CLONE_GENERATION))
+        memload.epoch = (uint32_t)(sp_query(SP_Q_CLONE_ID) % 32767) + 1;
     uint64_t w = sp_query(SP_Q_COMMAND);
     uint32_t seq = memload_cmd_seq(w);
     if (seq != 0 && seq != memload.last_seq && !memload.cmd_pending) {

@@ -11,7 +11,7 @@
 /* Domain-separation tags so no two classes can produce the same key stream. */
 #define ML_TAG_SHARED 0x5348415245443031ULL
 #define ML_TAG_UNIQUE 0x554e495155453031ULL
-#define ML_TAG_POOL 0x504f4f4c30303031ULL
+#define ML_TAG_POOL   0x504f4f4c30303031ULL
 
 uint64_t memload_vm_seed(uint64_t seed, uint64_t vm_id, const char *vm_name)
 {

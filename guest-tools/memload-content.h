@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ML_PAGE_SIZE 4096u
+#define ML_PAGE_SIZE  4096u
 #define ML_PAGE_WORDS (ML_PAGE_SIZE / 8u)
 
 /* Page classes, stored in the top 8 bits of a record.  A record of 0 is a
@@ -81,17 +81,17 @@ static inline uint64_t memload_rng_below(uint64_t *state, uint64_t n)
 
 /* Everything besides the record that a page's content depends on. */
 typedef struct MemloadContentCtx {
-    uint64_t common_seed;  /* seed= : shared and pool classes */
-    uint64_t vm_seed;      /* memload_vm_seed(): unique class and placement */
-    const uint8_t *blob;   /* image blob in guest memory (NULL if none) */
-    uint64_t blob_pages;   /* its size in pages */
+    uint64_t common_seed; /* seed= : shared and pool classes */
+    uint64_t vm_seed;     /* memload_vm_seed(): unique class and placement */
+    const uint8_t *blob;  /* image blob in guest memory (NULL if none) */
+    uint64_t blob_pages;  /* its size in pages */
 } MemloadContentCtx;
 
 /* Where a page first differs from its record. */
 typedef struct MemloadMismatch {
-    uint32_t offset;       /* byte offset of the first differing byte */
-    uint64_t expected;     /* expected aligned 8-byte word holding it (little endian) */
-    uint64_t found;        /* the word actually found there */
+    uint32_t offset;   /* byte offset of the first differing byte */
+    uint64_t expected; /* expected aligned 8-byte word holding it (little endian) */
+    uint64_t found;    /* the word actually found there */
 } MemloadMismatch;
 
 uint64_t memload_vm_seed(uint64_t seed, uint64_t vm_id, const char *vm_name);

@@ -133,8 +133,8 @@ void memload_distinct_clear(MemloadDistinct *d)
     d->zero = 0;
 }
 
-void memload_truth_count(const uint64_t *table, uint64_t n, MemloadDistinct *d,
-                         uint64_t *pool_bits, MemloadTruth *t)
+void memload_truth_count(const uint64_t *table, uint64_t n, MemloadDistinct *d, uint64_t *pool_bits,
+                         MemloadTruth *t)
 {
     uint64_t fill_bits[4] = {0, 0, 0, 0};
     *t = (MemloadTruth){0};

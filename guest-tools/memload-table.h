@@ -22,16 +22,16 @@
 #include "guest-tools/memload-content.h"
 
 typedef struct MemloadLayout {
-    uint64_t pages;        /* managed pages */
-    uint64_t shared;       /* pages per class at fill time */
+    uint64_t pages;  /* managed pages */
+    uint64_t shared; /* pages per class at fill time */
     uint64_t unique;
     uint64_t zero;
     uint64_t image;
     uint64_t fill;
-    uint64_t table_pages;  /* pages holding the record table */
-    uint64_t set_slots;    /* slots of the distinct set (power of two, or 0) */
-    uint64_t set_pages;    /* pages holding it */
-    bool image_dropped;    /* image= asked for pages but there is no blob */
+    uint64_t table_pages; /* pages holding the record table */
+    uint64_t set_slots;   /* slots of the distinct set (power of two, or 0) */
+    uint64_t set_pages;   /* pages holding it */
+    bool image_dropped;   /* image= asked for pages but there is no blob */
 } MemloadLayout;
 
 /* Plan the layout for a region of region_pages pages.  Returns false with a
@@ -52,11 +52,11 @@ void memload_table_build(uint64_t *table, const MemloadLayout *lay, const Memloa
  * words (each 0 = empty, else blob page index + 1). */
 typedef struct MemloadDistinct {
     uint64_t *slots;
-    uint64_t mask;         /* set_slots - 1 */
+    uint64_t mask; /* set_slots - 1 */
     const uint8_t *blob;
     uint64_t blob_pages;
-    uint64_t distinct;     /* distinct non-zero contents added */
-    uint64_t zero;         /* pages added that were all zero */
+    uint64_t distinct; /* distinct non-zero contents added */
+    uint64_t zero;     /* pages added that were all zero */
 } MemloadDistinct;
 
 void memload_distinct_init(MemloadDistinct *d, uint64_t *slots, uint64_t nslots,
@@ -67,18 +67,18 @@ void memload_distinct_clear(MemloadDistinct *d);
 /* Ground truth: what the managed pages hold right now, from the records. */
 typedef struct MemloadTruth {
     uint64_t pages[ML_CLASS_COUNT]; /* pages per class */
-    uint64_t distinct_image;  /* distinct non-zero contents among image pages */
-    uint64_t image_zero;      /* image pages whose blob page is all zero */
-    uint64_t distinct_pool;   /* distinct pool contents in use */
-    uint64_t distinct_fill;   /* distinct non-zero fill bytes in use */
-    uint64_t fill_zero;       /* fill pages with byte 0 */
-    uint64_t distinct_nonzero;/* all distinct non-zero contents in this VM */
-    uint64_t zero_content;    /* pages that read as all zero */
+    uint64_t distinct_image;        /* distinct non-zero contents among image pages */
+    uint64_t image_zero;            /* image pages whose blob page is all zero */
+    uint64_t distinct_pool;         /* distinct pool contents in use */
+    uint64_t distinct_fill;         /* distinct non-zero fill bytes in use */
+    uint64_t fill_zero;             /* fill pages with byte 0 */
+    uint64_t distinct_nonzero;      /* all distinct non-zero contents in this VM */
+    uint64_t zero_content;          /* pages that read as all zero */
 } MemloadTruth;
 
 /* Count the records in table[0..n).  pool_bits: ML_MAX_POOL/64 words of
  * scratch, fill_bits: 4 words of scratch; d: an initialised distinct set. */
-void memload_truth_count(const uint64_t *table, uint64_t n, MemloadDistinct *d,
-                         uint64_t *pool_bits, MemloadTruth *t);
+void memload_truth_count(const uint64_t *table, uint64_t n, MemloadDistinct *d, uint64_t *pool_bits,
+                         MemloadTruth *t);
 
 #endif

@@ -62,8 +62,9 @@ static void memload_setup(const SpBootInfo *info)
     memload.nvcpus = info->vcpu_count;
     memload.table = (uint64_t *)(uintptr_t)start;
     memload.set_slots = (uint64_t *)(uintptr_t)(start + memload.lay.table_pages * ML_PAGE_SIZE);
-    memload.pages = (uint8_t *)(uintptr_t)(start + (memload.lay.table_pages + memload.lay.set_pages) *
-                                                       ML_PAGE_SIZE);
+    memload.pages =
+        (uint8_t *)(uintptr_t)(start +
+                               (memload.lay.table_pages + memload.lay.set_pages) * ML_PAGE_SIZE);
     memload.ctx = (MemloadContentCtx){
         .common_seed = a->seed,
         .vm_seed = memload_vm_seed(a->seed, info->vm_id, info->vm_name),
@@ -73,11 +74,12 @@ static void memload_setup(const SpBootInfo *info)
     memload_table_build(memload.table, &memload.lay, a, blob_pages, memload.ctx.vm_seed);
     memload.reports_left = ML_REPORTS_PER_ROUND;
 
-    sp_printf("memload: %s: %lu pages at 0x%lx (shared %lu unique %lu zero %lu image %lu fill %lu), "
-              "%u vcpus, seed %lu, rate %lu/s, dup %u%%, interval %lu ms, rounds %lu\n",
-              info->vm_name, memload.lay.pages, (uint64_t)(uintptr_t)memload.pages,
-              memload.lay.shared, memload.lay.unique, memload.lay.zero, memload.lay.image,
-              memload.lay.fill, memload.nvcpus, a->seed, a->rate, a->dup, a->interval_ms, a->rounds);
+    sp_printf(
+        "memload: %s: %lu pages at 0x%lx (shared %lu unique %lu zero %lu image %lu fill %lu), "
+        "%u vcpus, seed %lu, rate %lu/s, dup %u%%, interval %lu ms, rounds %lu\n",
+        info->vm_name, memload.lay.pages, (uint64_t)(uintptr_t)memload.pages, memload.lay.shared,
+        memload.lay.unique, memload.lay.zero, memload.lay.image, memload.lay.fill, memload.nvcpus,
+        a->seed, a->rate, a->dup, a->interval_ms, a->rounds);
     if (memload.lay.image_dropped)
         sp_printf("memload: no image blob: image=%u%% gets 0 pages (unique instead)\n",
                   a->pct_image);
@@ -131,7 +133,7 @@ int sp_main(const SpBootInfo *info, uint32_t vcpu)
         memload_setup(info);
     sp_barrier_wait(&memload.barrier, n);
 
-    memload.rng[vcpu * 8] = memload_mix64(memload.ctx.vm_seed ^ (0x636875726e000000ULL + vcpu));
+    memload_churn_seed(vcpu);
     uint64_t t0 = sp_time_ns();
     memload_fill_slice(vcpu);
     sp_barrier_wait(&memload.barrier, n);

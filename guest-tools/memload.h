@@ -41,11 +41,11 @@
 #endif
 
 enum {
-    ML_CMD_FILL = 1,  /* rewrite every managed page with byte (arg & 0xff) */
-    ML_CMD_MIX = 2,   /* rewrite every managed page with the fill-time mix from args */
-    ML_CMD_RATE = 3,  /* set rate= to arg pages per second */
-    ML_CMD_DUP = 4,   /* set dup= to arg percent (0..100) */
-    ML_CMD_EXIT = 5,  /* finish this round's verify, then exit as after rounds=N */
+    ML_CMD_FILL = 1, /* rewrite every managed page with byte (arg & 0xff) */
+    ML_CMD_MIX = 2,  /* rewrite every managed page with the fill-time mix from args */
+    ML_CMD_RATE = 3, /* set rate= to arg pages per second */
+    ML_CMD_DUP = 4,  /* set dup= to arg percent (0..100) */
+    ML_CMD_EXIT = 5, /* finish this round's verify, then exit as after rounds=N */
 };
 
 static inline uint32_t memload_cmd_seq(uint64_t w)
@@ -69,7 +69,7 @@ enum {
     ML_PHASE_DONE = 4,     /* last round reported, exiting */
 };
 
-#define ML_REPORTS_PER_ROUND 16   /* sp_integrity() calls per round, all vCPUs */
+#define ML_REPORTS_PER_ROUND 16 /* sp_integrity() calls per round, all vCPUs */
 
 typedef struct MemloadState {
     const SpBootInfo *info;
@@ -77,25 +77,27 @@ typedef struct MemloadState {
     MemloadArgs args;
     MemloadLayout lay;
     MemloadContentCtx ctx;
-    uint64_t *table;          /* record table, lay.pages entries */
-    uint64_t *set_slots;      /* distinct-set scratch, lay.set_slots entries */
-    uint8_t *pages;           /* first managed page; slot i at pages + i * 4096 */
+    uint64_t *table;     /* record table, lay.pages entries */
+    uint64_t *set_slots; /* distinct-set scratch, lay.set_slots entries */
+    uint8_t *pages;      /* first managed page; slot i at pages + i * 4096 */
     SpBarrier barrier;
 
-    volatile uint64_t cmd_word;   /* command being executed (0 = none) */
-    volatile uint32_t cmd_pending;/* vCPU 0 saw a new command: end churn early */
-    volatile uint32_t paused;     /* SP_Q_PAUSE_REQUESTED was 1 at the last poll */
-    volatile uint32_t exit_now;   /* an EXIT command was received */
-    uint32_t last_seq;            /* sequence of the last command acted on */
+    volatile uint64_t cmd_word;    /* command being executed (0 = none) */
+    volatile uint32_t cmd_pending; /* vCPU 0 saw a new command: end churn early */
+    volatile uint32_t paused;      /* SP_Q_PAUSE_REQUESTED was 1 at the last poll */
+    volatile uint32_t exit_now;    /* an EXIT command was received */
+    uint32_t last_seq;             /* sequence of the last command acted on */
 
-    uint64_t errors;              /* mismatching pages over all rounds (atomic) */
-    uint32_t reports_left;        /* sp_integrity() budget this round (atomic) */
+    uint64_t errors;                    /* mismatching pages over all rounds (atomic) */
+    uint32_t reports_left;              /* sp_integrity() budget this round (atomic) */
     uint64_t rewritten[SP_MAX_VCPUS];   /* rewrites this round */
     uint64_t verified[SP_MAX_VCPUS];    /* pages verified this round */
     uint64_t churn_t0[SP_MAX_VCPUS];    /* churn accounting start time (ns) */
     uint64_t churn_done[SP_MAX_VCPUS];  /* rewrites since churn_t0 */
     uint64_t rng[SP_MAX_VCPUS * 8];     /* per-vCPU PRNG, one cache line apart */
     uint64_t unique_next[SP_MAX_VCPUS]; /* next churn unique id counter */
+    volatile uint32_t epoch;            /* 0, or 1 + clone id % 32767 in a clone (vCPU 0 polls) */
+    uint32_t rng_epoch[SP_MAX_VCPUS];   /* epoch this vCPU's PRNG was seeded for */
 } MemloadState;
 
 extern MemloadState memload;
@@ -117,6 +119,7 @@ void memload_fill_slice(uint32_t vcpu);
 void memload_verify_slice(uint32_t vcpu);
 void memload_churn_window(uint32_t vcpu, uint64_t deadline_ns);
 void memload_churn_restart(uint32_t vcpu);
+void memload_churn_seed(uint32_t vcpu);
 void memload_command_poll(void);
 void memload_command_run(uint32_t vcpu);
 void memload_truth_report(void);

@@ -180,7 +180,7 @@ static const char run_description[] =
 int sp_cmd_run(int argc, char **argv)
 {
     g_auto(GStrv) vm_specs = NULL;
-    g_autofree char *kvm_path = g_strdup("/dev/kvm");
+    g_autofree char *kvm_path = NULL; /* GOption does not free a default */
     gint timeout = 0;
     gint status_interval = 5;
     gboolean quiet = FALSE, json = FALSE;
@@ -214,6 +214,8 @@ int sp_cmd_run(int argc, char **argv)
         g_printerr("samepage run: no VM given (use --vm SPEC; see samepage run --help)\n");
         return 2;
     }
+    if (!kvm_path)
+        kvm_path = g_strdup("/dev/kvm");
     if (timeout < 0 || status_interval < 0) {
         g_printerr("samepage run: --timeout and --status must not be negative\n");
         return 2;

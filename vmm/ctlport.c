@@ -110,6 +110,9 @@ static int32_t ctl_dispatch(SpVm *vm, SpCtlRequest *r)
         case SP_Q_PAUSE_REQUESTED:
             r->arg1 = 0;
             return SP_CTL_OK;
+        case SP_Q_COMMAND:
+            r->arg1 = __atomic_load_n(&vm->command, __ATOMIC_ACQUIRE);
+            return SP_CTL_OK;
         default:
             return SP_CTL_EINVAL;
         }

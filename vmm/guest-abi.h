@@ -77,7 +77,14 @@ enum {
     SP_Q_CLONE_GENERATION = 1, /* 0 = not a clone; n = clone of a clone... */
     SP_Q_CLONE_ID = 2,         /* per-clone number, distinct within a family */
     SP_Q_PAUSE_REQUESTED = 3,  /* 1 if the VMM wants the payload to stop writing */
+    SP_Q_COMMAND = 4,          /* the host's latest command word (0 = none), see below */
 };
+
+/* Command word (SP_Q_COMMAND): bits 63..32 a sequence number the host bumps
+ * for every command (never 0), 31..24 an opcode, 23..0 an argument.  The
+ * meaning of opcodes is the payload's (memload: docs/memload.md). */
+#define SP_CMD_WORD(seq, op, arg) \
+    (((uint64_t)(seq) << 32) | ((uint64_t)((op)&0xff) << 24) | ((uint64_t)(arg)&0xffffff))
 
 #define SP_CTL_OK 0
 #define SP_CTL_EFAULT (-1)     /* an address is outside guest RAM */

@@ -56,6 +56,7 @@ struct SpVm {
     uint64_t integrity_errors;
     uint64_t phase;
     uint64_t cpu_ns_done;       /* CPU time of vCPU threads that ended */
+    uint64_t command;           /* SP_Q_COMMAND word (atomic) */
 };
 
 /* Leave RUNNING for `state` (first caller wins) and kick every vCPU. */

@@ -272,6 +272,15 @@ uint64_t sp_vm_cpu_time_ns(SpVm *vm)
             total += (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
     }
     return total;
+uint32_t sp_vm_send_command(SpVm *vm, uint8_t opcode, uint32_t arg)
+{
+    g_mutex_lock(&vm->lock);
+    uint32_t seq = (uint32_t)(__atomic_load_n(&vm->command, __ATOMIC_RELAXED) >> 32) + 1;
+    if (seq == 0)
+        seq = 1;
+    __atomic_store_n(&vm->command, SP_CMD_WORD(seq, opcode, arg), __ATOMIC_RELEASE);
+    g_mutex_unlock(&vm->lock);
+    return seq;
 }
 
 char *sp_vm_get_reason(SpVm *vm)
