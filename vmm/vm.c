@@ -272,6 +272,8 @@ uint64_t sp_vm_cpu_time_ns(SpVm *vm)
             total += (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
     }
     return total;
+}
+
 uint32_t sp_vm_send_command(SpVm *vm, uint8_t opcode, uint32_t arg)
 {
     g_mutex_lock(&vm->lock);
