@@ -67,6 +67,19 @@ static bool command_apply(uint64_t w, uint64_t *status)
     case ML_CMD_EXIT:
         memload.exit_now = 1;
         return false;
+    case ML_CMD_SET_ONE: {
+        uint64_t slot = arg >> 8;
+        if (slot >= memload.lay.pages) {
+            *status = 1;
+            return false;
+        }
+        /* One page only, rewritten here by vCPU 0; the round's verify checks it. */
+        memload.table[slot] = memload_rec_make(ML_CLASS_FILL, arg & 0xff);
+        memload_page_fill(memload_page(slot), &memload.ctx, memload.table[slot]);
+        sp_printf("memload: command %u: page %lu now holds byte 0x%02x\n", memload_cmd_seq(w),
+                  slot, arg & 0xff);
+        return false;
+    }
     default:
         sp_printf("memload: command %u: unknown opcode %u ignored\n", memload_cmd_seq(w),
                   memload_cmd_op(w));

@@ -93,6 +93,7 @@ void memload_truth_report(void)
     memload_distinct_init(&d, memload.set_slots, memload.lay.set_slots, memload.ctx.blob,
                           memload.ctx.blob_pages);
     memload_truth_count(memload.table, memload.lay.pages, &d, pool_bits, &t);
+    sp_result("pages_gpa", (uint64_t)(uintptr_t)memload.pages);
     sp_result("pages_total", memload.lay.pages);
     sp_result("pages_shared", t.pages[ML_CLASS_SHARED]);
     sp_result("pages_unique", t.pages[ML_CLASS_UNIQUE]);

@@ -46,6 +46,7 @@ enum {
     ML_CMD_RATE = 3, /* set rate= to arg pages per second */
     ML_CMD_DUP = 4,  /* set dup= to arg percent (0..100) */
     ML_CMD_EXIT = 5, /* finish this round's verify, then exit as after rounds=N */
+    ML_CMD_SET_ONE = 6, /* page slot (arg >> 8, < 65536) becomes all byte (arg & 0xff) */
 };
 
 static inline uint32_t memload_cmd_seq(uint64_t w)

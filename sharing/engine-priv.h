@@ -103,6 +103,8 @@ struct SpEngine {
     uint64_t max_map_count;  /* the kernel's limit, after raising it */
     bool map_limit_warned;
     uint32_t zero_hash;      /* hash of an all-zero page */
+    uint32_t test_delay_us;
+    uint64_t scan_work;      /* pages written, hashed or remapped in this scan */  /* tests: merge window held open this long */
     SpEngineStats stats;     /* live counters */
 };
 

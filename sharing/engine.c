@@ -113,6 +113,7 @@ static gpointer engine_thread(gpointer opaque)
                     } else {
                         /* let attach/detach and stats readers in */
                         g_mutex_unlock(&eng->lock);
+                        g_thread_yield();
                         g_mutex_lock(&eng->lock);
                     }
                     if (eng->quit || eng->knobs.run != 1)
@@ -130,12 +131,21 @@ static gpointer engine_thread(gpointer opaque)
         eng->stats.pages_unshared = eng->unstable.count;
         eng->stats.full_scans++;
         g_cond_broadcast(&eng->cond);
-        if (eng->knobs.sleep_millisecs) {
-            gint64 until = g_get_monotonic_time() + eng->knobs.sleep_millisecs * 1000;
-            g_cond_wait_until(&eng->cond, &eng->lock, until);
-        } else if (eng->nslots == 0) {
+        if (eng->nslots == 0) {
             g_cond_wait(&eng->cond, &eng->lock);
+        } else if (eng->knobs.sleep_millisecs || !eng->scan_work) {
+            /* A scan that found nothing written and nothing to hash rests
+             * even at full speed: the dirty log says there is no work. */
+            uint32_t ms = eng->knobs.sleep_millisecs ? eng->knobs.sleep_millisecs : 2;
+            gint64 until = g_get_monotonic_time() + ms * 1000;
+            g_cond_wait_until(&eng->cond, &eng->lock, until);
+        } else {
+            /* Let waiters for the scan we just finished in. */
+            g_mutex_unlock(&eng->lock);
+            g_thread_yield();
+            g_mutex_lock(&eng->lock);
         }
+        eng->scan_work = 0;
     }
     g_mutex_unlock(&eng->lock);
     return NULL;
@@ -348,6 +358,23 @@ void sp_engine_detach(SpEngine *eng, ShVm *vm)
     g_free(vm->name);
     g_free(vm->domain);
     g_free(vm);
+}
+
+void sp_engine_set_range(SpEngine *eng, ShVm *vm, uint64_t start, uint64_t end)
+{
+    if (!vm)
+        return;
+    g_mutex_lock(&eng->lock);
+    vm->first = MIN(start / SP_PAGE_SIZE, vm->npages);
+    vm->end = end ? MIN((end + SP_PAGE_SIZE - 1) / SP_PAGE_SIZE, vm->npages) : vm->npages;
+    g_mutex_unlock(&eng->lock);
+}
+
+void sp_engine_set_test_delay(SpEngine *eng, uint32_t us)
+{
+    g_mutex_lock(&eng->lock);
+    eng->test_delay_us = us;
+    g_mutex_unlock(&eng->lock);
 }
 
 void sp_engine_mark_dirty(ShVm *vm, uint64_t gpa, uint64_t len)

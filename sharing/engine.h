@@ -64,6 +64,7 @@ typedef struct SpEngineStats {
     uint64_t merges;          /* merge events, cumulative */
     uint64_t cow_breaks;      /* shares broken by a guest write (seen in the dirty log), cumulative */
     uint64_t frames_freed;    /* frames whose last mapper went, cumulative */
+    uint64_t wp_faults_seen;  /* guest writes caught blocked inside a merge window (test delay) */
 } SpEngineStats;
 
 /* Per-VM figures. */
@@ -90,6 +91,11 @@ void sp_engine_allow_domains(SpEngine *eng, const char *a, const char *b);
 ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *desc, GError **error);
 /* Forget a VM before its RAM is unmapped; drops its frame references. */
 void sp_engine_detach(SpEngine *eng, ShVm *vm);
+/* Change the guest-physical range of a VM that takes part in sharing. */
+void sp_engine_set_range(SpEngine *eng, ShVm *vm, uint64_t start, uint64_t end);
+/* Tests only: hold every merge window open `us` microseconds after the
+ * compare, and count the guest writes that block in it (wp_faults_seen). */
+void sp_engine_set_test_delay(SpEngine *eng, uint32_t us);
 /* A VMM thread wrote guest RAM [gpa, gpa+len): KVM's log does not show it. */
 void sp_engine_mark_dirty(ShVm *vm, uint64_t gpa, uint64_t len);
 

@@ -69,6 +69,20 @@ static bool is_zero(const void *p)
     return true;
 }
 
+/* Tests: keep the window open and count guest writes that block in it.
+ * The fault messages are only read, never answered: the wake below is
+ * what lets the writers go on, as it does for every merge. */
+static void test_hold_window(SpEngine *eng, ShVm *vm, void *addr)
+{
+    g_usleep(eng->test_delay_us);
+    struct uffd_msg msg;
+    while (read(vm->mem->uffd, &msg, sizeof(msg)) == sizeof(msg)) {
+        if (msg.event == UFFD_EVENT_PAGEFAULT && (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) &&
+            (msg.arg.pagefault.address & ~(SP_PAGE_SIZE - 1)) == (uintptr_t)addr)
+            eng->stats.wp_faults_seen++;
+    }
+}
+
 bool sh_merge_page(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame)
 {
     uint8_t *addr = page_addr(vm, gfn);
@@ -81,6 +95,8 @@ bool sh_merge_page(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame)
         wp(vm, addr, false);
         return false;
     }
+    if (eng->test_delay_us)
+        test_hold_window(eng, vm, addr);
     void *p = mmap(addr, SP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
                    eng->pool.fd, (off_t)frame * SP_PAGE_SIZE);
     if (p == MAP_FAILED) {

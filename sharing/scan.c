@@ -72,6 +72,7 @@ static void page_written(SpEngine *eng, ShVm *vm, uint64_t gfn)
     uint64_t p = vm->page[gfn];
     if (!(p & PG_TOUCHED))
         vm->touched++;
+    eng->scan_work++;
     p |= PG_TOUCHED | PG_VOLATILE;
     p &= ~(uint64_t)PG_HASHED;
     bool present = true;
@@ -243,6 +244,7 @@ void sh_scan_page(SpEngine *eng, ShVm *vm, uint64_t gfn)
     const uint8_t *addr = vm->mem->host + gfn * SP_PAGE_SIZE;
     if (!(p & PG_HASHED)) {
         XXH64_hash_t h = XXH3_64bits(addr, SP_PAGE_SIZE);
+        eng->scan_work++;
         vm->hash[gfn] = (uint32_t)(h ^ (h >> 32));
         vm->page[gfn] = p | PG_HASHED;
     }

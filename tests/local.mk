@@ -16,6 +16,9 @@ libharness_a_SOURCES = tests/vm-harness.c tests/vm-harness.h
 check_PROGRAMS += tests/test-vm-run
 TESTS += tests/test-vm-run
 tests_test_vm_run_LDADD = libharness.a $(TEST_LDADD)
+check_PROGRAMS += tests/test-sharing
+TESTS += tests/test-sharing
+tests_test_sharing_LDADD = libharness.a $(TEST_LDADD)
 
 # Command-line behaviour with real VMs.
 TESTS += tests/cli-errors.sh

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* vm-harness.c - real VMs under test (see vm-harness.h). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -56,6 +57,7 @@ void harness_free(Harness *h)
 {
     for (guint i = 0; i < h->vms->len; i++)
         sp_vm_free(h->vms->pdata[i]);
+    sp_engine_free(h->engine);
     g_ptr_array_free(h->vms, TRUE);
     g_array_free(h->integrity, TRUE);
     g_ptr_array_free(h->console, TRUE);
@@ -80,7 +82,69 @@ SpVm *harness_add(Harness *h, const char *fmt, ...)
     if (!vm)
         g_error("cannot create VM '%s': %s", spec, err->message);
     g_ptr_array_add(h->vms, vm);
+    if (h->engine)
+        sp_vm_set_engine(vm, h->engine, 0, 0);
     return vm;
+}
+
+void harness_use_engine(Harness *h, const SpEngineKnobs *knobs)
+{
+    g_autoptr(GError) err = NULL;
+    h->engine = sp_engine_new(knobs, &err);
+    if (!h->engine)
+        g_error("cannot create the sharing engine: %s", err->message);
+}
+
+void harness_engine_run(Harness *h, uint32_t run)
+{
+    SpEngineKnobs k;
+    g_autoptr(GError) err = NULL;
+    sp_engine_get_knobs(h->engine, &k);
+    k.run = run;
+    g_assert_true(sp_engine_set_knobs(h->engine, &k, &err));
+}
+
+bool harness_wait_result(SpVm *vm, const char *key, uint64_t *value, double seconds)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)(seconds * 1e6);
+    while (g_get_monotonic_time() < deadline) {
+        if (sp_vm_get_result(vm, key, value))
+            return true;
+        g_usleep(10000);
+    }
+    return false;
+}
+
+bool harness_command(SpVm *vm, uint8_t op, uint32_t arg, double seconds)
+{
+    uint32_t seq = sp_vm_send_command(vm, op, arg);
+    gint64 deadline = g_get_monotonic_time() + (gint64)(seconds * 1e6);
+    while (g_get_monotonic_time() < deadline) {
+        uint64_t v = 0;
+        if (sp_vm_get_result(vm, "cmd_seq", &v) && v == seq)
+            return true;
+        g_usleep(5000);
+    }
+    return false;
+}
+
+void harness_share_managed(Harness *h, SpVm *vm)
+{
+    uint64_t gpa = 0, pages = 0;
+    g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa, 60));
+    g_assert_true(harness_wait_result(vm, "pages_total", &pages, 60));
+    sp_engine_set_range(h->engine, sp_vm_engine_handle(vm), gpa, gpa + pages * 4096);
+}
+
+uint64_t harness_pfn(const void *addr)
+{
+    static int fd = -1;
+    if (fd < 0)
+        fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    uint64_t ent = 0;
+    if (pread(fd, &ent, 8, (off_t)((uintptr_t)addr / 4096 * 8)) != 8 || !(ent >> 63))
+        return 0;
+    return ent & ((1ULL << 55) - 1);
 }
 
 void harness_start_all(Harness *h)

@@ -11,6 +11,7 @@
 #ifndef SAMEPAGE_TESTS_VM_HARNESS_H
 #define SAMEPAGE_TESTS_VM_HARNESS_H
 
+#include "sharing/engine.h"
 #include "vmm/vm.h"
 
 typedef struct HarnessIntegrity {
@@ -20,6 +21,7 @@ typedef struct HarnessIntegrity {
 
 typedef struct Harness {
     SpKvm *kvm;
+    SpEngine *engine;        /* NULL unless harness_use_engine() */
     GPtrArray *vms;          /* SpVm* */
     GMutex lock;             /* protects the arrays below */
     GArray *integrity;       /* HarnessIntegrity */
@@ -39,5 +41,18 @@ bool harness_wait_rounds(Harness *h, SpVm *vm, uint64_t rounds, double seconds);
 guint harness_integrity_count(Harness *h);
 /* Pages of this process resident (from /proc/self/statm). */
 uint64_t harness_rss_pages(void);
+
+/* Create a sharing engine with these knobs; VMs added later attach to it. */
+void harness_use_engine(Harness *h, const SpEngineKnobs *knobs);
+/* Wait for a result key from the guest; false on timeout. */
+bool harness_wait_result(SpVm *vm, const char *key, uint64_t *value, double seconds);
+/* Send a memload command and wait for its acknowledgement (cmd_seq). */
+bool harness_command(SpVm *vm, uint8_t op, uint32_t arg, double seconds);
+/* Limit sharing to memload's managed pages (after it reported them). */
+void harness_share_managed(Harness *h, SpVm *vm);
+/* Physical frame number behind a host address (0 if not present). */
+uint64_t harness_pfn(const void *addr);
+/* Set the engine's run knob. */
+void harness_engine_run(Harness *h, uint32_t run);
 
 #endif
