@@ -21,4 +21,11 @@ tests_test_vm_run_LDADD = libharness.a $(TEST_LDADD)
 TESTS += tests/cli-errors.sh
 EXTRA_DIST += tests/cli-errors.sh
 
+# samepaged with real VMs, driven by Debian's virsh, python3-libvirt and
+# prometheus-libvirt-exporter.
+TESTS += tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/exporter.sh \
+	tests/daemon/python-libvirt.py
+EXTRA_DIST += tests/daemon/common.sh tests/daemon/virsh.sh tests/daemon/restart.sh \
+	tests/daemon/exporter.sh tests/daemon/python-libvirt.py
+
 include tests/emuhost/local.mk
