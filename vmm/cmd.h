@@ -5,4 +5,15 @@
 
 int sp_cmd_run(int argc, char **argv);
 
+/* Clients of a running samepaged (cmd-list.c, cmd-lifecycle.c, cmd-stats.c,
+ * cmd-console.c): exit 0 ok, 1 failure, 2 usage error. */
+int sp_cmd_list(int argc, char **argv);
+int sp_cmd_define(int argc, char **argv);
+int sp_cmd_undefine(int argc, char **argv);
+int sp_cmd_start(int argc, char **argv);
+int sp_cmd_stop(int argc, char **argv);
+int sp_cmd_destroy(int argc, char **argv);
+int sp_cmd_stats(int argc, char **argv);
+int sp_cmd_console(int argc, char **argv);
+
 #endif

@@ -23,3 +23,4 @@ samepage_LDADD = libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) $(XXH
 include vmm/libvirt/local.mk
 include vmm/linux/local.mk
 include vmm/daemon/local.mk
+include vmm/cli.mk

@@ -16,6 +16,14 @@ typedef struct SpCommand {
 
 static const SpCommand commands[] = {
     {"run", sp_cmd_run, "run VMs in the foreground (the embedded default)"},
+    {"list", sp_cmd_list, "list samepaged's VMs (id, name, state)"},
+    {"define", sp_cmd_define, "define a VM in samepaged from a domain XML file"},
+    {"undefine", sp_cmd_undefine, "remove a VM's definition from samepaged"},
+    {"start", sp_cmd_start, "start a defined VM"},
+    {"stop", sp_cmd_stop, "shut a running VM down and wait until it is off"},
+    {"destroy", sp_cmd_destroy, "stop a running VM at once"},
+    {"stats", sp_cmd_stats, "memory and sharing statistics of VMs and of the host"},
+    {"console", sp_cmd_console, "print (or --follow) a VM's console log"},
 };
 
 static void usage(FILE *f)
@@ -29,7 +37,9 @@ static void usage(FILE *f)
     for (size_t i = 0; i < G_N_ELEMENTS(commands); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n"
-               "Run 'samepage COMMAND --help' for the options of a command.\n"
+               "Run 'samepage COMMAND --help' for the options of a command.  The commands\n"
+               "after 'run' manage a running samepaged (see docs/cli.md); they take\n"
+               "--connect PATH (default /run/samepage/libvirt-sock) and --readonly.\n"
                "Options: -h, --help  show this help;  --version  show the version\n");
 }
 
