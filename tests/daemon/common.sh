@@ -48,7 +48,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# vm_xml NAME [ARGS] [MEM_MIB]: a memload domain definition
+# vm_xml NAME [ARGS] [MEM_MIB] [SHARING_DOMAIN]: a memload domain definition
 vm_xml() {
     cat <<XML
 <domain type='samepage'>
@@ -60,6 +60,7 @@ vm_xml() {
     <sp:samepage xmlns:sp="https://samepage.invalid/xmlns/1">
       <sp:payload>memload</sp:payload>
       <sp:args>${2:-seed=1,rate=100}</sp:args>
+      <sp:domain>${4:-$1}</sp:domain>
     </sp:samepage>
   </metadata>
   <devices>

@@ -4,7 +4,7 @@
 set -u
 . "$(dirname "$0")/common.sh"
 V() { virsh -c "$URI" "$@"; }
-echo "1..26"
+echo "1..30"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 
 vm_xml vm1 "seed=1,rate=100" >"$T/vm1.xml"
@@ -57,6 +57,30 @@ check "node-memory-tune read: the shm_* parameters" sh -c "grep -q 'Shared memor
 V node-memory-tune --shm-pages-to-scan 777 --shm-sleep-millisecs 33 >/dev/null 2>&1
 V node-memory-tune >"$T/out" 2>&1
 check "node-memory-tune write is read back" sh -c "grep -q 'shm_pages_to_scan *777' '$T/out' && grep -q 'shm_sleep_millisecs *33' '$T/out'"
+# The engine behind node-memory-tune: two VMs of one sharing domain share pages.
+vm_xml s1 "seed=9" 64 tenant >"$T/s1.xml"
+vm_xml s2 "seed=9" 64 tenant >"$T/s2.xml"
+V node-memory-tune --shm-pages-to-scan 100000 --shm-sleep-millisecs 0 >/dev/null 2>&1
+V create "$T/s1.xml" >/dev/null 2>&1
+V create "$T/s2.xml" >/dev/null 2>&1
+shm() { V node-memory-tune | awk -v k="$1" '$1 == k {print $2}'; }
+i=0
+while [ "$(shm shm_pages_sharing)" -lt 2000 ] 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
+check "the engine merges the two VMs' common pages (shm_pages_sharing $(shm shm_pages_sharing))" sh -c "[ $(shm shm_pages_sharing) -ge 2000 ] && [ $(shm shm_pages_shared) -ge 1000 ]"
+V domstats s1 >"$T/out" 2>&1
+merged=$(sed -n 's/.*samepage.dedup.pages_merged=//p' "$T/out")
+check "domstats shows the VM's merged pages ($merged)" sh -c "[ '${merged:-0}' -ge 1000 ]"
+# A write through node-memory-tune changes what the engine does: a long sleep stops its scans.
+V node-memory-tune --shm-pages-to-scan 1 --shm-sleep-millisecs 600000 >/dev/null 2>&1
+sleep 0.5
+a=$(shm shm_full_scans); sleep 2; b=$(shm shm_full_scans)
+check "shm_sleep_millisecs=600000 stops full scans ($a -> $b)" sh -c "[ '$a' = '$b' ]"
+V node-memory-tune --shm-pages-to-scan 100000 --shm-sleep-millisecs 0 >/dev/null 2>&1
+sleep 1; c=$(shm shm_full_scans)
+check "back to 0 ms: scans resume ($b -> $c)" sh -c "[ '$c' -gt '$b' ]"
+V destroy s1 >/dev/null 2>&1
+V destroy s2 >/dev/null 2>&1
+
 virsh -r -c "$ROURI" destroy vm1 >"$T/out" 2>&1
 check "virsh -r: destroy refused (operation forbidden)" grep -q "read only access prevents" "$T/out"
 V destroy vm1 >"$T/out" 2>&1

@@ -372,6 +372,8 @@ bool sp_domains_start(SpDomains *ds, SpDomain *d, GError **error)
         DOM_ERROR(error, SP_LV_ERR_OPERATION_FAILED, "%s", err->message);
         goto fail;
     }
+    if (ds->engine)
+        sp_vm_set_engine(vm, ds->engine, 0, 0);
     d->vm = vm;
     d->id = ds->next_id++;
     d->state = SP_LV_DOMAIN_RUNNING;

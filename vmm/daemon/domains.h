@@ -47,6 +47,7 @@ typedef struct SpDomains {
     gint32 next_id;          /* next running id */
     GMainContext *ctx;       /* the main thread's context */
     uint64_t next_vm_id;     /* SpBootInfo vm_id */
+    struct SpEngine *engine; /* sharing engine every VM attaches to, or NULL */
 } SpDomains;
 
 SpDomains *sp_domains_new(SpKvm *kvm, const char *state_dir, GMainContext *ctx, GError **error);

@@ -2,23 +2,18 @@
 /* knobs.c - node-memory-tune parameters and per-VM figures (see knobs.h). */
 #include <string.h>
 
+#include "sharing/engine.h"
 #include "vmm/daemon/knobs.h"
 #include "vmm/libvirt/backend.h"
 
 struct SpHostKnobs {
-    void *engine;              /* the sharing engine, or NULL */
-    guint32 pages_to_scan;     /* when no engine */
-    guint32 sleep_millisecs;
-    guint32 merge_across_nodes;
+    SpEngine *engine;          /* the sharing engine (not owned) */
 };
 
 SpHostKnobs *sp_knobs_new(void *engine)
 {
     SpHostKnobs *k = g_new0(SpHostKnobs, 1);
     k->engine = engine;
-    k->pages_to_scan = 100;
-    k->sleep_millisecs = 20;
-    k->merge_across_nodes = 1;
     return k;
 }
 
@@ -29,14 +24,18 @@ void sp_knobs_free(SpHostKnobs *k)
 
 bool sp_knobs_params_get(SpHostKnobs *k, SpLvParams *out, GError **error)
 {
-    return sp_lv_params_add_uint(out, "shm_pages_to_scan", k->pages_to_scan, error) &&
-           sp_lv_params_add_uint(out, "shm_sleep_millisecs", k->sleep_millisecs, error) &&
-           sp_lv_params_add_ullong(out, "shm_pages_shared", 0, error) &&
-           sp_lv_params_add_ullong(out, "shm_pages_sharing", 0, error) &&
-           sp_lv_params_add_ullong(out, "shm_pages_unshared", 0, error) &&
-           sp_lv_params_add_ullong(out, "shm_pages_volatile", 0, error) &&
-           sp_lv_params_add_ullong(out, "shm_full_scans", 0, error) &&
-           sp_lv_params_add_uint(out, "shm_merge_across_nodes", k->merge_across_nodes, error);
+    SpEngineKnobs kn;
+    SpEngineStats st;
+    sp_engine_get_knobs(k->engine, &kn);
+    sp_engine_get_stats(k->engine, &st);
+    return sp_lv_params_add_uint(out, "shm_pages_to_scan", kn.pages_to_scan, error) &&
+           sp_lv_params_add_uint(out, "shm_sleep_millisecs", kn.sleep_millisecs, error) &&
+           sp_lv_params_add_ullong(out, "shm_pages_shared", st.pages_shared, error) &&
+           sp_lv_params_add_ullong(out, "shm_pages_sharing", st.pages_sharing, error) &&
+           sp_lv_params_add_ullong(out, "shm_pages_unshared", st.pages_unshared, error) &&
+           sp_lv_params_add_ullong(out, "shm_pages_volatile", st.pages_volatile, error) &&
+           sp_lv_params_add_ullong(out, "shm_full_scans", st.full_scans, error) &&
+           sp_lv_params_add_uint(out, "shm_merge_across_nodes", kn.merge_across_nodes, error);
 }
 
 static bool knob_value(const SpLvParam *p, guint32 *out, GError **error)
@@ -66,8 +65,10 @@ static bool knob_value(const SpLvParam *p, guint32 *out, GError **error)
 
 bool sp_knobs_params_set(SpHostKnobs *k, const SpLvParams *in, GError **error)
 {
-    guint32 to_scan = k->pages_to_scan, sleep_ms = k->sleep_millisecs,
-            across = k->merge_across_nodes;
+    SpEngineKnobs kn;
+    sp_engine_get_knobs(k->engine, &kn);
+    guint32 to_scan = kn.pages_to_scan, sleep_ms = kn.sleep_millisecs,
+            across = kn.merge_across_nodes;
     /* Check everything before changing anything. */
     for (guint i = 0; i < sp_lv_params_len(in); i++) {
         const SpLvParam *p = sp_lv_params_get(in, i);
@@ -94,9 +95,14 @@ bool sp_knobs_params_set(SpHostKnobs *k, const SpLvParams *in, GError **error)
             return false;
         }
     }
-    k->pages_to_scan = to_scan;
-    k->sleep_millisecs = sleep_ms;
-    k->merge_across_nodes = across;
+    kn.pages_to_scan = to_scan;
+    kn.sleep_millisecs = sleep_ms;
+    kn.merge_across_nodes = across;
+    g_autoptr(GError) err = NULL;
+    if (!sp_engine_set_knobs(k->engine, &kn, &err)) {
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG, "%s", err->message);
+        return false;
+    }
     g_message("event=knobs pages_to_scan=%u sleep_millisecs=%u merge_across_nodes=%u", to_scan,
               sleep_ms, across);
     return true;
@@ -105,10 +111,17 @@ bool sp_knobs_params_set(SpHostKnobs *k, const SpLvParams *in, GError **error)
 void sp_knobs_vm_stats(SpHostKnobs *k, SpVm *vm, SpKnobVmStats *out)
 {
     memset(out, 0, sizeof(*out));
+    SpEngineVmStats es;
+    sp_engine_get_vm_stats(k->engine, sp_vm_engine_handle(vm), &es);
+    /* rss: pages this VM keeps to itself (shared frames counted once, in the pool). */
     GuestMem *mem = sp_vm_mem(vm);
-    out->rss_pages = guest_mem_resident_pages(mem);
-    out->private_pages = out->rss_pages;
-    out->mappings = 1;
+    uint64_t resident = guest_mem_resident_pages(mem);
+    out->rss_pages = resident - MIN(resident, es.merged_pages);
+    out->merged_pages = es.merged_pages;
+    out->zero_pages = es.zero_pages;
+    out->private_pages = sp_vm_engine_handle(vm) ? es.private_pages : resident;
+    out->mappings = sp_vm_engine_handle(vm) ? es.mappings : 1;
+    out->profit_bytes = es.profit_bytes > 0 ? (guint64)es.profit_bytes : 0;
     const SpVmConfig *cfg = sp_vm_config(vm);
     out->sharing_domain = g_strdup(cfg->domain ? cfg->domain : cfg->name);
 }

@@ -22,6 +22,7 @@
 #include <glib/gstdio.h>
 
 #include "config.h"
+#include "sharing/engine.h"
 #include "vmm/daemon/backend.h"
 #include "vmm/daemon/knobs.h"
 #include "vmm/libvirt/server.h"
@@ -130,12 +131,19 @@ int main(int argc, char **argv)
         return 1;
     }
     GMainContext *ctx = g_main_context_default();
+    SpEngine *engine = sp_engine_new(NULL, &error);
+    if (!engine) {
+        g_printerr("samepaged: sharing engine: %s\n", error->message);
+        return 1;
+    }
     SpDomains *domains = sp_domains_new(kvm, state_dir, ctx, &error);
     if (!domains) {
         g_printerr("samepaged: %s\n", error->message);
+        sp_engine_free(engine);
         return 1;
     }
-    SpDaemon dm = {.domains = domains, .knobs = sp_knobs_new(NULL)};
+    domains->engine = engine;
+    SpDaemon dm = {.domains = domains, .knobs = sp_knobs_new(engine)};
     SpLvBackend backend = {.ops = &sp_daemon_backend_ops, .opaque = &dm};
     SpLvServerConfig scfg = {
         .rw_path = sock,
@@ -148,6 +156,7 @@ int main(int argc, char **argv)
         g_printerr("samepaged: %s\n", error->message);
         sp_domains_free(domains);
         sp_knobs_free(dm.knobs);
+        sp_engine_free(engine);
         return 1;
     }
     Daemon d = {.loop = g_main_loop_new(ctx, FALSE)};
@@ -163,6 +172,7 @@ int main(int argc, char **argv)
     guint n = sp_domains_running(domains);
     sp_domains_free(domains);
     sp_knobs_free(dm.knobs);
+    sp_engine_free(engine);
     g_main_loop_unref(d.loop);
     g_message("event=exit stopped_vms=%u", n);
     return 0;
