@@ -2,7 +2,7 @@
 PAYLOAD_RT = guest-tools/rt/start.S guest-tools/rt/sp-rt.c guest-tools/rt/sp-rt.h
 
 payloaddir = $(pkglibexecdir)/payloads
-payload_PROGRAMS = guest-tools/hello.elf guest-tools/crash.elf
+payload_PROGRAMS = guest-tools/hello.elf guest-tools/crash.elf guest-tools/volatile.elf
 
 guest_tools_hello_elf_SOURCES = guest-tools/hello.c $(PAYLOAD_RT)
 guest_tools_hello_elf_CFLAGS = $(guest_cflags)
@@ -46,3 +46,10 @@ tests_test_memload_args_SOURCES = tests/test-memload-args.c $(MEMLOAD_PURE)
 tests_test_memload_args_LDADD = $(GLIB_LIBS)
 tests_test_memload_table_SOURCES = tests/test-memload-table.c $(MEMLOAD_PURE)
 tests_test_memload_table_LDADD = $(GLIB_LIBS)
+
+guest_tools_volatile_elf_SOURCES = guest-tools/volatile.c $(PAYLOAD_RT)
+guest_tools_volatile_elf_CFLAGS = $(guest_cflags)
+guest_tools_volatile_elf_CCASFLAGS = $(guest_cflags)
+guest_tools_volatile_elf_LDFLAGS = $(guest_ldflags)
+guest_tools_volatile_elf_LDADD =
+EXTRA_guest_tools_volatile_elf_DEPENDENCIES = guest-tools/payload.ld

@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "guest-tools/memload.h"
 #include "tests/vm-harness.h"
@@ -123,9 +124,261 @@ static void test_ksm01(void)
     harness_free(h);
 }
 
+static SpEngineKnobs full_speed(void)
+{
+    SpEngineKnobs k;
+    sp_engine_default_knobs(&k);
+    k.sleep_millisecs = 0;
+    k.pages_to_scan = 100000;
+    return k;
+}
+
+/* Wait until a scan saw no volatile page and sharing stopped changing. */
+static void converge(Harness *h)
+{
+    SpEngineStats a = {0}, b = {0};
+    for (int i = 0; i < 200; i++) {
+        sp_engine_wait_scans(h->engine, 2, 10);
+        sp_engine_get_stats(h->engine, &b);
+        if (b.pages_volatile == 0 && b.pages_sharing == a.pages_sharing &&
+            b.pages_shared == a.pages_shared && b.zero_pages == a.zero_pages && i > 0)
+            return;
+        a = b;
+    }
+    g_error("the engine did not converge");
+}
+
+static uint64_t zero_pfn(void)
+{
+    static volatile uint8_t *z;
+    if (!z)
+        z = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    (void)z[0];
+    return harness_pfn((const void *)z);
+}
+
+typedef struct Managed {
+    uint8_t *host; /* first managed page */
+    uint64_t pages;
+} Managed;
+
+static Managed managed(SpVm *vm)
+{
+    uint64_t gpa = 0, n = 0;
+    g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa, 60));
+    g_assert_true(harness_wait_result(vm, "pages_total", &n, 60));
+    return (Managed){sp_vm_mem(vm)->host + gpa, n};
+}
+
+/* Guests rewrite pages continuously while the engine merges at full speed:
+ * a million merges and copy-on-write breaks, and not one byte lost. */
+static void test_attack(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    harness_use_engine(h, &k);
+    for (int i = 0; i < 4; i++)
+        harness_add(h, "name=a%d,mem=32M,vcpus=1,domain=attack,payload=memload,"
+                       "args=seed=1,pages=4096,rate=3000,dup=100,pool=8,interval=200",
+                    i);
+    harness_start_all(h);
+    SpEngineStats st = {0};
+    gint64 t0 = g_get_monotonic_time();
+    while (g_get_monotonic_time() - t0 < 600 * G_USEC_PER_SEC) {
+        g_usleep(G_USEC_PER_SEC);
+        sp_engine_get_stats(h->engine, &st);
+        if (st.merges + st.cow_breaks >= 1000000)
+            break;
+        g_assert_cmpuint(harness_integrity_count(h), ==, 0);
+    }
+    g_test_message("%.0f s: %" G_GUINT64_FORMAT " merges, %" G_GUINT64_FORMAT
+                   " copy-on-write breaks, %" G_GUINT64_FORMAT " frames freed",
+                   (g_get_monotonic_time() - t0) / 1e6, st.merges, st.cow_breaks,
+                   st.frames_freed);
+    g_assert_cmpuint(st.merges + st.cow_breaks, >=, 1000000);
+    g_assert_cmpuint(st.cow_breaks, >=, 100000);
+    expect_bytes_intact(h);
+    harness_free(h);
+}
+
+/* Hold every merge window open so guest writes land in it: they block,
+ * then survive (the guest verifies them). */
+static void test_write_in_merge_window(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    harness_use_engine(h, &k);
+    sp_engine_set_test_delay(h->engine, 2000);
+    for (int i = 0; i < 2; i++)
+        harness_add(h, "name=w%d,mem=16M,vcpus=1,domain=wp,payload=memload,"
+                       "args=seed=2,pages=256,rate=20000,dup=100,pool=4,interval=100",
+                    i);
+    harness_start_all(h);
+    SpEngineStats st = {0};
+    for (int i = 0; i < 60 && st.wp_faults_seen < 20; i++) {
+        g_usleep(500000);
+        sp_engine_get_stats(h->engine, &st);
+    }
+    g_test_message("writes blocked in a merge window: %" G_GUINT64_FORMAT, st.wp_faults_seen);
+    g_assert_cmpuint(st.wp_faults_seen, >=, 20);
+    sp_engine_set_test_delay(h->engine, 0);
+    expect_bytes_intact(h);
+    harness_free(h);
+}
+
+/* After convergence the host memory really used by the managed pages
+ * (distinct physical pages, from /proc/self/pagemap) is what memload's
+ * ground truth predicts, and identical pages share one physical page. */
+static void test_savings_real(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    k.max_page_sharing = 1 << 20;
+    harness_use_engine(h, &k);
+    SpVm *vm[4];
+    for (int i = 0; i < 4; i++)
+        vm[i] = harness_add(h, "name=s%d,mem=64M,vcpus=1,domain=save,payload=memload,"
+                               "image=/usr/lib/x86_64-linux-gnu/libc.so.6,"
+                               "args=seed=3,shared=50,unique=20,zero=15,image=15,interval=200",
+                            i);
+    harness_start_all(h);
+    for (int i = 0; i < 4; i++)
+        harness_share_managed(h, vm[i]);
+    converge(h);
+
+    uint64_t predicted = 0, v = 0;
+    g_assert_true(sp_vm_get_result(vm[0], "distinct_shared", &v));
+    predicted += v;
+    g_assert_true(sp_vm_get_result(vm[0], "distinct_image", &v));
+    predicted += v;
+    for (int i = 0; i < 4; i++) {
+        g_assert_true(sp_vm_get_result(vm[i], "distinct_unique", &v));
+        predicted += v;
+    }
+    uint64_t zpfn = zero_pfn();
+    g_autoptr(GHashTable) pfns = g_hash_table_new(g_int64_hash, g_int64_equal);
+    g_autoptr(GHashTable) by_content = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+                                                             g_free);
+    uint64_t pages = 0, groups_checked = 0;
+    for (int i = 0; i < 4; i++) {
+        Managed m = managed(vm[i]);
+        for (uint64_t p = 0; p < m.pages; p++, pages++) {
+            const uint8_t *a = m.host + p * 4096;
+            uint64_t pfn = harness_pfn(a);
+            if (!pfn || pfn == zpfn)
+                continue;
+            g_hash_table_add(pfns, g_memdup2(&pfn, 8));
+            uint64_t c = 0;
+            const uint64_t *w = (const uint64_t *)a;
+            for (int j = 0; j < 512; j++)
+                c = (c ^ w[j]) * 0x100000001b3ULL;
+            uint64_t *seen = g_hash_table_lookup(by_content, &c);
+            if (!seen) {
+                g_hash_table_insert(by_content, g_memdup2(&c, 8), g_memdup2(&pfn, 8));
+            } else {
+                /* the same content elsewhere: it must be the same physical page */
+                g_assert_cmphex(*seen, ==, pfn);
+                groups_checked++;
+            }
+        }
+    }
+    uint64_t used = g_hash_table_size(pfns);
+    g_test_message("managed pages %" G_GUINT64_FORMAT ", physical pages used %" G_GUINT64_FORMAT
+                   ", predicted %" G_GUINT64_FORMAT ", duplicate pages checked by PFN %" G_GUINT64_FORMAT,
+                   pages, used, predicted, groups_checked);
+    g_assert_cmpuint(groups_checked, >, pages / 4);
+    g_assert_cmpuint(used * 100, <=, predicted * 102);
+    g_assert_cmpuint(used * 100, >=, predicted * 98);
+    expect_bytes_intact(h);
+    harness_free(h);
+}
+
+/* VMs of different domains never share a non-zero page; same domain does. */
+static void test_domains_hold(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    harness_use_engine(h, &k);
+    SpVm *red1 = harness_add(h, "name=red1,mem=32M,domain=red,payload=memload,args=seed=4,interval=200");
+    SpVm *blue = harness_add(h, "name=blue,mem=32M,domain=blue,payload=memload,args=seed=4,interval=200");
+    SpVm *red2 = harness_add(h, "name=red2,mem=32M,domain=red,payload=memload,args=seed=4,interval=200");
+    harness_start_all(h);
+    for (guint i = 0; i < 3; i++)
+        harness_share_managed(h, h->vms->pdata[i]);
+    converge(h);
+    uint64_t zpfn = zero_pfn();
+    g_autoptr(GHashTable) blue_pfns = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    g_autoptr(GHashTable) red1_pfns = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    Managed mb = managed(blue), m1 = managed(red1), m2 = managed(red2);
+    for (uint64_t p = 0; p < mb.pages; p++) {
+        uint64_t pfn = harness_pfn(mb.host + p * 4096);
+        if (pfn && pfn != zpfn)
+            g_hash_table_add(blue_pfns, g_memdup2(&pfn, 8));
+    }
+    for (uint64_t p = 0; p < m1.pages; p++) {
+        uint64_t pfn = harness_pfn(m1.host + p * 4096);
+        if (pfn && pfn != zpfn) {
+            g_assert_false(g_hash_table_contains(blue_pfns, &pfn));
+            g_hash_table_add(red1_pfns, g_memdup2(&pfn, 8));
+        }
+    }
+    uint64_t shared_red = 0;
+    for (uint64_t p = 0; p < m2.pages; p++) {
+        uint64_t pfn = harness_pfn(m2.host + p * 4096);
+        if (pfn && pfn != zpfn) {
+            g_assert_false(g_hash_table_contains(blue_pfns, &pfn));
+            shared_red += g_hash_table_contains(red1_pfns, &pfn);
+        }
+    }
+    g_test_message("red1 and red2 share %" G_GUINT64_FORMAT " physical pages; blue shares none",
+                   shared_red);
+    g_assert_cmpuint(shared_red, >, m2.pages / 4);
+    harness_free(h);
+}
+
+/* A page written in every scan never merges and is counted volatile; its
+ * identical, untouched neighbours merge. */
+static void test_volatility(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k;
+    sp_engine_default_knobs(&k);
+    k.sleep_millisecs = 5;
+    harness_use_engine(h, &k);
+    SpVm *vm = harness_add(h, "name=vol,mem=16M,payload=volatile,args=pages=64");
+    harness_start_all(h);
+    harness_share_managed(h, vm);
+    Managed m = managed(vm);
+    sp_engine_wait_scans(h->engine, 10, 60);
+    uint64_t vol_seen = 0;
+    for (int i = 0; i < 10; i++) {
+        SpEngineStats st;
+        sp_engine_wait_scans(h->engine, 1, 10);
+        sp_engine_get_stats(h->engine, &st);
+        vol_seen += st.pages_volatile >= 1;
+        g_assert_cmpuint(harness_pfn(m.host), !=, harness_pfn(m.host + 4096));
+    }
+    uint64_t pfn1 = harness_pfn(m.host + 4096);
+    for (uint64_t p = 2; p < m.pages; p++)
+        g_assert_cmphex(harness_pfn(m.host + p * 4096), ==, pfn1);
+    SpEngineVmStats vs;
+    sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vm), &vs);
+    g_test_message("volatile in %" G_GUINT64_FORMAT "/10 scans; %" G_GUINT64_FORMAT " pages merged",
+                   vol_seen, vs.merged_pages);
+    g_assert_cmpuint(vol_seen, >=, 8);
+    g_assert_cmpuint(vs.merged_pages, ==, m.pages - 1);
+    g_assert_cmpuint(harness_integrity_count(h), ==, 0);
+    harness_free(h);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/sharing/ksm01-counters", test_ksm01);
+    g_test_add_func("/sharing/volatility", test_volatility);
+    g_test_add_func("/sharing/domains-hold", test_domains_hold);
+    g_test_add_func("/sharing/savings-real", test_savings_real);
+    g_test_add_func("/sharing/write-in-merge-window", test_write_in_merge_window);
+    g_test_add_func("/sharing/attack", test_attack);
     return g_test_run();
 }

@@ -173,11 +173,11 @@ static void run_engine_line(RunCtx *ctx)
                   "[engine] shared %" G_GUINT64_FORMAT " sharing %" G_GUINT64_FORMAT
                   " unshared %" G_GUINT64_FORMAT " volatile %" G_GUINT64_FORMAT
                   " zero %" G_GUINT64_FORMAT " full_scans %" G_GUINT64_FORMAT
-                  " saved %.1f MiB (profit %.1f MiB) cow-breaks %" G_GUINT64_FORMAT "\n",
+                  " saved %.1f MiB (profit %.1f MiB) merges %" G_GUINT64_FORMAT " cow-breaks %" G_GUINT64_FORMAT "\n",
                   st.pages_shared, st.pages_sharing, st.pages_unshared, st.pages_volatile,
                   st.zero_pages, st.full_scans,
                   (st.pages_sharing + st.zero_pages) * 4096.0 / (1 << 20),
-                  st.general_profit / 1048576.0, st.cow_breaks);
+                  st.general_profit / 1048576.0, st.merges, st.cow_breaks);
 }
 
 static gboolean on_status(gpointer opaque)
