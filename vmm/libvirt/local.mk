@@ -26,3 +26,11 @@ libsplibvirt_testbackend_a_SOURCES = \
 check_PROGRAMS += tests/libvirt/sp-libvirt-testd
 tests_libvirt_sp_libvirt_testd_SOURCES = tests/libvirt/sp-libvirt-testd.c
 tests_libvirt_sp_libvirt_testd_LDADD = libsplibvirt-testbackend.a $(splibvirt_test_ldadd)
+
+libvirt_unit_tests = tests/libvirt/test-libvirt-xdr tests/libvirt/test-libvirt-message \
+	tests/libvirt/test-libvirt-domxml
+check_PROGRAMS += $(libvirt_unit_tests)
+TESTS += $(libvirt_unit_tests)
+tests_libvirt_test_libvirt_xdr_LDADD = $(splibvirt_test_ldadd)
+tests_libvirt_test_libvirt_message_LDADD = libsplibvirt-testbackend.a $(splibvirt_test_ldadd)
+tests_libvirt_test_libvirt_domxml_LDADD = $(splibvirt_test_ldadd)
