@@ -94,3 +94,18 @@ void *guest_mem_ptr(const GuestMem *mem, uint64_t gpa, uint64_t len)
         return NULL;
     return mem->host + gpa;
 }
+
+uint64_t guest_mem_resident_pages(const GuestMem *mem)
+{
+    const uint64_t chunk = 1ULL << 30; /* 256 Ki pages per mincore call */
+    g_autofree unsigned char *vec = g_malloc(chunk / SP_PAGE_SIZE);
+    uint64_t n = 0;
+    for (uint64_t off = 0; off < mem->size; off += chunk) {
+        uint64_t len = MIN(chunk, mem->size - off);
+        if (mincore(mem->host + off, len, vec) < 0)
+            continue;
+        for (uint64_t i = 0; i < len / SP_PAGE_SIZE; i++)
+            n += vec[i] & 1;
+    }
+    return n;
+}

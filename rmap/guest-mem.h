@@ -42,4 +42,8 @@ void guest_mem_destroy(GuestMem *mem);
 /* Host pointer for [gpa, gpa+len), or NULL if any of it is outside RAM. */
 void *guest_mem_ptr(const GuestMem *mem, uint64_t gpa, uint64_t len);
 
+/* Pages of guest RAM resident in host memory now (mincore), including
+ * shared pages mapped from a frame pool. */
+uint64_t guest_mem_resident_pages(const GuestMem *mem);
+
 #endif

@@ -1,1 +1,3 @@
 # sharing/ - the deduplication engine.
+noinst_LIBRARIES += libsharing.a
+libsharing_a_SOURCES =

@@ -34,12 +34,14 @@
 #define SP_BOOTINFO_GPA 0x1000ULL   /* SpBootInfo, one page */
 #define SP_ARGS_GPA 0x2000ULL       /* argument string, NUL-terminated */
 #define SP_ARGS_MAX 4095            /* longest argument string */
+#define SP_TSS_GPA 0x4000ULL        /* 64-bit TSS + all-allowing I/O bitmap */
 #define SP_PGTABLE_GPA 0x10000ULL   /* PML4, PDPT, then one PD per GiB */
 #define SP_PGTABLE_END 0x100000ULL  /* => at most 238 GiB of guest RAM */
 #define SP_STACKS_GPA 0x100000ULL   /* vCPU i stack: [base+i*size, +size) */
 #define SP_STACK_SIZE 0x8000ULL     /* 32 KiB per vCPU */
 #define SP_MAX_VCPUS 64             /* stacks end at SP_PAYLOAD_MIN_GPA */
 #define SP_PAYLOAD_MIN_GPA 0x400000ULL /* lowest address a PT_LOAD may use */
+#define SP_PAYLOAD_MAX_GPA 0x40000000ULL /* PT_LOADs end below 1 GiB */
 
 #define SP_CTL_PORT 0x5e0
 
@@ -75,7 +77,14 @@ enum {
     SP_Q_CLONE_GENERATION = 1, /* 0 = not a clone; n = clone of a clone... */
     SP_Q_CLONE_ID = 2,         /* per-clone number, distinct within a family */
     SP_Q_PAUSE_REQUESTED = 3,  /* 1 if the VMM wants the payload to stop writing */
+    SP_Q_COMMAND = 4,          /* the host's latest command word (0 = none), see below */
 };
+
+/* Command word (SP_Q_COMMAND): bits 63..32 a sequence number the host bumps
+ * for every command (never 0), 31..24 an opcode, 23..0 an argument.  The
+ * meaning of opcodes is the payload's (memload: docs/memload.md). */
+#define SP_CMD_WORD(seq, op, arg) \
+    (((uint64_t)(seq) << 32) | ((uint64_t)((op)&0xff) << 24) | ((uint64_t)(arg)&0xffffff))
 
 #define SP_CTL_OK 0
 #define SP_CTL_EFAULT (-1)     /* an address is outside guest RAM */

@@ -80,6 +80,9 @@ int sp_vm_kvm_fd(const SpVm *vm);   /* the KVM VM fd (for dirty logging) */
 #define SP_VM_RAM_SLOT 0            /* memslot holding all of guest RAM */
 
 void sp_vm_get_info(SpVm *vm, SpVmInfo *info);
+uint64_t sp_vm_cpu_time_ns(SpVm *vm); /* CPU time of all vCPU threads so far */
+/* Post a command for the payload (SP_Q_COMMAND); returns its sequence number. */
+uint32_t sp_vm_send_command(SpVm *vm, uint8_t opcode, uint32_t arg);
 char *sp_vm_get_reason(SpVm *vm);   /* crash/stop reason, or NULL */
 /* Value a guest reported with SP_CTL_RESULT, if any. */
 bool sp_vm_get_result(SpVm *vm, const char *key, uint64_t *value);

@@ -1,0 +1,71 @@
+# common.sh - start and stop a real samepaged for a test (sourced).
+# Sets T (temp dir), SOCK, ROSOCK, URI, ROURI; spd_start / spd_stop / spd_kill9.
+B=${top_builddir:-.}
+T=$(mktemp -d /tmp/samepage-test.XXXXXX)
+SOCK=$T/sock
+ROSOCK=$T/sock-ro
+URI="samepage+unix:///system?socket=$SOCK"
+ROURI="samepage+unix:///system?socket=$ROSOCK"
+export SAMEPAGE_PAYLOAD_DIR="$B/guest-tools"
+SPD_PID=
+n=0
+fails=0
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; [ -f "$T/out" ] && sed 's/^/#   /' "$T/out" | head -30; }
+check() { # check DESCRIPTION COMMAND...: ok if the command succeeds
+    desc=$1; shift
+    if "$@"; then ok "$desc"; else notok "$desc"; fi
+}
+
+spd_start() {
+    "$B/samepaged" -d "$T/state" -s "$SOCK" "$@" >>"$T/daemon.log" 2>&1 &
+    SPD_PID=$!
+    i=0
+    while [ ! -S "$SOCK" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -S "$SOCK" ] || { echo "# samepaged did not create its socket"; cat "$T/daemon.log"; return 1; }
+}
+
+spd_stop() { # SIGTERM and wait; returns its exit status
+    [ -n "$SPD_PID" ] || return 0
+    kill -TERM "$SPD_PID" 2>/dev/null
+    i=0
+    while kill -0 "$SPD_PID" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+    if kill -0 "$SPD_PID" 2>/dev/null; then kill -9 "$SPD_PID"; SPD_PID=; return 99; fi
+    wait "$SPD_PID"; rc=$?
+    SPD_PID=
+    return $rc
+}
+
+spd_kill9() {
+    [ -n "$SPD_PID" ] && kill -9 "$SPD_PID" 2>/dev/null && wait "$SPD_PID" 2>/dev/null
+    SPD_PID=
+}
+
+cleanup() {
+    spd_kill9
+    [ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+
+# vm_xml NAME [ARGS] [MEM_MIB]: a memload domain definition
+vm_xml() {
+    cat <<XML
+<domain type='samepage'>
+  <name>$1</name>
+  <memory unit='MiB'>${3:-64}</memory>
+  <vcpu>2</vcpu>
+  <os><type>hvm</type></os>
+  <metadata>
+    <sp:samepage xmlns:sp="https://samepage.invalid/xmlns/1">
+      <sp:payload>memload</sp:payload>
+      <sp:args>${2:-seed=1,rate=100}</sp:args>
+    </sp:samepage>
+  </metadata>
+  <devices>
+    <disk type='file' device='disk'><source file='/var/lib/samepage/$1.img'/><target dev='vda' bus='virtio'/></disk>
+    <interface type='bridge'><source bridge='br0'/><target dev='vnet-$1'/></interface>
+  </devices>
+</domain>
+XML
+}

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* vm-harness.c - real VMs under test (see vm-harness.h). */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "tests/vm-harness.h"
+
+static void h_console(SpVm *vm, const char *line, void *opaque)
+{
+    Harness *h = opaque;
+    g_mutex_lock(&h->lock);
+    g_ptr_array_add(h->console, g_strdup_printf("%s: %s", sp_vm_name(vm), line));
+    if (h->echo)
+        printf("# [%s] %s\n", sp_vm_name(vm), line);
+    g_mutex_unlock(&h->lock);
+}
+
+static void h_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque)
+{
+    Harness *h = opaque;
+    HarnessIntegrity r = {vm, gpa, expected, found};
+    g_mutex_lock(&h->lock);
+    g_array_append_val(h->integrity, r);
+    printf("# [%s] integrity error at 0x%" G_GINT64_MODIFIER "x\n", sp_vm_name(vm), gpa);
+    g_mutex_unlock(&h->lock);
+}
+
+static void h_ended(SpVm *vm, SpVmState state, void *opaque)
+{
+    Harness *h = opaque;
+    g_autofree char *reason = sp_vm_get_reason(vm);
+    g_mutex_lock(&h->lock);
+    if (state == SP_VM_CRASHED)
+        printf("# [%s] crashed: %s\n", sp_vm_name(vm), reason);
+    g_mutex_unlock(&h->lock);
+}
+
+Harness *harness_new(void)
+{
+    Harness *h = g_new0(Harness, 1);
+    g_autoptr(GError) err = NULL;
+    const char *top = g_getenv("top_builddir");
+    g_autofree char *pdir = g_build_filename(top ? top : ".", "guest-tools", NULL);
+    g_setenv("SAMEPAGE_PAYLOAD_DIR", pdir, TRUE);
+    h->kvm = sp_kvm_open("/dev/kvm", &err);
+    if (!h->kvm)
+        g_error("this test needs /dev/kvm: %s", err->message);
+    h->vms = g_ptr_array_new();
+    g_mutex_init(&h->lock);
+    h->integrity = g_array_new(FALSE, TRUE, sizeof(HarnessIntegrity));
+    h->console = g_ptr_array_new_with_free_func(g_free);
+    return h;
+}
+
+void harness_free(Harness *h)
+{
+    for (guint i = 0; i < h->vms->len; i++)
+        sp_vm_free(h->vms->pdata[i]);
+    g_ptr_array_free(h->vms, TRUE);
+    g_array_free(h->integrity, TRUE);
+    g_ptr_array_free(h->console, TRUE);
+    g_mutex_clear(&h->lock);
+    sp_kvm_close(h->kvm);
+    g_free(h);
+}
+
+SpVm *harness_add(Harness *h, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *spec = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(SpVmConfig) cfg = sp_vm_config_parse(spec, &err);
+    if (!cfg)
+        g_error("bad VM spec '%s': %s", spec, err->message);
+    SpVmEvents ev = {
+        .console = h_console, .integrity = h_integrity, .ended = h_ended, .opaque = h};
+    SpVm *vm = sp_vm_new(h->kvm, cfg, h->vms->len + 1, &ev, &err);
+    if (!vm)
+        g_error("cannot create VM '%s': %s", spec, err->message);
+    g_ptr_array_add(h->vms, vm);
+    return vm;
+}
+
+void harness_start_all(Harness *h)
+{
+    for (guint i = 0; i < h->vms->len; i++) {
+        g_autoptr(GError) err = NULL;
+        if (!sp_vm_start(h->vms->pdata[i], &err))
+            g_error("cannot start VM: %s", err->message);
+    }
+}
+
+bool harness_wait_all(Harness *h, double seconds)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)(seconds * 1e6);
+    for (;;) {
+        bool running = false;
+        for (guint i = 0; i < h->vms->len; i++) {
+            SpVmInfo info;
+            sp_vm_get_info(h->vms->pdata[i], &info);
+            running |= info.state == SP_VM_RUNNING;
+        }
+        if (!running)
+            return true;
+        if (g_get_monotonic_time() > deadline)
+            return false;
+        g_usleep(20000);
+    }
+}
+
+bool harness_wait_rounds(Harness *h, SpVm *vm, uint64_t rounds, double seconds)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)(seconds * 1e6);
+    for (;;) {
+        SpVmInfo info;
+        sp_vm_get_info(vm, &info);
+        if (info.rounds >= rounds)
+            return true;
+        if (info.state != SP_VM_RUNNING || g_get_monotonic_time() > deadline)
+            return false;
+        g_usleep(10000);
+    }
+}
+
+guint harness_integrity_count(Harness *h)
+{
+    g_mutex_lock(&h->lock);
+    guint n = h->integrity->len;
+    g_mutex_unlock(&h->lock);
+    return n;
+}
+
+uint64_t harness_rss_pages(void)
+{
+    g_autofree char *s = NULL;
+    if (!g_file_get_contents("/proc/self/statm", &s, NULL, NULL))
+        return 0;
+    unsigned long size = 0, rss = 0;
+    sscanf(s, "%lu %lu", &size, &rss);
+    return rss;
+}

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd-run.c - `samepage run`: VMs from the command line, in the foreground.
+ *
+ * Starts every --vm, prefixes each console line with "[name] ", prints a
+ * status line per VM every --status seconds (text, or JSON with --json),
+ * stops all VMs on SIGINT/SIGTERM or after --timeout, and exits 0 only if no
+ * VM crashed, reported an integrity error or exited with a non-zero status.
+ *
+ * Threads: the main thread runs a GMainLoop (signals, timers, the end of
+ * VMs); vCPU threads print console lines directly under out_lock, one
+ * whole line at a time, and tell the main loop when a VM ends.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <glib-unix.h>
+
+#include "vmm/cmd.h"
+#include "vmm/kvm.h"
+#include "vmm/vm.h"
+
+typedef struct RunCtx {
+    GPtrArray *vms;         /* SpVm*, in --vm order */
+    GMainLoop *loop;
+    gint running;           /* VMs still running (atomic) */
+    bool quiet;             /* no console echo */
+    bool json;              /* status as JSON lines */
+    gboolean stopping;      /* a stop was requested */
+    GMutex out_lock;        /* one line at a time on stdout */
+} RunCtx;
+
+static void run_print(RunCtx *ctx, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void run_print(RunCtx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    g_mutex_lock(&ctx->out_lock);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    g_mutex_unlock(&ctx->out_lock);
+}
+
+static void on_console(SpVm *vm, const char *line, void *opaque)
+{
+    RunCtx *ctx = opaque;
+    if (!ctx->quiet)
+        run_print(ctx, "[%s] %s\n", sp_vm_name(vm), line);
+}
+
+static void on_phase(SpVm *vm, uint64_t n, const char *label, void *opaque)
+{
+    RunCtx *ctx = opaque;
+    if (!ctx->quiet)
+        run_print(ctx, "[%s] phase %" G_GUINT64_FORMAT "%s%s\n", sp_vm_name(vm), n,
+                  *label ? ": " : "", label);
+}
+
+static void on_result(SpVm *vm, const char *key, uint64_t value, void *opaque)
+{
+    RunCtx *ctx = opaque;
+    if (!ctx->quiet)
+        run_print(ctx, "[%s] result %s=%" G_GUINT64_FORMAT "\n", sp_vm_name(vm), key, value);
+}
+
+static void on_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque)
+{
+    RunCtx *ctx = opaque;
+    /* Always shown, even with --quiet: this is data loss. */
+    run_print(ctx,
+              "[%s] INTEGRITY ERROR at guest address 0x%" G_GINT64_MODIFIER "x: expected "
+              "0x%016" G_GINT64_MODIFIER "x, found 0x%016" G_GINT64_MODIFIER "x\n",
+              sp_vm_name(vm), gpa, expected, found);
+}
+
+static gboolean run_vm_ended_idle(gpointer opaque)
+{
+    RunCtx *ctx = opaque;
+    if (g_atomic_int_get(&ctx->running) == 0)
+        g_main_loop_quit(ctx->loop);
+    return G_SOURCE_REMOVE;
+}
+
+static void on_ended(SpVm *vm, SpVmState state, void *opaque)
+{
+    RunCtx *ctx = opaque;
+    g_autofree char *reason = sp_vm_get_reason(vm);
+    SpVmInfo info;
+    sp_vm_get_info(vm, &info);
+    if (state == SP_VM_CRASHED)
+        run_print(ctx, "[%s] CRASHED: %s\n", sp_vm_name(vm), reason ? reason : "unknown");
+    else if (state == SP_VM_EXITED)
+        run_print(ctx, "[%s] exited with status %d after %.1f s\n", sp_vm_name(vm),
+                  info.exit_status, info.seconds);
+    g_atomic_int_dec_and_test(&ctx->running);
+    g_idle_add(run_vm_ended_idle, ctx);
+}
+
+static void run_stop_all(RunCtx *ctx)
+{
+    ctx->stopping = TRUE;
+    for (guint i = 0; i < ctx->vms->len; i++)
+        sp_vm_request_stop(ctx->vms->pdata[i]);
+}
+
+static gboolean on_signal(gpointer opaque)
+{
+    RunCtx *ctx = opaque;
+    if (!ctx->stopping)
+        run_print(ctx, "samepage: stopping all VMs\n");
+    run_stop_all(ctx);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_timeout(gpointer opaque)
+{
+    RunCtx *ctx = opaque;
+    run_print(ctx, "samepage: --timeout reached, stopping all VMs\n");
+    run_stop_all(ctx);
+    return G_SOURCE_REMOVE;
+}
+
+static void run_status_line(RunCtx *ctx, SpVm *vm)
+{
+    SpVmInfo i;
+    sp_vm_get_info(vm, &i);
+    if (ctx->json)
+        run_print(ctx,
+                  "{\"vm\":\"%s\",\"state\":\"%s\",\"seconds\":%.1f,\"phase\":%" G_GUINT64_FORMAT
+                  ",\"rounds\":%" G_GUINT64_FORMAT ",\"pages_verified\":%" G_GUINT64_FORMAT
+                  ",\"pages_rewritten\":%" G_GUINT64_FORMAT
+                  ",\"integrity_errors\":%" G_GUINT64_FORMAT "}\n",
+                  sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.phase, i.rounds,
+                  i.pages_verified, i.pages_rewritten, i.integrity_errors);
+    else
+        run_print(ctx,
+                  "[status] %-12s %-8s %7.1fs phase %" G_GUINT64_FORMAT " round %" G_GUINT64_FORMAT
+                  " verified %" G_GUINT64_FORMAT " rewritten %" G_GUINT64_FORMAT
+                  " integrity-errors %" G_GUINT64_FORMAT "\n",
+                  sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.phase, i.rounds,
+                  i.pages_verified, i.pages_rewritten, i.integrity_errors);
+}
+
+static gboolean on_status(gpointer opaque)
+{
+    RunCtx *ctx = opaque;
+    for (guint i = 0; i < ctx->vms->len; i++)
+        run_status_line(ctx, ctx->vms->pdata[i]);
+    return G_SOURCE_CONTINUE;
+}
+
+static const char run_description[] =
+    "Starts one or more VMs in the foreground and runs them until they all\n"
+    "end, a signal (Ctrl-C, SIGTERM) stops them, or --timeout passes.\n"
+    "\n"
+    "VM SPEC is a comma-separated list of key=value:\n"
+    "  name=NAME        required; letters, digits, '-', '_', '.' (max 63)\n"
+    "  mem=SIZE         guest RAM, e.g. 256M, 4G (default 256M; multiples of 2M\n"
+    "                   for payloads); allocated lazily as the guest touches it\n"
+    "  vcpus=N          number of vCPUs (default 1)\n"
+    "  payload=NAME     a guest-tools payload (memload, hello, crash) or a path\n"
+    "                   to a static x86-64 ELF; see docs/guest-abi.md\n"
+    "  image=F1[:F2..]  files placed in guest memory as the payload's image blob\n"
+    "  kernel=PATH      a Linux bzImage instead of a payload\n"
+    "  initrd=PATH      its initrd\n"
+    "  domain=NAME      sharing domain (default: the VM's own)\n"
+    "  share=yes|no     take part in memory sharing (default yes)\n"
+    "  cmdline=...      kernel command line; takes the REST of the spec\n"
+    "  args=...         payload arguments; takes the REST of the spec, commas\n"
+    "                   included, so it must come last\n"
+    "\n"
+    "Exit status: 0 if every VM exited with status 0 or was stopped by the host\n"
+    "without an integrity error; 1 if any VM crashed, exited non-zero or reported\n"
+    "an integrity error; 2 for usage errors and VMs that could not be created.\n"
+    "\n"
+    "Example:\n"
+    "  samepage run --vm name=a,mem=256M,vcpus=2,payload=memload,args=seed=1,rate=100 \\\n"
+    "               --vm name=b,mem=256M,vcpus=2,payload=memload,args=seed=1,rate=100\n";
+
+int sp_cmd_run(int argc, char **argv)
+{
+    g_auto(GStrv) vm_specs = NULL;
+    g_autofree char *kvm_path = NULL; /* GOption does not free a default */
+    gint timeout = 0;
+    gint status_interval = 5;
+    gboolean quiet = FALSE, json = FALSE;
+    GOptionEntry entries[] = {
+        {"vm", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vm_specs, "Add a VM (repeatable); see below",
+         "SPEC"},
+        {"timeout", 't', 0, G_OPTION_ARG_INT, &timeout,
+         "Stop all VMs after SECONDS (0 = no limit, the default)", "SECONDS"},
+        {"status", 's', 0, G_OPTION_ARG_INT, &status_interval,
+         "Print every VM's status each SECONDS (default 5; 0 = never)", "SECONDS"},
+        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print status lines as JSON objects", NULL},
+        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet,
+         "Do not echo guest consoles (integrity errors and crashes are still shown)", NULL},
+        {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &kvm_path, "KVM device (default /dev/kvm)", "PATH"},
+        {NULL},
+    };
+    g_autoptr(GOptionContext) oc = g_option_context_new("--vm SPEC [--vm SPEC ...]");
+    g_option_context_set_summary(oc, "Run VMs in the foreground.");
+    g_option_context_set_description(oc, run_description);
+    g_option_context_add_main_entries(oc, entries, NULL);
+    g_autoptr(GError) error = NULL;
+    if (!g_option_context_parse(oc, &argc, &argv, &error)) {
+        g_printerr("samepage run: %s\n", error->message);
+        return 2;
+    }
+    if (argc > 1) {
+        g_printerr("samepage run: unexpected argument '%s' (VMs are given with --vm)\n", argv[1]);
+        return 2;
+    }
+    if (!vm_specs || !vm_specs[0]) {
+        g_printerr("samepage run: no VM given (use --vm SPEC; see samepage run --help)\n");
+        return 2;
+    }
+    if (!kvm_path)
+        kvm_path = g_strdup("/dev/kvm");
+    if (timeout < 0 || status_interval < 0) {
+        g_printerr("samepage run: --timeout and --status must not be negative\n");
+        return 2;
+    }
+
+    /* Parse every spec before touching KVM: a typo fails fast and harms nothing. */
+    g_autoptr(GPtrArray) cfgs = g_ptr_array_new_with_free_func((GDestroyNotify)sp_vm_config_free);
+    for (char **s = vm_specs; *s; s++) {
+        SpVmConfig *cfg = sp_vm_config_parse(*s, &error);
+        if (!cfg) {
+            g_printerr("samepage run: --vm %s: %s\n", *s, error->message);
+            return 2;
+        }
+        for (guint i = 0; i < cfgs->len; i++) {
+            if (cfg->name && !g_strcmp0(((SpVmConfig *)cfgs->pdata[i])->name, cfg->name)) {
+                g_printerr("samepage run: two VMs are named '%s'\n", cfg->name);
+                sp_vm_config_free(cfg);
+                return 2;
+            }
+        }
+        g_ptr_array_add(cfgs, cfg);
+    }
+
+    g_autoptr(SpKvm) kvm = sp_kvm_open(kvm_path, &error);
+    if (!kvm) {
+        g_printerr("samepage run: %s\n", error->message);
+        return 2;
+    }
+
+    RunCtx ctx = {.quiet = quiet, .json = json};
+    g_mutex_init(&ctx.out_lock);
+    ctx.vms = g_ptr_array_new_with_free_func((GDestroyNotify)sp_vm_free);
+    ctx.loop = g_main_loop_new(NULL, FALSE);
+    SpVmEvents ev = {
+        .console = on_console,
+        .phase = on_phase,
+        .result = on_result,
+        .integrity = on_integrity,
+        .ended = on_ended,
+        .opaque = &ctx,
+    };
+    int rc = 0;
+    for (guint i = 0; i < cfgs->len; i++) {
+        SpVm *vm = sp_vm_new(kvm, cfgs->pdata[i], i + 1, &ev, &error);
+        if (!vm) {
+            g_printerr("samepage run: %s\n", error->message);
+            rc = 2;
+            goto out;
+        }
+        g_ptr_array_add(ctx.vms, vm);
+    }
+    guint sig_int = g_unix_signal_add(SIGINT, on_signal, &ctx);
+    guint sig_term = g_unix_signal_add(SIGTERM, on_signal, &ctx);
+    guint t_status = status_interval ? g_timeout_add_seconds(status_interval, on_status, &ctx) : 0;
+    guint t_timeout = timeout ? g_timeout_add_seconds(timeout, on_timeout, &ctx) : 0;
+
+    g_atomic_int_set(&ctx.running, (gint)ctx.vms->len);
+    for (guint i = 0; i < ctx.vms->len; i++) {
+        if (!sp_vm_start(ctx.vms->pdata[i], &error)) {
+            g_printerr("samepage run: %s\n", error->message);
+            g_clear_error(&error);
+        }
+    }
+    if (g_atomic_int_get(&ctx.running) > 0)
+        g_main_loop_run(ctx.loop);
+
+    g_source_remove(sig_int);
+    g_source_remove(sig_term);
+    if (t_status)
+        g_source_remove(t_status);
+    if (t_timeout && !ctx.stopping)
+        g_source_remove(t_timeout);
+
+    for (guint i = 0; i < ctx.vms->len; i++) {
+        SpVm *vm = ctx.vms->pdata[i];
+        sp_vm_wait(vm);
+        SpVmInfo info;
+        sp_vm_get_info(vm, &info);
+        run_status_line(&ctx, vm);
+        if (info.state == SP_VM_CRASHED || info.integrity_errors ||
+            (info.state == SP_VM_EXITED && info.exit_status != 0))
+            rc = 1;
+    }
+out:
+    g_ptr_array_free(ctx.vms, TRUE);
+    g_main_loop_unref(ctx.loop);
+    g_mutex_clear(&ctx.out_lock);
+    return rc;
+}

@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: MIT */
+/* domains.c - samepaged's domain registry (see domains.h). */
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmm/daemon/domains.h"
+
+#define DOM_ERROR(error, code, ...) g_set_error(error, SP_LV_ERROR, code, __VA_ARGS__)
+
+/* libvirt state reasons we use */
+#define SHUTOFF_UNKNOWN 0
+#define SHUTOFF_SHUTDOWN 1
+#define SHUTOFF_DESTROYED 2
+#define SHUTOFF_CRASHED 3
+#define SHUTOFF_FAILED 6
+#define RUNNING_BOOTED 1
+#define CRASHED_UNKNOWN 0
+
+static char *dom_path(SpDomains *ds, const char *sub, const char *name, const char *ext)
+{
+    g_autofree char *file = g_strconcat(name, ext, NULL);
+    return g_build_filename(ds->state_dir, sub, file, NULL);
+}
+
+static SpDomain *domain_new(SpDomains *ds, SpDomXml *def, bool persistent)
+{
+    SpDomain *d = g_new0(SpDomain, 1);
+    d->def = def;
+    d->persistent = persistent;
+    d->id = -1;
+    d->state = SP_LV_DOMAIN_SHUTOFF;
+    d->reason = SHUTOFF_UNKNOWN;
+    d->owner = ds;
+    g_mutex_init(&d->console_lock);
+    return d;
+}
+
+static void domain_free(SpDomain *d)
+{
+    if (!d)
+        return;
+    if (d->vm) {
+        sp_vm_request_stop(d->vm);
+        sp_vm_free(d->vm);
+    }
+    if (d->console)
+        fclose(d->console);
+    g_mutex_clear(&d->console_lock);
+    sp_domxml_free(d->def);
+    g_free(d);
+}
+
+SpVmConfig *sp_domain_vm_config(const SpDomXml *def, GError **error)
+{
+    g_autoptr(SpVmConfig) cfg = sp_vm_config_new();
+    cfg->name = g_strdup(def->name);
+    uint64_t bytes = def->memory_kib * 1024;
+    if (def->sp_payload) /* payload VMs use 2 MiB pages */
+        bytes = (bytes + (2 << 20) - 1) & ~((uint64_t)(2 << 20) - 1);
+    cfg->mem_size = bytes;
+    cfg->vcpus = def->vcpus;
+    if (def->sp_payload) {
+        cfg->payload = sp_payload_find(def->sp_payload, error);
+        if (!cfg->payload)
+            return NULL;
+    }
+    cfg->args = g_strdup(def->sp_args);
+    cfg->kernel = g_strdup(def->kernel);
+    cfg->initrd = g_strdup(def->initrd);
+    cfg->cmdline = g_strdup(def->cmdline);
+    cfg->domain = g_strdup(def->sp_domain);
+    if (def->sp_share) {
+        if (!g_ascii_strcasecmp(def->sp_share, "no") || !g_ascii_strcasecmp(def->sp_share, "off"))
+            cfg->no_share = true;
+        else if (g_ascii_strcasecmp(def->sp_share, "yes") &&
+                 g_ascii_strcasecmp(def->sp_share, "on")) {
+            g_set_error(error, SP_LV_ERROR, SP_LV_ERR_XML_ERROR,
+                        "<sp:share> must be yes or no, not '%s'", def->sp_share);
+            return NULL;
+        }
+    }
+    /* 4096 stands for "whatever KVM allows": the real limit is checked at start. */
+    if (!sp_vm_config_validate(cfg, 4096, error))
+        return NULL;
+    return g_steal_pointer(&cfg);
+}
+
+static bool dom_write_definition(SpDomains *ds, SpDomain *d, GError **error)
+{
+    g_autofree char *xml = sp_domxml_format(d->def, -1);
+    g_autofree char *path = dom_path(ds, "domains", d->def->name, ".xml");
+    if (!g_file_set_contents_full(path, xml, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, error)) {
+        g_prefix_error(error, "cannot save the definition of '%s': ", d->def->name);
+        return false;
+    }
+    return true;
+}
+
+SpDomains *sp_domains_new(SpKvm *kvm, const char *state_dir, GMainContext *ctx, GError **error)
+{
+    const char *subs[] = {"domains", "run", "console"};
+    for (size_t i = 0; i < G_N_ELEMENTS(subs); i++) {
+        g_autofree char *dir = g_build_filename(state_dir, subs[i], NULL);
+        if (g_mkdir_with_parents(dir, 0700) < 0) {
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot create %s: %s",
+                        dir, g_strerror(errno));
+            return NULL;
+        }
+    }
+    SpDomains *ds = g_new0(SpDomains, 1);
+    ds->kvm = kvm;
+    ds->state_dir = g_strdup(state_dir);
+    ds->list = g_ptr_array_new_with_free_func((GDestroyNotify)domain_free);
+    ds->next_id = 1;
+    ds->next_vm_id = 1;
+    ds->ctx = ctx;
+
+    /* Load the stored definitions. */
+    g_autofree char *ddir = g_build_filename(state_dir, "domains", NULL);
+    g_autoptr(GDir) dir = g_dir_open(ddir, 0, NULL);
+    const char *f;
+    while (dir && (f = g_dir_read_name(dir))) {
+        if (!g_str_has_suffix(f, ".xml"))
+            continue;
+        g_autofree char *path = g_build_filename(ddir, f, NULL);
+        g_autofree char *xml = NULL;
+        g_autoptr(GError) err = NULL;
+        SpDomXml *def = NULL;
+        if (!g_file_get_contents(path, &xml, NULL, &err) || !(def = sp_domxml_parse(xml, &err))) {
+            g_warning("event=load-failed file=%s error=\"%s\" (definition ignored, file kept)",
+                      path, err->message);
+            continue;
+        }
+        SpDomain *d = domain_new(ds, def, true);
+        g_autofree char *marker = dom_path(ds, "run", def->name, ".running");
+        if (g_file_test(marker, G_FILE_TEST_EXISTS)) {
+            d->reason = SHUTOFF_CRASHED;
+            g_warning("event=lost-on-restart domain=%s (it was running when samepaged "
+                      "stopped; now shut off, reason crashed)",
+                      def->name);
+            g_unlink(marker);
+        }
+        g_ptr_array_add(ds->list, d);
+        g_message("event=loaded domain=%s", def->name);
+    }
+    /* Markers of transient domains that died with the daemon. */
+    g_autofree char *rdir = g_build_filename(state_dir, "run", NULL);
+    g_autoptr(GDir) run = g_dir_open(rdir, 0, NULL);
+    while (run && (f = g_dir_read_name(run))) {
+        g_autofree char *path = g_build_filename(rdir, f, NULL);
+        g_warning("event=lost-on-restart transient=%s (it was running when samepaged stopped)",
+                  f);
+        g_unlink(path);
+    }
+    return ds;
+}
+
+void sp_domains_free(SpDomains *ds)
+{
+    if (!ds)
+        return;
+    sp_domains_stop_all(ds);
+    g_ptr_array_free(ds->list, TRUE);
+    g_free(ds->state_dir);
+    g_free(ds);
+}
+
+SpDomain *sp_domains_find_uuid(SpDomains *ds, const guint8 uuid[16])
+{
+    for (guint i = 0; i < ds->list->len; i++) {
+        SpDomain *d = ds->list->pdata[i];
+        if (!memcmp(d->def->uuid, uuid, 16))
+            return d;
+    }
+    return NULL;
+}
+
+SpDomain *sp_domains_find_name(SpDomains *ds, const char *name)
+{
+    for (guint i = 0; i < ds->list->len; i++) {
+        SpDomain *d = ds->list->pdata[i];
+        if (!strcmp(d->def->name, name))
+            return d;
+    }
+    return NULL;
+}
+
+SpDomain *sp_domains_define(SpDomains *ds, const char *xml, bool persistent, GError **error)
+{
+    g_autoptr(GError) perr = NULL;
+    g_autoptr(SpDomXml) def = sp_domxml_parse(xml, &perr);
+    if (!def) {
+        DOM_ERROR(error, SP_LV_ERR_XML_ERROR, "%s", perr->message);
+        return NULL;
+    }
+    if (!def->has_uuid) {
+        /* A random UUID (v4). */
+        for (int i = 0; i < 16; i++)
+            def->uuid[i] = (guint8)g_random_int_range(0, 256);
+        def->uuid[6] = (def->uuid[6] & 0x0f) | 0x40;
+        def->uuid[8] = (def->uuid[8] & 0x3f) | 0x80;
+        def->has_uuid = true;
+    }
+    g_autoptr(SpVmConfig) cfg = sp_domain_vm_config(def, &perr);
+    if (!cfg) {
+        DOM_ERROR(error, SP_LV_ERR_XML_ERROR, "%s", perr->message);
+        return NULL;
+    }
+    SpDomain *by_name = sp_domains_find_name(ds, def->name);
+    SpDomain *by_uuid = sp_domains_find_uuid(ds, def->uuid);
+    if (by_name && by_name != by_uuid) {
+        DOM_ERROR(error, SP_LV_ERR_DOM_EXIST, "domain '%s' already exists with another UUID",
+                  def->name);
+        return NULL;
+    }
+    if (by_uuid && by_uuid != by_name) {
+        DOM_ERROR(error, SP_LV_ERR_DOM_EXIST, "a domain with this UUID already exists as '%s'",
+                  by_uuid->def->name);
+        return NULL;
+    }
+    if (by_name) {
+        /* Redefinition: the new definition applies from the next start. */
+        if (by_name->vm && !persistent) {
+            DOM_ERROR(error, SP_LV_ERR_OPERATION_INVALID, "domain '%s' is already running",
+                      def->name);
+            return NULL;
+        }
+        sp_domxml_free(by_name->def);
+        by_name->def = g_steal_pointer(&def);
+        by_name->persistent |= persistent;
+        if (persistent && !dom_write_definition(ds, by_name, error))
+            return NULL;
+        g_message("event=redefined domain=%s", by_name->def->name);
+        return by_name;
+    }
+    SpDomain *d = domain_new(ds, g_steal_pointer(&def), persistent);
+    if (persistent && !dom_write_definition(ds, d, error)) {
+        domain_free(d);
+        return NULL;
+    }
+    g_ptr_array_add(ds->list, d);
+    g_message("event=defined domain=%s persistent=%d", d->def->name, persistent);
+    return d;
+}
+
+bool sp_domains_undefine(SpDomains *ds, SpDomain *d, GError **error)
+{
+    if (!d->persistent) {
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_INVALID, "cannot undefine transient domain '%s'",
+                  d->def->name);
+        return false;
+    }
+    g_autofree char *path = dom_path(ds, "domains", d->def->name, ".xml");
+    if (g_unlink(path) < 0 && errno != ENOENT) {
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_FAILED, "cannot remove %s: %s", path,
+                  g_strerror(errno));
+        return false;
+    }
+    g_message("event=undefined domain=%s", d->def->name);
+    if (d->vm) {
+        d->persistent = false; /* it lives on as a transient domain until it stops */
+        return true;
+    }
+    g_ptr_array_remove(ds->list, d);
+    return true;
+}
+
+/* --- running --- */
+
+static void dom_console(SpVm *vm, const char *line, void *opaque)
+{
+    SpDomain *d = opaque;
+    g_mutex_lock(&d->console_lock);
+    if (d->console) {
+        fprintf(d->console, "%s\n", line);
+        fflush(d->console);
+    }
+    g_mutex_unlock(&d->console_lock);
+}
+
+static void dom_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque)
+{
+    dom_console(vm, "samepage: INTEGRITY ERROR reported by the guest", opaque);
+    g_warning("event=integrity-error domain=%s gpa=0x%" G_GINT64_MODIFIER "x", sp_vm_name(vm),
+              gpa);
+}
+
+typedef struct EndedMsg {
+    SpDomains *ds;
+    SpVm *vm;
+} EndedMsg;
+
+/* On the main thread: a VM left RUNNING.  Its domain may be gone already
+ * if it was undefined or destroyed meanwhile (then vm no longer matches). */
+static gboolean dom_ended_main(gpointer opaque)
+{
+    EndedMsg *m = opaque;
+    for (guint i = 0; i < m->ds->list->len; i++) {
+        SpDomain *d = m->ds->list->pdata[i];
+        if (d->vm != m->vm)
+            continue;
+        SpVmInfo info;
+        sp_vm_get_info(d->vm, &info);
+        g_autofree char *reason = sp_vm_get_reason(d->vm);
+        sp_vm_wait(d->vm);
+        d->cpu_ns_last = sp_vm_cpu_time_ns(d->vm);
+        if (info.state == SP_VM_CRASHED) {
+            d->state = SP_LV_DOMAIN_CRASHED;
+            d->reason = CRASHED_UNKNOWN;
+            g_warning("event=crashed domain=%s reason=\"%s\"", d->def->name,
+                      reason ? strtok(reason, "\n") : "unknown");
+        } else {
+            d->state = SP_LV_DOMAIN_SHUTOFF;
+            d->reason = info.state == SP_VM_EXITED ? SHUTOFF_SHUTDOWN : SHUTOFF_DESTROYED;
+            g_message("event=stopped domain=%s state=%s status=%d", d->def->name,
+                      sp_vm_state_name(info.state), info.exit_status);
+        }
+        sp_vm_free(d->vm);
+        d->vm = NULL;
+        d->id = -1;
+        g_mutex_lock(&d->console_lock);
+        if (d->console)
+            fclose(d->console);
+        d->console = NULL;
+        g_mutex_unlock(&d->console_lock);
+        g_autofree char *marker = dom_path(m->ds, "run", d->def->name, ".running");
+        g_unlink(marker);
+        if (!d->persistent)
+            g_ptr_array_remove(m->ds->list, d);
+        break;
+    }
+    g_free(m);
+    return G_SOURCE_REMOVE;
+}
+
+static void dom_ended(SpVm *vm, SpVmState state, void *opaque)
+{
+    SpDomain *d = opaque;
+    EndedMsg *m = g_new0(EndedMsg, 1);
+    m->ds = d->owner;
+    m->vm = vm;
+    /* Always through an idle source, never synchronously: the caller may be
+     * the main thread itself, inside sp_vm_request_stop(). */
+    GSource *src = g_idle_source_new();
+    g_source_set_callback(src, dom_ended_main, m, NULL);
+    g_source_attach(src, d->owner->ctx);
+    g_source_unref(src);
+}
+
+bool sp_domains_start(SpDomains *ds, SpDomain *d, GError **error)
+{
+    if (d->vm) {
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_INVALID, "domain '%s' is already running",
+                  d->def->name);
+        return false;
+    }
+    g_autoptr(GError) err = NULL;
+    g_autoptr(SpVmConfig) cfg = sp_domain_vm_config(d->def, &err);
+    if (!cfg) {
+        DOM_ERROR(error, SP_LV_ERR_CONFIG_UNSUPPORTED, "%s", err->message);
+        return false;
+    }
+    g_autofree char *cpath = dom_path(ds, "console", d->def->name, ".log");
+    g_autofree char *marker = dom_path(ds, "run", d->def->name, ".running");
+    d->console = fopen(cpath, "a");
+    SpVmEvents ev = {
+        .console = dom_console, .integrity = dom_integrity, .ended = dom_ended, .opaque = d};
+    SpVm *vm = sp_vm_new(ds->kvm, cfg, ds->next_vm_id++, &ev, &err);
+    if (!vm) {
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_FAILED, "%s", err->message);
+        goto fail;
+    }
+    d->vm = vm;
+    d->id = ds->next_id++;
+    d->state = SP_LV_DOMAIN_RUNNING;
+    d->reason = RUNNING_BOOTED;
+    g_file_set_contents(marker, "", 0, NULL);
+    if (!sp_vm_start(vm, &err)) {
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_FAILED, "%s", err->message);
+        return false; /* the ended event cleans up */
+    }
+    g_message("event=started domain=%s id=%d mem_mib=%" G_GUINT64_FORMAT " vcpus=%u",
+              d->def->name, d->id, cfg->mem_size >> 20, cfg->vcpus);
+    return true;
+fail:
+    if (d->console)
+        fclose(d->console);
+    d->console = NULL;
+    d->state = SP_LV_DOMAIN_SHUTOFF;
+    d->reason = SHUTOFF_FAILED;
+    return false;
+}
+
+bool sp_domains_destroy(SpDomains *ds, SpDomain *d, GError **error)
+{
+    if (!d->vm) {
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_INVALID, "domain '%s' is not running",
+                  d->def->name);
+        return false;
+    }
+    SpVm *vm = d->vm;
+    sp_vm_request_stop(vm);
+    sp_vm_wait(vm);
+    /* Finish now rather than when the posted event runs, so that the caller
+     * sees the domain shut off; the event then finds no matching VM. */
+    EndedMsg *m = g_new0(EndedMsg, 1);
+    m->ds = ds;
+    m->vm = vm;
+    dom_ended_main(m);
+    return true;
+}
+
+void sp_domains_stop_all(SpDomains *ds)
+{
+    for (guint i = 0; i < ds->list->len; i++) {
+        SpDomain *d = ds->list->pdata[i];
+        if (d->vm)
+            sp_vm_request_stop(d->vm);
+    }
+    for (guint i = ds->list->len; i-- > 0;) {
+        SpDomain *d = ds->list->pdata[i];
+        if (d->vm)
+            sp_domains_destroy(ds, d, NULL);
+    }
+}
+
+guint sp_domains_running(SpDomains *ds)
+{
+    guint n = 0;
+    for (guint i = 0; i < ds->list->len; i++)
+        n += ((SpDomain *)ds->list->pdata[i])->vm != NULL;
+    return n;
+}
+
+void sp_domain_fill_info(SpDomain *d, SpLvDomainInfo *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->name = g_strdup(d->def->name);
+    memcpy(out->uuid, d->def->uuid, 16);
+    out->id = d->id;
+    out->state = d->state;
+    out->reason = d->reason;
+    out->max_mem_kib = d->def->memory_kib;
+    out->cur_mem_kib = d->def->current_memory_kib ? d->def->current_memory_kib
+                                                  : d->def->memory_kib;
+    out->vcpus = d->def->vcpus;
+    out->cpu_time_ns = d->vm ? sp_vm_cpu_time_ns(d->vm) : d->cpu_ns_last;
+    out->persistent = d->persistent;
+    out->autostart = false;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * domains.h - samepaged's domains: definitions, persistence, running VMs.
+ *
+ * A domain is a VM definition (libvirt domain XML, parsed by
+ * vmm/libvirt/domxml.c) plus, while it runs, an SpVm.  Persistent domains
+ * are stored as <state-dir>/domains/<name>.xml and survive daemon restarts;
+ * transient ones (virsh create) vanish when they stop.  While a domain runs
+ * a marker <state-dir>/run/<name>.running exists: finding one at start-up
+ * means samepaged died with the VM running, and the domain is then reported
+ * shut off with reason "crashed" (and logged), never silently forgotten.
+ *
+ * Each running VM's console goes to <state-dir>/console/<name>.log.
+ *
+ * Threading: the registry lives on the daemon's main thread (GMainContext),
+ * which also runs the libvirt endpoint.  vCPU threads only append console
+ * lines (under the domain's console lock) and post "VM ended" to the main
+ * context; the main thread then joins and frees the VM.
+ */
+#ifndef SAMEPAGE_VMM_DAEMON_DOMAINS_H
+#define SAMEPAGE_VMM_DAEMON_DOMAINS_H
+
+#include <stdio.h>
+
+#include "vmm/kvm.h"
+#include "vmm/libvirt/backend.h"
+#include "vmm/libvirt/domxml.h"
+#include "vmm/vm.h"
+
+typedef struct SpDomain {
+    SpDomXml *def;           /* the definition (owned) */
+    bool persistent;         /* stored in the state dir */
+    SpVm *vm;                /* non-NULL while running */
+    gint32 id;               /* >= 1 while running, else -1 */
+    SpLvDomainState state;   /* libvirt state */
+    gint32 reason;           /* libvirt state reason */
+    uint64_t cpu_ns_last;    /* CPU time of the last run, once stopped */
+    GMutex console_lock;     /* protects console */
+    FILE *console;           /* console log while running */
+    struct SpDomains *owner; /* back pointer */
+} SpDomain;
+
+typedef struct SpDomains {
+    SpKvm *kvm;              /* shared /dev/kvm */
+    char *state_dir;         /* root of persistent state */
+    GPtrArray *list;         /* SpDomain*, definition order */
+    gint32 next_id;          /* next running id */
+    GMainContext *ctx;       /* the main thread's context */
+    uint64_t next_vm_id;     /* SpBootInfo vm_id */
+} SpDomains;
+
+SpDomains *sp_domains_new(SpKvm *kvm, const char *state_dir, GMainContext *ctx, GError **error);
+/* Stops every running VM (waiting for it) and frees everything. */
+void sp_domains_free(SpDomains *ds);
+
+SpDomain *sp_domains_find_uuid(SpDomains *ds, const guint8 uuid[16]);
+SpDomain *sp_domains_find_name(SpDomains *ds, const char *name);
+
+/* Parse, check and add (or, same name and UUID, replace) a definition. */
+SpDomain *sp_domains_define(SpDomains *ds, const char *xml, bool persistent, GError **error);
+bool sp_domains_undefine(SpDomains *ds, SpDomain *d, GError **error);
+bool sp_domains_start(SpDomains *ds, SpDomain *d, GError **error);
+bool sp_domains_destroy(SpDomains *ds, SpDomain *d, GError **error);
+void sp_domains_stop_all(SpDomains *ds);
+guint sp_domains_running(SpDomains *ds);
+
+void sp_domain_fill_info(SpDomain *d, SpLvDomainInfo *out);
+
+/* The VM config a definition describes (payload looked up, sizes checked). */
+SpVmConfig *sp_domain_vm_config(const SpDomXml *def, GError **error);
+
+#endif

@@ -1,0 +1,13 @@
+# vmm/daemon/ - samepaged: the host daemon and its libvirt backend.
+libvmm_a_SOURCES += \
+	vmm/daemon/domains.c vmm/daemon/domains.h \
+	vmm/daemon/knobs.c vmm/daemon/knobs.h \
+	vmm/daemon/backend.c vmm/daemon/backend.h
+
+sbin_PROGRAMS += samepaged
+samepaged_SOURCES = vmm/daemon/samepaged.c
+samepaged_LDADD = libvmm.a libsplibvirt.a libsharing.a librmap.a \
+	$(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread
+
+systemdunitdir = $(prefix)/lib/systemd/system
+dist_systemdunit_DATA = vmm/daemon/samepaged.service

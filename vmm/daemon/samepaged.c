@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * samepaged.c - the host daemon: runs every VM of the host and the memory
+ * engine in one process, keeps VM definitions in a state directory, and
+ * serves libvirt's remote protocol on a read-write and a read-only UNIX
+ * socket (vmm/libvirt/).
+ *
+ * Threads: the main thread runs the GMainLoop that serves the sockets,
+ * owns the domain registry and handles signals; each VM has its vCPU
+ * threads.  SIGTERM/SIGINT stop every VM, remove the sockets and exit 0.
+ *
+ * Logs go to stderr, one line per event, "samepaged[pid]: LEVEL event=...
+ * key=value": easy to grep, and journald adds timestamps under systemd.
+ */
+#include <grp.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+
+#include "config.h"
+#include "vmm/daemon/backend.h"
+#include "vmm/daemon/knobs.h"
+#include "vmm/libvirt/server.h"
+
+static void log_handler(const char *domain, GLogLevelFlags level, const char *msg, gpointer data)
+{
+    const char *lv = (level & G_LOG_LEVEL_ERROR)      ? "ERROR"
+                     : (level & G_LOG_LEVEL_CRITICAL) ? "CRITICAL"
+                     : (level & G_LOG_LEVEL_WARNING)  ? "WARNING"
+                     : (level & G_LOG_LEVEL_MESSAGE)  ? "INFO"
+                                                      : "DEBUG";
+    if ((level & G_LOG_LEVEL_DEBUG) && !data)
+        return;
+    g_autoptr(GDateTime) now = g_date_time_new_now_local();
+    g_autofree char *ts = g_date_time_format(now, "%F %T");
+    fprintf(stderr, "%s samepaged[%d]: %s %s\n", ts, (int)getpid(), lv, msg);
+    fflush(stderr);
+}
+
+typedef struct Daemon {
+    GMainLoop *loop;
+    bool stopping;
+} Daemon;
+
+static gboolean on_signal(gpointer opaque)
+{
+    Daemon *d = opaque;
+    if (!d->stopping)
+        g_message("event=shutdown (signal received; stopping all VMs)");
+    d->stopping = true;
+    g_main_loop_quit(d->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+int main(int argc, char **argv)
+{
+    setlocale(LC_ALL, "");
+    g_autofree char *state_dir = NULL; /* defaults set after parsing: */
+    g_autofree char *sock = NULL;
+    g_autofree char *ro_sock = NULL;
+    g_autofree char *group = NULL;
+    g_autofree char *kvm_path = NULL;  /* GOption does not free them */
+    gboolean verbose = FALSE, version = FALSE;
+    GOptionEntry entries[] = {
+        {"state-dir", 'd', 0, G_OPTION_ARG_FILENAME, &state_dir,
+         "Where VM definitions, console logs and run markers live (default /var/lib/samepage)",
+         "DIR"},
+        {"socket", 's', 0, G_OPTION_ARG_FILENAME, &sock,
+         "Read-write libvirt socket (default /run/samepage/libvirt-sock)", "PATH"},
+        {"ro-socket", 'r', 0, G_OPTION_ARG_FILENAME, &ro_sock,
+         "Read-only libvirt socket (default: the read-write path + '-ro')", "PATH"},
+        {"group", 'g', 0, G_OPTION_ARG_STRING, &group,
+         "Let members of GROUP use the read-write socket (default: root only)", "GROUP"},
+        {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &kvm_path, "KVM device (default /dev/kvm)", "PATH"},
+        {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages too", NULL},
+        {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
+        {NULL},
+    };
+    g_autoptr(GOptionContext) oc = g_option_context_new(NULL);
+    g_option_context_set_summary(
+        oc, "The samepage host daemon: runs VMs and shares their memory, managed through\n"
+            "libvirt's remote protocol.  Connect with\n"
+            "  virsh -c 'samepage+unix:///system?socket=/run/samepage/libvirt-sock'");
+    g_option_context_set_description(
+        oc, "Signals: SIGTERM or SIGINT stop every VM, remove the sockets and exit.\n"
+            "Defined VMs are kept in DIR/domains and survive restarts; a VM that was\n"
+            "running when samepaged died is reported shut off (reason: crashed).\n");
+    g_option_context_add_main_entries(oc, entries, NULL);
+    g_autoptr(GError) error = NULL;
+    if (!g_option_context_parse(oc, &argc, &argv, &error)) {
+        g_printerr("samepaged: %s\n", error->message);
+        return 2;
+    }
+    if (version) {
+        printf("samepaged %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    if (argc > 1) {
+        g_printerr("samepaged: unexpected argument '%s'\n", argv[1]);
+        return 2;
+    }
+    g_log_set_default_handler(log_handler, verbose ? GINT_TO_POINTER(1) : NULL);
+    if (!state_dir)
+        state_dir = g_strdup("/var/lib/samepage");
+    if (!kvm_path)
+        kvm_path = g_strdup("/dev/kvm");
+    if (!sock)
+        sock = g_strdup("/run/samepage/libvirt-sock");
+    if (!ro_sock)
+        ro_sock = g_strconcat(sock, "-ro", NULL);
+    gid_t gid = (gid_t)-1;
+    if (group) {
+        struct group *gr = getgrnam(group);
+        if (!gr) {
+            g_printerr("samepaged: no such group '%s'\n", group);
+            return 2;
+        }
+        gid = gr->gr_gid;
+    }
+    g_autofree char *sock_dir = g_path_get_dirname(sock);
+    g_mkdir_with_parents(sock_dir, 0755);
+
+    g_autoptr(SpKvm) kvm = sp_kvm_open(kvm_path, &error);
+    if (!kvm) {
+        g_printerr("samepaged: %s\n", error->message);
+        return 1;
+    }
+    GMainContext *ctx = g_main_context_default();
+    SpDomains *domains = sp_domains_new(kvm, state_dir, ctx, &error);
+    if (!domains) {
+        g_printerr("samepaged: %s\n", error->message);
+        return 1;
+    }
+    SpDaemon dm = {.domains = domains, .knobs = sp_knobs_new(NULL)};
+    SpLvBackend backend = {.ops = &sp_daemon_backend_ops, .opaque = &dm};
+    SpLvServerConfig scfg = {
+        .rw_path = sock,
+        .ro_path = ro_sock,
+        .rw_group = gid,
+        .endpoint = {.hv_type = "samepage", .hv_version = 1000},
+    };
+    SpLvServer *srv = sp_lv_server_new(&scfg, &backend, ctx, &error);
+    if (!srv) {
+        g_printerr("samepaged: %s\n", error->message);
+        sp_domains_free(domains);
+        sp_knobs_free(dm.knobs);
+        return 1;
+    }
+    Daemon d = {.loop = g_main_loop_new(ctx, FALSE)};
+    guint s1 = g_unix_signal_add(SIGTERM, on_signal, &d);
+    guint s2 = g_unix_signal_add(SIGINT, on_signal, &d);
+    g_message("event=ready socket=%s ro-socket=%s state-dir=%s domains=%u", sock, ro_sock,
+              state_dir, domains->list->len);
+    g_main_loop_run(d.loop);
+
+    g_source_remove(s1);
+    g_source_remove(s2);
+    sp_lv_server_free(srv);
+    guint n = sp_domains_running(domains);
+    sp_domains_free(domains);
+    sp_knobs_free(dm.knobs);
+    g_main_loop_unref(d.loop);
+    g_message("event=exit stopped_vms=%u", n);
+    return 0;
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm-priv.h - SpVm's insides, shared by the files that implement a VM
+ * (vm.c, vcpu.c, ctlport.c, boot-payload.c).  Nothing outside vmm/ core
+ * includes this; everyone else uses vm.h.
+ */
+#ifndef SAMEPAGE_VMM_VM_PRIV_H
+#define SAMEPAGE_VMM_VM_PRIV_H
+
+#include <pthread.h>
+#include <linux/kvm.h>
+
+#include "vmm/iobus.h"
+#include "vmm/uart8250.h"
+#include "vmm/vm.h"
+
+typedef struct SpVcpu {
+    SpVm *vm;
+    uint32_t index;             /* 0 .. nvcpus-1 */
+    int fd;                     /* KVM vCPU fd */
+    struct kvm_run *run;        /* mmap'ed kvm_run area */
+    GThread *thread;            /* NULL until started */
+    pthread_t tid;              /* for kicking it out of KVM_RUN */
+    volatile int tid_valid;     /* tid is set (atomic) */
+    struct kvm_regs init_regs;  /* state to start from */
+    struct kvm_sregs init_sregs;
+    bool start_runnable;        /* start at init_regs even if not the BSP */
+} SpVcpu;
+
+struct SpVm {
+    SpKvm *kvm;                 /* shared, not owned */
+    SpVmConfig *cfg;            /* owned copy */
+    uint64_t id;
+    int fd;                     /* KVM VM fd */
+    bool irqchip;               /* in-kernel irqchip created */
+    GuestMem mem;
+    SpVmEvents ev;
+    SpIoBus io;
+    SpUart *uart;
+    SpVcpu *vcpus;
+    uint32_t nvcpus;
+    int stop;                   /* atomic: vCPUs must leave KVM_RUN */
+    gint64 start_us;            /* monotonic time of sp_vm_start() */
+    gint64 end_us;              /* ... and of leaving RUNNING */
+
+    GMutex lock;                /* protects the fields below */
+    SpVmState state;
+    int exit_status;            /* when EXITED */
+    char *reason;               /* crash/stop reason */
+    GHashTable *results;        /* key -> uint64 value (boxed) */
+
+    /* Counters, atomics. */
+    uint64_t rounds;
+    uint64_t pages_verified;
+    uint64_t pages_rewritten;
+    uint64_t integrity_errors;
+    uint64_t phase;
+    uint64_t cpu_ns_done;       /* CPU time of vCPU threads that ended */
+    uint64_t command;           /* SP_Q_COMMAND word (atomic) */
+};
+
+/* Leave RUNNING for `state` (first caller wins) and kick every vCPU. */
+void sp_vm_end(SpVm *vm, SpVmState state, int status, const char *reason);
+
+/* vcpu.c */
+bool sp_vcpu_create(SpVm *vm, SpVcpu *vcpu, uint32_t index, GError **error);
+void sp_vcpu_destroy(SpVcpu *vcpu);
+bool sp_vcpu_set_initial_state(SpVcpu *vcpu, GError **error);
+gpointer sp_vcpu_thread(gpointer vcpu);
+void sp_vcpu_kick(SpVcpu *vcpu);
+char *sp_vcpu_dump_regs(SpVcpu *vcpu);
+
+/* ctlport.c */
+bool sp_ctlport_io(void *vm, uint16_t port, uint8_t *data, uint32_t size, bool is_write);
+
+/* boot-payload.c: load the payload and the image blob, build page tables and
+ * boot info, and fill every vCPU's initial registers. */
+bool sp_boot_payload(SpVm *vm, GError **error);
+
+#endif
