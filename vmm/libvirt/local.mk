@@ -34,3 +34,11 @@ TESTS += $(libvirt_unit_tests)
 tests_libvirt_test_libvirt_xdr_LDADD = $(splibvirt_test_ldadd)
 tests_libvirt_test_libvirt_message_LDADD = libsplibvirt-testbackend.a $(splibvirt_test_ldadd)
 tests_libvirt_test_libvirt_domxml_LDADD = $(splibvirt_test_ldadd)
+
+# Client tests: Debian's virsh, python3-libvirt and prometheus-libvirt-exporter
+# against sp-libvirt-testd (the real server code, in-memory test backend).
+libvirt_client_tests = tests/libvirt/libvirt-virsh.sh tests/libvirt/libvirt-access.sh \
+	tests/libvirt/libvirt-exporter.sh tests/libvirt/libvirt-python.py \
+	tests/libvirt/libvirt-robust.py tests/libvirt/libvirt-keepalive30.py
+TESTS += $(libvirt_client_tests)
+EXTRA_DIST += $(libvirt_client_tests) tests/libvirt/common.sh tests/libvirt/lvtest.py
