@@ -42,3 +42,19 @@ libvirt_client_tests = tests/libvirt/libvirt-virsh.sh tests/libvirt/libvirt-acce
 	tests/libvirt/libvirt-robust.py tests/libvirt/libvirt-keepalive30.py
 TESTS += $(libvirt_client_tests)
 EXTRA_DIST += $(libvirt_client_tests) tests/libvirt/common.sh tests/libvirt/lvtest.py
+
+# libFuzzer target for the decoder, built with Debian's clang (whatever CC
+# configure chose for the rest), and the bounded run as a TAP test.
+FUZZ_CC = clang
+libvirt_fuzz_sources = tests/fuzz/fuzz-libvirt.c tests/libvirt/test-backend.c \
+	$(filter %.c,$(libsplibvirt_a_SOURCES))
+tests/fuzz/fuzz-libvirt: $(libvirt_fuzz_sources) $(filter %.h,$(libsplibvirt_a_SOURCES))
+	$(AM_V_CCLD)$(MKDIR_P) tests/fuzz && $(FUZZ_CC) -std=gnu11 -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE $(GLIB_CFLAGS) \
+	-o $@ $(addprefix $(top_srcdir)/,$(libvirt_fuzz_sources)) $(GLIB_LIBS)
+tests/fuzz/fuzz-libvirt.log: tests/fuzz/fuzz-libvirt
+TESTS += tests/fuzz/fuzz-libvirt.sh
+CLEANFILES += tests/fuzz/fuzz-libvirt
+EXTRA_DIST += tests/fuzz/fuzz-libvirt.sh tests/fuzz/fuzz-libvirt.c \
+	tests/fuzz/make-libvirt-seeds.py tests/fuzz/corpus-libvirt
