@@ -16,7 +16,7 @@ import lvtest  # noqa: E402
 from lvtest import REMOTE_PROGRAM, packet, raw_connect, read_packet  # noqa: E402
 
 libvirt.registerErrorHandler(lambda ctx, err: None, None)
-tap = lvtest.Tap(21)
+tap = lvtest.Tap(22)
 srv = lvtest.TestServer()
 AUTH_LIST, OPEN, LOOKUP_BY_NAME = 66, 1, 23
 
@@ -105,6 +105,13 @@ try:
     tap.check(code == 39 and msg == "unknown procedure: 9999" and r2[0][4] == 10
               and r2[0][5] == 0, "unknown procedure: error reply, connection stays usable",
               msg)
+
+    s = raw_connect(srv.ro)
+    s.sendall(packet(REMOTE_PROGRAM, AUTH_LIST, 12) + packet(REMOTE_PROGRAM, AUTH_LIST, 13))
+    s.shutdown(socket.SHUT_WR)
+    r1, r2 = read_packet(s), read_packet(s)
+    tap.check(r1 and r2 and (r1[0][4], r2[0][4]) == (12, 13) and lvtest.closed_by_server(s),
+              "calls sent before a half-close are still answered, then closed")
 
     hang = raw_connect(srv.rw)
     hang.sendall(packet(REMOTE_PROGRAM, AUTH_LIST, 11)[:10])

@@ -141,8 +141,13 @@ static bool client_read(SpLvClient *c)
         return false;
     }
     if (n == 0) {
-        client_drop(c);
-        return false;
+        /* the client closed its side: still deliver the replies it asked for */
+        if (c->out->len == 0) {
+            client_drop(c);
+            return false;
+        }
+        c->closing = true;
+        return true;
     }
     g_autoptr(GError) err = NULL;
     if (!sp_lv_session_feed(c->session, buf, n, c->out, &err)) {
