@@ -98,13 +98,13 @@ static void test_defaults_and_units(void)
         const char *unit;
         const char *value;
         guint64 kib;
-    } cases[] = {{"b", "1025", 2},   {"bytes", "2048", 2}, {"KB", "1024", 1000},
-                 {"k", "3", 3},      {"MB", "1", 977},     {"M", "2", 2048},
-                 {"GB", "1", 976563}, {"G", "1", 1048576}, {"TiB", "1", 1073741824ull}};
+    } cases[] = {{"b", "1025", 2},    {"bytes", "2048", 2}, {"KB", "1024", 1000},
+                 {"k", "3", 3},       {"MB", "1", 977},     {"M", "2", 2048},
+                 {"GB", "1", 976563}, {"G", "1", 1048576},  {"TiB", "1", 1073741824ull}};
     for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
-        g_autofree char *xml = g_strdup_printf(
-            "<domain><name>a</name><memory unit='%s'>%s</memory></domain>", cases[i].unit,
-            cases[i].value);
+        g_autofree char *xml =
+            g_strdup_printf("<domain><name>a</name><memory unit='%s'>%s</memory></domain>",
+                            cases[i].unit, cases[i].value);
         g_autoptr(SpDomXml) u = sp_domxml_parse(xml, &err);
         g_assert_no_error(err);
         g_assert_cmpuint(u->memory_kib, ==, cases[i].kib);
@@ -148,8 +148,8 @@ static void test_errors(void)
                  SP_DOMXML_ERROR_UNSUPPORTED, "bogus");
     expect_error("<domain><name>a</name><memory unit='parsecs'>1</memory></domain>",
                  SP_DOMXML_ERROR_INVALID, "parsecs");
-    expect_error("<domain><name>a</name><memory>-1</memory></domain>",
-                 SP_DOMXML_ERROR_INVALID, "memory");
+    expect_error("<domain><name>a</name><memory>-1</memory></domain>", SP_DOMXML_ERROR_INVALID,
+                 "memory");
     expect_error("<domain><name>a</name><memory unit='TiB'>99999999999</memory></domain>",
                  SP_DOMXML_ERROR_INVALID, "memory");
     expect_error("<domain><name>a</name></domain>", SP_DOMXML_ERROR_INVALID, "<memory>");
@@ -172,8 +172,8 @@ static void test_errors(void)
                  SP_DOMXML_ERROR_UNSUPPORTED, "text");
     expect_error("<domain><name>a</name>", SP_DOMXML_ERROR_SYNTAX, "malformed");
     expect_error("<vm/>", SP_DOMXML_ERROR_UNSUPPORTED, "<vm>");
-    expect_error("<domain><name>a/b</name><memory>1</memory></domain>",
-                 SP_DOMXML_ERROR_INVALID, "'/'");
+    expect_error("<domain><name>a/b</name><memory>1</memory></domain>", SP_DOMXML_ERROR_INVALID,
+                 "'/'");
 }
 
 static void test_uuid(void)

@@ -12,9 +12,8 @@
 #include "vmm/libvirt/protocol.h"
 #include "vmm/libvirt/session.h"
 
-static const SpLvEndpointConfig cfg = {.hv_type = "samepage",
-                                       .hv_version = 1000,
-                                       .inbound_max = 4096};
+static const SpLvEndpointConfig cfg = {
+    .hv_type = "samepage", .hv_version = 1000, .inbound_max = 4096};
 
 typedef struct {
     SpLvTestBackend *tb;
@@ -124,8 +123,8 @@ static void test_frame_length(void)
 {
     guint32 total;
     g_autoptr(GError) err = NULL;
-    static const guint8 ok[] = {0, 0, 0, 28}, small[] = {0, 0, 0, 27},
-                        big[] = {0, 0x10, 0, 1}, huge[] = {0xff, 0xff, 0xff, 0xff};
+    static const guint8 ok[] = {0, 0, 0, 28}, small[] = {0, 0, 0, 27}, big[] = {0, 0x10, 0, 1},
+                        huge[] = {0xff, 0xff, 0xff, 0xff};
     g_assert_true(sp_lv_frame_length(ok, 1 << 20, &total, NULL));
     g_assert_cmpuint(total, ==, 28);
     g_assert_false(sp_lv_frame_length(small, 1 << 20, &total, &err));
@@ -142,12 +141,11 @@ static void test_error_layout(void)
     sp_lv_error_encode(w, 42, 20, "Domain not found");
     /* code, domain, msg flag, len 16, 16 bytes, level, dom 0, str1-3 0,
      * int1, int2, net 0 */
-    static const guint8 expect[] = {0,   0,   0,   42,  0,   0,   0,   20,  0,   0,   0,
-                                    1,   0,   0,   0,   16,  'D', 'o', 'm', 'a', 'i', 'n',
-                                    ' ', 'n', 'o', 't', ' ', 'f', 'o', 'u', 'n', 'd', 0,
-                                    0,   0,   2,   0,   0,   0,   0,   0,   0,   0,   0,
-                                    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
-                                    0,   0,   0,   0,   0,   0,   0,   0,   0};
+    static const guint8 expect[] = {0,   0,   0,   42,  0,   0,   0,   20,  0,   0,   0,   1,   0,
+                                    0,   0,   16,  'D', 'o', 'm', 'a', 'i', 'n', ' ', 'n', 'o', 't',
+                                    ' ', 'f', 'o', 'u', 'n', 'd', 0,   0,   0,   2,   0,   0,   0,
+                                    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+                                    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0};
     g_assert_cmpmem(w->data, w->len, expect, sizeof(expect));
     SpLvRemoteError e;
     SpXdrReader r;

@@ -20,11 +20,9 @@ static void test_scalars(void)
     sp_xdr_write_i64(w, -3);
     sp_xdr_write_double(w, 1.5);
     sp_xdr_write_bool(w, true);
-    static const guint8 expect[] = {0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xfe,
-                                    1,    2,    3,    4,    5,    6,    7,    8,
-                                    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfd,
-                                    0x3f, 0xf8, 0,    0,    0,    0,    0,    0,
-                                    0,    0,    0,    1};
+    static const guint8 expect[] = {
+        0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xfe, 1, 2, 3, 4, 5, 6, 7, 8, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xfd, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0, 0, 0, 0,    1};
     g_assert_cmpmem(w->data, w->len, expect, sizeof(expect));
 
     SpXdrReader r;
@@ -90,10 +88,9 @@ static void test_string_layout(void)
     sp_xdr_write_string(w, "qemu:///system");
     sp_xdr_write_opt_string(w, NULL);
     sp_xdr_write_opt_string(w, "vm1");
-    static const guint8 expect[] = {0,   0,   0,   14,  'q', 'e', 'm', 'u', ':', '/', '/',
-                                    '/', 's', 'y', 's', 't', 'e', 'm', 0,   0,   0,   0,
-                                    0,   0,   0,   0,   0,   1,   0,   0,   0,   3,   'v',
-                                    'm', '1', 0};
+    static const guint8 expect[] = {0,   0,   0,   14,  'q', 'e', 'm', 'u', ':', '/', '/', '/',
+                                    's', 'y', 's', 't', 'e', 'm', 0,   0,   0,   0,   0,   0,
+                                    0,   0,   0,   1,   0,   0,   0,   3,   'v', 'm', '1', 0};
     g_assert_cmpmem(w->data, w->len, expect, sizeof(expect));
     SpXdrReader r;
     g_autofree char *s1 = NULL, *s2 = NULL, *s3 = NULL;
@@ -282,10 +279,9 @@ static void test_typed_params(void)
     g_autoptr(GByteArray) w = g_byte_array_new();
     sp_lv_params_encode(w, p);
     /* layout of the second entry, as in libvirt-wire.md 1.2 */
-    static const guint8 uint_entry[] = {0,   0,   0,   17,  's', 'h', 'm', '_', 'p', 'a',
-                                        'g', 'e', 's', '_', 't', 'o', '_', 's', 'c', 'a',
-                                        'n', 0,   0,   0,   0,   0,   0,   2,   0,   0,
-                                        0,   0xc8};
+    static const guint8 uint_entry[] = {0,   0,   0,   17,  's', 'h', 'm', '_', 'p', 'a', 'g',
+                                        'e', 's', '_', 't', 'o', '_', 's', 'c', 'a', 'n', 0,
+                                        0,   0,   0,   0,   0,   2,   0,   0,   0,   0xc8};
     g_assert_nonnull(memmem(w->data, w->len, uint_entry, sizeof(uint_entry)));
 
     SpXdrReader r;

@@ -12,12 +12,12 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK(sp-domxml-error-quark, sp_domxml_error)
+G_DEFINE_QUARK(sp - domxml - error - quark, sp_domxml_error)
 
 typedef struct {
-    const char *path;   /* canonical path (samepage elements without prefix) */
-    const char *attrs;  /* space-separated attribute names allowed */
-    bool text;          /* holds a text value */
+    const char *path;  /* canonical path (samepage elements without prefix) */
+    const char *attrs; /* space-separated attribute names allowed */
+    bool text;         /* holds a text value */
 } AllowedElem;
 
 static const AllowedElem allowed[] = {
@@ -54,13 +54,13 @@ static const AllowedElem allowed[] = {
 };
 
 typedef struct {
-    SpDomXml *d;          /* being filled */
-    GPtrArray *stack;     /* canonical element names */
-    GString *text;        /* text of the current leaf */
-    char *sp_prefix;      /* prefix bound to SP_DOMXML_NS inside sp:samepage ("" = default ns) */
-    bool seen_samepage;   /* only one sp:samepage block */
-    SpDomXmlDevice *dev;  /* device being parsed */
-    char *unit;           /* unit attribute of the open memory element */
+    SpDomXml *d;         /* being filled */
+    GPtrArray *stack;    /* canonical element names */
+    GString *text;       /* text of the current leaf */
+    char *sp_prefix;     /* prefix bound to SP_DOMXML_NS inside sp:samepage ("" = default ns) */
+    bool seen_samepage;  /* only one sp:samepage block */
+    SpDomXmlDevice *dev; /* device being parsed */
+    char *unit;          /* unit attribute of the open memory element */
 } ParseState;
 
 static void device_free(gpointer p)
@@ -136,9 +136,8 @@ bool sp_domxml_uuid_parse(const char *s, guint8 out[16])
 
 void sp_domxml_uuid_format(const guint8 u[16], char out[37])
 {
-    g_snprintf(out, 37,
-               "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-               u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+    g_snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+               u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
                u[13], u[14], u[15]);
 }
 
@@ -187,8 +186,7 @@ static char *elem_canonical(ParseState *st, const char *name, const char **names
     if (strcmp(parent, "domain/metadata") == 0) {
         g_autofree char *prefix = colon ? g_strndup(name, colon - name) : g_strdup("");
         const char *local = colon ? colon + 1 : name;
-        g_autofree char *xmlns =
-            *prefix ? g_strdup_printf("xmlns:%s", prefix) : g_strdup("xmlns");
+        g_autofree char *xmlns = *prefix ? g_strdup_printf("xmlns:%s", prefix) : g_strdup("xmlns");
         const char *ns = attr_get(names, values, xmlns);
         if (!ns || strcmp(ns, SP_DOMXML_NS) != 0 || strcmp(local, "samepage") != 0) {
             g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_UNSUPPORTED,
@@ -239,8 +237,8 @@ static void on_start(GMarkupParseContext *ctx, const char *name, const char **na
     const AllowedElem *a = allowed_find(path);
     if (!a) {
         g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_UNSUPPORTED,
-                    "unsupported element <%s> (at %s): samepage does not understand it",
-                    name, path);
+                    "unsupported element <%s> (at %s): samepage does not understand it", name,
+                    path);
         return;
     }
     for (int i = 0; names[i]; i++) {
@@ -290,8 +288,7 @@ static void on_start(GMarkupParseContext *ctx, const char *name, const char **na
     } else if (strcmp(path, "domain/os/type") == 0) {
         d->os_arch = g_strdup(attr_get(names, values, "arch"));
         d->os_machine = g_strdup(attr_get(names, values, "machine"));
-    } else if (strcmp(path, "domain/memory") == 0 ||
-               strcmp(path, "domain/currentMemory") == 0) {
+    } else if (strcmp(path, "domain/memory") == 0 || strcmp(path, "domain/currentMemory") == 0) {
         g_free(st->unit);
         st->unit = g_strdup(attr_get(names, values, "unit"));
     }
@@ -341,8 +338,7 @@ static void set_str(char **dst, const char *v)
     *dst = g_strdup(v);
 }
 
-static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data,
-                   GError **error)
+static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data, GError **error)
 {
     ParseState *st = data;
     g_autofree char *path = state_path(st);
@@ -362,8 +358,8 @@ static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data,
         set_str(&d->name, text);
     } else if (strcmp(path, "domain/uuid") == 0) {
         if (!sp_domxml_uuid_parse(text, d->uuid)) {
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                        "malformed uuid '%s'", text);
+            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID, "malformed uuid '%s'",
+                        text);
             return;
         }
         d->has_uuid = true;
@@ -371,8 +367,7 @@ static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data,
         set_str(&d->title, text);
     } else if (strcmp(path, "domain/description") == 0) {
         set_str(&d->description, text);
-    } else if (strcmp(path, "domain/memory") == 0 ||
-               strcmp(path, "domain/currentMemory") == 0) {
+    } else if (strcmp(path, "domain/memory") == 0 || strcmp(path, "domain/currentMemory") == 0) {
         guint64 kib;
         if (!memory_to_kib(text, st->unit, &kib)) {
             g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
@@ -462,8 +457,8 @@ SpDomXml *sp_domxml_parse(const char *xml, GError **error)
         if (err->domain == SP_DOMXML_ERROR)
             g_propagate_error(error, g_steal_pointer(&err));
         else
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_SYNTAX,
-                        "malformed domain XML: %s", err->message);
+            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_SYNTAX, "malformed domain XML: %s",
+                        err->message);
         return NULL;
     }
     if (!d->name || !*d->name) {
@@ -533,9 +528,7 @@ char *sp_domxml_format(const SpDomXml *d, gint32 id)
     fmt_elem(s, "  ", "title", d->title);
     fmt_elem(s, "  ", "description", d->description);
     if (d->sp_payload || d->sp_args || d->sp_domain || d->sp_share) {
-        g_string_append_printf(s,
-                               "  <metadata>\n    <sp:samepage xmlns:sp='%s'>\n",
-                               SP_DOMXML_NS);
+        g_string_append_printf(s, "  <metadata>\n    <sp:samepage xmlns:sp='%s'>\n", SP_DOMXML_NS);
         fmt_elem(s, "      ", "sp:payload", d->sp_payload);
         fmt_elem(s, "      ", "sp:args", d->sp_args);
         fmt_elem(s, "      ", "sp:domain", d->sp_domain);
@@ -544,9 +537,7 @@ char *sp_domxml_format(const SpDomXml *d, gint32 id)
     }
     g_string_append_printf(s, "  <memory unit='KiB'>%" G_GUINT64_FORMAT "</memory>\n",
                            d->memory_kib);
-    g_string_append_printf(s,
-                           "  <currentMemory unit='KiB'>%" G_GUINT64_FORMAT
-                           "</currentMemory>\n",
+    g_string_append_printf(s, "  <currentMemory unit='KiB'>%" G_GUINT64_FORMAT "</currentMemory>\n",
                            d->current_memory_kib);
     g_string_append_printf(s, "  <vcpu>%u</vcpu>\n  <os>\n    <type", d->vcpus);
     fmt_attr(s, "arch", d->os_arch);
