@@ -11,8 +11,26 @@
 
 #include "rmap/guest-mem.h"
 
+/* Features we use when the kernel has them: write-protection of shmem
+ * mappings (merged pages map a memfd) and of not-yet-populated pages. */
+static uint64_t uffd_wanted_features(void)
+{
+    uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+#ifdef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+    want |= UFFD_FEATURE_WP_HUGETLBFS_SHMEM;
+#endif
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return want;
+    struct uffdio_api api = {.api = UFFD_API, .features = 0};
+    uint64_t have = ioctl(fd, UFFDIO_API, &api) == 0 ? api.features : 0;
+    close(fd);
+    return (want & have) | UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+}
+
 static int uffd_open(uint64_t *features, GError **error)
 {
+    uint64_t want = uffd_wanted_features();
     int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
@@ -22,7 +40,7 @@ static int uffd_open(uint64_t *features, GError **error)
     }
     struct uffdio_api api = {
         .api = UFFD_API,
-        .features = UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+        .features = want,
     };
     if (ioctl(fd, UFFDIO_API, &api) < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),

@@ -1,4 +1,5 @@
 # rmap/ - the guest memory model (see the overview comment of each file).
 noinst_LIBRARIES += librmap.a
 librmap_a_SOURCES = \
-	rmap/guest-mem.c rmap/guest-mem.h
+	rmap/guest-mem.c rmap/guest-mem.h \
+	rmap/frame-pool.c rmap/frame-pool.h

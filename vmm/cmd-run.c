@@ -15,12 +15,14 @@
 #include <string.h>
 #include <glib-unix.h>
 
+#include "sharing/engine.h"
 #include "vmm/cmd.h"
 #include "vmm/kvm.h"
 #include "vmm/vm.h"
 
 typedef struct RunCtx {
     GPtrArray *vms;         /* SpVm*, in --vm order */
+    SpEngine *engine;       /* the sharing engine, or NULL with --engine=off */
     GMainLoop *loop;
     gint running;           /* VMs still running (atomic) */
     bool quiet;             /* no console echo */
@@ -123,22 +125,59 @@ static gboolean on_timeout(gpointer opaque)
 static void run_status_line(RunCtx *ctx, SpVm *vm)
 {
     SpVmInfo i;
+    SpEngineVmStats e = {0};
     sp_vm_get_info(vm, &i);
+    if (ctx->engine)
+        sp_engine_get_vm_stats(ctx->engine, sp_vm_engine_handle(vm), &e);
     if (ctx->json)
         run_print(ctx,
                   "{\"vm\":\"%s\",\"state\":\"%s\",\"seconds\":%.1f,\"phase\":%" G_GUINT64_FORMAT
                   ",\"rounds\":%" G_GUINT64_FORMAT ",\"pages_verified\":%" G_GUINT64_FORMAT
                   ",\"pages_rewritten\":%" G_GUINT64_FORMAT
-                  ",\"integrity_errors\":%" G_GUINT64_FORMAT "}\n",
+                  ",\"integrity_errors\":%" G_GUINT64_FORMAT ",\"merged_pages\":%" G_GUINT64_FORMAT
+                  ",\"zero_pages\":%" G_GUINT64_FORMAT ",\"private_pages\":%" G_GUINT64_FORMAT
+                  ",\"mappings\":%" G_GUINT64_FORMAT ",\"profit_bytes\":%" G_GINT64_FORMAT "}\n",
                   sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.phase, i.rounds,
-                  i.pages_verified, i.pages_rewritten, i.integrity_errors);
+                  i.pages_verified, i.pages_rewritten, i.integrity_errors, e.merged_pages,
+                  e.zero_pages, e.private_pages, e.mappings, e.profit_bytes);
     else
         run_print(ctx,
-                  "[status] %-12s %-8s %7.1fs phase %" G_GUINT64_FORMAT " round %" G_GUINT64_FORMAT
-                  " verified %" G_GUINT64_FORMAT " rewritten %" G_GUINT64_FORMAT
-                  " integrity-errors %" G_GUINT64_FORMAT "\n",
-                  sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.phase, i.rounds,
-                  i.pages_verified, i.pages_rewritten, i.integrity_errors);
+                  "[status] %-12s %-8s %7.1fs round %" G_GUINT64_FORMAT " verified %" G_GUINT64_FORMAT
+                  " rewritten %" G_GUINT64_FORMAT " integrity-errors %" G_GUINT64_FORMAT
+                  " | merged %" G_GUINT64_FORMAT " zero %" G_GUINT64_FORMAT " private %" G_GUINT64_FORMAT
+                  " mappings %" G_GUINT64_FORMAT "\n",
+                  sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.rounds, i.pages_verified,
+                  i.pages_rewritten, i.integrity_errors, e.merged_pages, e.zero_pages,
+                  e.private_pages, e.mappings);
+}
+
+static void run_engine_line(RunCtx *ctx)
+{
+    if (!ctx->engine)
+        return;
+    SpEngineStats st;
+    sp_engine_get_stats(ctx->engine, &st);
+    if (ctx->json)
+        run_print(ctx,
+                  "{\"engine\":{\"pages_shared\":%" G_GUINT64_FORMAT
+                  ",\"pages_sharing\":%" G_GUINT64_FORMAT ",\"pages_unshared\":%" G_GUINT64_FORMAT
+                  ",\"pages_volatile\":%" G_GUINT64_FORMAT ",\"pages_scanned\":%" G_GUINT64_FORMAT
+                  ",\"full_scans\":%" G_GUINT64_FORMAT ",\"zero_pages\":%" G_GUINT64_FORMAT
+                  ",\"general_profit\":%" G_GINT64_FORMAT ",\"metadata_bytes\":%" G_GUINT64_FORMAT
+                  ",\"merges\":%" G_GUINT64_FORMAT ",\"cow_breaks\":%" G_GUINT64_FORMAT "}}\n",
+                  st.pages_shared, st.pages_sharing, st.pages_unshared, st.pages_volatile,
+                  st.pages_scanned, st.full_scans, st.zero_pages, st.general_profit,
+                  st.metadata_bytes, st.merges, st.cow_breaks);
+    else
+        run_print(ctx,
+                  "[engine] shared %" G_GUINT64_FORMAT " sharing %" G_GUINT64_FORMAT
+                  " unshared %" G_GUINT64_FORMAT " volatile %" G_GUINT64_FORMAT
+                  " zero %" G_GUINT64_FORMAT " full_scans %" G_GUINT64_FORMAT
+                  " saved %.1f MiB (profit %.1f MiB) cow-breaks %" G_GUINT64_FORMAT "\n",
+                  st.pages_shared, st.pages_sharing, st.pages_unshared, st.pages_volatile,
+                  st.zero_pages, st.full_scans,
+                  (st.pages_sharing + st.zero_pages) * 4096.0 / (1 << 20),
+                  st.general_profit / 1048576.0, st.cow_breaks);
 }
 
 static gboolean on_status(gpointer opaque)
@@ -146,6 +185,7 @@ static gboolean on_status(gpointer opaque)
     RunCtx *ctx = opaque;
     for (guint i = 0; i < ctx->vms->len; i++)
         run_status_line(ctx, ctx->vms->pdata[i]);
+    run_engine_line(ctx);
     return G_SOURCE_CONTINUE;
 }
 
@@ -184,6 +224,9 @@ int sp_cmd_run(int argc, char **argv)
     gint timeout = 0;
     gint status_interval = 5;
     gboolean quiet = FALSE, json = FALSE;
+    g_autofree char *engine_mode = NULL, *o_run = NULL, *o_scan = NULL, *o_sleep = NULL,
+                    *o_mps = NULL, *o_zero = NULL, *o_mac = NULL;
+    g_auto(GStrv) allow = NULL;
     GOptionEntry entries[] = {
         {"vm", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vm_specs, "Add a VM (repeatable); see below",
          "SPEC"},
@@ -197,7 +240,30 @@ int sp_cmd_run(int argc, char **argv)
         {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &kvm_path, "KVM device (default /dev/kvm)", "PATH"},
         {NULL},
     };
+    GOptionEntry engine_entries[] = {
+        {"engine", 0, 0, G_OPTION_ARG_STRING, &engine_mode,
+         "Memory sharing engine: on (default) or off", "on|off"},
+        {"run", 0, 0, G_OPTION_ARG_STRING, &o_run, "KSM run: 0 stop, 1 run (default), 2 unmerge all",
+         "N"},
+        {"pages-to-scan", 0, 0, G_OPTION_ARG_STRING, &o_scan,
+         "Pages examined per batch (default 4096)", "N"},
+        {"sleep-millisecs", 0, 0, G_OPTION_ARG_STRING, &o_sleep,
+         "Pause between batches, ms (default 20; 0 = full speed)", "MS"},
+        {"max-page-sharing", 0, 0, G_OPTION_ARG_STRING, &o_mps,
+         "Most guest pages one shared frame may back (default 256)", "N"},
+        {"use-zero-pages", 0, 0, G_OPTION_ARG_STRING, &o_zero,
+         "Drop all-zero pages to the zero page (default 1)", "0|1"},
+        {"merge-across-nodes", 0, 0, G_OPTION_ARG_STRING, &o_mac,
+         "Share frames across host NUMA nodes (default 1)", "0|1"},
+        {"allow-share", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allow,
+         "Let sharing domains A and B share non-zero pages (repeatable)", "A:B"},
+        {NULL},
+    };
     g_autoptr(GOptionContext) oc = g_option_context_new("--vm SPEC [--vm SPEC ...]");
+    GOptionGroup *eg = g_option_group_new("engine", "Memory sharing engine options (KSM's knobs):",
+                                          "Show the sharing engine options", NULL, NULL);
+    g_option_group_add_entries(eg, engine_entries);
+    g_option_context_add_group(oc, eg);
     g_option_context_set_summary(oc, "Run VMs in the foreground.");
     g_option_context_set_description(oc, run_description);
     g_option_context_add_main_entries(oc, entries, NULL);
@@ -216,6 +282,44 @@ int sp_cmd_run(int argc, char **argv)
     }
     if (!kvm_path)
         kvm_path = g_strdup("/dev/kvm");
+    bool engine_on = true;
+    if (engine_mode && strcmp(engine_mode, "on") && strcmp(engine_mode, "off")) {
+        g_printerr("samepage run: --engine must be on or off, not '%s'\n", engine_mode);
+        return 2;
+    }
+    engine_on = !engine_mode || !strcmp(engine_mode, "on");
+    SpEngineKnobs knobs;
+    sp_engine_default_knobs(&knobs);
+    struct {
+        const char *opt, *val;
+        uint32_t *dst;
+        uint64_t min, max;
+    } kv[] = {
+        {"--run", o_run, &knobs.run, 0, 2},
+        {"--pages-to-scan", o_scan, &knobs.pages_to_scan, 1, 100000000},
+        {"--sleep-millisecs", o_sleep, &knobs.sleep_millisecs, 0, 600000},
+        {"--max-page-sharing", o_mps, &knobs.max_page_sharing, 2, 1u << 30},
+        {"--use-zero-pages", o_zero, &knobs.use_zero_pages, 0, 1},
+        {"--merge-across-nodes", o_mac, &knobs.merge_across_nodes, 0, 1},
+    };
+    for (size_t k = 0; k < G_N_ELEMENTS(kv); k++) {
+        uint64_t v = 0;
+        if (!kv[k].val)
+            continue;
+        if (!sp_parse_uint(kv[k].val, kv[k].min, kv[k].max, &v, &error)) {
+            g_printerr("samepage run: %s: %s\n", kv[k].opt, error->message);
+            return 2;
+        }
+        *kv[k].dst = (uint32_t)v;
+    }
+    for (char **a = allow; a && *a; a++) {
+        const char *colon = strchr(*a, ':');
+        if (!colon || colon == *a || !colon[1]) {
+            g_printerr("samepage run: --allow-share needs two domain names as A:B, not '%s'\n",
+                       *a);
+            return 2;
+        }
+    }
     if (timeout < 0 || status_interval < 0) {
         g_printerr("samepage run: --timeout and --status must not be negative\n");
         return 2;
@@ -246,6 +350,17 @@ int sp_cmd_run(int argc, char **argv)
     }
 
     RunCtx ctx = {.quiet = quiet, .json = json};
+    if (engine_on) {
+        ctx.engine = sp_engine_new(&knobs, &error);
+        if (!ctx.engine) {
+            g_printerr("samepage run: sharing engine: %s\n", error->message);
+            return 2;
+        }
+        for (char **a = allow; a && *a; a++) {
+            g_auto(GStrv) ab = g_strsplit(*a, ":", 2);
+            sp_engine_allow_domains(ctx.engine, ab[0], ab[1]);
+        }
+    }
     g_mutex_init(&ctx.out_lock);
     ctx.vms = g_ptr_array_new_with_free_func((GDestroyNotify)sp_vm_free);
     ctx.loop = g_main_loop_new(NULL, FALSE);
@@ -266,6 +381,8 @@ int sp_cmd_run(int argc, char **argv)
             goto out;
         }
         g_ptr_array_add(ctx.vms, vm);
+        if (ctx.engine)
+            sp_vm_set_engine(vm, ctx.engine, 0, 0);
     }
     guint sig_int = g_unix_signal_add(SIGINT, on_signal, &ctx);
     guint sig_term = g_unix_signal_add(SIGTERM, on_signal, &ctx);
@@ -299,8 +416,10 @@ int sp_cmd_run(int argc, char **argv)
             (info.state == SP_VM_EXITED && info.exit_status != 0))
             rc = 1;
     }
+    run_engine_line(&ctx);
 out:
     g_ptr_array_free(ctx.vms, TRUE);
+    sp_engine_free(ctx.engine);
     g_main_loop_unref(ctx.loop);
     g_mutex_clear(&ctx.out_lock);
     return rc;

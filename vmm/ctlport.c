@@ -15,6 +15,7 @@
  */
 #include <string.h>
 
+#include "sharing/engine.h"
 #include "vmm/guest-abi.h"
 #include "vmm/vm-priv.h"
 
@@ -143,5 +144,7 @@ bool sp_ctlport_io(void *opaque, uint16_t port, uint8_t *data, uint32_t size, bo
     greq->ret = req.ret;
     greq->arg0 = req.arg0;
     greq->arg1 = req.arg1;
+    /* A VMM write to guest RAM: KVM's dirty log will not show it. */
+    sp_engine_mark_dirty(vm->shvm, gpa, sizeof(SpCtlRequest));
     return true;
 }

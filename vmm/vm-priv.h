@@ -43,6 +43,10 @@ struct SpVm {
     gint64 start_us;            /* monotonic time of sp_vm_start() */
     gint64 end_us;              /* ... and of leaving RUNNING */
 
+    SpEngine *engine;           /* sharing engine, or NULL */
+    ShVm *shvm;                 /* our handle in it while attached */
+    uint64_t share_start, share_end; /* range given to the engine */
+
     GMutex lock;                /* protects the fields below */
     SpVmState state;
     int exit_status;            /* when EXITED */

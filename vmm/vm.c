@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "vmm/guest-abi.h"
+#include "sharing/engine.h"
 #include "vmm/vm-priv.h"
 
 #define TSS_ADDR 0xfffbd000ULL
@@ -138,8 +139,35 @@ fail:
     return NULL;
 }
 
+void sp_vm_set_engine(SpVm *vm, SpEngine *engine, uint64_t share_start, uint64_t share_end)
+{
+    vm->engine = engine;
+    vm->share_start = share_start;
+    vm->share_end = share_end;
+}
+
+ShVm *sp_vm_engine_handle(SpVm *vm)
+{
+    return vm->shvm;
+}
+
 bool sp_vm_start(SpVm *vm, GError **error)
 {
+    if (vm->engine && !vm->cfg->no_share && !vm->shvm) {
+        SpEngineVmDesc d = {
+            .id = vm->id,
+            .name = vm->cfg->name,
+            .mem = &vm->mem,
+            .kvm_vm_fd = vm->fd,
+            .slot = SP_VM_RAM_SLOT,
+            .domain = vm->cfg->domain,
+            .share_start = vm->share_start,
+            .share_end = vm->share_end,
+        };
+        vm->shvm = sp_engine_attach(vm->engine, &d, error);
+        if (!vm->shvm)
+            return false;
+    }
     g_mutex_lock(&vm->lock);
     if (vm->state != SP_VM_CREATED) {
         g_mutex_unlock(&vm->lock);
@@ -210,6 +238,8 @@ void sp_vm_free(SpVm *vm)
         g_free(vm->vcpus);
     }
     sp_uart_free(vm->uart);
+    if (vm->shvm)
+        sp_engine_detach(vm->engine, vm->shvm); /* before the RAM goes away */
     if (vm->fd >= 0)
         close(vm->fd);
     guest_mem_destroy(&vm->mem);

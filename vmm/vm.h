@@ -65,8 +65,16 @@ typedef struct SpVmInfo {
     double seconds;             /* since start */
 } SpVmInfo;
 
+typedef struct SpEngine SpEngine;
+typedef struct ShVm ShVm;
+
 SpVm *sp_vm_new(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id, const SpVmEvents *events,
                 GError **error);
+/* Share this VM's memory through `engine` (unless its config opts out):
+ * attached at sp_vm_start(), detached in sp_vm_free() before RAM goes away.
+ * [share_start, share_end) limits sharing to part of RAM (0, 0 = all). */
+void sp_vm_set_engine(SpVm *vm, SpEngine *engine, uint64_t share_start, uint64_t share_end);
+ShVm *sp_vm_engine_handle(SpVm *vm); /* NULL if not attached */
 bool sp_vm_start(SpVm *vm, GError **error);
 void sp_vm_request_stop(SpVm *vm);  /* any thread, idempotent */
 void sp_vm_wait(SpVm *vm);          /* joins every vCPU thread */

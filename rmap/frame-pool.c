@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* frame-pool.c - the memfd that holds shared frames (see frame-pool.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rmap/frame-pool.h"
+
+#define POOL_GROW (64ULL << 20)
+
+bool frame_pool_init(FramePool *pool, int node, uint64_t max_bytes, GError **error)
+{
+    *pool = (FramePool){.fd = -1, .node = node};
+    g_autofree char *name = g_strdup_printf("samepage-frames-node%d", node);
+    pool->fd = memfd_create(name, MFD_CLOEXEC);
+    if (pool->fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "memfd_create: %s",
+                    g_strerror(errno));
+        return false;
+    }
+    pool->reserved = max_bytes;
+    void *v = mmap(NULL, max_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                   pool->fd, 0);
+    if (v == MAP_FAILED) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "cannot reserve %llu GiB for the frame pool: %s",
+                    (unsigned long long)(max_bytes >> 30), g_strerror(errno));
+        close(pool->fd);
+        pool->fd = -1;
+        return false;
+    }
+    madvise(v, max_bytes, MADV_NOHUGEPAGE);
+    pool->view = v;
+    pool->free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    return true;
+}
+
+void frame_pool_destroy(FramePool *pool)
+{
+    if (pool->view)
+        munmap(pool->view, pool->reserved);
+    if (pool->fd >= 0)
+        close(pool->fd);
+    if (pool->free)
+        g_array_free(pool->free, TRUE);
+    *pool = (FramePool){.fd = -1};
+}
+
+static bool pool_grow(FramePool *pool, uint64_t need_bytes)
+{
+    if (need_bytes <= pool->file_size)
+        return true;
+    uint64_t size = (need_bytes + POOL_GROW - 1) / POOL_GROW * POOL_GROW;
+    if (size > pool->reserved)
+        size = pool->reserved;
+    if (size < need_bytes || ftruncate(pool->fd, (off_t)size) < 0)
+        return false;
+    pool->file_size = size;
+    return true;
+}
+
+uint32_t frame_pool_alloc(FramePool *pool, uint32_t n)
+{
+    if (n == 1 && pool->free->len) {
+        uint32_t f = g_array_index(pool->free, uint32_t, pool->free->len - 1);
+        g_array_set_size(pool->free, pool->free->len - 1);
+        pool->in_use++;
+        return f;
+    }
+    if (pool->next + n > UINT32_MAX - 1 || !pool_grow(pool, (pool->next + n) * 4096))
+        return UINT32_MAX;
+    uint32_t f = (uint32_t)pool->next;
+    pool->next += n;
+    pool->in_use += n;
+    return f;
+}
+
+void frame_pool_free(FramePool *pool, uint32_t frame)
+{
+    fallocate(pool->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)frame * 4096, 4096);
+    g_array_append_val(pool->free, frame);
+    pool->in_use--;
+}
+
+uint64_t frame_pool_resident_bytes(FramePool *pool)
+{
+    struct stat st;
+    if (fstat(pool->fd, &st) < 0)
+        return 0;
+    return (uint64_t)st.st_blocks * 512;
+}

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine-priv.h - the engine's insides (engine.c, scan.c, merge.c).
+ *
+ * Page states (ShVm.page[gfn], low bits):
+ *   ANON    private anonymous memory, the state every page starts in
+ *   MERGED  mapped MAP_PRIVATE from pool frame F and not written since:
+ *           reads hit the shared frame (F is in the high bits)
+ *   COWED   was MERGED, then written: the kernel copied it, so it is
+ *           private again, but its mapping is still the file mapping of F
+ *           (F kept only to count mappings); it holds no frame reference
+ *   ZERO    dropped to the zero page (no memory) and not written since
+ * plus flags: TOUCHED (ever written, by the guest or the VMM), HASHED (the
+ * hash word is the current content's), VOLATILE (written since the
+ * previous scan, so not a merge candidate this scan).
+ *
+ * Frames: ShFrame per pool frame; refs = MERGED pages mapping it.  A frame
+ * is in the stable index (key: sharing group << 32 | hash) from the merge
+ * that created it until its refs drop to 0, when it is freed (hole punched).
+ * Frames with equal keys are chained through `next`.
+ *
+ * The unstable table maps key -> (vm slot << 40 | gfn) of a stable page
+ * seen this scan with no match yet; it is emptied at every scan start, as
+ * KSM's unstable tree is.  Its entries are hints: every use re-checks the
+ * page's state and compares bytes.
+ *
+ * Locking: eng->lock protects everything here except ShVm.vmm_dirty (atomic
+ * bit operations) and the published stats (eng->stats, under eng->lock too,
+ * copied out by readers).  The engine thread holds eng->lock while it works
+ * on a batch of pages and drops it to sleep between batches.
+ */
+#ifndef SAMEPAGE_SHARING_ENGINE_PRIV_H
+#define SAMEPAGE_SHARING_ENGINE_PRIV_H
+
+#include "rmap/frame-pool.h"
+#include "sharing/engine.h"
+#include "sharing/u64map.h"
+
+enum {
+    PG_ANON = 0,
+    PG_MERGED = 1,
+    PG_COWED = 2,
+    PG_ZERO = 3,
+    PG_KIND_MASK = 3,
+    PG_TOUCHED = 1 << 2,
+    PG_HASHED = 1 << 3,
+    PG_VOLATILE = 1 << 4,
+};
+#define PG_FRAME_SHIFT 8
+#define PG_KIND(p) ((unsigned)((p)&PG_KIND_MASK))
+#define PG_FRAME(p) ((uint32_t)((p) >> PG_FRAME_SHIFT))
+#define PG_MAKE(kind, frame, flags) \
+    ((uint64_t)(kind) | (uint64_t)(flags) | ((uint64_t)(frame) << PG_FRAME_SHIFT))
+#define NO_FRAME UINT32_MAX
+#define MAX_VM_SLOTS 65535
+
+typedef struct ShFrame {
+    uint32_t hash;   /* content hash (32 bits of XXH3) */
+    uint32_t refs;   /* MERGED pages mapping it; 0 = free */
+    uint32_t group;  /* sharing group it belongs to */
+    uint32_t next;   /* next frame with the same key, or NO_FRAME */
+} ShFrame;
+
+struct ShVm {
+    SpEngine *eng;
+    uint64_t id;             /* the VMM's VM id */
+    char *name;
+    GuestMem *mem;           /* its RAM */
+    int kvm_fd;              /* KVM VM fd, -1: no dirty log (every page volatile-free) */
+    uint32_t slot;           /* memslot with dirty logging */
+    uint64_t npages;         /* guest pages */
+    uint64_t first, end;     /* gfns [first, end) take part in sharing */
+    uint64_t *page;          /* state per guest page (see above) */
+    uint32_t *hash;          /* content hash per page, valid with PG_HASHED */
+    uint64_t *dirty;         /* KVM_GET_DIRTY_LOG buffer, one bit per page */
+    uint64_t *vmm_dirty;     /* pages written by VMM threads (atomic bits) */
+    int pagemap_fd;          /* /proc/self/pagemap, to tell CoW'd pages from merged ones */
+    uint32_t group;          /* sharing group (domains allowed to share) */
+    uint32_t slot_index;     /* index in eng->vm_slots */
+    char *domain;            /* sharing domain name */
+    /* counters (engine lock) */
+    uint64_t merged;         /* pages in MERGED */
+    uint64_t zero;           /* pages in ZERO */
+    uint64_t touched;        /* pages with PG_TOUCHED */
+    uint64_t volatile_now;   /* pages VOLATILE in the current scan */
+};
+
+struct SpEngine {
+    GMutex lock;
+    GCond cond;              /* scans completed, knob changes, quit */
+    GThread *thread;
+    bool quit;
+    SpEngineKnobs knobs;
+    bool unmerged;           /* run=2 finished its unmerge */
+    FramePool pool;
+    GArray *frames;          /* ShFrame, indexed by frame number */
+    U64Map stable;           /* key -> first frame */
+    U64Map unstable;         /* key -> vm slot << 40 | gfn */
+    ShVm **vm_slots;         /* by slot_index; NULL = free */
+    uint32_t nslots;
+    GHashTable *domain_ids;  /* domain name -> id + 1 */
+    GArray *domain_parent;   /* union-find over domain ids (uint32) */
+    uint64_t max_map_count;  /* the kernel's limit, after raising it */
+    bool map_limit_warned;
+    uint32_t zero_hash;      /* hash of an all-zero page */
+    SpEngineStats stats;     /* live counters */
+};
+
+/* merge.c - the userfaultfd protocol; engine lock held. */
+bool sh_merge_page(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame);
+bool sh_zero_page(SpEngine *eng, ShVm *vm, uint64_t gfn);
+bool sh_unmerge_page(SpEngine *eng, ShVm *vm, uint64_t gfn);
+/* Is the page at gfn still the pool frame's page (not copied on write)? */
+bool sh_page_is_file(ShVm *vm, uint64_t gfn, bool *present);
+
+/* scan.c */
+void sh_scan_begin(SpEngine *eng);
+void sh_scan_page(SpEngine *eng, ShVm *vm, uint64_t gfn);
+void sh_frame_unref(SpEngine *eng, uint32_t frame);
+void sh_unmerge_all(SpEngine *eng);
+
+static inline uint64_t sh_key(uint32_t group, uint32_t hash)
+{
+    return ((uint64_t)(group + 1) << 32) | hash; /* never 0 */
+}
+
+#endif

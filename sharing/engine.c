@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.c - the engine object: knobs, VMs, the scanner thread, statistics.
+ *
+ * The scanner thread loops over full scans.  Each scan harvests the dirty
+ * logs (scan.c), then walks every attached VM's pages in batches of
+ * pages_to_scan, dropping the engine lock and sleeping sleep_millisecs
+ * between batches (0 = no pause: full speed).  run=0 parks the thread;
+ * run=2 unmerges every page once (merge.c) and then parks it.
+ *
+ * Lock order: eng->lock is the only lock; it is never held while calling
+ * into the VMM.  Metadata: 12 bytes per guest page (state word + hash) plus
+ * 16 bytes per frame and the index tables; reported as metadata_bytes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "sharing/engine-priv.h"
+
+#define POOL_RESERVE (1ULL << 40) /* address space for frames: 1 TiB */
+
+void sp_engine_default_knobs(SpEngineKnobs *k)
+{
+    /* KSM's defaults, but a larger batch: samepage scans with dirty logs, so a
+     * batch of unchanged pages costs almost nothing. */
+    *k = (SpEngineKnobs){
+        .run = 1,
+        .pages_to_scan = 4096,
+        .sleep_millisecs = 20,
+        .max_page_sharing = 256,
+        .use_zero_pages = 1,
+        .merge_across_nodes = 1,
+    };
+}
+
+static bool knobs_check(const SpEngineKnobs *k, GError **error)
+{
+    const char *bad = NULL;
+    if (k->run > 2)
+        bad = "run must be 0 (stop), 1 (run) or 2 (unmerge all)";
+    else if (k->pages_to_scan < 1 || k->pages_to_scan > 100000000)
+        bad = "pages_to_scan must be 1..100000000";
+    else if (k->sleep_millisecs > 600000)
+        bad = "sleep_millisecs must be 0..600000";
+    else if (k->max_page_sharing < 2 || k->max_page_sharing > (1u << 30))
+        bad = "max_page_sharing must be 2..1073741824";
+    else if (k->use_zero_pages > 1)
+        bad = "use_zero_pages must be 0 or 1";
+    else if (k->merge_across_nodes > 1)
+        bad = "merge_across_nodes must be 0 or 1";
+    if (bad) {
+        g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, bad);
+        return false;
+    }
+    return true;
+}
+
+/* Raise vm.max_map_count so merged pages (up to two mappings each) fit. */
+static void engine_raise_map_limit(SpEngine *eng, uint64_t want)
+{
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+    unsigned long long cur = 65530;
+    if (f) {
+        if (fscanf(f, "%llu", &cur) != 1)
+            cur = 65530;
+        fclose(f);
+    }
+    if (cur < want && geteuid() == 0 && (f = fopen("/proc/sys/vm/max_map_count", "w"))) {
+        if (fprintf(f, "%llu\n", (unsigned long long)want) > 0 && fclose(f) == 0) {
+            g_message("event=max-map-count from=%llu to=%llu", cur, (unsigned long long)want);
+            cur = want;
+        }
+    }
+    eng->max_map_count = cur;
+}
+
+static gpointer engine_thread(gpointer opaque)
+{
+    SpEngine *eng = opaque;
+    g_mutex_lock(&eng->lock);
+    while (!eng->quit) {
+        if (eng->knobs.run != 1) {
+            if (eng->knobs.run == 2 && !eng->unmerged) {
+                sh_unmerge_all(eng);
+                eng->unmerged = true;
+                eng->stats.pages_unshared = 0;
+                eng->stats.pages_volatile = 0;
+                g_cond_broadcast(&eng->cond);
+            }
+            g_cond_wait(&eng->cond, &eng->lock);
+            continue;
+        }
+        sh_scan_begin(eng);
+        uint32_t budget = eng->knobs.pages_to_scan;
+        for (uint32_t s = 0; s < eng->nslots && !eng->quit && eng->knobs.run == 1; s++) {
+            for (uint64_t g = 0;; g++) {
+                ShVm *vm = eng->vm_slots[s]; /* re-read: it may detach while we sleep */
+                if (!vm || g < vm->first)
+                    g = vm ? vm->first : 0;
+                if (!vm || g >= vm->end)
+                    break;
+                sh_scan_page(eng, vm, g);
+                if (--budget == 0) {
+                    budget = eng->knobs.pages_to_scan;
+                    if (eng->knobs.sleep_millisecs) {
+                        gint64 until = g_get_monotonic_time() + eng->knobs.sleep_millisecs * 1000;
+                        g_cond_wait_until(&eng->cond, &eng->lock, until);
+                    } else {
+                        /* let attach/detach and stats readers in */
+                        g_mutex_unlock(&eng->lock);
+                        g_mutex_lock(&eng->lock);
+                    }
+                    if (eng->quit || eng->knobs.run != 1)
+                        break;
+                }
+            }
+        }
+        if (eng->quit || eng->knobs.run != 1)
+            continue;
+        uint64_t vol = 0;
+        for (uint32_t s = 0; s < eng->nslots; s++)
+            if (eng->vm_slots[s])
+                vol += eng->vm_slots[s]->volatile_now;
+        eng->stats.pages_volatile = vol;
+        eng->stats.pages_unshared = eng->unstable.count;
+        eng->stats.full_scans++;
+        g_cond_broadcast(&eng->cond);
+        if (eng->knobs.sleep_millisecs) {
+            gint64 until = g_get_monotonic_time() + eng->knobs.sleep_millisecs * 1000;
+            g_cond_wait_until(&eng->cond, &eng->lock, until);
+        } else if (eng->nslots == 0) {
+            g_cond_wait(&eng->cond, &eng->lock);
+        }
+    }
+    g_mutex_unlock(&eng->lock);
+    return NULL;
+}
+
+SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error)
+{
+    SpEngineKnobs k;
+    if (!knobs) {
+        sp_engine_default_knobs(&k);
+        knobs = &k;
+    }
+    if (!knobs_check(knobs, error))
+        return NULL;
+    SpEngine *eng = g_new0(SpEngine, 1);
+    g_mutex_init(&eng->lock);
+    g_cond_init(&eng->cond);
+    eng->knobs = *knobs;
+    if (!frame_pool_init(&eng->pool, 0, POOL_RESERVE, error)) {
+        g_free(eng);
+        return NULL;
+    }
+    eng->frames = g_array_new(FALSE, TRUE, sizeof(ShFrame));
+    u64map_init(&eng->stable);
+    u64map_init(&eng->unstable);
+    eng->domain_ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    eng->domain_parent = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    static const uint8_t zero[SP_PAGE_SIZE];
+    XXH64_hash_t h = XXH3_64bits(zero, sizeof(zero));
+    eng->zero_hash = (uint32_t)(h ^ (h >> 32));
+    engine_raise_map_limit(eng, 65530);
+    eng->thread = g_thread_new("sp-engine", engine_thread, eng);
+    return eng;
+}
+
+void sp_engine_free(SpEngine *eng)
+{
+    if (!eng)
+        return;
+    g_mutex_lock(&eng->lock);
+    eng->quit = true;
+    g_cond_broadcast(&eng->cond);
+    g_mutex_unlock(&eng->lock);
+    g_thread_join(eng->thread);
+    for (uint32_t s = 0; s < eng->nslots; s++)
+        g_warn_if_fail(eng->vm_slots[s] == NULL);
+    g_free(eng->vm_slots);
+    frame_pool_destroy(&eng->pool);
+    g_array_free(eng->frames, TRUE);
+    u64map_destroy(&eng->stable);
+    u64map_destroy(&eng->unstable);
+    g_hash_table_destroy(eng->domain_ids);
+    g_array_free(eng->domain_parent, TRUE);
+    g_mutex_clear(&eng->lock);
+    g_cond_clear(&eng->cond);
+    g_free(eng);
+}
+
+bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error)
+{
+    if (!knobs_check(k, error))
+        return false;
+    g_mutex_lock(&eng->lock);
+    if (k->run != 2)
+        eng->unmerged = false;
+    eng->knobs = *k;
+    g_cond_broadcast(&eng->cond);
+    g_mutex_unlock(&eng->lock);
+    return true;
+}
+
+void sp_engine_get_knobs(SpEngine *eng, SpEngineKnobs *k)
+{
+    g_mutex_lock(&eng->lock);
+    *k = eng->knobs;
+    g_mutex_unlock(&eng->lock);
+}
+
+/* --- sharing domains: union-find over domain ids --- */
+
+static uint32_t domain_id(SpEngine *eng, const char *name)
+{
+    gpointer v = g_hash_table_lookup(eng->domain_ids, name);
+    if (v)
+        return GPOINTER_TO_UINT(v) - 1;
+    uint32_t id = eng->domain_parent->len;
+    g_array_append_val(eng->domain_parent, id);
+    g_hash_table_insert(eng->domain_ids, g_strdup(name), GUINT_TO_POINTER(id + 1));
+    return id;
+}
+
+static uint32_t domain_find(SpEngine *eng, uint32_t id)
+{
+    uint32_t *p = (uint32_t *)eng->domain_parent->data;
+    while (p[id] != id) {
+        p[id] = p[p[id]];
+        id = p[id];
+    }
+    return id;
+}
+
+void sp_engine_allow_domains(SpEngine *eng, const char *a, const char *b)
+{
+    g_mutex_lock(&eng->lock);
+    uint32_t ra = domain_find(eng, domain_id(eng, a)), rb = domain_find(eng, domain_id(eng, b));
+    if (ra != rb)
+        g_array_index(eng->domain_parent, uint32_t, MAX(ra, rb)) = MIN(ra, rb);
+    for (uint32_t s = 0; s < eng->nslots; s++)
+        if (eng->vm_slots[s])
+            eng->vm_slots[s]->group = domain_find(eng, domain_id(eng, eng->vm_slots[s]->domain));
+    g_mutex_unlock(&eng->lock);
+}
+
+/* --- VMs --- */
+
+ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
+{
+    g_autofree unsigned char *vec = NULL;
+    ShVm *vm = g_new0(ShVm, 1);
+    vm->eng = eng;
+    vm->id = d->id;
+    vm->name = g_strdup(d->name);
+    vm->domain = g_strdup(d->domain ? d->domain : d->name);
+    vm->mem = d->mem;
+    vm->kvm_fd = d->kvm_vm_fd;
+    vm->slot = d->slot;
+    vm->npages = d->mem->size / SP_PAGE_SIZE;
+    vm->first = d->share_end ? d->share_start / SP_PAGE_SIZE : 0;
+    vm->end = d->share_end ? MIN(d->share_end / SP_PAGE_SIZE, vm->npages) : vm->npages;
+    uint64_t words = (vm->npages + 63) / 64;
+    vm->page = g_try_new0(uint64_t, vm->npages);
+    vm->hash = g_try_new0(uint32_t, vm->npages);
+    vm->dirty = g_try_new0(uint64_t, words);
+    vm->vmm_dirty = g_try_new0(uint64_t, words);
+    if (!vm->page || !vm->hash || !vm->dirty || !vm->vmm_dirty) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                    "not enough memory for the sharing metadata of VM '%s'", d->name);
+        goto fail;
+    }
+    vm->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    /* Pages already in memory (the loader's, or written before attach) are touched. */
+    vec = g_try_malloc(MIN(vm->npages, 1ULL << 20));
+    for (uint64_t g = 0; vec && g < vm->npages; g += 1ULL << 20) {
+        uint64_t n = MIN(vm->npages - g, 1ULL << 20);
+        if (mincore(d->mem->host + g * SP_PAGE_SIZE, n * SP_PAGE_SIZE, vec) < 0)
+            break;
+        for (uint64_t i = 0; i < n; i++)
+            if (vec[i] & 1) {
+                vm->page[g + i] = PG_TOUCHED | PG_VOLATILE;
+                vm->touched++;
+            }
+    }
+    g_mutex_lock(&eng->lock);
+    uint32_t s = 0;
+    while (s < eng->nslots && eng->vm_slots[s])
+        s++;
+    if (s == eng->nslots) {
+        if (eng->nslots == MAX_VM_SLOTS) {
+            g_mutex_unlock(&eng->lock);
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "too many VMs for one engine");
+            goto fail;
+        }
+        eng->vm_slots = g_renew(ShVm *, eng->vm_slots, eng->nslots + 1);
+        eng->nslots++;
+    }
+    vm->slot_index = s;
+    vm->group = domain_find(eng, domain_id(eng, vm->domain));
+    eng->vm_slots[s] = vm;
+    /* Two mappings per page at worst, for every attached VM. */
+    uint64_t want = 65530;
+    for (uint32_t i = 0; i < eng->nslots; i++)
+        if (eng->vm_slots[i])
+            want += 2 * eng->vm_slots[i]->npages;
+    if (want > eng->max_map_count)
+        engine_raise_map_limit(eng, want);
+    g_cond_broadcast(&eng->cond);
+    g_mutex_unlock(&eng->lock);
+    return vm;
+fail:
+    g_free(vm->page);
+    g_free(vm->hash);
+    g_free(vm->dirty);
+    g_free(vm->vmm_dirty);
+    g_free(vm->name);
+    g_free(vm->domain);
+    g_free(vm);
+    return NULL;
+}
+
+void sp_engine_detach(SpEngine *eng, ShVm *vm)
+{
+    if (!vm)
+        return;
+    g_mutex_lock(&eng->lock);
+    for (uint64_t g = 0; g < vm->npages; g++) {
+        uint64_t p = vm->page[g];
+        if (PG_KIND(p) == PG_MERGED)
+            sh_frame_unref(eng, PG_FRAME(p));
+        else if (PG_KIND(p) == PG_ZERO)
+            eng->stats.zero_pages--;
+    }
+    eng->vm_slots[vm->slot_index] = NULL;
+    g_mutex_unlock(&eng->lock);
+    if (vm->pagemap_fd >= 0)
+        close(vm->pagemap_fd);
+    g_free(vm->page);
+    g_free(vm->hash);
+    g_free(vm->dirty);
+    g_free(vm->vmm_dirty);
+    g_free(vm->name);
+    g_free(vm->domain);
+    g_free(vm);
+}
+
+void sp_engine_mark_dirty(ShVm *vm, uint64_t gpa, uint64_t len)
+{
+    if (!vm || !len)
+        return;
+    uint64_t first = gpa / SP_PAGE_SIZE, last = (gpa + len - 1) / SP_PAGE_SIZE;
+    for (uint64_t g = first; g <= last && g < vm->npages; g++)
+        __atomic_fetch_or(&vm->vmm_dirty[g / 64], 1ULL << (g % 64), __ATOMIC_RELEASE);
+}
+
+static uint64_t engine_metadata(SpEngine *eng)
+{
+    uint64_t b = eng->frames->len * sizeof(ShFrame) + u64map_bytes(&eng->stable) +
+                 u64map_bytes(&eng->unstable);
+    for (uint32_t s = 0; s < eng->nslots; s++)
+        if (eng->vm_slots[s])
+            b += eng->vm_slots[s]->npages * (sizeof(uint64_t) + sizeof(uint32_t)) +
+                 (eng->vm_slots[s]->npages + 63) / 64 * 16;
+    return b;
+}
+
+void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
+{
+    g_mutex_lock(&eng->lock);
+    *out = eng->stats;
+    out->metadata_bytes = engine_metadata(eng);
+    out->general_profit = (int64_t)((out->pages_sharing + out->zero_pages) * SP_PAGE_SIZE) -
+                          (int64_t)out->metadata_bytes;
+    g_mutex_unlock(&eng->lock);
+}
+
+void sp_engine_get_vm_stats(SpEngine *eng, ShVm *vm, SpEngineVmStats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!vm)
+        return;
+    g_mutex_lock(&eng->lock);
+    out->merged_pages = vm->merged;
+    out->zero_pages = vm->zero;
+    out->private_pages = vm->touched - MIN(vm->touched, vm->merged + vm->zero);
+    out->volatile_pages = vm->volatile_now;
+    /* Mappings: a new one starts wherever the kind of mapping changes or
+     * file-backed pages stop mapping consecutive frames. */
+    uint64_t maps = 1;
+    for (uint64_t g = 1; g < vm->npages; g++) {
+        uint64_t a = vm->page[g - 1], b = vm->page[g];
+        bool fa = PG_KIND(a) == PG_MERGED || PG_KIND(a) == PG_COWED;
+        bool fb = PG_KIND(b) == PG_MERGED || PG_KIND(b) == PG_COWED;
+        if (fa != fb || (fb && PG_FRAME(b) != PG_FRAME(a) + 1))
+            maps++;
+    }
+    out->mappings = maps;
+    out->profit_bytes = (int64_t)((vm->merged + vm->zero) * SP_PAGE_SIZE) -
+                        (int64_t)(vm->npages * (sizeof(uint64_t) + sizeof(uint32_t)));
+    g_mutex_unlock(&eng->lock);
+}
+
+bool sp_engine_wait_scans(SpEngine *eng, uint64_t n, double timeout_s)
+{
+    gint64 until = g_get_monotonic_time() + (gint64)(timeout_s * 1e6);
+    g_mutex_lock(&eng->lock);
+    uint64_t target = eng->stats.full_scans + n;
+    while (eng->stats.full_scans < target) {
+        if (!g_cond_wait_until(&eng->cond, &eng->lock, until))
+            break;
+    }
+    bool ok = eng->stats.full_scans >= target;
+    g_mutex_unlock(&eng->lock);
+    return ok;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.h - the deduplication engine: KSM's semantics, from the VMM side.
+ *
+ * The VMM attaches each VM's guest RAM (rmap/guest-mem.h) with the KVM VM
+ * fd whose memslot 0 covers it with dirty logging on.  One engine thread
+ * scans all attached VMs: it harvests KVM's dirty log to learn which pages
+ * changed (volatile) and which merged pages the kernel copied on write,
+ * hashes stable pages with XXH3, finds duplicates through a stable index
+ * of shared frames and an unstable table rebuilt every full scan, and
+ * merges them onto frames of a memfd pool with the race-free protocol of
+ * docs/sharing.md.  Knobs and counters keep KSM's names and meanings.
+ *
+ * Threads: the engine thread does all scanning and merging; any thread may
+ * call the knob setters, the stats getters, attach/detach (they take
+ * eng->lock, which the scanner holds while it works on a batch) and
+ * sp_engine_mark_dirty (lock-free).
+ */
+#ifndef SAMEPAGE_SHARING_ENGINE_H
+#define SAMEPAGE_SHARING_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <gio/gio.h>
+
+#include "rmap/guest-mem.h"
+
+typedef struct SpEngine SpEngine;
+typedef struct ShVm ShVm;
+
+/* What the VMM tells the engine about a VM. */
+typedef struct SpEngineVmDesc {
+    uint64_t id;          /* the VM's id, unique in the process */
+    const char *name;     /* for messages and stats */
+    GuestMem *mem;        /* its RAM (host mapping + WP userfaultfd) */
+    int kvm_vm_fd;        /* KVM VM fd; memslot `slot` covers all of mem with dirty logging */
+    uint32_t slot;        /* the memslot number */
+    const char *domain;   /* sharing domain; NULL = its own (the name) */
+    uint64_t share_start; /* guest-physical range that takes part in sharing; */
+    uint64_t share_end;   /* 0, 0 = all of RAM (the default) */
+} SpEngineVmDesc;
+
+/* KSM's knobs.  run: 0 stop, 1 run, 2 unmerge everything and stay stopped. */
+typedef struct SpEngineKnobs {
+    uint32_t run;
+    uint32_t pages_to_scan;       /* pages per batch */
+    uint32_t sleep_millisecs;     /* pause between batches */
+    uint32_t max_page_sharing;    /* mappings per frame at most (>= 2) */
+    uint32_t use_zero_pages;      /* drop all-zero pages instead of merging them */
+    uint32_t merge_across_nodes;  /* accepted; pools are per node when 0 */
+} SpEngineKnobs;
+
+/* Node-wide counters, KSM's names and meanings. */
+typedef struct SpEngineStats {
+    uint64_t pages_shared;    /* frames in the stable index (shared frames in use) */
+    uint64_t pages_sharing;   /* guest pages mapping those frames, minus one per frame: pages saved */
+    uint64_t pages_unshared;  /* stable, unique pages in the unstable table at the last full scan */
+    uint64_t pages_volatile;  /* pages that changed since the previous scan (not merge candidates) */
+    uint64_t pages_scanned;   /* pages examined, cumulative */
+    uint64_t full_scans;      /* completed passes over all VMs */
+    uint64_t zero_pages;      /* pages dropped to the zero page and still zero */
+    int64_t general_profit;   /* bytes saved (sharing + zero) minus the engine's metadata */
+    uint64_t metadata_bytes;  /* the engine's own memory for page tables, index and frames */
+    uint64_t merges;          /* merge events, cumulative */
+    uint64_t cow_breaks;      /* shares broken by a guest write (seen in the dirty log), cumulative */
+    uint64_t frames_freed;    /* frames whose last mapper went, cumulative */
+} SpEngineStats;
+
+/* Per-VM figures. */
+typedef struct SpEngineVmStats {
+    uint64_t merged_pages;    /* pages mapping a shared frame now */
+    uint64_t zero_pages;      /* pages dropped to the zero page */
+    uint64_t private_pages;   /* touched pages that are neither */
+    uint64_t volatile_pages;  /* pages that changed in the last scan */
+    uint64_t mappings;        /* host mappings (VMAs) its RAM is split into */
+    int64_t profit_bytes;     /* bytes saved for this VM minus its metadata */
+} SpEngineVmStats;
+
+SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error);
+void sp_engine_free(SpEngine *eng);  /* stops the thread; VMs must be detached */
+
+void sp_engine_default_knobs(SpEngineKnobs *k);
+/* Validate and apply; a bad value changes nothing and sets a one-line error. */
+bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error);
+void sp_engine_get_knobs(SpEngine *eng, SpEngineKnobs *k);
+
+/* Domains: let domains a and b share non-zero pages. */
+void sp_engine_allow_domains(SpEngine *eng, const char *a, const char *b);
+
+ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *desc, GError **error);
+/* Forget a VM before its RAM is unmapped; drops its frame references. */
+void sp_engine_detach(SpEngine *eng, ShVm *vm);
+/* A VMM thread wrote guest RAM [gpa, gpa+len): KVM's log does not show it. */
+void sp_engine_mark_dirty(ShVm *vm, uint64_t gpa, uint64_t len);
+
+void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out);
+void sp_engine_get_vm_stats(SpEngine *eng, ShVm *vm, SpEngineVmStats *out);
+/* Block until `n` more full scans completed (tests, `samepage stats --settle`). */
+bool sp_engine_wait_scans(SpEngine *eng, uint64_t n, double timeout_s);
+
+#endif
