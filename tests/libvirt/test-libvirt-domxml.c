@@ -171,6 +171,15 @@ static void test_errors(void)
     expect_error("<domain><name>a</name><memory>1</memory>text</domain>",
                  SP_DOMXML_ERROR_UNSUPPORTED, "text");
     expect_error("<domain><name>a</name>", SP_DOMXML_ERROR_SYNTAX, "malformed");
+    expect_error("<domain><name>a</name><name>b</name><memory>1</memory></domain>",
+                 SP_DOMXML_ERROR_INVALID, "more than once");
+    expect_error("<domain><name>a</name><memory>1</memory><os><type arch='x'>hvm</type>"
+                 "<type>hvm</type></os></domain>",
+                 SP_DOMXML_ERROR_INVALID, "<type>");
+    expect_error("<domain><name>a</name><memory>1</memory><devices><disk>"
+                 "<driver name='x'/><driver name='y'/><target dev='vda'/></disk></devices>"
+                 "</domain>",
+                 SP_DOMXML_ERROR_INVALID, "more than once");
     expect_error("<vm/>", SP_DOMXML_ERROR_UNSUPPORTED, "<vm>");
     expect_error("<domain><name>a/b</name><memory>1</memory></domain>", SP_DOMXML_ERROR_INVALID,
                  "'/'");

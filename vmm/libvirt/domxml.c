@@ -61,7 +61,15 @@ typedef struct {
     bool seen_samepage;  /* only one sp:samepage block */
     SpDomXmlDevice *dev; /* device being parsed */
     char *unit;          /* unit attribute of the open memory element */
+    GHashTable *seen;    /* "path#device" of every element seen: no repeats */
+    guint dev_serial;    /* number of disk/interface elements so far */
 } ParseState;
+
+static void set_str(char **dst, const char *v)
+{
+    g_free(*dst);
+    *dst = g_strdup(v);
+}
 
 static void device_free(gpointer p)
 {
@@ -248,6 +256,20 @@ static void on_start(GMarkupParseContext *ctx, const char *name, const char **na
             return;
         }
     }
+    bool is_dev =
+        strcmp(path, "domain/devices/disk") == 0 || strcmp(path, "domain/devices/interface") == 0;
+    if (is_dev)
+        st->dev_serial++;
+    else {
+        bool in_dev = g_str_has_prefix(path, "domain/devices/disk/") ||
+                      g_str_has_prefix(path, "domain/devices/interface/");
+        char *key = g_strdup_printf("%s#%u", path, in_dev ? st->dev_serial : 0);
+        if (!g_hash_table_add(st->seen, key)) {
+            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
+                        "element <%s> (at %s) given more than once", name, path);
+            return;
+        }
+    }
     g_string_truncate(st->text, 0);
     SpDomXml *d = st->d;
     if (strcmp(path, "domain") == 0) {
@@ -275,8 +297,8 @@ static void on_start(GMarkupParseContext *ctx, const char *name, const char **na
         st->dev->target = g_strdup(attr_get(names, values, "dev"));
         st->dev->bus = g_strdup(attr_get(names, values, "bus"));
     } else if (g_str_has_suffix(path, "/driver") && st->dev) {
-        st->dev->driver_name = g_strdup(attr_get(names, values, "name"));
-        st->dev->driver_type = g_strdup(attr_get(names, values, "type"));
+        set_str(&st->dev->driver_name, attr_get(names, values, "name"));
+        set_str(&st->dev->driver_type, attr_get(names, values, "type"));
     } else if (g_str_has_suffix(path, "/readonly") && st->dev) {
         st->dev->readonly = true;
     } else if (g_str_has_suffix(path, "/mac") && st->dev) {
@@ -286,8 +308,8 @@ static void on_start(GMarkupParseContext *ctx, const char *name, const char **na
         g_free(st->dev->model);
         st->dev->model = g_strdup(attr_get(names, values, "type"));
     } else if (strcmp(path, "domain/os/type") == 0) {
-        d->os_arch = g_strdup(attr_get(names, values, "arch"));
-        d->os_machine = g_strdup(attr_get(names, values, "machine"));
+        set_str(&d->os_arch, attr_get(names, values, "arch"));
+        set_str(&d->os_machine, attr_get(names, values, "machine"));
     } else if (strcmp(path, "domain/memory") == 0 || strcmp(path, "domain/currentMemory") == 0) {
         g_free(st->unit);
         st->unit = g_strdup(attr_get(names, values, "unit"));
@@ -330,12 +352,6 @@ static bool memory_to_kib(const char *text, const char *unit, guint64 *kib)
     guint64 bytes = v * mult;
     *kib = bytes / 1024 + (bytes % 1024 != 0);
     return true;
-}
-
-static void set_str(char **dst, const char *v)
-{
-    g_free(*dst);
-    *dst = g_strdup(v);
 }
 
 static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data, GError **error)
@@ -443,7 +459,8 @@ SpDomXml *sp_domxml_parse(const char *xml, GError **error)
     ParseState st = {.d = d,
                      .stack = g_ptr_array_new_with_free_func(g_free),
                      .text = g_string_new(NULL),
-                     .sp_prefix = g_strdup("")};
+                     .sp_prefix = g_strdup(""),
+                     .seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL)};
     GMarkupParseContext *ctx = g_markup_parse_context_new(&parser, 0, &st, NULL);
     g_autoptr(GError) err = NULL;
     bool ok = g_markup_parse_context_parse(ctx, xml, -1, &err) &&
@@ -453,6 +470,7 @@ SpDomXml *sp_domxml_parse(const char *xml, GError **error)
     g_string_free(st.text, TRUE);
     g_free(st.sp_prefix);
     g_free(st.unit);
+    g_hash_table_unref(st.seen);
     if (!ok) {
         if (err->domain == SP_DOMXML_ERROR)
             g_propagate_error(error, g_steal_pointer(&err));

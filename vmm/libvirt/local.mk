@@ -53,8 +53,14 @@ tests/fuzz/fuzz-libvirt: $(libvirt_fuzz_sources) $(filter %.h,$(libsplibvirt_a_S
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE $(GLIB_CFLAGS) \
 	-o $@ $(addprefix $(top_srcdir)/,$(libvirt_fuzz_sources)) $(GLIB_LIBS)
-tests/fuzz/fuzz-libvirt.log: tests/fuzz/fuzz-libvirt
+tests/fuzz/fuzz-domxml: tests/fuzz/fuzz-domxml.c vmm/libvirt/domxml.c vmm/libvirt/domxml.h
+	$(AM_V_CCLD)$(MKDIR_P) tests/fuzz && $(FUZZ_CC) -std=gnu11 -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE $(GLIB_CFLAGS) -o $@ \
+	$(top_srcdir)/tests/fuzz/fuzz-domxml.c $(top_srcdir)/vmm/libvirt/domxml.c $(GLIB_LIBS)
+tests/fuzz/fuzz-libvirt.log: tests/fuzz/fuzz-libvirt tests/fuzz/fuzz-domxml
 TESTS += tests/fuzz/fuzz-libvirt.sh
-CLEANFILES += tests/fuzz/fuzz-libvirt
-EXTRA_DIST += tests/fuzz/fuzz-libvirt.sh tests/fuzz/fuzz-libvirt.c \
+CLEANFILES += tests/fuzz/fuzz-libvirt tests/fuzz/fuzz-domxml
+EXTRA_DIST += tests/fuzz/fuzz-libvirt.sh tests/fuzz/fuzz-libvirt.c tests/fuzz/fuzz-domxml.c \
+	tests/fuzz/corpus-domxml \
 	tests/fuzz/make-libvirt-seeds.py tests/fuzz/corpus-libvirt
