@@ -28,8 +28,7 @@ int main(int argc, char **argv)
         {"rw", 0, 0, G_OPTION_ARG_FILENAME, &rw, "read-write socket", "PATH"},
         {"ro", 0, 0, G_OPTION_ARG_FILENAME, &ro, "read-only socket", "PATH"},
         {"group", 0, 0, G_OPTION_ARG_INT, &group, "group allowed on the rw socket", "GID"},
-        {"inbound-max", 0, 0, G_OPTION_ARG_INT, &inbound_max, "largest accepted packet",
-         "BYTES"},
+        {"inbound-max", 0, 0, G_OPTION_ARG_INT, &inbound_max, "largest accepted packet", "BYTES"},
         {NULL},
     };
     g_autoptr(GOptionContext) oc = g_option_context_new("- libvirt endpoint test server");

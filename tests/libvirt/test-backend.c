@@ -28,8 +28,8 @@ typedef struct {
 } TbDomain;
 
 struct SpLvTestBackend {
-    GPtrArray *doms;  /* of TbDomain * */
-    gint32 next_id;   /* id of the next started domain */
+    GPtrArray *doms;                                            /* of TbDomain * */
+    gint32 next_id;                                             /* id of the next started domain */
     guint32 pages_to_scan, sleep_millisecs, merge_across_nodes; /* shm knobs */
 };
 
@@ -111,8 +111,7 @@ static bool tb_domain_list(void *opaque, GPtrArray *out, GError **error)
     return true;
 }
 
-static bool tb_domain_get(void *opaque, const guint8 uuid[16], SpLvDomainInfo *out,
-                          GError **error)
+static bool tb_domain_get(void *opaque, const guint8 uuid[16], SpLvDomainInfo *out, GError **error)
 {
     TbDomain *d = tb_get(opaque, uuid, error);
     if (!d)
@@ -121,8 +120,8 @@ static bool tb_domain_get(void *opaque, const guint8 uuid[16], SpLvDomainInfo *o
     return true;
 }
 
-static bool tb_domain_get_xml(void *opaque, const guint8 uuid[16], guint32 flags,
-                              char **xml, GError **error)
+static bool tb_domain_get_xml(void *opaque, const guint8 uuid[16], guint32 flags, char **xml,
+                              GError **error)
 {
     TbDomain *d = tb_get(opaque, uuid, error);
     if (!d)
@@ -283,8 +282,8 @@ static bool tb_memory_stats(void *opaque, const guint8 uuid[16], GArray *out, GE
     return true;
 }
 
-static bool tb_domain_stats(void *opaque, const guint8 uuid[16], guint32 groups,
-                            SpLvParams *out, GError **error)
+static bool tb_domain_stats(void *opaque, const guint8 uuid[16], guint32 groups, SpLvParams *out,
+                            GError **error)
 {
     TbDomain *d = tb_get(opaque, uuid, error);
     if (!d)
@@ -309,14 +308,12 @@ static bool tb_domain_stats(void *opaque, const guint8 uuid[16], guint32 groups,
         }
     }
     if (groups & SP_LV_STATS_MEMORY) {
-        ok = ok && sp_lv_params_add_ullong(out, "samepage.merged_pages",
-                                           d->id >= 0 ? 4242 : 0, error);
-        ok = ok && sp_lv_params_add_ullong(out, "samepage.zero_pages", d->id >= 0 ? 17 : 0,
-                                           error);
-        ok = ok && sp_lv_params_add_string(out, "samepage.sharing_domain",
-                                           d->def->sp_domain ? d->def->sp_domain
-                                                             : d->def->name,
-                                           error);
+        ok = ok &&
+             sp_lv_params_add_ullong(out, "samepage.merged_pages", d->id >= 0 ? 4242 : 0, error);
+        ok = ok && sp_lv_params_add_ullong(out, "samepage.zero_pages", d->id >= 0 ? 17 : 0, error);
+        ok = ok &&
+             sp_lv_params_add_string(out, "samepage.sharing_domain",
+                                     d->def->sp_domain ? d->def->sp_domain : d->def->name, error);
     }
     return ok;
 }
@@ -338,10 +335,9 @@ static bool tb_block_stats(void *opaque, const guint8 uuid[16], const char *path
     if (!d)
         return false;
     if (!tb_device_find(d->def->disks, path))
-        return tb_err(error, SP_LV_ERR_INVALID_ARG,
-                      "invalid argument: invalid path: %s", path);
-    *out = (SpLvBlockStats){.rd_req = 10, .rd_bytes = 40960, .wr_req = 5, .wr_bytes = 20480,
-                            .errs = 0};
+        return tb_err(error, SP_LV_ERR_INVALID_ARG, "invalid argument: invalid path: %s", path);
+    *out = (SpLvBlockStats){
+        .rd_req = 10, .rd_bytes = 40960, .wr_req = 5, .wr_bytes = 20480, .errs = 0};
     return true;
 }
 
@@ -352,8 +348,7 @@ static bool tb_interface_stats(void *opaque, const guint8 uuid[16], const char *
     if (!d)
         return false;
     if (!tb_device_find(d->def->interfaces, dev))
-        return tb_err(error, SP_LV_ERR_INVALID_ARG,
-                      "invalid argument: invalid interface: %s", dev);
+        return tb_err(error, SP_LV_ERR_INVALID_ARG, "invalid argument: invalid interface: %s", dev);
     *out = (SpLvInterfaceStats){1000, 10, 0, 0, 2000, 20, 0, 0};
     return true;
 }
@@ -381,8 +376,7 @@ static bool tb_params_get(void *opaque, SpLvParams *out, GError **error)
            sp_lv_params_add_ullong(out, "shm_pages_unshared", 5000, error) &&
            sp_lv_params_add_ullong(out, "shm_pages_volatile", 40, error) &&
            sp_lv_params_add_ullong(out, "shm_full_scans", 12, error) &&
-           sp_lv_params_add_uint(out, "shm_merge_across_nodes", tb->merge_across_nodes,
-                                 error);
+           sp_lv_params_add_uint(out, "shm_merge_across_nodes", tb->merge_across_nodes, error);
 }
 
 static bool tb_params_set(void *opaque, const SpLvParams *params, GError **error)
@@ -404,8 +398,8 @@ static bool tb_params_set(void *opaque, const SpLvParams *params, GError **error
             return tb_err(error, SP_LV_ERR_INVALID_ARG,
                           "invalid argument: parameter '%s' is read-only", p->field);
         else
-            return tb_err(error, SP_LV_ERR_INVALID_ARG,
-                          "invalid argument: unknown parameter '%s'", p->field);
+            return tb_err(error, SP_LV_ERR_INVALID_ARG, "invalid argument: unknown parameter '%s'",
+                          p->field);
         if (!sp_lv_param_get_u64(p, &v) || v > G_MAXUINT32 || (dst == &merge && v > 1))
             return tb_err(error, SP_LV_ERR_INVALID_ARG,
                           "invalid argument: bad value for parameter '%s'", p->field);
@@ -417,8 +411,7 @@ static bool tb_params_set(void *opaque, const SpLvParams *params, GError **error
     return true;
 }
 
-static bool tb_node_memory_stats(void *opaque, gint32 cell, SpLvNodeMemStats *out,
-                                 GError **error)
+static bool tb_node_memory_stats(void *opaque, gint32 cell, SpLvNodeMemStats *out, GError **error)
 {
     if (cell > 0)
         return tb_err(error, SP_LV_ERR_INVALID_ARG,

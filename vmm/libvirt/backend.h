@@ -91,7 +91,7 @@ typedef struct {
 
 /* virNodeInfo */
 typedef struct {
-    char model[32];   /* CPU architecture, e.g. "x86_64" (NUL-padded) */
+    char model[32];     /* CPU architecture, e.g. "x86_64" (NUL-padded) */
     guint64 memory_kib; /* host memory */
     gint32 cpus, mhz, nodes, sockets, cores, threads;
 } SpLvNodeInfo;
@@ -132,43 +132,38 @@ typedef struct {
      * the array, which has sp_lv_domain_info_free as free func). */
     bool (*domain_list)(void *opaque, GPtrArray *out, GError **error);
     /* Fills *out for the domain with this UUID; NO_DOMAIN if none. */
-    bool (*domain_get)(void *opaque, const guint8 uuid[16], SpLvDomainInfo *out,
-                       GError **error);
+    bool (*domain_get)(void *opaque, const guint8 uuid[16], SpLvDomainInfo *out, GError **error);
     /* Domain XML (flags: virDomainXMLFlags, may be ignored); g_free'd. */
     bool (*domain_get_xml)(void *opaque, const guint8 uuid[16], guint32 flags, char **xml,
                            GError **error);
     /* "hvm" for samepage VMs; NULL callback -> "hvm". */
-    bool (*domain_get_os_type)(void *opaque, const guint8 uuid[16], char **os_type,
-                               GError **error);
+    bool (*domain_get_os_type)(void *opaque, const guint8 uuid[16], char **os_type, GError **error);
 
     /* --- lifecycle (mutating; never called on read-only connections) --- */
     /* Define (or redefine, same name and UUID) a persistent domain. */
-    bool (*domain_define_xml)(void *opaque, const char *xml, guint32 flags,
-                              SpLvDomainInfo *out, GError **error);
-    bool (*domain_undefine)(void *opaque, const guint8 uuid[16], guint32 flags,
-                            GError **error);
+    bool (*domain_define_xml)(void *opaque, const char *xml, guint32 flags, SpLvDomainInfo *out,
+                              GError **error);
+    bool (*domain_undefine)(void *opaque, const guint8 uuid[16], guint32 flags, GError **error);
     /* Create and start a transient domain. */
-    bool (*domain_create_xml)(void *opaque, const char *xml, guint32 flags,
-                              SpLvDomainInfo *out, GError **error);
+    bool (*domain_create_xml)(void *opaque, const char *xml, guint32 flags, SpLvDomainInfo *out,
+                              GError **error);
     /* Start a defined domain (flags: virDomainCreateFlags). */
     bool (*domain_start)(void *opaque, const guint8 uuid[16], guint32 flags, GError **error);
     /* Hard stop. */
-    bool (*domain_destroy)(void *opaque, const guint8 uuid[16], guint32 flags,
-                           GError **error);
+    bool (*domain_destroy)(void *opaque, const guint8 uuid[16], guint32 flags, GError **error);
     /* Graceful stop request (optional). */
     bool (*domain_shutdown)(void *opaque, const guint8 uuid[16], GError **error);
 
     /* --- statistics --- */
     /* dommemstat: append figures to out (GArray of SpLvMemStat). */
-    bool (*domain_memory_stats)(void *opaque, const guint8 uuid[16], GArray *out,
-                                GError **error);
+    bool (*domain_memory_stats)(void *opaque, const guint8 uuid[16], GArray *out, GError **error);
     /* domstats: append this domain's typed parameters for the requested
      * groups (SP_LV_STATS_* bits; never 0: "all" arrives as all bits).  The
      * endpoint has already added state.*, cpu.time, balloon.current/maximum
      * and vcpu.current/maximum from SpLvDomainInfo; the backend adds what
      * only it knows (balloon.rss, block.*, net.*, samepage.*).  Optional. */
-    bool (*domain_stats)(void *opaque, const guint8 uuid[16], guint32 groups,
-                         SpLvParams *out, GError **error);
+    bool (*domain_stats)(void *opaque, const guint8 uuid[16], guint32 groups, SpLvParams *out,
+                         GError **error);
     /* BLOCK_STATS / INTERFACE_STATS for a <target dev> of the domain XML.
      * Optional: NULL -> NO_SUPPORT. */
     bool (*domain_block_stats)(void *opaque, const guint8 uuid[16], const char *path,
@@ -187,8 +182,7 @@ typedef struct {
     bool (*node_memory_params_set)(void *opaque, const SpLvParams *params, GError **error);
     /* nodememstats: cell >= 0 is one NUMA node, -1 all; INVALID_ARG for a
      * cell that does not exist. */
-    bool (*node_memory_stats)(void *opaque, gint32 cell, SpLvNodeMemStats *out,
-                              GError **error);
+    bool (*node_memory_stats)(void *opaque, gint32 cell, SpLvNodeMemStats *out, GError **error);
 } SpLvBackendOps;
 
 typedef struct {

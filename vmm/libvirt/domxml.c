@@ -12,12 +12,12 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK(sp-domxml-error-quark, sp_domxml_error)
+G_DEFINE_QUARK(sp - domxml - error - quark, sp_domxml_error)
 
 typedef struct {
-    const char *path;   /* canonical path (samepage elements without prefix) */
-    const char *attrs;  /* space-separated attribute names allowed */
-    bool text;          /* holds a text value */
+    const char *path;  /* canonical path (samepage elements without prefix) */
+    const char *attrs; /* space-separated attribute names allowed */
+    bool text;         /* holds a text value */
 } AllowedElem;
 
 static const AllowedElem allowed[] = {
@@ -54,14 +54,22 @@ static const AllowedElem allowed[] = {
 };
 
 typedef struct {
-    SpDomXml *d;          /* being filled */
-    GPtrArray *stack;     /* canonical element names */
-    GString *text;        /* text of the current leaf */
-    char *sp_prefix;      /* prefix bound to SP_DOMXML_NS inside sp:samepage ("" = default ns) */
-    bool seen_samepage;   /* only one sp:samepage block */
-    SpDomXmlDevice *dev;  /* device being parsed */
-    char *unit;           /* unit attribute of the open memory element */
+    SpDomXml *d;         /* being filled */
+    GPtrArray *stack;    /* canonical element names */
+    GString *text;       /* text of the current leaf */
+    char *sp_prefix;     /* prefix bound to SP_DOMXML_NS inside sp:samepage ("" = default ns) */
+    bool seen_samepage;  /* only one sp:samepage block */
+    SpDomXmlDevice *dev; /* device being parsed */
+    char *unit;          /* unit attribute of the open memory element */
+    GHashTable *seen;    /* "path#device" of every element seen: no repeats */
+    guint dev_serial;    /* number of disk/interface elements so far */
 } ParseState;
+
+static void set_str(char **dst, const char *v)
+{
+    g_free(*dst);
+    *dst = g_strdup(v);
+}
 
 static void device_free(gpointer p)
 {
@@ -136,9 +144,8 @@ bool sp_domxml_uuid_parse(const char *s, guint8 out[16])
 
 void sp_domxml_uuid_format(const guint8 u[16], char out[37])
 {
-    g_snprintf(out, 37,
-               "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-               u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+    g_snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+               u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
                u[13], u[14], u[15]);
 }
 
@@ -187,8 +194,7 @@ static char *elem_canonical(ParseState *st, const char *name, const char **names
     if (strcmp(parent, "domain/metadata") == 0) {
         g_autofree char *prefix = colon ? g_strndup(name, colon - name) : g_strdup("");
         const char *local = colon ? colon + 1 : name;
-        g_autofree char *xmlns =
-            *prefix ? g_strdup_printf("xmlns:%s", prefix) : g_strdup("xmlns");
+        g_autofree char *xmlns = *prefix ? g_strdup_printf("xmlns:%s", prefix) : g_strdup("xmlns");
         const char *ns = attr_get(names, values, xmlns);
         if (!ns || strcmp(ns, SP_DOMXML_NS) != 0 || strcmp(local, "samepage") != 0) {
             g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_UNSUPPORTED,
@@ -239,14 +245,28 @@ static void on_start(GMarkupParseContext *ctx, const char *name, const char **na
     const AllowedElem *a = allowed_find(path);
     if (!a) {
         g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_UNSUPPORTED,
-                    "unsupported element <%s> (at %s): samepage does not understand it",
-                    name, path);
+                    "unsupported element <%s> (at %s): samepage does not understand it", name,
+                    path);
         return;
     }
     for (int i = 0; names[i]; i++) {
         if (!attr_allowed(a, names[i])) {
             g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_UNSUPPORTED,
                         "unsupported attribute '%s' of <%s> (at %s)", names[i], name, path);
+            return;
+        }
+    }
+    bool is_dev =
+        strcmp(path, "domain/devices/disk") == 0 || strcmp(path, "domain/devices/interface") == 0;
+    if (is_dev)
+        st->dev_serial++;
+    else {
+        bool in_dev = g_str_has_prefix(path, "domain/devices/disk/") ||
+                      g_str_has_prefix(path, "domain/devices/interface/");
+        char *key = g_strdup_printf("%s#%u", path, in_dev ? st->dev_serial : 0);
+        if (!g_hash_table_add(st->seen, key)) {
+            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
+                        "element <%s> (at %s) given more than once", name, path);
             return;
         }
     }
@@ -277,8 +297,8 @@ static void on_start(GMarkupParseContext *ctx, const char *name, const char **na
         st->dev->target = g_strdup(attr_get(names, values, "dev"));
         st->dev->bus = g_strdup(attr_get(names, values, "bus"));
     } else if (g_str_has_suffix(path, "/driver") && st->dev) {
-        st->dev->driver_name = g_strdup(attr_get(names, values, "name"));
-        st->dev->driver_type = g_strdup(attr_get(names, values, "type"));
+        set_str(&st->dev->driver_name, attr_get(names, values, "name"));
+        set_str(&st->dev->driver_type, attr_get(names, values, "type"));
     } else if (g_str_has_suffix(path, "/readonly") && st->dev) {
         st->dev->readonly = true;
     } else if (g_str_has_suffix(path, "/mac") && st->dev) {
@@ -288,10 +308,9 @@ static void on_start(GMarkupParseContext *ctx, const char *name, const char **na
         g_free(st->dev->model);
         st->dev->model = g_strdup(attr_get(names, values, "type"));
     } else if (strcmp(path, "domain/os/type") == 0) {
-        d->os_arch = g_strdup(attr_get(names, values, "arch"));
-        d->os_machine = g_strdup(attr_get(names, values, "machine"));
-    } else if (strcmp(path, "domain/memory") == 0 ||
-               strcmp(path, "domain/currentMemory") == 0) {
+        set_str(&d->os_arch, attr_get(names, values, "arch"));
+        set_str(&d->os_machine, attr_get(names, values, "machine"));
+    } else if (strcmp(path, "domain/memory") == 0 || strcmp(path, "domain/currentMemory") == 0) {
         g_free(st->unit);
         st->unit = g_strdup(attr_get(names, values, "unit"));
     }
@@ -335,14 +354,7 @@ static bool memory_to_kib(const char *text, const char *unit, guint64 *kib)
     return true;
 }
 
-static void set_str(char **dst, const char *v)
-{
-    g_free(*dst);
-    *dst = g_strdup(v);
-}
-
-static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data,
-                   GError **error)
+static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data, GError **error)
 {
     ParseState *st = data;
     g_autofree char *path = state_path(st);
@@ -362,8 +374,8 @@ static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data,
         set_str(&d->name, text);
     } else if (strcmp(path, "domain/uuid") == 0) {
         if (!sp_domxml_uuid_parse(text, d->uuid)) {
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                        "malformed uuid '%s'", text);
+            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID, "malformed uuid '%s'",
+                        text);
             return;
         }
         d->has_uuid = true;
@@ -371,8 +383,7 @@ static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data,
         set_str(&d->title, text);
     } else if (strcmp(path, "domain/description") == 0) {
         set_str(&d->description, text);
-    } else if (strcmp(path, "domain/memory") == 0 ||
-               strcmp(path, "domain/currentMemory") == 0) {
+    } else if (strcmp(path, "domain/memory") == 0 || strcmp(path, "domain/currentMemory") == 0) {
         guint64 kib;
         if (!memory_to_kib(text, st->unit, &kib)) {
             g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
@@ -448,7 +459,8 @@ SpDomXml *sp_domxml_parse(const char *xml, GError **error)
     ParseState st = {.d = d,
                      .stack = g_ptr_array_new_with_free_func(g_free),
                      .text = g_string_new(NULL),
-                     .sp_prefix = g_strdup("")};
+                     .sp_prefix = g_strdup(""),
+                     .seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL)};
     GMarkupParseContext *ctx = g_markup_parse_context_new(&parser, 0, &st, NULL);
     g_autoptr(GError) err = NULL;
     bool ok = g_markup_parse_context_parse(ctx, xml, -1, &err) &&
@@ -458,12 +470,13 @@ SpDomXml *sp_domxml_parse(const char *xml, GError **error)
     g_string_free(st.text, TRUE);
     g_free(st.sp_prefix);
     g_free(st.unit);
+    g_hash_table_unref(st.seen);
     if (!ok) {
         if (err->domain == SP_DOMXML_ERROR)
             g_propagate_error(error, g_steal_pointer(&err));
         else
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_SYNTAX,
-                        "malformed domain XML: %s", err->message);
+            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_SYNTAX, "malformed domain XML: %s",
+                        err->message);
         return NULL;
     }
     if (!d->name || !*d->name) {
@@ -533,9 +546,7 @@ char *sp_domxml_format(const SpDomXml *d, gint32 id)
     fmt_elem(s, "  ", "title", d->title);
     fmt_elem(s, "  ", "description", d->description);
     if (d->sp_payload || d->sp_args || d->sp_domain || d->sp_share) {
-        g_string_append_printf(s,
-                               "  <metadata>\n    <sp:samepage xmlns:sp='%s'>\n",
-                               SP_DOMXML_NS);
+        g_string_append_printf(s, "  <metadata>\n    <sp:samepage xmlns:sp='%s'>\n", SP_DOMXML_NS);
         fmt_elem(s, "      ", "sp:payload", d->sp_payload);
         fmt_elem(s, "      ", "sp:args", d->sp_args);
         fmt_elem(s, "      ", "sp:domain", d->sp_domain);
@@ -544,9 +555,7 @@ char *sp_domxml_format(const SpDomXml *d, gint32 id)
     }
     g_string_append_printf(s, "  <memory unit='KiB'>%" G_GUINT64_FORMAT "</memory>\n",
                            d->memory_kib);
-    g_string_append_printf(s,
-                           "  <currentMemory unit='KiB'>%" G_GUINT64_FORMAT
-                           "</currentMemory>\n",
+    g_string_append_printf(s, "  <currentMemory unit='KiB'>%" G_GUINT64_FORMAT "</currentMemory>\n",
                            d->current_memory_kib);
     g_string_append_printf(s, "  <vcpu>%u</vcpu>\n  <os>\n    <type", d->vcpus);
     fmt_attr(s, "arch", d->os_arch);

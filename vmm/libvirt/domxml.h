@@ -44,12 +44,12 @@ typedef enum {
 } SpDomXmlErrorCode;
 
 typedef struct {
-    char *type;   /* disk: file|block|network; interface: bridge|network|ethernet */
-    char *device; /* disk only: disk|cdrom */
-    char *source; /* source file/dev/name (disk) or bridge/network/dev (nic) */
+    char *type;        /* disk: file|block|network; interface: bridge|network|ethernet */
+    char *device;      /* disk only: disk|cdrom */
+    char *source;      /* source file/dev/name (disk) or bridge/network/dev (nic) */
     char *source_attr; /* which source attribute: "file", "dev", "bridge", ... */
-    char *target; /* target dev: the name BLOCK_STATS / INTERFACE_STATS accept */
-    char *bus;    /* disk target bus */
+    char *target;      /* target dev: the name BLOCK_STATS / INTERFACE_STATS accept */
+    char *bus;         /* disk target bus */
     char *driver_name, *driver_type; /* disk driver */
     bool readonly;                   /* disk <readonly/> */
     char *mac;                       /* interface mac address */
@@ -57,20 +57,20 @@ typedef struct {
 } SpDomXmlDevice;
 
 typedef struct {
-    char *type;               /* domain type attribute */
-    char *name;               /* required */
-    guint8 uuid[16];          /* valid when has_uuid */
-    bool has_uuid;            /* <uuid> was given */
+    char *type;      /* domain type attribute */
+    char *name;      /* required */
+    guint8 uuid[16]; /* valid when has_uuid */
+    bool has_uuid;   /* <uuid> was given */
     char *title, *description;
-    guint64 memory_kib;       /* required, > 0 */
+    guint64 memory_kib;         /* required, > 0 */
     guint64 current_memory_kib; /* defaults to memory_kib */
-    guint32 vcpus;            /* defaults to 1 */
-    char *os_type;            /* defaults to "hvm" */
+    guint32 vcpus;              /* defaults to 1 */
+    char *os_type;              /* defaults to "hvm" */
     char *os_arch, *os_machine;
     char *kernel, *initrd, *cmdline;
     char *sp_payload, *sp_args, *sp_domain, *sp_share; /* samepage metadata */
-    GPtrArray *disks;         /* of SpDomXmlDevice * */
-    GPtrArray *interfaces;    /* of SpDomXmlDevice * */
+    GPtrArray *disks;                                  /* of SpDomXmlDevice * */
+    GPtrArray *interfaces;                             /* of SpDomXmlDevice * */
 } SpDomXml;
 
 SpDomXml *sp_domxml_new(void);

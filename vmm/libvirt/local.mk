@@ -26,3 +26,41 @@ libsplibvirt_testbackend_a_SOURCES = \
 check_PROGRAMS += tests/libvirt/sp-libvirt-testd
 tests_libvirt_sp_libvirt_testd_SOURCES = tests/libvirt/sp-libvirt-testd.c
 tests_libvirt_sp_libvirt_testd_LDADD = libsplibvirt-testbackend.a $(splibvirt_test_ldadd)
+
+libvirt_unit_tests = tests/libvirt/test-libvirt-xdr tests/libvirt/test-libvirt-message \
+	tests/libvirt/test-libvirt-domxml
+check_PROGRAMS += $(libvirt_unit_tests)
+TESTS += $(libvirt_unit_tests)
+tests_libvirt_test_libvirt_xdr_LDADD = $(splibvirt_test_ldadd)
+tests_libvirt_test_libvirt_message_LDADD = libsplibvirt-testbackend.a $(splibvirt_test_ldadd)
+tests_libvirt_test_libvirt_domxml_LDADD = $(splibvirt_test_ldadd)
+
+# Client tests: Debian's virsh, python3-libvirt and prometheus-libvirt-exporter
+# against sp-libvirt-testd (the real server code, in-memory test backend).
+libvirt_client_tests = tests/libvirt/libvirt-virsh.sh tests/libvirt/libvirt-access.sh \
+	tests/libvirt/libvirt-exporter.sh tests/libvirt/libvirt-python.py \
+	tests/libvirt/libvirt-robust.py tests/libvirt/libvirt-keepalive30.py
+TESTS += $(libvirt_client_tests)
+EXTRA_DIST += $(libvirt_client_tests) tests/libvirt/common.sh tests/libvirt/lvtest.py
+
+# libFuzzer target for the decoder, built with Debian's clang (whatever CC
+# configure chose for the rest), and the bounded run as a TAP test.
+FUZZ_CC = clang
+libvirt_fuzz_sources = tests/fuzz/fuzz-libvirt.c tests/libvirt/test-backend.c \
+	$(filter %.c,$(libsplibvirt_a_SOURCES))
+tests/fuzz/fuzz-libvirt: $(libvirt_fuzz_sources) $(filter %.h,$(libsplibvirt_a_SOURCES))
+	$(AM_V_CCLD)$(MKDIR_P) tests/fuzz && $(FUZZ_CC) -std=gnu11 -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE $(GLIB_CFLAGS) \
+	-o $@ $(addprefix $(top_srcdir)/,$(libvirt_fuzz_sources)) $(GLIB_LIBS)
+tests/fuzz/fuzz-domxml: tests/fuzz/fuzz-domxml.c vmm/libvirt/domxml.c vmm/libvirt/domxml.h
+	$(AM_V_CCLD)$(MKDIR_P) tests/fuzz && $(FUZZ_CC) -std=gnu11 -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE $(GLIB_CFLAGS) -o $@ \
+	$(top_srcdir)/tests/fuzz/fuzz-domxml.c $(top_srcdir)/vmm/libvirt/domxml.c $(GLIB_LIBS)
+tests/fuzz/fuzz-libvirt.log: tests/fuzz/fuzz-libvirt tests/fuzz/fuzz-domxml
+TESTS += tests/fuzz/fuzz-libvirt.sh
+CLEANFILES += tests/fuzz/fuzz-libvirt tests/fuzz/fuzz-domxml
+EXTRA_DIST += tests/fuzz/fuzz-libvirt.sh tests/fuzz/fuzz-libvirt.c tests/fuzz/fuzz-domxml.c \
+	tests/fuzz/corpus-domxml \
+	tests/fuzz/make-libvirt-seeds.py tests/fuzz/corpus-libvirt

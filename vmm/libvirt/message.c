@@ -124,8 +124,8 @@ bool sp_lv_error_decode(SpXdrReader *r, SpLvRemoteError *e, GError **error)
     return false;
 }
 
-void sp_lv_reply_error_append(GByteArray *out, const SpLvHeader *call, gint32 code,
-                              gint32 domain, const char *message)
+void sp_lv_reply_error_append(GByteArray *out, const SpLvHeader *call, gint32 code, gint32 domain,
+                              const char *message)
 {
     SpLvHeader h = *call;
     h.type = SP_LV_REPLY;

@@ -49,5 +49,5 @@ bool sp_lv_error_decode(SpXdrReader *r, SpLvRemoteError *e, GError **error);
 void sp_lv_remote_error_clear(SpLvRemoteError *e);
 
 /* Appends a complete error REPLY to call h (prog/vers/proc/serial echoed). */
-void sp_lv_reply_error_append(GByteArray *out, const SpLvHeader *call, gint32 code,
-                              gint32 domain, const char *message);
+void sp_lv_reply_error_append(GByteArray *out, const SpLvHeader *call, gint32 code, gint32 domain,
+                              const char *message);

@@ -27,14 +27,12 @@ bool sp_lv_args_end(SpXdrReader *args, GError **error)
 
 void sp_lv_uuid_format(const guint8 u[16], char out[37])
 {
-    g_snprintf(out, 37,
-               "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-               u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+    g_snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+               u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
                u[13], u[14], u[15]);
 }
 
-bool sp_lv_read_dom(SpXdrReader *r, char **name, guint8 uuid[16], gint32 *id,
-                    GError **error)
+bool sp_lv_read_dom(SpXdrReader *r, char **name, guint8 uuid[16], gint32 *id, GError **error)
 {
     g_autofree char *n = NULL;
     if (!sp_xdr_read_string(r, &n, SP_LV_STRING_MAX, error) ||
@@ -52,8 +50,7 @@ void sp_lv_write_dom(GByteArray *w, const SpLvDomainInfo *d)
     sp_xdr_write_i32(w, d->id);
 }
 
-bool sp_lv_domain_get(SpLvSession *s, const guint8 uuid[16], SpLvDomainInfo *out,
-                      GError **error)
+bool sp_lv_domain_get(SpLvSession *s, const guint8 uuid[16], SpLvDomainInfo *out, GError **error)
 {
     *out = (SpLvDomainInfo){0};
     if (!s->backend->ops->domain_get(s->backend->opaque, uuid, out, error)) {
@@ -63,8 +60,7 @@ bool sp_lv_domain_get(SpLvSession *s, const guint8 uuid[16], SpLvDomainInfo *out
     return true;
 }
 
-bool sp_lv_read_dom_lookup(SpLvSession *s, SpXdrReader *args, SpLvDomainInfo *out,
-                           GError **error)
+bool sp_lv_read_dom_lookup(SpLvSession *s, SpXdrReader *args, SpLvDomainInfo *out, GError **error)
 {
     guint8 uuid[16];
     gint32 id;
@@ -75,8 +71,8 @@ bool sp_lv_read_dom_lookup(SpLvSession *s, SpXdrReader *args, SpLvDomainInfo *ou
 
 GPtrArray *sp_lv_domain_list(SpLvSession *s, GError **error)
 {
-    g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func(
-        (GDestroyNotify)sp_lv_domain_info_free);
+    g_autoptr(GPtrArray) list =
+        g_ptr_array_new_with_free_func((GDestroyNotify)sp_lv_domain_info_free);
     if (!s->backend->ops->domain_list(s->backend->opaque, list, error))
         return NULL;
     return g_steal_pointer(&list);

@@ -16,8 +16,7 @@
  * against daemon"): the protocol of libvirt 9.0.0. */
 #define SP_LV_COMPAT_LIB_VERSION 9000000ull
 
-static bool proc_auth_list(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                           GError **error)
+static bool proc_auth_list(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     if (!sp_lv_args_end(args, error))
         return false;
@@ -56,8 +55,7 @@ static bool uri_is_ours(const char *name)
     return g_str_has_prefix(name, "samepage:") || g_str_has_prefix(name, "qemu:");
 }
 
-static bool proc_connect_open(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                              GError **error)
+static bool proc_connect_open(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     g_autofree char *name = NULL;
     guint32 flags;
@@ -87,8 +85,7 @@ static bool proc_void(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError
     return sp_lv_args_end(args, error);
 }
 
-static bool proc_connect_close(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                               GError **error)
+static bool proc_connect_close(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     if (!sp_lv_args_end(args, error))
         return false;
@@ -96,8 +93,7 @@ static bool proc_connect_close(SpLvSession *s, SpXdrReader *args, GByteArray *re
     return true;
 }
 
-static bool proc_get_uri(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                         GError **error)
+static bool proc_get_uri(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     if (!sp_lv_args_end(args, error))
         return false;
@@ -105,8 +101,7 @@ static bool proc_get_uri(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
     return true;
 }
 
-static bool proc_get_type(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                          GError **error)
+static bool proc_get_type(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     if (!sp_lv_args_end(args, error))
         return false;
@@ -114,8 +109,7 @@ static bool proc_get_type(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
     return true;
 }
 
-static bool proc_get_version(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                             GError **error)
+static bool proc_get_version(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     if (!sp_lv_args_end(args, error))
         return false;
@@ -123,8 +117,7 @@ static bool proc_get_version(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
     return true;
 }
 
-static bool proc_get_lib_version(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                                 GError **error)
+static bool proc_get_lib_version(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     if (!sp_lv_args_end(args, error))
         return false;
@@ -132,8 +125,7 @@ static bool proc_get_lib_version(SpLvSession *s, SpXdrReader *args, GByteArray *
     return true;
 }
 
-static bool proc_get_hostname(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                              GError **error)
+static bool proc_get_hostname(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     if (!sp_lv_args_end(args, error))
         return false;
@@ -148,16 +140,14 @@ const SpLvProc sp_lv_procs_connect[] = {
     {SP_LV_PROC_CONNECT_OPEN, "virConnectOpen", false, true, proc_connect_open},
     {SP_LV_PROC_CONNECT_CLOSE, "virConnectClose", false, false, proc_connect_close},
     {SP_LV_PROC_CONNECT_GET_URI, "virConnectGetURI", false, false, proc_get_uri},
-    {SP_LV_PROC_CONNECT_REGISTER_CLOSE_CALLBACK, "virConnectRegisterCloseCallback", false,
+    {SP_LV_PROC_CONNECT_REGISTER_CLOSE_CALLBACK, "virConnectRegisterCloseCallback", false, false,
+     proc_void},
+    {SP_LV_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK, "virConnectUnregisterCloseCallback", false,
      false, proc_void},
-    {SP_LV_PROC_CONNECT_UNREGISTER_CLOSE_CALLBACK, "virConnectUnregisterCloseCallback",
-     false, false, proc_void},
     {SP_LV_PROC_CONNECT_GET_TYPE, "virConnectGetType", false, false, proc_get_type},
-    {SP_LV_PROC_CONNECT_GET_VERSION, "virConnectGetVersion", false, false,
-     proc_get_version},
+    {SP_LV_PROC_CONNECT_GET_VERSION, "virConnectGetVersion", false, false, proc_get_version},
     {SP_LV_PROC_CONNECT_GET_LIB_VERSION, "virConnectGetLibVersion", false, false,
      proc_get_lib_version},
-    {SP_LV_PROC_CONNECT_GET_HOSTNAME, "virConnectGetHostname", false, false,
-     proc_get_hostname},
+    {SP_LV_PROC_CONNECT_GET_HOSTNAME, "virConnectGetHostname", false, false, proc_get_hostname},
 };
 const gsize sp_lv_procs_connect_len = G_N_ELEMENTS(sp_lv_procs_connect);

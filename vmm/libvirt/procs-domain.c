@@ -40,8 +40,7 @@ static bool domain_find(SpLvSession *s, const char *name, gint32 id, SpLvDomainI
     return no_domain(error, "id", ids);
 }
 
-static bool proc_lookup_by_id(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                              GError **error)
+static bool proc_lookup_by_id(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     gint32 id;
     SpLvDomainInfo d = {0};
@@ -53,21 +52,19 @@ static bool proc_lookup_by_id(SpLvSession *s, SpXdrReader *args, GByteArray *ret
     return true;
 }
 
-static bool proc_lookup_by_name(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                                GError **error)
+static bool proc_lookup_by_name(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     g_autofree char *name = NULL;
     SpLvDomainInfo d = {0};
-    if (!sp_xdr_read_string(args, &name, SP_LV_STRING_MAX, error) ||
-        !sp_lv_args_end(args, error) || !domain_find(s, name, -1, &d, error))
+    if (!sp_xdr_read_string(args, &name, SP_LV_STRING_MAX, error) || !sp_lv_args_end(args, error) ||
+        !domain_find(s, name, -1, &d, error))
         return false;
     sp_lv_write_dom(ret, &d);
     sp_lv_domain_info_clear(&d);
     return true;
 }
 
-static bool proc_lookup_by_uuid(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                                GError **error)
+static bool proc_lookup_by_uuid(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     guint8 uuid[16];
     SpLvDomainInfo d = {0};
@@ -89,8 +86,8 @@ static bool list_matches(const SpLvDomainInfo *d, guint32 flags)
         !((flags & SP_LV_LIST_PERSISTENT && d->persistent) ||
           (flags & SP_LV_LIST_TRANSIENT && !d->persistent)))
         return false;
-    guint32 st = flags & (SP_LV_LIST_RUNNING | SP_LV_LIST_PAUSED | SP_LV_LIST_SHUTOFF |
-                          SP_LV_LIST_OTHER);
+    guint32 st =
+        flags & (SP_LV_LIST_RUNNING | SP_LV_LIST_PAUSED | SP_LV_LIST_SHUTOFF | SP_LV_LIST_OTHER);
     if (st) {
         bool running = d->state == SP_LV_DOMAIN_RUNNING;
         bool paused = d->state == SP_LV_DOMAIN_PAUSED;
@@ -116,8 +113,8 @@ static bool proc_list_all_domains(SpLvSession *s, SpXdrReader *args, GByteArray 
 {
     gint32 need_results;
     guint32 flags;
-    if (!sp_xdr_read_i32(args, &need_results, error) ||
-        !sp_xdr_read_u32(args, &flags, error) || !sp_lv_args_end(args, error))
+    if (!sp_xdr_read_i32(args, &need_results, error) || !sp_xdr_read_u32(args, &flags, error) ||
+        !sp_lv_args_end(args, error))
         return false;
     g_autoptr(GPtrArray) list = sp_lv_domain_list(s, error);
     if (!list)
@@ -146,16 +143,15 @@ static bool read_max(SpXdrReader *args, gint32 *max, GError **error)
     if (!sp_xdr_read_i32(args, max, error) || !sp_lv_args_end(args, error))
         return false;
     if (*max < 0 || (guint32)*max > SP_LV_DOMAIN_LIST_MAX) {
-        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC,
-                    "maximum %d out of range 0..%u", *max, SP_LV_DOMAIN_LIST_MAX);
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "maximum %d out of range 0..%u", *max,
+                    SP_LV_DOMAIN_LIST_MAX);
         return false;
     }
     return true;
 }
 
 /* CONNECT_LIST_DOMAINS {int maxids} -> {int ids<>}: active domains. */
-static bool proc_list_domains(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                              GError **error)
+static bool proc_list_domains(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     gint32 max;
     if (!read_max(args, &max, error))
@@ -216,8 +212,7 @@ static bool count_domains(SpLvSession *s, SpXdrReader *args, GByteArray *ret, bo
     return true;
 }
 
-static bool proc_num_of_domains(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                                GError **error)
+static bool proc_num_of_domains(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     return count_domains(s, args, ret, true, error);
 }
@@ -243,18 +238,18 @@ static bool dom_args(SpLvSession *s, SpXdrReader *args, bool with_flags, guint32
     return sp_lv_domain_get(s, uuid, d, error);
 }
 
-#define DOM_PROC(fname, with_flags, ...)                                                \
-    static bool fname(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error) \
-    {                                                                                    \
-        SpLvDomainInfo d = {0};                                                          \
-        guint32 flags = 0;                                                               \
-        if (!dom_args(s, args, with_flags, &flags, &d, error))                           \
-            return false;                                                                \
-        bool ok = true;                                                                  \
-        (void)flags;                                                                     \
-        __VA_ARGS__;                                                                     \
-        sp_lv_domain_info_clear(&d);                                                     \
-        return ok;                                                                       \
+#define DOM_PROC(fname, with_flags, ...)                                                           \
+    static bool fname(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)          \
+    {                                                                                              \
+        SpLvDomainInfo d = {0};                                                                    \
+        guint32 flags = 0;                                                                         \
+        if (!dom_args(s, args, with_flags, &flags, &d, error))                                     \
+            return false;                                                                          \
+        bool ok = true;                                                                            \
+        (void)flags;                                                                               \
+        __VA_ARGS__;                                                                               \
+        sp_lv_domain_info_clear(&d);                                                               \
+        return ok;                                                                                 \
     }
 
 DOM_PROC(proc_get_state, true, {
@@ -306,24 +301,22 @@ static bool dev_args(SpLvSession *s, SpXdrReader *args, SpLvDomainInfo *d, char 
     guint8 uuid[16];
     gint32 id;
     if (!sp_lv_read_dom(args, NULL, uuid, &id, error) ||
-        !sp_xdr_read_string(args, dev, SP_LV_STRING_MAX, error) ||
-        !sp_lv_args_end(args, error))
+        !sp_xdr_read_string(args, dev, SP_LV_STRING_MAX, error) || !sp_lv_args_end(args, error))
         return false;
     return sp_lv_domain_get(s, uuid, d, error);
 }
 
-static bool proc_block_stats(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                             GError **error)
+static bool proc_block_stats(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     g_autofree char *path = NULL;
     SpLvDomainInfo d = {0};
     SpLvBlockStats st = {-1, -1, -1, -1, -1};
     if (!dev_args(s, args, &d, &path, error))
         return false;
-    bool ok = s->backend->ops->domain_block_stats
-                  ? s->backend->ops->domain_block_stats(s->backend->opaque, d.uuid, path,
-                                                        &st, error)
-                  : sp_lv_unsupported("virDomainBlockStats", error);
+    bool ok =
+        s->backend->ops->domain_block_stats
+            ? s->backend->ops->domain_block_stats(s->backend->opaque, d.uuid, path, &st, error)
+            : sp_lv_unsupported("virDomainBlockStats", error);
     sp_lv_domain_info_clear(&d);
     if (!ok)
         return false;
@@ -335,18 +328,17 @@ static bool proc_block_stats(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
     return true;
 }
 
-static bool proc_interface_stats(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                                 GError **error)
+static bool proc_interface_stats(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     g_autofree char *dev = NULL;
     SpLvDomainInfo d = {0};
     SpLvInterfaceStats st = {-1, -1, -1, -1, -1, -1, -1, -1};
     if (!dev_args(s, args, &d, &dev, error))
         return false;
-    bool ok = s->backend->ops->domain_interface_stats
-                  ? s->backend->ops->domain_interface_stats(s->backend->opaque, d.uuid, dev,
-                                                            &st, error)
-                  : sp_lv_unsupported("virDomainInterfaceStats", error);
+    bool ok =
+        s->backend->ops->domain_interface_stats
+            ? s->backend->ops->domain_interface_stats(s->backend->opaque, d.uuid, dev, &st, error)
+            : sp_lv_unsupported("virDomainInterfaceStats", error);
     sp_lv_domain_info_clear(&d);
     if (!ok)
         return false;
@@ -359,38 +351,29 @@ static bool proc_interface_stats(SpLvSession *s, SpXdrReader *args, GByteArray *
 
 const SpLvProc sp_lv_procs_domain[] = {
     {SP_LV_PROC_DOMAIN_LOOKUP_BY_ID, "virDomainLookupByID", false, false, proc_lookup_by_id},
-    {SP_LV_PROC_DOMAIN_LOOKUP_BY_NAME, "virDomainLookupByName", false, false,
-     proc_lookup_by_name},
-    {SP_LV_PROC_DOMAIN_LOOKUP_BY_UUID, "virDomainLookupByUUID", false, false,
-     proc_lookup_by_uuid},
+    {SP_LV_PROC_DOMAIN_LOOKUP_BY_NAME, "virDomainLookupByName", false, false, proc_lookup_by_name},
+    {SP_LV_PROC_DOMAIN_LOOKUP_BY_UUID, "virDomainLookupByUUID", false, false, proc_lookup_by_uuid},
     {SP_LV_PROC_CONNECT_LIST_ALL_DOMAINS, "virConnectListAllDomains", false, false,
      proc_list_all_domains},
-    {SP_LV_PROC_CONNECT_LIST_DOMAINS, "virConnectListDomains", false, false,
-     proc_list_domains},
+    {SP_LV_PROC_CONNECT_LIST_DOMAINS, "virConnectListDomains", false, false, proc_list_domains},
     {SP_LV_PROC_CONNECT_LIST_DEFINED_DOMAINS, "virConnectListDefinedDomains", false, false,
      proc_list_defined_domains},
     {SP_LV_PROC_CONNECT_NUM_OF_DOMAINS, "virConnectNumOfDomains", false, false,
      proc_num_of_domains},
-    {SP_LV_PROC_CONNECT_NUM_OF_DEFINED_DOMAINS, "virConnectNumOfDefinedDomains", false,
-     false, proc_num_of_defined_domains},
+    {SP_LV_PROC_CONNECT_NUM_OF_DEFINED_DOMAINS, "virConnectNumOfDefinedDomains", false, false,
+     proc_num_of_defined_domains},
     {SP_LV_PROC_DOMAIN_GET_STATE, "virDomainGetState", false, false, proc_get_state},
     {SP_LV_PROC_DOMAIN_GET_INFO, "virDomainGetInfo", false, false, proc_get_info},
-    {SP_LV_PROC_DOMAIN_GET_MAX_MEMORY, "virDomainGetMaxMemory", false, false,
-     proc_get_max_memory},
+    {SP_LV_PROC_DOMAIN_GET_MAX_MEMORY, "virDomainGetMaxMemory", false, false, proc_get_max_memory},
     {SP_LV_PROC_DOMAIN_GET_OS_TYPE, "virDomainGetOSType", false, false, proc_get_os_type},
     {SP_LV_PROC_DOMAIN_IS_ACTIVE, "virDomainIsActive", false, false, proc_is_active},
-    {SP_LV_PROC_DOMAIN_IS_PERSISTENT, "virDomainIsPersistent", false, false,
-     proc_is_persistent},
-    {SP_LV_PROC_DOMAIN_GET_AUTOSTART, "virDomainGetAutostart", false, false,
-     proc_get_autostart},
+    {SP_LV_PROC_DOMAIN_IS_PERSISTENT, "virDomainIsPersistent", false, false, proc_is_persistent},
+    {SP_LV_PROC_DOMAIN_GET_AUTOSTART, "virDomainGetAutostart", false, false, proc_get_autostart},
     {SP_LV_PROC_DOMAIN_HAS_MANAGED_SAVE_IMAGE, "virDomainHasManagedSaveImage", false, false,
      proc_has_managed_save},
-    {SP_LV_PROC_DOMAIN_GET_MESSAGES, "virDomainGetMessages", false, false,
-     proc_get_messages},
-    {SP_LV_PROC_DOMAIN_GET_XML_DESC, "virDomainGetXMLDesc", false, false,
-     proc_get_xml_desc},
-    {SP_LV_PROC_DOMAIN_GET_JOB_INFO, "virDomainGetJobInfo", false, false,
-     proc_get_job_info},
+    {SP_LV_PROC_DOMAIN_GET_MESSAGES, "virDomainGetMessages", false, false, proc_get_messages},
+    {SP_LV_PROC_DOMAIN_GET_XML_DESC, "virDomainGetXMLDesc", false, false, proc_get_xml_desc},
+    {SP_LV_PROC_DOMAIN_GET_JOB_INFO, "virDomainGetJobInfo", false, false, proc_get_job_info},
     {SP_LV_PROC_DOMAIN_BLOCK_STATS, "virDomainBlockStats", false, false, proc_block_stats},
     {SP_LV_PROC_DOMAIN_INTERFACE_STATS, "virDomainInterfaceStats", false, false,
      proc_interface_stats},

@@ -17,8 +17,8 @@ static bool need(bool present, const char *api, GError **error)
 }
 
 /* Reads {dom} (+ flags) and returns the UUID of an existing domain. */
-static bool lc_dom_args(SpLvSession *s, SpXdrReader *args, bool with_flags,
-                        guint8 uuid[16], guint32 *flags, GError **error)
+static bool lc_dom_args(SpLvSession *s, SpXdrReader *args, bool with_flags, guint8 uuid[16],
+                        guint32 *flags, GError **error)
 {
     gint32 id;
     SpLvDomainInfo d = {0};
@@ -79,14 +79,12 @@ static bool proc_destroy(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GEr
     return do_destroy(s, args, false, error);
 }
 
-static bool proc_destroy_flags(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                               GError **error)
+static bool proc_destroy_flags(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     return do_destroy(s, args, true, error);
 }
 
-static bool proc_shutdown(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                          GError **error)
+static bool proc_shutdown(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     guint8 uuid[16];
     guint32 flags;
@@ -106,14 +104,12 @@ static bool do_undefine(SpLvSession *s, SpXdrReader *args, bool with_flags, GErr
            ops->domain_undefine(s->backend->opaque, uuid, flags, error);
 }
 
-static bool proc_undefine(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                          GError **error)
+static bool proc_undefine(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     return do_undefine(s, args, false, error);
 }
 
-static bool proc_undefine_flags(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                                GError **error)
+static bool proc_undefine_flags(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     return do_undefine(s, args, true, error);
 }
@@ -121,8 +117,8 @@ static bool proc_undefine_flags(SpLvSession *s, SpXdrReader *args, GByteArray *r
 typedef bool (*XmlOp)(void *opaque, const char *xml, guint32 flags, SpLvDomainInfo *out,
                       GError **error);
 
-static bool do_xml(SpLvSession *s, SpXdrReader *args, GByteArray *ret, bool with_flags,
-                   XmlOp op, const char *api, GError **error)
+static bool do_xml(SpLvSession *s, SpXdrReader *args, GByteArray *ret, bool with_flags, XmlOp op,
+                   const char *api, GError **error)
 {
     g_autofree char *xml = NULL;
     guint32 flags = 0;
@@ -141,25 +137,23 @@ static bool do_xml(SpLvSession *s, SpXdrReader *args, GByteArray *ret, bool with
     return true;
 }
 
-static bool proc_create_xml(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                            GError **error)
+static bool proc_create_xml(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
-    return do_xml(s, args, ret, true, s->backend->ops->domain_create_xml,
-                  "virDomainCreateXML", error);
+    return do_xml(s, args, ret, true, s->backend->ops->domain_create_xml, "virDomainCreateXML",
+                  error);
 }
 
-static bool proc_define_xml(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                            GError **error)
+static bool proc_define_xml(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
-    return do_xml(s, args, ret, false, s->backend->ops->domain_define_xml,
-                  "virDomainDefineXML", error);
+    return do_xml(s, args, ret, false, s->backend->ops->domain_define_xml, "virDomainDefineXML",
+                  error);
 }
 
 static bool proc_define_xml_flags(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
                                   GError **error)
 {
-    return do_xml(s, args, ret, true, s->backend->ops->domain_define_xml,
-                  "virDomainDefineXMLFlags", error);
+    return do_xml(s, args, ret, true, s->backend->ops->domain_define_xml, "virDomainDefineXMLFlags",
+                  error);
 }
 
 const SpLvProc sp_lv_procs_lifecycle[] = {
@@ -167,12 +161,10 @@ const SpLvProc sp_lv_procs_lifecycle[] = {
     {SP_LV_PROC_DOMAIN_CREATE_WITH_FLAGS, "virDomainCreateWithFlags", true, false,
      proc_create_with_flags},
     {SP_LV_PROC_DOMAIN_DESTROY, "virDomainDestroy", true, false, proc_destroy},
-    {SP_LV_PROC_DOMAIN_DESTROY_FLAGS, "virDomainDestroyFlags", true, false,
-     proc_destroy_flags},
+    {SP_LV_PROC_DOMAIN_DESTROY_FLAGS, "virDomainDestroyFlags", true, false, proc_destroy_flags},
     {SP_LV_PROC_DOMAIN_SHUTDOWN, "virDomainShutdown", true, false, proc_shutdown},
     {SP_LV_PROC_DOMAIN_UNDEFINE, "virDomainUndefine", true, false, proc_undefine},
-    {SP_LV_PROC_DOMAIN_UNDEFINE_FLAGS, "virDomainUndefineFlags", true, false,
-     proc_undefine_flags},
+    {SP_LV_PROC_DOMAIN_UNDEFINE_FLAGS, "virDomainUndefineFlags", true, false, proc_undefine_flags},
     {SP_LV_PROC_DOMAIN_CREATE_XML, "virDomainCreateXML", true, false, proc_create_xml},
     {SP_LV_PROC_DOMAIN_DEFINE_XML, "virDomainDefineXML", true, false, proc_define_xml},
     {SP_LV_PROC_DOMAIN_DEFINE_XML_FLAGS, "virDomainDefineXMLFlags", true, false,

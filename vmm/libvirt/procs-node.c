@@ -12,8 +12,7 @@
 
 #include "vmm/libvirt/procs.h"
 
-static bool proc_node_get_info(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                               GError **error)
+static bool proc_node_get_info(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     SpLvNodeInfo ni = {0};
     if (!sp_lv_args_end(args, error) ||
@@ -33,8 +32,8 @@ static bool proc_node_get_info(SpLvSession *s, SpXdrReader *args, GByteArray *re
 
 /* {char model<>, char doi<>}, both empty: no security driver, so virsh
  * skips DOMAIN_GET_SECURITY_LABEL. */
-static bool proc_node_get_security_model(SpLvSession *s, SpXdrReader *args,
-                                         GByteArray *ret, GError **error)
+static bool proc_node_get_security_model(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
+                                         GError **error)
 {
     if (!sp_lv_args_end(args, error))
         return false;
@@ -52,8 +51,8 @@ static bool proc_node_get_memory_params(SpLvSession *s, SpXdrReader *args, GByte
         !sp_lv_args_end(args, error))
         return false;
     if (nparams < 0 || (guint32)nparams > SP_LV_NODE_MEMORY_PARAMETERS_MAX) {
-        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%u",
-                    nparams, SP_LV_NODE_MEMORY_PARAMETERS_MAX);
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%u", nparams,
+                    SP_LV_NODE_MEMORY_PARAMETERS_MAX);
         return false;
     }
     g_autoptr(SpLvParams) p = sp_lv_params_new();
@@ -119,13 +118,13 @@ static bool proc_node_get_memory_stats(SpLvSession *s, SpXdrReader *args, GByteA
         !sp_xdr_read_u32(args, &flags, error) || !sp_lv_args_end(args, error))
         return false;
     if (nparams < 0 || (guint32)nparams > SP_LV_NODE_MEMORY_STATS_MAX) {
-        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%u",
-                    nparams, SP_LV_NODE_MEMORY_STATS_MAX);
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%u", nparams,
+                    SP_LV_NODE_MEMORY_STATS_MAX);
         return false;
     }
     if (cell < SP_LV_NODE_MEMORY_STATS_ALL_CELLS) {
-        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG,
-                    "invalid argument: cell number %d", cell);
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG, "invalid argument: cell number %d",
+                    cell);
         return false;
     }
     SpLvNodeMemStats st = {0};
@@ -157,8 +156,8 @@ static bool proc_list_all_storage_pools(SpLvSession *s, SpXdrReader *args, GByte
 {
     gint32 need_results;
     guint32 flags;
-    if (!sp_xdr_read_i32(args, &need_results, error) ||
-        !sp_xdr_read_u32(args, &flags, error) || !sp_lv_args_end(args, error))
+    if (!sp_xdr_read_i32(args, &need_results, error) || !sp_xdr_read_u32(args, &flags, error) ||
+        !sp_lv_args_end(args, error))
         return false;
     sp_xdr_write_u32(ret, 0); /* pools<> */
     sp_xdr_write_u32(ret, 0); /* ret */
@@ -175,7 +174,7 @@ const SpLvProc sp_lv_procs_node[] = {
      proc_node_set_memory_params},
     {SP_LV_PROC_NODE_GET_MEMORY_STATS, "virNodeGetMemoryStats", false, false,
      proc_node_get_memory_stats},
-    {SP_LV_PROC_CONNECT_LIST_ALL_STORAGE_POOLS, "virConnectListAllStoragePools", false,
-     false, proc_list_all_storage_pools},
+    {SP_LV_PROC_CONNECT_LIST_ALL_STORAGE_POOLS, "virConnectListAllStoragePools", false, false,
+     proc_list_all_storage_pools},
 };
 const gsize sp_lv_procs_node_len = G_N_ELEMENTS(sp_lv_procs_node);

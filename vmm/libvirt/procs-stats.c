@@ -12,11 +12,10 @@
  */
 #include "vmm/libvirt/procs.h"
 
-#define SP_LV_STATS_ALL_GROUPS 0x7ffu
+#define SP_LV_STATS_ALL_GROUPS  0x7ffu
 #define SP_LV_STATS_FILTER_MASK 0xffu
 
-static bool proc_memory_stats(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                              GError **error)
+static bool proc_memory_stats(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     guint8 uuid[16];
     gint32 id;
@@ -27,17 +26,15 @@ static bool proc_memory_stats(SpLvSession *s, SpXdrReader *args, GByteArray *ret
         !sp_lv_args_end(args, error))
         return false;
     if (max_stats > SP_LV_DOMAIN_MEMORY_STATS_MAX) {
-        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC,
-                    "maxStats %u exceeds the limit %u", max_stats,
-                    SP_LV_DOMAIN_MEMORY_STATS_MAX);
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "maxStats %u exceeds the limit %u",
+                    max_stats, SP_LV_DOMAIN_MEMORY_STATS_MAX);
         return false;
     }
     if (!sp_lv_domain_get(s, uuid, &d, error))
         return false;
     g_autoptr(GArray) stats = g_array_new(FALSE, TRUE, sizeof(SpLvMemStat));
     bool ok = s->backend->ops->domain_memory_stats
-                  ? s->backend->ops->domain_memory_stats(s->backend->opaque, d.uuid, stats,
-                                                         error)
+                  ? s->backend->ops->domain_memory_stats(s->backend->opaque, d.uuid, stats, error)
                   : sp_lv_unsupported("virDomainMemoryStats", error);
     sp_lv_domain_info_clear(&d);
     if (!ok)
@@ -52,12 +49,10 @@ static bool proc_memory_stats(SpLvSession *s, SpXdrReader *args, GByteArray *ret
     return true;
 }
 
-static bool stats_standard(const SpLvDomainInfo *d, guint32 groups, SpLvParams *p,
-                           GError **error)
+static bool stats_standard(const SpLvDomainInfo *d, guint32 groups, SpLvParams *p, GError **error)
 {
-    if (groups & SP_LV_STATS_STATE &&
-        (!sp_lv_params_add_int(p, "state.state", d->state, error) ||
-         !sp_lv_params_add_int(p, "state.reason", d->reason, error)))
+    if (groups & SP_LV_STATS_STATE && (!sp_lv_params_add_int(p, "state.state", d->state, error) ||
+                                       !sp_lv_params_add_int(p, "state.reason", d->reason, error)))
         return false;
     if (groups & SP_LV_STATS_CPU_TOTAL && d->id >= 0 &&
         !sp_lv_params_add_ullong(p, "cpu.time", d->cpu_time_ns, error))
@@ -66,15 +61,14 @@ static bool stats_standard(const SpLvDomainInfo *d, guint32 groups, SpLvParams *
         (!sp_lv_params_add_ullong(p, "balloon.current", d->cur_mem_kib, error) ||
          !sp_lv_params_add_ullong(p, "balloon.maximum", d->max_mem_kib, error)))
         return false;
-    if (groups & SP_LV_STATS_VCPU &&
-        (!sp_lv_params_add_uint(p, "vcpu.current", d->vcpus, error) ||
-         !sp_lv_params_add_uint(p, "vcpu.maximum", d->vcpus, error)))
+    if (groups & SP_LV_STATS_VCPU && (!sp_lv_params_add_uint(p, "vcpu.current", d->vcpus, error) ||
+                                      !sp_lv_params_add_uint(p, "vcpu.maximum", d->vcpus, error)))
         return false;
     return true;
 }
 
-static bool stats_record(SpLvSession *s, const SpLvDomainInfo *d, guint32 groups,
-                         GByteArray *ret, GError **error)
+static bool stats_record(SpLvSession *s, const SpLvDomainInfo *d, guint32 groups, GByteArray *ret,
+                         GError **error)
 {
     g_autoptr(SpLvParams) p = sp_lv_params_new();
     if (!stats_standard(d, groups, p, error))
@@ -169,8 +163,7 @@ static bool proc_get_all_domain_stats(SpLvSession *s, SpXdrReader *args, GByteAr
 }
 
 const SpLvProc sp_lv_procs_stats[] = {
-    {SP_LV_PROC_DOMAIN_MEMORY_STATS, "virDomainMemoryStats", false, false,
-     proc_memory_stats},
+    {SP_LV_PROC_DOMAIN_MEMORY_STATS, "virDomainMemoryStats", false, false, proc_memory_stats},
     {SP_LV_PROC_CONNECT_GET_ALL_DOMAIN_STATS, "virConnectGetAllDomainStats", false, false,
      proc_get_all_domain_stats},
 };

@@ -14,17 +14,16 @@
 #include "vmm/libvirt/session.h"
 
 struct SpLvSession {
-    const SpLvBackend *backend;      /* domain and node answers */
-    const SpLvEndpointConfig *cfg;   /* type, version, limits */
-    GByteArray *inbuf;               /* bytes of the incomplete next packet */
-    char *deny_reason;               /* non-NULL: refuse everything */
-    bool readonly;                   /* RO socket or VIR_CONNECT_RO */
-    bool opened;                     /* CONNECT_OPEN succeeded */
-    bool keepalive;                  /* client asked for feature 10 */
+    const SpLvBackend *backend;    /* domain and node answers */
+    const SpLvEndpointConfig *cfg; /* type, version, limits */
+    GByteArray *inbuf;             /* bytes of the incomplete next packet */
+    char *deny_reason;             /* non-NULL: refuse everything */
+    bool readonly;                 /* RO socket or VIR_CONNECT_RO */
+    bool opened;                   /* CONNECT_OPEN succeeded */
+    bool keepalive;                /* client asked for feature 10 */
 };
 
-typedef bool (*SpLvProcFn)(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                           GError **error);
+typedef bool (*SpLvProcFn)(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error);
 
 typedef struct {
     gint32 proc;      /* REMOTE_PROC_* */
@@ -51,14 +50,11 @@ const SpLvProc *sp_lv_proc_find(gint32 proc);
 /* --- helpers (procs-common.c) --- */
 bool sp_lv_args_end(SpXdrReader *args, GError **error);
 /* remote_nonnull_domain */
-bool sp_lv_read_dom(SpXdrReader *r, char **name, guint8 uuid[16], gint32 *id,
-                    GError **error);
+bool sp_lv_read_dom(SpXdrReader *r, char **name, guint8 uuid[16], gint32 *id, GError **error);
 void sp_lv_write_dom(GByteArray *w, const SpLvDomainInfo *d);
 /* Reads a dom argument and resolves it through the backend. */
-bool sp_lv_read_dom_lookup(SpLvSession *s, SpXdrReader *args, SpLvDomainInfo *out,
-                           GError **error);
-bool sp_lv_domain_get(SpLvSession *s, const guint8 uuid[16], SpLvDomainInfo *out,
-                      GError **error);
+bool sp_lv_read_dom_lookup(SpLvSession *s, SpXdrReader *args, SpLvDomainInfo *out, GError **error);
+bool sp_lv_domain_get(SpLvSession *s, const guint8 uuid[16], SpLvDomainInfo *out, GError **error);
 /* All domains (owned SpLvDomainInfo *). */
 GPtrArray *sp_lv_domain_list(SpLvSession *s, GError **error);
 /* An SP_LV_ERROR for a missing optional callback. */

@@ -10,12 +10,12 @@
 #pragma once
 
 /* Programs and versions. */
-#define SP_LV_REMOTE_PROGRAM 0x20008086u
-#define SP_LV_REMOTE_VERSION 1u
+#define SP_LV_REMOTE_PROGRAM    0x20008086u
+#define SP_LV_REMOTE_VERSION    1u
 #define SP_LV_KEEPALIVE_PROGRAM 0x6b656570u /* "keep" */
 #define SP_LV_KEEPALIVE_VERSION 1u
-#define SP_LV_KEEPALIVE_PING 1
-#define SP_LV_KEEPALIVE_PONG 2
+#define SP_LV_KEEPALIVE_PING    1
+#define SP_LV_KEEPALIVE_PONG    2
 
 /* Header message types and status. */
 enum {
@@ -30,24 +30,24 @@ enum {
 enum { SP_LV_STATUS_OK = 0, SP_LV_STATUS_ERROR = 1, SP_LV_STATUS_CONTINUE = 2 };
 
 /* Framing. */
-#define SP_LV_LEN_SIZE 4u          /* the length word, counted in the length */
-#define SP_LV_HEADER_SIZE 24u      /* prog, vers, proc, type, serial, status */
-#define SP_LV_MESSAGE_MAX 33554432u /* clients refuse larger packets */
+#define SP_LV_LEN_SIZE            4u         /* the length word, counted in the length */
+#define SP_LV_HEADER_SIZE         24u        /* prog, vers, proc, type, serial, status */
+#define SP_LV_MESSAGE_MAX         33554432u  /* clients refuse larger packets */
 #define SP_LV_INBOUND_MAX_DEFAULT (1u << 20) /* our default limit on calls */
 
 /* Limits from remote_protocol.x / virnetprotocol.x. */
-#define SP_LV_STRING_MAX 4194304u
-#define SP_LV_DOMAIN_LIST_MAX 16384u
+#define SP_LV_STRING_MAX                 4194304u
+#define SP_LV_DOMAIN_LIST_MAX            16384u
 #define SP_LV_NODE_MEMORY_PARAMETERS_MAX 64u
-#define SP_LV_NODE_MEMORY_STATS_MAX 16u
-#define SP_LV_DOMAIN_MEMORY_STATS_MAX 1024u
-#define SP_LV_GET_ALL_DOMAIN_STATS_MAX 262144u
-#define SP_LV_AUTH_TYPE_LIST_MAX 20u
-#define SP_LV_SECURITY_MODEL_MAX 256u /* VIR_SECURITY_MODEL_BUFLEN - 1 */
-#define SP_LV_DOMAIN_MESSAGES_MAX 2048u
-#define SP_LV_TYPED_PARAM_FIELD_LENGTH 80u /* field must be shorter */
-#define SP_LV_NODE_INFO_MODEL_LEN 32u
-#define SP_LV_UUID_LEN 16u
+#define SP_LV_NODE_MEMORY_STATS_MAX      16u
+#define SP_LV_DOMAIN_MEMORY_STATS_MAX    1024u
+#define SP_LV_GET_ALL_DOMAIN_STATS_MAX   262144u
+#define SP_LV_AUTH_TYPE_LIST_MAX         20u
+#define SP_LV_SECURITY_MODEL_MAX         256u /* VIR_SECURITY_MODEL_BUFLEN - 1 */
+#define SP_LV_DOMAIN_MESSAGES_MAX        2048u
+#define SP_LV_TYPED_PARAM_FIELD_LENGTH   80u /* field must be shorter */
+#define SP_LV_NODE_INFO_MODEL_LEN        32u
+#define SP_LV_UUID_LEN                   16u
 /* Our own bound on a typed-parameter field read from the wire. */
 #define SP_LV_FIELD_READ_MAX 256u
 
@@ -143,7 +143,7 @@ enum {
 /* CONNECT_OPEN flags. */
 #define SP_LV_CONNECT_RO 1u
 /* typed-parameter flag of the GET calls. */
-#define SP_LV_TYPED_PARAM_STRING_OKAY 4u
+#define SP_LV_TYPED_PARAM_STRING_OKAY     4u
 #define SP_LV_NODE_MEMORY_STATS_ALL_CELLS (-1)
 
 /* virConnectListAllDomainsFlags (the filters we honour). */

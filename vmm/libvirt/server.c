@@ -33,7 +33,7 @@
 #define G_LOG_DOMAIN "sp-libvirt"
 
 #define OUT_HIGH_WATER (8u << 20)
-#define READ_CHUNK 65536
+#define READ_CHUNK     65536
 
 typedef struct SpLvClient SpLvClient;
 
@@ -46,26 +46,26 @@ typedef struct {
 } SpLvListener;
 
 struct SpLvServer {
-    SpLvServerConfig cfg;      /* copy; strings below are owned copies */
+    SpLvServerConfig cfg;        /* copy; strings below are owned copies */
     SpLvEndpointConfig endpoint; /* sessions point here */
-    char *hv_type;             /* owned copy of cfg.endpoint.hv_type */
-    SpLvBackend backend;       /* callbacks */
-    GMainContext *ctx;         /* where sources run (ref held) */
-    SpLvListener rw, ro;       /* ro.fd < 0 when absent */
-    GList *clients;            /* of SpLvClient * */
-    guint n_clients;           /* length of clients */
-    guint64 next_client_id;    /* for log lines */
+    char *hv_type;               /* owned copy of cfg.endpoint.hv_type */
+    SpLvBackend backend;         /* callbacks */
+    GMainContext *ctx;           /* where sources run (ref held) */
+    SpLvListener rw, ro;         /* ro.fd < 0 when absent */
+    GList *clients;              /* of SpLvClient * */
+    guint n_clients;             /* length of clients */
+    guint64 next_client_id;      /* for log lines */
 };
 
 struct SpLvClient {
-    SpLvServer *srv;     /* owner */
-    guint64 id;          /* for log lines */
-    int fd;              /* connected socket */
+    SpLvServer *srv;      /* owner */
+    guint64 id;           /* for log lines */
+    int fd;               /* connected socket */
     SpLvSession *session; /* protocol state */
-    GByteArray *out;     /* reply bytes not yet written */
-    GSource *source;     /* I/O watch */
-    GIOCondition cond;   /* condition of source */
-    bool closing;        /* stop reading; close once out is flushed */
+    GByteArray *out;      /* reply bytes not yet written */
+    GSource *source;      /* I/O watch */
+    GIOCondition cond;    /* condition of source */
+    bool closing;         /* stop reading; close once out is flushed */
 };
 
 static void client_free(SpLvClient *c)
@@ -141,8 +141,13 @@ static bool client_read(SpLvClient *c)
         return false;
     }
     if (n == 0) {
-        client_drop(c);
-        return false;
+        /* the client closed its side: still deliver the replies it asked for */
+        if (c->out->len == 0) {
+            client_drop(c);
+            return false;
+        }
+        c->closing = true;
+        return true;
     }
     g_autoptr(GError) err = NULL;
     if (!sp_lv_session_feed(c->session, buf, n, c->out, &err)) {
@@ -240,8 +245,7 @@ static bool socket_path_reclaim(const char *path, GError **error)
     if (lstat(path, &st) < 0)
         return true;
     if (!S_ISSOCK(st.st_mode)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-                    "%s exists and is not a socket", path);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS, "%s exists and is not a socket", path);
         return false;
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -251,8 +255,8 @@ static bool socket_path_reclaim(const char *path, GError **error)
     if (fd >= 0)
         close(fd);
     if (live) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-                    "%s is in use by another server", path);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE, "%s is in use by another server",
+                    path);
         return false;
     }
     unlink(path);
@@ -267,8 +271,8 @@ static bool listener_open(SpLvServer *srv, SpLvListener *l, const char *path, bo
     l->readonly = readonly;
     l->fd = -1;
     if (strlen(path) >= sizeof(sa.sun_path)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG,
-                    "socket path %s is too long", path);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FILENAME_TOO_LONG, "socket path %s is too long",
+                    path);
         return false;
     }
     if (!socket_path_reclaim(path, error))
@@ -285,9 +289,8 @@ static bool listener_open(SpLvServer *srv, SpLvListener *l, const char *path, bo
     if (!readonly && srv->cfg.rw_group != (gid_t)-1) {
         mode = 0660;
         if (chown(path, (uid_t)-1, srv->cfg.rw_group) < 0) {
-            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                        "chown %s to group %u: %s", path, (unsigned)srv->cfg.rw_group,
-                        g_strerror(errno));
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "chown %s to group %u: %s",
+                        path, (unsigned)srv->cfg.rw_group, g_strerror(errno));
             return false;
         }
     }
@@ -334,8 +337,7 @@ SpLvServer *sp_lv_server_new(const SpLvServerConfig *cfg, const SpLvBackend *bac
     srv->backend = *backend;
     srv->ctx = g_main_context_ref(ctx ? ctx : g_main_context_default());
     if (!cfg->rw_path) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                    "no read-write socket path");
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "no read-write socket path");
         return NULL;
     }
     if (!listener_open(srv, &srv->rw, cfg->rw_path, false, error))

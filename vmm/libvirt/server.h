@@ -20,10 +20,10 @@
 #include "vmm/libvirt/session.h"
 
 typedef struct {
-    const char *rw_path;  /* read-write socket path (required) */
-    const char *ro_path;  /* read-only socket path, NULL for none */
-    gid_t rw_group;       /* (gid_t)-1: root-only 0600; else chown :group, 0660 */
-    guint max_clients;    /* 0 = 512 */
+    const char *rw_path;         /* read-write socket path (required) */
+    const char *ro_path;         /* read-only socket path, NULL for none */
+    gid_t rw_group;              /* (gid_t)-1: root-only 0600; else chown :group, 0660 */
+    guint max_clients;           /* 0 = 512 */
     SpLvEndpointConfig endpoint; /* type, version, inbound limit (0 = 1 MiB) */
 } SpLvServerConfig;
 

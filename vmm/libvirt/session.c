@@ -22,7 +22,7 @@
 #include "vmm/libvirt/message.h"
 #include "vmm/libvirt/procs.h"
 
-G_DEFINE_QUARK(sp-lv-error-quark, sp_lv_error)
+G_DEFINE_QUARK(sp - lv - error - quark, sp_lv_error)
 
 SpLvSession *sp_lv_session_new(const SpLvBackend *backend, const SpLvEndpointConfig *cfg,
                                bool readonly, const char *deny_reason)
@@ -56,15 +56,14 @@ bool sp_lv_session_is_readonly(const SpLvSession *s)
 }
 
 static const SpLvProc *const proc_tables[] = {
-    sp_lv_procs_connect, sp_lv_procs_domain, sp_lv_procs_stats,
+    sp_lv_procs_connect, sp_lv_procs_domain,    sp_lv_procs_stats,
     sp_lv_procs_node,    sp_lv_procs_lifecycle,
 };
 
 const SpLvProc *sp_lv_proc_find(gint32 proc)
 {
-    const gsize lens[] = {sp_lv_procs_connect_len, sp_lv_procs_domain_len,
-                          sp_lv_procs_stats_len, sp_lv_procs_node_len,
-                          sp_lv_procs_lifecycle_len};
+    const gsize lens[] = {sp_lv_procs_connect_len, sp_lv_procs_domain_len, sp_lv_procs_stats_len,
+                          sp_lv_procs_node_len, sp_lv_procs_lifecycle_len};
     for (gsize t = 0; t < G_N_ELEMENTS(proc_tables); t++)
         for (gsize i = 0; i < lens[t]; i++)
             if (proc_tables[t][i].proc == proc)
@@ -84,15 +83,15 @@ static void session_pong_append(GByteArray *out)
     sp_lv_packet_end(out, start);
 }
 
-static bool session_keepalive(SpLvSession *s, const SpLvHeader *h, SpXdrReader *r,
-                              GByteArray *out, GError **error)
+static bool session_keepalive(SpLvSession *s, const SpLvHeader *h, SpXdrReader *r, GByteArray *out,
+                              GError **error)
 {
     if (h->vers != SP_LV_KEEPALIVE_VERSION || h->type != SP_LV_MESSAGE ||
         sp_xdr_reader_left(r) != 0 ||
         (h->proc != SP_LV_KEEPALIVE_PING && h->proc != SP_LV_KEEPALIVE_PONG)) {
         g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC,
-                    "malformed keepalive message (version %u, type %d, procedure %d)",
-                    h->vers, h->type, h->proc);
+                    "malformed keepalive message (version %u, type %d, procedure %d)", h->vers,
+                    h->type, h->proc);
         return false;
     }
     if (h->proc == SP_LV_KEEPALIVE_PING)
@@ -108,8 +107,7 @@ static bool session_dispatch(SpLvSession *s, const SpLvHeader *h, SpXdrReader *a
     g_autoptr(GError) err = NULL;
 
     if (s->deny_reason) {
-        sp_lv_reply_error_append(out, h, SP_LV_ERR_ACCESS_DENIED, SP_LV_FROM_RPC,
-                                 s->deny_reason);
+        sp_lv_reply_error_append(out, h, SP_LV_ERR_ACCESS_DENIED, SP_LV_FROM_RPC, s->deny_reason);
         g_set_error(error, SP_LV_ERROR, SP_LV_ERR_ACCESS_DENIED, "%s", s->deny_reason);
         return false;
     }
@@ -154,8 +152,7 @@ static bool session_dispatch(SpLvSession *s, const SpLvHeader *h, SpXdrReader *a
     }
     if (err->domain == SP_XDR_ERROR) {
         g_autofree char *msg = g_strdup_printf(
-            "cannot decode the arguments of %s (procedure %d): %s", p->api, h->proc,
-            err->message);
+            "cannot decode the arguments of %s (procedure %d): %s", p->api, h->proc, err->message);
         sp_lv_reply_error_append(out, h, SP_LV_ERR_RPC, SP_LV_FROM_RPC, msg);
         g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "%s", msg);
         return false;
@@ -180,8 +177,7 @@ static bool session_packet(SpLvSession *s, const guint8 *pkt, gsize len, GByteAr
         return session_keepalive(s, &h, &r, out, error);
 
     if (h.prog != SP_LV_REMOTE_PROGRAM || h.vers != SP_LV_REMOTE_VERSION) {
-        g_autofree char *msg = g_strdup_printf("cannot find program %u version %u",
-                                               h.prog, h.vers);
+        g_autofree char *msg = g_strdup_printf("cannot find program %u version %u", h.prog, h.vers);
         if (h.type == SP_LV_CALL)
             sp_lv_reply_error_append(out, &h, SP_LV_ERR_RPC, SP_LV_FROM_RPC, msg);
         g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "%s", msg);

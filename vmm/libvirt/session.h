@@ -21,9 +21,9 @@
 #include "vmm/libvirt/backend.h"
 
 typedef struct {
-    const char *hv_type;  /* CONNECT_GET_TYPE, e.g. "samepage" */
-    guint64 hv_version;   /* CONNECT_GET_VERSION, major*1000000+minor*1000+micro */
-    guint32 inbound_max;  /* largest accepted packet incl. length word */
+    const char *hv_type; /* CONNECT_GET_TYPE, e.g. "samepage" */
+    guint64 hv_version;  /* CONNECT_GET_VERSION, major*1000000+minor*1000+micro */
+    guint32 inbound_max; /* largest accepted packet incl. length word */
 } SpLvEndpointConfig;
 
 typedef struct SpLvSession SpLvSession;

@@ -58,8 +58,7 @@ const SpLvParam *sp_lv_params_find(const SpLvParams *p, const char *field)
     return NULL;
 }
 
-static SpLvParam *params_push(SpLvParams *p, const char *field, SpLvParamType type,
-                              GError **error)
+static SpLvParam *params_push(SpLvParams *p, const char *field, SpLvParamType type, GError **error)
 {
     if (!field || !*field || strlen(field) >= SP_LV_TYPED_PARAM_FIELD_LENGTH) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
@@ -72,14 +71,14 @@ static SpLvParam *params_push(SpLvParams *p, const char *field, SpLvParamType ty
     return &g_array_index(p->items, SpLvParam, p->items->len - 1);
 }
 
-#define PARAMS_ADD(fn, ctype, tag, member)                                               \
-    bool fn(SpLvParams *p, const char *field, ctype v, GError **error)                   \
-    {                                                                                    \
-        SpLvParam *prm = params_push(p, field, tag, error);                              \
-        if (!prm)                                                                        \
-            return false;                                                                \
-        prm->v.member = v;                                                               \
-        return true;                                                                     \
+#define PARAMS_ADD(fn, ctype, tag, member)                                                         \
+    bool fn(SpLvParams *p, const char *field, ctype v, GError **error)                             \
+    {                                                                                              \
+        SpLvParam *prm = params_push(p, field, tag, error);                                        \
+        if (!prm)                                                                                  \
+            return false;                                                                          \
+        prm->v.member = v;                                                                         \
+        return true;                                                                               \
     }
 
 PARAMS_ADD(sp_lv_params_add_int, gint32, SP_LV_PARAM_INT, i)
@@ -89,8 +88,7 @@ PARAMS_ADD(sp_lv_params_add_ullong, guint64, SP_LV_PARAM_ULLONG, ul)
 PARAMS_ADD(sp_lv_params_add_double, double, SP_LV_PARAM_DOUBLE, d)
 PARAMS_ADD(sp_lv_params_add_boolean, bool, SP_LV_PARAM_BOOLEAN, b)
 
-bool sp_lv_params_add_string(SpLvParams *p, const char *field, const char *v,
-                             GError **error)
+bool sp_lv_params_add_string(SpLvParams *p, const char *field, const char *v, GError **error)
 {
     if (!v) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
@@ -184,8 +182,8 @@ static bool param_decode(SpXdrReader *r, SpLvParams *p, GError **error)
         !sp_xdr_read_i32(r, &type, error))
         return false;
     if (!*field || strlen(field) >= SP_LV_TYPED_PARAM_FIELD_LENGTH) {
-        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_INVALID,
-                    "typed parameter name of %zu bytes", strlen(field));
+        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_INVALID, "typed parameter name of %zu bytes",
+                    strlen(field));
         return false;
     }
     SpLvParam prm = {.type = type};

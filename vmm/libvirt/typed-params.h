@@ -59,8 +59,7 @@ bool sp_lv_params_add_llong(SpLvParams *p, const char *field, gint64 v, GError *
 bool sp_lv_params_add_ullong(SpLvParams *p, const char *field, guint64 v, GError **error);
 bool sp_lv_params_add_double(SpLvParams *p, const char *field, double v, GError **error);
 bool sp_lv_params_add_boolean(SpLvParams *p, const char *field, bool v, GError **error);
-bool sp_lv_params_add_string(SpLvParams *p, const char *field, const char *v,
-                             GError **error);
+bool sp_lv_params_add_string(SpLvParams *p, const char *field, const char *v, GError **error);
 
 /* Reads a value as unsigned 64-bit whatever its integer type; fails for
  * negative values, doubles and strings. */

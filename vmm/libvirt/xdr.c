@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK(sp-xdr-error-quark, sp_xdr_error)
+G_DEFINE_QUARK(sp - xdr - error - quark, sp_xdr_error)
 
 static gsize xdr_pad(gsize n)
 {
@@ -32,8 +32,8 @@ gsize sp_xdr_reader_left(const SpXdrReader *r)
 bool sp_xdr_reader_finish(const SpXdrReader *r, GError **error)
 {
     if (r->pos != r->len) {
-        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_TRAILING,
-                    "%zu unexpected trailing bytes", r->len - r->pos);
+        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_TRAILING, "%zu unexpected trailing bytes",
+                    r->len - r->pos);
         return false;
     }
     return true;
@@ -119,14 +119,14 @@ static bool xdr_check_padded(SpXdrReader *r, gsize n, GError **error)
     gsize pad = xdr_pad(n);
     if (n > sp_xdr_reader_left(r) || pad > sp_xdr_reader_left(r) - n) {
         g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_SHORT,
-                    "truncated data: need %zu bytes at offset %zu, %zu left", n + pad,
-                    r->pos, sp_xdr_reader_left(r));
+                    "truncated data: need %zu bytes at offset %zu, %zu left", n + pad, r->pos,
+                    sp_xdr_reader_left(r));
         return false;
     }
     for (gsize i = 0; i < pad; i++) {
         if (r->buf[r->pos + n + i] != 0) {
-            g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_INVALID,
-                        "non-zero padding at offset %zu", r->pos + n + i);
+            g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_INVALID, "non-zero padding at offset %zu",
+                        r->pos + n + i);
             return false;
         }
     }
@@ -150,15 +150,14 @@ static bool xdr_read_len(SpXdrReader *r, guint32 *len, guint32 max, const char *
         return false;
     if (*len > max) {
         r->pos -= 4;
-        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_TOO_LONG,
-                    "%s length %u exceeds the limit %u", what, *len, max);
+        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_TOO_LONG, "%s length %u exceeds the limit %u",
+                    what, *len, max);
         return false;
     }
     return true;
 }
 
-bool sp_xdr_read_opaque(SpXdrReader *r, guint8 **out, gsize *out_len, guint32 max,
-                        GError **error)
+bool sp_xdr_read_opaque(SpXdrReader *r, guint8 **out, gsize *out_len, guint32 max, GError **error)
 {
     guint32 len;
     if (!xdr_read_len(r, &len, max, "opaque", error))
@@ -184,8 +183,7 @@ bool sp_xdr_read_string(SpXdrReader *r, char **out, guint32 max, GError **error)
     }
     if (memchr(r->buf + r->pos, 0, len)) {
         r->pos -= 4;
-        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_INVALID,
-                    "string contains a NUL byte");
+        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_INVALID, "string contains a NUL byte");
         return false;
     }
     *out = g_strndup((const char *)r->buf + r->pos, len);
@@ -261,8 +259,7 @@ bool sp_xdr_read_char_array(SpXdrReader *r, char **out, guint32 max, GError **er
     s[n] = 0;
     if (strlen(s) != n) {
         r->pos -= 4 + 4 * (gsize)n;
-        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_INVALID,
-                    "char array contains a NUL");
+        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_INVALID, "char array contains a NUL");
         return false;
     }
     *out = g_steal_pointer(&s);

@@ -27,10 +27,10 @@
 GQuark sp_xdr_error_quark(void);
 
 typedef enum {
-    SP_XDR_ERROR_SHORT,     /* fewer bytes left than the item needs */
-    SP_XDR_ERROR_TOO_LONG,  /* a length or count over its limit */
-    SP_XDR_ERROR_INVALID,   /* a value outside its domain (flag, padding) */
-    SP_XDR_ERROR_TRAILING,  /* bytes left after the last item */
+    SP_XDR_ERROR_SHORT,    /* fewer bytes left than the item needs */
+    SP_XDR_ERROR_TOO_LONG, /* a length or count over its limit */
+    SP_XDR_ERROR_INVALID,  /* a value outside its domain (flag, padding) */
+    SP_XDR_ERROR_TRAILING, /* bytes left after the last item */
 } SpXdrErrorCode;
 
 /* Reads from buf[0..len); buf must outlive the reader. */
@@ -55,8 +55,7 @@ bool sp_xdr_read_bool(SpXdrReader *r, bool *out, GError **error);
 /* Fixed opaque: n raw bytes plus padding to 4. */
 bool sp_xdr_read_fixed_opaque(SpXdrReader *r, void *out, gsize n, GError **error);
 /* Variable opaque<max>: *out is g_malloc'd (NULL when empty is fine). */
-bool sp_xdr_read_opaque(SpXdrReader *r, guint8 **out, gsize *out_len, guint32 max,
-                        GError **error);
+bool sp_xdr_read_opaque(SpXdrReader *r, guint8 **out, gsize *out_len, guint32 max, GError **error);
 /* string<max>: a NUL-terminated copy; embedded NULs are refused (every
  * string of this protocol is text). */
 bool sp_xdr_read_string(SpXdrReader *r, char **out, guint32 max, GError **error);
