@@ -12,7 +12,7 @@ libvmmlinux_a_SOURCES = \
 	vmm/linux/cpuid.c vmm/linux/cpuid.h \
 	vmm/linux/linux-boot.c vmm/linux/linux-boot.h
 
-linux_test_ldadd = libvmmlinux.a libvmm.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS)
+linux_test_ldadd = libvmmlinux.a $(TEST_LDADD)
 
 check_PROGRAMS += tests/test-linux-bzimage tests/test-linux-boot-params tests/test-linux-tables
 TESTS += tests/test-linux-bzimage tests/test-linux-boot-params tests/test-linux-tables
