@@ -151,13 +151,17 @@ static void test_vcpu_setup_kvm(void)
     g_assert_cmpint(vcpu1, >=, 0);
     SpLinuxBootState st = {.entry_gpa = 0x1000200, .zero_page_gpa = SP_LINUX_ZERO_PAGE_GPA,
                            .vcpu_count = 2};
-    g_assert_true(sp_linux_vcpu_setup(vcpu0, kvm, &st, 0, &err));
+    struct kvm_sregs s, s1;
+    struct kvm_regs r, r1;
+    g_assert_true(sp_linux_vcpu_setup(vcpu0, kvm, &st, 0, &s, &r, &err));
     g_assert_no_error(err);
-    g_assert_true(sp_linux_vcpu_setup(vcpu1, kvm, &st, 1, &err));
+    g_assert_true(sp_linux_vcpu_setup(vcpu1, kvm, &st, 1, &s1, &r1, &err));
     g_assert_no_error(err);
-
-    struct kvm_sregs s;
-    struct kvm_regs r;
+    /* vCPU 1 keeps its reset state (it waits for INIT/SIPI). */
+    g_assert_cmphex(r1.rip, ==, 0xfff0);
+    g_assert_cmphex(s1.cr0 & 1, ==, 0);
+    g_assert_cmpint(ioctl(vcpu0, KVM_SET_SREGS, &s), ==, 0);
+    g_assert_cmpint(ioctl(vcpu0, KVM_SET_REGS, &r), ==, 0);
     g_assert_cmpint(ioctl(vcpu0, KVM_GET_SREGS, &s), ==, 0);
     g_assert_cmpint(ioctl(vcpu0, KVM_GET_REGS, &r), ==, 0);
     g_assert_cmphex(r.rip, ==, 0x1000200);

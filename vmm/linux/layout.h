@@ -10,7 +10,7 @@
  *                      identity map of the first 4 GiB with 2 MiB pages
  *   0x20000            kernel command line (at most SP_LINUX_CMDLINE_ROOM bytes)
  *   0x9fc00 - 0xfffff  reserved in the e820 map (EBDA / VGA / BIOS hole);
- *                      the MP table lives at 0xf0000
+ *                      ACPI tables at 0xe0000, the MP table at 0xf0000
  *   pref_address       the protected-mode kernel (16 MiB for Debian), init_size bytes
  *   top of RAM         the initrd, page aligned, below initrd_addr_max
  *
@@ -34,6 +34,8 @@
 #define SP_LINUX_CMDLINE_ROOM 0x10000ULL /* bytes reserved for the command line */
 #define SP_LINUX_EBDA_GPA 0x9fc00ULL     /* start of the low reserved hole */
 #define SP_LINUX_HIMEM_GPA 0x100000ULL   /* end of the hole: RAM from 1 MiB */
+#define SP_LINUX_ACPI_GPA 0xe0000ULL
+#define SP_LINUX_ACPI_ROOM 0x10000ULL
 #define SP_LINUX_MPTABLE_GPA 0xf0000ULL
 #define SP_LINUX_MPTABLE_ROOM 0x10000ULL
 #define SP_LINUX_MEM_MAX 0xc0000000ULL   /* 3 GiB: below the IOAPIC/LAPIC window */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmm/linux/acpi.h"
 #include "vmm/linux/boot-params.h"
 #include "vmm/linux/bzimage.h"
 #include "vmm/linux/cpuid.h"
@@ -130,8 +131,11 @@ bool sp_linux_boot_prepare(const SpVmConfig *cfg, GuestMem *mem, SpLinuxBootStat
     if (isize && !read_full(ifd, cfg->initrd, mem->host + plan.initrd_gpa, isize, error))
         goto out;
     memcpy(mem->host + plan.cmdline_gpa, cmdline, plan.cmdline_len + 1);
-    sp_linux_boot_params_fill((struct boot_params *)(mem->host + SP_LINUX_ZERO_PAGE_GPA), &img,
-                              &plan);
+    struct boot_params *bp = (struct boot_params *)(mem->host + SP_LINUX_ZERO_PAGE_GPA);
+    sp_linux_boot_params_fill(bp, &img, &plan);
+    bp->acpi_rsdp_addr =
+        sp_acpi_tables_write(mem->host + SP_LINUX_ACPI_GPA, SP_LINUX_ACPI_ROOM, SP_LINUX_ACPI_GPA,
+                             cfg->vcpus);
     if (!sp_linux_entry_tables_write(mem->host, mem->size, error))
         goto out;
     if (!sp_mptable_write(mem->host + SP_LINUX_MPTABLE_GPA, SP_LINUX_MPTABLE_ROOM,
@@ -184,7 +188,8 @@ static bool vcpu_lapic_lint(int fd, GError **error)
 }
 
 bool sp_linux_vcpu_setup(int vcpu_fd, const SpKvm *kvm, const SpLinuxBootState *st,
-                         uint32_t vcpu_index, GError **error)
+                         uint32_t vcpu_index, struct kvm_sregs *sregs, struct kvm_regs *regs,
+                         GError **error)
 {
     g_autofree struct kvm_cpuid2 *cpuid =
         sp_linux_cpuid_for_vcpu(kvm->cpuid, vcpu_index, st->vcpu_count);
@@ -195,16 +200,12 @@ bool sp_linux_vcpu_setup(int vcpu_fd, const SpKvm *kvm, const SpLinuxBootState *
         return false;
     if (kvm->has_irqchip && !vcpu_lapic_lint(vcpu_fd, error))
         return false;
-    if (vcpu_index != 0)
-        return true;
-
-    struct kvm_sregs sregs;
-    struct kvm_regs regs;
-    if (!vcpu_ioctl(vcpu_fd, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS", error))
+    if (!vcpu_ioctl(vcpu_fd, KVM_GET_SREGS, sregs, "KVM_GET_SREGS", error) ||
+        !vcpu_ioctl(vcpu_fd, KVM_GET_REGS, regs, "KVM_GET_REGS", error))
         return false;
-    sp_linux_entry_sregs(&sregs);
-    if (!vcpu_ioctl(vcpu_fd, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS", error))
-        return false;
-    sp_linux_entry_regs(&regs, st->entry_gpa, st->zero_page_gpa);
-    return vcpu_ioctl(vcpu_fd, KVM_SET_REGS, &regs, "KVM_SET_REGS", error);
+    if (vcpu_index == 0) {
+        sp_linux_entry_sregs(sregs);
+        sp_linux_entry_regs(regs, st->entry_gpa, st->zero_page_gpa);
+    }
+    return true;
 }

@@ -11,10 +11,12 @@
  *      the initrd, the command line, the zero page, the GDT, the identity page
  *      tables and the MP table.
  *   3. for each vCPU i after KVM_CREATE_VCPU(i):
- *      sp_linux_vcpu_setup(vcpu_fd, kvm, &st, i, error): CPUID, FPU, LAPIC
- *      LINT0/LINT1, and for vCPU 0 only the 64-bit entry registers.  The
- *      other vCPUs stay in KVM_MP_STATE_UNINITIALIZED until the guest's
- *      INIT/SIPI wakes them (in-kernel LAPIC).
+ *      sp_linux_vcpu_setup(vcpu_fd, kvm, &st, i, &sregs, &regs, error) sets
+ *      CPUID, FPU and the LAPIC's LINT0/LINT1, and returns the registers to
+ *      load with KVM_SET_SREGS/KVM_SET_REGS: the 64-bit entry state for
+ *      vCPU 0, the vCPU's reset state for the others, which stay in
+ *      KVM_MP_STATE_UNINITIALIZED until the guest's INIT/SIPI wakes them
+ *      (in-kernel LAPIC): never make them runnable.
  * The VMM must then run the vCPUs with a tolerant I/O bus (unknown ports
  * read as 0xff, writes ignored) and the 8250 on COM1 raising GSI 4.
  *
@@ -48,6 +50,7 @@ bool sp_linux_boot_prepare(const SpVmConfig *cfg, GuestMem *mem, SpLinuxBootStat
                            GError **error);
 
 bool sp_linux_vcpu_setup(int vcpu_fd, const SpKvm *kvm, const SpLinuxBootState *st,
-                         uint32_t vcpu_index, GError **error);
+                         uint32_t vcpu_index, struct kvm_sregs *sregs, struct kvm_regs *regs,
+                         GError **error);
 
 #endif

@@ -1,8 +1,8 @@
 # vmm/linux/ - Linux bzImage boot (64-bit boot protocol).  Pure helpers
 # (header checks, placement, zero page, e820, entry state, MP table, CPUID)
 # plus linux-boot.c, the entry points vm.c calls.
-noinst_LIBRARIES += libvmmlinux.a
-libvmmlinux_a_SOURCES = \
+# They are part of libvmm.a (vm.c calls them).
+libvmm_a_SOURCES += \
 	vmm/linux/layout.h \
 	vmm/linux/bzimage.c vmm/linux/bzimage.h \
 	vmm/linux/e820.c vmm/linux/e820.h \
@@ -10,9 +10,11 @@ libvmmlinux_a_SOURCES = \
 	vmm/linux/entry.c vmm/linux/entry.h \
 	vmm/linux/mptable.c vmm/linux/mptable.h \
 	vmm/linux/cpuid.c vmm/linux/cpuid.h \
+	vmm/linux/acpi.c vmm/linux/acpi.h \
+	vmm/linux/power.c vmm/linux/power.h \
 	vmm/linux/linux-boot.c vmm/linux/linux-boot.h
 
-linux_test_ldadd = libvmmlinux.a $(TEST_LDADD)
+linux_test_ldadd = $(TEST_LDADD)
 
 check_PROGRAMS += tests/test-linux-bzimage tests/test-linux-boot-params tests/test-linux-tables
 TESTS += tests/test-linux-bzimage tests/test-linux-boot-params tests/test-linux-tables
