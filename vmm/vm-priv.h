@@ -11,6 +11,7 @@
 #include <linux/kvm.h>
 
 #include "vmm/iobus.h"
+#include "vmm/linux/power.h"
 #include "vmm/uart8250.h"
 #include "vmm/vm.h"
 
@@ -37,6 +38,7 @@ struct SpVm {
     SpVmEvents ev;
     SpIoBus io;
     SpUart *uart;
+    SpLinuxPower power;         /* Linux guests: power-off/reboot ports */
     SpVcpu *vcpus;
     uint32_t nvcpus;
     int stop;                   /* atomic: vCPUs must leave KVM_RUN */

@@ -8,6 +8,9 @@
 
 #include "vmm/guest-abi.h"
 #include "sharing/engine.h"
+#include "vmm/linux/acpi.h"
+#include "vmm/linux/linux-boot.h"
+#include "vmm/linux/power.h"
 #include "vmm/vm-priv.h"
 
 #define TSS_ADDR 0xfffbd000ULL
@@ -42,6 +45,35 @@ static void vm_uart_irq(void *opaque, int level)
     struct kvm_irq_level irq = {.irq = SP_UART_COM1_IRQ, .level = level};
     if (vm->irqchip)
         ioctl(vm->fd, KVM_IRQ_LINE, &irq);
+}
+
+/* A Linux guest powered off (ACPI S5) or rebooted: both end the VM cleanly. */
+static void vm_linux_power(void *opaque, bool reboot)
+{
+    SpVm *vm = opaque;
+    sp_vm_end(vm, SP_VM_EXITED, 0, reboot ? "guest rebooted" : NULL);
+}
+
+/* Load the bzImage and initrd and set every vCPU up for the 64-bit entry. */
+static bool vm_boot_linux(SpVm *vm, GError **error)
+{
+    SpLinuxBootState st;
+    if (!sp_linux_boot_prepare(vm->cfg, &vm->mem, &st, error)) {
+        g_prefix_error(error, "VM '%s': ", vm->cfg->name);
+        return false;
+    }
+    for (uint32_t i = 0; i < vm->nvcpus; i++) {
+        SpVcpu *v = &vm->vcpus[i];
+        if (!sp_linux_vcpu_setup(v->fd, vm->kvm, &st, i, &v->init_sregs, &v->init_regs, error)) {
+            g_prefix_error(error, "VM '%s': vCPU %u: ", vm->cfg->name, i);
+            return false;
+        }
+    }
+    vm->power = (SpLinuxPower){.fn = vm_linux_power, .opaque = vm};
+    sp_iobus_register(&vm->io, SP_ACPI_PORT_BASE, SP_ACPI_PORT_COUNT, sp_linux_power_io,
+                      &vm->power);
+    sp_iobus_register(&vm->io, SP_I8042_CMD_PORT, 1, sp_linux_power_io, &vm->power);
+    return true;
 }
 
 static bool vm_create_kvm(SpVm *vm, GError **error)
@@ -124,9 +156,7 @@ SpVm *sp_vm_new(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id, const SpVmEve
     if (cfg->payload) {
         if (!sp_boot_payload(vm, error))
             goto fail;
-    } else {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                    "VM '%s': booting a Linux kernel is not available in this build", cfg->name);
+    } else if (!vm_boot_linux(vm, error)) {
         goto fail;
     }
     for (uint32_t i = 0; i < vm->nvcpus; i++)

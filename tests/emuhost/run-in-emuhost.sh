@@ -1,0 +1,110 @@
+#!/bin/bash
+# tests/emuhost/run-in-emuhost.sh - run a test script inside the emulated host.
+#
+# Boots Debian's kernel with the emulated-host initramfs (scripts/guest-images.sh)
+# under QEMU TCG with AMD SVM and two NUMA nodes (host-facts.md), runs SCRIPT
+# there as /sptest/run.sh (with ARGS), and re-emits its output on stdout.
+#
+# How the script gets in: a small gzip'd cpio holding /sptest/run.sh (and
+# /sptest/args) is appended to the cached initramfs; Linux unpacks
+# concatenated archives in order.  How results come back: the serial console
+# (see tests/emuhost/emuhost-init for the SPTEST* marker lines).  This
+# script prints the test's lines without their "SPTEST| " prefix, plus
+# "# emuhost: ..." diagnostics, and exits with the test's exit status.
+#
+# Never hangs: QEMU runs under `timeout` (--timeout, default 600 s); a
+# timeout, a kernel panic (panic=-1 with -no-reboot ends QEMU) or a missing
+# result marker is a clear message and a non-zero status.  With --tap, an
+# infrastructure failure is also printed as a TAP "Bail out!" line so the TAP
+# driver reports it.
+#
+# Usage: run-in-emuhost.sh [--timeout S] [--images DIR] [--builddir DIR]
+#                          [--mem MB] [--tap] [--log FILE] SCRIPT [ARGS...]
+set -uo pipefail
+
+srcdir=$(cd "$(dirname "$0")/../.." && pwd)
+builddir=${top_builddir:-$PWD}
+images=${SAMEPAGE_IMAGES:-}
+tmo=600
+mem=2048
+tap=0
+log=
+
+usage() { sed -n '2,/^set -uo/p' "$0" | sed 's/^# \{0,1\}//;$d'; }
+fail() {
+    echo "# emuhost: error: $*" >&2
+    [ "$tap" = 1 ] && echo "Bail out! emulated host: $*"
+    exit 1
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --timeout) tmo=$2; shift 2 ;;
+    --images) images=$2; shift 2 ;;
+    --builddir) builddir=$2; shift 2 ;;
+    --mem) mem=$2; shift 2 ;;
+    --tap) tap=1; shift ;;
+    --log) log=$2; shift 2 ;;
+    -h|--help) usage; exit 0 ;;
+    --) shift; break ;;
+    -*) fail "unknown option $1" ;;
+    *) break ;;
+    esac
+done
+[ $# -ge 1 ] || { usage >&2; exit 2; }
+script=$1; shift
+[ -f "$script" ] || fail "no test script '$script'"
+
+command -v qemu-system-x86_64 >/dev/null ||
+    fail "qemu-system-x86_64 not found: install the Debian package qemu-system-x86"
+
+# Build or refresh the images (cached: about a second when up to date).
+imgargs=(--builddir "$builddir" --quiet)
+[ -n "$images" ] && imgargs+=(--images "$images")
+paths=$("$srcdir/scripts/guest-images.sh" "${imgargs[@]}" emuhost 2>&1) ||
+    fail "building the emulated-host image failed: $(echo "$paths" | grep -m1 error: || echo "$paths" | tail -n1)"
+vmlinuz=$(echo "$paths" | sed -n 's/^vmlinuz=//p')
+hostrd=$(echo "$paths" | sed -n 's/^emuhost_initrd=//p')
+[ -f "$vmlinuz" ] && [ -f "$hostrd" ] || fail "image script printed no kernel/initrd paths"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/emuhost.XXXXXX") || fail "mktemp failed"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/root/sptest"
+cp "$script" "$work/root/sptest/run.sh"
+printf '%s\n' "$@" > "$work/root/sptest/args"
+(cd "$work/root" && find . -mindepth 1 | cpio -o -H newc -R 0:0 --quiet) | gzip -n > "$work/test.cpio.gz" ||
+    fail "packing the test script failed"
+cat "$hostrd" "$work/test.cpio.gz" > "$work/initrd.gz" || fail "cannot write $work/initrd.gz"
+
+half=$((mem / 2))
+console=${log:-$work/console.log}
+t0=$(date +%s%N)
+timeout -k 10 "$tmo" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$mem" \
+    -object memory-backend-ram,id=m0,size=${half}M -object memory-backend-ram,id=m1,size=$((mem - half))M \
+    -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
+    -nographic -no-reboot -nodefaults -serial stdio -monitor none \
+    -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
+    -append "console=ttyS0 quiet panic=-1 oops=panic" \
+    < /dev/null > "$console" 2>&1
+qrc=$?
+t1=$(date +%s%N)
+wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
+
+# Drop CRs and the terminal escapes SeaBIOS and the kernel emit.
+tr -d '\r' < "$console" | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' > "$work/console.txt"
+booted=$(sed -n 's/^SPTEST-BOOTED //p' "$work/console.txt" | head -n1)
+mods=$(sed -n 's/^SPTEST-MODULES //p' "$work/console.txt" | head -n1)
+result=$(sed -n 's/^SPTEST-RESULT \([0-9]*\)$/\1/p' "$work/console.txt" | tail -n1)
+
+sed -n 's/^SPTEST| //p' "$work/console.txt"
+echo "# emuhost: init reached at ${booted:-?} s of guest uptime; qemu wall time $wall s; modules: ${mods:-?}"
+
+if [ -z "$result" ]; then
+    echo "# emuhost: last console lines:" >&2
+    grep -v '^SPTEST' "$work/console.txt" | tail -n 15 | sed 's/^/#   /' >&2
+    if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+        fail "timed out after $tmo s (qemu killed) without a result"
+    fi
+    fail "no SPTEST-RESULT on the console (qemu exit status $qrc): the emulated host crashed or the test died"
+fi
+exit "$result"
