@@ -32,6 +32,8 @@
 #ifndef SAMEPAGE_SHARING_ENGINE_PRIV_H
 #define SAMEPAGE_SHARING_ENGINE_PRIV_H
 
+#include <pthread.h>
+
 #include "rmap/frame-pool.h"
 #include "sharing/engine.h"
 #include "sharing/u64map.h"
@@ -89,6 +91,8 @@ struct SpEngine {
     GMutex lock;
     GCond cond;              /* scans completed, knob changes, quit */
     GThread *thread;
+    pthread_t tid;           /* the engine thread, for its CPU clock */
+    volatile int tid_valid;
     bool quit;
     SpEngineKnobs knobs;
     bool unmerged;           /* run=2 finished its unmerge */

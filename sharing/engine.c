@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -82,6 +83,8 @@ static void engine_raise_map_limit(SpEngine *eng, uint64_t want)
 static gpointer engine_thread(gpointer opaque)
 {
     SpEngine *eng = opaque;
+    eng->tid = pthread_self();
+    __atomic_store_n(&eng->tid_valid, 1, __ATOMIC_RELEASE);
     g_mutex_lock(&eng->lock);
     while (!eng->quit) {
         if (eng->knobs.run != 1) {
@@ -431,6 +434,16 @@ void sp_engine_get_vm_stats(SpEngine *eng, ShVm *vm, SpEngineVmStats *out)
     out->profit_bytes = (int64_t)((vm->merged + vm->zero) * SP_PAGE_SIZE) -
                         (int64_t)(vm->npages * (sizeof(uint64_t) + sizeof(uint32_t)));
     g_mutex_unlock(&eng->lock);
+}
+
+uint64_t sp_engine_cpu_ns(SpEngine *eng)
+{
+    clockid_t cid;
+    struct timespec ts;
+    if (!__atomic_load_n(&eng->tid_valid, __ATOMIC_ACQUIRE) ||
+        pthread_getcpuclockid(eng->tid, &cid) != 0 || clock_gettime(cid, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 bool sp_engine_wait_scans(SpEngine *eng, uint64_t n, double timeout_s)

@@ -101,6 +101,8 @@ void sp_engine_mark_dirty(ShVm *vm, uint64_t gpa, uint64_t len);
 
 void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out);
 void sp_engine_get_vm_stats(SpEngine *eng, ShVm *vm, SpEngineVmStats *out);
+/* CPU time the engine thread has used so far (ns). */
+uint64_t sp_engine_cpu_ns(SpEngine *eng);
 /* Block until `n` more full scans completed (tests, `samepage stats --settle`). */
 bool sp_engine_wait_scans(SpEngine *eng, uint64_t n, double timeout_s);
 

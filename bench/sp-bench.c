@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sp-bench.c - samepage's engine against the kernel's KSM, same VMs, same run.
+ *
+ * For each configuration the same VM set is started in this process:
+ * N memload VMs in one sharing domain (shared, unique, zero and image pages,
+ * the image made from real files), and then
+ *   samepage-default  samepage's engine at its default knobs
+ *   samepage-full     samepage's engine at full speed (sleep 0)
+ *   ksm-5000-20       samepage's engine off, the managed RAM madvise'd
+ *                     MADV_MERGEABLE, ksmd at pages_to_scan=5000 sleep=20
+ *   ksm-full          the same, ksmd at pages_to_scan=100000 sleep=0
+ * Each run measures, every 100 ms, the saving (KSM's pages_sharing plus
+ * zero pages) against the achievable saving from memload's ground truth,
+ * and the CPU time of the engine thread or of ksmd; the time and CPU to
+ * reach 95 % and 99 %; then a churn phase (memload rewriting pages) for
+ * steady-state CPU; then the host memory really used by the managed pages
+ * (distinct physical pages from /proc/self/pagemap) and the mappings.
+ *
+ * Output: a table, JSON (--json FILE) and a gnuplot PNG (--plot FILE).
+ * Must run as root (KVM, KSM's sysfs knobs, pagemap).  Restores KSM's knobs.
+ */
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "guest-tools/memload.h"
+#include "sharing/engine.h"
+#include "tests/vm-harness.h"
+
+typedef struct Sample {
+    double t, saved_frac, cpu_s;
+} Sample;
+
+typedef struct Result {
+    const char *name;
+    double t95, cpu95, t99, cpu99; /* -1 if never reached */
+    double final_frac;
+    uint64_t achievable_pages, final_saved_pages;
+    uint64_t host_pages;           /* distinct physical pages behind the managed RAM */
+    double churn_cpu_frac;         /* CPU of the engine/ksmd during churn, fraction of a core */
+    double churn_saved_frac;       /* saving kept during churn */
+    double meta_bytes_per_page;    /* engine metadata per guest page (KSM: estimate, see text) */
+    double mappings_per_vm;
+    GArray *samples;
+} Result;
+
+static int nvms = 4;
+static int mem_mib = 512;
+static int converge_s = 120, churn_s = 20;
+static char *images;
+
+static uint64_t read_ksm(const char *knob)
+{
+    g_autofree char *p = g_build_filename("/sys/kernel/mm/ksm", knob, NULL);
+    g_autofree char *s = NULL;
+    if (!g_file_get_contents(p, &s, NULL, NULL))
+        return 0;
+    return g_ascii_strtoull(s, NULL, 10);
+}
+
+static void write_ksm(const char *knob, uint64_t v)
+{
+    g_autofree char *p = g_build_filename("/sys/kernel/mm/ksm", knob, NULL);
+    g_autofree char *s = g_strdup_printf("%" G_GUINT64_FORMAT "\n", v);
+    if (!g_file_set_contents(p, s, -1, NULL))
+        g_printerr("sp-bench: cannot set ksm %s (root needed)\n", knob);
+}
+
+static double ksmd_cpu_s(void)
+{
+    /* ksmd's utime + stime from /proc/<pid>/stat (clock ticks). */
+    g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
+    const char *e;
+    while (d && (e = g_dir_read_name(d))) {
+        if (!g_ascii_isdigit(e[0]))
+            continue;
+        g_autofree char *comm_p = g_strdup_printf("/proc/%s/comm", e);
+        g_autofree char *comm = NULL;
+        if (!g_file_get_contents(comm_p, &comm, NULL, NULL) || strcmp(g_strstrip(comm), "ksmd"))
+            continue;
+        g_autofree char *stat_p = g_strdup_printf("/proc/%s/stat", e);
+        g_autofree char *st = NULL;
+        if (!g_file_get_contents(stat_p, &st, NULL, NULL))
+            return 0;
+        char *rp = strrchr(st, ')');
+        unsigned long ut = 0, stt = 0;
+        sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt);
+        return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
+    }
+    return 0;
+}
+
+static uint64_t zero_pfn(void)
+{
+    static volatile uint8_t *z;
+    if (!z)
+        z = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    (void)z[0];
+    return harness_pfn((const void *)z);
+}
+
+static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
+{
+    Harness *h = harness_new();
+    if (!ksm) {
+        SpEngineKnobs k;
+        sp_engine_default_knobs(&k);
+        k.run = 0;
+        if (to_scan)
+            k.pages_to_scan = to_scan;
+        k.sleep_millisecs = sleep_ms;
+        harness_use_engine(h, &k);
+    }
+    for (int i = 0; i < nvms; i++)
+        harness_add(h,
+                    "name=b%d,mem=%dM,vcpus=1,domain=bench,share=%s,payload=memload,image=%s,"
+                    "args=seed=11,shared=50,unique=15,zero=15,image=20,interval=1000,pool=256",
+                    i, mem_mib, ksm ? "no" : "yes", images);
+    harness_start_all(h);
+    uint64_t achievable = 0, distinct = 0, v = 0;
+    uint8_t *base[64];
+    uint64_t pages[64];
+    for (int i = 0; i < nvms; i++) {
+        SpVm *vm = h->vms->pdata[i];
+        uint64_t gpa = 0;
+        g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa, 300));
+        g_assert_true(harness_wait_result(vm, "pages_total", &pages[i], 300));
+        base[i] = sp_vm_mem(vm)->host + gpa;
+        achievable += pages[i];
+        g_assert_true(sp_vm_get_result(vm, "distinct_unique", &v));
+        distinct += v;
+        if (i == 0) {
+            sp_vm_get_result(vm, "distinct_shared", &v);
+            distinct += v;
+            sp_vm_get_result(vm, "distinct_image", &v);
+            distinct += v;
+        }
+        if (ksm)
+            madvise(base[i], pages[i] * 4096, MADV_MERGEABLE);
+        else
+            sp_engine_set_range(h->engine, sp_vm_engine_handle(vm), gpa, gpa + pages[i] * 4096);
+    }
+    achievable -= distinct; /* every page but one per distinct non-zero content */
+    r->achievable_pages = achievable;
+    r->samples = g_array_new(FALSE, FALSE, sizeof(Sample));
+    r->t95 = r->t99 = r->cpu95 = r->cpu99 = -1;
+
+    double cpu0;
+    if (ksm) {
+        write_ksm("run", 2);
+        write_ksm("use_zero_pages", 1);
+        write_ksm("max_page_sharing", 256);
+        write_ksm("merge_across_nodes", 1);
+        write_ksm("pages_to_scan", to_scan);
+        write_ksm("sleep_millisecs", sleep_ms);
+        cpu0 = ksmd_cpu_s();
+        write_ksm("run", 1);
+    } else {
+        cpu0 = sp_engine_cpu_ns(h->engine) / 1e9;
+        harness_engine_run(h, 1);
+    }
+    gint64 t0 = g_get_monotonic_time();
+    uint64_t saved = 0;
+    double t = 0, cpu = 0;
+    while ((t = (g_get_monotonic_time() - t0) / 1e6) < converge_s) {
+        g_usleep(100000);
+        if (ksm) {
+            saved = read_ksm("pages_sharing") + read_ksm("ksm_zero_pages");
+            cpu = ksmd_cpu_s() - cpu0;
+        } else {
+            SpEngineStats st;
+            sp_engine_get_stats(h->engine, &st);
+            saved = st.pages_sharing + st.zero_pages;
+            cpu = sp_engine_cpu_ns(h->engine) / 1e9 - cpu0;
+        }
+        double frac = achievable ? (double)saved / achievable : 0;
+        Sample s = {t, frac, cpu};
+        g_array_append_val(r->samples, s);
+        if (r->t95 < 0 && frac >= 0.95)
+            r->t95 = t, r->cpu95 = cpu;
+        if (r->t99 < 0 && frac >= 0.99) {
+            r->t99 = t, r->cpu99 = cpu;
+            break;
+        }
+    }
+    /* Let the last stragglers in, then measure what the kernel holds. */
+    g_usleep(2 * G_USEC_PER_SEC);
+    r->final_saved_pages = ksm ? read_ksm("pages_sharing") + read_ksm("ksm_zero_pages") : 0;
+    if (!ksm) {
+        SpEngineStats st;
+        sp_engine_get_stats(h->engine, &st);
+        r->final_saved_pages = st.pages_sharing + st.zero_pages;
+        r->meta_bytes_per_page = (double)st.metadata_bytes / ((double)nvms * mem_mib * 256);
+        double maps = 0;
+        for (int i = 0; i < nvms; i++) {
+            SpEngineVmStats vs;
+            sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(h->vms->pdata[i]), &vs);
+            maps += vs.mappings;
+        }
+        r->mappings_per_vm = maps / nvms;
+    } else {
+        /* KSM: one rmap_item (64 B) per scanned page plus stable nodes; the VMAs are untouched. */
+        r->meta_bytes_per_page = 64.0 * achievable / ((double)nvms * mem_mib * 256);
+        r->mappings_per_vm = 1;
+    }
+    r->final_frac = achievable ? (double)r->final_saved_pages / achievable : 0;
+    uint64_t zpfn = zero_pfn();
+    g_autoptr(GHashTable) pfns = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    for (int i = 0; i < nvms; i++)
+        for (uint64_t p = 0; p < pages[i]; p++) {
+            uint64_t pfn = harness_pfn(base[i] + p * 4096);
+            if (pfn && pfn != zpfn)
+                g_hash_table_add(pfns, g_memdup2(&pfn, 8));
+        }
+    r->host_pages = g_hash_table_size(pfns);
+
+    /* Churn: every VM rewrites 1000 pages a second, half of them duplicates. */
+    for (int i = 0; i < nvms; i++) {
+        harness_command(h->vms->pdata[i], ML_CMD_DUP, 50, 30);
+        harness_command(h->vms->pdata[i], ML_CMD_RATE, 1000, 30);
+    }
+    double c0 = ksm ? ksmd_cpu_s() : sp_engine_cpu_ns(h->engine) / 1e9;
+    gint64 w0 = g_get_monotonic_time();
+    double frac_sum = 0;
+    int nfrac = 0;
+    while (g_get_monotonic_time() - w0 < churn_s * G_USEC_PER_SEC) {
+        g_usleep(500000);
+        if (ksm) {
+            saved = read_ksm("pages_sharing") + read_ksm("ksm_zero_pages");
+        } else {
+            SpEngineStats st;
+            sp_engine_get_stats(h->engine, &st);
+            saved = st.pages_sharing + st.zero_pages;
+        }
+        frac_sum += achievable ? (double)saved / achievable : 0;
+        nfrac++;
+    }
+    double c1 = ksm ? ksmd_cpu_s() : sp_engine_cpu_ns(h->engine) / 1e9;
+    r->churn_cpu_frac = (c1 - c0) / ((g_get_monotonic_time() - w0) / 1e6);
+    r->churn_saved_frac = nfrac ? frac_sum / nfrac : 0;
+    g_assert_cmpuint(harness_integrity_count(h), ==, 0);
+    if (ksm)
+        write_ksm("run", 2);
+    harness_free(h);
+    if (ksm)
+        write_ksm("run", 0);
+}
+
+static void print_result(FILE *f, const Result *r)
+{
+    fprintf(f, "%-17s %7.2f %7.2f %7.2f %7.2f %7.1f%% %9.1f %7.1f%% %8.1f%% %6.1f %9.1f\n", r->name,
+            r->t95, r->cpu95, r->t99, r->cpu99, 100 * r->final_frac, r->host_pages / 256.0,
+            100 * r->churn_cpu_frac, 100 * r->churn_saved_frac, r->meta_bytes_per_page,
+            r->mappings_per_vm);
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree char *json_path = NULL, *plot_path = NULL;
+    gboolean quick = FALSE;
+    GOptionEntry entries[] = {
+        {"vms", 0, 0, G_OPTION_ARG_INT, &nvms, "Number of VMs (default 4)", "N"},
+        {"mem", 0, 0, G_OPTION_ARG_INT, &mem_mib, "MiB of RAM per VM (default 512)", "MIB"},
+        {"converge", 0, 0, G_OPTION_ARG_INT, &converge_s, "Longest convergence wait, s (120)", "S"},
+        {"churn", 0, 0, G_OPTION_ARG_INT, &churn_s, "Churn phase, s (20)", "S"},
+        {"json", 0, 0, G_OPTION_ARG_FILENAME, &json_path, "Write the results as JSON", "FILE"},
+        {"plot", 0, 0, G_OPTION_ARG_FILENAME, &plot_path, "Plot saving over time (PNG, gnuplot)",
+         "FILE"},
+        {"quick", 0, 0, G_OPTION_ARG_NONE, &quick, "2 VMs x 128 MiB, short phases (smoke run)",
+         NULL},
+        {NULL},
+    };
+    g_autoptr(GOptionContext) oc = g_option_context_new(NULL);
+    g_option_context_set_summary(oc, "samepage's sharing engine against the kernel's KSM, "
+                                     "on the same memload VMs in one run (root only).");
+    g_option_context_add_main_entries(oc, entries, NULL);
+    g_autoptr(GError) err = NULL;
+    if (!g_option_context_parse(oc, &argc, &argv, &err)) {
+        g_printerr("sp-bench: %s\n", err->message);
+        return 2;
+    }
+    if (quick)
+        nvms = 2, mem_mib = 128, converge_s = 30, churn_s = 5;
+    if (nvms < 2 || nvms > 64 || mem_mib < 64 || getuid() != 0) {
+        g_printerr("sp-bench: needs root, 2..64 VMs and at least 64 MiB each\n");
+        return 2;
+    }
+    if (access("/sys/kernel/mm/ksm/run", W_OK) != 0) {
+        g_printerr("sp-bench: the kernel's KSM (/sys/kernel/mm/ksm) is missing or read-only\n");
+        return 1;
+    }
+    const char *files[] = {"/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/bin/bash",
+                           "/usr/lib/x86_64-linux-gnu/libglib-2.0.so.0"};
+    GString *img = g_string_new(NULL);
+    for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+        g_autofree char *real = realpath(files[i], NULL);
+        if (real && access(real, R_OK) == 0)
+            g_string_append_printf(img, "%s%s", img->len ? ":" : "", real);
+    }
+    images = g_string_free(img, FALSE);
+    const char *knobs[] = {"run", "pages_to_scan", "sleep_millisecs", "use_zero_pages",
+                           "max_page_sharing", "merge_across_nodes"};
+    uint64_t saved_knobs[G_N_ELEMENTS(knobs)];
+    for (size_t i = 0; i < G_N_ELEMENTS(knobs); i++)
+        saved_knobs[i] = read_ksm(knobs[i]);
+
+    Result res[4] = {{.name = "samepage-default"},
+                     {.name = "samepage-full"},
+                     {.name = "ksm-5000-20"},
+                     {.name = "ksm-full"}};
+    printf("sp-bench: %d VMs x %d MiB, memload shared/unique/zero/image 50/15/15/20 %%\n", nvms,
+           mem_mib);
+    fflush(stdout);
+    run_config(&res[0], false, 0, 20);
+    run_config(&res[1], false, 100000, 0);
+    run_config(&res[2], true, 5000, 20);
+    run_config(&res[3], true, 100000, 0);
+    for (size_t i = 0; i < G_N_ELEMENTS(knobs); i++)
+        if (strcmp(knobs[i], "run"))
+            write_ksm(knobs[i], saved_knobs[i]);
+    write_ksm("run", saved_knobs[0]);
+
+    printf("\n%-17s %7s %7s %7s %7s %8s %9s %8s %9s %6s %9s\n", "config", "t95 s", "cpu95 s",
+           "t99 s", "cpu99 s", "saved", "host MiB", "churnCPU", "churnSav", "B/page",
+           "maps/VM");
+    for (int i = 0; i < 4; i++)
+        print_result(stdout, &res[i]);
+    printf("\nratios (samepage-full / ksm-full): time to 99%% %.3f, CPU to 99%% %.3f, churn CPU "
+           "%.3f, final saving %.3f\n",
+           res[3].t99 > 0 && res[1].t99 > 0 ? res[1].t99 / res[3].t99 : -1,
+           res[3].cpu99 > 0 && res[1].cpu99 >= 0 ? res[1].cpu99 / res[3].cpu99 : -1,
+           res[3].churn_cpu_frac > 0 ? res[1].churn_cpu_frac / res[3].churn_cpu_frac : -1,
+           res[3].final_frac > 0 ? res[1].final_frac / res[3].final_frac : -1);
+    printf("(t/cpu = -1: the configuration did not reach that level within %d s)\n", converge_s);
+
+    if (json_path) {
+        GString *j = g_string_new("{\"vms\":");
+        g_string_append_printf(j, "%d,\"mem_mib\":%d,\"results\":[", nvms, mem_mib);
+        for (int i = 0; i < 4; i++) {
+            Result *r = &res[i];
+            g_string_append_printf(
+                j,
+                "%s{\"config\":\"%s\",\"t95_s\":%.3f,\"cpu95_s\":%.3f,\"t99_s\":%.3f,"
+                "\"cpu99_s\":%.3f,\"final_saving_fraction\":%.4f,\"achievable_pages\":%" G_GUINT64_FORMAT
+                ",\"host_pages\":%" G_GUINT64_FORMAT ",\"churn_cpu_fraction\":%.4f,"
+                "\"churn_saving_fraction\":%.4f,\"metadata_bytes_per_page\":%.2f,"
+                "\"mappings_per_vm\":%.1f,\"samples\":[",
+                i ? "," : "", r->name, r->t95, r->cpu95, r->t99, r->cpu99, r->final_frac,
+                r->achievable_pages, r->host_pages, r->churn_cpu_frac, r->churn_saved_frac,
+                r->meta_bytes_per_page, r->mappings_per_vm);
+            for (guint s = 0; s < r->samples->len; s++) {
+                Sample *sm = &g_array_index(r->samples, Sample, s);
+                g_string_append_printf(j, "%s[%.2f,%.4f,%.3f]", s ? "," : "", sm->t,
+                                       sm->saved_frac, sm->cpu_s);
+            }
+            g_string_append(j, "]}");
+        }
+        g_string_append(j, "]}\n");
+        g_file_set_contents(json_path, j->str, -1, NULL);
+        g_string_free(j, TRUE);
+    }
+    if (plot_path) {
+        g_autofree char *dir = g_dir_make_tmp("sp-bench-XXXXXX", NULL);
+        GString *gp = g_string_new(NULL);
+        g_string_append_printf(gp,
+                               "set terminal png size 900,500\nset output '%s'\n"
+                               "set xlabel 'seconds'\nset ylabel 'share of achievable saving'\n"
+                               "set key bottom right\nset yrange [0:1.05]\nplot ",
+                               plot_path);
+        for (int i = 0; i < 4; i++) {
+            g_autofree char *dat = g_strdup_printf("%s/%d.dat", dir, i);
+            FILE *f = fopen(dat, "w");
+            for (guint s = 0; f && s < res[i].samples->len; s++) {
+                Sample *sm = &g_array_index(res[i].samples, Sample, s);
+                fprintf(f, "%f %f\n", sm->t, sm->saved_frac);
+            }
+            if (f)
+                fclose(f);
+            g_string_append_printf(gp, "%s'%s' with lines lw 2 title '%s'", i ? ", " : "", dat,
+                                   res[i].name);
+        }
+        g_string_append(gp, "\n");
+        g_autofree char *gpf = g_strdup_printf("%s/plot.gp", dir);
+        g_file_set_contents(gpf, gp->str, -1, NULL);
+        g_string_free(gp, TRUE);
+        g_autofree char *cmd = g_strdup_printf("gnuplot '%s'", gpf);
+        if (system(cmd) != 0)
+            g_printerr("sp-bench: gnuplot failed (is gnuplot-nox installed?)\n");
+    }
+    return 0;
+}
