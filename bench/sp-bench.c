@@ -20,6 +20,7 @@
  * Output: a table, JSON (--json FILE) and a gnuplot PNG (--plot FILE).
  * Must run as root (KVM, KSM's sysfs knobs, pagemap).  Restores KSM's knobs.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
@@ -64,10 +65,12 @@ static uint64_t read_ksm(const char *knob)
 
 static void write_ksm(const char *knob, uint64_t v)
 {
+    /* sysfs: write in place (g_file_set_contents would rename a temp file). */
     g_autofree char *p = g_build_filename("/sys/kernel/mm/ksm", knob, NULL);
-    g_autofree char *s = g_strdup_printf("%" G_GUINT64_FORMAT "\n", v);
-    if (!g_file_set_contents(p, s, -1, NULL))
-        g_printerr("sp-bench: cannot set ksm %s (root needed)\n", knob);
+    FILE *f = fopen(p, "w");
+    if (!f || fprintf(f, "%" G_GUINT64_FORMAT "\n", v) < 0 || fclose(f) != 0)
+        g_printerr("sp-bench: cannot set ksm %s to %" G_GUINT64_FORMAT ": %s\n", knob, v,
+                   g_strerror(errno));
 }
 
 static double ksmd_cpu_s(void)
@@ -101,6 +104,41 @@ static uint64_t zero_pfn(void)
         z = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     (void)z[0];
     return harness_pfn((const void *)z);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Distinct physical pages (not the zero page) behind the managed RAM of all
+ * VMs, read from /proc/self/pagemap: the host memory those pages really use. */
+static uint64_t host_pages(int n, uint8_t **base, const uint64_t *pages)
+{
+    static int fd = -1;
+    if (fd < 0)
+        fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    uint64_t total = 0, zpfn = zero_pfn();
+    for (int i = 0; i < n; i++)
+        total += pages[i];
+    g_autofree uint64_t *pfn = g_new(uint64_t, total);
+    uint64_t k = 0;
+    for (int i = 0; i < n; i++) {
+        g_autofree uint64_t *ent = g_new0(uint64_t, pages[i]);
+        if (pread(fd, ent, pages[i] * 8, (off_t)((uintptr_t)base[i] / 4096 * 8)) < 0)
+            continue;
+        for (uint64_t p = 0; p < pages[i]; p++) {
+            uint64_t f = ent[p] & ((1ULL << 55) - 1);
+            if ((ent[p] >> 63) && f != zpfn)
+                pfn[k++] = f;
+        }
+    }
+    qsort(pfn, k, 8, cmp_u64);
+    uint64_t distinct = 0;
+    for (uint64_t i = 0; i < k; i++)
+        distinct += i == 0 || pfn[i] != pfn[i - 1];
+    return distinct;
 }
 
 static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
@@ -144,6 +182,7 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
         else
             sp_engine_set_range(h->engine, sp_vm_engine_handle(vm), gpa, gpa + pages[i] * 4096);
     }
+    uint64_t managed = achievable;
     achievable -= distinct; /* every page but one per distinct non-zero content */
     r->achievable_pages = achievable;
     r->samples = g_array_new(FALSE, FALSE, sizeof(Sample));
@@ -151,10 +190,10 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
 
     double cpu0;
     if (ksm) {
+        /* KSM's defaults for max_page_sharing (256) and merge_across_nodes (1)
+         * match samepage's; they can only change with nothing merged. */
         write_ksm("run", 2);
         write_ksm("use_zero_pages", 1);
-        write_ksm("max_page_sharing", 256);
-        write_ksm("merge_across_nodes", 1);
         write_ksm("pages_to_scan", to_scan);
         write_ksm("sleep_millisecs", sleep_ms);
         cpu0 = ksmd_cpu_s();
@@ -166,17 +205,12 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
     gint64 t0 = g_get_monotonic_time();
     uint64_t saved = 0;
     double t = 0, cpu = 0;
-    while ((t = (g_get_monotonic_time() - t0) / 1e6) < converge_s) {
-        g_usleep(100000);
-        if (ksm) {
-            saved = read_ksm("pages_sharing") + read_ksm("ksm_zero_pages");
-            cpu = ksmd_cpu_s() - cpu0;
-        } else {
-            SpEngineStats st;
-            sp_engine_get_stats(h->engine, &st);
-            saved = st.pages_sharing + st.zero_pages;
-            cpu = sp_engine_cpu_ns(h->engine) / 1e9 - cpu0;
-        }
+    while ((g_get_monotonic_time() - t0) / 1e6 < converge_s) {
+        g_usleep(200000);
+        t = (g_get_monotonic_time() - t0) / 1e6;
+        cpu = (ksm ? ksmd_cpu_s() : sp_engine_cpu_ns(h->engine) / 1e9) - cpu0;
+        /* The saving as the kernel sees it, the same measure for both. */
+        saved = managed - MIN(managed, host_pages(nvms, base, pages));
         double frac = achievable ? (double)saved / achievable : 0;
         Sample s = {t, frac, cpu};
         g_array_append_val(r->samples, s);
@@ -189,11 +223,11 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
     }
     /* Let the last stragglers in, then measure what the kernel holds. */
     g_usleep(2 * G_USEC_PER_SEC);
-    r->final_saved_pages = ksm ? read_ksm("pages_sharing") + read_ksm("ksm_zero_pages") : 0;
+    r->host_pages = host_pages(nvms, base, pages);
+    r->final_saved_pages = managed - MIN(managed, r->host_pages);
     if (!ksm) {
         SpEngineStats st;
         sp_engine_get_stats(h->engine, &st);
-        r->final_saved_pages = st.pages_sharing + st.zero_pages;
         r->meta_bytes_per_page = (double)st.metadata_bytes / ((double)nvms * mem_mib * 256);
         double maps = 0;
         for (int i = 0; i < nvms; i++) {
@@ -208,15 +242,6 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
         r->mappings_per_vm = 1;
     }
     r->final_frac = achievable ? (double)r->final_saved_pages / achievable : 0;
-    uint64_t zpfn = zero_pfn();
-    g_autoptr(GHashTable) pfns = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-    for (int i = 0; i < nvms; i++)
-        for (uint64_t p = 0; p < pages[i]; p++) {
-            uint64_t pfn = harness_pfn(base[i] + p * 4096);
-            if (pfn && pfn != zpfn)
-                g_hash_table_add(pfns, g_memdup2(&pfn, 8));
-        }
-    r->host_pages = g_hash_table_size(pfns);
 
     /* Churn: every VM rewrites 1000 pages a second, half of them duplicates. */
     for (int i = 0; i < nvms; i++) {
@@ -229,13 +254,7 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
     int nfrac = 0;
     while (g_get_monotonic_time() - w0 < churn_s * G_USEC_PER_SEC) {
         g_usleep(500000);
-        if (ksm) {
-            saved = read_ksm("pages_sharing") + read_ksm("ksm_zero_pages");
-        } else {
-            SpEngineStats st;
-            sp_engine_get_stats(h->engine, &st);
-            saved = st.pages_sharing + st.zero_pages;
-        }
+        saved = managed - MIN(managed, host_pages(nvms, base, pages));
         frac_sum += achievable ? (double)saved / achievable : 0;
         nfrac++;
     }
@@ -302,8 +321,7 @@ int main(int argc, char **argv)
             g_string_append_printf(img, "%s%s", img->len ? ":" : "", real);
     }
     images = g_string_free(img, FALSE);
-    const char *knobs[] = {"run", "pages_to_scan", "sleep_millisecs", "use_zero_pages",
-                           "max_page_sharing", "merge_across_nodes"};
+    const char *knobs[] = {"run", "pages_to_scan", "sleep_millisecs", "use_zero_pages"};
     uint64_t saved_knobs[G_N_ELEMENTS(knobs)];
     for (size_t i = 0; i < G_N_ELEMENTS(knobs); i++)
         saved_knobs[i] = read_ksm(knobs[i]);
