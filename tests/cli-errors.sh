@@ -10,7 +10,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 n=0
 fails=0
-echo "1..22"
+echo "1..28"
 
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$T/out" "$T/err" | head -20; }
@@ -53,6 +53,12 @@ expect_error "unknown command" "unknown command" frobnicate
 expect_error "missing /dev/kvm" "cannot open" run --kvm "$T/no-kvm" --vm name=a,payload=hello
 expect_error "no VM given" "no VM" run
 expect_error "duplicate VM names" "two VMs" run --vm name=a,payload=hello --vm name=a,payload=hello
+expect_error "engine: negative pages-to-scan" "pages-to-scan" run --pages-to-scan -1 --vm name=a,payload=hello
+expect_error "engine: run out of range" "run" run --run 3 --vm name=a,payload=hello
+expect_error "engine: unparsable sleep" "sleep-millisecs" run --sleep-millisecs soon --vm name=a,payload=hello
+expect_error "engine: max-page-sharing below 2" "max-page-sharing" run --max-page-sharing 1 --vm name=a,payload=hello
+expect_error "engine: bad --engine" "engine" run --engine maybe --vm name=a,payload=hello
+expect_error "engine: malformed --allow-share" "allow-share" run --allow-share red --vm name=a,payload=hello
 expect_error "RAM too small for the payload image" "RAM\|mem" run --vm name=a,mem=2M,payload=hello
 
 # A triple-faulting guest is reported as crashed; the other VM finishes normally.
