@@ -343,7 +343,9 @@ static void test_volatility(void)
     Harness *h = harness_new();
     SpEngineKnobs k;
     sp_engine_default_knobs(&k);
-    k.sleep_millisecs = 5;
+    /* Scans far apart compared with the guest's rewrite loop (~0.1 ms), so
+     * that page 0 is written between any two scans. */
+    k.sleep_millisecs = 50;
     harness_use_engine(h, &k);
     SpVm *vm = harness_add(h, "name=vol,mem=16M,payload=volatile,args=pages=64");
     harness_start_all(h);
