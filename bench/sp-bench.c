@@ -97,14 +97,6 @@ static double ksmd_cpu_s(void)
     return 0;
 }
 
-static uint64_t zero_pfn(void)
-{
-    static volatile uint8_t *z;
-    if (!z)
-        z = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    (void)z[0];
-    return harness_pfn((const void *)z);
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -119,7 +111,7 @@ static uint64_t host_pages(int n, uint8_t **base, const uint64_t *pages)
     static int fd = -1;
     if (fd < 0)
         fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    uint64_t total = 0, zpfn = zero_pfn();
+    uint64_t total = 0, zpfn = harness_zero_pfn();
     for (int i = 0; i < n; i++)
         total += pages[i];
     g_autofree uint64_t *pfn = g_new(uint64_t, total);

@@ -264,10 +264,24 @@ void sp_engine_allow_domains(SpEngine *eng, const char *a, const char *b)
 
 /* --- VMs --- */
 
+static void shvm_free(ShVm *vm)
+{
+    if (vm->pagemap_fd >= 0)
+        close(vm->pagemap_fd);
+    g_free(vm->page);
+    g_free(vm->hash);
+    g_free(vm->dirty);
+    g_free(vm->vmm_dirty);
+    g_free(vm->name);
+    g_free(vm->domain);
+    g_free(vm);
+}
+
 ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
 {
     g_autofree unsigned char *vec = NULL;
     ShVm *vm = g_new0(ShVm, 1);
+    vm->pagemap_fd = -1;
     vm->eng = eng;
     vm->id = d->id;
     vm->name = g_strdup(d->name);
@@ -328,13 +342,7 @@ ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
     g_mutex_unlock(&eng->lock);
     return vm;
 fail:
-    g_free(vm->page);
-    g_free(vm->hash);
-    g_free(vm->dirty);
-    g_free(vm->vmm_dirty);
-    g_free(vm->name);
-    g_free(vm->domain);
-    g_free(vm);
+    shvm_free(vm);
     return NULL;
 }
 
@@ -352,15 +360,7 @@ void sp_engine_detach(SpEngine *eng, ShVm *vm)
     }
     eng->vm_slots[vm->slot_index] = NULL;
     g_mutex_unlock(&eng->lock);
-    if (vm->pagemap_fd >= 0)
-        close(vm->pagemap_fd);
-    g_free(vm->page);
-    g_free(vm->hash);
-    g_free(vm->dirty);
-    g_free(vm->vmm_dirty);
-    g_free(vm->name);
-    g_free(vm->domain);
-    g_free(vm);
+    shvm_free(vm);
 }
 
 void sp_engine_set_range(SpEngine *eng, ShVm *vm, uint64_t start, uint64_t end)

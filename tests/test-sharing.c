@@ -148,14 +148,6 @@ static void converge(Harness *h)
     g_error("the engine did not converge");
 }
 
-static uint64_t zero_pfn(void)
-{
-    static volatile uint8_t *z;
-    if (!z)
-        z = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    (void)z[0];
-    return harness_pfn((const void *)z);
-}
 
 typedef struct Managed {
     uint8_t *host; /* first managed page */
@@ -255,7 +247,7 @@ static void test_savings_real(void)
         g_assert_true(sp_vm_get_result(vm[i], "distinct_unique", &v));
         predicted += v;
     }
-    uint64_t zpfn = zero_pfn();
+    uint64_t zpfn = harness_zero_pfn();
     g_autoptr(GHashTable) pfns = g_hash_table_new(g_int64_hash, g_int64_equal);
     g_autoptr(GHashTable) by_content = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
                                                              g_free);
@@ -306,7 +298,7 @@ static void test_domains_hold(void)
     for (guint i = 0; i < 3; i++)
         harness_share_managed(h, h->vms->pdata[i]);
     converge(h);
-    uint64_t zpfn = zero_pfn();
+    uint64_t zpfn = harness_zero_pfn();
     g_autoptr(GHashTable) blue_pfns = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     g_autoptr(GHashTable) red1_pfns = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     Managed mb = managed(blue), m1 = managed(red1), m2 = managed(red2);

@@ -2,6 +2,7 @@
 /* vm-harness.c - real VMs under test (see vm-harness.h). */
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tests/vm-harness.h"
@@ -204,4 +205,13 @@ uint64_t harness_rss_pages(void)
     unsigned long size = 0, rss = 0;
     sscanf(s, "%lu %lu", &size, &rss);
     return rss;
+}
+
+uint64_t harness_zero_pfn(void)
+{
+    static volatile uint8_t *z;
+    if (!z)
+        z = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    (void)z[0];
+    return harness_pfn((const void *)z);
 }

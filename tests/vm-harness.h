@@ -52,6 +52,8 @@ bool harness_command(SpVm *vm, uint8_t op, uint32_t arg, double seconds);
 void harness_share_managed(Harness *h, SpVm *vm);
 /* Physical frame number behind a host address (0 if not present). */
 uint64_t harness_pfn(const void *addr);
+/* PFN of the kernel's shared zero page (what untouched memory reads map). */
+uint64_t harness_zero_pfn(void);
 /* Set the engine's run knob. */
 void harness_engine_run(Harness *h, uint32_t run);
 
