@@ -323,6 +323,13 @@ static void test_power_ports(void)
     g_assert_cmpuint(d[0] | d[1], ==, 0);
     g_assert_true(sp_linux_power_io(&pw, SP_I8042_CMD_PORT, d, 1, false));
     g_assert_cmpuint(d[0], ==, 0);
+    /* The PM1 enable register keeps what is written (GBL_EN = bit 5). */
+    power_write(&pw, SP_ACPI_PM1A_EVT_PORT + 2, 0x0120, 2);
+    g_assert_true(sp_linux_power_io(&pw, SP_ACPI_PM1A_EVT_PORT + 2, d, 2, false));
+    g_assert_cmphex(d[0] | d[1] << 8, ==, 0x0120);
+    g_assert_true(sp_linux_power_io(&pw, SP_ACPI_PM1A_EVT_PORT, d, 2, false));
+    g_assert_cmphex(d[0] | d[1] << 8, ==, 0); /* status stays clear */
+    g_assert_cmpint(log.poweroffs + log.reboots, ==, 4);
 }
 
 int main(int argc, char **argv)
