@@ -15,7 +15,7 @@ I=$SP_IMAGES/linux-guest-initrd.gz
 hole=394240   # 0x100000 - 0x9fc00, reserved in the e820 map
 mem=268435456
 t0=$(cut -d' ' -f1 /proc/uptime)
-timeout 400 samepage run --engine=off \
+timeout 500 samepage run --engine=off \
     --vm "name=l1,mem=256M,vcpus=2,kernel=$K,initrd=$I,cmdline=console=ttyS0 quiet panic=-1" \
     --vm "name=l2,mem=256M,vcpus=1,kernel=$K,initrd=$I,cmdline=console=ttyS0 quiet panic=-1" \
     > /tmp/run.out 2>&1
@@ -28,7 +28,7 @@ echo "# samepage run: exit status $rc after $(awk -v a="$t0" -v b="$t1" 'BEGIN {
 if [ "$rc" = 0 ] && ! grep -q "stopping all VMs" /tmp/run.out; then
     echo "ok 1 - samepage run of two Linux guests ends by itself with status 0"
 else
-    echo "not ok 1 - samepage run: status $rc$(grep -q 'stopping all VMs' /tmp/run.out && echo ', stopped by the 400 s timeout')"
+    echo "not ok 1 - samepage run: status $rc$(grep -q 'stopping all VMs' /tmp/run.out && echo ', stopped by the 500 s timeout')"
     grep '^\[l[12]\] \[' /tmp/run.out | tail -n 20 | sed 's/^/#   /'
 fi
 
