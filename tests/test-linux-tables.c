@@ -2,7 +2,9 @@
 /*
  * test-linux-tables.c - the firmware-ish structures a Linux guest reads:
  * MP table (signatures, checksums, one processor entry per vCPU with the
- * BSP flag on vCPU 0, IOAPIC, ISA IRQ 4 -> pin 4 for the 8250), the boot
+ * BSP flag on vCPU 0, IOAPIC, ISA IRQ 4 -> pin 4 for the 8250), the ACPI
+ * tables (checksums, links, PM1a/reset ports, _S5, one MADT LAPIC per vCPU)
+ * and the power-off/reboot port decoding, the boot
  * GDT (flat 64-bit __BOOT_CS, flat __BOOT_DS), the per-vCPU CPUID, and the
  * vCPU state that sp_linux_vcpu_setup() gives a real KVM vCPU, read back
  * with KVM_GET_SREGS/KVM_GET_REGS/KVM_GET_CPUID2.
@@ -13,11 +15,13 @@
 #include <unistd.h>
 
 #include "vmm/kvm.h"
+#include "vmm/linux/acpi.h"
 #include "vmm/linux/cpuid.h"
 #include "vmm/linux/entry.h"
 #include "vmm/linux/layout.h"
 #include "vmm/linux/linux-boot.h"
 #include "vmm/linux/mptable.h"
+#include "vmm/linux/power.h"
 
 static uint8_t sum(const uint8_t *p, size_t n)
 {
@@ -203,12 +207,139 @@ static void test_vcpu_setup_kvm(void)
     close(vm);
 }
 
+static uint64_t get64(const guint8 *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static void test_acpi(void)
+{
+    const uint64_t gpa = SP_LINUX_ACPI_GPA;
+    guint8 *buf = g_malloc0(SP_LINUX_ACPI_ROOM);
+    g_assert_cmphex(sp_acpi_tables_write(buf, SP_LINUX_ACPI_ROOM, gpa, 3), ==, gpa);
+    /* RSDP: both checksums, revision 2, XSDT pointer. */
+    g_assert_cmpmem(buf, 8, "RSD PTR ", 8);
+    g_assert_cmpuint(sum(buf, 20), ==, 0);
+    g_assert_cmpuint(sum(buf, 36), ==, 0);
+    g_assert_cmpuint(buf[15], ==, 2);
+    const guint8 *xsdt = buf + (get64(buf + 24) - gpa);
+    g_assert_cmpmem(xsdt, 4, "XSDT", 4);
+    uint32_t xlen;
+    memcpy(&xlen, xsdt + 4, 4);
+    g_assert_cmpuint(sum(xsdt, xlen), ==, 0);
+    g_assert_cmpuint((xlen - 36) / 8, ==, 2);
+    const guint8 *fadt = buf + (get64(xsdt + 36) - gpa);
+    const guint8 *madt = buf + (get64(xsdt + 44) - gpa);
+    g_assert_cmpmem(fadt, 4, "FACP", 4);
+    g_assert_cmpuint(sum(fadt, 276), ==, 0);
+    uint32_t pm1a_cnt;
+    memcpy(&pm1a_cnt, fadt + 64, 4);
+    g_assert_cmphex(pm1a_cnt, ==, SP_ACPI_PM1A_CNT_PORT);
+    g_assert_cmphex(get64(fadt + 172 + 4), ==, SP_ACPI_PM1A_CNT_PORT); /* X_PM1a_CNT_BLK */
+    g_assert_cmphex(get64(fadt + 116 + 4), ==, SP_ACPI_RESET_PORT);    /* RESET_REG */
+    g_assert_cmphex(fadt[128], ==, SP_ACPI_RESET_VALUE);
+    const guint8 *dsdt = buf + (get64(fadt + 140) - gpa);
+    g_assert_cmpmem(dsdt, 4, "DSDT", 4);
+    uint32_t dlen;
+    memcpy(&dlen, dsdt + 4, 4);
+    g_assert_cmpuint(sum(dsdt, dlen), ==, 0);
+    g_assert_nonnull(memmem(dsdt + 36, dlen - 36, "_S5_", 4));
+    const guint8 *facs = buf + (get64(fadt + 132) - gpa);
+    g_assert_cmpmem(facs, 4, "FACS", 4);
+    g_assert_cmpuint((get64(fadt + 132) & 63), ==, 0);
+    /* MADT: 3 enabled LAPICs with IDs 0..2, one IOAPIC with ID 3. */
+    g_assert_cmpmem(madt, 4, "APIC", 4);
+    uint32_t mlen;
+    memcpy(&mlen, madt + 4, 4);
+    g_assert_cmpuint(sum(madt, mlen), ==, 0);
+    uint32_t lapics = 0, ioapics = 0;
+    for (const guint8 *e = madt + 44; e < madt + mlen; e += e[1]) {
+        g_assert_cmpuint(e[1], >, 0);
+        if (e[0] == 0) {
+            g_assert_cmpuint(e[3], ==, lapics);
+            g_assert_cmpuint(e[4] & 1, ==, 1);
+            lapics++;
+        } else if (e[0] == 1) {
+            g_assert_cmpuint(e[2], ==, 3);
+            ioapics++;
+        }
+    }
+    g_assert_cmpuint(lapics, ==, 3);
+    g_assert_cmpuint(ioapics, ==, 1);
+    /* Too little room, or no vCPU: nothing. */
+    g_assert_cmphex(sp_acpi_tables_write(buf, 64, gpa, 3), ==, 0);
+    g_assert_cmphex(sp_acpi_tables_write(buf, SP_LINUX_ACPI_ROOM, gpa, 0), ==, 0);
+    g_free(buf);
+}
+
+typedef struct {
+    int poweroffs, reboots;
+} PowerLog;
+
+static void power_cb(void *opaque, bool reboot)
+{
+    PowerLog *l = opaque;
+    if (reboot)
+        l->reboots++;
+    else
+        l->poweroffs++;
+}
+
+static void power_write(SpLinuxPower *pw, uint16_t port, uint32_t v, uint32_t size)
+{
+    uint8_t d[4];
+    memcpy(d, &v, 4);
+    g_assert_true(sp_linux_power_io(pw, port, d, size, true));
+}
+
+static void test_power_ports(void)
+{
+    PowerLog log = {0};
+    SpLinuxPower pw = {.fn = power_cb, .opaque = &log};
+    /* ACPICA first writes SLP_TYP alone, then SLP_TYP|SLP_EN. */
+    power_write(&pw, SP_ACPI_PM1A_CNT_PORT, 5 << 10, 2);
+    g_assert_cmpint(log.poweroffs, ==, 0);
+    power_write(&pw, SP_ACPI_PM1A_CNT_PORT, (5 << 10) | (1 << 13), 2);
+    g_assert_cmpint(log.poweroffs, ==, 1);
+    /* Another sleep type (S3 = 1, not offered by the DSDT) is no power-off. */
+    power_write(&pw, SP_ACPI_PM1A_CNT_PORT, (1 << 10) | (1 << 13), 2);
+    g_assert_cmpint(log.poweroffs, ==, 1);
+    /* Byte write to the high half. */
+    power_write(&pw, SP_ACPI_PM1A_CNT_PORT + 1, ((5 << 10) | (1 << 13)) >> 8, 1);
+    g_assert_cmpint(log.poweroffs, ==, 2);
+    power_write(&pw, SP_ACPI_RESET_PORT, 0x01, 1);
+    g_assert_cmpint(log.reboots, ==, 0);
+    power_write(&pw, SP_ACPI_RESET_PORT, SP_ACPI_RESET_VALUE, 1);
+    g_assert_cmpint(log.reboots, ==, 1);
+    power_write(&pw, SP_I8042_CMD_PORT, 0xd1, 1);
+    g_assert_cmpint(log.reboots, ==, 1);
+    power_write(&pw, SP_I8042_CMD_PORT, SP_I8042_RESET_CMD, 1);
+    g_assert_cmpint(log.reboots, ==, 2);
+    /* Reads: PM1 status and the i8042 status are 0 (nothing pending). */
+    uint8_t d[4] = {0xaa, 0xaa, 0xaa, 0xaa};
+    g_assert_true(sp_linux_power_io(&pw, SP_ACPI_PM1A_EVT_PORT, d, 2, false));
+    g_assert_cmpuint(d[0] | d[1], ==, 0);
+    g_assert_true(sp_linux_power_io(&pw, SP_I8042_CMD_PORT, d, 1, false));
+    g_assert_cmpuint(d[0], ==, 0);
+    /* The PM1 enable register keeps what is written (GBL_EN = bit 5). */
+    power_write(&pw, SP_ACPI_PM1A_EVT_PORT + 2, 0x0120, 2);
+    g_assert_true(sp_linux_power_io(&pw, SP_ACPI_PM1A_EVT_PORT + 2, d, 2, false));
+    g_assert_cmphex(d[0] | d[1] << 8, ==, 0x0120);
+    g_assert_true(sp_linux_power_io(&pw, SP_ACPI_PM1A_EVT_PORT, d, 2, false));
+    g_assert_cmphex(d[0] | d[1] << 8, ==, 0); /* status stays clear */
+    g_assert_cmpint(log.poweroffs + log.reboots, ==, 4);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/linux/mptable", test_mptable);
     g_test_add_func("/linux/entry/gdt-pagetables", test_gdt_and_pagetables);
     g_test_add_func("/linux/cpuid/per-vcpu", test_cpuid);
+    g_test_add_func("/linux/acpi/tables", test_acpi);
+    g_test_add_func("/linux/power/ports", test_power_ports);
     g_test_add_func("/linux/entry/kvm-vcpu", test_vcpu_setup_kvm);
     return g_test_run();
 }

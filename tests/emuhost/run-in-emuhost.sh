@@ -19,7 +19,10 @@
 # driver reports it.
 #
 # Usage: run-in-emuhost.sh [--timeout S] [--images DIR] [--builddir DIR]
-#                          [--mem MB] [--tap] [--log FILE] SCRIPT [ARGS...]
+#                          [--mem MB] [--tap] [--log FILE]
+#                          [--kvm-amd PARAMS] SCRIPT [ARGS...]
+# --kvm-amd: kvm-amd module parameters, ':'-separated (default "npt=0",
+# see tests/emuhost/emuhost-init for why).
 set -uo pipefail
 
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,6 +32,7 @@ tmo=600
 mem=2048
 tap=0
 log=
+kvm_amd=
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed 's/^# \{0,1\}//;$d'; }
 fail() {
@@ -45,6 +49,7 @@ while [ $# -gt 0 ]; do
     --mem) mem=$2; shift 2 ;;
     --tap) tap=1; shift ;;
     --log) log=$2; shift 2 ;;
+    --kvm-amd) kvm_amd=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; break ;;
     -*) fail "unknown option $1" ;;
@@ -84,7 +89,7 @@ timeout -k 10 "$tmo" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$mem" \
     -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
     -nographic -no-reboot -nodefaults -serial stdio -monitor none \
     -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
-    -append "console=ttyS0 quiet panic=-1 oops=panic" \
+    -append "console=ttyS0 quiet panic=-1 oops=panic${kvm_amd:+ sptest.kvm_amd=$kvm_amd}" \
     < /dev/null > "$console" 2>&1
 qrc=$?
 t1=$(date +%s%N)

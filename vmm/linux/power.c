@@ -9,8 +9,22 @@ bool sp_linux_power_io(void *opaque, uint16_t port, uint8_t *data, uint32_t size
 {
     SpLinuxPower *pw = opaque;
 
+    uint16_t en_port = SP_ACPI_PM1A_EVT_PORT + 2;
     if (!is_write) {
         memset(data, 0, size);
+        if (port == en_port || port == en_port + 1) {
+            uint16_t en = __atomic_load_n(&pw->pm1_enable, __ATOMIC_RELAXED);
+            data[0] = (uint8_t)(port == en_port ? en : en >> 8);
+            if (port == en_port && size >= 2)
+                data[1] = (uint8_t)(en >> 8);
+        }
+        return true;
+    }
+    if (port == en_port) {
+        uint16_t v = size >= 2 ? (uint16_t)(data[0] | data[1] << 8) : data[0];
+        if (size == 1)
+            v |= __atomic_load_n(&pw->pm1_enable, __ATOMIC_RELAXED) & 0xff00;
+        __atomic_store_n(&pw->pm1_enable, v, __ATOMIC_RELAXED);
         return true;
     }
     switch (port) {

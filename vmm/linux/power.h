@@ -4,7 +4,9 @@
  *
  *   SP_ACPI_PM1A_CNT_PORT   write with SLP_EN and SLP_TYP = S5: power off
  *                           (Linux's ACPI power-off, what `poweroff -f` does)
- *   SP_ACPI_PM1A_EVT_PORT   PM1 status/enable: read 0, writes ignored
+ *   SP_ACPI_PM1A_EVT_PORT   PM1 status (+0, reads 0: no event is ever pending)
+ *                           and enable (+2, keeps what the guest writes, so
+ *                           ACPICA's read-back check of GBL_EN succeeds)
  *   SP_ACPI_RESET_PORT      write of SP_ACPI_RESET_VALUE: reboot (Linux's
  *                           default reboot method is the ACPI reset register)
  *   0x64 (i8042 command)    write of 0xfe (pulse reset line): reboot, the
@@ -14,7 +16,7 @@
  * VM (samepage maps both to "exited with status 0"; a reboot is reported as
  * such in the reason).
  *
- * Stateless apart from the callback: safe on any vCPU thread.
+ * State: the PM1 enable word, accessed atomically: safe on any vCPU thread.
  */
 #ifndef SAMEPAGE_VMM_LINUX_POWER_H
 #define SAMEPAGE_VMM_LINUX_POWER_H
@@ -28,6 +30,7 @@
 typedef struct SpLinuxPower {
     void (*fn)(void *opaque, bool reboot); /* called on power-off or reboot */
     void *opaque;
+    uint16_t pm1_enable;                   /* PM1 enable register (atomic) */
 } SpLinuxPower;
 
 /* SpIoHandler for [SP_ACPI_PORT_BASE, +SP_ACPI_PORT_COUNT) and SP_I8042_CMD_PORT. */
