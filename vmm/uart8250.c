@@ -177,14 +177,15 @@ bool sp_uart_io(void *opaque, uint16_t port, uint8_t *data, uint32_t size, bool 
         data[0] = v;
     }
     level = uart_iir(u) != IIR_NONE;
-    bool irq_changed = u->irq_fn && level != u->irq_level;
+    /* The line level is set under the lock: two vCPUs must not deliver
+     * their levels to the irqchip out of order. */
+    if (u->irq_fn && level != u->irq_level)
+        u->irq_fn(u->opaque, level);
     u->irq_level = level;
     g_mutex_unlock(&u->lock);
 
     if (emit && u->line_fn)
         u->line_fn(u->opaque, emit);
-    if (irq_changed)
-        u->irq_fn(u->opaque, level);
     return true;
 }
 
@@ -196,11 +197,10 @@ size_t sp_uart_input(SpUart *u, const uint8_t *buf, size_t len)
         u->rx[(u->rx_head + u->rx_len++) % SP_UART_RX_MAX] = buf[n++];
     }
     int level = uart_iir(u) != IIR_NONE;
-    bool irq_changed = u->irq_fn && level != u->irq_level;
+    if (u->irq_fn && level != u->irq_level)
+        u->irq_fn(u->opaque, level);
     u->irq_level = level;
     g_mutex_unlock(&u->lock);
-    if (irq_changed)
-        u->irq_fn(u->opaque, level);
     return n;
 }
 

@@ -10,8 +10,10 @@
  * through the `irq` callback with the current level (the VMM forwards it to
  * the in-kernel irqchip); without a callback the UART is polled only.
  *
- * Locking: uart->lock protects all registers and the buffers; callbacks are
- * called with it released.
+ * Locking: uart->lock protects all registers and the buffers.  The line
+ * callback is called with it released; the irq callback with it held, so
+ * that levels reach the interrupt controller in the order they changed (it
+ * must not call back into the UART).
  */
 #ifndef SAMEPAGE_VMM_UART8250_H
 #define SAMEPAGE_VMM_UART8250_H
