@@ -248,7 +248,7 @@ static void test_savings_real(void)
         predicted += v;
     }
     uint64_t zpfn = harness_zero_pfn();
-    g_autoptr(GHashTable) pfns = g_hash_table_new(g_int64_hash, g_int64_equal);
+    g_autoptr(GHashTable) pfns = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     g_autoptr(GHashTable) by_content = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
                                                              g_free);
     uint64_t pages = 0, groups_checked = 0;
