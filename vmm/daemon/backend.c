@@ -141,6 +141,7 @@ static bool be_domain_memory_stats(void *opaque, const guint8 uuid[16], GArray *
         st[1].val = vs.rss_pages * 4;
         st[4].val = vs.swap_ins * 4;
         st[5].val = vs.swap_outs * 4;
+        g_free(vs.sharing_domain);
     }
     g_array_append_vals(out, st, G_N_ELEMENTS(st));
     return true;
