@@ -19,6 +19,8 @@ check() { # check DESCRIPTION COMMAND...: ok if the command succeeds
 }
 
 spd_start() {
+    # A socket left by a killed daemon would look ready before the new one binds.
+    rm -f "$SOCK" "$ROSOCK"
     "$B/samepaged" -d "$T/state" -s "$SOCK" "$@" >>"$T/daemon.log" 2>&1 &
     SPD_PID=$!
     i=0
