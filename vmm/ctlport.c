@@ -107,7 +107,11 @@ static int32_t ctl_dispatch(SpVm *vm, SpCtlRequest *r)
     case SP_CTL_QUERY:
         switch (r->arg0) {
         case SP_Q_CLONE_GENERATION:
+            r->arg1 = vm->clone_generation;
+            return SP_CTL_OK;
         case SP_Q_CLONE_ID:
+            r->arg1 = vm->clone_id;
+            return SP_CTL_OK;
         case SP_Q_PAUSE_REQUESTED:
             r->arg1 = 0;
             return SP_CTL_OK;

@@ -1,0 +1,4 @@
+# tests/clone.mk - VM clones (issue 4) with real KVM VMs.
+check_PROGRAMS += tests/test-clone
+TESTS += tests/test-clone
+tests_test_clone_LDADD = libharness.a $(TEST_LDADD)
