@@ -143,9 +143,10 @@ static void clone_copy_reports(SpVm *src, SpVm *child)
 }
 
 /* Step 3, source paused: returns the group file's fd, or -1. */
-static int clone_source_to_file(SpVm *src, uint64_t *copied, GError **error)
+static int clone_source_to_file(SpVm *src, uint64_t *copied, gint64 *t_copied, GError **error)
 {
     int fd = clone_file_create(&src->mem, copied, error);
+    *t_copied = g_get_monotonic_time();
     if (fd < 0)
         return -1;
     if (src->shvm) {
@@ -153,6 +154,7 @@ static int clone_source_to_file(SpVm *src, uint64_t *copied, GError **error)
         src->shvm = NULL;
     }
     bool ok = guest_mem_map_file(&src->mem, fd, error);
+    src->ram_file_backed = true;
     /* Attach again even after a failed registration: the RAM is the file's
      * now either way, and the engine copes with pages it cannot protect. */
     g_autoptr(GError) aerr = NULL;
@@ -200,13 +202,14 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     if (!sp_vm_pause(src, error))
         goto fail;
     paused = true;
+    gint64 t_parked = g_get_monotonic_time(), t_copied = 0;
     for (uint32_t v = 0; v < src->nvcpus; v++)
         if (!clone_vcpu_save(&src->vcpus[v], &st[v], error))
             goto fail;
     for (uint32_t i = 0; i < n; i++)
         clone_copy_reports(src, kids[i]);
     uint64_t copied = 0;
-    fd = clone_source_to_file(src, &copied, error);
+    fd = clone_source_to_file(src, &copied, &t_copied, error);
     if (fd < 0)
         goto fail;
     sp_vm_resume(src);
@@ -216,6 +219,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     for (uint32_t i = 0; i < n; i++) {
         if (!guest_mem_map_file(&kids[i]->mem, fd, error))
             goto fail;
+        kids[i]->ram_file_backed = true;
         for (uint32_t v = 0; v < kids[i]->nvcpus; v++)
             if (!clone_vcpu_load(&kids[i]->vcpus[v], &st[v], error))
                 goto fail;
@@ -228,6 +232,9 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     if (times)
         *times = (SpVmCloneTimes){
             .pause_ms = (t1 - t0) / 1000.0,
+            .park_ms = (t_parked - t0) / 1000.0,
+            .copy_ms = (t_copied - t_parked) / 1000.0,
+            .remap_ms = (t1 - t_copied) / 1000.0,
             .children_ms = (t2 - t0) / 1000.0,
             .pages_copied = copied,
         };

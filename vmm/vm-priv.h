@@ -76,6 +76,7 @@ struct SpVm {
     /* Clone identity, answered by the control port (immutable once running). */
     uint64_t clone_generation;  /* 0 = not a clone */
     uint64_t clone_id;          /* distinct among clones of this process */
+    bool ram_file_backed;       /* RAM maps a clone group file (set while paused) */
 };
 
 /* Leave RUNNING for `state` (first caller wins) and kick every vCPU. */

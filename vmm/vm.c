@@ -203,6 +203,7 @@ bool sp_vm_engine_attach(SpVm *vm, GError **error)
             .domain = vm->cfg->domain,
             .share_start = vm->share_start,
             .share_end = vm->share_end,
+            .file_backed = vm->ram_file_backed,
         };
         vm->shvm = sp_engine_attach(vm->engine, &d, error);
         if (!vm->shvm)

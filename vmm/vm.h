@@ -105,7 +105,10 @@ bool sp_vm_get_result(SpVm *vm, const char *key, uint64_t *value);
  * replaced and attached again before it resumes. */
 #define SP_VM_CLONE_MAX 64
 typedef struct SpVmCloneTimes {
-    double pause_ms;        /* source vCPUs parked -> running again */
+    double pause_ms;        /* pause requested -> source running again */
+    double park_ms;         /* ... of which waiting for the vCPUs to park */
+    double copy_ms;         /* ... copying RAM into the group file */
+    double remap_ms;        /* ... replacing the source's RAM by the file */
     double children_ms;     /* source parked -> every child running */
     uint64_t pages_copied;  /* resident pages written to the group file */
 } SpVmCloneTimes;
