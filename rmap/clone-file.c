@@ -78,18 +78,23 @@ int clone_file_create(const GuestMem *src, uint64_t *pages_copied, GError **erro
 
 bool guest_mem_map_file(GuestMem *mem, int fd, GError **error)
 {
-    void *p = mmap(mem->host, mem->size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0);
+    return guest_mem_map_file_range(mem, fd, 0, mem->size, error);
+}
+
+bool guest_mem_map_file_range(GuestMem *mem, int fd, uint64_t off, uint64_t len, GError **error)
+{
+    void *p = mmap(mem->host + off, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)off);
     if (p == MAP_FAILED) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
                     "cannot map the clone file over guest RAM: %s", g_strerror(errno));
         return false;
     }
-    madvise(p, mem->size, MADV_DONTDUMP);
-    madvise(p, mem->size, MADV_NOHUGEPAGE);
+    madvise(p, len, MADV_DONTDUMP);
+    madvise(p, len, MADV_NOHUGEPAGE);
     if (mem->uffd >= 0) {
         struct uffdio_register reg = {
-            .range = {.start = (uintptr_t)p, .len = mem->size},
+            .range = {.start = (uintptr_t)p, .len = len},
             .mode = UFFDIO_REGISTER_MODE_WP,
         };
         if (ioctl(mem->uffd, UFFDIO_REGISTER, &reg) < 0) {

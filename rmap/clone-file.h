@@ -35,5 +35,7 @@ int clone_file_create(const GuestMem *src, uint64_t *pages_copied, GError **erro
  * address, so KVM's memslot stays valid) and register it again with mem's
  * userfaultfd in write-protect mode.  Whatever mem held before is gone. */
 bool guest_mem_map_file(GuestMem *mem, int fd, GError **error);
+/* The same for [off, off+len) of RAM, from the same offset of `fd`. */
+bool guest_mem_map_file_range(GuestMem *mem, int fd, uint64_t off, uint64_t len, GError **error);
 
 #endif

@@ -284,6 +284,42 @@ static void test_bad_input(void)
     harness_free(h);
 }
 
+/* Re-cloning and cloning a clone copy only the pages that changed since
+ * (a new layer file); every member keeps all its bytes, in any exit order. */
+static void test_reclone_layers(void)
+{
+    Harness *h = harness_new();
+    SpVm *t = start_template(h, "tpl", ",rate=300");
+    SpVm *a[2], *b[2], *c[1];
+    SpVmCloneTimes t1, t2, t3;
+    clone_into(h, t, "a", 2, a, &t1);
+    g_assert_true(harness_wait_rounds(h, t, rounds_of(t) + 2, 60));
+    clone_into(h, t, "b", 2, b, &t2);
+    g_assert_true(harness_wait_rounds(h, a[0], rounds_of(a[0]) + 2, 60));
+    clone_into(h, a[0], "c", 1, c, &t3);
+    printf("# pages copied: first clone %" G_GUINT64_FORMAT ", re-clone %" G_GUINT64_FORMAT
+           ", clone of a clone %" G_GUINT64_FORMAT "; pauses %.1f / %.1f / %.1f ms\n",
+           t1.pages_copied, t2.pages_copied, t3.pages_copied, t1.pause_ms, t2.pause_ms,
+           t3.pause_ms);
+    SpVmCloneTimes *tt[3] = {&t1, &t2, &t3};
+    for (int i = 0; i < 3; i++)
+        printf("#   clone %d: park %.2f ms, copy %.1f ms, remap %.1f ms, children %.1f ms\n", i + 1,
+               tt[i]->park_ms, tt[i]->copy_ms, tt[i]->remap_ms, tt[i]->children_ms);
+    g_assert_cmpuint(t1.pages_copied, >, 30000);
+    g_assert_cmpuint(t2.pages_copied, >, 0);
+    g_assert_cmpuint(t2.pages_copied, <, t1.pages_copied / 4);
+    g_assert_cmpuint(t3.pages_copied, >, 0);
+    g_assert_cmpuint(t3.pages_copied, <, t1.pages_copied / 4);
+    g_assert_cmpuint(sp_vm_clone_generation(c[0]), ==, 2);
+    SpVm *all[6] = {t, a[0], a[1], b[0], b[1], c[0]};
+    wait_more_rounds(h, all, 6, 2);
+    drop_vm(h, t);
+    drop_vm(h, a[0]);
+    SpVm *rest[4] = {a[1], b[0], b[1], c[0]};
+    wait_more_rounds(h, rest, 4, 2);
+    harness_free(h);
+}
+
 /* Clones under the sharing engine: a child zeroes every managed page
  * (memload fill=0); the engine drops zero pages, which in a clone's file
  * mapping must not bring the group file's old content back. */
@@ -327,5 +363,6 @@ int main(int argc, char **argv)
     g_test_add_func("/clone/children-first", test_children_first);
     g_test_add_func("/clone/bad-input", test_bad_input);
     g_test_add_func("/clone/engine-zero", test_engine_zero);
+    g_test_add_func("/clone/reclone-layers", test_reclone_layers);
     return g_test_run();
 }

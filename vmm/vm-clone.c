@@ -25,9 +25,13 @@
  * engine may later merge clone-shared pages onto pool frames again; clone
  * awareness in the engine is future work (issue 4, item 3).
  *
- * Cloning a clone makes a new group file from the clone's current RAM, so a
- * chain of clones is a chain of files, each kept alive by the kernel for as
- * long as any member maps it.
+ * Re-cloning a VM, or cloning a clone, adds a layer file holding only the
+ * pages the source changed since its layout was made (rmap/clone-layout.h),
+ * so a chain of clones is a chain of files, each kept alive by the kernel
+ * for as long as any member maps it.  The source keeps its changed pages
+ * private (remapping them would lengthen the pause), so those pages exist
+ * twice: once in the source, once in the layer its new children share.  VMs under the sharing engine are
+ * cloned by a full copy each time (the engine remaps their pages).
  *
  * Only payload VMs can be cloned: a Linux guest has interrupt controller,
  * timer and MSR state that is not copied yet.
@@ -41,6 +45,7 @@
 #include <unistd.h>
 
 #include "rmap/clone-file.h"
+#include "rmap/clone-layout.h"
 #include "sharing/engine.h"
 #include "vmm/vm-priv.h"
 
@@ -142,29 +147,44 @@ static void clone_copy_reports(SpVm *src, SpVm *child)
     child->pages_verified = __atomic_load_n(&src->pages_verified, __ATOMIC_RELAXED);
 }
 
-/* Step 3, source paused: returns the group file's fd, or -1. */
-static int clone_source_to_file(SpVm *src, uint64_t *copied, gint64 *t_copied, GError **error)
+/* Step 3, source paused: the layout the children will map.  A source
+ * with a layout of its own (a clone, or a VM cloned before) that the
+ * sharing engine does not work on gets its layout plus one new layer with
+ * the pages it changed since; it keeps its own RAM as it is.  Any other
+ * source (never cloned; under the engine, which remaps and drops pages so
+ * the layout's picture of its RAM would be wrong; too many layers or
+ * mappings) is copied in full into a new file that its RAM then maps too. */
+static CloneLayout *clone_source_layout(SpVm *src, uint64_t *copied, gint64 *t_copied,
+                                        GError **error)
 {
+    CloneLayout *l = src->clone_layout;
+    if (l && !src->engine && l->fds->len < CLONE_LAYOUT_MAX_LAYERS) {
+        CloneLayout *n = clone_layout_with_private(l, &src->mem, copied, error);
+        *t_copied = g_get_monotonic_time();
+        if (!n)
+            return NULL;
+        if (clone_layout_runs(n) <= CLONE_LAYOUT_MAX_RUNS)
+            return n;
+        clone_layout_free(n); /* too fragmented: flatten */
+    }
     int fd = clone_file_create(&src->mem, copied, error);
     *t_copied = g_get_monotonic_time();
     if (fd < 0)
-        return -1;
+        return NULL;
     if (src->shvm) {
         sp_engine_detach(src->engine, src->shvm);
         src->shvm = NULL;
     }
     bool ok = guest_mem_map_file(&src->mem, fd, error);
     src->ram_file_backed = true;
+    clone_layout_free(src->clone_layout);
+    src->clone_layout = clone_layout_new_flat(fd, src->mem.size / SP_PAGE_SIZE);
     /* Attach again even after a failed registration: the RAM is the file's
      * now either way, and the engine copes with pages it cannot protect. */
     g_autoptr(GError) aerr = NULL;
     if (!sp_vm_engine_attach(src, ok ? error : &aerr))
         ok = false;
-    if (!ok) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return ok ? clone_layout_copy(src->clone_layout) : NULL;
 }
 
 bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uint64_t *ids,
@@ -190,8 +210,8 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     }
     g_autofree SpVm **kids = g_new0(SpVm *, n);
     g_autofree CloneVcpuState *st = g_new0(CloneVcpuState, src->nvcpus);
-    int fd = -1;
     bool paused = false;
+    CloneLayout *kl = NULL; /* the children's layout */
     for (uint32_t i = 0; i < n; i++) {
         kids[i] = clone_child_new(src, names[i], ids[i], ev, error);
         if (!kids[i])
@@ -209,15 +229,16 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     for (uint32_t i = 0; i < n; i++)
         clone_copy_reports(src, kids[i]);
     uint64_t copied = 0;
-    fd = clone_source_to_file(src, &copied, &t_copied, error);
-    if (fd < 0)
+    kl = clone_source_layout(src, &copied, &t_copied, error);
+    if (!kl)
         goto fail;
     sp_vm_resume(src);
     paused = false;
     gint64 t1 = g_get_monotonic_time();
 
     for (uint32_t i = 0; i < n; i++) {
-        if (!guest_mem_map_file(&kids[i]->mem, fd, error))
+        kids[i]->clone_layout = clone_layout_copy(kl);
+        if (!clone_layout_map(kids[i]->clone_layout, &kids[i]->mem, error))
             goto fail;
         kids[i]->ram_file_backed = true;
         for (uint32_t v = 0; v < kids[i]->nvcpus; v++)
@@ -228,7 +249,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
         if (!sp_vm_start(kids[i], error))
             goto fail;
     gint64 t2 = g_get_monotonic_time();
-    close(fd);
+    clone_layout_free(kl);
     if (times)
         *times = (SpVmCloneTimes){
             .pause_ms = (t1 - t0) / 1000.0,
@@ -244,8 +265,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
 fail:
     if (paused)
         sp_vm_resume(src);
-    if (fd >= 0)
-        close(fd);
+    clone_layout_free(kl);
     for (uint32_t i = 0; i < n; i++)
         sp_vm_free(kids[i]);
     g_prefix_error(error, "cannot clone VM '%s': ", src->cfg->name);

@@ -77,6 +77,7 @@ struct SpVm {
     uint64_t clone_generation;  /* 0 = not a clone */
     uint64_t clone_id;          /* distinct among clones of this process */
     bool ram_file_backed;       /* RAM maps a clone group file (set while paused) */
+    struct CloneLayout *clone_layout; /* group files under its RAM, or NULL */
 };
 
 /* Leave RUNNING for `state` (first caller wins) and kick every vCPU. */

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rmap/clone-layout.h"
 #include "vmm/guest-abi.h"
 #include "sharing/engine.h"
 #include "vmm/linux/acpi.h"
@@ -343,6 +344,7 @@ void sp_vm_free(SpVm *vm)
     if (vm->fd >= 0)
         close(vm->fd);
     guest_mem_destroy(&vm->mem);
+    clone_layout_free(vm->clone_layout);
     g_hash_table_destroy(vm->results);
     g_free(vm->reason);
     g_mutex_clear(&vm->lock);
