@@ -76,6 +76,34 @@ int clone_file_create(const GuestMem *src, uint64_t *pages_copied, GError **erro
     return fd;
 }
 
+bool clone_file_write_pages(int fd, const GuestMem *src, const uint64_t *bitmap, uint64_t *pages,
+                            GError **error)
+{
+    uint64_t np = src->size / SP_PAGE_SIZE, n = 0;
+#define BIT(g) ((bitmap[(g) / 64] >> ((g) % 64)) & 1)
+    for (uint64_t g = 0; g < np;) {
+        if (!bitmap[g / 64]) {
+            g = (g / 64 + 1) * 64;
+            continue;
+        }
+        if (!BIT(g)) {
+            g++;
+            continue;
+        }
+        uint64_t e = g + 1;
+        while (e < np && BIT(e))
+            e++;
+        if (!clone_file_write(fd, src, g * SP_PAGE_SIZE, (e - g) * SP_PAGE_SIZE, error))
+            return false;
+        n += e - g;
+        g = e;
+    }
+#undef BIT
+    if (pages)
+        *pages = n;
+    return true;
+}
+
 bool guest_mem_map_file(GuestMem *mem, int fd, GError **error)
 {
     return guest_mem_map_file_range(mem, fd, 0, mem->size, error);

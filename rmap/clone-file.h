@@ -31,6 +31,11 @@
  * error; `pages_copied` (may be NULL) counts the pages written. */
 int clone_file_create(const GuestMem *src, uint64_t *pages_copied, GError **error);
 
+/* Write the pages of src whose bit is set in `bitmap` (bit g = page g)
+ * into fd at their offsets; `pages` counts them. */
+bool clone_file_write_pages(int fd, const GuestMem *src, const uint64_t *bitmap, uint64_t *pages,
+                            GError **error);
+
 /* Replace all of mem's RAM with a MAP_PRIVATE mapping of `fd` (at the same
  * address, so KVM's memslot stays valid) and register it again with mem's
  * userfaultfd in write-protect mode.  Whatever mem held before is gone. */

@@ -150,5 +150,6 @@ bool sp_ctlport_io(void *opaque, uint16_t port, uint8_t *data, uint32_t size, bo
     greq->arg1 = req.arg1;
     /* A VMM write to guest RAM: KVM's dirty log will not show it. */
     sp_engine_mark_dirty(vm->shvm, gpa, sizeof(SpCtlRequest));
+    sp_vm_note_vmm_write(vm, gpa, sizeof(SpCtlRequest)); /* a clone's pre-copy */
     return true;
 }

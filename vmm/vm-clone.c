@@ -61,6 +61,65 @@ typedef struct CloneVcpuState {
 
 static uint64_t clone_next_id = 1; /* atomic; ids are distinct in the process */
 
+void sp_vm_note_vmm_write(SpVm *vm, uint64_t gpa, uint64_t len)
+{
+    if (!__atomic_load_n(&vm->precopy, __ATOMIC_ACQUIRE) || !len)
+        return;
+    g_mutex_lock(&vm->lock);
+    if (vm->precopy_pages)
+        for (uint64_t g = gpa / SP_PAGE_SIZE; g <= (gpa + len - 1) / SP_PAGE_SIZE; g++)
+            g_array_append_val(vm->precopy_pages, g);
+    g_mutex_unlock(&vm->lock);
+}
+
+/* Pre-copy, source running: start tracking writes (KVM's dirty log, which
+ * nobody else harvests on a VM outside the engine, plus VMM writes), then
+ * copy all resident RAM into a new file.  Returns the fd or -1. */
+static int clone_precopy_start(SpVm *src, uint64_t *dirty, uint64_t *pages, GError **error)
+{
+    g_mutex_lock(&src->lock);
+    src->precopy_pages = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    g_mutex_unlock(&src->lock);
+    __atomic_store_n(&src->precopy, 1, __ATOMIC_RELEASE);
+    struct kvm_dirty_log log = {.slot = SP_VM_RAM_SLOT, .dirty_bitmap = dirty};
+    if (ioctl(src->fd, KVM_GET_DIRTY_LOG, &log) < 0) { /* clears it */
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "KVM_GET_DIRTY_LOG: %s",
+                    g_strerror(errno));
+        return -1;
+    }
+    return clone_file_create(&src->mem, pages, error);
+}
+
+/* Source paused: copy what changed since clone_precopy_start. */
+static bool clone_precopy_finish(SpVm *src, int fd, uint64_t *dirty, uint64_t *copied,
+                                 GError **error)
+{
+    struct kvm_dirty_log log = {.slot = SP_VM_RAM_SLOT, .dirty_bitmap = dirty};
+    if (ioctl(src->fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "KVM_GET_DIRTY_LOG: %s",
+                    g_strerror(errno));
+        return false;
+    }
+    __atomic_store_n(&src->precopy, 0, __ATOMIC_RELEASE);
+    g_mutex_lock(&src->lock);
+    for (guint i = 0; i < src->precopy_pages->len; i++) {
+        uint64_t g = g_array_index(src->precopy_pages, uint64_t, i);
+        dirty[g / 64] |= 1ULL << (g % 64);
+    }
+    g_mutex_unlock(&src->lock);
+    return clone_file_write_pages(fd, &src->mem, dirty, copied, error);
+}
+
+static void clone_precopy_end(SpVm *src)
+{
+    __atomic_store_n(&src->precopy, 0, __ATOMIC_RELEASE);
+    g_mutex_lock(&src->lock);
+    if (src->precopy_pages)
+        g_array_free(src->precopy_pages, TRUE);
+    src->precopy_pages = NULL;
+    g_mutex_unlock(&src->lock);
+}
+
 uint64_t sp_vm_clone_generation(const SpVm *vm)
 {
     return vm->clone_generation;
@@ -154,8 +213,8 @@ static void clone_copy_reports(SpVm *src, SpVm *child)
  * source (never cloned; under the engine, which remaps and drops pages so
  * the layout's picture of its RAM would be wrong; too many layers or
  * mappings) is copied in full into a new file that its RAM then maps too. */
-static CloneLayout *clone_source_layout(SpVm *src, uint64_t *copied, gint64 *t_copied,
-                                        GError **error)
+static CloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied,
+                                        gint64 *t_copied, GError **error)
 {
     CloneLayout *l = src->clone_layout;
     if (l && !src->engine && l->fds->len < CLONE_LAYOUT_MAX_LAYERS) {
@@ -167,7 +226,7 @@ static CloneLayout *clone_source_layout(SpVm *src, uint64_t *copied, gint64 *t_c
             return n;
         clone_layout_free(n); /* too fragmented: flatten */
     }
-    int fd = clone_file_create(&src->mem, copied, error);
+    int fd = pre_fd >= 0 ? pre_fd : clone_file_create(&src->mem, copied, error);
     *t_copied = g_get_monotonic_time();
     if (fd < 0)
         return NULL;
@@ -211,6 +270,8 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     g_autofree SpVm **kids = g_new0(SpVm *, n);
     g_autofree CloneVcpuState *st = g_new0(CloneVcpuState, src->nvcpus);
     bool paused = false;
+    int pre_fd = -1;
+    g_autofree uint64_t *dirty = NULL;
     CloneLayout *kl = NULL; /* the children's layout */
     for (uint32_t i = 0; i < n; i++) {
         kids[i] = clone_child_new(src, names[i], ids[i], ev, error);
@@ -218,6 +279,18 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
             goto fail;
     }
 
+    /* Pre-copy: a VM cloned for the first time, outside the engine, with
+     * dirty logging on, copies its RAM while it runs and only what changed
+     * meanwhile during the pause. */
+    uint64_t npages = src->mem.size / SP_PAGE_SIZE;
+    dirty = g_new0(uint64_t, (npages + 63) / 64);
+    uint64_t precopied = 0;
+    gint64 tp = g_get_monotonic_time();
+    if (!src->clone_layout && !src->shvm && !src->engine && !src->cfg->no_share) {
+        pre_fd = clone_precopy_start(src, dirty, &precopied, error);
+        if (pre_fd < 0)
+            goto fail;
+    }
     gint64 t0 = g_get_monotonic_time();
     if (!sp_vm_pause(src, error))
         goto fail;
@@ -229,7 +302,10 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     for (uint32_t i = 0; i < n; i++)
         clone_copy_reports(src, kids[i]);
     uint64_t copied = 0;
-    kl = clone_source_layout(src, &copied, &t_copied, error);
+    if (pre_fd >= 0 && !clone_precopy_finish(src, pre_fd, dirty, &copied, error))
+        goto fail;
+    kl = clone_source_layout(src, pre_fd, &copied, &t_copied, error);
+    pre_fd = -1; /* owned by the source's layout now, or closed */
     if (!kl)
         goto fail;
     sp_vm_resume(src);
@@ -250,6 +326,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
             goto fail;
     gint64 t2 = g_get_monotonic_time();
     clone_layout_free(kl);
+    clone_precopy_end(src);
     if (times)
         *times = (SpVmCloneTimes){
             .pause_ms = (t1 - t0) / 1000.0,
@@ -258,6 +335,8 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
             .remap_ms = (t1 - t_copied) / 1000.0,
             .children_ms = (t2 - t0) / 1000.0,
             .pages_copied = copied,
+            .pages_precopied = precopied,
+            .precopy_ms = (t0 - tp) / 1000.0,
         };
     memcpy(out, kids, n * sizeof(*kids));
     return true;
@@ -266,6 +345,9 @@ fail:
     if (paused)
         sp_vm_resume(src);
     clone_layout_free(kl);
+    clone_precopy_end(src);
+    if (pre_fd >= 0)
+        close(pre_fd);
     for (uint32_t i = 0; i < n; i++)
         sp_vm_free(kids[i]);
     g_prefix_error(error, "cannot clone VM '%s': ", src->cfg->name);

@@ -78,6 +78,8 @@ struct SpVm {
     uint64_t clone_id;          /* distinct among clones of this process */
     bool ram_file_backed;       /* RAM maps a clone group file (set while paused) */
     struct CloneLayout *clone_layout; /* group files under its RAM, or NULL */
+    int precopy;                /* atomic: a clone is copying RAM while it runs */
+    GArray *precopy_pages;      /* gfns VMM threads wrote meanwhile (under lock) */
 };
 
 /* Leave RUNNING for `state` (first caller wins) and kick every vCPU. */
@@ -98,6 +100,10 @@ bool sp_vm_engine_attach(SpVm *vm, GError **error);
  * sp_vm_resume() lets them go on.  One pauser at a time. */
 bool sp_vm_pause(SpVm *vm, GError **error);
 void sp_vm_resume(SpVm *vm);
+
+/* A VMM thread wrote guest RAM [gpa, gpa+len): a clone's pre-copy must
+ * copy those pages again (KVM's dirty log does not show them). */
+void sp_vm_note_vmm_write(SpVm *vm, uint64_t gpa, uint64_t len);
 
 /* vcpu.c */
 bool sp_vcpu_create(SpVm *vm, SpVcpu *vcpu, uint32_t index, GError **error);

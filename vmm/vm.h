@@ -110,7 +110,9 @@ typedef struct SpVmCloneTimes {
     double copy_ms;         /* ... copying RAM into the group file */
     double remap_ms;        /* ... replacing the source's RAM by the file */
     double children_ms;     /* source parked -> every child running */
-    uint64_t pages_copied;  /* resident pages written to the group file */
+    uint64_t pages_copied;  /* pages written to a group file while paused */
+    uint64_t pages_precopied; /* ... and before the pause, while it ran */
+    double precopy_ms;      /* time of that pre-copy */
 } SpVmCloneTimes;
 SpVm *sp_vm_clone(SpVm *src, const char *name, uint64_t vm_id, const SpVmEvents *ev,
                   GError **error);
