@@ -85,9 +85,11 @@ int main(int argc, char **argv)
     if (!sp_vm_clone_many(t, 1, name0, id0, NULL, &kid, &ct, &err))
         g_error("%s", err->message);
     g_ptr_array_add(h->vms, kid);
-    printf("clone 1: pause %.1f ms (park %.2f, copy %.1f, remap %.1f), child running after "
-           "%.1f ms, %" G_GUINT64_FORMAT " pages copied\n",
-           ct.pause_ms, ct.park_ms, ct.copy_ms, ct.remap_ms, ct.children_ms, ct.pages_copied);
+    printf("clone 1: pre-copy %" G_GUINT64_FORMAT " pages in %.1f ms while running; pause %.1f ms "
+           "(park %.2f, copy %" G_GUINT64_FORMAT " changed pages %.1f, remap %.1f), child running "
+           "%.1f ms after the pause began\n",
+           ct.pages_precopied, ct.precopy_ms, ct.pause_ms, ct.park_ms, ct.pages_copied,
+           ct.copy_ms, ct.remap_ms, ct.children_ms);
 
     /* plain copy of the same RAM, for comparison */
     uint8_t *buf = g_malloc(tm->size);
@@ -105,9 +107,9 @@ int main(int argc, char **argv)
     if (!sp_vm_clone_many(t, 1, name1, id1, NULL, &kid2, &ct, &err))
         g_error("%s", err->message);
     g_ptr_array_add(h->vms, kid2);
-    printf("clone 2: pause %.1f ms (park %.2f, copy %.1f, remap %.1f), child running after "
-           "%.1f ms\n",
-           ct.pause_ms, ct.park_ms, ct.copy_ms, ct.remap_ms, ct.children_ms);
+    printf("clone 2 (re-clone): pause %.1f ms (park %.2f, copy %" G_GUINT64_FORMAT
+           " changed pages %.1f, remap %.1f), child running after %.1f ms\n",
+           ct.pause_ms, ct.park_ms, ct.pages_copied, ct.copy_ms, ct.remap_ms, ct.children_ms);
 
     /* idle clones: n more children; memory once they all verified once */
     SpVm *base[3] = {t, kid, kid2};

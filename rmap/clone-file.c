@@ -104,6 +104,20 @@ bool clone_file_write_pages(int fd, const GuestMem *src, const uint64_t *bitmap,
     return true;
 }
 
+void *guest_mem_move_out(GuestMem *mem)
+{
+    void *to = mmap(NULL, mem->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+                    0);
+    if (to == MAP_FAILED)
+        return NULL;
+    void *p = mremap(mem->host, mem->size, mem->size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    if (p == MAP_FAILED) {
+        munmap(to, mem->size);
+        return NULL;
+    }
+    return p;
+}
+
 bool guest_mem_map_file(GuestMem *mem, int fd, GError **error)
 {
     return guest_mem_map_file_range(mem, fd, 0, mem->size, error);

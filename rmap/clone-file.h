@@ -31,6 +31,14 @@
  * error; `pages_copied` (may be NULL) counts the pages written. */
 int clone_file_create(const GuestMem *src, uint64_t *pages_copied, GError **error);
 
+/* Move mem's current pages out of the way, leaving [host, host+size)
+ * unmapped for guest_mem_map_file(): mremap moves page tables instead of
+ * freeing every page, so the caller's pause stays short.  Returns where
+ * the old pages went (munmap it, size bytes, when convenient) or NULL if
+ * they could not be moved (RAM split into several mappings): then the
+ * caller just maps over them. */
+void *guest_mem_move_out(GuestMem *mem);
+
 /* Write the pages of src whose bit is set in `bitmap` (bit g = page g)
  * into fd at their offsets; `pages` counts them. */
 bool clone_file_write_pages(int fd, const GuestMem *src, const uint64_t *bitmap, uint64_t *pages,

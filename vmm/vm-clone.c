@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "rmap/clone-file.h"
@@ -214,7 +215,7 @@ static void clone_copy_reports(SpVm *src, SpVm *child)
  * the layout's picture of its RAM would be wrong; too many layers or
  * mappings) is copied in full into a new file that its RAM then maps too. */
 static CloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied,
-                                        gint64 *t_copied, GError **error)
+                                        gint64 *t_copied, void **old_ram, GError **error)
 {
     CloneLayout *l = src->clone_layout;
     if (l && !src->engine && l->fds->len < CLONE_LAYOUT_MAX_LAYERS) {
@@ -234,6 +235,7 @@ static CloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied,
         sp_engine_detach(src->engine, src->shvm);
         src->shvm = NULL;
     }
+    *old_ram = guest_mem_move_out(&src->mem); /* freed after the pause */
     bool ok = guest_mem_map_file(&src->mem, fd, error);
     src->ram_file_backed = true;
     clone_layout_free(src->clone_layout);
@@ -270,6 +272,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     g_autofree SpVm **kids = g_new0(SpVm *, n);
     g_autofree CloneVcpuState *st = g_new0(CloneVcpuState, src->nvcpus);
     bool paused = false;
+    void *old_ram = NULL; /* the source's pages before it mapped the file */
     int pre_fd = -1;
     g_autofree uint64_t *dirty = NULL;
     CloneLayout *kl = NULL; /* the children's layout */
@@ -304,13 +307,16 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     uint64_t copied = 0;
     if (pre_fd >= 0 && !clone_precopy_finish(src, pre_fd, dirty, &copied, error))
         goto fail;
-    kl = clone_source_layout(src, pre_fd, &copied, &t_copied, error);
+    kl = clone_source_layout(src, pre_fd, &copied, &t_copied, &old_ram, error);
     pre_fd = -1; /* owned by the source's layout now, or closed */
     if (!kl)
         goto fail;
     sp_vm_resume(src);
     paused = false;
     gint64 t1 = g_get_monotonic_time();
+    if (old_ram)
+        munmap(old_ram, src->mem.size);
+    old_ram = NULL;
 
     for (uint32_t i = 0; i < n; i++) {
         kids[i]->clone_layout = clone_layout_copy(kl);
@@ -344,6 +350,8 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
 fail:
     if (paused)
         sp_vm_resume(src);
+    if (old_ram)
+        munmap(old_ram, src->mem.size);
     clone_layout_free(kl);
     clone_precopy_end(src);
     if (pre_fd >= 0)
