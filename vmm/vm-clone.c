@@ -314,9 +314,6 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     sp_vm_resume(src);
     paused = false;
     gint64 t1 = g_get_monotonic_time();
-    if (old_ram)
-        munmap(old_ram, src->mem.size);
-    old_ram = NULL;
 
     for (uint32_t i = 0; i < n; i++) {
         kids[i]->clone_layout = clone_layout_copy(kl);
@@ -331,6 +328,8 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
         if (!sp_vm_start(kids[i], error))
             goto fail;
     gint64 t2 = g_get_monotonic_time();
+    if (old_ram) /* freeing them takes a while: after the children run */
+        munmap(old_ram, src->mem.size);
     clone_layout_free(kl);
     clone_precopy_end(src);
     if (times)
