@@ -3,3 +3,4 @@ noinst_PROGRAMS += bench/sp-bench
 bench_sp_bench_SOURCES = bench/sp-bench.c
 bench_sp_bench_LDADD = libharness.a libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) \
 	$(XXHASH_LIBS) -lpthread
+include bench/clone.mk

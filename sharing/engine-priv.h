@@ -80,6 +80,7 @@ struct ShVm {
     uint32_t group;          /* sharing group (domains allowed to share) */
     uint32_t slot_index;     /* index in eng->vm_slots */
     char *domain;            /* sharing domain name */
+    bool file_backed;        /* RAM maps a clone group's file (see SpEngineVmDesc) */
     /* counters (engine lock) */
     uint64_t merged;         /* pages in MERGED */
     uint64_t zero;           /* pages in ZERO */

@@ -288,6 +288,7 @@ ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
     vm->domain = g_strdup(d->domain ? d->domain : d->name);
     vm->mem = d->mem;
     vm->kvm_fd = d->kvm_vm_fd;
+    vm->file_backed = d->file_backed;
     vm->slot = d->slot;
     vm->npages = d->mem->size / SP_PAGE_SIZE;
     vm->first = d->share_end ? d->share_start / SP_PAGE_SIZE : 0;

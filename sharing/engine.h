@@ -38,6 +38,9 @@ typedef struct SpEngineVmDesc {
     const char *domain;   /* sharing domain; NULL = its own (the name) */
     uint64_t share_start; /* guest-physical range that takes part in sharing; */
     uint64_t share_end;   /* 0, 0 = all of RAM (the default) */
+    bool file_backed;     /* RAM is a MAP_PRIVATE file mapping (a clone group's
+                           * file): a page must never be dropped with
+                           * MADV_DONTNEED, which would bring the file back */
 } SpEngineVmDesc;
 
 /* KSM's knobs.  run: 0 stop, 1 run, 2 unmerge everything and stay stopped. */

@@ -129,13 +129,13 @@ bool sh_zero_page(SpEngine *eng, ShVm *vm, uint64_t gfn)
         wp(vm, addr, false);
         return false;
     }
-    if (PG_KIND(old) == PG_ANON) {
+    if (PG_KIND(old) == PG_ANON && !vm->file_backed) {
         /* Anonymous memory: drop the page; the next read maps the zero page. */
         madvise(addr, SP_PAGE_SIZE, MADV_DONTNEED);
     } else {
-        /* A copied-on-write page sits in a file mapping: dropping it would
-         * expose the frame's old content, so put an empty anonymous mapping
-         * in its place instead. */
+        /* A copied-on-write page sits in a file mapping (a pool frame's, or
+         * a clone group file's): dropping it would expose the file's old
+         * content, so put an empty anonymous mapping in its place instead. */
         void *p = mmap(addr, SP_PAGE_SIZE, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
         if (p == MAP_FAILED) {

@@ -32,3 +32,4 @@ EXTRA_DIST += tests/daemon/common.sh tests/daemon/virsh.sh tests/daemon/restart.
 	tests/daemon/exporter.sh tests/daemon/python-libvirt.py
 
 include tests/emuhost/local.mk
+include tests/clone.mk

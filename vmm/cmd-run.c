@@ -7,6 +7,11 @@
  * stops all VMs on SIGINT/SIGTERM or after --timeout, and exits 0 only if no
  * VM crashed, reported an integrity error or exited with a non-zero status.
  *
+ * --clone SRC,count=N[,after=SECONDS] clones the running VM SRC into N
+ * children named SRC-c1, SRC-c2, ... (vm-clone.c) once SRC reported
+ * phase 1 (memload: filled) or, with after=, SECONDS after the start;
+ * the children then run and count like any --vm.
+ *
  * Threads: the main thread runs a GMainLoop (signals, timers, the end of
  * VMs); vCPU threads print console lines directly under out_lock, one
  * whole line at a time, and tell the main loop when a VM ends.
@@ -20,6 +25,20 @@
 #include "vmm/kvm.h"
 #include "vmm/vm.h"
 
+/* A --clone request, done from the main loop. */
+typedef struct RunClone {
+    char *src;              /* source VM name */
+    uint32_t count;
+    double after;           /* seconds after start; < 0 = at phase 1 */
+    bool done;
+} RunClone;
+
+static void run_clone_free(RunClone *c)
+{
+    g_free(c->src);
+    g_free(c);
+}
+
 typedef struct RunCtx {
     GPtrArray *vms;         /* SpVm*, in --vm order */
     SpEngine *engine;       /* the sharing engine, or NULL with --engine=off */
@@ -29,6 +48,12 @@ typedef struct RunCtx {
     bool json;              /* status as JSON lines */
     gboolean stopping;      /* a stop was requested */
     GMutex out_lock;        /* one line at a time on stdout */
+    GPtrArray *clones;      /* RunClone*, pending and done */
+    SpVmEvents ev;          /* events for every VM, clones included */
+    gint64 start_us;        /* when the VMs were started */
+    uint32_t next_child;    /* clone name suffix */
+    bool clone_failed;      /* a --clone could not be done */
+    guint clone_timer;      /* on_clone_timer's source while requests are pending */
 } RunCtx;
 
 static void run_print(RunCtx *ctx, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -189,6 +214,149 @@ static gboolean on_status(gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
+/* Parse SRC,count=N[,after=SECONDS]; one-line error on bad input. */
+static RunClone *run_clone_parse(const char *spec, GPtrArray *cfgs, GError **error)
+{
+    g_auto(GStrv) parts = g_strsplit(spec, ",", -1);
+    if (!parts[0] || !*parts[0]) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                    "needs SRC,count=N[,after=SECONDS]");
+        return NULL;
+    }
+    /* a --vm, or a child of one (NAME-cK, possibly of a child: a chain) */
+    g_autofree char *base = g_strdup(parts[0]);
+    bool known = false;
+    for (;;) {
+        for (guint i = 0; i < cfgs->len; i++)
+            known |= !g_strcmp0(((SpVmConfig *)cfgs->pdata[i])->name, base);
+        char *dash = strrchr(base, '-');
+        if (known || !dash || dash[1] != 'c' || !dash[2] || strspn(dash + 2, "0123456789") !=
+                                                                 strlen(dash + 2))
+            break;
+        *dash = 0;
+    }
+    if (!known) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no VM named '%s' (given with --vm)",
+                    parts[0]);
+        return NULL;
+    }
+    g_autoptr(GError) e = NULL;
+    uint64_t count = 0;
+    double after = -1;
+    for (char **p = parts + 1; *p; p++) {
+        if (g_str_has_prefix(*p, "count=")) {
+            if (!sp_parse_uint(*p + 6, 1, SP_VM_CLONE_MAX, &count, &e)) {
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                            "count must be 1..%d, not '%s'", SP_VM_CLONE_MAX, *p + 6);
+                return NULL;
+            }
+        } else if (g_str_has_prefix(*p, "after=")) {
+            char *end = NULL;
+            after = g_ascii_strtod(*p + 6, &end);
+            if (end == *p + 6 || *end || !(after >= 0 && after <= 86400)) {
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                            "after must be 0..86400 seconds, not '%s'", *p + 6);
+                return NULL;
+            }
+        } else {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                        "unknown key '%s' (known: count, after)", *p);
+            return NULL;
+        }
+    }
+    if (!count) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "count=N (1..%d) is required",
+                    SP_VM_CLONE_MAX);
+        return NULL;
+    }
+    RunClone *c = g_new0(RunClone, 1);
+    c->src = g_strdup(parts[0]);
+    c->count = (uint32_t)count;
+    c->after = after;
+    return c;
+}
+
+static SpVm *run_find_vm(RunCtx *ctx, const char *name)
+{
+    for (guint i = 0; i < ctx->vms->len; i++)
+        if (!strcmp(sp_vm_name(ctx->vms->pdata[i]), name))
+            return ctx->vms->pdata[i];
+    return NULL;
+}
+
+static void run_clone_do(RunCtx *ctx, RunClone *c, SpVm *src)
+{
+    c->done = true;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autofree uint64_t *ids = g_new(uint64_t, c->count);
+    g_autofree SpVm **kids = g_new0(SpVm *, c->count);
+    for (uint32_t i = 0; i < c->count; i++) {
+        g_ptr_array_add(names, g_strdup_printf("%.50s-c%u", c->src, ++ctx->next_child));
+        ids[i] = ctx->vms->len + 1 + i;
+    }
+    g_autoptr(GError) error = NULL;
+    SpVmCloneTimes t;
+    g_atomic_int_add(&ctx->running, (gint)c->count); /* before any child can end */
+    if (!sp_vm_clone_many(src, c->count, (const char *const *)names->pdata, ids, &ctx->ev, kids,
+                          &t, &error)) {
+        g_atomic_int_add(&ctx->running, -(gint)c->count);
+        run_print(ctx, "samepage run: --clone %s: %s\n", c->src, error->message);
+        ctx->clone_failed = true;
+        g_idle_add(run_vm_ended_idle, ctx);
+        return;
+    }
+    for (uint32_t i = 0; i < c->count; i++)
+        g_ptr_array_add(ctx->vms, kids[i]);
+    run_print(ctx,
+              "[%s] cloned into %u (%s..%s): paused %.1f ms, children running after %.1f ms\n",
+              c->src, c->count, (char *)names->pdata[0], (char *)names->pdata[c->count - 1],
+              t.pause_ms, t.children_ms);
+}
+
+/* Main loop, every 20 ms while --clone requests are pending. */
+static gboolean on_clone_timer(gpointer opaque)
+{
+    RunCtx *ctx = opaque;
+    bool pending = false;
+    for (guint i = 0; i < ctx->clones->len; i++) {
+        RunClone *c = ctx->clones->pdata[i];
+        if (c->done)
+            continue;
+        SpVm *src = run_find_vm(ctx, c->src);
+        if (!src) { /* a child that another --clone may still create */
+            bool others = false;
+            for (guint j = 0; j < ctx->clones->len; j++) {
+                RunClone *o = ctx->clones->pdata[j];
+                others |= o != c && !o->done;
+            }
+            if (others && !ctx->stopping) {
+                pending = true;
+                continue;
+            }
+            c->done = true;
+            run_print(ctx, "samepage run: --clone %s: no VM named '%s' was created\n", c->src,
+                      c->src);
+            ctx->clone_failed = true;
+            continue;
+        }
+        SpVmInfo info;
+        sp_vm_get_info(src, &info);
+        bool due = c->after >= 0
+                       ? g_get_monotonic_time() - ctx->start_us >= (gint64)(c->after * 1e6)
+                       : info.phase >= 1;
+        if (ctx->stopping) {
+            c->done = true;
+        } else if (info.state != SP_VM_RUNNING || due) {
+            run_clone_do(ctx, c, src); /* a VM that is not running gets its error */
+        } else {
+            pending = true;
+        }
+    }
+    if (!pending)
+        ctx->clone_timer = 0;
+    return pending ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
 static const char run_description[] =
     "Starts one or more VMs in the foreground and runs them until they all\n"
     "end, a signal (Ctrl-C, SIGTERM) stops them, or --timeout passes.\n"
@@ -209,6 +377,13 @@ static const char run_description[] =
     "  args=...         payload arguments; takes the REST of the spec, commas\n"
     "                   included, so it must come last\n"
     "\n"
+    "--clone SRC,count=N[,after=SECONDS] clones the payload VM SRC into N\n"
+    "children (1..64) named SRC-c1, SRC-c2, ... (numbered across all --clone\n"
+    "options, in the order they happen) that go on from the same point\n"
+    "and share SRC's memory copy-on-write; done when SRC reports phase 1\n"
+    "(memload: filled), or SECONDS after the start with after=.  SRC may be\n"
+    "a child made by another --clone (a chain of clones).\n"
+    "\n"
     "Exit status: 0 if every VM exited with status 0 or was stopped by the host\n"
     "without an integrity error; 1 if any VM crashed, exited non-zero or reported\n"
     "an integrity error; 2 for usage errors and VMs that could not be created.\n"
@@ -227,7 +402,10 @@ int sp_cmd_run(int argc, char **argv)
     g_autofree char *engine_mode = NULL, *o_run = NULL, *o_scan = NULL, *o_sleep = NULL,
                     *o_mps = NULL, *o_zero = NULL, *o_mac = NULL;
     g_auto(GStrv) allow = NULL;
+    g_auto(GStrv) clone_specs = NULL;
     GOptionEntry entries[] = {
+        {"clone", 0, 0, G_OPTION_ARG_STRING_ARRAY, &clone_specs,
+         "Clone a running VM (repeatable); see below", "SRC,count=N[,after=SECONDS]"},
         {"vm", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vm_specs, "Add a VM (repeatable); see below",
          "SPEC"},
         {"timeout", 't', 0, G_OPTION_ARG_INT, &timeout,
@@ -343,13 +521,23 @@ int sp_cmd_run(int argc, char **argv)
         g_ptr_array_add(cfgs, cfg);
     }
 
+    g_autoptr(GPtrArray) clones = g_ptr_array_new_with_free_func((GDestroyNotify)run_clone_free);
+    for (char **s = clone_specs; s && *s; s++) {
+        RunClone *c = run_clone_parse(*s, cfgs, &error);
+        if (!c) {
+            g_printerr("samepage run: --clone %s: %s\n", *s, error->message);
+            return 2;
+        }
+        g_ptr_array_add(clones, c);
+    }
+
     g_autoptr(SpKvm) kvm = sp_kvm_open(kvm_path, &error);
     if (!kvm) {
         g_printerr("samepage run: %s\n", error->message);
         return 2;
     }
 
-    RunCtx ctx = {.quiet = quiet, .json = json};
+    RunCtx ctx = {.quiet = quiet, .json = json, .clones = clones};
     if (engine_on) {
         ctx.engine = sp_engine_new(&knobs, &error);
         if (!ctx.engine) {
@@ -372,6 +560,7 @@ int sp_cmd_run(int argc, char **argv)
         .ended = on_ended,
         .opaque = &ctx,
     };
+    ctx.ev = ev;
     int rc = 0;
     for (guint i = 0; i < cfgs->len; i++) {
         SpVm *vm = sp_vm_new(kvm, cfgs->pdata[i], i + 1, &ev, &error);
@@ -390,6 +579,8 @@ int sp_cmd_run(int argc, char **argv)
     guint t_timeout = timeout ? g_timeout_add_seconds(timeout, on_timeout, &ctx) : 0;
 
     g_atomic_int_set(&ctx.running, (gint)ctx.vms->len);
+    ctx.start_us = g_get_monotonic_time();
+    ctx.clone_timer = clones->len ? g_timeout_add(20, on_clone_timer, &ctx) : 0;
     for (guint i = 0; i < ctx.vms->len; i++) {
         if (!sp_vm_start(ctx.vms->pdata[i], &error)) {
             g_printerr("samepage run: %s\n", error->message);
@@ -399,6 +590,8 @@ int sp_cmd_run(int argc, char **argv)
     if (g_atomic_int_get(&ctx.running) > 0)
         g_main_loop_run(ctx.loop);
 
+    if (ctx.clone_timer)
+        g_source_remove(ctx.clone_timer);
     g_source_remove(sig_int);
     g_source_remove(sig_term);
     if (t_status)
@@ -416,6 +609,8 @@ int sp_cmd_run(int argc, char **argv)
             (info.state == SP_VM_EXITED && info.exit_status != 0))
             rc = 1;
     }
+    if (ctx.clone_failed)
+        rc = 1;
     run_engine_line(&ctx);
 out:
     g_ptr_array_free(ctx.vms, TRUE);

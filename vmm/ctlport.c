@@ -107,7 +107,11 @@ static int32_t ctl_dispatch(SpVm *vm, SpCtlRequest *r)
     case SP_CTL_QUERY:
         switch (r->arg0) {
         case SP_Q_CLONE_GENERATION:
+            r->arg1 = vm->clone_generation;
+            return SP_CTL_OK;
         case SP_Q_CLONE_ID:
+            r->arg1 = vm->clone_id;
+            return SP_CTL_OK;
         case SP_Q_PAUSE_REQUESTED:
             r->arg1 = 0;
             return SP_CTL_OK;
@@ -146,5 +150,6 @@ bool sp_ctlport_io(void *opaque, uint16_t port, uint8_t *data, uint32_t size, bo
     greq->arg1 = req.arg1;
     /* A VMM write to guest RAM: KVM's dirty log will not show it. */
     sp_engine_mark_dirty(vm->shvm, gpa, sizeof(SpCtlRequest));
+    sp_vm_note_vmm_write(vm, gpa, sizeof(SpCtlRequest)); /* a clone's pre-copy */
     return true;
 }

@@ -24,3 +24,4 @@ include vmm/libvirt/local.mk
 include vmm/linux/local.mk
 include vmm/daemon/local.mk
 include vmm/cli.mk
+include vmm/clone.mk

@@ -11,6 +11,10 @@
  * Stopping: sp_vcpu_kick() sets kvm_run.immediate_exit and sends
  * SIG_VCPU_KICK to the thread, so a vCPU inside KVM_RUN leaves it with EINTR
  * and one about to enter it does not enter.  The signal handler does nothing.
+ *
+ * Pausing (sp_vm_pause, for clones): the same kick, after vm->pause_req is
+ * set; the thread completes the pending exit inside KVM (vcpu_park) and
+ * waits on vm->pause_cond.  Nothing is saved: the registers stay in KVM.
  */
 #include <errno.h>
 #include <signal.h>
@@ -157,6 +161,78 @@ static bool vcpu_handle_io(SpVcpu *vcpu)
     return true;
 }
 
+/* Act on the exit KVM_RUN just returned; false when the vCPU must end. */
+static bool vcpu_dispatch_exit(SpVcpu *vcpu)
+{
+    SpVm *vm = vcpu->vm;
+    struct kvm_run *run = vcpu->run;
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+        return vcpu_handle_io(vcpu);
+    case KVM_EXIT_INTR:
+        return true;
+    case KVM_EXIT_HLT:
+        vcpu_crash(vcpu, "guest halted with no way to wake it");
+        return false;
+    case KVM_EXIT_SHUTDOWN:
+        vcpu_crash(vcpu, "guest crashed: triple fault (shutdown)");
+        return false;
+    case KVM_EXIT_FAIL_ENTRY:
+        vcpu_crash(vcpu, "VM entry failed (hardware reason 0x%llx)",
+                   (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+        return false;
+    case KVM_EXIT_INTERNAL_ERROR:
+        vcpu_crash(vcpu, "KVM internal error (suberror %u)", run->internal.suberror);
+        return false;
+    case KVM_EXIT_MMIO:
+        vcpu_crash(vcpu, "guest %s of %u bytes at 0x%llx: no device there",
+                   run->mmio.is_write ? "write" : "read", run->mmio.len,
+                   (unsigned long long)run->mmio.phys_addr);
+        return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+        if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
+            sp_vm_end(vm, SP_VM_EXITED, 0, NULL);
+        else
+            vcpu_crash(vcpu, "guest system event %u", run->system_event.type);
+        return false;
+    default:
+        vcpu_crash(vcpu, "unexpected vCPU exit reason %u", run->exit_reason);
+        return false;
+    }
+}
+
+/* The VM is being paused: first let KVM finish what the last exit left
+ * pending (the result of an IN, the skip of an OUT) by entering KVM_RUN
+ * with immediate_exit set, so the registers in KVM are complete; then wait
+ * until the pause ends or the VM stops.  False when the vCPU must end. */
+static bool vcpu_park(SpVcpu *vcpu)
+{
+    SpVm *vm = vcpu->vm;
+    for (;;) {
+        __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+        int r = ioctl(vcpu->fd, KVM_RUN, 0);
+        int e = errno;
+        __atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+        if (r < 0) {
+            if (e == EINTR || e == EAGAIN)
+                break;
+            vcpu_crash(vcpu, "KVM_RUN failed: %s", g_strerror(e));
+            return false;
+        }
+        if (!vcpu_dispatch_exit(vcpu)) /* completing it caused another exit */
+            return false;
+    }
+    g_mutex_lock(&vm->pause_lock);
+    vm->parked++;
+    g_cond_broadcast(&vm->pause_cond);
+    while (__atomic_load_n(&vm->pause_req, __ATOMIC_ACQUIRE) &&
+           !__atomic_load_n(&vm->stop, __ATOMIC_ACQUIRE))
+        g_cond_wait(&vm->pause_cond, &vm->pause_lock);
+    vm->parked--;
+    g_mutex_unlock(&vm->pause_lock);
+    return true;
+}
+
 gpointer sp_vcpu_thread(gpointer opaque)
 {
     SpVcpu *vcpu = opaque;
@@ -167,6 +243,11 @@ gpointer sp_vcpu_thread(gpointer opaque)
     pthread_setname_np(pthread_self(), tname);
 
     while (!__atomic_load_n(&vm->stop, __ATOMIC_ACQUIRE)) {
+        if (__atomic_load_n(&vm->pause_req, __ATOMIC_ACQUIRE)) {
+            if (!vcpu_park(vcpu))
+                break;
+            continue;
+        }
         if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 __atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
@@ -175,49 +256,18 @@ gpointer sp_vcpu_thread(gpointer opaque)
             vcpu_crash(vcpu, "KVM_RUN failed: %s", g_strerror(errno));
             break;
         }
-        struct kvm_run *run = vcpu->run;
-        switch (run->exit_reason) {
-        case KVM_EXIT_IO:
-            if (!vcpu_handle_io(vcpu))
-                goto out;
+        if (!vcpu_dispatch_exit(vcpu))
             break;
-        case KVM_EXIT_INTR:
-            break;
-        case KVM_EXIT_HLT:
-            vcpu_crash(vcpu, "guest halted with no way to wake it");
-            goto out;
-        case KVM_EXIT_SHUTDOWN:
-            vcpu_crash(vcpu, "guest crashed: triple fault (shutdown)");
-            goto out;
-        case KVM_EXIT_FAIL_ENTRY:
-            vcpu_crash(vcpu, "VM entry failed (hardware reason 0x%llx)",
-                       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-            goto out;
-        case KVM_EXIT_INTERNAL_ERROR:
-            vcpu_crash(vcpu, "KVM internal error (suberror %u)", run->internal.suberror);
-            goto out;
-        case KVM_EXIT_MMIO:
-            vcpu_crash(vcpu, "guest %s of %u bytes at 0x%llx: no device there",
-                       run->mmio.is_write ? "write" : "read", run->mmio.len,
-                       (unsigned long long)run->mmio.phys_addr);
-            goto out;
-        case KVM_EXIT_SYSTEM_EVENT:
-            if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
-                sp_vm_end(vm, SP_VM_EXITED, 0, NULL);
-            else
-                vcpu_crash(vcpu, "guest system event %u", run->system_event.type);
-            goto out;
-        default:
-            vcpu_crash(vcpu, "unexpected vCPU exit reason %u", run->exit_reason);
-            goto out;
-        }
     }
-out:;
     struct timespec ts;
     if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
         __atomic_add_fetch(&vm->cpu_ns_done,
                            (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec,
                            __ATOMIC_RELAXED);
     __atomic_store_n(&vcpu->tid_valid, 0, __ATOMIC_RELEASE);
+    g_mutex_lock(&vm->pause_lock);
+    vm->alive--;
+    g_cond_broadcast(&vm->pause_cond);
+    g_mutex_unlock(&vm->pause_lock);
     return NULL;
 }

@@ -63,10 +63,47 @@ struct SpVm {
     uint64_t phase;
     uint64_t cpu_ns_done;       /* CPU time of vCPU threads that ended */
     uint64_t command;           /* SP_Q_COMMAND word (atomic) */
+
+    /* Pause (vm-clone.c): a vCPU that sees pause_req parks on pause_cond
+     * until it is cleared or the VM stops.  pause_lock protects parked and
+     * alive; pause_req is read without it (atomic). */
+    GMutex pause_lock;
+    GCond pause_cond;
+    int pause_req;              /* atomic */
+    uint32_t parked;            /* vCPU threads parked now */
+    uint32_t alive;             /* vCPU threads started and not yet returned */
+
+    /* Clone identity, answered by the control port (immutable once running). */
+    uint64_t clone_generation;  /* 0 = not a clone */
+    uint64_t clone_id;          /* distinct among clones of this process */
+    bool ram_file_backed;       /* RAM maps a clone group file (set while paused) */
+    struct CloneLayout *clone_layout; /* group files under its RAM, or NULL */
+    int precopy;                /* atomic: a clone is copying RAM while it runs */
+    GArray *precopy_pages;      /* gfns VMM threads wrote meanwhile (under lock) */
 };
 
 /* Leave RUNNING for `state` (first caller wins) and kick every vCPU. */
 void sp_vm_end(SpVm *vm, SpVmState state, int status, const char *reason);
+
+/* Create a VM; with boot=false its RAM stays empty and its vCPUs get no
+ * initial state (a clone fills both in). */
+SpVm *sp_vm_new_internal(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id,
+                         const SpVmEvents *events, bool boot, GError **error);
+
+/* Attach to vm->engine unless there is none, the VM opted out or it is
+ * attached already. */
+bool sp_vm_engine_attach(SpVm *vm, GError **error);
+
+/* Park every vCPU thread outside KVM_RUN (their registers stay in KVM,
+ * with any pending I/O completed) and wait until all are parked; false
+ * with an error if the VM is not running or they do not park in time.
+ * sp_vm_resume() lets them go on.  One pauser at a time. */
+bool sp_vm_pause(SpVm *vm, GError **error);
+void sp_vm_resume(SpVm *vm);
+
+/* A VMM thread wrote guest RAM [gpa, gpa+len): a clone's pre-copy must
+ * copy those pages again (KVM's dirty log does not show them). */
+void sp_vm_note_vmm_write(SpVm *vm, uint64_t gpa, uint64_t len);
 
 /* vcpu.c */
 bool sp_vcpu_create(SpVm *vm, SpVcpu *vcpu, uint32_t index, GError **error);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rmap/clone-layout.h"
 #include "vmm/guest-abi.h"
 #include "sharing/engine.h"
 #include "vmm/linux/acpi.h"
@@ -122,6 +123,12 @@ static bool vm_create_ram(SpVm *vm, GError **error)
 SpVm *sp_vm_new(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id, const SpVmEvents *events,
                 GError **error)
 {
+    return sp_vm_new_internal(kvm, cfg, vm_id, events, true, error);
+}
+
+SpVm *sp_vm_new_internal(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id,
+                         const SpVmEvents *events, bool boot, GError **error)
+{
     int max_vcpus = cfg->payload ? MIN(kvm->max_vcpus, SP_MAX_VCPUS) : kvm->max_vcpus;
     if (!sp_vm_config_validate(cfg, max_vcpus, error))
         return NULL;
@@ -134,6 +141,8 @@ SpVm *sp_vm_new(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id, const SpVmEve
     if (events)
         vm->ev = *events;
     g_mutex_init(&vm->lock);
+    g_mutex_init(&vm->pause_lock);
+    g_cond_init(&vm->pause_cond);
     vm->results = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     vm->state = SP_VM_CREATED;
     vm->io.strict = cfg->payload != NULL;
@@ -153,6 +162,8 @@ SpVm *sp_vm_new(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id, const SpVmEve
         }
         vm->nvcpus = i + 1;
     }
+    if (!boot)
+        return vm;
     if (cfg->payload) {
         if (!sp_boot_payload(vm, error))
             goto fail;
@@ -181,7 +192,7 @@ ShVm *sp_vm_engine_handle(SpVm *vm)
     return vm->shvm;
 }
 
-bool sp_vm_start(SpVm *vm, GError **error)
+bool sp_vm_engine_attach(SpVm *vm, GError **error)
 {
     if (vm->engine && !vm->cfg->no_share && !vm->shvm) {
         SpEngineVmDesc d = {
@@ -193,11 +204,19 @@ bool sp_vm_start(SpVm *vm, GError **error)
             .domain = vm->cfg->domain,
             .share_start = vm->share_start,
             .share_end = vm->share_end,
+            .file_backed = vm->ram_file_backed,
         };
         vm->shvm = sp_engine_attach(vm->engine, &d, error);
         if (!vm->shvm)
             return false;
     }
+    return true;
+}
+
+bool sp_vm_start(SpVm *vm, GError **error)
+{
+    if (!sp_vm_engine_attach(vm, error))
+        return false;
     g_mutex_lock(&vm->lock);
     if (vm->state != SP_VM_CREATED) {
         g_mutex_unlock(&vm->lock);
@@ -210,8 +229,15 @@ bool sp_vm_start(SpVm *vm, GError **error)
     g_mutex_unlock(&vm->lock);
     for (uint32_t i = 0; i < vm->nvcpus; i++) {
         g_autofree char *name = g_strdup_printf("vcpu%u", i);
+        g_mutex_lock(&vm->pause_lock);
+        vm->alive++;
+        g_mutex_unlock(&vm->pause_lock);
         vm->vcpus[i].thread = g_thread_try_new(name, sp_vcpu_thread, &vm->vcpus[i], error);
         if (!vm->vcpus[i].thread) {
+            g_mutex_lock(&vm->pause_lock);
+            vm->alive--;
+            g_cond_broadcast(&vm->pause_cond);
+            g_mutex_unlock(&vm->pause_lock);
             sp_vm_end(vm, SP_VM_CRASHED, -1, "cannot start a vCPU thread");
             return false;
         }
@@ -232,6 +258,9 @@ void sp_vm_end(SpVm *vm, SpVmState state, int status, const char *reason)
     }
     g_mutex_unlock(&vm->lock);
     __atomic_store_n(&vm->stop, 1, __ATOMIC_RELEASE);
+    g_mutex_lock(&vm->pause_lock); /* parked vCPUs must see `stop` */
+    g_cond_broadcast(&vm->pause_cond);
+    g_mutex_unlock(&vm->pause_lock);
     for (uint32_t i = 0; i < vm->nvcpus; i++)
         sp_vcpu_kick(&vm->vcpus[i]);
     if (first) {
@@ -239,6 +268,48 @@ void sp_vm_end(SpVm *vm, SpVmState state, int status, const char *reason)
         if (vm->ev.ended)
             vm->ev.ended(vm, state, vm->ev.opaque);
     }
+}
+
+bool sp_vm_pause(SpVm *vm, GError **error)
+{
+    g_mutex_lock(&vm->lock);
+    SpVmState st = vm->state;
+    g_mutex_unlock(&vm->lock);
+    if (st != SP_VM_RUNNING) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "VM '%s' is %s, not running",
+                    vm->cfg->name, sp_vm_state_name(st));
+        return false;
+    }
+    __atomic_store_n(&vm->pause_req, 1, __ATOMIC_SEQ_CST);
+    for (uint32_t i = 0; i < vm->nvcpus; i++)
+        sp_vcpu_kick(&vm->vcpus[i]);
+    gint64 deadline = g_get_monotonic_time() + 2 * G_TIME_SPAN_SECOND;
+    bool ok = true;
+    g_mutex_lock(&vm->pause_lock);
+    while (vm->parked < vm->alive && !__atomic_load_n(&vm->stop, __ATOMIC_ACQUIRE)) {
+        if (!g_cond_wait_until(&vm->pause_cond, &vm->pause_lock, deadline)) {
+            ok = vm->parked >= vm->alive;
+            break;
+        }
+    }
+    if (__atomic_load_n(&vm->stop, __ATOMIC_ACQUIRE))
+        ok = false;
+    g_mutex_unlock(&vm->pause_lock);
+    if (!ok) {
+        sp_vm_resume(vm);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "VM '%s' could not be paused%s",
+                    vm->cfg->name,
+                    __atomic_load_n(&vm->stop, __ATOMIC_ACQUIRE) ? ": it stopped" : "");
+    }
+    return ok;
+}
+
+void sp_vm_resume(SpVm *vm)
+{
+    g_mutex_lock(&vm->pause_lock);
+    __atomic_store_n(&vm->pause_req, 0, __ATOMIC_SEQ_CST);
+    g_cond_broadcast(&vm->pause_cond);
+    g_mutex_unlock(&vm->pause_lock);
 }
 
 void sp_vm_request_stop(SpVm *vm)
@@ -273,9 +344,12 @@ void sp_vm_free(SpVm *vm)
     if (vm->fd >= 0)
         close(vm->fd);
     guest_mem_destroy(&vm->mem);
+    clone_layout_free(vm->clone_layout);
     g_hash_table_destroy(vm->results);
     g_free(vm->reason);
     g_mutex_clear(&vm->lock);
+    g_mutex_clear(&vm->pause_lock);
+    g_cond_clear(&vm->pause_cond);
     sp_vm_config_free(vm->cfg);
     g_free(vm);
 }

@@ -95,4 +95,31 @@ char *sp_vm_get_reason(SpVm *vm);   /* crash/stop reason, or NULL */
 /* Value a guest reported with SP_CTL_RESULT, if any. */
 bool sp_vm_get_result(SpVm *vm, const char *key, uint64_t *value);
 
+/* Clones (vm-clone.c).  The source must be a running payload VM.  It is
+ * paused once, its RAM becomes the frame file of a new clone group that it
+ * and the children map copy-on-write, and each child starts from the
+ * source's vCPU state with the same config under a new name and id.  The
+ * children's control port answers SP_Q_CLONE_GENERATION = source's + 1
+ * and a distinct SP_Q_CLONE_ID.  Children that share the source's engine
+ * setting attach to it at start; the source is detached while its RAM is
+ * replaced and attached again before it resumes. */
+#define SP_VM_CLONE_MAX 64
+typedef struct SpVmCloneTimes {
+    double pause_ms;        /* pause requested -> source running again */
+    double park_ms;         /* ... of which waiting for the vCPUs to park */
+    double copy_ms;         /* ... copying RAM into the group file */
+    double remap_ms;        /* ... replacing the source's RAM by the file */
+    double children_ms;     /* source parked -> every child running */
+    uint64_t pages_copied;  /* pages written to a group file while paused */
+    uint64_t pages_precopied; /* ... and before the pause, while it ran */
+    double precopy_ms;      /* time of that pre-copy */
+} SpVmCloneTimes;
+SpVm *sp_vm_clone(SpVm *src, const char *name, uint64_t vm_id, const SpVmEvents *ev,
+                  GError **error);
+/* `n` (1..SP_VM_CLONE_MAX) children with one pause: names[i], ids[i];
+ * out[i] receives them.  All or nothing; `times` may be NULL. */
+bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uint64_t *ids,
+                      const SpVmEvents *ev, SpVm **out, SpVmCloneTimes *times, GError **error);
+uint64_t sp_vm_clone_generation(const SpVm *vm); /* 0 = not a clone */
+
 #endif

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * clone-bench.c - cost of cloning a running VM (issue 4 targets).
+ *
+ * Starts one memload VM (mem=1G by default, 2 vCPUs, rate=0) and waits
+ * until it has filled and verified all its RAM once, then:
+ *   - clones it once and reports the pause (with its parts: parking the
+ *     vCPUs, copying resident RAM into the group file, remapping the
+ *     template) and the time until the child runs;
+ *   - copies the same RAM with memcpy into fresh memory, the plain-copy
+ *     baseline, in the same run;
+ *   - clones it N more times (default 8) and reports host memory per idle
+ *     clone after the children verified all their RAM once: distinct
+ *     physical frames over all VMs' RAM (/proc/self/pagemap), the
+ *     process's anonymous memory and page tables (/proc/self/status) and
+ *     the system's MemAvailable (/proc/meminfo), each per clone.
+ * Usage: clone-bench [MEM [N]]   e.g.  clone-bench 1G 8
+ * Run as root (pagemap PFNs) from the build tree.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/vm-harness.h"
+
+static uint64_t kb_field(const char *file, const char *key)
+{
+    g_autofree char *s = NULL;
+    if (!g_file_get_contents(file, &s, NULL, NULL))
+        return 0;
+    const char *p = strstr(s, key);
+    return p ? g_ascii_strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+static uint64_t family_frames(SpVm **vms, guint n)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    for (guint i = 0; i < n; i++) {
+        GuestMem *m = sp_vm_mem(vms[i]);
+        uint64_t np = m->size / 4096;
+        g_autofree uint64_t *e = g_new(uint64_t, np);
+        if (pread(fd, e, np * 8, (off_t)((uintptr_t)m->host / 4096 * 8)) != (ssize_t)(np * 8))
+            continue;
+        for (uint64_t g = 0; g < np; g++)
+            if (e[g] >> 63) {
+                uint64_t pfn = e[g] & ((1ULL << 55) - 1);
+                g_hash_table_add(seen, g_memdup2(&pfn, 8));
+            }
+    }
+    close(fd);
+    return g_hash_table_size(seen);
+}
+
+static uint64_t rounds_of(SpVm *vm)
+{
+    SpVmInfo i;
+    sp_vm_get_info(vm, &i);
+    return i.rounds;
+}
+
+int main(int argc, char **argv)
+{
+    const char *mem = argc > 1 ? argv[1] : "1G";
+    uint32_t n = argc > 2 ? (uint32_t)atoi(argv[2]) : 8;
+    if (n < 1 || n > SP_VM_CLONE_MAX - 1)
+        n = 8;
+    Harness *h = harness_new();
+    SpVm *t = harness_add(h, "name=tpl,mem=%s,vcpus=2,payload=memload,args=seed=3,rounds=0,"
+                             "interval=200", mem);
+    harness_start_all(h);
+    if (!harness_wait_rounds(h, t, 1, 300))
+        g_error("template did not verify its RAM");
+    GuestMem *tm = sp_vm_mem(t);
+    printf("template: %s, %" G_GUINT64_FORMAT " resident pages\n", mem,
+           guest_mem_resident_pages(tm));
+
+    g_autoptr(GError) err = NULL;
+    SpVmCloneTimes ct;
+    SpVm *kid = NULL;
+    const char *name0[1] = {"c0"};
+    uint64_t id0[1] = {100};
+    if (!sp_vm_clone_many(t, 1, name0, id0, NULL, &kid, &ct, &err))
+        g_error("%s", err->message);
+    g_ptr_array_add(h->vms, kid);
+    printf("clone 1: pre-copy %" G_GUINT64_FORMAT " pages in %.1f ms while running; pause %.1f ms "
+           "(park %.2f, copy %" G_GUINT64_FORMAT " changed pages %.1f, remap %.1f), child running "
+           "%.1f ms after the pause began\n",
+           ct.pages_precopied, ct.precopy_ms, ct.pause_ms, ct.park_ms, ct.pages_copied,
+           ct.copy_ms, ct.remap_ms, ct.children_ms);
+
+    /* plain copy of the same RAM, for comparison */
+    uint8_t *buf = g_malloc(tm->size);
+    memset(buf, 1, tm->size); /* fault it in first: we time the copy */
+    gint64 c0 = g_get_monotonic_time();
+    memcpy(buf, tm->host, tm->size);
+    gint64 c1 = g_get_monotonic_time();
+    printf("plain memcpy of the RAM: %.1f ms (pre-faulted destination)\n", (c1 - c0) / 1000.0);
+    g_free(buf);
+
+    /* second clone from the already file-backed template */
+    SpVm *kid2 = NULL;
+    const char *name1[1] = {"c1"};
+    uint64_t id1[1] = {101};
+    if (!sp_vm_clone_many(t, 1, name1, id1, NULL, &kid2, &ct, &err))
+        g_error("%s", err->message);
+    g_ptr_array_add(h->vms, kid2);
+    printf("clone 2 (re-clone): pause %.1f ms (park %.2f, copy %" G_GUINT64_FORMAT
+           " changed pages %.1f, remap %.1f), child running after %.1f ms\n",
+           ct.pause_ms, ct.park_ms, ct.pages_copied, ct.copy_ms, ct.remap_ms, ct.children_ms);
+
+    /* idle clones: n more children; memory once they all verified once */
+    SpVm *base[3] = {t, kid, kid2};
+    for (int i = 0; i < 3; i++)
+        harness_wait_rounds(h, base[i], rounds_of(base[i]) + 2, 300);
+    uint64_t f0 = family_frames((SpVm **)h->vms->pdata, h->vms->len);
+    uint64_t anon0 = kb_field("/proc/self/status", "RssAnon:");
+    uint64_t pte0 = kb_field("/proc/self/status", "VmPTE:");
+    uint64_t avail0 = kb_field("/proc/meminfo", "MemAvailable:");
+    g_autofree SpVm **kids = g_new0(SpVm *, n);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autofree uint64_t *ids = g_new(uint64_t, n);
+    for (uint32_t i = 0; i < n; i++) {
+        g_ptr_array_add(names, g_strdup_printf("idle%u", i));
+        ids[i] = 200 + i;
+    }
+    if (!sp_vm_clone_many(t, n, (const char *const *)names->pdata, ids, NULL, kids, &ct, &err))
+        g_error("%s", err->message);
+    printf("clone %u at once: pause %.1f ms, all running after %.1f ms\n", n, ct.pause_ms,
+           ct.children_ms);
+    for (uint32_t i = 0; i < n; i++)
+        g_ptr_array_add(h->vms, kids[i]);
+    for (uint32_t i = 0; i < n; i++)
+        harness_wait_rounds(h, kids[i], rounds_of(kids[i]) + 2, 300);
+    uint64_t f1 = family_frames((SpVm **)h->vms->pdata, h->vms->len);
+    uint64_t anon1 = kb_field("/proc/self/status", "RssAnon:");
+    uint64_t pte1 = kb_field("/proc/self/status", "VmPTE:");
+    uint64_t avail1 = kb_field("/proc/meminfo", "MemAvailable:");
+    printf("per idle clone (%u clones, after each verified its RAM twice):\n", n);
+    printf("  distinct frames of all VMs: %+.1f KiB\n", (double)((int64_t)f1 - (int64_t)f0) * 4 / n);
+    printf("  process RssAnon:            %+.1f KiB\n", (double)((int64_t)anon1 - (int64_t)anon0) / n);
+    printf("  process page tables VmPTE:  %+.1f KiB\n", (double)((int64_t)pte1 - (int64_t)pte0) / n);
+    printf("  system MemAvailable drop:   %+.1f KiB\n", (double)((int64_t)avail0 - (int64_t)avail1) / n);
+    printf("integrity errors: %u\n", harness_integrity_count(h));
+    harness_free(h);
+    return 0;
+}

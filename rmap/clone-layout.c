@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/* clone-layout.c - the layers of clone-group files under a VM's RAM (see clone-layout.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "rmap/clone-file.h"
+#include "rmap/clone-layout.h"
+
+CloneLayout *clone_layout_new_flat(int fd, uint64_t npages)
+{
+    CloneLayout *l = g_new0(CloneLayout, 1);
+    l->fds = g_array_new(FALSE, FALSE, sizeof(int));
+    g_array_append_val(l->fds, fd);
+    l->layer = g_malloc0(npages);
+    l->npages = npages;
+    return l;
+}
+
+CloneLayout *clone_layout_copy(const CloneLayout *l)
+{
+    CloneLayout *c = g_new0(CloneLayout, 1);
+    c->fds = g_array_new(FALSE, FALSE, sizeof(int));
+    for (guint i = 0; i < l->fds->len; i++) {
+        int fd = fcntl(g_array_index(l->fds, int, i), F_DUPFD_CLOEXEC, 0);
+        g_array_append_val(c->fds, fd); /* -1 only if out of fds: map will fail */
+    }
+    c->layer = g_memdup2(l->layer, l->npages);
+    c->npages = l->npages;
+    return c;
+}
+
+void clone_layout_free(CloneLayout *l)
+{
+    if (!l)
+        return;
+    for (guint i = 0; i < l->fds->len; i++)
+        if (g_array_index(l->fds, int, i) >= 0)
+            close(g_array_index(l->fds, int, i));
+    g_array_free(l->fds, TRUE);
+    g_free(l->layer);
+    g_free(l);
+}
+
+uint64_t clone_layout_runs(const CloneLayout *l)
+{
+    uint64_t runs = l->npages ? 1 : 0;
+    for (uint64_t g = 1; g < l->npages; g++)
+        runs += l->layer[g] != l->layer[g - 1];
+    return runs;
+}
+
+bool clone_layout_map(const CloneLayout *l, GuestMem *mem, GError **error)
+{
+    for (uint64_t g = 0; g < l->npages;) {
+        uint64_t e = g + 1;
+        while (e < l->npages && l->layer[e] == l->layer[g])
+            e++;
+        int fd = g_array_index(l->fds, int, l->layer[g]);
+        if (!guest_mem_map_file_range(mem, fd, g * SP_PAGE_SIZE, (e - g) * SP_PAGE_SIZE, error))
+            return false;
+        g = e;
+    }
+    return true;
+}
+
+CloneLayout *clone_layout_with_private(const CloneLayout *l, const GuestMem *mem,
+                                       uint64_t *copied, GError **error)
+{
+    *copied = 0;
+    g_autofree uint64_t *pm = g_new(uint64_t, l->npages);
+    int pfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    ssize_t want = (ssize_t)(l->npages * 8);
+    if (pfd < 0 || pread(pfd, pm, (size_t)want, (off_t)((uintptr_t)mem->host / SP_PAGE_SIZE * 8)) !=
+                       want) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot read /proc/self/pagemap");
+        if (pfd >= 0)
+            close(pfd);
+        return NULL;
+    }
+    close(pfd);
+    /* private = present and not a page of a file */
+    bool any = false;
+    for (uint64_t g = 0; g < l->npages; g++) {
+        pm[g] = (pm[g] >> 63) && !((pm[g] >> 61) & 1);
+        any |= pm[g] != 0;
+    }
+    CloneLayout *n = clone_layout_copy(l);
+    if (!any)
+        return n;
+    int fd = memfd_create("samepage-clone-layer", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)mem->size) < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "cannot create a clone layer file: %s", g_strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        clone_layout_free(n);
+        return NULL;
+    }
+    uint8_t idx = (uint8_t)n->fds->len;
+    g_array_append_val(n->fds, fd); /* owned by n from here */
+    for (uint64_t g = 0; g < l->npages;) {
+        if (!pm[g]) {
+            g++;
+            continue;
+        }
+        uint64_t e = g + 1;
+        while (e < l->npages && pm[e])
+            e++;
+        uint64_t off = g * SP_PAGE_SIZE, len = (e - g) * SP_PAGE_SIZE;
+        for (uint64_t done = 0; done < len;) {
+            ssize_t w = pwrite(fd, mem->host + off + done, len - done, (off_t)(off + done));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0) {
+                g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                            "cannot write a clone layer: %s", g_strerror(errno));
+                clone_layout_free(n);
+                return NULL;
+            }
+            done += (uint64_t)w;
+        }
+        memset(n->layer + g, idx, e - g);
+        *copied += e - g;
+        g = e;
+    }
+    return n;
+}

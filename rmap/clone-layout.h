@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * clone-layout.h - which clone-group file each guest page of a VM maps:
+ * the chain of groups (design.md, mechanism 7).
+ *
+ * A VM made by cloning maps its RAM from one or more group files, all
+ * MAP_PRIVATE at offset = guest address: layer 0 is the file made when the
+ * family's first clone happened, and every later clone of a member adds a
+ * layer holding only the pages that member had changed since (its
+ * copy-on-write pages), mapped over the older layers.  So re-cloning or
+ * cloning a clone copies only what diverged, and a chain of clones is a
+ * chain of files.  layer[gfn] says which file backs the page where the VM
+ * has not written it; a page the VM wrote is private anonymous memory
+ * (pagemap says which).
+ *
+ * Invariant the user must keep: nothing drops pages of a VM that uses a
+ * layout (MADV_DONTNEED would bring back the layer's content, which is
+ * right only while the page was never written since the layout was made);
+ * the sharing engine remaps pages, so a VM that was ever attached to it is
+ * cloned by a full copy instead (vm-clone.c).
+ *
+ * Each CloneLayout owns its file descriptors; the kernel keeps a file alive
+ * as long as any VM maps it, so VMs exit in any order.
+ * Locking: none; a layout belongs to one VM and changes only while its
+ * vCPUs are paused.
+ */
+#ifndef SAMEPAGE_RMAP_CLONE_LAYOUT_H
+#define SAMEPAGE_RMAP_CLONE_LAYOUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <gio/gio.h>
+
+#include "rmap/guest-mem.h"
+
+#define CLONE_LAYOUT_MAX_LAYERS 200
+#define CLONE_LAYOUT_MAX_RUNS 4096 /* mappings per VM before flattening */
+
+typedef struct CloneLayout {
+    GArray *fds;      /* int, one per layer, owned */
+    uint8_t *layer;   /* per guest page: index into fds */
+    uint64_t npages;
+} CloneLayout;
+
+/* One layer: all of RAM from `fd` (ownership passes to the layout). */
+CloneLayout *clone_layout_new_flat(int fd, uint64_t npages);
+CloneLayout *clone_layout_copy(const CloneLayout *l); /* dups the fds */
+void clone_layout_free(CloneLayout *l);
+/* Number of runs of equal layer, i.e. mappings clone_layout_map makes. */
+uint64_t clone_layout_runs(const CloneLayout *l);
+/* Map every run of the layout over mem (MAP_FIXED, WP registration). */
+bool clone_layout_map(const CloneLayout *l, GuestMem *mem, GError **error);
+/* A new layout: `l` plus a new layer file holding mem's private pages
+ * (present and not a file page: what the VM changed since `l` was made).
+ * mem itself is not touched: its owner keeps its private pages and `l`,
+ * so this costs one copy of the changed pages and no remapping.
+ * `copied` = pages written.  NULL with an error on failure. */
+CloneLayout *clone_layout_with_private(const CloneLayout *l, const GuestMem *mem,
+                                       uint64_t *copied, GError **error);
+
+#endif

@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-clone.c - VM clones (issue 4) with real KVM VMs running memload:
+ * a template cloned into 8 children that all keep verifying every byte
+ * while they diverge; the family's host memory right after cloning,
+ * counted from the kernel (distinct physical frames in /proc/self/pagemap
+ * over all VMs' RAM); exit orders (template first, children first, the
+ * middle of a chain first); and bad input that must change nothing.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "guest-tools/memload.h"
+#include "tests/vm-harness.h"
+
+#define MEMLOAD "payload=memload,args=seed=11,rounds=0,interval=100"
+#define NKIDS 8
+
+static void c_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque)
+{
+    Harness *h = opaque;
+    HarnessIntegrity r = {vm, gpa, expected, found};
+    g_mutex_lock(&h->lock);
+    g_array_append_val(h->integrity, r);
+    printf("# [%s] integrity error at 0x%" G_GINT64_MODIFIER "x\n", sp_vm_name(vm), gpa);
+    g_mutex_unlock(&h->lock);
+}
+
+static void c_ended(SpVm *vm, SpVmState state, void *opaque)
+{
+    (void)opaque;
+    if (state == SP_VM_CRASHED) {
+        g_autofree char *reason = sp_vm_get_reason(vm);
+        printf("# [%s] crashed: %s\n", sp_vm_name(vm), reason);
+    }
+}
+
+/* Clone `src` n times into the harness (children named <prefix><i>). */
+static void clone_into(Harness *h, SpVm *src, const char *prefix, uint32_t n, SpVm **out,
+                       SpVmCloneTimes *t)
+{
+    SpVmEvents ev = {.integrity = c_integrity, .ended = c_ended, .opaque = h};
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    uint64_t ids[SP_VM_CLONE_MAX];
+    for (uint32_t i = 0; i < n; i++) {
+        g_ptr_array_add(names, g_strdup_printf("%s%u", prefix, i));
+        ids[i] = h->vms->len + 1 + i;
+    }
+    g_autoptr(GError) err = NULL;
+    if (!sp_vm_clone_many(src, n, (const char *const *)names->pdata, ids, &ev, out, t, &err))
+        g_error("%s", err->message);
+    for (uint32_t i = 0; i < n; i++)
+        g_ptr_array_add(h->vms, out[i]);
+}
+
+static uint64_t rounds_of(SpVm *vm)
+{
+    SpVmInfo info;
+    sp_vm_get_info(vm, &info);
+    return info.rounds;
+}
+
+/* Each VM verifies `more` further full rounds with no integrity error. */
+static void wait_more_rounds(Harness *h, SpVm **vms, guint n, uint64_t more)
+{
+    uint64_t goal[16];
+    for (guint i = 0; i < n; i++)
+        goal[i] = rounds_of(vms[i]) + more;
+    for (guint i = 0; i < n; i++) {
+        if (!harness_wait_rounds(h, vms[i], goal[i], 60))
+            g_error("VM '%s' did not reach round %" G_GUINT64_FORMAT, sp_vm_name(vms[i]),
+                    goal[i]);
+        SpVmInfo info;
+        sp_vm_get_info(vms[i], &info);
+        g_assert_cmpuint(info.integrity_errors, ==, 0);
+        uint64_t total = 0;
+        g_assert_true(sp_vm_get_result(vms[i], "pages_total", &total));
+        g_assert_cmpuint(total, >, 10000);
+        g_assert_cmpuint(info.pages_verified, ==, total); /* every managed page */
+    }
+    g_assert_cmpuint(harness_integrity_count(h), ==, 0);
+}
+
+/* Remove `vm` from the harness and free it (its RAM is unmapped). */
+static void drop_vm(Harness *h, SpVm *vm)
+{
+    sp_vm_request_stop(vm);
+    sp_vm_wait(vm);
+    g_ptr_array_remove(h->vms, vm);
+    sp_vm_free(vm);
+}
+
+/* Physical frame numbers of a VM's RAM from /proc/self/pagemap (0 = not
+ * present), read in one go so the VMs barely move meanwhile. */
+static uint64_t *ram_pfns(SpVm *vm, uint64_t *npages)
+{
+    GuestMem *m = sp_vm_mem(vm);
+    uint64_t np = m->size / 4096;
+    uint64_t *e = g_new(uint64_t, np);
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, e, np * 8, (off_t)((uintptr_t)m->host / 4096 * 8)), ==,
+                    (ssize_t)(np * 8));
+    close(fd);
+    for (uint64_t i = 0; i < np; i++)
+        e[i] = (e[i] >> 63) ? e[i] & ((1ULL << 55) - 1) : 0;
+    *npages = np;
+    return e;
+}
+
+/* Distinct physical frames behind the RAM of these VMs, and the number of
+ * present pages of the first one. */
+static uint64_t distinct_frames(SpVm **vms, guint n, uint64_t *first_present)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    for (guint i = 0; i < n; i++) {
+        uint64_t np;
+        g_autofree uint64_t *pfn = ram_pfns(vms[i], &np);
+        for (uint64_t g = 0; g < np; g++) {
+            if (!pfn[g])
+                continue;
+            if (i == 0)
+                (*first_present)++;
+            g_hash_table_add(seen, g_memdup2(&pfn[g], 8));
+        }
+    }
+    return g_hash_table_size(seen);
+}
+
+/* Read one byte of every page of a VM from the host: maps its shared
+ * pages into our page tables without writing anything. */
+static void touch_read(SpVm *vm)
+{
+    GuestMem *m = sp_vm_mem(vm);
+    volatile uint8_t sink = 0;
+    for (uint64_t off = 0; off < m->size; off += 4096)
+        sink ^= ((volatile uint8_t *)m->host)[off];
+    (void)sink;
+}
+
+static SpVm *start_template(Harness *h, const char *name, const char *extra)
+{
+    SpVm *t = harness_add(h, "name=%s,mem=128M,vcpus=2," MEMLOAD "%s", name, extra);
+    harness_start_all(h);
+    g_assert_true(harness_wait_rounds(h, t, 1, 60));
+    return t;
+}
+
+/* 8 children of a running template: memory right after, then divergence. */
+static void test_clone_eight(void)
+{
+    Harness *h = harness_new();
+    SpVm *t = start_template(h, "tpl", "");
+    SpVm *kids[NKIDS];
+    SpVmCloneTimes times;
+    clone_into(h, t, "kid", NKIDS, kids, &times);
+    printf("# pre-copy %" G_GUINT64_FORMAT " pages in %.1f ms, then pause %.1f ms copying %"
+           G_GUINT64_FORMAT " pages, children running after %.1f ms\n",
+           times.pages_precopied, times.precopy_ms, times.pause_ms, times.pages_copied,
+           times.children_ms);
+    g_assert_cmpuint(times.pages_copied + times.pages_precopied, >, 30000);
+
+    /* Right after cloning: every child reads the template's frames. */
+    touch_read(t);
+    for (int i = 0; i < NKIDS; i++) {
+        g_assert_cmpuint(sp_vm_clone_generation(kids[i]), ==, 1);
+        touch_read(kids[i]);
+    }
+    SpVm *all[NKIDS + 1] = {t};
+    memcpy(all + 1, kids, sizeof(kids));
+    uint64_t tpl_present = 0;
+    uint64_t family = distinct_frames(all, NKIDS + 1, &tpl_present);
+    printf("# family of 9: %" G_GUINT64_FORMAT " distinct frames, template alone %" G_GUINT64_FORMAT
+           " present pages (%.2f%%)\n",
+           family, tpl_present, 100.0 * family / tpl_present);
+    g_assert_cmpuint(tpl_present, >, 30000);
+    /* within 5% of one VM: a copy per child would be 900% */
+    g_assert_cmpuint(family, <=, tpl_present + tpl_present / 20);
+    /* and a child page really is the template's frame */
+    uint64_t same = 0, np;
+    g_autofree uint64_t *pt = ram_pfns(t, &np);
+    g_autofree uint64_t *pk = ram_pfns(kids[3], &np);
+    for (uint64_t g = 0; g < np; g++)
+        same += pt[g] && pt[g] == pk[g];
+    g_assert_cmpuint(same, >, tpl_present * 9 / 10);
+
+    /* All nine go on verifying while they diverge. */
+    for (int i = 0; i < NKIDS + 1; i++)
+        g_assert_true(harness_command(all[i], ML_CMD_RATE, 300, 30));
+    wait_more_rounds(h, all, NKIDS + 1, 3);
+    uint64_t later = distinct_frames(all, NKIDS + 1, &(uint64_t){0});
+    printf("# after 3 more rounds: %" G_GUINT64_FORMAT " distinct frames\n", later);
+    g_assert_cmpuint(later, >, family); /* they did diverge */
+    harness_free(h);
+}
+
+/* Template exits first, then a clone of a clone's parent (middle of a
+ * chain) exits: the survivors verify every byte. */
+static void test_exit_orders(void)
+{
+    Harness *h = harness_new();
+    SpVm *t = start_template(h, "tpl", ",rate=200");
+    SpVm *a[2], *b[1];
+    clone_into(h, t, "a", 2, a, NULL);
+    g_assert_true(harness_wait_rounds(h, a[0], rounds_of(a[0]) + 1, 60));
+    clone_into(h, a[0], "b", 1, b, NULL); /* chain: tpl -> a0 -> b0 */
+    g_assert_cmpuint(sp_vm_clone_generation(b[0]), ==, 2);
+    SpVm *all[4] = {t, a[0], a[1], b[0]};
+    wait_more_rounds(h, all, 4, 1);
+
+    drop_vm(h, t); /* template first */
+    SpVm *s1[3] = {a[0], a[1], b[0]};
+    wait_more_rounds(h, s1, 3, 2);
+
+    drop_vm(h, a[0]); /* the middle of the chain */
+    SpVm *s2[2] = {a[1], b[0]};
+    wait_more_rounds(h, s2, 2, 2);
+    harness_free(h);
+}
+
+/* Children exit first; the template verifies every byte afterwards.  The
+ * template rewrites 20000 pages a second, so many pages change during the
+ * pre-copy and must be copied again in the pause. */
+static void test_children_first(void)
+{
+    Harness *h = harness_new();
+    SpVm *t = start_template(h, "tpl", ",rate=20000");
+    SpVm *kids[4];
+    SpVmCloneTimes ct;
+    clone_into(h, t, "kid", 4, kids, &ct);
+    printf("# pre-copy %" G_GUINT64_FORMAT " pages, %" G_GUINT64_FORMAT
+           " copied again in a %.1f ms pause\n",
+           ct.pages_precopied, ct.pages_copied, ct.pause_ms);
+    g_assert_cmpuint(ct.pages_copied, >, 100);
+    SpVm *all[5] = {t, kids[0], kids[1], kids[2], kids[3]};
+    wait_more_rounds(h, all, 5, 1);
+    for (int i = 0; i < 4; i++)
+        drop_vm(h, kids[i]);
+    wait_more_rounds(h, &t, 1, 3);
+    harness_free(h);
+}
+
+/* A crashed VM, counts 0 and 65: one-line errors, nothing changes. */
+static void test_bad_input(void)
+{
+    Harness *h = harness_new();
+    SpVm *t = start_template(h, "tpl", "");
+    SpVm *c = harness_add(h, "name=bad,mem=16M,payload=crash");
+    g_autoptr(GError) e0 = NULL;
+    g_assert_true(sp_vm_start(c, &e0));
+    g_assert_true(harness_wait_all(h, 0.01) || true);
+    for (int i = 0; i < 500; i++) {
+        SpVmInfo info;
+        sp_vm_get_info(c, &info);
+        if (info.state != SP_VM_RUNNING)
+            break;
+        g_usleep(10000);
+    }
+    guint nvms = h->vms->len;
+    uint64_t r0 = rounds_of(t);
+    SpVm *out[SP_VM_CLONE_MAX + 1];
+    const char *names[SP_VM_CLONE_MAX + 1];
+    uint64_t ids[SP_VM_CLONE_MAX + 1];
+    for (int i = 0; i <= SP_VM_CLONE_MAX; i++) {
+        names[i] = "x";
+        ids[i] = 100 + i;
+    }
+    struct {
+        SpVm *src;
+        uint32_t n;
+        const char *msg;
+    } cases[] = {
+        {c, 1, "crashed"},
+        {t, 0, "count"},
+        {t, SP_VM_CLONE_MAX + 1, "count"},
+    };
+    for (size_t k = 0; k < G_N_ELEMENTS(cases); k++) {
+        g_autoptr(GError) err = NULL;
+        g_assert_false(sp_vm_clone_many(cases[k].src, cases[k].n, names, ids, NULL, out, NULL,
+                                        &err));
+        g_assert_nonnull(err);
+        printf("# error: %s\n", err->message);
+        g_assert_null(strchr(err->message, '\n'));
+        g_assert_nonnull(strstr(err->message, cases[k].msg));
+    }
+    g_assert_cmpuint(h->vms->len, ==, nvms);
+    g_assert_true(harness_wait_rounds(h, t, r0 + 1, 60));
+    g_assert_cmpuint(sp_vm_clone_generation(t), ==, 0);
+    g_assert_cmpuint(harness_integrity_count(h), ==, 0);
+    harness_free(h);
+}
+
+/* Re-cloning and cloning a clone copy only the pages that changed since
+ * (a new layer file); every member keeps all its bytes, in any exit order. */
+static void test_reclone_layers(void)
+{
+    Harness *h = harness_new();
+    SpVm *t = start_template(h, "tpl", ",rate=300");
+    SpVm *a[2], *b[2], *c[1];
+    SpVmCloneTimes t1, t2, t3;
+    clone_into(h, t, "a", 2, a, &t1);
+    g_assert_true(harness_wait_rounds(h, t, rounds_of(t) + 2, 60));
+    clone_into(h, t, "b", 2, b, &t2);
+    g_assert_true(harness_wait_rounds(h, a[0], rounds_of(a[0]) + 2, 60));
+    clone_into(h, a[0], "c", 1, c, &t3);
+    printf("# pages copied: first clone %" G_GUINT64_FORMAT ", re-clone %" G_GUINT64_FORMAT
+           ", clone of a clone %" G_GUINT64_FORMAT "; pauses %.1f / %.1f / %.1f ms\n",
+           t1.pages_copied, t2.pages_copied, t3.pages_copied, t1.pause_ms, t2.pause_ms,
+           t3.pause_ms);
+    SpVmCloneTimes *tt[3] = {&t1, &t2, &t3};
+    for (int i = 0; i < 3; i++)
+        printf("#   clone %d: park %.2f ms, copy %.1f ms, remap %.1f ms, children %.1f ms\n", i + 1,
+               tt[i]->park_ms, tt[i]->copy_ms, tt[i]->remap_ms, tt[i]->children_ms);
+    g_assert_cmpuint(t1.pages_copied + t1.pages_precopied, >, 30000);
+    g_assert_cmpuint(t2.pages_copied, >, 0);
+    g_assert_cmpuint(t2.pages_copied, <, (t1.pages_copied + t1.pages_precopied) / 4);
+    g_assert_cmpuint(t3.pages_copied, >, 0);
+    g_assert_cmpuint(t3.pages_copied, <, (t1.pages_copied + t1.pages_precopied) / 4);
+    g_assert_cmpuint(sp_vm_clone_generation(c[0]), ==, 2);
+    SpVm *all[6] = {t, a[0], a[1], b[0], b[1], c[0]};
+    wait_more_rounds(h, all, 6, 2);
+    drop_vm(h, t);
+    drop_vm(h, a[0]);
+    SpVm *rest[4] = {a[1], b[0], b[1], c[0]};
+    wait_more_rounds(h, rest, 4, 2);
+    harness_free(h);
+}
+
+/* Clones under the sharing engine: a child zeroes every managed page
+ * (memload fill=0); the engine drops zero pages, which in a clone's file
+ * mapping must not bring the group file's old content back. */
+static void test_engine_zero(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k;
+    sp_engine_default_knobs(&k);
+    k.run = 1;
+    k.sleep_millisecs = 0;
+    k.pages_to_scan = 20000;
+    harness_use_engine(h, &k);
+    SpVm *t = harness_add(h, "name=tpl,mem=64M,vcpus=2,domain=cl," MEMLOAD);
+    harness_start_all(h);
+    g_assert_true(harness_wait_rounds(h, t, 1, 60));
+    g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+    SpVm *kids[2];
+    clone_into(h, t, "kid", 2, kids, NULL);
+    g_assert_true(harness_command(kids[0], ML_CMD_FILL, 0, 60));
+    g_assert_true(harness_command(t, ML_CMD_FILL, 0, 60));
+    g_assert_true(sp_engine_wait_scans(h->engine, 3, 60));
+    SpEngineStats st;
+    sp_engine_get_stats(h->engine, &st);
+    printf("# engine: %" G_GUINT64_FORMAT " zero pages, %" G_GUINT64_FORMAT " merges\n",
+           st.zero_pages, st.merges);
+    g_assert_cmpuint(st.zero_pages, >, 10000);
+    SpVm *all[3] = {t, kids[0], kids[1]};
+    wait_more_rounds(h, all, 3, 2);
+    /* and back to the mix: the zero pages are written again */
+    g_assert_true(harness_command(kids[0], ML_CMD_MIX, 0, 60));
+    g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+    wait_more_rounds(h, all, 3, 2);
+    harness_free(h);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/clone/eight-children", test_clone_eight);
+    g_test_add_func("/clone/exit-orders", test_exit_orders);
+    g_test_add_func("/clone/children-first", test_children_first);
+    g_test_add_func("/clone/bad-input", test_bad_input);
+    g_test_add_func("/clone/engine-zero", test_engine_zero);
+    g_test_add_func("/clone/reclone-layers", test_reclone_layers);
+    return g_test_run();
+}
