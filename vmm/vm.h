@@ -121,5 +121,10 @@ SpVm *sp_vm_clone(SpVm *src, const char *name, uint64_t vm_id, const SpVmEvents 
 bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uint64_t *ids,
                       const SpVmEvents *ev, SpVm **out, SpVmCloneTimes *times, GError **error);
 uint64_t sp_vm_clone_generation(const SpVm *vm); /* 0 = not a clone */
+/* Clone sharing (rmap/rmap.h): pages that map a frame of the VM's clone
+ * group files now, and the id of the group of its top layer (0: none).
+ * Node-wide per-group figures: sp_rmap_group_stats(). */
+uint64_t sp_vm_clone_shared_pages(const SpVm *vm);
+uint64_t sp_vm_clone_group_id(const SpVm *vm);
 
 #endif
