@@ -8,12 +8,19 @@
 
 #include "rmap/clone-file.h"
 #include "rmap/clone-layout.h"
+#include "rmap/rmap-priv.h"
 
-CloneLayout *clone_layout_new_flat(int fd, uint64_t npages)
+static void layout_add_group(CloneLayout *l, SpCloneGroup *g)
+{
+    clone_group_layout_hold(g);
+    g_ptr_array_add(l->groups, g);
+}
+
+CloneLayout *clone_layout_new_flat(SpCloneGroup *g, uint64_t npages)
 {
     CloneLayout *l = g_new0(CloneLayout, 1);
-    l->fds = g_array_new(FALSE, FALSE, sizeof(int));
-    g_array_append_val(l->fds, fd);
+    l->groups = g_ptr_array_new();
+    layout_add_group(l, g);
     l->layer = g_malloc0(npages);
     l->npages = npages;
     return l;
@@ -22,24 +29,26 @@ CloneLayout *clone_layout_new_flat(int fd, uint64_t npages)
 CloneLayout *clone_layout_copy(const CloneLayout *l)
 {
     CloneLayout *c = g_new0(CloneLayout, 1);
-    c->fds = g_array_new(FALSE, FALSE, sizeof(int));
-    for (guint i = 0; i < l->fds->len; i++) {
-        int fd = fcntl(g_array_index(l->fds, int, i), F_DUPFD_CLOEXEC, 0);
-        g_array_append_val(c->fds, fd); /* -1 only if out of fds: map will fail */
-    }
+    c->groups = g_ptr_array_new();
+    for (guint i = 0; i < l->groups->len; i++)
+        layout_add_group(c, g_ptr_array_index(l->groups, i));
     c->layer = g_memdup2(l->layer, l->npages);
     c->npages = l->npages;
     return c;
+}
+
+SpCloneGroup *clone_layout_top(const CloneLayout *l)
+{
+    return g_ptr_array_index(l->groups, l->groups->len - 1);
 }
 
 void clone_layout_free(CloneLayout *l)
 {
     if (!l)
         return;
-    for (guint i = 0; i < l->fds->len; i++)
-        if (g_array_index(l->fds, int, i) >= 0)
-            close(g_array_index(l->fds, int, i));
-    g_array_free(l->fds, TRUE);
+    for (guint i = 0; i < l->groups->len; i++)
+        clone_group_layout_release(g_ptr_array_index(l->groups, i));
+    g_ptr_array_free(l->groups, TRUE);
     g_free(l->layer);
     g_free(l);
 }
@@ -58,7 +67,7 @@ bool clone_layout_map(const CloneLayout *l, GuestMem *mem, GError **error)
         uint64_t e = g + 1;
         while (e < l->npages && l->layer[e] == l->layer[g])
             e++;
-        int fd = g_array_index(l->fds, int, l->layer[g]);
+        int fd = sp_clone_group_fd(g_ptr_array_index(l->groups, l->layer[g]));
         if (!guest_mem_map_file_range(mem, fd, g * SP_PAGE_SIZE, (e - g) * SP_PAGE_SIZE, error))
             return false;
         g = e;
@@ -99,8 +108,7 @@ CloneLayout *clone_layout_with_private(const CloneLayout *l, const GuestMem *mem
         clone_layout_free(n);
         return NULL;
     }
-    uint8_t idx = (uint8_t)n->fds->len;
-    g_array_append_val(n->fds, fd); /* owned by n from here */
+    uint8_t idx = (uint8_t)n->groups->len;
     for (uint64_t g = 0; g < l->npages;) {
         if (!pm[g]) {
             g++;
@@ -117,6 +125,7 @@ CloneLayout *clone_layout_with_private(const CloneLayout *l, const GuestMem *mem
             if (w <= 0) {
                 g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
                             "cannot write a clone layer: %s", g_strerror(errno));
+                close(fd);
                 clone_layout_free(n);
                 return NULL;
             }
@@ -126,5 +135,8 @@ CloneLayout *clone_layout_with_private(const CloneLayout *l, const GuestMem *mem
         *copied += e - g;
         g = e;
     }
+    SpCloneGroup *grp = sp_clone_group_new(fd, l->npages, clone_layout_top(l));
+    layout_add_group(n, grp);
+    sp_clone_group_unref(grp);
     return n;
 }

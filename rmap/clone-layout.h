@@ -19,8 +19,10 @@
  * the sharing engine remaps pages, so a VM that was ever attached to it is
  * cloned by a full copy instead (vm-clone.c).
  *
- * Each CloneLayout owns its file descriptors; the kernel keeps a file alive
- * as long as any VM maps it, so VMs exit in any order.
+ * Each layer is a sharing group (rmap/rmap.h), which holds the file; a
+ * layout holds each of its groups (and so their files) until it is freed.
+ * The kernel keeps a file's pages alive as long as any VM maps them, so
+ * VMs exit in any order.
  * Locking: none; a layout belongs to one VM and changes only while its
  * vCPUs are paused.
  */
@@ -32,26 +34,30 @@
 #include <gio/gio.h>
 
 #include "rmap/guest-mem.h"
+#include "rmap/rmap.h"
 
 #define CLONE_LAYOUT_MAX_LAYERS 200
 #define CLONE_LAYOUT_MAX_RUNS 4096 /* mappings per VM before flattening */
 
-typedef struct CloneLayout {
-    GArray *fds;      /* int, one per layer, owned */
-    uint8_t *layer;   /* per guest page: index into fds */
+struct CloneLayout {
+    GPtrArray *groups; /* SpCloneGroup *, one per layer, oldest first; held */
+    uint8_t *layer;    /* per guest page: index into groups */
     uint64_t npages;
-} CloneLayout;
+};
 
-/* One layer: all of RAM from `fd` (ownership passes to the layout). */
-CloneLayout *clone_layout_new_flat(int fd, uint64_t npages);
-CloneLayout *clone_layout_copy(const CloneLayout *l); /* dups the fds */
+/* One layer: all of RAM from group g (the layout takes its own hold). */
+CloneLayout *clone_layout_new_flat(SpCloneGroup *g, uint64_t npages);
+CloneLayout *clone_layout_copy(const CloneLayout *l); /* holds the same groups */
+/* The group of the top layer (the newest). */
+SpCloneGroup *clone_layout_top(const CloneLayout *l);
 void clone_layout_free(CloneLayout *l);
 /* Number of runs of equal layer, i.e. mappings clone_layout_map makes. */
 uint64_t clone_layout_runs(const CloneLayout *l);
 /* Map every run of the layout over mem (MAP_FIXED, WP registration). */
 bool clone_layout_map(const CloneLayout *l, GuestMem *mem, GError **error);
-/* A new layout: `l` plus a new layer file holding mem's private pages
- * (present and not a file page: what the VM changed since `l` was made).
+/* A new layout: `l` plus a new layer holding mem's private pages (present
+ * and not a file page: what the VM changed since `l` was made), a new
+ * group whose parent is l's top group.
  * mem itself is not touched: its owner keeps its private pages and `l`,
  * so this costs one copy of the changed pages and no remapping.
  * `copied` = pages written.  NULL with an error on failure. */

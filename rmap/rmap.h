@@ -93,11 +93,10 @@ enum { SP_RMAP_EXACT = 1 };
 
 /* --- groups (rmap/clone-group.c) --- */
 
-/* A new group over memfd `fd` (taken over) of npages pages; `present`
- * (npages bits, copied; NULL = all) says which pages the file holds;
- * parent may be NULL.  The caller holds the one reference returned. */
-SpCloneGroup *sp_clone_group_new(int fd, uint64_t npages, const uint64_t *present,
-                                 SpCloneGroup *parent);
+/* A new group over memfd `fd` (taken over) of npages pages; the pages the
+ * file holds are read from it (SEEK_DATA).  parent may be NULL.  The caller
+ * holds the one reference returned. */
+SpCloneGroup *sp_clone_group_new(int fd, uint64_t npages, SpCloneGroup *parent);
 SpCloneGroup *sp_clone_group_ref(SpCloneGroup *g);
 void sp_clone_group_unref(SpCloneGroup *g);
 int sp_clone_group_fd(const SpCloneGroup *g);  /* -1 once its last layout went */
@@ -120,12 +119,11 @@ uint32_t sp_rmap_group_stats(SpCloneGroupStats **out);
 
 SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, GuestMem *mem);
 void sp_rmap_vm_free(SpRmapVm *rv); /* leaves its groups */
-/* The VM's RAM now maps `layout` (NULL: none; e.g. a VM that was never
- * cloned); off bits start clear except for pages the VM wrote before
- * (pass keep_off = true when the RAM itself did not change, as for a
- * re-cloned source that keeps its private pages).  Borrowed: the layout
- * must stay alive until replaced. */
-void sp_rmap_vm_set_layout(SpRmapVm *rv, const CloneLayout *layout, bool keep_off);
+/* The VM's RAM was just mapped from `layout` (NULL: none), so every page
+ * maps its layer: off bits start clear.  Borrowed: the layout must stay
+ * alive until replaced.  Call it while nothing else touches the VM's RAM
+ * or its rmap (vCPUs paused or not started, engine detached). */
+void sp_rmap_vm_set_layout(SpRmapVm *rv, const CloneLayout *layout);
 /* Page gfn left its layer for good (written, or remapped).  Lock-free. */
 void sp_rmap_vm_note_off(SpRmapVm *rv, uint64_t gfn);
 /* Does page gfn still map its layer's frame, as far as the map knows? */

@@ -14,7 +14,9 @@
  * hash word is the current content's), VOLATILE (written since the
  * previous scan, so not a merge candidate this scan).
  *
- * Frames: ShFrame per pool frame; refs = MERGED pages mapping it.  A frame
+ * Frames: ShFrame per pool frame; refs = MERGED pages mapping it, and
+ * mappers[frame] lists them (vm slot << 40 | gfn), KSM's rmap_items: the
+ * reverse map walks a pool frame through it (mappers.c, rmap/rmap.h).  A frame
  * is in the stable index (key: sharing group << 32 | hash) from the merge
  * that created it until its refs drop to 0, when it is freed (hole punched).
  * Frames with equal keys are chained through `next`.
@@ -81,6 +83,7 @@ struct ShVm {
     uint32_t slot_index;     /* index in eng->vm_slots */
     char *domain;            /* sharing domain name */
     bool file_backed;        /* RAM maps a clone group's file (see SpEngineVmDesc) */
+    SpRmapVm *rmap;          /* its reverse-map entry, or NULL */
     /* counters (engine lock) */
     uint64_t merged;         /* pages in MERGED */
     uint64_t zero;           /* pages in ZERO */
@@ -99,6 +102,7 @@ struct SpEngine {
     bool unmerged;           /* run=2 finished its unmerge */
     FramePool pool;
     GArray *frames;          /* ShFrame, indexed by frame number */
+    GPtrArray *mappers;      /* per frame: GArray of uint64 (slot << 40 | gfn), or NULL */
     U64Map stable;           /* key -> first frame */
     U64Map unstable;         /* key -> vm slot << 40 | gfn */
     ShVm **vm_slots;         /* by slot_index; NULL = free */
@@ -123,7 +127,17 @@ bool sh_page_is_file(ShVm *vm, uint64_t gfn, bool *present);
 /* scan.c */
 void sh_scan_begin(SpEngine *eng);
 void sh_scan_page(SpEngine *eng, ShVm *vm, uint64_t gfn);
-void sh_frame_unref(SpEngine *eng, uint32_t frame);
+/* The MERGED page (vm, gfn) no longer maps `frame`. */
+void sh_frame_unref(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame);
+/* Apply one write to a page's state (as a harvested dirty bit does). */
+void sh_page_written(SpEngine *eng, ShVm *vm, uint64_t gfn);
+
+/* mappers.c - who maps a pool frame; the engine's side of the reverse map */
+void sh_mapper_add(SpEngine *eng, uint32_t frame, ShVm *vm, uint64_t gfn);
+void sh_mapper_remove(SpEngine *eng, uint32_t frame, ShVm *vm, uint64_t gfn);
+void sh_mappers_free(SpEngine *eng);
+void sh_rmap_register(SpEngine *eng);
+void sh_rmap_unregister(SpEngine *eng);
 void sh_unmerge_all(SpEngine *eng);
 
 static inline uint64_t sh_key(uint32_t group, uint32_t hash)

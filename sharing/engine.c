@@ -172,6 +172,7 @@ SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error)
         return NULL;
     }
     eng->frames = g_array_new(FALSE, TRUE, sizeof(ShFrame));
+    eng->mappers = g_ptr_array_new();
     u64map_init(&eng->stable);
     u64map_init(&eng->unstable);
     eng->domain_ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -181,6 +182,7 @@ SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error)
     eng->zero_hash = (uint32_t)(h ^ (h >> 32));
     engine_raise_map_limit(eng, 65530);
     eng->thread = g_thread_new("sp-engine", engine_thread, eng);
+    sh_rmap_register(eng);
     return eng;
 }
 
@@ -188,6 +190,7 @@ void sp_engine_free(SpEngine *eng)
 {
     if (!eng)
         return;
+    sh_rmap_unregister(eng); /* no walk can reach us from here on */
     g_mutex_lock(&eng->lock);
     eng->quit = true;
     g_cond_broadcast(&eng->cond);
@@ -198,6 +201,7 @@ void sp_engine_free(SpEngine *eng)
     g_free(eng->vm_slots);
     frame_pool_destroy(&eng->pool);
     g_array_free(eng->frames, TRUE);
+    sh_mappers_free(eng);
     u64map_destroy(&eng->stable);
     u64map_destroy(&eng->unstable);
     g_hash_table_destroy(eng->domain_ids);
@@ -277,6 +281,28 @@ static void shvm_free(ShVm *vm)
     g_free(vm);
 }
 
+/* Initial states of a clone's pages from /proc/self/pagemap: a private
+ * page (present, not a file page) is touched and leaves its group for the
+ * reverse map; a page of the group file is left alone. */
+static bool attach_clone_pages(ShVm *vm)
+{
+    const uint64_t chunk = 1ULL << 16;
+    g_autofree uint64_t *ent = g_new(uint64_t, chunk);
+    for (uint64_t g = 0; g < vm->npages; g += chunk) {
+        uint64_t n = MIN(chunk, vm->npages - g);
+        off_t off = (off_t)(((uintptr_t)vm->mem->host / SP_PAGE_SIZE + g) * 8);
+        if (vm->pagemap_fd < 0 || pread(vm->pagemap_fd, ent, n * 8, off) != (ssize_t)(n * 8))
+            return false;
+        for (uint64_t i = 0; i < n; i++)
+            if ((ent[i] >> 63) && !((ent[i] >> 61) & 1)) {
+                vm->page[g + i] = PG_TOUCHED | PG_VOLATILE;
+                vm->touched++;
+                sp_rmap_vm_note_off(vm->rmap, g + i);
+            }
+    }
+    return true;
+}
+
 ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
 {
     g_autofree unsigned char *vec = NULL;
@@ -289,6 +315,7 @@ ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
     vm->mem = d->mem;
     vm->kvm_fd = d->kvm_vm_fd;
     vm->file_backed = d->file_backed;
+    vm->rmap = d->rmap;
     vm->slot = d->slot;
     vm->npages = d->mem->size / SP_PAGE_SIZE;
     vm->first = d->share_end ? d->share_start / SP_PAGE_SIZE : 0;
@@ -304,8 +331,16 @@ ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
         goto fail;
     }
     vm->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    /* Pages already in memory (the loader's, or written before attach) are touched. */
-    vec = g_try_malloc(MIN(vm->npages, 1ULL << 20));
+    /* Pages already in memory (the loader's, or written before attach) are
+     * touched - except, in a clone, pages that still map their clone group:
+     * they are shared already, and only a write (seen in the dirty log)
+     * makes them candidates, like any page. */
+    if (vm->rmap && vm->file_backed && !attach_clone_pages(vm)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    "VM '%s': cannot read /proc/self/pagemap", d->name);
+        goto fail;
+    }
+    vec = vm->file_backed && vm->rmap ? NULL : g_try_malloc(MIN(vm->npages, 1ULL << 20));
     for (uint64_t g = 0; vec && g < vm->npages; g += 1ULL << 20) {
         uint64_t n = MIN(vm->npages - g, 1ULL << 20);
         if (mincore(d->mem->host + g * SP_PAGE_SIZE, n * SP_PAGE_SIZE, vec) < 0)
@@ -355,7 +390,7 @@ void sp_engine_detach(SpEngine *eng, ShVm *vm)
     for (uint64_t g = 0; g < vm->npages; g++) {
         uint64_t p = vm->page[g];
         if (PG_KIND(p) == PG_MERGED)
-            sh_frame_unref(eng, PG_FRAME(p));
+            sh_frame_unref(eng, vm, g, PG_FRAME(p));
         else if (PG_KIND(p) == PG_ZERO)
             eng->stats.zero_pages--;
     }

@@ -24,6 +24,7 @@
 #include <gio/gio.h>
 
 #include "rmap/guest-mem.h"
+#include "rmap/rmap.h"
 
 typedef struct SpEngine SpEngine;
 typedef struct ShVm ShVm;
@@ -41,6 +42,9 @@ typedef struct SpEngineVmDesc {
     bool file_backed;     /* RAM is a MAP_PRIVATE file mapping (a clone group's
                            * file): a page must never be dropped with
                            * MADV_DONTNEED, which would bring the file back */
+    SpRmapVm *rmap;       /* its reverse-map entry (may be NULL): pages that still
+                           * map their clone group are left alone (not rescanned,
+                           * not re-merged), and pages that leave it are noted */
 } SpEngineVmDesc;
 
 /* KSM's knobs.  run: 0 stop, 1 run, 2 unmerge everything and stay stopped. */

@@ -113,6 +113,9 @@ bool sh_merge_page(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame)
     wake(vm, addr);
     uint64_t old = vm->page[gfn];
     vm->page[gfn] = PG_MAKE(PG_MERGED, frame, (old & ~(uint64_t)PG_KIND_MASK & 0xff) | PG_HASHED);
+    sh_mapper_add(eng, frame, vm, gfn);
+    if (vm->rmap)
+        sp_rmap_vm_note_off(vm->rmap, gfn);
     vm->merged++;
     eng->stats.merges++;
     return true;
@@ -147,6 +150,8 @@ bool sh_zero_page(SpEngine *eng, ShVm *vm, uint64_t gfn)
     wp(vm, addr, false);
     wake(vm, addr);
     vm->page[gfn] = PG_MAKE(PG_ZERO, NO_FRAME, (old & 0xff & ~(uint64_t)PG_KIND_MASK));
+    if (vm->rmap)
+        sp_rmap_vm_note_off(vm->rmap, gfn);
     vm->zero++;
     eng->stats.zero_pages++;
     return true;
@@ -177,7 +182,7 @@ bool sh_unmerge_page(SpEngine *eng, ShVm *vm, uint64_t gfn)
     wake(vm, addr);
     if (PG_KIND(old) == PG_MERGED) {
         vm->merged--;
-        sh_frame_unref(eng, PG_FRAME(old));
+        sh_frame_unref(eng, vm, gfn, PG_FRAME(old));
     }
     vm->page[gfn] = PG_MAKE(PG_ANON, NO_FRAME, (old & 0xff & ~(uint64_t)(PG_KIND_MASK)));
     return true;

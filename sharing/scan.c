@@ -52,8 +52,9 @@ static void frame_unlink(SpEngine *eng, uint32_t frame)
     }
 }
 
-void sh_frame_unref(SpEngine *eng, uint32_t frame)
+void sh_frame_unref(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame)
 {
+    sh_mapper_remove(eng, frame, vm, gfn);
     ShFrame *f = &g_array_index(eng->frames, ShFrame, frame);
     g_assert(f->refs > 0);
     if (--f->refs > 0) {
@@ -66,10 +67,11 @@ void sh_frame_unref(SpEngine *eng, uint32_t frame)
     eng->stats.frames_freed++;
 }
 
-/* Apply one harvested write to a page's state. */
-static void page_written(SpEngine *eng, ShVm *vm, uint64_t gfn)
+void sh_page_written(SpEngine *eng, ShVm *vm, uint64_t gfn)
 {
     uint64_t p = vm->page[gfn];
+    if (vm->rmap) /* a write copies the page out of its clone group, if it was in one */
+        sp_rmap_vm_note_off(vm->rmap, gfn);
     if (!(p & PG_TOUCHED))
         vm->touched++;
     eng->scan_work++;
@@ -86,7 +88,7 @@ static void page_written(SpEngine *eng, ShVm *vm, uint64_t gfn)
         }
         vm->merged--;
         eng->stats.cow_breaks++;
-        sh_frame_unref(eng, PG_FRAME(p));
+        sh_frame_unref(eng, vm, gfn, PG_FRAME(p));
         p = (p & ~(uint64_t)PG_KIND_MASK) | PG_COWED;
         break;
     case PG_ZERO:
@@ -126,7 +128,7 @@ static void harvest(SpEngine *eng, ShVm *vm)
             uint64_t gfn = w * 64 + (uint64_t)__builtin_ctzll(bits);
             bits &= bits - 1;
             if (gfn < vm->npages)
-                page_written(eng, vm, gfn);
+                sh_page_written(eng, vm, gfn);
         }
     }
 }

@@ -47,6 +47,7 @@
 
 #include "rmap/clone-file.h"
 #include "rmap/clone-layout.h"
+#include "rmap/rmap.h"
 #include "sharing/engine.h"
 #include "vmm/vm-priv.h"
 
@@ -64,7 +65,12 @@ static uint64_t clone_next_id = 1; /* atomic; ids are distinct in the process */
 
 void sp_vm_note_vmm_write(SpVm *vm, uint64_t gpa, uint64_t len)
 {
-    if (!__atomic_load_n(&vm->precopy, __ATOMIC_ACQUIRE) || !len)
+    if (!len)
+        return;
+    /* The write copied those pages out of the VM's clone group. */
+    for (uint64_t g = gpa / SP_PAGE_SIZE; vm->rmap && g <= (gpa + len - 1) / SP_PAGE_SIZE; g++)
+        sp_rmap_vm_note_off(vm->rmap, g);
+    if (!__atomic_load_n(&vm->precopy, __ATOMIC_ACQUIRE))
         return;
     g_mutex_lock(&vm->lock);
     if (vm->precopy_pages)
@@ -124,6 +130,17 @@ static void clone_precopy_end(SpVm *src)
 uint64_t sp_vm_clone_generation(const SpVm *vm)
 {
     return vm->clone_generation;
+}
+
+uint64_t sp_vm_clone_shared_pages(const SpVm *vm)
+{
+    return vm->rmap ? sp_rmap_vm_clone_shared(vm->rmap) : 0;
+}
+
+uint64_t sp_vm_clone_group_id(const SpVm *vm)
+{
+    SpCloneGroup *g = vm->rmap ? sp_rmap_vm_group(vm->rmap) : NULL;
+    return g ? sp_clone_group_id(g) : 0;
 }
 
 static bool clone_vcpu_save(SpVcpu *v, CloneVcpuState *st, GError **error)
@@ -218,7 +235,7 @@ static CloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied,
                                         gint64 *t_copied, void **old_ram, GError **error)
 {
     CloneLayout *l = src->clone_layout;
-    if (l && !src->engine && l->fds->len < CLONE_LAYOUT_MAX_LAYERS) {
+    if (l && !src->engine && l->groups->len < CLONE_LAYOUT_MAX_LAYERS) {
         CloneLayout *n = clone_layout_with_private(l, &src->mem, copied, error);
         *t_copied = g_get_monotonic_time();
         if (!n)
@@ -238,8 +255,14 @@ static CloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied,
     *old_ram = guest_mem_move_out(&src->mem); /* freed after the pause */
     bool ok = guest_mem_map_file(&src->mem, fd, error);
     src->ram_file_backed = true;
+    /* A new group; the one the source was in (if any) is its parent. */
+    SpCloneGroup *grp = sp_clone_group_new(fd, src->mem.size / SP_PAGE_SIZE,
+                                           l ? clone_layout_top(l) : NULL);
+    CloneLayout *nl = clone_layout_new_flat(grp, src->mem.size / SP_PAGE_SIZE);
+    sp_clone_group_unref(grp);
+    sp_rmap_vm_set_layout(src->rmap, nl);
     clone_layout_free(src->clone_layout);
-    src->clone_layout = clone_layout_new_flat(fd, src->mem.size / SP_PAGE_SIZE);
+    src->clone_layout = nl;
     /* Attach again even after a failed registration: the RAM is the file's
      * now either way, and the engine copes with pages it cannot protect. */
     g_autoptr(GError) aerr = NULL;
@@ -319,6 +342,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
         kids[i]->clone_layout = clone_layout_copy(kl);
         if (!clone_layout_map(kids[i]->clone_layout, &kids[i]->mem, error))
             goto fail;
+        sp_rmap_vm_set_layout(kids[i]->rmap, kids[i]->clone_layout);
         kids[i]->ram_file_backed = true;
         for (uint32_t v = 0; v < kids[i]->nvcpus; v++)
             if (!clone_vcpu_load(&kids[i]->vcpus[v], &st[v], error))

@@ -78,6 +78,7 @@ struct SpVm {
     uint64_t clone_id;          /* distinct among clones of this process */
     bool ram_file_backed;       /* RAM maps a clone group file (set while paused) */
     struct CloneLayout *clone_layout; /* group files under its RAM, or NULL */
+    struct SpRmapVm *rmap;      /* its place in the reverse map (rmap/rmap.h) */
     int precopy;                /* atomic: a clone is copying RAM while it runs */
     GArray *precopy_pages;      /* gfns VMM threads wrote meanwhile (under lock) */
 };

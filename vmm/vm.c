@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "rmap/clone-layout.h"
+#include "rmap/rmap.h"
 #include "vmm/guest-abi.h"
 #include "sharing/engine.h"
 #include "vmm/linux/acpi.h"
@@ -117,6 +118,7 @@ static bool vm_create_ram(SpVm *vm, GError **error)
                     (unsigned long long)(vm->mem.size >> 20), g_strerror(errno));
         return false;
     }
+    vm->rmap = sp_rmap_vm_new(vm->id, vm->cfg->name, &vm->mem);
     return true;
 }
 
@@ -205,6 +207,7 @@ bool sp_vm_engine_attach(SpVm *vm, GError **error)
             .share_start = vm->share_start,
             .share_end = vm->share_end,
             .file_backed = vm->ram_file_backed,
+            .rmap = vm->rmap,
         };
         vm->shvm = sp_engine_attach(vm->engine, &d, error);
         if (!vm->shvm)
@@ -344,6 +347,7 @@ void sp_vm_free(SpVm *vm)
     if (vm->fd >= 0)
         close(vm->fd);
     guest_mem_destroy(&vm->mem);
+    sp_rmap_vm_free(vm->rmap); /* leaves its groups before the layout lets them go */
     clone_layout_free(vm->clone_layout);
     g_hash_table_destroy(vm->results);
     g_free(vm->reason);

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rmap-priv.h - the reverse map's insides (clone-group.c, rmap.c,
+ * clone-layout.c).  See rmap.h for the model, invariants and locking.
+ */
+#ifndef SAMEPAGE_RMAP_RMAP_PRIV_H
+#define SAMEPAGE_RMAP_RMAP_PRIV_H
+
+#include "rmap/clone-layout.h"
+#include "rmap/rmap.h"
+
+/* A VM's membership in one group: the group is layer `layer` of its layout. */
+typedef struct RmapMember {
+    SpRmapVm *vm;
+    uint8_t layer;
+} RmapMember;
+
+struct SpCloneGroup {
+    uint64_t id;
+    int fd;                  /* the file; -1 once no layout uses it */
+    uint64_t npages;
+    uint64_t *present;       /* pages the file held when the group was made */
+    uint64_t npresent;
+    SpCloneGroup *parent;    /* one reference, or NULL */
+    int refs;                /* rmap_lock: layouts + child groups + callers */
+    int layout_refs;         /* rmap_lock: layouts holding the fd */
+    GArray *members;         /* RmapMember, rmap_lock */
+};
+
+struct SpRmapVm {
+    uint64_t id;
+    char *name;
+    GuestMem *mem;
+    uint64_t npages;
+    const CloneLayout *layout; /* borrowed; NULL: no clone group under its RAM */
+    uint64_t *off;           /* atomic bits: page left its layer for good */
+    uint64_t clone_shared;   /* atomic: pages mapping a frame their group file holds */
+};
+
+extern GMutex rmap_lock;
+
+static inline bool rmap_bit(const uint64_t *bits, uint64_t i)
+{
+    return (__atomic_load_n(&bits[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1;
+}
+
+/* clone-group.c, rmap_lock held */
+void clone_group_add_member(SpCloneGroup *g, SpRmapVm *vm, uint8_t layer);
+void clone_group_remove_member(SpCloneGroup *g, SpRmapVm *vm);
+/* A layout starts or stops using g's file (takes rmap_lock). */
+void clone_group_layout_hold(SpCloneGroup *g);
+void clone_group_layout_release(SpCloneGroup *g);
+
+#endif

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rmap.c - VMs in the reverse map, the walk, lookups and syncs (rmap.h).
+ *
+ * Invariants: rv->layout != NULL iff rv is a member of every group of that
+ * layout (and of no other); rv->clone_shared = number of pages g with
+ * layout->layer[g]'s group holding page g and the off bit of g clear.
+ * Off bits only ever go from 0 to 1 while a layout stays; note_off keeps
+ * the counter in step with an atomic test-and-set.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rmap/rmap-priv.h"
+
+typedef struct RmapPool {
+    const void *pool;
+    SpRmapPoolOps ops;
+    void *opaque;
+} RmapPool;
+
+static GArray *pools; /* RmapPool, rmap_lock */
+
+SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, GuestMem *mem)
+{
+    SpRmapVm *rv = g_new0(SpRmapVm, 1);
+    rv->id = vm_id;
+    rv->name = g_strdup(name);
+    rv->mem = mem;
+    rv->npages = mem->size / SP_PAGE_SIZE;
+    return rv;
+}
+
+static void rmap_vm_leave_locked(SpRmapVm *rv)
+{
+    if (!rv->layout)
+        return;
+    for (guint i = 0; i < rv->layout->groups->len; i++)
+        clone_group_remove_member(g_ptr_array_index(rv->layout->groups, i), rv);
+    rv->layout = NULL;
+    __atomic_store_n(&rv->clone_shared, 0, __ATOMIC_RELAXED);
+}
+
+void sp_rmap_vm_free(SpRmapVm *rv)
+{
+    if (!rv)
+        return;
+    g_mutex_lock(&rmap_lock);
+    rmap_vm_leave_locked(rv);
+    g_mutex_unlock(&rmap_lock);
+    g_free(rv->off);
+    g_free(rv->name);
+    g_free(rv);
+}
+
+static const SpCloneGroup *layout_group(const CloneLayout *l, uint64_t gfn)
+{
+    return g_ptr_array_index(l->groups, l->layer[gfn]);
+}
+
+void sp_rmap_vm_set_layout(SpRmapVm *rv, const CloneLayout *layout)
+{
+    g_mutex_lock(&rmap_lock);
+    rmap_vm_leave_locked(rv);
+    if (layout) {
+        g_assert(layout->npages == rv->npages);
+        if (!rv->off)
+            rv->off = g_new0(uint64_t, (rv->npages + 63) / 64);
+        else
+            memset(rv->off, 0, (rv->npages + 63) / 64 * 8);
+        for (guint i = 0; i < layout->groups->len; i++)
+            clone_group_add_member(g_ptr_array_index(layout->groups, i), rv, (uint8_t)i);
+        uint64_t shared = 0;
+        for (uint64_t g = 0; g < rv->npages; g++)
+            shared += rmap_bit(layout_group(layout, g)->present, g);
+        rv->layout = layout;
+        __atomic_store_n(&rv->clone_shared, shared, __ATOMIC_RELAXED);
+    }
+    g_mutex_unlock(&rmap_lock);
+}
+
+void sp_rmap_vm_note_off(SpRmapVm *rv, uint64_t gfn)
+{
+    const CloneLayout *l = __atomic_load_n(&rv->layout, __ATOMIC_ACQUIRE);
+    if (!l || gfn >= rv->npages)
+        return;
+    uint64_t bit = 1ULL << (gfn % 64);
+    uint64_t old = __atomic_fetch_or(&rv->off[gfn / 64], bit, __ATOMIC_ACQ_REL);
+    if (!(old & bit) && rmap_bit(layout_group(l, gfn)->present, gfn))
+        __atomic_fetch_sub(&rv->clone_shared, 1, __ATOMIC_RELAXED);
+}
+
+bool sp_rmap_vm_maps_layer(const SpRmapVm *rv, uint64_t gfn)
+{
+    return rv->layout && gfn < rv->npages && !rmap_bit(rv->off, gfn);
+}
+
+uint64_t sp_rmap_vm_clone_shared(const SpRmapVm *rv)
+{
+    return __atomic_load_n(&rv->clone_shared, __ATOMIC_RELAXED);
+}
+
+SpCloneGroup *sp_rmap_vm_group(const SpRmapVm *rv)
+{
+    const CloneLayout *l = rv->layout;
+    return l ? g_ptr_array_index(l->groups, l->groups->len - 1) : NULL;
+}
+
+/* Page entries of [first, first+n) of rv's RAM; false if unreadable. */
+static bool rmap_pagemap(const SpRmapVm *rv, uint64_t first, uint64_t n, uint64_t *ent)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    off_t off = (off_t)(((uintptr_t)rv->mem->host / SP_PAGE_SIZE + first) * 8);
+    bool ok = pread(fd, ent, n * 8, off) == (ssize_t)(n * 8);
+    close(fd);
+    return ok;
+}
+
+static inline bool pagemap_private(uint64_t e)
+{
+    return (e >> 63) && !((e >> 61) & 1); /* present, not a file page */
+}
+
+bool sp_rmap_sync(SpRmapVm *rv, GError **error)
+{
+    uint64_t words = (rv->npages + 63) / 64;
+    g_autofree uint64_t *ent = g_try_new(uint64_t, rv->npages);
+    g_autofree uint64_t *priv = g_new0(uint64_t, words);
+    if (!ent || !rmap_pagemap(rv, 0, rv->npages, ent)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    "VM '%s': cannot read /proc/self/pagemap for the reverse map", rv->name);
+        return false;
+    }
+    for (uint64_t g = 0; g < rv->npages; g++)
+        if (pagemap_private(ent[g]))
+            priv[g / 64] |= 1ULL << (g % 64);
+    g_mutex_lock(&rmap_lock);
+    if (rv->layout)
+        for (uint64_t g = 0; g < rv->npages; g++)
+            if (priv[g / 64] >> (g % 64) & 1)
+                sp_rmap_vm_note_off(rv, g);
+    for (guint i = 0; pools && i < pools->len; i++) {
+        RmapPool *p = &g_array_index(pools, RmapPool, i);
+        p->ops.settle(p->opaque, rv->id, priv, rv->npages);
+    }
+    g_mutex_unlock(&rmap_lock);
+    return true;
+}
+
+SpFrameRef sp_rmap_lookup(SpRmapVm *rv, uint64_t gfn)
+{
+    SpFrameRef f = {.kind = SP_FRAME_NONE};
+    if (gfn >= rv->npages)
+        return f;
+    g_mutex_lock(&rmap_lock);
+    for (guint i = 0; pools && i < pools->len; i++) {
+        RmapPool *p = &g_array_index(pools, RmapPool, i);
+        uint64_t index;
+        if (p->ops.lookup(p->opaque, rv->id, gfn, &index)) {
+            f = (SpFrameRef){.kind = SP_FRAME_POOL, .pool = p->pool, .index = index};
+            break;
+        }
+    }
+    if (f.kind == SP_FRAME_NONE && sp_rmap_vm_maps_layer(rv, gfn))
+        f = (SpFrameRef){.kind = SP_FRAME_GROUP,
+                         .group = (SpCloneGroup *)layout_group(rv->layout, gfn),
+                         .index = gfn};
+    g_mutex_unlock(&rmap_lock);
+    return f;
+}
+
+/* SP_RMAP_EXACT for a group frame: the member's page is not a private copy. */
+static bool member_still_maps(SpRmapVm *rv, uint64_t gfn)
+{
+    uint64_t e = 0;
+    if (!rmap_pagemap(rv, gfn, 1, &e))
+        return true; /* unknown: the map's answer stands */
+    if (!pagemap_private(e))
+        return true;
+    sp_rmap_vm_note_off(rv, gfn);
+    return false;
+}
+
+static uint64_t walk_group(SpCloneGroup *grp, uint64_t off, unsigned flags, SpRmapVisit visit,
+                           void *opaque)
+{
+    uint64_t n = 0;
+    if (off >= grp->npages)
+        return 0;
+    for (guint i = 0; i < grp->members->len; i++) {
+        const RmapMember *m = &g_array_index(grp->members, RmapMember, i);
+        SpRmapVm *rv = m->vm;
+        if (rv->layout->layer[off] != m->layer || rmap_bit(rv->off, off))
+            continue;
+        if ((flags & SP_RMAP_EXACT) && !member_still_maps(rv, off))
+            continue;
+        n++;
+        SpRmapHit hit = {.vm_id = rv->id,
+                         .vm_name = rv->name,
+                         .gfn = off,
+                         .host = rv->mem->host + off * SP_PAGE_SIZE};
+        if (visit && !visit(&hit, opaque))
+            break;
+    }
+    return n;
+}
+
+uint64_t sp_rmap_walk(const SpFrameRef *f, unsigned flags, SpRmapVisit visit, void *opaque)
+{
+    uint64_t n = 0;
+    g_mutex_lock(&rmap_lock);
+    if (f->kind == SP_FRAME_GROUP) {
+        n = walk_group(f->group, f->index, flags, visit, opaque);
+    } else if (f->kind == SP_FRAME_POOL) {
+        for (guint i = 0; pools && i < pools->len; i++) {
+            RmapPool *p = &g_array_index(pools, RmapPool, i);
+            if (p->pool == f->pool) {
+                n = p->ops.walk(p->opaque, f->index, flags, visit, opaque);
+                break;
+            }
+        }
+    }
+    g_mutex_unlock(&rmap_lock);
+    return n;
+}
+
+void sp_rmap_register_pool(const void *pool, const SpRmapPoolOps *ops, void *opaque)
+{
+    RmapPool p = {pool, *ops, opaque};
+    g_mutex_lock(&rmap_lock);
+    if (!pools)
+        pools = g_array_new(FALSE, FALSE, sizeof(RmapPool));
+    g_array_append_val(pools, p);
+    g_mutex_unlock(&rmap_lock);
+}
+
+void sp_rmap_unregister_pool(const void *pool)
+{
+    g_mutex_lock(&rmap_lock);
+    for (guint i = 0; pools && i < pools->len; i++)
+        if (g_array_index(pools, RmapPool, i).pool == pool) {
+            g_array_remove_index_fast(pools, i);
+            break;
+        }
+    g_mutex_unlock(&rmap_lock);
+}
