@@ -8,6 +8,7 @@
  * in `groups`, for the statistics.  All of it under rmap_lock.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "rmap/rmap-priv.h"
@@ -144,6 +145,7 @@ static void group_stats(const SpCloneGroup *g, SpCloneGroupStats *s)
         .parent_id = g->parent ? g->parent->id : 0,
         .members = g->members->len,
         .pages = g->npresent,
+        .file_open = g->fd >= 0,
     };
     for (uint64_t p = 0; p < g->npages; p++) {
         if (!rmap_bit(g->present, p)) {
@@ -162,6 +164,12 @@ static void group_stats(const SpCloneGroup *g, SpCloneGroupStats *s)
     }
 }
 
+static int group_stats_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const SpCloneGroupStats *)a)->id, y = ((const SpCloneGroupStats *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
 uint32_t sp_rmap_group_stats(SpCloneGroupStats **out)
 {
     g_mutex_lock(&rmap_lock);
@@ -170,5 +178,6 @@ uint32_t sp_rmap_group_stats(SpCloneGroupStats **out)
     for (uint32_t i = 0; i < n; i++)
         group_stats(groups->pdata[i], &(*out)[i]);
     g_mutex_unlock(&rmap_lock);
+    qsort(*out, n, sizeof(**out), group_stats_cmp);
     return n;
 }

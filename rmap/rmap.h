@@ -110,9 +110,10 @@ typedef struct SpCloneGroupStats {
     uint64_t mappings;        /* (member, page) pairs that map one of them now */
     uint64_t pages_shared;    /* of its pages, those mapped by 2 or more members */
     uint64_t pages_saved;     /* mappings minus distinct pages mapped: copies avoided */
+    bool file_open;           /* a layout still holds its file (else only a parent link) */
 } SpCloneGroupStats;
 
-/* Every group alive in the process (`out` is g_free'd by the caller). */
+/* Every group alive in the process, by id (`out` is g_free'd by the caller). */
 uint32_t sp_rmap_group_stats(SpCloneGroupStats **out);
 
 /* --- VMs in the reverse map (rmap/rmap.c) --- */

@@ -441,6 +441,7 @@ void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
     g_mutex_lock(&eng->lock);
     *out = eng->stats;
     out->metadata_bytes = engine_metadata(eng);
+    out->pool_frames = eng->pool.in_use;
     out->general_profit = (int64_t)((out->pages_sharing + out->zero_pages) * SP_PAGE_SIZE) -
                           (int64_t)out->metadata_bytes;
     g_mutex_unlock(&eng->lock);

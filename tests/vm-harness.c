@@ -67,6 +67,12 @@ void harness_free(Harness *h)
     g_free(h);
 }
 
+uint64_t harness_new_vm_id(void)
+{
+    static uint64_t next = 1;
+    return __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED);
+}
+
 SpVm *harness_add(Harness *h, const char *fmt, ...)
 {
     va_list ap;
@@ -79,7 +85,7 @@ SpVm *harness_add(Harness *h, const char *fmt, ...)
         g_error("bad VM spec '%s': %s", spec, err->message);
     SpVmEvents ev = {
         .console = h_console, .integrity = h_integrity, .ended = h_ended, .opaque = h};
-    SpVm *vm = sp_vm_new(h->kvm, cfg, h->vms->len + 1, &ev, &err);
+    SpVm *vm = sp_vm_new(h->kvm, cfg, harness_new_vm_id(), &ev, &err);
     if (!vm)
         g_error("cannot create VM '%s': %s", spec, err->message);
     g_ptr_array_add(h->vms, vm);

@@ -34,6 +34,8 @@ void harness_free(Harness *h);
 /* Create (not start) a VM from a spec; fails the test on error. */
 SpVm *harness_add(Harness *h, const char *spec_fmt, ...) G_GNUC_PRINTF(2, 3);
 void harness_start_all(Harness *h);
+/* A VM id unique in the process (as the VMM's are), across harnesses. */
+uint64_t harness_new_vm_id(void);
 /* Wait until every VM has left RUNNING, at most `seconds`; false on timeout. */
 bool harness_wait_all(Harness *h, double seconds);
 /* Wait until `vm` reports at least `rounds` rounds; false on timeout or end. */

@@ -251,6 +251,12 @@ static CloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied,
     if (src->shvm) {
         sp_engine_detach(src->engine, src->shvm);
         src->shvm = NULL;
+        /* Writes before the pause are in the copy: drop their dirty bits,
+         * or the engine would take them for writes to the new mapping (and
+         * the reverse map for pages copied out of the group). */
+        g_autofree uint64_t *scratch = g_new0(uint64_t, (src->mem.size / SP_PAGE_SIZE + 63) / 64);
+        struct kvm_dirty_log log = {.slot = SP_VM_RAM_SLOT, .dirty_bitmap = scratch};
+        ioctl(src->fd, KVM_GET_DIRTY_LOG, &log);
     }
     *old_ram = guest_mem_move_out(&src->mem); /* freed after the pause */
     bool ok = guest_mem_map_file(&src->mem, fd, error);
@@ -394,4 +400,9 @@ SpVm *sp_vm_clone(SpVm *src, const char *name, uint64_t vm_id, const SpVmEvents 
     if (!sp_vm_clone_many(src, 1, names, ids, ev, &child, NULL, error))
         return NULL;
     return child;
+}
+
+SpRmapVm *sp_vm_rmap(SpVm *vm)
+{
+    return vm->rmap;
 }

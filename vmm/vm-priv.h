@@ -95,12 +95,6 @@ SpVm *sp_vm_new_internal(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id,
  * attached already. */
 bool sp_vm_engine_attach(SpVm *vm, GError **error);
 
-/* Park every vCPU thread outside KVM_RUN (their registers stay in KVM,
- * with any pending I/O completed) and wait until all are parked; false
- * with an error if the VM is not running or they do not park in time.
- * sp_vm_resume() lets them go on.  One pauser at a time. */
-bool sp_vm_pause(SpVm *vm, GError **error);
-void sp_vm_resume(SpVm *vm);
 
 /* A VMM thread wrote guest RAM [gpa, gpa+len): a clone's pre-copy must
  * copy those pages again (KVM's dirty log does not show them). */

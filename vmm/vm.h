@@ -126,5 +126,14 @@ uint64_t sp_vm_clone_generation(const SpVm *vm); /* 0 = not a clone */
  * Node-wide per-group figures: sp_rmap_group_stats(). */
 uint64_t sp_vm_clone_shared_pages(const SpVm *vm);
 uint64_t sp_vm_clone_group_id(const SpVm *vm);
+/* The VM's entry in the reverse map (rmap/rmap.h); never NULL once created. */
+struct SpRmapVm *sp_vm_rmap(SpVm *vm);
+
+/* Park every vCPU thread outside KVM_RUN (their registers stay in KVM,
+ * with any pending I/O completed) and wait until all are parked; false
+ * with an error if the VM is not running or they do not park in time.
+ * sp_vm_resume() lets them go on.  One pauser at a time. */
+bool sp_vm_pause(SpVm *vm, GError **error);
+void sp_vm_resume(SpVm *vm);
 
 #endif

@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-rmap.c - the reverse map (rmap/rmap.h) against the kernel's own
+ * answer, with real KVM VMs running memload (issue 4).
+ *
+ * The brute-force answer: stop the engines, pause every VM, read one byte
+ * of every guest page from the host (so every page a VM maps is in its
+ * page table), and read the physical frame number of every page of every
+ * VM from /proc/self/pagemap.  Two guest pages map the same frame iff
+ * their PFNs are equal.  The check then asks the reverse map, for every
+ * guest page, which frame backs it (sp_rmap_lookup) and walks that frame
+ * (sp_rmap_walk, plain and SP_RMAP_EXACT): the set of (VM, gfn) returned
+ * must equal the set of pages with that PFN, the frame's own PFN (its page
+ * in the group file or the pool) must be that PFN, and a page the map calls
+ * private must not share its PFN with any other page.  The shared zero
+ * page is left out (every untouched anonymous page maps it).
+ *
+ * Also checked: every frame allocated in an engine's pool is found by some
+ * lookup (no pool frame without a mapper), and every group whose file is
+ * still open has a member.
+ *
+ * Workloads: a random sequence (seeded; the seed is printed) of clones,
+ * clones of clones, re-clones, workload changes and exits over two
+ * families, one under the sharing engine (dedup merges across VMs of one
+ * sharing domain, clones by full copy) and one without (clones by layers);
+ * and the three exit orders of the issue.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "guest-tools/memload.h"
+#include "rmap/frame-pool.h"
+#include "rmap/rmap.h"
+#include "tests/clone-harness.h"
+
+typedef struct Loc {
+    guint vm;      /* index in the checked set */
+    uint64_t gfn;
+} Loc;
+
+typedef struct CheckStats {
+    uint64_t group_frames, group_maps, pool_frames, pool_maps, private_pages;
+} CheckStats;
+
+typedef struct WalkCtx {
+    GHashTable *vm_index; /* vm id -> index + 1 */
+    GArray *hits;         /* Loc */
+} WalkCtx;
+
+static bool collect_hit(const SpRmapHit *hit, void *opaque)
+{
+    WalkCtx *w = opaque;
+    guint idx = GPOINTER_TO_UINT(g_hash_table_lookup(w->vm_index, &hit->vm_id));
+    g_assert_cmpuint(idx, >, 0); /* a VM outside the checked set would be a bug here */
+    Loc l = {idx - 1, hit->gfn};
+    g_array_append_val(w->hits, l);
+    return true;
+}
+
+static gint loc_cmp(gconstpointer a, gconstpointer b)
+{
+    const Loc *x = a, *y = b;
+    if (x->vm != y->vm)
+        return x->vm < y->vm ? -1 : 1;
+    return x->gfn < y->gfn ? -1 : x->gfn > y->gfn;
+}
+
+/* PFN of page `off` of a group's file, through a read-only shared view;
+ * 0 if the file has no page there (a hole). */
+static uint64_t group_page_pfn(SpCloneGroup *g, uint64_t off)
+{
+    int fd = sp_clone_group_fd(g);
+    g_assert_cmpint(fd, >=, 0); /* a group with members keeps its file */
+    off_t data = lseek(fd, (off_t)(off * 4096), SEEK_DATA);
+    if (data != (off_t)(off * 4096))
+        return 0;
+    uint8_t *v = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, (off_t)(off * 4096));
+    g_assert_true(v != MAP_FAILED);
+    (void)*(volatile uint8_t *)v;
+    uint64_t pfn = harness_pfn(v);
+    munmap(v, 4096);
+    return pfn;
+}
+
+static guint frame_hash(gconstpointer p)
+{
+    const SpFrameRef *f = p;
+    return g_direct_hash(f->group) ^ g_direct_hash(f->pool) ^ (guint)f->index ^
+           (guint)(f->index >> 32) ^ f->kind;
+}
+
+static gboolean frame_equal(gconstpointer a, gconstpointer b)
+{
+    const SpFrameRef *x = a, *y = b;
+    return x->kind == y->kind && x->group == y->group && x->pool == y->pool &&
+           x->index == y->index;
+}
+
+/* The whole comparison, VMs paused and engines stopped. */
+static void compare(SpVm **vms, guint n, SpEngine **engines, guint neng, CheckStats *cs)
+{
+    uint64_t zero = harness_zero_pfn();
+    g_autofree uint64_t **pfn = g_new0(uint64_t *, n);
+    g_autofree uint64_t *np = g_new0(uint64_t, n);
+    g_autoptr(GHashTable) by_pfn = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+                                                         (GDestroyNotify)g_array_unref);
+    g_autoptr(GHashTable) vm_index = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
+                                                           NULL);
+    for (guint i = 0; i < n; i++) {
+        uint64_t id = sp_vm_id(vms[i]);
+        g_hash_table_insert(vm_index, g_memdup2(&id, 8), GUINT_TO_POINTER(i + 1));
+        pfn[i] = ram_pfns(vms[i], &np[i]);
+        for (uint64_t g = 0; g < np[i]; g++) {
+            uint64_t p = pfn[i][g];
+            if (!p || p == zero)
+                continue;
+            GArray *a = g_hash_table_lookup(by_pfn, &p);
+            if (!a) {
+                a = g_array_new(FALSE, FALSE, sizeof(Loc));
+                g_hash_table_insert(by_pfn, g_memdup2(&p, 8), a);
+            }
+            Loc l = {i, g};
+            g_array_append_val(a, l);
+        }
+    }
+    g_autoptr(GHashTable) done = g_hash_table_new_full(frame_hash, frame_equal, g_free, NULL);
+    g_autoptr(GHashTable) pool_frames = g_hash_table_new_full(frame_hash, frame_equal, g_free, NULL);
+    WalkCtx w = {vm_index, g_array_new(FALSE, FALSE, sizeof(Loc))};
+    for (guint i = 0; i < n; i++) {
+        SpRmapVm *rv = sp_vm_rmap(vms[i]);
+        for (uint64_t g = 0; g < np[i]; g++) {
+            uint64_t p = pfn[i][g];
+            SpFrameRef f = sp_rmap_lookup(rv, g);
+            GArray *same = (p && p != zero) ? g_hash_table_lookup(by_pfn, &p) : NULL;
+            if (f.kind == SP_FRAME_NONE) {
+                if (same && same->len > 1) {
+                    const Loc *o = &g_array_index(same, Loc, 0);
+                    if (o->vm == i && o->gfn == g)
+                        o++;
+                    g_error("%s gfn 0x%" G_GINT64_MODIFIER "x: the rmap says private, but PFN "
+                            "0x%" G_GINT64_MODIFIER "x is also mapped by %s gfn 0x%"
+                            G_GINT64_MODIFIER "x",
+                            sp_vm_name(vms[i]), g, p, sp_vm_name(vms[o->vm]), o->gfn);
+                }
+                cs->private_pages++;
+                continue;
+            }
+            if (f.kind == SP_FRAME_POOL)
+                g_hash_table_add(pool_frames, g_memdup2(&f, sizeof(f)));
+            if (g_hash_table_contains(done, &f))
+                continue;
+            g_hash_table_add(done, g_memdup2(&f, sizeof(f)));
+            g_array_set_size(w.hits, 0);
+            uint64_t nh = sp_rmap_walk(&f, 0, collect_hit, &w);
+            g_assert_cmpuint(nh, ==, w.hits->len);
+            g_assert_cmpuint(sp_rmap_walk(&f, SP_RMAP_EXACT, NULL, NULL), ==, nh);
+            /* the frame's own page */
+            uint64_t fp = f.kind == SP_FRAME_POOL
+                              ? harness_pfn(frame_pool_ptr((FramePool *)f.pool, (uint32_t)f.index))
+                              : group_page_pfn(f.group, f.index);
+            if (f.kind == SP_FRAME_GROUP) {
+                cs->group_frames++;
+                cs->group_maps += nh;
+            } else {
+                cs->pool_frames++;
+                cs->pool_maps += nh;
+            }
+            if (!fp || !p || p == zero) {
+                /* A hole of a group file: members read zeros without a
+                 * file page.  Every hit must be such a page, too. */
+                g_assert_cmpuint(f.kind, ==, SP_FRAME_GROUP);
+                for (guint k = 0; k < w.hits->len; k++) {
+                    const Loc *l = &g_array_index(w.hits, Loc, k);
+                    uint64_t q = pfn[l->vm][l->gfn];
+                    if (q && q != zero && q != fp)
+                        g_error("hole frame %" G_GUINT64_FORMAT " of a group reported for %s "
+                                "gfn 0x%" G_GINT64_MODIFIER "x, which maps PFN 0x%"
+                                G_GINT64_MODIFIER "x",
+                                f.index, sp_vm_name(vms[l->vm]), l->gfn, q);
+                }
+                continue;
+            }
+            if (fp != p)
+                g_error("%s gfn 0x%" G_GINT64_MODIFIER "x: maps PFN 0x%" G_GINT64_MODIFIER
+                        "x but the rmap says %s frame %" G_GUINT64_FORMAT " (PFN 0x%"
+                        G_GINT64_MODIFIER "x)",
+                        sp_vm_name(vms[i]), g, p, f.kind == SP_FRAME_POOL ? "pool" : "group",
+                        f.index, fp);
+            g_array_sort(w.hits, loc_cmp);
+            g_array_sort(same, loc_cmp);
+            bool equal = same->len == w.hits->len;
+            for (guint k = 0; equal && k < same->len; k++)
+                equal = loc_cmp(&g_array_index(same, Loc, k), &g_array_index(w.hits, Loc, k)) == 0;
+            if (!equal) {
+                for (guint k = 0; k < same->len; k++)
+                    printf("#   pagemap: %s gfn 0x%" G_GINT64_MODIFIER "x\n",
+                           sp_vm_name(vms[g_array_index(same, Loc, k).vm]),
+                           g_array_index(same, Loc, k).gfn);
+                for (guint k = 0; k < w.hits->len; k++)
+                    printf("#   rmap:    %s gfn 0x%" G_GINT64_MODIFIER "x\n",
+                           sp_vm_name(vms[g_array_index(w.hits, Loc, k).vm]),
+                           g_array_index(w.hits, Loc, k).gfn);
+                g_error("%s frame %" G_GUINT64_FORMAT ": the walk found %u mappings, pagemap %u",
+                        f.kind == SP_FRAME_POOL ? "pool" : "group", f.index, w.hits->len,
+                        same->len);
+            }
+        }
+    }
+    g_array_free(w.hits, TRUE);
+    for (guint i = 0; i < n; i++)
+        g_free(pfn[i]);
+    /* No pool frame without a mapper: every allocated frame was reached. */
+    uint64_t allocated = 0;
+    for (guint e = 0; e < neng; e++) {
+        SpEngineStats st;
+        sp_engine_get_stats(engines[e], &st);
+        allocated += st.pool_frames;
+    }
+    g_assert_cmpuint(allocated, ==, g_hash_table_size(pool_frames));
+    /* No group file kept open without a member. */
+    SpCloneGroupStats *gs = NULL;
+    uint32_t ng = sp_rmap_group_stats(&gs);
+    for (uint32_t k = 0; k < ng; k++)
+        if (gs[k].file_open && gs[k].members == 0)
+            g_error("group %" G_GUINT64_FORMAT " keeps its file open with no member", gs[k].id);
+    g_free(gs);
+}
+
+/* Check the reverse map of every VM of these harnesses (all must run). */
+static void rmap_check(Harness **hs, guint nh, const char *when)
+{
+    g_autoptr(GPtrArray) vms = g_ptr_array_new();
+    SpEngine *engines[4];
+    guint neng = 0;
+    for (guint k = 0; k < nh; k++) {
+        if (hs[k]->engine) {
+            harness_engine_run(hs[k], 0); /* returns between two batches: no merge after */
+            engines[neng++] = hs[k]->engine;
+        }
+        for (guint i = 0; i < hs[k]->vms->len; i++)
+            g_ptr_array_add(vms, hs[k]->vms->pdata[i]);
+    }
+    for (guint i = 0; i < vms->len; i++) {
+        g_autoptr(GError) err = NULL;
+        if (!sp_vm_pause(vms->pdata[i], &err))
+            g_error("%s", err->message);
+    }
+    for (guint i = 0; i < vms->len; i++) {
+        touch_read(vms->pdata[i]);
+        g_autoptr(GError) err = NULL;
+        if (!sp_rmap_sync(sp_vm_rmap(vms->pdata[i]), &err))
+            g_error("%s", err->message);
+    }
+    CheckStats cs = {0};
+    gint64 t0 = g_get_monotonic_time();
+    compare((SpVm **)vms->pdata, vms->len, engines, neng, &cs);
+    printf("# rmap == pagemap %s: %u VMs, %" G_GUINT64_FORMAT " group frames (%" G_GUINT64_FORMAT
+           " mappings), %" G_GUINT64_FORMAT " pool frames (%" G_GUINT64_FORMAT
+           " mappings), %" G_GUINT64_FORMAT " private pages (%.0f ms)\n",
+           when, vms->len, cs.group_frames, cs.group_maps, cs.pool_frames, cs.pool_maps,
+           cs.private_pages, (g_get_monotonic_time() - t0) / 1000.0);
+    for (guint i = 0; i < vms->len; i++)
+        sp_vm_resume(vms->pdata[i]);
+    for (guint k = 0; k < nh; k++)
+        if (hs[k]->engine)
+            harness_engine_run(hs[k], 1);
+}
+
+static Harness *engine_harness(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k;
+    sp_engine_default_knobs(&k);
+    k.sleep_millisecs = 0;
+    k.pages_to_scan = 20000;
+    harness_use_engine(h, &k);
+    return h;
+}
+
+static SpVm *pick(Harness *h)
+{
+    return h->vms->pdata[g_test_rand_int_range(0, (gint32)h->vms->len)];
+}
+
+static void all_verify(Harness *h, uint64_t more)
+{
+    wait_more_rounds(h, (SpVm **)h->vms->pdata, h->vms->len, more);
+}
+
+/* Clones, clones of clones, re-clones, dedup merges and exits, in a random
+ * order; the reverse map is compared with pagemap after every step. */
+static void test_random(void)
+{
+    printf("# seed %u (rerun with --seed)\n", g_test_rand_int()); /* GLib prints the seed too */
+    Harness *he = engine_harness(), *hl = harness_new();
+    Harness *hs[2] = {he, hl};
+    SpVm *a = harness_add(he, "name=a,mem=64M,vcpus=2,domain=fam," MEMLOAD ",rate=300");
+    harness_add(he, "name=b,mem=64M,vcpus=1,domain=fam," MEMLOAD ",rate=300");
+    SpVm *c = harness_add(hl, "name=c,mem=64M,vcpus=2," MEMLOAD ",rate=300");
+    harness_start_all(he);
+    harness_start_all(hl);
+    g_assert_true(harness_wait_rounds(he, a, 1, 60));
+    g_assert_true(harness_wait_rounds(hl, c, 1, 60));
+    g_assert_true(sp_engine_wait_scans(he->engine, 3, 60));
+    rmap_check(hs, 2, "at start (dedup only)");
+
+    /* Guaranteed shapes first: a family under the engine and a layered
+     * chain without it; then random steps. */
+    SpVm *kids[4];
+    clone_into(he, a, "a-", 2, kids, NULL);
+    clone_into(he, kids[0], "a-0-", 1, kids + 2, NULL); /* clone of a clone */
+    clone_into(hl, c, "c-", 2, kids, NULL);
+    clone_into(hl, kids[1], "c-1-", 1, kids + 2, NULL);  /* chain of layers */
+    clone_into(hl, c, "c-r", 1, kids, NULL);             /* re-clone: a new layer */
+    all_verify(he, 1);
+    all_verify(hl, 1);
+    g_assert_true(sp_engine_wait_scans(he->engine, 2, 60));
+    rmap_check(hs, 2, "after clones and clones of clones");
+
+    static const char *ops[] = {"clone", "exit", "fill-zero", "mix", "rate"};
+    for (int step = 0; step < 6; step++) {
+        Harness *h = hs[g_test_rand_int_range(0, 2)];
+        int op = g_test_rand_int_range(0, 5);
+        if (op == 0 && h->vms->len >= 8)
+            op = 4;
+        if (op == 1 && h->vms->len <= 2)
+            op = 3;
+        SpVm *vm = pick(h);
+        g_autofree char *what = g_strdup_printf("step %d: %s %s", step, ops[op], sp_vm_name(vm));
+        switch (op) {
+        case 0: {
+            g_autofree char *prefix = g_strdup_printf("%s-s%d-", sp_vm_name(vm), step);
+            clone_into(h, vm, prefix, (uint32_t)g_test_rand_int_range(1, 3), kids, NULL);
+            break;
+        }
+        case 1:
+            drop_vm(h, vm);
+            break;
+        case 2:
+            g_assert_true(harness_command(vm, ML_CMD_FILL, 0, 60));
+            break;
+        case 3:
+            g_assert_true(harness_command(vm, ML_CMD_MIX, 0, 60));
+            break;
+        default:
+            g_assert_true(harness_command(vm, ML_CMD_RATE, (uint32_t)g_test_rand_int_range(0, 3000), 60));
+            break;
+        }
+        all_verify(h, 1);
+        if (h->engine)
+            g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+        rmap_check(hs, 2, what);
+    }
+    g_assert_cmpuint(harness_integrity_count(he) + harness_integrity_count(hl), ==, 0);
+    harness_free(he);
+    harness_free(hl);
+}
+
+static SpVm *by_name(Harness *h, const char *name)
+{
+    for (guint i = 0; i < h->vms->len; i++)
+        if (!strcmp(sp_vm_name(h->vms->pdata[i]), name))
+            return h->vms->pdata[i];
+    g_error("no VM %s", name);
+}
+
+/* One exit order on a chain tpl -> k0 -> k0-0 (plus k1), with or without
+ * the engine: after each exit every survivor verifies all its bytes and
+ * the reverse map equals pagemap. */
+static void exit_order(bool engine, const char *const *order, const char *label)
+{
+    Harness *h = engine ? engine_harness() : harness_new();
+    SpVm *t = harness_add(h, "name=tpl,mem=64M,vcpus=2,domain=fam," MEMLOAD ",rate=300");
+    if (engine) /* an unrelated VM whose pages the family's dedup with */
+        harness_add(h, "name=other,mem=64M,vcpus=1,domain=fam," MEMLOAD);
+    harness_start_all(h);
+    g_assert_true(harness_wait_rounds(h, t, 1, 60));
+    SpVm *k[2], *kk[1];
+    clone_into(h, t, "k", 2, k, NULL);
+    clone_into(h, k[0], "k0-", 1, kk, NULL);
+    all_verify(h, 1);
+    if (engine)
+        g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+    g_autofree char *w0 = g_strdup_printf("%s: family of 4 made", label);
+    rmap_check(&h, 1, w0);
+    for (int i = 0; order[i]; i++) {
+        drop_vm(h, by_name(h, order[i]));
+        all_verify(h, 2);
+        if (engine)
+            g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+        g_autofree char *w = g_strdup_printf("%s: %s exited", label, order[i]);
+        rmap_check(&h, 1, w);
+    }
+    harness_free(h);
+}
+
+static void test_exit_template_first(void)
+{
+    const char *order[] = {"tpl", "k1", NULL};
+    exit_order(false, order, "template first");
+    exit_order(true, order, "template first, engine");
+}
+
+static void test_exit_middle_first(void)
+{
+    const char *order[] = {"k0", "tpl", NULL};
+    exit_order(false, order, "middle of the chain first");
+    exit_order(true, order, "middle of the chain first, engine");
+}
+
+static void test_exit_children_first(void)
+{
+    const char *order[] = {"k0-0", "k1", "k0", NULL};
+    exit_order(false, order, "children first");
+    exit_order(true, order, "children first, engine");
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/rmap/random", test_random);
+    g_test_add_func("/rmap/exit-template-first", test_exit_template_first);
+    g_test_add_func("/rmap/exit-middle-first", test_exit_middle_first);
+    g_test_add_func("/rmap/exit-children-first", test_exit_children_first);
+    return g_test_run();
+}
