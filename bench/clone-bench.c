@@ -13,7 +13,11 @@
  *     clone after the children verified all their RAM once: distinct
  *     physical frames over all VMs' RAM (/proc/self/pagemap), the
  *     process's anonymous memory and page tables (/proc/self/status) and
- *     the system's MemAvailable (/proc/meminfo), each per clone.
+ *     the system's MemAvailable (/proc/meminfo), each per clone;
+ *   - reverse map: clones a 256 MiB VM into 63 children (a family of 64
+ *     running VMs) and times sp_rmap_walk() over 20000 random frames of
+ *     their group, each mapped by up to 64 VMs: mean and 99th percentile,
+ *     plain and SP_RMAP_EXACT (a pagemap read per mapping).
  * Usage: clone-bench [MEM [N]]   e.g.  clone-bench 1G 8
  * Run as root (pagemap PFNs) from the build tree.
  */
@@ -21,8 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "rmap/rmap.h"
 #include "tests/vm-harness.h"
 
 static uint64_t kb_field(const char *file, const char *key)
@@ -59,6 +65,84 @@ static uint64_t rounds_of(SpVm *vm)
     SpVmInfo i;
     sp_vm_get_info(vm, &i);
     return i.rounds;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Walks of `nwalk` random frames of the template's group; per-walk times
+ * in microseconds, sorted, into `us`; mappings visited into *visits. */
+static void time_walks(SpRmapVm *rv, uint64_t npages, unsigned flags, double *us, int nwalk,
+                       uint64_t *visits)
+{
+    *visits = 0;
+    for (int i = 0; i < nwalk; i++) {
+        SpFrameRef f = sp_rmap_lookup(rv, (uint64_t)g_random_int_range(0, (gint32)npages));
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        *visits += sp_rmap_walk(&f, flags, NULL, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        us[i] = (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
+    }
+    qsort(us, (size_t)nwalk, sizeof(double), cmp_double);
+}
+
+static void print_walks(const char *label, SpRmapVm *rv, uint64_t npages, unsigned flags,
+                        int nwalk)
+{
+    g_autofree double *us = g_new(double, nwalk);
+    uint64_t visits = 0;
+    time_walks(rv, npages, flags, us, nwalk, &visits);
+    double sum = 0;
+    for (int i = 0; i < nwalk; i++)
+        sum += us[i];
+    printf("  %s: median %.2f us, mean %.2f us, p99 %.2f us, max %.1f us (%.1f mappings per "
+           "frame)\n",
+           label, us[nwalk / 2], sum / nwalk, us[nwalk * 99 / 100], us[nwalk - 1],
+           (double)visits / nwalk);
+}
+
+static void bench_rmap_walk(void)
+{
+    enum { NWALK = 20000, NKIDS = 63 };
+    Harness *h = harness_new();
+    SpVm *t = harness_add(h, "name=rt,mem=256M,vcpus=1,payload=memload,args=seed=5,rounds=0,"
+                             "interval=500,rate=0");
+    harness_start_all(h);
+    if (!harness_wait_rounds(h, t, 1, 300))
+        g_error("template did not verify its RAM");
+    g_autofree SpVm **kids = g_new0(SpVm *, NKIDS);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    uint64_t ids[NKIDS];
+    for (uint32_t i = 0; i < NKIDS; i++) {
+        g_ptr_array_add(names, g_strdup_printf("w%u", i));
+        ids[i] = 1000 + i;
+    }
+    g_autoptr(GError) err = NULL;
+    SpVmCloneTimes ct;
+    if (!sp_vm_clone_many(t, NKIDS, (const char *const *)names->pdata, ids, NULL, kids, &ct, &err))
+        g_error("%s", err->message);
+    for (uint32_t i = 0; i < NKIDS; i++)
+        g_ptr_array_add(h->vms, kids[i]);
+    g_usleep(500000);
+    uint64_t npages = sp_vm_mem(t)->size / 4096;
+    printf("reverse map, family of %u VMs (256 MiB each), %d walks of random frames:\n",
+           NKIDS + 1, NWALK);
+    print_walks("running, plain", sp_vm_rmap(t), npages, 0, NWALK);
+    print_walks("running, EXACT", sp_vm_rmap(t), npages, SP_RMAP_EXACT, NWALK);
+    /* The walk's own cost, without 64 VMs competing for the 2 cores. */
+    for (guint i = 0; i < h->vms->len; i++)
+        if (!sp_vm_pause(h->vms->pdata[i], &err))
+            g_error("%s", err->message);
+    print_walks("paused,  plain", sp_vm_rmap(t), npages, 0, NWALK);
+    print_walks("paused,  EXACT", sp_vm_rmap(t), npages, SP_RMAP_EXACT, NWALK);
+    for (guint i = 0; i < h->vms->len; i++)
+        sp_vm_resume(h->vms->pdata[i]);
+    printf("integrity errors: %u\n", harness_integrity_count(h));
+    harness_free(h);
 }
 
 int main(int argc, char **argv)
@@ -145,5 +229,6 @@ int main(int argc, char **argv)
     printf("  system MemAvailable drop:   %+.1f KiB\n", (double)((int64_t)avail0 - (int64_t)avail1) / n);
     printf("integrity errors: %u\n", harness_integrity_count(h));
     harness_free(h);
+    bench_rmap_walk();
     return 0;
 }

@@ -108,16 +108,29 @@ SpCloneGroup *sp_rmap_vm_group(const SpRmapVm *rv)
     return l ? g_ptr_array_index(l->groups, l->groups->len - 1) : NULL;
 }
 
+/* /proc/self/pagemap, opened once for the process (pread is thread-safe). */
+static int rmap_pagemap_fd(void)
+{
+    static int fd = -1;
+    int cur = __atomic_load_n(&fd, __ATOMIC_ACQUIRE);
+    if (cur >= 0)
+        return cur;
+    int nfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (nfd < 0)
+        return -1;
+    if (!__atomic_compare_exchange_n(&fd, &cur, nfd, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        close(nfd); /* another thread won */
+        return cur;
+    }
+    return nfd;
+}
+
 /* Page entries of [first, first+n) of rv's RAM; false if unreadable. */
 static bool rmap_pagemap(const SpRmapVm *rv, uint64_t first, uint64_t n, uint64_t *ent)
 {
-    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
+    int fd = rmap_pagemap_fd();
     off_t off = (off_t)(((uintptr_t)rv->mem->host / SP_PAGE_SIZE + first) * 8);
-    bool ok = pread(fd, ent, n * 8, off) == (ssize_t)(n * 8);
-    close(fd);
-    return ok;
+    return fd >= 0 && pread(fd, ent, n * 8, off) == (ssize_t)(n * 8);
 }
 
 static inline bool pagemap_private(uint64_t e)

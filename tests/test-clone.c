@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "guest-tools/memload.h"
+#include "rmap/rmap.h"
 #include "tests/clone-harness.h"
 
 #define NKIDS 8
@@ -232,6 +233,72 @@ static void test_engine_zero(void)
     harness_free(h);
 }
 
+/* The engine leaves clone-shared pages alone: the children of a template
+ * under the engine read its group's frames, so merging them again onto
+ * pool frames would gain nothing and cost mappings.  Their dedup counters
+ * start at zero (they do not inherit the template's) and stay small next
+ * to the clone-shared figure; the clone-shared figure counts real shared
+ * frames (checked against pagemap PFNs). */
+static void test_engine_clone_aware(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k;
+    sp_engine_default_knobs(&k);
+    k.sleep_millisecs = 0;
+    k.pages_to_scan = 20000;
+    harness_use_engine(h, &k);
+    SpVm *t = harness_add(h, "name=tpl,mem=64M,vcpus=2,domain=cl," MEMLOAD ",rate=100");
+    harness_start_all(h);
+    g_assert_true(harness_wait_rounds(h, t, 1, 60));
+    g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+    SpVm *kids[4];
+    clone_into(h, t, "kid", 4, kids, NULL);
+    SpVm *all[5] = {t, kids[0], kids[1], kids[2], kids[3]};
+    wait_more_rounds(h, all, 5, 2);
+    g_assert_true(sp_engine_wait_scans(h->engine, 3, 60));
+    for (int i = 0; i < 4; i++) {
+        SpEngineVmStats vs;
+        sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(kids[i]), &vs);
+        uint64_t shared = sp_vm_clone_shared_pages(kids[i]);
+        printf("# %s: %" G_GUINT64_FORMAT " clone-shared pages, %" G_GUINT64_FORMAT
+               " merged by the engine, group %" G_GUINT64_FORMAT "\n",
+               sp_vm_name(kids[i]), shared, vs.merged_pages, sp_vm_clone_group_id(kids[i]));
+        g_assert_cmpuint(shared, >, 10000);
+        g_assert_cmpuint(vs.merged_pages, <, shared / 10);
+        g_assert_cmpuint(sp_vm_clone_group_id(kids[i]), ==, sp_vm_clone_group_id(t));
+        g_assert_cmpuint(sp_vm_clone_group_id(t), >, 0);
+    }
+    /* The figure is real: at least that many of kid0's pages have the
+     * template's physical frame at the same guest address (once read). */
+    touch_read(t);
+    touch_read(kids[0]);
+    uint64_t np, same = 0;
+    g_autofree uint64_t *pt = ram_pfns(t, &np);
+    g_autofree uint64_t *pk = ram_pfns(kids[0], &np);
+    for (uint64_t g = 0; g < np; g++)
+        same += pt[g] && pt[g] == pk[g];
+    uint64_t shared0 = sp_vm_clone_shared_pages(kids[0]);
+    printf("# kid0: %" G_GUINT64_FORMAT " pages share the template's frame, clone_shared %"
+           G_GUINT64_FORMAT "\n", same, shared0);
+    g_assert_cmpuint(same, >=, shared0 * 9 / 10);
+    SpCloneGroupStats *gs = NULL;
+    uint32_t ng = sp_rmap_group_stats(&gs);
+    bool found = false;
+    for (uint32_t i = 0; i < ng; i++)
+        if (gs[i].id == sp_vm_clone_group_id(t)) {
+            found = true;
+            printf("# group %" G_GUINT64_FORMAT ": %u members, %" G_GUINT64_FORMAT " pages, %"
+                   G_GUINT64_FORMAT " mappings, %" G_GUINT64_FORMAT " shared, %" G_GUINT64_FORMAT
+                   " saved\n", gs[i].id, gs[i].members, gs[i].pages, gs[i].mappings,
+                   gs[i].pages_shared, gs[i].pages_saved);
+            g_assert_cmpuint(gs[i].members, ==, 5);
+            g_assert_cmpuint(gs[i].pages_saved, >, 4 * 10000);
+        }
+    g_assert_true(found);
+    g_free(gs);
+    harness_free(h);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -240,6 +307,7 @@ int main(int argc, char **argv)
     g_test_add_func("/clone/children-first", test_children_first);
     g_test_add_func("/clone/bad-input", test_bad_input);
     g_test_add_func("/clone/engine-zero", test_engine_zero);
+    g_test_add_func("/clone/engine-clone-aware", test_engine_clone_aware);
     g_test_add_func("/clone/reclone-layers", test_reclone_layers);
     return g_test_run();
 }
