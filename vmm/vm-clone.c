@@ -20,10 +20,13 @@
  * Sharing engine: pages the engine had merged are copied into the file like
  * any other page (the copy is taken while the source is still attached, so
  * it reads the pool frames); only then is the source detached, which may
- * free those pool frames, and its RAM replaced.  Re-attaching starts its
- * page states afresh (everything private), which is correct but means the
- * engine may later merge clone-shared pages onto pool frames again; clone
- * awareness in the engine is future work (issue 4, item 3).
+ * free those pool frames, its stale dirty bits dropped, and its RAM
+ * replaced.  Re-attaching reads pagemap: pages that map the group file are
+ * clone-shared and the engine leaves them alone until they are written.
+ *
+ * Reverse map: every file is a sharing group (rmap/rmap.h); the source's
+ * new group has the group it was in as parent; each VM's rmap entry is
+ * given its layout right after its RAM was mapped from it.
  *
  * Re-cloning a VM, or cloning a clone, adds a layer file holding only the
  * pages the source changed since its layout was made (rmap/clone-layout.h),
