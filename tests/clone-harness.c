@@ -11,30 +11,11 @@
 
 #include "tests/clone-harness.h"
 
-static void c_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque)
-{
-    Harness *h = opaque;
-    HarnessIntegrity r = {vm, gpa, expected, found};
-    g_mutex_lock(&h->lock);
-    g_array_append_val(h->integrity, r);
-    printf("# [%s] integrity error at 0x%" G_GINT64_MODIFIER "x\n", sp_vm_name(vm), gpa);
-    g_mutex_unlock(&h->lock);
-}
-
-static void c_ended(SpVm *vm, SpVmState state, void *opaque)
-{
-    (void)opaque;
-    if (state == SP_VM_CRASHED) {
-        g_autofree char *reason = sp_vm_get_reason(vm);
-        printf("# [%s] crashed: %s\n", sp_vm_name(vm), reason);
-    }
-}
-
 /* Clone `src` n times into the harness (children named <prefix><i>). */
 void clone_into(Harness *h, SpVm *src, const char *prefix, uint32_t n, SpVm **out,
                        SpVmCloneTimes *t)
 {
-    SpVmEvents ev = {.integrity = c_integrity, .ended = c_ended, .opaque = h};
+    SpVmEvents ev = harness_events(h);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     uint64_t ids[SP_VM_CLONE_MAX];
     for (uint32_t i = 0; i < n; i++) {

@@ -242,11 +242,7 @@ static void test_engine_zero(void)
 static void test_engine_clone_aware(void)
 {
     Harness *h = harness_new();
-    SpEngineKnobs k;
-    sp_engine_default_knobs(&k);
-    k.sleep_millisecs = 0;
-    k.pages_to_scan = 20000;
-    harness_use_engine(h, &k);
+    harness_use_fast_engine(h);
     SpVm *t = harness_add(h, "name=tpl,mem=64M,vcpus=2,domain=cl," MEMLOAD ",rate=100");
     harness_start_all(h);
     g_assert_true(harness_wait_rounds(h, t, 1, 60));

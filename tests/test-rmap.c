@@ -272,11 +272,7 @@ static void rmap_check(Harness **hs, guint nh, const char *when)
 static Harness *engine_harness(void)
 {
     Harness *h = harness_new();
-    SpEngineKnobs k;
-    sp_engine_default_knobs(&k);
-    k.sleep_millisecs = 0;
-    k.pages_to_scan = 20000;
-    harness_use_engine(h, &k);
+    harness_use_fast_engine(h);
     return h;
 }
 

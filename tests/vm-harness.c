@@ -67,6 +67,12 @@ void harness_free(Harness *h)
     g_free(h);
 }
 
+SpVmEvents harness_events(Harness *h)
+{
+    return (SpVmEvents){
+        .console = h_console, .integrity = h_integrity, .ended = h_ended, .opaque = h};
+}
+
 uint64_t harness_new_vm_id(void)
 {
     static uint64_t next = 1;
@@ -83,8 +89,7 @@ SpVm *harness_add(Harness *h, const char *fmt, ...)
     g_autoptr(SpVmConfig) cfg = sp_vm_config_parse(spec, &err);
     if (!cfg)
         g_error("bad VM spec '%s': %s", spec, err->message);
-    SpVmEvents ev = {
-        .console = h_console, .integrity = h_integrity, .ended = h_ended, .opaque = h};
+    SpVmEvents ev = harness_events(h);
     SpVm *vm = sp_vm_new(h->kvm, cfg, harness_new_vm_id(), &ev, &err);
     if (!vm)
         g_error("cannot create VM '%s': %s", spec, err->message);
@@ -92,6 +97,15 @@ SpVm *harness_add(Harness *h, const char *fmt, ...)
     if (h->engine)
         sp_vm_set_engine(vm, h->engine, 0, 0);
     return vm;
+}
+
+void harness_use_fast_engine(Harness *h)
+{
+    SpEngineKnobs k;
+    sp_engine_default_knobs(&k);
+    k.sleep_millisecs = 0;
+    k.pages_to_scan = 20000;
+    harness_use_engine(h, &k);
 }
 
 void harness_use_engine(Harness *h, const SpEngineKnobs *knobs)

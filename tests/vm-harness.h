@@ -34,6 +34,8 @@ void harness_free(Harness *h);
 /* Create (not start) a VM from a spec; fails the test on error. */
 SpVm *harness_add(Harness *h, const char *spec_fmt, ...) G_GNUC_PRINTF(2, 3);
 void harness_start_all(Harness *h);
+/* The callbacks harness_add gives its VMs (console, integrity, crashes). */
+SpVmEvents harness_events(Harness *h);
 /* A VM id unique in the process (as the VMM's are), across harnesses. */
 uint64_t harness_new_vm_id(void);
 /* Wait until every VM has left RUNNING, at most `seconds`; false on timeout. */
@@ -46,6 +48,8 @@ uint64_t harness_rss_pages(void);
 
 /* Create a sharing engine with these knobs; VMs added later attach to it. */
 void harness_use_engine(Harness *h, const SpEngineKnobs *knobs);
+/* The same with KSM's defaults but full speed: sleep 0, 20000 pages a batch. */
+void harness_use_fast_engine(Harness *h);
 /* Wait for a result key from the guest; false on timeout. */
 bool harness_wait_result(SpVm *vm, const char *key, uint64_t *value, double seconds);
 /* Send a memload command and wait for its acknowledgement (cmd_seq). */
