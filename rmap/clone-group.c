@@ -100,6 +100,16 @@ uint64_t sp_clone_group_id(const SpCloneGroup *g)
     return g->id;
 }
 
+bool sp_clone_group_holds(const SpCloneGroup *g, uint64_t off)
+{
+    return off < g->npages && rmap_bit(g->present, off);
+}
+
+uint64_t sp_clone_group_npages(const SpCloneGroup *g)
+{
+    return g->npages;
+}
+
 void clone_group_layout_hold(SpCloneGroup *g)
 {
     g_mutex_lock(&rmap_lock);

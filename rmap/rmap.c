@@ -108,6 +108,30 @@ SpCloneGroup *sp_rmap_vm_group(const SpRmapVm *rv)
     return l ? g_ptr_array_index(l->groups, l->groups->len - 1) : NULL;
 }
 
+SpCloneGroup *sp_rmap_vm_layer_group(const SpRmapVm *rv, uint64_t gfn)
+{
+    const CloneLayout *l = rv->layout;
+    return l && gfn < rv->npages ? g_ptr_array_index(l->groups, l->layer[gfn]) : NULL;
+}
+
+guint sp_rmap_vm_groups(const SpRmapVm *rv, SpCloneGroup **out, guint max)
+{
+    const CloneLayout *l = rv->layout;
+    guint n = l ? MIN(l->groups->len, max) : 0;
+    for (guint i = 0; i < n; i++)
+        out[i] = g_ptr_array_index(l->groups, i);
+    return n;
+}
+
+bool sp_rmap_vm_in_group(const SpRmapVm *rv, const SpCloneGroup *g)
+{
+    const CloneLayout *l = rv->layout;
+    for (guint i = 0; l && i < l->groups->len; i++)
+        if (g_ptr_array_index(l->groups, i) == g)
+            return true;
+    return false;
+}
+
 /* /proc/self/pagemap, opened once for the process (pread is thread-safe). */
 static int rmap_pagemap_fd(void)
 {
@@ -172,11 +196,8 @@ SpFrameRef sp_rmap_lookup(SpRmapVm *rv, uint64_t gfn)
     g_mutex_lock(&rmap_lock);
     for (guint i = 0; pools && i < pools->len; i++) {
         RmapPool *p = &g_array_index(pools, RmapPool, i);
-        uint64_t index;
-        if (p->ops.lookup(p->opaque, rv->id, gfn, &index)) {
-            f = (SpFrameRef){.kind = SP_FRAME_POOL, .pool = p->pool, .index = index};
+        if (p->ops.lookup(p->opaque, rv->id, gfn, &f))
             break;
-        }
     }
     if (f.kind == SP_FRAME_NONE && sp_rmap_vm_maps_layer(rv, gfn))
         f = (SpFrameRef){.kind = SP_FRAME_GROUP,
@@ -199,7 +220,7 @@ static bool member_still_maps(SpRmapVm *rv, uint64_t gfn)
 }
 
 static uint64_t walk_group(SpCloneGroup *grp, uint64_t off, unsigned flags, SpRmapVisit visit,
-                           void *opaque)
+                           void *opaque, bool *stopped)
 {
     uint64_t n = 0;
     if (off >= grp->npages)
@@ -216,8 +237,10 @@ static uint64_t walk_group(SpCloneGroup *grp, uint64_t off, unsigned flags, SpRm
                          .vm_name = rv->name,
                          .gfn = off,
                          .host = rv->mem->host + off * SP_PAGE_SIZE};
-        if (visit && !visit(&hit, opaque))
+        if (visit && !visit(&hit, opaque)) {
+            *stopped = true;
             break;
+        }
     }
     return n;
 }
@@ -226,13 +249,19 @@ uint64_t sp_rmap_walk(const SpFrameRef *f, unsigned flags, SpRmapVisit visit, vo
 {
     uint64_t n = 0;
     g_mutex_lock(&rmap_lock);
+    bool stopped = false;
     if (f->kind == SP_FRAME_GROUP) {
-        n = walk_group(f->group, f->index, flags, visit, opaque);
+        /* the members (anon_vma style), then pages merged onto it */
+        n = walk_group(f->group, f->index, flags, visit, opaque, &stopped);
+        for (guint i = 0; !stopped && pools && i < pools->len; i++) {
+            RmapPool *p = &g_array_index(pools, RmapPool, i);
+            n += p->ops.walk_group(p->opaque, f->group, f->index, flags, visit, opaque, &stopped);
+        }
     } else if (f->kind == SP_FRAME_POOL) {
         for (guint i = 0; pools && i < pools->len; i++) {
             RmapPool *p = &g_array_index(pools, RmapPool, i);
             if (p->pool == f->pool) {
-                n = p->ops.walk(p->opaque, f->index, flags, visit, opaque);
+                n = p->ops.walk(p->opaque, f->index, flags, visit, opaque, &stopped);
                 break;
             }
         }

@@ -14,7 +14,10 @@
  * Groups are anon_vma's idea applied to VM clones.  A group knows its member
  * VMs (every VM whose layout has the group's file as one of its layers) and
  * its parent group (the layer under it: a clone of a clone adds a layer
- * holding only the pages its source changed).  A member knows, per guest
+ * holding only the pages its source changed).  A group frame may also be
+ * mapped by pages of other VMs that the sharing engine merged onto it
+ * (dedup onto a clone's page, as KSM merges into a forked KSM page): the
+ * walk adds those from the engine's mapper list.  A member knows, per guest
  * page, which of its layers backs the page (CloneLayout.layer) and whether
  * the page has left the layer for good (the `off` bit: written, hence
  * copied; or remapped by the engine).  So the walk of a group frame visits
@@ -133,6 +136,16 @@ bool sp_rmap_vm_maps_layer(const SpRmapVm *rv, uint64_t gfn);
 uint64_t sp_rmap_vm_clone_shared(const SpRmapVm *rv);
 /* The group of the VM's top layer, or NULL (borrowed). */
 SpCloneGroup *sp_rmap_vm_group(const SpRmapVm *rv);
+/* The group whose file backs page gfn in the VM's layout (whether or not
+ * the page still maps it), or NULL without a layout (borrowed). */
+SpCloneGroup *sp_rmap_vm_layer_group(const SpRmapVm *rv, uint64_t gfn);
+/* The groups of the VM's layout, oldest first (borrowed; at most max). */
+guint sp_rmap_vm_groups(const SpRmapVm *rv, SpCloneGroup **out, guint max);
+/* Is g one of the layers of the VM's layout? */
+bool sp_rmap_vm_in_group(const SpRmapVm *rv, const SpCloneGroup *g);
+/* Does the group's file hold page `off` (it did when the group was made)? */
+bool sp_clone_group_holds(const SpCloneGroup *g, uint64_t off);
+uint64_t sp_clone_group_npages(const SpCloneGroup *g);
 
 /* Read the VM's pagemap once: mark every private page off, and hand the
  * private-page bitmap to the pool walkers so the engine settles merged
@@ -147,12 +160,18 @@ SpFrameRef sp_rmap_lookup(SpRmapVm *rv, uint64_t gfn);
 uint64_t sp_rmap_walk(const SpFrameRef *f, unsigned flags, SpRmapVisit visit, void *opaque);
 
 /* Pool walkers: an engine registers one per pool.  `walk` visits the
- * mappers of frame `index`; `lookup` says which pool frame (vm_id, gfn)
- * maps (false: none); `settle` gets a VM's private pages from a sync. */
+ * mappers of pool frame `index`; `walk_group` visits the pages the engine
+ * merged onto page `off` of group `g` (dedup onto a clone group's frame;
+ * the group's members are the reverse map's own business); `lookup` says
+ * which engine-merged frame (vm_id, gfn) maps (false: none); `settle` gets
+ * a VM's private pages from a sync.  A walk stops when `visit` returns
+ * false; *stopped then tells the caller. */
 typedef struct SpRmapPoolOps {
     uint64_t (*walk)(void *opaque, uint64_t index, unsigned flags, SpRmapVisit visit,
-                     void *visit_opaque);
-    bool (*lookup)(void *opaque, uint64_t vm_id, uint64_t gfn, uint64_t *index);
+                     void *visit_opaque, bool *stopped);
+    uint64_t (*walk_group)(void *opaque, const SpCloneGroup *g, uint64_t off, unsigned flags,
+                           SpRmapVisit visit, void *visit_opaque, bool *stopped);
+    bool (*lookup)(void *opaque, uint64_t vm_id, uint64_t gfn, SpFrameRef *out);
     void (*settle)(void *opaque, uint64_t vm_id, const uint64_t *private_bits, uint64_t npages);
 } SpRmapPoolOps;
 void sp_rmap_register_pool(const void *pool, const SpRmapPoolOps *ops, void *opaque);

@@ -36,6 +36,7 @@
 
 #include <pthread.h>
 
+#include "rmap/clone-layout.h"
 #include "rmap/frame-pool.h"
 #include "sharing/engine.h"
 #include "sharing/u64map.h"
@@ -64,6 +65,29 @@ typedef struct ShFrame {
     uint32_t group;  /* sharing group it belongs to */
     uint32_t next;   /* next frame with the same key, or NO_FRAME */
 } ShFrame;
+
+/* Group frames (group-frames.c): frame ids with GF_BIT set. */
+#define GF_BIT (1u << 31)
+static inline bool sh_is_gframe(uint32_t fid)
+{
+    return fid != NO_FRAME && (fid & GF_BIT);
+}
+
+typedef struct ShGroupRec {
+    SpCloneGroup *grp;       /* one reference */
+    int fd;                  /* a duplicate of the group's file descriptor */
+    uint8_t *view;           /* read-only shared view of the file */
+    uint64_t npages;
+    uint32_t *gf;            /* per page: group frame index + 1; 0 = not yet */
+    uint64_t refs;           /* the engine's merges onto its frames */
+    struct ShGroupRec *next_dead;
+} ShGroupRec;
+
+typedef struct ShGFrame {
+    ShFrame f;
+    ShGroupRec *rec;         /* NULL: a free slot */
+    uint64_t off;            /* page of the group's file */
+} ShGFrame;
 
 struct ShVm {
     SpEngine *eng;
@@ -103,6 +127,11 @@ struct SpEngine {
     FramePool pool;
     GArray *frames;          /* ShFrame, indexed by frame number */
     GPtrArray *mappers;      /* per frame: GArray of uint64 (slot << 40 | gfn), or NULL */
+    GArray *gframes;         /* ShGFrame, by group frame index */
+    GArray *gframe_free;     /* uint32 free indices of gframes */
+    GPtrArray *gmappers;     /* per group frame: like mappers */
+    GHashTable *grecs;       /* SpCloneGroup * -> ShGroupRec * */
+    ShGroupRec *grec_dead;   /* retired, to finish without the lock */
     U64Map stable;           /* key -> first frame */
     U64Map unstable;         /* key -> vm slot << 40 | gfn */
     ShVm **vm_slots;         /* by slot_index; NULL = free */
@@ -131,6 +160,22 @@ void sh_scan_page(SpEngine *eng, ShVm *vm, uint64_t gfn);
 void sh_frame_unref(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame);
 /* Apply one write to a page's state (as a harvested dirty bit does). */
 void sh_page_written(SpEngine *eng, ShVm *vm, uint64_t gfn);
+
+/* group-frames.c */
+ShFrame *sh_frame(SpEngine *eng, uint32_t fid);
+const uint8_t *sh_frame_ptr(SpEngine *eng, uint32_t fid);
+int sh_frame_fd(SpEngine *eng, uint32_t fid, off_t *off);
+void sh_frame_unlink(SpEngine *eng, uint32_t fid);      /* from the stable index */
+void sh_grecs_prepare(SpEngine *eng, ShVm *vm);          /* WITHOUT eng->lock */
+void sh_grecs_collect(SpEngine *eng);                    /* retire unneeded records */
+void sh_grecs_reap(SpEngine *eng);                       /* WITHOUT eng->lock */
+void sh_grecs_free(SpEngine *eng);
+void sh_gframe_index(SpEngine *eng, ShVm *vm, uint64_t gfn); /* an untouched clone page */
+void sh_gframe_got_ref(SpEngine *eng, uint32_t fid);    /* after refs++ */
+void sh_gframe_lost_ref(SpEngine *eng, uint32_t fid);   /* after refs-- */
+bool sh_gframe_ref(SpEngine *eng, uint32_t fid, SpFrameRef *out);
+uint32_t sh_gframe_find(SpEngine *eng, const SpCloneGroup *grp, uint64_t off);
+uint64_t sh_gframes_bytes(SpEngine *eng);
 
 /* mappers.c - who maps a pool frame; the engine's side of the reverse map */
 void sh_mapper_add(SpEngine *eng, uint32_t frame, ShVm *vm, uint64_t gfn);

@@ -133,6 +133,11 @@ static gpointer engine_thread(gpointer opaque)
         eng->stats.pages_volatile = vol;
         eng->stats.pages_unshared = eng->unstable.count;
         eng->stats.full_scans++;
+        if (eng->grec_dead) { /* finish retired group records without the lock */
+            g_mutex_unlock(&eng->lock);
+            sh_grecs_reap(eng);
+            g_mutex_lock(&eng->lock);
+        }
         g_cond_broadcast(&eng->cond);
         if (eng->nslots == 0) {
             g_cond_wait(&eng->cond, &eng->lock);
@@ -173,6 +178,10 @@ SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error)
     }
     eng->frames = g_array_new(FALSE, TRUE, sizeof(ShFrame));
     eng->mappers = g_ptr_array_new();
+    eng->gmappers = g_ptr_array_new();
+    eng->gframes = g_array_new(FALSE, TRUE, sizeof(ShGFrame));
+    eng->gframe_free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    eng->grecs = g_hash_table_new(g_direct_hash, g_direct_equal);
     u64map_init(&eng->stable);
     u64map_init(&eng->unstable);
     eng->domain_ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
@@ -202,6 +211,7 @@ void sp_engine_free(SpEngine *eng)
     frame_pool_destroy(&eng->pool);
     g_array_free(eng->frames, TRUE);
     sh_mappers_free(eng);
+    sh_grecs_free(eng);
     u64map_destroy(&eng->stable);
     u64map_destroy(&eng->unstable);
     g_hash_table_destroy(eng->domain_ids);
@@ -376,6 +386,7 @@ ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
         engine_raise_map_limit(eng, want);
     g_cond_broadcast(&eng->cond);
     g_mutex_unlock(&eng->lock);
+    sh_grecs_prepare(eng, vm); /* its clone groups' pages become frames */
     return vm;
 fail:
     shvm_free(vm);
@@ -395,7 +406,9 @@ void sp_engine_detach(SpEngine *eng, ShVm *vm)
             eng->stats.zero_pages--;
     }
     eng->vm_slots[vm->slot_index] = NULL;
+    sh_grecs_collect(eng); /* groups it was the last attached member of */
     g_mutex_unlock(&eng->lock);
+    sh_grecs_reap(eng);
     shvm_free(vm);
 }
 
@@ -427,7 +440,7 @@ void sp_engine_mark_dirty(ShVm *vm, uint64_t gpa, uint64_t len)
 
 static uint64_t engine_metadata(SpEngine *eng)
 {
-    uint64_t b = eng->frames->len * sizeof(ShFrame) + u64map_bytes(&eng->stable) +
+    uint64_t b = eng->frames->len * sizeof(ShFrame) + sh_gframes_bytes(eng) + u64map_bytes(&eng->stable) +
                  u64map_bytes(&eng->unstable);
     for (uint32_t s = 0; s < eng->nslots; s++)
         if (eng->vm_slots[s])

@@ -2,7 +2,8 @@
 /*
  * mappers.c - the engine's side of the reverse map (rmap/rmap.h).
  *
- * For every pool frame, the MERGED pages that map it (vm slot << 40 | gfn),
+ * For every pool frame and group frame (group-frames.c), the MERGED pages
+ * that map it (vm slot << 40 | gfn),
  * kept in step with the frame's refs by sh_merge_page (add) and
  * sh_frame_unref (remove): KSM's rmap_items hanging off a stable node.
  * The engine registers its pool with the reverse map; the walker, lookup
@@ -19,14 +20,25 @@ static uint64_t mapper_word(ShVm *vm, uint64_t gfn)
     return ((uint64_t)vm->slot_index << 40) | gfn;
 }
 
+/* The list array of a frame id (pool or group frame) and its index. */
+static GPtrArray *mapper_lists(SpEngine *eng, uint32_t *fid)
+{
+    if (sh_is_gframe(*fid)) {
+        *fid &= ~GF_BIT;
+        return eng->gmappers;
+    }
+    return eng->mappers;
+}
+
 void sh_mapper_add(SpEngine *eng, uint32_t frame, ShVm *vm, uint64_t gfn)
 {
-    if (frame >= eng->mappers->len)
-        g_ptr_array_set_size(eng->mappers, (gint)frame + 1);
-    GArray *m = g_ptr_array_index(eng->mappers, frame);
+    GPtrArray *lists = mapper_lists(eng, &frame);
+    if (frame >= lists->len)
+        g_ptr_array_set_size(lists, (gint)frame + 1);
+    GArray *m = g_ptr_array_index(lists, frame);
     if (!m) {
         m = g_array_sized_new(FALSE, FALSE, sizeof(uint64_t), 2);
-        g_ptr_array_index(eng->mappers, frame) = m;
+        g_ptr_array_index(lists, frame) = m;
     }
     uint64_t w = mapper_word(vm, gfn);
     g_array_append_val(m, w);
@@ -34,26 +46,33 @@ void sh_mapper_add(SpEngine *eng, uint32_t frame, ShVm *vm, uint64_t gfn)
 
 void sh_mapper_remove(SpEngine *eng, uint32_t frame, ShVm *vm, uint64_t gfn)
 {
-    GArray *m = frame < eng->mappers->len ? g_ptr_array_index(eng->mappers, frame) : NULL;
+    GPtrArray *lists = mapper_lists(eng, &frame);
+    GArray *m = frame < lists->len ? g_ptr_array_index(lists, frame) : NULL;
     uint64_t w = mapper_word(vm, gfn);
     for (guint i = 0; m && i < m->len; i++)
         if (g_array_index(m, uint64_t, i) == w) {
             g_array_remove_index_fast(m, i);
             if (!m->len) {
                 g_array_free(m, TRUE);
-                g_ptr_array_index(eng->mappers, frame) = NULL;
+                g_ptr_array_index(lists, frame) = NULL;
             }
             return;
         }
     g_warn_if_reached(); /* every MERGED page is listed */
 }
 
+static void lists_free(GPtrArray *lists)
+{
+    for (guint i = 0; i < lists->len; i++)
+        if (g_ptr_array_index(lists, i))
+            g_array_free(g_ptr_array_index(lists, i), TRUE);
+    g_ptr_array_free(lists, TRUE);
+}
+
 void sh_mappers_free(SpEngine *eng)
 {
-    for (guint i = 0; i < eng->mappers->len; i++)
-        if (g_ptr_array_index(eng->mappers, i))
-            g_array_free(g_ptr_array_index(eng->mappers, i), TRUE);
-    g_ptr_array_free(eng->mappers, TRUE);
+    lists_free(eng->mappers);
+    lists_free(eng->gmappers);
 }
 
 static ShVm *vm_by_id(SpEngine *eng, uint64_t id)
@@ -64,13 +83,13 @@ static ShVm *vm_by_id(SpEngine *eng, uint64_t id)
     return NULL;
 }
 
-static uint64_t pool_walk(void *opaque, uint64_t index, unsigned flags, SpRmapVisit visit,
-                          void *visit_opaque)
+/* Visit the mappers of frame fid; eng->lock held. */
+static uint64_t walk_list(SpEngine *eng, uint32_t fid, unsigned flags, SpRmapVisit visit,
+                          void *visit_opaque, bool *stopped)
 {
-    SpEngine *eng = opaque;
     uint64_t n = 0;
-    g_mutex_lock(&eng->lock);
-    GArray *m = index < eng->mappers->len ? g_ptr_array_index(eng->mappers, index) : NULL;
+    GPtrArray *lists = mapper_lists(eng, &fid);
+    GArray *m = fid < lists->len ? g_ptr_array_index(lists, fid) : NULL;
     for (guint i = 0; m && i < m->len; i++) {
         uint64_t w = g_array_index(m, uint64_t, i);
         ShVm *vm = eng->vm_slots[w >> 40];
@@ -83,21 +102,52 @@ static uint64_t pool_walk(void *opaque, uint64_t index, unsigned flags, SpRmapVi
                          .vm_name = vm->name,
                          .gfn = gfn,
                          .host = vm->mem->host + gfn * SP_PAGE_SIZE};
-        if (visit && !visit(&hit, visit_opaque))
+        if (visit && !visit(&hit, visit_opaque)) {
+            *stopped = true;
             break;
+        }
     }
+    return n;
+}
+
+static uint64_t pool_walk(void *opaque, uint64_t index, unsigned flags, SpRmapVisit visit,
+                          void *visit_opaque, bool *stopped)
+{
+    SpEngine *eng = opaque;
+    if (index >= GF_BIT)
+        return 0;
+    g_mutex_lock(&eng->lock);
+    uint64_t n = walk_list(eng, (uint32_t)index, flags, visit, visit_opaque, stopped);
     g_mutex_unlock(&eng->lock);
     return n;
 }
 
-static bool pool_lookup(void *opaque, uint64_t vm_id, uint64_t gfn, uint64_t *index)
+static uint64_t group_walk(void *opaque, const SpCloneGroup *g, uint64_t off, unsigned flags,
+                           SpRmapVisit visit, void *visit_opaque, bool *stopped)
+{
+    SpEngine *eng = opaque;
+    uint64_t n = 0;
+    g_mutex_lock(&eng->lock);
+    uint32_t fid = sh_gframe_find(eng, g, off);
+    if (fid != NO_FRAME)
+        n = walk_list(eng, fid, flags, visit, visit_opaque, stopped);
+    g_mutex_unlock(&eng->lock);
+    return n;
+}
+
+static bool pool_lookup(void *opaque, uint64_t vm_id, uint64_t gfn, SpFrameRef *out)
 {
     SpEngine *eng = opaque;
     g_mutex_lock(&eng->lock);
     ShVm *vm = vm_by_id(eng, vm_id);
     bool found = vm && gfn < vm->npages && PG_KIND(vm->page[gfn]) == PG_MERGED;
-    if (found)
-        *index = PG_FRAME(vm->page[gfn]);
+    if (found) {
+        uint32_t fid = PG_FRAME(vm->page[gfn]);
+        if (sh_is_gframe(fid))
+            found = sh_gframe_ref(eng, fid, out);
+        else
+            *out = (SpFrameRef){.kind = SP_FRAME_POOL, .pool = &eng->pool, .index = fid};
+    }
     g_mutex_unlock(&eng->lock);
     return found;
 }
@@ -117,6 +167,7 @@ static void pool_settle(void *opaque, uint64_t vm_id, const uint64_t *priv, uint
 
 static const SpRmapPoolOps pool_ops = {
     .walk = pool_walk,
+    .walk_group = group_walk,
     .lookup = pool_lookup,
     .settle = pool_settle,
 };

@@ -86,7 +86,9 @@ static void test_hold_window(SpEngine *eng, ShVm *vm, void *addr)
 bool sh_merge_page(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame)
 {
     uint8_t *addr = page_addr(vm, gfn);
-    const uint8_t *fp = frame_pool_ptr(&eng->pool, frame);
+    const uint8_t *fp = sh_frame_ptr(eng, frame);
+    off_t foff;
+    int ffd = sh_frame_fd(eng, frame, &foff);
     /* Make sure the page is populated, so that the protection takes hold. */
     (void)*(volatile uint8_t *)addr;
     if (!wp(vm, addr, true))
@@ -97,8 +99,7 @@ bool sh_merge_page(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame)
     }
     if (eng->test_delay_us)
         test_hold_window(eng, vm, addr);
-    void *p = mmap(addr, SP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
-                   eng->pool.fd, (off_t)frame * SP_PAGE_SIZE);
+    void *p = mmap(addr, SP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, ffd, foff);
     if (p == MAP_FAILED) {
         /* Typically the mapping limit: the old page is untouched. */
         if (!eng->map_limit_warned)

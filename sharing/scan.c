@@ -29,39 +29,21 @@
 
 #include "sharing/engine-priv.h"
 
-static void frame_unlink(SpEngine *eng, uint32_t frame)
-{
-    ShFrame *f = &g_array_index(eng->frames, ShFrame, frame);
-    uint64_t key = sh_key(f->group, f->hash), head = 0;
-    if (!u64map_get(&eng->stable, key, &head))
-        return;
-    if (head == frame) {
-        if (f->next == NO_FRAME)
-            u64map_remove(&eng->stable, key);
-        else
-            u64map_set(&eng->stable, key, f->next);
-        return;
-    }
-    for (uint32_t p = (uint32_t)head; p != NO_FRAME;) {
-        ShFrame *pf = &g_array_index(eng->frames, ShFrame, p);
-        if (pf->next == frame) {
-            pf->next = f->next;
-            return;
-        }
-        p = pf->next;
-    }
-}
-
 void sh_frame_unref(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame)
 {
     sh_mapper_remove(eng, frame, vm, gfn);
-    ShFrame *f = &g_array_index(eng->frames, ShFrame, frame);
+    ShFrame *f = sh_frame(eng, frame);
     g_assert(f->refs > 0);
-    if (--f->refs > 0) {
+    f->refs--;
+    if (sh_is_gframe(frame)) { /* the group's file keeps the page */
+        sh_gframe_lost_ref(eng, frame);
+        return;
+    }
+    if (f->refs > 0) {
         eng->stats.pages_sharing--;
         return;
     }
-    frame_unlink(eng, frame);
+    sh_frame_unlink(eng, frame);
     frame_pool_free(&eng->pool, frame);
     eng->stats.pages_shared--;
     eng->stats.frames_freed++;
@@ -181,13 +163,16 @@ static bool try_stable(SpEngine *eng, ShVm *vm, uint64_t gfn, uint64_t key, uint
         return false;
     const uint8_t *addr = vm->mem->host + gfn * SP_PAGE_SIZE;
     for (uint32_t fi = (uint32_t)head; fi != NO_FRAME;) {
-        ShFrame *f = &g_array_index(eng->frames, ShFrame, fi);
+        ShFrame *f = sh_frame(eng, fi);
         if (f->hash == hash && f->refs < eng->knobs.max_page_sharing &&
-            memcmp(addr, frame_pool_ptr(&eng->pool, fi), SP_PAGE_SIZE) == 0) {
+            memcmp(addr, sh_frame_ptr(eng, fi), SP_PAGE_SIZE) == 0) {
             if (sh_merge_page(eng, vm, gfn, fi)) {
-                f = &g_array_index(eng->frames, ShFrame, fi);
+                f = sh_frame(eng, fi);
                 f->refs++;
-                eng->stats.pages_sharing++;
+                if (sh_is_gframe(fi))
+                    sh_gframe_got_ref(eng, fi);
+                else
+                    eng->stats.pages_sharing++;
                 return true;
             }
             return false;
@@ -236,7 +221,13 @@ static bool try_unstable(SpEngine *eng, ShVm *vm, uint64_t gfn, uint64_t key, ui
 void sh_scan_page(SpEngine *eng, ShVm *vm, uint64_t gfn)
 {
     uint64_t p = vm->page[gfn];
-    if (!(p & PG_TOUCHED) || PG_KIND(p) == PG_MERGED || PG_KIND(p) == PG_ZERO)
+    if (!(p & PG_TOUCHED)) {
+        /* a clone's page still in its group: a frame for others to merge onto */
+        if (vm->file_backed)
+            sh_gframe_index(eng, vm, gfn);
+        return;
+    }
+    if (PG_KIND(p) == PG_MERGED || PG_KIND(p) == PG_ZERO)
         return;
     eng->stats.pages_scanned++;
     if (p & PG_VOLATILE) {

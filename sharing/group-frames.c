@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * group-frames.c - clone groups' pages as stable frames: dedup onto a
+ * clone's page, as KSM merges a page into a forked process's KSM page.
+ *
+ * A page of a clone group's file that a member of the group still maps is
+ * shared already (the reverse map walks it through the group).  When the
+ * scanner meets such a page it does not merge it anywhere; it hashes the
+ * group's copy once (through a read-only view of the file) and puts it in
+ * the stable index as a *group frame*.  A page of any VM of the same sharing
+ * domain with that content is then merged onto it: mapped MAP_PRIVATE from
+ * the group's file at that offset, exactly as a pool frame is mapped.  Such
+ * a frame is shared both ways: by the group's members (no list) and by the
+ * engine's merges (listed in gmappers, as pool frames' mappers are).
+ *
+ * Frame ids: a pool frame is its pool index; a group frame is GF_BIT |
+ * index into eng->gframes.  One ShGroupRec per group the engine knows:
+ * a reference to the group, a duplicate of its file descriptor, the view,
+ * and per page the group frame made of it.  Group frames never own memory
+ * (the file does), so refs = the engine's merges onto it; pages_shared
+ * counts group frames with refs > 0 and pages_sharing each such merge.
+ *
+ * Lifetimes and locks: records are made at attach, outside eng->lock
+ * (taking a group reference takes rmap_lock, which must never be taken
+ * under eng->lock: rmap.h).  A record dies when no attached VM is a member
+ * of its group and no merge maps one of its frames: it is then unlinked
+ * under eng->lock and put on eng->grec_dead; sh_grecs_reap() finishes it
+ * (unmap, close, drop the group reference) without eng->lock.  The view and
+ * fd keep the group's file alive until then.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "sharing/engine-priv.h"
+
+#define GF_NOT_INDEXABLE UINT32_MAX /* gf[] value: a zero page, never a frame */
+
+static ShGFrame *gframe(SpEngine *eng, uint32_t fid)
+{
+    return &g_array_index(eng->gframes, ShGFrame, fid & ~GF_BIT);
+}
+
+ShFrame *sh_frame(SpEngine *eng, uint32_t fid)
+{
+    if (sh_is_gframe(fid))
+        return &gframe(eng, fid)->f;
+    return &g_array_index(eng->frames, ShFrame, fid);
+}
+
+const uint8_t *sh_frame_ptr(SpEngine *eng, uint32_t fid)
+{
+    if (sh_is_gframe(fid)) {
+        ShGFrame *g = gframe(eng, fid);
+        return g->rec->view + g->off * SP_PAGE_SIZE;
+    }
+    return frame_pool_ptr(&eng->pool, fid);
+}
+
+int sh_frame_fd(SpEngine *eng, uint32_t fid, off_t *off)
+{
+    if (sh_is_gframe(fid)) {
+        ShGFrame *g = gframe(eng, fid);
+        *off = (off_t)(g->off * SP_PAGE_SIZE);
+        return g->rec->fd;
+    }
+    *off = (off_t)fid * SP_PAGE_SIZE;
+    return eng->pool.fd;
+}
+
+/* --- records --- */
+
+static void grec_finish(ShGroupRec *rec)
+{
+    if (rec->view)
+        munmap(rec->view, rec->npages * SP_PAGE_SIZE);
+    if (rec->fd >= 0)
+        close(rec->fd);
+    sp_clone_group_unref(rec->grp);
+    g_free(rec->gf);
+    g_free(rec);
+}
+
+/* Outside eng->lock: a record for g, or NULL if its file cannot be viewed. */
+static ShGroupRec *grec_new(SpCloneGroup *g)
+{
+    int gfd = sp_clone_group_fd(g);
+    if (gfd < 0)
+        return NULL;
+    ShGroupRec *rec = g_new0(ShGroupRec, 1);
+    rec->grp = sp_clone_group_ref(g);
+    rec->npages = sp_clone_group_npages(g);
+    rec->fd = fcntl(gfd, F_DUPFD_CLOEXEC, 0);
+    void *v = rec->fd < 0 ? MAP_FAILED
+                          : mmap(NULL, rec->npages * SP_PAGE_SIZE, PROT_READ, MAP_SHARED, rec->fd, 0);
+    if (v == MAP_FAILED) {
+        grec_finish(rec);
+        return NULL;
+    }
+    rec->view = v;
+    rec->gf = g_new0(uint32_t, rec->npages);
+    return rec;
+}
+
+void sh_grecs_prepare(SpEngine *eng, ShVm *vm)
+{
+    SpCloneGroup *groups[CLONE_LAYOUT_MAX_LAYERS];
+    guint n = vm->rmap ? sp_rmap_vm_groups(vm->rmap, groups, G_N_ELEMENTS(groups)) : 0;
+    for (guint i = 0; i < n; i++) {
+        g_mutex_lock(&eng->lock);
+        bool have = g_hash_table_contains(eng->grecs, groups[i]);
+        g_mutex_unlock(&eng->lock);
+        if (have)
+            continue;
+        ShGroupRec *rec = grec_new(groups[i]);
+        if (!rec)
+            continue;
+        g_mutex_lock(&eng->lock);
+        bool raced = g_hash_table_contains(eng->grecs, groups[i]);
+        if (!raced)
+            g_hash_table_insert(eng->grecs, groups[i], rec);
+        g_mutex_unlock(&eng->lock);
+        if (raced)
+            grec_finish(rec);
+    }
+}
+
+static void stable_unlink(SpEngine *eng, uint32_t fid)
+{
+    ShFrame *f = sh_frame(eng, fid);
+    uint64_t key = sh_key(f->group, f->hash), head = 0;
+    if (!u64map_get(&eng->stable, key, &head))
+        return;
+    if (head == fid) {
+        if (f->next == NO_FRAME)
+            u64map_remove(&eng->stable, key);
+        else
+            u64map_set(&eng->stable, key, f->next);
+        return;
+    }
+    for (uint32_t p = (uint32_t)head; p != NO_FRAME;) {
+        ShFrame *pf = sh_frame(eng, p);
+        if (pf->next == fid) {
+            pf->next = f->next;
+            return;
+        }
+        p = pf->next;
+    }
+}
+
+void sh_frame_unlink(SpEngine *eng, uint32_t fid)
+{
+    stable_unlink(eng, fid);
+}
+
+static bool grec_has_member(SpEngine *eng, const ShGroupRec *rec)
+{
+    for (uint32_t s = 0; s < eng->nslots; s++)
+        if (eng->vm_slots[s] && eng->vm_slots[s]->rmap &&
+            sp_rmap_vm_in_group(eng->vm_slots[s]->rmap, rec->grp))
+            return true;
+    return false;
+}
+
+/* eng->lock held: retire `rec` if nothing needs it any more. */
+static void grec_maybe_retire(SpEngine *eng, ShGroupRec *rec)
+{
+    if (rec->refs || grec_has_member(eng, rec))
+        return;
+    for (uint64_t p = 0; p < rec->npages; p++) {
+        uint32_t v = rec->gf[p];
+        if (!v || v == GF_NOT_INDEXABLE)
+            continue;
+        uint32_t idx = v - 1;
+        stable_unlink(eng, idx | GF_BIT);
+        gframe(eng, idx | GF_BIT)->rec = NULL;
+        g_array_append_val(eng->gframe_free, idx);
+    }
+    g_hash_table_remove(eng->grecs, rec->grp);
+    rec->next_dead = eng->grec_dead;
+    eng->grec_dead = rec;
+}
+
+void sh_grecs_collect(SpEngine *eng)
+{
+    GHashTableIter it;
+    gpointer k, v;
+    g_autoptr(GPtrArray) all = g_ptr_array_new();
+    g_hash_table_iter_init(&it, eng->grecs);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        g_ptr_array_add(all, v);
+    for (guint i = 0; i < all->len; i++)
+        grec_maybe_retire(eng, all->pdata[i]);
+}
+
+void sh_grecs_reap(SpEngine *eng)
+{
+    g_mutex_lock(&eng->lock);
+    ShGroupRec *dead = eng->grec_dead;
+    eng->grec_dead = NULL;
+    g_mutex_unlock(&eng->lock);
+    while (dead) {
+        ShGroupRec *next = dead->next_dead;
+        grec_finish(dead);
+        dead = next;
+    }
+}
+
+void sh_grecs_free(SpEngine *eng)
+{
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, eng->grecs);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        grec_finish(v);
+    g_hash_table_destroy(eng->grecs);
+    while (eng->grec_dead) {
+        ShGroupRec *next = eng->grec_dead->next_dead;
+        grec_finish(eng->grec_dead);
+        eng->grec_dead = next;
+    }
+    g_array_free(eng->gframes, TRUE);
+    g_array_free(eng->gframe_free, TRUE);
+}
+
+/* --- frames --- */
+
+void sh_gframe_index(SpEngine *eng, ShVm *vm, uint64_t gfn)
+{
+    if (!vm->rmap || !sp_rmap_vm_maps_layer(vm->rmap, gfn))
+        return;
+    SpCloneGroup *grp = sp_rmap_vm_layer_group(vm->rmap, gfn);
+    if (!grp || !sp_clone_group_holds(grp, gfn))
+        return;
+    ShGroupRec *rec = g_hash_table_lookup(eng->grecs, grp);
+    if (!rec || gfn >= rec->npages || rec->gf[gfn])
+        return;
+    XXH64_hash_t h = XXH3_64bits(rec->view + gfn * SP_PAGE_SIZE, SP_PAGE_SIZE);
+    uint32_t hash = (uint32_t)(h ^ (h >> 32));
+    eng->scan_work++;
+    if (hash == eng->zero_hash) {
+        rec->gf[gfn] = GF_NOT_INDEXABLE;
+        return;
+    }
+    uint32_t idx;
+    if (eng->gframe_free->len) {
+        idx = g_array_index(eng->gframe_free, uint32_t, eng->gframe_free->len - 1);
+        g_array_set_size(eng->gframe_free, eng->gframe_free->len - 1);
+    } else {
+        idx = eng->gframes->len;
+        if (idx >= GF_BIT - 1)
+            return;
+        g_array_set_size(eng->gframes, idx + 1);
+    }
+    uint32_t fid = idx | GF_BIT;
+    ShGFrame *g = gframe(eng, fid);
+    *g = (ShGFrame){.f = {.hash = hash, .refs = 0, .group = vm->group, .next = NO_FRAME},
+                    .rec = rec,
+                    .off = gfn};
+    rec->gf[gfn] = idx + 1;
+    uint64_t key = sh_key(vm->group, hash), head = 0;
+    g->f.next = u64map_get(&eng->stable, key, &head) ? (uint32_t)head : NO_FRAME;
+    u64map_set(&eng->stable, key, fid);
+}
+
+void sh_gframe_got_ref(SpEngine *eng, uint32_t fid)
+{
+    ShGFrame *g = gframe(eng, fid);
+    g->rec->refs++;
+    if (g->f.refs == 1)
+        eng->stats.pages_shared++;
+    eng->stats.pages_sharing++;
+}
+
+void sh_gframe_lost_ref(SpEngine *eng, uint32_t fid)
+{
+    ShGFrame *g = gframe(eng, fid);
+    eng->stats.pages_sharing--;
+    if (g->f.refs == 0)
+        eng->stats.pages_shared--;
+    g->rec->refs--;
+    grec_maybe_retire(eng, g->rec);
+}
+
+bool sh_gframe_ref(SpEngine *eng, uint32_t fid, SpFrameRef *out)
+{
+    ShGFrame *g = gframe(eng, fid);
+    if (!g->rec)
+        return false;
+    *out = (SpFrameRef){.kind = SP_FRAME_GROUP, .group = g->rec->grp, .index = g->off};
+    return true;
+}
+
+uint32_t sh_gframe_find(SpEngine *eng, const SpCloneGroup *grp, uint64_t off)
+{
+    ShGroupRec *rec = g_hash_table_lookup(eng->grecs, grp);
+    if (!rec || off >= rec->npages || !rec->gf[off] || rec->gf[off] == GF_NOT_INDEXABLE)
+        return NO_FRAME;
+    return (rec->gf[off] - 1) | GF_BIT;
+}
+
+uint64_t sh_gframes_bytes(SpEngine *eng)
+{
+    uint64_t b = eng->gframes->len * sizeof(ShGFrame);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, eng->grecs);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        b += ((ShGroupRec *)v)->npages * sizeof(uint32_t);
+    return b;
+}
