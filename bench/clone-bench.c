@@ -9,6 +9,8 @@
  *     template) and the time until the child runs;
  *   - copies the same RAM with memcpy into fresh memory, the plain-copy
  *     baseline, in the same run;
+ *   - clones it N times and pauses the children as soon as they run: host
+ *     memory per quiet clone (one that has not touched its RAM);
  *   - clones it N more times (default 8) and reports host memory per idle
  *     clone after the children verified all their RAM once: distinct
  *     physical frames over all VMs' RAM (/proc/self/pagemap), the
@@ -65,6 +67,46 @@ static uint64_t rounds_of(SpVm *vm)
     SpVmInfo i;
     sp_vm_get_info(vm, &i);
     return i.rounds;
+}
+
+/* n children paused as soon as they run: the memory of a clone that has
+ * not touched its RAM yet (a guest that sits idle), then freed again. */
+static void bench_quiet_clones(Harness *h, SpVm *t, uint32_t n)
+{
+    g_autoptr(GError) err = NULL;
+    uint64_t f0 = family_frames((SpVm **)h->vms->pdata, h->vms->len);
+    uint64_t anon0 = kb_field("/proc/self/status", "RssAnon:");
+    uint64_t pte0 = kb_field("/proc/self/status", "VmPTE:");
+    g_autofree SpVm **kids = g_new0(SpVm *, n);
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autofree uint64_t *ids = g_new(uint64_t, n);
+    for (uint32_t i = 0; i < n; i++) {
+        g_ptr_array_add(names, g_strdup_printf("quiet%u", i));
+        ids[i] = 300 + i;
+    }
+    SpVmCloneTimes ct;
+    if (!sp_vm_clone_many(t, n, (const char *const *)names->pdata, ids, NULL, kids, &ct, &err))
+        g_error("%s", err->message);
+    for (uint32_t i = 0; i < n; i++)
+        if (!sp_vm_pause(kids[i], &err))
+            g_error("%s", err->message);
+    g_autoptr(GPtrArray) all = g_ptr_array_new();
+    for (guint i = 0; i < h->vms->len; i++)
+        g_ptr_array_add(all, h->vms->pdata[i]);
+    for (uint32_t i = 0; i < n; i++)
+        g_ptr_array_add(all, kids[i]);
+    uint64_t f1 = family_frames((SpVm **)all->pdata, all->len);
+    uint64_t anon1 = kb_field("/proc/self/status", "RssAnon:");
+    uint64_t pte1 = kb_field("/proc/self/status", "VmPTE:");
+    printf("per quiet clone (%u clones paused as soon as they ran, %.0f ms after the pause):\n", n,
+           ct.children_ms);
+    printf("  distinct frames of all VMs: %+.1f KiB\n", (double)((int64_t)f1 - (int64_t)f0) * 4 / n);
+    printf("  process RssAnon:            %+.1f KiB\n", (double)((int64_t)anon1 - (int64_t)anon0) / n);
+    printf("  process page tables VmPTE:  %+.1f KiB\n", (double)((int64_t)pte1 - (int64_t)pte0) / n);
+    for (uint32_t i = 0; i < n; i++) {
+        sp_vm_resume(kids[i]);
+        sp_vm_free(kids[i]);
+    }
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -194,6 +236,8 @@ int main(int argc, char **argv)
     printf("clone 2 (re-clone): pause %.1f ms (park %.2f, copy %" G_GUINT64_FORMAT
            " changed pages %.1f, remap %.1f), child running after %.1f ms\n",
            ct.pause_ms, ct.park_ms, ct.pages_copied, ct.copy_ms, ct.remap_ms, ct.children_ms);
+
+    bench_quiet_clones(h, t, n);
 
     /* idle clones: n more children; memory once they all verified once */
     SpVm *base[3] = {t, kid, kid2};
