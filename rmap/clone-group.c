@@ -184,6 +184,11 @@ uint32_t sp_rmap_group_stats(SpCloneGroupStats **out)
 {
     g_mutex_lock(&rmap_lock);
     uint32_t n = groups ? groups->len : 0;
+    for (uint32_t i = 0; i < n; i++) {
+        SpCloneGroup *g = groups->pdata[i];
+        for (guint k = 0; k < g->members->len; k++)
+            rmap_sync_if_older_locked(g_array_index(g->members, RmapMember, k).vm, 1.0);
+    }
     *out = g_new0(SpCloneGroupStats, MAX(n, 1));
     for (uint32_t i = 0; i < n; i++)
         group_stats(groups->pdata[i], &(*out)[i]);

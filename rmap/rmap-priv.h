@@ -35,6 +35,7 @@ struct SpRmapVm {
     const CloneLayout *layout; /* borrowed; NULL: no clone group under its RAM */
     uint64_t *off;           /* atomic bits: page left its layer for good */
     uint64_t clone_shared;   /* atomic: pages mapping a frame their group file holds */
+    gint64 last_sync_us;     /* rmap_lock: monotonic time of the last sync */
 };
 
 extern GMutex rmap_lock;
@@ -43,6 +44,9 @@ static inline bool rmap_bit(const uint64_t *bits, uint64_t i)
 {
     return (__atomic_load_n(&bits[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1;
 }
+
+/* rmap.c, rmap_lock held: sync rv if its last sync is older than that */
+void rmap_sync_if_older_locked(SpRmapVm *rv, double max_age_s);
 
 /* clone-group.c, rmap_lock held */
 void clone_group_add_member(SpCloneGroup *g, SpRmapVm *vm, uint8_t layer);

@@ -162,20 +162,18 @@ static inline bool pagemap_private(uint64_t e)
     return (e >> 63) && !((e >> 61) & 1); /* present, not a file page */
 }
 
-bool sp_rmap_sync(SpRmapVm *rv, GError **error)
+/* rmap_lock held (so no layout change can slip between the read and the
+ * marking: set_layout takes the lock after the RAM was remapped). */
+static bool rmap_sync_locked(SpRmapVm *rv)
 {
     uint64_t words = (rv->npages + 63) / 64;
     g_autofree uint64_t *ent = g_try_new(uint64_t, rv->npages);
-    g_autofree uint64_t *priv = g_new0(uint64_t, words);
-    if (!ent || !rmap_pagemap(rv, 0, rv->npages, ent)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                    "VM '%s': cannot read /proc/self/pagemap for the reverse map", rv->name);
+    g_autofree uint64_t *priv = g_try_new0(uint64_t, words);
+    if (!ent || !priv || !rmap_pagemap(rv, 0, rv->npages, ent))
         return false;
-    }
     for (uint64_t g = 0; g < rv->npages; g++)
         if (pagemap_private(ent[g]))
             priv[g / 64] |= 1ULL << (g % 64);
-    g_mutex_lock(&rmap_lock);
     if (rv->layout)
         for (uint64_t g = 0; g < rv->npages; g++)
             if (priv[g / 64] >> (g % 64) & 1)
@@ -184,8 +182,33 @@ bool sp_rmap_sync(SpRmapVm *rv, GError **error)
         RmapPool *p = &g_array_index(pools, RmapPool, i);
         p->ops.settle(p->opaque, rv->id, priv, rv->npages);
     }
-    g_mutex_unlock(&rmap_lock);
+    rv->last_sync_us = g_get_monotonic_time();
     return true;
+}
+
+bool sp_rmap_sync(SpRmapVm *rv, GError **error)
+{
+    g_mutex_lock(&rmap_lock);
+    bool ok = rmap_sync_locked(rv);
+    g_mutex_unlock(&rmap_lock);
+    if (!ok)
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    "VM '%s': cannot read /proc/self/pagemap for the reverse map", rv->name);
+    return ok;
+}
+
+void rmap_sync_if_older_locked(SpRmapVm *rv, double max_age_s)
+{
+    if (rv->layout && g_get_monotonic_time() - rv->last_sync_us > (gint64)(max_age_s * 1e6))
+        rmap_sync_locked(rv);
+}
+
+uint64_t sp_rmap_vm_clone_shared_fresh(SpRmapVm *rv, double max_age_s)
+{
+    g_mutex_lock(&rmap_lock);
+    rmap_sync_if_older_locked(rv, max_age_s);
+    g_mutex_unlock(&rmap_lock);
+    return sp_rmap_vm_clone_shared(rv);
 }
 
 SpFrameRef sp_rmap_lookup(SpRmapVm *rv, uint64_t gfn)

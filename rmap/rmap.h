@@ -116,7 +116,9 @@ typedef struct SpCloneGroupStats {
     bool file_open;           /* a layout still holds its file (else only a parent link) */
 } SpCloneGroupStats;
 
-/* Every group alive in the process, by id (`out` is g_free'd by the caller). */
+/* Every group alive in the process, by id (`out` is g_free'd by the caller).
+ * Members not synced in the last second are synced first (a pagemap read,
+ * about 2 ms per GiB), so the figures follow VMs outside any engine too. */
 uint32_t sp_rmap_group_stats(SpCloneGroupStats **out);
 
 /* --- VMs in the reverse map (rmap/rmap.c) --- */
@@ -132,8 +134,11 @@ void sp_rmap_vm_set_layout(SpRmapVm *rv, const CloneLayout *layout);
 void sp_rmap_vm_note_off(SpRmapVm *rv, uint64_t gfn);
 /* Does page gfn still map its layer's frame, as far as the map knows? */
 bool sp_rmap_vm_maps_layer(const SpRmapVm *rv, uint64_t gfn);
-/* Pages that map a group frame the file holds (clone-shared pages). */
+/* Pages that map a group frame the file holds (clone-shared pages), as
+ * far as the map knows; _fresh syncs first if the last sync is older than
+ * max_age_s (for statistics of VMs whose writes no engine harvests). */
 uint64_t sp_rmap_vm_clone_shared(const SpRmapVm *rv);
+uint64_t sp_rmap_vm_clone_shared_fresh(SpRmapVm *rv, double max_age_s);
 /* The group of the VM's top layer, or NULL (borrowed). */
 SpCloneGroup *sp_rmap_vm_group(const SpRmapVm *rv);
 /* The group whose file backs page gfn in the VM's layout (whether or not

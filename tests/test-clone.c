@@ -55,6 +55,12 @@ static void test_clone_eight(void)
     for (uint64_t g = 0; g < np; g++)
         same += pt[g] && pt[g] == pk[g];
     g_assert_cmpuint(same, >, tpl_present * 9 / 10);
+    /* the reverse map's figure agrees (no engine: it reads pagemap) */
+    uint64_t shared_now = sp_vm_clone_shared_pages(kids[3]);
+    printf("# kid3: %" G_GUINT64_FORMAT " pages share the template's frame, clone_shared %"
+           G_GUINT64_FORMAT "\n", same, shared_now);
+    g_assert_cmpuint(shared_now, >, tpl_present * 9 / 10);
+    g_assert_cmpuint(shared_now, <=, same);
 
     /* All nine go on verifying while they diverge. */
     for (int i = 0; i < NKIDS + 1; i++)
@@ -63,6 +69,10 @@ static void test_clone_eight(void)
     uint64_t later = distinct_frames(all, NKIDS + 1, &(uint64_t){0});
     printf("# after 3 more rounds: %" G_GUINT64_FORMAT " distinct frames\n", later);
     g_assert_cmpuint(later, >, family); /* they did diverge */
+    g_usleep(1100000); /* the figure is refreshed at most once a second */
+    uint64_t shared_later = sp_vm_clone_shared_pages(kids[3]);
+    printf("# kid3 clone_shared after diverging: %" G_GUINT64_FORMAT "\n", shared_later);
+    g_assert_cmpuint(shared_later, <, shared_now);
     harness_free(h);
 }
 
