@@ -8,10 +8,11 @@ libvmm_a_SOURCES += \
 	vmm/cmd-list.c \
 	vmm/cmd-lifecycle.c \
 	vmm/cmd-stats.c \
-	vmm/cmd-console.c
+	vmm/cmd-console.c \
+	vmm/cmd-clone.c
 
 # the client commands live in libvmm.a and call into libsplibvirt.a
 samepage_LDADD += libsplibvirt.a $(GLIB_LIBS) -lm
 
-TESTS += tests/cli-daemon.sh
-EXTRA_DIST += tests/cli-daemon.sh
+TESTS += tests/cli-daemon.sh tests/daemon/clone.sh
+EXTRA_DIST += tests/cli-daemon.sh tests/daemon/clone.sh

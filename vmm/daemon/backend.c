@@ -13,6 +13,7 @@
 
 #include "vmm/daemon/backend.h"
 #include "vmm/daemon/knobs.h"
+#include "rmap/rmap.h"
 
 #define BE_ERROR(error, code, ...) g_set_error(error, SP_LV_ERROR, code, __VA_ARGS__)
 
@@ -169,6 +170,8 @@ static bool be_domain_stats(void *opaque, const guint8 uuid[16], guint32 groups,
         {"samepage.dedup.pages_merged", vs.merged_pages},
         {"samepage.dedup.pages_zero", vs.zero_pages},
         {"samepage.clone.pages_shared", vs.clone_shared_pages},
+        {"samepage.clone.generation", vs.clone_generation},
+        {"samepage.clone.group", vs.clone_group},
         {"samepage.pages_private", vs.private_pages},
         {"samepage.swap.pages", vs.swapped_pages},
         {"samepage.swap.ins", vs.swap_ins},
@@ -179,6 +182,15 @@ static bool be_domain_stats(void *opaque, const guint8 uuid[16], guint32 groups,
     };
     for (size_t i = 0; ok && i < G_N_ELEMENTS(keys); i++)
         ok = sp_lv_params_add_ullong(out, keys[i].key, keys[i].v, error);
+    /* What the guest reported through the control port (memload: verify
+     * rounds, pages verified in the last one, mismatching pages). */
+    SpVmInfo info;
+    sp_vm_get_info(d->vm, &info);
+    ok = ok && sp_lv_params_add_ullong(out, "samepage.guest.rounds", info.rounds, error) &&
+         sp_lv_params_add_ullong(out, "samepage.guest.pages_verified", info.pages_verified,
+                                 error) &&
+         sp_lv_params_add_ullong(out, "samepage.guest.integrity_errors", info.integrity_errors,
+                                 error);
     ok = ok && sp_lv_params_add_string(out, "samepage.sharing_domain",
                                        vs.sharing_domain ? vs.sharing_domain : d->def->name,
                                        error);
@@ -296,6 +308,41 @@ static bool be_node_memory_stats(void *opaque, gint32 cell, SpLvNodeMemStats *ou
     return true;
 }
 
+static bool be_domain_clone(void *opaque, const char *name, guint32 count,
+                            const char *const *names, guint32 n_names, GPtrArray *children,
+                            GError **error)
+{
+    SpDaemon *dm = opaque;
+    SpDomain *d = sp_domains_find_name(dm->domains, name);
+    if (!d) {
+        BE_ERROR(error, SP_LV_ERR_NO_DOMAIN, "Domain not found: no domain with matching name '%s'",
+                 name);
+        return false;
+    }
+    return sp_domains_clone(dm->domains, d, count, names, n_names, children, error);
+}
+
+/* One typed-parameter list per clone group of the process (rmap/rmap.h). */
+static bool be_clone_groups(void *opaque, GPtrArray *groups, GError **error)
+{
+    g_autofree SpCloneGroupStats *gs = NULL;
+    uint32_t n = sp_rmap_group_stats(&gs);
+    for (uint32_t i = 0; i < n; i++) {
+        SpLvParams *p = sp_lv_params_new();
+        g_ptr_array_add(groups, p);
+        if (!sp_lv_params_add_ullong(p, "id", gs[i].id, error) ||
+            !sp_lv_params_add_ullong(p, "parent", gs[i].parent_id, error) ||
+            !sp_lv_params_add_uint(p, "members", gs[i].members, error) ||
+            !sp_lv_params_add_ullong(p, "pages", gs[i].pages, error) ||
+            !sp_lv_params_add_ullong(p, "mappings", gs[i].mappings, error) ||
+            !sp_lv_params_add_ullong(p, "pages_shared", gs[i].pages_shared, error) ||
+            !sp_lv_params_add_ullong(p, "pages_saved", gs[i].pages_saved, error) ||
+            !sp_lv_params_add_boolean(p, "file_open", gs[i].file_open, error))
+            return false;
+    }
+    return true;
+}
+
 const SpLvBackendOps sp_daemon_backend_ops = {
     .domain_list = be_domain_list,
     .domain_get = be_domain_get,
@@ -314,4 +361,6 @@ const SpLvBackendOps sp_daemon_backend_ops = {
     .node_memory_params_get = be_node_memory_params_get,
     .node_memory_params_set = be_node_memory_params_set,
     .node_memory_stats = be_node_memory_stats,
+    .domain_clone = be_domain_clone,
+    .clone_groups = be_clone_groups,
 };

@@ -5,26 +5,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm/daemon/domains.h"
+#include "vmm/daemon/domains-priv.h"
 
 #define DOM_ERROR(error, code, ...) g_set_error(error, SP_LV_ERROR, code, __VA_ARGS__)
 
-/* libvirt state reasons we use */
-#define SHUTOFF_UNKNOWN 0
-#define SHUTOFF_SHUTDOWN 1
-#define SHUTOFF_DESTROYED 2
-#define SHUTOFF_CRASHED 3
-#define SHUTOFF_FAILED 6
-#define RUNNING_BOOTED 1
-#define CRASHED_UNKNOWN 0
 
-static char *dom_path(SpDomains *ds, const char *sub, const char *name, const char *ext)
+char *dom_path(SpDomains *ds, const char *sub, const char *name, const char *ext)
 {
     g_autofree char *file = g_strconcat(name, ext, NULL);
     return g_build_filename(ds->state_dir, sub, file, NULL);
 }
 
-static SpDomain *domain_new(SpDomains *ds, SpDomXml *def, bool persistent)
+SpDomain *domain_new(SpDomains *ds, SpDomXml *def, bool persistent)
 {
     SpDomain *d = g_new0(SpDomain, 1);
     d->def = def;
@@ -37,7 +29,7 @@ static SpDomain *domain_new(SpDomains *ds, SpDomXml *def, bool persistent)
     return d;
 }
 
-static void domain_free(SpDomain *d)
+void domain_free(SpDomain *d)
 {
     if (!d)
         return;
@@ -48,6 +40,7 @@ static void domain_free(SpDomain *d)
     if (d->console)
         fclose(d->console);
     g_mutex_clear(&d->console_lock);
+    dom_family_unref(d->family);
     sp_domxml_free(d->def);
     g_free(d);
 }
@@ -115,6 +108,7 @@ SpDomains *sp_domains_new(SpKvm *kvm, const char *state_dir, GMainContext *ctx, 
     ds->list = g_ptr_array_new_with_free_func((GDestroyNotify)domain_free);
     ds->next_id = 1;
     ds->next_vm_id = 1;
+    ds->clone_max = SP_VM_CLONE_MAX;
     ds->ctx = ctx;
 
     /* Load the stored definitions. */
@@ -269,7 +263,7 @@ bool sp_domains_undefine(SpDomains *ds, SpDomain *d, GError **error)
 
 /* --- running --- */
 
-static void dom_console(SpVm *vm, const char *line, void *opaque)
+void dom_console(SpVm *vm, const char *line, void *opaque)
 {
     SpDomain *d = opaque;
     g_mutex_lock(&d->console_lock);
@@ -280,7 +274,7 @@ static void dom_console(SpVm *vm, const char *line, void *opaque)
     g_mutex_unlock(&d->console_lock);
 }
 
-static void dom_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque)
+void dom_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque)
 {
     dom_console(vm, "samepage: INTEGRITY ERROR reported by the guest", opaque);
     g_warning("event=integrity-error domain=%s gpa=0x%" G_GINT64_MODIFIER "x", sp_vm_name(vm),
@@ -335,7 +329,7 @@ static gboolean dom_ended_main(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-static void dom_ended(SpVm *vm, SpVmState state, void *opaque)
+void dom_ended(SpVm *vm, SpVmState state, void *opaque)
 {
     SpDomain *d = opaque;
     EndedMsg *m = g_new0(EndedMsg, 1);

@@ -12,6 +12,11 @@
  *
  * Each running VM's console goes to <state-dir>/console/<name>.log.
  *
+ * Clones (domains-clone.c): sp_domains_clone() registers the children of a
+ * running domain as running transient domains.  sp_vm_clone_many() gives
+ * every child the same SpVmEvents, so their opaque is a DomFamily that maps
+ * a VM's name to its SpDomain; each child domain holds a reference.
+ *
  * Threading: the registry lives on the daemon's main thread (GMainContext),
  * which also runs the libvirt endpoint.  vCPU threads only append console
  * lines (under the domain's console lock) and post "VM ended" to the main
@@ -38,6 +43,7 @@ typedef struct SpDomain {
     GMutex console_lock;     /* protects console */
     FILE *console;           /* console log while running */
     struct SpDomains *owner; /* back pointer */
+    struct DomFamily *family; /* clones: the events opaque its VM shares, or NULL */
 } SpDomain;
 
 typedef struct SpDomains {
@@ -48,6 +54,7 @@ typedef struct SpDomains {
     GMainContext *ctx;       /* the main thread's context */
     uint64_t next_vm_id;     /* SpBootInfo vm_id */
     struct SpEngine *engine; /* sharing engine every VM attaches to, or NULL */
+    guint32 clone_max;       /* most children per clone (1..SP_VM_CLONE_MAX) */
 } SpDomains;
 
 SpDomains *sp_domains_new(SpKvm *kvm, const char *state_dir, GMainContext *ctx, GError **error);
@@ -63,6 +70,13 @@ bool sp_domains_undefine(SpDomains *ds, SpDomain *d, GError **error);
 bool sp_domains_start(SpDomains *ds, SpDomain *d, GError **error);
 bool sp_domains_destroy(SpDomains *ds, SpDomain *d, GError **error);
 void sp_domains_stop_all(SpDomains *ds);
+/* Clone running domain d into `count` children (domains-clone.c): names
+ * the first n_names of them (the rest NAME-c1, NAME-c2, ... skipping taken
+ * names); each child is a running transient domain whose definition is d's
+ * with a new name and UUID.  Appends the children's names to out (char *).
+ * All or nothing: on failure no child domain exists. */
+bool sp_domains_clone(SpDomains *ds, SpDomain *d, guint32 count, const char *const *names,
+                      guint32 n_names, GPtrArray *out, GError **error);
 guint sp_domains_running(SpDomains *ds);
 
 void sp_domain_fill_info(SpDomain *d, SpLvDomainInfo *out);

@@ -119,6 +119,9 @@ void sp_knobs_vm_stats(SpHostKnobs *k, SpVm *vm, SpKnobVmStats *out)
     out->rss_pages = resident - MIN(resident, es.merged_pages);
     out->merged_pages = es.merged_pages;
     out->zero_pages = es.zero_pages;
+    out->clone_shared_pages = sp_vm_clone_shared_pages(vm);
+    out->clone_generation = sp_vm_clone_generation(vm);
+    out->clone_group = sp_vm_clone_group_id(vm);
     out->private_pages = sp_vm_engine_handle(vm) ? es.private_pages : resident;
     out->mappings = sp_vm_engine_handle(vm) ? es.mappings : 1;
     out->profit_bytes = es.profit_bytes > 0 ? (guint64)es.profit_bytes : 0;

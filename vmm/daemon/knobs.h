@@ -18,6 +18,8 @@ typedef struct SpKnobVmStats {
     guint64 merged_pages;       /* pages mapped from shared (dedup) frames */
     guint64 zero_pages;         /* pages dropped to the zero page */
     guint64 clone_shared_pages; /* pages shared with its clone family */
+    guint64 clone_generation;   /* 0: not a clone; a clone of a clone: 2 */
+    guint64 clone_group;        /* id of its clone group (rmap/rmap.h), 0: none */
     guint64 private_pages;      /* pages only this VM maps */
     guint64 swapped_pages;      /* pages swapped out now */
     guint64 swap_ins, swap_outs;/* pages, since start */

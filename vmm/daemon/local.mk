@@ -1,6 +1,7 @@
 # vmm/daemon/ - samepaged: the host daemon and its libvirt backend.
 libvmm_a_SOURCES += \
 	vmm/daemon/domains.c vmm/daemon/domains.h \
+	vmm/daemon/domains-clone.c vmm/daemon/domains-priv.h \
 	vmm/daemon/knobs.c vmm/daemon/knobs.h \
 	vmm/daemon/backend.c vmm/daemon/backend.h
 

@@ -66,6 +66,7 @@ int main(int argc, char **argv)
     g_autofree char *group = NULL;
     g_autofree char *kvm_path = NULL;  /* GOption does not free them */
     gboolean verbose = FALSE, version = FALSE;
+    gint clone_max = SP_VM_CLONE_MAX;
     GOptionEntry entries[] = {
         {"state-dir", 'd', 0, G_OPTION_ARG_FILENAME, &state_dir,
          "Where VM definitions, console logs and run markers live (default /var/lib/samepage)",
@@ -77,6 +78,8 @@ int main(int argc, char **argv)
         {"group", 'g', 0, G_OPTION_ARG_STRING, &group,
          "Let members of GROUP use the read-write socket (default: root only)", "GROUP"},
         {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &kvm_path, "KVM device (default /dev/kvm)", "PATH"},
+        {"clone-max", 0, 0, G_OPTION_ARG_INT, &clone_max,
+         "Most children one `samepage clone` may make (1..64, default 64)", "N"},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages too", NULL},
         {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
         {NULL},
@@ -99,6 +102,10 @@ int main(int argc, char **argv)
     if (version) {
         printf("samepaged %s\n", PACKAGE_VERSION);
         return 0;
+    }
+    if (clone_max < 1 || clone_max > SP_VM_CLONE_MAX) {
+        g_printerr("samepaged: --clone-max must be 1..%d, not %d\n", SP_VM_CLONE_MAX, clone_max);
+        return 2;
     }
     if (argc > 1) {
         g_printerr("samepaged: unexpected argument '%s'\n", argv[1]);
@@ -143,6 +150,7 @@ int main(int argc, char **argv)
         return 1;
     }
     domains->engine = engine;
+    domains->clone_max = (guint32)clone_max;
     SpDaemon dm = {.domains = domains, .knobs = sp_knobs_new(engine)};
     SpLvBackend backend = {.ops = &sp_daemon_backend_ops, .opaque = &dm};
     SpLvServerConfig scfg = {

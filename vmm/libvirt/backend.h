@@ -183,6 +183,17 @@ typedef struct {
     /* nodememstats: cell >= 0 is one NUMA node, -1 all; INVALID_ARG for a
      * cell that does not exist. */
     bool (*node_memory_stats)(void *opaque, gint32 cell, SpLvNodeMemStats *out, GError **error);
+
+    /* --- samepage program (SP_LV_SAMEPAGE_PROGRAM; optional) --- */
+    /* Clone the running domain `name` into `count` children (mutating).
+     * names[0..n_names) name the first children (n_names <= count); the
+     * backend names the rest.  Appends the children's names (char *, the
+     * array frees them) in order.  All or nothing. */
+    bool (*domain_clone)(void *opaque, const char *name, guint32 count,
+                         const char *const *names, guint32 n_names, GPtrArray *children,
+                         GError **error);
+    /* Appends one SpLvParams * per clone group (the array frees them). */
+    bool (*clone_groups)(void *opaque, GPtrArray *groups, GError **error);
 } SpLvBackendOps;
 
 typedef struct {

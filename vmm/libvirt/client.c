@@ -136,12 +136,19 @@ static bool client_read_packet(SpLvClient *c, GByteArray **pkt, GError **error)
 bool sp_lv_client_call(SpLvClient *c, gint32 proc, const GByteArray *args,
                        GByteArray **reply, GError **error)
 {
+    return sp_lv_client_call_program(c, SP_LV_REMOTE_PROGRAM, SP_LV_REMOTE_VERSION, proc, args,
+                                     reply, error);
+}
+
+bool sp_lv_client_call_program(SpLvClient *c, guint32 prog, guint32 vers, gint32 proc,
+                               const GByteArray *args, GByteArray **reply, GError **error)
+{
     if (c->fd < 0) {
         g_set_error(error, SP_LV_CLIENT_ERROR, SP_LV_CLIENT_ERROR_IO,
                     "connection to samepaged at %s is closed", c->path);
         return false;
     }
-    SpLvHeader h = {.prog = SP_LV_REMOTE_PROGRAM, .vers = SP_LV_REMOTE_VERSION,
+    SpLvHeader h = {.prog = prog, .vers = vers,
                     .proc = proc, .type = SP_LV_CALL, .serial = c->serial++,
                     .status = SP_LV_STATUS_OK};
     g_autoptr(GByteArray) out = g_byte_array_new();
@@ -164,7 +171,7 @@ bool sp_lv_client_call(SpLvClient *c, gint32 proc, const GByteArray *args,
             return client_protocol_error(c, error, "%s", derr->message);
         if (rh.type == SP_LV_MESSAGE)
             continue; /* keepalive ping or event: not ours */
-        if (rh.prog != SP_LV_REMOTE_PROGRAM || rh.vers != SP_LV_REMOTE_VERSION ||
+        if (rh.prog != prog || rh.vers != vers ||
             rh.type != SP_LV_REPLY || rh.serial != h.serial || rh.proc != proc)
             return client_protocol_error(
                 c, error, "unexpected packet (program 0x%x, type %d, procedure %d, serial %u)",
@@ -194,18 +201,26 @@ bool sp_lv_client_call(SpLvClient *c, gint32 proc, const GByteArray *args,
 /* Decodes a reply with fn; any decode failure or trailing byte is fatal. */
 typedef bool (*ReplyFn)(SpXdrReader *r, void *out, GError **error);
 
-static bool client_call_decode(SpLvClient *c, gint32 proc, const GByteArray *args,
-                               ReplyFn fn, void *out, GError **error)
+static bool client_call_decode_program(SpLvClient *c, guint32 prog, gint32 proc,
+                                       const GByteArray *args, ReplyFn fn, void *out,
+                                       GError **error)
 {
     g_autoptr(GByteArray) reply = NULL;
     g_autoptr(GError) derr = NULL;
-    if (!sp_lv_client_call(c, proc, args, &reply, error))
+    guint32 vers = prog == SP_LV_REMOTE_PROGRAM ? SP_LV_REMOTE_VERSION : SP_LV_SAMEPAGE_VERSION;
+    if (!sp_lv_client_call_program(c, prog, vers, proc, args, &reply, error))
         return false;
     SpXdrReader r;
     sp_xdr_reader_init(&r, reply->data, reply->len);
     if ((fn && !fn(&r, out, &derr)) || (!derr && !sp_xdr_reader_finish(&r, &derr)))
         return client_protocol_error(c, error, "procedure %d: %s", proc, derr->message);
     return true;
+}
+
+static bool client_call_decode(SpLvClient *c, gint32 proc, const GByteArray *args,
+                               ReplyFn fn, void *out, GError **error)
+{
+    return client_call_decode_program(c, SP_LV_REMOTE_PROGRAM, proc, args, fn, out, error);
 }
 
 SpLvClient *sp_lv_client_connect(const char *path, bool readonly, GError **error)
@@ -457,4 +472,72 @@ SpLvParams *sp_lv_client_node_memory_params(SpLvClient *c, GError **error)
                             &np2, error))
         return NULL;
     return g_steal_pointer(&p);
+}
+
+/* --- samepage program --- */
+
+static bool reply_clone(SpXdrReader *r, void *out, GError **error)
+{
+    GPtrArray *kids = out;
+    guint32 n;
+    if (!sp_xdr_read_u32(r, &n, error))
+        return false;
+    if (n > SP_LV_CLONE_NAMES_MAX) {
+        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_TOO_LONG, "%u children", n);
+        return false;
+    }
+    for (guint32 i = 0; i < n; i++) {
+        char *name = NULL;
+        if (!sp_xdr_read_string(r, &name, SP_LV_CLONE_NAME_MAX, error))
+            return false;
+        g_ptr_array_add(kids, name);
+    }
+    return true;
+}
+
+GPtrArray *sp_lv_client_clone(SpLvClient *c, const char *name, guint32 count,
+                              const char *const *names, guint32 n_names, GError **error)
+{
+    g_autoptr(GByteArray) args = g_byte_array_new();
+    sp_xdr_write_string(args, name);
+    sp_xdr_write_u32(args, count);
+    sp_xdr_write_u32(args, n_names);
+    for (guint32 i = 0; i < n_names; i++)
+        sp_xdr_write_string(args, names[i]);
+    g_autoptr(GPtrArray) kids = g_ptr_array_new_with_free_func(g_free);
+    if (!client_call_decode_program(c, SP_LV_SAMEPAGE_PROGRAM, SP_LV_SAMEPAGE_PROC_CLONE, args,
+                                    reply_clone, kids, error))
+        return NULL;
+    return g_steal_pointer(&kids);
+}
+
+static bool reply_clone_groups(SpXdrReader *r, void *out, GError **error)
+{
+    GPtrArray *groups = out;
+    guint32 n;
+    if (!sp_xdr_read_u32(r, &n, error))
+        return false;
+    if (n > SP_LV_CLONE_GROUPS_MAX) {
+        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_TOO_LONG, "%u clone groups", n);
+        return false;
+    }
+    for (guint32 i = 0; i < n; i++) {
+        SpLvParams *p = sp_lv_params_new();
+        g_ptr_array_add(groups, p);
+        if (!sp_lv_params_decode(r, p, SP_LV_CLONE_GROUP_PARAMS, error))
+            return false;
+    }
+    return true;
+}
+
+GPtrArray *sp_lv_client_clone_groups(SpLvClient *c, GError **error)
+{
+    g_autoptr(GByteArray) args = g_byte_array_new();
+    sp_xdr_write_u32(args, 0);
+    g_autoptr(GPtrArray) groups =
+        g_ptr_array_new_with_free_func((GDestroyNotify)sp_lv_params_free);
+    if (!client_call_decode_program(c, SP_LV_SAMEPAGE_PROGRAM, SP_LV_SAMEPAGE_PROC_CLONE_GROUPS,
+                                    args, reply_clone_groups, groups, error))
+        return NULL;
+    return g_steal_pointer(&groups);
 }

@@ -65,6 +65,10 @@ void sp_lv_client_set_timeout(SpLvClient *c, int timeout_ms);
 bool sp_lv_client_call(SpLvClient *c, gint32 proc, const GByteArray *args,
                        GByteArray **reply, GError **error);
 
+/* The same for any program: SP_LV_SAMEPAGE_PROGRAM's calls use this. */
+bool sp_lv_client_call_program(SpLvClient *c, guint32 prog, guint32 vers, gint32 proc,
+                               const GByteArray *args, GByteArray **reply, GError **error);
+
 /* --- typed calls used by the CLI --- */
 
 /* remote_nonnull_domain codec. */
@@ -99,3 +103,11 @@ GPtrArray *sp_lv_client_get_all_domain_stats(SpLvClient *c, GPtrArray *doms, gui
                                              guint32 flags, GError **error);
 /* NODE_GET_MEMORY_PARAMETERS, all of them (count query, then fetch). */
 SpLvParams *sp_lv_client_node_memory_params(SpLvClient *c, GError **error);
+
+/* --- samepage program (docs/libvirt.md, "The samepage program") --- */
+
+/* CLONE: the children's names (g_free'd strings) in order, or NULL. */
+GPtrArray *sp_lv_client_clone(SpLvClient *c, const char *name, guint32 count,
+                              const char *const *names, guint32 n_names, GError **error);
+/* CLONE_GROUPS: one SpLvParams * per clone group. */
+GPtrArray *sp_lv_client_clone_groups(SpLvClient *c, GError **error);

@@ -13,6 +13,7 @@ libsplibvirt_a_SOURCES = \
 	vmm/libvirt/procs-connect.c vmm/libvirt/procs-domain.c \
 	vmm/libvirt/procs-stats.c vmm/libvirt/procs-node.c \
 	vmm/libvirt/procs-lifecycle.c \
+	vmm/libvirt/procs-samepage.c \
 	vmm/libvirt/server.c vmm/libvirt/server.h \
 	vmm/libvirt/domxml.c vmm/libvirt/domxml.h
 

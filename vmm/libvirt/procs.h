@@ -44,8 +44,13 @@ extern const gsize sp_lv_procs_node_len;
 extern const SpLvProc sp_lv_procs_lifecycle[];
 extern const gsize sp_lv_procs_lifecycle_len;
 
-/* Finds the handler of proc, or NULL. */
+/* samepage's private program (procs-samepage.c). */
+extern const SpLvProc sp_lv_procs_samepage[];
+extern const gsize sp_lv_procs_samepage_len;
+
+/* Finds the handler of proc, or NULL: remote program / samepage program. */
 const SpLvProc *sp_lv_proc_find(gint32 proc);
+const SpLvProc *sp_lv_samepage_proc_find(gint32 proc);
 
 /* --- helpers (procs-common.c) --- */
 bool sp_lv_args_end(SpXdrReader *args, GError **error);

@@ -157,3 +157,16 @@ enum {
     SP_LV_LIST_SHUTOFF = 1u << 6,
     SP_LV_LIST_OTHER = 1u << 7,
 };
+
+/* samepage's private program on the same socket (docs/libvirt.md,
+ * "The samepage program"): calls libvirt has no procedure for. */
+#define SP_LV_SAMEPAGE_PROGRAM 0x53504745u /* "SPGE" */
+#define SP_LV_SAMEPAGE_VERSION 1u
+enum {
+    SP_LV_SAMEPAGE_PROC_CLONE = 1,        /* {name, count, names<>} -> {children<>} */
+    SP_LV_SAMEPAGE_PROC_CLONE_GROUPS = 2, /* {flags} -> {groups<>}, each a typed-param list */
+};
+#define SP_LV_CLONE_NAMES_MAX    64u   /* names<> and children<> (SP_VM_CLONE_MAX) */
+#define SP_LV_CLONE_NAME_MAX     200u  /* one clone name's bytes */
+#define SP_LV_CLONE_GROUPS_MAX   4096u /* groups<> */
+#define SP_LV_CLONE_GROUP_PARAMS 16u   /* params<> of one group */

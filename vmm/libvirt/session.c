@@ -6,6 +6,8 @@
  * its body is buffered; decode the header; then
  *   keepalive program: PING -> PONG, PONG ignored, anything else fatal;
  *   remote program:    only CALL with status OK; version 1; dispatch;
+ *   samepage program:  (0x53504745, procs-samepage.c) the same rules, its
+ *                      own procedure table;
  *   other program:     CALL gets "cannot find program" and the session ends.
  * Dispatch order: denied peer -> unknown procedure ("unknown procedure: N",
  * VIR_ERR_RPC, which clients turn into VIR_ERR_NO_SUPPORT) -> not yet open
@@ -111,7 +113,8 @@ static bool session_dispatch(SpLvSession *s, const SpLvHeader *h, SpXdrReader *a
         g_set_error(error, SP_LV_ERROR, SP_LV_ERR_ACCESS_DENIED, "%s", s->deny_reason);
         return false;
     }
-    p = sp_lv_proc_find(h->proc);
+    p = h->prog == SP_LV_SAMEPAGE_PROGRAM ? sp_lv_samepage_proc_find(h->proc)
+                                          : sp_lv_proc_find(h->proc);
     if (!p) {
         g_autofree char *msg = g_strdup_printf("unknown procedure: %d", h->proc);
         sp_lv_reply_error_append(out, h, SP_LV_ERR_RPC, SP_LV_FROM_RPC, msg);
@@ -176,7 +179,9 @@ static bool session_packet(SpLvSession *s, const guint8 *pkt, gsize len, GByteAr
     if (h.prog == SP_LV_KEEPALIVE_PROGRAM)
         return session_keepalive(s, &h, &r, out, error);
 
-    if (h.prog != SP_LV_REMOTE_PROGRAM || h.vers != SP_LV_REMOTE_VERSION) {
+    bool remote = h.prog == SP_LV_REMOTE_PROGRAM && h.vers == SP_LV_REMOTE_VERSION;
+    bool samepage = h.prog == SP_LV_SAMEPAGE_PROGRAM && h.vers == SP_LV_SAMEPAGE_VERSION;
+    if (!remote && !samepage) {
         g_autofree char *msg = g_strdup_printf("cannot find program %u version %u", h.prog, h.vers);
         if (h.type == SP_LV_CALL)
             sp_lv_reply_error_append(out, &h, SP_LV_ERR_RPC, SP_LV_FROM_RPC, msg);

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * domains-clone.c - `samepage clone` in samepaged: clone a running domain
+ * into N running transient domains (see sp_domains_clone() in domains.h).
+ *
+ * Everything that can be refused is checked before anything is made: the
+ * domain runs a payload, the count is 1..clone_max, every name is valid,
+ * unique and free.  Then the children's definitions (the source's, with a
+ * new name and a random UUID), domains and console logs are made,
+ * sp_vm_clone_many() pauses the source once and starts every child, and
+ * only if it succeeds are the children registered (id, run marker, list).
+ * On failure the unregistered domains are freed and console logs this call
+ * created are removed: nothing is left behind.
+ *
+ * Events: the children share one SpVmEvents, whose opaque is a DomFamily
+ * (name -> SpDomain, fixed before the clone starts, read-only afterwards,
+ * so vCPU threads read it without a lock).  Each child domain holds a
+ * reference; a child's entry is only used by that child's own callbacks,
+ * which stop (its threads are joined) before its domain is freed.
+ *
+ * Main thread only, like the rest of the registry.
+ */
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "vmm/daemon/domains-priv.h"
+
+#define DOM_ERROR(error, code, ...) g_set_error(error, SP_LV_ERROR, code, __VA_ARGS__)
+
+struct DomFamily {
+    gint refs;
+    guint n;
+    char **names;     /* n names (owned) */
+    SpDomain **doms;  /* n domains (not owned) */
+};
+
+void dom_family_unref(DomFamily *f)
+{
+    if (!f || !g_atomic_int_dec_and_test(&f->refs))
+        return;
+    g_strfreev(f->names);
+    g_free(f->doms);
+    g_free(f);
+}
+
+static SpDomain *family_find(DomFamily *f, SpVm *vm)
+{
+    const char *name = sp_vm_name(vm);
+    for (guint i = 0; i < f->n; i++)
+        if (!strcmp(f->names[i], name))
+            return f->doms[i];
+    return NULL;
+}
+
+static void family_console(SpVm *vm, const char *line, void *opaque)
+{
+    SpDomain *d = family_find(opaque, vm);
+    if (d)
+        dom_console(vm, line, d);
+}
+
+static void family_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found,
+                             void *opaque)
+{
+    SpDomain *d = family_find(opaque, vm);
+    if (d)
+        dom_integrity(vm, gpa, expected, found, d);
+}
+
+static void family_ended(SpVm *vm, SpVmState state, void *opaque)
+{
+    SpDomain *d = family_find(opaque, vm);
+    if (d)
+        dom_ended(vm, state, d);
+}
+
+/* A name that is safe as a file name in the state directory. */
+static bool clone_name_valid(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > SP_LV_CLONE_NAME_MAX || name[0] == '.' || name[0] == '-')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!g_ascii_isalnum(name[i]) && !strchr("._+-", name[i]))
+            return false;
+    return true;
+}
+
+static bool clone_name_taken(SpDomains *ds, GPtrArray *chosen, const char *name)
+{
+    if (sp_domains_find_name(ds, name))
+        return true;
+    for (guint i = 0; i < chosen->len; i++)
+        if (!strcmp(chosen->pdata[i], name))
+            return true;
+    return false;
+}
+
+/* The source's definition under a new name, with a random (v4) UUID. */
+static SpDomXml *clone_definition(const SpDomXml *src, const char *name, GError **error)
+{
+    g_autofree char *xml = sp_domxml_format(src, -1);
+    SpDomXml *def = sp_domxml_parse(xml, error);
+    if (!def)
+        return NULL;
+    g_free(def->name);
+    def->name = g_strdup(name);
+    for (int i = 0; i < 16; i++)
+        def->uuid[i] = (guint8)g_random_int_range(0, 256);
+    def->uuid[6] = (def->uuid[6] & 0x0f) | 0x40;
+    def->uuid[8] = (def->uuid[8] & 0x3f) | 0x80;
+    def->has_uuid = true;
+    return def;
+}
+
+/* Checks and picks the children's names; false with an error otherwise. */
+static bool clone_pick_names(SpDomains *ds, SpDomain *d, guint32 count,
+                             const char *const *names, guint32 n_names, GPtrArray *out,
+                             GError **error)
+{
+    const char *src = d->def->name;
+    if (!d->vm) {
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_INVALID,
+                  "domain '%s' is not running (%s): only a running domain can be cloned", src,
+                  d->state == SP_LV_DOMAIN_CRASHED ? "crashed" : "shut off");
+        return false;
+    }
+    if (d->state != SP_LV_DOMAIN_RUNNING) {
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_INVALID, "domain '%s' is not running", src);
+        return false;
+    }
+    if (!d->def->sp_payload) {
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_UNSUPPORTED,
+                  "domain '%s' runs a Linux kernel: only payload domains can be cloned", src);
+        return false;
+    }
+    if (count == 0 || count > ds->clone_max) {
+        DOM_ERROR(error, SP_LV_ERR_INVALID_ARG,
+                  "clone count must be 1..%u (samepaged --clone-max), not %u", ds->clone_max,
+                  count);
+        return false;
+    }
+    if (n_names > count) {
+        DOM_ERROR(error, SP_LV_ERR_INVALID_ARG, "%u names given for %u clones", n_names, count);
+        return false;
+    }
+    for (guint32 i = 0; i < n_names; i++) {
+        if (!clone_name_valid(names[i])) {
+            DOM_ERROR(error, SP_LV_ERR_INVALID_ARG,
+                      "invalid clone name '%s' (letters, digits, '.', '_', '+', '-'; not "
+                      "starting with '.' or '-')",
+                      names[i]);
+            return false;
+        }
+        if (clone_name_taken(ds, out, names[i])) {
+            DOM_ERROR(error, SP_LV_ERR_DOM_EXIST, "domain '%s' already exists", names[i]);
+            return false;
+        }
+        g_ptr_array_add(out, g_strdup(names[i]));
+    }
+    for (guint32 k = 1; out->len < count; k++) {
+        g_autofree char *name = g_strdup_printf("%s-c%u", src, k);
+        if (strlen(name) > SP_LV_CLONE_NAME_MAX) {
+            DOM_ERROR(error, SP_LV_ERR_INVALID_ARG, "domain name '%s' is too long to derive "
+                      "clone names from: give --names", src);
+            return false;
+        }
+        if (!clone_name_taken(ds, out, name))
+            g_ptr_array_add(out, g_steal_pointer(&name));
+    }
+    return true;
+}
+
+bool sp_domains_clone(SpDomains *ds, SpDomain *d, guint32 count, const char *const *names,
+                      guint32 n_names, GPtrArray *out, GError **error)
+{
+    g_autoptr(GPtrArray) picked = g_ptr_array_new_with_free_func(g_free);
+    if (!clone_pick_names(ds, d, count, names, n_names, picked, error))
+        return false;
+
+    DomFamily *fam = g_new0(DomFamily, 1);
+    fam->refs = 1;
+    fam->n = count;
+    fam->names = g_new0(char *, count + 1);
+    fam->doms = g_new0(SpDomain *, count);
+    g_autofree uint64_t *ids = g_new0(uint64_t, count);
+    g_autofree SpVm **vms = g_new0(SpVm *, count);
+    g_autofree bool *new_log = g_new0(bool, count);
+    g_autoptr(GError) err = NULL;
+    bool ok = false;
+    for (guint32 i = 0; i < count; i++) {
+        fam->names[i] = g_strdup(picked->pdata[i]);
+        SpDomXml *def = clone_definition(d->def, fam->names[i], &err);
+        if (!def) {
+            DOM_ERROR(error, SP_LV_ERR_INTERNAL_ERROR, "%s", err->message);
+            goto out;
+        }
+        SpDomain *c = domain_new(ds, def, false);
+        c->family = fam;
+        g_atomic_int_inc(&fam->refs);
+        fam->doms[i] = c;
+        g_autofree char *cpath = dom_path(ds, "console", fam->names[i], ".log");
+        new_log[i] = !g_file_test(cpath, G_FILE_TEST_EXISTS);
+        c->console = fopen(cpath, "a");
+        ids[i] = ds->next_vm_id++;
+    }
+    SpVmEvents ev = {.console = family_console,
+                     .integrity = family_integrity,
+                     .ended = family_ended,
+                     .opaque = fam};
+    SpVmCloneTimes times = {0};
+    if (!sp_vm_clone_many(d->vm, count, (const char *const *)fam->names, ids, &ev, vms, &times,
+                          &err)) {
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_FAILED, "%s", err->message);
+        goto out;
+    }
+    for (guint32 i = 0; i < count; i++) {
+        SpDomain *c = fam->doms[i];
+        c->vm = vms[i];
+        c->id = ds->next_id++;
+        c->state = SP_LV_DOMAIN_RUNNING;
+        c->reason = RUNNING_BOOTED;
+        g_autofree char *marker = dom_path(ds, "run", fam->names[i], ".running");
+        g_file_set_contents(marker, "", 0, NULL);
+        g_ptr_array_add(ds->list, c);
+        g_ptr_array_add(out, g_strdup(fam->names[i]));
+        g_message("event=cloned domain=%s source=%s id=%d generation=%" G_GUINT64_FORMAT,
+                  fam->names[i], d->def->name, c->id, sp_vm_clone_generation(c->vm));
+    }
+    g_message("event=clone source=%s children=%u pause_ms=%.1f children_ms=%.1f "
+              "pages_copied=%" G_GUINT64_FORMAT,
+              d->def->name, count, times.pause_ms, times.children_ms, times.pages_copied);
+    ok = true;
+out:
+    if (!ok) {
+        for (guint32 i = 0; i < count; i++) {
+            if (!fam->doms[i])
+                continue;
+            if (new_log[i]) {
+                g_autofree char *cpath = dom_path(ds, "console", fam->names[i], ".log");
+                g_unlink(cpath);
+            }
+            domain_free(fam->doms[i]);
+        }
+        g_warning("event=clone-failed source=%s count=%u error=\"%s\"", d->def->name, count,
+                  error && *error ? (*error)->message : "?");
+    }
+    dom_family_unref(fam);
+    return ok;
+}
