@@ -10,7 +10,9 @@
  * --clone SRC,count=N[,after=SECONDS] clones the running VM SRC into N
  * children named SRC-c1, SRC-c2, ... (vm-clone.c) once SRC reported
  * phase 1 (memload: filled) or, with after=, SECONDS after the start;
- * the children then run and count like any --vm.
+ * the children then run and count like any --vm.  Status lines of a VM in
+ * a clone family add its clone-shared pages, group and generation, and
+ * each clone group gets a "[group N]" line (members, pages, saved).
  *
  * Threads: the main thread runs a GMainLoop (signals, timers, the end of
  * VMs); vCPU threads print console lines directly under out_lock, one
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <glib-unix.h>
 
+#include "rmap/rmap.h"
 #include "sharing/engine.h"
 #include "vmm/cmd.h"
 #include "vmm/kvm.h"
@@ -154,6 +157,12 @@ static void run_status_line(RunCtx *ctx, SpVm *vm)
     sp_vm_get_info(vm, &i);
     if (ctx->engine)
         sp_engine_get_vm_stats(ctx->engine, sp_vm_engine_handle(vm), &e);
+    uint64_t clone_shared = sp_vm_clone_shared_pages(vm), clone_group = sp_vm_clone_group_id(vm);
+    g_autofree char *clone_text = NULL;
+    if (clone_group) /* in a clone family */
+        clone_text = g_strdup_printf(" | clone-shared %" G_GUINT64_FORMAT " group %" G_GUINT64_FORMAT
+                                     " gen %" G_GUINT64_FORMAT,
+                                     clone_shared, clone_group, sp_vm_clone_generation(vm));
     if (ctx->json)
         run_print(ctx,
                   "{\"vm\":\"%s\",\"state\":\"%s\",\"seconds\":%.1f,\"phase\":%" G_GUINT64_FORMAT
@@ -161,19 +170,47 @@ static void run_status_line(RunCtx *ctx, SpVm *vm)
                   ",\"pages_rewritten\":%" G_GUINT64_FORMAT
                   ",\"integrity_errors\":%" G_GUINT64_FORMAT ",\"merged_pages\":%" G_GUINT64_FORMAT
                   ",\"zero_pages\":%" G_GUINT64_FORMAT ",\"private_pages\":%" G_GUINT64_FORMAT
-                  ",\"mappings\":%" G_GUINT64_FORMAT ",\"profit_bytes\":%" G_GINT64_FORMAT "}\n",
+                  ",\"mappings\":%" G_GUINT64_FORMAT ",\"profit_bytes\":%" G_GINT64_FORMAT
+                  ",\"clone_shared_pages\":%" G_GUINT64_FORMAT ",\"clone_group\":%" G_GUINT64_FORMAT
+                  ",\"clone_generation\":%" G_GUINT64_FORMAT "}\n",
                   sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.phase, i.rounds,
                   i.pages_verified, i.pages_rewritten, i.integrity_errors, e.merged_pages,
-                  e.zero_pages, e.private_pages, e.mappings, e.profit_bytes);
+                  e.zero_pages, e.private_pages, e.mappings, e.profit_bytes, clone_shared,
+                  clone_group, sp_vm_clone_generation(vm));
     else
         run_print(ctx,
                   "[status] %-12s %-8s %7.1fs round %" G_GUINT64_FORMAT " verified %" G_GUINT64_FORMAT
                   " rewritten %" G_GUINT64_FORMAT " integrity-errors %" G_GUINT64_FORMAT
                   " | merged %" G_GUINT64_FORMAT " zero %" G_GUINT64_FORMAT " private %" G_GUINT64_FORMAT
-                  " mappings %" G_GUINT64_FORMAT "\n",
+                  " mappings %" G_GUINT64_FORMAT "%s\n",
                   sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.rounds, i.pages_verified,
                   i.pages_rewritten, i.integrity_errors, e.merged_pages, e.zero_pages,
-                  e.private_pages, e.mappings);
+                  e.private_pages, e.mappings, clone_text ? clone_text : "");
+}
+
+/* One line per clone group of the process (rmap/rmap.h), if any. */
+static void run_groups_lines(RunCtx *ctx)
+{
+    g_autofree SpCloneGroupStats *gs = NULL;
+    uint32_t n = sp_rmap_group_stats(&gs);
+    for (uint32_t k = 0; k < n; k++) {
+        const SpCloneGroupStats *g = &gs[k];
+        if (ctx->json)
+            run_print(ctx,
+                      "{\"clone_group\":{\"id\":%" G_GUINT64_FORMAT ",\"parent\":%" G_GUINT64_FORMAT
+                      ",\"members\":%u,\"pages\":%" G_GUINT64_FORMAT
+                      ",\"mappings\":%" G_GUINT64_FORMAT ",\"pages_shared\":%" G_GUINT64_FORMAT
+                      ",\"pages_saved\":%" G_GUINT64_FORMAT ",\"file_open\":%s}}\n",
+                      g->id, g->parent_id, g->members, g->pages, g->mappings, g->pages_shared,
+                      g->pages_saved, g->file_open ? "true" : "false");
+        else
+            run_print(ctx,
+                      "[group %" G_GUINT64_FORMAT "] parent %" G_GUINT64_FORMAT
+                      " members %u pages %" G_GUINT64_FORMAT " mappings %" G_GUINT64_FORMAT
+                      " shared %" G_GUINT64_FORMAT " saved %" G_GUINT64_FORMAT " (%.1f MiB)\n",
+                      g->id, g->parent_id, g->members, g->pages, g->mappings, g->pages_shared,
+                      g->pages_saved, g->pages_saved * 4096.0 / (1 << 20));
+    }
 }
 
 static void run_engine_line(RunCtx *ctx)
@@ -211,6 +248,7 @@ static gboolean on_status(gpointer opaque)
     for (guint i = 0; i < ctx->vms->len; i++)
         run_status_line(ctx, ctx->vms->pdata[i]);
     run_engine_line(ctx);
+    run_groups_lines(ctx);
     return G_SOURCE_CONTINUE;
 }
 
@@ -612,6 +650,7 @@ int sp_cmd_run(int argc, char **argv)
     if (ctx.clone_failed)
         rc = 1;
     run_engine_line(&ctx);
+    run_groups_lines(&ctx);
 out:
     g_ptr_array_free(ctx.vms, TRUE);
     sp_engine_free(ctx.engine);
