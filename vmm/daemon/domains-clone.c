@@ -120,6 +120,11 @@ static bool clone_pick_names(SpDomains *ds, SpDomain *d, guint32 count,
                              GError **error)
 {
     const char *src = d->def->name;
+    if (!d->def->sp_payload) {
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_UNSUPPORTED,
+                  "domain '%s' is a Linux guest: only payload domains can be cloned", src);
+        return false;
+    }
     if (!d->vm) {
         DOM_ERROR(error, SP_LV_ERR_OPERATION_INVALID,
                   "domain '%s' is not running (%s): only a running domain can be cloned", src,
@@ -128,11 +133,6 @@ static bool clone_pick_names(SpDomains *ds, SpDomain *d, guint32 count,
     }
     if (d->state != SP_LV_DOMAIN_RUNNING) {
         DOM_ERROR(error, SP_LV_ERR_OPERATION_INVALID, "domain '%s' is not running", src);
-        return false;
-    }
-    if (!d->def->sp_payload) {
-        DOM_ERROR(error, SP_LV_ERR_OPERATION_UNSUPPORTED,
-                  "domain '%s' runs a Linux kernel: only payload domains can be cloned", src);
         return false;
     }
     if (count == 0 || count > ds->clone_max) {
