@@ -45,6 +45,10 @@ seeds = {
     + packet(REMOTE_PROGRAM, 281, 8, i32(1) + u32(0)),
     "keepalive": packet(KEEPALIVE_PROGRAM, 1, 0, mtype=2) + packet(KEEPALIVE_PROGRAM, 2, 0, mtype=2),
     "unknown": packet(REMOTE_PROGRAM, 9999, 5) + packet(0x20008087, 1, 6),
+    # samepage's own program (procs-samepage.c): CLONE, CLONE_GROUPS, unknown.
+    "samepage": packet(0x53504745, 1, 5, xdr_string("alpha") + u32(2) + u32(1) + xdr_string("kid"))
+    + packet(0x53504745, 2, 6, u32(0)) + packet(0x53504745, 77, 7)
+    + packet(0x53504745, 1, 8, xdr_string("alpha") + u32(0) + u32(0)),
 }
 outdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus-libvirt")
 os.makedirs(outdir, exist_ok=True)
