@@ -14,5 +14,5 @@ libvmm_a_SOURCES += \
 # the client commands live in libvmm.a and call into libsplibvirt.a
 samepage_LDADD += libsplibvirt.a $(GLIB_LIBS) -lm
 
-TESTS += tests/cli-daemon.sh tests/daemon/clone.sh
-EXTRA_DIST += tests/cli-daemon.sh tests/daemon/clone.sh
+TESTS += tests/cli-daemon.sh tests/daemon/clone.sh tests/clone-run-status.sh
+EXTRA_DIST += tests/cli-daemon.sh tests/daemon/clone.sh tests/clone-run-status.sh
