@@ -226,8 +226,14 @@ int sp_cmd_stats(int argc, char **argv)
     if (!node)
         return sp_cli_fail(error);
     g_autoptr(GPtrArray) groups = sp_lv_client_clone_groups(c, &error);
-    if (!groups)
-        return sp_cli_fail(error);
+    if (!groups) {
+        /* A daemon (or test endpoint) without the samepage program's
+         * CLONE_GROUPS: no groups to show, not a failure of the command. */
+        if (error->domain != SP_LV_CLIENT_REMOTE_ERROR ||
+            (error->code != SP_LV_ERR_NO_SUPPORT && error->code != SP_LV_ERR_RPC))
+            return sp_cli_fail(error);
+        groups = g_ptr_array_new_with_free_func((GDestroyNotify)sp_lv_params_free);
+    }
     if (o.json)
         stats_print_json(recs, node, groups);
     else
