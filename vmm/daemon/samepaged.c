@@ -5,6 +5,9 @@
  * serves libvirt's remote protocol on a read-write and a read-only UNIX
  * socket (vmm/libvirt/).
  *
+ * Besides libvirt's program the sockets serve samepage's own (CLONE,
+ * CLONE_GROUPS: vmm/libvirt/procs-samepage.c, vmm/daemon/domains-clone.c).
+ *
  * Threads: the main thread runs the GMainLoop that serves the sockets,
  * owns the domain registry and handles signals; each VM has its vCPU
  * threads.  SIGTERM/SIGINT stop every VM, remove the sockets and exit 0.
@@ -92,7 +95,9 @@ int main(int argc, char **argv)
     g_option_context_set_description(
         oc, "Signals: SIGTERM or SIGINT stop every VM, remove the sockets and exit.\n"
             "Defined VMs are kept in DIR/domains and survive restarts; a VM that was\n"
-            "running when samepaged died is reported shut off (reason: crashed).\n");
+            "running when samepaged died is reported shut off (reason: crashed).\n"
+            "`samepage clone NAME` clones a running VM into up to --clone-max running\n"
+            "transient VMs (samepage's own RPC program on the same sockets).\n");
     g_option_context_add_main_entries(oc, entries, NULL);
     g_autoptr(GError) error = NULL;
     if (!g_option_context_parse(oc, &argc, &argv, &error)) {
