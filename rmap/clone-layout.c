@@ -75,25 +75,14 @@ bool clone_layout_map(const CloneLayout *l, GuestMem *mem, GError **error)
     return true;
 }
 
-CloneLayout *clone_layout_with_private(const CloneLayout *l, const GuestMem *mem,
-                                       uint64_t *copied, GError **error)
+CloneLayout *clone_layout_with_changed(const CloneLayout *l, const GuestMem *mem,
+                                       const uint64_t *changed, uint64_t *copied, GError **error)
 {
     *copied = 0;
-    g_autofree uint64_t *pm = g_new(uint64_t, l->npages);
-    int pfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    ssize_t want = (ssize_t)(l->npages * 8);
-    if (pfd < 0 || pread(pfd, pm, (size_t)want, (off_t)((uintptr_t)mem->host / SP_PAGE_SIZE * 8)) !=
-                       want) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot read /proc/self/pagemap");
-        if (pfd >= 0)
-            close(pfd);
-        return NULL;
-    }
-    close(pfd);
-    /* private = present and not a page of a file */
+    g_autofree uint8_t *pm = g_new0(uint8_t, l->npages);
     bool any = false;
     for (uint64_t g = 0; g < l->npages; g++) {
-        pm[g] = (pm[g] >> 63) && !((pm[g] >> 61) & 1);
+        pm[g] = (changed[g / 64] >> (g % 64)) & 1;
         any |= pm[g] != 0;
     }
     CloneLayout *n = clone_layout_copy(l);

@@ -14,11 +14,11 @@
  * (pagemap says which).
  *
  * Invariant the user must keep: nothing drops pages of a VM that uses a
- * layout (MADV_DONTNEED would bring back the layer's content, which is
- * right only while the page was never written since the layout was made);
- * the sharing engine remaps pages, so a VM that was ever attached to it is
- * cloned by a full copy instead (vm-clone.c).
- *
+ * layout with MADV_DONTNEED (that would bring back the layer's content,
+ * which is right only while the page was never written since the layout
+ * was made); the sharing engine puts an empty anonymous mapping in place
+ * instead (SpEngineVmDesc.file_backed).  Which pages left their layer is
+ * the reverse map's business (rmap/rmap.h: the off bits). *
  * Each layer is a sharing group (rmap/rmap.h), which holds the file; a
  * layout holds each of its groups (and so their files) until it is freed.
  * The kernel keeps a file's pages alive as long as any VM maps them, so
@@ -55,13 +55,14 @@ void clone_layout_free(CloneLayout *l);
 uint64_t clone_layout_runs(const CloneLayout *l);
 /* Map every run of the layout over mem (MAP_FIXED, WP registration). */
 bool clone_layout_map(const CloneLayout *l, GuestMem *mem, GError **error);
-/* A new layout: `l` plus a new layer holding mem's private pages (present
- * and not a file page: what the VM changed since `l` was made), a new
- * group whose parent is l's top group.
- * mem itself is not touched: its owner keeps its private pages and `l`,
- * so this costs one copy of the changed pages and no remapping.
+/* A new layout: `l` plus a new layer holding the pages of mem whose bit is
+ * set in `changed` (those that no longer read as their layer: what the VM
+ * wrote, or the sharing engine remapped, since `l` was made; the reverse
+ * map's off bits after a sync), a new group whose parent is l's top group.
+ * mem itself is not touched: its owner keeps its pages and `l`, so this
+ * costs one copy of the changed pages and no remapping.
  * `copied` = pages written.  NULL with an error on failure. */
-CloneLayout *clone_layout_with_private(const CloneLayout *l, const GuestMem *mem,
-                                       uint64_t *copied, GError **error);
+CloneLayout *clone_layout_with_changed(const CloneLayout *l, const GuestMem *mem,
+                                       const uint64_t *changed, uint64_t *copied, GError **error);
 
 #endif

@@ -92,6 +92,13 @@ void sp_rmap_vm_note_off(SpRmapVm *rv, uint64_t gfn)
         __atomic_fetch_sub(&rv->clone_shared, 1, __ATOMIC_RELAXED);
 }
 
+void sp_rmap_vm_copy_off(const SpRmapVm *rv, uint64_t *out)
+{
+    uint64_t words = (rv->npages + 63) / 64;
+    for (uint64_t w = 0; w < words; w++)
+        out[w] = rv->layout && rv->off ? __atomic_load_n(&rv->off[w], __ATOMIC_RELAXED) : 0;
+}
+
 bool sp_rmap_vm_maps_layer(const SpRmapVm *rv, uint64_t gfn)
 {
     return rv->layout && gfn < rv->npages && !rmap_bit(rv->off, gfn);

@@ -132,6 +132,8 @@ void sp_rmap_vm_free(SpRmapVm *rv); /* leaves its groups */
 void sp_rmap_vm_set_layout(SpRmapVm *rv, const CloneLayout *layout);
 /* Page gfn left its layer for good (written, or remapped).  Lock-free. */
 void sp_rmap_vm_note_off(SpRmapVm *rv, uint64_t gfn);
+/* Copy the off bits (npages bits; all clear without a layout). */
+void sp_rmap_vm_copy_off(const SpRmapVm *rv, uint64_t *out);
 /* Does page gfn still map its layer's frame, as far as the map knows? */
 bool sp_rmap_vm_maps_layer(const SpRmapVm *rv, uint64_t gfn);
 /* Pages that map a group frame the file holds (clone-shared pages), as

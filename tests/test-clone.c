@@ -177,7 +177,9 @@ static void test_bad_input(void)
 static void test_reclone_layers(void)
 {
     Harness *h = harness_new();
-    SpVm *t = start_template(h, "tpl", ",rate=300");
+    /* rate=100: a loaded host makes rounds slow, and more scattered
+     * writes in a[0] would make its layout flatten (4096 mappings). */
+    SpVm *t = start_template(h, "tpl", ",rate=100");
     SpVm *a[2], *b[2], *c[1];
     SpVmCloneTimes t1, t2, t3;
     clone_into(h, t, "a", 2, a, &t1);
@@ -210,7 +212,8 @@ static void test_reclone_layers(void)
 
 /* Clones under the sharing engine: a child zeroes every managed page
  * (memload fill=0); the engine drops zero pages, which in a clone's file
- * mapping must not bring the group file's old content back. */
+ * mapping must not bring the group file's old content back; and a clone
+ * of that child (a new layer) must see the zeros too. */
 static void test_engine_zero(void)
 {
     Harness *h = harness_new();
@@ -236,10 +239,22 @@ static void test_engine_zero(void)
     g_assert_cmpuint(st.zero_pages, >, 10000);
     SpVm *all[3] = {t, kids[0], kids[1]};
     wait_more_rounds(h, all, 3, 2);
+    /* A clone of kid0 now (a new layer under the engine): its dropped zero
+     * pages and merged pages left their layer, so the layer must hold what
+     * kid0 reads there (zeros), not the group file's old content. */
+    SpVm *gk[1];
+    SpVmCloneTimes ct;
+    clone_into(h, kids[0], "gk", 1, gk, &ct);
+    printf("# clone of kid0 under the engine: %" G_GUINT64_FORMAT " pages copied into a new layer, "
+           "pause %.1f ms\n", ct.pages_copied, ct.pause_ms);
+    g_assert_cmpuint(ct.pages_copied, >, 10000); /* the zeroed pages */
+    SpVm *four[4] = {t, kids[0], kids[1], gk[0]};
+    wait_more_rounds(h, four, 4, 2);
     /* and back to the mix: the zero pages are written again */
     g_assert_true(harness_command(kids[0], ML_CMD_MIX, 0, 60));
+    g_assert_true(harness_command(gk[0], ML_CMD_MIX, 0, 60));
     g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
-    wait_more_rounds(h, all, 3, 2);
+    wait_more_rounds(h, four, 4, 2);
     harness_free(h);
 }
 

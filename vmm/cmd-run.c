@@ -346,9 +346,10 @@ static void run_clone_do(RunCtx *ctx, RunClone *c, SpVm *src)
     for (uint32_t i = 0; i < c->count; i++)
         g_ptr_array_add(ctx->vms, kids[i]);
     run_print(ctx,
-              "[%s] cloned into %u (%s..%s): paused %.1f ms, children running after %.1f ms\n",
+              "[%s] cloned into %u (%s..%s): paused %.1f ms, children running after %.1f ms "
+              "(parking %.1f ms, copying %" G_GUINT64_FORMAT " pages %.1f ms, remapping %.1f ms)\n",
               c->src, c->count, (char *)names->pdata[0], (char *)names->pdata[c->count - 1],
-              t.pause_ms, t.children_ms);
+              t.pause_ms, t.children_ms, t.park_ms, t.pages_copied, t.copy_ms, t.remap_ms);
 }
 
 /* Main loop, every 20 ms while --clone requests are pending. */

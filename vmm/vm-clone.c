@@ -32,9 +32,10 @@
  * pages the source changed since its layout was made (rmap/clone-layout.h),
  * so a chain of clones is a chain of files, each kept alive by the kernel
  * for as long as any member maps it.  The source keeps its changed pages
- * private (remapping them would lengthen the pause), so those pages exist
- * twice: once in the source, once in the layer its new children share.  VMs under the sharing engine are
- * cloned by a full copy each time (the engine remaps their pages).
+ * (remapping them would lengthen the pause), so those pages exist twice:
+ * once in the source, once in the layer its new children share.  This
+ * holds for VMs under the sharing engine too: the reverse map knows which
+ * pages the engine remapped.
  *
  * Only payload VMs can be cloned: a Linux guest has interrupt controller,
  * timer and MSR state that is not copied yet.
@@ -233,18 +234,24 @@ static void clone_copy_reports(SpVm *src, SpVm *child)
 }
 
 /* Step 3, source paused: the layout the children will map.  A source
- * with a layout of its own (a clone, or a VM cloned before) that the
- * sharing engine does not work on gets its layout plus one new layer with
- * the pages it changed since; it keeps its own RAM as it is.  Any other
- * source (never cloned; under the engine, which remaps and drops pages so
- * the layout's picture of its RAM would be wrong; too many layers or
- * mappings) is copied in full into a new file that its RAM then maps too. */
+ * with a layout of its own (a clone, or a VM cloned before) gets its
+ * layout plus one new layer with the pages that left their layer since (the
+ * reverse map's off bits after a sync: written, or remapped by the sharing
+ * engine); it keeps its own RAM, and its engine state, as they are.  Any
+ * other source (never cloned; too many layers or mappings) is copied in
+ * full into a new file that its RAM then maps too. */
 static CloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied,
                                         gint64 *t_copied, void **old_ram, GError **error)
 {
     CloneLayout *l = src->clone_layout;
-    if (l && !src->engine && l->groups->len < CLONE_LAYOUT_MAX_LAYERS) {
-        CloneLayout *n = clone_layout_with_private(l, &src->mem, copied, error);
+    if (l && l->groups->len < CLONE_LAYOUT_MAX_LAYERS) {
+        /* The pages that left their layer (written, or remapped by the
+         * engine), exactly: the vCPUs are parked and the sync reads pagemap. */
+        if (!sp_rmap_sync(src->rmap, error))
+            return NULL;
+        g_autofree uint64_t *changed = g_new0(uint64_t, (l->npages + 63) / 64);
+        sp_rmap_vm_copy_off(src->rmap, changed);
+        CloneLayout *n = clone_layout_with_changed(l, &src->mem, changed, copied, error);
         *t_copied = g_get_monotonic_time();
         if (!n)
             return NULL;

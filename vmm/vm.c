@@ -286,7 +286,9 @@ bool sp_vm_pause(SpVm *vm, GError **error)
     __atomic_store_n(&vm->pause_req, 1, __ATOMIC_SEQ_CST);
     for (uint32_t i = 0; i < vm->nvcpus; i++)
         sp_vcpu_kick(&vm->vcpus[i]);
-    gint64 deadline = g_get_monotonic_time() + 2 * G_TIME_SPAN_SECOND;
+    /* Parking takes microseconds; the margin is for a host so loaded that
+     * the vCPU threads wait seconds for a CPU. */
+    gint64 deadline = g_get_monotonic_time() + 10 * G_TIME_SPAN_SECOND;
     bool ok = true;
     g_mutex_lock(&vm->pause_lock);
     while (vm->parked < vm->alive && !__atomic_load_n(&vm->stop, __ATOMIC_ACQUIRE)) {
