@@ -7,4 +7,4 @@
 # inner script stops samepage at its own deadlines, run-in-emuhost.sh kills
 # QEMU after --timeout).
 srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-exec "$srcdir/tests/emuhost/run-in-emuhost.sh" --tap --timeout 720 "$srcdir/tests/emuhost/inner-share.sh" 40
+exec "$srcdir/tests/emuhost/run-in-emuhost.sh" --tap --timeout 660 "$srcdir/tests/emuhost/inner-share.sh" 30

@@ -46,8 +46,8 @@
 # VMAs) - engine metadata) + sum(Size - Anonymous) + zero_pages is every
 # page the guests touched and kept, plus the VMM; in B, Rss is the same
 # thing (KSM leaves merged pages mapped).  The two runs boot the same
-# guests, so these must agree within 10% (boot timing differs; 0.5% apart
-# in the first runs).  A zero count off by its own size (17000 pages) fails.
+# guests, so these must agree within 10% (boot timing differs; 5.1% apart
+# in the first run).  A zero count off by its own size (17000 pages) fails.
 # Prints TAP; the density figures as "# density: ..." diagnostics.
 HOLD=${1:-60}      # seconds each guest stays up after its marker
 SCANS=3            # full scans after both markers before measuring
