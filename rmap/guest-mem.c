@@ -97,6 +97,18 @@ fail:
     return false;
 }
 
+bool guest_mem_set_mergeable(GuestMem *mem, GError **error)
+{
+    if (madvise(mem->host, mem->size, MADV_MERGEABLE) < 0) {
+        int e = errno;
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
+                    "madvise(MADV_MERGEABLE) of guest RAM failed: %s%s", g_strerror(e),
+                    e == EINVAL ? " (host kernel without KSM, CONFIG_KSM?)" : "");
+        return false;
+    }
+    return true;
+}
+
 void guest_mem_destroy(GuestMem *mem)
 {
     if (mem->uffd >= 0)

@@ -36,6 +36,12 @@ typedef struct GuestMem {
  * write-protect mode.  `size` must be a non-zero multiple of 4 KiB. */
 bool guest_mem_init(GuestMem *mem, uint64_t size, GError **error);
 
+/* Let the host kernel's KSM merge this guest RAM: madvise(MADV_MERGEABLE)
+ * over the whole mapping (what QEMU does with mem-merge=on).  Used by
+ * `samepage run --engine=ksm`, with samepage's own engine off.  Fails with
+ * a one-line error if the kernel has no KSM (CONFIG_KSM=n gives EINVAL). */
+bool guest_mem_set_mergeable(GuestMem *mem, GError **error);
+
 /* Unmap and close; safe on a zeroed or already-destroyed GuestMem. */
 void guest_mem_destroy(GuestMem *mem);
 

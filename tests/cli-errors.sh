@@ -10,7 +10,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 n=0
 fails=0
-echo "1..28"
+echo "1..29"
 
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$T/out" "$T/err" | head -20; }
@@ -83,6 +83,26 @@ fi
 timeout 30 "$SP" run --vm name=a,payload=hello,args=status=5 >"$T/out" 2>"$T/err"
 rc=$?
 if [ $rc = 1 ] && grep -q '^\[a\] exited with status 5' "$T/out"; then ok "guest exit status reported"; else echo "# rc=$rc"; notok "guest exit status reported"; fi
+
+# --engine=ksm: samepage's engine off, guest RAM MADV_MERGEABLE ("mg" in
+# smaps) for the host's KSM; status lines show KSM's counters.  On a host
+# kernel without KSM it must instead be the one-line madvise error.
+"$SP" run --engine=ksm --status 1 --timeout 3 --vm name=k,mem=64M,payload=hello,args=spin >"$T/out" 2>"$T/err" &
+pid=$!
+sleep 1.5
+mg=$(grep -c '^VmFlags:.* mg' /proc/$pid/smaps 2>/dev/null)
+wait $pid; rc=$?
+if [ -d /sys/kernel/mm/ksm ]; then
+    if [ $rc = 0 ] && [ "${mg:-0}" -ge 1 ] && grep -q '^\[ksm\] run ' "$T/out" && ! grep -q '^\[engine\]' "$T/out"; then
+        ok "--engine=ksm marks guest RAM mergeable and reports KSM"
+    else
+        echo "# rc=$rc mergeable VMAs=$mg"; notok "--engine=ksm marks guest RAM mergeable and reports KSM"
+    fi
+elif [ $rc = 2 ] && grep -q 'MADV_MERGEABLE' "$T/err"; then
+    ok "--engine=ksm without KSM in the host kernel: one-line error"
+else
+    echo "# rc=$rc"; notok "--engine=ksm without KSM in the host kernel: one-line error"
+fi
 
 # SIGTERM stops running VMs cleanly, exit 0.
 "$SP" run --status 1 --vm name=s1,vcpus=2,payload=hello,args=spin --vm name=s2,payload=hello,args=spin >"$T/out" 2>"$T/err" &

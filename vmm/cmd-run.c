@@ -14,6 +14,13 @@
  * a clone family add its clone-shared pages, group and generation, and
  * each clone group gets a "[group N]" line (members, pages, saved).
  *
+ * --engine=ksm turns samepage's sharing engine off and marks every --vm's
+ * guest RAM MADV_MERGEABLE instead, so the host kernel's KSM (if its
+ * /sys/kernel/mm/ksm/run is 1) merges it; the status lines then show KSM's
+ * own counters ("[ksm] ...").  Clone children map a file-backed layer that
+ * KSM cannot merge (only their copied-on-write pages would be anonymous),
+ * so they are not advised.
+ *
  * Threads: the main thread runs a GMainLoop (signals, timers, the end of
  * VMs); vCPU threads print console lines directly under out_lock, one
  * whole line at a time, and tell the main loop when a VM ends.
@@ -44,7 +51,8 @@ static void run_clone_free(RunClone *c)
 
 typedef struct RunCtx {
     GPtrArray *vms;         /* SpVm*, in --vm order */
-    SpEngine *engine;       /* the sharing engine, or NULL with --engine=off */
+    SpEngine *engine;       /* the sharing engine, or NULL with --engine=off|ksm */
+    bool ksm;               /* --engine=ksm: guest RAM is MADV_MERGEABLE */
     GMainLoop *loop;
     gint running;           /* VMs still running (atomic) */
     bool quiet;             /* no console echo */
@@ -242,6 +250,41 @@ static void run_engine_line(RunCtx *ctx)
                   st.general_profit / 1048576.0, st.merges, st.cow_breaks);
 }
 
+/* One counter of the host kernel's KSM (/sys/kernel/mm/ksm/NAME), or -1. */
+static int64_t run_ksm_counter(const char *name)
+{
+    g_autofree char *path = g_strdup_printf("/sys/kernel/mm/ksm/%s", name);
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return -1;
+    return g_ascii_strtoll(text, NULL, 10);
+}
+
+/* --engine=ksm: the host KSM's counters, host-wide (other processes' merges
+ * included), in the same units as the [engine] line. */
+static void run_ksm_line(RunCtx *ctx)
+{
+    if (!ctx->ksm)
+        return;
+    int64_t run = run_ksm_counter("run"), shared = run_ksm_counter("pages_shared"),
+            sharing = run_ksm_counter("pages_sharing"),
+            unshared = run_ksm_counter("pages_unshared"),
+            volatile_ = run_ksm_counter("pages_volatile"), scans = run_ksm_counter("full_scans");
+    if (ctx->json)
+        run_print(ctx,
+                  "{\"ksm\":{\"run\":%" G_GINT64_FORMAT ",\"pages_shared\":%" G_GINT64_FORMAT
+                  ",\"pages_sharing\":%" G_GINT64_FORMAT ",\"pages_unshared\":%" G_GINT64_FORMAT
+                  ",\"pages_volatile\":%" G_GINT64_FORMAT ",\"full_scans\":%" G_GINT64_FORMAT "}}\n",
+                  run, shared, sharing, unshared, volatile_, scans);
+    else
+        run_print(ctx,
+                  "[ksm] run %" G_GINT64_FORMAT " shared %" G_GINT64_FORMAT " sharing %" G_GINT64_FORMAT
+                  " unshared %" G_GINT64_FORMAT " volatile %" G_GINT64_FORMAT " full_scans %" G_GINT64_FORMAT
+                  " saved %.1f MiB\n",
+                  run, shared, sharing, unshared, volatile_, scans,
+                  sharing > 0 ? sharing * 4096.0 / (1 << 20) : 0.0);
+}
+
 static gboolean on_status(gpointer opaque)
 {
     RunCtx *ctx = opaque;
@@ -249,6 +292,7 @@ static gboolean on_status(gpointer opaque)
         run_status_line(ctx, ctx->vms->pdata[i]);
     run_engine_line(ctx);
     run_groups_lines(ctx);
+    run_ksm_line(ctx);
     return G_SOURCE_CONTINUE;
 }
 
@@ -427,6 +471,12 @@ static const char run_description[] =
     "and each clone group gets a line '[group G] parent P members M pages N\n"
     "mappings X shared S saved V (MiB)' (JSON: clone_* keys, clone_group).\n"
     "\n"
+    "--engine=ksm turns samepage's engine off and marks the guest RAM of every\n"
+    "--vm MADV_MERGEABLE, for the host kernel's KSM to merge (when\n"
+    "/sys/kernel/mm/ksm/run is 1; like QEMU's mem-merge=on); status lines then\n"
+    "show KSM's host-wide counters.  Clone children are not advised: their RAM\n"
+    "maps a file-backed layer, which KSM cannot merge.\n"
+    "\n"
     "Exit status: 0 if every VM exited with status 0 or was stopped by the host\n"
     "without an integrity error; 1 if any VM crashed, exited non-zero or reported\n"
     "an integrity error; 2 for usage errors and VMs that could not be created.\n"
@@ -463,7 +513,9 @@ int sp_cmd_run(int argc, char **argv)
     };
     GOptionEntry engine_entries[] = {
         {"engine", 0, 0, G_OPTION_ARG_STRING, &engine_mode,
-         "Memory sharing engine: on (default) or off", "on|off"},
+         "Memory sharing engine: on (default), off, or ksm (off, and guest RAM "
+         "MADV_MERGEABLE for the host kernel's KSM)",
+         "on|off|ksm"},
         {"run", 0, 0, G_OPTION_ARG_STRING, &o_run, "KSM run: 0 stop, 1 run (default), 2 unmerge all",
          "N"},
         {"pages-to-scan", 0, 0, G_OPTION_ARG_STRING, &o_scan,
@@ -504,11 +556,13 @@ int sp_cmd_run(int argc, char **argv)
     if (!kvm_path)
         kvm_path = g_strdup("/dev/kvm");
     bool engine_on = true;
-    if (engine_mode && strcmp(engine_mode, "on") && strcmp(engine_mode, "off")) {
-        g_printerr("samepage run: --engine must be on or off, not '%s'\n", engine_mode);
+    if (engine_mode && strcmp(engine_mode, "on") && strcmp(engine_mode, "off") &&
+        strcmp(engine_mode, "ksm")) {
+        g_printerr("samepage run: --engine must be on, off or ksm, not '%s'\n", engine_mode);
         return 2;
     }
     engine_on = !engine_mode || !strcmp(engine_mode, "on");
+    bool host_ksm = engine_mode && !strcmp(engine_mode, "ksm");
     SpEngineKnobs knobs;
     sp_engine_default_knobs(&knobs);
     struct {
@@ -580,7 +634,7 @@ int sp_cmd_run(int argc, char **argv)
         return 2;
     }
 
-    RunCtx ctx = {.quiet = quiet, .json = json, .clones = clones};
+    RunCtx ctx = {.quiet = quiet, .json = json, .clones = clones, .ksm = host_ksm};
     if (engine_on) {
         ctx.engine = sp_engine_new(&knobs, &error);
         if (!ctx.engine) {
@@ -615,6 +669,12 @@ int sp_cmd_run(int argc, char **argv)
         g_ptr_array_add(ctx.vms, vm);
         if (ctx.engine)
             sp_vm_set_engine(vm, ctx.engine, 0, 0);
+        if (ctx.ksm && !guest_mem_set_mergeable(sp_vm_mem(vm), &error)) {
+            g_printerr("samepage run: --engine=ksm: VM '%s': %s\n", sp_vm_name(vm),
+                       error->message);
+            rc = 2;
+            goto out;
+        }
     }
     guint sig_int = g_unix_signal_add(SIGINT, on_signal, &ctx);
     guint sig_term = g_unix_signal_add(SIGTERM, on_signal, &ctx);
@@ -656,6 +716,7 @@ int sp_cmd_run(int argc, char **argv)
         rc = 1;
     run_engine_line(&ctx);
     run_groups_lines(&ctx);
+    run_ksm_line(&ctx);
 out:
     g_ptr_array_free(ctx.vms, TRUE);
     sp_engine_free(ctx.engine);

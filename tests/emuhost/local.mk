@@ -1,13 +1,13 @@
 # tests/emuhost/ - the emulated-host tier (docs/emuhost.md).  Each test boots
 # QEMU TCG with SVM and two NUMA nodes; the images come from
 # scripts/guest-images.sh (cached in $(top_builddir)/images or $SAMEPAGE_IMAGES).
-EMUHOST_TESTS = tests/emuhost/emuhost-basic.sh tests/emuhost/emuhost-linux.sh
+EMUHOST_TESTS = tests/emuhost/emuhost-basic.sh tests/emuhost/emuhost-linux.sh tests/emuhost/emuhost-share.sh
 TESTS += $(EMUHOST_TESTS)
 dist_noinst_SCRIPTS += \
 	scripts/guest-images.sh \
 	tests/emuhost/run-in-emuhost.sh \
 	tests/emuhost/emuhost-init \
-	tests/emuhost/inner-basic.sh tests/emuhost/inner-linux.sh \
+	tests/emuhost/inner-basic.sh tests/emuhost/inner-linux.sh tests/emuhost/inner-share.sh \
 	$(EMUHOST_TESTS)
 EXTRA_DIST += guest-tools/linux/init guest-tools/linux/sp-memfacts.c
 
