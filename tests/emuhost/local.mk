@@ -15,3 +15,11 @@ EXTRA_DIST += guest-tools/linux/init guest-tools/linux/sp-memfacts.c
 .PHONY: images
 images: all
 	$(SHELL) $(top_srcdir)/scripts/guest-images.sh --builddir $(top_builddir) all
+
+# The emulated-host tests run last and one at a time: each one is a QEMU
+# (TCG, 2 vCPUs) that wants both cores of a 2-core CI machine, and booting
+# Linux guests inside it slows down several-fold when it competes with
+# other tests (emuhost-share missed its 310 s deadline that way once).
+tests/emuhost/emuhost-basic.log: $(filter-out $(EMUHOST_TESTS:.sh=.log),$(TEST_LOGS))
+tests/emuhost/emuhost-linux.log: tests/emuhost/emuhost-basic.log
+tests/emuhost/emuhost-share.log: tests/emuhost/emuhost-linux.log
