@@ -69,6 +69,22 @@ static uint64_t rounds_of(SpVm *vm)
     return i.rounds;
 }
 
+/* Clone `t` into n children named <prefix><i> with ids first_id + i
+ * (not added to the harness); exits on failure. */
+static void bench_clone_n(SpVm *t, const char *prefix, uint64_t first_id, uint32_t n, SpVm **kids,
+                          SpVmCloneTimes *ct)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autofree uint64_t *ids = g_new(uint64_t, n);
+    for (uint32_t i = 0; i < n; i++) {
+        g_ptr_array_add(names, g_strdup_printf("%s%u", prefix, i));
+        ids[i] = first_id + i;
+    }
+    if (!sp_vm_clone_many(t, n, (const char *const *)names->pdata, ids, NULL, kids, ct, &err))
+        g_error("%s", err->message);
+}
+
 /* n children paused as soon as they run: the memory of a clone that has
  * not touched its RAM yet (a guest that sits idle), then freed again. */
 static void bench_quiet_clones(Harness *h, SpVm *t, uint32_t n)
@@ -78,15 +94,8 @@ static void bench_quiet_clones(Harness *h, SpVm *t, uint32_t n)
     uint64_t anon0 = kb_field("/proc/self/status", "RssAnon:");
     uint64_t pte0 = kb_field("/proc/self/status", "VmPTE:");
     g_autofree SpVm **kids = g_new0(SpVm *, n);
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    g_autofree uint64_t *ids = g_new(uint64_t, n);
-    for (uint32_t i = 0; i < n; i++) {
-        g_ptr_array_add(names, g_strdup_printf("quiet%u", i));
-        ids[i] = 300 + i;
-    }
     SpVmCloneTimes ct;
-    if (!sp_vm_clone_many(t, n, (const char *const *)names->pdata, ids, NULL, kids, &ct, &err))
-        g_error("%s", err->message);
+    bench_clone_n(t, "quiet", 300, n, kids, &ct);
     for (uint32_t i = 0; i < n; i++)
         if (!sp_vm_pause(kids[i], &err))
             g_error("%s", err->message);
@@ -157,16 +166,9 @@ static void bench_rmap_walk(void)
     if (!harness_wait_rounds(h, t, 1, 300))
         g_error("template did not verify its RAM");
     g_autofree SpVm **kids = g_new0(SpVm *, NKIDS);
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    uint64_t ids[NKIDS];
-    for (uint32_t i = 0; i < NKIDS; i++) {
-        g_ptr_array_add(names, g_strdup_printf("w%u", i));
-        ids[i] = 1000 + i;
-    }
     g_autoptr(GError) err = NULL;
     SpVmCloneTimes ct;
-    if (!sp_vm_clone_many(t, NKIDS, (const char *const *)names->pdata, ids, NULL, kids, &ct, &err))
-        g_error("%s", err->message);
+    bench_clone_n(t, "w", 1000, NKIDS, kids, &ct);
     for (uint32_t i = 0; i < NKIDS; i++)
         g_ptr_array_add(h->vms, kids[i]);
     g_usleep(500000);
@@ -248,14 +250,7 @@ int main(int argc, char **argv)
     uint64_t pte0 = kb_field("/proc/self/status", "VmPTE:");
     uint64_t avail0 = kb_field("/proc/meminfo", "MemAvailable:");
     g_autofree SpVm **kids = g_new0(SpVm *, n);
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    g_autofree uint64_t *ids = g_new(uint64_t, n);
-    for (uint32_t i = 0; i < n; i++) {
-        g_ptr_array_add(names, g_strdup_printf("idle%u", i));
-        ids[i] = 200 + i;
-    }
-    if (!sp_vm_clone_many(t, n, (const char *const *)names->pdata, ids, NULL, kids, &ct, &err))
-        g_error("%s", err->message);
+    bench_clone_n(t, "idle", 200, n, kids, &ct);
     printf("clone %u at once: pause %.1f ms, all running after %.1f ms\n", n, ct.pause_ms,
            ct.children_ms);
     for (uint32_t i = 0; i < n; i++)

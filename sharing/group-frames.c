@@ -127,7 +127,7 @@ void sh_grecs_prepare(SpEngine *eng, ShVm *vm)
     }
 }
 
-static void stable_unlink(SpEngine *eng, uint32_t fid)
+void sh_frame_unlink(SpEngine *eng, uint32_t fid)
 {
     ShFrame *f = sh_frame(eng, fid);
     uint64_t key = sh_key(f->group, f->hash), head = 0;
@@ -150,11 +150,6 @@ static void stable_unlink(SpEngine *eng, uint32_t fid)
     }
 }
 
-void sh_frame_unlink(SpEngine *eng, uint32_t fid)
-{
-    stable_unlink(eng, fid);
-}
-
 static bool grec_has_member(SpEngine *eng, const ShGroupRec *rec)
 {
     for (uint32_t s = 0; s < eng->nslots; s++)
@@ -174,7 +169,7 @@ static void grec_maybe_retire(SpEngine *eng, ShGroupRec *rec)
         if (!v || v == GF_NOT_INDEXABLE)
             continue;
         uint32_t idx = v - 1;
-        stable_unlink(eng, idx | GF_BIT);
+        sh_frame_unlink(eng, idx | GF_BIT);
         gframe(eng, idx | GF_BIT)->rec = NULL;
         g_array_append_val(eng->gframe_free, idx);
     }
