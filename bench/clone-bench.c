@@ -47,7 +47,7 @@ static uint64_t family_frames(SpVm **vms, guint n)
     g_autoptr(GHashTable) seen = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     for (guint i = 0; i < n; i++) {
-        GuestMem *m = sp_vm_mem(vms[i]);
+        SpGuestMem *m = sp_vm_mem(vms[i]);
         uint64_t np = m->size / 4096;
         g_autofree uint64_t *e = g_new(uint64_t, np);
         if (pread(fd, e, np * 8, (off_t)((uintptr_t)m->host / 4096 * 8)) != (ssize_t)(np * 8))
@@ -201,9 +201,9 @@ int main(int argc, char **argv)
     harness_start_all(h);
     if (!harness_wait_rounds(h, t, 1, 300))
         g_error("template did not verify its RAM");
-    GuestMem *tm = sp_vm_mem(t);
+    SpGuestMem *tm = sp_vm_mem(t);
     printf("template: %s, %" G_GUINT64_FORMAT " resident pages\n", mem,
-           guest_mem_resident_pages(tm));
+           sp_guest_mem_resident_pages(tm));
 
     g_autoptr(GError) err = NULL;
     SpVmCloneTimes ct;

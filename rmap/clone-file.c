@@ -12,7 +12,7 @@
 #define CLONE_CHUNK (64ULL << 20) /* mincore window */
 
 /* Write [off, off+len) of src into fd at the same offset. */
-static bool clone_file_write(int fd, const GuestMem *src, uint64_t off, uint64_t len,
+static bool file_write_range(int fd, const SpGuestMem *src, uint64_t off, uint64_t len,
                              GError **error)
 {
     while (len) {
@@ -31,7 +31,7 @@ static bool clone_file_write(int fd, const GuestMem *src, uint64_t off, uint64_t
     return true;
 }
 
-int clone_file_create(const GuestMem *src, uint64_t *pages_copied, GError **error)
+int sp_clone_file_create(const SpGuestMem *src, uint64_t *pages_copied, GError **error)
 {
     int fd = memfd_create("samepage-clone-group", MFD_CLOEXEC);
     if (fd < 0) {
@@ -62,7 +62,7 @@ int clone_file_create(const GuestMem *src, uint64_t *pages_copied, GError **erro
             uint64_t j = i;
             while (j < np && (vec[j] & 1))
                 j++;
-            if (!clone_file_write(fd, src, base + i * SP_PAGE_SIZE, (j - i) * SP_PAGE_SIZE,
+            if (!file_write_range(fd, src, base + i * SP_PAGE_SIZE, (j - i) * SP_PAGE_SIZE,
                                   error)) {
                 close(fd);
                 return -1;
@@ -76,7 +76,7 @@ int clone_file_create(const GuestMem *src, uint64_t *pages_copied, GError **erro
     return fd;
 }
 
-bool clone_file_write_pages(int fd, const GuestMem *src, const uint64_t *bitmap, uint64_t *pages,
+bool sp_clone_file_write_pages(int fd, const SpGuestMem *src, const uint64_t *bitmap, uint64_t *pages,
                             GError **error)
 {
     uint64_t np = src->size / SP_PAGE_SIZE, n = 0;
@@ -93,7 +93,7 @@ bool clone_file_write_pages(int fd, const GuestMem *src, const uint64_t *bitmap,
         uint64_t e = g + 1;
         while (e < np && BIT(e))
             e++;
-        if (!clone_file_write(fd, src, g * SP_PAGE_SIZE, (e - g) * SP_PAGE_SIZE, error))
+        if (!file_write_range(fd, src, g * SP_PAGE_SIZE, (e - g) * SP_PAGE_SIZE, error))
             return false;
         n += e - g;
         g = e;
@@ -104,7 +104,7 @@ bool clone_file_write_pages(int fd, const GuestMem *src, const uint64_t *bitmap,
     return true;
 }
 
-void *guest_mem_move_out(GuestMem *mem)
+void *sp_guest_mem_move_out(SpGuestMem *mem)
 {
     void *to = mmap(NULL, mem->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
                     0);
@@ -118,12 +118,12 @@ void *guest_mem_move_out(GuestMem *mem)
     return p;
 }
 
-bool guest_mem_map_file(GuestMem *mem, int fd, GError **error)
+bool sp_guest_mem_map_file(SpGuestMem *mem, int fd, GError **error)
 {
-    return guest_mem_map_file_range(mem, fd, 0, mem->size, error);
+    return sp_guest_mem_map_file_range(mem, fd, 0, mem->size, error);
 }
 
-bool guest_mem_map_file_range(GuestMem *mem, int fd, uint64_t off, uint64_t len, GError **error)
+bool sp_guest_mem_map_file_range(SpGuestMem *mem, int fd, uint64_t off, uint64_t len, GError **error)
 {
     void *p = mmap(mem->host + off, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)off);

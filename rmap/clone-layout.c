@@ -10,15 +10,15 @@
 #include "rmap/clone-layout.h"
 #include "rmap/rmap-priv.h"
 
-static void layout_add_group(CloneLayout *l, SpCloneGroup *g)
+static void layout_add_group(SpCloneLayout *l, SpCloneGroup *g)
 {
     clone_group_layout_hold(g);
     g_ptr_array_add(l->groups, g);
 }
 
-CloneLayout *clone_layout_new_flat(SpCloneGroup *g, uint64_t npages)
+SpCloneLayout *sp_clone_layout_new_flat(SpCloneGroup *g, uint64_t npages)
 {
-    CloneLayout *l = g_new0(CloneLayout, 1);
+    SpCloneLayout *l = g_new0(SpCloneLayout, 1);
     l->groups = g_ptr_array_new();
     layout_add_group(l, g);
     l->layer = g_malloc0(npages);
@@ -26,9 +26,9 @@ CloneLayout *clone_layout_new_flat(SpCloneGroup *g, uint64_t npages)
     return l;
 }
 
-CloneLayout *clone_layout_copy(const CloneLayout *l)
+SpCloneLayout *sp_clone_layout_copy(const SpCloneLayout *l)
 {
-    CloneLayout *c = g_new0(CloneLayout, 1);
+    SpCloneLayout *c = g_new0(SpCloneLayout, 1);
     c->groups = g_ptr_array_new();
     for (guint i = 0; i < l->groups->len; i++)
         layout_add_group(c, g_ptr_array_index(l->groups, i));
@@ -37,12 +37,12 @@ CloneLayout *clone_layout_copy(const CloneLayout *l)
     return c;
 }
 
-SpCloneGroup *clone_layout_top(const CloneLayout *l)
+SpCloneGroup *sp_clone_layout_top(const SpCloneLayout *l)
 {
     return g_ptr_array_index(l->groups, l->groups->len - 1);
 }
 
-void clone_layout_free(CloneLayout *l)
+void sp_clone_layout_free(SpCloneLayout *l)
 {
     if (!l)
         return;
@@ -53,7 +53,7 @@ void clone_layout_free(CloneLayout *l)
     g_free(l);
 }
 
-uint64_t clone_layout_runs(const CloneLayout *l)
+uint64_t sp_clone_layout_runs(const SpCloneLayout *l)
 {
     uint64_t runs = l->npages ? 1 : 0;
     for (uint64_t g = 1; g < l->npages; g++)
@@ -61,21 +61,21 @@ uint64_t clone_layout_runs(const CloneLayout *l)
     return runs;
 }
 
-bool clone_layout_map(const CloneLayout *l, GuestMem *mem, GError **error)
+bool sp_clone_layout_map(const SpCloneLayout *l, SpGuestMem *mem, GError **error)
 {
     for (uint64_t g = 0; g < l->npages;) {
         uint64_t e = g + 1;
         while (e < l->npages && l->layer[e] == l->layer[g])
             e++;
         int fd = sp_clone_group_fd(g_ptr_array_index(l->groups, l->layer[g]));
-        if (!guest_mem_map_file_range(mem, fd, g * SP_PAGE_SIZE, (e - g) * SP_PAGE_SIZE, error))
+        if (!sp_guest_mem_map_file_range(mem, fd, g * SP_PAGE_SIZE, (e - g) * SP_PAGE_SIZE, error))
             return false;
         g = e;
     }
     return true;
 }
 
-CloneLayout *clone_layout_with_changed(const CloneLayout *l, const GuestMem *mem,
+SpCloneLayout *sp_clone_layout_with_changed(const SpCloneLayout *l, const SpGuestMem *mem,
                                        const uint64_t *changed, uint64_t *copied, GError **error)
 {
     *copied = 0;
@@ -85,7 +85,7 @@ CloneLayout *clone_layout_with_changed(const CloneLayout *l, const GuestMem *mem
         pm[g] = (changed[g / 64] >> (g % 64)) & 1;
         any |= pm[g] != 0;
     }
-    CloneLayout *n = clone_layout_copy(l);
+    SpCloneLayout *n = sp_clone_layout_copy(l);
     if (!any)
         return n;
     int fd = memfd_create("samepage-clone-layer", MFD_CLOEXEC);
@@ -94,7 +94,7 @@ CloneLayout *clone_layout_with_changed(const CloneLayout *l, const GuestMem *mem
                     "cannot create a clone layer file: %s", g_strerror(errno));
         if (fd >= 0)
             close(fd);
-        clone_layout_free(n);
+        sp_clone_layout_free(n);
         return NULL;
     }
     uint8_t idx = (uint8_t)n->groups->len;
@@ -115,7 +115,7 @@ CloneLayout *clone_layout_with_changed(const CloneLayout *l, const GuestMem *mem
                 g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
                             "cannot write a clone layer: %s", g_strerror(errno));
                 close(fd);
-                clone_layout_free(n);
+                sp_clone_layout_free(n);
                 return NULL;
             }
             done += (uint64_t)w;
@@ -124,7 +124,7 @@ CloneLayout *clone_layout_with_changed(const CloneLayout *l, const GuestMem *mem
         *copied += e - g;
         g = e;
     }
-    SpCloneGroup *grp = sp_clone_group_new(fd, l->npages, clone_layout_top(l));
+    SpCloneGroup *grp = sp_clone_group_new(fd, l->npages, sp_clone_layout_top(l));
     layout_add_group(n, grp);
     sp_clone_group_unref(grp);
     return n;

@@ -36,25 +36,25 @@
 #include "rmap/guest-mem.h"
 #include "rmap/rmap.h"
 
-#define CLONE_LAYOUT_MAX_LAYERS 200
-#define CLONE_LAYOUT_MAX_RUNS 4096 /* mappings per VM before flattening */
+#define SP_CLONE_LAYOUT_MAX_LAYERS 200
+#define SP_CLONE_LAYOUT_MAX_RUNS 4096 /* mappings per VM before flattening */
 
-struct CloneLayout {
+struct SpCloneLayout {
     GPtrArray *groups; /* SpCloneGroup *, one per layer, oldest first; held */
     uint8_t *layer;    /* per guest page: index into groups */
     uint64_t npages;
 };
 
 /* One layer: all of RAM from group g (the layout takes its own hold). */
-CloneLayout *clone_layout_new_flat(SpCloneGroup *g, uint64_t npages);
-CloneLayout *clone_layout_copy(const CloneLayout *l); /* holds the same groups */
+SpCloneLayout *sp_clone_layout_new_flat(SpCloneGroup *g, uint64_t npages);
+SpCloneLayout *sp_clone_layout_copy(const SpCloneLayout *l); /* holds the same groups */
 /* The group of the top layer (the newest). */
-SpCloneGroup *clone_layout_top(const CloneLayout *l);
-void clone_layout_free(CloneLayout *l);
-/* Number of runs of equal layer, i.e. mappings clone_layout_map makes. */
-uint64_t clone_layout_runs(const CloneLayout *l);
+SpCloneGroup *sp_clone_layout_top(const SpCloneLayout *l);
+void sp_clone_layout_free(SpCloneLayout *l);
+/* Number of runs of equal layer, i.e. mappings sp_clone_layout_map makes. */
+uint64_t sp_clone_layout_runs(const SpCloneLayout *l);
 /* Map every run of the layout over mem (MAP_FIXED, WP registration). */
-bool clone_layout_map(const CloneLayout *l, GuestMem *mem, GError **error);
+bool sp_clone_layout_map(const SpCloneLayout *l, SpGuestMem *mem, GError **error);
 /* A new layout: `l` plus a new layer holding the pages of mem whose bit is
  * set in `changed` (those that no longer read as their layer: what the VM
  * wrote, or the sharing engine remapped, since `l` was made; the reverse
@@ -62,7 +62,7 @@ bool clone_layout_map(const CloneLayout *l, GuestMem *mem, GError **error);
  * mem itself is not touched: its owner keeps its pages and `l`, so this
  * costs one copy of the changed pages and no remapping.
  * `copied` = pages written.  NULL with an error on failure. */
-CloneLayout *clone_layout_with_changed(const CloneLayout *l, const GuestMem *mem,
+SpCloneLayout *sp_clone_layout_with_changed(const SpCloneLayout *l, const SpGuestMem *mem,
                                        const uint64_t *changed, uint64_t *copied, GError **error);
 
 #endif

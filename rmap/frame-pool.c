@@ -10,9 +10,9 @@
 
 #define POOL_GROW (64ULL << 20)
 
-bool frame_pool_init(FramePool *pool, int node, uint64_t max_bytes, GError **error)
+bool sp_frame_pool_init(SpFramePool *pool, int node, uint64_t max_bytes, GError **error)
 {
-    *pool = (FramePool){.fd = -1, .node = node};
+    *pool = (SpFramePool){.fd = -1, .node = node};
     g_autofree char *name = g_strdup_printf("samepage-frames-node%d", node);
     pool->fd = memfd_create(name, MFD_CLOEXEC);
     if (pool->fd < 0) {
@@ -37,7 +37,7 @@ bool frame_pool_init(FramePool *pool, int node, uint64_t max_bytes, GError **err
     return true;
 }
 
-void frame_pool_destroy(FramePool *pool)
+void sp_frame_pool_destroy(SpFramePool *pool)
 {
     if (pool->view)
         munmap(pool->view, pool->reserved);
@@ -45,10 +45,10 @@ void frame_pool_destroy(FramePool *pool)
         close(pool->fd);
     if (pool->free)
         g_array_free(pool->free, TRUE);
-    *pool = (FramePool){.fd = -1};
+    *pool = (SpFramePool){.fd = -1};
 }
 
-static bool pool_grow(FramePool *pool, uint64_t need_bytes)
+static bool pool_grow(SpFramePool *pool, uint64_t need_bytes)
 {
     if (need_bytes <= pool->file_size)
         return true;
@@ -61,7 +61,7 @@ static bool pool_grow(FramePool *pool, uint64_t need_bytes)
     return true;
 }
 
-uint32_t frame_pool_alloc(FramePool *pool, uint32_t n)
+uint32_t sp_frame_pool_alloc(SpFramePool *pool, uint32_t n)
 {
     if (n == 1 && pool->free->len) {
         uint32_t f = g_array_index(pool->free, uint32_t, pool->free->len - 1);
@@ -77,14 +77,14 @@ uint32_t frame_pool_alloc(FramePool *pool, uint32_t n)
     return f;
 }
 
-void frame_pool_free(FramePool *pool, uint32_t frame)
+void sp_frame_pool_free(SpFramePool *pool, uint32_t frame)
 {
     fallocate(pool->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)frame * 4096, 4096);
     g_array_append_val(pool->free, frame);
     pool->in_use--;
 }
 
-uint64_t frame_pool_resident_bytes(FramePool *pool)
+uint64_t sp_frame_pool_resident_bytes(SpFramePool *pool)
 {
     struct stat st;
     if (fstat(pool->fd, &st) < 0)

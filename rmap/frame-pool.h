@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <gio/gio.h>
 
-typedef struct FramePool {
+typedef struct SpFramePool {
     int fd;              /* the memfd */
     uint8_t *view;       /* MAP_SHARED view of the whole reserved range */
     uint64_t reserved;   /* bytes of address space reserved for the view */
@@ -33,22 +33,22 @@ typedef struct FramePool {
     GArray *free;        /* uint32 indices of freed frames, reused first */
     uint64_t in_use;     /* frames allocated now */
     int node;            /* host NUMA node the pool prefers (-1: any) */
-} FramePool;
+} SpFramePool;
 
-bool frame_pool_init(FramePool *pool, int node, uint64_t max_bytes, GError **error);
-void frame_pool_destroy(FramePool *pool);
+bool sp_frame_pool_init(SpFramePool *pool, int node, uint64_t max_bytes, GError **error);
+void sp_frame_pool_destroy(SpFramePool *pool);
 
 /* Allocate `n` consecutive frames (n == 1 reuses freed ones); UINT32_MAX on failure. */
-uint32_t frame_pool_alloc(FramePool *pool, uint32_t n);
+uint32_t sp_frame_pool_alloc(SpFramePool *pool, uint32_t n);
 /* Give a frame's memory back to the host; its index may be reused. */
-void frame_pool_free(FramePool *pool, uint32_t frame);
+void sp_frame_pool_free(SpFramePool *pool, uint32_t frame);
 
-static inline uint8_t *frame_pool_ptr(FramePool *pool, uint32_t frame)
+static inline uint8_t *sp_frame_pool_ptr(SpFramePool *pool, uint32_t frame)
 {
     return pool->view + (uint64_t)frame * 4096;
 }
 
 /* Bytes of host memory the pool's frames occupy now (from the kernel). */
-uint64_t frame_pool_resident_bytes(FramePool *pool);
+uint64_t sp_frame_pool_resident_bytes(SpFramePool *pool);
 
 #endif

@@ -53,9 +53,9 @@ static int uffd_open(uint64_t *features, GError **error)
     return fd;
 }
 
-bool guest_mem_init(GuestMem *mem, uint64_t size, GError **error)
+bool sp_guest_mem_init(SpGuestMem *mem, uint64_t size, GError **error)
 {
-    *mem = (GuestMem){.uffd = -1};
+    *mem = (SpGuestMem){.uffd = -1};
     if (size == 0 || size % SP_PAGE_SIZE) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                     "guest RAM size %" G_GUINT64_FORMAT " is not a non-zero multiple of 4 KiB",
@@ -93,11 +93,11 @@ bool guest_mem_init(GuestMem *mem, uint64_t size, GError **error)
     return true;
 
 fail:
-    guest_mem_destroy(mem);
+    sp_guest_mem_destroy(mem);
     return false;
 }
 
-bool guest_mem_set_mergeable(GuestMem *mem, GError **error)
+bool sp_guest_mem_set_mergeable(SpGuestMem *mem, GError **error)
 {
     if (madvise(mem->host, mem->size, MADV_MERGEABLE) < 0) {
         int e = errno;
@@ -109,23 +109,23 @@ bool guest_mem_set_mergeable(GuestMem *mem, GError **error)
     return true;
 }
 
-void guest_mem_destroy(GuestMem *mem)
+void sp_guest_mem_destroy(SpGuestMem *mem)
 {
     if (mem->uffd >= 0)
         close(mem->uffd);
     if (mem->host)
         munmap(mem->host, mem->size);
-    *mem = (GuestMem){.uffd = -1};
+    *mem = (SpGuestMem){.uffd = -1};
 }
 
-void *guest_mem_ptr(const GuestMem *mem, uint64_t gpa, uint64_t len)
+void *sp_guest_mem_ptr(const SpGuestMem *mem, uint64_t gpa, uint64_t len)
 {
     if (gpa > mem->size || len > mem->size - gpa)
         return NULL;
     return mem->host + gpa;
 }
 
-uint64_t guest_mem_resident_pages(const GuestMem *mem)
+uint64_t sp_guest_mem_resident_pages(const SpGuestMem *mem)
 {
     const uint64_t chunk = 1ULL << 30; /* 256 Ki pages per mincore call */
     g_autofree unsigned char *vec = g_malloc(chunk / SP_PAGE_SIZE);

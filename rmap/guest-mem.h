@@ -13,7 +13,7 @@
  * sharing engine may replace pages *inside* the mapping with MAP_FIXED, never
  * the mapping's extent).  Guest physical address X lives at host + X.
  *
- * Locking: none inside; the fields are immutable after guest_mem_init().
+ * Locking: none inside; the fields are immutable after sp_guest_mem_init().
  */
 #ifndef SAMEPAGE_RMAP_GUEST_MEM_H
 #define SAMEPAGE_RMAP_GUEST_MEM_H
@@ -25,31 +25,31 @@
 #define SP_PAGE_SIZE 4096ULL
 #define SP_PAGE_SHIFT 12
 
-typedef struct GuestMem {
+typedef struct SpGuestMem {
     uint8_t *host;          /* base of the host mapping of guest RAM */
     uint64_t size;          /* bytes of guest RAM, a multiple of SP_PAGE_SIZE */
     int uffd;               /* userfaultfd with WP mode over [host, host+size), or -1 */
     uint64_t uffd_features; /* features the kernel granted in UFFDIO_API */
-} GuestMem;
+} SpGuestMem;
 
 /* Map `size` bytes of guest RAM and register it with a new userfaultfd in
  * write-protect mode.  `size` must be a non-zero multiple of 4 KiB. */
-bool guest_mem_init(GuestMem *mem, uint64_t size, GError **error);
+bool sp_guest_mem_init(SpGuestMem *mem, uint64_t size, GError **error);
 
 /* Let the host kernel's KSM merge this guest RAM: madvise(MADV_MERGEABLE)
  * over the whole mapping (what QEMU does with mem-merge=on).  Used by
  * `samepage run --engine=ksm`, with samepage's own engine off.  Fails with
  * a one-line error if the kernel has no KSM (CONFIG_KSM=n gives EINVAL). */
-bool guest_mem_set_mergeable(GuestMem *mem, GError **error);
+bool sp_guest_mem_set_mergeable(SpGuestMem *mem, GError **error);
 
-/* Unmap and close; safe on a zeroed or already-destroyed GuestMem. */
-void guest_mem_destroy(GuestMem *mem);
+/* Unmap and close; safe on a zeroed or already-destroyed SpGuestMem. */
+void sp_guest_mem_destroy(SpGuestMem *mem);
 
 /* Host pointer for [gpa, gpa+len), or NULL if any of it is outside RAM. */
-void *guest_mem_ptr(const GuestMem *mem, uint64_t gpa, uint64_t len);
+void *sp_guest_mem_ptr(const SpGuestMem *mem, uint64_t gpa, uint64_t len);
 
 /* Pages of guest RAM resident in host memory now (mincore), including
  * shared pages mapped from a frame pool. */
-uint64_t guest_mem_resident_pages(const GuestMem *mem);
+uint64_t sp_guest_mem_resident_pages(const SpGuestMem *mem);
 
 #endif

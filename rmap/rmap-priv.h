@@ -30,9 +30,9 @@ struct SpCloneGroup {
 struct SpRmapVm {
     uint64_t id;
     char *name;
-    GuestMem *mem;
+    SpGuestMem *mem;
     uint64_t npages;
-    const CloneLayout *layout; /* borrowed; NULL: no clone group under its RAM */
+    const SpCloneLayout *layout; /* borrowed; NULL: no clone group under its RAM */
     uint64_t *off;           /* atomic bits: page left its layer for good */
     uint64_t clone_shared;   /* atomic: pages mapping a frame their group file holds */
     gint64 last_sync_us;     /* rmap_lock: monotonic time of the last sync */

@@ -23,7 +23,7 @@ typedef struct RmapPool {
 
 static GArray *pools; /* RmapPool, rmap_lock */
 
-SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, GuestMem *mem)
+SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, SpGuestMem *mem)
 {
     SpRmapVm *rv = g_new0(SpRmapVm, 1);
     rv->id = vm_id;
@@ -55,12 +55,12 @@ void sp_rmap_vm_free(SpRmapVm *rv)
     g_free(rv);
 }
 
-static const SpCloneGroup *layout_group(const CloneLayout *l, uint64_t gfn)
+static const SpCloneGroup *layout_group(const SpCloneLayout *l, uint64_t gfn)
 {
     return g_ptr_array_index(l->groups, l->layer[gfn]);
 }
 
-void sp_rmap_vm_set_layout(SpRmapVm *rv, const CloneLayout *layout)
+void sp_rmap_vm_set_layout(SpRmapVm *rv, const SpCloneLayout *layout)
 {
     g_mutex_lock(&rmap_lock);
     rmap_vm_leave_locked(rv);
@@ -83,7 +83,7 @@ void sp_rmap_vm_set_layout(SpRmapVm *rv, const CloneLayout *layout)
 
 void sp_rmap_vm_note_off(SpRmapVm *rv, uint64_t gfn)
 {
-    const CloneLayout *l = __atomic_load_n(&rv->layout, __ATOMIC_ACQUIRE);
+    const SpCloneLayout *l = __atomic_load_n(&rv->layout, __ATOMIC_ACQUIRE);
     if (!l || gfn >= rv->npages)
         return;
     uint64_t bit = 1ULL << (gfn % 64);
@@ -111,19 +111,19 @@ uint64_t sp_rmap_vm_clone_shared(const SpRmapVm *rv)
 
 SpCloneGroup *sp_rmap_vm_group(const SpRmapVm *rv)
 {
-    const CloneLayout *l = rv->layout;
+    const SpCloneLayout *l = rv->layout;
     return l ? g_ptr_array_index(l->groups, l->groups->len - 1) : NULL;
 }
 
 SpCloneGroup *sp_rmap_vm_layer_group(const SpRmapVm *rv, uint64_t gfn)
 {
-    const CloneLayout *l = rv->layout;
+    const SpCloneLayout *l = rv->layout;
     return l && gfn < rv->npages ? g_ptr_array_index(l->groups, l->layer[gfn]) : NULL;
 }
 
 guint sp_rmap_vm_groups(const SpRmapVm *rv, SpCloneGroup **out, guint max)
 {
-    const CloneLayout *l = rv->layout;
+    const SpCloneLayout *l = rv->layout;
     guint n = l ? MIN(l->groups->len, max) : 0;
     for (guint i = 0; i < n; i++)
         out[i] = g_ptr_array_index(l->groups, i);
@@ -132,7 +132,7 @@ guint sp_rmap_vm_groups(const SpRmapVm *rv, SpCloneGroup **out, guint max)
 
 bool sp_rmap_vm_in_group(const SpRmapVm *rv, const SpCloneGroup *g)
 {
-    const CloneLayout *l = rv->layout;
+    const SpCloneLayout *l = rv->layout;
     for (guint i = 0; l && i < l->groups->len; i++)
         if (g_ptr_array_index(l->groups, i) == g)
             return true;

@@ -18,7 +18,7 @@
  * mapped by pages of other VMs that the sharing engine merged onto it
  * (dedup onto a clone's page, as KSM merges into a forked KSM page): the
  * walk adds those from the engine's mapper list.  A member knows, per guest
- * page, which of its layers backs the page (CloneLayout.layer) and whether
+ * page, which of its layers backs the page (SpCloneLayout.layer) and whether
  * the page has left the layer for good (the `off` bit: written, hence
  * copied; or remapped by the engine).  So the walk of a group frame visits
  * the group's members and tests two bytes of each: no list per mapping is
@@ -66,7 +66,7 @@
 
 typedef struct SpCloneGroup SpCloneGroup;
 typedef struct SpRmapVm SpRmapVm;
-typedef struct CloneLayout CloneLayout;
+typedef struct SpCloneLayout SpCloneLayout;
 
 typedef enum {
     SP_FRAME_NONE = 0,  /* private memory: no shared frame */
@@ -77,7 +77,7 @@ typedef enum {
 typedef struct SpFrameRef {
     SpFrameKind kind;
     SpCloneGroup *group;  /* SP_FRAME_GROUP */
-    const void *pool;     /* SP_FRAME_POOL: the engine's FramePool */
+    const void *pool;     /* SP_FRAME_POOL: the engine's SpFramePool */
     uint64_t index;       /* page in the group file, or pool frame */
 } SpFrameRef;
 
@@ -123,13 +123,13 @@ uint32_t sp_rmap_group_stats(SpCloneGroupStats **out);
 
 /* --- VMs in the reverse map (rmap/rmap.c) --- */
 
-SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, GuestMem *mem);
+SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, SpGuestMem *mem);
 void sp_rmap_vm_free(SpRmapVm *rv); /* leaves its groups */
 /* The VM's RAM was just mapped from `layout` (NULL: none), so every page
  * maps its layer: off bits start clear.  Borrowed: the layout must stay
  * alive until replaced.  Call it while nothing else touches the VM's RAM
  * or its rmap (vCPUs paused or not started, engine detached). */
-void sp_rmap_vm_set_layout(SpRmapVm *rv, const CloneLayout *layout);
+void sp_rmap_vm_set_layout(SpRmapVm *rv, const SpCloneLayout *layout);
 /* Page gfn left its layer for good (written, or remapped).  Lock-free. */
 void sp_rmap_vm_note_off(SpRmapVm *rv, uint64_t gfn);
 /* Copy the off bits (npages bits; all clear without a layout). */

@@ -2,7 +2,7 @@
 /*
  * engine-priv.h - the engine's insides (engine.c, scan.c, merge.c).
  *
- * Page states (ShVm.page[gfn], low bits):
+ * Page states (SpEngineVm.page[gfn], low bits):
  *   ANON    private anonymous memory, the state every page starts in
  *   MERGED  mapped MAP_PRIVATE from pool frame F and not written since:
  *           reads hit the shared frame (F is in the high bits)
@@ -26,7 +26,7 @@
  * KSM's unstable tree is.  Its entries are hints: every use re-checks the
  * page's state and compares bytes.
  *
- * Locking: eng->lock protects everything here except ShVm.vmm_dirty (atomic
+ * Locking: eng->lock protects everything here except SpEngineVm.vmm_dirty (atomic
  * bit operations) and the published stats (eng->stats, under eng->lock too,
  * copied out by readers).  The engine thread holds eng->lock while it works
  * on a batch of pages and drops it to sleep between batches.
@@ -89,11 +89,11 @@ typedef struct ShGFrame {
     uint64_t off;            /* page of the group's file */
 } ShGFrame;
 
-struct ShVm {
+struct SpEngineVm {
     SpEngine *eng;
     uint64_t id;             /* the VMM's VM id */
     char *name;
-    GuestMem *mem;           /* its RAM */
+    SpGuestMem *mem;           /* its RAM */
     int kvm_fd;              /* KVM VM fd, -1: no dirty log (every page volatile-free) */
     uint32_t slot;           /* memslot with dirty logging */
     uint64_t npages;         /* guest pages */
@@ -124,7 +124,7 @@ struct SpEngine {
     bool quit;
     SpEngineKnobs knobs;
     bool unmerged;           /* run=2 finished its unmerge */
-    FramePool pool;
+    SpFramePool pool;
     GArray *frames;          /* ShFrame, indexed by frame number */
     GPtrArray *mappers;      /* per frame: GArray of uint64 (slot << 40 | gfn), or NULL */
     GArray *gframes;         /* ShGFrame, by group frame index */
@@ -134,7 +134,7 @@ struct SpEngine {
     ShGroupRec *grec_dead;   /* retired, to finish without the lock */
     U64Map stable;           /* key -> first frame */
     U64Map unstable;         /* key -> vm slot << 40 | gfn */
-    ShVm **vm_slots;         /* by slot_index; NULL = free */
+    SpEngineVm **vm_slots;         /* by slot_index; NULL = free */
     uint32_t nslots;
     GHashTable *domain_ids;  /* domain name -> id + 1 */
     GArray *domain_parent;   /* union-find over domain ids (uint32) */
@@ -147,30 +147,30 @@ struct SpEngine {
 };
 
 /* merge.c - the userfaultfd protocol; engine lock held. */
-bool sh_merge_page(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame);
-bool sh_zero_page(SpEngine *eng, ShVm *vm, uint64_t gfn);
-bool sh_unmerge_page(SpEngine *eng, ShVm *vm, uint64_t gfn);
+bool sh_merge_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t frame);
+bool sh_zero_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
+bool sh_unmerge_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
 /* Is the page at gfn still the pool frame's page (not copied on write)? */
-bool sh_page_is_file(ShVm *vm, uint64_t gfn, bool *present);
+bool sh_page_is_file(SpEngineVm *vm, uint64_t gfn, bool *present);
 
 /* scan.c */
 void sh_scan_begin(SpEngine *eng);
-void sh_scan_page(SpEngine *eng, ShVm *vm, uint64_t gfn);
+void sh_scan_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
 /* The MERGED page (vm, gfn) no longer maps `frame`. */
-void sh_frame_unref(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame);
+void sh_frame_unref(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t frame);
 /* Apply one write to a page's state (as a harvested dirty bit does). */
-void sh_page_written(SpEngine *eng, ShVm *vm, uint64_t gfn);
+void sh_page_written(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
 
 /* group-frames.c */
 ShFrame *sh_frame(SpEngine *eng, uint32_t fid);
 const uint8_t *sh_frame_ptr(SpEngine *eng, uint32_t fid);
 int sh_frame_fd(SpEngine *eng, uint32_t fid, off_t *off);
 void sh_frame_unlink(SpEngine *eng, uint32_t fid);      /* from the stable index */
-void sh_grecs_prepare(SpEngine *eng, ShVm *vm);          /* WITHOUT eng->lock */
+void sh_grecs_prepare(SpEngine *eng, SpEngineVm *vm);          /* WITHOUT eng->lock */
 void sh_grecs_collect(SpEngine *eng);                    /* retire unneeded records */
 void sh_grecs_reap(SpEngine *eng);                       /* WITHOUT eng->lock */
 void sh_grecs_free(SpEngine *eng);
-void sh_gframe_index(SpEngine *eng, ShVm *vm, uint64_t gfn); /* an untouched clone page */
+void sh_gframe_index(SpEngine *eng, SpEngineVm *vm, uint64_t gfn); /* an untouched clone page */
 void sh_gframe_got_ref(SpEngine *eng, uint32_t fid);    /* after refs++ */
 void sh_gframe_lost_ref(SpEngine *eng, uint32_t fid);   /* after refs-- */
 bool sh_gframe_ref(SpEngine *eng, uint32_t fid, SpFrameRef *out);
@@ -178,8 +178,8 @@ uint32_t sh_gframe_find(SpEngine *eng, const SpCloneGroup *grp, uint64_t off);
 uint64_t sh_gframes_bytes(SpEngine *eng);
 
 /* mappers.c - who maps a pool frame; the engine's side of the reverse map */
-void sh_mapper_add(SpEngine *eng, uint32_t frame, ShVm *vm, uint64_t gfn);
-void sh_mapper_remove(SpEngine *eng, uint32_t frame, ShVm *vm, uint64_t gfn);
+void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
+void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
 void sh_mappers_free(SpEngine *eng);
 void sh_rmap_register(SpEngine *eng);
 void sh_rmap_unregister(SpEngine *eng);

@@ -102,7 +102,7 @@ static gpointer engine_thread(gpointer opaque)
         uint32_t budget = eng->knobs.pages_to_scan;
         for (uint32_t s = 0; s < eng->nslots && !eng->quit && eng->knobs.run == 1; s++) {
             for (uint64_t g = 0;; g++) {
-                ShVm *vm = eng->vm_slots[s]; /* re-read: it may detach while we sleep */
+                SpEngineVm *vm = eng->vm_slots[s]; /* re-read: it may detach while we sleep */
                 if (!vm || g < vm->first)
                     g = vm ? vm->first : 0;
                 if (!vm || g >= vm->end)
@@ -172,7 +172,7 @@ SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error)
     g_mutex_init(&eng->lock);
     g_cond_init(&eng->cond);
     eng->knobs = *knobs;
-    if (!frame_pool_init(&eng->pool, 0, POOL_RESERVE, error)) {
+    if (!sp_frame_pool_init(&eng->pool, 0, POOL_RESERVE, error)) {
         g_free(eng);
         return NULL;
     }
@@ -208,7 +208,7 @@ void sp_engine_free(SpEngine *eng)
     for (uint32_t s = 0; s < eng->nslots; s++)
         g_warn_if_fail(eng->vm_slots[s] == NULL);
     g_free(eng->vm_slots);
-    frame_pool_destroy(&eng->pool);
+    sp_frame_pool_destroy(&eng->pool);
     g_array_free(eng->frames, TRUE);
     sh_mappers_free(eng);
     sh_grecs_free(eng);
@@ -278,7 +278,7 @@ void sp_engine_allow_domains(SpEngine *eng, const char *a, const char *b)
 
 /* --- VMs --- */
 
-static void shvm_free(ShVm *vm)
+static void shvm_free(SpEngineVm *vm)
 {
     if (vm->pagemap_fd >= 0)
         close(vm->pagemap_fd);
@@ -294,7 +294,7 @@ static void shvm_free(ShVm *vm)
 /* Initial states of a clone's pages from /proc/self/pagemap: a private
  * page (present, not a file page) is touched and leaves its group for the
  * reverse map; a page of the group file is left alone. */
-static bool attach_clone_pages(ShVm *vm)
+static bool attach_clone_pages(SpEngineVm *vm)
 {
     const uint64_t chunk = 1ULL << 16;
     g_autofree uint64_t *ent = g_new(uint64_t, chunk);
@@ -313,10 +313,10 @@ static bool attach_clone_pages(ShVm *vm)
     return true;
 }
 
-ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
+SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
 {
     g_autofree unsigned char *vec = NULL;
-    ShVm *vm = g_new0(ShVm, 1);
+    SpEngineVm *vm = g_new0(SpEngineVm, 1);
     vm->pagemap_fd = -1;
     vm->eng = eng;
     vm->id = d->id;
@@ -371,7 +371,7 @@ ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "too many VMs for one engine");
             goto fail;
         }
-        eng->vm_slots = g_renew(ShVm *, eng->vm_slots, eng->nslots + 1);
+        eng->vm_slots = g_renew(SpEngineVm *, eng->vm_slots, eng->nslots + 1);
         eng->nslots++;
     }
     vm->slot_index = s;
@@ -393,7 +393,7 @@ fail:
     return NULL;
 }
 
-void sp_engine_detach(SpEngine *eng, ShVm *vm)
+void sp_engine_detach(SpEngine *eng, SpEngineVm *vm)
 {
     if (!vm)
         return;
@@ -412,7 +412,7 @@ void sp_engine_detach(SpEngine *eng, ShVm *vm)
     shvm_free(vm);
 }
 
-void sp_engine_set_range(SpEngine *eng, ShVm *vm, uint64_t start, uint64_t end)
+void sp_engine_set_range(SpEngine *eng, SpEngineVm *vm, uint64_t start, uint64_t end)
 {
     if (!vm)
         return;
@@ -429,7 +429,7 @@ void sp_engine_set_test_delay(SpEngine *eng, uint32_t us)
     g_mutex_unlock(&eng->lock);
 }
 
-void sp_engine_mark_dirty(ShVm *vm, uint64_t gpa, uint64_t len)
+void sp_engine_mark_dirty(SpEngineVm *vm, uint64_t gpa, uint64_t len)
 {
     if (!vm || !len)
         return;
@@ -460,7 +460,7 @@ void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
     g_mutex_unlock(&eng->lock);
 }
 
-void sp_engine_get_vm_stats(SpEngine *eng, ShVm *vm, SpEngineVmStats *out)
+void sp_engine_get_vm_stats(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out)
 {
     memset(out, 0, sizeof(*out));
     if (!vm)

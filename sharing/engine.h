@@ -27,13 +27,13 @@
 #include "rmap/rmap.h"
 
 typedef struct SpEngine SpEngine;
-typedef struct ShVm ShVm;
+typedef struct SpEngineVm SpEngineVm;
 
 /* What the VMM tells the engine about a VM. */
 typedef struct SpEngineVmDesc {
     uint64_t id;          /* the VM's id, unique in the process */
     const char *name;     /* for messages and stats */
-    GuestMem *mem;        /* its RAM (host mapping + WP userfaultfd) */
+    SpGuestMem *mem;        /* its RAM (host mapping + WP userfaultfd) */
     int kvm_vm_fd;        /* KVM VM fd; memslot `slot` covers all of mem with dirty logging */
     uint32_t slot;        /* the memslot number */
     const char *domain;   /* sharing domain; NULL = its own (the name) */
@@ -96,19 +96,19 @@ void sp_engine_get_knobs(SpEngine *eng, SpEngineKnobs *k);
 /* Domains: let domains a and b share non-zero pages. */
 void sp_engine_allow_domains(SpEngine *eng, const char *a, const char *b);
 
-ShVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *desc, GError **error);
+SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *desc, GError **error);
 /* Forget a VM before its RAM is unmapped; drops its frame references. */
-void sp_engine_detach(SpEngine *eng, ShVm *vm);
+void sp_engine_detach(SpEngine *eng, SpEngineVm *vm);
 /* Change the guest-physical range of a VM that takes part in sharing. */
-void sp_engine_set_range(SpEngine *eng, ShVm *vm, uint64_t start, uint64_t end);
+void sp_engine_set_range(SpEngine *eng, SpEngineVm *vm, uint64_t start, uint64_t end);
 /* Tests only: hold every merge window open `us` microseconds after the
  * compare, and count the guest writes that block in it (wp_faults_seen). */
 void sp_engine_set_test_delay(SpEngine *eng, uint32_t us);
 /* A VMM thread wrote guest RAM [gpa, gpa+len): KVM's log does not show it. */
-void sp_engine_mark_dirty(ShVm *vm, uint64_t gpa, uint64_t len);
+void sp_engine_mark_dirty(SpEngineVm *vm, uint64_t gpa, uint64_t len);
 
 void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out);
-void sp_engine_get_vm_stats(SpEngine *eng, ShVm *vm, SpEngineVmStats *out);
+void sp_engine_get_vm_stats(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out);
 /* CPU time the engine thread has used so far (ns). */
 uint64_t sp_engine_cpu_ns(SpEngine *eng);
 /* Block until `n` more full scans completed (tests, `samepage stats --settle`). */

@@ -56,7 +56,7 @@ const uint8_t *sh_frame_ptr(SpEngine *eng, uint32_t fid)
         ShGFrame *g = gframe(eng, fid);
         return g->rec->view + g->off * SP_PAGE_SIZE;
     }
-    return frame_pool_ptr(&eng->pool, fid);
+    return sp_frame_pool_ptr(&eng->pool, fid);
 }
 
 int sh_frame_fd(SpEngine *eng, uint32_t fid, off_t *off)
@@ -104,9 +104,9 @@ static ShGroupRec *grec_new(SpCloneGroup *g)
     return rec;
 }
 
-void sh_grecs_prepare(SpEngine *eng, ShVm *vm)
+void sh_grecs_prepare(SpEngine *eng, SpEngineVm *vm)
 {
-    SpCloneGroup *groups[CLONE_LAYOUT_MAX_LAYERS];
+    SpCloneGroup *groups[SP_CLONE_LAYOUT_MAX_LAYERS];
     guint n = vm->rmap ? sp_rmap_vm_groups(vm->rmap, groups, G_N_ELEMENTS(groups)) : 0;
     for (guint i = 0; i < n; i++) {
         g_mutex_lock(&eng->lock);
@@ -222,7 +222,7 @@ void sh_grecs_free(SpEngine *eng)
 
 /* --- frames --- */
 
-void sh_gframe_index(SpEngine *eng, ShVm *vm, uint64_t gfn)
+void sh_gframe_index(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
 {
     if (!vm->rmap || !sp_rmap_vm_maps_layer(vm->rmap, gfn))
         return;

@@ -15,7 +15,7 @@
 
 #include "sharing/engine-priv.h"
 
-static uint64_t mapper_word(ShVm *vm, uint64_t gfn)
+static uint64_t mapper_word(SpEngineVm *vm, uint64_t gfn)
 {
     return ((uint64_t)vm->slot_index << 40) | gfn;
 }
@@ -30,7 +30,7 @@ static GPtrArray *mapper_lists(SpEngine *eng, uint32_t *fid)
     return eng->mappers;
 }
 
-void sh_mapper_add(SpEngine *eng, uint32_t frame, ShVm *vm, uint64_t gfn)
+void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
 {
     GPtrArray *lists = mapper_lists(eng, &frame);
     if (frame >= lists->len)
@@ -44,7 +44,7 @@ void sh_mapper_add(SpEngine *eng, uint32_t frame, ShVm *vm, uint64_t gfn)
     g_array_append_val(m, w);
 }
 
-void sh_mapper_remove(SpEngine *eng, uint32_t frame, ShVm *vm, uint64_t gfn)
+void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
 {
     GPtrArray *lists = mapper_lists(eng, &frame);
     GArray *m = frame < lists->len ? g_ptr_array_index(lists, frame) : NULL;
@@ -75,7 +75,7 @@ void sh_mappers_free(SpEngine *eng)
     lists_free(eng->gmappers);
 }
 
-static ShVm *vm_by_id(SpEngine *eng, uint64_t id)
+static SpEngineVm *vm_by_id(SpEngine *eng, uint64_t id)
 {
     for (uint32_t s = 0; s < eng->nslots; s++)
         if (eng->vm_slots[s] && eng->vm_slots[s]->id == id)
@@ -92,7 +92,7 @@ static uint64_t walk_list(SpEngine *eng, uint32_t fid, unsigned flags, SpRmapVis
     GArray *m = fid < lists->len ? g_ptr_array_index(lists, fid) : NULL;
     for (guint i = 0; m && i < m->len; i++) {
         uint64_t w = g_array_index(m, uint64_t, i);
-        ShVm *vm = eng->vm_slots[w >> 40];
+        SpEngineVm *vm = eng->vm_slots[w >> 40];
         uint64_t gfn = w & ((1ULL << 40) - 1);
         bool present;
         if ((flags & SP_RMAP_EXACT) && !sh_page_is_file(vm, gfn, &present) && present)
@@ -139,7 +139,7 @@ static bool pool_lookup(void *opaque, uint64_t vm_id, uint64_t gfn, SpFrameRef *
 {
     SpEngine *eng = opaque;
     g_mutex_lock(&eng->lock);
-    ShVm *vm = vm_by_id(eng, vm_id);
+    SpEngineVm *vm = vm_by_id(eng, vm_id);
     bool found = vm && gfn < vm->npages && PG_KIND(vm->page[gfn]) == PG_MERGED;
     if (found) {
         uint32_t fid = PG_FRAME(vm->page[gfn]);
@@ -158,7 +158,7 @@ static void pool_settle(void *opaque, uint64_t vm_id, const uint64_t *priv, uint
 {
     SpEngine *eng = opaque;
     g_mutex_lock(&eng->lock);
-    ShVm *vm = vm_by_id(eng, vm_id);
+    SpEngineVm *vm = vm_by_id(eng, vm_id);
     for (uint64_t g = 0; vm && g < MIN(npages, vm->npages); g++)
         if ((priv[g / 64] >> (g % 64) & 1) && PG_KIND(vm->page[g]) == PG_MERGED)
             sh_page_written(eng, vm, g);

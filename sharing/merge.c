@@ -27,12 +27,12 @@
 
 #include "sharing/engine-priv.h"
 
-static void *page_addr(ShVm *vm, uint64_t gfn)
+static void *page_addr(SpEngineVm *vm, uint64_t gfn)
 {
     return vm->mem->host + gfn * SP_PAGE_SIZE;
 }
 
-static bool wp(ShVm *vm, void *addr, bool on)
+static bool wp(SpEngineVm *vm, void *addr, bool on)
 {
     struct uffdio_writeprotect w = {
         .range = {.start = (uintptr_t)addr, .len = SP_PAGE_SIZE},
@@ -42,7 +42,7 @@ static bool wp(ShVm *vm, void *addr, bool on)
 }
 
 /* Register a freshly created mapping with the userfaultfd (WP mode). */
-static void reregister(ShVm *vm, void *addr)
+static void reregister(SpEngineVm *vm, void *addr)
 {
     struct uffdio_register r = {
         .range = {.start = (uintptr_t)addr, .len = SP_PAGE_SIZE},
@@ -54,7 +54,7 @@ static void reregister(ShVm *vm, void *addr)
 }
 
 /* Wake writers blocked on the page (after its protection went with the old mapping). */
-static void wake(ShVm *vm, void *addr)
+static void wake(SpEngineVm *vm, void *addr)
 {
     struct uffdio_range r = {.start = (uintptr_t)addr, .len = SP_PAGE_SIZE};
     ioctl(vm->mem->uffd, UFFDIO_WAKE, &r);
@@ -72,7 +72,7 @@ static bool is_zero(const void *p)
 /* Tests: keep the window open and count guest writes that block in it.
  * The fault messages are only read, never answered: the wake below is
  * what lets the writers go on, as it does for every merge. */
-static void test_hold_window(SpEngine *eng, ShVm *vm, void *addr)
+static void test_hold_window(SpEngine *eng, SpEngineVm *vm, void *addr)
 {
     g_usleep(eng->test_delay_us);
     struct uffd_msg msg;
@@ -83,7 +83,7 @@ static void test_hold_window(SpEngine *eng, ShVm *vm, void *addr)
     }
 }
 
-bool sh_merge_page(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame)
+bool sh_merge_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t frame)
 {
     uint8_t *addr = page_addr(vm, gfn);
     const uint8_t *fp = sh_frame_ptr(eng, frame);
@@ -122,7 +122,7 @@ bool sh_merge_page(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame)
     return true;
 }
 
-bool sh_zero_page(SpEngine *eng, ShVm *vm, uint64_t gfn)
+bool sh_zero_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
 {
     uint8_t *addr = page_addr(vm, gfn);
     uint64_t old = vm->page[gfn];
@@ -158,7 +158,7 @@ bool sh_zero_page(SpEngine *eng, ShVm *vm, uint64_t gfn)
     return true;
 }
 
-bool sh_unmerge_page(SpEngine *eng, ShVm *vm, uint64_t gfn)
+bool sh_unmerge_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
 {
     uint8_t *addr = page_addr(vm, gfn);
     uint64_t old = vm->page[gfn];
@@ -189,7 +189,7 @@ bool sh_unmerge_page(SpEngine *eng, ShVm *vm, uint64_t gfn)
     return true;
 }
 
-bool sh_page_is_file(ShVm *vm, uint64_t gfn, bool *present)
+bool sh_page_is_file(SpEngineVm *vm, uint64_t gfn, bool *present)
 {
     uint64_t ent = 0;
     off_t off = (off_t)(((uintptr_t)vm->mem->host / SP_PAGE_SIZE + gfn) * 8);

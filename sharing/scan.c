@@ -29,7 +29,7 @@
 
 #include "sharing/engine-priv.h"
 
-void sh_frame_unref(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame)
+void sh_frame_unref(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t frame)
 {
     sh_mapper_remove(eng, frame, vm, gfn);
     ShFrame *f = sh_frame(eng, frame);
@@ -44,12 +44,12 @@ void sh_frame_unref(SpEngine *eng, ShVm *vm, uint64_t gfn, uint32_t frame)
         return;
     }
     sh_frame_unlink(eng, frame);
-    frame_pool_free(&eng->pool, frame);
+    sp_frame_pool_free(&eng->pool, frame);
     eng->stats.pages_shared--;
     eng->stats.frames_freed++;
 }
 
-void sh_page_written(SpEngine *eng, ShVm *vm, uint64_t gfn)
+void sh_page_written(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
 {
     uint64_t p = vm->page[gfn];
     if (vm->rmap) /* a write copies the page out of its clone group, if it was in one */
@@ -89,7 +89,7 @@ void sh_page_written(SpEngine *eng, ShVm *vm, uint64_t gfn)
     vm->page[gfn] = p;
 }
 
-static void harvest(SpEngine *eng, ShVm *vm)
+static void harvest(SpEngine *eng, SpEngineVm *vm)
 {
     uint64_t words = (vm->npages + 63) / 64;
     /* Last scan's volatility is over. */
@@ -135,12 +135,12 @@ static bool map_budget_ok(SpEngine *eng)
 
 static uint32_t new_frame(SpEngine *eng, const void *content, uint32_t hash, uint32_t group)
 {
-    uint32_t f = frame_pool_alloc(&eng->pool, 1);
+    uint32_t f = sp_frame_pool_alloc(&eng->pool, 1);
     if (f == UINT32_MAX)
         return NO_FRAME;
     if (f >= eng->frames->len)
         g_array_set_size(eng->frames, f + 1);
-    memcpy(frame_pool_ptr(&eng->pool, f), content, SP_PAGE_SIZE);
+    memcpy(sp_frame_pool_ptr(&eng->pool, f), content, SP_PAGE_SIZE);
     g_array_index(eng->frames, ShFrame, f) =
         (ShFrame){.hash = hash, .refs = 0, .group = group, .next = NO_FRAME};
     return f;
@@ -156,7 +156,7 @@ static void frame_publish(SpEngine *eng, uint32_t frame)
     eng->stats.pages_sharing += f->refs - 1;
 }
 
-static bool try_stable(SpEngine *eng, ShVm *vm, uint64_t gfn, uint64_t key, uint32_t hash)
+static bool try_stable(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint64_t key, uint32_t hash)
 {
     uint64_t head = 0;
     if (!u64map_get(&eng->stable, key, &head))
@@ -182,14 +182,14 @@ static bool try_stable(SpEngine *eng, ShVm *vm, uint64_t gfn, uint64_t key, uint
     return false;
 }
 
-static bool try_unstable(SpEngine *eng, ShVm *vm, uint64_t gfn, uint64_t key, uint32_t hash)
+static bool try_unstable(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint64_t key, uint32_t hash)
 {
     uint64_t v = 0;
     if (!u64map_get(&eng->unstable, key, &v))
         return false;
     uint32_t slot = (uint32_t)(v >> 40);
     uint64_t ogfn = v & ((1ULL << 40) - 1);
-    ShVm *o = slot < eng->nslots ? eng->vm_slots[slot] : NULL;
+    SpEngineVm *o = slot < eng->nslots ? eng->vm_slots[slot] : NULL;
     if (!o || ogfn >= o->npages || (o == vm && ogfn == gfn))
         return false;
     uint64_t op = o->page[ogfn];
@@ -211,14 +211,14 @@ static bool try_unstable(SpEngine *eng, ShVm *vm, uint64_t gfn, uint64_t key, ui
     g_array_index(eng->frames, ShFrame, f).refs = refs;
     u64map_remove(&eng->unstable, key);
     if (refs == 0) {
-        frame_pool_free(&eng->pool, f);
+        sp_frame_pool_free(&eng->pool, f);
         return false;
     }
     frame_publish(eng, f);
     return refs == 2 || PG_KIND(vm->page[gfn]) == PG_MERGED;
 }
 
-void sh_scan_page(SpEngine *eng, ShVm *vm, uint64_t gfn)
+void sh_scan_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
 {
     uint64_t p = vm->page[gfn];
     if (!(p & PG_TOUCHED)) {
@@ -257,7 +257,7 @@ void sh_scan_page(SpEngine *eng, ShVm *vm, uint64_t gfn)
 void sh_unmerge_all(SpEngine *eng)
 {
     for (uint32_t i = 0; i < eng->nslots; i++) {
-        ShVm *vm = eng->vm_slots[i];
+        SpEngineVm *vm = eng->vm_slots[i];
         if (!vm)
             continue;
         for (uint64_t g = 0; g < vm->npages; g++) {

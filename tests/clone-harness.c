@@ -71,7 +71,7 @@ void drop_vm(Harness *h, SpVm *vm)
  * present), read in one go so the VMs barely move meanwhile. */
 uint64_t *ram_pfns(SpVm *vm, uint64_t *npages)
 {
-    GuestMem *m = sp_vm_mem(vm);
+    SpGuestMem *m = sp_vm_mem(vm);
     uint64_t np = m->size / 4096;
     uint64_t *e = g_new(uint64_t, np);
     int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -108,7 +108,7 @@ uint64_t distinct_frames(SpVm **vms, guint n, uint64_t *first_present)
  * pages into our page tables without writing anything. */
 void touch_read(SpVm *vm)
 {
-    GuestMem *m = sp_vm_mem(vm);
+    SpGuestMem *m = sp_vm_mem(vm);
     volatile uint8_t sink = 0;
     for (uint64_t off = 0; off < m->size; off += 4096)
         sink ^= ((volatile uint8_t *)m->host)[off];

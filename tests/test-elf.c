@@ -42,19 +42,19 @@ static void test_good(void)
     g_assert_cmpuint(img.nseg, >=, 1);
     g_assert_cmpuint(img.end, >, img.entry);
 
-    GuestMem mem;
-    g_assert_true(guest_mem_init(&mem, 8 << 20, &err));
+    SpGuestMem mem;
+    g_assert_true(sp_guest_mem_init(&mem, 8 << 20, &err));
     g_assert_true(sp_elf_load(&img, hello, &mem, &err));
     /* the first segment's bytes are in guest RAM where it asked */
     g_assert_cmpmem(mem.host + img.seg[0].gpa, img.seg[0].filesz, hello + img.seg[0].offset,
                     img.seg[0].filesz);
-    guest_mem_destroy(&mem);
+    sp_guest_mem_destroy(&mem);
 
     /* a VM too small for the payload: an error, not a crash */
-    g_assert_true(guest_mem_init(&mem, 4 << 20, &err));
+    g_assert_true(sp_guest_mem_init(&mem, 4 << 20, &err));
     g_assert_false(sp_elf_load(&img, hello, &mem, &err));
     g_assert_nonnull(strstr(err->message, "needs RAM"));
-    guest_mem_destroy(&mem);
+    sp_guest_mem_destroy(&mem);
 }
 
 static void test_truncated(void)

@@ -134,7 +134,7 @@ static void test_plan_errors(void)
 /* sp_linux_boot_prepare() over real guest RAM and files. */
 typedef struct {
     char *dir, *kernel, *initrd;
-    GuestMem mem;
+    SpGuestMem mem;
 } Fixture;
 
 static void fixture_setup(Fixture *f, gconstpointer data)
@@ -151,12 +151,12 @@ static void fixture_setup(Fixture *f, gconstpointer data)
     g_assert_true(g_file_set_contents(f->initrd, (char *)rd, 3 * MiB + 5, NULL));
     g_free(rd);
     g_autoptr(GError) err = NULL;
-    g_assert_true(guest_mem_init(&f->mem, 128 * MiB, &err));
+    g_assert_true(sp_guest_mem_init(&f->mem, 128 * MiB, &err));
 }
 
 static void fixture_teardown(Fixture *f, gconstpointer data)
 {
-    guest_mem_destroy(&f->mem);
+    sp_guest_mem_destroy(&f->mem);
     g_unlink(f->kernel);
     g_unlink(f->initrd);
     g_rmdir(f->dir);

@@ -63,9 +63,9 @@ static void test_prepare(void)
     cfg->kernel = g_strdup(k);
     cfg->initrd = g_strdup(rd);
     cfg->cmdline = g_strdup("console=ttyS0 quiet");
-    GuestMem mem;
+    SpGuestMem mem;
     g_autoptr(GError) err = NULL;
-    g_assert_true(guest_mem_init(&mem, 256ull << 20, &err));
+    g_assert_true(sp_guest_mem_init(&mem, 256ull << 20, &err));
     SpLinuxBootState st;
     g_assert_true(sp_linux_boot_prepare(cfg, &mem, &st, &err));
     g_assert_no_error(err);
@@ -73,12 +73,12 @@ static void test_prepare(void)
     g_assert_cmpuint(st.initrd_gpa + st.initrd_size, <=, 256ull << 20);
     g_assert_cmpuint(mem.host[st.initrd_gpa], ==, 0x1f); /* gzip magic */
     g_assert_cmpuint(mem.host[st.initrd_gpa + 1], ==, 0x8b);
-    guest_mem_destroy(&mem);
+    sp_guest_mem_destroy(&mem);
 
-    g_assert_true(guest_mem_init(&mem, 64ull << 20, &err));
+    g_assert_true(sp_guest_mem_init(&mem, 64ull << 20, &err));
     g_assert_false(sp_linux_boot_prepare(cfg, &mem, &st, &err));
     g_assert_nonnull(strstr(err->message, "kernel needs RAM up to"));
-    guest_mem_destroy(&mem);
+    sp_guest_mem_destroy(&mem);
 }
 
 int main(int argc, char **argv)

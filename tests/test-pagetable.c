@@ -7,18 +7,18 @@
 
 /* Translate like a 4-level walk with 2 MiB leaves; false if not present or
  * not user-writable. */
-static bool walk(GuestMem *m, uint64_t cr3, uint64_t va, uint64_t *pa)
+static bool walk(SpGuestMem *m, uint64_t cr3, uint64_t va, uint64_t *pa)
 {
     const uint64_t need = SP_PTE_P | SP_PTE_RW | SP_PTE_US;
-    uint64_t *pml4 = guest_mem_ptr(m, cr3, 4096);
+    uint64_t *pml4 = sp_guest_mem_ptr(m, cr3, 4096);
     uint64_t e = pml4[(va >> 39) & 511];
     if ((e & need) != need)
         return false;
-    uint64_t *pdpt = guest_mem_ptr(m, e & ~0xfffULL, 4096);
+    uint64_t *pdpt = sp_guest_mem_ptr(m, e & ~0xfffULL, 4096);
     e = pdpt[(va >> 30) & 511];
     if ((e & need) != need)
         return false;
-    uint64_t *pd = guest_mem_ptr(m, e & ~0xfffULL, 4096);
+    uint64_t *pd = sp_guest_mem_ptr(m, e & ~0xfffULL, 4096);
     e = pd[(va >> 21) & 511];
     if ((e & need) != need || !(e & SP_PTE_PS))
         return false;
@@ -28,9 +28,9 @@ static bool walk(GuestMem *m, uint64_t cr3, uint64_t va, uint64_t *pa)
 
 static void check_ram(uint64_t ram)
 {
-    GuestMem m;
+    SpGuestMem m;
     g_autoptr(GError) err = NULL;
-    g_assert_true(guest_mem_init(&m, ram, &err));
+    g_assert_true(sp_guest_mem_init(&m, ram, &err));
     uint64_t cr3 = 0;
     g_assert_true(sp_pagetable_build(&m, SP_PGTABLE_GPA, SP_PGTABLE_END, &cr3, &err));
     g_assert_no_error(err);
@@ -50,7 +50,7 @@ static void check_ram(uint64_t ram)
     g_assert_false(walk(&m, cr3, ram, &pa));             /* just above RAM */
     g_assert_false(walk(&m, cr3, ram + (1ULL << 30), &pa)); /* far above */
     g_assert_false(walk(&m, cr3, 1ULL << 39, &pa));      /* another PML4 slot */
-    guest_mem_destroy(&m);
+    sp_guest_mem_destroy(&m);
 }
 
 static void test_sizes(void)
@@ -63,16 +63,16 @@ static void test_sizes(void)
 
 static void test_bad(void)
 {
-    GuestMem m;
+    SpGuestMem m;
     g_autoptr(GError) err = NULL;
-    g_assert_true(guest_mem_init(&m, (64ULL << 20) + 4096, &err));
+    g_assert_true(sp_guest_mem_init(&m, (64ULL << 20) + 4096, &err));
     uint64_t cr3 = 0;
     g_assert_false(sp_pagetable_build(&m, SP_PGTABLE_GPA, SP_PGTABLE_END, &cr3, &err));
     g_assert_nonnull(strstr(err->message, "2 MiB"));
     g_clear_error(&err);
     /* reserved room too small for the tables */
     g_assert_false(sp_pagetable_build(&m, SP_PGTABLE_GPA, SP_PGTABLE_GPA + 4096, &cr3, &err));
-    guest_mem_destroy(&m);
+    sp_guest_mem_destroy(&m);
     g_assert_cmpuint(sp_pagetable_size(4ULL << 30), ==, 6 * 4096);
 }
 

@@ -166,7 +166,7 @@ static void compare(SpVm **vms, guint n, SpEngine **engines, guint neng, CheckSt
             g_assert_cmpuint(sp_rmap_walk(&f, SP_RMAP_EXACT, NULL, NULL), ==, nh);
             /* the frame's own page */
             uint64_t fp = f.kind == SP_FRAME_POOL
-                              ? harness_pfn(frame_pool_ptr((FramePool *)f.pool, (uint32_t)f.index))
+                              ? harness_pfn(sp_frame_pool_ptr((SpFramePool *)f.pool, (uint32_t)f.index))
                               : group_page_pfn(f.group, f.index, p);
             if (f.kind == SP_FRAME_GROUP) {
                 cs->group_frames++;

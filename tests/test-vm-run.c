@@ -52,7 +52,7 @@ static void test_byte_flip(void)
     g_assert_true(harness_wait_rounds(h, vm, 1, 30));
     g_assert_cmpuint(harness_integrity_count(h), ==, 0);
 
-    GuestMem *mem = sp_vm_mem(vm);
+    SpGuestMem *mem = sp_vm_mem(vm);
     const uint64_t gpa = mem->size - 5 * 4096 + 1237; /* an odd byte in a managed page */
     volatile uint8_t *p = mem->host + gpa;
     *p ^= 0x20;

@@ -51,7 +51,7 @@ static bool payload_load_images(SpVm *vm, uint64_t gpa, uint64_t *end, GError **
             return false;
         }
         uint64_t padded = ALIGN_UP((uint64_t)len, SP_PAGE_SIZE);
-        uint8_t *dst = guest_mem_ptr(&vm->mem, at, padded + MIB2);
+        uint8_t *dst = sp_guest_mem_ptr(&vm->mem, at, padded + MIB2);
         if (!dst) {
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
                         "VM '%s': image files do not fit in %llu MiB of RAM (at %s)",
@@ -94,9 +94,9 @@ static void payload_user_sregs(struct kvm_sregs *s, uint64_t cr3)
  * bitmap is never consulted on hardware, but paravirtual KVM (PVM) runs the
  * guest at a real IOPL of 0 and emulates IN/OUT, checking the guest's TSS
  * bitmap: this makes the control port and UART reachable there too. */
-static void payload_write_tss(GuestMem *mem)
+static void payload_write_tss(SpGuestMem *mem)
 {
-    uint8_t *tss = guest_mem_ptr(mem, SP_TSS_GPA, TSS_SIZE);
+    uint8_t *tss = sp_guest_mem_ptr(mem, SP_TSS_GPA, TSS_SIZE);
     memset(tss, 0, TSS_SIZE);
     uint16_t iomap = TSS_HEADER;
     memcpy(tss + 102, &iomap, sizeof(iomap));
@@ -148,12 +148,12 @@ bool sp_boot_payload(SpVm *vm, GError **error)
     }
 
     payload_write_tss(&vm->mem);
-    char *args = guest_mem_ptr(&vm->mem, SP_ARGS_GPA, SP_ARGS_MAX + 1);
+    char *args = sp_guest_mem_ptr(&vm->mem, SP_ARGS_GPA, SP_ARGS_MAX + 1);
     if (args_len)
         memcpy(args, cfg->args, args_len);
     args[args_len] = 0;
 
-    SpBootInfo *bi = guest_mem_ptr(&vm->mem, SP_BOOTINFO_GPA, sizeof(SpBootInfo));
+    SpBootInfo *bi = sp_guest_mem_ptr(&vm->mem, SP_BOOTINFO_GPA, sizeof(SpBootInfo));
     *bi = (SpBootInfo){
         .magic = SP_BOOT_MAGIC,
         .version = SP_BOOT_VERSION,

@@ -669,7 +669,7 @@ int sp_cmd_run(int argc, char **argv)
         g_ptr_array_add(ctx.vms, vm);
         if (ctx.engine)
             sp_vm_set_engine(vm, ctx.engine, 0, 0);
-        if (ctx.ksm && !guest_mem_set_mergeable(sp_vm_mem(vm), &error)) {
+        if (ctx.ksm && !sp_guest_mem_set_mergeable(sp_vm_mem(vm), &error)) {
             g_printerr("samepage run: --engine=ksm: VM '%s': %s\n", sp_vm_name(vm),
                        error->message);
             rc = 2;

@@ -29,7 +29,7 @@ static char *ctl_text(SpVm *vm, uint64_t gpa, uint64_t len, uint64_t max)
 {
     if (len > max)
         return NULL;
-    const char *src = guest_mem_ptr(&vm->mem, gpa, len);
+    const char *src = sp_guest_mem_ptr(&vm->mem, gpa, len);
     if (!src)
         return NULL;
     char *s = g_malloc(len + 1);
@@ -139,7 +139,7 @@ bool sp_ctlport_io(void *opaque, uint16_t port, uint8_t *data, uint32_t size, bo
         return true; /* only 32-bit writes carry a request; others are ignored */
     uint32_t gpa;
     memcpy(&gpa, data, 4);
-    SpCtlRequest *greq = guest_mem_ptr(&vm->mem, gpa, sizeof(SpCtlRequest));
+    SpCtlRequest *greq = sp_guest_mem_ptr(&vm->mem, gpa, sizeof(SpCtlRequest));
     if (!greq || (gpa & 7))
         return true; /* nowhere to put an error: ignore, as hardware would */
     SpCtlRequest req;

@@ -84,11 +84,11 @@ bool sp_elf_parse(const uint8_t *data, size_t size, SpElfImage *out, GError **er
     return true;
 }
 
-bool sp_elf_load(const SpElfImage *img, const uint8_t *data, GuestMem *mem, GError **error)
+bool sp_elf_load(const SpElfImage *img, const uint8_t *data, SpGuestMem *mem, GError **error)
 {
     for (unsigned i = 0; i < img->nseg; i++) {
         const SpElfSegment *s = &img->seg[i];
-        uint8_t *dst = guest_mem_ptr(mem, s->gpa, s->memsz);
+        uint8_t *dst = sp_guest_mem_ptr(mem, s->gpa, s->memsz);
         if (!dst) {
             ELF_ERROR(error, "needs RAM up to 0x%llx but the VM has %llu MiB",
                       (unsigned long long)(s->gpa + s->memsz),

@@ -36,6 +36,6 @@ typedef struct SpElfImage {
 } SpElfImage;
 
 bool sp_elf_parse(const uint8_t *data, size_t size, SpElfImage *out, GError **error);
-bool sp_elf_load(const SpElfImage *img, const uint8_t *data, GuestMem *mem, GError **error);
+bool sp_elf_load(const SpElfImage *img, const uint8_t *data, SpGuestMem *mem, GError **error);
 
 #endif

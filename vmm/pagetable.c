@@ -13,7 +13,7 @@ uint64_t sp_pagetable_size(uint64_t ram_size)
     return (2 + npd) * SP_PAGE_SIZE;
 }
 
-bool sp_pagetable_build(GuestMem *mem, uint64_t pt_gpa, uint64_t pt_end, uint64_t *cr3,
+bool sp_pagetable_build(SpGuestMem *mem, uint64_t pt_gpa, uint64_t pt_end, uint64_t *cr3,
                         GError **error)
 {
     uint64_t ram = mem->size;
@@ -31,7 +31,7 @@ bool sp_pagetable_build(GuestMem *mem, uint64_t pt_gpa, uint64_t pt_end, uint64_
                     (unsigned long long)((pt_end - pt_gpa) >> 10));
         return false;
     }
-    uint64_t *pml4 = guest_mem_ptr(mem, pt_gpa, need);
+    uint64_t *pml4 = sp_guest_mem_ptr(mem, pt_gpa, need);
     memset(pml4, 0, need);
     uint64_t pdpt_gpa = pt_gpa + SP_PAGE_SIZE;
     uint64_t *pdpt = pml4 + 512;

@@ -27,7 +27,7 @@ uint64_t sp_pagetable_size(uint64_t ram_size);
 
 /* Build the tables in [pt_gpa, pt_end); ram_size must be a multiple of 2 MiB.
  * On success *cr3 is the PML4's address. */
-bool sp_pagetable_build(GuestMem *mem, uint64_t pt_gpa, uint64_t pt_end, uint64_t *cr3,
+bool sp_pagetable_build(SpGuestMem *mem, uint64_t pt_gpa, uint64_t pt_end, uint64_t *cr3,
                         GError **error);
 
 #endif

@@ -98,7 +98,7 @@ static int clone_precopy_start(SpVm *src, uint64_t *dirty, uint64_t *pages, GErr
                     g_strerror(errno));
         return -1;
     }
-    return clone_file_create(&src->mem, pages, error);
+    return sp_clone_file_create(&src->mem, pages, error);
 }
 
 /* Source paused: copy what changed since clone_precopy_start. */
@@ -118,7 +118,7 @@ static bool clone_precopy_finish(SpVm *src, int fd, uint64_t *dirty, uint64_t *c
         dirty[g / 64] |= 1ULL << (g % 64);
     }
     g_mutex_unlock(&src->lock);
-    return clone_file_write_pages(fd, &src->mem, dirty, copied, error);
+    return sp_clone_file_write_pages(fd, &src->mem, dirty, copied, error);
 }
 
 static void clone_precopy_end(SpVm *src)
@@ -240,26 +240,26 @@ static void clone_copy_reports(SpVm *src, SpVm *child)
  * engine); it keeps its own RAM, and its engine state, as they are.  Any
  * other source (never cloned; too many layers or mappings) is copied in
  * full into a new file that its RAM then maps too. */
-static CloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied,
+static SpCloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied,
                                         gint64 *t_copied, void **old_ram, GError **error)
 {
-    CloneLayout *l = src->clone_layout;
-    if (l && l->groups->len < CLONE_LAYOUT_MAX_LAYERS) {
+    SpCloneLayout *l = src->clone_layout;
+    if (l && l->groups->len < SP_CLONE_LAYOUT_MAX_LAYERS) {
         /* The pages that left their layer (written, or remapped by the
          * engine), exactly: the vCPUs are parked and the sync reads pagemap. */
         if (!sp_rmap_sync(src->rmap, error))
             return NULL;
         g_autofree uint64_t *changed = g_new0(uint64_t, (l->npages + 63) / 64);
         sp_rmap_vm_copy_off(src->rmap, changed);
-        CloneLayout *n = clone_layout_with_changed(l, &src->mem, changed, copied, error);
+        SpCloneLayout *n = sp_clone_layout_with_changed(l, &src->mem, changed, copied, error);
         *t_copied = g_get_monotonic_time();
         if (!n)
             return NULL;
-        if (clone_layout_runs(n) <= CLONE_LAYOUT_MAX_RUNS)
+        if (sp_clone_layout_runs(n) <= SP_CLONE_LAYOUT_MAX_RUNS)
             return n;
-        clone_layout_free(n); /* too fragmented: flatten */
+        sp_clone_layout_free(n); /* too fragmented: flatten */
     }
-    int fd = pre_fd >= 0 ? pre_fd : clone_file_create(&src->mem, copied, error);
+    int fd = pre_fd >= 0 ? pre_fd : sp_clone_file_create(&src->mem, copied, error);
     *t_copied = g_get_monotonic_time();
     if (fd < 0)
         return NULL;
@@ -273,23 +273,23 @@ static CloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied,
         struct kvm_dirty_log log = {.slot = SP_VM_RAM_SLOT, .dirty_bitmap = scratch};
         ioctl(src->fd, KVM_GET_DIRTY_LOG, &log);
     }
-    *old_ram = guest_mem_move_out(&src->mem); /* freed after the pause */
-    bool ok = guest_mem_map_file(&src->mem, fd, error);
+    *old_ram = sp_guest_mem_move_out(&src->mem); /* freed after the pause */
+    bool ok = sp_guest_mem_map_file(&src->mem, fd, error);
     src->ram_file_backed = true;
     /* A new group; the one the source was in (if any) is its parent. */
     SpCloneGroup *grp = sp_clone_group_new(fd, src->mem.size / SP_PAGE_SIZE,
-                                           l ? clone_layout_top(l) : NULL);
-    CloneLayout *nl = clone_layout_new_flat(grp, src->mem.size / SP_PAGE_SIZE);
+                                           l ? sp_clone_layout_top(l) : NULL);
+    SpCloneLayout *nl = sp_clone_layout_new_flat(grp, src->mem.size / SP_PAGE_SIZE);
     sp_clone_group_unref(grp);
     sp_rmap_vm_set_layout(src->rmap, nl);
-    clone_layout_free(src->clone_layout);
+    sp_clone_layout_free(src->clone_layout);
     src->clone_layout = nl;
     /* Attach again even after a failed registration: the RAM is the file's
      * now either way, and the engine copes with pages it cannot protect. */
     g_autoptr(GError) aerr = NULL;
     if (!sp_vm_engine_attach(src, ok ? error : &aerr))
         ok = false;
-    return ok ? clone_layout_copy(src->clone_layout) : NULL;
+    return ok ? sp_clone_layout_copy(src->clone_layout) : NULL;
 }
 
 bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uint64_t *ids,
@@ -319,7 +319,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     void *old_ram = NULL; /* the source's pages before it mapped the file */
     int pre_fd = -1;
     g_autofree uint64_t *dirty = NULL;
-    CloneLayout *kl = NULL; /* the children's layout */
+    SpCloneLayout *kl = NULL; /* the children's layout */
     for (uint32_t i = 0; i < n; i++) {
         kids[i] = clone_child_new(src, names[i], ids[i], ev, error);
         if (!kids[i])
@@ -360,8 +360,8 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     gint64 t1 = g_get_monotonic_time();
 
     for (uint32_t i = 0; i < n; i++) {
-        kids[i]->clone_layout = clone_layout_copy(kl);
-        if (!clone_layout_map(kids[i]->clone_layout, &kids[i]->mem, error))
+        kids[i]->clone_layout = sp_clone_layout_copy(kl);
+        if (!sp_clone_layout_map(kids[i]->clone_layout, &kids[i]->mem, error))
             goto fail;
         sp_rmap_vm_set_layout(kids[i]->rmap, kids[i]->clone_layout);
         kids[i]->ram_file_backed = true;
@@ -375,7 +375,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     gint64 t2 = g_get_monotonic_time();
     if (old_ram) /* freeing them takes a while: after the children run */
         munmap(old_ram, src->mem.size);
-    clone_layout_free(kl);
+    sp_clone_layout_free(kl);
     clone_precopy_end(src);
     if (times)
         *times = (SpVmCloneTimes){
@@ -396,7 +396,7 @@ fail:
         sp_vm_resume(src);
     if (old_ram)
         munmap(old_ram, src->mem.size);
-    clone_layout_free(kl);
+    sp_clone_layout_free(kl);
     clone_precopy_end(src);
     if (pre_fd >= 0)
         close(pre_fd);

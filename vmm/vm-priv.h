@@ -34,7 +34,7 @@ struct SpVm {
     uint64_t id;
     int fd;                     /* KVM VM fd */
     bool irqchip;               /* in-kernel irqchip created */
-    GuestMem mem;
+    SpGuestMem mem;
     SpVmEvents ev;
     SpIoBus io;
     SpUart *uart;
@@ -46,7 +46,7 @@ struct SpVm {
     gint64 end_us;              /* ... and of leaving RUNNING */
 
     SpEngine *engine;           /* sharing engine, or NULL */
-    ShVm *shvm;                 /* our handle in it while attached */
+    SpEngineVm *shvm;                 /* our handle in it while attached */
     uint64_t share_start, share_end; /* range given to the engine */
 
     GMutex lock;                /* protects the fields below */
@@ -77,7 +77,7 @@ struct SpVm {
     uint64_t clone_generation;  /* 0 = not a clone */
     uint64_t clone_id;          /* distinct among clones of this process */
     bool ram_file_backed;       /* RAM maps a clone group file (set while paused) */
-    struct CloneLayout *clone_layout; /* group files under its RAM, or NULL */
+    struct SpCloneLayout *clone_layout; /* group files under its RAM, or NULL */
     struct SpRmapVm *rmap;      /* its place in the reverse map (rmap/rmap.h) */
     int precopy;                /* atomic: a clone is copying RAM while it runs */
     GArray *precopy_pages;      /* gfns VMM threads wrote meanwhile (under lock) */

@@ -103,7 +103,7 @@ static bool vm_create_kvm(SpVm *vm, GError **error)
 
 static bool vm_create_ram(SpVm *vm, GError **error)
 {
-    if (!guest_mem_init(&vm->mem, vm->cfg->mem_size, error))
+    if (!sp_guest_mem_init(&vm->mem, vm->cfg->mem_size, error))
         return false;
     struct kvm_userspace_memory_region slot = {
         .slot = SP_VM_RAM_SLOT,
@@ -189,7 +189,7 @@ void sp_vm_set_engine(SpVm *vm, SpEngine *engine, uint64_t share_start, uint64_t
     vm->share_end = share_end;
 }
 
-ShVm *sp_vm_engine_handle(SpVm *vm)
+SpEngineVm *sp_vm_engine_handle(SpVm *vm)
 {
     return vm->shvm;
 }
@@ -348,9 +348,9 @@ void sp_vm_free(SpVm *vm)
         sp_engine_detach(vm->engine, vm->shvm); /* before the RAM goes away */
     if (vm->fd >= 0)
         close(vm->fd);
-    guest_mem_destroy(&vm->mem);
+    sp_guest_mem_destroy(&vm->mem);
     sp_rmap_vm_free(vm->rmap); /* leaves its groups before the layout lets them go */
-    clone_layout_free(vm->clone_layout);
+    sp_clone_layout_free(vm->clone_layout);
     g_hash_table_destroy(vm->results);
     g_free(vm->reason);
     g_mutex_clear(&vm->lock);
@@ -375,7 +375,7 @@ const SpVmConfig *sp_vm_config(const SpVm *vm)
     return vm->cfg;
 }
 
-GuestMem *sp_vm_mem(SpVm *vm)
+SpGuestMem *sp_vm_mem(SpVm *vm)
 {
     return &vm->mem;
 }

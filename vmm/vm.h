@@ -66,7 +66,7 @@ typedef struct SpVmInfo {
 } SpVmInfo;
 
 typedef struct SpEngine SpEngine;
-typedef struct ShVm ShVm;
+typedef struct SpEngineVm SpEngineVm;
 
 SpVm *sp_vm_new(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id, const SpVmEvents *events,
                 GError **error);
@@ -74,7 +74,7 @@ SpVm *sp_vm_new(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id, const SpVmEve
  * attached at sp_vm_start(), detached in sp_vm_free() before RAM goes away.
  * [share_start, share_end) limits sharing to part of RAM (0, 0 = all). */
 void sp_vm_set_engine(SpVm *vm, SpEngine *engine, uint64_t share_start, uint64_t share_end);
-ShVm *sp_vm_engine_handle(SpVm *vm); /* NULL if not attached */
+SpEngineVm *sp_vm_engine_handle(SpVm *vm); /* NULL if not attached */
 bool sp_vm_start(SpVm *vm, GError **error);
 void sp_vm_request_stop(SpVm *vm);  /* any thread, idempotent */
 void sp_vm_wait(SpVm *vm);          /* joins every vCPU thread */
@@ -83,7 +83,7 @@ void sp_vm_free(SpVm *vm);
 const char *sp_vm_name(const SpVm *vm);
 uint64_t sp_vm_id(const SpVm *vm);
 const SpVmConfig *sp_vm_config(const SpVm *vm);
-GuestMem *sp_vm_mem(SpVm *vm);
+SpGuestMem *sp_vm_mem(SpVm *vm);
 int sp_vm_kvm_fd(const SpVm *vm);   /* the KVM VM fd (for dirty logging) */
 #define SP_VM_RAM_SLOT 0            /* memslot holding all of guest RAM */
 

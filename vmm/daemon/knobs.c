@@ -114,8 +114,8 @@ void sp_knobs_vm_stats(SpHostKnobs *k, SpVm *vm, SpKnobVmStats *out)
     SpEngineVmStats es;
     sp_engine_get_vm_stats(k->engine, sp_vm_engine_handle(vm), &es);
     /* rss: pages this VM keeps to itself (shared frames counted once, in the pool). */
-    GuestMem *mem = sp_vm_mem(vm);
-    uint64_t resident = guest_mem_resident_pages(mem);
+    SpGuestMem *mem = sp_vm_mem(vm);
+    uint64_t resident = sp_guest_mem_resident_pages(mem);
     out->rss_pages = resident - MIN(resident, es.merged_pages);
     out->merged_pages = es.merged_pages;
     out->zero_pages = es.zero_pages;

@@ -75,7 +75,7 @@ static int open_ro(const char *path, const char *what, GError **error)
     return fd;
 }
 
-bool sp_linux_boot_prepare(const SpVmConfig *cfg, GuestMem *mem, SpLinuxBootState *out,
+bool sp_linux_boot_prepare(const SpVmConfig *cfg, SpGuestMem *mem, SpLinuxBootState *out,
                            GError **error)
 {
     g_autofree uint8_t *kimg = NULL;

@@ -3,7 +3,7 @@
  * linux-boot.h - boot a Linux bzImage in a samepage VM (64-bit boot protocol).
  *
  * Call order, from vm.c (see docs/linux-guests.md for the full contract):
- *   1. guest_mem_init(), KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, memslot 0.
+ *   1. sp_guest_mem_init(), KVM_CREATE_IRQCHIP, KVM_CREATE_PIT2, memslot 0.
  *   2. sp_linux_boot_prepare(cfg, mem, &st, error): reads cfg->kernel and
  *      cfg->initrd, checks them (one-line errors for a bad kernel, an initrd
  *      that does not fit, a command line that is too long, too much RAM or
@@ -46,7 +46,7 @@ typedef struct SpLinuxBootState {
     uint16_t boot_version;   /* the kernel's boot protocol version */
 } SpLinuxBootState;
 
-bool sp_linux_boot_prepare(const SpVmConfig *cfg, GuestMem *mem, SpLinuxBootState *out,
+bool sp_linux_boot_prepare(const SpVmConfig *cfg, SpGuestMem *mem, SpLinuxBootState *out,
                            GError **error);
 
 bool sp_linux_vcpu_setup(int vcpu_fd, const SpKvm *kvm, const SpLinuxBootState *st,
