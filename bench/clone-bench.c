@@ -109,9 +109,12 @@ static void bench_quiet_clones(Harness *h, SpVm *t, uint32_t n)
     uint64_t pte1 = kb_field("/proc/self/status", "VmPTE:");
     printf("per quiet clone (%u clones paused as soon as they ran, %.0f ms after the pause):\n", n,
            ct.children_ms);
-    printf("  distinct frames of all VMs: %+.1f KiB\n", (double)((int64_t)f1 - (int64_t)f0) * 4 / n);
-    printf("  process RssAnon:            %+.1f KiB\n", (double)((int64_t)anon1 - (int64_t)anon0) / n);
-    printf("  process page tables VmPTE:  %+.1f KiB\n", (double)((int64_t)pte1 - (int64_t)pte0) / n);
+    printf("  distinct frames of all VMs: %+.1f KiB\n",
+           (double)((int64_t)f1 - (int64_t)f0) * 4 / n);
+    printf("  process RssAnon:            %+.1f KiB\n",
+           (double)((int64_t)anon1 - (int64_t)anon0) / n);
+    printf("  process page tables VmPTE:  %+.1f KiB\n",
+           (double)((int64_t)pte1 - (int64_t)pte0) / n);
     for (uint32_t i = 0; i < n; i++) {
         sp_vm_resume(kids[i]);
         sp_vm_free(kids[i]);
@@ -141,8 +144,7 @@ static void time_walks(SpRmapVm *rv, uint64_t npages, unsigned flags, double *us
     qsort(us, (size_t)nwalk, sizeof(double), cmp_double);
 }
 
-static void print_walks(const char *label, SpRmapVm *rv, uint64_t npages, unsigned flags,
-                        int nwalk)
+static void print_walks(const char *label, SpRmapVm *rv, uint64_t npages, unsigned flags, int nwalk)
 {
     g_autofree double *us = g_new(double, nwalk);
     uint64_t visits = 0;
@@ -173,8 +175,8 @@ static void bench_rmap_walk(void)
         g_ptr_array_add(h->vms, kids[i]);
     g_usleep(500000);
     uint64_t npages = sp_vm_mem(t)->size / 4096;
-    printf("reverse map, family of %u VMs (256 MiB each), %d walks of random frames:\n",
-           NKIDS + 1, NWALK);
+    printf("reverse map, family of %u VMs (256 MiB each), %d walks of random frames:\n", NKIDS + 1,
+           NWALK);
     print_walks("running, plain", sp_vm_rmap(t), npages, 0, NWALK);
     print_walks("running, EXACT", sp_vm_rmap(t), npages, SP_RMAP_EXACT, NWALK);
     /* The walk's own cost, without 64 VMs competing for the 2 cores. */
@@ -196,8 +198,10 @@ int main(int argc, char **argv)
     if (n < 1 || n > SP_VM_CLONE_MAX - 1)
         n = 8;
     Harness *h = harness_new();
-    SpVm *t = harness_add(h, "name=tpl,mem=%s,vcpus=2,payload=memload,args=seed=3,rounds=0,"
-                             "interval=200", mem);
+    SpVm *t = harness_add(h,
+                          "name=tpl,mem=%s,vcpus=2,payload=memload,args=seed=3,rounds=0,"
+                          "interval=200",
+                          mem);
     harness_start_all(h);
     if (!harness_wait_rounds(h, t, 1, 300))
         g_error("template did not verify its RAM");
@@ -216,8 +220,8 @@ int main(int argc, char **argv)
     printf("clone 1: pre-copy %" G_GUINT64_FORMAT " pages in %.1f ms while running; pause %.1f ms "
            "(park %.2f, copy %" G_GUINT64_FORMAT " changed pages %.1f, remap %.1f), child running "
            "%.1f ms after the pause began\n",
-           ct.pages_precopied, ct.precopy_ms, ct.pause_ms, ct.park_ms, ct.pages_copied,
-           ct.copy_ms, ct.remap_ms, ct.children_ms);
+           ct.pages_precopied, ct.precopy_ms, ct.pause_ms, ct.park_ms, ct.pages_copied, ct.copy_ms,
+           ct.remap_ms, ct.children_ms);
 
     /* plain copy of the same RAM, for comparison */
     uint8_t *buf = g_malloc(tm->size);
@@ -262,10 +266,14 @@ int main(int argc, char **argv)
     uint64_t pte1 = kb_field("/proc/self/status", "VmPTE:");
     uint64_t avail1 = kb_field("/proc/meminfo", "MemAvailable:");
     printf("per idle clone (%u clones, after each verified its RAM twice):\n", n);
-    printf("  distinct frames of all VMs: %+.1f KiB\n", (double)((int64_t)f1 - (int64_t)f0) * 4 / n);
-    printf("  process RssAnon:            %+.1f KiB\n", (double)((int64_t)anon1 - (int64_t)anon0) / n);
-    printf("  process page tables VmPTE:  %+.1f KiB\n", (double)((int64_t)pte1 - (int64_t)pte0) / n);
-    printf("  system MemAvailable drop:   %+.1f KiB\n", (double)((int64_t)avail0 - (int64_t)avail1) / n);
+    printf("  distinct frames of all VMs: %+.1f KiB\n",
+           (double)((int64_t)f1 - (int64_t)f0) * 4 / n);
+    printf("  process RssAnon:            %+.1f KiB\n",
+           (double)((int64_t)anon1 - (int64_t)anon0) / n);
+    printf("  process page tables VmPTE:  %+.1f KiB\n",
+           (double)((int64_t)pte1 - (int64_t)pte0) / n);
+    printf("  system MemAvailable drop:   %+.1f KiB\n",
+           (double)((int64_t)avail0 - (int64_t)avail1) / n);
     printf("integrity errors: %u\n", harness_integrity_count(h));
     harness_free(h);
     bench_rmap_walk();

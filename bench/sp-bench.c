@@ -41,10 +41,10 @@ typedef struct Result {
     double t95, cpu95, t99, cpu99; /* -1 if never reached */
     double final_frac;
     uint64_t achievable_pages, final_saved_pages;
-    uint64_t host_pages;           /* distinct physical pages behind the managed RAM */
-    double churn_cpu_frac;         /* CPU of the engine/ksmd during churn, fraction of a core */
-    double churn_saved_frac;       /* saving kept during churn */
-    double meta_bytes_per_page;    /* engine metadata per guest page (KSM: estimate, see text) */
+    uint64_t host_pages;        /* distinct physical pages behind the managed RAM */
+    double churn_cpu_frac;      /* CPU of the engine/ksmd during churn, fraction of a core */
+    double churn_saved_frac;    /* saving kept during churn */
+    double meta_bytes_per_page; /* engine metadata per guest page (KSM: estimate, see text) */
     double mappings_per_vm;
     GArray *samples;
 } Result;
@@ -96,7 +96,6 @@ static double ksmd_cpu_s(void)
     }
     return 0;
 }
-
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -335,8 +334,7 @@ int main(int argc, char **argv)
     write_ksm("run", saved_knobs[0]);
 
     printf("\n%-17s %7s %7s %7s %7s %8s %9s %8s %9s %6s %9s\n", "config", "t95 s", "cpu95 s",
-           "t99 s", "cpu99 s", "saved", "host MiB", "churnCPU", "churnSav", "B/page",
-           "maps/VM");
+           "t99 s", "cpu99 s", "saved", "host MiB", "churnCPU", "churnSav", "B/page", "maps/VM");
     for (int i = 0; i < 4; i++)
         print_result(stdout, &res[i]);
     printf("\nratios (samepage-full / ksm-full): time to 99%% %.3f, CPU to 99%% %.3f, churn CPU "
@@ -355,8 +353,9 @@ int main(int argc, char **argv)
             g_string_append_printf(
                 j,
                 "%s{\"config\":\"%s\",\"t95_s\":%.3f,\"cpu95_s\":%.3f,\"t99_s\":%.3f,"
-                "\"cpu99_s\":%.3f,\"final_saving_fraction\":%.4f,\"achievable_pages\":%" G_GUINT64_FORMAT
-                ",\"host_pages\":%" G_GUINT64_FORMAT ",\"churn_cpu_fraction\":%.4f,"
+                "\"cpu99_s\":%.3f,\"final_saving_fraction\":%.4f,\"achievable_pages\":"
+                "%" G_GUINT64_FORMAT ",\"host_pages\":%" G_GUINT64_FORMAT
+                ",\"churn_cpu_fraction\":%.4f,"
                 "\"churn_saving_fraction\":%.4f,\"metadata_bytes_per_page\":%.2f,"
                 "\"mappings_per_vm\":%.1f,\"samples\":[",
                 i ? "," : "", r->name, r->t95, r->cpu95, r->t99, r->cpu99, r->final_frac,
@@ -364,8 +363,8 @@ int main(int argc, char **argv)
                 r->meta_bytes_per_page, r->mappings_per_vm);
             for (guint s = 0; s < r->samples->len; s++) {
                 Sample *sm = &g_array_index(r->samples, Sample, s);
-                g_string_append_printf(j, "%s[%.2f,%.4f,%.3f]", s ? "," : "", sm->t,
-                                       sm->saved_frac, sm->cpu_s);
+                g_string_append_printf(j, "%s[%.2f,%.4f,%.3f]", s ? "," : "", sm->t, sm->saved_frac,
+                                       sm->cpu_s);
             }
             g_string_append(j, "]}");
         }

@@ -11,7 +11,8 @@ int sp_main(const SpBootInfo *info, uint32_t vcpu)
     int status = 0;
     const char *a = (const char *)(uintptr_t)info->args_gpa;
     for (; *a; a++)
-        if (a[0] == 's' && a[1] == 't' && a[2] == 'a' && a[3] == 't' && a[4] == 'u' && a[5] == 's' && a[6] == '=')
+        if (a[0] == 's' && a[1] == 't' && a[2] == 'a' && a[3] == 't' && a[4] == 'u' &&
+            a[5] == 's' && a[6] == '=')
             for (a += 7, status = 0; *a >= '0' && *a <= '9'; a++)
                 status = status * 10 + (*a - '0');
     sp_printf("hello from vcpu %u of %u on %s, ram %lu MiB\n", vcpu, info->vcpu_count,

@@ -76,8 +76,8 @@ static bool command_apply(uint64_t w, uint64_t *status)
         /* One page only, rewritten here by vCPU 0; the round's verify checks it. */
         memload.table[slot] = memload_rec_make(ML_CLASS_FILL, arg & 0xff);
         memload_page_fill(memload_page(slot), &memload.ctx, memload.table[slot]);
-        sp_printf("memload: command %u: page %lu now holds byte 0x%02x\n", memload_cmd_seq(w),
-                  slot, arg & 0xff);
+        sp_printf("memload: command %u: page %lu now holds byte 0x%02x\n", memload_cmd_seq(w), slot,
+                  arg & 0xff);
         return false;
     }
     default:

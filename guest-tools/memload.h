@@ -41,11 +41,11 @@
 #endif
 
 enum {
-    ML_CMD_FILL = 1, /* rewrite every managed page with byte (arg & 0xff) */
-    ML_CMD_MIX = 2,  /* rewrite every managed page with the fill-time mix from args */
-    ML_CMD_RATE = 3, /* set rate= to arg pages per second */
-    ML_CMD_DUP = 4,  /* set dup= to arg percent (0..100) */
-    ML_CMD_EXIT = 5, /* finish this round's verify, then exit as after rounds=N */
+    ML_CMD_FILL = 1,    /* rewrite every managed page with byte (arg & 0xff) */
+    ML_CMD_MIX = 2,     /* rewrite every managed page with the fill-time mix from args */
+    ML_CMD_RATE = 3,    /* set rate= to arg pages per second */
+    ML_CMD_DUP = 4,     /* set dup= to arg percent (0..100) */
+    ML_CMD_EXIT = 5,    /* finish this round's verify, then exit as after rounds=N */
     ML_CMD_SET_ONE = 6, /* page slot (arg >> 8, < 65536) becomes all byte (arg & 0xff) */
 };
 

@@ -41,8 +41,8 @@ int sp_clone_file_create(const SpGuestMem *src, uint64_t *pages_copied, GError *
     }
     if (ftruncate(fd, (off_t)src->size) < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    "cannot size the clone file to %" G_GUINT64_FORMAT " MiB: %s",
-                    src->size >> 20, g_strerror(errno));
+                    "cannot size the clone file to %" G_GUINT64_FORMAT " MiB: %s", src->size >> 20,
+                    g_strerror(errno));
         close(fd);
         return -1;
     }
@@ -76,8 +76,8 @@ int sp_clone_file_create(const SpGuestMem *src, uint64_t *pages_copied, GError *
     return fd;
 }
 
-bool sp_clone_file_write_pages(int fd, const SpGuestMem *src, const uint64_t *bitmap, uint64_t *pages,
-                            GError **error)
+bool sp_clone_file_write_pages(int fd, const SpGuestMem *src, const uint64_t *bitmap,
+                               uint64_t *pages, GError **error)
 {
     uint64_t np = src->size / SP_PAGE_SIZE, n = 0;
 #define BIT(g) ((bitmap[(g) / 64] >> ((g) % 64)) & 1)
@@ -106,8 +106,7 @@ bool sp_clone_file_write_pages(int fd, const SpGuestMem *src, const uint64_t *bi
 
 void *sp_guest_mem_move_out(SpGuestMem *mem)
 {
-    void *to = mmap(NULL, mem->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-                    0);
+    void *to = mmap(NULL, mem->size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (to == MAP_FAILED)
         return NULL;
     void *p = mremap(mem->host, mem->size, mem->size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
@@ -123,7 +122,8 @@ bool sp_guest_mem_map_file(SpGuestMem *mem, int fd, GError **error)
     return sp_guest_mem_map_file_range(mem, fd, 0, mem->size, error);
 }
 
-bool sp_guest_mem_map_file_range(SpGuestMem *mem, int fd, uint64_t off, uint64_t len, GError **error)
+bool sp_guest_mem_map_file_range(SpGuestMem *mem, int fd, uint64_t off, uint64_t len,
+                                 GError **error)
 {
     void *p = mmap(mem->host + off, len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)off);

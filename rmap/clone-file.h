@@ -41,14 +41,15 @@ void *sp_guest_mem_move_out(SpGuestMem *mem);
 
 /* Write the pages of src whose bit is set in `bitmap` (bit g = page g)
  * into fd at their offsets; `pages` counts them. */
-bool sp_clone_file_write_pages(int fd, const SpGuestMem *src, const uint64_t *bitmap, uint64_t *pages,
-                            GError **error);
+bool sp_clone_file_write_pages(int fd, const SpGuestMem *src, const uint64_t *bitmap,
+                               uint64_t *pages, GError **error);
 
 /* Replace all of mem's RAM with a MAP_PRIVATE mapping of `fd` (at the same
  * address, so KVM's memslot stays valid) and register it again with mem's
  * userfaultfd in write-protect mode.  Whatever mem held before is gone. */
 bool sp_guest_mem_map_file(SpGuestMem *mem, int fd, GError **error);
 /* The same for [off, off+len) of RAM, from the same offset of `fd`. */
-bool sp_guest_mem_map_file_range(SpGuestMem *mem, int fd, uint64_t off, uint64_t len, GError **error);
+bool sp_guest_mem_map_file_range(SpGuestMem *mem, int fd, uint64_t off, uint64_t len,
+                                 GError **error);
 
 #endif

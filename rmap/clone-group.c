@@ -28,7 +28,8 @@ static void group_read_present(SpCloneGroup *g)
         off_t h = lseek(g->fd, d, SEEK_HOLE);
         if (h < 0 || h > end)
             h = end;
-        for (uint64_t p = (uint64_t)d / SP_PAGE_SIZE; p < ((uint64_t)h + SP_PAGE_SIZE - 1) / SP_PAGE_SIZE; p++) {
+        for (uint64_t p = (uint64_t)d / SP_PAGE_SIZE;
+             p < ((uint64_t)h + SP_PAGE_SIZE - 1) / SP_PAGE_SIZE; p++) {
             g->present[p / 64] |= 1ULL << (p % 64);
             g->npresent++;
         }

@@ -76,7 +76,8 @@ bool sp_clone_layout_map(const SpCloneLayout *l, SpGuestMem *mem, GError **error
 }
 
 SpCloneLayout *sp_clone_layout_with_changed(const SpCloneLayout *l, const SpGuestMem *mem,
-                                       const uint64_t *changed, uint64_t *copied, GError **error)
+                                            const uint64_t *changed, uint64_t *copied,
+                                            GError **error)
 {
     *copied = 0;
     g_autofree uint8_t *pm = g_new0(uint8_t, l->npages);

@@ -37,7 +37,7 @@
 #include "rmap/rmap.h"
 
 #define SP_CLONE_LAYOUT_MAX_LAYERS 200
-#define SP_CLONE_LAYOUT_MAX_RUNS 4096 /* mappings per VM before flattening */
+#define SP_CLONE_LAYOUT_MAX_RUNS   4096 /* mappings per VM before flattening */
 
 struct SpCloneLayout {
     GPtrArray *groups; /* SpCloneGroup *, one per layer, oldest first; held */
@@ -63,6 +63,7 @@ bool sp_clone_layout_map(const SpCloneLayout *l, SpGuestMem *mem, GError **error
  * costs one copy of the changed pages and no remapping.
  * `copied` = pages written.  NULL with an error on failure. */
 SpCloneLayout *sp_clone_layout_with_changed(const SpCloneLayout *l, const SpGuestMem *mem,
-                                       const uint64_t *changed, uint64_t *copied, GError **error);
+                                            const uint64_t *changed, uint64_t *copied,
+                                            GError **error);
 
 #endif

@@ -21,8 +21,8 @@ bool sp_frame_pool_init(SpFramePool *pool, int node, uint64_t max_bytes, GError 
         return false;
     }
     pool->reserved = max_bytes;
-    void *v = mmap(NULL, max_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-                   pool->fd, 0);
+    void *v =
+        mmap(NULL, max_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, pool->fd, 0);
     if (v == MAP_FAILED) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
                     "cannot reserve %llu GiB for the frame pool: %s",

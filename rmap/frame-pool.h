@@ -25,14 +25,14 @@
 #include <gio/gio.h>
 
 typedef struct SpFramePool {
-    int fd;              /* the memfd */
-    uint8_t *view;       /* MAP_SHARED view of the whole reserved range */
-    uint64_t reserved;   /* bytes of address space reserved for the view */
-    uint64_t file_size;  /* current memfd size */
-    uint64_t next;       /* frames below this index were handed out at least once */
-    GArray *free;        /* uint32 indices of freed frames, reused first */
-    uint64_t in_use;     /* frames allocated now */
-    int node;            /* host NUMA node the pool prefers (-1: any) */
+    int fd;             /* the memfd */
+    uint8_t *view;      /* MAP_SHARED view of the whole reserved range */
+    uint64_t reserved;  /* bytes of address space reserved for the view */
+    uint64_t file_size; /* current memfd size */
+    uint64_t next;      /* frames below this index were handed out at least once */
+    GArray *free;       /* uint32 indices of freed frames, reused first */
+    uint64_t in_use;    /* frames allocated now */
+    int node;           /* host NUMA node the pool prefers (-1: any) */
 } SpFramePool;
 
 bool sp_frame_pool_init(SpFramePool *pool, int node, uint64_t max_bytes, GError **error);

@@ -62,8 +62,8 @@ bool sp_guest_mem_init(SpGuestMem *mem, uint64_t size, GError **error)
                     size);
         return false;
     }
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
     if (p == MAP_FAILED) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
                     "cannot map %" G_GUINT64_FORMAT " MiB of guest RAM: %s", size >> 20,

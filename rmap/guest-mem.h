@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <gio/gio.h>
 
-#define SP_PAGE_SIZE 4096ULL
+#define SP_PAGE_SIZE  4096ULL
 #define SP_PAGE_SHIFT 12
 
 typedef struct SpGuestMem {

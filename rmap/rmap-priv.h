@@ -17,14 +17,14 @@ typedef struct RmapMember {
 
 struct SpCloneGroup {
     uint64_t id;
-    int fd;                  /* the file; -1 once no layout uses it */
+    int fd; /* the file; -1 once no layout uses it */
     uint64_t npages;
-    uint64_t *present;       /* pages the file held when the group was made */
+    uint64_t *present; /* pages the file held when the group was made */
     uint64_t npresent;
-    SpCloneGroup *parent;    /* one reference, or NULL */
-    int refs;                /* rmap_lock: layouts + child groups + callers */
-    int layout_refs;         /* rmap_lock: layouts holding the fd */
-    GArray *members;         /* RmapMember, rmap_lock */
+    SpCloneGroup *parent; /* one reference, or NULL */
+    int refs;             /* rmap_lock: layouts + child groups + callers */
+    int layout_refs;      /* rmap_lock: layouts holding the fd */
+    GArray *members;      /* RmapMember, rmap_lock */
 };
 
 struct SpRmapVm {
@@ -33,9 +33,9 @@ struct SpRmapVm {
     SpGuestMem *mem;
     uint64_t npages;
     const SpCloneLayout *layout; /* borrowed; NULL: no clone group under its RAM */
-    uint64_t *off;           /* atomic bits: page left its layer for good */
-    uint64_t clone_shared;   /* atomic: pages mapping a frame their group file holds */
-    gint64 last_sync_us;     /* rmap_lock: monotonic time of the last sync */
+    uint64_t *off;               /* atomic bits: page left its layer for good */
+    uint64_t clone_shared;       /* atomic: pages mapping a frame their group file holds */
+    gint64 last_sync_us;         /* rmap_lock: monotonic time of the last sync */
 };
 
 extern GMutex rmap_lock;

@@ -69,24 +69,24 @@ typedef struct SpRmapVm SpRmapVm;
 typedef struct SpCloneLayout SpCloneLayout;
 
 typedef enum {
-    SP_FRAME_NONE = 0,  /* private memory: no shared frame */
-    SP_FRAME_GROUP,     /* page `index` of group `group`'s file */
-    SP_FRAME_POOL,      /* frame `index` of pool `pool` (an engine's) */
+    SP_FRAME_NONE = 0, /* private memory: no shared frame */
+    SP_FRAME_GROUP,    /* page `index` of group `group`'s file */
+    SP_FRAME_POOL,     /* frame `index` of pool `pool` (an engine's) */
 } SpFrameKind;
 
 typedef struct SpFrameRef {
     SpFrameKind kind;
-    SpCloneGroup *group;  /* SP_FRAME_GROUP */
-    const void *pool;     /* SP_FRAME_POOL: the engine's SpFramePool */
-    uint64_t index;       /* page in the group file, or pool frame */
+    SpCloneGroup *group; /* SP_FRAME_GROUP */
+    const void *pool;    /* SP_FRAME_POOL: the engine's SpFramePool */
+    uint64_t index;      /* page in the group file, or pool frame */
 } SpFrameRef;
 
 /* One mapping found by a walk. */
 typedef struct SpRmapHit {
-    uint64_t vm_id;       /* the VMM's VM id */
+    uint64_t vm_id; /* the VMM's VM id */
     const char *vm_name;
-    uint64_t gfn;         /* guest frame number */
-    uint8_t *host;        /* its host address */
+    uint64_t gfn;  /* guest frame number */
+    uint8_t *host; /* its host address */
 } SpRmapHit;
 
 /* Return false to stop the walk. */
@@ -102,18 +102,18 @@ enum { SP_RMAP_EXACT = 1 };
 SpCloneGroup *sp_clone_group_new(int fd, uint64_t npages, SpCloneGroup *parent);
 SpCloneGroup *sp_clone_group_ref(SpCloneGroup *g);
 void sp_clone_group_unref(SpCloneGroup *g);
-int sp_clone_group_fd(const SpCloneGroup *g);  /* -1 once its last layout went */
+int sp_clone_group_fd(const SpCloneGroup *g); /* -1 once its last layout went */
 uint64_t sp_clone_group_id(const SpCloneGroup *g);
 
 typedef struct SpCloneGroupStats {
     uint64_t id;
-    uint64_t parent_id;       /* 0: none */
-    uint32_t members;         /* VMs whose layout has this group */
-    uint64_t pages;           /* pages the group's file holds */
-    uint64_t mappings;        /* (member, page) pairs that map one of them now */
-    uint64_t pages_shared;    /* of its pages, those mapped by 2 or more members */
-    uint64_t pages_saved;     /* mappings minus distinct pages mapped: copies avoided */
-    bool file_open;           /* a layout still holds its file (else only a parent link) */
+    uint64_t parent_id;    /* 0: none */
+    uint32_t members;      /* VMs whose layout has this group */
+    uint64_t pages;        /* pages the group's file holds */
+    uint64_t mappings;     /* (member, page) pairs that map one of them now */
+    uint64_t pages_shared; /* of its pages, those mapped by 2 or more members */
+    uint64_t pages_saved;  /* mappings minus distinct pages mapped: copies avoided */
+    bool file_open;        /* a layout still holds its file (else only a parent link) */
 } SpCloneGroupStats;
 
 /* Every group alive in the process, by id (`out` is g_free'd by the caller).

@@ -52,18 +52,18 @@ enum {
     PG_VOLATILE = 1 << 4,
 };
 #define PG_FRAME_SHIFT 8
-#define PG_KIND(p) ((unsigned)((p)&PG_KIND_MASK))
-#define PG_FRAME(p) ((uint32_t)((p) >> PG_FRAME_SHIFT))
-#define PG_MAKE(kind, frame, flags) \
+#define PG_KIND(p)     ((unsigned)((p)&PG_KIND_MASK))
+#define PG_FRAME(p)    ((uint32_t)((p) >> PG_FRAME_SHIFT))
+#define PG_MAKE(kind, frame, flags)                                                                \
     ((uint64_t)(kind) | (uint64_t)(flags) | ((uint64_t)(frame) << PG_FRAME_SHIFT))
-#define NO_FRAME UINT32_MAX
+#define NO_FRAME     UINT32_MAX
 #define MAX_VM_SLOTS 65535
 
 typedef struct ShFrame {
-    uint32_t hash;   /* content hash (32 bits of XXH3) */
-    uint32_t refs;   /* MERGED pages mapping it; 0 = free */
-    uint32_t group;  /* sharing group it belongs to */
-    uint32_t next;   /* next frame with the same key, or NO_FRAME */
+    uint32_t hash;  /* content hash (32 bits of XXH3) */
+    uint32_t refs;  /* MERGED pages mapping it; 0 = free */
+    uint32_t group; /* sharing group it belongs to */
+    uint32_t next;  /* next frame with the same key, or NO_FRAME */
 } ShFrame;
 
 /* Group frames (group-frames.c): frame ids with GF_BIT set. */
@@ -74,76 +74,76 @@ static inline bool sh_is_gframe(uint32_t fid)
 }
 
 typedef struct ShGroupRec {
-    SpCloneGroup *grp;       /* one reference */
-    int fd;                  /* a duplicate of the group's file descriptor */
-    uint8_t *view;           /* read-only shared view of the file */
+    SpCloneGroup *grp; /* one reference */
+    int fd;            /* a duplicate of the group's file descriptor */
+    uint8_t *view;     /* read-only shared view of the file */
     uint64_t npages;
-    uint32_t *gf;            /* per page: group frame index + 1; 0 = not yet */
-    uint64_t refs;           /* the engine's merges onto its frames */
+    uint32_t *gf;  /* per page: group frame index + 1; 0 = not yet */
+    uint64_t refs; /* the engine's merges onto its frames */
     struct ShGroupRec *next_dead;
 } ShGroupRec;
 
 typedef struct ShGFrame {
     ShFrame f;
-    ShGroupRec *rec;         /* NULL: a free slot */
-    uint64_t off;            /* page of the group's file */
+    ShGroupRec *rec; /* NULL: a free slot */
+    uint64_t off;    /* page of the group's file */
 } ShGFrame;
 
 struct SpEngineVm {
     SpEngine *eng;
-    uint64_t id;             /* the VMM's VM id */
+    uint64_t id; /* the VMM's VM id */
     char *name;
-    SpGuestMem *mem;           /* its RAM */
-    int kvm_fd;              /* KVM VM fd, -1: no dirty log (every page volatile-free) */
-    uint32_t slot;           /* memslot with dirty logging */
-    uint64_t npages;         /* guest pages */
-    uint64_t first, end;     /* gfns [first, end) take part in sharing */
-    uint64_t *page;          /* state per guest page (see above) */
-    uint32_t *hash;          /* content hash per page, valid with PG_HASHED */
-    uint64_t *dirty;         /* KVM_GET_DIRTY_LOG buffer, one bit per page */
-    uint64_t *vmm_dirty;     /* pages written by VMM threads (atomic bits) */
-    int pagemap_fd;          /* /proc/self/pagemap, to tell CoW'd pages from merged ones */
-    uint32_t group;          /* sharing group (domains allowed to share) */
-    uint32_t slot_index;     /* index in eng->vm_slots */
-    char *domain;            /* sharing domain name */
-    bool file_backed;        /* RAM maps a clone group's file (see SpEngineVmDesc) */
-    SpRmapVm *rmap;          /* its reverse-map entry, or NULL */
+    SpGuestMem *mem;     /* its RAM */
+    int kvm_fd;          /* KVM VM fd, -1: no dirty log (every page volatile-free) */
+    uint32_t slot;       /* memslot with dirty logging */
+    uint64_t npages;     /* guest pages */
+    uint64_t first, end; /* gfns [first, end) take part in sharing */
+    uint64_t *page;      /* state per guest page (see above) */
+    uint32_t *hash;      /* content hash per page, valid with PG_HASHED */
+    uint64_t *dirty;     /* KVM_GET_DIRTY_LOG buffer, one bit per page */
+    uint64_t *vmm_dirty; /* pages written by VMM threads (atomic bits) */
+    int pagemap_fd;      /* /proc/self/pagemap, to tell CoW'd pages from merged ones */
+    uint32_t group;      /* sharing group (domains allowed to share) */
+    uint32_t slot_index; /* index in eng->vm_slots */
+    char *domain;        /* sharing domain name */
+    bool file_backed;    /* RAM maps a clone group's file (see SpEngineVmDesc) */
+    SpRmapVm *rmap;      /* its reverse-map entry, or NULL */
     /* counters (engine lock) */
-    uint64_t merged;         /* pages in MERGED */
-    uint64_t zero;           /* pages in ZERO */
-    uint64_t touched;        /* pages with PG_TOUCHED */
-    uint64_t volatile_now;   /* pages VOLATILE in the current scan */
+    uint64_t merged;       /* pages in MERGED */
+    uint64_t zero;         /* pages in ZERO */
+    uint64_t touched;      /* pages with PG_TOUCHED */
+    uint64_t volatile_now; /* pages VOLATILE in the current scan */
 };
 
 struct SpEngine {
     GMutex lock;
-    GCond cond;              /* scans completed, knob changes, quit */
+    GCond cond; /* scans completed, knob changes, quit */
     GThread *thread;
-    pthread_t tid;           /* the engine thread, for its CPU clock */
+    pthread_t tid; /* the engine thread, for its CPU clock */
     volatile int tid_valid;
     bool quit;
     SpEngineKnobs knobs;
-    bool unmerged;           /* run=2 finished its unmerge */
+    bool unmerged; /* run=2 finished its unmerge */
     SpFramePool pool;
-    GArray *frames;          /* ShFrame, indexed by frame number */
-    GPtrArray *mappers;      /* per frame: GArray of uint64 (slot << 40 | gfn), or NULL */
-    GArray *gframes;         /* ShGFrame, by group frame index */
-    GArray *gframe_free;     /* uint32 free indices of gframes */
-    GPtrArray *gmappers;     /* per group frame: like mappers */
-    GHashTable *grecs;       /* SpCloneGroup * -> ShGroupRec * */
-    ShGroupRec *grec_dead;   /* retired, to finish without the lock */
-    U64Map stable;           /* key -> first frame */
-    U64Map unstable;         /* key -> vm slot << 40 | gfn */
-    SpEngineVm **vm_slots;         /* by slot_index; NULL = free */
+    GArray *frames;        /* ShFrame, indexed by frame number */
+    GPtrArray *mappers;    /* per frame: GArray of uint64 (slot << 40 | gfn), or NULL */
+    GArray *gframes;       /* ShGFrame, by group frame index */
+    GArray *gframe_free;   /* uint32 free indices of gframes */
+    GPtrArray *gmappers;   /* per group frame: like mappers */
+    GHashTable *grecs;     /* SpCloneGroup * -> ShGroupRec * */
+    ShGroupRec *grec_dead; /* retired, to finish without the lock */
+    U64Map stable;         /* key -> first frame */
+    U64Map unstable;       /* key -> vm slot << 40 | gfn */
+    SpEngineVm **vm_slots; /* by slot_index; NULL = free */
     uint32_t nslots;
-    GHashTable *domain_ids;  /* domain name -> id + 1 */
-    GArray *domain_parent;   /* union-find over domain ids (uint32) */
-    uint64_t max_map_count;  /* the kernel's limit, after raising it */
-    bool map_limit_warned;
-    uint32_t zero_hash;      /* hash of an all-zero page */
-    uint32_t test_delay_us;
-    uint64_t scan_work;      /* pages written, hashed or remapped in this scan */  /* tests: merge window held open this long */
-    SpEngineStats stats;     /* live counters */
+    GHashTable *domain_ids; /* domain name -> id + 1 */
+    GArray *domain_parent;  /* union-find over domain ids (uint32) */
+    uint64_t max_map_count; /* the kernel's limit, after raising it */
+    bool map_limit_warned;  /* the mapping-limit warning was logged once */
+    uint32_t zero_hash;     /* hash of an all-zero page */
+    uint32_t test_delay_us; /* tests: merge window held open this long */
+    uint64_t scan_work;     /* pages written, hashed or remapped in this scan */
+    SpEngineStats stats;    /* live counters */
 };
 
 /* merge.c - the userfaultfd protocol; engine lock held. */
@@ -165,14 +165,14 @@ void sh_page_written(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
 ShFrame *sh_frame(SpEngine *eng, uint32_t fid);
 const uint8_t *sh_frame_ptr(SpEngine *eng, uint32_t fid);
 int sh_frame_fd(SpEngine *eng, uint32_t fid, off_t *off);
-void sh_frame_unlink(SpEngine *eng, uint32_t fid);      /* from the stable index */
-void sh_grecs_prepare(SpEngine *eng, SpEngineVm *vm);          /* WITHOUT eng->lock */
-void sh_grecs_collect(SpEngine *eng);                    /* retire unneeded records */
-void sh_grecs_reap(SpEngine *eng);                       /* WITHOUT eng->lock */
+void sh_frame_unlink(SpEngine *eng, uint32_t fid);    /* from the stable index */
+void sh_grecs_prepare(SpEngine *eng, SpEngineVm *vm); /* WITHOUT eng->lock */
+void sh_grecs_collect(SpEngine *eng);                 /* retire unneeded records */
+void sh_grecs_reap(SpEngine *eng);                    /* WITHOUT eng->lock */
 void sh_grecs_free(SpEngine *eng);
 void sh_gframe_index(SpEngine *eng, SpEngineVm *vm, uint64_t gfn); /* an untouched clone page */
-void sh_gframe_got_ref(SpEngine *eng, uint32_t fid);    /* after refs++ */
-void sh_gframe_lost_ref(SpEngine *eng, uint32_t fid);   /* after refs-- */
+void sh_gframe_got_ref(SpEngine *eng, uint32_t fid);               /* after refs++ */
+void sh_gframe_lost_ref(SpEngine *eng, uint32_t fid);              /* after refs-- */
 bool sh_gframe_ref(SpEngine *eng, uint32_t fid, SpFrameRef *out);
 uint32_t sh_gframe_find(SpEngine *eng, const SpCloneGroup *grp, uint64_t off);
 uint64_t sh_gframes_bytes(SpEngine *eng);

@@ -346,8 +346,8 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
      * they are shared already, and only a write (seen in the dirty log)
      * makes them candidates, like any page. */
     if (vm->rmap && vm->file_backed && !attach_clone_pages(vm)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                    "VM '%s': cannot read /proc/self/pagemap", d->name);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "VM '%s': cannot read /proc/self/pagemap",
+                    d->name);
         goto fail;
     }
     vec = vm->file_backed && vm->rmap ? NULL : g_try_malloc(MIN(vm->npages, 1ULL << 20));
@@ -440,8 +440,8 @@ void sp_engine_mark_dirty(SpEngineVm *vm, uint64_t gpa, uint64_t len)
 
 static uint64_t engine_metadata(SpEngine *eng)
 {
-    uint64_t b = eng->frames->len * sizeof(ShFrame) + sh_gframes_bytes(eng) + u64map_bytes(&eng->stable) +
-                 u64map_bytes(&eng->unstable);
+    uint64_t b = eng->frames->len * sizeof(ShFrame) + sh_gframes_bytes(eng) +
+                 u64map_bytes(&eng->stable) + u64map_bytes(&eng->unstable);
     for (uint32_t s = 0; s < eng->nslots; s++)
         if (eng->vm_slots[s])
             b += eng->vm_slots[s]->npages * (sizeof(uint64_t) + sizeof(uint32_t)) +

@@ -33,7 +33,7 @@ typedef struct SpEngineVm SpEngineVm;
 typedef struct SpEngineVmDesc {
     uint64_t id;          /* the VM's id, unique in the process */
     const char *name;     /* for messages and stats */
-    SpGuestMem *mem;        /* its RAM (host mapping + WP userfaultfd) */
+    SpGuestMem *mem;      /* its RAM (host mapping + WP userfaultfd) */
     int kvm_vm_fd;        /* KVM VM fd; memslot `slot` covers all of mem with dirty logging */
     uint32_t slot;        /* the memslot number */
     const char *domain;   /* sharing domain; NULL = its own (the name) */
@@ -50,43 +50,43 @@ typedef struct SpEngineVmDesc {
 /* KSM's knobs.  run: 0 stop, 1 run, 2 unmerge everything and stay stopped. */
 typedef struct SpEngineKnobs {
     uint32_t run;
-    uint32_t pages_to_scan;       /* pages per batch */
-    uint32_t sleep_millisecs;     /* pause between batches */
-    uint32_t max_page_sharing;    /* mappings per frame at most (>= 2) */
-    uint32_t use_zero_pages;      /* drop all-zero pages instead of merging them */
-    uint32_t merge_across_nodes;  /* accepted; pools are per node when 0 */
+    uint32_t pages_to_scan;      /* pages per batch */
+    uint32_t sleep_millisecs;    /* pause between batches */
+    uint32_t max_page_sharing;   /* mappings per frame at most (>= 2) */
+    uint32_t use_zero_pages;     /* drop all-zero pages instead of merging them */
+    uint32_t merge_across_nodes; /* accepted; pools are per node when 0 */
 } SpEngineKnobs;
 
 /* Node-wide counters, KSM's names and meanings. */
 typedef struct SpEngineStats {
-    uint64_t pages_shared;    /* frames in the stable index (shared frames in use) */
-    uint64_t pages_sharing;   /* guest pages mapping those frames, minus one per frame: pages saved */
-    uint64_t pages_unshared;  /* stable, unique pages in the unstable table at the last full scan */
-    uint64_t pages_volatile;  /* pages that changed since the previous scan (not merge candidates) */
-    uint64_t pages_scanned;   /* pages examined, cumulative */
-    uint64_t full_scans;      /* completed passes over all VMs */
-    uint64_t zero_pages;      /* pages dropped to the zero page and still zero */
-    int64_t general_profit;   /* bytes saved (sharing + zero) minus the engine's metadata */
-    uint64_t metadata_bytes;  /* the engine's own memory for page tables, index and frames */
-    uint64_t merges;          /* merge events, cumulative */
-    uint64_t cow_breaks;      /* shares broken by a guest write (seen in the dirty log), cumulative */
-    uint64_t frames_freed;    /* frames whose last mapper went, cumulative */
-    uint64_t wp_faults_seen;  /* guest writes caught blocked inside a merge window (test delay) */
-    uint64_t pool_frames;     /* frames allocated in the pool now (each has a mapper, or a leak) */
+    uint64_t pages_shared;  /* frames in the stable index (shared frames in use) */
+    uint64_t pages_sharing; /* guest pages mapping those frames, minus one per frame: pages saved */
+    uint64_t pages_unshared; /* stable, unique pages in the unstable table at the last full scan */
+    uint64_t pages_volatile; /* pages that changed since the previous scan (not merge candidates) */
+    uint64_t pages_scanned;  /* pages examined, cumulative */
+    uint64_t full_scans;     /* completed passes over all VMs */
+    uint64_t zero_pages;     /* pages dropped to the zero page and still zero */
+    int64_t general_profit;  /* bytes saved (sharing + zero) minus the engine's metadata */
+    uint64_t metadata_bytes; /* the engine's own memory for page tables, index and frames */
+    uint64_t merges;         /* merge events, cumulative */
+    uint64_t cow_breaks;   /* shares broken by a guest write (seen in the dirty log), cumulative */
+    uint64_t frames_freed; /* frames whose last mapper went, cumulative */
+    uint64_t wp_faults_seen; /* guest writes caught blocked inside a merge window (test delay) */
+    uint64_t pool_frames;    /* frames allocated in the pool now (each has a mapper, or a leak) */
 } SpEngineStats;
 
 /* Per-VM figures. */
 typedef struct SpEngineVmStats {
-    uint64_t merged_pages;    /* pages mapping a shared frame now */
-    uint64_t zero_pages;      /* pages dropped to the zero page */
-    uint64_t private_pages;   /* touched pages that are neither */
-    uint64_t volatile_pages;  /* pages that changed in the last scan */
-    uint64_t mappings;        /* host mappings (VMAs) its RAM is split into */
-    int64_t profit_bytes;     /* bytes saved for this VM minus its metadata */
+    uint64_t merged_pages;   /* pages mapping a shared frame now */
+    uint64_t zero_pages;     /* pages dropped to the zero page */
+    uint64_t private_pages;  /* touched pages that are neither */
+    uint64_t volatile_pages; /* pages that changed in the last scan */
+    uint64_t mappings;       /* host mappings (VMAs) its RAM is split into */
+    int64_t profit_bytes;    /* bytes saved for this VM minus its metadata */
 } SpEngineVmStats;
 
 SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error);
-void sp_engine_free(SpEngine *eng);  /* stops the thread; VMs must be detached */
+void sp_engine_free(SpEngine *eng); /* stops the thread; VMs must be detached */
 
 void sp_engine_default_knobs(SpEngineKnobs *k);
 /* Validate and apply; a bad value changes nothing and sets a one-line error. */

@@ -93,8 +93,9 @@ static ShGroupRec *grec_new(SpCloneGroup *g)
     rec->grp = sp_clone_group_ref(g);
     rec->npages = sp_clone_group_npages(g);
     rec->fd = fcntl(gfd, F_DUPFD_CLOEXEC, 0);
-    void *v = rec->fd < 0 ? MAP_FAILED
-                          : mmap(NULL, rec->npages * SP_PAGE_SIZE, PROT_READ, MAP_SHARED, rec->fd, 0);
+    void *v = rec->fd < 0
+                  ? MAP_FAILED
+                  : mmap(NULL, rec->npages * SP_PAGE_SIZE, PROT_READ, MAP_SHARED, rec->fd, 0);
     if (v == MAP_FAILED) {
         grec_finish(rec);
         return NULL;

@@ -77,7 +77,8 @@ static void test_hold_window(SpEngine *eng, SpEngineVm *vm, void *addr)
     g_usleep(eng->test_delay_us);
     struct uffd_msg msg;
     while (read(vm->mem->uffd, &msg, sizeof(msg)) == sizeof(msg)) {
-        if (msg.event == UFFD_EVENT_PAGEFAULT && (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) &&
+        if (msg.event == UFFD_EVENT_PAGEFAULT &&
+            (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) &&
             (msg.arg.pagefault.address & ~(SP_PAGE_SIZE - 1)) == (uintptr_t)addr)
             eng->stats.wp_faults_seen++;
     }
@@ -166,8 +167,8 @@ bool sh_unmerge_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
     if (!wp(vm, addr, true))
         return false;
     /* A private copy of the current content, moved into place in one step. */
-    void *copy = mmap(NULL, SP_PAGE_SIZE, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *copy =
+        mmap(NULL, SP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (copy == MAP_FAILED) {
         wp(vm, addr, false);
         return false;

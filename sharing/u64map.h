@@ -13,10 +13,10 @@
 #include <stdint.h>
 
 typedef struct U64Map {
-    uint64_t *keys;   /* 0 = empty slot */
+    uint64_t *keys; /* 0 = empty slot */
     uint64_t *vals;
-    uint64_t mask;    /* capacity - 1 (capacity a power of two) */
-    uint64_t count;   /* entries in use */
+    uint64_t mask;  /* capacity - 1 (capacity a power of two) */
+    uint64_t count; /* entries in use */
 } U64Map;
 
 void u64map_init(U64Map *m);

@@ -13,7 +13,7 @@
 
 /* Clone `src` n times into the harness (children named <prefix><i>). */
 void clone_into(Harness *h, SpVm *src, const char *prefix, uint32_t n, SpVm **out,
-                       SpVmCloneTimes *t)
+                SpVmCloneTimes *t)
 {
     SpVmEvents ev = harness_events(h);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
@@ -45,8 +45,7 @@ void wait_more_rounds(Harness *h, SpVm **vms, guint n, uint64_t more)
         goal[i] = rounds_of(vms[i]) + more;
     for (guint i = 0; i < n; i++) {
         if (!harness_wait_rounds(h, vms[i], goal[i], 60))
-            g_error("VM '%s' did not reach round %" G_GUINT64_FORMAT, sp_vm_name(vms[i]),
-                    goal[i]);
+            g_error("VM '%s' did not reach round %" G_GUINT64_FORMAT, sp_vm_name(vms[i]), goal[i]);
         SpVmInfo info;
         sp_vm_get_info(vms[i], &info);
         g_assert_cmpuint(info.integrity_errors, ==, 0);
@@ -122,4 +121,3 @@ SpVm *start_template(Harness *h, const char *name, const char *extra)
     g_assert_true(harness_wait_rounds(h, t, 1, 60));
     return t;
 }
-

@@ -17,8 +17,8 @@
 
 #define FAKE_SETUP_SECTS 4
 #define FAKE_SETUP_BYTES ((FAKE_SETUP_SECTS + 1) * 512)
-#define FAKE_INIT_SIZE (32u << 20)
-#define FAKE_PREF (16ull << 20)
+#define FAKE_INIT_SIZE   (32u << 20)
+#define FAKE_PREF        (16ull << 20)
 
 static inline struct setup_header *fake_hdr(guint8 *img)
 {

@@ -26,8 +26,9 @@ static void test_clone_eight(void)
     SpVm *kids[NKIDS];
     SpVmCloneTimes times;
     clone_into(h, t, "kid", NKIDS, kids, &times);
-    printf("# pre-copy %" G_GUINT64_FORMAT " pages in %.1f ms, then pause %.1f ms copying %"
-           G_GUINT64_FORMAT " pages, children running after %.1f ms\n",
+    printf("# pre-copy %" G_GUINT64_FORMAT
+           " pages in %.1f ms, then pause %.1f ms copying %" G_GUINT64_FORMAT
+           " pages, children running after %.1f ms\n",
            times.pages_precopied, times.precopy_ms, times.pause_ms, times.pages_copied,
            times.children_ms);
     g_assert_cmpuint(times.pages_copied + times.pages_precopied, >, 30000);
@@ -57,8 +58,9 @@ static void test_clone_eight(void)
     g_assert_cmpuint(same, >, tpl_present * 9 / 10);
     /* the reverse map's figure agrees (no engine: it reads pagemap) */
     uint64_t shared_now = sp_vm_clone_shared_pages(kids[3]);
-    printf("# kid3: %" G_GUINT64_FORMAT " pages share the template's frame, clone_shared %"
-           G_GUINT64_FORMAT "\n", same, shared_now);
+    printf("# kid3: %" G_GUINT64_FORMAT
+           " pages share the template's frame, clone_shared %" G_GUINT64_FORMAT "\n",
+           same, shared_now);
     g_assert_cmpuint(shared_now, >, tpl_present * 9 / 10);
     g_assert_cmpuint(shared_now, <=, same);
 
@@ -69,7 +71,7 @@ static void test_clone_eight(void)
     uint64_t later = distinct_frames(all, NKIDS + 1, &(uint64_t){0});
     printf("# after 3 more rounds: %" G_GUINT64_FORMAT " distinct frames\n", later);
     g_assert_cmpuint(later, >, family); /* they did diverge */
-    g_usleep(1100000); /* the figure is refreshed at most once a second */
+    g_usleep(1100000);                  /* the figure is refreshed at most once a second */
     uint64_t shared_later = sp_vm_clone_shared_pages(kids[3]);
     printf("# kid3 clone_shared after diverging: %" G_GUINT64_FORMAT "\n", shared_later);
     g_assert_cmpuint(shared_later, <, shared_now);
@@ -158,8 +160,8 @@ static void test_bad_input(void)
     };
     for (size_t k = 0; k < G_N_ELEMENTS(cases); k++) {
         g_autoptr(GError) err = NULL;
-        g_assert_false(sp_vm_clone_many(cases[k].src, cases[k].n, names, ids, NULL, out, NULL,
-                                        &err));
+        g_assert_false(
+            sp_vm_clone_many(cases[k].src, cases[k].n, names, ids, NULL, out, NULL, &err));
         g_assert_nonnull(err);
         printf("# error: %s\n", err->message);
         g_assert_null(strchr(err->message, '\n'));
@@ -246,7 +248,8 @@ static void test_engine_zero(void)
     SpVmCloneTimes ct;
     clone_into(h, kids[0], "gk", 1, gk, &ct);
     printf("# clone of kid0 under the engine: %" G_GUINT64_FORMAT " pages copied into a new layer, "
-           "pause %.1f ms\n", ct.pages_copied, ct.pause_ms);
+           "pause %.1f ms\n",
+           ct.pages_copied, ct.pause_ms);
     g_assert_cmpuint(ct.pages_copied, >, 10000); /* the zeroed pages */
     SpVm *four[4] = {t, kids[0], kids[1], gk[0]};
     wait_more_rounds(h, four, 4, 2);
@@ -299,8 +302,9 @@ static void test_engine_clone_aware(void)
     for (uint64_t g = 0; g < np; g++)
         same += pt[g] && pt[g] == pk[g];
     uint64_t shared0 = sp_vm_clone_shared_pages(kids[0]);
-    printf("# kid0: %" G_GUINT64_FORMAT " pages share the template's frame, clone_shared %"
-           G_GUINT64_FORMAT "\n", same, shared0);
+    printf("# kid0: %" G_GUINT64_FORMAT
+           " pages share the template's frame, clone_shared %" G_GUINT64_FORMAT "\n",
+           same, shared0);
     g_assert_cmpuint(same, >=, shared0 * 9 / 10);
     SpCloneGroupStats *gs = NULL;
     uint32_t ng = sp_rmap_group_stats(&gs);
@@ -308,10 +312,11 @@ static void test_engine_clone_aware(void)
     for (uint32_t i = 0; i < ng; i++)
         if (gs[i].id == sp_vm_clone_group_id(t)) {
             found = true;
-            printf("# group %" G_GUINT64_FORMAT ": %u members, %" G_GUINT64_FORMAT " pages, %"
-                   G_GUINT64_FORMAT " mappings, %" G_GUINT64_FORMAT " shared, %" G_GUINT64_FORMAT
-                   " saved\n", gs[i].id, gs[i].members, gs[i].pages, gs[i].mappings,
-                   gs[i].pages_shared, gs[i].pages_saved);
+            printf("# group %" G_GUINT64_FORMAT ": %u members, %" G_GUINT64_FORMAT
+                   " pages, %" G_GUINT64_FORMAT " mappings, %" G_GUINT64_FORMAT
+                   " shared, %" G_GUINT64_FORMAT " saved\n",
+                   gs[i].id, gs[i].members, gs[i].pages, gs[i].mappings, gs[i].pages_shared,
+                   gs[i].pages_saved);
             g_assert_cmpuint(gs[i].members, ==, 5);
             g_assert_cmpuint(gs[i].pages_saved, >, 4 * 10000);
         }

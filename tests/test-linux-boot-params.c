@@ -118,7 +118,8 @@ static void expect_plan_error(uint64_t ram, uint64_t cmdlen, uint64_t initrd, co
 
 static void test_plan_errors(void)
 {
-    expect_plan_error(256 * MiB, 2048, 0, "command line is 2048 bytes, this kernel accepts at most 2047");
+    expect_plan_error(256 * MiB, 2048, 0,
+                      "command line is 2048 bytes, this kernel accepts at most 2047");
     expect_plan_error(256 * MiB, 10, 300 * MiB, "initrd of 300 MiB does not fit");
     /* Kernel ends at 48 MiB: 47 MiB of RAM cannot hold it. */
     expect_plan_error(47 * MiB, 10, 0, "kernel needs RAM up to 48 MiB");

@@ -32,7 +32,8 @@ static char *image_path(const char *name)
     char *p = g_build_filename(dir, name, NULL);
     if (!g_file_test(p, G_FILE_TEST_IS_REGULAR))
         g_error("%s is missing: build the image cache with scripts/guest-images.sh "
-                "(make check does it first) or point SAMEPAGE_IMAGES at it", p);
+                "(make check does it first) or point SAMEPAGE_IMAGES at it",
+                p);
     return p;
 }
 

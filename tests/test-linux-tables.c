@@ -36,7 +36,8 @@ static void test_mptable(void)
     for (uint32_t ncpus = 1; ncpus <= 64; ncpus *= 4) {
         guint8 *buf = g_malloc0(SP_LINUX_MPTABLE_ROOM);
         g_autoptr(GError) err = NULL;
-        g_assert_true(sp_mptable_write(buf, SP_LINUX_MPTABLE_ROOM, SP_LINUX_MPTABLE_GPA, ncpus, &err));
+        g_assert_true(
+            sp_mptable_write(buf, SP_LINUX_MPTABLE_ROOM, SP_LINUX_MPTABLE_GPA, ncpus, &err));
         g_assert_cmpmem(buf, 4, "_MP_", 4);
         g_assert_cmpuint(sum(buf, 16), ==, 0);
         uint32_t cfg_gpa;
@@ -55,7 +56,7 @@ static void test_mptable(void)
         for (uint16_t i = 0; i < count; i++) {
             switch (e[0]) {
             case 0:
-                g_assert_cmpuint(e[1], ==, cpus);   /* APIC ID = vCPU index */
+                g_assert_cmpuint(e[1], ==, cpus); /* APIC ID = vCPU index */
                 g_assert_true(e[3] & 1);
                 if (e[3] & 2) {
                     bsp++;
@@ -65,7 +66,7 @@ static void test_mptable(void)
                 e += 20;
                 break;
             case 2:
-                g_assert_cmpuint(e[1], ==, ncpus);  /* distinct from every LAPIC */
+                g_assert_cmpuint(e[1], ==, ncpus); /* distinct from every LAPIC */
                 ioapics++;
                 e += 8;
                 break;
@@ -115,8 +116,8 @@ static struct kvm_cpuid2 *synthetic_cpuid(void)
     struct kvm_cpuid2 *c = g_malloc0(sizeof *c + 4 * sizeof(struct kvm_cpuid_entry2));
     c->nent = 4;
     c->entries[0] = (struct kvm_cpuid_entry2){.function = 0, .eax = 0xd};
-    c->entries[1] = (struct kvm_cpuid_entry2){.function = 1, .eax = 0x806f8, .ebx = 0xff0b0800,
-                                              .ecx = 0x00001234, .edx = 0x178bfbff};
+    c->entries[1] = (struct kvm_cpuid_entry2){
+        .function = 1, .eax = 0x806f8, .ebx = 0xff0b0800, .ecx = 0x00001234, .edx = 0x178bfbff};
     c->entries[2] = (struct kvm_cpuid_entry2){.function = 6, .eax = 4, .ecx = 1};
     c->entries[3] = (struct kvm_cpuid_entry2){.function = 0xb, .index = 0, .edx = 0x33};
     return c;
@@ -153,8 +154,8 @@ static void test_vcpu_setup_kvm(void)
     int vcpu1 = ioctl(vm, KVM_CREATE_VCPU, 1);
     g_assert_cmpint(vcpu0, >=, 0);
     g_assert_cmpint(vcpu1, >=, 0);
-    SpLinuxBootState st = {.entry_gpa = 0x1000200, .zero_page_gpa = SP_LINUX_ZERO_PAGE_GPA,
-                           .vcpu_count = 2};
+    SpLinuxBootState st = {
+        .entry_gpa = 0x1000200, .zero_page_gpa = SP_LINUX_ZERO_PAGE_GPA, .vcpu_count = 2};
     struct kvm_sregs s, s1;
     struct kvm_regs r, r1;
     g_assert_true(sp_linux_vcpu_setup(vcpu0, kvm, &st, 0, &s, &r, &err));

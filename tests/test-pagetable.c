@@ -47,9 +47,9 @@ static void check_ram(uint64_t ram)
         g_assert_cmpuint(pa, ==, va + 77);
     }
     uint64_t pa = 0;
-    g_assert_false(walk(&m, cr3, ram, &pa));             /* just above RAM */
+    g_assert_false(walk(&m, cr3, ram, &pa));                /* just above RAM */
     g_assert_false(walk(&m, cr3, ram + (1ULL << 30), &pa)); /* far above */
-    g_assert_false(walk(&m, cr3, 1ULL << 39, &pa));      /* another PML4 slot */
+    g_assert_false(walk(&m, cr3, 1ULL << 39, &pa));         /* another PML4 slot */
     sp_guest_mem_destroy(&m);
 }
 

@@ -39,13 +39,13 @@
 #include "tests/clone-harness.h"
 
 typedef struct Loc {
-    guint vm;      /* index in the checked set */
+    guint vm; /* index in the checked set */
     uint64_t gfn;
 } Loc;
 
 typedef struct CheckStats {
     uint64_t group_frames, group_maps, pool_frames, pool_maps, private_pages;
-    uint64_t both_frames;    /* group frames mapped by members and by engine merges */
+    uint64_t both_frames;     /* group frames mapped by members and by engine merges */
     uint64_t merged_on_group; /* pages the engine merged onto group frames */
 } CheckStats;
 
@@ -102,8 +102,7 @@ static guint frame_hash(gconstpointer p)
 static gboolean frame_equal(gconstpointer a, gconstpointer b)
 {
     const SpFrameRef *x = a, *y = b;
-    return x->kind == y->kind && x->group == y->group && x->pool == y->pool &&
-           x->index == y->index;
+    return x->kind == y->kind && x->group == y->group && x->pool == y->pool && x->index == y->index;
 }
 
 /* The whole comparison, VMs paused and engines stopped. */
@@ -112,10 +111,10 @@ static void compare(SpVm **vms, guint n, SpEngine **engines, guint neng, CheckSt
     uint64_t zero = harness_zero_pfn();
     g_autofree uint64_t **pfn = g_new0(uint64_t *, n);
     g_autofree uint64_t *np = g_new0(uint64_t, n);
-    g_autoptr(GHashTable) by_pfn = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
-                                                         (GDestroyNotify)g_array_unref);
-    g_autoptr(GHashTable) vm_index = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
-                                                           NULL);
+    g_autoptr(GHashTable) by_pfn =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, (GDestroyNotify)g_array_unref);
+    g_autoptr(GHashTable) vm_index =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     for (guint i = 0; i < n; i++) {
         uint64_t id = sp_vm_id(vms[i]);
         g_hash_table_insert(vm_index, g_memdup2(&id, 8), GUINT_TO_POINTER(i + 1));
@@ -134,7 +133,8 @@ static void compare(SpVm **vms, guint n, SpEngine **engines, guint neng, CheckSt
         }
     }
     g_autoptr(GHashTable) done = g_hash_table_new_full(frame_hash, frame_equal, g_free, NULL);
-    g_autoptr(GHashTable) pool_frames = g_hash_table_new_full(frame_hash, frame_equal, g_free, NULL);
+    g_autoptr(GHashTable) pool_frames =
+        g_hash_table_new_full(frame_hash, frame_equal, g_free, NULL);
     WalkCtx w = {vm_index, g_array_new(FALSE, FALSE, sizeof(Loc))};
     for (guint i = 0; i < n; i++) {
         SpRmapVm *rv = sp_vm_rmap(vms[i]);
@@ -148,8 +148,8 @@ static void compare(SpVm **vms, guint n, SpEngine **engines, guint neng, CheckSt
                     if (o->vm == i && o->gfn == g)
                         o++;
                     g_error("%s gfn 0x%" G_GINT64_MODIFIER "x: the rmap says private, but PFN "
-                            "0x%" G_GINT64_MODIFIER "x is also mapped by %s gfn 0x%"
-                            G_GINT64_MODIFIER "x",
+                            "0x%" G_GINT64_MODIFIER
+                            "x is also mapped by %s gfn 0x%" G_GINT64_MODIFIER "x",
                             sp_vm_name(vms[i]), g, p, sp_vm_name(vms[o->vm]), o->gfn);
                 }
                 cs->private_pages++;
@@ -165,9 +165,10 @@ static void compare(SpVm **vms, guint n, SpEngine **engines, guint neng, CheckSt
             g_assert_cmpuint(nh, ==, w.hits->len);
             g_assert_cmpuint(sp_rmap_walk(&f, SP_RMAP_EXACT, NULL, NULL), ==, nh);
             /* the frame's own page */
-            uint64_t fp = f.kind == SP_FRAME_POOL
-                              ? harness_pfn(sp_frame_pool_ptr((SpFramePool *)f.pool, (uint32_t)f.index))
-                              : group_page_pfn(f.group, f.index, p);
+            uint64_t fp =
+                f.kind == SP_FRAME_POOL
+                    ? harness_pfn(sp_frame_pool_ptr((SpFramePool *)f.pool, (uint32_t)f.index))
+                    : group_page_pfn(f.group, f.index, p);
             if (f.kind == SP_FRAME_GROUP) {
                 cs->group_frames++;
                 cs->group_maps += nh;
@@ -176,8 +177,8 @@ static void compare(SpVm **vms, guint n, SpEngine **engines, guint neng, CheckSt
                 uint64_t merged = 0;
                 for (guint k = 0; k < w.hits->len; k++) {
                     const Loc *l = &g_array_index(w.hits, Loc, k);
-                    merged += l->gfn != f.index ||
-                              !sp_rmap_vm_maps_layer(sp_vm_rmap(vms[l->vm]), l->gfn);
+                    merged +=
+                        l->gfn != f.index || !sp_rmap_vm_maps_layer(sp_vm_rmap(vms[l->vm]), l->gfn);
                 }
                 cs->merged_on_group += merged;
                 cs->both_frames += merged && merged < nh;
@@ -194,16 +195,16 @@ static void compare(SpVm **vms, guint n, SpEngine **engines, guint neng, CheckSt
                     uint64_t q = pfn[l->vm][l->gfn];
                     if (q && q != zero && q != fp)
                         g_error("hole frame %" G_GUINT64_FORMAT " of a group reported for %s "
-                                "gfn 0x%" G_GINT64_MODIFIER "x, which maps PFN 0x%"
-                                G_GINT64_MODIFIER "x",
+                                "gfn 0x%" G_GINT64_MODIFIER
+                                "x, which maps PFN 0x%" G_GINT64_MODIFIER "x",
                                 f.index, sp_vm_name(vms[l->vm]), l->gfn, q);
                 }
                 continue;
             }
             if (fp != p)
                 g_error("%s gfn 0x%" G_GINT64_MODIFIER "x: maps PFN 0x%" G_GINT64_MODIFIER
-                        "x but the rmap says %s frame %" G_GUINT64_FORMAT " (PFN 0x%"
-                        G_GINT64_MODIFIER "x)",
+                        "x but the rmap says %s frame %" G_GUINT64_FORMAT
+                        " (PFN 0x%" G_GINT64_MODIFIER "x)",
                         sp_vm_name(vms[i]), g, p, f.kind == SP_FRAME_POOL ? "pool" : "group",
                         f.index, fp);
             g_array_sort(w.hits, loc_cmp);
@@ -279,8 +280,7 @@ static CheckStats rmap_check(Harness **hs, guint nh, const char *when)
            " frames both), %" G_GUINT64_FORMAT " pool frames (%" G_GUINT64_FORMAT
            " mappings), %" G_GUINT64_FORMAT " private pages (%.0f ms)\n",
            when, vms->len, cs.group_frames, cs.group_maps, cs.merged_on_group, cs.both_frames,
-           cs.pool_frames, cs.pool_maps, cs.private_pages,
-           (g_get_monotonic_time() - t0) / 1000.0);
+           cs.pool_frames, cs.pool_maps, cs.private_pages, (g_get_monotonic_time() - t0) / 1000.0);
     for (guint i = 0; i < vms->len; i++)
         sp_vm_resume(vms->pdata[i]);
     for (guint k = 0; k < nh; k++)
@@ -329,8 +329,8 @@ static void test_random(void)
     clone_into(he, a, "a-", 2, kids, NULL);
     clone_into(he, kids[0], "a-0-", 1, kids + 2, NULL); /* clone of a clone */
     clone_into(hl, c, "c-", 2, kids, NULL);
-    clone_into(hl, kids[1], "c-1-", 1, kids + 2, NULL);  /* chain of layers */
-    clone_into(hl, c, "c-r", 1, kids, NULL);             /* re-clone: a new layer */
+    clone_into(hl, kids[1], "c-1-", 1, kids + 2, NULL); /* chain of layers */
+    clone_into(hl, c, "c-r", 1, kids, NULL);            /* re-clone: a new layer */
     all_verify(he, 1);
     all_verify(hl, 1);
     g_assert_true(sp_engine_wait_scans(he->engine, 2, 60));
@@ -362,7 +362,8 @@ static void test_random(void)
             g_assert_true(harness_command(vm, ML_CMD_MIX, 0, 60));
             break;
         default:
-            g_assert_true(harness_command(vm, ML_CMD_RATE, (uint32_t)g_test_rand_int_range(0, 3000), 60));
+            g_assert_true(
+                harness_command(vm, ML_CMD_RATE, (uint32_t)g_test_rand_int_range(0, 3000), 60));
             break;
         }
         all_verify(h, 1);

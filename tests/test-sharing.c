@@ -158,7 +158,6 @@ static void converge(Harness *h)
     g_error("the engine did not converge");
 }
 
-
 typedef struct Managed {
     uint8_t *host; /* first managed page */
     uint64_t pages;
@@ -180,8 +179,9 @@ static void test_attack(void)
     SpEngineKnobs k = full_speed();
     harness_use_engine(h, &k);
     for (int i = 0; i < 4; i++)
-        harness_add(h, "name=a%d,mem=32M,vcpus=1,domain=attack,payload=memload,"
-                       "args=seed=1,pages=4096,rate=3000,dup=100,pool=8,interval=200",
+        harness_add(h,
+                    "name=a%d,mem=32M,vcpus=1,domain=attack,payload=memload,"
+                    "args=seed=1,pages=4096,rate=3000,dup=100,pool=8,interval=200",
                     i);
     harness_start_all(h);
     SpEngineStats st = {0};
@@ -195,8 +195,7 @@ static void test_attack(void)
     }
     g_test_message("%.0f s: %" G_GUINT64_FORMAT " merges, %" G_GUINT64_FORMAT
                    " copy-on-write breaks, %" G_GUINT64_FORMAT " frames freed",
-                   (g_get_monotonic_time() - t0) / 1e6, st.merges, st.cow_breaks,
-                   st.frames_freed);
+                   (g_get_monotonic_time() - t0) / 1e6, st.merges, st.cow_breaks, st.frames_freed);
     g_assert_cmpuint(st.merges + st.cow_breaks, >=, 1000000);
     g_assert_cmpuint(st.cow_breaks, >=, 100000);
     expect_bytes_intact(h);
@@ -212,8 +211,9 @@ static void test_write_in_merge_window(void)
     harness_use_engine(h, &k);
     sp_engine_set_test_delay(h->engine, 2000);
     for (int i = 0; i < 2; i++)
-        harness_add(h, "name=w%d,mem=16M,vcpus=1,domain=wp,payload=memload,"
-                       "args=seed=2,pages=256,rate=20000,dup=100,pool=4,interval=100",
+        harness_add(h,
+                    "name=w%d,mem=16M,vcpus=1,domain=wp,payload=memload,"
+                    "args=seed=2,pages=256,rate=20000,dup=100,pool=4,interval=100",
                     i);
     harness_start_all(h);
     SpEngineStats st = {0};
@@ -239,9 +239,10 @@ static void test_savings_real(void)
     harness_use_engine(h, &k);
     SpVm *vm[4];
     for (int i = 0; i < 4; i++)
-        vm[i] = harness_add(h, "name=s%d,mem=64M,vcpus=1,domain=save,payload=memload,"
-                               "image=/usr/lib/x86_64-linux-gnu/libc.so.6,"
-                               "args=seed=3,shared=50,unique=20,zero=15,image=15,interval=200",
+        vm[i] = harness_add(h,
+                            "name=s%d,mem=64M,vcpus=1,domain=save,payload=memload,"
+                            "image=/usr/lib/x86_64-linux-gnu/libc.so.6,"
+                            "args=seed=3,shared=50,unique=20,zero=15,image=15,interval=200",
                             i);
     harness_start_all(h);
     for (int i = 0; i < 4; i++)
@@ -259,8 +260,8 @@ static void test_savings_real(void)
     }
     uint64_t zpfn = harness_zero_pfn();
     g_autoptr(GHashTable) pfns = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-    g_autoptr(GHashTable) by_content = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free,
-                                                             g_free);
+    g_autoptr(GHashTable) by_content =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     uint64_t pages = 0, groups_checked = 0;
     for (int i = 0; i < 4; i++) {
         Managed m = managed(vm[i]);
@@ -286,7 +287,8 @@ static void test_savings_real(void)
     }
     uint64_t used = g_hash_table_size(pfns);
     g_test_message("managed pages %" G_GUINT64_FORMAT ", physical pages used %" G_GUINT64_FORMAT
-                   ", predicted %" G_GUINT64_FORMAT ", duplicate pages checked by PFN %" G_GUINT64_FORMAT,
+                   ", predicted %" G_GUINT64_FORMAT
+                   ", duplicate pages checked by PFN %" G_GUINT64_FORMAT,
                    pages, used, predicted, groups_checked);
     g_assert_cmpuint(groups_checked, >, pages / 4);
     g_assert_cmpuint(used * 100, <=, predicted * 102);
@@ -301,16 +303,21 @@ static void test_domains_hold(void)
     Harness *h = harness_new();
     SpEngineKnobs k = full_speed();
     harness_use_engine(h, &k);
-    SpVm *red1 = harness_add(h, "name=red1,mem=32M,domain=red,payload=memload,args=seed=4,interval=200");
-    SpVm *blue = harness_add(h, "name=blue,mem=32M,domain=blue,payload=memload,args=seed=4,interval=200");
-    SpVm *red2 = harness_add(h, "name=red2,mem=32M,domain=red,payload=memload,args=seed=4,interval=200");
+    SpVm *red1 =
+        harness_add(h, "name=red1,mem=32M,domain=red,payload=memload,args=seed=4,interval=200");
+    SpVm *blue =
+        harness_add(h, "name=blue,mem=32M,domain=blue,payload=memload,args=seed=4,interval=200");
+    SpVm *red2 =
+        harness_add(h, "name=red2,mem=32M,domain=red,payload=memload,args=seed=4,interval=200");
     harness_start_all(h);
     for (guint i = 0; i < 3; i++)
         harness_share_managed(h, h->vms->pdata[i]);
     converge(h);
     uint64_t zpfn = harness_zero_pfn();
-    g_autoptr(GHashTable) blue_pfns = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-    g_autoptr(GHashTable) red1_pfns = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    g_autoptr(GHashTable) blue_pfns =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    g_autoptr(GHashTable) red1_pfns =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     Managed mb = managed(blue), m1 = managed(red1), m2 = managed(red2);
     for (uint64_t p = 0; p < mb.pages; p++) {
         uint64_t pfn = harness_pfn(mb.host + p * 4096);

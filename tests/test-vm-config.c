@@ -10,9 +10,8 @@ static void test_size_good(void)
         const char *s;
         uint64_t v;
     } cases[] = {
-        {"4096", 4096},          {"64K", 64 << 10},       {"256M", 256ULL << 20},
-        {"256m", 256ULL << 20},  {"4G", 4ULL << 30},      {"1T", 1ULL << 40},
-        {"512MiB", 512ULL << 20}, {"2GB", 2ULL << 30},
+        {"4096", 4096},     {"64K", 64 << 10},  {"256M", 256ULL << 20},   {"256m", 256ULL << 20},
+        {"4G", 4ULL << 30}, {"1T", 1ULL << 40}, {"512MiB", 512ULL << 20}, {"2GB", 2ULL << 30},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autoptr(GError) err = NULL;
@@ -25,15 +24,16 @@ static void test_size_good(void)
 
 static void test_size_bad(void)
 {
-    const char *bad[] = {"", "0", "-1", "12Q", "M", "1.5G", "99999999999999999999",
-                         "17179869184T", "4G4", " 4G", "4 G"};
+    const char *bad[] = {
+        "",    "0",   "-1", "12Q", "M", "1.5G", "99999999999999999999", "17179869184T",
+        "4G4", " 4G", "4 G"};
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(GError) err = NULL;
         uint64_t v = 77;
         g_assert_false(sp_parse_size(bad[i], &v, &err));
         g_assert_nonnull(err);
         g_assert_null(strchr(err->message, '\n')); /* one line */
-        g_assert_cmpuint(v, ==, 77);             /* untouched */
+        g_assert_cmpuint(v, ==, 77);               /* untouched */
     }
 }
 
@@ -76,10 +76,14 @@ static void test_spec_full(void)
 static void test_spec_bad(void)
 {
     const char *bad[] = {
-        "name=a,mem=0,payload=/x",       "name=a,mem=lots,payload=/x",
-        "name=a,vcpus=0,payload=/x",     "name=a,bogus=1,payload=/x",
-        "name=a,payload",                "name=a b,payload=/x",
-        "name=,payload=/x",              "name=a,share=maybe,payload=/x",
+        "name=a,mem=0,payload=/x",
+        "name=a,mem=lots,payload=/x",
+        "name=a,vcpus=0,payload=/x",
+        "name=a,bogus=1,payload=/x",
+        "name=a,payload",
+        "name=a b,payload=/x",
+        "name=,payload=/x",
+        "name=a,share=maybe,payload=/x",
         "name=a,payload=no-such-payload",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {

@@ -21,12 +21,12 @@ typedef struct HarnessIntegrity {
 
 typedef struct Harness {
     SpKvm *kvm;
-    SpEngine *engine;        /* NULL unless harness_use_engine() */
-    GPtrArray *vms;          /* SpVm* */
-    GMutex lock;             /* protects the arrays below */
-    GArray *integrity;       /* HarnessIntegrity */
-    GPtrArray *console;      /* "name: line" strings */
-    bool echo;               /* print console lines as TAP comments */
+    SpEngine *engine;   /* NULL unless harness_use_engine() */
+    GPtrArray *vms;     /* SpVm* */
+    GMutex lock;        /* protects the arrays below */
+    GArray *integrity;  /* HarnessIntegrity */
+    GPtrArray *console; /* "name: line" strings */
+    bool echo;          /* print console lines as TAP comments */
 } Harness;
 
 Harness *harness_new(void);

@@ -22,21 +22,21 @@
 #include "vmm/pagetable.h"
 #include "vmm/vm-priv.h"
 
-#define CR0_PE 0x1ULL
-#define CR0_ET 0x10ULL
-#define CR0_PG 0x80000000ULL
-#define CR4_PAE 0x20ULL
-#define EFER_LME 0x100ULL
-#define EFER_LMA 0x400ULL
-#define RFLAGS_IOPL3 0x3000ULL
+#define CR0_PE          0x1ULL
+#define CR0_ET          0x10ULL
+#define CR0_PG          0x80000000ULL
+#define CR4_PAE         0x20ULL
+#define EFER_LME        0x100ULL
+#define EFER_LMA        0x400ULL
+#define RFLAGS_IOPL3    0x3000ULL
 #define RFLAGS_RESERVED 0x2ULL
-#define SEL_USER_CODE 0x1b
-#define SEL_USER_DATA 0x23
-#define SEL_TSS 0x28
+#define SEL_USER_CODE   0x1b
+#define SEL_USER_DATA   0x23
+#define SEL_TSS         0x28
 
-#define MIB2 (2ULL << 20)
-#define TSS_HEADER 104                      /* the 64-bit TSS proper */
-#define TSS_SIZE (TSS_HEADER + 8192 + 1)    /* + I/O bitmap + terminating 0xff */
+#define MIB2           (2ULL << 20)
+#define TSS_HEADER     104                     /* the 64-bit TSS proper */
+#define TSS_SIZE       (TSS_HEADER + 8192 + 1) /* + I/O bitmap + terminating 0xff */
 #define ALIGN_UP(x, a) (((x) + (a)-1) & ~((uint64_t)(a)-1))
 
 /* Concatenate the image files into guest RAM at `gpa`, each padded to a page. */
@@ -54,8 +54,8 @@ static bool payload_load_images(SpVm *vm, uint64_t gpa, uint64_t *end, GError **
         uint8_t *dst = sp_guest_mem_ptr(&vm->mem, at, padded + MIB2);
         if (!dst) {
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
-                        "VM '%s': image files do not fit in %llu MiB of RAM (at %s)",
-                        vm->cfg->name, (unsigned long long)(vm->mem.size >> 20), *p);
+                        "VM '%s': image files do not fit in %llu MiB of RAM (at %s)", vm->cfg->name,
+                        (unsigned long long)(vm->mem.size >> 20), *p);
             return false;
         }
         memcpy(dst, data, len);
@@ -69,15 +69,36 @@ static bool payload_load_images(SpVm *vm, uint64_t gpa, uint64_t *end, GError **
 static void payload_user_sregs(struct kvm_sregs *s, uint64_t cr3)
 {
     struct kvm_segment code = {
-        .base = 0, .limit = 0xffffffff, .selector = SEL_USER_CODE, .type = 11, .present = 1,
-        .dpl = 3, .db = 0, .s = 1, .l = 1, .g = 1,
+        .base = 0,
+        .limit = 0xffffffff,
+        .selector = SEL_USER_CODE,
+        .type = 11,
+        .present = 1,
+        .dpl = 3,
+        .db = 0,
+        .s = 1,
+        .l = 1,
+        .g = 1,
     };
     struct kvm_segment data = {
-        .base = 0, .limit = 0xffffffff, .selector = SEL_USER_DATA, .type = 3, .present = 1,
-        .dpl = 3, .db = 1, .s = 1, .l = 0, .g = 1,
+        .base = 0,
+        .limit = 0xffffffff,
+        .selector = SEL_USER_DATA,
+        .type = 3,
+        .present = 1,
+        .dpl = 3,
+        .db = 1,
+        .s = 1,
+        .l = 0,
+        .g = 1,
     };
     struct kvm_segment tss = {
-        .base = SP_TSS_GPA, .limit = TSS_SIZE - 1, .selector = SEL_TSS, .type = 11, .present = 1, .s = 0,
+        .base = SP_TSS_GPA,
+        .limit = TSS_SIZE - 1,
+        .selector = SEL_TSS,
+        .type = 11,
+        .present = 1,
+        .s = 0,
     };
     s->cs = code;
     s->ss = s->ds = s->es = s->fs = s->gs = data;

@@ -38,15 +38,14 @@ int sp_cli_fail(const GError *error)
     return SP_CLI_FAIL;
 }
 
-int sp_cli_parse(const char *cmd, const char *params, const char *summary,
-                 const char *description, const GOptionEntry *extra, bool with_json,
-                 SpCliOpts *o, int *argc, char ***argv, bool *done)
+int sp_cli_parse(const char *cmd, const char *params, const char *summary, const char *description,
+                 const GOptionEntry *extra, bool with_json, SpCliOpts *o, int *argc, char ***argv,
+                 bool *done)
 {
     gboolean help = FALSE;
     GOptionEntry common[] = {
         {"connect", 'c', 0, G_OPTION_ARG_FILENAME, &o->connect,
-         "samepaged's socket (default " SP_CLI_SOCKET_DEFAULT
-         ", or its -ro twin with --readonly)",
+         "samepaged's socket (default " SP_CLI_SOCKET_DEFAULT ", or its -ro twin with --readonly)",
          "PATH"},
         {"readonly", 'r', 0, G_OPTION_ARG_NONE, &o->readonly,
          "Open a read-only connection (the -ro socket by default)", NULL},
@@ -116,7 +115,7 @@ bool sp_cli_lookup(SpLvClient *c, const char *name, SpLvClientDom *out)
 
 const char *sp_cli_state_name(gint32 state)
 {
-    static const char *const names[] = {"no state", "running",  "idle",    "paused",
+    static const char *const names[] = {"no state",    "running",  "idle",    "paused",
                                         "in shutdown", "shut off", "crashed", "pmsuspended"};
     if (state < 0 || state >= (gint32)G_N_ELEMENTS(names))
         return "unknown";
@@ -125,9 +124,8 @@ const char *sp_cli_state_name(gint32 state)
 
 void sp_cli_uuid_format(const guint8 u[16], char out[37])
 {
-    g_snprintf(out, 37,
-               "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0],
-               u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+    g_snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+               u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
                u[13], u[14], u[15]);
 }
 

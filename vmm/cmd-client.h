@@ -18,15 +18,15 @@
 #include "vmm/libvirt/backend.h" /* state, stats-group and error numbers */
 #include "vmm/libvirt/client.h"
 
-#define SP_CLI_SOCKET_DEFAULT "/run/samepage/libvirt-sock"
+#define SP_CLI_SOCKET_DEFAULT    "/run/samepage/libvirt-sock"
 #define SP_CLI_STATE_DIR_DEFAULT "/var/lib/samepage"
 
 enum { SP_CLI_OK = 0, SP_CLI_FAIL = 1, SP_CLI_USAGE = 2 };
 
 typedef struct {
-    char *connect;      /* --connect PATH, or NULL for the default */
-    gboolean readonly;  /* --readonly */
-    gboolean json;      /* --json (only where the command offers it) */
+    char *connect;     /* --connect PATH, or NULL for the default */
+    gboolean readonly; /* --readonly */
+    gboolean json;     /* --json (only where the command offers it) */
 } SpCliOpts;
 
 void sp_cli_opts_clear(SpCliOpts *o);
@@ -40,9 +40,9 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SpCliOpts, sp_cli_opts_clear)
  * errors print one line and return SP_CLI_USAGE with *done set.  On success
  * argv keeps only the command name and the positional arguments.
  */
-int sp_cli_parse(const char *cmd, const char *params, const char *summary,
-                 const char *description, const GOptionEntry *extra, bool with_json,
-                 SpCliOpts *o, int *argc, char ***argv, bool *done);
+int sp_cli_parse(const char *cmd, const char *params, const char *summary, const char *description,
+                 const GOptionEntry *extra, bool with_json, SpCliOpts *o, int *argc, char ***argv,
+                 bool *done);
 
 /* Prints "samepage CMD: MESSAGE (see samepage CMD --help)"; returns 2. */
 int sp_cli_usage_error(const char *cmd, const char *fmt, ...) G_GNUC_PRINTF(2, 3);

@@ -65,8 +65,8 @@ int sp_cmd_clone(int argc, char **argv)
     if (!c)
         return SP_CLI_FAIL;
     g_autoptr(GError) error = NULL;
-    g_autoptr(GPtrArray) kids = sp_lv_client_clone(c, argv[1], (guint32)count,
-                                                   (const char *const *)names, n_names, &error);
+    g_autoptr(GPtrArray) kids =
+        sp_lv_client_clone(c, argv[1], (guint32)count, (const char *const *)names, n_names, &error);
     if (!kids)
         return sp_cli_fail(error);
     if (o.json) {

@@ -85,8 +85,8 @@ int sp_cmd_console(int argc, char **argv)
     const char *name = argv[1];
     if (!*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
         return sp_cli_usage_error("console", "'%s' is not a valid VM name", name);
-    g_autofree char *path = g_strdup_printf(
-        "%s/console/%s.log", state_dir ? state_dir : SP_CLI_STATE_DIR_DEFAULT, name);
+    g_autofree char *path = g_strdup_printf("%s/console/%s.log",
+                                            state_dir ? state_dir : SP_CLI_STATE_DIR_DEFAULT, name);
 
     g_autoptr(SpLvClient) c = NULL;
     g_auto(SpLvClientDom) d = {0};
@@ -98,8 +98,8 @@ int sp_cmd_console(int argc, char **argv)
     FILE *f = fopen(path, "r");
     if (!f && (!follow || errno != ENOENT)) {
         int e = errno;
-        fprintf(stderr, "samepage: cannot read the console log of '%s' (%s): %s\n", name,
-                path, g_strerror(e));
+        fprintf(stderr, "samepage: cannot read the console log of '%s' (%s): %s\n", name, path,
+                g_strerror(e));
         return SP_CLI_FAIL;
     }
     if (f && !console_drain(f)) {

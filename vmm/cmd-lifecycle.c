@@ -16,9 +16,9 @@
 #include "vmm/libvirt/protocol.h"
 
 /* Parses the options of a one-argument command; *arg is the argument. */
-static int lc_parse(const char *cmd, const char *param, const char *summary,
-                    const char *desc, const GOptionEntry *extra, SpCliOpts *o, int *argc,
-                    char ***argv, const char **arg, bool *done)
+static int lc_parse(const char *cmd, const char *param, const char *summary, const char *desc,
+                    const GOptionEntry *extra, SpCliOpts *o, int *argc, char ***argv,
+                    const char **arg, bool *done)
 {
     int rc = sp_cli_parse(cmd, param, summary, desc, extra, false, o, argc, argv, done);
     if (*done)
@@ -38,12 +38,12 @@ int sp_cmd_define(int argc, char **argv)
     g_auto(SpCliOpts) o = {0};
     const char *file = NULL;
     bool done;
-    int rc = lc_parse("define", "FILE.xml",
-                      "Define (or redefine) a VM from a libvirt domain XML file.",
-                      "The VM is kept in samepaged's state directory and survives daemon\n"
-                      "restarts; it is not started (see samepage start).  docs/cli.md shows\n"
-                      "the XML samepaged understands.",
-                      NULL, &o, &argc, &argv, &file, &done);
+    int rc =
+        lc_parse("define", "FILE.xml", "Define (or redefine) a VM from a libvirt domain XML file.",
+                 "The VM is kept in samepaged's state directory and survives daemon\n"
+                 "restarts; it is not started (see samepage start).  docs/cli.md shows\n"
+                 "the XML samepaged understands.",
+                 NULL, &o, &argc, &argv, &file, &done);
     if (done)
         return rc;
     g_autofree char *xml = NULL;
@@ -137,8 +137,7 @@ int sp_cmd_stop(int argc, char **argv)
     for (;;) {
         gint32 state;
         if (!sp_lv_client_get_state(c, &d, &state, NULL, &error)) {
-            if (error->domain == SP_LV_CLIENT_REMOTE_ERROR &&
-                error->code == SP_LV_ERR_NO_DOMAIN)
+            if (error->domain == SP_LV_CLIENT_REMOTE_ERROR && error->code == SP_LV_ERR_NO_DOMAIN)
                 break; /* a transient VM is gone once stopped */
             return sp_cli_fail(error);
         }

@@ -102,8 +102,7 @@ int sp_cmd_list(int argc, char **argv)
     for (guint i = 0; i < doms->len; i++) {
         ListRow r = {.dom = doms->pdata[i]};
         if (!sp_lv_client_get_state(c, r.dom, &r.state, &r.reason, &error)) {
-            if (error->domain == SP_LV_CLIENT_REMOTE_ERROR &&
-                error->code == SP_LV_ERR_NO_DOMAIN) {
+            if (error->domain == SP_LV_CLIENT_REMOTE_ERROR && error->code == SP_LV_ERR_NO_DOMAIN) {
                 g_clear_error(&error); /* undefined meanwhile */
                 continue;
             }

@@ -37,9 +37,9 @@
 
 /* A --clone request, done from the main loop. */
 typedef struct RunClone {
-    char *src;              /* source VM name */
+    char *src; /* source VM name */
     uint32_t count;
-    double after;           /* seconds after start; < 0 = at phase 1 */
+    double after; /* seconds after start; < 0 = at phase 1 */
     bool done;
 } RunClone;
 
@@ -50,21 +50,21 @@ static void run_clone_free(RunClone *c)
 }
 
 typedef struct RunCtx {
-    GPtrArray *vms;         /* SpVm*, in --vm order */
-    SpEngine *engine;       /* the sharing engine, or NULL with --engine=off|ksm */
-    bool ksm;               /* --engine=ksm: guest RAM is MADV_MERGEABLE */
+    GPtrArray *vms;   /* SpVm*, in --vm order */
+    SpEngine *engine; /* the sharing engine, or NULL with --engine=off|ksm */
+    bool ksm;         /* --engine=ksm: guest RAM is MADV_MERGEABLE */
     GMainLoop *loop;
-    gint running;           /* VMs still running (atomic) */
-    bool quiet;             /* no console echo */
-    bool json;              /* status as JSON lines */
-    gboolean stopping;      /* a stop was requested */
-    GMutex out_lock;        /* one line at a time on stdout */
-    GPtrArray *clones;      /* RunClone*, pending and done */
-    SpVmEvents ev;          /* events for every VM, clones included */
-    gint64 start_us;        /* when the VMs were started */
-    uint32_t next_child;    /* clone name suffix */
-    bool clone_failed;      /* a --clone could not be done */
-    guint clone_timer;      /* on_clone_timer's source while requests are pending */
+    gint running;        /* VMs still running (atomic) */
+    bool quiet;          /* no console echo */
+    bool json;           /* status as JSON lines */
+    gboolean stopping;   /* a stop was requested */
+    GMutex out_lock;     /* one line at a time on stdout */
+    GPtrArray *clones;   /* RunClone*, pending and done */
+    SpVmEvents ev;       /* events for every VM, clones included */
+    gint64 start_us;     /* when the VMs were started */
+    uint32_t next_child; /* clone name suffix */
+    bool clone_failed;   /* a --clone could not be done */
+    guint clone_timer;   /* on_clone_timer's source while requests are pending */
 } RunCtx;
 
 static void run_print(RunCtx *ctx, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -168,8 +168,8 @@ static void run_status_line(RunCtx *ctx, SpVm *vm)
     uint64_t clone_shared = sp_vm_clone_shared_pages(vm), clone_group = sp_vm_clone_group_id(vm);
     g_autofree char *clone_text = NULL;
     if (clone_group) /* in a clone family */
-        clone_text = g_strdup_printf(" | clone-shared %" G_GUINT64_FORMAT " group %" G_GUINT64_FORMAT
-                                     " gen %" G_GUINT64_FORMAT,
+        clone_text = g_strdup_printf(" | clone-shared %" G_GUINT64_FORMAT
+                                     " group %" G_GUINT64_FORMAT " gen %" G_GUINT64_FORMAT,
                                      clone_shared, clone_group, sp_vm_clone_generation(vm));
     if (ctx->json)
         run_print(ctx,
@@ -187,9 +187,10 @@ static void run_status_line(RunCtx *ctx, SpVm *vm)
                   clone_group, sp_vm_clone_generation(vm));
     else
         run_print(ctx,
-                  "[status] %-12s %-8s %7.1fs round %" G_GUINT64_FORMAT " verified %" G_GUINT64_FORMAT
-                  " rewritten %" G_GUINT64_FORMAT " integrity-errors %" G_GUINT64_FORMAT
-                  " | merged %" G_GUINT64_FORMAT " zero %" G_GUINT64_FORMAT " private %" G_GUINT64_FORMAT
+                  "[status] %-12s %-8s %7.1fs round %" G_GUINT64_FORMAT
+                  " verified %" G_GUINT64_FORMAT " rewritten %" G_GUINT64_FORMAT
+                  " integrity-errors %" G_GUINT64_FORMAT " | merged %" G_GUINT64_FORMAT
+                  " zero %" G_GUINT64_FORMAT " private %" G_GUINT64_FORMAT
                   " mappings %" G_GUINT64_FORMAT "%s\n",
                   sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.rounds, i.pages_verified,
                   i.pages_rewritten, i.integrity_errors, e.merged_pages, e.zero_pages,
@@ -243,7 +244,8 @@ static void run_engine_line(RunCtx *ctx)
                   "[engine] shared %" G_GUINT64_FORMAT " sharing %" G_GUINT64_FORMAT
                   " unshared %" G_GUINT64_FORMAT " volatile %" G_GUINT64_FORMAT
                   " zero %" G_GUINT64_FORMAT " full_scans %" G_GUINT64_FORMAT
-                  " saved %.1f MiB (profit %.1f MiB) merges %" G_GUINT64_FORMAT " cow-breaks %" G_GUINT64_FORMAT "\n",
+                  " saved %.1f MiB (profit %.1f MiB) merges %" G_GUINT64_FORMAT
+                  " cow-breaks %" G_GUINT64_FORMAT "\n",
                   st.pages_shared, st.pages_sharing, st.pages_unshared, st.pages_volatile,
                   st.zero_pages, st.full_scans,
                   (st.pages_sharing + st.zero_pages) * 4096.0 / (1 << 20),
@@ -274,13 +276,14 @@ static void run_ksm_line(RunCtx *ctx)
         run_print(ctx,
                   "{\"ksm\":{\"run\":%" G_GINT64_FORMAT ",\"pages_shared\":%" G_GINT64_FORMAT
                   ",\"pages_sharing\":%" G_GINT64_FORMAT ",\"pages_unshared\":%" G_GINT64_FORMAT
-                  ",\"pages_volatile\":%" G_GINT64_FORMAT ",\"full_scans\":%" G_GINT64_FORMAT "}}\n",
+                  ",\"pages_volatile\":%" G_GINT64_FORMAT ",\"full_scans\":%" G_GINT64_FORMAT
+                  "}}\n",
                   run, shared, sharing, unshared, volatile_, scans);
     else
         run_print(ctx,
-                  "[ksm] run %" G_GINT64_FORMAT " shared %" G_GINT64_FORMAT " sharing %" G_GINT64_FORMAT
-                  " unshared %" G_GINT64_FORMAT " volatile %" G_GINT64_FORMAT " full_scans %" G_GINT64_FORMAT
-                  " saved %.1f MiB\n",
+                  "[ksm] run %" G_GINT64_FORMAT " shared %" G_GINT64_FORMAT
+                  " sharing %" G_GINT64_FORMAT " unshared %" G_GINT64_FORMAT
+                  " volatile %" G_GINT64_FORMAT " full_scans %" G_GINT64_FORMAT " saved %.1f MiB\n",
                   run, shared, sharing, unshared, volatile_, scans,
                   sharing > 0 ? sharing * 4096.0 / (1 << 20) : 0.0);
 }
@@ -312,8 +315,8 @@ static RunClone *run_clone_parse(const char *spec, GPtrArray *cfgs, GError **err
         for (guint i = 0; i < cfgs->len; i++)
             known |= !g_strcmp0(((SpVmConfig *)cfgs->pdata[i])->name, base);
         char *dash = strrchr(base, '-');
-        if (known || !dash || dash[1] != 'c' || !dash[2] || strspn(dash + 2, "0123456789") !=
-                                                                 strlen(dash + 2))
+        if (known || !dash || dash[1] != 'c' || !dash[2] ||
+            strspn(dash + 2, "0123456789") != strlen(dash + 2))
             break;
         *dash = 0;
     }
@@ -379,8 +382,8 @@ static void run_clone_do(RunCtx *ctx, RunClone *c, SpVm *src)
     g_autoptr(GError) error = NULL;
     SpVmCloneTimes t;
     g_atomic_int_add(&ctx->running, (gint)c->count); /* before any child can end */
-    if (!sp_vm_clone_many(src, c->count, (const char *const *)names->pdata, ids, &ctx->ev, kids,
-                          &t, &error)) {
+    if (!sp_vm_clone_many(src, c->count, (const char *const *)names->pdata, ids, &ctx->ev, kids, &t,
+                          &error)) {
         g_atomic_int_add(&ctx->running, -(gint)c->count);
         run_print(ctx, "samepage run: --clone %s: %s\n", c->src, error->message);
         ctx->clone_failed = true;
@@ -516,8 +519,8 @@ int sp_cmd_run(int argc, char **argv)
          "Memory sharing engine: on (default), off, or ksm (off, and guest RAM "
          "MADV_MERGEABLE for the host kernel's KSM)",
          "on|off|ksm"},
-        {"run", 0, 0, G_OPTION_ARG_STRING, &o_run, "KSM run: 0 stop, 1 run (default), 2 unmerge all",
-         "N"},
+        {"run", 0, 0, G_OPTION_ARG_STRING, &o_run,
+         "KSM run: 0 stop, 1 run (default), 2 unmerge all", "N"},
         {"pages-to-scan", 0, 0, G_OPTION_ARG_STRING, &o_scan,
          "Pages examined per batch (default 4096)", "N"},
         {"sleep-millisecs", 0, 0, G_OPTION_ARG_STRING, &o_sleep,
@@ -590,8 +593,7 @@ int sp_cmd_run(int argc, char **argv)
     for (char **a = allow; a && *a; a++) {
         const char *colon = strchr(*a, ':');
         if (!colon || colon == *a || !colon[1]) {
-            g_printerr("samepage run: --allow-share needs two domain names as A:B, not '%s'\n",
-                       *a);
+            g_printerr("samepage run: --allow-share needs two domain names as A:B, not '%s'\n", *a);
             return 2;
         }
     }
@@ -670,8 +672,7 @@ int sp_cmd_run(int argc, char **argv)
         if (ctx.engine)
             sp_vm_set_engine(vm, ctx.engine, 0, 0);
         if (ctx.ksm && !sp_guest_mem_set_mergeable(sp_vm_mem(vm), &error)) {
-            g_printerr("samepage run: --engine=ksm: VM '%s': %s\n", sp_vm_name(vm),
-                       error->message);
+            g_printerr("samepage run: --engine=ksm: VM '%s': %s\n", sp_vm_name(vm), error->message);
             rc = 2;
             goto out;
         }

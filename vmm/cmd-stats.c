@@ -19,7 +19,7 @@
 #include "vmm/cmd-client.h"
 #include "vmm/cmd.h"
 
-#define STATS_GROUPS \
+#define STATS_GROUPS                                                                               \
     (SP_LV_STATS_STATE | SP_LV_STATS_CPU_TOTAL | SP_LV_STATS_BALLOON | SP_LV_STATS_VCPU)
 
 static const char *stats_state_name(const SpLvParams *p)
@@ -109,7 +109,7 @@ static void stats_print_groups(GPtrArray *groups)
     for (guint i = 0; i < groups->len; i++)
         for (guint k = 0; k < keys->len; k++) {
             const SpLvParam *p = sp_lv_params_find(groups->pdata[i], keys->pdata[k]);
-            char *t = !p ? g_strdup("-")
+            char *t = !p                               ? g_strdup("-")
                       : p->type == SP_LV_PARAM_BOOLEAN ? g_strdup(p->v.b ? "yes" : "no")
                                                        : sp_cli_param_text(p);
             w[k] = MAX(w[k], (int)strlen(t));
@@ -218,8 +218,7 @@ int sp_cmd_stats(int argc, char **argv)
             return SP_CLI_FAIL;
         g_ptr_array_add(doms, g_steal_pointer(&d));
     }
-    g_autoptr(GPtrArray) recs =
-        sp_lv_client_get_all_domain_stats(c, doms, STATS_GROUPS, 0, &error);
+    g_autoptr(GPtrArray) recs = sp_lv_client_get_all_domain_stats(c, doms, STATS_GROUPS, 0, &error);
     if (!recs)
         return sp_cli_fail(error);
     g_autoptr(SpLvParams) node = sp_lv_client_node_memory_params(c, &error);

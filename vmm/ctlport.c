@@ -20,7 +20,7 @@
 #include "vmm/vm-priv.h"
 
 #define CTL_TEXT_MAX 4096
-#define CTL_KEY_MAX 64
+#define CTL_KEY_MAX  64
 #define SP_CTL_MAGIC 0x53504354u /* "SPCT" */
 
 /* Copy guest text [gpa, gpa+len) into a NUL-terminated string, replacing

@@ -6,7 +6,7 @@
 #include "vmm/elf-load.h"
 #include "vmm/guest-abi.h"
 
-#define ELF_ERROR(error, ...) \
+#define ELF_ERROR(error, ...)                                                                      \
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "payload: " __VA_ARGS__)
 
 bool sp_elf_parse(const uint8_t *data, size_t size, SpElfImage *out, GError **error)
@@ -24,8 +24,10 @@ bool sp_elf_parse(const uint8_t *data, size_t size, SpElfImage *out, GError **er
     memcpy(&eh, data, sizeof(eh));
     if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
         eh.e_machine != EM_X86_64) {
-        ELF_ERROR(error, "wrong architecture (need 64-bit little-endian x86-64, found class %u, "
-                         "machine %u)", eh.e_ident[EI_CLASS], eh.e_machine);
+        ELF_ERROR(error,
+                  "wrong architecture (need 64-bit little-endian x86-64, found class %u, "
+                  "machine %u)",
+                  eh.e_ident[EI_CLASS], eh.e_machine);
         return false;
     }
     if (eh.e_type != ET_EXEC) {
@@ -67,8 +69,7 @@ bool sp_elf_parse(const uint8_t *data, size_t size, SpElfImage *out, GError **er
             .gpa = ph.p_vaddr, .offset = ph.p_offset, .filesz = ph.p_filesz, .memsz = ph.p_memsz};
         if (ph.p_vaddr + ph.p_memsz > out->end)
             out->end = ph.p_vaddr + ph.p_memsz;
-        if ((ph.p_flags & PF_X) && eh.e_entry >= ph.p_vaddr &&
-            eh.e_entry < ph.p_vaddr + ph.p_memsz)
+        if ((ph.p_flags & PF_X) && eh.e_entry >= ph.p_vaddr && eh.e_entry < ph.p_vaddr + ph.p_memsz)
             entry_ok = true;
     }
     if (out->nseg == 0) {

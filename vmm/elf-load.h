@@ -22,15 +22,15 @@
 #define SP_ELF_MAX_SEGMENTS 16
 
 typedef struct SpElfSegment {
-    uint64_t gpa;     /* load address (virtual == physical) */
-    uint64_t offset;  /* file offset */
-    uint64_t filesz;  /* bytes copied from the file */
-    uint64_t memsz;   /* bytes in memory; the rest is zeroed */
+    uint64_t gpa;    /* load address (virtual == physical) */
+    uint64_t offset; /* file offset */
+    uint64_t filesz; /* bytes copied from the file */
+    uint64_t memsz;  /* bytes in memory; the rest is zeroed */
 } SpElfSegment;
 
 typedef struct SpElfImage {
-    uint64_t entry;   /* entry point */
-    uint64_t end;     /* first byte above every segment */
+    uint64_t entry; /* entry point */
+    uint64_t end;   /* first byte above every segment */
     unsigned nseg;
     SpElfSegment seg[SP_ELF_MAX_SEGMENTS];
 } SpElfImage;

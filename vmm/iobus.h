@@ -24,16 +24,16 @@ typedef bool (*SpIoHandler)(void *opaque, uint16_t port, uint8_t *data, uint32_t
 #define SP_IOBUS_MAX_DEVICES 16
 
 typedef struct SpIoRange {
-    uint16_t base;       /* first port */
-    uint16_t len;        /* number of ports */
+    uint16_t base; /* first port */
+    uint16_t len;  /* number of ports */
     SpIoHandler handler;
     void *opaque;
 } SpIoRange;
 
 typedef struct SpIoBus {
     SpIoRange ranges[SP_IOBUS_MAX_DEVICES];
-    unsigned n;          /* ranges in use */
-    bool strict;         /* unknown ports crash the VM */
+    unsigned n;  /* ranges in use */
+    bool strict; /* unknown ports crash the VM */
 } SpIoBus;
 
 bool sp_iobus_register(SpIoBus *bus, uint16_t base, uint16_t len, SpIoHandler h, void *opaque);

@@ -28,8 +28,8 @@ SpKvm *sp_kvm_open(const char *path, GError **error)
 {
     int fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot open %s: %s%s",
-                    path, g_strerror(errno),
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot open %s: %s%s", path,
+                    g_strerror(errno),
                     errno == ENOENT ? " (no KVM on this host: load kvm-intel/kvm-amd or "
                                       "enable virtualization)"
                                     : "");
@@ -46,9 +46,8 @@ SpKvm *sp_kvm_open(const char *path, GError **error)
     }
     for (size_t i = 0; i < G_N_ELEMENTS(required_caps); i++) {
         if (ioctl(fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                        "%s lacks %s (needed for %s)", path, required_caps[i].name,
-                        required_caps[i].why);
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED, "%s lacks %s (needed for %s)",
+                        path, required_caps[i].name, required_caps[i].why);
             return NULL;
         }
     }

@@ -17,13 +17,13 @@
 #include <gio/gio.h>
 
 typedef struct SpKvm {
-    int fd;                         /* /dev/kvm */
-    int run_size;                   /* KVM_GET_VCPU_MMAP_SIZE */
-    int max_vcpus;                  /* KVM_CAP_MAX_VCPUS (or NR_VCPUS) */
-    bool has_irqchip;               /* KVM_CAP_IRQCHIP */
-    bool has_pit2;                  /* KVM_CAP_PIT2 */
-    bool has_manual_dirty_protect;  /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 */
-    struct kvm_cpuid2 *cpuid;       /* KVM_GET_SUPPORTED_CPUID */
+    int fd;                        /* /dev/kvm */
+    int run_size;                  /* KVM_GET_VCPU_MMAP_SIZE */
+    int max_vcpus;                 /* KVM_CAP_MAX_VCPUS (or NR_VCPUS) */
+    bool has_irqchip;              /* KVM_CAP_IRQCHIP */
+    bool has_pit2;                 /* KVM_CAP_PIT2 */
+    bool has_manual_dirty_protect; /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 */
+    struct kvm_cpuid2 *cpuid;      /* KVM_GET_SUPPORTED_CPUID */
 } SpKvm;
 
 /* Open `path` (normally /dev/kvm) and check the required capabilities. */

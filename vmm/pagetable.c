@@ -4,7 +4,7 @@
 
 #include "vmm/pagetable.h"
 
-#define GIB (1ULL << 30)
+#define GIB  (1ULL << 30)
 #define MIB2 (2ULL << 20)
 
 uint64_t sp_pagetable_size(uint64_t ram_size)
@@ -27,7 +27,8 @@ bool sp_pagetable_build(SpGuestMem *mem, uint64_t pt_gpa, uint64_t pt_end, uint6
     if (npd > 512 || pt_gpa % SP_PAGE_SIZE || pt_gpa + need > pt_end || pt_end > ram) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                     "%llu MiB of RAM needs %llu KiB of page tables, more than the %llu KiB "
-                    "reserved", (unsigned long long)(ram >> 20), (unsigned long long)(need >> 10),
+                    "reserved",
+                    (unsigned long long)(ram >> 20), (unsigned long long)(need >> 10),
                     (unsigned long long)((pt_end - pt_gpa) >> 10));
         return false;
     }

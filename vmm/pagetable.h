@@ -17,7 +17,7 @@
 
 #include "rmap/guest-mem.h"
 
-#define SP_PTE_P 0x1ULL
+#define SP_PTE_P  0x1ULL
 #define SP_PTE_RW 0x2ULL
 #define SP_PTE_US 0x4ULL
 #define SP_PTE_PS 0x80ULL

@@ -15,24 +15,24 @@ enum {
     REG_SCR = 7,
 };
 
-#define IER_RDI 0x01  /* data-ready interrupt */
-#define IER_THRI 0x02 /* THR-empty interrupt */
-#define IIR_NONE 0x01
-#define IIR_THRI 0x02
-#define IIR_RDI 0x04
-#define IIR_FIFO 0xc0
-#define LCR_DLAB 0x80
-#define LSR_DR 0x01
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
-#define MCR_LOOP 0x10
+#define IER_RDI         0x01 /* data-ready interrupt */
+#define IER_THRI        0x02 /* THR-empty interrupt */
+#define IIR_NONE        0x01
+#define IIR_THRI        0x02
+#define IIR_RDI         0x04
+#define IIR_FIFO        0xc0
+#define LCR_DLAB        0x80
+#define LSR_DR          0x01
+#define LSR_THRE        0x20
+#define LSR_TEMT        0x40
+#define MCR_LOOP        0x10
 #define MSR_DCD_DSR_CTS 0xb0
 
 struct SpUart {
     GMutex lock;
     uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
-    bool thri_pending;          /* THR-empty interrupt raised, not yet read from IIR */
-    int irq_level;              /* last level given to the irq callback */
+    bool thri_pending; /* THR-empty interrupt raised, not yet read from IIR */
+    int irq_level;     /* last level given to the irq callback */
     char line[SP_UART_LINE_MAX + 1];
     size_t line_len;
     uint8_t rx[SP_UART_RX_MAX]; /* ring of bytes for the guest */

@@ -23,9 +23,9 @@
 #include <glib.h>
 
 #define SP_UART_COM1_BASE 0x3f8
-#define SP_UART_COM1_IRQ 4
-#define SP_UART_LINE_MAX 1024
-#define SP_UART_RX_MAX 4096
+#define SP_UART_COM1_IRQ  4
+#define SP_UART_LINE_MAX  1024
+#define SP_UART_RX_MAX    4096
 
 typedef struct SpUart SpUart;
 

@@ -86,8 +86,8 @@ bool sp_vcpu_set_initial_state(SpVcpu *vcpu, GError **error)
     if (ioctl(vcpu->fd, KVM_SET_SREGS, &vcpu->init_sregs) < 0 ||
         ioctl(vcpu->fd, KVM_SET_REGS, &vcpu->init_regs) < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    "VM '%s': cannot set vCPU %u registers: %s", vcpu->vm->cfg->name,
-                    vcpu->index, g_strerror(errno));
+                    "VM '%s': cannot set vCPU %u registers: %s", vcpu->vm->cfg->name, vcpu->index,
+                    g_strerror(errno));
         return false;
     }
     /* With an in-kernel LAPIC, every vCPU but 0 starts waiting for INIT/SIPI;
@@ -119,18 +119,18 @@ char *sp_vcpu_dump_regs(SpVcpu *vcpu)
     if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0)
         return g_strdup_printf("vCPU %u: registers unavailable: %s", vcpu->index,
                                g_strerror(errno));
-    return g_strdup_printf(
-        "vCPU %u registers:\n"
-        "  rip %016llx rsp %016llx rflags %016llx\n"
-        "  rax %016llx rbx %016llx rcx %016llx rdx %016llx\n"
-        "  rsi %016llx rdi %016llx rbp %016llx\n"
-        "  r8  %016llx r9  %016llx r10 %016llx r11 %016llx\n"
-        "  r12 %016llx r13 %016llx r14 %016llx r15 %016llx\n"
-        "  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %016llx\n"
-        "  cs %04x (dpl %u, l %u) ss %04x",
-        vcpu->index, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp,
-        r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4,
-        s.efer, s.cs.selector, s.cs.dpl, s.cs.l, s.ss.selector);
+    return g_strdup_printf("vCPU %u registers:\n"
+                           "  rip %016llx rsp %016llx rflags %016llx\n"
+                           "  rax %016llx rbx %016llx rcx %016llx rdx %016llx\n"
+                           "  rsi %016llx rdi %016llx rbp %016llx\n"
+                           "  r8  %016llx r9  %016llx r10 %016llx r11 %016llx\n"
+                           "  r12 %016llx r13 %016llx r14 %016llx r15 %016llx\n"
+                           "  cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %016llx\n"
+                           "  cs %04x (dpl %u, l %u) ss %04x",
+                           vcpu->index, r.rip, r.rsp, r.rflags, r.rax, r.rbx, r.rcx, r.rdx, r.rsi,
+                           r.rdi, r.rbp, r.r8, r.r9, r.r10, r.r11, r.r12, r.r13, r.r14, r.r15,
+                           s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.dpl, s.cs.l,
+                           s.ss.selector);
 }
 
 /* Crash the VM from this vCPU: reason plus register dump. */

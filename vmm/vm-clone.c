@@ -240,8 +240,8 @@ static void clone_copy_reports(SpVm *src, SpVm *child)
  * engine); it keeps its own RAM, and its engine state, as they are.  Any
  * other source (never cloned; too many layers or mappings) is copied in
  * full into a new file that its RAM then maps too. */
-static SpCloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied,
-                                        gint64 *t_copied, void **old_ram, GError **error)
+static SpCloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied, gint64 *t_copied,
+                                          void **old_ram, GError **error)
 {
     SpCloneLayout *l = src->clone_layout;
     if (l && l->groups->len < SP_CLONE_LAYOUT_MAX_LAYERS) {
@@ -277,8 +277,8 @@ static SpCloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copie
     bool ok = sp_guest_mem_map_file(&src->mem, fd, error);
     src->ram_file_backed = true;
     /* A new group; the one the source was in (if any) is its parent. */
-    SpCloneGroup *grp = sp_clone_group_new(fd, src->mem.size / SP_PAGE_SIZE,
-                                           l ? sp_clone_layout_top(l) : NULL);
+    SpCloneGroup *grp =
+        sp_clone_group_new(fd, src->mem.size / SP_PAGE_SIZE, l ? sp_clone_layout_top(l) : NULL);
     SpCloneLayout *nl = sp_clone_layout_new_flat(grp, src->mem.size / SP_PAGE_SIZE);
     sp_clone_group_unref(grp);
     sp_rmap_vm_set_layout(src->rmap, nl);
@@ -302,8 +302,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     }
     if (!src->cfg->payload) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                    "VM '%s' runs a Linux kernel: only payload VMs can be cloned",
-                    src->cfg->name);
+                    "VM '%s' runs a Linux kernel: only payload VMs can be cloned", src->cfg->name);
         return false;
     }
     SpVmInfo info;
@@ -406,8 +405,7 @@ fail:
     return false;
 }
 
-SpVm *sp_vm_clone(SpVm *src, const char *name, uint64_t vm_id, const SpVmEvents *ev,
-                  GError **error)
+SpVm *sp_vm_clone(SpVm *src, const char *name, uint64_t vm_id, const SpVmEvents *ev, GError **error)
 {
     SpVm *child = NULL;
     const char *names[1] = {name};

@@ -9,7 +9,8 @@
 #include "config.h"
 #include "vmm/vm-config.h"
 
-#define CFG_ERROR(error, ...) g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, __VA_ARGS__)
+#define CFG_ERROR(error, ...)                                                                      \
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, __VA_ARGS__)
 
 SpVmConfig *sp_vm_config_new(void)
 {
@@ -135,8 +136,8 @@ char *sp_payload_find(const char *name, GError **error)
     }
     if (strchr(name, '/'))
         return g_strdup(name);
-    g_autofree char *file = g_str_has_suffix(name, ".elf") ? g_strdup(name)
-                                                            : g_strconcat(name, ".elf", NULL);
+    g_autofree char *file =
+        g_str_has_suffix(name, ".elf") ? g_strdup(name) : g_strconcat(name, ".elf", NULL);
     g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func(g_free);
     const char *env = g_getenv("SAMEPAGE_PAYLOAD_DIR");
     if (env)
@@ -154,8 +155,10 @@ char *sp_payload_find(const char *name, GError **error)
         if (g_file_test(path, G_FILE_TEST_IS_REGULAR))
             return g_steal_pointer(&path);
     }
-    CFG_ERROR(error, "payload '%s' not found (looked for %s in $SAMEPAGE_PAYLOAD_DIR, the build "
-                     "tree and %s/payloads)", name, file, PKGLIBEXECDIR);
+    CFG_ERROR(error,
+              "payload '%s' not found (looked for %s in $SAMEPAGE_PAYLOAD_DIR, the build "
+              "tree and %s/payloads)",
+              name, file, PKGLIBEXECDIR);
     return NULL;
 }
 
@@ -260,8 +263,10 @@ static bool apply_pair(SpVmConfig *cfg, const char *key, const char *val, GError
         cfg->no_share = !share;
         return true;
     }
-    CFG_ERROR(error, "unknown VM option '%s' (known: name, mem, vcpus, payload, image, kernel, "
-                     "initrd, cmdline, domain, share, args)", key);
+    CFG_ERROR(error,
+              "unknown VM option '%s' (known: name, mem, vcpus, payload, image, kernel, "
+              "initrd, cmdline, domain, share, args)",
+              key);
     return false;
 }
 
@@ -307,8 +312,7 @@ bool sp_vm_config_validate(const SpVmConfig *cfg, int max_vcpus, GError **error)
         CFG_ERROR(error, "VM '%s': give exactly one of payload= or kernel=", cfg->name);
         return false;
     }
-    if (cfg->mem_size < SP_VM_MEM_MIN || cfg->mem_size > SP_VM_MEM_MAX ||
-        cfg->mem_size % 4096) {
+    if (cfg->mem_size < SP_VM_MEM_MIN || cfg->mem_size > SP_VM_MEM_MAX || cfg->mem_size % 4096) {
         CFG_ERROR(error, "VM '%s': mem must be a multiple of 4 KiB between %llu MiB and %llu GiB",
                   cfg->name, SP_VM_MEM_MIN >> 20, SP_VM_MEM_MAX >> 30);
         return false;

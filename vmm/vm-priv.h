@@ -17,43 +17,43 @@
 
 typedef struct SpVcpu {
     SpVm *vm;
-    uint32_t index;             /* 0 .. nvcpus-1 */
-    int fd;                     /* KVM vCPU fd */
-    struct kvm_run *run;        /* mmap'ed kvm_run area */
-    GThread *thread;            /* NULL until started */
-    pthread_t tid;              /* for kicking it out of KVM_RUN */
-    volatile int tid_valid;     /* tid is set (atomic) */
-    struct kvm_regs init_regs;  /* state to start from */
+    uint32_t index;            /* 0 .. nvcpus-1 */
+    int fd;                    /* KVM vCPU fd */
+    struct kvm_run *run;       /* mmap'ed kvm_run area */
+    GThread *thread;           /* NULL until started */
+    pthread_t tid;             /* for kicking it out of KVM_RUN */
+    volatile int tid_valid;    /* tid is set (atomic) */
+    struct kvm_regs init_regs; /* state to start from */
     struct kvm_sregs init_sregs;
-    bool start_runnable;        /* start at init_regs even if not the BSP */
+    bool start_runnable; /* start at init_regs even if not the BSP */
 } SpVcpu;
 
 struct SpVm {
-    SpKvm *kvm;                 /* shared, not owned */
-    SpVmConfig *cfg;            /* owned copy */
+    SpKvm *kvm;      /* shared, not owned */
+    SpVmConfig *cfg; /* owned copy */
     uint64_t id;
-    int fd;                     /* KVM VM fd */
-    bool irqchip;               /* in-kernel irqchip created */
+    int fd;       /* KVM VM fd */
+    bool irqchip; /* in-kernel irqchip created */
     SpGuestMem mem;
     SpVmEvents ev;
     SpIoBus io;
     SpUart *uart;
-    SpLinuxPower power;         /* Linux guests: power-off/reboot ports */
+    SpLinuxPower power; /* Linux guests: power-off/reboot ports */
     SpVcpu *vcpus;
     uint32_t nvcpus;
-    int stop;                   /* atomic: vCPUs must leave KVM_RUN */
-    gint64 start_us;            /* monotonic time of sp_vm_start() */
-    gint64 end_us;              /* ... and of leaving RUNNING */
+    int stop;        /* atomic: vCPUs must leave KVM_RUN */
+    gint64 start_us; /* monotonic time of sp_vm_start() */
+    gint64 end_us;   /* ... and of leaving RUNNING */
 
-    SpEngine *engine;           /* sharing engine, or NULL */
-    SpEngineVm *shvm;                 /* our handle in it while attached */
+    SpEngine *engine;                /* sharing engine, or NULL */
+    SpEngineVm *shvm;                /* our handle in it while attached */
     uint64_t share_start, share_end; /* range given to the engine */
 
-    GMutex lock;                /* protects the fields below */
+    GMutex lock; /* protects the fields below */
     SpVmState state;
-    int exit_status;            /* when EXITED */
-    char *reason;               /* crash/stop reason */
-    GHashTable *results;        /* key -> uint64 value (boxed) */
+    int exit_status;     /* when EXITED */
+    char *reason;        /* crash/stop reason */
+    GHashTable *results; /* key -> uint64 value (boxed) */
 
     /* Counters, atomics. */
     uint64_t rounds;
@@ -61,26 +61,26 @@ struct SpVm {
     uint64_t pages_rewritten;
     uint64_t integrity_errors;
     uint64_t phase;
-    uint64_t cpu_ns_done;       /* CPU time of vCPU threads that ended */
-    uint64_t command;           /* SP_Q_COMMAND word (atomic) */
+    uint64_t cpu_ns_done; /* CPU time of vCPU threads that ended */
+    uint64_t command;     /* SP_Q_COMMAND word (atomic) */
 
     /* Pause (vm-clone.c): a vCPU that sees pause_req parks on pause_cond
      * until it is cleared or the VM stops.  pause_lock protects parked and
      * alive; pause_req is read without it (atomic). */
     GMutex pause_lock;
     GCond pause_cond;
-    int pause_req;              /* atomic */
-    uint32_t parked;            /* vCPU threads parked now */
-    uint32_t alive;             /* vCPU threads started and not yet returned */
+    int pause_req;   /* atomic */
+    uint32_t parked; /* vCPU threads parked now */
+    uint32_t alive;  /* vCPU threads started and not yet returned */
 
     /* Clone identity, answered by the control port (immutable once running). */
-    uint64_t clone_generation;  /* 0 = not a clone */
-    uint64_t clone_id;          /* distinct among clones of this process */
-    bool ram_file_backed;       /* RAM maps a clone group file (set while paused) */
+    uint64_t clone_generation;          /* 0 = not a clone */
+    uint64_t clone_id;                  /* distinct among clones of this process */
+    bool ram_file_backed;               /* RAM maps a clone group file (set while paused) */
     struct SpCloneLayout *clone_layout; /* group files under its RAM, or NULL */
-    struct SpRmapVm *rmap;      /* its place in the reverse map (rmap/rmap.h) */
-    int precopy;                /* atomic: a clone is copying RAM while it runs */
-    GArray *precopy_pages;      /* gfns VMM threads wrote meanwhile (under lock) */
+    struct SpRmapVm *rmap;              /* its place in the reverse map (rmap/rmap.h) */
+    int precopy;                        /* atomic: a clone is copying RAM while it runs */
+    GArray *precopy_pages;              /* gfns VMM threads wrote meanwhile (under lock) */
 };
 
 /* Leave RUNNING for `state` (first caller wins) and kick every vCPU. */
@@ -94,7 +94,6 @@ SpVm *sp_vm_new_internal(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id,
 /* Attach to vm->engine unless there is none, the VM opted out or it is
  * attached already. */
 bool sp_vm_engine_attach(SpVm *vm, GError **error);
-
 
 /* A VMM thread wrote guest RAM [gpa, gpa+len): a clone's pre-copy must
  * copy those pages again (KVM's dirty log does not show them). */

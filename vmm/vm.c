@@ -82,8 +82,8 @@ static bool vm_create_kvm(SpVm *vm, GError **error)
 {
     vm->fd = ioctl(vm->kvm->fd, KVM_CREATE_VM, 0);
     if (vm->fd < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    "VM '%s': KVM_CREATE_VM: %s", vm->cfg->name, g_strerror(errno));
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "VM '%s': KVM_CREATE_VM: %s",
+                    vm->cfg->name, g_strerror(errno));
         return false;
     }
     if (ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)TSS_ADDR) < 0) {

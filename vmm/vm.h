@@ -56,13 +56,13 @@ typedef struct SpVmEvents {
 /* A snapshot of a VM's status for display. */
 typedef struct SpVmInfo {
     SpVmState state;
-    int exit_status;            /* when EXITED */
-    uint64_t rounds;            /* SP_CTL_ROUND reports */
-    uint64_t pages_verified;    /* in the last round */
-    uint64_t pages_rewritten;   /* total */
-    uint64_t integrity_errors;  /* SP_CTL_INTEGRITY reports */
-    uint64_t phase;             /* last phase reported */
-    double seconds;             /* since start */
+    int exit_status;           /* when EXITED */
+    uint64_t rounds;           /* SP_CTL_ROUND reports */
+    uint64_t pages_verified;   /* in the last round */
+    uint64_t pages_rewritten;  /* total */
+    uint64_t integrity_errors; /* SP_CTL_INTEGRITY reports */
+    uint64_t phase;            /* last phase reported */
+    double seconds;            /* since start */
 } SpVmInfo;
 
 typedef struct SpEngine SpEngine;
@@ -76,22 +76,22 @@ SpVm *sp_vm_new(SpKvm *kvm, const SpVmConfig *cfg, uint64_t vm_id, const SpVmEve
 void sp_vm_set_engine(SpVm *vm, SpEngine *engine, uint64_t share_start, uint64_t share_end);
 SpEngineVm *sp_vm_engine_handle(SpVm *vm); /* NULL if not attached */
 bool sp_vm_start(SpVm *vm, GError **error);
-void sp_vm_request_stop(SpVm *vm);  /* any thread, idempotent */
-void sp_vm_wait(SpVm *vm);          /* joins every vCPU thread */
+void sp_vm_request_stop(SpVm *vm); /* any thread, idempotent */
+void sp_vm_wait(SpVm *vm);         /* joins every vCPU thread */
 void sp_vm_free(SpVm *vm);
 
 const char *sp_vm_name(const SpVm *vm);
 uint64_t sp_vm_id(const SpVm *vm);
 const SpVmConfig *sp_vm_config(const SpVm *vm);
 SpGuestMem *sp_vm_mem(SpVm *vm);
-int sp_vm_kvm_fd(const SpVm *vm);   /* the KVM VM fd (for dirty logging) */
-#define SP_VM_RAM_SLOT 0            /* memslot holding all of guest RAM */
+int sp_vm_kvm_fd(const SpVm *vm); /* the KVM VM fd (for dirty logging) */
+#define SP_VM_RAM_SLOT 0          /* memslot holding all of guest RAM */
 
 void sp_vm_get_info(SpVm *vm, SpVmInfo *info);
 uint64_t sp_vm_cpu_time_ns(SpVm *vm); /* CPU time of all vCPU threads so far */
 /* Post a command for the payload (SP_Q_COMMAND); returns its sequence number. */
 uint32_t sp_vm_send_command(SpVm *vm, uint8_t opcode, uint32_t arg);
-char *sp_vm_get_reason(SpVm *vm);   /* crash/stop reason, or NULL */
+char *sp_vm_get_reason(SpVm *vm); /* crash/stop reason, or NULL */
 /* Value a guest reported with SP_CTL_RESULT, if any. */
 bool sp_vm_get_result(SpVm *vm, const char *key, uint64_t *value);
 
@@ -105,14 +105,14 @@ bool sp_vm_get_result(SpVm *vm, const char *key, uint64_t *value);
  * replaced and attached again before it resumes. */
 #define SP_VM_CLONE_MAX 64
 typedef struct SpVmCloneTimes {
-    double pause_ms;        /* pause requested -> source running again */
-    double park_ms;         /* ... of which waiting for the vCPUs to park */
-    double copy_ms;         /* ... copying RAM into the group file */
-    double remap_ms;        /* ... replacing the source's RAM by the file */
-    double children_ms;     /* source parked -> every child running */
-    uint64_t pages_copied;  /* pages written to a group file while paused */
+    double pause_ms;          /* pause requested -> source running again */
+    double park_ms;           /* ... of which waiting for the vCPUs to park */
+    double copy_ms;           /* ... copying RAM into the group file */
+    double remap_ms;          /* ... replacing the source's RAM by the file */
+    double children_ms;       /* source parked -> every child running */
+    uint64_t pages_copied;    /* pages written to a group file while paused */
     uint64_t pages_precopied; /* ... and before the pause, while it ran */
-    double precopy_ms;      /* time of that pre-copy */
+    double precopy_ms;        /* time of that pre-copy */
 } SpVmCloneTimes;
 SpVm *sp_vm_clone(SpVm *src, const char *name, uint64_t vm_id, const SpVmEvents *ev,
                   GError **error);

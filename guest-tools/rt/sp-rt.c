@@ -8,7 +8,11 @@ int32_t sp_ctl(uint32_t op, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t *out
     /* On the stack: the stacks live below 4 GiB (guest-abi.h) and the
      * alignment keeps the 32-byte block inside one page. */
     SpCtlRequest req __attribute__((aligned(32))) = {
-        .op = op, .ret = SP_CTL_EINVAL, .arg0 = a0, .arg1 = a1, .arg2 = a2,
+        .op = op,
+        .ret = SP_CTL_EINVAL,
+        .arg0 = a0,
+        .arg1 = a1,
+        .arg2 = a2,
     };
     uint32_t addr = (uint32_t)(uintptr_t)&req;
     __asm__ volatile("outl %0, %1" : : "a"(addr), "Nd"((uint16_t)SP_CTL_PORT) : "memory");

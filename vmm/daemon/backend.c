@@ -39,8 +39,7 @@ static bool be_domain_list(void *opaque, GPtrArray *out, GError **error)
     return true;
 }
 
-static bool be_domain_get(void *opaque, const guint8 uuid[16], SpLvDomainInfo *out,
-                          GError **error)
+static bool be_domain_get(void *opaque, const guint8 uuid[16], SpLvDomainInfo *out, GError **error)
 {
     SpDomain *d = be_domain(opaque, uuid, error);
     if (!d)
@@ -59,8 +58,8 @@ static bool be_domain_get_xml(void *opaque, const guint8 uuid[16], guint32 flags
     return true;
 }
 
-static bool be_domain_define_xml(void *opaque, const char *xml, guint32 flags,
-                                 SpLvDomainInfo *out, GError **error)
+static bool be_domain_define_xml(void *opaque, const char *xml, guint32 flags, SpLvDomainInfo *out,
+                                 GError **error)
 {
     SpDaemon *dm = opaque;
     SpDomain *d = sp_domains_define(dm->domains, xml, true, error);
@@ -70,16 +69,15 @@ static bool be_domain_define_xml(void *opaque, const char *xml, guint32 flags,
     return true;
 }
 
-static bool be_domain_undefine(void *opaque, const guint8 uuid[16], guint32 flags,
-                               GError **error)
+static bool be_domain_undefine(void *opaque, const guint8 uuid[16], guint32 flags, GError **error)
 {
     SpDaemon *dm = opaque;
     SpDomain *d = be_domain(dm, uuid, error);
     return d && sp_domains_undefine(dm->domains, d, error);
 }
 
-static bool be_domain_create_xml(void *opaque, const char *xml, guint32 flags,
-                                 SpLvDomainInfo *out, GError **error)
+static bool be_domain_create_xml(void *opaque, const char *xml, guint32 flags, SpLvDomainInfo *out,
+                                 GError **error)
 {
     SpDaemon *dm = opaque;
     g_autoptr(GError) perr = NULL;
@@ -120,8 +118,7 @@ static bool be_domain_shutdown(void *opaque, const guint8 uuid[16], GError **err
     return be_domain_destroy(opaque, uuid, 0, error);
 }
 
-static bool be_domain_memory_stats(void *opaque, const guint8 uuid[16], GArray *out,
-                                   GError **error)
+static bool be_domain_memory_stats(void *opaque, const guint8 uuid[16], GArray *out, GError **error)
 {
     SpDaemon *dm = opaque;
     SpDomain *d = be_domain(dm, uuid, error);
@@ -148,8 +145,8 @@ static bool be_domain_memory_stats(void *opaque, const guint8 uuid[16], GArray *
     return true;
 }
 
-static bool be_domain_stats(void *opaque, const guint8 uuid[16], guint32 groups,
-                            SpLvParams *out, GError **error)
+static bool be_domain_stats(void *opaque, const guint8 uuid[16], guint32 groups, SpLvParams *out,
+                            GError **error)
 {
     SpDaemon *dm = opaque;
     SpDomain *d = be_domain(dm, uuid, error);
@@ -186,14 +183,13 @@ static bool be_domain_stats(void *opaque, const guint8 uuid[16], guint32 groups,
      * rounds, pages verified in the last one, mismatching pages). */
     SpVmInfo info;
     sp_vm_get_info(d->vm, &info);
-    ok = ok && sp_lv_params_add_ullong(out, "samepage.guest.rounds", info.rounds, error) &&
-         sp_lv_params_add_ullong(out, "samepage.guest.pages_verified", info.pages_verified,
-                                 error) &&
-         sp_lv_params_add_ullong(out, "samepage.guest.integrity_errors", info.integrity_errors,
-                                 error);
+    ok =
+        ok && sp_lv_params_add_ullong(out, "samepage.guest.rounds", info.rounds, error) &&
+        sp_lv_params_add_ullong(out, "samepage.guest.pages_verified", info.pages_verified, error) &&
+        sp_lv_params_add_ullong(out, "samepage.guest.integrity_errors", info.integrity_errors,
+                                error);
     ok = ok && sp_lv_params_add_string(out, "samepage.sharing_domain",
-                                       vs.sharing_domain ? vs.sharing_domain : d->def->name,
-                                       error);
+                                       vs.sharing_domain ? vs.sharing_domain : d->def->name, error);
     g_free(vs.sharing_domain);
     return ok;
 }
@@ -266,8 +262,7 @@ static bool be_node_memory_params_set(void *opaque, const SpLvParams *params, GE
     return sp_knobs_params_set(dm->knobs, params, error);
 }
 
-static bool be_node_memory_stats(void *opaque, gint32 cell, SpLvNodeMemStats *out,
-                                 GError **error)
+static bool be_node_memory_stats(void *opaque, gint32 cell, SpLvNodeMemStats *out, GError **error)
 {
     memset(out, 0, sizeof(*out));
     if (cell == -1) {
@@ -308,9 +303,8 @@ static bool be_node_memory_stats(void *opaque, gint32 cell, SpLvNodeMemStats *ou
     return true;
 }
 
-static bool be_domain_clone(void *opaque, const char *name, guint32 count,
-                            const char *const *names, guint32 n_names, GPtrArray *children,
-                            GError **error)
+static bool be_domain_clone(void *opaque, const char *name, guint32 count, const char *const *names,
+                            guint32 n_names, GPtrArray *children, GError **error)
 {
     SpDaemon *dm = opaque;
     SpDomain *d = sp_domains_find_name(dm->domains, name);

@@ -7,7 +7,7 @@
 #include "vmm/libvirt/backend.h"
 
 typedef struct SpDaemon {
-    SpDomains *domains;      /* the VMs */
+    SpDomains *domains;        /* the VMs */
     struct SpHostKnobs *knobs; /* memory engine knobs and counters */
 } SpDaemon;
 

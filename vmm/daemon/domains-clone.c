@@ -31,8 +31,8 @@
 struct DomFamily {
     gint refs;
     guint n;
-    char **names;     /* n names (owned) */
-    SpDomain **doms;  /* n domains (not owned) */
+    char **names;    /* n names (owned) */
+    SpDomain **doms; /* n domains (not owned) */
 };
 
 void dom_family_unref(DomFamily *f)
@@ -115,9 +115,8 @@ static SpDomXml *clone_definition(const SpDomXml *src, const char *name, GError 
 }
 
 /* Checks and picks the children's names; false with an error otherwise. */
-static bool clone_pick_names(SpDomains *ds, SpDomain *d, guint32 count,
-                             const char *const *names, guint32 n_names, GPtrArray *out,
-                             GError **error)
+static bool clone_pick_names(SpDomains *ds, SpDomain *d, guint32 count, const char *const *names,
+                             guint32 n_names, GPtrArray *out, GError **error)
 {
     const char *src = d->def->name;
     if (!d->def->sp_payload) {
@@ -162,8 +161,10 @@ static bool clone_pick_names(SpDomains *ds, SpDomain *d, guint32 count,
     for (guint32 k = 1; out->len < count; k++) {
         g_autofree char *name = g_strdup_printf("%s-c%u", src, k);
         if (strlen(name) > SP_LV_CLONE_NAME_MAX) {
-            DOM_ERROR(error, SP_LV_ERR_INVALID_ARG, "domain name '%s' is too long to derive "
-                      "clone names from: give --names", src);
+            DOM_ERROR(error, SP_LV_ERR_INVALID_ARG,
+                      "domain name '%s' is too long to derive "
+                      "clone names from: give --names",
+                      src);
             return false;
         }
         if (!clone_name_taken(ds, out, name))

@@ -12,13 +12,13 @@
 #include "vmm/daemon/domains.h"
 
 /* libvirt state reasons samepaged uses */
-#define SHUTOFF_UNKNOWN 0
-#define SHUTOFF_SHUTDOWN 1
+#define SHUTOFF_UNKNOWN   0
+#define SHUTOFF_SHUTDOWN  1
 #define SHUTOFF_DESTROYED 2
-#define SHUTOFF_CRASHED 3
-#define SHUTOFF_FAILED 6
-#define RUNNING_BOOTED 1
-#define CRASHED_UNKNOWN 0
+#define SHUTOFF_CRASHED   3
+#define SHUTOFF_FAILED    6
+#define RUNNING_BOOTED    1
+#define CRASHED_UNKNOWN   0
 
 /* <state-dir>/<sub>/<name><ext> */
 char *dom_path(SpDomains *ds, const char *sub, const char *name, const char *ext);

@@ -9,7 +9,6 @@
 
 #define DOM_ERROR(error, code, ...) g_set_error(error, SP_LV_ERROR, code, __VA_ARGS__)
 
-
 char *dom_path(SpDomains *ds, const char *sub, const char *name, const char *ext)
 {
     g_autofree char *file = g_strconcat(name, ext, NULL);
@@ -144,8 +143,7 @@ SpDomains *sp_domains_new(SpKvm *kvm, const char *state_dir, GMainContext *ctx, 
     g_autoptr(GDir) run = g_dir_open(rdir, 0, NULL);
     while (run && (f = g_dir_read_name(run))) {
         g_autofree char *path = g_build_filename(rdir, f, NULL);
-        g_warning("event=lost-on-restart transient=%s (it was running when samepaged stopped)",
-                  f);
+        g_warning("event=lost-on-restart transient=%s (it was running when samepaged stopped)", f);
         g_unlink(path);
     }
     return ds;
@@ -277,8 +275,7 @@ void dom_console(SpVm *vm, const char *line, void *opaque)
 void dom_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque)
 {
     dom_console(vm, "samepage: INTEGRITY ERROR reported by the guest", opaque);
-    g_warning("event=integrity-error domain=%s gpa=0x%" G_GINT64_MODIFIER "x", sp_vm_name(vm),
-              gpa);
+    g_warning("event=integrity-error domain=%s gpa=0x%" G_GINT64_MODIFIER "x", sp_vm_name(vm), gpa);
 }
 
 typedef struct EndedMsg {
@@ -377,8 +374,8 @@ bool sp_domains_start(SpDomains *ds, SpDomain *d, GError **error)
         DOM_ERROR(error, SP_LV_ERR_OPERATION_FAILED, "%s", err->message);
         return false; /* the ended event cleans up */
     }
-    g_message("event=started domain=%s id=%d mem_mib=%" G_GUINT64_FORMAT " vcpus=%u",
-              d->def->name, d->id, cfg->mem_size >> 20, cfg->vcpus);
+    g_message("event=started domain=%s id=%d mem_mib=%" G_GUINT64_FORMAT " vcpus=%u", d->def->name,
+              d->id, cfg->mem_size >> 20, cfg->vcpus);
     return true;
 fail:
     if (d->console)
@@ -392,8 +389,7 @@ fail:
 bool sp_domains_destroy(SpDomains *ds, SpDomain *d, GError **error)
 {
     if (!d->vm) {
-        DOM_ERROR(error, SP_LV_ERR_OPERATION_INVALID, "domain '%s' is not running",
-                  d->def->name);
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_INVALID, "domain '%s' is not running", d->def->name);
         return false;
     }
     SpVm *vm = d->vm;
@@ -439,8 +435,7 @@ void sp_domain_fill_info(SpDomain *d, SpLvDomainInfo *out)
     out->state = d->state;
     out->reason = d->reason;
     out->max_mem_kib = d->def->memory_kib;
-    out->cur_mem_kib = d->def->current_memory_kib ? d->def->current_memory_kib
-                                                  : d->def->memory_kib;
+    out->cur_mem_kib = d->def->current_memory_kib ? d->def->current_memory_kib : d->def->memory_kib;
     out->vcpus = d->def->vcpus;
     out->cpu_time_ns = d->vm ? sp_vm_cpu_time_ns(d->vm) : d->cpu_ns_last;
     out->persistent = d->persistent;

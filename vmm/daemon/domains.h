@@ -33,16 +33,16 @@
 #include "vmm/vm.h"
 
 typedef struct SpDomain {
-    SpDomXml *def;           /* the definition (owned) */
-    bool persistent;         /* stored in the state dir */
-    SpVm *vm;                /* non-NULL while running */
-    gint32 id;               /* >= 1 while running, else -1 */
-    SpLvDomainState state;   /* libvirt state */
-    gint32 reason;           /* libvirt state reason */
-    uint64_t cpu_ns_last;    /* CPU time of the last run, once stopped */
-    GMutex console_lock;     /* protects console */
-    FILE *console;           /* console log while running */
-    struct SpDomains *owner; /* back pointer */
+    SpDomXml *def;            /* the definition (owned) */
+    bool persistent;          /* stored in the state dir */
+    SpVm *vm;                 /* non-NULL while running */
+    gint32 id;                /* >= 1 while running, else -1 */
+    SpLvDomainState state;    /* libvirt state */
+    gint32 reason;            /* libvirt state reason */
+    uint64_t cpu_ns_last;     /* CPU time of the last run, once stopped */
+    GMutex console_lock;      /* protects console */
+    FILE *console;            /* console log while running */
+    struct SpDomains *owner;  /* back pointer */
     struct DomFamily *family; /* clones: the events opaque its VM shares, or NULL */
 } SpDomain;
 

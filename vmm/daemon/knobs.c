@@ -7,7 +7,7 @@
 #include "vmm/libvirt/backend.h"
 
 struct SpHostKnobs {
-    SpEngine *engine;          /* the sharing engine (not owned) */
+    SpEngine *engine; /* the sharing engine (not owned) */
 };
 
 SpHostKnobs *sp_knobs_new(void *engine)

@@ -67,7 +67,7 @@ int main(int argc, char **argv)
     g_autofree char *sock = NULL;
     g_autofree char *ro_sock = NULL;
     g_autofree char *group = NULL;
-    g_autofree char *kvm_path = NULL;  /* GOption does not free them */
+    g_autofree char *kvm_path = NULL; /* GOption does not free them */
     gboolean verbose = FALSE, version = FALSE;
     gint clone_max = SP_VM_CLONE_MAX;
     GOptionEntry entries[] = {

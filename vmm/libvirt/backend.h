@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backend.h - the interface between the libvirt endpoint (vmm/libvirt/) and
  * whatever owns the VMs (samepaged, or the test backend of tests/libvirt/).
@@ -189,9 +190,8 @@ typedef struct {
      * names[0..n_names) name the first children (n_names <= count); the
      * backend names the rest.  Appends the children's names (char *, the
      * array frees them) in order.  All or nothing. */
-    bool (*domain_clone)(void *opaque, const char *name, guint32 count,
-                         const char *const *names, guint32 n_names, GPtrArray *children,
-                         GError **error);
+    bool (*domain_clone)(void *opaque, const char *name, guint32 count, const char *const *names,
+                         guint32 n_names, GPtrArray *children, GError **error);
     /* Appends one SpLvParams * per clone group (the array frees them). */
     bool (*clone_groups)(void *opaque, GPtrArray *groups, GError **error);
 } SpLvBackendOps;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client.c - the synchronous libvirt remote-protocol client (client.h).
  *
@@ -20,16 +21,22 @@
 #include "vmm/libvirt/message.h"
 #include "vmm/libvirt/protocol.h"
 
-G_DEFINE_QUARK(sp-lv-client-error-quark, sp_lv_client_error)
-G_DEFINE_QUARK(sp-lv-client-remote-error-quark, sp_lv_client_remote_error)
+GQuark sp_lv_client_error_quark(void)
+{
+    return g_quark_from_static_string("sp-lv-client-error-quark");
+}
+GQuark sp_lv_client_remote_error_quark(void)
+{
+    return g_quark_from_static_string("sp-lv-client-remote-error-quark");
+}
 
 #define CLIENT_TIMEOUT_DEFAULT_MS 60000
 
 struct SpLvClient {
-    int fd;          /* connected socket, -1 after an error */
-    guint32 serial;  /* serial of the next call */
-    int timeout_ms;  /* per-reply wait */
-    char *path;      /* for messages */
+    int fd;         /* connected socket, -1 after an error */
+    guint32 serial; /* serial of the next call */
+    int timeout_ms; /* per-reply wait */
+    char *path;     /* for messages */
 };
 
 void sp_lv_client_dom_clear(SpLvClientDom *d)
@@ -133,8 +140,8 @@ static bool client_read_packet(SpLvClient *c, GByteArray **pkt, GError **error)
     return true;
 }
 
-bool sp_lv_client_call(SpLvClient *c, gint32 proc, const GByteArray *args,
-                       GByteArray **reply, GError **error)
+bool sp_lv_client_call(SpLvClient *c, gint32 proc, const GByteArray *args, GByteArray **reply,
+                       GError **error)
 {
     return sp_lv_client_call_program(c, SP_LV_REMOTE_PROGRAM, SP_LV_REMOTE_VERSION, proc, args,
                                      reply, error);
@@ -148,8 +155,11 @@ bool sp_lv_client_call_program(SpLvClient *c, guint32 prog, guint32 vers, gint32
                     "connection to samepaged at %s is closed", c->path);
         return false;
     }
-    SpLvHeader h = {.prog = prog, .vers = vers,
-                    .proc = proc, .type = SP_LV_CALL, .serial = c->serial++,
+    SpLvHeader h = {.prog = prog,
+                    .vers = vers,
+                    .proc = proc,
+                    .type = SP_LV_CALL,
+                    .serial = c->serial++,
                     .status = SP_LV_STATUS_OK};
     g_autoptr(GByteArray) out = g_byte_array_new();
     gsize start = sp_lv_packet_begin(out, &h);
@@ -171,8 +181,8 @@ bool sp_lv_client_call_program(SpLvClient *c, guint32 prog, guint32 vers, gint32
             return client_protocol_error(c, error, "%s", derr->message);
         if (rh.type == SP_LV_MESSAGE)
             continue; /* keepalive ping or event: not ours */
-        if (rh.prog != prog || rh.vers != vers ||
-            rh.type != SP_LV_REPLY || rh.serial != h.serial || rh.proc != proc)
+        if (rh.prog != prog || rh.vers != vers || rh.type != SP_LV_REPLY || rh.serial != h.serial ||
+            rh.proc != proc)
             return client_protocol_error(
                 c, error, "unexpected packet (program 0x%x, type %d, procedure %d, serial %u)",
                 rh.prog, rh.type, rh.proc, rh.serial);
@@ -217,8 +227,8 @@ static bool client_call_decode_program(SpLvClient *c, guint32 prog, gint32 proc,
     return true;
 }
 
-static bool client_call_decode(SpLvClient *c, gint32 proc, const GByteArray *args,
-                               ReplyFn fn, void *out, GError **error)
+static bool client_call_decode(SpLvClient *c, gint32 proc, const GByteArray *args, ReplyFn fn,
+                               void *out, GError **error)
 {
     return client_call_decode_program(c, SP_LV_REMOTE_PROGRAM, proc, args, fn, out, error);
 }
@@ -237,8 +247,7 @@ SpLvClient *sp_lv_client_connect(const char *path, bool readonly, GError **error
         int e = errno;
         if (fd >= 0)
             close(fd);
-        g_set_error(error, SP_LV_CLIENT_ERROR, SP_LV_CLIENT_ERROR_CONNECT, "%s",
-                    g_strerror(e));
+        g_set_error(error, SP_LV_CLIENT_ERROR, SP_LV_CLIENT_ERROR_CONNECT, "%s", g_strerror(e));
         return NULL;
     }
     g_autoptr(SpLvClient) c = g_new0(SpLvClient, 1);
@@ -302,8 +311,7 @@ bool sp_lv_client_lookup_by_name(SpLvClient *c, const char *name, SpLvClientDom 
     g_autoptr(GByteArray) args = g_byte_array_new();
     *out = (SpLvClientDom){0};
     sp_xdr_write_string(args, name);
-    if (!client_call_decode(c, SP_LV_PROC_DOMAIN_LOOKUP_BY_NAME, args, reply_dom, out,
-                            error)) {
+    if (!client_call_decode(c, SP_LV_PROC_DOMAIN_LOOKUP_BY_NAME, args, reply_dom, out, error)) {
         sp_lv_client_dom_clear(out);
         return false;
     }
@@ -339,8 +347,8 @@ GPtrArray *sp_lv_client_list_all(SpLvClient *c, guint32 flags, GError **error)
         g_ptr_array_new_with_free_func((GDestroyNotify)sp_lv_client_dom_free);
     sp_xdr_write_i32(args, 1); /* need_results */
     sp_xdr_write_u32(args, flags);
-    if (!client_call_decode(c, SP_LV_PROC_CONNECT_LIST_ALL_DOMAINS, args, reply_dom_list,
-                            list, error))
+    if (!client_call_decode(c, SP_LV_PROC_CONNECT_LIST_ALL_DOMAINS, args, reply_dom_list, list,
+                            error))
         return NULL;
     return g_steal_pointer(&list);
 }
@@ -351,8 +359,8 @@ static bool reply_state(SpXdrReader *r, void *out, GError **error)
     return sp_xdr_read_i32(r, &sr[0], error) && sp_xdr_read_i32(r, &sr[1], error);
 }
 
-bool sp_lv_client_get_state(SpLvClient *c, const SpLvClientDom *d, gint32 *state,
-                            gint32 *reason, GError **error)
+bool sp_lv_client_get_state(SpLvClient *c, const SpLvClientDom *d, gint32 *state, gint32 *reason,
+                            GError **error)
 {
     g_autoptr(GByteArray) args = g_byte_array_new();
     gint32 sr[2];
@@ -366,8 +374,8 @@ bool sp_lv_client_get_state(SpLvClient *c, const SpLvClientDom *d, gint32 *state
     return true;
 }
 
-bool sp_lv_client_dom_void(SpLvClient *c, gint32 proc, const SpLvClientDom *d,
-                           bool with_flags, guint32 flags, GError **error)
+bool sp_lv_client_dom_void(SpLvClient *c, gint32 proc, const SpLvClientDom *d, bool with_flags,
+                           guint32 flags, GError **error)
 {
     g_autoptr(GByteArray) args = g_byte_array_new();
     sp_lv_client_write_dom(args, d);
@@ -376,8 +384,7 @@ bool sp_lv_client_dom_void(SpLvClient *c, gint32 proc, const SpLvClientDom *d,
     return client_call_decode(c, proc, args, NULL, NULL, error);
 }
 
-bool sp_lv_client_define_xml(SpLvClient *c, const char *xml, SpLvClientDom *out,
-                             GError **error)
+bool sp_lv_client_define_xml(SpLvClient *c, const char *xml, SpLvClientDom *out, GError **error)
 {
     g_autoptr(GByteArray) args = g_byte_array_new();
     *out = (SpLvClientDom){0};
@@ -428,8 +435,8 @@ GPtrArray *sp_lv_client_get_all_domain_stats(SpLvClient *c, GPtrArray *doms, gui
         sp_lv_client_write_dom(args, doms->pdata[i]);
     sp_xdr_write_u32(args, groups);
     sp_xdr_write_u32(args, flags);
-    if (!client_call_decode(c, SP_LV_PROC_CONNECT_GET_ALL_DOMAIN_STATS, args, reply_stats,
-                            list, error))
+    if (!client_call_decode(c, SP_LV_PROC_CONNECT_GET_ALL_DOMAIN_STATS, args, reply_stats, list,
+                            error))
         return NULL;
     return g_steal_pointer(&list);
 }
@@ -454,8 +461,8 @@ SpLvParams *sp_lv_client_node_memory_params(SpLvClient *c, GError **error)
     g_autoptr(GByteArray) args = g_byte_array_new();
     sp_xdr_write_i32(args, 0);
     sp_xdr_write_u32(args, SP_LV_TYPED_PARAM_STRING_OKAY);
-    if (!client_call_decode(c, SP_LV_PROC_NODE_GET_MEMORY_PARAMETERS, args, reply_node_params,
-                            &np, error))
+    if (!client_call_decode(c, SP_LV_PROC_NODE_GET_MEMORY_PARAMETERS, args, reply_node_params, &np,
+                            error))
         return NULL;
     if (np.nparams < 0 || (guint32)np.nparams > SP_LV_NODE_MEMORY_PARAMETERS_MAX) {
         client_protocol_error(c, error, "node memory parameter count %d", np.nparams);
@@ -468,8 +475,8 @@ SpLvParams *sp_lv_client_node_memory_params(SpLvClient *c, GError **error)
     g_byte_array_set_size(args, 0);
     sp_xdr_write_i32(args, np.nparams);
     sp_xdr_write_u32(args, SP_LV_TYPED_PARAM_STRING_OKAY);
-    if (!client_call_decode(c, SP_LV_PROC_NODE_GET_MEMORY_PARAMETERS, args, reply_node_params,
-                            &np2, error))
+    if (!client_call_decode(c, SP_LV_PROC_NODE_GET_MEMORY_PARAMETERS, args, reply_node_params, &np2,
+                            error))
         return NULL;
     return g_steal_pointer(&p);
 }
@@ -534,8 +541,7 @@ GPtrArray *sp_lv_client_clone_groups(SpLvClient *c, GError **error)
 {
     g_autoptr(GByteArray) args = g_byte_array_new();
     sp_xdr_write_u32(args, 0);
-    g_autoptr(GPtrArray) groups =
-        g_ptr_array_new_with_free_func((GDestroyNotify)sp_lv_params_free);
+    g_autoptr(GPtrArray) groups = g_ptr_array_new_with_free_func((GDestroyNotify)sp_lv_params_free);
     if (!client_call_decode_program(c, SP_LV_SAMEPAGE_PROGRAM, SP_LV_SAMEPAGE_PROC_CLONE_GROUPS,
                                     args, reply_clone_groups, groups, error))
         return NULL;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client.h - a small synchronous client of the libvirt remote protocol, for
  * the `samepage` CLI talking to samepaged over its UNIX socket.
@@ -40,9 +41,9 @@ typedef struct SpLvClient SpLvClient;
 
 /* A remote_nonnull_domain as the daemon sent it. */
 typedef struct {
-    char *name;      /* owned */
+    char *name; /* owned */
     guint8 uuid[16];
-    gint32 id;       /* -1 when inactive */
+    gint32 id; /* -1 when inactive */
 } SpLvClientDom;
 
 void sp_lv_client_dom_clear(SpLvClientDom *d);
@@ -62,8 +63,8 @@ void sp_lv_client_set_timeout(SpLvClient *c, int timeout_ms);
 
 /* One call of the REMOTE program: args are the encoded arguments (may be
  * NULL for none).  On success *reply holds the reply payload (owned). */
-bool sp_lv_client_call(SpLvClient *c, gint32 proc, const GByteArray *args,
-                       GByteArray **reply, GError **error);
+bool sp_lv_client_call(SpLvClient *c, gint32 proc, const GByteArray *args, GByteArray **reply,
+                       GError **error);
 
 /* The same for any program: SP_LV_SAMEPAGE_PROGRAM's calls use this. */
 bool sp_lv_client_call_program(SpLvClient *c, guint32 prog, guint32 vers, gint32 proc,
@@ -80,15 +81,14 @@ bool sp_lv_client_lookup_by_name(SpLvClient *c, const char *name, SpLvClientDom 
 /* CONNECT_LIST_ALL_DOMAINS: a GPtrArray of SpLvClientDom*. */
 GPtrArray *sp_lv_client_list_all(SpLvClient *c, guint32 flags, GError **error);
 /* DOMAIN_GET_STATE: virDomainState and reason. */
-bool sp_lv_client_get_state(SpLvClient *c, const SpLvClientDom *d, gint32 *state,
-                            gint32 *reason, GError **error);
+bool sp_lv_client_get_state(SpLvClient *c, const SpLvClientDom *d, gint32 *state, gint32 *reason,
+                            GError **error);
 /* A call whose arguments are just {dom} (+ u32 flags when with_flags) and
  * whose reply is empty: DOMAIN_CREATE, DESTROY, SHUTDOWN, UNDEFINE. */
-bool sp_lv_client_dom_void(SpLvClient *c, gint32 proc, const SpLvClientDom *d,
-                           bool with_flags, guint32 flags, GError **error);
+bool sp_lv_client_dom_void(SpLvClient *c, gint32 proc, const SpLvClientDom *d, bool with_flags,
+                           guint32 flags, GError **error);
 /* DOMAIN_DEFINE_XML: the defined domain in *out. */
-bool sp_lv_client_define_xml(SpLvClient *c, const char *xml, SpLvClientDom *out,
-                             GError **error);
+bool sp_lv_client_define_xml(SpLvClient *c, const char *xml, SpLvClientDom *out, GError **error);
 
 /* One record of CONNECT_GET_ALL_DOMAIN_STATS. */
 typedef struct {

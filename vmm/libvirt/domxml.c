@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * domxml.c - parse and format samepage's subset of libvirt domain XML
  * (domxml.h lists it).
@@ -12,7 +13,10 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK(sp - domxml - error - quark, sp_domxml_error)
+GQuark sp_domxml_error_quark(void)
+{
+    return g_quark_from_static_string("sp-domxml-error-quark");
+}
 
 typedef struct {
     const char *path;  /* canonical path (samepage elements without prefix) */

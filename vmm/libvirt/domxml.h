@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * domxml.h - samepage's subset of libvirt domain XML: parse and format.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * message.c - packet framing, header and remote_error codec (message.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * message.h - packets of the libvirt remote protocol: framing, the 24-byte
  * header, and the remote_error payload of error replies.

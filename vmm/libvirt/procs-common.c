@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procs-common.c - helpers shared by the procedure implementations:
  * argument end check, remote_nonnull_domain codec, backend lookups with

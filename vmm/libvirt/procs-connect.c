@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procs-connect.c - connection setup and teardown, authentication, feature
  * probes, type/version/hostname (libvirt-wire.md 2.1).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procs-domain.c - domain lookup, listing and read-only queries: lookup by
  * id/name/uuid, list (all, active ids, defined names, counts), state, info,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procs-lifecycle.c - the mutating domain procedures: define, undefine,
  * create from XML (transient), start, destroy, shutdown.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procs-node.c - host-wide procedures: node info, security model (none),
  * node memory parameters get/set (the shm_* knobs and counters of the

@@ -28,8 +28,8 @@ static bool proc_sp_clone(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GE
         !sp_xdr_read_u32(args, &count, error) || !sp_xdr_read_u32(args, &n_names, error))
         return false;
     if (n_names > SP_LV_CLONE_NAMES_MAX) {
-        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_TOO_LONG,
-                    "%u clone names, more than %u", n_names, SP_LV_CLONE_NAMES_MAX);
+        g_set_error(error, SP_XDR_ERROR, SP_XDR_ERROR_TOO_LONG, "%u clone names, more than %u",
+                    n_names, SP_LV_CLONE_NAMES_MAX);
         return false;
     }
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
@@ -54,15 +54,13 @@ static bool proc_sp_clone(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GE
     return true;
 }
 
-static bool proc_sp_clone_groups(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
-                                 GError **error)
+static bool proc_sp_clone_groups(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     guint32 flags;
     if (!sp_xdr_read_u32(args, &flags, error) || !sp_lv_args_end(args, error))
         return false;
     if (flags) {
-        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG, "unsupported flags (0x%x)",
-                    flags);
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG, "unsupported flags (0x%x)", flags);
         return false;
     }
     if (!s->backend->ops->clone_groups)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procs-stats.c - per-domain statistics: DOMAIN_MEMORY_STATS (dommemstat)
  * and CONNECT_GET_ALL_DOMAIN_STATS (domstats, exporters).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * procs.h - internal interface between the dispatcher (session.c) and the
  * procedure implementations (procs-*.c), plus helpers they share

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * protocol.h - numbers of the libvirt remote wire protocol that samepage
  * speaks: programs, message types, procedure numbers, limits, error codes,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c - UNIX-socket listener and per-connection I/O for the libvirt
  * endpoint (server.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.h - the libvirt endpoint's UNIX-socket server.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * session.c - packet reassembly and dispatch for one connection.
  *
@@ -24,7 +25,10 @@
 #include "vmm/libvirt/message.h"
 #include "vmm/libvirt/procs.h"
 
-G_DEFINE_QUARK(sp - lv - error - quark, sp_lv_error)
+GQuark sp_lv_error_quark(void)
+{
+    return g_quark_from_static_string("sp-lv-error-quark");
+}
 
 SpLvSession *sp_lv_session_new(const SpLvBackend *backend, const SpLvEndpointConfig *cfg,
                                bool readonly, const char *deny_reason)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * session.h - one client connection's protocol state, independent of the
  * transport: bytes in, reply bytes out.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * typed-params.c - typed parameter lists and their remote_typed_param codec.
  *

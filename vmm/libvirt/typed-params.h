@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * typed-params.h - a list of libvirt typed parameters (virTypedParameter):
  * named values of type int, uint, llong, ullong, double, boolean or string.

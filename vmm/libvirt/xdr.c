@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xdr.c - bounds-checked XDR reader and writer (see xdr.h for the rules).
  *
@@ -10,7 +11,10 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK(sp - xdr - error - quark, sp_xdr_error)
+GQuark sp_xdr_error_quark(void)
+{
+    return g_quark_from_static_string("sp-xdr-error-quark");
+}
 
 static gsize xdr_pad(gsize n)
 {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xdr.h - bounds-checked XDR (RFC 4506) reader and writer for the libvirt
  * remote wire protocol.

@@ -34,13 +34,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SP_ACPI_PORT_BASE 0x600      /* first of the ACPI ports */
-#define SP_ACPI_PM1A_EVT_PORT 0x600  /* PM1a status (2) + enable (2): read 0 */
-#define SP_ACPI_PM1A_CNT_PORT 0x604  /* PM1a control, 16 bits */
-#define SP_ACPI_RESET_PORT 0x608     /* FADT RESET_REG, 1 byte */
-#define SP_ACPI_PORT_COUNT 9
-#define SP_ACPI_RESET_VALUE 0x0f
-#define SP_ACPI_S5_TYPE 5
+#define SP_ACPI_PORT_BASE     0x600 /* first of the ACPI ports */
+#define SP_ACPI_PM1A_EVT_PORT 0x600 /* PM1a status (2) + enable (2): read 0 */
+#define SP_ACPI_PM1A_CNT_PORT 0x604 /* PM1a control, 16 bits */
+#define SP_ACPI_RESET_PORT    0x608 /* FADT RESET_REG, 1 byte */
+#define SP_ACPI_PORT_COUNT    9
+#define SP_ACPI_RESET_VALUE   0x0f
+#define SP_ACPI_S5_TYPE       5
 
 /* Bytes the tables take for `ncpus` vCPUs. */
 size_t sp_acpi_tables_size(uint32_t ncpus);

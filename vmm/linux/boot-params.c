@@ -6,7 +6,7 @@
 #include "vmm/linux/e820.h"
 #include "vmm/linux/layout.h"
 
-#define MIB(x) ((unsigned long long)((x) >> 20))
+#define MIB(x)       ((unsigned long long)((x) >> 20))
 #define PAGE_DOWN(x) ((x) & ~0xfffULL)
 
 bool sp_linux_plan(const SpBzImage *img, uint64_t ram_size, uint64_t cmdline_len,
@@ -24,8 +24,8 @@ bool sp_linux_plan(const SpBzImage *img, uint64_t ram_size, uint64_t cmdline_len
     if (kernel_end > ram_size) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
                     "kernel needs RAM up to %llu MiB (load address %llu MiB + init_size), the VM "
-                    "has %llu MiB", MIB(kernel_end + 0xfffff), MIB(img->pref_address),
-                    MIB(ram_size));
+                    "has %llu MiB",
+                    MIB(kernel_end + 0xfffff), MIB(img->pref_address), MIB(ram_size));
         return false;
     }
     if (cmdline_len > img->cmdline_max || cmdline_len >= SP_LINUX_CMDLINE_ROOM) {
@@ -47,8 +47,8 @@ bool sp_linux_plan(const SpBzImage *img, uint64_t ram_size, uint64_t cmdline_len
         if (initrd_size > limit || PAGE_DOWN(limit - initrd_size) < lowest) {
             g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
                         "initrd of %llu MiB does not fit between the kernel's end (%llu MiB) and "
-                        "%llu MiB: give the VM more memory", MIB(initrd_size + 0xfffff),
-                        MIB(lowest), MIB(limit));
+                        "%llu MiB: give the VM more memory",
+                        MIB(initrd_size + 0xfffff), MIB(lowest), MIB(limit));
             return false;
         }
         plan->initrd_gpa = PAGE_DOWN(limit - initrd_size);
@@ -65,7 +65,7 @@ void sp_linux_boot_params_fill(struct boot_params *bp, const SpBzImage *img,
     bp->hdr.type_of_loader = 0xff; /* undefined boot loader */
     bp->hdr.loadflags |= CAN_USE_HEAP;
     bp->hdr.heap_end_ptr = 0xfe00 - 0x200;
-    bp->hdr.vid_mode = 0xffff;     /* "normal" text mode; the console is ttyS0 */
+    bp->hdr.vid_mode = 0xffff; /* "normal" text mode; the console is ttyS0 */
     bp->hdr.code32_start = (uint32_t)plan->kernel_gpa;
     bp->hdr.cmd_line_ptr = (uint32_t)plan->cmdline_gpa;
     bp->ext_cmd_line_ptr = (uint32_t)(plan->cmdline_gpa >> 32);

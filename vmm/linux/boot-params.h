@@ -30,14 +30,14 @@
 #include "vmm/linux/bzimage.h"
 
 typedef struct SpLinuxPlan {
-    uint64_t ram_size;     /* bytes of guest RAM from GPA 0 */
-    uint64_t kernel_gpa;   /* load address of the protected-mode kernel */
-    uint64_t kernel_end;   /* kernel_gpa + max(init_size, file part) */
-    uint64_t entry_gpa;    /* 64-bit entry point: kernel_gpa + 0x200 */
-    uint64_t cmdline_gpa;  /* NUL-terminated command line */
-    uint64_t cmdline_len;  /* without the NUL */
-    uint64_t initrd_gpa;   /* 0 when there is no initrd */
-    uint64_t initrd_size;  /* bytes; 0 when there is none */
+    uint64_t ram_size;    /* bytes of guest RAM from GPA 0 */
+    uint64_t kernel_gpa;  /* load address of the protected-mode kernel */
+    uint64_t kernel_end;  /* kernel_gpa + max(init_size, file part) */
+    uint64_t entry_gpa;   /* 64-bit entry point: kernel_gpa + 0x200 */
+    uint64_t cmdline_gpa; /* NUL-terminated command line */
+    uint64_t cmdline_len; /* without the NUL */
+    uint64_t initrd_gpa;  /* 0 when there is no initrd */
+    uint64_t initrd_size; /* bytes; 0 when there is none */
 } SpLinuxPlan;
 
 bool sp_linux_plan(const SpBzImage *img, uint64_t ram_size, uint64_t cmdline_len,

@@ -5,7 +5,7 @@
 #include "vmm/linux/bzimage.h"
 
 #define HDRS_MAGIC 0x53726448u /* "HdrS" */
-#define BOOT_FLAG 0xaa55u
+#define BOOT_FLAG  0xaa55u
 
 static bool fail(GError **error, const char *what, const char *msg)
 {
@@ -38,7 +38,8 @@ bool sp_bzimage_parse(const uint8_t *data, size_t size, const char *what, SpBzIm
     if (h.version < SP_BZIMAGE_MIN_VERSION) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
                     "%s: boot protocol %u.%02u is too old (samepage needs 2.12 or later for the "
-                    "64-bit entry point)", what, h.version >> 8, h.version & 0xff);
+                    "64-bit entry point)",
+                    what, h.version >> 8, h.version & 0xff);
         return false;
     }
     if (hdr_len < offsetof(struct setup_header, init_size) + sizeof h.init_size)
@@ -59,8 +60,7 @@ bool sp_bzimage_parse(const uint8_t *data, size_t size, const char *what, SpBzIm
         return fail(error, what, "setup header has an impossible init_size");
     if (h.cmdline_size == 0)
         return fail(error, what, "setup header has cmdline_size 0");
-    if (h.pref_address < 0x100000 || h.pref_address > 0x40000000ull ||
-        (h.pref_address & 0xfff))
+    if (h.pref_address < 0x100000 || h.pref_address > 0x40000000ull || (h.pref_address & 0xfff))
         return fail(error, what, "setup header has an unusable pref_address");
 
     out->hdr = h;

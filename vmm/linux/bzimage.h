@@ -25,22 +25,22 @@
 #include <asm/bootparam.h>
 #include <gio/gio.h>
 
-#define SP_BZIMAGE_HDR_OFFSET 0x1f1     /* setup header inside the file */
-#define SP_BZIMAGE_MIN_VERSION 0x020c   /* boot protocol 2.12 */
-#define SP_BZIMAGE_ENTRY64_OFFSET 0x200 /* 64-bit entry from the load address */
-#define SP_BZIMAGE_MAX_SIZE (512u << 20) /* refuse absurd files before reading */
+#define SP_BZIMAGE_HDR_OFFSET     0x1f1        /* setup header inside the file */
+#define SP_BZIMAGE_MIN_VERSION    0x020c       /* boot protocol 2.12 */
+#define SP_BZIMAGE_ENTRY64_OFFSET 0x200        /* 64-bit entry from the load address */
+#define SP_BZIMAGE_MAX_SIZE       (512u << 20) /* refuse absurd files before reading */
 
 typedef struct SpBzImage {
-    struct setup_header hdr; /* copy of the file's setup header */
-    size_t hdr_len;          /* bytes of it present in the file (from 0x1f1) */
-    uint16_t version;        /* boot protocol, e.g. 0x020f */
-    size_t kernel_offset;    /* file offset of the protected-mode kernel */
-    size_t kernel_size;      /* its length in bytes (to the end of the file) */
-    uint64_t pref_address;   /* where the kernel wants to be loaded */
-    uint32_t init_size;      /* bytes the kernel needs from its load address */
-    uint32_t cmdline_max;    /* longest command line, without the NUL */
-    uint32_t initrd_addr_max;/* highest address the initrd may occupy */
-    bool relocatable;        /* relocatable_kernel */
+    struct setup_header hdr;  /* copy of the file's setup header */
+    size_t hdr_len;           /* bytes of it present in the file (from 0x1f1) */
+    uint16_t version;         /* boot protocol, e.g. 0x020f */
+    size_t kernel_offset;     /* file offset of the protected-mode kernel */
+    size_t kernel_size;       /* its length in bytes (to the end of the file) */
+    uint64_t pref_address;    /* where the kernel wants to be loaded */
+    uint32_t init_size;       /* bytes the kernel needs from its load address */
+    uint32_t cmdline_max;     /* longest command line, without the NUL */
+    uint32_t initrd_addr_max; /* highest address the initrd may occupy */
+    bool relocatable;         /* relocatable_kernel */
 } SpBzImage;
 
 /* Check the image in data[0..size) and fill *out.  `what` names the file in

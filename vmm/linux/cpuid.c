@@ -7,8 +7,8 @@
 
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
 
-struct kvm_cpuid2 *sp_linux_cpuid_for_vcpu(const struct kvm_cpuid2 *supported,
-                                           uint32_t vcpu_index, uint32_t vcpu_count)
+struct kvm_cpuid2 *sp_linux_cpuid_for_vcpu(const struct kvm_cpuid2 *supported, uint32_t vcpu_index,
+                                           uint32_t vcpu_count)
 {
     size_t bytes = sizeof(struct kvm_cpuid2) + supported->nent * sizeof(struct kvm_cpuid_entry2);
     struct kvm_cpuid2 *c = g_malloc0(bytes);

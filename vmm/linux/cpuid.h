@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
-struct kvm_cpuid2 *sp_linux_cpuid_for_vcpu(const struct kvm_cpuid2 *supported,
-                                           uint32_t vcpu_index, uint32_t vcpu_count);
+struct kvm_cpuid2 *sp_linux_cpuid_for_vcpu(const struct kvm_cpuid2 *supported, uint32_t vcpu_index,
+                                           uint32_t vcpu_count);
 
 #endif

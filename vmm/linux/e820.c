@@ -11,8 +11,7 @@ size_t sp_linux_e820_build(uint64_t ram_size, struct boot_e820_entry *out, size_
     out[1] = (struct boot_e820_entry){.addr = SP_LINUX_EBDA_GPA,
                                       .size = SP_LINUX_HIMEM_GPA - SP_LINUX_EBDA_GPA,
                                       .type = SP_E820_RESERVED};
-    out[2] = (struct boot_e820_entry){.addr = SP_LINUX_HIMEM_GPA,
-                                      .size = ram_size - SP_LINUX_HIMEM_GPA,
-                                      .type = SP_E820_RAM};
+    out[2] = (struct boot_e820_entry){
+        .addr = SP_LINUX_HIMEM_GPA, .size = ram_size - SP_LINUX_HIMEM_GPA, .type = SP_E820_RAM};
     return 3;
 }

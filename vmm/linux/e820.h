@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <asm/bootparam.h>
 
-#define SP_E820_RAM 1
+#define SP_E820_RAM      1
 #define SP_E820_RESERVED 2
 
 /* Fill out[0..max) and return the number of entries, or 0 if ram_size is

@@ -6,7 +6,7 @@
 #include "vmm/linux/entry.h"
 #include "vmm/linux/layout.h"
 
-#define PTE_P 0x1ULL
+#define PTE_P  0x1ULL
 #define PTE_RW 0x2ULL
 #define PTE_PS 0x80ULL
 
@@ -20,8 +20,8 @@ static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
 }
 
 #define GDT_CODE64 0xa09b /* G, L, present, DPL 0, code execute/read, accessed */
-#define GDT_DATA 0xc093   /* G, D/B, present, DPL 0, data read/write, accessed */
-#define GDT_TSS 0x008b    /* present, 64-bit busy TSS */
+#define GDT_DATA   0xc093 /* G, D/B, present, DPL 0, data read/write, accessed */
+#define GDT_TSS    0x008b /* present, 64-bit busy TSS */
 
 bool sp_linux_entry_tables_write(uint8_t *ram, uint64_t ram_size, GError **error)
 {
@@ -53,8 +53,16 @@ bool sp_linux_entry_tables_write(uint8_t *ram, uint64_t ram_size, GError **error
 static struct kvm_segment seg_flat(uint16_t sel, uint8_t type, bool code)
 {
     return (struct kvm_segment){
-        .base = 0, .limit = 0xffffffff, .selector = sel, .type = type, .present = 1,
-        .dpl = 0, .db = code ? 0 : 1, .s = 1, .l = code ? 1 : 0, .g = 1,
+        .base = 0,
+        .limit = 0xffffffff,
+        .selector = sel,
+        .type = type,
+        .present = 1,
+        .dpl = 0,
+        .db = code ? 0 : 1,
+        .s = 1,
+        .l = code ? 1 : 0,
+        .g = 1,
     };
 }
 
@@ -62,8 +70,8 @@ void sp_linux_entry_sregs(struct kvm_sregs *s)
 {
     s->cs = seg_flat(SP_LINUX_BOOT_CS, 0xb, true);
     s->ds = s->es = s->fs = s->gs = s->ss = seg_flat(SP_LINUX_BOOT_DS, 0x3, false);
-    s->tr = (struct kvm_segment){.base = 0, .limit = 0x67, .selector = SP_LINUX_BOOT_TSS,
-                                 .type = 0xb, .present = 1};
+    s->tr = (struct kvm_segment){
+        .base = 0, .limit = 0x67, .selector = SP_LINUX_BOOT_TSS, .type = 0xb, .present = 1};
     s->ldt = (struct kvm_segment){.selector = 0, .type = 0x2, .present = 1, .limit = 0xffff};
     s->gdt.base = SP_LINUX_GDT_GPA;
     s->gdt.limit = SP_LINUX_GDT_ENTRIES * 8 - 1;

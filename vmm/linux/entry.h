@@ -24,12 +24,12 @@
 #include <linux/kvm.h>
 #include <gio/gio.h>
 
-#define SP_X86_CR0_PE 0x1ULL
-#define SP_X86_CR0_MP 0x2ULL
-#define SP_X86_CR0_ET 0x10ULL
-#define SP_X86_CR0_NE 0x20ULL
-#define SP_X86_CR0_PG 0x80000000ULL
-#define SP_X86_CR4_PAE 0x20ULL
+#define SP_X86_CR0_PE   0x1ULL
+#define SP_X86_CR0_MP   0x2ULL
+#define SP_X86_CR0_ET   0x10ULL
+#define SP_X86_CR0_NE   0x20ULL
+#define SP_X86_CR0_PG   0x80000000ULL
+#define SP_X86_CR4_PAE  0x20ULL
 #define SP_X86_EFER_LME 0x100ULL
 #define SP_X86_EFER_LMA 0x400ULL
 

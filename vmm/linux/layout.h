@@ -22,29 +22,29 @@
 #ifndef SAMEPAGE_VMM_LINUX_LAYOUT_H
 #define SAMEPAGE_VMM_LINUX_LAYOUT_H
 
-#define SP_LINUX_GDT_GPA 0x500ULL
-#define SP_LINUX_GDT_ENTRIES 6           /* TSS takes two slots in long mode */
+#define SP_LINUX_GDT_GPA       0x500ULL
+#define SP_LINUX_GDT_ENTRIES   6 /* TSS takes two slots in long mode */
 #define SP_LINUX_ZERO_PAGE_GPA 0x7000ULL
-#define SP_LINUX_STACK_TOP 0x8ff0ULL
-#define SP_LINUX_PML4_GPA 0x9000ULL
-#define SP_LINUX_PDPT_GPA 0xa000ULL
-#define SP_LINUX_PD_GPA 0xb000ULL        /* 4 pages */
-#define SP_LINUX_IDENT_GIB 4             /* identity-mapped GiBs */
-#define SP_LINUX_CMDLINE_GPA 0x20000ULL
-#define SP_LINUX_CMDLINE_ROOM 0x10000ULL /* bytes reserved for the command line */
-#define SP_LINUX_EBDA_GPA 0x9fc00ULL     /* start of the low reserved hole */
-#define SP_LINUX_HIMEM_GPA 0x100000ULL   /* end of the hole: RAM from 1 MiB */
-#define SP_LINUX_ACPI_GPA 0xe0000ULL
-#define SP_LINUX_ACPI_ROOM 0x10000ULL
-#define SP_LINUX_MPTABLE_GPA 0xf0000ULL
-#define SP_LINUX_MPTABLE_ROOM 0x10000ULL
-#define SP_LINUX_MEM_MAX 0xc0000000ULL   /* 3 GiB: below the IOAPIC/LAPIC window */
+#define SP_LINUX_STACK_TOP     0x8ff0ULL
+#define SP_LINUX_PML4_GPA      0x9000ULL
+#define SP_LINUX_PDPT_GPA      0xa000ULL
+#define SP_LINUX_PD_GPA        0xb000ULL /* 4 pages */
+#define SP_LINUX_IDENT_GIB     4         /* identity-mapped GiBs */
+#define SP_LINUX_CMDLINE_GPA   0x20000ULL
+#define SP_LINUX_CMDLINE_ROOM  0x10000ULL  /* bytes reserved for the command line */
+#define SP_LINUX_EBDA_GPA      0x9fc00ULL  /* start of the low reserved hole */
+#define SP_LINUX_HIMEM_GPA     0x100000ULL /* end of the hole: RAM from 1 MiB */
+#define SP_LINUX_ACPI_GPA      0xe0000ULL
+#define SP_LINUX_ACPI_ROOM     0x10000ULL
+#define SP_LINUX_MPTABLE_GPA   0xf0000ULL
+#define SP_LINUX_MPTABLE_ROOM  0x10000ULL
+#define SP_LINUX_MEM_MAX       0xc0000000ULL /* 3 GiB: below the IOAPIC/LAPIC window */
 
-#define SP_LINUX_BOOT_CS 0x10            /* __BOOT_CS of the 64-bit boot protocol */
-#define SP_LINUX_BOOT_DS 0x18            /* __BOOT_DS */
+#define SP_LINUX_BOOT_CS  0x10 /* __BOOT_CS of the 64-bit boot protocol */
+#define SP_LINUX_BOOT_DS  0x18 /* __BOOT_DS */
 #define SP_LINUX_BOOT_TSS 0x20
 
 #define SP_LINUX_IOAPIC_GPA 0xfec00000ULL
-#define SP_LINUX_LAPIC_GPA 0xfee00000ULL
+#define SP_LINUX_LAPIC_GPA  0xfee00000ULL
 
 #endif

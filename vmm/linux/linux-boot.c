@@ -22,10 +22,10 @@
 #include "vmm/linux/mptable.h"
 
 /* LAPIC register offsets and LVT delivery modes. */
-#define APIC_LVT0 0x350
-#define APIC_LVT1 0x360
-#define APIC_DM_NMI 0x400
-#define APIC_DM_EXTINT 0x700
+#define APIC_LVT0        0x350
+#define APIC_LVT1        0x360
+#define APIC_DM_NMI      0x400
+#define APIC_DM_EXTINT   0x700
 #define APIC_LVT_DM_MASK 0x700
 
 static bool file_size(int fd, const char *path, uint64_t max, uint64_t *size, GError **error)
@@ -41,8 +41,8 @@ static bool file_size(int fd, const char *path, uint64_t max, uint64_t *size, GE
         return false;
     }
     if ((uint64_t)st.st_size > max) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: too large (%llu bytes)",
-                    path, (unsigned long long)st.st_size);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: too large (%llu bytes)", path,
+                    (unsigned long long)st.st_size);
         return false;
     }
     *size = (uint64_t)st.st_size;
@@ -133,9 +133,8 @@ bool sp_linux_boot_prepare(const SpVmConfig *cfg, SpGuestMem *mem, SpLinuxBootSt
     memcpy(mem->host + plan.cmdline_gpa, cmdline, plan.cmdline_len + 1);
     struct boot_params *bp = (struct boot_params *)(mem->host + SP_LINUX_ZERO_PAGE_GPA);
     sp_linux_boot_params_fill(bp, &img, &plan);
-    bp->acpi_rsdp_addr =
-        sp_acpi_tables_write(mem->host + SP_LINUX_ACPI_GPA, SP_LINUX_ACPI_ROOM, SP_LINUX_ACPI_GPA,
-                             cfg->vcpus);
+    bp->acpi_rsdp_addr = sp_acpi_tables_write(mem->host + SP_LINUX_ACPI_GPA, SP_LINUX_ACPI_ROOM,
+                                              SP_LINUX_ACPI_GPA, cfg->vcpus);
     if (!sp_linux_entry_tables_write(mem->host, mem->size, error))
         goto out;
     if (!sp_mptable_write(mem->host + SP_LINUX_MPTABLE_GPA, SP_LINUX_MPTABLE_ROOM,

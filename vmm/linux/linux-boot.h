@@ -36,14 +36,14 @@
 #define SP_LINUX_DEFAULT_CMDLINE "console=ttyS0"
 
 typedef struct SpLinuxBootState {
-    uint64_t entry_gpa;      /* 64-bit entry point of the boot vCPU */
-    uint64_t zero_page_gpa;  /* boot_params, passed in rsi */
-    uint64_t kernel_gpa;     /* where the protected-mode kernel was loaded */
-    uint64_t kernel_end;     /* kernel_gpa + init_size */
-    uint64_t initrd_gpa;     /* 0 if none */
+    uint64_t entry_gpa;     /* 64-bit entry point of the boot vCPU */
+    uint64_t zero_page_gpa; /* boot_params, passed in rsi */
+    uint64_t kernel_gpa;    /* where the protected-mode kernel was loaded */
+    uint64_t kernel_end;    /* kernel_gpa + init_size */
+    uint64_t initrd_gpa;    /* 0 if none */
     uint64_t initrd_size;
-    uint32_t vcpu_count;     /* announced in the MP table */
-    uint16_t boot_version;   /* the kernel's boot protocol version */
+    uint32_t vcpu_count;   /* announced in the MP table */
+    uint16_t boot_version; /* the kernel's boot protocol version */
 } SpLinuxBootState;
 
 bool sp_linux_boot_prepare(const SpVmConfig *cfg, SpGuestMem *mem, SpLinuxBootState *out,

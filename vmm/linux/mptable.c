@@ -5,23 +5,23 @@
 #include "vmm/linux/layout.h"
 #include "vmm/linux/mptable.h"
 
-#define MP_SPEC_REV 4
-#define LAPIC_VERSION 0x14
+#define MP_SPEC_REV    4
+#define LAPIC_VERSION  0x14
 #define IOAPIC_VERSION 0x11
-#define ISA_IRQS 16
+#define ISA_IRQS       16
 
 struct mp_floating {
-    char signature[4];     /* "_MP_" */
-    uint32_t config_gpa;   /* configuration table */
-    uint8_t length;        /* in 16-byte units: 1 */
+    char signature[4];   /* "_MP_" */
+    uint32_t config_gpa; /* configuration table */
+    uint8_t length;      /* in 16-byte units: 1 */
     uint8_t spec_rev;
     uint8_t checksum;
-    uint8_t feature[5];    /* 0: a configuration table is present */
+    uint8_t feature[5]; /* 0: a configuration table is present */
 } __attribute__((packed));
 
 struct mp_config {
-    char signature[4];     /* "PCMP" */
-    uint16_t length;       /* base table, header included */
+    char signature[4]; /* "PCMP" */
+    uint16_t length;   /* base table, header included */
     uint8_t spec_rev;
     uint8_t checksum;
     char oem[8];
@@ -36,36 +36,36 @@ struct mp_config {
 } __attribute__((packed));
 
 struct mp_cpu {
-    uint8_t type;          /* 0 */
+    uint8_t type; /* 0 */
     uint8_t apic_id;
     uint8_t apic_version;
-    uint8_t flags;         /* 1 = enabled, 2 = bootstrap processor */
-    uint32_t signature;    /* family/model/stepping */
-    uint32_t features;     /* CPUID.1:EDX */
+    uint8_t flags;      /* 1 = enabled, 2 = bootstrap processor */
+    uint32_t signature; /* family/model/stepping */
+    uint32_t features;  /* CPUID.1:EDX */
     uint32_t reserved[2];
 } __attribute__((packed));
 
 struct mp_bus {
-    uint8_t type;          /* 1 */
+    uint8_t type; /* 1 */
     uint8_t bus_id;
-    char bus_type[6];      /* "ISA   " */
+    char bus_type[6]; /* "ISA   " */
 } __attribute__((packed));
 
 struct mp_ioapic {
-    uint8_t type;          /* 2 */
+    uint8_t type; /* 2 */
     uint8_t apic_id;
     uint8_t version;
-    uint8_t flags;         /* 1 = usable */
+    uint8_t flags; /* 1 = usable */
     uint32_t gpa;
 } __attribute__((packed));
 
 struct mp_irq {
-    uint8_t type;          /* 3 = I/O interrupt, 4 = local interrupt */
-    uint8_t irq_type;      /* 0 INT, 1 NMI, 2 SMI, 3 ExtINT */
-    uint16_t flags;        /* 0 = conforming polarity/trigger */
+    uint8_t type;     /* 3 = I/O interrupt, 4 = local interrupt */
+    uint8_t irq_type; /* 0 INT, 1 NMI, 2 SMI, 3 ExtINT */
+    uint16_t flags;   /* 0 = conforming polarity/trigger */
     uint8_t src_bus;
     uint8_t src_irq;
-    uint8_t dst_apic;      /* 0xff = all LAPICs (local entries) */
+    uint8_t dst_apic; /* 0xff = all LAPICs (local entries) */
     uint8_t dst_pin;
 } __attribute__((packed));
 
@@ -113,8 +113,12 @@ bool sp_mptable_write(uint8_t *buf, size_t room, uint64_t gpa, uint32_t ncpus, G
 
     for (uint32_t i = 0; i < ncpus; i++) {
         struct mp_cpu c = {
-            .type = 0, .apic_id = (uint8_t)i, .apic_version = LAPIC_VERSION,
-            .flags = 1 | (i == 0 ? 2 : 0), .signature = 0x600, .features = 0x201,
+            .type = 0,
+            .apic_id = (uint8_t)i,
+            .apic_version = LAPIC_VERSION,
+            .flags = 1 | (i == 0 ? 2 : 0),
+            .signature = 0x600,
+            .features = 0x201,
         };
         memcpy(p, &c, sizeof c);
         p += sizeof c;
@@ -124,22 +128,30 @@ bool sp_mptable_write(uint8_t *buf, size_t room, uint64_t gpa, uint32_t ncpus, G
     memcpy(p, &bus, sizeof bus);
     p += sizeof bus;
     entries++;
-    struct mp_ioapic io = {.type = 2, .apic_id = ioapic_id, .version = IOAPIC_VERSION,
-                           .flags = 1, .gpa = (uint32_t)SP_LINUX_IOAPIC_GPA};
+    struct mp_ioapic io = {.type = 2,
+                           .apic_id = ioapic_id,
+                           .version = IOAPIC_VERSION,
+                           .flags = 1,
+                           .gpa = (uint32_t)SP_LINUX_IOAPIC_GPA};
     memcpy(p, &io, sizeof io);
     p += sizeof io;
     entries++;
     for (uint8_t irq = 0; irq < ISA_IRQS; irq++) {
-        struct mp_irq e = {.type = 3, .irq_type = 0, .flags = 0, .src_bus = 0, .src_irq = irq,
-                           .dst_apic = ioapic_id, .dst_pin = irq};
+        struct mp_irq e = {.type = 3,
+                           .irq_type = 0,
+                           .flags = 0,
+                           .src_bus = 0,
+                           .src_irq = irq,
+                           .dst_apic = ioapic_id,
+                           .dst_pin = irq};
         memcpy(p, &e, sizeof e);
         p += sizeof e;
         entries++;
     }
-    struct mp_irq lint0 = {.type = 4, .irq_type = 3, .src_bus = 0, .src_irq = 0,
-                           .dst_apic = 0xff, .dst_pin = 0};
-    struct mp_irq lint1 = {.type = 4, .irq_type = 1, .src_bus = 0, .src_irq = 0,
-                           .dst_apic = 0xff, .dst_pin = 1};
+    struct mp_irq lint0 = {
+        .type = 4, .irq_type = 3, .src_bus = 0, .src_irq = 0, .dst_apic = 0xff, .dst_pin = 0};
+    struct mp_irq lint1 = {
+        .type = 4, .irq_type = 1, .src_bus = 0, .src_irq = 0, .dst_apic = 0xff, .dst_pin = 1};
     memcpy(p, &lint0, sizeof lint0);
     p += sizeof lint0;
     memcpy(p, &lint1, sizeof lint1);

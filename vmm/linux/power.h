@@ -24,13 +24,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define SP_I8042_CMD_PORT 0x64
+#define SP_I8042_CMD_PORT  0x64
 #define SP_I8042_RESET_CMD 0xfe
 
 typedef struct SpLinuxPower {
     void (*fn)(void *opaque, bool reboot); /* called on power-off or reboot */
     void *opaque;
-    uint16_t pm1_enable;                   /* PM1 enable register (atomic) */
+    uint16_t pm1_enable; /* PM1 enable register (atomic) */
 } SpLinuxPower;
 
 /* SpIoHandler for [SP_ACPI_PORT_BASE, +SP_ACPI_PORT_COUNT) and SP_I8042_CMD_PORT. */
