@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "rmap/rmap.h"
-#include "tests/vm-harness.h"
+#include "tests/lib/clone-harness.h"
 
 static uint64_t kb_field(const char *file, const char *key)
 {
@@ -60,13 +60,6 @@ static uint64_t family_frames(SpVm **vms, guint n)
     }
     close(fd);
     return g_hash_table_size(seen);
-}
-
-static uint64_t rounds_of(SpVm *vm)
-{
-    SpVmInfo i;
-    sp_vm_get_info(vm, &i);
-    return i.rounds;
 }
 
 /* Clone `t` into n children named <prefix><i> with ids first_id + i

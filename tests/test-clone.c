@@ -14,7 +14,7 @@
 
 #include "guest-tools/memload.h"
 #include "rmap/rmap.h"
-#include "tests/clone-harness.h"
+#include "tests/lib/clone-harness.h"
 
 #define NKIDS 8
 

@@ -36,7 +36,7 @@
 #include "guest-tools/memload.h"
 #include "rmap/frame-pool.h"
 #include "rmap/rmap.h"
-#include "tests/clone-harness.h"
+#include "tests/lib/clone-harness.h"
 
 typedef struct Loc {
     guint vm; /* index in the checked set */

@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 
 #include "guest-tools/memload.h"
-#include "tests/vm-harness.h"
+#include "tests/lib/vm-harness.h"
 
 #define NPAGES 1024 /* managed pages per VM */
 

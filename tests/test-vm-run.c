@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "tests/vm-harness.h"
+#include "tests/lib/vm-harness.h"
 
 #define IMAGE "/usr/lib/x86_64-linux-gnu/libc.so.6"
 

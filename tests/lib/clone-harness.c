@@ -9,7 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "tests/clone-harness.h"
+#include "tests/lib/clone-harness.h"
 
 /* Clone `src` n times into the harness (children named <prefix><i>). */
 void clone_into(Harness *h, SpVm *src, const char *prefix, uint32_t n, SpVm **out,

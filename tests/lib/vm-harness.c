@@ -5,7 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "tests/vm-harness.h"
+#include "tests/lib/vm-harness.h"
 
 static void h_console(SpVm *vm, const char *line, void *opaque)
 {

@@ -8,8 +8,8 @@
  * test instead of hanging it.  Payloads are found in the build tree
  * ($top_builddir/guest-tools).
  */
-#ifndef SAMEPAGE_TESTS_VM_HARNESS_H
-#define SAMEPAGE_TESTS_VM_HARNESS_H
+#ifndef SAMEPAGE_TESTS_LIB_VM_HARNESS_H
+#define SAMEPAGE_TESTS_LIB_VM_HARNESS_H
 
 #include "sharing/engine.h"
 #include "vmm/vm.h"
