@@ -8,12 +8,9 @@ SP="$B/samepage"
 HELLO="$B/guest-tools/hello.elf"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-n=0
-fails=0
+. "$(dirname "$0")/tap.sh"
+TAP_DIAG="$T/out $T/err"
 echo "1..29"
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$T/out" "$T/err" | head -20; }
 
 # expect_error DESCRIPTION PATTERN ARGS... : exit 2, exactly one stderr line matching PATTERN
 expect_error() {

@@ -8,11 +8,9 @@ B=${top_builddir:-.}
 SP="$B/samepage"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-n=0
-fails=0
+. "$(dirname "$0")/tap.sh"
+TAP_DIAG="$T/out $T/err"
 echo "1..9"
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$T/out" "$T/err" | head -20; }
 VM="--vm name=t,mem=64M,vcpus=2,payload=memload,args=rounds=0,rate=300,interval=200"
 
 expect_error() {

@@ -8,11 +8,9 @@ B=${top_builddir:-.}
 SP="$B/samepage"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-n=0
-fails=0
+. "$(dirname "$0")/tap.sh"
+TAP_DIAG="$T/out"
 echo "1..4"
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$T/out" | tail -20; }
 VM="--vm name=t,mem=32M,vcpus=1,payload=memload,args=rounds=0"
 LONE="--vm name=lone,mem=16M,vcpus=1,payload=memload,args=rounds=0,seed=9"
 

@@ -2,6 +2,9 @@
 # The harness the VM tests share with bench/ is in tests/lib/ (libharness.a).
 TEST_LDADD = libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread
 
+# The shell tests' TAP helpers (ok, notok, check), sourced by every one of them.
+EXTRA_DIST += tests/tap.sh
+
 # Unit tests.
 check_PROGRAMS += tests/test-vm-config tests/test-uart tests/test-elf tests/test-pagetable
 TESTS += tests/test-vm-config tests/test-uart tests/test-elf tests/test-pagetable
