@@ -318,9 +318,9 @@ static void test_random(void)
     SpVm *c = harness_add(hl, "name=c,mem=64M,vcpus=2," MEMLOAD ",rate=300");
     harness_start_all(he);
     harness_start_all(hl);
-    g_assert_true(harness_wait_rounds(he, a, 1, 60));
-    g_assert_true(harness_wait_rounds(hl, c, 1, 60));
-    g_assert_true(sp_engine_wait_scans(he->engine, 3, 60));
+    g_assert_true(harness_wait_rounds(he, a, 1, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_rounds(hl, c, 1, HARNESS_DEADLINE_S));
+    g_assert_true(sp_engine_wait_scans(he->engine, 3, HARNESS_DEADLINE_S));
     rmap_check(hs, 2, "at start (dedup only)");
 
     /* Guaranteed shapes first: a family under the engine and a layered
@@ -333,7 +333,7 @@ static void test_random(void)
     clone_into(hl, c, "c-r", 1, kids, NULL);            /* re-clone: a new layer */
     all_verify(he, 1);
     all_verify(hl, 1);
-    g_assert_true(sp_engine_wait_scans(he->engine, 2, 60));
+    g_assert_true(sp_engine_wait_scans(he->engine, 2, HARNESS_DEADLINE_S));
 
     uint64_t both = rmap_check(hs, 2, "after clones and clones of clones").both_frames;
     static const char *ops[] = {"clone", "exit", "fill-zero", "mix", "rate"};
@@ -356,19 +356,19 @@ static void test_random(void)
             drop_vm(h, vm);
             break;
         case 2:
-            g_assert_true(harness_command(vm, ML_CMD_FILL, 0, 60));
+            g_assert_true(harness_command(vm, ML_CMD_FILL, 0, HARNESS_DEADLINE_S));
             break;
         case 3:
-            g_assert_true(harness_command(vm, ML_CMD_MIX, 0, 60));
+            g_assert_true(harness_command(vm, ML_CMD_MIX, 0, HARNESS_DEADLINE_S));
             break;
         default:
-            g_assert_true(
-                harness_command(vm, ML_CMD_RATE, (uint32_t)g_test_rand_int_range(0, 3000), 60));
+            g_assert_true(harness_command(vm, ML_CMD_RATE, (uint32_t)g_test_rand_int_range(0, 3000),
+                                          HARNESS_DEADLINE_S));
             break;
         }
         all_verify(h, 1);
         if (h->engine)
-            g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+            g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
         uint64_t b = rmap_check(hs, 2, what).both_frames; /* (MAX evaluates twice) */
         both = MAX(both, b);
     }
@@ -397,13 +397,13 @@ static void exit_order(bool engine, const char *const *order, const char *label)
     if (engine) /* an unrelated VM whose pages the family's dedup with */
         harness_add(h, "name=other,mem=64M,vcpus=1,domain=fam," MEMLOAD);
     harness_start_all(h);
-    g_assert_true(harness_wait_rounds(h, t, 1, 60));
+    g_assert_true(harness_wait_rounds(h, t, 1, HARNESS_DEADLINE_S));
     SpVm *k[2], *kk[1];
     clone_into(h, t, "k", 2, k, NULL);
     clone_into(h, k[0], "k0-", 1, kk, NULL);
     all_verify(h, 1);
     if (engine)
-        g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+        g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
     g_autofree char *w0 = g_strdup_printf("%s: family of 4 made", label);
     CheckStats cs = rmap_check(&h, 1, w0);
     if (engine) /* `other` merged onto the family's group frames */
@@ -412,7 +412,7 @@ static void exit_order(bool engine, const char *const *order, const char *label)
         drop_vm(h, by_name(h, order[i]));
         all_verify(h, 2);
         if (engine)
-            g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+            g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
         g_autofree char *w = g_strdup_printf("%s: %s exited", label, order[i]);
         rmap_check(&h, 1, w);
     }

@@ -14,6 +14,11 @@
 #include "sharing/engine.h"
 #include "vmm/vm.h"
 
+/* How long a test waits for a guest or engine event (a round, a result, a
+ * command's acknowledgement, full scans, the end of VMs) before it fails:
+ * generous, for a loaded 2-core CI host. */
+#define HARNESS_DEADLINE_S 60
+
 typedef struct HarnessIntegrity {
     SpVm *vm;
     uint64_t gpa, expected, found;
