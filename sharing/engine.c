@@ -25,6 +25,11 @@
 
 #define POOL_RESERVE (1ULL << 40) /* address space for frames: 1 TiB */
 
+GQuark sp_engine_error_quark(void)
+{
+    return g_quark_from_static_string("sp-engine-error-quark");
+}
+
 void sp_engine_default_knobs(SpEngineKnobs *k)
 {
     /* KSM's defaults, but a larger batch: samepage scans with dirty logs, so a
@@ -55,7 +60,7 @@ static bool knobs_check(const SpEngineKnobs *k, GError **error)
     else if (k->merge_across_nodes > 1)
         bad = "merge_across_nodes must be 0 or 1";
     if (bad) {
-        g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, bad);
+        g_set_error_literal(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_KNOB, bad);
         return false;
     }
     return true;
@@ -336,7 +341,7 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
     vm->dirty = g_try_new0(uint64_t, words);
     vm->vmm_dirty = g_try_new0(uint64_t, words);
     if (!vm->page || !vm->hash || !vm->dirty || !vm->vmm_dirty) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+        g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_MEMORY,
                     "not enough memory for the sharing metadata of VM '%s'", d->name);
         goto fail;
     }
@@ -368,7 +373,8 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
     if (s == eng->nslots) {
         if (eng->nslots == MAX_VM_SLOTS) {
             g_mutex_unlock(&eng->lock);
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "too many VMs for one engine");
+            g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_TOO_MANY_VMS,
+                        "too many VMs for one engine");
             goto fail;
         }
         eng->vm_slots = g_renew(SpEngineVm *, eng->vm_slots, eng->nslots + 1);

@@ -29,6 +29,15 @@
 typedef struct SpEngine SpEngine;
 typedef struct SpEngineVm SpEngineVm;
 
+/* Errors of the engine's calls (a failed system call stays G_IO_ERROR). */
+#define SP_ENGINE_ERROR (sp_engine_error_quark())
+GQuark sp_engine_error_quark(void);
+typedef enum {
+    SP_ENGINE_ERROR_KNOB,         /* a knob value outside its range */
+    SP_ENGINE_ERROR_NO_MEMORY,    /* no memory for a VM's sharing metadata */
+    SP_ENGINE_ERROR_TOO_MANY_VMS, /* every VM slot of the engine is taken */
+} SpEngineError;
+
 /* What the VMM tells the engine about a VM. */
 typedef struct SpEngineVmDesc {
     uint64_t id;          /* the VM's id, unique in the process */
