@@ -304,7 +304,7 @@ static RunClone *run_clone_parse(const char *spec, GPtrArray *cfgs, GError **err
 {
     g_auto(GStrv) parts = g_strsplit(spec, ",", -1);
     if (!parts[0] || !*parts[0]) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "needs SRC,count=N[,after=SECONDS]");
         return NULL;
     }
@@ -321,8 +321,8 @@ static RunClone *run_clone_parse(const char *spec, GPtrArray *cfgs, GError **err
         *dash = 0;
     }
     if (!known) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no VM named '%s' (given with --vm)",
-                    parts[0]);
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "no VM named '%s' (given with --vm)", parts[0]);
         return NULL;
     }
     g_autoptr(GError) e = NULL;
@@ -331,7 +331,7 @@ static RunClone *run_clone_parse(const char *spec, GPtrArray *cfgs, GError **err
     for (char **p = parts + 1; *p; p++) {
         if (g_str_has_prefix(*p, "count=")) {
             if (!sp_parse_uint(*p + 6, 1, SP_VM_CLONE_MAX, &count, &e)) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                             "count must be 1..%d, not '%s'", SP_VM_CLONE_MAX, *p + 6);
                 return NULL;
             }
@@ -339,18 +339,18 @@ static RunClone *run_clone_parse(const char *spec, GPtrArray *cfgs, GError **err
             char *end = NULL;
             after = g_ascii_strtod(*p + 6, &end);
             if (end == *p + 6 || *end || !(after >= 0 && after <= 86400)) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                             "after must be 0..86400 seconds, not '%s'", *p + 6);
                 return NULL;
             }
         } else {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                         "unknown key '%s' (known: count, after)", *p);
             return NULL;
         }
     }
     if (!count) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "count=N (1..%d) is required",
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "count=N (1..%d) is required",
                     SP_VM_CLONE_MAX);
         return NULL;
     }

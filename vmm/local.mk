@@ -5,6 +5,7 @@ libvmm_a_SOURCES = \
 	vmm/kvm.c vmm/kvm.h \
 	vmm/vm-config.c vmm/vm-config.h \
 	vmm/vm.c vmm/vm.h vmm/vm-priv.h \
+	vmm/vm-error.c vmm/vm-error.h \
 	vmm/vm-clone.c \
 	vmm/vcpu.c \
 	vmm/iobus.c vmm/iobus.h \

@@ -296,19 +296,19 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
                       const SpVmEvents *ev, SpVm **out, SpVmCloneTimes *times, GError **error)
 {
     if (n == 0 || n > SP_VM_CLONE_MAX) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                    "clone count must be 1..%d, not %u", SP_VM_CLONE_MAX, n);
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID, "clone count must be 1..%d, not %u",
+                    SP_VM_CLONE_MAX, n);
         return false;
     }
     if (!src->cfg->payload) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_UNSUPPORTED,
                     "VM '%s' runs a Linux kernel: only payload VMs can be cloned", src->cfg->name);
         return false;
     }
     SpVmInfo info;
     sp_vm_get_info(src, &info);
     if (info.state != SP_VM_RUNNING) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "VM '%s' is %s, cannot clone it",
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_STATE, "VM '%s' is %s, cannot clone it",
                     src->cfg->name, sp_vm_state_name(info.state));
         return false;
     }
