@@ -56,7 +56,8 @@ typedef struct SpEngineVmDesc {
                            * not re-merged), and pages that leave it are noted */
 } SpEngineVmDesc;
 
-/* KSM's knobs.  run: 0 stop, 1 run, 2 unmerge everything and stay stopped. */
+/* KSM's knobs.  run: 0 stop, 1 run, 2 unmerge everything and stay stopped.
+ * Their ranges and help lines: sharing/knobs.h. */
 typedef struct SpEngineKnobs {
     uint32_t run;
     uint32_t pages_to_scan;      /* pages per batch */
