@@ -97,6 +97,7 @@ typedef struct SpEngineVmStats {
 
 SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error);
 void sp_engine_free(SpEngine *eng); /* stops the thread; VMs must be detached */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpEngine, sp_engine_free)
 
 void sp_engine_default_knobs(SpEngineKnobs *k);
 /* Validate and apply; a bad value changes nothing and sets a one-line error. */
