@@ -6,7 +6,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rmap/clone-layout.h"
 #include "rmap/rmap.h"
 #include "vmm/guest-abi.h"
 #include "sharing/engine.h"
@@ -349,8 +348,7 @@ void sp_vm_free(SpVm *vm)
     if (vm->fd >= 0)
         close(vm->fd);
     sp_guest_mem_destroy(&vm->mem);
-    sp_rmap_vm_free(vm->rmap); /* leaves its groups before the layout lets them go */
-    sp_clone_layout_free(vm->clone_layout);
+    sp_rmap_vm_free(vm->rmap); /* leaves its groups, then its layout lets them go */
     g_hash_table_destroy(vm->results);
     g_free(vm->reason);
     g_mutex_clear(&vm->lock);
