@@ -3,13 +3,8 @@
 # status 2, never a crash or a hang; a crashing guest is reported while the
 # other VMs go on; signals stop VMs cleanly.  Prints TAP.
 set -u
-B=${top_builddir:-.}
-SP="$B/samepage"
+. "$(dirname "$0")/run-common.sh"
 HELLO="$B/guest-tools/hello.elf"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-. "$(dirname "$0")/tap.sh"
-TAP_DIAG="$T/out $T/err"
 echo "1..29"
 
 # expect_error DESCRIPTION PATTERN ARGS... : exit 2, exactly one stderr line matching PATTERN

@@ -4,12 +4,7 @@
 # error and exit status 1 while the other VMs run on; a family of clones and
 # a chain (clone of a clone) verify with no integrity error.  Prints TAP.
 set -u
-B=${top_builddir:-.}
-SP="$B/samepage"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-. "$(dirname "$0")/tap.sh"
-TAP_DIAG="$T/out $T/err"
+. "$(dirname "$0")/run-common.sh"
 echo "1..9"
 VM="--vm name=t,mem=64M,vcpus=2,payload=memload,args=rounds=0,rate=300,interval=200"
 

@@ -4,12 +4,7 @@
 # each clone group gets a "[group N]" line (text) or a clone_group object
 # (--json); a VM outside any family shows none of it.  Prints TAP.
 set -u
-B=${top_builddir:-.}
-SP="$B/samepage"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-. "$(dirname "$0")/tap.sh"
-TAP_DIAG="$T/out"
+. "$(dirname "$0")/run-common.sh"
 echo "1..4"
 VM="--vm name=t,mem=32M,vcpus=1,payload=memload,args=rounds=0"
 LONE="--vm name=lone,mem=16M,vcpus=1,payload=memload,args=rounds=0,seed=9"

@@ -2,8 +2,9 @@
 # The harness the VM tests share with bench/ is in tests/lib/ (libharness.a).
 TEST_LDADD = libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread
 
-# The shell tests' TAP helpers (ok, notok, check), sourced by every one of them.
-EXTRA_DIST += tests/tap.sh
+# The shell tests' TAP helpers (ok, notok, check), sourced by every one of
+# them, and what the `samepage run` tests share.
+EXTRA_DIST += tests/tap.sh tests/run-common.sh
 
 # Unit tests.
 check_PROGRAMS += tests/test-vm-config tests/test-uart tests/test-elf tests/test-pagetable
