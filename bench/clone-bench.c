@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "rmap/rmap.h"
-#include "tests/vm-harness.h"
+#include "tests/lib/clone-harness.h"
 
 static uint64_t kb_field(const char *file, const char *key)
 {
@@ -62,11 +62,29 @@ static uint64_t family_frames(SpVm **vms, guint n)
     return g_hash_table_size(seen);
 }
 
-static uint64_t rounds_of(SpVm *vm)
+/* Host memory behind a set of VMs: distinct physical frames of their RAM,
+ * and the process's anonymous memory and page tables (KiB). */
+typedef struct MemSnap {
+    uint64_t frames, anon_kb, pte_kb;
+} MemSnap;
+
+static MemSnap mem_snap(SpVm **vms, guint n)
 {
-    SpVmInfo i;
-    sp_vm_get_info(vm, &i);
-    return i.rounds;
+    MemSnap m = {.frames = family_frames(vms, n)};
+    m.anon_kb = kb_field("/proc/self/status", "RssAnon:");
+    m.pte_kb = kb_field("/proc/self/status", "VmPTE:");
+    return m;
+}
+
+/* What n clones cost each, from a snapshot before them to one after. */
+static void print_per_clone(const MemSnap *a, const MemSnap *b, uint32_t n)
+{
+    printf("  distinct frames of all VMs: %+.1f KiB\n",
+           (double)((int64_t)b->frames - (int64_t)a->frames) * 4 / n);
+    printf("  process RssAnon:            %+.1f KiB\n",
+           (double)((int64_t)b->anon_kb - (int64_t)a->anon_kb) / n);
+    printf("  process page tables VmPTE:  %+.1f KiB\n",
+           (double)((int64_t)b->pte_kb - (int64_t)a->pte_kb) / n);
 }
 
 /* Clone `t` into n children named <prefix><i> with ids first_id + i
@@ -85,14 +103,22 @@ static void bench_clone_n(SpVm *t, const char *prefix, uint64_t first_id, uint32
         g_error("%s", err->message);
 }
 
+/* One child of `t`, named `name` (not added to the harness); exits on failure. */
+static SpVm *bench_clone_one(SpVm *t, const char *name, uint64_t id, SpVmCloneTimes *ct)
+{
+    g_autoptr(GError) err = NULL;
+    SpVm *kid = NULL;
+    if (!sp_vm_clone_many(t, 1, &name, &id, NULL, &kid, ct, &err))
+        g_error("%s", err->message);
+    return kid;
+}
+
 /* n children paused as soon as they run: the memory of a clone that has
  * not touched its RAM yet (a guest that sits idle), then freed again. */
 static void bench_quiet_clones(Harness *h, SpVm *t, uint32_t n)
 {
     g_autoptr(GError) err = NULL;
-    uint64_t f0 = family_frames((SpVm **)h->vms->pdata, h->vms->len);
-    uint64_t anon0 = kb_field("/proc/self/status", "RssAnon:");
-    uint64_t pte0 = kb_field("/proc/self/status", "VmPTE:");
+    MemSnap m0 = mem_snap((SpVm **)h->vms->pdata, h->vms->len);
     g_autofree SpVm **kids = g_new0(SpVm *, n);
     SpVmCloneTimes ct;
     bench_clone_n(t, "quiet", 300, n, kids, &ct);
@@ -104,17 +130,10 @@ static void bench_quiet_clones(Harness *h, SpVm *t, uint32_t n)
         g_ptr_array_add(all, h->vms->pdata[i]);
     for (uint32_t i = 0; i < n; i++)
         g_ptr_array_add(all, kids[i]);
-    uint64_t f1 = family_frames((SpVm **)all->pdata, all->len);
-    uint64_t anon1 = kb_field("/proc/self/status", "RssAnon:");
-    uint64_t pte1 = kb_field("/proc/self/status", "VmPTE:");
+    MemSnap m1 = mem_snap((SpVm **)all->pdata, all->len);
     printf("per quiet clone (%u clones paused as soon as they ran, %.0f ms after the pause):\n", n,
            ct.children_ms);
-    printf("  distinct frames of all VMs: %+.1f KiB\n",
-           (double)((int64_t)f1 - (int64_t)f0) * 4 / n);
-    printf("  process RssAnon:            %+.1f KiB\n",
-           (double)((int64_t)anon1 - (int64_t)anon0) / n);
-    printf("  process page tables VmPTE:  %+.1f KiB\n",
-           (double)((int64_t)pte1 - (int64_t)pte0) / n);
+    print_per_clone(&m0, &m1, n);
     for (uint32_t i = 0; i < n; i++) {
         sp_vm_resume(kids[i]);
         sp_vm_free(kids[i]);
@@ -209,13 +228,8 @@ int main(int argc, char **argv)
     printf("template: %s, %" G_GUINT64_FORMAT " resident pages\n", mem,
            sp_guest_mem_resident_pages(tm));
 
-    g_autoptr(GError) err = NULL;
     SpVmCloneTimes ct;
-    SpVm *kid = NULL;
-    const char *name0[1] = {"c0"};
-    uint64_t id0[1] = {100};
-    if (!sp_vm_clone_many(t, 1, name0, id0, NULL, &kid, &ct, &err))
-        g_error("%s", err->message);
+    SpVm *kid = bench_clone_one(t, "c0", 100, &ct);
     g_ptr_array_add(h->vms, kid);
     printf("clone 1: pre-copy %" G_GUINT64_FORMAT " pages in %.1f ms while running; pause %.1f ms "
            "(park %.2f, copy %" G_GUINT64_FORMAT " changed pages %.1f, remap %.1f), child running "
@@ -233,11 +247,7 @@ int main(int argc, char **argv)
     g_free(buf);
 
     /* second clone from the already file-backed template */
-    SpVm *kid2 = NULL;
-    const char *name1[1] = {"c1"};
-    uint64_t id1[1] = {101};
-    if (!sp_vm_clone_many(t, 1, name1, id1, NULL, &kid2, &ct, &err))
-        g_error("%s", err->message);
+    SpVm *kid2 = bench_clone_one(t, "c1", 101, &ct);
     g_ptr_array_add(h->vms, kid2);
     printf("clone 2 (re-clone): pause %.1f ms (park %.2f, copy %" G_GUINT64_FORMAT
            " changed pages %.1f, remap %.1f), child running after %.1f ms\n",
@@ -249,9 +259,7 @@ int main(int argc, char **argv)
     SpVm *base[3] = {t, kid, kid2};
     for (int i = 0; i < 3; i++)
         harness_wait_rounds(h, base[i], rounds_of(base[i]) + 2, 300);
-    uint64_t f0 = family_frames((SpVm **)h->vms->pdata, h->vms->len);
-    uint64_t anon0 = kb_field("/proc/self/status", "RssAnon:");
-    uint64_t pte0 = kb_field("/proc/self/status", "VmPTE:");
+    MemSnap m0 = mem_snap((SpVm **)h->vms->pdata, h->vms->len);
     uint64_t avail0 = kb_field("/proc/meminfo", "MemAvailable:");
     g_autofree SpVm **kids = g_new0(SpVm *, n);
     bench_clone_n(t, "idle", 200, n, kids, &ct);
@@ -261,17 +269,10 @@ int main(int argc, char **argv)
         g_ptr_array_add(h->vms, kids[i]);
     for (uint32_t i = 0; i < n; i++)
         harness_wait_rounds(h, kids[i], rounds_of(kids[i]) + 2, 300);
-    uint64_t f1 = family_frames((SpVm **)h->vms->pdata, h->vms->len);
-    uint64_t anon1 = kb_field("/proc/self/status", "RssAnon:");
-    uint64_t pte1 = kb_field("/proc/self/status", "VmPTE:");
+    MemSnap m1 = mem_snap((SpVm **)h->vms->pdata, h->vms->len);
     uint64_t avail1 = kb_field("/proc/meminfo", "MemAvailable:");
     printf("per idle clone (%u clones, after each verified its RAM twice):\n", n);
-    printf("  distinct frames of all VMs: %+.1f KiB\n",
-           (double)((int64_t)f1 - (int64_t)f0) * 4 / n);
-    printf("  process RssAnon:            %+.1f KiB\n",
-           (double)((int64_t)anon1 - (int64_t)anon0) / n);
-    printf("  process page tables VmPTE:  %+.1f KiB\n",
-           (double)((int64_t)pte1 - (int64_t)pte0) / n);
+    print_per_clone(&m0, &m1, n);
     printf("  system MemAvailable drop:   %+.1f KiB\n",
            (double)((int64_t)avail0 - (int64_t)avail1) / n);
     printf("integrity errors: %u\n", harness_integrity_count(h));

@@ -1,6 +1,10 @@
-# bench/ - samepage against the kernel's KSM (see bench/README.md).
+# bench/ - samepage against the kernel's KSM, and the cost of VM clones
+# (see bench/README.md).  Both drive real VMs through tests/lib/'s harness.
+bench_ldadd = libharness.a libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) \
+	$(XXHASH_LIBS) -lpthread
 noinst_PROGRAMS += bench/sp-bench
 bench_sp_bench_SOURCES = bench/sp-bench.c
-bench_sp_bench_LDADD = libharness.a libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) \
-	$(XXHASH_LIBS) -lpthread
-include bench/clone.mk
+bench_sp_bench_LDADD = $(bench_ldadd)
+noinst_PROGRAMS += bench/clone-bench
+bench_clone_bench_SOURCES = bench/clone-bench.c
+bench_clone_bench_LDADD = $(bench_ldadd)

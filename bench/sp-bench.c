@@ -30,7 +30,7 @@
 
 #include "guest-tools/memload.h"
 #include "sharing/engine.h"
-#include "tests/vm-harness.h"
+#include "tests/lib/vm-harness.h"
 
 typedef struct Sample {
     double t, saved_frac, cpu_s;

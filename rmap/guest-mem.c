@@ -11,6 +11,11 @@
 
 #include "rmap/guest-mem.h"
 
+GQuark sp_rmap_error_quark(void)
+{
+    return g_quark_from_static_string("sp-rmap-error-quark");
+}
+
 /* Features we use when the kernel has them: write-protection of shmem
  * mappings (merged pages map a memfd) and of not-yet-populated pages. */
 static uint64_t uffd_wanted_features(void)
@@ -57,7 +62,7 @@ bool sp_guest_mem_init(SpGuestMem *mem, uint64_t size, GError **error)
 {
     *mem = (SpGuestMem){.uffd = -1};
     if (size == 0 || size % SP_PAGE_SIZE) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, SP_RMAP_ERROR, SP_RMAP_ERROR_INVALID,
                     "guest RAM size %" G_GUINT64_FORMAT " is not a non-zero multiple of 4 KiB",
                     size);
         return false;

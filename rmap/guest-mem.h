@@ -25,6 +25,14 @@
 #define SP_PAGE_SIZE  4096ULL
 #define SP_PAGE_SHIFT 12
 
+/* rmap/'s error domain (here, in the header every rmap/ file includes), for
+ * errors no system call reported: those are G_IO_ERROR, from errno. */
+#define SP_RMAP_ERROR (sp_rmap_error_quark())
+GQuark sp_rmap_error_quark(void);
+typedef enum {
+    SP_RMAP_ERROR_INVALID, /* an argument the guest memory model cannot take */
+} SpRmapError;
+
 typedef struct SpGuestMem {
     uint8_t *host;          /* base of the host mapping of guest RAM */
     uint64_t size;          /* bytes of guest RAM, a multiple of SP_PAGE_SIZE */

@@ -32,10 +32,10 @@ struct SpRmapVm {
     char *name;
     SpGuestMem *mem;
     uint64_t npages;
-    const SpCloneLayout *layout; /* borrowed; NULL: no clone group under its RAM */
-    uint64_t *off;               /* atomic bits: page left its layer for good */
-    uint64_t clone_shared;       /* atomic: pages mapping a frame their group file holds */
-    gint64 last_sync_us;         /* rmap_lock: monotonic time of the last sync */
+    SpCloneLayout *layout; /* owned; NULL: no clone group under its RAM */
+    uint64_t *off;         /* atomic bits: page left its layer for good */
+    uint64_t clone_shared; /* atomic: pages mapping a frame their group file holds */
+    gint64 last_sync_us;   /* rmap_lock: monotonic time of the last sync */
 };
 
 extern GMutex rmap_lock;
@@ -47,6 +47,12 @@ static inline bool rmap_bit(const uint64_t *bits, uint64_t i)
 
 /* rmap.c, rmap_lock held: sync rv if its last sync is older than that */
 void rmap_sync_if_older_locked(SpRmapVm *rv, double max_age_s);
+/* rmap.c (takes rmap_lock): rv's RAM was just mapped from `layout` (NULL:
+ * none), so every page maps its layer and the off bits start clear.  rv
+ * takes the layout over and frees the one it replaces.  Nothing else may
+ * touch rv's RAM or entry meanwhile (vCPUs paused or not started, engine
+ * detached): vm-layers.c is the only caller. */
+void rmap_vm_set_layout(SpRmapVm *rv, SpCloneLayout *layout);
 
 /* clone-group.c, rmap_lock held */
 void clone_group_add_member(SpCloneGroup *g, SpRmapVm *vm, uint8_t layer);

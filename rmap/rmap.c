@@ -48,8 +48,10 @@ void sp_rmap_vm_free(SpRmapVm *rv)
     if (!rv)
         return;
     g_mutex_lock(&rmap_lock);
+    SpCloneLayout *layout = rv->layout;
     rmap_vm_leave_locked(rv);
     g_mutex_unlock(&rmap_lock);
+    sp_clone_layout_free(layout); /* after leaving its groups */
     g_free(rv->off);
     g_free(rv->name);
     g_free(rv);
@@ -60,9 +62,10 @@ static const SpCloneGroup *layout_group(const SpCloneLayout *l, uint64_t gfn)
     return g_ptr_array_index(l->groups, l->layer[gfn]);
 }
 
-void sp_rmap_vm_set_layout(SpRmapVm *rv, const SpCloneLayout *layout)
+void rmap_vm_set_layout(SpRmapVm *rv, SpCloneLayout *layout)
 {
     g_mutex_lock(&rmap_lock);
+    SpCloneLayout *old = rv->layout;
     rmap_vm_leave_locked(rv);
     if (layout) {
         g_assert(layout->npages == rv->npages);
@@ -79,6 +82,7 @@ void sp_rmap_vm_set_layout(SpRmapVm *rv, const SpCloneLayout *layout)
         __atomic_store_n(&rv->clone_shared, shared, __ATOMIC_RELAXED);
     }
     g_mutex_unlock(&rmap_lock);
+    sp_clone_layout_free(old);
 }
 
 void sp_rmap_vm_note_off(SpRmapVm *rv, uint64_t gfn)

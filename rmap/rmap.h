@@ -124,12 +124,9 @@ uint32_t sp_rmap_group_stats(SpCloneGroupStats **out);
 /* --- VMs in the reverse map (rmap/rmap.c) --- */
 
 SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, SpGuestMem *mem);
-void sp_rmap_vm_free(SpRmapVm *rv); /* leaves its groups */
-/* The VM's RAM was just mapped from `layout` (NULL: none), so every page
- * maps its layer: off bits start clear.  Borrowed: the layout must stay
- * alive until replaced.  Call it while nothing else touches the VM's RAM
- * or its rmap (vCPUs paused or not started, engine detached). */
-void sp_rmap_vm_set_layout(SpRmapVm *rv, const SpCloneLayout *layout);
+void sp_rmap_vm_free(SpRmapVm *rv); /* leaves its groups, frees its layout */
+/* A VM gets its layout (the clone groups under its RAM) through the
+ * clone-layer protocol of rmap/vm-layers.h, which keeps it. */
 /* Page gfn left its layer for good (written, or remapped).  Lock-free. */
 void sp_rmap_vm_note_off(SpRmapVm *rv, uint64_t gfn);
 /* Copy the off bits (npages bits; all clear without a layout). */

@@ -22,8 +22,14 @@
 #include <xxhash.h>
 
 #include "sharing/engine-priv.h"
+#include "sharing/knobs.h"
 
 #define POOL_RESERVE (1ULL << 40) /* address space for frames: 1 TiB */
+
+GQuark sp_engine_error_quark(void)
+{
+    return g_quark_from_static_string("sp-engine-error-quark");
+}
 
 void sp_engine_default_knobs(SpEngineKnobs *k)
 {
@@ -39,26 +45,11 @@ void sp_engine_default_knobs(SpEngineKnobs *k)
     };
 }
 
+/* The ranges are sharing/knobs.c's table, which `samepage run` and the
+ * daemon's node-memory-tune check against too. */
 static bool knobs_check(const SpEngineKnobs *k, GError **error)
 {
-    const char *bad = NULL;
-    if (k->run > 2)
-        bad = "run must be 0 (stop), 1 (run) or 2 (unmerge all)";
-    else if (k->pages_to_scan < 1 || k->pages_to_scan > 100000000)
-        bad = "pages_to_scan must be 1..100000000";
-    else if (k->sleep_millisecs > 600000)
-        bad = "sleep_millisecs must be 0..600000";
-    else if (k->max_page_sharing < 2 || k->max_page_sharing > (1u << 30))
-        bad = "max_page_sharing must be 2..1073741824";
-    else if (k->use_zero_pages > 1)
-        bad = "use_zero_pages must be 0 or 1";
-    else if (k->merge_across_nodes > 1)
-        bad = "merge_across_nodes must be 0 or 1";
-    if (bad) {
-        g_set_error_literal(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, bad);
-        return false;
-    }
-    return true;
+    return sp_engine_knobs_check(k, error);
 }
 
 /* Raise vm.max_map_count so merged pages (up to two mappings each) fit. */
@@ -336,7 +327,7 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
     vm->dirty = g_try_new0(uint64_t, words);
     vm->vmm_dirty = g_try_new0(uint64_t, words);
     if (!vm->page || !vm->hash || !vm->dirty || !vm->vmm_dirty) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+        g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_MEMORY,
                     "not enough memory for the sharing metadata of VM '%s'", d->name);
         goto fail;
     }
@@ -368,7 +359,8 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
     if (s == eng->nslots) {
         if (eng->nslots == MAX_VM_SLOTS) {
             g_mutex_unlock(&eng->lock);
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "too many VMs for one engine");
+            g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_TOO_MANY_VMS,
+                        "too many VMs for one engine");
             goto fail;
         }
         eng->vm_slots = g_renew(SpEngineVm *, eng->vm_slots, eng->nslots + 1);

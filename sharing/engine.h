@@ -29,6 +29,15 @@
 typedef struct SpEngine SpEngine;
 typedef struct SpEngineVm SpEngineVm;
 
+/* Errors of the engine's calls (a failed system call stays G_IO_ERROR). */
+#define SP_ENGINE_ERROR (sp_engine_error_quark())
+GQuark sp_engine_error_quark(void);
+typedef enum {
+    SP_ENGINE_ERROR_KNOB,         /* a knob value outside its range */
+    SP_ENGINE_ERROR_NO_MEMORY,    /* no memory for a VM's sharing metadata */
+    SP_ENGINE_ERROR_TOO_MANY_VMS, /* every VM slot of the engine is taken */
+} SpEngineError;
+
 /* What the VMM tells the engine about a VM. */
 typedef struct SpEngineVmDesc {
     uint64_t id;          /* the VM's id, unique in the process */
@@ -47,7 +56,8 @@ typedef struct SpEngineVmDesc {
                            * not re-merged), and pages that leave it are noted */
 } SpEngineVmDesc;
 
-/* KSM's knobs.  run: 0 stop, 1 run, 2 unmerge everything and stay stopped. */
+/* KSM's knobs.  run: 0 stop, 1 run, 2 unmerge everything and stay stopped.
+ * Their ranges and help lines: sharing/knobs.h. */
 typedef struct SpEngineKnobs {
     uint32_t run;
     uint32_t pages_to_scan;      /* pages per batch */
@@ -87,6 +97,7 @@ typedef struct SpEngineVmStats {
 
 SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error);
 void sp_engine_free(SpEngine *eng); /* stops the thread; VMs must be detached */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpEngine, sp_engine_free)
 
 void sp_engine_default_knobs(SpEngineKnobs *k);
 /* Validate and apply; a bad value changes nothing and sets a one-line error. */

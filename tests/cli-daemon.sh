@@ -22,15 +22,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-n=0
-fails=0
+. "$(dirname "$0")/tap.sh"
+TAP_DIAG="$T/out $T/err"
 echo "1..39"
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() {
-    n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"
-    sed 's/^/#   out: /' "$T/out" | head -30; sed 's/^/#   err: /' "$T/err" | head -10
-}
-check() { if eval "$2"; then ok "$1"; else notok "$1"; fi; }
 
 C="--connect $T/sock"
 # sp ARGS...: runs samepage with a time limit; $rc, $T/out, $T/err
@@ -56,95 +50,95 @@ if [ ! -S "$T/sock" ]; then
 fi
 
 sp list $C
-check "list on an empty daemon prints only the header" '[ $rc = 0 ] && grep -q "Name *State" "$T/out" && [ "$(wc -l <"$T/out")" = 2 ]'
+check "list on an empty daemon prints only the header" eval '[ $rc = 0 ] && grep -q "Name *State" "$T/out" && [ "$(wc -l <"$T/out")" = 2 ]'
 sp define "$T/vm1.xml" $C
-check "define vm1 from XML" '[ $rc = 0 ] && grep -q "Domain .vm1. defined" "$T/out"'
+check "define vm1 from XML" eval '[ $rc = 0 ] && grep -q "Domain .vm1. defined" "$T/out"'
 sp define "$T/vm2.xml" $C
-check "define vm2 from XML" '[ $rc = 0 ] && grep -q "Domain .vm2. defined" "$T/out"'
+check "define vm2 from XML" eval '[ $rc = 0 ] && grep -q "Domain .vm2. defined" "$T/out"'
 sp list $C
-check "list without --all hides inactive VMs" '[ $rc = 0 ] && ! grep -q vm1 "$T/out"'
+check "list without --all hides inactive VMs" eval '[ $rc = 0 ] && ! grep -q vm1 "$T/out"'
 sp list --all $C
-check "list --all shows vm1 shut off" '[ $rc = 0 ] && grep -q "^ - *vm1 *shut off$" "$T/out" && grep -q "vm2" "$T/out"'
+check "list --all shows vm1 shut off" eval '[ $rc = 0 ] && grep -q "^ - *vm1 *shut off$" "$T/out" && grep -q "vm2" "$T/out"'
 sp list --all --json $C
 check "list --all --json parses, vm1 has id null and state shut off" \
-    '[ $rc = 0 ] && json "v=[x for x in d if x[\"name\"]==\"vm1\"][0]; assert v[\"id\"] is None and v[\"state\"]==\"shut off\" and len(v[\"uuid\"])==36 and len(d)==2"'
+    eval '[ $rc = 0 ] && json "v=[x for x in d if x[\"name\"]==\"vm1\"][0]; assert v[\"id\"] is None and v[\"state\"]==\"shut off\" and len(v[\"uuid\"])==36 and len(d)==2"'
 sp start vm1 $C
-check "start vm1" '[ $rc = 0 ] && grep -q "Domain .vm1. started" "$T/out"'
+check "start vm1" eval '[ $rc = 0 ] && grep -q "Domain .vm1. started" "$T/out"'
 sp list $C
-check "list shows vm1 running with a numeric id" '[ $rc = 0 ] && grep -q "^ [0-9][0-9]* *vm1 *running$" "$T/out" && ! grep -q vm2 "$T/out"'
+check "list shows vm1 running with a numeric id" eval '[ $rc = 0 ] && grep -q "^ [0-9][0-9]* *vm1 *running$" "$T/out" && ! grep -q vm2 "$T/out"'
 sleep 1
 sp stats $C
 check "stats: a column per VM, vm1 running, vm2 shut off" \
-    '[ $rc = 0 ] && grep -q "^statistic  *vm1  *vm2$" "$T/out" && grep -q "^state.state  *running  *shut off$" "$T/out"'
+    eval '[ $rc = 0 ] && grep -q "^statistic  *vm1  *vm2$" "$T/out" && grep -q "^state.state  *running  *shut off$" "$T/out"'
 check "stats: vm1 has a positive samepage.pages_private, vm2 shows -" \
-    'grep -q "^samepage.pages_private  *[1-9][0-9]*  *-$" "$T/out" && grep -q "^balloon.current  *65536  *65536$" "$T/out"'
+    eval 'grep -q "^samepage.pages_private  *[1-9][0-9]*  *-$" "$T/out" && grep -q "^balloon.current  *65536  *65536$" "$T/out"'
 check "stats: node sharing knobs and counters" \
-    'grep -q "^shm_pages_to_scan  *[0-9][0-9]*$" "$T/out" && grep -q "^shm_full_scans  *[0-9][0-9]*$" "$T/out"'
+    eval 'grep -q "^shm_pages_to_scan  *[0-9][0-9]*$" "$T/out" && grep -q "^shm_full_scans  *[0-9][0-9]*$" "$T/out"'
 sp stats --json $C
 check "stats --json parses with per-VM samepage.* numbers and node shm_* numbers" \
-    '[ $rc = 0 ] && json "v=[x for x in d[\"domains\"] if x[\"name\"]==\"vm1\"][0]; s=v[\"stats\"]; assert v[\"state\"]==\"running\" and s[\"samepage.rss_pages\"]>0 and isinstance(s[\"samepage.dedup.pages_merged\"],int) and s[\"balloon.maximum\"]==65536 and s[\"samepage.sharing_domain\"]==\"vm1\"; assert isinstance(d[\"node\"][\"shm_pages_sharing\"],int) and d[\"node\"][\"shm_pages_to_scan\"]>0"'
+    eval '[ $rc = 0 ] && json "v=[x for x in d[\"domains\"] if x[\"name\"]==\"vm1\"][0]; s=v[\"stats\"]; assert v[\"state\"]==\"running\" and s[\"samepage.rss_pages\"]>0 and isinstance(s[\"samepage.dedup.pages_merged\"],int) and s[\"balloon.maximum\"]==65536 and s[\"samepage.sharing_domain\"]==\"vm1\"; assert isinstance(d[\"node\"][\"shm_pages_sharing\"],int) and d[\"node\"][\"shm_pages_to_scan\"]>0"'
 sp stats vm2 --json $C
 check "stats NAME --json reports only that VM" \
-    '[ $rc = 0 ] && json "assert [x[\"name\"] for x in d[\"domains\"]]==[\"vm2\"] and d[\"domains\"][0][\"id\"] is None"'
+    eval '[ $rc = 0 ] && json "assert [x[\"name\"] for x in d[\"domains\"]]==[\"vm2\"] and d[\"domains\"][0][\"id\"] is None"'
 sp console vm1 --state-dir "$T/state"
-check "console prints the VM's console log" '[ $rc = 0 ] && grep -q "^memload: vm1:" "$T/out"'
+check "console prints the VM's console log" eval '[ $rc = 0 ] && grep -q "^memload: vm1:" "$T/out"'
 
 timeout 20 "$SP" console vm1 --follow --state-dir "$T/state" $C >"$T/follow.out" 2>"$T/follow.err" &
 FPID=$!
 sleep 1
 sp stop vm1 $C
-check "stop vm1 waits until it is off" '[ $rc = 0 ] && grep -q "Domain .vm1. stopped" "$T/out"'
+check "stop vm1 waits until it is off" eval '[ $rc = 0 ] && grep -q "Domain .vm1. stopped" "$T/out"'
 wait $FPID
 frc=$?
 check "console --follow ends by itself when the VM stops (rc=$frc)" \
-    '[ $frc = 0 ] && grep -q "^memload: vm1:" "$T/follow.out" && [ ! -s "$T/follow.err" ]'
+    eval '[ $frc = 0 ] && grep -q "^memload: vm1:" "$T/follow.out" && [ ! -s "$T/follow.err" ]'
 sp list --all --json $C
-check "after stop, vm1 is shut off" 'json "assert [x for x in d if x[\"name\"]==\"vm1\"][0][\"state\"]==\"shut off\""'
+check "after stop, vm1 is shut off" eval 'json "assert [x for x in d if x[\"name\"]==\"vm1\"][0][\"state\"]==\"shut off\""'
 sp start vm1 $C
 sp destroy vm1 $C
-check "destroy a running VM" '[ $rc = 0 ] && grep -q "Domain .vm1. destroyed" "$T/out"'
+check "destroy a running VM" eval '[ $rc = 0 ] && grep -q "Domain .vm1. destroyed" "$T/out"'
 sp list --all $C
-check "after destroy, vm1 is shut off" 'grep -q "^ - *vm1 *shut off$" "$T/out"'
+check "after destroy, vm1 is shut off" eval 'grep -q "^ - *vm1 *shut off$" "$T/out"'
 sp destroy vm1 $C
-check "destroy a stopped VM: daemon's error, exit 1" '[ $rc = 1 ] && errline && grep -q "^samepage: .*not running" "$T/err"'
+check "destroy a stopped VM: daemon's error, exit 1" eval '[ $rc = 1 ] && errline && grep -q "^samepage: .*not running" "$T/err"'
 
 sp list --all --readonly --connect "$T/sock-ro"
-check "read-only socket: list works" '[ $rc = 0 ] && grep -q vm1 "$T/out"'
+check "read-only socket: list works" eval '[ $rc = 0 ] && grep -q vm1 "$T/out"'
 sp start vm1 --readonly --connect "$T/sock-ro"
 check "read-only socket: start is refused with the daemon's message" \
-    '[ $rc = 1 ] && errline && grep -qi "read only" "$T/err"'
+    eval '[ $rc = 1 ] && errline && grep -qi "read only" "$T/err"'
 
 sp start nosuch $C
 check "unknown VM: one-line 'Domain not found' error, exit 1" \
-    '[ $rc = 1 ] && errline && grep -q "^samepage: Domain not found.*nosuch" "$T/err"'
+    eval '[ $rc = 1 ] && errline && grep -q "^samepage: Domain not found.*nosuch" "$T/err"'
 sp stats nosuch $C
-check "stats of an unknown VM: exit 1" '[ $rc = 1 ] && errline && grep -q "nosuch" "$T/err"'
+check "stats of an unknown VM: exit 1" eval '[ $rc = 1 ] && errline && grep -q "nosuch" "$T/err"'
 sp define "$T/bad.xml" $C
-check "bad XML: the daemon's XML error, exit 1" '[ $rc = 1 ] && errline && grep -qi "xml" "$T/err"'
+check "bad XML: the daemon's XML error, exit 1" eval '[ $rc = 1 ] && errline && grep -qi "xml" "$T/err"'
 sp define "$T/none.xml" $C
-check "missing XML file: exit 1" '[ $rc = 1 ] && errline && grep -q "none.xml" "$T/err"'
+check "missing XML file: exit 1" eval '[ $rc = 1 ] && errline && grep -q "none.xml" "$T/err"'
 sp console nosuch --state-dir "$T/state"
-check "console of a VM without a log: exit 1" '[ $rc = 1 ] && errline && grep -q "nosuch.log" "$T/err"'
+check "console of a VM without a log: exit 1" eval '[ $rc = 1 ] && errline && grep -q "nosuch.log" "$T/err"'
 
 sp undefine vm1 $C
-check "undefine vm1" '[ $rc = 0 ] && grep -q "Domain .vm1. has been undefined" "$T/out"'
+check "undefine vm1" eval '[ $rc = 0 ] && grep -q "Domain .vm1. has been undefined" "$T/out"'
 sp undefine vm2 $C
 sp list --all $C
-check "after undefine, list --all is empty" '[ $rc = 0 ] && ! grep -q "vm[12]" "$T/out"'
+check "after undefine, list --all is empty" eval '[ $rc = 0 ] && ! grep -q "vm[12]" "$T/out"'
 
 sp list --bogus $C
-check "unknown option: usage error, exit 2" '[ $rc = 2 ] && errline && grep -q "samepage list" "$T/err"'
+check "unknown option: usage error, exit 2" eval '[ $rc = 2 ] && errline && grep -q "samepage list" "$T/err"'
 sp start $C
-check "missing NAME: usage error, exit 2" '[ $rc = 2 ] && errline'
+check "missing NAME: usage error, exit 2" eval '[ $rc = 2 ] && errline'
 sp stats --help
-check "stats --help explains the command" '[ $rc = 0 ] && grep -q "samepage\.\*" "$T/out" && grep -q -- "--json" "$T/out"'
+check "stats --help explains the command" eval '[ $rc = 0 ] && grep -q "samepage\.\*" "$T/out" && grep -q -- "--json" "$T/out"'
 sp --help
 check "samepage --help lists the client commands" \
-    '[ $rc = 0 ] && for c in list define undefine start stop destroy stats console; do grep -q "^  $c " "$T/out" || exit 1; done'
+    eval '[ $rc = 0 ] && for c in list define undefine start stop destroy stats console; do grep -q "^  $c " "$T/out" || exit 1; done'
 
 sp list --connect "$T/nosock"
 check "no daemon: 'cannot connect to samepaged at PATH', exit 1" \
-    '[ $rc = 1 ] && errline && grep -q "^samepage: cannot connect to samepaged at $T/nosock: " "$T/err"'
+    eval '[ $rc = 1 ] && errline && grep -q "^samepage: cannot connect to samepaged at $T/nosock: " "$T/err"'
 
 # A fake daemon that answers CONNECT_OPEN, then misbehaves (MODE).
 cat >"$T/fake.py" <<'EOF'
@@ -193,14 +187,14 @@ for mode in truncated serial huge eof; do
     kill $FK 2>/dev/null
     wait $FK 2>/dev/null
     check "fake daemon ($mode reply): a one-line error, exit 1, no crash" \
-        '[ $rc = 1 ] && errline && grep -q "malformed reply\|connection to samepaged at .* lost" "$T/err"'
+        eval '[ $rc = 1 ] && errline && grep -q "malformed reply\|connection to samepaged at .* lost" "$T/err"'
 done
 
 kill "$DPID"
 wait "$DPID"
 drc=$?
 DPID=
-check "samepaged exits cleanly on SIGTERM (rc=$drc)" '[ $drc = 0 ]'
+check "samepaged exits cleanly on SIGTERM (rc=$drc)" eval '[ $drc = 0 ]'
 
 [ $n = 39 ] || echo "# ran $n checks, planned 39"
 [ $fails = 0 ]

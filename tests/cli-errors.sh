@@ -3,17 +3,9 @@
 # status 2, never a crash or a hang; a crashing guest is reported while the
 # other VMs go on; signals stop VMs cleanly.  Prints TAP.
 set -u
-B=${top_builddir:-.}
-SP="$B/samepage"
+. "$(dirname "$0")/run-common.sh"
 HELLO="$B/guest-tools/hello.elf"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-n=0
-fails=0
 echo "1..29"
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$T/out" "$T/err" | head -20; }
 
 # expect_error DESCRIPTION PATTERN ARGS... : exit 2, exactly one stderr line matching PATTERN
 expect_error() {

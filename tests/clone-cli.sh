@@ -4,15 +4,8 @@
 # error and exit status 1 while the other VMs run on; a family of clones and
 # a chain (clone of a clone) verify with no integrity error.  Prints TAP.
 set -u
-B=${top_builddir:-.}
-SP="$B/samepage"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-n=0
-fails=0
+. "$(dirname "$0")/run-common.sh"
 echo "1..9"
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$T/out" "$T/err" | head -20; }
 VM="--vm name=t,mem=64M,vcpus=2,payload=memload,args=rounds=0,rate=300,interval=200"
 
 expect_error() {

@@ -4,15 +4,8 @@
 # each clone group gets a "[group N]" line (text) or a clone_group object
 # (--json); a VM outside any family shows none of it.  Prints TAP.
 set -u
-B=${top_builddir:-.}
-SP="$B/samepage"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-n=0
-fails=0
+. "$(dirname "$0")/run-common.sh"
 echo "1..4"
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; sed 's/^/#   /' "$T/out" | tail -20; }
 VM="--vm name=t,mem=32M,vcpus=1,payload=memload,args=rounds=0"
 LONE="--vm name=lone,mem=16M,vcpus=1,payload=memload,args=rounds=0,seed=9"
 

@@ -1,5 +1,10 @@
 # tests/ - unit tests (GTest, TAP), integration tests with real KVM VMs, CLI tests.
+# The harness the VM tests share with bench/ is in tests/lib/ (libharness.a).
 TEST_LDADD = libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread
+
+# The shell tests' TAP helpers (ok, notok, check), sourced by every one of
+# them, and what the `samepage run` tests share.
+EXTRA_DIST += tests/tap.sh tests/run-common.sh
 
 # Unit tests.
 check_PROGRAMS += tests/test-vm-config tests/test-uart tests/test-elf tests/test-pagetable
@@ -9,10 +14,7 @@ tests_test_uart_LDADD = $(TEST_LDADD)
 tests_test_elf_LDADD = $(TEST_LDADD)
 tests_test_pagetable_LDADD = $(TEST_LDADD)
 
-
 # Real VMs on this host's /dev/kvm.
-noinst_LIBRARIES += libharness.a
-libharness_a_SOURCES = tests/vm-harness.c tests/vm-harness.h
 check_PROGRAMS += tests/test-vm-run
 TESTS += tests/test-vm-run
 tests_test_vm_run_LDADD = libharness.a $(TEST_LDADD)
@@ -20,16 +22,25 @@ check_PROGRAMS += tests/test-sharing
 TESTS += tests/test-sharing
 tests_test_sharing_LDADD = libharness.a $(TEST_LDADD)
 
-# Command-line behaviour with real VMs.
-TESTS += tests/cli-errors.sh
-EXTRA_DIST += tests/cli-errors.sh
+# VM clones and the reverse map, with real VMs.
+check_PROGRAMS += tests/test-clone
+TESTS += tests/test-clone
+tests_test_clone_LDADD = libharness.a $(TEST_LDADD)
+check_PROGRAMS += tests/test-rmap
+TESTS += tests/test-rmap
+tests_test_rmap_LDADD = libharness.a $(TEST_LDADD)
 
-# samepaged with real VMs, driven by Debian's virsh, python3-libvirt and
-# prometheus-libvirt-exporter.
+# Command-line behaviour with real VMs: `samepage run` (errors, --clone).
+TESTS += tests/cli-errors.sh tests/clone-cli.sh tests/clone-run-status.sh
+EXTRA_DIST += tests/cli-errors.sh tests/clone-cli.sh tests/clone-run-status.sh
+
+# samepaged with real VMs: the `samepage` client commands, and Debian's
+# virsh, python3-libvirt and prometheus-libvirt-exporter.
+TESTS += tests/cli-daemon.sh tests/daemon/clone.sh
+EXTRA_DIST += tests/cli-daemon.sh tests/daemon/clone.sh
 TESTS += tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/exporter.sh \
 	tests/daemon/python-libvirt.py
 EXTRA_DIST += tests/daemon/common.sh tests/daemon/virsh.sh tests/daemon/restart.sh \
 	tests/daemon/exporter.sh tests/daemon/python-libvirt.py
 
 include tests/emuhost/local.mk
-include tests/clone.mk

@@ -14,7 +14,7 @@
 
 #include "guest-tools/memload.h"
 #include "rmap/rmap.h"
-#include "tests/clone-harness.h"
+#include "tests/lib/clone-harness.h"
 
 #define NKIDS 8
 
@@ -86,7 +86,7 @@ static void test_exit_orders(void)
     SpVm *t = start_template(h, "tpl", ",rate=200");
     SpVm *a[2], *b[1];
     clone_into(h, t, "a", 2, a, NULL);
-    g_assert_true(harness_wait_rounds(h, a[0], rounds_of(a[0]) + 1, 60));
+    g_assert_true(harness_wait_rounds(h, a[0], rounds_of(a[0]) + 1, HARNESS_DEADLINE_S));
     clone_into(h, a[0], "b", 1, b, NULL); /* chain: tpl -> a0 -> b0 */
     g_assert_cmpuint(sp_vm_clone_generation(b[0]), ==, 2);
     SpVm *all[4] = {t, a[0], a[1], b[0]};
@@ -168,7 +168,7 @@ static void test_bad_input(void)
         g_assert_nonnull(strstr(err->message, cases[k].msg));
     }
     g_assert_cmpuint(h->vms->len, ==, nvms);
-    g_assert_true(harness_wait_rounds(h, t, r0 + 1, 60));
+    g_assert_true(harness_wait_rounds(h, t, r0 + 1, HARNESS_DEADLINE_S));
     g_assert_cmpuint(sp_vm_clone_generation(t), ==, 0);
     g_assert_cmpuint(harness_integrity_count(h), ==, 0);
     harness_free(h);
@@ -185,9 +185,9 @@ static void test_reclone_layers(void)
     SpVm *a[2], *b[2], *c[1];
     SpVmCloneTimes t1, t2, t3;
     clone_into(h, t, "a", 2, a, &t1);
-    g_assert_true(harness_wait_rounds(h, t, rounds_of(t) + 2, 60));
+    g_assert_true(harness_wait_rounds(h, t, rounds_of(t) + 2, HARNESS_DEADLINE_S));
     clone_into(h, t, "b", 2, b, &t2);
-    g_assert_true(harness_wait_rounds(h, a[0], rounds_of(a[0]) + 2, 60));
+    g_assert_true(harness_wait_rounds(h, a[0], rounds_of(a[0]) + 2, HARNESS_DEADLINE_S));
     clone_into(h, a[0], "c", 1, c, &t3);
     printf("# pages copied: first clone %" G_GUINT64_FORMAT ", re-clone %" G_GUINT64_FORMAT
            ", clone of a clone %" G_GUINT64_FORMAT "; pauses %.1f / %.1f / %.1f ms\n",
@@ -219,21 +219,16 @@ static void test_reclone_layers(void)
 static void test_engine_zero(void)
 {
     Harness *h = harness_new();
-    SpEngineKnobs k;
-    sp_engine_default_knobs(&k);
-    k.run = 1;
-    k.sleep_millisecs = 0;
-    k.pages_to_scan = 20000;
-    harness_use_engine(h, &k);
+    harness_use_fast_engine(h);
     SpVm *t = harness_add(h, "name=tpl,mem=64M,vcpus=2,domain=cl," MEMLOAD);
     harness_start_all(h);
-    g_assert_true(harness_wait_rounds(h, t, 1, 60));
-    g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+    g_assert_true(harness_wait_rounds(h, t, 1, HARNESS_DEADLINE_S));
+    g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
     SpVm *kids[2];
     clone_into(h, t, "kid", 2, kids, NULL);
-    g_assert_true(harness_command(kids[0], ML_CMD_FILL, 0, 60));
-    g_assert_true(harness_command(t, ML_CMD_FILL, 0, 60));
-    g_assert_true(sp_engine_wait_scans(h->engine, 3, 60));
+    g_assert_true(harness_command(kids[0], ML_CMD_FILL, 0, HARNESS_DEADLINE_S));
+    g_assert_true(harness_command(t, ML_CMD_FILL, 0, HARNESS_DEADLINE_S));
+    g_assert_true(sp_engine_wait_scans(h->engine, 3, HARNESS_DEADLINE_S));
     SpEngineStats st;
     sp_engine_get_stats(h->engine, &st);
     printf("# engine: %" G_GUINT64_FORMAT " zero pages, %" G_GUINT64_FORMAT " merges\n",
@@ -254,9 +249,9 @@ static void test_engine_zero(void)
     SpVm *four[4] = {t, kids[0], kids[1], gk[0]};
     wait_more_rounds(h, four, 4, 2);
     /* and back to the mix: the zero pages are written again */
-    g_assert_true(harness_command(kids[0], ML_CMD_MIX, 0, 60));
-    g_assert_true(harness_command(gk[0], ML_CMD_MIX, 0, 60));
-    g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+    g_assert_true(harness_command(kids[0], ML_CMD_MIX, 0, HARNESS_DEADLINE_S));
+    g_assert_true(harness_command(gk[0], ML_CMD_MIX, 0, HARNESS_DEADLINE_S));
+    g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
     wait_more_rounds(h, four, 4, 2);
     harness_free(h);
 }
@@ -273,13 +268,13 @@ static void test_engine_clone_aware(void)
     harness_use_fast_engine(h);
     SpVm *t = harness_add(h, "name=tpl,mem=64M,vcpus=2,domain=cl," MEMLOAD ",rate=100");
     harness_start_all(h);
-    g_assert_true(harness_wait_rounds(h, t, 1, 60));
-    g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+    g_assert_true(harness_wait_rounds(h, t, 1, HARNESS_DEADLINE_S));
+    g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
     SpVm *kids[4];
     clone_into(h, t, "kid", 4, kids, NULL);
     SpVm *all[5] = {t, kids[0], kids[1], kids[2], kids[3]};
     wait_more_rounds(h, all, 5, 2);
-    g_assert_true(sp_engine_wait_scans(h->engine, 3, 60));
+    g_assert_true(sp_engine_wait_scans(h->engine, 3, HARNESS_DEADLINE_S));
     for (int i = 0; i < 4; i++) {
         SpEngineVmStats vs;
         sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(kids[i]), &vs);

@@ -36,7 +36,7 @@
 #include "guest-tools/memload.h"
 #include "rmap/frame-pool.h"
 #include "rmap/rmap.h"
-#include "tests/clone-harness.h"
+#include "tests/lib/clone-harness.h"
 
 typedef struct Loc {
     guint vm; /* index in the checked set */
@@ -105,53 +105,164 @@ static gboolean frame_equal(gconstpointer a, gconstpointer b)
     return x->kind == y->kind && x->group == y->group && x->pool == y->pool && x->index == y->index;
 }
 
-/* The whole comparison, VMs paused and engines stopped. */
-static void compare(SpVm **vms, guint n, SpEngine **engines, guint neng, CheckStats *cs)
+/* The kernel's answer, VMs paused: every page's PFN, and the pages behind
+ * each PFN (the shared zero page left out). */
+typedef struct Truth {
+    SpVm **vms;
+    guint n;
+    uint64_t zero;        /* PFN of the shared zero page */
+    uint64_t **pfn;       /* per VM, per gfn: its PFN (0: not present) */
+    uint64_t *np;         /* per VM: its number of pages */
+    GHashTable *by_pfn;   /* PFN -> GArray of Loc */
+    GHashTable *vm_index; /* vm id -> index + 1 */
+} Truth;
+
+static void truth_read(Truth *t, SpVm **vms, guint n)
 {
-    uint64_t zero = harness_zero_pfn();
-    g_autofree uint64_t **pfn = g_new0(uint64_t *, n);
-    g_autofree uint64_t *np = g_new0(uint64_t, n);
-    g_autoptr(GHashTable) by_pfn =
+    *t = (Truth){.vms = vms, .n = n, .zero = harness_zero_pfn()};
+    t->pfn = g_new0(uint64_t *, n);
+    t->np = g_new0(uint64_t, n);
+    t->by_pfn =
         g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, (GDestroyNotify)g_array_unref);
-    g_autoptr(GHashTable) vm_index =
-        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    t->vm_index = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     for (guint i = 0; i < n; i++) {
         uint64_t id = sp_vm_id(vms[i]);
-        g_hash_table_insert(vm_index, g_memdup2(&id, 8), GUINT_TO_POINTER(i + 1));
-        pfn[i] = ram_pfns(vms[i], &np[i]);
-        for (uint64_t g = 0; g < np[i]; g++) {
-            uint64_t p = pfn[i][g];
-            if (!p || p == zero)
+        g_hash_table_insert(t->vm_index, g_memdup2(&id, 8), GUINT_TO_POINTER(i + 1));
+        t->pfn[i] = ram_pfns(vms[i], &t->np[i]);
+        for (uint64_t g = 0; g < t->np[i]; g++) {
+            uint64_t p = t->pfn[i][g];
+            if (!p || p == t->zero)
                 continue;
-            GArray *a = g_hash_table_lookup(by_pfn, &p);
+            GArray *a = g_hash_table_lookup(t->by_pfn, &p);
             if (!a) {
                 a = g_array_new(FALSE, FALSE, sizeof(Loc));
-                g_hash_table_insert(by_pfn, g_memdup2(&p, 8), a);
+                g_hash_table_insert(t->by_pfn, g_memdup2(&p, 8), a);
             }
             Loc l = {i, g};
             g_array_append_val(a, l);
         }
     }
+}
+
+static void truth_clear(Truth *t)
+{
+    for (guint i = 0; i < t->n; i++)
+        g_free(t->pfn[i]);
+    g_free(t->pfn);
+    g_free(t->np);
+    g_hash_table_unref(t->by_pfn);
+    g_hash_table_unref(t->vm_index);
+}
+
+/* The pages that map PFN p (NULL for none, a hole or the zero page). */
+static GArray *truth_pages(const Truth *t, uint64_t p)
+{
+    return p && p != t->zero ? g_hash_table_lookup(t->by_pfn, &p) : NULL;
+}
+
+/* A page the rmap calls private must not share its PFN with another page. */
+static void check_private(const Truth *t, guint i, uint64_t g)
+{
+    uint64_t p = t->pfn[i][g];
+    GArray *same = truth_pages(t, p);
+    if (!same || same->len <= 1)
+        return;
+    const Loc *o = &g_array_index(same, Loc, 0);
+    if (o->vm == i && o->gfn == g)
+        o++;
+    g_error("%s gfn 0x%" G_GINT64_MODIFIER "x: the rmap says private, but PFN 0x%" G_GINT64_MODIFIER
+            "x is also mapped by %s gfn 0x%" G_GINT64_MODIFIER "x",
+            sp_vm_name(t->vms[i]), g, p, sp_vm_name(t->vms[o->vm]), o->gfn);
+}
+
+/* The walk found exactly the pages pagemap shows behind the frame's PFN. */
+static void check_same_pages(const Truth *t, const SpFrameRef *f, GArray *same, GArray *hits)
+{
+    g_array_sort(hits, loc_cmp);
+    g_array_sort(same, loc_cmp);
+    bool equal = same->len == hits->len;
+    for (guint k = 0; equal && k < same->len; k++)
+        equal = loc_cmp(&g_array_index(same, Loc, k), &g_array_index(hits, Loc, k)) == 0;
+    if (equal)
+        return;
+    for (guint k = 0; k < same->len; k++)
+        printf("#   pagemap: %s gfn 0x%" G_GINT64_MODIFIER "x\n",
+               sp_vm_name(t->vms[g_array_index(same, Loc, k).vm]), g_array_index(same, Loc, k).gfn);
+    for (guint k = 0; k < hits->len; k++)
+        printf("#   rmap:    %s gfn 0x%" G_GINT64_MODIFIER "x\n",
+               sp_vm_name(t->vms[g_array_index(hits, Loc, k).vm]), g_array_index(hits, Loc, k).gfn);
+    g_error("%s frame %" G_GUINT64_FORMAT ": the walk found %u mappings, pagemap %u",
+            f->kind == SP_FRAME_POOL ? "pool" : "group", f->index, hits->len, same->len);
+}
+
+/* Walk frame f, which the rmap names for page (vm i, gfn g): the frame's
+ * own page must have g's PFN, and the walk must find exactly the pages
+ * with that PFN. */
+static void check_frame(const Truth *t, guint i, uint64_t g, const SpFrameRef *f, GArray *hits,
+                        CheckStats *cs)
+{
+    uint64_t p = t->pfn[i][g];
+    WalkCtx w = {t->vm_index, hits};
+    g_array_set_size(hits, 0);
+    uint64_t nh = sp_rmap_walk(f, 0, collect_hit, &w);
+    g_assert_cmpuint(nh, ==, hits->len);
+    g_assert_cmpuint(sp_rmap_walk(f, SP_RMAP_EXACT, NULL, NULL), ==, nh);
+    /* the frame's own page */
+    uint64_t fp = f->kind == SP_FRAME_POOL
+                      ? harness_pfn(sp_frame_pool_ptr((SpFramePool *)f->pool, (uint32_t)f->index))
+                      : group_page_pfn(f->group, f->index, p);
+    if (f->kind == SP_FRAME_GROUP) {
+        cs->group_frames++;
+        cs->group_maps += nh;
+        /* a hit at another gfn, or by a page that left its own
+         * layer, is an engine merge onto this group frame */
+        uint64_t merged = 0;
+        for (guint k = 0; k < hits->len; k++) {
+            const Loc *l = &g_array_index(hits, Loc, k);
+            merged +=
+                l->gfn != f->index || !sp_rmap_vm_maps_layer(sp_vm_rmap(t->vms[l->vm]), l->gfn);
+        }
+        cs->merged_on_group += merged;
+        cs->both_frames += merged && merged < nh;
+    } else {
+        cs->pool_frames++;
+        cs->pool_maps += nh;
+    }
+    if (!fp || !p || p == t->zero) {
+        /* A hole of a group file: members read zeros without a
+         * file page.  Every hit must be such a page, too. */
+        g_assert_cmpuint(f->kind, ==, SP_FRAME_GROUP);
+        for (guint k = 0; k < hits->len; k++) {
+            const Loc *l = &g_array_index(hits, Loc, k);
+            uint64_t q = t->pfn[l->vm][l->gfn];
+            if (q && q != t->zero && q != fp)
+                g_error("hole frame %" G_GUINT64_FORMAT " of a group reported for %s "
+                        "gfn 0x%" G_GINT64_MODIFIER "x, which maps PFN 0x%" G_GINT64_MODIFIER "x",
+                        f->index, sp_vm_name(t->vms[l->vm]), l->gfn, q);
+        }
+        return;
+    }
+    if (fp != p)
+        g_error(
+            "%s gfn 0x%" G_GINT64_MODIFIER "x: maps PFN 0x%" G_GINT64_MODIFIER
+            "x but the rmap says %s frame %" G_GUINT64_FORMAT " (PFN 0x%" G_GINT64_MODIFIER "x)",
+            sp_vm_name(t->vms[i]), g, p, f->kind == SP_FRAME_POOL ? "pool" : "group", f->index, fp);
+    check_same_pages(t, f, truth_pages(t, p), hits);
+}
+
+/* Check 1: for every guest page, the frame the rmap names (sp_rmap_lookup)
+ * and that frame's walk agree with pagemap.  The pool frames met are
+ * added to pool_frames. */
+static void check_pages(const Truth *t, GHashTable *pool_frames, CheckStats *cs)
+{
     g_autoptr(GHashTable) done = g_hash_table_new_full(frame_hash, frame_equal, g_free, NULL);
-    g_autoptr(GHashTable) pool_frames =
-        g_hash_table_new_full(frame_hash, frame_equal, g_free, NULL);
-    WalkCtx w = {vm_index, g_array_new(FALSE, FALSE, sizeof(Loc))};
-    for (guint i = 0; i < n; i++) {
-        SpRmapVm *rv = sp_vm_rmap(vms[i]);
-        for (uint64_t g = 0; g < np[i]; g++) {
-            uint64_t p = pfn[i][g];
+    g_autoptr(GArray) hits = g_array_new(FALSE, FALSE, sizeof(Loc));
+    for (guint i = 0; i < t->n; i++) {
+        SpRmapVm *rv = sp_vm_rmap(t->vms[i]);
+        for (uint64_t g = 0; g < t->np[i]; g++) {
             SpFrameRef f = sp_rmap_lookup(rv, g);
-            GArray *same = (p && p != zero) ? g_hash_table_lookup(by_pfn, &p) : NULL;
             if (f.kind == SP_FRAME_NONE) {
-                if (same && same->len > 1) {
-                    const Loc *o = &g_array_index(same, Loc, 0);
-                    if (o->vm == i && o->gfn == g)
-                        o++;
-                    g_error("%s gfn 0x%" G_GINT64_MODIFIER "x: the rmap says private, but PFN "
-                            "0x%" G_GINT64_MODIFIER
-                            "x is also mapped by %s gfn 0x%" G_GINT64_MODIFIER "x",
-                            sp_vm_name(vms[i]), g, p, sp_vm_name(vms[o->vm]), o->gfn);
-                }
+                check_private(t, i, g);
                 cs->private_pages++;
                 continue;
             }
@@ -160,77 +271,15 @@ static void compare(SpVm **vms, guint n, SpEngine **engines, guint neng, CheckSt
             if (g_hash_table_contains(done, &f))
                 continue;
             g_hash_table_add(done, g_memdup2(&f, sizeof(f)));
-            g_array_set_size(w.hits, 0);
-            uint64_t nh = sp_rmap_walk(&f, 0, collect_hit, &w);
-            g_assert_cmpuint(nh, ==, w.hits->len);
-            g_assert_cmpuint(sp_rmap_walk(&f, SP_RMAP_EXACT, NULL, NULL), ==, nh);
-            /* the frame's own page */
-            uint64_t fp =
-                f.kind == SP_FRAME_POOL
-                    ? harness_pfn(sp_frame_pool_ptr((SpFramePool *)f.pool, (uint32_t)f.index))
-                    : group_page_pfn(f.group, f.index, p);
-            if (f.kind == SP_FRAME_GROUP) {
-                cs->group_frames++;
-                cs->group_maps += nh;
-                /* a hit at another gfn, or by a page that left its own
-                 * layer, is an engine merge onto this group frame */
-                uint64_t merged = 0;
-                for (guint k = 0; k < w.hits->len; k++) {
-                    const Loc *l = &g_array_index(w.hits, Loc, k);
-                    merged +=
-                        l->gfn != f.index || !sp_rmap_vm_maps_layer(sp_vm_rmap(vms[l->vm]), l->gfn);
-                }
-                cs->merged_on_group += merged;
-                cs->both_frames += merged && merged < nh;
-            } else {
-                cs->pool_frames++;
-                cs->pool_maps += nh;
-            }
-            if (!fp || !p || p == zero) {
-                /* A hole of a group file: members read zeros without a
-                 * file page.  Every hit must be such a page, too. */
-                g_assert_cmpuint(f.kind, ==, SP_FRAME_GROUP);
-                for (guint k = 0; k < w.hits->len; k++) {
-                    const Loc *l = &g_array_index(w.hits, Loc, k);
-                    uint64_t q = pfn[l->vm][l->gfn];
-                    if (q && q != zero && q != fp)
-                        g_error("hole frame %" G_GUINT64_FORMAT " of a group reported for %s "
-                                "gfn 0x%" G_GINT64_MODIFIER
-                                "x, which maps PFN 0x%" G_GINT64_MODIFIER "x",
-                                f.index, sp_vm_name(vms[l->vm]), l->gfn, q);
-                }
-                continue;
-            }
-            if (fp != p)
-                g_error("%s gfn 0x%" G_GINT64_MODIFIER "x: maps PFN 0x%" G_GINT64_MODIFIER
-                        "x but the rmap says %s frame %" G_GUINT64_FORMAT
-                        " (PFN 0x%" G_GINT64_MODIFIER "x)",
-                        sp_vm_name(vms[i]), g, p, f.kind == SP_FRAME_POOL ? "pool" : "group",
-                        f.index, fp);
-            g_array_sort(w.hits, loc_cmp);
-            g_array_sort(same, loc_cmp);
-            bool equal = same->len == w.hits->len;
-            for (guint k = 0; equal && k < same->len; k++)
-                equal = loc_cmp(&g_array_index(same, Loc, k), &g_array_index(w.hits, Loc, k)) == 0;
-            if (!equal) {
-                for (guint k = 0; k < same->len; k++)
-                    printf("#   pagemap: %s gfn 0x%" G_GINT64_MODIFIER "x\n",
-                           sp_vm_name(vms[g_array_index(same, Loc, k).vm]),
-                           g_array_index(same, Loc, k).gfn);
-                for (guint k = 0; k < w.hits->len; k++)
-                    printf("#   rmap:    %s gfn 0x%" G_GINT64_MODIFIER "x\n",
-                           sp_vm_name(vms[g_array_index(w.hits, Loc, k).vm]),
-                           g_array_index(w.hits, Loc, k).gfn);
-                g_error("%s frame %" G_GUINT64_FORMAT ": the walk found %u mappings, pagemap %u",
-                        f.kind == SP_FRAME_POOL ? "pool" : "group", f.index, w.hits->len,
-                        same->len);
-            }
+            check_frame(t, i, g, &f, hits, cs);
         }
     }
-    g_array_free(w.hits, TRUE);
-    for (guint i = 0; i < n; i++)
-        g_free(pfn[i]);
-    /* No pool frame without a mapper: every allocated frame was reached. */
+}
+
+/* Check 2: no pool frame without a mapper: every frame the engines have
+ * allocated was reached by some lookup. */
+static void check_pool_frames(SpEngine **engines, guint neng, GHashTable *pool_frames)
+{
     uint64_t allocated = 0;
     for (guint e = 0; e < neng; e++) {
         SpEngineStats st;
@@ -238,13 +287,29 @@ static void compare(SpVm **vms, guint n, SpEngine **engines, guint neng, CheckSt
         allocated += st.pool_frames;
     }
     g_assert_cmpuint(allocated, ==, g_hash_table_size(pool_frames));
-    /* No group file kept open without a member. */
-    SpCloneGroupStats *gs = NULL;
+}
+
+/* Check 3: no group file kept open without a member. */
+static void check_group_files(void)
+{
+    g_autofree SpCloneGroupStats *gs = NULL;
     uint32_t ng = sp_rmap_group_stats(&gs);
     for (uint32_t k = 0; k < ng; k++)
         if (gs[k].file_open && gs[k].members == 0)
             g_error("group %" G_GUINT64_FORMAT " keeps its file open with no member", gs[k].id);
-    g_free(gs);
+}
+
+/* The whole comparison, VMs paused and engines stopped. */
+static void compare(SpVm **vms, guint n, SpEngine **engines, guint neng, CheckStats *cs)
+{
+    Truth t;
+    truth_read(&t, vms, n);
+    g_autoptr(GHashTable) pool_frames =
+        g_hash_table_new_full(frame_hash, frame_equal, g_free, NULL);
+    check_pages(&t, pool_frames, cs);
+    truth_clear(&t);
+    check_pool_frames(engines, neng, pool_frames);
+    check_group_files();
 }
 
 /* Check the reverse map of every VM of these harnesses (all must run). */
@@ -318,9 +383,9 @@ static void test_random(void)
     SpVm *c = harness_add(hl, "name=c,mem=64M,vcpus=2," MEMLOAD ",rate=300");
     harness_start_all(he);
     harness_start_all(hl);
-    g_assert_true(harness_wait_rounds(he, a, 1, 60));
-    g_assert_true(harness_wait_rounds(hl, c, 1, 60));
-    g_assert_true(sp_engine_wait_scans(he->engine, 3, 60));
+    g_assert_true(harness_wait_rounds(he, a, 1, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_rounds(hl, c, 1, HARNESS_DEADLINE_S));
+    g_assert_true(sp_engine_wait_scans(he->engine, 3, HARNESS_DEADLINE_S));
     rmap_check(hs, 2, "at start (dedup only)");
 
     /* Guaranteed shapes first: a family under the engine and a layered
@@ -333,7 +398,7 @@ static void test_random(void)
     clone_into(hl, c, "c-r", 1, kids, NULL);            /* re-clone: a new layer */
     all_verify(he, 1);
     all_verify(hl, 1);
-    g_assert_true(sp_engine_wait_scans(he->engine, 2, 60));
+    g_assert_true(sp_engine_wait_scans(he->engine, 2, HARNESS_DEADLINE_S));
 
     uint64_t both = rmap_check(hs, 2, "after clones and clones of clones").both_frames;
     static const char *ops[] = {"clone", "exit", "fill-zero", "mix", "rate"};
@@ -356,19 +421,19 @@ static void test_random(void)
             drop_vm(h, vm);
             break;
         case 2:
-            g_assert_true(harness_command(vm, ML_CMD_FILL, 0, 60));
+            g_assert_true(harness_command(vm, ML_CMD_FILL, 0, HARNESS_DEADLINE_S));
             break;
         case 3:
-            g_assert_true(harness_command(vm, ML_CMD_MIX, 0, 60));
+            g_assert_true(harness_command(vm, ML_CMD_MIX, 0, HARNESS_DEADLINE_S));
             break;
         default:
-            g_assert_true(
-                harness_command(vm, ML_CMD_RATE, (uint32_t)g_test_rand_int_range(0, 3000), 60));
+            g_assert_true(harness_command(vm, ML_CMD_RATE, (uint32_t)g_test_rand_int_range(0, 3000),
+                                          HARNESS_DEADLINE_S));
             break;
         }
         all_verify(h, 1);
         if (h->engine)
-            g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+            g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
         uint64_t b = rmap_check(hs, 2, what).both_frames; /* (MAX evaluates twice) */
         both = MAX(both, b);
     }
@@ -397,13 +462,13 @@ static void exit_order(bool engine, const char *const *order, const char *label)
     if (engine) /* an unrelated VM whose pages the family's dedup with */
         harness_add(h, "name=other,mem=64M,vcpus=1,domain=fam," MEMLOAD);
     harness_start_all(h);
-    g_assert_true(harness_wait_rounds(h, t, 1, 60));
+    g_assert_true(harness_wait_rounds(h, t, 1, HARNESS_DEADLINE_S));
     SpVm *k[2], *kk[1];
     clone_into(h, t, "k", 2, k, NULL);
     clone_into(h, k[0], "k0-", 1, kk, NULL);
     all_verify(h, 1);
     if (engine)
-        g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+        g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
     g_autofree char *w0 = g_strdup_printf("%s: family of 4 made", label);
     CheckStats cs = rmap_check(&h, 1, w0);
     if (engine) /* `other` merged onto the family's group frames */
@@ -412,7 +477,7 @@ static void exit_order(bool engine, const char *const *order, const char *label)
         drop_vm(h, by_name(h, order[i]));
         all_verify(h, 2);
         if (engine)
-            g_assert_true(sp_engine_wait_scans(h->engine, 2, 60));
+            g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
         g_autofree char *w = g_strdup_printf("%s: %s exited", label, order[i]);
         rmap_check(&h, 1, w);
     }

@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 
 #include "guest-tools/memload.h"
-#include "tests/vm-harness.h"
+#include "tests/lib/vm-harness.h"
 
 #define NPAGES 1024 /* managed pages per VM */
 
@@ -47,7 +47,7 @@ static void expect_bytes_intact(Harness *h)
         SpVm *vm = h->vms->pdata[i];
         SpVmInfo info;
         sp_vm_get_info(vm, &info);
-        g_assert_true(harness_wait_rounds(h, vm, info.rounds + 2, 60));
+        g_assert_true(harness_wait_rounds(h, vm, info.rounds + 2, HARNESS_DEADLINE_S));
     }
     g_assert_cmpuint(harness_integrity_count(h), ==, 0);
 }
@@ -166,8 +166,8 @@ typedef struct Managed {
 static Managed managed(SpVm *vm)
 {
     uint64_t gpa = 0, n = 0;
-    g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa, 60));
-    g_assert_true(harness_wait_result(vm, "pages_total", &n, 60));
+    g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_result(vm, "pages_total", &n, HARNESS_DEADLINE_S));
     return (Managed){sp_vm_mem(vm)->host + gpa, n};
 }
 
@@ -360,7 +360,7 @@ static void test_volatility(void)
     harness_start_all(h);
     harness_share_managed(h, vm);
     Managed m = managed(vm);
-    sp_engine_wait_scans(h->engine, 10, 60);
+    sp_engine_wait_scans(h->engine, 10, HARNESS_DEADLINE_S);
     uint64_t vol_seen = 0;
     for (int i = 0; i < 10; i++) {
         SpEngineStats st;

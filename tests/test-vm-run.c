@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "tests/vm-harness.h"
+#include "tests/lib/vm-harness.h"
 
 #define IMAGE "/usr/lib/x86_64-linux-gnu/libc.so.6"
 
@@ -79,7 +79,7 @@ static void test_big_lazy(void)
     SpVm *vm = harness_add(h, "name=big,mem=4G,vcpus=2,payload=memload,"
                               "args=seed=5,pages=32768,rounds=2,rate=1000,interval=100");
     harness_start_all(h);
-    g_assert_true(harness_wait_all(h, 60));
+    g_assert_true(harness_wait_all(h, HARNESS_DEADLINE_S));
     SpVmInfo info;
     sp_vm_get_info(vm, &info);
     g_assert_cmpint(info.exit_status, ==, 0);
@@ -99,7 +99,7 @@ static void test_crash_beside_healthy(void)
     SpVm *bad = harness_add(h, "name=bad,mem=16M,payload=crash,args=mode=ud2");
     SpVm *good = harness_add(h, "name=good,mem=64M,vcpus=2,payload=memload,args=seed=1,rounds=3");
     harness_start_all(h);
-    g_assert_true(harness_wait_all(h, 60));
+    g_assert_true(harness_wait_all(h, HARNESS_DEADLINE_S));
     SpVmInfo ib, ig;
     sp_vm_get_info(bad, &ib);
     sp_vm_get_info(good, &ig);

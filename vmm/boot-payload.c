@@ -53,7 +53,7 @@ static bool payload_load_images(SpVm *vm, uint64_t gpa, uint64_t *end, GError **
         uint64_t padded = ALIGN_UP((uint64_t)len, SP_PAGE_SIZE);
         uint8_t *dst = sp_guest_mem_ptr(&vm->mem, at, padded + MIB2);
         if (!dst) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+            g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_NO_SPACE,
                         "VM '%s': image files do not fit in %llu MiB of RAM (at %s)", vm->cfg->name,
                         (unsigned long long)(vm->mem.size >> 20), *p);
             return false;
@@ -146,7 +146,7 @@ bool sp_boot_payload(SpVm *vm, GError **error)
 
     size_t args_len = cfg->args ? strlen(cfg->args) : 0;
     if (args_len > SP_ARGS_MAX) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID,
                     "VM '%s': payload arguments are %zu bytes, at most %d are allowed", cfg->name,
                     args_len, SP_ARGS_MAX);
         return false;
@@ -162,7 +162,7 @@ bool sp_boot_payload(SpVm *vm, GError **error)
         return false;
     uint64_t free_gpa = ALIGN_UP(blob_end, MIB2);
     if (free_gpa >= vm->mem.size) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_NO_SPACE,
                     "VM '%s': the payload and images leave no free RAM (%llu MiB needed at least)",
                     cfg->name, (unsigned long long)((free_gpa + MIB2) >> 20));
         return false;

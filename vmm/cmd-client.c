@@ -122,13 +122,6 @@ const char *sp_cli_state_name(gint32 state)
     return names[state];
 }
 
-void sp_cli_uuid_format(const guint8 u[16], char out[37])
-{
-    g_snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-               u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
-               u[13], u[14], u[15]);
-}
-
 void sp_cli_json_string(GString *out, const char *s)
 {
     g_autofree char *valid = g_utf8_make_valid(s ? s : "", -1);

@@ -59,7 +59,6 @@ bool sp_cli_lookup(SpLvClient *c, const char *name, SpLvClientDom *out);
 
 /* virsh's words for a virDomainState ("running", "shut off", ...). */
 const char *sp_cli_state_name(gint32 state);
-void sp_cli_uuid_format(const guint8 uuid[16], char out[37]);
 
 /* JSON output: a string literal with every needed escape, a typed
  * parameter's value (numbers, true/false, strings; non-finite doubles as

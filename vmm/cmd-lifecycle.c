@@ -60,6 +60,21 @@ int sp_cmd_define(int argc, char **argv)
     return SP_CLI_OK;
 }
 
+/* Connect, look NAME up into d and call proc with {dom}: the connection,
+ * or NULL after printing why (exit status SP_CLI_FAIL). */
+static SpLvClient *lc_call(const SpCliOpts *o, const char *name, gint32 proc, SpLvClientDom *d)
+{
+    g_autoptr(SpLvClient) c = sp_cli_connect(o);
+    if (!c || !sp_cli_lookup(c, name, d))
+        return NULL;
+    g_autoptr(GError) error = NULL;
+    if (!sp_lv_client_dom_void(c, proc, d, false, 0, &error)) {
+        sp_cli_fail(error);
+        return NULL;
+    }
+    return g_steal_pointer(&c);
+}
+
 /* lookup NAME, call proc with {dom}, print "Domain 'NAME' <what>" on success. */
 static int lc_simple(const char *cmd, const char *summary, const char *desc, gint32 proc,
                      const char *what, int argc, char **argv)
@@ -70,15 +85,10 @@ static int lc_simple(const char *cmd, const char *summary, const char *desc, gin
     int rc = lc_parse(cmd, "NAME", summary, desc, NULL, &o, &argc, &argv, &name, &done);
     if (done)
         return rc;
-    g_autoptr(SpLvClient) c = sp_cli_connect(&o);
+    g_auto(SpLvClientDom) d = {0};
+    g_autoptr(SpLvClient) c = lc_call(&o, name, proc, &d);
     if (!c)
         return SP_CLI_FAIL;
-    g_auto(SpLvClientDom) d = {0};
-    g_autoptr(GError) error = NULL;
-    if (!sp_cli_lookup(c, name, &d))
-        return SP_CLI_FAIL;
-    if (!sp_lv_client_dom_void(c, proc, &d, false, 0, &error))
-        return sp_cli_fail(error);
     printf("Domain '%s' %s\n", d.name, what);
     return SP_CLI_OK;
 }
@@ -124,15 +134,11 @@ int sp_cmd_stop(int argc, char **argv)
         return rc;
     if (timeout < 0)
         return sp_cli_usage_error("stop", "--timeout must not be negative");
-    g_autoptr(SpLvClient) c = sp_cli_connect(&o);
+    g_auto(SpLvClientDom) d = {0};
+    g_autoptr(SpLvClient) c = lc_call(&o, name, SP_LV_PROC_DOMAIN_SHUTDOWN, &d);
     if (!c)
         return SP_CLI_FAIL;
-    g_auto(SpLvClientDom) d = {0};
     g_autoptr(GError) error = NULL;
-    if (!sp_cli_lookup(c, name, &d))
-        return SP_CLI_FAIL;
-    if (!sp_lv_client_dom_void(c, SP_LV_PROC_DOMAIN_SHUTDOWN, &d, false, 0, &error))
-        return sp_cli_fail(error);
     gint64 deadline = g_get_monotonic_time() + (gint64)timeout * G_USEC_PER_SEC;
     for (;;) {
         gint32 state;

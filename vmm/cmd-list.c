@@ -10,6 +10,7 @@
 
 #include "vmm/cmd-client.h"
 #include "vmm/cmd.h"
+#include "vmm/libvirt/domxml.h"
 #include "vmm/libvirt/protocol.h"
 
 typedef struct {
@@ -53,7 +54,7 @@ static void list_print_json(GArray *rows)
     for (guint i = 0; i < rows->len; i++) {
         const ListRow *r = &g_array_index(rows, ListRow, i);
         char uuid[37];
-        sp_cli_uuid_format(r->dom->uuid, uuid);
+        sp_domxml_uuid_format(r->dom->uuid, uuid);
         g_string_append(s, i ? ",\n {" : "\n {");
         if (r->dom->id >= 0)
             g_string_append_printf(s, "\"id\": %d", r->dom->id);

@@ -31,6 +31,7 @@
 
 #include "rmap/rmap.h"
 #include "sharing/engine.h"
+#include "sharing/knobs.h"
 #include "vmm/cmd.h"
 #include "vmm/kvm.h"
 #include "vmm/vm.h"
@@ -54,17 +55,19 @@ typedef struct RunCtx {
     SpEngine *engine; /* the sharing engine, or NULL with --engine=off|ksm */
     bool ksm;         /* --engine=ksm: guest RAM is MADV_MERGEABLE */
     GMainLoop *loop;
-    gint running;        /* VMs still running (atomic) */
-    bool quiet;          /* no console echo */
-    bool json;           /* status as JSON lines */
-    gboolean stopping;   /* a stop was requested */
-    GMutex out_lock;     /* one line at a time on stdout */
-    GPtrArray *clones;   /* RunClone*, pending and done */
-    SpVmEvents ev;       /* events for every VM, clones included */
-    gint64 start_us;     /* when the VMs were started */
-    uint32_t next_child; /* clone name suffix */
-    bool clone_failed;   /* a --clone could not be done */
-    guint clone_timer;   /* on_clone_timer's source while requests are pending */
+    gint running;              /* VMs still running (atomic) */
+    bool quiet;                /* no console echo */
+    bool json;                 /* status as JSON lines */
+    gboolean stopping;         /* a stop was requested */
+    GMutex out_lock;           /* one line at a time on stdout */
+    GPtrArray *clones;         /* RunClone*, pending and done */
+    SpVmEvents ev;             /* events for every VM, clones included */
+    gint64 start_us;           /* when the VMs were started */
+    uint32_t next_child;       /* clone name suffix */
+    bool clone_failed;         /* a --clone could not be done */
+    guint clone_timer;         /* on_clone_timer's source while requests are pending */
+    guint sig_int, sig_term;   /* the signal handlers' sources */
+    guint t_status, t_timeout; /* --status and --timeout timers, 0: none */
 } RunCtx;
 
 static void run_print(RunCtx *ctx, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -304,7 +307,7 @@ static RunClone *run_clone_parse(const char *spec, GPtrArray *cfgs, GError **err
 {
     g_auto(GStrv) parts = g_strsplit(spec, ",", -1);
     if (!parts[0] || !*parts[0]) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "needs SRC,count=N[,after=SECONDS]");
         return NULL;
     }
@@ -321,8 +324,8 @@ static RunClone *run_clone_parse(const char *spec, GPtrArray *cfgs, GError **err
         *dash = 0;
     }
     if (!known) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "no VM named '%s' (given with --vm)",
-                    parts[0]);
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "no VM named '%s' (given with --vm)", parts[0]);
         return NULL;
     }
     g_autoptr(GError) e = NULL;
@@ -331,7 +334,7 @@ static RunClone *run_clone_parse(const char *spec, GPtrArray *cfgs, GError **err
     for (char **p = parts + 1; *p; p++) {
         if (g_str_has_prefix(*p, "count=")) {
             if (!sp_parse_uint(*p + 6, 1, SP_VM_CLONE_MAX, &count, &e)) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                             "count must be 1..%d, not '%s'", SP_VM_CLONE_MAX, *p + 6);
                 return NULL;
             }
@@ -339,18 +342,18 @@ static RunClone *run_clone_parse(const char *spec, GPtrArray *cfgs, GError **err
             char *end = NULL;
             after = g_ascii_strtod(*p + 6, &end);
             if (end == *p + 6 || *end || !(after >= 0 && after <= 86400)) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                             "after must be 0..86400 seconds, not '%s'", *p + 6);
                 return NULL;
             }
         } else {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                         "unknown key '%s' (known: count, after)", *p);
             return NULL;
         }
     }
     if (!count) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "count=N (1..%d) is required",
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "count=N (1..%d) is required",
                     SP_VM_CLONE_MAX);
         return NULL;
     }
@@ -488,57 +491,176 @@ static const char run_description[] =
     "  samepage run --vm name=a,mem=256M,vcpus=2,payload=memload,args=seed=1,rate=100 \\\n"
     "               --vm name=b,mem=256M,vcpus=2,payload=memload,args=seed=1,rate=100\n";
 
-int sp_cmd_run(int argc, char **argv)
+/* What the command line asks for (run_parse). */
+typedef struct RunOptions {
+    GPtrArray *cfgs;      /* SpVmConfig*, in --vm order */
+    GPtrArray *clones;    /* RunClone*, in --clone order */
+    char *kvm_path;       /* --kvm */
+    gint timeout;         /* --timeout seconds, 0: none */
+    gint status_interval; /* --status seconds, 0: never */
+    gboolean quiet, json; /* --quiet, --json */
+    bool engine_on;       /* --engine=on (the default) */
+    bool host_ksm;        /* --engine=ksm */
+    SpEngineKnobs knobs;  /* the defaults and the knob options */
+    char **allow;         /* --allow-share A:B, checked */
+} RunOptions;
+
+static void run_options_clear(RunOptions *o)
+{
+    if (o->cfgs)
+        g_ptr_array_unref(o->cfgs);
+    if (o->clones)
+        g_ptr_array_unref(o->clones);
+    g_free(o->kvm_path);
+    g_strfreev(o->allow);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RunOptions, run_options_clear)
+
+/* The engine's options: --engine, a --NAME-OF-KNOB per knob of the table
+ * (sharing/knobs.h), --allow-share. */
+typedef struct RunEngineArgs {
+    char *mode;                        /* --engine */
+    char *knob_opt[SP_ENGINE_NKNOBS];  /* option names: pages-to-scan */
+    char *knob_text[SP_ENGINE_NKNOBS]; /* their values as given, or NULL */
+    GOptionEntry entries[SP_ENGINE_NKNOBS + 3];
+} RunEngineArgs;
+
+static void run_engine_args_clear(RunEngineArgs *a)
+{
+    g_free(a->mode);
+    for (size_t k = 0; k < SP_ENGINE_NKNOBS; k++) {
+        g_free(a->knob_opt[k]);
+        g_free(a->knob_text[k]);
+    }
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RunEngineArgs, run_engine_args_clear)
+
+static void run_engine_args_init(RunEngineArgs *a, char ***allow)
+{
+    guint n = 0;
+    a->entries[n++] =
+        (GOptionEntry){"engine",
+                       0,
+                       0,
+                       G_OPTION_ARG_STRING,
+                       &a->mode,
+                       "Memory sharing engine: on (default), off, or ksm (off, and guest RAM "
+                       "MADV_MERGEABLE for the host kernel's KSM)",
+                       "on|off|ksm"};
+    for (size_t k = 0; k < SP_ENGINE_NKNOBS; k++) {
+        const SpEngineKnobInfo *ki = &sp_engine_knob_info[k];
+        a->knob_opt[k] = g_strdelimit(g_strdup(ki->name), "_", '-');
+        a->entries[n++] = (GOptionEntry){a->knob_opt[k],   0,        0,      G_OPTION_ARG_STRING,
+                                         &a->knob_text[k], ki->help, ki->arg};
+    }
+    a->entries[n++] =
+        (GOptionEntry){"allow-share",
+                       0,
+                       0,
+                       G_OPTION_ARG_STRING_ARRAY,
+                       allow,
+                       "Let sharing domains A and B share non-zero pages (repeatable)",
+                       "A:B"};
+    a->entries[n] = (GOptionEntry){NULL};
+}
+
+/* --engine and the knob options into o; false after printing a usage error. */
+static bool run_parse_engine(const RunEngineArgs *a, RunOptions *o)
+{
+    const char *mode = a->mode;
+    if (mode && strcmp(mode, "on") && strcmp(mode, "off") && strcmp(mode, "ksm")) {
+        g_printerr("samepage run: --engine must be on, off or ksm, not '%s'\n", mode);
+        return false;
+    }
+    o->engine_on = !mode || !strcmp(mode, "on");
+    o->host_ksm = mode && !strcmp(mode, "ksm");
+    sp_engine_default_knobs(&o->knobs);
+    for (size_t k = 0; k < SP_ENGINE_NKNOBS; k++) {
+        const SpEngineKnobInfo *ki = &sp_engine_knob_info[k];
+        g_autoptr(GError) error = NULL;
+        uint64_t v = 0;
+        if (!a->knob_text[k])
+            continue;
+        if (!sp_parse_uint(a->knob_text[k], ki->min, ki->max, &v, &error)) {
+            g_printerr("samepage run: --%s: %s\n", a->knob_opt[k], error->message);
+            return false;
+        }
+        sp_engine_knob_set(&o->knobs, ki, (uint32_t)v);
+    }
+    for (char **s = o->allow; s && *s; s++) {
+        const char *colon = strchr(*s, ':');
+        if (!colon || colon == *s || !colon[1]) {
+            g_printerr("samepage run: --allow-share needs two domain names as A:B, not '%s'\n", *s);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Every --vm spec, before touching KVM: a typo fails fast and harms nothing. */
+static bool run_parse_vms(char **vm_specs, RunOptions *o)
+{
+    o->cfgs = g_ptr_array_new_with_free_func((GDestroyNotify)sp_vm_config_free);
+    for (char **s = vm_specs; *s; s++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(SpVmConfig) cfg = sp_vm_config_parse(*s, &error);
+        if (!cfg) {
+            g_printerr("samepage run: --vm %s: %s\n", *s, error->message);
+            return false;
+        }
+        for (guint i = 0; i < o->cfgs->len; i++) {
+            if (cfg->name && !g_strcmp0(((SpVmConfig *)o->cfgs->pdata[i])->name, cfg->name)) {
+                g_printerr("samepage run: two VMs are named '%s'\n", cfg->name);
+                return false;
+            }
+        }
+        g_ptr_array_add(o->cfgs, g_steal_pointer(&cfg));
+    }
+    return true;
+}
+
+static bool run_parse_clones(char **clone_specs, RunOptions *o)
+{
+    o->clones = g_ptr_array_new_with_free_func((GDestroyNotify)run_clone_free);
+    for (char **s = clone_specs; s && *s; s++) {
+        g_autoptr(GError) error = NULL;
+        RunClone *c = run_clone_parse(*s, o->cfgs, &error);
+        if (!c) {
+            g_printerr("samepage run: --clone %s: %s\n", *s, error->message);
+            return false;
+        }
+        g_ptr_array_add(o->clones, c);
+    }
+    return true;
+}
+
+/* Step 1: the command line into o; false after printing a usage error. */
+static bool run_parse(int argc, char **argv, RunOptions *o)
 {
     g_auto(GStrv) vm_specs = NULL;
-    g_autofree char *kvm_path = NULL; /* GOption does not free a default */
-    gint timeout = 0;
-    gint status_interval = 5;
-    gboolean quiet = FALSE, json = FALSE;
-    g_autofree char *engine_mode = NULL, *o_run = NULL, *o_scan = NULL, *o_sleep = NULL,
-                    *o_mps = NULL, *o_zero = NULL, *o_mac = NULL;
-    g_auto(GStrv) allow = NULL;
     g_auto(GStrv) clone_specs = NULL;
+    o->status_interval = 5;
     GOptionEntry entries[] = {
         {"clone", 0, 0, G_OPTION_ARG_STRING_ARRAY, &clone_specs,
          "Clone a running VM (repeatable); see below", "SRC,count=N[,after=SECONDS]"},
         {"vm", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vm_specs, "Add a VM (repeatable); see below",
          "SPEC"},
-        {"timeout", 't', 0, G_OPTION_ARG_INT, &timeout,
+        {"timeout", 't', 0, G_OPTION_ARG_INT, &o->timeout,
          "Stop all VMs after SECONDS (0 = no limit, the default)", "SECONDS"},
-        {"status", 's', 0, G_OPTION_ARG_INT, &status_interval,
+        {"status", 's', 0, G_OPTION_ARG_INT, &o->status_interval,
          "Print every VM's status each SECONDS (default 5; 0 = never)", "SECONDS"},
-        {"json", 0, 0, G_OPTION_ARG_NONE, &json, "Print status lines as JSON objects", NULL},
-        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet,
+        {"json", 0, 0, G_OPTION_ARG_NONE, &o->json, "Print status lines as JSON objects", NULL},
+        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet,
          "Do not echo guest consoles (integrity errors and crashes are still shown)", NULL},
-        {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &kvm_path, "KVM device (default /dev/kvm)", "PATH"},
+        {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &o->kvm_path, "KVM device (default /dev/kvm)", "PATH"},
         {NULL},
     };
-    GOptionEntry engine_entries[] = {
-        {"engine", 0, 0, G_OPTION_ARG_STRING, &engine_mode,
-         "Memory sharing engine: on (default), off, or ksm (off, and guest RAM "
-         "MADV_MERGEABLE for the host kernel's KSM)",
-         "on|off|ksm"},
-        {"run", 0, 0, G_OPTION_ARG_STRING, &o_run,
-         "KSM run: 0 stop, 1 run (default), 2 unmerge all", "N"},
-        {"pages-to-scan", 0, 0, G_OPTION_ARG_STRING, &o_scan,
-         "Pages examined per batch (default 4096)", "N"},
-        {"sleep-millisecs", 0, 0, G_OPTION_ARG_STRING, &o_sleep,
-         "Pause between batches, ms (default 20; 0 = full speed)", "MS"},
-        {"max-page-sharing", 0, 0, G_OPTION_ARG_STRING, &o_mps,
-         "Most guest pages one shared frame may back (default 256)", "N"},
-        {"use-zero-pages", 0, 0, G_OPTION_ARG_STRING, &o_zero,
-         "Drop all-zero pages to the zero page (default 1)", "0|1"},
-        {"merge-across-nodes", 0, 0, G_OPTION_ARG_STRING, &o_mac,
-         "Share frames across host NUMA nodes (default 1)", "0|1"},
-        {"allow-share", 0, 0, G_OPTION_ARG_STRING_ARRAY, &allow,
-         "Let sharing domains A and B share non-zero pages (repeatable)", "A:B"},
-        {NULL},
-    };
+    g_auto(RunEngineArgs) ea = {0};
+    run_engine_args_init(&ea, &o->allow);
     g_autoptr(GOptionContext) oc = g_option_context_new("--vm SPEC [--vm SPEC ...]");
     GOptionGroup *eg = g_option_group_new("engine", "Memory sharing engine options (KSM's knobs):",
                                           "Show the sharing engine options", NULL, NULL);
-    g_option_group_add_entries(eg, engine_entries);
+    g_option_group_add_entries(eg, ea.entries);
     g_option_context_add_group(oc, eg);
     g_option_context_set_summary(oc, "Run VMs in the foreground.");
     g_option_context_set_description(oc, run_description);
@@ -546,179 +668,144 @@ int sp_cmd_run(int argc, char **argv)
     g_autoptr(GError) error = NULL;
     if (!g_option_context_parse(oc, &argc, &argv, &error)) {
         g_printerr("samepage run: %s\n", error->message);
-        return 2;
+        return false;
     }
     if (argc > 1) {
         g_printerr("samepage run: unexpected argument '%s' (VMs are given with --vm)\n", argv[1]);
-        return 2;
+        return false;
     }
     if (!vm_specs || !vm_specs[0]) {
         g_printerr("samepage run: no VM given (use --vm SPEC; see samepage run --help)\n");
-        return 2;
+        return false;
     }
-    if (!kvm_path)
-        kvm_path = g_strdup("/dev/kvm");
-    bool engine_on = true;
-    if (engine_mode && strcmp(engine_mode, "on") && strcmp(engine_mode, "off") &&
-        strcmp(engine_mode, "ksm")) {
-        g_printerr("samepage run: --engine must be on, off or ksm, not '%s'\n", engine_mode);
-        return 2;
-    }
-    engine_on = !engine_mode || !strcmp(engine_mode, "on");
-    bool host_ksm = engine_mode && !strcmp(engine_mode, "ksm");
-    SpEngineKnobs knobs;
-    sp_engine_default_knobs(&knobs);
-    struct {
-        const char *opt, *val;
-        uint32_t *dst;
-        uint64_t min, max;
-    } kv[] = {
-        {"--run", o_run, &knobs.run, 0, 2},
-        {"--pages-to-scan", o_scan, &knobs.pages_to_scan, 1, 100000000},
-        {"--sleep-millisecs", o_sleep, &knobs.sleep_millisecs, 0, 600000},
-        {"--max-page-sharing", o_mps, &knobs.max_page_sharing, 2, 1u << 30},
-        {"--use-zero-pages", o_zero, &knobs.use_zero_pages, 0, 1},
-        {"--merge-across-nodes", o_mac, &knobs.merge_across_nodes, 0, 1},
-    };
-    for (size_t k = 0; k < G_N_ELEMENTS(kv); k++) {
-        uint64_t v = 0;
-        if (!kv[k].val)
-            continue;
-        if (!sp_parse_uint(kv[k].val, kv[k].min, kv[k].max, &v, &error)) {
-            g_printerr("samepage run: %s: %s\n", kv[k].opt, error->message);
-            return 2;
-        }
-        *kv[k].dst = (uint32_t)v;
-    }
-    for (char **a = allow; a && *a; a++) {
-        const char *colon = strchr(*a, ':');
-        if (!colon || colon == *a || !colon[1]) {
-            g_printerr("samepage run: --allow-share needs two domain names as A:B, not '%s'\n", *a);
-            return 2;
-        }
-    }
-    if (timeout < 0 || status_interval < 0) {
+    if (!o->kvm_path)
+        o->kvm_path = g_strdup("/dev/kvm");
+    if (!run_parse_engine(&ea, o))
+        return false;
+    if (o->timeout < 0 || o->status_interval < 0) {
         g_printerr("samepage run: --timeout and --status must not be negative\n");
-        return 2;
+        return false;
     }
+    return run_parse_vms(vm_specs, o) && run_parse_clones(clone_specs, o);
+}
 
-    /* Parse every spec before touching KVM: a typo fails fast and harms nothing. */
-    g_autoptr(GPtrArray) cfgs = g_ptr_array_new_with_free_func((GDestroyNotify)sp_vm_config_free);
-    for (char **s = vm_specs; *s; s++) {
-        SpVmConfig *cfg = sp_vm_config_parse(*s, &error);
-        if (!cfg) {
-            g_printerr("samepage run: --vm %s: %s\n", *s, error->message);
-            return 2;
-        }
-        for (guint i = 0; i < cfgs->len; i++) {
-            if (cfg->name && !g_strcmp0(((SpVmConfig *)cfgs->pdata[i])->name, cfg->name)) {
-                g_printerr("samepage run: two VMs are named '%s'\n", cfg->name);
-                sp_vm_config_free(cfg);
-                return 2;
-            }
-        }
-        g_ptr_array_add(cfgs, cfg);
+/* The sharing engine of --engine=on, with --allow-share's pairs. */
+static bool run_start_engine(RunCtx *ctx, const RunOptions *o)
+{
+    g_autoptr(GError) error = NULL;
+    ctx->engine = sp_engine_new(&o->knobs, &error);
+    if (!ctx->engine) {
+        g_printerr("samepage run: sharing engine: %s\n", error->message);
+        return false;
     }
+    for (char **a = o->allow; a && *a; a++) {
+        g_auto(GStrv) ab = g_strsplit(*a, ":", 2);
+        sp_engine_allow_domains(ctx->engine, ab[0], ab[1]);
+    }
+    return true;
+}
 
-    g_autoptr(GPtrArray) clones = g_ptr_array_new_with_free_func((GDestroyNotify)run_clone_free);
-    for (char **s = clone_specs; s && *s; s++) {
-        RunClone *c = run_clone_parse(*s, cfgs, &error);
-        if (!c) {
-            g_printerr("samepage run: --clone %s: %s\n", *s, error->message);
-            return 2;
-        }
-        g_ptr_array_add(clones, c);
-    }
-
-    g_autoptr(SpKvm) kvm = sp_kvm_open(kvm_path, &error);
-    if (!kvm) {
-        g_printerr("samepage run: %s\n", error->message);
-        return 2;
-    }
-
-    RunCtx ctx = {.quiet = quiet, .json = json, .clones = clones, .ksm = host_ksm};
-    if (engine_on) {
-        ctx.engine = sp_engine_new(&knobs, &error);
-        if (!ctx.engine) {
-            g_printerr("samepage run: sharing engine: %s\n", error->message);
-            return 2;
-        }
-        for (char **a = allow; a && *a; a++) {
-            g_auto(GStrv) ab = g_strsplit(*a, ":", 2);
-            sp_engine_allow_domains(ctx.engine, ab[0], ab[1]);
-        }
-    }
-    g_mutex_init(&ctx.out_lock);
-    ctx.vms = g_ptr_array_new_with_free_func((GDestroyNotify)sp_vm_free);
-    ctx.loop = g_main_loop_new(NULL, FALSE);
-    SpVmEvents ev = {
-        .console = on_console,
-        .phase = on_phase,
-        .result = on_result,
-        .integrity = on_integrity,
-        .ended = on_ended,
-        .opaque = &ctx,
-    };
-    ctx.ev = ev;
-    int rc = 0;
-    for (guint i = 0; i < cfgs->len; i++) {
-        SpVm *vm = sp_vm_new(kvm, cfgs->pdata[i], i + 1, &ev, &error);
+/* Step 2: the engine and every VM, the signal handlers and timers, then
+ * the VMs are started.  false after printing why (exit status 2). */
+static bool run_start(RunCtx *ctx, const RunOptions *o, SpKvm *kvm)
+{
+    g_autoptr(GError) error = NULL;
+    if (o->engine_on && !run_start_engine(ctx, o))
+        return false;
+    for (guint i = 0; i < o->cfgs->len; i++) {
+        SpVm *vm = sp_vm_new(kvm, o->cfgs->pdata[i], i + 1, &ctx->ev, &error);
         if (!vm) {
             g_printerr("samepage run: %s\n", error->message);
-            rc = 2;
-            goto out;
+            return false;
         }
-        g_ptr_array_add(ctx.vms, vm);
-        if (ctx.engine)
-            sp_vm_set_engine(vm, ctx.engine, 0, 0);
-        if (ctx.ksm && !sp_guest_mem_set_mergeable(sp_vm_mem(vm), &error)) {
+        g_ptr_array_add(ctx->vms, vm);
+        if (ctx->engine)
+            sp_vm_set_engine(vm, ctx->engine, 0, 0);
+        if (ctx->ksm && !sp_guest_mem_set_mergeable(sp_vm_mem(vm), &error)) {
             g_printerr("samepage run: --engine=ksm: VM '%s': %s\n", sp_vm_name(vm), error->message);
-            rc = 2;
-            goto out;
+            return false;
         }
     }
-    guint sig_int = g_unix_signal_add(SIGINT, on_signal, &ctx);
-    guint sig_term = g_unix_signal_add(SIGTERM, on_signal, &ctx);
-    guint t_status = status_interval ? g_timeout_add_seconds(status_interval, on_status, &ctx) : 0;
-    guint t_timeout = timeout ? g_timeout_add_seconds(timeout, on_timeout, &ctx) : 0;
-
-    g_atomic_int_set(&ctx.running, (gint)ctx.vms->len);
-    ctx.start_us = g_get_monotonic_time();
-    ctx.clone_timer = clones->len ? g_timeout_add(20, on_clone_timer, &ctx) : 0;
-    for (guint i = 0; i < ctx.vms->len; i++) {
-        if (!sp_vm_start(ctx.vms->pdata[i], &error)) {
+    ctx->sig_int = g_unix_signal_add(SIGINT, on_signal, ctx);
+    ctx->sig_term = g_unix_signal_add(SIGTERM, on_signal, ctx);
+    if (o->status_interval)
+        ctx->t_status = g_timeout_add_seconds(o->status_interval, on_status, ctx);
+    if (o->timeout)
+        ctx->t_timeout = g_timeout_add_seconds(o->timeout, on_timeout, ctx);
+    g_atomic_int_set(&ctx->running, (gint)ctx->vms->len);
+    ctx->start_us = g_get_monotonic_time();
+    ctx->clone_timer = ctx->clones->len ? g_timeout_add(20, on_clone_timer, ctx) : 0;
+    for (guint i = 0; i < ctx->vms->len; i++) {
+        if (!sp_vm_start(ctx->vms->pdata[i], &error)) {
             g_printerr("samepage run: %s\n", error->message);
             g_clear_error(&error);
         }
     }
-    if (g_atomic_int_get(&ctx.running) > 0)
-        g_main_loop_run(ctx.loop);
+    return true;
+}
 
-    if (ctx.clone_timer)
-        g_source_remove(ctx.clone_timer);
-    g_source_remove(sig_int);
-    g_source_remove(sig_term);
-    if (t_status)
-        g_source_remove(t_status);
-    if (t_timeout && !ctx.stopping)
-        g_source_remove(t_timeout);
+/* Step 3: run the main loop until every VM ended, then a last status line
+ * per VM and the engine, group and KSM lines.  Returns the exit status. */
+static int run_wait_and_report(RunCtx *ctx)
+{
+    if (g_atomic_int_get(&ctx->running) > 0)
+        g_main_loop_run(ctx->loop);
 
-    for (guint i = 0; i < ctx.vms->len; i++) {
-        SpVm *vm = ctx.vms->pdata[i];
+    if (ctx->clone_timer)
+        g_source_remove(ctx->clone_timer);
+    g_source_remove(ctx->sig_int);
+    g_source_remove(ctx->sig_term);
+    if (ctx->t_status)
+        g_source_remove(ctx->t_status);
+    if (ctx->t_timeout && !ctx->stopping)
+        g_source_remove(ctx->t_timeout);
+
+    int rc = 0;
+    for (guint i = 0; i < ctx->vms->len; i++) {
+        SpVm *vm = ctx->vms->pdata[i];
         sp_vm_wait(vm);
         SpVmInfo info;
         sp_vm_get_info(vm, &info);
-        run_status_line(&ctx, vm);
+        run_status_line(ctx, vm);
         if (info.state == SP_VM_CRASHED || info.integrity_errors ||
             (info.state == SP_VM_EXITED && info.exit_status != 0))
             rc = 1;
     }
-    if (ctx.clone_failed)
+    if (ctx->clone_failed)
         rc = 1;
-    run_engine_line(&ctx);
-    run_groups_lines(&ctx);
-    run_ksm_line(&ctx);
-out:
+    run_engine_line(ctx);
+    run_groups_lines(ctx);
+    run_ksm_line(ctx);
+    return rc;
+}
+
+int sp_cmd_run(int argc, char **argv)
+{
+    g_auto(RunOptions) o = {0};
+    if (!run_parse(argc, argv, &o))
+        return 2;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(SpKvm) kvm = sp_kvm_open(o.kvm_path, &error);
+    if (!kvm) {
+        g_printerr("samepage run: %s\n", error->message);
+        return 2;
+    }
+    RunCtx ctx = {
+        .quiet = o.quiet,
+        .json = o.json,
+        .ksm = o.host_ksm,
+        .clones = o.clones,
+        .vms = g_ptr_array_new_with_free_func((GDestroyNotify)sp_vm_free),
+        .loop = g_main_loop_new(NULL, FALSE),
+        .ev = {.console = on_console,
+               .phase = on_phase,
+               .result = on_result,
+               .integrity = on_integrity,
+               .ended = on_ended},
+    };
+    ctx.ev.opaque = &ctx;
+    g_mutex_init(&ctx.out_lock);
+    int rc = run_start(&ctx, &o, kvm) ? run_wait_and_report(&ctx) : 2;
     g_ptr_array_free(ctx.vms, TRUE);
     sp_engine_free(ctx.engine);
     g_main_loop_unref(ctx.loop);

@@ -18,6 +18,7 @@
 
 #include "vmm/cmd-client.h"
 #include "vmm/cmd.h"
+#include "vmm/libvirt/domxml.h"
 
 #define STATS_GROUPS                                                                               \
     (SP_LV_STATS_STATE | SP_LV_STATS_CPU_TOTAL | SP_LV_STATS_BALLOON | SP_LV_STATS_VCPU)
@@ -49,7 +50,7 @@ static void stats_print_json(GPtrArray *recs, const SpLvParams *node, GPtrArray 
     for (guint i = 0; i < recs->len; i++) {
         const SpLvClientDomStats *r = recs->pdata[i];
         char uuid[37];
-        sp_cli_uuid_format(r->dom.uuid, uuid);
+        sp_domxml_uuid_format(r->dom.uuid, uuid);
         g_string_append(s, i ? ",\n  {\"name\": " : "\n  {\"name\": ");
         sp_cli_json_string(s, r->dom.name);
         g_string_append_printf(s, ", \"uuid\": \"%s\", \"id\": ", uuid);

@@ -5,9 +5,10 @@
 
 #include "vmm/elf-load.h"
 #include "vmm/guest-abi.h"
+#include "vmm/vm-error.h"
 
 #define ELF_ERROR(error, ...)                                                                      \
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "payload: " __VA_ARGS__)
+    g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_IMAGE, "payload: " __VA_ARGS__)
 
 bool sp_elf_parse(const uint8_t *data, size_t size, SpElfImage *out, GError **error)
 {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "vmm/pagetable.h"
+#include "vmm/vm-error.h"
 
 #define GIB  (1ULL << 30)
 #define MIB2 (2ULL << 20)
@@ -20,12 +21,12 @@ bool sp_pagetable_build(SpGuestMem *mem, uint64_t pt_gpa, uint64_t pt_end, uint6
     uint64_t need = sp_pagetable_size(ram);
     uint64_t npd = (ram + GIB - 1) / GIB;
     if (ram % MIB2) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID,
                     "payload VMs need RAM in multiples of 2 MiB");
         return false;
     }
     if (npd > 512 || pt_gpa % SP_PAGE_SIZE || pt_gpa + need > pt_end || pt_end > ram) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID,
                     "%llu MiB of RAM needs %llu KiB of page tables, more than the %llu KiB "
                     "reserved",
                     (unsigned long long)(ram >> 20), (unsigned long long)(need >> 10),

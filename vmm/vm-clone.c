@@ -9,9 +9,10 @@
  *  2. pause the source (vCPUs parked outside KVM_RUN, pending I/O completed);
  *     read each vCPU's registers, special registers, XSAVE area (or FPU),
  *     XCRs and MP state from KVM;
- *  3. copy the source's resident RAM once into the group's frame file
- *     (rmap/clone-file.h), detach the source from the sharing engine, map
- *     the file MAP_PRIVATE over the source's RAM, attach it again, resume;
+ *  3. push a layer (rmap/vm-layers.h): copy the source's resident RAM once
+ *     into the group's frame file (rmap/clone-file.h), detach the source
+ *     from the sharing engine, map the file MAP_PRIVATE over the source's
+ *     RAM, attach it again (the engine's part is here, as hooks); resume;
  *  4. map the file over each child's RAM, load the vCPU state, start it.
  * After 3 the source and all children read the same page-cache pages; a
  * write by any of them copies that one page for the writer (the kernel's
@@ -24,9 +25,10 @@
  * replaced.  Re-attaching reads pagemap: pages that map the group file are
  * clone-shared and the engine leaves them alone until they are written.
  *
- * Reverse map: every file is a sharing group (rmap/rmap.h); the source's
- * new group has the group it was in as parent; each VM's rmap entry is
- * given its layout right after its RAM was mapped from it.
+ * Reverse map: every file is a sharing group (rmap/rmap.h).  rmap/'s
+ * clone-layer protocol (rmap/vm-layers.h) keeps its invariants: the
+ * source's new group has the group it was in as parent, and each VM's rmap
+ * entry takes its layout right after its RAM was mapped from it.
  *
  * Re-cloning a VM, or cloning a clone, adds a layer file holding only the
  * pages the source changed since its layout was made (rmap/clone-layout.h),
@@ -52,6 +54,7 @@
 #include "rmap/clone-file.h"
 #include "rmap/clone-layout.h"
 #include "rmap/rmap.h"
+#include "rmap/vm-layers.h"
 #include "sharing/engine.h"
 #include "vmm/vm-priv.h"
 
@@ -233,82 +236,47 @@ static void clone_copy_reports(SpVm *src, SpVm *child)
     child->pages_verified = __atomic_load_n(&src->pages_verified, __ATOMIC_RELAXED);
 }
 
-/* Step 3, source paused: the layout the children will map.  A source
- * with a layout of its own (a clone, or a VM cloned before) gets its
- * layout plus one new layer with the pages that left their layer since (the
- * reverse map's off bits after a sync: written, or remapped by the sharing
- * engine); it keeps its own RAM, and its engine state, as they are.  Any
- * other source (never cloned; too many layers or mappings) is copied in
- * full into a new file that its RAM then maps too. */
-static SpCloneLayout *clone_source_layout(SpVm *src, int pre_fd, uint64_t *copied, gint64 *t_copied,
-                                          void **old_ram, GError **error)
+/* Step 3, source paused: around a remap of its RAM (rmap/vm-layers.h), the
+ * source leaves the sharing engine and comes back as a file-backed VM. */
+static void clone_remap_before(void *opaque)
 {
-    SpCloneLayout *l = src->clone_layout;
-    if (l && l->groups->len < SP_CLONE_LAYOUT_MAX_LAYERS) {
-        /* The pages that left their layer (written, or remapped by the
-         * engine), exactly: the vCPUs are parked and the sync reads pagemap. */
-        if (!sp_rmap_sync(src->rmap, error))
-            return NULL;
-        g_autofree uint64_t *changed = g_new0(uint64_t, (l->npages + 63) / 64);
-        sp_rmap_vm_copy_off(src->rmap, changed);
-        SpCloneLayout *n = sp_clone_layout_with_changed(l, &src->mem, changed, copied, error);
-        *t_copied = g_get_monotonic_time();
-        if (!n)
-            return NULL;
-        if (sp_clone_layout_runs(n) <= SP_CLONE_LAYOUT_MAX_RUNS)
-            return n;
-        sp_clone_layout_free(n); /* too fragmented: flatten */
-    }
-    int fd = pre_fd >= 0 ? pre_fd : sp_clone_file_create(&src->mem, copied, error);
-    *t_copied = g_get_monotonic_time();
-    if (fd < 0)
-        return NULL;
-    if (src->shvm) {
-        sp_engine_detach(src->engine, src->shvm);
-        src->shvm = NULL;
-        /* Writes before the pause are in the copy: drop their dirty bits,
-         * or the engine would take them for writes to the new mapping (and
-         * the reverse map for pages copied out of the group). */
-        g_autofree uint64_t *scratch = g_new0(uint64_t, (src->mem.size / SP_PAGE_SIZE + 63) / 64);
-        struct kvm_dirty_log log = {.slot = SP_VM_RAM_SLOT, .dirty_bitmap = scratch};
-        ioctl(src->fd, KVM_GET_DIRTY_LOG, &log);
-    }
-    *old_ram = sp_guest_mem_move_out(&src->mem); /* freed after the pause */
-    bool ok = sp_guest_mem_map_file(&src->mem, fd, error);
+    SpVm *src = opaque;
+    if (!src->shvm)
+        return;
+    sp_engine_detach(src->engine, src->shvm);
+    src->shvm = NULL;
+    /* Writes before the pause are in the copy: drop their dirty bits, or
+     * the engine would take them for writes to the new mapping (and the
+     * reverse map for pages copied out of the group). */
+    g_autofree uint64_t *scratch = g_new0(uint64_t, (src->mem.size / SP_PAGE_SIZE + 63) / 64);
+    struct kvm_dirty_log log = {.slot = SP_VM_RAM_SLOT, .dirty_bitmap = scratch};
+    ioctl(src->fd, KVM_GET_DIRTY_LOG, &log);
+}
+
+static bool clone_remap_after(void *opaque, GError **error)
+{
+    SpVm *src = opaque;
     src->ram_file_backed = true;
-    /* A new group; the one the source was in (if any) is its parent. */
-    SpCloneGroup *grp =
-        sp_clone_group_new(fd, src->mem.size / SP_PAGE_SIZE, l ? sp_clone_layout_top(l) : NULL);
-    SpCloneLayout *nl = sp_clone_layout_new_flat(grp, src->mem.size / SP_PAGE_SIZE);
-    sp_clone_group_unref(grp);
-    sp_rmap_vm_set_layout(src->rmap, nl);
-    sp_clone_layout_free(src->clone_layout);
-    src->clone_layout = nl;
-    /* Attach again even after a failed registration: the RAM is the file's
-     * now either way, and the engine copes with pages it cannot protect. */
-    g_autoptr(GError) aerr = NULL;
-    if (!sp_vm_engine_attach(src, ok ? error : &aerr))
-        ok = false;
-    return ok ? sp_clone_layout_copy(src->clone_layout) : NULL;
+    return sp_vm_engine_attach(src, error);
 }
 
 bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uint64_t *ids,
                       const SpVmEvents *ev, SpVm **out, SpVmCloneTimes *times, GError **error)
 {
     if (n == 0 || n > SP_VM_CLONE_MAX) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                    "clone count must be 1..%d, not %u", SP_VM_CLONE_MAX, n);
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID, "clone count must be 1..%d, not %u",
+                    SP_VM_CLONE_MAX, n);
         return false;
     }
     if (!src->cfg->payload) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_UNSUPPORTED,
                     "VM '%s' runs a Linux kernel: only payload VMs can be cloned", src->cfg->name);
         return false;
     }
     SpVmInfo info;
     sp_vm_get_info(src, &info);
     if (info.state != SP_VM_RUNNING) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "VM '%s' is %s, cannot clone it",
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_STATE, "VM '%s' is %s, cannot clone it",
                     src->cfg->name, sp_vm_state_name(info.state));
         return false;
     }
@@ -319,6 +287,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     int pre_fd = -1;
     g_autofree uint64_t *dirty = NULL;
     SpCloneLayout *kl = NULL; /* the children's layout */
+    SpRmapPush push = {0};
     for (uint32_t i = 0; i < n; i++) {
         kids[i] = clone_child_new(src, names[i], ids[i], ev, error);
         if (!kids[i])
@@ -332,7 +301,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     dirty = g_new0(uint64_t, (npages + 63) / 64);
     uint64_t precopied = 0;
     gint64 tp = g_get_monotonic_time();
-    if (!src->clone_layout && !src->shvm && !src->engine && !src->cfg->no_share) {
+    if (!sp_rmap_vm_group(src->rmap) && !src->shvm && !src->engine && !src->cfg->no_share) {
         pre_fd = clone_precopy_start(src, dirty, &precopied, error);
         if (pre_fd < 0)
             goto fail;
@@ -350,8 +319,12 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     uint64_t copied = 0;
     if (pre_fd >= 0 && !clone_precopy_finish(src, pre_fd, dirty, &copied, error))
         goto fail;
-    kl = clone_source_layout(src, pre_fd, &copied, &t_copied, &old_ram, error);
+    SpRmapRemapHooks hooks = {clone_remap_before, clone_remap_after, src};
+    kl = sp_rmap_vm_push_layer(src->rmap, pre_fd, &hooks, &push, error);
     pre_fd = -1; /* owned by the source's layout now, or closed */
+    old_ram = push.old_ram;
+    copied += push.pages_copied;
+    t_copied = push.copied_us;
     if (!kl)
         goto fail;
     sp_vm_resume(src);
@@ -359,10 +332,8 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
     gint64 t1 = g_get_monotonic_time();
 
     for (uint32_t i = 0; i < n; i++) {
-        kids[i]->clone_layout = sp_clone_layout_copy(kl);
-        if (!sp_clone_layout_map(kids[i]->clone_layout, &kids[i]->mem, error))
+        if (!sp_rmap_vm_map_layout(kids[i]->rmap, kl, error))
             goto fail;
-        sp_rmap_vm_set_layout(kids[i]->rmap, kids[i]->clone_layout);
         kids[i]->ram_file_backed = true;
         for (uint32_t v = 0; v < kids[i]->nvcpus; v++)
             if (!clone_vcpu_load(&kids[i]->vcpus[v], &st[v], error))

@@ -8,9 +8,13 @@
 
 #include "config.h"
 #include "vmm/vm-config.h"
+#include "vmm/vm-error.h"
 
+/* A spec or value on the command line that does not parse. */
 #define CFG_ERROR(error, ...)                                                                      \
     g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, __VA_ARGS__)
+/* A parsed configuration that no VM can have (from a spec or domain XML). */
+#define CFG_INVALID(error, ...) g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID, __VA_ARGS__)
 
 SpVmConfig *sp_vm_config_new(void)
 {
@@ -305,25 +309,25 @@ SpVmConfig *sp_vm_config_parse(const char *spec, GError **error)
 bool sp_vm_config_validate(const SpVmConfig *cfg, int max_vcpus, GError **error)
 {
     if (!cfg->name) {
-        CFG_ERROR(error, "every VM needs a name= ");
+        CFG_INVALID(error, "every VM needs a name= ");
         return false;
     }
     if (!!cfg->payload == !!cfg->kernel) {
-        CFG_ERROR(error, "VM '%s': give exactly one of payload= or kernel=", cfg->name);
+        CFG_INVALID(error, "VM '%s': give exactly one of payload= or kernel=", cfg->name);
         return false;
     }
     if (cfg->mem_size < SP_VM_MEM_MIN || cfg->mem_size > SP_VM_MEM_MAX || cfg->mem_size % 4096) {
-        CFG_ERROR(error, "VM '%s': mem must be a multiple of 4 KiB between %llu MiB and %llu GiB",
-                  cfg->name, SP_VM_MEM_MIN >> 20, SP_VM_MEM_MAX >> 30);
+        CFG_INVALID(error, "VM '%s': mem must be a multiple of 4 KiB between %llu MiB and %llu GiB",
+                    cfg->name, SP_VM_MEM_MIN >> 20, SP_VM_MEM_MAX >> 30);
         return false;
     }
     if (cfg->vcpus < 1 || (int)cfg->vcpus > max_vcpus) {
-        CFG_ERROR(error, "VM '%s': vcpus=%u, this host allows 1 to %d", cfg->name, cfg->vcpus,
-                  max_vcpus);
+        CFG_INVALID(error, "VM '%s': vcpus=%u, this host allows 1 to %d", cfg->name, cfg->vcpus,
+                    max_vcpus);
         return false;
     }
     if (cfg->payload && cfg->initrd) {
-        CFG_ERROR(error, "VM '%s': initrd= is for kernel= VMs only", cfg->name);
+        CFG_INVALID(error, "VM '%s': initrd= is for kernel= VMs only", cfg->name);
         return false;
     }
     return true;

@@ -74,13 +74,12 @@ struct SpVm {
     uint32_t alive;  /* vCPU threads started and not yet returned */
 
     /* Clone identity, answered by the control port (immutable once running). */
-    uint64_t clone_generation;          /* 0 = not a clone */
-    uint64_t clone_id;                  /* distinct among clones of this process */
-    bool ram_file_backed;               /* RAM maps a clone group file (set while paused) */
-    struct SpCloneLayout *clone_layout; /* group files under its RAM, or NULL */
-    struct SpRmapVm *rmap;              /* its place in the reverse map (rmap/rmap.h) */
-    int precopy;                        /* atomic: a clone is copying RAM while it runs */
-    GArray *precopy_pages;              /* gfns VMM threads wrote meanwhile (under lock) */
+    uint64_t clone_generation; /* 0 = not a clone */
+    uint64_t clone_id;         /* distinct among clones of this process */
+    bool ram_file_backed;      /* RAM maps a clone group file (set while paused) */
+    struct SpRmapVm *rmap;     /* its place in the reverse map (rmap/rmap.h) */
+    int precopy;               /* atomic: a clone is copying RAM while it runs */
+    GArray *precopy_pages;     /* gfns VMM threads wrote meanwhile (under lock) */
 };
 
 /* Leave RUNNING for `state` (first caller wins) and kick every vCPU. */

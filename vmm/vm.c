@@ -6,7 +6,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "rmap/clone-layout.h"
 #include "rmap/rmap.h"
 #include "vmm/guest-abi.h"
 #include "sharing/engine.h"
@@ -223,7 +222,7 @@ bool sp_vm_start(SpVm *vm, GError **error)
     g_mutex_lock(&vm->lock);
     if (vm->state != SP_VM_CREATED) {
         g_mutex_unlock(&vm->lock);
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "VM '%s' is %s, cannot start it",
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_STATE, "VM '%s' is %s, cannot start it",
                     vm->cfg->name, sp_vm_state_name(vm->state));
         return false;
     }
@@ -279,7 +278,7 @@ bool sp_vm_pause(SpVm *vm, GError **error)
     SpVmState st = vm->state;
     g_mutex_unlock(&vm->lock);
     if (st != SP_VM_RUNNING) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "VM '%s' is %s, not running",
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_STATE, "VM '%s' is %s, not running",
                     vm->cfg->name, sp_vm_state_name(st));
         return false;
     }
@@ -302,7 +301,7 @@ bool sp_vm_pause(SpVm *vm, GError **error)
     g_mutex_unlock(&vm->pause_lock);
     if (!ok) {
         sp_vm_resume(vm);
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "VM '%s' could not be paused%s",
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_FAILED, "VM '%s' could not be paused%s",
                     vm->cfg->name,
                     __atomic_load_n(&vm->stop, __ATOMIC_ACQUIRE) ? ": it stopped" : "");
     }
@@ -349,8 +348,7 @@ void sp_vm_free(SpVm *vm)
     if (vm->fd >= 0)
         close(vm->fd);
     sp_guest_mem_destroy(&vm->mem);
-    sp_rmap_vm_free(vm->rmap); /* leaves its groups before the layout lets them go */
-    sp_clone_layout_free(vm->clone_layout);
+    sp_rmap_vm_free(vm->rmap); /* leaves its groups, then its layout lets them go */
     g_hash_table_destroy(vm->results);
     g_free(vm->reason);
     g_mutex_clear(&vm->lock);

@@ -30,6 +30,7 @@
 #include "rmap/guest-mem.h"
 #include "vmm/kvm.h"
 #include "vmm/vm-config.h"
+#include "vmm/vm-error.h"
 
 typedef struct SpVm SpVm;
 

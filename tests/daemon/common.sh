@@ -8,15 +8,8 @@ URI="samepage+unix:///system?socket=$SOCK"
 ROURI="samepage+unix:///system?socket=$ROSOCK"
 export SAMEPAGE_PAYLOAD_DIR="$B/guest-tools"
 SPD_PID=
-n=0
-fails=0
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; [ -f "$T/out" ] && sed 's/^/#   /' "$T/out" | head -30; }
-check() { # check DESCRIPTION COMMAND...: ok if the command succeeds
-    desc=$1; shift
-    if "$@"; then ok "$desc"; else notok "$desc"; fi
-}
+. "$(dirname "$0")/../tap.sh" # ok, notok, check DESCRIPTION COMMAND...
+TAP_DIAG="$T/out"
 
 spd_start() {
     # A socket left by a killed daemon would look ready before the new one binds.

@@ -55,14 +55,8 @@ STATUS=2           # samepage --status interval
 K=$SP_IMAGES/vmlinuz
 I=$SP_IMAGES/linux-guest-initrd.gz
 CMD="console=ttyS0 quiet panic=-1 sp.hold=$HOLD"
+. "$(dirname "$0")/tap.sh" # /sptest/tap.sh, shipped by run-in-emuhost.sh
 echo "1..8"
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-check() { # COND-STATUS DESCRIPTION
-    if [ "$1" = 0 ]; then ok "$2"; else notok "$2"; fi
-}
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", b - a }'; }
 # field NAME LINE: the value after word NAME in LINE
@@ -184,7 +178,7 @@ echo 0 > /sys/kernel/mm/ksm/run 2>/dev/null
 run_guests A --engine=on --pages-to-scan=8192 --sleep-millisecs=20
 wait_and_measure A $((HOLD + 250))
 report_run A
-guests_ok; check $? "run A (samepage engine): both guests booted and powered off cleanly (exit status 0)"
+check "run A (samepage engine): both guests booted and powered off cleanly (exit status 0)" guests_ok
 if [ "$measured" = 1 ]; then
     ok "run A: measured while both guests were up, $SCANS full scans after both markers"
 else
@@ -204,10 +198,10 @@ a_backed=$(( (a_psize - a_panon) / 4 ))
 a_kpages=$(( a_backed - a_view / 4 ))
 echo "# A: kernel: samepage Rss ${a_rss} kB Pss ${a_pss} kB (Rss-Pss $(( (${a_rss:-0} - ${a_pss:-0}) / 4 )) pages); frame-pool view Rss $a_view kB = $((a_view / 4)) frames; private frame mappings Size $a_psize kB Anonymous $a_panon kB Rss $a_prss kB -> $a_backed guest pages on $((a_view / 4)) frames: saving $a_kpages pages"
 echo "# A: engine: shared ${a_shared} sharing ${a_sharing} zero ${a_zero} (metadata ${a_meta_kb} kB)"
-[ "${a_sharing:-0}" -ge 2048 ] 2>/dev/null
-check $? "run A: the engine merged guest pages: pages_sharing ${a_sharing:-?} >= 2048 (8 MiB), zero ${a_zero:-?}"
-within "$a_kpages" "${a_sharing:-0}" && [ "$measured" = 1 ]
-check $? "run A: kernel-measured saving (frame-backed guest pages - frames) $a_kpages pages = engine pages_sharing ${a_sharing:-?} within 5%+128"
+check "run A: the engine merged guest pages: pages_sharing ${a_sharing:-?} >= 2048 (8 MiB), zero ${a_zero:-?}" \
+    eval '[ "${a_sharing:-0}" -ge 2048 ] 2>/dev/null'
+check "run A: kernel-measured saving (frame-backed guest pages - frames) $a_kpages pages = engine pages_sharing ${a_sharing:-?} within 5%+128" \
+    eval 'within "$a_kpages" "${a_sharing:-0}" && [ "$measured" = 1 ]'
 
 # ---- run B: the emulated host's KSM ---------------------------------------
 echo 8192 > /sys/kernel/mm/ksm/pages_to_scan
@@ -220,7 +214,7 @@ run_guests B --engine=ksm
 wait_and_measure B $((HOLD + 250))
 echo 2 > /sys/kernel/mm/ksm/run
 report_run B
-guests_ok; check $? "run B (--engine=ksm, host KSM): both guests booted and powered off cleanly (exit status 0)"
+check "run B (--engine=ksm, host KSM): both guests booted and powered off cleanly (exit status 0)" guests_ok
 b_sharing=$(cat /tmp/B.ksm.pages_sharing 2>/dev/null); b_shared=$(cat /tmp/B.ksm.pages_shared 2>/dev/null)
 b_after=$(cat /tmp/B.ksm.after 2>/dev/null)
 b_rss=$(kb Rss /tmp/B.rollup); b_pss=$(kb Pss /tmp/B.rollup)
@@ -232,16 +226,16 @@ else
     notok "run B: KSM merged ${b_sharing:-nothing} pages (want >= 64): $why"
 fi
 mid=$(( (${b_sharing:-0} + ${b_after:-0}) / 2 ))
-within "$b_kpages" "$mid" && [ "$measured" = 1 ]
-check $? "run B: kernel-measured saving (Rss-Pss) $b_kpages pages = KSM pages_sharing $mid within 5%+128"
+check "run B: kernel-measured saving (Rss-Pss) $b_kpages pages = KSM pages_sharing $mid within 5%+128" \
+    eval 'within "$b_kpages" "$mid" && [ "$measured" = 1 ]'
 
 # ---- both ------------------------------------------------------------------
 # Touched guest memory as each run's kernel shows it (see the header).
 a_touch=$(( (${a_rss:-0} - a_view - a_prss - ${a_meta_kb:-0}) / 4 + a_backed + ${a_zero:-0} ))
 b_touch=$(( ${b_rss:-0} / 4 ))
 echo "# touched: run A (Rss - view - frame mappings - engine metadata)/4K + frame-backed + zero = $a_touch pages; run B Rss/4K = $b_touch pages"
-awk -v a="$a_touch" -v b="$b_touch" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b * 0.10) }'
-check $? "zero pages: run A's kernel figures + engine zero pages ($a_touch) = run B's Rss ($b_touch) within 10%"
+check "zero pages: run A's kernel figures + engine zero pages ($a_touch) = run B's Rss ($b_touch) within 10%" \
+    awk -v a="$a_touch" -v b="$b_touch" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d <= b * 0.10) }'
 
 a_saved=$(( ${a_sharing:-0} + ${a_zero:-0} ))
 echo "# density: samepage saved $(mib $a_saved) MiB ($a_sharing pages merged, $a_zero zero; kernel: $(mib $a_kpages) MiB merged) at $a_time s; KSM saved $(mib ${b_sharing:-0}) MiB ($b_sharing pages; kernel: $(mib $b_kpages) MiB) at $(secs "$t0" "${t_meas:-$t_end}") s (seconds since each samepage run started)"

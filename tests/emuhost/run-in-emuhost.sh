@@ -6,7 +6,7 @@
 # there as /sptest/run.sh (with ARGS), and re-emits its output on stdout.
 #
 # How the script gets in: a small gzip'd cpio holding /sptest/run.sh (and
-# /sptest/args) is appended to the cached initramfs; Linux unpacks
+# /sptest/args, and the TAP helpers /sptest/tap.sh) is appended to the cached initramfs; Linux unpacks
 # concatenated archives in order.  How results come back: the serial console
 # (see tests/emuhost/emuhost-init for the SPTEST* marker lines).  This
 # script prints the test's lines without their "SPTEST| " prefix, plus
@@ -76,6 +76,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/emuhost.XXXXXX") || fail "mktemp failed"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/root/sptest"
 cp "$script" "$work/root/sptest/run.sh"
+cp "$srcdir/tests/tap.sh" "$work/root/sptest/tap.sh" # the TAP helpers the script may source
 printf '%s\n' "$@" > "$work/root/sptest/args"
 (cd "$work/root" && find . -mindepth 1 | cpio -o -H newc -R 0:0 --quiet) | gzip -n > "$work/test.cpio.gz" ||
     fail "packing the test script failed"

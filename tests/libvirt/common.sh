@@ -9,14 +9,8 @@ ROSOCK=$T/ro.sock
 URI="samepage+unix:///system?socket=$SOCK"
 ROURI="samepage+unix:///system?socket=$ROSOCK"
 LV_PID=
-n=0
-fails=0
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() {
-    n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"
-    [ -f "$T/out" ] && sed 's/^/#   /' "$T/out" | head -40
-}
+. "${top_srcdir:-.}/tests/tap.sh" # ok, notok, check
+TAP_DIAG="$T/out"
 # expect DESCRIPTION REGEX COMMAND...: ok if the command succeeds and its
 # combined output matches the extended regex (grep -E on the whole output).
 expect() {

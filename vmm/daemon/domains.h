@@ -60,6 +60,7 @@ typedef struct SpDomains {
 SpDomains *sp_domains_new(SpKvm *kvm, const char *state_dir, GMainContext *ctx, GError **error);
 /* Stops every running VM (waiting for it) and frees everything. */
 void sp_domains_free(SpDomains *ds);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpDomains, sp_domains_free)
 
 SpDomain *sp_domains_find_uuid(SpDomains *ds, const guint8 uuid[16]);
 SpDomain *sp_domains_find_name(SpDomains *ds, const char *name);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "sharing/engine.h"
+#include "sharing/knobs.h"
 #include "vmm/daemon/knobs.h"
 #include "vmm/libvirt/backend.h"
 
@@ -63,48 +64,47 @@ static bool knob_value(const SpLvParam *p, guint32 *out, GError **error)
     return false;
 }
 
+/* The knobs node-memory-tune may set: libvirt's name is "shm_" + KSM's. */
+static const SpEngineKnobInfo *settable_knob(const char *field)
+{
+    static const char *const settable[] = {"pages_to_scan", "sleep_millisecs",
+                                           "merge_across_nodes"};
+    for (size_t i = 0; i < G_N_ELEMENTS(settable); i++)
+        if (g_str_has_prefix(field, "shm_") && !strcmp(field + 4, settable[i]))
+            return sp_engine_knob_find(settable[i]);
+    return NULL;
+}
+
 bool sp_knobs_params_set(SpHostKnobs *k, const SpLvParams *in, GError **error)
 {
     SpEngineKnobs kn;
     sp_engine_get_knobs(k->engine, &kn);
-    guint32 to_scan = kn.pages_to_scan, sleep_ms = kn.sleep_millisecs,
-            across = kn.merge_across_nodes;
     /* Check everything before changing anything. */
     for (guint i = 0; i < sp_lv_params_len(in); i++) {
         const SpLvParam *p = sp_lv_params_get(in, i);
+        const SpEngineKnobInfo *ki = settable_knob(p->field);
         guint32 v = 0;
-        if (!strcmp(p->field, "shm_pages_to_scan")) {
-            if (!knob_value(p, &v, error))
-                return false;
-            to_scan = v;
-        } else if (!strcmp(p->field, "shm_sleep_millisecs")) {
-            if (!knob_value(p, &v, error))
-                return false;
-            sleep_ms = v;
-        } else if (!strcmp(p->field, "shm_merge_across_nodes")) {
-            if (!knob_value(p, &v, error) || v > 1) {
-                g_clear_error(error);
-                g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG,
-                            "shm_merge_across_nodes must be 0 or 1");
-                return false;
-            }
-            across = v;
-        } else {
+        g_autoptr(GError) err = NULL;
+        if (!ki) {
             g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG,
                         "parameter '%s' is not supported or read-only", p->field);
             return false;
         }
+        if (!knob_value(p, &v, error))
+            return false;
+        if (!sp_engine_knob_check(ki, p->field, v, &err)) {
+            g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG, "%s", err->message);
+            return false;
+        }
+        sp_engine_knob_set(&kn, ki, v);
     }
-    kn.pages_to_scan = to_scan;
-    kn.sleep_millisecs = sleep_ms;
-    kn.merge_across_nodes = across;
     g_autoptr(GError) err = NULL;
     if (!sp_engine_set_knobs(k->engine, &kn, &err)) {
         g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG, "%s", err->message);
         return false;
     }
-    g_message("event=knobs pages_to_scan=%u sleep_millisecs=%u merge_across_nodes=%u", to_scan,
-              sleep_ms, across);
+    g_message("event=knobs pages_to_scan=%u sleep_millisecs=%u merge_across_nodes=%u",
+              kn.pages_to_scan, kn.sleep_millisecs, kn.merge_across_nodes);
     return true;
 }
 

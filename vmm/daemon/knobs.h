@@ -30,6 +30,7 @@ typedef struct SpKnobVmStats {
 
 SpHostKnobs *sp_knobs_new(void *engine);
 void sp_knobs_free(SpHostKnobs *k);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpHostKnobs, sp_knobs_free)
 bool sp_knobs_params_get(SpHostKnobs *k, SpLvParams *out, GError **error);
 bool sp_knobs_params_set(SpHostKnobs *k, const SpLvParams *in, GError **error);
 void sp_knobs_vm_stats(SpHostKnobs *k, SpVm *vm, SpKnobVmStats *out);

@@ -60,6 +60,66 @@ static gboolean on_signal(gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
+/* What main() parsed and defaulted, for daemon_serve(). */
+typedef struct DaemonConfig {
+    const char *state_dir, *sock, *ro_sock, *kvm_path;
+    gid_t rw_gid; /* group of the read-write socket, (gid_t)-1: root only */
+    guint32 clone_max;
+} DaemonConfig;
+
+/* Serve until SIGTERM or SIGINT.  One cleanup path: everything made here
+ * goes in the reverse order on return (server, then the domains and their
+ * VMs, then the knobs and the engine), whether it failed or stopped.
+ * Returns the exit status; *stopped_vms = VMs running at the stop. */
+static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(SpKvm) kvm = sp_kvm_open(c->kvm_path, &error);
+    if (!kvm) {
+        g_printerr("samepaged: %s\n", error->message);
+        return 1;
+    }
+    GMainContext *ctx = g_main_context_default();
+    g_autoptr(GMainLoop) loop = g_main_loop_new(ctx, FALSE);
+    g_autoptr(SpEngine) engine = sp_engine_new(NULL, &error);
+    if (!engine) {
+        g_printerr("samepaged: sharing engine: %s\n", error->message);
+        return 1;
+    }
+    g_autoptr(SpHostKnobs) knobs = sp_knobs_new(engine);
+    g_autoptr(SpDomains) domains = sp_domains_new(kvm, c->state_dir, ctx, &error);
+    if (!domains) {
+        g_printerr("samepaged: %s\n", error->message);
+        return 1;
+    }
+    domains->engine = engine;
+    domains->clone_max = c->clone_max;
+    SpDaemon dm = {.domains = domains, .knobs = knobs};
+    SpLvBackend backend = {.ops = &sp_daemon_backend_ops, .opaque = &dm};
+    SpLvServerConfig scfg = {
+        .rw_path = c->sock,
+        .ro_path = c->ro_sock,
+        .rw_group = c->rw_gid,
+        .endpoint = {.hv_type = "samepage", .hv_version = 1000},
+    };
+    g_autoptr(SpLvServer) srv = sp_lv_server_new(&scfg, &backend, ctx, &error);
+    if (!srv) {
+        g_printerr("samepaged: %s\n", error->message);
+        return 1;
+    }
+    Daemon d = {.loop = loop};
+    guint s1 = g_unix_signal_add(SIGTERM, on_signal, &d);
+    guint s2 = g_unix_signal_add(SIGINT, on_signal, &d);
+    g_message("event=ready socket=%s ro-socket=%s state-dir=%s domains=%u", c->sock, c->ro_sock,
+              c->state_dir, domains->list->len);
+    g_main_loop_run(loop);
+
+    g_source_remove(s1);
+    g_source_remove(s2);
+    *stopped_vms = sp_domains_running(domains);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     setlocale(LC_ALL, "");
@@ -137,56 +197,17 @@ int main(int argc, char **argv)
     g_autofree char *sock_dir = g_path_get_dirname(sock);
     g_mkdir_with_parents(sock_dir, 0755);
 
-    g_autoptr(SpKvm) kvm = sp_kvm_open(kvm_path, &error);
-    if (!kvm) {
-        g_printerr("samepaged: %s\n", error->message);
-        return 1;
-    }
-    GMainContext *ctx = g_main_context_default();
-    SpEngine *engine = sp_engine_new(NULL, &error);
-    if (!engine) {
-        g_printerr("samepaged: sharing engine: %s\n", error->message);
-        return 1;
-    }
-    SpDomains *domains = sp_domains_new(kvm, state_dir, ctx, &error);
-    if (!domains) {
-        g_printerr("samepaged: %s\n", error->message);
-        sp_engine_free(engine);
-        return 1;
-    }
-    domains->engine = engine;
-    domains->clone_max = (guint32)clone_max;
-    SpDaemon dm = {.domains = domains, .knobs = sp_knobs_new(engine)};
-    SpLvBackend backend = {.ops = &sp_daemon_backend_ops, .opaque = &dm};
-    SpLvServerConfig scfg = {
-        .rw_path = sock,
-        .ro_path = ro_sock,
-        .rw_group = gid,
-        .endpoint = {.hv_type = "samepage", .hv_version = 1000},
+    DaemonConfig cfg = {
+        .state_dir = state_dir,
+        .sock = sock,
+        .ro_sock = ro_sock,
+        .kvm_path = kvm_path,
+        .rw_gid = gid,
+        .clone_max = (guint32)clone_max,
     };
-    SpLvServer *srv = sp_lv_server_new(&scfg, &backend, ctx, &error);
-    if (!srv) {
-        g_printerr("samepaged: %s\n", error->message);
-        sp_domains_free(domains);
-        sp_knobs_free(dm.knobs);
-        sp_engine_free(engine);
-        return 1;
-    }
-    Daemon d = {.loop = g_main_loop_new(ctx, FALSE)};
-    guint s1 = g_unix_signal_add(SIGTERM, on_signal, &d);
-    guint s2 = g_unix_signal_add(SIGINT, on_signal, &d);
-    g_message("event=ready socket=%s ro-socket=%s state-dir=%s domains=%u", sock, ro_sock,
-              state_dir, domains->list->len);
-    g_main_loop_run(d.loop);
-
-    g_source_remove(s1);
-    g_source_remove(s2);
-    sp_lv_server_free(srv);
-    guint n = sp_domains_running(domains);
-    sp_domains_free(domains);
-    sp_knobs_free(dm.knobs);
-    sp_engine_free(engine);
-    g_main_loop_unref(d.loop);
-    g_message("event=exit stopped_vms=%u", n);
-    return 0;
+    guint stopped = 0;
+    int rc = daemon_serve(&cfg, &stopped);
+    if (rc == 0)
+        g_message("event=exit stopped_vms=%u", stopped);
+    return rc;
 }

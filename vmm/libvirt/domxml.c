@@ -358,6 +358,32 @@ static bool memory_to_kib(const char *text, const char *unit, guint64 *kib)
     return true;
 }
 
+/* The string of d that keeps the text of element `path` as it is, or NULL
+ * (the text of the other elements is parsed in on_end). */
+static char **text_field(SpDomXml *d, const char *path)
+{
+    const struct {
+        const char *path;
+        char **field;
+    } fields[] = {
+        {"domain/name", &d->name},
+        {"domain/title", &d->title},
+        {"domain/description", &d->description},
+        {"domain/os/type", &d->os_type},
+        {"domain/os/kernel", &d->kernel},
+        {"domain/os/initrd", &d->initrd},
+        {"domain/os/cmdline", &d->cmdline},
+        {"domain/metadata/samepage/payload", &d->sp_payload},
+        {"domain/metadata/samepage/args", &d->sp_args},
+        {"domain/metadata/samepage/domain", &d->sp_domain},
+        {"domain/metadata/samepage/share", &d->sp_share},
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS(fields); i++)
+        if (strcmp(fields[i].path, path) == 0)
+            return fields[i].field;
+    return NULL;
+}
+
 static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data, GError **error)
 {
     ParseState *st = data;
@@ -374,8 +400,9 @@ static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data, GE
                     "unexpected text '%s' in <%s> (at %s)", text, name, path);
         return;
     }
-    if (strcmp(path, "domain/name") == 0) {
-        set_str(&d->name, text);
+    char **field = text_field(d, path);
+    if (field) {
+        set_str(field, text);
     } else if (strcmp(path, "domain/uuid") == 0) {
         if (!sp_domxml_uuid_parse(text, d->uuid)) {
             g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID, "malformed uuid '%s'",
@@ -383,10 +410,6 @@ static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data, GE
             return;
         }
         d->has_uuid = true;
-    } else if (strcmp(path, "domain/title") == 0) {
-        set_str(&d->title, text);
-    } else if (strcmp(path, "domain/description") == 0) {
-        set_str(&d->description, text);
     } else if (strcmp(path, "domain/memory") == 0 || strcmp(path, "domain/currentMemory") == 0) {
         guint64 kib;
         if (!memory_to_kib(text, st->unit, &kib)) {
@@ -408,22 +431,6 @@ static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data, GE
             return;
         }
         d->vcpus = n;
-    } else if (strcmp(path, "domain/os/type") == 0) {
-        set_str(&d->os_type, text);
-    } else if (strcmp(path, "domain/os/kernel") == 0) {
-        set_str(&d->kernel, text);
-    } else if (strcmp(path, "domain/os/initrd") == 0) {
-        set_str(&d->initrd, text);
-    } else if (strcmp(path, "domain/os/cmdline") == 0) {
-        set_str(&d->cmdline, text);
-    } else if (strcmp(path, "domain/metadata/samepage/payload") == 0) {
-        set_str(&d->sp_payload, text);
-    } else if (strcmp(path, "domain/metadata/samepage/args") == 0) {
-        set_str(&d->sp_args, text);
-    } else if (strcmp(path, "domain/metadata/samepage/domain") == 0) {
-        set_str(&d->sp_domain, text);
-    } else if (strcmp(path, "domain/metadata/samepage/share") == 0) {
-        set_str(&d->sp_share, text);
     } else if (strcmp(path, "domain/devices/disk") == 0 ||
                strcmp(path, "domain/devices/interface") == 0) {
         if (!st->dev->target || !*st->dev->target) {
@@ -534,6 +541,17 @@ static void fmt_attr(GString *s, const char *name, const char *v)
     g_string_append_printf(s, " %s='%s'", name, esc);
 }
 
+/* A device's empty element on a line of its own: <NAME A1='V1' A2='V2'/>
+ * (an attribute whose value is NULL is left out). */
+static void fmt_device_elem(GString *s, const char *name, const char *a1, const char *v1,
+                            const char *a2, const char *v2)
+{
+    g_string_append_printf(s, "      <%s", name);
+    fmt_attr(s, a1, v1);
+    fmt_attr(s, a2, v2);
+    g_string_append(s, "/>\n");
+}
+
 char *sp_domxml_format(const SpDomXml *d, gint32 id)
 {
     GString *s = g_string_new("<domain");
@@ -580,21 +598,11 @@ char *sp_domxml_format(const SpDomXml *d, gint32 id)
             fmt_attr(s, "type", v->type);
             fmt_attr(s, "device", v->device);
             g_string_append(s, ">\n");
-            if (v->driver_name || v->driver_type) {
-                g_string_append(s, "      <driver");
-                fmt_attr(s, "name", v->driver_name);
-                fmt_attr(s, "type", v->driver_type);
-                g_string_append(s, "/>\n");
-            }
-            if (v->source) {
-                g_string_append(s, "      <source");
-                fmt_attr(s, v->source_attr, v->source);
-                g_string_append(s, "/>\n");
-            }
-            g_string_append(s, "      <target");
-            fmt_attr(s, "dev", v->target);
-            fmt_attr(s, "bus", v->bus);
-            g_string_append(s, "/>\n");
+            if (v->driver_name || v->driver_type)
+                fmt_device_elem(s, "driver", "name", v->driver_name, "type", v->driver_type);
+            if (v->source)
+                fmt_device_elem(s, "source", v->source_attr, v->source, NULL, NULL);
+            fmt_device_elem(s, "target", "dev", v->target, "bus", v->bus);
             if (v->readonly)
                 g_string_append(s, "      <readonly/>\n");
             g_string_append(s, "    </disk>\n");
@@ -604,24 +612,13 @@ char *sp_domxml_format(const SpDomXml *d, gint32 id)
             g_string_append(s, "    <interface");
             fmt_attr(s, "type", v->type);
             g_string_append(s, ">\n");
-            if (v->mac) {
-                g_string_append(s, "      <mac");
-                fmt_attr(s, "address", v->mac);
-                g_string_append(s, "/>\n");
-            }
-            if (v->source) {
-                g_string_append(s, "      <source");
-                fmt_attr(s, v->source_attr, v->source);
-                g_string_append(s, "/>\n");
-            }
-            g_string_append(s, "      <target");
-            fmt_attr(s, "dev", v->target);
-            g_string_append(s, "/>\n");
-            if (v->model) {
-                g_string_append(s, "      <model");
-                fmt_attr(s, "type", v->model);
-                g_string_append(s, "/>\n");
-            }
+            if (v->mac)
+                fmt_device_elem(s, "mac", "address", v->mac, NULL, NULL);
+            if (v->source)
+                fmt_device_elem(s, "source", v->source_attr, v->source, NULL, NULL);
+            fmt_device_elem(s, "target", "dev", v->target, NULL, NULL);
+            if (v->model)
+                fmt_device_elem(s, "model", "type", v->model, NULL, NULL);
             g_string_append(s, "    </interface>\n");
         }
         g_string_append(s, "  </devices>\n");

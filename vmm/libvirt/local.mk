@@ -15,7 +15,8 @@ libsplibvirt_a_SOURCES = \
 	vmm/libvirt/procs-lifecycle.c \
 	vmm/libvirt/procs-samepage.c \
 	vmm/libvirt/server.c vmm/libvirt/server.h \
-	vmm/libvirt/domxml.c vmm/libvirt/domxml.h
+	vmm/libvirt/domxml.c vmm/libvirt/domxml.h \
+	vmm/libvirt/client.c vmm/libvirt/client.h
 
 splibvirt_test_ldadd = libsplibvirt.a $(GLIB_LIBS)
 

@@ -26,11 +26,10 @@ bool sp_lv_args_end(SpXdrReader *args, GError **error)
     return sp_xdr_reader_finish(args, error);
 }
 
-void sp_lv_uuid_format(const guint8 u[16], char out[37])
+bool sp_lv_args_int_flags(SpXdrReader *args, gint32 *n, guint32 *flags, GError **error)
 {
-    g_snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-               u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
-               u[13], u[14], u[15]);
+    return sp_xdr_read_i32(args, n, error) && sp_xdr_read_u32(args, flags, error) &&
+           sp_lv_args_end(args, error);
 }
 
 bool sp_lv_read_dom(SpXdrReader *r, char **name, guint8 uuid[16], gint32 *id, GError **error)

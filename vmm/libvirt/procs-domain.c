@@ -114,8 +114,7 @@ static bool proc_list_all_domains(SpLvSession *s, SpXdrReader *args, GByteArray 
 {
     gint32 need_results;
     guint32 flags;
-    if (!sp_xdr_read_i32(args, &need_results, error) || !sp_xdr_read_u32(args, &flags, error) ||
-        !sp_lv_args_end(args, error))
+    if (!sp_lv_args_int_flags(args, &need_results, &flags, error))
         return false;
     g_autoptr(GPtrArray) list = sp_lv_domain_list(s, error);
     if (!list)
@@ -151,8 +150,11 @@ static bool read_max(SpXdrReader *args, gint32 *max, GError **error)
     return true;
 }
 
-/* CONNECT_LIST_DOMAINS {int maxids} -> {int ids<>}: active domains. */
-static bool proc_list_domains(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
+/* Up to max ids of the active domains (CONNECT_LIST_DOMAINS) or names of
+ * the inactive ones (CONNECT_LIST_DEFINED_DOMAINS): {int max} -> {ids<>}
+ * or {string names<>}. */
+static bool list_ids_or_names(SpLvSession *s, SpXdrReader *args, GByteArray *ret, bool active,
+                              GError **error)
 {
     gint32 max;
     if (!read_max(args, &max, error))
@@ -165,37 +167,27 @@ static bool proc_list_domains(SpLvSession *s, SpXdrReader *args, GByteArray *ret
     sp_xdr_write_u32(ret, 0);
     for (guint i = 0; i < list->len && n < max; i++) {
         const SpLvDomainInfo *d = list->pdata[i];
-        if (d->id >= 0) {
+        if ((d->id >= 0) != active)
+            continue;
+        if (active)
             sp_xdr_write_i32(ret, d->id);
-            n++;
-        }
+        else
+            sp_xdr_write_string(ret, d->name);
+        n++;
     }
     sp_xdr_patch_u32(ret, count_at, n);
     return true;
 }
 
-/* CONNECT_LIST_DEFINED_DOMAINS {int maxnames} -> {string names<>}. */
+static bool proc_list_domains(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
+{
+    return list_ids_or_names(s, args, ret, true, error);
+}
+
 static bool proc_list_defined_domains(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
                                       GError **error)
 {
-    gint32 max;
-    if (!read_max(args, &max, error))
-        return false;
-    g_autoptr(GPtrArray) list = sp_lv_domain_list(s, error);
-    if (!list)
-        return false;
-    gsize count_at = ret->len;
-    gint32 n = 0;
-    sp_xdr_write_u32(ret, 0);
-    for (guint i = 0; i < list->len && n < max; i++) {
-        const SpLvDomainInfo *d = list->pdata[i];
-        if (d->id < 0) {
-            sp_xdr_write_string(ret, d->name);
-            n++;
-        }
-    }
-    sp_xdr_patch_u32(ret, count_at, n);
-    return true;
+    return list_ids_or_names(s, args, ret, false, error);
 }
 
 static bool count_domains(SpLvSession *s, SpXdrReader *args, GByteArray *ret, bool active,

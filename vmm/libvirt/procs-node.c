@@ -48,8 +48,7 @@ static bool proc_node_get_memory_params(SpLvSession *s, SpXdrReader *args, GByte
 {
     gint32 nparams;
     guint32 flags;
-    if (!sp_xdr_read_i32(args, &nparams, error) || !sp_xdr_read_u32(args, &flags, error) ||
-        !sp_lv_args_end(args, error))
+    if (!sp_lv_args_int_flags(args, &nparams, &flags, error))
         return false;
     if (nparams < 0 || (guint32)nparams > SP_LV_NODE_MEMORY_PARAMETERS_MAX) {
         g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%u", nparams,
@@ -157,8 +156,7 @@ static bool proc_list_all_storage_pools(SpLvSession *s, SpXdrReader *args, GByte
 {
     gint32 need_results;
     guint32 flags;
-    if (!sp_xdr_read_i32(args, &need_results, error) || !sp_xdr_read_u32(args, &flags, error) ||
-        !sp_lv_args_end(args, error))
+    if (!sp_lv_args_int_flags(args, &need_results, &flags, error))
         return false;
     sp_xdr_write_u32(ret, 0); /* pools<> */
     sp_xdr_write_u32(ret, 0); /* ret */

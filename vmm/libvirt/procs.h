@@ -55,6 +55,9 @@ const SpLvProc *sp_lv_samepage_proc_find(gint32 proc);
 
 /* --- helpers (procs-common.c) --- */
 bool sp_lv_args_end(SpXdrReader *args, GError **error);
+/* The last arguments are {int n, unsigned int flags} (a count, or
+ * need_results, then flags). */
+bool sp_lv_args_int_flags(SpXdrReader *args, gint32 *n, guint32 *flags, GError **error);
 /* remote_nonnull_domain */
 bool sp_lv_read_dom(SpXdrReader *r, char **name, guint8 uuid[16], gint32 *id, GError **error);
 void sp_lv_write_dom(GByteArray *w, const SpLvDomainInfo *d);
@@ -65,4 +68,3 @@ bool sp_lv_domain_get(SpLvSession *s, const guint8 uuid[16], SpLvDomainInfo *out
 GPtrArray *sp_lv_domain_list(SpLvSession *s, GError **error);
 /* An SP_LV_ERROR for a missing optional callback. */
 bool sp_lv_unsupported(const char *api, GError **error);
-void sp_lv_uuid_format(const guint8 uuid[16], char out[37]);

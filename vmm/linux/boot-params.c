@@ -5,6 +5,7 @@
 #include "vmm/linux/boot-params.h"
 #include "vmm/linux/e820.h"
 #include "vmm/linux/layout.h"
+#include "vmm/vm-error.h"
 
 #define MIB(x)       ((unsigned long long)((x) >> 20))
 #define PAGE_DOWN(x) ((x) & ~0xfffULL)
@@ -14,7 +15,7 @@ bool sp_linux_plan(const SpBzImage *img, uint64_t ram_size, uint64_t cmdline_len
 {
     memset(plan, 0, sizeof *plan);
     if (ram_size > SP_LINUX_MEM_MAX) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_UNSUPPORTED,
                     "Linux guests can have at most %llu MiB of RAM (asked for %llu MiB)",
                     MIB(SP_LINUX_MEM_MAX), MIB(ram_size));
         return false;
@@ -22,14 +23,14 @@ bool sp_linux_plan(const SpBzImage *img, uint64_t ram_size, uint64_t cmdline_len
     uint64_t need = img->init_size > img->kernel_size ? img->init_size : img->kernel_size;
     uint64_t kernel_end = img->pref_address + need;
     if (kernel_end > ram_size) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_NO_SPACE,
                     "kernel needs RAM up to %llu MiB (load address %llu MiB + init_size), the VM "
                     "has %llu MiB",
                     MIB(kernel_end + 0xfffff), MIB(img->pref_address), MIB(ram_size));
         return false;
     }
     if (cmdline_len > img->cmdline_max || cmdline_len >= SP_LINUX_CMDLINE_ROOM) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID,
                     "kernel command line is %llu bytes, this kernel accepts at most %u",
                     (unsigned long long)cmdline_len,
                     (unsigned)MIN(img->cmdline_max, SP_LINUX_CMDLINE_ROOM - 1));
@@ -45,7 +46,7 @@ bool sp_linux_plan(const SpBzImage *img, uint64_t ram_size, uint64_t cmdline_len
         uint64_t limit = MIN(ram_size, (uint64_t)img->initrd_addr_max + 1);
         uint64_t lowest = (kernel_end + 0xfff) & ~0xfffULL;
         if (initrd_size > limit || PAGE_DOWN(limit - initrd_size) < lowest) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+            g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_NO_SPACE,
                         "initrd of %llu MiB does not fit between the kernel's end (%llu MiB) and "
                         "%llu MiB: give the VM more memory",
                         MIB(initrd_size + 0xfffff), MIB(lowest), MIB(limit));

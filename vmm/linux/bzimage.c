@@ -3,13 +3,14 @@
 #include <string.h>
 
 #include "vmm/linux/bzimage.h"
+#include "vmm/vm-error.h"
 
 #define HDRS_MAGIC 0x53726448u /* "HdrS" */
 #define BOOT_FLAG  0xaa55u
 
 static bool fail(GError **error, const char *what, const char *msg)
 {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: %s", what, msg);
+    g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_IMAGE, "%s: %s", what, msg);
     return false;
 }
 
@@ -36,7 +37,7 @@ bool sp_bzimage_parse(const uint8_t *data, size_t size, const char *what, SpBzIm
     if (h.header != HDRS_MAGIC || h.boot_flag != BOOT_FLAG)
         return fail(error, what, "not a Linux bzImage (no \"HdrS\" setup header)");
     if (h.version < SP_BZIMAGE_MIN_VERSION) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_UNSUPPORTED,
                     "%s: boot protocol %u.%02u is too old (samepage needs 2.12 or later for the "
                     "64-bit entry point)",
                     what, h.version >> 8, h.version & 0xff);
@@ -47,7 +48,7 @@ bool sp_bzimage_parse(const uint8_t *data, size_t size, const char *what, SpBzIm
     if (!(h.loadflags & LOADED_HIGH))
         return fail(error, what, "not a bzImage (zImage kernels loaded low are not supported)");
     if (!(h.xloadflags & XLF_KERNEL_64)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_UNSUPPORTED,
                     "%s: kernel has no 64-bit entry point (not an x86-64 kernel?)", what);
         return false;
     }

@@ -5,6 +5,7 @@
 
 #include "vmm/linux/entry.h"
 #include "vmm/linux/layout.h"
+#include "vmm/vm-error.h"
 
 #define PTE_P  0x1ULL
 #define PTE_RW 0x2ULL
@@ -26,7 +27,7 @@ static uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit)
 bool sp_linux_entry_tables_write(uint8_t *ram, uint64_t ram_size, GError **error)
 {
     if (ram_size < SP_LINUX_HIMEM_GPA) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "guest RAM below 1 MiB");
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_NO_SPACE, "guest RAM below 1 MiB");
         return false;
     }
     uint64_t gdt[SP_LINUX_GDT_ENTRIES] = {

@@ -20,6 +20,7 @@
 #include "vmm/linux/layout.h"
 #include "vmm/linux/linux-boot.h"
 #include "vmm/linux/mptable.h"
+#include "vmm/vm-error.h"
 
 /* LAPIC register offsets and LVT delivery modes. */
 #define APIC_LVT0        0x350
@@ -37,11 +38,11 @@ static bool file_size(int fd, const char *path, uint64_t max, uint64_t *size, GE
         return false;
     }
     if (!S_ISREG(st.st_mode)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: not a regular file", path);
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_IMAGE, "%s: not a regular file", path);
         return false;
     }
     if ((uint64_t)st.st_size > max) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "%s: too large (%llu bytes)", path,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_IMAGE, "%s: too large (%llu bytes)", path,
                     (unsigned long long)st.st_size);
         return false;
     }
@@ -88,11 +89,11 @@ bool sp_linux_boot_prepare(const SpVmConfig *cfg, SpGuestMem *mem, SpLinuxBootSt
 
     memset(out, 0, sizeof *out);
     if (!cfg->kernel) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "no kernel= given");
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID, "no kernel= given");
         return false;
     }
     if (cfg->vcpus < 1 || cfg->vcpus > SP_MPTABLE_MAX_CPUS) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID,
                     "Linux guests support 1 to %d vCPUs (asked for %u)", SP_MPTABLE_MAX_CPUS,
                     cfg->vcpus);
         return false;
@@ -104,7 +105,7 @@ bool sp_linux_boot_prepare(const SpVmConfig *cfg, SpGuestMem *mem, SpLinuxBootSt
         goto out;
     kimg = g_try_malloc(ksize ? ksize : 1);
     if (!kimg) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "%s: out of memory", cfg->kernel);
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_FAILED, "%s: out of memory", cfg->kernel);
         goto out;
     }
     if (!read_full(kfd, cfg->kernel, kimg, ksize, error))
@@ -118,8 +119,7 @@ bool sp_linux_boot_prepare(const SpVmConfig *cfg, SpGuestMem *mem, SpLinuxBootSt
         if (!file_size(ifd, cfg->initrd, SP_LINUX_MEM_MAX, &isize, error))
             goto out;
         if (isize == 0) {
-            g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "initrd %s is empty",
-                        cfg->initrd);
+            g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_IMAGE, "initrd %s is empty", cfg->initrd);
             goto out;
         }
     }

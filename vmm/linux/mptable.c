@@ -4,6 +4,7 @@
 
 #include "vmm/linux/layout.h"
 #include "vmm/linux/mptable.h"
+#include "vmm/vm-error.h"
 
 #define MP_SPEC_REV    4
 #define LAPIC_VERSION  0x14
@@ -94,14 +95,14 @@ size_t sp_mptable_size(uint32_t ncpus)
 bool sp_mptable_write(uint8_t *buf, size_t room, uint64_t gpa, uint32_t ncpus, GError **error)
 {
     if (ncpus < 1 || ncpus > SP_MPTABLE_MAX_CPUS) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID,
                     "Linux guests support 1 to %d vCPUs (asked for %u)", SP_MPTABLE_MAX_CPUS,
                     ncpus);
         return false;
     }
     size_t size = sp_mptable_size(ncpus);
     if (size > room || gpa + size > 0x100000000ULL) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "MP table does not fit");
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_NO_SPACE, "MP table does not fit");
         return false;
     }
     memset(buf, 0, size);

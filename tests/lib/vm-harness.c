@@ -5,7 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "tests/vm-harness.h"
+#include "tests/lib/vm-harness.h"
 
 static void h_console(SpVm *vm, const char *line, void *opaque)
 {
@@ -152,8 +152,8 @@ bool harness_command(SpVm *vm, uint8_t op, uint32_t arg, double seconds)
 void harness_share_managed(Harness *h, SpVm *vm)
 {
     uint64_t gpa = 0, pages = 0;
-    g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa, 60));
-    g_assert_true(harness_wait_result(vm, "pages_total", &pages, 60));
+    g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_result(vm, "pages_total", &pages, HARNESS_DEADLINE_S));
     sp_engine_set_range(h->engine, sp_vm_engine_handle(vm), gpa, gpa + pages * 4096);
 }
 

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * clone-harness.h - helpers for tests of VM clones and the reverse map
- * (tests/test-clone.c, tests/test-rmap.c), on top of vm-harness.h.
+ * (tests/test-clone.c, tests/test-rmap.c) and for bench/clone-bench.c, on
+ * top of vm-harness.h.
  * Each helper fails the test (g_error/g_assert) instead of returning
  * an error.  Not thread-safe: call from the test's main thread.
  */
-#ifndef SAMEPAGE_TESTS_CLONE_HARNESS_H
-#define SAMEPAGE_TESTS_CLONE_HARNESS_H
+#ifndef SAMEPAGE_TESTS_LIB_CLONE_HARNESS_H
+#define SAMEPAGE_TESTS_LIB_CLONE_HARNESS_H
 
-#include "tests/vm-harness.h"
+#include "tests/lib/vm-harness.h"
 
 /* memload writing and verifying forever, a round every 100 ms at least */
 #define MEMLOAD "payload=memload,args=seed=11,rounds=0,interval=100"

@@ -9,7 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "tests/clone-harness.h"
+#include "tests/lib/clone-harness.h"
 
 /* Clone `src` n times into the harness (children named <prefix><i>). */
 void clone_into(Harness *h, SpVm *src, const char *prefix, uint32_t n, SpVm **out,
@@ -44,7 +44,7 @@ void wait_more_rounds(Harness *h, SpVm **vms, guint n, uint64_t more)
     for (guint i = 0; i < n; i++)
         goal[i] = rounds_of(vms[i]) + more;
     for (guint i = 0; i < n; i++) {
-        if (!harness_wait_rounds(h, vms[i], goal[i], 60))
+        if (!harness_wait_rounds(h, vms[i], goal[i], HARNESS_DEADLINE_S))
             g_error("VM '%s' did not reach round %" G_GUINT64_FORMAT, sp_vm_name(vms[i]), goal[i]);
         SpVmInfo info;
         sp_vm_get_info(vms[i], &info);
@@ -118,6 +118,6 @@ SpVm *start_template(Harness *h, const char *name, const char *extra)
 {
     SpVm *t = harness_add(h, "name=%s,mem=128M,vcpus=2," MEMLOAD "%s", name, extra);
     harness_start_all(h);
-    g_assert_true(harness_wait_rounds(h, t, 1, 60));
+    g_assert_true(harness_wait_rounds(h, t, 1, HARNESS_DEADLINE_S));
     return t;
 }

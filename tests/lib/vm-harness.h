@@ -8,11 +8,16 @@
  * test instead of hanging it.  Payloads are found in the build tree
  * ($top_builddir/guest-tools).
  */
-#ifndef SAMEPAGE_TESTS_VM_HARNESS_H
-#define SAMEPAGE_TESTS_VM_HARNESS_H
+#ifndef SAMEPAGE_TESTS_LIB_VM_HARNESS_H
+#define SAMEPAGE_TESTS_LIB_VM_HARNESS_H
 
 #include "sharing/engine.h"
 #include "vmm/vm.h"
+
+/* How long a test waits for a guest or engine event (a round, a result, a
+ * command's acknowledgement, full scans, the end of VMs) before it fails:
+ * generous, for a loaded 2-core CI host. */
+#define HARNESS_DEADLINE_S 60
 
 typedef struct HarnessIntegrity {
     SpVm *vm;

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* knobs.c - the table of the engine's knobs and their range check (see knobs.h). */
+#include <string.h>
+
+#include "sharing/knobs.h"
+
+/* Every field of SpEngineKnobs is a uint32_t knob of this table. */
+G_STATIC_ASSERT(sizeof(SpEngineKnobs) == SP_ENGINE_NKNOBS * sizeof(uint32_t));
+
+#define KNOB(field) .name = #field, .offset = offsetof(SpEngineKnobs, field)
+
+const SpEngineKnobInfo sp_engine_knob_info[SP_ENGINE_NKNOBS] = {
+    {KNOB(run), .min = 0, .max = 2, .values = "0 (stop), 1 (run) or 2 (unmerge all)", .arg = "N",
+     .help = "KSM run: 0 stop, 1 run (default), 2 unmerge all"},
+    {KNOB(pages_to_scan), .min = 1, .max = 100000000, .arg = "N",
+     .help = "Pages examined per batch (default 4096)"},
+    {KNOB(sleep_millisecs), .min = 0, .max = 600000, .arg = "MS",
+     .help = "Pause between batches, ms (default 20; 0 = full speed)"},
+    {KNOB(max_page_sharing), .min = 2, .max = 1u << 30, .arg = "N",
+     .help = "Most guest pages one shared frame may back (default 256)"},
+    {KNOB(use_zero_pages), .min = 0, .max = 1, .arg = "0|1",
+     .help = "Drop all-zero pages to the zero page (default 1)"},
+    {KNOB(merge_across_nodes), .min = 0, .max = 1, .arg = "0|1",
+     .help = "Share frames across host NUMA nodes (default 1)"},
+};
+
+const SpEngineKnobInfo *sp_engine_knob_find(const char *name)
+{
+    for (size_t i = 0; i < SP_ENGINE_NKNOBS; i++)
+        if (!strcmp(sp_engine_knob_info[i].name, name))
+            return &sp_engine_knob_info[i];
+    return NULL;
+}
+
+bool sp_engine_knob_check(const SpEngineKnobInfo *ki, const char *label, uint64_t v, GError **error)
+{
+    if (v >= ki->min && v <= ki->max)
+        return true;
+    label = label ? label : ki->name;
+    if (ki->values)
+        g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_KNOB, "%s must be %s", label,
+                    ki->values);
+    else if (ki->max == ki->min + 1)
+        g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_KNOB, "%s must be %u or %u", label,
+                    ki->min, ki->max);
+    else
+        g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_KNOB, "%s must be %u..%u", label,
+                    ki->min, ki->max);
+    return false;
+}
+
+bool sp_engine_knobs_check(const SpEngineKnobs *k, GError **error)
+{
+    for (size_t i = 0; i < SP_ENGINE_NKNOBS; i++) {
+        const SpEngineKnobInfo *ki = &sp_engine_knob_info[i];
+        if (!sp_engine_knob_check(ki, NULL, sp_engine_knob_get(k, ki), error))
+            return false;
+    }
+    return true;
+}

@@ -1,0 +1,37 @@
+# tap.sh - TAP output for the shell tests (sourced; POSIX sh, busybox sh too).
+#
+#   ok DESCRIPTION                one passing test
+#   notok DESCRIPTION             one failing test; the last lines of every
+#                                 file named in $TAP_DIAG (the test sets it,
+#                                 e.g. TAP_DIAG="$T/out $T/err") follow as
+#                                 "#   " diagnostics
+#   check DESCRIPTION COMMAND...  ok if COMMAND succeeds, notok otherwise
+#                                 (`check DESC eval 'COND'` for a condition)
+#
+# $n counts the tests so far and $fails the failed ones: a test prints its
+# plan ("1..N") itself and ends with `[ $fails = 0 ]` (or exit 0 and lets
+# the TAP driver count the "not ok" lines).
+n=0
+fails=0
+TAP_DIAG=${TAP_DIAG:-}
+
+ok() {
+    n=$((n + 1))
+    echo "ok $n - $*"
+}
+
+notok() {
+    n=$((n + 1))
+    fails=$((fails + 1))
+    echo "not ok $n - $*"
+    for tap_f in $TAP_DIAG; do
+        [ -s "$tap_f" ] && sed "s|^|#   ${tap_f##*/}: |" "$tap_f" | tail -n 30
+    done
+    return 0
+}
+
+check() {
+    tap_desc=$1
+    shift
+    if "$@"; then ok "$tap_desc"; else notok "$tap_desc"; fi
+}
