@@ -46,14 +46,23 @@
  * kernel frees its pages once no VM maps them; the group struct lives on
  * while a child group names it as parent.  VMs exit in any order.
  *
- * Locking.  One process-wide mutex (rmap_lock) protects groups, members and
- * layouts; a walk holds it for its duration (cost: members x 2 bit tests;
- * a frame shared by 64 VMs is walked in well under 10 us, see
- * bench/clone-bench).  Off bits are set with atomic operations and may be
- * set from any thread without the lock.  Pool walkers are called with
- * rmap_lock held and take their engine's lock: lock order is rmap_lock,
- * then an engine's lock; an engine never calls into the rmap with its lock
- * held except for the lock-free sp_rmap_vm_note_off().
+ * Locking.  Two locks meet here: rmap_lock, one process-wide mutex that
+ * protects groups, members and layouts (and the table of pool walkers), and
+ * each sharing engine's own lock (SpEngine.lock, sharing/engine-priv.h),
+ * which protects that engine's page states, frames and mapper lists.
+ *
+ *     Lock order: rmap_lock, then an engine's lock.
+ *
+ * This is the one place the order is written; every other mention points
+ * here.  The reverse map calls the pool walkers (SpRmapPoolOps) with
+ * rmap_lock held, and they take their engine's lock.  Code that holds an
+ * engine's lock never takes rmap_lock: it calls only lock-free functions
+ * (sp_rmap_vm_note_off, and those that read what cannot change under it),
+ * and takes or drops a group reference only after releasing its lock.  A
+ * walk holds rmap_lock for its duration (cost: members x 2 bit tests; a
+ * frame shared by 64 VMs is walked in well under 10 us, see
+ * bench/clone-bench).  Off bits are set with atomic operations, from any
+ * thread, without the lock.
  */
 #ifndef SAMEPAGE_RMAP_RMAP_H
 #define SAMEPAGE_RMAP_RMAP_H

@@ -26,10 +26,12 @@
  * KSM's unstable tree is.  Its entries are hints: every use re-checks the
  * page's state and compares bytes.
  *
- * Locking: eng->lock protects everything here except SpEngineVm.vmm_dirty (atomic
- * bit operations) and the published stats (eng->stats, under eng->lock too,
- * copied out by readers).  The engine thread holds eng->lock while it works
- * on a batch of pages and drops it to sleep between batches.
+ * Locking: eng->lock protects everything here except SpEngineVm.vmm_dirty
+ * (atomic bit operations) and the published stats (eng->stats, under
+ * eng->lock too, copied out by readers).  The engine thread holds eng->lock
+ * while it works on a batch of pages and drops it to sleep between
+ * batches.  Lock order with the reverse map's rmap_lock: rmap/rmap.h
+ * ("Locking").
  */
 #ifndef SAMEPAGE_SHARING_ENGINE_PRIV_H
 #define SAMEPAGE_SHARING_ENGINE_PRIV_H

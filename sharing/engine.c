@@ -8,9 +8,12 @@
  * between batches (0 = no pause: full speed).  run=0 parks the thread;
  * run=2 unmerges every page once (merge.c) and then parks it.
  *
- * Lock order: eng->lock is the only lock; it is never held while calling
- * into the VMM.  Metadata: 12 bytes per guest page (state word + hash) plus
- * 16 bytes per frame and the index tables; reported as metadata_bytes.
+ * Locking: eng->lock guards the engine's state (engine-priv.h) and is never
+ * held while calling into the VMM; the lock order with the reverse map's
+ * rmap_lock is in rmap/rmap.h ("Locking").
+ *
+ * Metadata: 12 bytes per guest page (state word + hash) plus 16 bytes per
+ * frame and the index tables; reported as metadata_bytes.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -20,9 +20,9 @@
  * (the file does), so refs = the engine's merges onto it; pages_shared
  * counts group frames with refs > 0 and pages_sharing each such merge.
  *
- * Lifetimes and locks: records are made at attach, outside eng->lock
- * (taking a group reference takes rmap_lock, which must never be taken
- * under eng->lock: rmap.h).  A record dies when no attached VM is a member
+ * Lifetimes and locks: records are made at attach, outside eng->lock,
+ * because taking a group reference takes rmap_lock (lock order: rmap/rmap.h,
+ * "Locking").  A record dies when no attached VM is a member
  * of its group and no merge maps one of its frames: it is then unlinked
  * under eng->lock and put on eng->grec_dead; sh_grecs_reap() finishes it
  * (unmap, close, drop the group reference) without eng->lock.  The view and
