@@ -83,6 +83,95 @@ static void engine_raise_map_limit(SpEngine *eng, uint64_t want)
     eng->max_map_count = cur;
 }
 
+/* run != 1: run=2 unmerges everything once, then the thread parks until a
+ * knob changes (or quit). */
+static void engine_park(SpEngine *eng)
+{
+    if (eng->knobs.run == 2 && !eng->unmerged) {
+        sh_unmerge_all(eng);
+        eng->unmerged = true;
+        eng->stats.pages_unshared = 0;
+        eng->stats.pages_volatile = 0;
+        g_cond_broadcast(&eng->cond);
+    }
+    g_cond_wait(&eng->cond, &eng->lock);
+}
+
+/* Between two batches of a scan: sleep_millisecs, or at full speed just
+ * let attach/detach and stats readers take the lock.  false: stop the scan
+ * (quit, or run changed). */
+static bool engine_batch_pause(SpEngine *eng)
+{
+    if (eng->knobs.sleep_millisecs) {
+        gint64 until = g_get_monotonic_time() + eng->knobs.sleep_millisecs * 1000;
+        g_cond_wait_until(&eng->cond, &eng->lock, until);
+    } else {
+        g_mutex_unlock(&eng->lock);
+        g_thread_yield();
+        g_mutex_lock(&eng->lock);
+    }
+    return !eng->quit && eng->knobs.run == 1;
+}
+
+/* One full scan: harvest the dirty logs, then every attached VM's pages in
+ * batches of pages_to_scan, then the scan's figures.  false if it was cut
+ * short (quit, or run changed): no figures then. */
+static bool engine_scan_pass(SpEngine *eng)
+{
+    sh_scan_begin(eng);
+    uint32_t budget = eng->knobs.pages_to_scan;
+    for (uint32_t s = 0; s < eng->nslots; s++) {
+        for (uint64_t g = 0;; g++) {
+            SpEngineVm *vm = eng->vm_slots[s]; /* re-read: it may detach while we sleep */
+            if (!vm || g < vm->first)
+                g = vm ? vm->first : 0;
+            if (!vm || g >= vm->end)
+                break;
+            sh_scan_page(eng, vm, g);
+            if (--budget == 0) {
+                budget = eng->knobs.pages_to_scan;
+                if (!engine_batch_pause(eng))
+                    return false;
+            }
+        }
+    }
+    uint64_t vol = 0;
+    for (uint32_t s = 0; s < eng->nslots; s++)
+        if (eng->vm_slots[s])
+            vol += eng->vm_slots[s]->volatile_now;
+    eng->stats.pages_volatile = vol;
+    eng->stats.pages_unshared = eng->unstable.count;
+    eng->stats.full_scans++;
+    return true;
+}
+
+/* After a full scan: finish retired group records, wake the waiters for
+ * the scan, and rest until the next one. */
+static void engine_between_scans(SpEngine *eng)
+{
+    if (eng->grec_dead) { /* finish retired group records without the lock */
+        g_mutex_unlock(&eng->lock);
+        sh_grecs_reap(eng);
+        g_mutex_lock(&eng->lock);
+    }
+    g_cond_broadcast(&eng->cond);
+    if (eng->nslots == 0) {
+        g_cond_wait(&eng->cond, &eng->lock);
+    } else if (eng->knobs.sleep_millisecs || !eng->scan_work) {
+        /* A scan that found nothing written and nothing to hash rests
+         * even at full speed: the dirty log says there is no work. */
+        uint32_t ms = eng->knobs.sleep_millisecs ? eng->knobs.sleep_millisecs : 2;
+        gint64 until = g_get_monotonic_time() + ms * 1000;
+        g_cond_wait_until(&eng->cond, &eng->lock, until);
+    } else {
+        /* Let waiters for the scan we just finished in. */
+        g_mutex_unlock(&eng->lock);
+        g_thread_yield();
+        g_mutex_lock(&eng->lock);
+    }
+    eng->scan_work = 0;
+}
+
 static gpointer engine_thread(gpointer opaque)
 {
     SpEngine *eng = opaque;
@@ -90,73 +179,10 @@ static gpointer engine_thread(gpointer opaque)
     __atomic_store_n(&eng->tid_valid, 1, __ATOMIC_RELEASE);
     g_mutex_lock(&eng->lock);
     while (!eng->quit) {
-        if (eng->knobs.run != 1) {
-            if (eng->knobs.run == 2 && !eng->unmerged) {
-                sh_unmerge_all(eng);
-                eng->unmerged = true;
-                eng->stats.pages_unshared = 0;
-                eng->stats.pages_volatile = 0;
-                g_cond_broadcast(&eng->cond);
-            }
-            g_cond_wait(&eng->cond, &eng->lock);
-            continue;
-        }
-        sh_scan_begin(eng);
-        uint32_t budget = eng->knobs.pages_to_scan;
-        for (uint32_t s = 0; s < eng->nslots && !eng->quit && eng->knobs.run == 1; s++) {
-            for (uint64_t g = 0;; g++) {
-                SpEngineVm *vm = eng->vm_slots[s]; /* re-read: it may detach while we sleep */
-                if (!vm || g < vm->first)
-                    g = vm ? vm->first : 0;
-                if (!vm || g >= vm->end)
-                    break;
-                sh_scan_page(eng, vm, g);
-                if (--budget == 0) {
-                    budget = eng->knobs.pages_to_scan;
-                    if (eng->knobs.sleep_millisecs) {
-                        gint64 until = g_get_monotonic_time() + eng->knobs.sleep_millisecs * 1000;
-                        g_cond_wait_until(&eng->cond, &eng->lock, until);
-                    } else {
-                        /* let attach/detach and stats readers in */
-                        g_mutex_unlock(&eng->lock);
-                        g_thread_yield();
-                        g_mutex_lock(&eng->lock);
-                    }
-                    if (eng->quit || eng->knobs.run != 1)
-                        break;
-                }
-            }
-        }
-        if (eng->quit || eng->knobs.run != 1)
-            continue;
-        uint64_t vol = 0;
-        for (uint32_t s = 0; s < eng->nslots; s++)
-            if (eng->vm_slots[s])
-                vol += eng->vm_slots[s]->volatile_now;
-        eng->stats.pages_volatile = vol;
-        eng->stats.pages_unshared = eng->unstable.count;
-        eng->stats.full_scans++;
-        if (eng->grec_dead) { /* finish retired group records without the lock */
-            g_mutex_unlock(&eng->lock);
-            sh_grecs_reap(eng);
-            g_mutex_lock(&eng->lock);
-        }
-        g_cond_broadcast(&eng->cond);
-        if (eng->nslots == 0) {
-            g_cond_wait(&eng->cond, &eng->lock);
-        } else if (eng->knobs.sleep_millisecs || !eng->scan_work) {
-            /* A scan that found nothing written and nothing to hash rests
-             * even at full speed: the dirty log says there is no work. */
-            uint32_t ms = eng->knobs.sleep_millisecs ? eng->knobs.sleep_millisecs : 2;
-            gint64 until = g_get_monotonic_time() + ms * 1000;
-            g_cond_wait_until(&eng->cond, &eng->lock, until);
-        } else {
-            /* Let waiters for the scan we just finished in. */
-            g_mutex_unlock(&eng->lock);
-            g_thread_yield();
-            g_mutex_lock(&eng->lock);
-        }
-        eng->scan_work = 0;
+        if (eng->knobs.run != 1)
+            engine_park(eng);
+        else if (engine_scan_pass(eng))
+            engine_between_scans(eng);
     }
     g_mutex_unlock(&eng->lock);
     return NULL;
