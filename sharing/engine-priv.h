@@ -158,23 +158,37 @@ bool sh_page_is_file(SpEngineVm *vm, uint64_t gfn, bool *present);
 /* scan.c */
 void sh_scan_begin(SpEngine *eng);
 void sh_scan_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
-/* The MERGED page (vm, gfn) no longer maps `frame`. */
-void sh_frame_unref(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t frame);
 /* Apply one write to a page's state (as a harvested dirty bit does). */
 void sh_page_written(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
+
+/* counters.c - the only code that changes a page's kind to or from MERGED
+ * or ZERO, a frame's refs, or the counters that follow them.  Flags are
+ * kept. */
+/* An ANON or COWED page now maps frame fid: MERGED (and HASHED). */
+void sh_page_set_merged(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t fid);
+/* A MERGED page no longer maps its frame (copied on write, or about to be
+ * remapped): COWED, the frame number kept. */
+void sh_page_clear_merged(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
+/* An ANON or COWED page was dropped: ZERO. */
+void sh_page_set_zero(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
+/* A ZERO page was written (or unmerged): ANON. */
+void sh_page_clear_zero(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
+/* The page was written at least once (TOUCHED). */
+void sh_page_touch(SpEngineVm *vm, uint64_t gfn);
 
 /* group-frames.c */
 ShFrame *sh_frame(SpEngine *eng, uint32_t fid);
 const uint8_t *sh_frame_ptr(SpEngine *eng, uint32_t fid);
 int sh_frame_fd(SpEngine *eng, uint32_t fid, off_t *off);
+void sh_frame_link(SpEngine *eng, uint32_t fid);      /* into the stable index */
 void sh_frame_unlink(SpEngine *eng, uint32_t fid);    /* from the stable index */
 void sh_grecs_prepare(SpEngine *eng, SpEngineVm *vm); /* WITHOUT eng->lock */
 void sh_grecs_collect(SpEngine *eng);                 /* retire unneeded records */
 void sh_grecs_reap(SpEngine *eng);                    /* WITHOUT eng->lock */
 void sh_grecs_free(SpEngine *eng);
 void sh_gframe_index(SpEngine *eng, SpEngineVm *vm, uint64_t gfn); /* an untouched clone page */
-void sh_gframe_got_ref(SpEngine *eng, uint32_t fid);               /* after refs++ */
-void sh_gframe_lost_ref(SpEngine *eng, uint32_t fid);              /* after refs-- */
+void sh_gframe_rec_get(SpEngine *eng, uint32_t fid); /* counters.c: a merge onto fid */
+void sh_gframe_rec_put(SpEngine *eng, uint32_t fid); /* counters.c: one gone; may retire */
 bool sh_gframe_ref(SpEngine *eng, uint32_t fid, SpFrameRef *out);
 uint32_t sh_gframe_find(SpEngine *eng, const SpCloneGroup *grp, uint64_t off);
 uint64_t sh_gframes_bytes(SpEngine *eng);

@@ -334,8 +334,8 @@ static bool attach_clone_pages(SpEngineVm *vm)
             return false;
         for (uint64_t i = 0; i < n; i++)
             if ((ent[i] >> 63) && !((ent[i] >> 61) & 1)) {
-                vm->page[g + i] = PG_TOUCHED | PG_VOLATILE;
-                vm->touched++;
+                vm->page[g + i] |= PG_VOLATILE;
+                sh_page_touch(vm, g + i);
                 sp_rmap_vm_note_off(vm->rmap, g + i);
             }
     }
@@ -386,8 +386,8 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
             break;
         for (uint64_t i = 0; i < n; i++)
             if (vec[i] & 1) {
-                vm->page[g + i] = PG_TOUCHED | PG_VOLATILE;
-                vm->touched++;
+                vm->page[g + i] |= PG_VOLATILE;
+                sh_page_touch(vm, g + i);
             }
     }
     g_mutex_lock(&eng->lock);
@@ -428,11 +428,10 @@ void sp_engine_detach(SpEngine *eng, SpEngineVm *vm)
         return;
     g_mutex_lock(&eng->lock);
     for (uint64_t g = 0; g < vm->npages; g++) {
-        uint64_t p = vm->page[g];
-        if (PG_KIND(p) == PG_MERGED)
-            sh_frame_unref(eng, vm, g, PG_FRAME(p));
-        else if (PG_KIND(p) == PG_ZERO)
-            eng->stats.zero_pages--;
+        if (PG_KIND(vm->page[g]) == PG_MERGED)
+            sh_page_clear_merged(eng, vm, g);
+        else if (PG_KIND(vm->page[g]) == PG_ZERO)
+            sh_page_clear_zero(eng, vm, g);
     }
     eng->vm_slots[vm->slot_index] = NULL;
     sh_grecs_collect(eng); /* groups it was the last attached member of */

@@ -4,8 +4,8 @@
  *
  * For every pool frame and group frame (group-frames.c), the MERGED pages
  * that map it (vm slot << 40 | gfn), kept in step with the frame's refs by
- * sh_merge_page (add) and sh_frame_unref (remove): KSM's rmap_items hanging
- * off a stable node.  The engine registers its pool with the reverse map,
+ * the frame's get/put pair in counters.c (add, remove): KSM's rmap_items
+ * hanging off a stable node.  The engine registers its pool with the reverse map,
  * which calls the walker, lookup and settle callbacks with rmap_lock held;
  * they take eng->lock (lock order: rmap/rmap.h, "Locking").  A mapper list
  * is at most max_page_sharing long, so removal is a short linear search.
