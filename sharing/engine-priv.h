@@ -175,6 +175,8 @@ void sh_page_set_zero(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
 void sh_page_clear_zero(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
 /* The page was written at least once (TOUCHED). */
 void sh_page_touch(SpEngineVm *vm, uint64_t gfn);
+/* Recompute every counter; g_critical for each mismatch, returns their number. */
+unsigned sh_counters_recount(SpEngine *eng);
 
 /* group-frames.c */
 ShFrame *sh_frame(SpEngine *eng, uint32_t fid);
@@ -196,6 +198,7 @@ uint64_t sh_gframes_bytes(SpEngine *eng);
 /* mappers.c - who maps a pool frame; the engine's side of the reverse map */
 void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
 void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
+uint32_t sh_mapper_count(SpEngine *eng, uint32_t frame);
 void sh_mappers_free(SpEngine *eng);
 void sh_rmap_register(SpEngine *eng);
 void sh_rmap_unregister(SpEngine *eng);

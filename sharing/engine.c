@@ -6,7 +6,9 @@
  * logs (scan.c), then walks every attached VM's pages in batches of
  * pages_to_scan, dropping the engine lock and sleeping sleep_millisecs
  * between batches (0 = no pause: full speed).  run=0 parks the thread;
- * run=2 unmerges every page once (merge.c) and then parks it.
+ * run=2 unmerges every page once (merge.c) and then parks it.  Builds
+ * configured with --enable-debug-recount recount every counter after each
+ * full scan (counters.c).
  *
  * Locking: eng->lock guards the engine's state (engine-priv.h) and is never
  * held while calling into the VMM; the lock order with the reverse map's
@@ -24,6 +26,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "config.h"
 #include "sharing/engine-priv.h"
 
 #define POOL_RESERVE (1ULL << 40) /* address space for frames: 1 TiB */
@@ -141,6 +144,8 @@ static bool engine_scan_pass(SpEngine *eng)
             vol += eng->vm_slots[s]->volatile_now;
     eng->stats.pages_volatile = vol;
     eng->stats.pages_unshared = eng->unstable.count;
+    if (SP_DEBUG_RECOUNT)
+        sh_counters_recount(eng); /* debug builds: loud on any mismatch */
     eng->stats.full_scans++;
     return true;
 }

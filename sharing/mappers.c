@@ -29,6 +29,13 @@ static GPtrArray *mapper_lists(SpEngine *eng, uint32_t *fid)
     return eng->mappers;
 }
 
+/* The list of frame id fid, or NULL (no mapper). */
+static GArray *mapper_list(SpEngine *eng, uint32_t fid)
+{
+    GPtrArray *lists = mapper_lists(eng, &fid);
+    return fid < lists->len ? g_ptr_array_index(lists, fid) : NULL;
+}
+
 void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
 {
     GPtrArray *lists = mapper_lists(eng, &frame);
@@ -60,6 +67,12 @@ void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gf
     g_warn_if_reached(); /* every MERGED page is listed */
 }
 
+uint32_t sh_mapper_count(SpEngine *eng, uint32_t frame)
+{
+    GArray *m = mapper_list(eng, frame);
+    return m ? m->len : 0;
+}
+
 static void lists_free(GPtrArray *lists)
 {
     for (guint i = 0; i < lists->len; i++)
@@ -87,8 +100,7 @@ static uint64_t walk_list(SpEngine *eng, uint32_t fid, unsigned flags, SpRmapVis
                           void *visit_opaque, bool *stopped)
 {
     uint64_t n = 0;
-    GPtrArray *lists = mapper_lists(eng, &fid);
-    GArray *m = fid < lists->len ? g_ptr_array_index(lists, fid) : NULL;
+    GArray *m = mapper_list(eng, fid);
     for (guint i = 0; m && i < m->len; i++) {
         uint64_t w = g_array_index(m, uint64_t, i);
         SpEngineVm *vm = eng->vm_slots[w >> 40];
