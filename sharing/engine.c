@@ -488,8 +488,8 @@ void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
     *out = eng->stats;
     out->metadata_bytes = engine_metadata(eng);
     out->pool_frames = eng->pool.in_use;
-    out->general_profit = (int64_t)((out->pages_sharing + out->zero_pages) * SP_PAGE_SIZE) -
-                          (int64_t)out->metadata_bytes;
+    out->saved_bytes = (out->pages_sharing + out->zero_pages) * SP_PAGE_SIZE;
+    out->general_profit = (int64_t)out->saved_bytes - (int64_t)out->metadata_bytes;
     g_mutex_unlock(&eng->lock);
 }
 
@@ -498,6 +498,7 @@ void sp_engine_get_vm_stats(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out)
     memset(out, 0, sizeof(*out));
     if (!vm)
         return;
+    uint64_t resident = sp_guest_mem_resident_pages(vm->mem); /* mincore: not under the lock */
     g_mutex_lock(&eng->lock);
     out->merged_pages = vm->merged;
     out->zero_pages = vm->zero;
@@ -516,6 +517,7 @@ void sp_engine_get_vm_stats(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out)
     out->mappings = maps;
     out->profit_bytes = (int64_t)((vm->merged + vm->zero) * SP_PAGE_SIZE) -
                         (int64_t)(vm->npages * (sizeof(uint64_t) + sizeof(uint32_t)));
+    out->rss_pages = resident - MIN(resident, vm->merged);
     g_mutex_unlock(&eng->lock);
 }
 
