@@ -9,35 +9,47 @@
 #include "rmap/clone-layout.h"
 #include "rmap/rmap.h"
 
-/* A VM's membership in one group: the group is layer `layer` of its layout. */
+/* Every field's comment says "writer; lock: meaning".  "immutable": set
+ * before the struct is shared, never changed after.  The order of the locks
+ * is in rmap.h ("Locking"). */
+
+/* A VM's membership in one group: the group is layer `layer` of its layout.
+ * clone_group_add_member (from set_layout); rmap_lock, as the array. */
 typedef struct RmapMember {
     SpRmapVm *vm;
     uint8_t layer;
 } RmapMember;
 
 struct SpCloneGroup {
-    uint64_t id;
-    int fd; /* the file; -1 once no layout uses it */
-    uint64_t npages;
-    uint64_t *present; /* pages the file held when the group was made */
-    uint64_t npresent;
-    SpCloneGroup *parent; /* one reference, or NULL */
-    int refs;             /* rmap_lock: layouts + child groups + callers */
-    int layout_refs;      /* rmap_lock: layouts holding the fd */
-    GArray *members;      /* RmapMember, rmap_lock */
+    uint64_t id;          /* sp_clone_group_new; immutable */
+    int fd;               /* new, then -1 by the last layout release; rmap_lock: the file */
+    uint64_t npages;      /* new; immutable */
+    uint64_t *present;    /* new; immutable: pages the file held then */
+    uint64_t npresent;    /* new; immutable: bits set in present */
+    SpCloneGroup *parent; /* new; immutable: one reference to the layer under it, or NULL */
+    int refs;             /* new, ref/unref, layouts, members, children; rmap_lock */
+    int layout_refs;      /* clone_group_layout_hold/release; rmap_lock: layouts holding fd */
+    GArray *members;      /* clone_group_add/remove_member; rmap_lock: RmapMember */
 };
 
 struct SpRmapVm {
-    uint64_t id;
-    char *name;
-    SpGuestMem *mem;
-    uint64_t npages;
-    SpCloneLayout *layout; /* owned; NULL: no clone group under its RAM */
-    uint64_t *off;         /* atomic bits: page left its layer for good */
-    uint64_t clone_shared; /* atomic: pages mapping a frame their group file holds */
-    gint64 last_sync_us;   /* rmap_lock: monotonic time of the last sync */
+    uint64_t id;     /* sp_rmap_vm_new; immutable: the VMM's VM id */
+    char *name;      /* sp_rmap_vm_new; immutable */
+    SpGuestMem *mem; /* sp_rmap_vm_new; immutable: its RAM */
+    uint64_t npages; /* sp_rmap_vm_new; immutable */
+    /* rmap_vm_set_layout and free; rmap_lock, read lock-free under the
+     * set_layout rule (vm-layers.h): owned; NULL: no clone group under its RAM */
+    SpCloneLayout *layout;
+    /* rmap_vm_set_layout allocates and clears it (rmap_lock); note_off sets bits,
+     * atomic, from any thread: page left its layer for good */
+    uint64_t *off;
+    /* rmap_vm_set_layout and free (rmap_lock); note_off decrements it, atomic, from
+     * any thread: pages mapping a frame their group file holds */
+    uint64_t clone_shared;
+    gint64 last_sync_us; /* the syncs; rmap_lock: monotonic time of the last sync */
 };
 
+/* clone-group.c: the reverse map's one lock (rmap.h, "Locking") */
 extern GMutex rmap_lock;
 
 static inline bool rmap_bit(const uint64_t *bits, uint64_t i)

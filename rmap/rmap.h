@@ -46,14 +46,26 @@
  * kernel frees its pages once no VM maps them; the group struct lives on
  * while a child group names it as parent.  VMs exit in any order.
  *
- * Locking.  One process-wide mutex (rmap_lock) protects groups, members and
- * layouts; a walk holds it for its duration (cost: members x 2 bit tests;
- * a frame shared by 64 VMs is walked in well under 10 us, see
- * bench/clone-bench).  Off bits are set with atomic operations and may be
- * set from any thread without the lock.  Pool walkers are called with
- * rmap_lock held and take their engine's lock: lock order is rmap_lock,
- * then an engine's lock; an engine never calls into the rmap with its lock
- * held except for the lock-free sp_rmap_vm_note_off().
+ * Locking.  Two locks meet here: rmap_lock, one process-wide mutex that
+ * protects groups, members and layouts (and the table of pool walkers), and
+ * each sharing engine's own lock (SpEngine.lock, sharing/engine-priv.h),
+ * which protects that engine's page states, frames and mapper lists.
+ *
+ *     Lock order: rmap_lock, then an engine's lock.
+ *
+ * This is the one place the order is written; every other mention points
+ * here.  The reverse map calls the pool walkers (SpRmapPoolOps) with
+ * rmap_lock held, and they take their engine's lock.  Code that holds an
+ * engine's lock never takes rmap_lock: it calls only the functions marked
+ * "lock-free" below, and takes or drops a group reference only after
+ * releasing its lock.  A walk holds rmap_lock for its duration (cost:
+ * members x 2 bit tests; a frame shared by 64 VMs is walked in well under
+ * 10 us, see bench/clone-bench).  Off bits are set with atomic operations,
+ * from any thread, without the lock.  A "lock-free" function reads only
+ * immutable fields, atomic bits, or a VM's layout, which changes only as
+ * sp_rmap_vm_set_layout() says (nothing else touches the VM meanwhile).
+ * Every function below says "takes rmap_lock", "caller holds rmap_lock" or
+ * "lock-free"; every field in rmap-priv.h names its writer and its lock.
  */
 #ifndef SAMEPAGE_RMAP_RMAP_H
 #define SAMEPAGE_RMAP_RMAP_H
@@ -98,12 +110,15 @@ enum { SP_RMAP_EXACT = 1 };
 
 /* A new group over memfd `fd` (taken over) of npages pages; the pages the
  * file holds are read from it (SEEK_DATA).  parent may be NULL.  The caller
- * holds the one reference returned. */
+ * holds the one reference returned.  Takes rmap_lock. */
 SpCloneGroup *sp_clone_group_new(int fd, uint64_t npages, SpCloneGroup *parent);
+/* A reference more, one less (the last frees the group).  Take rmap_lock. */
 SpCloneGroup *sp_clone_group_ref(SpCloneGroup *g);
 void sp_clone_group_unref(SpCloneGroup *g);
-int sp_clone_group_fd(const SpCloneGroup *g); /* -1 once its last layout went */
-uint64_t sp_clone_group_id(const SpCloneGroup *g);
+/* The group's file, -1 once its last layout went.  Lock-free: call it
+ * while a layout of the caller's VM holds the file, so it stays open. */
+int sp_clone_group_fd(const SpCloneGroup *g);
+uint64_t sp_clone_group_id(const SpCloneGroup *g); /* lock-free (immutable) */
 
 typedef struct SpCloneGroupStats {
     uint64_t id;
@@ -118,49 +133,61 @@ typedef struct SpCloneGroupStats {
 
 /* Every group alive in the process, by id (`out` is g_free'd by the caller).
  * Members not synced in the last second are synced first (a pagemap read,
- * about 2 ms per GiB), so the figures follow VMs outside any engine too. */
+ * about 2 ms per GiB), so the figures follow VMs outside any engine too.
+ * Takes rmap_lock (and, through the syncs, each engine's lock after it). */
 uint32_t sp_rmap_group_stats(SpCloneGroupStats **out);
 
 /* --- VMs in the reverse map (rmap/rmap.c) --- */
 
+/* A VM with no layout yet.  Lock-free (nothing shared yet). */
 SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, SpGuestMem *mem);
-void sp_rmap_vm_free(SpRmapVm *rv); /* leaves its groups, frees its layout */
+void sp_rmap_vm_free(SpRmapVm *rv); /* leaves its groups, frees its layout; takes rmap_lock */
 /* A VM gets its layout (the clone groups under its RAM) through the
  * clone-layer protocol of rmap/vm-layers.h, which keeps it. */
-/* Page gfn left its layer for good (written, or remapped).  Lock-free. */
+/* Page gfn left its layer for good (written, or remapped).  Lock-free
+ * (atomic bits and counter). */
 void sp_rmap_vm_note_off(SpRmapVm *rv, uint64_t gfn);
-/* Copy the off bits (npages bits; all clear without a layout). */
+/* Copy the off bits (npages bits; all clear without a layout).  Lock-free. */
 void sp_rmap_vm_copy_off(const SpRmapVm *rv, uint64_t *out);
-/* Does page gfn still map its layer's frame, as far as the map knows? */
+/* Does page gfn still map its layer's frame, as far as the map knows?
+ * Lock-free. */
 bool sp_rmap_vm_maps_layer(const SpRmapVm *rv, uint64_t gfn);
 /* Pages that map a group frame the file holds (clone-shared pages), as
- * far as the map knows; _fresh syncs first if the last sync is older than
- * max_age_s (for statistics of VMs whose writes no engine harvests). */
+ * far as the map knows (lock-free); _fresh syncs first if the last sync is
+ * older than max_age_s (for statistics of VMs whose writes no engine
+ * harvests; takes rmap_lock, and each engine's lock after it). */
 uint64_t sp_rmap_vm_clone_shared(const SpRmapVm *rv);
 uint64_t sp_rmap_vm_clone_shared_fresh(SpRmapVm *rv, double max_age_s);
-/* The group of the VM's top layer, or NULL (borrowed). */
+/* The group of the VM's top layer, or NULL (borrowed).  Lock-free. */
 SpCloneGroup *sp_rmap_vm_group(const SpRmapVm *rv);
 /* The group whose file backs page gfn in the VM's layout (whether or not
- * the page still maps it), or NULL without a layout (borrowed). */
+ * the page still maps it), or NULL without a layout (borrowed).  Lock-free. */
 SpCloneGroup *sp_rmap_vm_layer_group(const SpRmapVm *rv, uint64_t gfn);
-/* The groups of the VM's layout, oldest first (borrowed; at most max). */
+/* The groups of the VM's layout, oldest first (borrowed; at most max).
+ * Lock-free. */
 guint sp_rmap_vm_groups(const SpRmapVm *rv, SpCloneGroup **out, guint max);
-/* Is g one of the layers of the VM's layout? */
+/* Is g one of the layers of the VM's layout?  Lock-free. */
 bool sp_rmap_vm_in_group(const SpRmapVm *rv, const SpCloneGroup *g);
-/* Does the group's file hold page `off` (it did when the group was made)? */
+/* Does the group's file hold page `off` (it did when the group was made)?
+ * Lock-free (immutable), as is its size. */
 bool sp_clone_group_holds(const SpCloneGroup *g, uint64_t off);
 uint64_t sp_clone_group_npages(const SpCloneGroup *g);
 
 /* Read the VM's pagemap once: mark every private page off, and hand the
  * private-page bitmap to the pool walkers so the engine settles merged
- * pages that were copied on write.  false if pagemap cannot be read. */
+ * pages that were copied on write.  false if pagemap cannot be read.
+ * Takes rmap_lock (and each engine's lock after it, through `settle`). */
 bool sp_rmap_sync(SpRmapVm *rv, GError **error);
 
 /* --- walks --- */
 
-/* Which frame backs (rv, gfn) now (as far as the map knows). */
+/* Which frame backs (rv, gfn) now (as far as the map knows).  Takes
+ * rmap_lock (and each engine's lock after it, through `lookup`). */
 SpFrameRef sp_rmap_lookup(SpRmapVm *rv, uint64_t gfn);
-/* Visit every (VM, gfn) that maps `f`; returns the number visited. */
+/* Visit every (VM, gfn) that maps `f`; returns the number visited.  Takes
+ * rmap_lock (and the owning engine's lock after it, through the walkers);
+ * `visit` runs with them held, so it must not call into the rmap or the
+ * engine. */
 uint64_t sp_rmap_walk(const SpFrameRef *f, unsigned flags, SpRmapVisit visit, void *opaque);
 
 /* Pool walkers: an engine registers one per pool.  `walk` visits the
@@ -169,7 +196,8 @@ uint64_t sp_rmap_walk(const SpFrameRef *f, unsigned flags, SpRmapVisit visit, vo
  * the group's members are the reverse map's own business); `lookup` says
  * which engine-merged frame (vm_id, gfn) maps (false: none); `settle` gets
  * a VM's private pages from a sync.  A walk stops when `visit` returns
- * false; *stopped then tells the caller. */
+ * false; *stopped then tells the caller.  Every callback: caller holds
+ * rmap_lock; the callback takes its engine's lock. */
 typedef struct SpRmapPoolOps {
     uint64_t (*walk)(void *opaque, uint64_t index, unsigned flags, SpRmapVisit visit,
                      void *visit_opaque, bool *stopped);
@@ -178,6 +206,7 @@ typedef struct SpRmapPoolOps {
     bool (*lookup)(void *opaque, uint64_t vm_id, uint64_t gfn, SpFrameRef *out);
     void (*settle)(void *opaque, uint64_t vm_id, const uint64_t *private_bits, uint64_t npages);
 } SpRmapPoolOps;
+/* Take rmap_lock: once unregister returns, no walk reaches the pool. */
 void sp_rmap_register_pool(const void *pool, const SpRmapPoolOps *ops, void *opaque);
 void sp_rmap_unregister_pool(const void *pool);
 

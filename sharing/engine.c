@@ -6,11 +6,16 @@
  * logs (scan.c), then walks every attached VM's pages in batches of
  * pages_to_scan, dropping the engine lock and sleeping sleep_millisecs
  * between batches (0 = no pause: full speed).  run=0 parks the thread;
- * run=2 unmerges every page once (merge.c) and then parks it.
+ * run=2 unmerges every page once (merge.c) and then parks it.  Builds
+ * configured with --enable-debug-recount recount every counter after each
+ * full scan (counters.c).
  *
- * Lock order: eng->lock is the only lock; it is never held while calling
- * into the VMM.  Metadata: 12 bytes per guest page (state word + hash) plus
- * 16 bytes per frame and the index tables; reported as metadata_bytes.
+ * Locking: eng->lock guards the engine's state (engine-priv.h) and is never
+ * held while calling into the VMM; the lock order with the reverse map's
+ * rmap_lock is in rmap/rmap.h ("Locking").
+ *
+ * Metadata: 12 bytes per guest page (state word + hash) plus 16 bytes per
+ * frame and the index tables; reported as metadata_bytes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +26,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "config.h"
 #include "sharing/engine-priv.h"
 #include "sharing/knobs.h"
 
@@ -71,6 +77,97 @@ static void engine_raise_map_limit(SpEngine *eng, uint64_t want)
     eng->max_map_count = cur;
 }
 
+/* run != 1: run=2 unmerges everything once, then the thread parks until a
+ * knob changes (or quit). */
+static void engine_park(SpEngine *eng)
+{
+    if (eng->knobs.run == 2 && !eng->unmerged) {
+        sh_unmerge_all(eng);
+        eng->unmerged = true;
+        eng->stats.pages_unshared = 0;
+        eng->stats.pages_volatile = 0;
+        g_cond_broadcast(&eng->cond);
+    }
+    g_cond_wait(&eng->cond, &eng->lock);
+}
+
+/* Between two batches of a scan: sleep_millisecs, or at full speed just
+ * let attach/detach and stats readers take the lock.  false: stop the scan
+ * (quit, or run changed). */
+static bool engine_batch_pause(SpEngine *eng)
+{
+    if (eng->knobs.sleep_millisecs) {
+        gint64 until = g_get_monotonic_time() + eng->knobs.sleep_millisecs * 1000;
+        g_cond_wait_until(&eng->cond, &eng->lock, until);
+    } else {
+        g_mutex_unlock(&eng->lock);
+        g_thread_yield();
+        g_mutex_lock(&eng->lock);
+    }
+    return !eng->quit && eng->knobs.run == 1;
+}
+
+/* One full scan: harvest the dirty logs, then every attached VM's pages in
+ * batches of pages_to_scan, then the scan's figures.  false if it was cut
+ * short (quit, or run changed): no figures then. */
+static bool engine_scan_pass(SpEngine *eng)
+{
+    sh_scan_begin(eng);
+    uint32_t budget = eng->knobs.pages_to_scan;
+    for (uint32_t s = 0; s < eng->nslots; s++) {
+        for (uint64_t g = 0;; g++) {
+            SpEngineVm *vm = eng->vm_slots[s]; /* re-read: it may detach while we sleep */
+            if (!vm || g < vm->first)
+                g = vm ? vm->first : 0;
+            if (!vm || g >= vm->end)
+                break;
+            sh_scan_page(eng, vm, g);
+            if (--budget == 0) {
+                budget = eng->knobs.pages_to_scan;
+                if (!engine_batch_pause(eng))
+                    return false;
+            }
+        }
+    }
+    uint64_t vol = 0;
+    for (uint32_t s = 0; s < eng->nslots; s++)
+        if (eng->vm_slots[s])
+            vol += eng->vm_slots[s]->volatile_now;
+    eng->stats.pages_volatile = vol;
+    eng->stats.pages_unshared = eng->unstable.count;
+    if (SP_DEBUG_RECOUNT)
+        sh_counters_recount(eng); /* debug builds: loud on any mismatch */
+    eng->stats.full_scans++;
+    return true;
+}
+
+/* After a full scan: finish retired group records, wake the waiters for
+ * the scan, and rest until the next one. */
+static void engine_between_scans(SpEngine *eng)
+{
+    if (eng->grec_dead) { /* finish retired group records without the lock */
+        g_mutex_unlock(&eng->lock);
+        sh_grecs_reap(eng);
+        g_mutex_lock(&eng->lock);
+    }
+    g_cond_broadcast(&eng->cond);
+    if (eng->nslots == 0) {
+        g_cond_wait(&eng->cond, &eng->lock);
+    } else if (eng->knobs.sleep_millisecs || !eng->scan_work) {
+        /* A scan that found nothing written and nothing to hash rests
+         * even at full speed: the dirty log says there is no work. */
+        uint32_t ms = eng->knobs.sleep_millisecs ? eng->knobs.sleep_millisecs : 2;
+        gint64 until = g_get_monotonic_time() + ms * 1000;
+        g_cond_wait_until(&eng->cond, &eng->lock, until);
+    } else {
+        /* Let waiters for the scan we just finished in. */
+        g_mutex_unlock(&eng->lock);
+        g_thread_yield();
+        g_mutex_lock(&eng->lock);
+    }
+    eng->scan_work = 0;
+}
+
 static gpointer engine_thread(gpointer opaque)
 {
     SpEngine *eng = opaque;
@@ -78,73 +175,10 @@ static gpointer engine_thread(gpointer opaque)
     __atomic_store_n(&eng->tid_valid, 1, __ATOMIC_RELEASE);
     g_mutex_lock(&eng->lock);
     while (!eng->quit) {
-        if (eng->knobs.run != 1) {
-            if (eng->knobs.run == 2 && !eng->unmerged) {
-                sh_unmerge_all(eng);
-                eng->unmerged = true;
-                eng->stats.pages_unshared = 0;
-                eng->stats.pages_volatile = 0;
-                g_cond_broadcast(&eng->cond);
-            }
-            g_cond_wait(&eng->cond, &eng->lock);
-            continue;
-        }
-        sh_scan_begin(eng);
-        uint32_t budget = eng->knobs.pages_to_scan;
-        for (uint32_t s = 0; s < eng->nslots && !eng->quit && eng->knobs.run == 1; s++) {
-            for (uint64_t g = 0;; g++) {
-                SpEngineVm *vm = eng->vm_slots[s]; /* re-read: it may detach while we sleep */
-                if (!vm || g < vm->first)
-                    g = vm ? vm->first : 0;
-                if (!vm || g >= vm->end)
-                    break;
-                sh_scan_page(eng, vm, g);
-                if (--budget == 0) {
-                    budget = eng->knobs.pages_to_scan;
-                    if (eng->knobs.sleep_millisecs) {
-                        gint64 until = g_get_monotonic_time() + eng->knobs.sleep_millisecs * 1000;
-                        g_cond_wait_until(&eng->cond, &eng->lock, until);
-                    } else {
-                        /* let attach/detach and stats readers in */
-                        g_mutex_unlock(&eng->lock);
-                        g_thread_yield();
-                        g_mutex_lock(&eng->lock);
-                    }
-                    if (eng->quit || eng->knobs.run != 1)
-                        break;
-                }
-            }
-        }
-        if (eng->quit || eng->knobs.run != 1)
-            continue;
-        uint64_t vol = 0;
-        for (uint32_t s = 0; s < eng->nslots; s++)
-            if (eng->vm_slots[s])
-                vol += eng->vm_slots[s]->volatile_now;
-        eng->stats.pages_volatile = vol;
-        eng->stats.pages_unshared = eng->unstable.count;
-        eng->stats.full_scans++;
-        if (eng->grec_dead) { /* finish retired group records without the lock */
-            g_mutex_unlock(&eng->lock);
-            sh_grecs_reap(eng);
-            g_mutex_lock(&eng->lock);
-        }
-        g_cond_broadcast(&eng->cond);
-        if (eng->nslots == 0) {
-            g_cond_wait(&eng->cond, &eng->lock);
-        } else if (eng->knobs.sleep_millisecs || !eng->scan_work) {
-            /* A scan that found nothing written and nothing to hash rests
-             * even at full speed: the dirty log says there is no work. */
-            uint32_t ms = eng->knobs.sleep_millisecs ? eng->knobs.sleep_millisecs : 2;
-            gint64 until = g_get_monotonic_time() + ms * 1000;
-            g_cond_wait_until(&eng->cond, &eng->lock, until);
-        } else {
-            /* Let waiters for the scan we just finished in. */
-            g_mutex_unlock(&eng->lock);
-            g_thread_yield();
-            g_mutex_lock(&eng->lock);
-        }
-        eng->scan_work = 0;
+        if (eng->knobs.run != 1)
+            engine_park(eng);
+        else if (engine_scan_pass(eng))
+            engine_between_scans(eng);
     }
     g_mutex_unlock(&eng->lock);
     return NULL;
@@ -296,8 +330,8 @@ static bool attach_clone_pages(SpEngineVm *vm)
             return false;
         for (uint64_t i = 0; i < n; i++)
             if ((ent[i] >> 63) && !((ent[i] >> 61) & 1)) {
-                vm->page[g + i] = PG_TOUCHED | PG_VOLATILE;
-                vm->touched++;
+                vm->page[g + i] |= PG_VOLATILE;
+                sh_page_touch(vm, g + i);
                 sp_rmap_vm_note_off(vm->rmap, g + i);
             }
     }
@@ -348,8 +382,8 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
             break;
         for (uint64_t i = 0; i < n; i++)
             if (vec[i] & 1) {
-                vm->page[g + i] = PG_TOUCHED | PG_VOLATILE;
-                vm->touched++;
+                vm->page[g + i] |= PG_VOLATILE;
+                sh_page_touch(vm, g + i);
             }
     }
     g_mutex_lock(&eng->lock);
@@ -391,11 +425,10 @@ void sp_engine_detach(SpEngine *eng, SpEngineVm *vm)
         return;
     g_mutex_lock(&eng->lock);
     for (uint64_t g = 0; g < vm->npages; g++) {
-        uint64_t p = vm->page[g];
-        if (PG_KIND(p) == PG_MERGED)
-            sh_frame_unref(eng, vm, g, PG_FRAME(p));
-        else if (PG_KIND(p) == PG_ZERO)
-            eng->stats.zero_pages--;
+        if (PG_KIND(vm->page[g]) == PG_MERGED)
+            sh_page_clear_merged(eng, vm, g);
+        else if (PG_KIND(vm->page[g]) == PG_ZERO)
+            sh_page_clear_zero(eng, vm, g);
     }
     eng->vm_slots[vm->slot_index] = NULL;
     sh_grecs_collect(eng); /* groups it was the last attached member of */
@@ -447,8 +480,8 @@ void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
     *out = eng->stats;
     out->metadata_bytes = engine_metadata(eng);
     out->pool_frames = eng->pool.in_use;
-    out->general_profit = (int64_t)((out->pages_sharing + out->zero_pages) * SP_PAGE_SIZE) -
-                          (int64_t)out->metadata_bytes;
+    out->saved_bytes = (out->pages_sharing + out->zero_pages) * SP_PAGE_SIZE;
+    out->general_profit = (int64_t)out->saved_bytes - (int64_t)out->metadata_bytes;
     g_mutex_unlock(&eng->lock);
 }
 
@@ -457,6 +490,7 @@ void sp_engine_get_vm_stats(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out)
     memset(out, 0, sizeof(*out));
     if (!vm)
         return;
+    uint64_t resident = sp_guest_mem_resident_pages(vm->mem); /* mincore: not under the lock */
     g_mutex_lock(&eng->lock);
     out->merged_pages = vm->merged;
     out->zero_pages = vm->zero;
@@ -475,6 +509,7 @@ void sp_engine_get_vm_stats(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out)
     out->mappings = maps;
     out->profit_bytes = (int64_t)((vm->merged + vm->zero) * SP_PAGE_SIZE) -
                         (int64_t)(vm->npages * (sizeof(uint64_t) + sizeof(uint32_t)));
+    out->rss_pages = resident - MIN(resident, vm->merged);
     g_mutex_unlock(&eng->lock);
 }
 

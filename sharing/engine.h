@@ -76,7 +76,8 @@ typedef struct SpEngineStats {
     uint64_t pages_scanned;  /* pages examined, cumulative */
     uint64_t full_scans;     /* completed passes over all VMs */
     uint64_t zero_pages;     /* pages dropped to the zero page and still zero */
-    int64_t general_profit;  /* bytes saved (sharing + zero) minus the engine's metadata */
+    int64_t general_profit;  /* saved_bytes minus metadata_bytes */
+    uint64_t saved_bytes;    /* (pages_sharing + zero_pages) x 4096: memory the sharing saves */
     uint64_t metadata_bytes; /* the engine's own memory for page tables, index and frames */
     uint64_t merges;         /* merge events, cumulative */
     uint64_t cow_breaks;   /* shares broken by a guest write (seen in the dirty log), cumulative */
@@ -93,6 +94,8 @@ typedef struct SpEngineVmStats {
     uint64_t volatile_pages; /* pages that changed in the last scan */
     uint64_t mappings;       /* host mappings (VMAs) its RAM is split into */
     int64_t profit_bytes;    /* bytes saved for this VM minus its metadata */
+    uint64_t rss_pages;      /* resident pages of its RAM minus its merged pages: what it keeps
+                              * to itself (shared frames count once, in the pool) */
 } SpEngineVmStats;
 
 SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error);

@@ -18,11 +18,13 @@
  * a reference to the group, a duplicate of its file descriptor, the view,
  * and per page the group frame made of it.  Group frames never own memory
  * (the file does), so refs = the engine's merges onto it; pages_shared
- * counts group frames with refs > 0 and pages_sharing each such merge.
+ * counts group frames with refs > 0 and pages_sharing each such merge
+ * (counters.c keeps them, and the record's refs, through
+ * sh_gframe_rec_get/put).
  *
- * Lifetimes and locks: records are made at attach, outside eng->lock
- * (taking a group reference takes rmap_lock, which must never be taken
- * under eng->lock: rmap.h).  A record dies when no attached VM is a member
+ * Lifetimes and locks: records are made at attach, outside eng->lock,
+ * because taking a group reference takes rmap_lock (lock order: rmap/rmap.h,
+ * "Locking").  A record dies when no attached VM is a member
  * of its group and no merge maps one of its frames: it is then unlinked
  * under eng->lock and put on eng->grec_dead; sh_grecs_reap() finishes it
  * (unmap, close, drop the group reference) without eng->lock.  The view and
@@ -126,6 +128,14 @@ void sh_grecs_prepare(SpEngine *eng, SpEngineVm *vm)
         if (raced)
             grec_finish(rec);
     }
+}
+
+void sh_frame_link(SpEngine *eng, uint32_t fid)
+{
+    ShFrame *f = sh_frame(eng, fid);
+    uint64_t key = sh_key(f->group, f->hash), head = 0;
+    f->next = u64map_get(&eng->stable, key, &head) ? (uint32_t)head : NO_FRAME;
+    u64map_set(&eng->stable, key, fid);
 }
 
 void sh_frame_unlink(SpEngine *eng, uint32_t fid)
@@ -256,28 +266,19 @@ void sh_gframe_index(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
                     .rec = rec,
                     .off = gfn};
     rec->gf[gfn] = idx + 1;
-    uint64_t key = sh_key(vm->group, hash), head = 0;
-    g->f.next = u64map_get(&eng->stable, key, &head) ? (uint32_t)head : NO_FRAME;
-    u64map_set(&eng->stable, key, fid);
+    sh_frame_link(eng, fid);
 }
 
-void sh_gframe_got_ref(SpEngine *eng, uint32_t fid)
+void sh_gframe_rec_get(SpEngine *eng, uint32_t fid)
 {
-    ShGFrame *g = gframe(eng, fid);
-    g->rec->refs++;
-    if (g->f.refs == 1)
-        eng->stats.pages_shared++;
-    eng->stats.pages_sharing++;
+    gframe(eng, fid)->rec->refs++;
 }
 
-void sh_gframe_lost_ref(SpEngine *eng, uint32_t fid)
+void sh_gframe_rec_put(SpEngine *eng, uint32_t fid)
 {
-    ShGFrame *g = gframe(eng, fid);
-    eng->stats.pages_sharing--;
-    if (g->f.refs == 0)
-        eng->stats.pages_shared--;
-    g->rec->refs--;
-    grec_maybe_retire(eng, g->rec);
+    ShGroupRec *rec = gframe(eng, fid)->rec;
+    rec->refs--;
+    grec_maybe_retire(eng, rec);
 }
 
 bool sh_gframe_ref(SpEngine *eng, uint32_t fid, SpFrameRef *out)

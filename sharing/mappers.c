@@ -3,13 +3,12 @@
  * mappers.c - the engine's side of the reverse map (rmap/rmap.h).
  *
  * For every pool frame and group frame (group-frames.c), the MERGED pages
- * that map it (vm slot << 40 | gfn),
- * kept in step with the frame's refs by sh_merge_page (add) and
- * sh_frame_unref (remove): KSM's rmap_items hanging off a stable node.
- * The engine registers its pool with the reverse map; the walker, lookup
- * and settle callbacks run with rmap_lock held and take eng->lock (the
- * lock order of rmap.h).  A mapper list is at most max_page_sharing long,
- * so removal is a short linear search.
+ * that map it (vm slot << 40 | gfn), kept in step with the frame's refs by
+ * the frame's get/put pair in counters.c (add, remove): KSM's rmap_items
+ * hanging off a stable node.  The engine registers its pool with the reverse map,
+ * which calls the walker, lookup and settle callbacks with rmap_lock held;
+ * they take eng->lock (lock order: rmap/rmap.h, "Locking").  A mapper list
+ * is at most max_page_sharing long, so removal is a short linear search.
  */
 #include <string.h>
 
@@ -28,6 +27,13 @@ static GPtrArray *mapper_lists(SpEngine *eng, uint32_t *fid)
         return eng->gmappers;
     }
     return eng->mappers;
+}
+
+/* The list of frame id fid, or NULL (no mapper). */
+static GArray *mapper_list(SpEngine *eng, uint32_t fid)
+{
+    GPtrArray *lists = mapper_lists(eng, &fid);
+    return fid < lists->len ? g_ptr_array_index(lists, fid) : NULL;
 }
 
 void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
@@ -61,6 +67,12 @@ void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gf
     g_warn_if_reached(); /* every MERGED page is listed */
 }
 
+uint32_t sh_mapper_count(SpEngine *eng, uint32_t frame)
+{
+    GArray *m = mapper_list(eng, frame);
+    return m ? m->len : 0;
+}
+
 static void lists_free(GPtrArray *lists)
 {
     for (guint i = 0; i < lists->len; i++)
@@ -88,8 +100,7 @@ static uint64_t walk_list(SpEngine *eng, uint32_t fid, unsigned flags, SpRmapVis
                           void *visit_opaque, bool *stopped)
 {
     uint64_t n = 0;
-    GPtrArray *lists = mapper_lists(eng, &fid);
-    GArray *m = fid < lists->len ? g_ptr_array_index(lists, fid) : NULL;
+    GArray *m = mapper_list(eng, fid);
     for (guint i = 0; m && i < m->len; i++) {
         uint64_t w = g_array_index(m, uint64_t, i);
         SpEngineVm *vm = eng->vm_slots[w >> 40];

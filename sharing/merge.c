@@ -113,12 +113,9 @@ bool sh_merge_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t frame)
     }
     reregister(vm, addr);
     wake(vm, addr);
-    uint64_t old = vm->page[gfn];
-    vm->page[gfn] = PG_MAKE(PG_MERGED, frame, (old & ~(uint64_t)PG_KIND_MASK & 0xff) | PG_HASHED);
-    sh_mapper_add(eng, frame, vm, gfn);
+    sh_page_set_merged(eng, vm, gfn, frame);
     if (vm->rmap)
         sp_rmap_vm_note_off(vm->rmap, gfn);
-    vm->merged++;
     eng->stats.merges++;
     return true;
 }
@@ -151,11 +148,9 @@ bool sh_zero_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
     }
     wp(vm, addr, false);
     wake(vm, addr);
-    vm->page[gfn] = PG_MAKE(PG_ZERO, NO_FRAME, (old & 0xff & ~(uint64_t)PG_KIND_MASK));
+    sh_page_set_zero(eng, vm, gfn);
     if (vm->rmap)
         sp_rmap_vm_note_off(vm->rmap, gfn);
-    vm->zero++;
-    eng->stats.zero_pages++;
     return true;
 }
 
@@ -182,10 +177,8 @@ bool sh_unmerge_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
     }
     reregister(vm, addr);
     wake(vm, addr);
-    if (PG_KIND(old) == PG_MERGED) {
-        vm->merged--;
-        sh_frame_unref(eng, vm, gfn, PG_FRAME(old));
-    }
+    if (PG_KIND(old) == PG_MERGED)
+        sh_page_clear_merged(eng, vm, gfn); /* COWED: no frame reference */
     vm->page[gfn] = PG_MAKE(PG_ANON, NO_FRAME, (old & 0xff & ~(uint64_t)(PG_KIND_MASK)));
     return true;
 }

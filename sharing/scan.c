@@ -29,64 +29,36 @@
 
 #include "sharing/engine-priv.h"
 
-void sh_frame_unref(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t frame)
-{
-    sh_mapper_remove(eng, frame, vm, gfn);
-    ShFrame *f = sh_frame(eng, frame);
-    g_assert(f->refs > 0);
-    f->refs--;
-    if (sh_is_gframe(frame)) { /* the group's file keeps the page */
-        sh_gframe_lost_ref(eng, frame);
-        return;
-    }
-    if (f->refs > 0) {
-        eng->stats.pages_sharing--;
-        return;
-    }
-    sh_frame_unlink(eng, frame);
-    sp_frame_pool_free(&eng->pool, frame);
-    eng->stats.pages_shared--;
-    eng->stats.frames_freed++;
-}
-
 void sh_page_written(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
 {
-    uint64_t p = vm->page[gfn];
     if (vm->rmap) /* a write copies the page out of its clone group, if it was in one */
         sp_rmap_vm_note_off(vm->rmap, gfn);
-    if (!(p & PG_TOUCHED))
-        vm->touched++;
+    sh_page_touch(vm, gfn);
     eng->scan_work++;
-    p |= PG_TOUCHED | PG_VOLATILE;
-    p &= ~(uint64_t)PG_HASHED;
+    uint64_t p = (vm->page[gfn] | PG_VOLATILE) & ~(uint64_t)PG_HASHED;
+    vm->page[gfn] = p;
     bool present = true;
     switch (PG_KIND(p)) {
     case PG_MERGED:
         if (sh_page_is_file(vm, gfn, &present) || !present) {
             /* stale bit: the write preceded the merge, which saw its result */
-            p &= ~(uint64_t)PG_VOLATILE;
-            p |= PG_HASHED;
+            vm->page[gfn] = (p & ~(uint64_t)PG_VOLATILE) | PG_HASHED;
             break;
         }
-        vm->merged--;
         eng->stats.cow_breaks++;
-        sh_frame_unref(eng, vm, gfn, PG_FRAME(p));
-        p = (p & ~(uint64_t)PG_KIND_MASK) | PG_COWED;
+        sh_page_clear_merged(eng, vm, gfn); /* copied on write: now COWED */
         break;
     case PG_ZERO:
         sh_page_is_file(vm, gfn, &present);
         if (!present) { /* stale: still dropped */
-            p &= ~(uint64_t)PG_VOLATILE;
+            vm->page[gfn] = p & ~(uint64_t)PG_VOLATILE;
             break;
         }
-        vm->zero--;
-        eng->stats.zero_pages--;
-        p = (p & ~(uint64_t)PG_KIND_MASK) | PG_ANON;
+        sh_page_clear_zero(eng, vm, gfn);
         break;
     default:
         break;
     }
-    vm->page[gfn] = p;
 }
 
 static void harvest(SpEngine *eng, SpEngineVm *vm)
@@ -146,16 +118,6 @@ static uint32_t new_frame(SpEngine *eng, const void *content, uint32_t hash, uin
     return f;
 }
 
-static void frame_publish(SpEngine *eng, uint32_t frame)
-{
-    ShFrame *f = &g_array_index(eng->frames, ShFrame, frame);
-    uint64_t key = sh_key(f->group, f->hash), head = 0;
-    f->next = u64map_get(&eng->stable, key, &head) ? (uint32_t)head : NO_FRAME;
-    u64map_set(&eng->stable, key, frame);
-    eng->stats.pages_shared++;
-    eng->stats.pages_sharing += f->refs - 1;
-}
-
 static bool try_stable(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint64_t key, uint32_t hash)
 {
     uint64_t head = 0;
@@ -165,18 +127,8 @@ static bool try_stable(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint64_t key
     for (uint32_t fi = (uint32_t)head; fi != NO_FRAME;) {
         ShFrame *f = sh_frame(eng, fi);
         if (f->hash == hash && f->refs < eng->knobs.max_page_sharing &&
-            memcmp(addr, sh_frame_ptr(eng, fi), SP_PAGE_SIZE) == 0) {
-            if (sh_merge_page(eng, vm, gfn, fi)) {
-                f = sh_frame(eng, fi);
-                f->refs++;
-                if (sh_is_gframe(fi))
-                    sh_gframe_got_ref(eng, fi);
-                else
-                    eng->stats.pages_sharing++;
-                return true;
-            }
-            return false;
-        }
+            memcmp(addr, sh_frame_ptr(eng, fi), SP_PAGE_SIZE) == 0)
+            return sh_merge_page(eng, vm, gfn, fi);
         fi = f->next;
     }
     return false;
@@ -205,16 +157,15 @@ static bool try_unstable(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint64_t k
     uint32_t f = new_frame(eng, a, hash, vm->group);
     if (f == NO_FRAME)
         return false;
-    uint32_t refs = sh_merge_page(eng, o, ogfn, f);
-    g_array_index(eng->frames, ShFrame, f).refs = refs;
-    refs += sh_merge_page(eng, vm, gfn, f);
-    g_array_index(eng->frames, ShFrame, f).refs = refs;
+    sh_merge_page(eng, o, ogfn, f);
+    sh_merge_page(eng, vm, gfn, f);
     u64map_remove(&eng->unstable, key);
-    if (refs == 0) {
+    uint32_t refs = sh_frame(eng, f)->refs;
+    if (refs == 0) { /* both merges failed: the frame was never used */
         sp_frame_pool_free(&eng->pool, f);
         return false;
     }
-    frame_publish(eng, f);
+    sh_frame_link(eng, f);
     return refs == 2 || PG_KIND(vm->page[gfn]) == PG_MERGED;
 }
 
@@ -265,9 +216,7 @@ void sh_unmerge_all(SpEngine *eng)
             if (k == PG_MERGED || k == PG_COWED) {
                 sh_unmerge_page(eng, vm, g);
             } else if (k == PG_ZERO) {
-                vm->page[g] = (vm->page[g] & ~(uint64_t)PG_KIND_MASK) | PG_ANON;
-                vm->zero--;
-                eng->stats.zero_pages--;
+                sh_page_clear_zero(eng, vm, g);
             }
         }
     }

@@ -250,8 +250,7 @@ static void run_engine_line(RunCtx *ctx)
                   " saved %.1f MiB (profit %.1f MiB) merges %" G_GUINT64_FORMAT
                   " cow-breaks %" G_GUINT64_FORMAT "\n",
                   st.pages_shared, st.pages_sharing, st.pages_unshared, st.pages_volatile,
-                  st.zero_pages, st.full_scans,
-                  (st.pages_sharing + st.zero_pages) * 4096.0 / (1 << 20),
+                  st.zero_pages, st.full_scans, st.saved_bytes / 1048576.0,
                   st.general_profit / 1048576.0, st.merges, st.cow_breaks);
 }
 

@@ -112,18 +112,21 @@ void sp_knobs_vm_stats(SpHostKnobs *k, SpVm *vm, SpKnobVmStats *out)
 {
     memset(out, 0, sizeof(*out));
     SpEngineVmStats es;
-    sp_engine_get_vm_stats(k->engine, sp_vm_engine_handle(vm), &es);
-    /* rss: pages this VM keeps to itself (shared frames counted once, in the pool). */
-    SpGuestMem *mem = sp_vm_mem(vm);
-    uint64_t resident = sp_guest_mem_resident_pages(mem);
-    out->rss_pages = resident - MIN(resident, es.merged_pages);
+    SpEngineVm *ev = sp_vm_engine_handle(vm);
+    if (ev) {
+        sp_engine_get_vm_stats(k->engine, ev, &es);
+    } else { /* not in the engine: every resident page is its own, in one mapping */
+        uint64_t resident = sp_guest_mem_resident_pages(sp_vm_mem(vm));
+        es = (SpEngineVmStats){.rss_pages = resident, .private_pages = resident, .mappings = 1};
+    }
+    out->rss_pages = es.rss_pages;
     out->merged_pages = es.merged_pages;
     out->zero_pages = es.zero_pages;
     out->clone_shared_pages = sp_vm_clone_shared_pages(vm);
     out->clone_generation = sp_vm_clone_generation(vm);
     out->clone_group = sp_vm_clone_group_id(vm);
-    out->private_pages = sp_vm_engine_handle(vm) ? es.private_pages : resident;
-    out->mappings = sp_vm_engine_handle(vm) ? es.mappings : 1;
+    out->private_pages = es.private_pages;
+    out->mappings = es.mappings;
     out->profit_bytes = es.profit_bytes > 0 ? (guint64)es.profit_bytes : 0;
     const SpVmConfig *cfg = sp_vm_config(vm);
     out->sharing_domain = g_strdup(cfg->domain ? cfg->domain : cfg->name);

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * counters.c - KSM's counters, kept by paired helpers, and their recount.
+ *
+ * The counters operators see (engine.h) and the per-VM ones behind them
+ * count page states and frame references (engine-priv.h):
+ *   pages_shared   frames with at least one MERGED page mapping them
+ *                  (pool frames and group frames alike)
+ *   pages_sharing  MERGED pages beyond the first of each pool frame, plus
+ *                  every MERGED page of a group frame (its file holds the
+ *                  first copy): the pages saved by merging
+ *   zero_pages     pages in ZERO, over all attached VMs
+ *   vm->merged     the VM's pages in MERGED
+ *   vm->zero       the VM's pages in ZERO
+ *   vm->touched    the VM's pages with PG_TOUCHED
+ *   ShFrame.refs   MERGED pages mapping the frame (= its mapper list)
+ *   ShGroupRec.refs  the refs of the record's group frames
+ * Only the helpers below change them, each in step with the state it
+ * counts: sh_page_set_merged / sh_page_clear_merged (a page starts or stops
+ * mapping a frame: the frame's get/put pair, which owns its reference, its
+ * mapper entry, pages_shared and pages_sharing, and frees a pool frame with
+ * its last reference), sh_page_set_zero / sh_page_clear_zero, and
+ * sh_page_touch.  Event counters (merges, cow_breaks, pages_scanned, ...)
+ * are bumped where the event happens.
+ *
+ * sh_counters_recount() recomputes every counter above from the page
+ * states and frame references and reports each mismatch with g_critical
+ * (counter, expected, found).  The engine runs it after every full scan in
+ * builds configured with --enable-debug-recount (implied by
+ * --enable-sanitizers), where the tests run with criticals fatal.
+ *
+ * Engine lock held throughout.
+ */
+#include <stdio.h>
+
+#include "sharing/engine-priv.h"
+
+/* A MERGED page (vm, gfn) starts mapping frame fid. */
+static void frame_get(SpEngine *eng, uint32_t fid, SpEngineVm *vm, uint64_t gfn)
+{
+    ShFrame *f = sh_frame(eng, fid);
+    f->refs++;
+    sh_mapper_add(eng, fid, vm, gfn);
+    if (f->refs == 1)
+        eng->stats.pages_shared++;
+    if (sh_is_gframe(fid) || f->refs > 1)
+        eng->stats.pages_sharing++;
+    if (sh_is_gframe(fid))
+        sh_gframe_rec_get(eng, fid);
+}
+
+/* The MERGED page (vm, gfn) no longer maps frame fid; a pool frame goes
+ * with its last reference (a group frame's page stays in the group file). */
+static void frame_put(SpEngine *eng, uint32_t fid, SpEngineVm *vm, uint64_t gfn)
+{
+    sh_mapper_remove(eng, fid, vm, gfn);
+    ShFrame *f = sh_frame(eng, fid);
+    g_assert(f->refs > 0);
+    f->refs--;
+    if (sh_is_gframe(fid) || f->refs > 0)
+        eng->stats.pages_sharing--;
+    if (f->refs == 0)
+        eng->stats.pages_shared--;
+    if (sh_is_gframe(fid)) {
+        sh_gframe_rec_put(eng, fid);
+    } else if (f->refs == 0) {
+        sh_frame_unlink(eng, fid);
+        sp_frame_pool_free(&eng->pool, fid);
+        eng->stats.frames_freed++;
+    }
+}
+
+void sh_page_set_merged(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t fid)
+{
+    uint64_t old = vm->page[gfn];
+    g_assert(PG_KIND(old) == PG_ANON || PG_KIND(old) == PG_COWED);
+    vm->page[gfn] = PG_MAKE(PG_MERGED, fid, (old & ~(uint64_t)PG_KIND_MASK & 0xff) | PG_HASHED);
+    vm->merged++;
+    frame_get(eng, fid, vm, gfn);
+}
+
+void sh_page_clear_merged(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
+{
+    uint64_t p = vm->page[gfn];
+    g_assert(PG_KIND(p) == PG_MERGED);
+    vm->page[gfn] = (p & ~(uint64_t)PG_KIND_MASK) | PG_COWED;
+    vm->merged--;
+    frame_put(eng, PG_FRAME(p), vm, gfn);
+}
+
+void sh_page_set_zero(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
+{
+    uint64_t old = vm->page[gfn];
+    g_assert(PG_KIND(old) == PG_ANON || PG_KIND(old) == PG_COWED);
+    vm->page[gfn] = PG_MAKE(PG_ZERO, NO_FRAME, (old & 0xff & ~(uint64_t)PG_KIND_MASK));
+    vm->zero++;
+    eng->stats.zero_pages++;
+}
+
+void sh_page_clear_zero(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
+{
+    uint64_t p = vm->page[gfn];
+    g_assert(PG_KIND(p) == PG_ZERO);
+    vm->page[gfn] = (p & ~(uint64_t)PG_KIND_MASK) | PG_ANON;
+    vm->zero--;
+    eng->stats.zero_pages--;
+}
+
+void sh_page_touch(SpEngineVm *vm, uint64_t gfn)
+{
+    if (vm->page[gfn] & PG_TOUCHED)
+        return;
+    vm->page[gfn] |= PG_TOUCHED;
+    vm->touched++;
+}
+
+/* --- the recount --- */
+
+static unsigned recount_check(const char *counter, const char *owner, uint64_t expected,
+                              uint64_t found)
+{
+    if (expected == found)
+        return 0;
+    g_critical("event=recount-mismatch counter=%s owner=%s expected=%" G_GUINT64_FORMAT
+               " found=%" G_GUINT64_FORMAT,
+               counter, owner, expected, found);
+    return 1;
+}
+
+static unsigned recount_frame(const char *counter, uint32_t fid, uint64_t expected, uint64_t found)
+{
+    if (expected == found)
+        return 0;
+    char owner[32];
+    snprintf(owner, sizeof(owner), "frame:%s%u", sh_is_gframe(fid) ? "g" : "", fid & ~GF_BIT);
+    return recount_check(counter, owner, expected, found);
+}
+
+/* Count the VM's page states; MERGED pages into refs[] (pool frames first,
+ * then group frames). */
+static unsigned recount_vm(SpEngine *eng, SpEngineVm *vm, uint32_t *refs, uint64_t *zero)
+{
+    uint64_t merged = 0, zeros = 0, touched = 0, bad = 0;
+    uint32_t npool = eng->frames->len, nframes = npool + eng->gframes->len;
+    for (uint64_t g = 0; g < vm->npages; g++) {
+        uint64_t p = vm->page[g];
+        touched += (p & PG_TOUCHED) != 0;
+        if (PG_KIND(p) == PG_ZERO)
+            zeros++;
+        if (PG_KIND(p) != PG_MERGED)
+            continue;
+        merged++;
+        uint32_t fid = PG_FRAME(p);
+        uint32_t i = sh_is_gframe(fid) ? npool + (fid & ~GF_BIT) : fid;
+        if (i < nframes)
+            refs[i]++;
+        else
+            bad++;
+    }
+    g_autofree char *owner = g_strdup_printf("vm:%s", vm->name);
+    *zero += zeros;
+    return recount_check("merged", owner, merged, vm->merged) +
+           recount_check("zero", owner, zeros, vm->zero) +
+           recount_check("touched", owner, touched, vm->touched) +
+           recount_check("merged_onto_unknown_frame", owner, 0, bad);
+}
+
+unsigned sh_counters_recount(SpEngine *eng)
+{
+    uint32_t npool = eng->frames->len, ngf = eng->gframes->len;
+    g_autofree uint32_t *refs = g_new0(uint32_t, (gsize)npool + ngf + 1);
+    uint64_t zero = 0, shared = 0, sharing = 0, in_pool = 0;
+    unsigned bad = 0;
+    for (uint32_t s = 0; s < eng->nslots; s++)
+        if (eng->vm_slots[s])
+            bad += recount_vm(eng, eng->vm_slots[s], refs, &zero);
+    for (uint32_t fid = 0; fid < npool; fid++) {
+        uint32_t r = g_array_index(eng->frames, ShFrame, fid).refs;
+        bad += recount_frame("refs", fid, refs[fid], r);
+        bad += recount_frame("mappers", fid, r, sh_mapper_count(eng, fid));
+        shared += r > 0;
+        sharing += r > 0 ? r - 1 : 0;
+        in_pool += r > 0;
+    }
+    /* per group record: the sum of its frames' refs */
+    g_autoptr(GHashTable) rec_refs =
+        g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+    for (uint32_t i = 0; i < ngf; i++) {
+        const ShGFrame *g = &g_array_index(eng->gframes, ShGFrame, i);
+        uint32_t fid = i | GF_BIT, r = g->f.refs;
+        bad += recount_frame("refs", fid, refs[npool + i], r);
+        bad += recount_frame("mappers", fid, r, sh_mapper_count(eng, fid));
+        shared += r > 0;
+        sharing += r;
+        if (g->rec) {
+            uint64_t *sum = g_hash_table_lookup(rec_refs, g->rec);
+            if (!sum) {
+                sum = g_new0(uint64_t, 1);
+                g_hash_table_insert(rec_refs, g->rec, sum);
+            }
+            *sum += r;
+        }
+    }
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, eng->grecs);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        const ShGroupRec *rec = v;
+        uint64_t *sum = g_hash_table_lookup(rec_refs, rec);
+        g_autofree char *owner =
+            g_strdup_printf("group:%" G_GUINT64_FORMAT, sp_clone_group_id(rec->grp));
+        bad += recount_check("group_refs", owner, sum ? *sum : 0, rec->refs);
+    }
+    bad += recount_check("zero_pages", "engine", zero, eng->stats.zero_pages);
+    bad += recount_check("pages_shared", "engine", shared, eng->stats.pages_shared);
+    bad += recount_check("pages_sharing", "engine", sharing, eng->stats.pages_sharing);
+    bad += recount_check("pool_frames", "engine", in_pool, eng->pool.in_use);
+    return bad;
+}
