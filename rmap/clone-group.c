@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rmap/rmap-priv.h"
@@ -44,6 +45,8 @@ SpCloneGroup *sp_clone_group_new(int fd, uint64_t npages, SpCloneGroup *parent)
     g->npages = npages;
     g->present = g_new0(uint64_t, (npages + 63) / 64);
     group_read_present(g);
+    struct stat st;
+    g->ino = fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
     g->members = g_array_new(FALSE, FALSE, sizeof(RmapMember));
     g->refs = 1;
     g_mutex_lock(&rmap_lock);
@@ -57,6 +60,22 @@ SpCloneGroup *sp_clone_group_new(int fd, uint64_t npages, SpCloneGroup *parent)
     g_ptr_array_add(groups, g);
     g_mutex_unlock(&rmap_lock);
     return g;
+}
+
+SpCloneGroup *sp_clone_group_find_ino(uint64_t ino)
+{
+    SpCloneGroup *found = NULL;
+    g_mutex_lock(&rmap_lock);
+    for (guint i = 0; groups && i < groups->len && ino; i++) {
+        SpCloneGroup *g = groups->pdata[i];
+        if (g->ino == ino && g->fd >= 0) {
+            found = g;
+            g->refs++;
+            break;
+        }
+    }
+    g_mutex_unlock(&rmap_lock);
+    return found;
 }
 
 SpCloneGroup *sp_clone_group_ref(SpCloneGroup *g)

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rmap/clone-file.h"
@@ -35,6 +36,71 @@ SpCloneLayout *sp_clone_layout_copy(const SpCloneLayout *l)
     c->layer = g_memdup2(l->layer, l->npages);
     c->npages = l->npages;
     return c;
+}
+
+SpCloneLayout *sp_clone_layout_from_fds(const int *fds, uint32_t nfds, const uint8_t *layer,
+                                        uint64_t npages, GError **error)
+{
+    SpCloneLayout *l = NULL;
+    SpCloneGroup *parent = NULL;
+    uint32_t i = 0;
+    for (; i < nfds; i++) {
+        struct stat st;
+        if (fds[i] < 0 || fstat(fds[i], &st) < 0 || !S_ISREG(st.st_mode) ||
+            (uint64_t)st.st_size != npages * SP_PAGE_SIZE) {
+            g_set_error(error, SP_RMAP_ERROR, SP_RMAP_ERROR_INVALID,
+                        "layer %u is not a file of %" G_GUINT64_FORMAT " pages", i, npages);
+            goto fail;
+        }
+        SpCloneGroup *g = sp_clone_group_new(fds[i], npages, parent);
+        if (!l) {
+            l = sp_clone_layout_new_flat(g, npages);
+        } else {
+            layout_add_group(l, g);
+        }
+        sp_clone_group_unref(g);
+        parent = g;
+    }
+    for (uint64_t p = 0; layer && l && p < npages; p++) {
+        if (layer[p] >= l->groups->len) {
+            g_set_error(error, SP_RMAP_ERROR, SP_RMAP_ERROR_INVALID,
+                        "page %" G_GUINT64_FORMAT " names layer %u of %u", p, layer[p],
+                        l->groups->len);
+            sp_clone_layout_free(l);
+            return NULL;
+        }
+        l->layer[p] = layer[p];
+    }
+    return l;
+fail:
+    for (uint32_t j = i; j < nfds; j++)
+        if (fds[j] >= 0)
+            close(fds[j]);
+    sp_clone_layout_free(l);
+    return NULL;
+}
+
+void sp_clone_layout_add_group(SpCloneLayout *l, SpCloneGroup *g)
+{
+    layout_add_group(l, g);
+}
+
+SpCloneLayout *sp_clone_layout_push(const SpCloneLayout *l, SpCloneGroup *g, const uint8_t *layer,
+                                    GError **error)
+{
+    SpCloneLayout *n = sp_clone_layout_copy(l);
+    layout_add_group(n, g);
+    for (uint64_t p = 0; p < n->npages; p++) {
+        if (layer[p] >= n->groups->len) {
+            g_set_error(error, SP_RMAP_ERROR, SP_RMAP_ERROR_INVALID,
+                        "page %" G_GUINT64_FORMAT " names layer %u of %u", p, layer[p],
+                        n->groups->len);
+            sp_clone_layout_free(n);
+            return NULL;
+        }
+        n->layer[p] = layer[p];
+    }
+    return n;
 }
 
 SpCloneGroup *sp_clone_layout_top(const SpCloneLayout *l)

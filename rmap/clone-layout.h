@@ -48,6 +48,20 @@ struct SpCloneLayout {
 /* One layer: all of RAM from group g (the layout takes its own hold). */
 SpCloneLayout *sp_clone_layout_new_flat(SpCloneGroup *g, uint64_t npages);
 SpCloneLayout *sp_clone_layout_copy(const SpCloneLayout *l); /* holds the same groups */
+/* A layout from its group files (oldest first; each a new group whose parent
+ * is the one before; the fds are taken, even on failure) and one byte per
+ * page naming its layer (NULL: all layer 0).  For a clone child made in
+ * another process than its source.  NULL with an error if a layer index is
+ * out of range or a file is not a file of npages pages. */
+SpCloneLayout *sp_clone_layout_from_fds(const int *fds, uint32_t nfds, const uint8_t *layer,
+                                        uint64_t npages, GError **error);
+/* l's groups plus g on top, with `layer` (one byte per page, checked) as
+ * the layer array: the layout a source in another process gave its clones
+ * (the supervisor's copy of it). */
+/* One more layer on top (the layout holds g); pages keep their layer. */
+void sp_clone_layout_add_group(SpCloneLayout *l, SpCloneGroup *g);
+SpCloneLayout *sp_clone_layout_push(const SpCloneLayout *l, SpCloneGroup *g, const uint8_t *layer,
+                                    GError **error);
 /* The group of the top layer (the newest). */
 SpCloneGroup *sp_clone_layout_top(const SpCloneLayout *l);
 void sp_clone_layout_free(SpCloneLayout *l);

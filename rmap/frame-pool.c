@@ -37,6 +37,44 @@ bool sp_frame_pool_init(SpFramePool *pool, int node, uint64_t max_bytes, GError 
     return true;
 }
 
+bool sp_frame_pool_adopt(SpFramePool *pool, int fd, uint64_t max_bytes, GError **error)
+{
+    *pool = (SpFramePool){.fd = -1, .node = -1};
+    g_autofree char *path = g_strdup_printf("/proc/self/fd/%d", fd);
+    struct stat st;
+    pool->fd = open(path, O_RDWR | O_CLOEXEC);
+    if (pool->fd < 0 || fstat(pool->fd, &st) < 0 || (uint64_t)st.st_size > max_bytes ||
+        st.st_size % 4096) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot adopt a frame pool: %s",
+                    pool->fd < 0 ? g_strerror(errno) : "bad size");
+        if (pool->fd >= 0)
+            close(pool->fd);
+        pool->fd = -1;
+        return false;
+    }
+    pool->reserved = max_bytes;
+    void *v =
+        mmap(NULL, max_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, pool->fd, 0);
+    if (v == MAP_FAILED) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "cannot map an adopted frame pool: %s", g_strerror(errno));
+        close(pool->fd);
+        pool->fd = -1;
+        return false;
+    }
+    pool->view = v;
+    pool->free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    pool->file_size = (uint64_t)st.st_size;
+    pool->next = pool->file_size / 4096;
+    pool->in_use = pool->next;
+    return true;
+}
+
+void sp_frame_pool_release(SpFramePool *pool, uint32_t frame)
+{
+    sp_frame_pool_free(pool, frame);
+}
+
 void sp_frame_pool_destroy(SpFramePool *pool)
 {
     if (pool->view)

@@ -37,6 +37,12 @@ typedef struct SpFramePool {
 
 bool sp_frame_pool_init(SpFramePool *pool, int node, uint64_t max_bytes, GError **error);
 void sp_frame_pool_destroy(SpFramePool *pool);
+/* Take over an existing pool memfd (a restarted supervisor gets it back
+ * from a VM process): `fd` is reopened read-write (not taken); every frame
+ * of the file counts as in use until sp_frame_pool_release() says not. */
+bool sp_frame_pool_adopt(SpFramePool *pool, int fd, uint64_t max_bytes, GError **error);
+/* An adopted pool's frame that nobody maps: punch it out, reuse its index. */
+void sp_frame_pool_release(SpFramePool *pool, uint32_t frame);
 
 /* Allocate `n` consecutive frames (n == 1 reuses freed ones); UINT32_MAX on failure. */
 uint32_t sp_frame_pool_alloc(SpFramePool *pool, uint32_t n);

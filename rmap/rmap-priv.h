@@ -24,6 +24,7 @@ struct SpCloneGroup {
     uint64_t id;          /* sp_clone_group_new; immutable */
     int fd;               /* new, then -1 by the last layout release; rmap_lock: the file */
     uint64_t npages;      /* new; immutable */
+    uint64_t ino;         /* new; immutable: the file's inode */
     uint64_t *present;    /* new; immutable: pages the file held then */
     uint64_t npresent;    /* new; immutable: bits set in present */
     SpCloneGroup *parent; /* new; immutable: one reference to the layer under it, or NULL */
@@ -32,20 +33,40 @@ struct SpCloneGroup {
     GArray *members;      /* clone_group_add/remove_member; rmap_lock: RmapMember */
 };
 
+/* The off bits live in a memfd that the VM process writes and its
+ * supervisor maps read-only (docs/process-model.md): this header, then one
+ * bit per page. */
+typedef struct RmapShared {
+    uint64_t magic; /* RMAP_SHARED_MAGIC */
+    uint64_t npages;
+    uint64_t clone_shared; /* atomic: pages mapping a frame their group file holds */
+    uint64_t pad[5];
+} RmapShared;
+#define RMAP_SHARED_MAGIC 0x53504f4646424954ULL /* "SPOFFBIT" */
+
 struct SpRmapVm {
-    uint64_t id;     /* sp_rmap_vm_new; immutable: the VMM's VM id */
-    char *name;      /* sp_rmap_vm_new; immutable */
-    SpGuestMem *mem; /* sp_rmap_vm_new; immutable: its RAM */
-    uint64_t npages; /* sp_rmap_vm_new; immutable */
+    uint64_t id;        /* sp_rmap_vm_new; immutable: the VMM's VM id */
+    char *name;         /* sp_rmap_vm_new; immutable */
+    SpGuestMem *mem;    /* sp_rmap_vm_new; immutable: its RAM (NULL when remote) */
+    uint64_t npages;    /* sp_rmap_vm_new; immutable */
+    bool remote;        /* immutable: the VM runs in another process, which writes
+                         * the off bits; this entry only reads them */
+    int shared_fd;      /* immutable: the memfd behind `shared` (local entries) */
+    RmapShared *shared; /* immutable mapping: header + off bits */
+    size_t shared_len;
+    /* remote: how to sync (the VM process reads its pagemap), and where its
+     * RAM is, for SP_RMAP_EXACT (/proc/PID/pagemap) */
+    SpRmapSyncFn sync_fn;
+    void *sync_opaque;
+    int pid;
+    uint64_t ram_base;
     /* rmap_vm_set_layout and free; rmap_lock, read lock-free under the
      * set_layout rule (vm-layers.h): owned; NULL: no clone group under its RAM */
     SpCloneLayout *layout;
-    /* rmap_vm_set_layout allocates and clears it (rmap_lock); note_off sets bits,
-     * atomic, from any thread: page left its layer for good */
+    /* in `shared`; rmap_vm_set_layout clears them (rmap_lock, local entries);
+     * note_off sets bits, atomic, from any thread: page left its layer for
+     * good.  A remote entry's are written by the VM process. */
     uint64_t *off;
-    /* rmap_vm_set_layout and free (rmap_lock); note_off decrements it, atomic, from
-     * any thread: pages mapping a frame their group file holds */
-    uint64_t clone_shared;
     gint64 last_sync_us; /* the syncs; rmap_lock: monotonic time of the last sync */
 };
 

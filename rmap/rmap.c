@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rmap/rmap-priv.h"
@@ -23,14 +25,97 @@ typedef struct RmapPool {
 
 static GArray *pools; /* RmapPool, rmap_lock */
 
-SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, SpGuestMem *mem)
+static size_t shared_len(uint64_t npages)
 {
+    return sizeof(RmapShared) + (npages + 63) / 64 * 8;
+}
+
+SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, SpGuestMem *mem, GError **error)
+{
+    uint64_t npages = mem->size / SP_PAGE_SIZE;
+    size_t len = shared_len(npages);
+    int fd = memfd_create("samepage-offbits", MFD_CLOEXEC);
+    void *p = MAP_FAILED;
+    if (fd >= 0 && ftruncate(fd, (off_t)len) == 0)
+        p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        g_set_error(error, SP_RMAP_ERROR, SP_RMAP_ERROR_INVALID,
+                    "VM '%s': cannot make its reverse-map bits: %s", name, g_strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
     SpRmapVm *rv = g_new0(SpRmapVm, 1);
     rv->id = vm_id;
     rv->name = g_strdup(name);
     rv->mem = mem;
-    rv->npages = mem->size / SP_PAGE_SIZE;
+    rv->npages = npages;
+    rv->shared_fd = fd;
+    rv->shared = p;
+    rv->shared_len = len;
+    rv->shared->magic = RMAP_SHARED_MAGIC;
+    rv->shared->npages = npages;
+    rv->off = (uint64_t *)(rv->shared + 1);
     return rv;
+}
+
+SpRmapVm *sp_rmap_vm_new_remote(uint64_t vm_id, const char *name, uint64_t npages, int off_fd,
+                                GError **error)
+{
+    size_t len = shared_len(npages);
+    struct stat st;
+    void *p = MAP_FAILED;
+    if (off_fd >= 0 && fstat(off_fd, &st) == 0 && (uint64_t)st.st_size == len)
+        p = mmap(NULL, len, PROT_READ, MAP_SHARED, off_fd, 0);
+    if (p == MAP_FAILED || ((RmapShared *)p)->npages != npages) {
+        g_set_error(error, SP_RMAP_ERROR, SP_RMAP_ERROR_INVALID,
+                    "VM '%s': its reverse-map bits are missing or the wrong size", name);
+        if (p != MAP_FAILED)
+            munmap(p, len);
+        return NULL;
+    }
+    SpRmapVm *rv = g_new0(SpRmapVm, 1);
+    rv->id = vm_id;
+    rv->name = g_strdup(name);
+    rv->npages = npages;
+    rv->remote = true;
+    rv->shared_fd = -1;
+    rv->shared = p;
+    rv->shared_len = len;
+    rv->off = (uint64_t *)(rv->shared + 1);
+    return rv;
+}
+
+void sp_rmap_vm_set_remote(SpRmapVm *rv, int pid, uint64_t ram_base, SpRmapSyncFn sync,
+                           void *opaque)
+{
+    g_mutex_lock(&rmap_lock);
+    rv->pid = pid;
+    rv->ram_base = ram_base;
+    rv->sync_fn = sync;
+    rv->sync_opaque = opaque;
+    g_mutex_unlock(&rmap_lock);
+}
+
+int sp_rmap_vm_off_fd(const SpRmapVm *rv)
+{
+    return rv->shared_fd;
+}
+
+const SpCloneLayout *sp_rmap_vm_layout(const SpRmapVm *rv)
+{
+    return __atomic_load_n(&rv->layout, __ATOMIC_ACQUIRE);
+}
+
+const uint8_t *sp_rmap_vm_layers(const SpRmapVm *rv)
+{
+    const SpCloneLayout *l = __atomic_load_n(&rv->layout, __ATOMIC_ACQUIRE);
+    return l ? l->layer : NULL;
+}
+
+bool sp_rmap_vm_has_layout(const SpRmapVm *rv)
+{
+    return __atomic_load_n(&rv->layout, __ATOMIC_ACQUIRE) != NULL;
 }
 
 static void rmap_vm_leave_locked(SpRmapVm *rv)
@@ -40,7 +125,8 @@ static void rmap_vm_leave_locked(SpRmapVm *rv)
     for (guint i = 0; i < rv->layout->groups->len; i++)
         clone_group_remove_member(g_ptr_array_index(rv->layout->groups, i), rv);
     rv->layout = NULL;
-    __atomic_store_n(&rv->clone_shared, 0, __ATOMIC_RELAXED);
+    if (!rv->remote)
+        __atomic_store_n(&rv->shared->clone_shared, 0, __ATOMIC_RELAXED);
 }
 
 void sp_rmap_vm_free(SpRmapVm *rv)
@@ -52,7 +138,9 @@ void sp_rmap_vm_free(SpRmapVm *rv)
     rmap_vm_leave_locked(rv);
     g_mutex_unlock(&rmap_lock);
     sp_clone_layout_free(layout); /* after leaving its groups */
-    g_free(rv->off);
+    munmap(rv->shared, rv->shared_len);
+    if (rv->shared_fd >= 0)
+        close(rv->shared_fd);
     g_free(rv->name);
     g_free(rv);
 }
@@ -69,31 +157,36 @@ void rmap_vm_set_layout(SpRmapVm *rv, SpCloneLayout *layout)
     rmap_vm_leave_locked(rv);
     if (layout) {
         g_assert(layout->npages == rv->npages);
-        if (!rv->off)
-            rv->off = g_new0(uint64_t, (rv->npages + 63) / 64);
-        else
-            memset(rv->off, 0, (rv->npages + 63) / 64 * 8);
         for (guint i = 0; i < layout->groups->len; i++)
             clone_group_add_member(g_ptr_array_index(layout->groups, i), rv, (uint8_t)i);
-        uint64_t shared = 0;
-        for (uint64_t g = 0; g < rv->npages; g++)
-            shared += rmap_bit(layout_group(layout, g)->present, g);
-        rv->layout = layout;
-        __atomic_store_n(&rv->clone_shared, shared, __ATOMIC_RELAXED);
+        if (!rv->remote) {
+            memset(rv->off, 0, (rv->npages + 63) / 64 * 8);
+            uint64_t shared = 0;
+            for (uint64_t g = 0; g < rv->npages; g++)
+                shared += rmap_bit(layout_group(layout, g)->present, g);
+            __atomic_store_n(&rv->shared->clone_shared, shared, __ATOMIC_RELAXED);
+        }
+        __atomic_store_n(&rv->layout, layout, __ATOMIC_RELEASE);
     }
     g_mutex_unlock(&rmap_lock);
     sp_clone_layout_free(old);
 }
 
+void sp_rmap_vm_adopt_layout(SpRmapVm *rv, SpCloneLayout *layout)
+{
+    g_assert(rv->remote);
+    rmap_vm_set_layout(rv, layout);
+}
+
 void sp_rmap_vm_note_off(SpRmapVm *rv, uint64_t gfn)
 {
     const SpCloneLayout *l = __atomic_load_n(&rv->layout, __ATOMIC_ACQUIRE);
-    if (!l || gfn >= rv->npages)
+    if (!l || gfn >= rv->npages || rv->remote)
         return;
     uint64_t bit = 1ULL << (gfn % 64);
     uint64_t old = __atomic_fetch_or(&rv->off[gfn / 64], bit, __ATOMIC_ACQ_REL);
     if (!(old & bit) && rmap_bit(layout_group(l, gfn)->present, gfn))
-        __atomic_fetch_sub(&rv->clone_shared, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&rv->shared->clone_shared, 1, __ATOMIC_RELAXED);
 }
 
 void sp_rmap_vm_copy_off(const SpRmapVm *rv, uint64_t *out)
@@ -110,7 +203,10 @@ bool sp_rmap_vm_maps_layer(const SpRmapVm *rv, uint64_t gfn)
 
 uint64_t sp_rmap_vm_clone_shared(const SpRmapVm *rv)
 {
-    return __atomic_load_n(&rv->clone_shared, __ATOMIC_RELAXED);
+    if (!rv->layout)
+        return 0;
+    /* A remote VM's figure is what it says: at most its page count. */
+    return MIN(__atomic_load_n(&rv->shared->clone_shared, __ATOMIC_RELAXED), rv->npages);
 }
 
 SpCloneGroup *sp_rmap_vm_group(const SpRmapVm *rv)
@@ -160,9 +256,21 @@ static int rmap_pagemap_fd(void)
     return nfd;
 }
 
-/* Page entries of [first, first+n) of rv's RAM; false if unreadable. */
+/* Page entries of [first, first+n) of rv's RAM; false if unreadable.  A
+ * remote VM's are read from its process's pagemap (root). */
 static bool rmap_pagemap(const SpRmapVm *rv, uint64_t first, uint64_t n, uint64_t *ent)
 {
+    if (rv->remote) {
+        if (!rv->pid)
+            return false;
+        g_autofree char *path = g_strdup_printf("/proc/%d/pagemap", rv->pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        off_t off = (off_t)((rv->ram_base / SP_PAGE_SIZE + first) * 8);
+        bool ok = fd >= 0 && pread(fd, ent, n * 8, off) == (ssize_t)(n * 8);
+        if (fd >= 0)
+            close(fd);
+        return ok;
+    }
     int fd = rmap_pagemap_fd();
     off_t off = (off_t)(((uintptr_t)rv->mem->host / SP_PAGE_SIZE + first) * 8);
     return fd >= 0 && pread(fd, ent, n * 8, off) == (ssize_t)(n * 8);
@@ -177,6 +285,13 @@ static inline bool pagemap_private(uint64_t e)
  * marking: set_layout takes the lock after the RAM was remapped). */
 static bool rmap_sync_locked(SpRmapVm *rv)
 {
+    if (rv->remote) {
+        /* The VM process reads its own pagemap and sets its bits. */
+        bool ok = rv->sync_fn && rv->sync_fn(rv->sync_opaque, NULL);
+        if (ok)
+            rv->last_sync_us = g_get_monotonic_time();
+        return ok;
+    }
     uint64_t words = (rv->npages + 63) / 64;
     g_autofree uint64_t *ent = g_try_new(uint64_t, rv->npages);
     g_autofree uint64_t *priv = g_try_new0(uint64_t, words);
@@ -249,7 +364,7 @@ static bool member_still_maps(SpRmapVm *rv, uint64_t gfn)
         return true; /* unknown: the map's answer stands */
     if (!pagemap_private(e))
         return true;
-    sp_rmap_vm_note_off(rv, gfn);
+    sp_rmap_vm_note_off(rv, gfn); /* a remote VM learns it at its next harvest */
     return false;
 }
 
@@ -270,7 +385,7 @@ static uint64_t walk_group(SpCloneGroup *grp, uint64_t off, unsigned flags, SpRm
         SpRmapHit hit = {.vm_id = rv->id,
                          .vm_name = rv->name,
                          .gfn = off,
-                         .host = rv->mem->host + off * SP_PAGE_SIZE};
+                         .host = rv->mem ? rv->mem->host + off * SP_PAGE_SIZE : NULL};
         if (visit && !visit(&hit, opaque)) {
             *stopped = true;
             break;

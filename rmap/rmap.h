@@ -112,6 +112,10 @@ enum { SP_RMAP_EXACT = 1 };
  * file holds are read from it (SEEK_DATA).  parent may be NULL.  The caller
  * holds the one reference returned.  Takes rmap_lock. */
 SpCloneGroup *sp_clone_group_new(int fd, uint64_t npages, SpCloneGroup *parent);
+/* The live group whose file has inode `ino`, with a reference the caller
+ * drops, or NULL.  Takes rmap_lock.  (A restarted supervisor finds the
+ * groups VM processes report by their files.) */
+SpCloneGroup *sp_clone_group_find_ino(uint64_t ino);
 /* A reference more, one less (the last frees the group).  Take rmap_lock. */
 SpCloneGroup *sp_clone_group_ref(SpCloneGroup *g);
 void sp_clone_group_unref(SpCloneGroup *g);
@@ -139,8 +143,29 @@ uint32_t sp_rmap_group_stats(SpCloneGroupStats **out);
 
 /* --- VMs in the reverse map (rmap/rmap.c) --- */
 
-/* A VM with no layout yet.  Lock-free (nothing shared yet). */
-SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, SpGuestMem *mem);
+/* A VM with no layout yet, in this process.  Its off bits live in a memfd
+ * (sp_rmap_vm_off_fd) that the supervisor maps.  Lock-free (nothing
+ * shared yet).  NULL with an error if the memfd cannot be made. */
+SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, SpGuestMem *mem, GError **error);
+int sp_rmap_vm_off_fd(const SpRmapVm *rv); /* not owned; -1 for a remote entry */
+/* The supervisor's entry for a VM in another process: its off bits are the
+ * memfd `off_fd` (not taken) written by that process.  Its layout is set
+ * with sp_rmap_vm_adopt_layout(); syncs go through `sync` (a request to
+ * the VM process); SP_RMAP_EXACT reads /proc/PID/pagemap at ram_base. */
+typedef bool (*SpRmapSyncFn)(void *opaque, GError **error);
+SpRmapVm *sp_rmap_vm_new_remote(uint64_t vm_id, const char *name, uint64_t npages, int off_fd,
+                                GError **error);
+void sp_rmap_vm_set_remote(SpRmapVm *rv, int pid, uint64_t ram_base, SpRmapSyncFn sync,
+                           void *opaque);
+/* Remote entry: its VM process now maps `layout` (taken over).  Takes
+ * rmap_lock. */
+void sp_rmap_vm_adopt_layout(SpRmapVm *rv, SpCloneLayout *layout);
+bool sp_rmap_vm_has_layout(const SpRmapVm *rv); /* lock-free */
+/* The layer of every page of rv's layout (npages bytes, borrowed), or NULL
+ * without one.  Lock-free under the set_layout rule. */
+const uint8_t *sp_rmap_vm_layers(const SpRmapVm *rv);
+/* rv's layout, or NULL (borrowed; lock-free under the set_layout rule). */
+const SpCloneLayout *sp_rmap_vm_layout(const SpRmapVm *rv);
 void sp_rmap_vm_free(SpRmapVm *rv); /* leaves its groups, frees its layout; takes rmap_lock */
 /* A VM gets its layout (the clone groups under its RAM) through the
  * clone-layer protocol of rmap/vm-layers.h, which keeps it. */

@@ -3,31 +3,32 @@
  * counters.c - KSM's counters, kept by paired helpers, and their recount.
  *
  * The counters operators see (engine.h) and the per-VM ones behind them
- * count page states and frame references (engine-priv.h):
+ * count frame references (engine-priv.h):
  *   pages_shared   frames with at least one MERGED page mapping them
  *                  (pool frames and group frames alike)
  *   pages_sharing  MERGED pages beyond the first of each pool frame, plus
  *                  every MERGED page of a group frame (its file holds the
  *                  first copy): the pages saved by merging
- *   zero_pages     pages in ZERO, over all attached VMs
- *   vm->merged     the VM's pages in MERGED
- *   vm->zero       the VM's pages in ZERO
- *   vm->touched    the VM's pages with PG_TOUCHED
+ *   zero_pages     the attached VMs' zero pages (what their agents say)
+ *   vm->merged     the VM's pages whose fid_of names a frame
  *   ShFrame.refs   MERGED pages mapping the frame (= its mapper list)
  *   ShGroupRec.refs  the refs of the record's group frames
- * Only the helpers below change them, each in step with the state it
- * counts: sh_page_set_merged / sh_page_clear_merged (a page starts or stops
- * mapping a frame: the frame's get/put pair, which owns its reference, its
- * mapper entry, pages_shared and pages_sharing, and frees a pool frame with
- * its last reference), sh_page_set_zero / sh_page_clear_zero, and
- * sh_page_touch.  Event counters (merges, cow_breaks, pages_scanned, ...)
- * are bumped where the event happens.
+ * Only the helpers below change them: sh_page_set_merged /
+ * sh_page_clear_merged (a page starts or stops mapping a frame: the
+ * frame's get/put pair, which owns its reference, its mapper entry,
+ * pages_shared and pages_sharing, and frees a pool frame with its last
+ * reference once it is published) and sh_vm_set_zero.  Event counters
+ * (merges, cow_breaks, pages_scanned, ...) are bumped where the event
+ * happens.
  *
- * sh_counters_recount() recomputes every counter above from the page
- * states and frame references and reports each mismatch with g_critical
- * (counter, expected, found).  The engine runs it after every full scan in
- * builds configured with --enable-debug-recount (implied by
- * --enable-sanitizers), where the tests run with criticals fatal.
+ * The page states behind vm->merged live in the VM process; their own
+ * counters are the agent's (sharing/agent-priv.h) and are checked there.
+ *
+ * sh_counters_recount() recomputes every counter above from fid_of and the
+ * frame references and reports each mismatch with g_critical (counter,
+ * expected, found).  The engine runs it after every full scan in builds
+ * configured with --enable-debug-recount (implied by --enable-sanitizers),
+ * where the tests run with criticals fatal.
  *
  * Engine lock held throughout.
  */
@@ -49,6 +50,17 @@ static void frame_get(SpEngine *eng, uint32_t fid, SpEngineVm *vm, uint64_t gfn)
         sh_gframe_rec_get(eng, fid);
 }
 
+static void pool_frame_free(SpEngine *eng, uint32_t fid)
+{
+    ShFrame *f = sh_frame(eng, fid);
+    ShPool *p = g_ptr_array_index(eng->pools, f->pool);
+    sp_frame_pool_free(&p->fp, f->off);
+    g_array_index(p->fid_of_off, uint32_t, f->off) = 0;
+    *f = (ShFrame){.next = NO_FRAME, .pool = NO_SPACE};
+    g_array_append_val(eng->frame_free, fid);
+    eng->stats.frames_freed++;
+}
+
 /* The MERGED page (vm, gfn) no longer maps frame fid; a pool frame goes
  * with its last reference (a group frame's page stays in the group file). */
 static void frame_put(SpEngine *eng, uint32_t fid, SpEngineVm *vm, uint64_t gfn)
@@ -65,53 +77,39 @@ static void frame_put(SpEngine *eng, uint32_t fid, SpEngineVm *vm, uint64_t gfn)
         sh_gframe_rec_put(eng, fid);
     } else if (f->refs == 0) {
         sh_frame_unlink(eng, fid);
-        sp_frame_pool_free(&eng->pool, fid);
-        eng->stats.frames_freed++;
+        pool_frame_free(eng, fid);
     }
 }
 
 void sh_page_set_merged(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t fid)
 {
-    uint64_t old = vm->page[gfn];
-    g_assert(PG_KIND(old) == PG_ANON || PG_KIND(old) == PG_COWED);
-    vm->page[gfn] = PG_MAKE(PG_MERGED, fid, (old & ~(uint64_t)PG_KIND_MASK & 0xff) | PG_HASHED);
+    g_assert(vm->fid_of[gfn] == NO_FRAME);
+    vm->fid_of[gfn] = fid;
     vm->merged++;
     frame_get(eng, fid, vm, gfn);
 }
 
 void sh_page_clear_merged(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
 {
-    uint64_t p = vm->page[gfn];
-    g_assert(PG_KIND(p) == PG_MERGED);
-    vm->page[gfn] = (p & ~(uint64_t)PG_KIND_MASK) | PG_COWED;
+    uint32_t fid = vm->fid_of[gfn];
+    g_assert(fid != NO_FRAME);
+    vm->fid_of[gfn] = NO_FRAME;
     vm->merged--;
-    frame_put(eng, PG_FRAME(p), vm, gfn);
+    frame_put(eng, fid, vm, gfn);
 }
 
-void sh_page_set_zero(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
+void sh_vm_set_zero(SpEngine *eng, SpEngineVm *vm, uint64_t zero)
 {
-    uint64_t old = vm->page[gfn];
-    g_assert(PG_KIND(old) == PG_ANON || PG_KIND(old) == PG_COWED);
-    vm->page[gfn] = PG_MAKE(PG_ZERO, NO_FRAME, (old & 0xff & ~(uint64_t)PG_KIND_MASK));
-    vm->zero++;
-    eng->stats.zero_pages++;
+    eng->stats.zero_pages += zero - vm->zero;
+    vm->zero = zero;
 }
 
-void sh_page_clear_zero(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
+void sh_frame_publish(SpEngine *eng, uint32_t fid)
 {
-    uint64_t p = vm->page[gfn];
-    g_assert(PG_KIND(p) == PG_ZERO);
-    vm->page[gfn] = (p & ~(uint64_t)PG_KIND_MASK) | PG_ANON;
-    vm->zero--;
-    eng->stats.zero_pages--;
-}
-
-void sh_page_touch(SpEngineVm *vm, uint64_t gfn)
-{
-    if (vm->page[gfn] & PG_TOUCHED)
-        return;
-    vm->page[gfn] |= PG_TOUCHED;
-    vm->touched++;
+    if (sh_frame(eng, fid)->refs == 0)
+        pool_frame_free(eng, fid);
+    else
+        sh_frame_link(eng, fid);
 }
 
 /* --- the recount --- */
@@ -136,21 +134,17 @@ static unsigned recount_frame(const char *counter, uint32_t fid, uint64_t expect
     return recount_check(counter, owner, expected, found);
 }
 
-/* Count the VM's page states; MERGED pages into refs[] (pool frames first,
- * then group frames). */
+/* Count the VM's merged pages into refs[] (pool frames first, then group
+ * frames). */
 static unsigned recount_vm(SpEngine *eng, SpEngineVm *vm, uint32_t *refs, uint64_t *zero)
 {
-    uint64_t merged = 0, zeros = 0, touched = 0, bad = 0;
+    uint64_t merged = 0, bad = 0;
     uint32_t npool = eng->frames->len, nframes = npool + eng->gframes->len;
     for (uint64_t g = 0; g < vm->npages; g++) {
-        uint64_t p = vm->page[g];
-        touched += (p & PG_TOUCHED) != 0;
-        if (PG_KIND(p) == PG_ZERO)
-            zeros++;
-        if (PG_KIND(p) != PG_MERGED)
+        uint32_t fid = vm->fid_of[g];
+        if (fid == NO_FRAME)
             continue;
         merged++;
-        uint32_t fid = PG_FRAME(p);
         uint32_t i = sh_is_gframe(fid) ? npool + (fid & ~GF_BIT) : fid;
         if (i < nframes)
             refs[i]++;
@@ -158,10 +152,8 @@ static unsigned recount_vm(SpEngine *eng, SpEngineVm *vm, uint32_t *refs, uint64
             bad++;
     }
     g_autofree char *owner = g_strdup_printf("vm:%s", vm->name);
-    *zero += zeros;
+    *zero += vm->zero;
     return recount_check("merged", owner, merged, vm->merged) +
-           recount_check("zero", owner, zeros, vm->zero) +
-           recount_check("touched", owner, touched, vm->touched) +
            recount_check("merged_onto_unknown_frame", owner, 0, bad);
 }
 
@@ -214,6 +206,6 @@ unsigned sh_counters_recount(SpEngine *eng)
     bad += recount_check("zero_pages", "engine", zero, eng->stats.zero_pages);
     bad += recount_check("pages_shared", "engine", shared, eng->stats.pages_shared);
     bad += recount_check("pages_sharing", "engine", sharing, eng->stats.pages_sharing);
-    bad += recount_check("pool_frames", "engine", in_pool, eng->pool.in_use);
+    bad += recount_check("pool_frames", "engine", in_pool, sh_pools_in_use(eng));
     return bad;
 }

@@ -1,38 +1,36 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * engine-priv.h - the engine's insides (engine.c, scan.c, merge.c,
- * counters.c, group-frames.c, mappers.c).
+ * engine-priv.h - the index's insides (engine.c, scan.c, exchange.c,
+ * counters.c, group-frames.c, mappers.c, pools.c).  The page states live in
+ * each VM process (sharing/agent-priv.h); the index keeps what is shared.
  *
- * Page states (SpEngineVm.page[gfn], low bits):
- *   ANON    private anonymous memory, the state every page starts in
- *   MERGED  mapped MAP_PRIVATE from pool frame F and not written since:
- *           reads hit the shared frame (F is in the high bits)
- *   COWED   was MERGED, then written: the kernel copied it, so it is
- *           private again, but its mapping is still the file mapping of F
- *           (F kept only to count mappings); it holds no frame reference
- *   ZERO    dropped to the zero page (no memory) and not written since
- * plus flags: TOUCHED (ever written, by the guest or the VMM), HASHED (the
- * hash word is the current content's), VOLATILE (written since the
- * previous scan, so not a merge candidate this scan).
+ * Frames.  A frame id (fid) names either a *pool frame* (a page of a share
+ * set's pool memfd: ShFrame in eng->frames, with its pool and offset) or,
+ * with GF_BIT set, a *group frame* (a page of a clone group's file:
+ * ShGFrame in eng->gframes).  refs = MERGED pages mapping the frame;
+ * mappers[fid] lists them (vm slot << 40 | gfn), KSM's rmap_items, which is
+ * how the reverse map walks a frame (mappers.c, rmap/rmap.h); and each VM's
+ * fid_of[gfn] says which frame its page maps (NO_FRAME: none).  A pool frame
+ * is in the stable index (key: share set << 32 | hash) from the merges that
+ * made it until its refs drop to 0, when it is freed (hole punched); frames
+ * with equal keys are chained through `next`.
  *
- * Frames: ShFrame per pool frame; refs = MERGED pages mapping it, and
- * mappers[frame] lists them (vm slot << 40 | gfn), KSM's rmap_items: the
- * reverse map walks a pool frame through it (mappers.c, rmap/rmap.h).  A frame
- * is in the stable index (key: sharing group << 32 | hash) from the merge
- * that created it until its refs drop to 0, when it is freed (hole punched).
- * Frames with equal keys are chained through `next`.
+ * The unstable table maps key -> (vm slot << 40 | gfn) of a candidate page
+ * seen this pass with no match yet; it is emptied at every pass start, as
+ * KSM's unstable tree is.  Its entries are hints: the VM compares bytes
+ * before any merge.
  *
- * The unstable table maps key -> (vm slot << 40 | gfn) of a stable page
- * seen this scan with no match yet; it is emptied at every scan start, as
- * KSM's unstable tree is.  Its entries are hints: every use re-checks the
- * page's state and compares bytes.
+ * Share sets and pools: VMs whose domains may share (--allow-share) form a
+ * share set (union-find over domain ids; a VM's `group`); each share set
+ * has a pool, created with its first frame, and every VM of the set maps it
+ * as its space 0.  Group files a VM merges onto get further space ids.
  *
- * Locking: eng->lock protects everything here unless a field's comment
- * says otherwise; every field names its writer and its lock.  Readers copy
- * the published stats out under the lock.  The engine thread holds
- * eng->lock while it works on a batch of pages and drops it to sleep
- * between batches.  Lock order with the reverse map's rmap_lock:
- * rmap/rmap.h ("Locking").
+ * Every field's comment says "writer; lock: meaning" ("immutable": set
+ * before the struct is shared).  eng->lock protects everything here; the
+ * engine thread holds it while it exchanges with a VM process and while it
+ * works on a batch, and drops it to sleep.  Lock order with the reverse
+ * map's rmap_lock: rmap/rmap.h ("Locking").  A VM's memory channel is used
+ * only with eng->lock held.
  */
 #ifndef SAMEPAGE_SHARING_ENGINE_PRIV_H
 #define SAMEPAGE_SHARING_ENGINE_PRIV_H
@@ -43,36 +41,19 @@
 #include "rmap/frame-pool.h"
 #include "sharing/engine.h"
 #include "sharing/u64map.h"
+#include "sharing/proto.h"
 
-enum {
-    PG_ANON = 0,
-    PG_MERGED = 1,
-    PG_COWED = 2,
-    PG_ZERO = 3,
-    PG_KIND_MASK = 3,
-    PG_TOUCHED = 1 << 2,
-    PG_HASHED = 1 << 3,
-    PG_VOLATILE = 1 << 4,
-};
-#define PG_FRAME_SHIFT 8
-#define PG_KIND(p)     ((unsigned)((p)&PG_KIND_MASK))
-#define PG_FRAME(p)    ((uint32_t)((p) >> PG_FRAME_SHIFT))
-#define PG_MAKE(kind, frame, flags)                                                                \
-    ((uint64_t)(kind) | (uint64_t)(flags) | ((uint64_t)(frame) << PG_FRAME_SHIFT))
 #define NO_FRAME     UINT32_MAX
 #define MAX_VM_SLOTS 65535
+#define NO_SPACE     UINT32_MAX
 
-/* Every field's comment says "writer; lock: meaning".  "immutable": set
- * before the struct is shared (sp_engine_new, sp_engine_attach before the
- * VM takes its slot, grec_new before the record is listed) and never
- * changed after; "scanner": the engine thread. */
-
-/* A pool frame, or the frame part of a group frame (ShGFrame). */
 typedef struct ShFrame {
-    uint32_t hash;  /* made by new_frame/sh_gframe_index; eng->lock: 32 bits of XXH3 */
-    uint32_t refs;  /* counters.c only; eng->lock: MERGED pages mapping it; 0 = free */
-    uint32_t group; /* made by new_frame/sh_gframe_index; eng->lock: its sharing group */
-    uint32_t next;  /* sh_frame_link/unlink; eng->lock: next with the same key, or NO_FRAME */
+    uint32_t hash;  /* new_frame; immutable: content hash (32 bits of XXH3) */
+    uint32_t refs;  /* counters.c; eng->lock: MERGED pages mapping it; 0 = free */
+    uint32_t group; /* new_frame; immutable: share set it belongs to */
+    uint32_t next;  /* sh_frame_link/unlink; eng->lock: next frame of the key, or NO_FRAME */
+    uint32_t pool;  /* new_frame; immutable: index in eng->pools (pool frames) */
+    uint32_t off;   /* new_frame; immutable: frame offset in that pool */
 } ShFrame;
 
 /* Group frames (group-frames.c): frame ids with GF_BIT set. */
@@ -82,62 +63,76 @@ static inline bool sh_is_gframe(uint32_t fid)
     return fid != NO_FRAME && (fid & GF_BIT);
 }
 
+typedef struct ShPool {
+    uint32_t group;     /* pools.c; immutable: the share set it serves */
+    SpFramePool fp;     /* pools.c, counters.c (frees); eng->lock: the memfd and its view */
+    uint64_t ino;       /* pools.c; immutable: the memfd's inode (re-attach) */
+    GArray *fid_of_off; /* new_frame, counters.c; eng->lock: uint32 fid + 1 per offset */
+    bool adopted;       /* sh_pool_adopt, release_unused; eng->lock: frames may be unmapped */
+} ShPool;
+
 typedef struct ShGroupRec {
     SpCloneGroup *grp; /* grec_new; immutable: one reference (dropped by grec_finish) */
-    int fd;            /* grec_new; immutable: a duplicate of the group's file descriptor */
+    int fd;            /* grec_new; immutable: a read-only descriptor of the group's file */
     uint8_t *view;     /* grec_new; immutable: read-only shared view of the file */
     uint64_t npages;   /* grec_new; immutable */
+    uint64_t ino;      /* grec_new; immutable: the file's inode (re-attach) */
     uint32_t *gf;      /* sh_gframe_index; eng->lock: per page, group frame index + 1; 0: not yet */
     uint64_t refs;     /* counters.c (sh_gframe_rec_get/put); eng->lock: merges onto its frames */
+    uint64_t cursor;   /* sh_gframes_index_some; eng->lock: next page to index */
     /* grec_maybe_retire; eng->lock, then the reaper's alone: next retired record */
     struct ShGroupRec *next_dead;
 } ShGroupRec;
 
 typedef struct ShGFrame {
-    ShFrame f;       /* as a pool frame's */
+    ShFrame f;       /* as a pool frame's (pool, off unused) */
     ShGroupRec *rec; /* sh_gframe_index, grec_maybe_retire; eng->lock: NULL = a free slot */
     uint64_t off;    /* sh_gframe_index; eng->lock: page of the group's file */
 } ShGFrame;
 
+/* What a VM's space id stands for, in the index. */
+typedef struct ShSpace {
+    uint32_t pool;   /* index in eng->pools, or NO_SPACE */
+    ShGroupRec *rec; /* or this group's record (NULL) */
+} ShSpace;
+
 struct SpEngineVm {
     SpEngine *eng;       /* attach; immutable */
-    uint64_t id;         /* attach; immutable: the VMM's VM id */
+    uint64_t id;         /* attach; immutable: the supervisor's VM id */
     char *name;          /* attach; immutable */
-    SpGuestMem *mem;     /* attach; immutable: its RAM */
-    int kvm_fd;          /* attach; immutable: KVM VM fd, -1: no dirty log */
-    uint32_t slot;       /* attach; immutable: memslot with dirty logging */
+    int channel;         /* attach; immutable: the memory channel (not owned) */
+    int pid;             /* attach; immutable: the VM process (pagemap for SP_RMAP_EXACT) */
+    uint64_t ram_base;   /* attach; immutable: its RAM's address in that process */
     uint64_t npages;     /* attach; immutable: guest pages */
     uint64_t first, end; /* attach, sp_engine_set_range; eng->lock: gfns that take part */
-    uint64_t *page;      /* attach, scanner, counters.c, settle; eng->lock: state per page */
-    uint32_t *hash;      /* scanner; eng->lock: content hash per page, valid with PG_HASHED */
-    uint64_t *dirty;     /* scanner (harvest); eng->lock: KVM_GET_DIRTY_LOG buffer */
-    /* sp_engine_mark_dirty (any thread) sets bits, the harvest takes them;
-     * atomic, no lock: pages written by VMM threads */
-    uint64_t *vmm_dirty;
-    int pagemap_fd;      /* attach; immutable: /proc/self/pagemap, CoW'd or still merged? */
-    uint32_t group;      /* attach, allow_domains; eng->lock: sharing group (domains) */
+    uint32_t group;      /* attach; eng->lock: share set (domains) */
     uint32_t slot_index; /* attach; eng->lock: index in eng->vm_slots */
     char *domain;        /* attach; immutable: sharing domain name */
-    bool file_backed;    /* attach; immutable: RAM maps a clone group's file (SpEngineVmDesc) */
     SpRmapVm *rmap;      /* attach; immutable: its reverse-map entry, or NULL */
-    /* counters */
-    uint64_t merged;       /* counters.c; eng->lock: pages in MERGED */
-    uint64_t zero;         /* counters.c; eng->lock: pages in ZERO */
-    uint64_t touched;      /* counters.c (sh_page_touch); eng->lock: pages with PG_TOUCHED */
-    uint64_t volatile_now; /* scanner; eng->lock: pages VOLATILE in the current scan */
+    bool broken;         /* exchange.c; eng->lock: its channel failed; no more requests */
+    uint32_t hold;       /* sp_engine_vm_hold; eng->lock: the clone code owns it now */
+    uint32_t *fid_of;    /* counters.c; eng->lock: per page, the frame it maps or NO_FRAME */
+    GArray *spaces;      /* scan.c, reattach; eng->lock: ShSpace by the VM's space id */
+    uint64_t cursor;     /* scan.c; eng->lock: next gfn of the current pass */
+    /* counters: the index's own (counters.c), and the agent's last report */
+    uint64_t merged;       /* counters.c; eng->lock: pages whose fid_of is a frame */
+    uint64_t zero;         /* exchange.c; eng->lock: the agent's zero pages, last said */
+    uint64_t volatile_now; /* scan.c; eng->lock: volatile pages counted this pass */
+    SpProtoVmStats agent;  /* sp_engine_get_vm_stats; eng->lock: the agent's last stats */
 };
 
 struct SpEngine {
     GMutex lock;            /* the engine's lock (lock order: rmap/rmap.h, "Locking") */
-    GCond cond;             /* with lock: scans completed, knob changes, attach, quit */
+    GCond cond;             /* with lock: scans completed, knob changes, attach, quit, holds */
     GThread *thread;        /* sp_engine_new; immutable until joined by sp_engine_free */
     pthread_t tid;          /* scanner, before tid_valid; read once tid_valid is set */
     volatile int tid_valid; /* scanner at start; atomic (release/acquire): tid is set */
     bool quit;              /* sp_engine_free; eng->lock */
     SpEngineKnobs knobs;    /* sp_engine_set_knobs; eng->lock */
     bool unmerged;          /* scanner (run=2 done), set_knobs (other run); eng->lock */
-    SpFramePool pool;       /* new_frame (scanner), counters.c (frees); eng->lock */
-    GArray *frames;         /* scanner; eng->lock: ShFrame, indexed by frame number */
+    GPtrArray *pools;       /* pools.c; eng->lock: ShPool *, by index */
+    GArray *frames;         /* scan.c, counters.c; eng->lock: ShFrame by pool fid */
+    GArray *frame_free;     /* counters.c, new_frame; eng->lock: free pool fids (uint32) */
     GPtrArray *mappers;     /* counters.c; eng->lock: per frame, GArray of slot << 40 | gfn */
     GArray *gframes;        /* scanner, detach (retire); eng->lock: ShGFrame by index */
     GArray *gframe_free;    /* sh_gframe_index, grec_maybe_retire; eng->lock: free indices */
@@ -151,70 +146,89 @@ struct SpEngine {
     GHashTable *domain_ids; /* attach, allow_domains; eng->lock: domain name -> id + 1 */
     GArray *domain_parent;  /* attach, allow_domains; eng->lock: union-find over domain ids */
     uint64_t max_map_count; /* sp_engine_new, attach; eng->lock: the kernel's limit, raised */
-    bool map_limit_warned;  /* scanner (merge.c); eng->lock: mapping-limit warning logged */
     uint32_t zero_hash;     /* sp_engine_new; immutable: hash of an all-zero page */
     uint32_t test_delay_us; /* sp_engine_set_test_delay; eng->lock: merge window held open */
-    uint64_t scan_work;     /* scanner, settle; eng->lock: pages written, hashed or remapped */
-    /* counters.c (state counters), scanner (events), settle; eng->lock:
-     * the live counters, copied out by sp_engine_get_stats */
+    uint64_t scan_work;     /* scanner; eng->lock: pages written, hashed or remapped */
+    uint32_t holds;         /* sp_engine_vm_hold/release; eng->lock: VMs held by clones */
+    /* counters.c (state counters), scanner (events); eng->lock: the live
+     * counters, copied out by sp_engine_get_stats */
     SpEngineStats stats;
 };
 
-/* merge.c - the userfaultfd protocol; engine lock held. */
-bool sh_merge_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t frame);
-bool sh_zero_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
-bool sh_unmerge_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
-/* Is the page at gfn still the pool frame's page (not copied on write)? */
-bool sh_page_is_file(SpEngineVm *vm, uint64_t gfn, bool *present);
+/* exchange.c - requests on a VM's memory channel; eng->lock held.  A
+ * failure marks the VM broken (logged once) and returns false: the engine
+ * stops talking to it, and keeps its frame references until it detaches
+ * (a live VM may still map them). */
+bool sh_exchange(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *payload, uint32_t len,
+                 const int *fds, uint32_t nfds, SpProtoMsg *reply);
+/* Apply a reply carrying SpProtoReleased: drop those references. */
+bool sh_apply_released(SpEngine *eng, SpEngineVm *vm, SpProtoMsg *reply);
+/* Tell the VM about a pool or group file (M_SPACE); its space id, or NO_SPACE. */
+uint32_t sh_vm_space_pool(SpEngine *eng, SpEngineVm *vm, uint32_t pool);
+uint32_t sh_vm_space_grec(SpEngine *eng, SpEngineVm *vm, ShGroupRec *rec);
+/* The frame (space, off) of the VM names, or NO_FRAME. */
+uint32_t sh_vm_frame_at(SpEngine *eng, SpEngineVm *vm, uint32_t space, uint32_t off);
 
-/* scan.c */
+/* scan.c - one pass */
 void sh_scan_begin(SpEngine *eng);
-void sh_scan_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
-/* Apply one write to a page's state (as a harvested dirty bit does). */
-void sh_page_written(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
+/* One batch of vm: scan from its cursor, match, merge.  false: vm's pass is done. */
+bool sh_scan_batch(SpEngine *eng, SpEngineVm *vm, uint32_t budget);
+void sh_unmerge_all(SpEngine *eng);
+/* Re-read a VM's merged pages (M_REPORT) and make the index agree. */
+bool sh_vm_resync(SpEngine *eng, SpEngineVm *vm, bool adopt_spaces);
 
-/* counters.c - the only code that changes a page's kind to or from MERGED
- * or ZERO, a frame's refs, or the counters that follow them.  Flags are
- * kept. */
-/* An ANON or COWED page now maps frame fid: MERGED (and HASHED). */
+/* pools.c */
+/* The pool of share set `group`, made on first use; NO_SPACE on failure. */
+uint32_t sh_pool_for(SpEngine *eng, uint32_t group);
+/* The pool whose memfd is the file of fd (re-attach), adopting it if new. */
+uint32_t sh_pool_adopt(SpEngine *eng, int fd, uint32_t group);
+/* A frame for offset `off` of an adopted pool (hashed from its content). */
+uint32_t sh_pool_frame_adopt(SpEngine *eng, uint32_t pool, uint32_t off);
+void sh_pools_free(SpEngine *eng);
+uint64_t sh_pools_in_use(SpEngine *eng);
+/* Punch out frames of adopted pools that no VM maps (after a re-attach). */
+void sh_pools_release_unused(SpEngine *eng);
+
+/* counters.c - the only code that changes a frame's refs, a VM's fid_of
+ * and merged, or the counters that follow them. */
+/* The VM's page gfn now maps frame fid (it merged). */
 void sh_page_set_merged(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t fid);
-/* A MERGED page no longer maps its frame (copied on write, or about to be
- * remapped): COWED, the frame number kept. */
+/* It no longer does (copied on write, unmerged, or the VM went). */
 void sh_page_clear_merged(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
-/* An ANON or COWED page was dropped: ZERO. */
-void sh_page_set_zero(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
-/* A ZERO page was written (or unmerged): ANON. */
-void sh_page_clear_zero(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
-/* The page was written at least once (TOUCHED). */
-void sh_page_touch(SpEngineVm *vm, uint64_t gfn);
+/* The agent says it has `zero` zero pages now. */
+void sh_vm_set_zero(SpEngine *eng, SpEngineVm *vm, uint64_t zero);
+/* A new pool frame made of `refs` merges is published (or freed if none). */
+void sh_frame_publish(SpEngine *eng, uint32_t fid);
 /* Recompute every counter; g_critical for each mismatch, returns their number. */
 unsigned sh_counters_recount(SpEngine *eng);
 
 /* group-frames.c */
 ShFrame *sh_frame(SpEngine *eng, uint32_t fid);
 const uint8_t *sh_frame_ptr(SpEngine *eng, uint32_t fid);
-int sh_frame_fd(SpEngine *eng, uint32_t fid, off_t *off);
-void sh_frame_link(SpEngine *eng, uint32_t fid);      /* into the stable index */
-void sh_frame_unlink(SpEngine *eng, uint32_t fid);    /* from the stable index */
-void sh_grecs_prepare(SpEngine *eng, SpEngineVm *vm); /* WITHOUT eng->lock */
-void sh_grecs_collect(SpEngine *eng);                 /* retire unneeded records */
-void sh_grecs_reap(SpEngine *eng);                    /* WITHOUT eng->lock */
+void sh_frame_link(SpEngine *eng, uint32_t fid);    /* into the stable index */
+void sh_frame_unlink(SpEngine *eng, uint32_t fid);  /* from the stable index */
+void sh_grecs_prepare(SpEngine *eng, SpRmapVm *rv); /* WITHOUT eng->lock */
+ShGroupRec *sh_grec_adopt(SpEngine *eng, int fd);   /* WITHOUT eng->lock (re-attach) */
+void sh_grecs_collect(SpEngine *eng);               /* retire unneeded records */
+void sh_grecs_reap(SpEngine *eng);                  /* WITHOUT eng->lock */
 void sh_grecs_free(SpEngine *eng);
-void sh_gframe_index(SpEngine *eng, SpEngineVm *vm, uint64_t gfn); /* an untouched clone page */
+/* Index up to `budget` pages of clone groups that an attached member maps. */
+void sh_gframes_index_some(SpEngine *eng, uint64_t budget);
 void sh_gframe_rec_get(SpEngine *eng, uint32_t fid); /* counters.c: a merge onto fid */
 void sh_gframe_rec_put(SpEngine *eng, uint32_t fid); /* counters.c: one gone; may retire */
 bool sh_gframe_ref(SpEngine *eng, uint32_t fid, SpFrameRef *out);
 uint32_t sh_gframe_find(SpEngine *eng, const SpCloneGroup *grp, uint64_t off);
+/* The group frame of page `off` of rec, indexed now if it was not yet. */
+uint32_t sh_gframe_adopt(SpEngine *eng, ShGroupRec *rec, uint64_t off);
 uint64_t sh_gframes_bytes(SpEngine *eng);
 
-/* mappers.c - who maps a pool frame; the engine's side of the reverse map */
+/* mappers.c - who maps a frame; the engine's side of the reverse map */
 void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
 void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
 uint32_t sh_mapper_count(SpEngine *eng, uint32_t frame);
 void sh_mappers_free(SpEngine *eng);
 void sh_rmap_register(SpEngine *eng);
 void sh_rmap_unregister(SpEngine *eng);
-void sh_unmerge_all(SpEngine *eng);
 
 static inline uint64_t sh_key(uint32_t group, uint32_t hash)
 {

@@ -1,21 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * engine.c - the engine object: knobs, VMs, the scanner thread, statistics.
+ * engine.c - the index object: knobs, VMs, the scanner thread, statistics.
  *
- * The scanner thread loops over full scans.  Each scan harvests the dirty
- * logs (scan.c), then walks every attached VM's pages in batches of
- * pages_to_scan, dropping the engine lock and sleeping sleep_millisecs
- * between batches (0 = no pause: full speed).  run=0 parks the thread;
- * run=2 unmerges every page once (merge.c) and then parks it.  Builds
+ * The scanner thread loops over full scans (passes).  Each pass begins
+ * with every attached VM's harvest (scan.c), then goes over the VMs in
+ * batches of pages_to_scan pages, dropping the engine lock and sleeping
+ * sleep_millisecs between batches (0 = no pause: full speed).  run=0 parks
+ * the thread; run=2 unmerges every page once and then parks it.  Builds
  * configured with --enable-debug-recount recount every counter after each
  * full scan (counters.c).
  *
- * Locking: eng->lock guards the engine's state (engine-priv.h) and is never
- * held while calling into the VMM; the lock order with the reverse map's
- * rmap_lock is in rmap/rmap.h ("Locking").
+ * Locking: eng->lock guards the index (engine-priv.h); the lock order with
+ * the reverse map's rmap_lock is in rmap/rmap.h ("Locking").  A VM that the
+ * clone code holds (sp_engine_vm_hold) is skipped by the scanner until it
+ * is released.
  *
- * Metadata: 12 bytes per guest page (state word + hash) plus 16 bytes per
- * frame and the index tables; reported as metadata_bytes.
+ * Metadata: in the index, 4 bytes per guest page (fid_of) plus 24 bytes per
+ * frame and the index tables; in each VM process, 12 bytes per page (state
+ * word + hash) and two bitmaps.  Both are reported as metadata_bytes.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,8 +31,6 @@
 #include "config.h"
 #include "sharing/engine-priv.h"
 #include "sharing/knobs.h"
-
-#define POOL_RESERVE (1ULL << 40) /* address space for frames: 1 TiB */
 
 GQuark sp_engine_error_quark(void)
 {
@@ -107,28 +107,25 @@ static bool engine_batch_pause(SpEngine *eng)
     return !eng->quit && eng->knobs.run == 1;
 }
 
-/* One full scan: harvest the dirty logs, then every attached VM's pages in
+/* One full scan: every VM's harvest, then every attached VM's pages in
  * batches of pages_to_scan, then the scan's figures.  false if it was cut
  * short (quit, or run changed): no figures then. */
 static bool engine_scan_pass(SpEngine *eng)
 {
     sh_scan_begin(eng);
-    uint32_t budget = eng->knobs.pages_to_scan;
     for (uint32_t s = 0; s < eng->nslots; s++) {
-        for (uint64_t g = 0;; g++) {
+        for (;;) {
             SpEngineVm *vm = eng->vm_slots[s]; /* re-read: it may detach while we sleep */
-            if (!vm || g < vm->first)
-                g = vm ? vm->first : 0;
-            if (!vm || g >= vm->end)
+            if (!vm || vm->broken || vm->hold || !sh_scan_batch(eng, vm, eng->knobs.pages_to_scan))
                 break;
-            sh_scan_page(eng, vm, g);
-            if (--budget == 0) {
-                budget = eng->knobs.pages_to_scan;
-                if (!engine_batch_pause(eng))
-                    return false;
-            }
+            if (!engine_batch_pause(eng))
+                return false;
         }
+        if (eng->quit || eng->knobs.run != 1)
+            return false;
     }
+    /* Clone groups' pages that members still map become frames to merge onto. */
+    sh_gframes_index_some(eng, 65536);
     uint64_t vol = 0;
     for (uint32_t s = 0; s < eng->nslots; s++)
         if (eng->vm_slots[s])
@@ -197,11 +194,9 @@ SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error)
     g_mutex_init(&eng->lock);
     g_cond_init(&eng->cond);
     eng->knobs = *knobs;
-    if (!sp_frame_pool_init(&eng->pool, 0, POOL_RESERVE, error)) {
-        g_free(eng);
-        return NULL;
-    }
+    eng->pools = g_ptr_array_new();
     eng->frames = g_array_new(FALSE, TRUE, sizeof(ShFrame));
+    eng->frame_free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     eng->mappers = g_ptr_array_new();
     eng->gmappers = g_ptr_array_new();
     eng->gframes = g_array_new(FALSE, TRUE, sizeof(ShGFrame));
@@ -233,8 +228,9 @@ void sp_engine_free(SpEngine *eng)
     for (uint32_t s = 0; s < eng->nslots; s++)
         g_warn_if_fail(eng->vm_slots[s] == NULL);
     g_free(eng->vm_slots);
-    sp_frame_pool_destroy(&eng->pool);
+    sh_pools_free(eng);
     g_array_free(eng->frames, TRUE);
+    g_array_free(eng->frame_free, TRUE);
     sh_mappers_free(eng);
     sh_grecs_free(eng);
     u64map_destroy(&eng->stable);
@@ -246,6 +242,18 @@ void sp_engine_free(SpEngine *eng)
     g_free(eng);
 }
 
+/* Knobs the agents apply themselves; eng->lock held. */
+static void push_agent_knobs(SpEngine *eng, SpEngineVm *only)
+{
+    SpProtoKnobs k = {.use_zero_pages = eng->knobs.use_zero_pages,
+                      .test_delay_us = eng->test_delay_us};
+    for (uint32_t s = 0; s < eng->nslots; s++) {
+        SpEngineVm *vm = eng->vm_slots[s];
+        if (vm && !vm->broken && (!only || vm == only))
+            sh_exchange(eng, vm, SP_PROTO_M_KNOBS, &k, sizeof(k), NULL, 0, NULL);
+    }
+}
+
 bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error)
 {
     if (!knobs_check(k, error))
@@ -253,7 +261,10 @@ bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error)
     g_mutex_lock(&eng->lock);
     if (k->run != 2)
         eng->unmerged = false;
+    bool zero_changed = k->use_zero_pages != eng->knobs.use_zero_pages;
     eng->knobs = *k;
+    if (zero_changed)
+        push_agent_knobs(eng, NULL);
     g_cond_broadcast(&eng->cond);
     g_mutex_unlock(&eng->lock);
     return true;
@@ -305,118 +316,120 @@ void sp_engine_allow_domains(SpEngine *eng, const char *a, const char *b)
 
 static void shvm_free(SpEngineVm *vm)
 {
-    if (vm->pagemap_fd >= 0)
-        close(vm->pagemap_fd);
-    g_free(vm->page);
-    g_free(vm->hash);
-    g_free(vm->dirty);
-    g_free(vm->vmm_dirty);
+    g_free(vm->fid_of);
+    if (vm->spaces)
+        g_array_free(vm->spaces, TRUE);
     g_free(vm->name);
     g_free(vm->domain);
     g_free(vm);
 }
 
-/* Initial states of a clone's pages from /proc/self/pagemap: a private
- * page (present, not a file page) is touched and leaves its group for the
- * reverse map; a page of the group file is left alone. */
-static bool attach_clone_pages(SpEngineVm *vm)
+/* eng->lock held: a free slot for vm, or false. */
+static bool slot_take(SpEngine *eng, SpEngineVm *vm)
 {
-    const uint64_t chunk = 1ULL << 16;
-    g_autofree uint64_t *ent = g_new(uint64_t, chunk);
-    for (uint64_t g = 0; g < vm->npages; g += chunk) {
-        uint64_t n = MIN(chunk, vm->npages - g);
-        off_t off = (off_t)(((uintptr_t)vm->mem->host / SP_PAGE_SIZE + g) * 8);
-        if (vm->pagemap_fd < 0 || pread(vm->pagemap_fd, ent, n * 8, off) != (ssize_t)(n * 8))
+    uint32_t s = 0;
+    while (s < eng->nslots && eng->vm_slots[s])
+        s++;
+    if (s == eng->nslots) {
+        if (eng->nslots == MAX_VM_SLOTS)
             return false;
-        for (uint64_t i = 0; i < n; i++)
-            if ((ent[i] >> 63) && !((ent[i] >> 61) & 1)) {
-                vm->page[g + i] |= PG_VOLATILE;
-                sh_page_touch(vm, g + i);
-                sp_rmap_vm_note_off(vm->rmap, g + i);
-            }
+        eng->vm_slots = g_renew(SpEngineVm *, eng->vm_slots, eng->nslots + 1);
+        eng->nslots++;
     }
+    vm->slot_index = s;
+    eng->vm_slots[s] = vm;
+    return true;
+}
+
+/* eng->lock held: a new VM starts over (M_ATTACH): its pool is space 0. */
+static bool attach_fresh(SpEngine *eng, SpEngineVm *vm, GError **error)
+{
+    uint32_t pool = sh_pool_for(eng, vm->group);
+    if (pool == NO_SPACE) {
+        g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_MEMORY, "no frame pool for VM '%s'",
+                    vm->name);
+        return false;
+    }
+    ShPool *p = g_ptr_array_index(eng->pools, pool);
+    g_autofree char *path = g_strdup_printf("/proc/self/fd/%d", p->fp.fd);
+    int ro = open(path, O_RDONLY | O_CLOEXEC);
+    SpProtoAttach at = {.share_start = vm->first * SP_PAGE_SIZE,
+                        .share_end = vm->end * SP_PAGE_SIZE,
+                        .pool_space = 0,
+                        .max_map_count = (uint32_t)MIN(eng->max_map_count, UINT32_MAX)};
+    if (vm->first == 0 && vm->end == vm->npages)
+        at.share_start = at.share_end = 0;
+    SpProtoMsg r = {0};
+    bool ok = ro >= 0 && sh_exchange(eng, vm, SP_PROTO_M_ATTACH, &at, sizeof(at), &ro, 1, &r);
+    if (ro >= 0)
+        close(ro);
+    if (!ok) {
+        g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_MEMORY,
+                    "VM '%s' did not take part in sharing (see the log)", vm->name);
+        return false;
+    }
+    sp_proto_msg_clear(&r);
+    ShSpace sp = {.pool = pool};
+    g_array_set_size(vm->spaces, 0);
+    g_array_append_val(vm->spaces, sp);
     return true;
 }
 
 SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
 {
-    g_autofree unsigned char *vec = NULL;
     SpEngineVm *vm = g_new0(SpEngineVm, 1);
-    vm->pagemap_fd = -1;
     vm->eng = eng;
     vm->id = d->id;
     vm->name = g_strdup(d->name);
     vm->domain = g_strdup(d->domain ? d->domain : d->name);
-    vm->mem = d->mem;
-    vm->kvm_fd = d->kvm_vm_fd;
-    vm->file_backed = d->file_backed;
+    vm->channel = d->channel;
+    vm->pid = d->pid;
+    vm->ram_base = d->ram_base;
     vm->rmap = d->rmap;
-    vm->slot = d->slot;
-    vm->npages = d->mem->size / SP_PAGE_SIZE;
-    vm->first = d->share_end ? d->share_start / SP_PAGE_SIZE : 0;
+    vm->npages = d->npages;
+    vm->first = d->share_end ? MIN(d->share_start / SP_PAGE_SIZE, vm->npages) : 0;
     vm->end = d->share_end ? MIN(d->share_end / SP_PAGE_SIZE, vm->npages) : vm->npages;
-    uint64_t words = (vm->npages + 63) / 64;
-    vm->page = g_try_new0(uint64_t, vm->npages);
-    vm->hash = g_try_new0(uint32_t, vm->npages);
-    vm->dirty = g_try_new0(uint64_t, words);
-    vm->vmm_dirty = g_try_new0(uint64_t, words);
-    if (!vm->page || !vm->hash || !vm->dirty || !vm->vmm_dirty) {
+    vm->spaces = g_array_new(FALSE, FALSE, sizeof(ShSpace));
+    vm->fid_of = g_try_new(uint32_t, vm->npages);
+    if (!vm->fid_of) {
         g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_MEMORY,
                     "not enough memory for the sharing metadata of VM '%s'", d->name);
-        goto fail;
+        shvm_free(vm);
+        return NULL;
     }
-    vm->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    /* Pages already in memory (the loader's, or written before attach) are
-     * touched - except, in a clone, pages that still map their clone group:
-     * they are shared already, and only a write (seen in the dirty log)
-     * makes them candidates, like any page. */
-    if (vm->rmap && vm->file_backed && !attach_clone_pages(vm)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "VM '%s': cannot read /proc/self/pagemap",
-                    d->name);
-        goto fail;
-    }
-    vec = vm->file_backed && vm->rmap ? NULL : g_try_malloc(MIN(vm->npages, 1ULL << 20));
-    for (uint64_t g = 0; vec && g < vm->npages; g += 1ULL << 20) {
-        uint64_t n = MIN(vm->npages - g, 1ULL << 20);
-        if (mincore(d->mem->host + g * SP_PAGE_SIZE, n * SP_PAGE_SIZE, vec) < 0)
-            break;
-        for (uint64_t i = 0; i < n; i++)
-            if (vec[i] & 1) {
-                vm->page[g + i] |= PG_VOLATILE;
-                sh_page_touch(vm, g + i);
-            }
-    }
+    memset(vm->fid_of, 0xff, vm->npages * sizeof(uint32_t));
+    if (vm->rmap)
+        sh_grecs_prepare(eng, vm->rmap); /* its clone groups' pages become frames */
     g_mutex_lock(&eng->lock);
-    uint32_t s = 0;
-    while (s < eng->nslots && eng->vm_slots[s])
-        s++;
-    if (s == eng->nslots) {
-        if (eng->nslots == MAX_VM_SLOTS) {
-            g_mutex_unlock(&eng->lock);
-            g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_TOO_MANY_VMS,
-                        "too many VMs for one engine");
-            goto fail;
-        }
-        eng->vm_slots = g_renew(SpEngineVm *, eng->vm_slots, eng->nslots + 1);
-        eng->nslots++;
+    if (!slot_take(eng, vm)) {
+        g_mutex_unlock(&eng->lock);
+        g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_TOO_MANY_VMS,
+                    "too many VMs for one engine");
+        shvm_free(vm);
+        return NULL;
     }
-    vm->slot_index = s;
     vm->group = domain_find(eng, domain_id(eng, vm->domain));
-    eng->vm_slots[s] = vm;
-    /* Two mappings per page at worst, for every attached VM. */
-    uint64_t want = 65530;
-    for (uint32_t i = 0; i < eng->nslots; i++)
-        if (eng->vm_slots[i])
-            want += 2 * eng->vm_slots[i]->npages;
+    /* Two mappings per page at worst, in the VM's own process. */
+    uint64_t want = 65530 + 2 * vm->npages;
     if (want > eng->max_map_count)
         engine_raise_map_limit(eng, want);
+    bool ok = d->reattach ? sh_vm_resync(eng, vm, true) : attach_fresh(eng, vm, error);
+    if (ok)
+        push_agent_knobs(eng, vm);
+    if (!ok) {
+        if (d->reattach)
+            g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_MEMORY,
+                        "VM '%s': its merges could not be read back", vm->name);
+        /* Keep what a re-attach adopted until the VM goes (it maps it). */
+        vm->broken = true;
+    }
     g_cond_broadcast(&eng->cond);
     g_mutex_unlock(&eng->lock);
-    sh_grecs_prepare(eng, vm); /* its clone groups' pages become frames */
+    if (!ok && !d->reattach) {
+        sp_engine_detach(eng, vm);
+        return NULL;
+    }
     return vm;
-fail:
-    shvm_free(vm);
-    return NULL;
 }
 
 void sp_engine_detach(SpEngine *eng, SpEngineVm *vm)
@@ -424,12 +437,12 @@ void sp_engine_detach(SpEngine *eng, SpEngineVm *vm)
     if (!vm)
         return;
     g_mutex_lock(&eng->lock);
-    for (uint64_t g = 0; g < vm->npages; g++) {
-        if (PG_KIND(vm->page[g]) == PG_MERGED)
+    while (vm->hold)
+        g_cond_wait(&eng->cond, &eng->lock);
+    for (uint64_t g = 0; g < vm->npages; g++)
+        if (vm->fid_of[g] != NO_FRAME)
             sh_page_clear_merged(eng, vm, g);
-        else if (PG_KIND(vm->page[g]) == PG_ZERO)
-            sh_page_clear_zero(eng, vm, g);
-    }
+    sh_vm_set_zero(eng, vm, 0);
     eng->vm_slots[vm->slot_index] = NULL;
     sh_grecs_collect(eng); /* groups it was the last attached member of */
     g_mutex_unlock(&eng->lock);
@@ -451,16 +464,58 @@ void sp_engine_set_test_delay(SpEngine *eng, uint32_t us)
 {
     g_mutex_lock(&eng->lock);
     eng->test_delay_us = us;
+    push_agent_knobs(eng, NULL);
     g_mutex_unlock(&eng->lock);
 }
 
-void sp_engine_mark_dirty(SpEngineVm *vm, uint64_t gpa, uint64_t len)
+void sp_engine_vm_hold(SpEngine *eng, SpEngineVm *vm)
 {
-    if (!vm || !len)
-        return;
-    uint64_t first = gpa / SP_PAGE_SIZE, last = (gpa + len - 1) / SP_PAGE_SIZE;
-    for (uint64_t g = first; g <= last && g < vm->npages; g++)
-        __atomic_fetch_or(&vm->vmm_dirty[g / 64], 1ULL << (g % 64), __ATOMIC_RELEASE);
+    g_mutex_lock(&eng->lock);
+    vm->hold++;
+    eng->holds++;
+    g_mutex_unlock(&eng->lock);
+}
+
+void sp_engine_vm_resync(SpEngine *eng, SpEngineVm *vm)
+{
+    g_mutex_lock(&eng->lock);
+    if (!vm->broken)
+        sh_vm_resync(eng, vm, false);
+    g_mutex_unlock(&eng->lock);
+}
+
+void sp_engine_vm_release(SpEngine *eng, SpEngineVm *vm)
+{
+    g_mutex_lock(&eng->lock);
+    vm->hold--;
+    eng->holds--;
+    g_cond_broadcast(&eng->cond);
+    g_mutex_unlock(&eng->lock);
+}
+
+bool sp_engine_vm_sync(SpEngine *eng, SpEngineVm *vm, GError **error)
+{
+    g_mutex_lock(&eng->lock);
+    SpProtoMsg r = {0};
+    bool ok = !vm->broken && sh_exchange(eng, vm, SP_PROTO_M_SYNC, NULL, 0, NULL, 0, &r) &&
+              sh_apply_released(eng, vm, &r);
+    sp_proto_msg_clear(&r);
+    g_mutex_unlock(&eng->lock);
+    if (!ok)
+        g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_MEMORY,
+                    "VM '%s': no sync through its memory channel", vm->name);
+    return ok;
+}
+
+void sp_engine_reattach_done(SpEngine *eng, bool all_attached)
+{
+    g_mutex_lock(&eng->lock);
+    if (all_attached)
+        sh_pools_release_unused(eng);
+    else
+        g_message("event=reattach-incomplete (frames no re-attached VM maps are kept: a VM "
+                  "that could not be re-attached may map them)");
+    g_mutex_unlock(&eng->lock);
 }
 
 static uint64_t engine_metadata(SpEngine *eng)
@@ -469,9 +524,22 @@ static uint64_t engine_metadata(SpEngine *eng)
                  u64map_bytes(&eng->stable) + u64map_bytes(&eng->unstable);
     for (uint32_t s = 0; s < eng->nslots; s++)
         if (eng->vm_slots[s])
-            b += eng->vm_slots[s]->npages * (sizeof(uint64_t) + sizeof(uint32_t)) +
-                 (eng->vm_slots[s]->npages + 63) / 64 * 16;
+            b += eng->vm_slots[s]->npages * sizeof(uint32_t) +
+                 eng->vm_slots[s]->agent.metadata_bytes;
     return b;
+}
+
+/* eng->lock held: ask the agent for its figures (a round trip). */
+static void refresh_agent_stats(SpEngine *eng, SpEngineVm *vm)
+{
+    SpProtoMsg r = {0};
+    if (vm->broken || vm->hold || !sh_exchange(eng, vm, SP_PROTO_M_STATS, NULL, 0, NULL, 0, &r))
+        return;
+    SpProtoReader rd = sp_proto_reader(&r);
+    SpProtoVmStats st;
+    if (sp_proto_read(&rd, &st, sizeof(st)))
+        vm->agent = st;
+    sp_proto_msg_clear(&r);
 }
 
 void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
@@ -479,9 +547,15 @@ void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
     g_mutex_lock(&eng->lock);
     *out = eng->stats;
     out->metadata_bytes = engine_metadata(eng);
-    out->pool_frames = eng->pool.in_use;
+    out->pool_frames = sh_pools_in_use(eng);
     out->saved_bytes = (out->pages_sharing + out->zero_pages) * SP_PAGE_SIZE;
     out->general_profit = (int64_t)out->saved_bytes - (int64_t)out->metadata_bytes;
+    /* Writes caught in a merge window happen in the VM processes (tests). */
+    for (uint32_t s = 0; eng->test_delay_us && s < eng->nslots; s++)
+        if (eng->vm_slots[s]) {
+            refresh_agent_stats(eng, eng->vm_slots[s]);
+            out->wp_faults_seen += eng->vm_slots[s]->agent.wp_faults_seen;
+        }
     g_mutex_unlock(&eng->lock);
 }
 
@@ -490,26 +564,16 @@ void sp_engine_get_vm_stats(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out)
     memset(out, 0, sizeof(*out));
     if (!vm)
         return;
-    uint64_t resident = sp_guest_mem_resident_pages(vm->mem); /* mincore: not under the lock */
     g_mutex_lock(&eng->lock);
+    refresh_agent_stats(eng, vm);
     out->merged_pages = vm->merged;
     out->zero_pages = vm->zero;
-    out->private_pages = vm->touched - MIN(vm->touched, vm->merged + vm->zero);
+    out->private_pages = vm->agent.private_pages;
     out->volatile_pages = vm->volatile_now;
-    /* Mappings: a new one starts wherever the kind of mapping changes or
-     * file-backed pages stop mapping consecutive frames. */
-    uint64_t maps = 1;
-    for (uint64_t g = 1; g < vm->npages; g++) {
-        uint64_t a = vm->page[g - 1], b = vm->page[g];
-        bool fa = PG_KIND(a) == PG_MERGED || PG_KIND(a) == PG_COWED;
-        bool fb = PG_KIND(b) == PG_MERGED || PG_KIND(b) == PG_COWED;
-        if (fa != fb || (fb && PG_FRAME(b) != PG_FRAME(a) + 1))
-            maps++;
-    }
-    out->mappings = maps;
+    out->mappings = vm->agent.mappings;
     out->profit_bytes = (int64_t)((vm->merged + vm->zero) * SP_PAGE_SIZE) -
-                        (int64_t)(vm->npages * (sizeof(uint64_t) + sizeof(uint32_t)));
-    out->rss_pages = resident - MIN(resident, vm->merged);
+                        (int64_t)(vm->agent.metadata_bytes + vm->npages * sizeof(uint32_t));
+    out->rss_pages = vm->agent.resident_pages - MIN(vm->agent.resident_pages, vm->merged);
     g_mutex_unlock(&eng->lock);
 }
 

@@ -1,20 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * engine.h - the deduplication engine: KSM's semantics, from the VMM side.
+ * engine.h - the deduplication engine's index: KSM's semantics, from the
+ * VMM side, across VM processes (docs/sharing.md, docs/process-model.md).
  *
- * The VMM attaches each VM's guest RAM (rmap/guest-mem.h) with the KVM VM
- * fd whose memslot 0 covers it with dirty logging on.  One engine thread
- * scans all attached VMs: it harvests KVM's dirty log to learn which pages
- * changed (volatile) and which merged pages the kernel copied on write,
- * hashes stable pages with XXH3, finds duplicates through a stable index
- * of shared frames and an unstable table rebuilt every full scan, and
- * merges them onto frames of a memfd pool with the race-free protocol of
+ * The supervisor attaches each VM by its memory channel to the VM's agent
+ * (sharing/agent.h), which knows the VM's pages.  One engine thread drives
+ * every attached VM through passes: the agent harvests KVM's dirty log (the
+ * pages that changed are volatile; merged pages the kernel copied on write
+ * release their frames), hashes stable pages with XXH3 and returns them as
+ * candidates; the index matches candidates against its stable index of
+ * shared frames and an unstable table rebuilt every pass, fills new frames
+ * (contents sent by the VM) in the share set's pool memfd, and tells the
+ * VMs to merge, which they do with the race-free protocol of
  * docs/sharing.md.  Knobs and counters keep KSM's names and meanings.
  *
- * Threads: the engine thread does all scanning and merging; any thread may
- * call the knob setters, the stats getters, attach/detach (they take
- * eng->lock, which the scanner holds while it works on a batch) and
- * sp_engine_mark_dirty (lock-free).
+ * Threads: the engine thread does all scanning; any thread may call the
+ * knob setters, the stats getters, attach/detach and the holds (they take
+ * eng->lock, which the scanner holds while it works on a batch).
  */
 #ifndef SAMEPAGE_SHARING_ENGINE_H
 #define SAMEPAGE_SHARING_ENGINE_H
@@ -23,7 +25,6 @@
 #include <stdint.h>
 #include <gio/gio.h>
 
-#include "rmap/guest-mem.h"
 #include "rmap/rmap.h"
 
 typedef struct SpEngine SpEngine;
@@ -38,22 +39,21 @@ typedef enum {
     SP_ENGINE_ERROR_TOO_MANY_VMS, /* every VM slot of the engine is taken */
 } SpEngineError;
 
-/* What the VMM tells the engine about a VM. */
+/* What the supervisor tells the engine about a VM. */
 typedef struct SpEngineVmDesc {
-    uint64_t id;          /* the VM's id, unique in the process */
+    uint64_t id;          /* the VM's id, unique in the supervisor */
     const char *name;     /* for messages and stats */
-    SpGuestMem *mem;      /* its RAM (host mapping + WP userfaultfd) */
-    int kvm_vm_fd;        /* KVM VM fd; memslot `slot` covers all of mem with dirty logging */
-    uint32_t slot;        /* the memslot number */
+    int channel;          /* its memory channel (not taken; must outlive the attach) */
+    int pid;              /* its process (for /proc/PID/pagemap in exact walks) */
+    uint64_t ram_base;    /* where its RAM is mapped in that process */
+    uint64_t npages;      /* guest pages */
     const char *domain;   /* sharing domain; NULL = its own (the name) */
     uint64_t share_start; /* guest-physical range that takes part in sharing; */
     uint64_t share_end;   /* 0, 0 = all of RAM (the default) */
-    bool file_backed;     /* RAM is a MAP_PRIVATE file mapping (a clone group's
-                           * file): a page must never be dropped with
-                           * MADV_DONTNEED, which would bring the file back */
-    SpRmapVm *rmap;       /* its reverse-map entry (may be NULL): pages that still
-                           * map their clone group are left alone (not rescanned,
-                           * not re-merged), and pages that leave it are noted */
+    SpRmapVm *rmap;       /* its reverse-map entry (may be NULL) */
+    bool reattach;        /* the VM was attached to an earlier index (a supervisor
+                           * restart): read its merges (M_REPORT) instead of
+                           * starting it over */
 } SpEngineVmDesc;
 
 /* KSM's knobs.  run: 0 stop, 1 run, 2 unmerge everything and stay stopped.
@@ -118,8 +118,20 @@ void sp_engine_set_range(SpEngine *eng, SpEngineVm *vm, uint64_t start, uint64_t
 /* Tests only: hold every merge window open `us` microseconds after the
  * compare, and count the guest writes that block in it (wp_faults_seen). */
 void sp_engine_set_test_delay(SpEngine *eng, uint32_t us);
-/* A VMM thread wrote guest RAM [gpa, gpa+len): KVM's log does not show it. */
-void sp_engine_mark_dirty(SpEngineVm *vm, uint64_t gpa, uint64_t len);
+/* Clones: while held, the engine does not talk to the VM (its process is
+ * making a layer); _resync re-reads its merges (its RAM was replaced);
+ * _release lets the engine go on.  Hold, (resync,) release, in that order. */
+void sp_engine_vm_hold(SpEngine *eng, SpEngineVm *vm);
+void sp_engine_vm_resync(SpEngine *eng, SpEngineVm *vm);
+void sp_engine_vm_release(SpEngine *eng, SpEngineVm *vm);
+/* The reverse map's sync of an attached VM (M_SYNC): its off bits, and the
+ * frames of merged pages copied on write. */
+bool sp_engine_vm_sync(SpEngine *eng, SpEngineVm *vm, GError **error);
+/* After a supervisor restart, once every VM that could be was re-attached
+ * (all_attached: none failed): frames of the adopted pools that no VM maps
+ * are given back to the host.  With all_attached false they are kept (an
+ * unattached VM might map them) and logged. */
+void sp_engine_reattach_done(SpEngine *eng, bool all_attached);
 
 void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out);
 void sp_engine_get_vm_stats(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out);

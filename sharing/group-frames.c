@@ -4,16 +4,17 @@
  * clone's page, as KSM merges a page into a forked process's KSM page.
  *
  * A page of a clone group's file that a member of the group still maps is
- * shared already (the reverse map walks it through the group).  When the
- * scanner meets such a page it does not merge it anywhere; it hashes the
- * group's copy once (through a read-only view of the file) and puts it in
- * the stable index as a *group frame*.  A page of any VM of the same sharing
+ * shared already (the reverse map walks it through the group).  At the end
+ * of each pass the index goes over such pages (sh_gframes_index_some, a few
+ * at a time): it hashes the group's copy once (through a read-only view of
+ * the file, which the supervisor holds) and puts it in the stable index as
+ * a *group frame*.  A page of any VM of the same sharing
  * domain with that content is then merged onto it: mapped MAP_PRIVATE from
  * the group's file at that offset, exactly as a pool frame is mapped.  Such
  * a frame is shared both ways: by the group's members (no list) and by the
  * engine's merges (listed in gmappers, as pool frames' mappers are).
  *
- * Frame ids: a pool frame is its pool index; a group frame is GF_BIT |
+ * Frame ids: a pool frame is its index in eng->frames; a group frame is GF_BIT |
  * index into eng->gframes.  One ShGroupRec per group the engine knows:
  * a reference to the group, a duplicate of its file descriptor, the view,
  * and per page the group frame made of it.  Group frames never own memory
@@ -33,6 +34,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -58,18 +60,9 @@ const uint8_t *sh_frame_ptr(SpEngine *eng, uint32_t fid)
         ShGFrame *g = gframe(eng, fid);
         return g->rec->view + g->off * SP_PAGE_SIZE;
     }
-    return sp_frame_pool_ptr(&eng->pool, fid);
-}
-
-int sh_frame_fd(SpEngine *eng, uint32_t fid, off_t *off)
-{
-    if (sh_is_gframe(fid)) {
-        ShGFrame *g = gframe(eng, fid);
-        *off = (off_t)(g->off * SP_PAGE_SIZE);
-        return g->rec->fd;
-    }
-    *off = (off_t)fid * SP_PAGE_SIZE;
-    return eng->pool.fd;
+    ShFrame *f = sh_frame(eng, fid);
+    ShPool *p = g_ptr_array_index(eng->pools, f->pool);
+    return sp_frame_pool_ptr(&p->fp, f->off);
 }
 
 /* --- records --- */
@@ -104,13 +97,52 @@ static ShGroupRec *grec_new(SpCloneGroup *g)
     }
     rec->view = v;
     rec->gf = g_new0(uint32_t, rec->npages);
+    struct stat st;
+    rec->ino = fstat(rec->fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
     return rec;
 }
 
-void sh_grecs_prepare(SpEngine *eng, SpEngineVm *vm)
+/* eng->lock held: the record of g, or (a new one) `rec` inserted. */
+static ShGroupRec *grec_insert(SpEngine *eng, SpCloneGroup *g, ShGroupRec *rec, bool *raced)
+{
+    ShGroupRec *have = g_hash_table_lookup(eng->grecs, g);
+    *raced = have != NULL;
+    if (have)
+        return have;
+    g_hash_table_insert(eng->grecs, g, rec);
+    return rec;
+}
+
+ShGroupRec *sh_grec_adopt(SpEngine *eng, int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size % SP_PAGE_SIZE)
+        return NULL;
+    /* A group the supervisor knows already (a re-attached member's layer),
+     * or a new group of its own: the file of a family none of whose
+     * members is attached any more. */
+    SpCloneGroup *g = sp_clone_group_find_ino((uint64_t)st.st_ino);
+    if (!g) {
+        int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (dup < 0)
+            return NULL;
+        g = sp_clone_group_new(dup, (uint64_t)st.st_size / SP_PAGE_SIZE, NULL);
+    }
+    ShGroupRec *rec = grec_new(g);
+    bool raced = false;
+    g_mutex_lock(&eng->lock);
+    ShGroupRec *r = rec ? grec_insert(eng, g, rec, &raced) : NULL;
+    g_mutex_unlock(&eng->lock);
+    if (raced)
+        grec_finish(rec);
+    sp_clone_group_unref(g);
+    return r;
+}
+
+void sh_grecs_prepare(SpEngine *eng, SpRmapVm *rv)
 {
     SpCloneGroup *groups[SP_CLONE_LAYOUT_MAX_LAYERS];
-    guint n = vm->rmap ? sp_rmap_vm_groups(vm->rmap, groups, G_N_ELEMENTS(groups)) : 0;
+    guint n = rv ? sp_rmap_vm_groups(rv, groups, G_N_ELEMENTS(groups)) : 0;
     for (guint i = 0; i < n; i++) {
         g_mutex_lock(&eng->lock);
         bool have = g_hash_table_contains(eng->grecs, groups[i]);
@@ -120,10 +152,9 @@ void sh_grecs_prepare(SpEngine *eng, SpEngineVm *vm)
         ShGroupRec *rec = grec_new(groups[i]);
         if (!rec)
             continue;
+        bool raced = false;
         g_mutex_lock(&eng->lock);
-        bool raced = g_hash_table_contains(eng->grecs, groups[i]);
-        if (!raced)
-            g_hash_table_insert(eng->grecs, groups[i], rec);
+        grec_insert(eng, groups[i], rec, &raced);
         g_mutex_unlock(&eng->lock);
         if (raced)
             grec_finish(rec);
@@ -233,22 +264,20 @@ void sh_grecs_free(SpEngine *eng)
 
 /* --- frames --- */
 
-void sh_gframe_index(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
+/* Index page `off` of rec as a frame of share set `group`; its fid, or
+ * NO_FRAME (a zero page, or no room). */
+static uint32_t gframe_index_page(SpEngine *eng, ShGroupRec *rec, uint64_t off, uint32_t group)
 {
-    if (!vm->rmap || !sp_rmap_vm_maps_layer(vm->rmap, gfn))
-        return;
-    SpCloneGroup *grp = sp_rmap_vm_layer_group(vm->rmap, gfn);
-    if (!grp || !sp_clone_group_holds(grp, gfn))
-        return;
-    ShGroupRec *rec = g_hash_table_lookup(eng->grecs, grp);
-    if (!rec || gfn >= rec->npages || rec->gf[gfn])
-        return;
-    XXH64_hash_t h = XXH3_64bits(rec->view + gfn * SP_PAGE_SIZE, SP_PAGE_SIZE);
+    if (off >= rec->npages || rec->gf[off] == GF_NOT_INDEXABLE)
+        return NO_FRAME;
+    if (rec->gf[off])
+        return (rec->gf[off] - 1) | GF_BIT;
+    XXH64_hash_t h = XXH3_64bits(rec->view + off * SP_PAGE_SIZE, SP_PAGE_SIZE);
     uint32_t hash = (uint32_t)(h ^ (h >> 32));
     eng->scan_work++;
     if (hash == eng->zero_hash) {
-        rec->gf[gfn] = GF_NOT_INDEXABLE;
-        return;
+        rec->gf[off] = GF_NOT_INDEXABLE;
+        return NO_FRAME;
     }
     uint32_t idx;
     if (eng->gframe_free->len) {
@@ -257,16 +286,62 @@ void sh_gframe_index(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
     } else {
         idx = eng->gframes->len;
         if (idx >= GF_BIT - 1)
-            return;
+            return NO_FRAME;
         g_array_set_size(eng->gframes, idx + 1);
     }
     uint32_t fid = idx | GF_BIT;
     ShGFrame *g = gframe(eng, fid);
-    *g = (ShGFrame){.f = {.hash = hash, .refs = 0, .group = vm->group, .next = NO_FRAME},
-                    .rec = rec,
-                    .off = gfn};
-    rec->gf[gfn] = idx + 1;
+    *g = (ShGFrame){
+        .f = {.hash = hash, .refs = 0, .group = group, .next = NO_FRAME}, .rec = rec, .off = off};
+    rec->gf[off] = idx + 1;
     sh_frame_link(eng, fid);
+    return fid;
+}
+
+uint32_t sh_gframe_adopt(SpEngine *eng, ShGroupRec *rec, uint64_t off)
+{
+    /* The share set of an attached member, or of the first attached VM
+     * that maps the group (whoever reported the merge). */
+    uint32_t group = 0;
+    for (uint32_t s = 0; s < eng->nslots; s++)
+        if (eng->vm_slots[s]) {
+            group = eng->vm_slots[s]->group;
+            if (eng->vm_slots[s]->rmap && sp_rmap_vm_in_group(eng->vm_slots[s]->rmap, rec->grp))
+                break;
+        }
+    return gframe_index_page(eng, rec, off, group);
+}
+
+/* An attached member that maps page `off` of rec's group as its layer. */
+static SpEngineVm *member_mapping(SpEngine *eng, ShGroupRec *rec, uint64_t off)
+{
+    for (uint32_t s = 0; s < eng->nslots; s++) {
+        SpEngineVm *vm = eng->vm_slots[s];
+        if (vm && vm->rmap && off < vm->npages && sp_rmap_vm_maps_layer(vm->rmap, off) &&
+            sp_rmap_vm_layer_group(vm->rmap, off) == rec->grp)
+            return vm;
+    }
+    return NULL;
+}
+
+void sh_gframes_index_some(SpEngine *eng, uint64_t budget)
+{
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, eng->grecs);
+    while (budget && g_hash_table_iter_next(&it, &k, &v)) {
+        ShGroupRec *rec = v;
+        for (; budget && rec->cursor < rec->npages; rec->cursor++, budget--) {
+            uint64_t off = rec->cursor;
+            if (rec->gf[off] || !sp_clone_group_holds(rec->grp, off))
+                continue;
+            SpEngineVm *vm = member_mapping(eng, rec, off);
+            if (vm)
+                gframe_index_page(eng, rec, off, vm->group);
+        }
+        if (rec->cursor >= rec->npages)
+            rec->cursor = 0; /* pages that were not mapped yet get another look */
+    }
 }
 
 void sh_gframe_rec_get(SpEngine *eng, uint32_t fid)

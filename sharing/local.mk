@@ -1,9 +1,14 @@
-# sharing/ - the deduplication engine.
+# sharing/ - the deduplication engine: the index (the supervisor's side),
+# the agent (the VM process's side) and the protocol between them.
 noinst_LIBRARIES += libsharing.a
 libsharing_a_SOURCES = \
+	sharing/proto.c sharing/proto.h \
 	sharing/engine.c sharing/engine.h sharing/engine-priv.h \
 	sharing/knobs.c sharing/knobs.h \
-	sharing/scan.c sharing/merge.c sharing/mappers.c sharing/group-frames.c \
+	sharing/scan.c sharing/exchange.c sharing/pools.c \
+	sharing/mappers.c sharing/group-frames.c \
 	sharing/counters.c \
-	sharing/u64map.c sharing/u64map.h
+	sharing/u64map.c sharing/u64map.h \
+	sharing/agent.c sharing/agent.h sharing/agent-priv.h \
+	sharing/agent-scan.c sharing/agent-merge.c
 libsharing_a_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)

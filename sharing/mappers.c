@@ -10,7 +10,9 @@
  * they take eng->lock (lock order: rmap/rmap.h, "Locking").  A mapper list
  * is at most max_page_sharing long, so removal is a short linear search.
  */
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sharing/engine-priv.h"
 
@@ -95,6 +97,19 @@ static SpEngineVm *vm_by_id(SpEngine *eng, uint64_t id)
     return NULL;
 }
 
+/* SP_RMAP_EXACT: is the page a private copy now (present, not a file
+ * page), read from the VM process's pagemap (root)?  Unknown: no. */
+static bool page_is_private(SpEngineVm *vm, uint64_t gfn)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/pagemap", vm->pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    uint64_t e = 0;
+    bool ok = fd >= 0 && pread(fd, &e, 8, (off_t)((vm->ram_base / SP_PAGE_SIZE + gfn) * 8)) == 8;
+    if (fd >= 0)
+        close(fd);
+    return ok && (e >> 63) && !((e >> 61) & 1);
+}
+
 /* Visit the mappers of frame fid; eng->lock held. */
 static uint64_t walk_list(SpEngine *eng, uint32_t fid, unsigned flags, SpRmapVisit visit,
                           void *visit_opaque, bool *stopped)
@@ -105,14 +120,10 @@ static uint64_t walk_list(SpEngine *eng, uint32_t fid, unsigned flags, SpRmapVis
         uint64_t w = g_array_index(m, uint64_t, i);
         SpEngineVm *vm = eng->vm_slots[w >> 40];
         uint64_t gfn = w & ((1ULL << 40) - 1);
-        bool present;
-        if ((flags & SP_RMAP_EXACT) && !sh_page_is_file(vm, gfn, &present) && present)
+        if ((flags & SP_RMAP_EXACT) && page_is_private(vm, gfn))
             continue; /* copied on write; the next harvest will tell the engine */
         n++;
-        SpRmapHit hit = {.vm_id = vm->id,
-                         .vm_name = vm->name,
-                         .gfn = gfn,
-                         .host = vm->mem->host + gfn * SP_PAGE_SIZE};
+        SpRmapHit hit = {.vm_id = vm->id, .vm_name = vm->name, .gfn = gfn, .host = NULL};
         if (visit && !visit(&hit, visit_opaque)) {
             *stopped = true;
             break;
@@ -151,29 +162,26 @@ static bool pool_lookup(void *opaque, uint64_t vm_id, uint64_t gfn, SpFrameRef *
     SpEngine *eng = opaque;
     g_mutex_lock(&eng->lock);
     SpEngineVm *vm = vm_by_id(eng, vm_id);
-    bool found = vm && gfn < vm->npages && PG_KIND(vm->page[gfn]) == PG_MERGED;
+    uint32_t fid = vm && gfn < vm->npages ? vm->fid_of[gfn] : NO_FRAME;
+    bool found = fid != NO_FRAME;
     if (found) {
-        uint32_t fid = PG_FRAME(vm->page[gfn]);
         if (sh_is_gframe(fid))
             found = sh_gframe_ref(eng, fid, out);
         else
-            *out = (SpFrameRef){.kind = SP_FRAME_POOL, .pool = &eng->pool, .index = fid};
+            *out = (SpFrameRef){.kind = SP_FRAME_POOL, .pool = eng, .index = fid};
     }
     g_mutex_unlock(&eng->lock);
     return found;
 }
 
-/* A sync found these pages private: merged ones among them were copied on
- * write, which the dirty log may not have told us yet. */
+/* Syncs of VMs in other processes go through their agents (M_SYNC), which
+ * report copied-on-write merges as released frames: nothing to do here. */
 static void pool_settle(void *opaque, uint64_t vm_id, const uint64_t *priv, uint64_t npages)
 {
-    SpEngine *eng = opaque;
-    g_mutex_lock(&eng->lock);
-    SpEngineVm *vm = vm_by_id(eng, vm_id);
-    for (uint64_t g = 0; vm && g < MIN(npages, vm->npages); g++)
-        if ((priv[g / 64] >> (g % 64) & 1) && PG_KIND(vm->page[g]) == PG_MERGED)
-            sh_page_written(eng, vm, g);
-    g_mutex_unlock(&eng->lock);
+    (void)opaque;
+    (void)vm_id;
+    (void)priv;
+    (void)npages;
 }
 
 static const SpRmapPoolOps pool_ops = {
@@ -185,10 +193,10 @@ static const SpRmapPoolOps pool_ops = {
 
 void sh_rmap_register(SpEngine *eng)
 {
-    sp_rmap_register_pool(&eng->pool, &pool_ops, eng);
+    sp_rmap_register_pool(eng, &pool_ops, eng);
 }
 
 void sh_rmap_unregister(SpEngine *eng)
 {
-    sp_rmap_unregister_pool(&eng->pool);
+    sp_rmap_unregister_pool(eng);
 }

@@ -1,224 +1,332 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * scan.c - one pass of the scanner: harvest dirty logs, then examine pages.
+ * scan.c - one pass of the index over the VMs (the agent's half is
+ * sharing/agent-scan.c).
  *
- * At the start of every full scan each VM's KVM dirty log is harvested
- * (KVM_GET_DIRTY_LOG returns and clears it), together with the pages VMM
- * threads reported writing.  A written page is VOLATILE for this scan (KSM
- * would say its checksum changed) and its hash is stale.  A written MERGED
- * page was copied on write by the kernel - unless the bit is stale (the
- * write happened just before the merge and the merge saw its result), so
- * /proc/self/pagemap decides: a page still mapped from the file is still
- * merged.  A copied page drops its frame reference; the frame is freed
- * with its last reference.
+ * A pass begins with every VM's harvest (M_BEGIN): the agents learn from
+ * KVM's dirty log which pages changed, and report the merged pages the
+ * kernel copied on write, whose frame references are dropped here.  The
+ * unstable table is emptied.
  *
- * Then every touched page that is not volatile, merged or zero is hashed
- * (once: the hash stays valid until the page is written), dropped if it is
- * all zero, merged onto a frame of the stable index with the same group and
- * content, or paired through the unstable table with an earlier page of
- * the same content into a new frame.  A new duplicate therefore merges in
- * the first scan that sees it unchanged.
+ * Then each VM in turn, batch by batch (sh_scan_batch):
+ *   1. M_SCAN: the agent examines up to pages_to_scan pages from the VM's
+ *      cursor and returns the candidates (gfn, hash): touched, stable,
+ *      not merged, not zero (it drops zero pages itself);
+ *   2. each candidate is matched: a frame of the stable index with the same
+ *      share set and hash and room for one more mapper is a merge for this
+ *      VM; else an earlier candidate with the same key in the unstable
+ *      table (of any VM) makes a pair; else the candidate goes into the
+ *      unstable table;
+ *   3. pairs need a new frame: M_CONTENT fetches this VM's pages, each is
+ *      hashed again (the hash must match the candidate's) and copied into a
+ *      new frame of the share set's pool;
+ *   4. M_MERGE to this VM (its stable matches and its side of the pairs),
+ *      then to each partner VM (the other side): every agent compares the
+ *      bytes under write protection before it remaps, and answers which
+ *      merges happened; each is one reference (counters.c);
+ *   5. new frames are published into the stable index with the references
+ *      they got (or freed if none).
+ * So a new duplicate merges in the first pass that sees it unchanged, as
+ * before the process split.
  *
  * Engine lock held throughout.
  */
-#include <errno.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <linux/kvm.h>
 #include <xxhash.h>
 
 #include "sharing/engine-priv.h"
 
-void sh_page_written(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
+static uint32_t page_hash(const void *p)
 {
-    if (vm->rmap) /* a write copies the page out of its clone group, if it was in one */
-        sp_rmap_vm_note_off(vm->rmap, gfn);
-    sh_page_touch(vm, gfn);
-    eng->scan_work++;
-    uint64_t p = (vm->page[gfn] | PG_VOLATILE) & ~(uint64_t)PG_HASHED;
-    vm->page[gfn] = p;
-    bool present = true;
-    switch (PG_KIND(p)) {
-    case PG_MERGED:
-        if (sh_page_is_file(vm, gfn, &present) || !present) {
-            /* stale bit: the write preceded the merge, which saw its result */
-            vm->page[gfn] = (p & ~(uint64_t)PG_VOLATILE) | PG_HASHED;
-            break;
-        }
-        eng->stats.cow_breaks++;
-        sh_page_clear_merged(eng, vm, gfn); /* copied on write: now COWED */
-        break;
-    case PG_ZERO:
-        sh_page_is_file(vm, gfn, &present);
-        if (!present) { /* stale: still dropped */
-            vm->page[gfn] = p & ~(uint64_t)PG_VOLATILE;
-            break;
-        }
-        sh_page_clear_zero(eng, vm, gfn);
-        break;
-    default:
-        break;
-    }
-}
-
-static void harvest(SpEngine *eng, SpEngineVm *vm)
-{
-    uint64_t words = (vm->npages + 63) / 64;
-    /* Last scan's volatility is over. */
-    for (uint64_t g = 0; g < vm->npages; g++)
-        vm->page[g] &= ~(uint64_t)PG_VOLATILE;
-    vm->volatile_now = 0;
-    if (vm->kvm_fd >= 0) {
-        struct kvm_dirty_log log = {.slot = vm->slot, .dirty_bitmap = vm->dirty};
-        memset(vm->dirty, 0, words * 8);
-        if (ioctl(vm->kvm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
-            g_warning("event=dirty-log-failed vm=%s error=\"%s\"", vm->name, g_strerror(errno));
-    } else {
-        memset(vm->dirty, 0, words * 8);
-    }
-    for (uint64_t w = 0; w < words; w++) {
-        uint64_t bits = vm->dirty[w] | __atomic_exchange_n(&vm->vmm_dirty[w], 0, __ATOMIC_ACQ_REL);
-        while (bits) {
-            uint64_t gfn = w * 64 + (uint64_t)__builtin_ctzll(bits);
-            bits &= bits - 1;
-            if (gfn < vm->npages)
-                sh_page_written(eng, vm, gfn);
-        }
-    }
+    XXH64_hash_t h = XXH3_64bits(p, SP_PAGE_SIZE);
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 void sh_scan_begin(SpEngine *eng)
 {
-    for (uint32_t i = 0; i < eng->nslots; i++)
-        if (eng->vm_slots[i])
-            harvest(eng, eng->vm_slots[i]);
+    for (uint32_t i = 0; i < eng->nslots; i++) {
+        SpEngineVm *vm = eng->vm_slots[i];
+        if (!vm || vm->broken || vm->hold)
+            continue;
+        SpProtoMsg r = {0};
+        vm->volatile_now = 0;
+        vm->cursor = vm->first;
+        if (sh_exchange(eng, vm, SP_PROTO_M_BEGIN, NULL, 0, NULL, 0, &r)) {
+            SpProtoReader rd = sp_proto_reader(&r);
+            SpProtoReleased rel;
+            if (sp_proto_read(&rd, &rel, sizeof(rel)))
+                eng->stats.cow_breaks += rel.n;
+            sh_apply_released(eng, vm, &r);
+        }
+        sp_proto_msg_clear(&r);
+    }
     u64map_clear(&eng->unstable);
 }
 
-static bool map_budget_ok(SpEngine *eng)
-{
-    /* Each merged page may cost two mappings; stop short of the kernel's limit. */
-    uint64_t est = 1024;
-    for (uint32_t i = 0; i < eng->nslots; i++)
-        if (eng->vm_slots[i])
-            est += 2 * eng->vm_slots[i]->merged + 2 * eng->vm_slots[i]->zero + 1;
-    return est + 1024 < eng->max_map_count * 9 / 10;
-}
+/* A merge to ask of a VM: its page gfn onto frame fid (or, until the frame
+ * exists, onto the batch's new frame number `pend`). */
+typedef struct Want {
+    SpEngineVm *vm;
+    uint64_t gfn;
+    uint32_t fid;
+    uint32_t hash;
+    int32_t pend; /* index in Batch.pends, or -1 */
+} Want;
 
-static uint32_t new_frame(SpEngine *eng, const void *content, uint32_t hash, uint32_t group)
+/* A frame this batch will make: the first candidate that found an earlier
+ * one of the same key (`mine`, whose content fills it), and every
+ * candidate of the batch that joins it, up to max_page_sharing. */
+typedef struct Pend {
+    uint64_t key;
+    uint64_t gfn; /* mine: a page of the scanned VM */
+    uint32_t hash;
+    uint32_t count;
+    uint32_t fid; /* once made */
+} Pend;
+
+typedef struct Batch {
+    GArray *wants;      /* Want */
+    GArray *pends;      /* Pend */
+    GHashTable *by_key; /* key -> Pend index + 1 (the newest of the key) */
+    GHashTable *extra;  /* stable fid -> merges asked in this batch */
+} Batch;
+
+static uint32_t new_frame(SpEngine *eng, uint32_t pool, const void *content, uint32_t hash,
+                          uint32_t group)
 {
-    uint32_t f = sp_frame_pool_alloc(&eng->pool, 1);
-    if (f == UINT32_MAX)
+    ShPool *p = g_ptr_array_index(eng->pools, pool);
+    uint32_t off = sp_frame_pool_alloc(&p->fp, 1);
+    if (off == UINT32_MAX)
         return NO_FRAME;
-    if (f >= eng->frames->len)
-        g_array_set_size(eng->frames, f + 1);
-    memcpy(sp_frame_pool_ptr(&eng->pool, f), content, SP_PAGE_SIZE);
-    g_array_index(eng->frames, ShFrame, f) =
-        (ShFrame){.hash = hash, .refs = 0, .group = group, .next = NO_FRAME};
-    return f;
-}
-
-static bool try_stable(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint64_t key, uint32_t hash)
-{
-    uint64_t head = 0;
-    if (!u64map_get(&eng->stable, key, &head))
-        return false;
-    const uint8_t *addr = vm->mem->host + gfn * SP_PAGE_SIZE;
-    for (uint32_t fi = (uint32_t)head; fi != NO_FRAME;) {
-        ShFrame *f = sh_frame(eng, fi);
-        if (f->hash == hash && f->refs < eng->knobs.max_page_sharing &&
-            memcmp(addr, sh_frame_ptr(eng, fi), SP_PAGE_SIZE) == 0)
-            return sh_merge_page(eng, vm, gfn, fi);
-        fi = f->next;
+    uint32_t fid;
+    if (eng->frame_free->len) {
+        fid = g_array_index(eng->frame_free, uint32_t, eng->frame_free->len - 1);
+        g_array_set_size(eng->frame_free, eng->frame_free->len - 1);
+    } else {
+        fid = eng->frames->len;
+        if (fid >= GF_BIT - 1) {
+            sp_frame_pool_free(&p->fp, off);
+            return NO_FRAME;
+        }
+        g_array_set_size(eng->frames, fid + 1);
     }
-    return false;
+    memcpy(sp_frame_pool_ptr(&p->fp, off), content, SP_PAGE_SIZE);
+    g_array_index(eng->frames, ShFrame, fid) = (ShFrame){
+        .hash = hash, .refs = 0, .group = group, .next = NO_FRAME, .pool = pool, .off = off};
+    if (off >= p->fid_of_off->len)
+        g_array_set_size(p->fid_of_off, off + 1);
+    g_array_index(p->fid_of_off, uint32_t, off) = fid + 1;
+    return fid;
 }
 
-static bool try_unstable(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint64_t key, uint32_t hash)
+/* The VM's (space, off) for frame fid, telling it about the file first if
+ * it does not know it yet; false if it cannot be told. */
+static bool frame_loc(SpEngine *eng, SpEngineVm *vm, uint32_t fid, uint32_t *space, uint32_t *off)
 {
+    if (sh_is_gframe(fid)) {
+        ShGFrame *g = &g_array_index(eng->gframes, ShGFrame, fid & ~GF_BIT);
+        *space = sh_vm_space_grec(eng, vm, g->rec);
+        *off = (uint32_t)g->off;
+    } else {
+        ShFrame *f = &g_array_index(eng->frames, ShFrame, fid);
+        *space = sh_vm_space_pool(eng, vm, f->pool);
+        *off = f->off;
+    }
+    return *space != NO_SPACE;
+}
+
+/* Step 4 for one VM: ask it for the merges in `w` that are its own. */
+static void merge_on(SpEngine *eng, SpEngineVm *vm, GArray *wants)
+{
+    /* a Want whose new frame could not be made has fid NO_FRAME: skipped */
+    g_autoptr(GArray) items = g_array_new(FALSE, FALSE, sizeof(SpProtoMergeItem));
+    g_autoptr(GArray) which = g_array_new(FALSE, FALSE, sizeof(guint));
+    for (guint i = 0; i < wants->len; i++) {
+        Want *w = &g_array_index(wants, Want, i);
+        SpProtoMergeItem it = {.gfn = w->gfn, .hash = w->hash};
+        if (w->vm != vm || w->fid == NO_FRAME || vm->fid_of[w->gfn] != NO_FRAME ||
+            !frame_loc(eng, vm, w->fid, &it.space, &it.off))
+            continue;
+        g_array_append_val(items, it);
+        g_array_append_val(which, i);
+    }
+    const size_t per_msg = (SP_PROTO_MAX_MSG - sizeof(SpProtoHdr)) / sizeof(SpProtoMergeItem);
+    for (guint done = 0; done < items->len && !vm->broken;) {
+        guint n = (guint)MIN(per_msg, items->len - done);
+        SpProtoMsg r = {0};
+        if (!sh_exchange(eng, vm, SP_PROTO_M_MERGE, &g_array_index(items, SpProtoMergeItem, done),
+                         (uint32_t)(n * sizeof(SpProtoMergeItem)), NULL, 0, &r))
+            break;
+        SpProtoReader rd = sp_proto_reader(&r);
+        const uint8_t *res = sp_proto_read_array(&rd, n, 1);
+        for (guint k = 0; res && k < n; k++) {
+            if (!res[k])
+                continue;
+            Want *w = &g_array_index(wants, Want, g_array_index(which, guint, done + k));
+            sh_page_set_merged(eng, vm, w->gfn, w->fid);
+            eng->stats.merges++;
+            eng->scan_work++;
+        }
+        sp_proto_msg_clear(&r);
+        done += n;
+    }
+}
+
+/* Step 3: the batch's new frames, from the scanned VM's contents. */
+static void make_frames(SpEngine *eng, SpEngineVm *vm, Batch *b, GArray *fresh)
+{
+    if (!b->pends->len)
+        return;
+    uint32_t pool = sh_pool_for(eng, vm->group);
+    const size_t per_msg = (SP_PROTO_MAX_MSG - sizeof(SpProtoHdr)) / 8;
+    g_autoptr(GArray) gfns = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    for (guint i = 0; i < b->pends->len; i++)
+        g_array_append_val(gfns, g_array_index(b->pends, Pend, i).gfn);
+    for (guint done = 0; pool != NO_SPACE && done < gfns->len && !vm->broken;) {
+        guint n = (guint)MIN(per_msg, gfns->len - done);
+        SpProtoMsg r = {0};
+        if (!sh_exchange(eng, vm, SP_PROTO_M_CONTENT, &g_array_index(gfns, uint64_t, done), n * 8,
+                         NULL, 0, &r))
+            break;
+        uint64_t len = 0;
+        const uint8_t *pages =
+            r.hdr.nfds == 1 ? sp_proto_blob_map(r.fds[0], (uint64_t)n * SP_PAGE_SIZE, 0, &len, NULL)
+                            : NULL;
+        for (guint k = 0; pages && k < n; k++) {
+            Pend *pd = &g_array_index(b->pends, Pend, done + k);
+            const uint8_t *c = pages + (uint64_t)k * SP_PAGE_SIZE;
+            if (page_hash(c) != pd->hash) /* changed since, or a lying agent */
+                continue;
+            pd->fid = new_frame(eng, pool, c, pd->hash, vm->group);
+            if (pd->fid != NO_FRAME)
+                g_array_append_val(fresh, pd->fid);
+        }
+        sp_proto_blob_unmap((void *)pages, len);
+        sp_proto_msg_clear(&r);
+        done += n;
+    }
+    for (guint i = 0; i < b->wants->len; i++) {
+        Want *w = &g_array_index(b->wants, Want, i);
+        if (w->pend >= 0)
+            w->fid = g_array_index(b->pends, Pend, w->pend).fid;
+    }
+}
+
+static void want_add(Batch *b, SpEngineVm *vm, uint64_t gfn, uint32_t hash, uint32_t fid,
+                     int32_t pend)
+{
+    Want w = {.vm = vm, .gfn = gfn, .fid = fid, .hash = hash, .pend = pend};
+    g_array_append_val(b->wants, w);
+}
+
+/* Step 2: match one candidate. */
+static void match(SpEngine *eng, SpEngineVm *vm, const SpProtoCand *c, Batch *b)
+{
+    if (c->gfn < vm->first || c->gfn >= vm->end || vm->fid_of[c->gfn] != NO_FRAME)
+        return; /* a confused agent: ignore */
+    uint32_t mps = eng->knobs.max_page_sharing;
+    uint64_t key = sh_key(vm->group, c->hash), head = 0;
+    if (u64map_get(&eng->stable, key, &head)) {
+        for (uint32_t fi = (uint32_t)head; fi != NO_FRAME;) {
+            ShFrame *f = sh_frame(eng, fi);
+            uint32_t more = GPOINTER_TO_UINT(g_hash_table_lookup(b->extra, GUINT_TO_POINTER(fi)));
+            if (f->hash == c->hash && f->refs + more < mps) {
+                g_hash_table_insert(b->extra, GUINT_TO_POINTER(fi), GUINT_TO_POINTER(more + 1));
+                want_add(b, vm, c->gfn, c->hash, fi, -1);
+                return;
+            }
+            fi = f->next;
+        }
+    }
+    guint pi = GPOINTER_TO_UINT(g_hash_table_lookup(b->by_key, &key));
+    if (pi && g_array_index(b->pends, Pend, pi - 1).count < mps) {
+        g_array_index(b->pends, Pend, pi - 1).count++;
+        want_add(b, vm, c->gfn, c->hash, NO_FRAME, (int32_t)(pi - 1));
+        return;
+    }
     uint64_t v = 0;
-    if (!u64map_get(&eng->unstable, key, &v))
-        return false;
-    uint32_t slot = (uint32_t)(v >> 40);
-    uint64_t ogfn = v & ((1ULL << 40) - 1);
-    SpEngineVm *o = slot < eng->nslots ? eng->vm_slots[slot] : NULL;
-    if (!o || ogfn >= o->npages || (o == vm && ogfn == gfn))
-        return false;
-    uint64_t op = o->page[ogfn];
-    if ((PG_KIND(op) != PG_ANON && PG_KIND(op) != PG_COWED) || (op & PG_VOLATILE) ||
-        !(op & PG_HASHED) || o->hash[ogfn] != hash || o->group != vm->group)
-        return false;
-    const uint8_t *a = vm->mem->host + gfn * SP_PAGE_SIZE;
-    const uint8_t *b = o->mem->host + ogfn * SP_PAGE_SIZE;
-    if (memcmp(a, b, SP_PAGE_SIZE) != 0)
-        return false;
-    if (!map_budget_ok(eng))
-        return false;
-    uint32_t f = new_frame(eng, a, hash, vm->group);
-    if (f == NO_FRAME)
-        return false;
-    sh_merge_page(eng, o, ogfn, f);
-    sh_merge_page(eng, vm, gfn, f);
-    u64map_remove(&eng->unstable, key);
-    uint32_t refs = sh_frame(eng, f)->refs;
-    if (refs == 0) { /* both merges failed: the frame was never used */
-        sp_frame_pool_free(&eng->pool, f);
-        return false;
+    if (u64map_get(&eng->unstable, key, &v)) {
+        uint32_t slot = (uint32_t)(v >> 40);
+        uint64_t ogfn = v & ((1ULL << 40) - 1);
+        SpEngineVm *o = slot < eng->nslots ? eng->vm_slots[slot] : NULL;
+        if (o && !o->broken && !o->hold && o->group == vm->group && ogfn < o->npages &&
+            !(o == vm && ogfn == c->gfn) && o->fid_of[ogfn] == NO_FRAME) {
+            u64map_remove(&eng->unstable, key);
+            Pend pd = {.key = key, .gfn = c->gfn, .hash = c->hash, .count = 2, .fid = NO_FRAME};
+            int32_t idx = (int32_t)b->pends->len;
+            g_array_append_val(b->pends, pd);
+            uint64_t *k = g_memdup2(&key, sizeof(key));
+            g_hash_table_replace(b->by_key, k, GUINT_TO_POINTER(idx + 1));
+            want_add(b, o, ogfn, c->hash, NO_FRAME, idx); /* the earlier page first */
+            want_add(b, vm, c->gfn, c->hash, NO_FRAME, idx);
+            return;
+        }
     }
-    sh_frame_link(eng, f);
-    return refs == 2 || PG_KIND(vm->page[gfn]) == PG_MERGED;
+    u64map_set(&eng->unstable, key, ((uint64_t)vm->slot_index << 40) | c->gfn);
 }
 
-void sh_scan_page(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
+bool sh_scan_batch(SpEngine *eng, SpEngineVm *vm, uint32_t budget)
 {
-    uint64_t p = vm->page[gfn];
-    if (!(p & PG_TOUCHED)) {
-        /* a clone's page still in its group: a frame for others to merge onto */
-        if (vm->file_backed)
-            sh_gframe_index(eng, vm, gfn);
-        return;
+    if (vm->cursor >= vm->end)
+        return false;
+    SpProtoScan s = {.cursor = vm->cursor, .limit = vm->end, .budget = budget, .max_cands = budget};
+    SpProtoMsg r = {0};
+    if (!sh_exchange(eng, vm, SP_PROTO_M_SCAN, &s, sizeof(s), NULL, 0, &r))
+        return false;
+    SpProtoReader rd = sp_proto_reader(&r);
+    SpProtoCands cs;
+    sp_proto_read(&rd, &cs, sizeof(cs));
+    const SpProtoCand *cands = sp_proto_read_array(&rd, cs.ncands, sizeof(SpProtoCand));
+    if (!cands || cs.next <= vm->cursor) {
+        /* no progress: a confused agent; end its pass */
+        sp_proto_msg_clear(&r);
+        vm->cursor = vm->end;
+        return false;
     }
-    if (PG_KIND(p) == PG_MERGED || PG_KIND(p) == PG_ZERO)
-        return;
-    eng->stats.pages_scanned++;
-    if (p & PG_VOLATILE) {
-        vm->volatile_now++;
-        return;
+    vm->cursor = MIN(cs.next, vm->end);
+    eng->stats.pages_scanned += cs.scanned;
+    vm->volatile_now += cs.volatile_;
+    eng->scan_work += cs.work;
+    sh_vm_set_zero(eng, vm, cs.zero_now);
+    Batch bt = {
+        .wants = g_array_new(FALSE, FALSE, sizeof(Want)),
+        .pends = g_array_new(FALSE, FALSE, sizeof(Pend)),
+        .by_key = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL),
+        .extra = g_hash_table_new(g_direct_hash, g_direct_equal),
+    };
+    g_autoptr(GArray) fresh = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    for (uint32_t i = 0; i < cs.ncands; i++)
+        match(eng, vm, &cands[i], &bt);
+    sp_proto_msg_clear(&r);
+    make_frames(eng, vm, &bt, fresh);
+    /* Each partner's merges, then this VM's. */
+    g_autoptr(GPtrArray) vms = g_ptr_array_new();
+    for (guint i = 0; i < bt.wants->len; i++) {
+        SpEngineVm *w = g_array_index(bt.wants, Want, i).vm;
+        if (w != vm && !g_ptr_array_find(vms, w, NULL))
+            g_ptr_array_add(vms, w);
     }
-    const uint8_t *addr = vm->mem->host + gfn * SP_PAGE_SIZE;
-    if (!(p & PG_HASHED)) {
-        XXH64_hash_t h = XXH3_64bits(addr, SP_PAGE_SIZE);
-        eng->scan_work++;
-        vm->hash[gfn] = (uint32_t)(h ^ (h >> 32));
-        vm->page[gfn] = p | PG_HASHED;
-    }
-    uint32_t hash = vm->hash[gfn];
-    if (eng->knobs.use_zero_pages && hash == eng->zero_hash && sh_zero_page(eng, vm, gfn))
-        return;
-    uint64_t key = sh_key(vm->group, hash);
-    if (try_stable(eng, vm, gfn, key, hash))
-        return;
-    if (try_unstable(eng, vm, gfn, key, hash))
-        return;
-    if (PG_KIND(vm->page[gfn]) == PG_MERGED)
-        return;
-    u64map_set(&eng->unstable, key, ((uint64_t)vm->slot_index << 40) | gfn);
+    for (guint i = 0; i < vms->len; i++)
+        merge_on(eng, vms->pdata[i], bt.wants);
+    merge_on(eng, vm, bt.wants);
+    for (guint i = 0; i < fresh->len; i++)
+        sh_frame_publish(eng, g_array_index(fresh, uint32_t, i));
+    g_array_free(bt.wants, TRUE);
+    g_array_free(bt.pends, TRUE);
+    g_hash_table_destroy(bt.by_key);
+    g_hash_table_destroy(bt.extra);
+    return !cs.done && vm->cursor < vm->end;
 }
 
 void sh_unmerge_all(SpEngine *eng)
 {
     for (uint32_t i = 0; i < eng->nslots; i++) {
         SpEngineVm *vm = eng->vm_slots[i];
-        if (!vm)
-            continue;
-        for (uint64_t g = 0; g < vm->npages; g++) {
-            unsigned k = PG_KIND(vm->page[g]);
-            if (k == PG_MERGED || k == PG_COWED) {
-                sh_unmerge_page(eng, vm, g);
-            } else if (k == PG_ZERO) {
-                sh_page_clear_zero(eng, vm, g);
-            }
-        }
+        SpProtoMsg r = {0};
+        if (vm && !vm->broken && !vm->hold &&
+            sh_exchange(eng, vm, SP_PROTO_M_UNMERGE_ALL, NULL, 0, NULL, 0, &r))
+            sh_apply_released(eng, vm, &r);
+        sp_proto_msg_clear(&r);
     }
     u64map_clear(&eng->unstable);
 }

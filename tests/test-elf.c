@@ -3,7 +3,7 @@
 #include <elf.h>
 #include <string.h>
 
-#include "vmm/elf-load.h"
+#include "vmm/machine/elf-load.h"
 #include "vmm/guest-abi.h"
 
 static uint8_t *hello;

@@ -14,7 +14,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "vmm/kvm.h"
+#include "vmm/machine/kvm.h"
 #include "vmm/linux/acpi.h"
 #include "vmm/linux/cpuid.h"
 #include "vmm/linux/entry.h"

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "vmm/guest-abi.h"
-#include "vmm/pagetable.h"
+#include "vmm/machine/pagetable.h"
 
 /* Translate like a 4-level walk with 2 MiB leaves; false if not present or
  * not user-writable. */

@@ -2,7 +2,7 @@
 /* test-uart.c - the 8250: lines out, registers, input, interrupts. */
 #include <string.h>
 
-#include "vmm/uart8250.h"
+#include "vmm/devices/uart8250.h"
 
 typedef struct Sink {
     GPtrArray *lines;

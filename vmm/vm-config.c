@@ -332,3 +332,98 @@ bool sp_vm_config_validate(const SpVmConfig *cfg, int max_vcpus, GError **error)
     }
     return true;
 }
+
+/* --- the config as the supervisor hands it to the VM process --- */
+
+static void text_put(GString *s, const char *key, const char *val)
+{
+    if (!val)
+        return;
+    g_autofree char *esc = g_strescape(val, NULL);
+    g_string_append_printf(s, "%s=%s\n", key, esc);
+}
+
+char *sp_vm_config_to_text(const SpVmConfig *cfg, bool clone_child, bool mergeable)
+{
+    GString *s = g_string_new(NULL);
+    text_put(s, "name", cfg->name);
+    g_string_append_printf(s, "mem_size=%" G_GUINT64_FORMAT "\nvcpus=%u\n", cfg->mem_size,
+                           cfg->vcpus);
+    text_put(s, "payload", cfg->payload);
+    text_put(s, "args", cfg->args);
+    for (char **i = cfg->images; i && *i; i++)
+        text_put(s, "image", *i);
+    text_put(s, "kernel", cfg->kernel);
+    text_put(s, "initrd", cfg->initrd);
+    text_put(s, "cmdline", cfg->cmdline);
+    text_put(s, "domain", cfg->domain);
+    g_string_append_printf(s, "no_share=%d\nclone_child=%d\nmergeable=%d\n", cfg->no_share,
+                           clone_child, mergeable);
+    return g_string_free(s, FALSE);
+}
+
+static void replace_str(char **field, const char *val)
+{
+    g_free(*field);
+    *field = g_strdup(val);
+}
+
+SpVmConfig *sp_vm_config_from_text(const char *text, bool *clone_child, bool *mergeable,
+                                   GError **error)
+{
+    g_autoptr(SpVmConfig) cfg = sp_vm_config_new();
+    g_autoptr(GStrvBuilder) images = g_strv_builder_new();
+    g_auto(GStrv) lines = g_strsplit(text, "\n", 256);
+    *clone_child = *mergeable = false;
+    for (char **l = lines; *l; l++) {
+        if (!**l)
+            continue;
+        char *eq = strchr(*l, '=');
+        if (!eq) {
+            CFG_INVALID(error, "bad config line");
+            return NULL;
+        }
+        *eq = 0;
+        const char *key = *l;
+        g_autofree char *val = g_strcompress(eq + 1);
+        uint64_t n = 0;
+        if (!strcmp(key, "name"))
+            replace_str(&cfg->name, val);
+        else if (!strcmp(key, "mem_size") && sp_parse_uint(val, 0, UINT64_MAX, &n, NULL))
+            cfg->mem_size = n;
+        else if (!strcmp(key, "vcpus") && sp_parse_uint(val, 1, 4096, &n, NULL))
+            cfg->vcpus = (uint32_t)n;
+        else if (!strcmp(key, "payload"))
+            replace_str(&cfg->payload, val);
+        else if (!strcmp(key, "args"))
+            replace_str(&cfg->args, val);
+        else if (!strcmp(key, "image"))
+            g_strv_builder_add(images, val);
+        else if (!strcmp(key, "kernel"))
+            replace_str(&cfg->kernel, val);
+        else if (!strcmp(key, "initrd"))
+            replace_str(&cfg->initrd, val);
+        else if (!strcmp(key, "cmdline"))
+            replace_str(&cfg->cmdline, val);
+        else if (!strcmp(key, "domain"))
+            replace_str(&cfg->domain, val);
+        else if (!strcmp(key, "no_share"))
+            cfg->no_share = !strcmp(val, "1");
+        else if (!strcmp(key, "clone_child"))
+            *clone_child = !strcmp(val, "1");
+        else if (!strcmp(key, "mergeable"))
+            *mergeable = !strcmp(val, "1");
+        else {
+            CFG_INVALID(error, "bad config line '%s'", key);
+            return NULL;
+        }
+    }
+    g_auto(GStrv) imgs = g_strv_builder_end(images);
+    if (imgs[0]) {
+        cfg->images = g_steal_pointer(&imgs);
+    }
+    /* The VM process checks against what KVM allows when it builds the machine. */
+    if (!sp_vm_config_validate(cfg, 4096, error))
+        return NULL;
+    return g_steal_pointer(&cfg);
+}

@@ -45,6 +45,14 @@ SpVmConfig *sp_vm_config_parse(const char *spec, GError **error);
  * exactly one of payload or kernel). */
 bool sp_vm_config_validate(const SpVmConfig *cfg, int max_vcpus, GError **error);
 
+/* The config as a supervisor hands it to its VM process (key=value lines,
+ * values escaped), with the VM process's own flags: made unbooted for a
+ * clone, guest RAM MADV_MERGEABLE (--engine=ksm).  _from_text checks it
+ * like a spec (bounded: at most 256 lines). */
+char *sp_vm_config_to_text(const SpVmConfig *cfg, bool clone_child, bool mergeable);
+SpVmConfig *sp_vm_config_from_text(const char *text, bool *clone_child, bool *mergeable,
+                                   GError **error);
+
 /* Parse a size such as 4096, 64K, 256M, 4G, 1T (binary units).  Rejects
  * zero, negatives, overflow and trailing junk. */
 bool sp_parse_size(const char *s, uint64_t *out, GError **error);

@@ -25,6 +25,10 @@ typedef enum {
     SP_VM_ERROR_UNSUPPORTED, /* not for this kind of VM, kernel or guest size */
     SP_VM_ERROR_NO_SPACE,    /* what must be placed in guest RAM does not fit */
     SP_VM_ERROR_IMAGE,       /* a payload, kernel or initrd file that cannot be loaded */
+    SP_VM_ERROR_SETUP,       /* its VM process could not be started or set up */
+    SP_VM_ERROR_GONE,        /* its VM process is gone */
+    SP_VM_ERROR_TIMEOUT,     /* its VM process did not answer in time */
+    SP_VM_ERROR_REFUSED,     /* its VM process answered with an error (the message) */
 } SpVmError;
 
 #endif

@@ -44,9 +44,11 @@ Harness *harness_new(void)
     const char *top = g_getenv("top_builddir");
     g_autofree char *pdir = g_build_filename(top ? top : ".", "guest-tools", NULL);
     g_setenv("SAMEPAGE_PAYLOAD_DIR", pdir, TRUE);
-    h->kvm = sp_kvm_open("/dev/kvm", &err);
-    if (!h->kvm)
-        g_error("this test needs /dev/kvm: %s", err->message);
+    h->host = sp_vm_host_new("/dev/kvm", &err);
+    if (!h->host)
+        g_error("this test needs /dev/kvm and samepage-vm: %s", err->message);
+    h->host->die_with_supervisor = true;
+    h->host->test_hooks = true;
     h->vms = g_ptr_array_new();
     g_mutex_init(&h->lock);
     h->integrity = g_array_new(FALSE, TRUE, sizeof(HarnessIntegrity));
@@ -63,7 +65,7 @@ void harness_free(Harness *h)
     g_array_free(h->integrity, TRUE);
     g_ptr_array_free(h->console, TRUE);
     g_mutex_clear(&h->lock);
-    sp_kvm_close(h->kvm);
+    sp_vm_host_free(h->host);
     g_free(h);
 }
 
@@ -90,7 +92,7 @@ SpVm *harness_add(Harness *h, const char *fmt, ...)
     if (!cfg)
         g_error("bad VM spec '%s': %s", spec, err->message);
     SpVmEvents ev = harness_events(h);
-    SpVm *vm = sp_vm_new(h->kvm, cfg, harness_new_vm_id(), &ev, &err);
+    SpVm *vm = sp_vm_new(h->host, cfg, harness_new_vm_id(), &ev, &err);
     if (!vm)
         g_error("cannot create VM '%s': %s", spec, err->message);
     g_ptr_array_add(h->vms, vm);
@@ -214,7 +216,51 @@ guint harness_integrity_count(Harness *h)
     g_mutex_lock(&h->lock);
     guint n = h->integrity->len;
     g_mutex_unlock(&h->lock);
-    return n;
+    /* The VMs' own counts too, in case an event was dropped on the way. */
+    uint64_t counted = 0;
+    for (guint i = 0; i < h->vms->len; i++) {
+        SpVmInfo info;
+        sp_vm_get_info(h->vms->pdata[i], &info);
+        counted += info.integrity_errors;
+    }
+    return MAX(n, (guint)counted);
+}
+
+uint64_t harness_vm_pfn(SpVm *vm, uint64_t gpa)
+{
+    uint64_t ent = 0;
+    if (!harness_vm_pagemap(vm, gpa / 4096, 1, &ent) || !(ent >> 63))
+        return 0;
+    return ent & ((1ULL << 55) - 1);
+}
+
+bool harness_vm_pagemap(SpVm *vm, uint64_t first, uint64_t n, uint64_t *ent)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/pagemap", (int)sp_vm_pid(vm));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    off_t off = (off_t)((sp_vm_ram_base(vm) / 4096 + first) * 8);
+    bool ok = fd >= 0 && pread(fd, ent, n * 8, off) == (ssize_t)(n * 8);
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+void harness_vm_read(SpVm *vm, uint64_t gpa, void *buf, uint64_t len)
+{
+    g_autoptr(GError) err = NULL;
+    if (!sp_vm_read_ram(vm, gpa, buf, len, &err))
+        g_error("cannot read VM '%s' RAM: %s", sp_vm_name(vm), err->message);
+}
+
+uint64_t harness_vm_rss_pages(SpVm *vm)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/statm", (int)sp_vm_pid(vm));
+    g_autofree char *s = NULL;
+    if (!g_file_get_contents(path, &s, NULL, NULL))
+        return 0;
+    unsigned long size = 0, rss = 0;
+    sscanf(s, "%lu %lu", &size, &rss);
+    return rss;
 }
 
 uint64_t harness_rss_pages(void)

@@ -2,7 +2,7 @@
 /*
  * vm-harness.h - run real VMs inside a test process and observe them.
  *
- * A Harness owns an SpKvm and a set of VMs created from spec strings (the
+ * A Harness owns a VM host and a set of VMs created from spec strings (the
  * same syntax as `samepage run --vm`), records every integrity report and
  * console line, and offers waits with deadlines so a broken guest fails a
  * test instead of hanging it.  Payloads are found in the build tree
@@ -12,7 +12,7 @@
 #define SAMEPAGE_TESTS_LIB_VM_HARNESS_H
 
 #include "sharing/engine.h"
-#include "vmm/vm.h"
+#include "vmm/super/vm.h"
 
 /* How long a test waits for a guest or engine event (a round, a result, a
  * command's acknowledgement, full scans, the end of VMs) before it fails:
@@ -25,7 +25,7 @@ typedef struct HarnessIntegrity {
 } HarnessIntegrity;
 
 typedef struct Harness {
-    SpKvm *kvm;
+    SpVmHost *host;     /* VM processes: die with the test, accept test hooks */
     SpEngine *engine;   /* NULL unless harness_use_engine() */
     GPtrArray *vms;     /* SpVm* */
     GMutex lock;        /* protects the arrays below */
@@ -63,6 +63,14 @@ bool harness_command(SpVm *vm, uint8_t op, uint32_t arg, double seconds);
 void harness_share_managed(Harness *h, SpVm *vm);
 /* Physical frame number behind a host address (0 if not present). */
 uint64_t harness_pfn(const void *addr);
+/* The same for page gpa of a VM (its process's pagemap, as root); 0 if not present. */
+uint64_t harness_vm_pfn(SpVm *vm, uint64_t gpa);
+/* Pagemap entries of n pages of a VM's RAM from page `first`. */
+bool harness_vm_pagemap(SpVm *vm, uint64_t first, uint64_t n, uint64_t *ent);
+/* Read a VM's guest RAM (its process's /proc/PID/mem); fails the test on error. */
+void harness_vm_read(SpVm *vm, uint64_t gpa, void *buf, uint64_t len);
+/* Resident pages of a VM process (/proc/PID/statm). */
+uint64_t harness_vm_rss_pages(SpVm *vm);
 /* PFN of the kernel's shared zero page (what untouched memory reads map). */
 uint64_t harness_zero_pfn(void);
 /* Set the engine's run knob. */

@@ -90,7 +90,7 @@ static bool dom_write_definition(SpDomains *ds, SpDomain *d, GError **error)
     return true;
 }
 
-SpDomains *sp_domains_new(SpKvm *kvm, const char *state_dir, GMainContext *ctx, GError **error)
+SpDomains *sp_domains_new(SpVmHost *host, const char *state_dir, GMainContext *ctx, GError **error)
 {
     const char *subs[] = {"domains", "run", "console"};
     for (size_t i = 0; i < G_N_ELEMENTS(subs); i++) {
@@ -102,7 +102,7 @@ SpDomains *sp_domains_new(SpKvm *kvm, const char *state_dir, GMainContext *ctx, 
         }
     }
     SpDomains *ds = g_new0(SpDomains, 1);
-    ds->kvm = kvm;
+    ds->host = host;
     ds->state_dir = g_strdup(state_dir);
     ds->list = g_ptr_array_new_with_free_func((GDestroyNotify)domain_free);
     ds->next_id = 1;
@@ -358,7 +358,7 @@ bool sp_domains_start(SpDomains *ds, SpDomain *d, GError **error)
     d->console = fopen(cpath, "a");
     SpVmEvents ev = {
         .console = dom_console, .integrity = dom_integrity, .ended = dom_ended, .opaque = d};
-    SpVm *vm = sp_vm_new(ds->kvm, cfg, ds->next_vm_id++, &ev, &err);
+    SpVm *vm = sp_vm_new(ds->host, cfg, ds->next_vm_id++, &ev, &err);
     if (!vm) {
         DOM_ERROR(error, SP_LV_ERR_OPERATION_FAILED, "%s", err->message);
         goto fail;

@@ -27,10 +27,9 @@
 
 #include <stdio.h>
 
-#include "vmm/kvm.h"
 #include "vmm/libvirt/backend.h"
 #include "vmm/libvirt/domxml.h"
-#include "vmm/vm.h"
+#include "vmm/super/vm.h"
 
 typedef struct SpDomain {
     SpDomXml *def;            /* the definition (owned) */
@@ -47,7 +46,7 @@ typedef struct SpDomain {
 } SpDomain;
 
 typedef struct SpDomains {
-    SpKvm *kvm;              /* shared /dev/kvm */
+    SpVmHost *host;          /* what every VM process gets (not owned) */
     char *state_dir;         /* root of persistent state */
     GPtrArray *list;         /* SpDomain*, definition order */
     gint32 next_id;          /* next running id */
@@ -57,7 +56,7 @@ typedef struct SpDomains {
     guint32 clone_max;       /* most children per clone (1..SP_VM_CLONE_MAX) */
 } SpDomains;
 
-SpDomains *sp_domains_new(SpKvm *kvm, const char *state_dir, GMainContext *ctx, GError **error);
+SpDomains *sp_domains_new(SpVmHost *host, const char *state_dir, GMainContext *ctx, GError **error);
 /* Stops every running VM (waiting for it) and frees everything. */
 void sp_domains_free(SpDomains *ds);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpDomains, sp_domains_free)

@@ -116,7 +116,7 @@ void sp_knobs_vm_stats(SpHostKnobs *k, SpVm *vm, SpKnobVmStats *out)
     if (ev) {
         sp_engine_get_vm_stats(k->engine, ev, &es);
     } else { /* not in the engine: every resident page is its own, in one mapping */
-        uint64_t resident = sp_guest_mem_resident_pages(sp_vm_mem(vm));
+        uint64_t resident = sp_vm_resident_pages(vm);
         es = (SpEngineVmStats){.rss_pages = resident, .private_pages = resident, .mappings = 1};
     }
     out->rss_pages = es.rss_pages;

@@ -9,7 +9,7 @@
 #define SAMEPAGE_VMM_DAEMON_KNOBS_H
 
 #include "vmm/libvirt/typed-params.h"
-#include "vmm/vm.h"
+#include "vmm/super/vm.h"
 
 typedef struct SpHostKnobs SpHostKnobs;
 

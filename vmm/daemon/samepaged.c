@@ -74,8 +74,8 @@ typedef struct DaemonConfig {
 static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
 {
     g_autoptr(GError) error = NULL;
-    g_autoptr(SpKvm) kvm = sp_kvm_open(c->kvm_path, &error);
-    if (!kvm) {
+    g_autoptr(SpVmHost) host = sp_vm_host_new(c->kvm_path, &error);
+    if (!host) {
         g_printerr("samepaged: %s\n", error->message);
         return 1;
     }
@@ -87,7 +87,7 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
         return 1;
     }
     g_autoptr(SpHostKnobs) knobs = sp_knobs_new(engine);
-    g_autoptr(SpDomains) domains = sp_domains_new(kvm, c->state_dir, ctx, &error);
+    g_autoptr(SpDomains) domains = sp_domains_new(host, c->state_dir, ctx, &error);
     if (!domains) {
         g_printerr("samepaged: %s\n", error->message);
         return 1;

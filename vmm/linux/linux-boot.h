@@ -30,7 +30,7 @@
 #include <gio/gio.h>
 
 #include "rmap/guest-mem.h"
-#include "vmm/kvm.h"
+#include "vmm/machine/kvm.h"
 #include "vmm/vm-config.h"
 
 #define SP_LINUX_DEFAULT_CMDLINE "console=ttyS0"

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * agent-merge.c - changing how one guest page is mapped, without losing a
+ * write.
+ *
+ * Every operation follows the same protocol (design.md, mechanism 3):
+ *   1. write-protect the page with userfaultfd: from now on a guest write
+ *      (through KVM) or a VMM write blocks in the kernel;
+ *   2. check the content under protection (byte for byte);
+ *   3. replace the mapping: mmap(MAP_FIXED) of a frame (merge), an empty
+ *      anonymous mapping or MADV_DONTNEED (zero), or an mremap of a private
+ *      copy (unmerge) - each is atomic under the kernel's mmap lock;
+ *   4. register the new mapping with the userfaultfd, then clear the
+ *      protection, which wakes any blocked writer: its retried write lands
+ *      in the new mapping (a private copy of the frame, the zero page's
+ *      replacement, or the unmerged copy).
+ * If the content differs at step 2, the protection is cleared and nothing
+ * changes.  A write is never lost and a changed page is never merged.
+ *
+ * Agent lock held, on the agent thread (or the clone code, holding it).
+ */
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "sharing/agent-priv.h"
+
+static void *page_addr(SpAgent *a, uint64_t gfn)
+{
+    return a->mem->host + gfn * SP_PAGE_SIZE;
+}
+
+static bool wp(SpAgent *a, void *addr, bool on)
+{
+    struct uffdio_writeprotect w = {
+        .range = {.start = (uintptr_t)addr, .len = SP_PAGE_SIZE},
+        .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+    };
+    return ioctl(a->mem->uffd, UFFDIO_WRITEPROTECT, &w) == 0;
+}
+
+/* Register a freshly created mapping with the userfaultfd (WP mode). */
+static void reregister(SpAgent *a, void *addr)
+{
+    struct uffdio_register r = {
+        .range = {.start = (uintptr_t)addr, .len = SP_PAGE_SIZE},
+        .mode = UFFDIO_REGISTER_MODE_WP,
+    };
+    if (ioctl(a->mem->uffd, UFFDIO_REGISTER, &r) < 0)
+        g_warning("event=uffd-register-failed vm=%s addr=%p error=\"%s\"", a->name, addr,
+                  g_strerror(errno));
+}
+
+/* Wake writers blocked on the page (after its protection went with the old mapping). */
+static void wake(SpAgent *a, void *addr)
+{
+    struct uffdio_range r = {.start = (uintptr_t)addr, .len = SP_PAGE_SIZE};
+    ioctl(a->mem->uffd, UFFDIO_WAKE, &r);
+}
+
+static bool is_zero(const void *p)
+{
+    const uint64_t *w = p;
+    for (size_t i = 0; i < SP_PAGE_SIZE / 8; i++)
+        if (w[i])
+            return false;
+    return true;
+}
+
+const uint8_t *agent_frame_ptr(SpAgent *a, uint32_t space, uint32_t off)
+{
+    if (space >= AG_MAX_SPACES || a->spaces[space].fd < 0 ||
+        ((uint64_t)off + 1) * SP_PAGE_SIZE > a->spaces[space].len)
+        return NULL;
+    return a->spaces[space].view + (uint64_t)off * SP_PAGE_SIZE;
+}
+
+/* Tests: keep the window open and count guest writes that block in it.
+ * The fault messages are only read, never answered: the wake below is
+ * what lets the writers go on, as it does for every merge. */
+static void test_hold_window(SpAgent *a, void *addr)
+{
+    g_usleep(a->test_delay_us);
+    struct uffd_msg msg;
+    while (read(a->mem->uffd, &msg, sizeof(msg)) == sizeof(msg)) {
+        if (msg.event == UFFD_EVENT_PAGEFAULT &&
+            (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) &&
+            (msg.arg.pagefault.address & ~(SP_PAGE_SIZE - 1)) == (uintptr_t)addr)
+            a->wp_faults_seen++;
+    }
+}
+
+/* Each merged page may cost two mappings; stop short of the kernel's limit. */
+static bool map_budget_ok(SpAgent *a)
+{
+    uint64_t est = 1024 + 2 * a->merged + 2 * a->zero;
+    return est + 1024 < a->max_map_count * 9 / 10;
+}
+
+bool agent_merge_page(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off)
+{
+    uint8_t *addr = page_addr(a, gfn);
+    const uint8_t *fp = agent_frame_ptr(a, space, off);
+    uint64_t old = a->page[gfn];
+    unsigned kind = AG_KIND(old);
+    if (!fp || (kind != AG_ANON && kind != AG_COWED) || !(old & AG_TOUCHED) || !map_budget_ok(a))
+        return false;
+    /* Make sure the page is populated, so that the protection takes hold. */
+    (void)*(volatile uint8_t *)addr;
+    if (!wp(a, addr, true))
+        return false;
+    if (memcmp(addr, fp, SP_PAGE_SIZE) != 0) {
+        wp(a, addr, false);
+        return false;
+    }
+    if (a->test_delay_us)
+        test_hold_window(a, addr);
+    void *p = mmap(addr, SP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+                   a->spaces[space].fd, (off_t)off * (off_t)SP_PAGE_SIZE);
+    if (p == MAP_FAILED) {
+        /* Typically the mapping limit: the old page is untouched. */
+        if (!a->map_limit_warned)
+            g_warning("event=merge-mmap-failed vm=%s error=\"%s\" (merging paused for such "
+                      "pages; the guest is unaffected)",
+                      a->name, g_strerror(errno));
+        a->map_limit_warned = true;
+        wp(a, addr, false);
+        return false;
+    }
+    reregister(a, addr);
+    wake(a, addr);
+    a->page[gfn] = AG_MAKE(AG_MERGED, space, off, (old & AG_FLAGS) | AG_HASHED);
+    if (a->rmap)
+        sp_rmap_vm_note_off(a->rmap, gfn);
+    a->merged++;
+    a->merges++;
+    return true;
+}
+
+bool agent_zero_page(SpAgent *a, uint64_t gfn)
+{
+    uint8_t *addr = page_addr(a, gfn);
+    uint64_t old = a->page[gfn];
+    (void)*(volatile uint8_t *)addr;
+    if (!wp(a, addr, true))
+        return false;
+    if (!is_zero(addr)) {
+        wp(a, addr, false);
+        return false;
+    }
+    if (AG_KIND(old) == AG_ANON && !a->file_backed) {
+        /* Anonymous memory: drop the page; the next read maps the zero page. */
+        madvise(addr, SP_PAGE_SIZE, MADV_DONTNEED);
+    } else {
+        /* A copied-on-write page sits in a file mapping (a frame's, or a
+         * clone group file's): dropping it would expose the file's old
+         * content, so put an empty anonymous mapping in its place instead. */
+        void *p = mmap(addr, SP_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED) {
+            wp(a, addr, false);
+            return false;
+        }
+        reregister(a, addr);
+    }
+    wp(a, addr, false);
+    wake(a, addr);
+    a->page[gfn] = AG_MAKE(AG_ZERO, 0, 0, old & AG_FLAGS);
+    if (a->rmap)
+        sp_rmap_vm_note_off(a->rmap, gfn);
+    a->zero++;
+    return true;
+}
+
+bool agent_unmerge_page(SpAgent *a, uint64_t gfn)
+{
+    uint8_t *addr = page_addr(a, gfn);
+    uint64_t old = a->page[gfn];
+    (void)*(volatile uint8_t *)addr;
+    if (!wp(a, addr, true))
+        return false;
+    /* A private copy of the current content, moved into place in one step. */
+    void *copy =
+        mmap(NULL, SP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED) {
+        wp(a, addr, false);
+        return false;
+    }
+    memcpy(copy, addr, SP_PAGE_SIZE);
+    if (mremap(copy, SP_PAGE_SIZE, SP_PAGE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, addr) ==
+        MAP_FAILED) {
+        munmap(copy, SP_PAGE_SIZE);
+        wp(a, addr, false);
+        return false;
+    }
+    reregister(a, addr);
+    wake(a, addr);
+    if (AG_KIND(old) == AG_MERGED)
+        agent_release(a, gfn, old);
+    a->page[gfn] = AG_MAKE(AG_ANON, 0, 0, old & AG_FLAGS);
+    return true;
+}
+
+bool agent_page_is_file(SpAgent *a, uint64_t gfn, bool *present)
+{
+    uint64_t ent = 0;
+    off_t off = (off_t)(((uintptr_t)a->mem->host / SP_PAGE_SIZE + gfn) * 8);
+    if (a->pagemap_fd < 0 || pread(a->pagemap_fd, &ent, 8, off) != 8) {
+        /* Unknown: say "still the frame's page".  At worst a frame is kept
+         * too long; releasing one that is still mapped could let it be
+         * freed under the guest. */
+        *present = true;
+        return true;
+    }
+    *present = (ent >> 63) & 1;
+    return (ent >> 61) & 1;
+}

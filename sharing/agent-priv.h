@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * agent-priv.h - the agent's insides (agent.c, agent-scan.c,
+ * agent-merge.c).
+ *
+ * Page states (SpAgent.page[gfn]):
+ *   ANON    private anonymous memory, the state every page starts in
+ *   MERGED  mapped MAP_PRIVATE from frame (space, off) and not written
+ *           since: reads hit the shared frame
+ *   COWED   was MERGED, then written: the kernel copied it, so it is
+ *           private again, but its mapping is still the frame file's
+ *           (kept to count mappings); it holds no frame reference
+ *   ZERO    dropped to the zero page (no memory) and not written since
+ * plus flags: TOUCHED (ever written, by the guest or the VMM), HASHED (the
+ * hash word is the current content's), VOLATILE (written since the
+ * previous pass, so not a merge candidate in this one).
+ * Word layout: bits 0-1 kind, 2-4 flags, 8-23 space, 24-55 frame page
+ * offset in that space.
+ *
+ * Exactness toward the index: every MERGED page is one reference the index
+ * counts; a page leaves MERGED only through agent_release(), which queues
+ * its (gfn, space, off) for the next reply that carries released frames
+ * (M_BEGIN, M_UNMERGE_ALL, M_SYNC), or through a reset that the index
+ * learns from M_REPORT.
+ *
+ * Locking: a->lock protects everything here but vmm_dirty (atomic bits),
+ * `channel` (changed under a->lock, read by the agent thread) and the
+ * stop/quit flags (atomics).  The agent thread holds it while it serves
+ * one request.
+ */
+#ifndef SAMEPAGE_SHARING_AGENT_PRIV_H
+#define SAMEPAGE_SHARING_AGENT_PRIV_H
+
+#include "sharing/agent.h"
+#include "sharing/proto.h"
+
+enum {
+    AG_ANON = 0,
+    AG_MERGED = 1,
+    AG_COWED = 2,
+    AG_ZERO = 3,
+    AG_KIND_MASK = 3,
+    AG_TOUCHED = 1 << 2,
+    AG_HASHED = 1 << 3,
+    AG_VOLATILE = 1 << 4,
+    AG_FLAGS = 0xff,
+};
+#define AG_KIND(p)  ((unsigned)((p)&AG_KIND_MASK))
+#define AG_SPACE(p) ((uint32_t)(((p) >> 8) & 0xffff))
+#define AG_OFF(p)   ((uint32_t)((p) >> 24))
+#define AG_MAKE(kind, space, off, flags)                                                           \
+    ((uint64_t)(kind) | ((uint64_t)(flags) & (AG_FLAGS & ~(uint64_t)AG_KIND_MASK)) |               \
+     ((uint64_t)(space) << 8) | ((uint64_t)(off) << 24))
+#define AG_MAX_SPACES 4096
+
+typedef struct AgentSpace {
+    int fd;        /* -1: free */
+    uint32_t kind; /* SP_PROTO_SPACE_* */
+    uint8_t *view; /* read-only shared view */
+    uint64_t len;  /* bytes of the view */
+} AgentSpace;
+
+struct SpAgent {
+    char *name;
+    SpGuestMem *mem;
+    int kvm_fd;
+    uint32_t slot;
+    SpRmapVm *rmap;
+    GMutex lock;
+    GCond cond; /* a channel arrived, or stop */
+    GThread *thread;
+    int channel; /* the memory channel, -1 when none */
+    int stop;    /* atomic: the guest ended: only figures are served */
+    int quit;    /* atomic: the thread ends */
+    /* attached state */
+    bool attached;
+    bool file_backed; /* RAM maps a clone layout: never MADV_DONTNEED */
+    uint64_t npages;
+    uint64_t first, end; /* gfns [first, end) take part */
+    uint64_t *page;      /* state per guest page (see above) */
+    uint32_t *hash;      /* content hash, valid with AG_HASHED */
+    uint64_t *dirty;     /* KVM_GET_DIRTY_LOG buffer */
+    uint64_t *vmm_dirty; /* pages VMM threads wrote (atomic bits, always there) */
+    int pagemap_fd;      /* /proc/self/pagemap (opened before the sandbox) */
+    AgentSpace spaces[AG_MAX_SPACES];
+    GArray *released; /* SpProtoFrameLoc, not yet told to the index */
+    /* knobs */
+    uint32_t use_zero_pages;
+    uint32_t test_delay_us;
+    uint64_t max_map_count;
+    bool map_limit_warned;
+    /* counters */
+    uint64_t merged, zero, touched, volatile_now;
+    uint64_t merges, cow_breaks, wp_faults_seen;
+};
+
+/* agent-scan.c, lock held */
+void agent_begin(SpAgent *a);
+void agent_scan(SpAgent *a, const SpProtoScan *s, GArray *cands, SpProtoCands *out);
+void agent_page_written(SpAgent *a, uint64_t gfn);
+void agent_release(SpAgent *a, uint64_t gfn, uint64_t p);
+bool agent_init_states(SpAgent *a, GError **error);
+void agent_unmerge_all(SpAgent *a);
+bool agent_settle(SpAgent *a, GError **error);
+uint64_t agent_mappings(SpAgent *a);
+
+/* agent-merge.c, lock held: the userfaultfd protocol (docs/sharing.md) */
+bool agent_merge_page(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off);
+bool agent_zero_page(SpAgent *a, uint64_t gfn);
+bool agent_unmerge_page(SpAgent *a, uint64_t gfn);
+/* Is the page at gfn still its frame file's page (not copied on write)? */
+bool agent_page_is_file(SpAgent *a, uint64_t gfn, bool *present);
+const uint8_t *agent_frame_ptr(SpAgent *a, uint32_t space, uint32_t off);
+
+#endif

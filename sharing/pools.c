@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pools.c - one frame pool per share set (engine-priv.h).
+ *
+ * A share set's pool is made with its first frame and lives as long as the
+ * engine.  Its memfd is what VM processes of that set map (read-only, as
+ * their space 0); no VM process ever gets another set's pool.  After a
+ * supervisor restart a pool comes back from the VM processes that map it
+ * (sh_pool_adopt: the same memfd, found by its inode); its frames get
+ * ShFrames as the re-attached VMs report their merges, and once every VM
+ * is back the frames nobody maps are punched out (sh_pools_release_unused).
+ *
+ * Engine lock held throughout.
+ */
+#include <string.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "sharing/engine-priv.h"
+
+#define POOL_RESERVE (256ULL << 30) /* address space per pool: 256 GiB of frames */
+
+static ShPool *pool_new(SpEngine *eng, uint32_t group)
+{
+    ShPool *p = g_new0(ShPool, 1);
+    p->group = group;
+    p->fid_of_off = g_array_new(FALSE, TRUE, sizeof(uint32_t));
+    g_ptr_array_add(eng->pools, p);
+    return p;
+}
+
+static void pool_free(ShPool *p)
+{
+    sp_frame_pool_destroy(&p->fp);
+    g_array_free(p->fid_of_off, TRUE);
+    g_free(p);
+}
+
+uint32_t sh_pool_for(SpEngine *eng, uint32_t group)
+{
+    for (guint i = 0; i < eng->pools->len; i++)
+        if (((ShPool *)eng->pools->pdata[i])->group == group)
+            return i;
+    ShPool *p = pool_new(eng, group);
+    g_autoptr(GError) err = NULL;
+    struct stat st;
+    if (!sp_frame_pool_init(&p->fp, 0, POOL_RESERVE, &err) || fstat(p->fp.fd, &st) < 0) {
+        g_warning("event=pool-failed error=\"%s\"", err ? err->message : "fstat");
+        g_ptr_array_remove_index(eng->pools, eng->pools->len - 1);
+        pool_free(p);
+        return NO_SPACE;
+    }
+    p->ino = (uint64_t)st.st_ino;
+    return eng->pools->len - 1;
+}
+
+uint32_t sh_pool_adopt(SpEngine *eng, int fd, uint32_t group)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return NO_SPACE;
+    for (guint i = 0; i < eng->pools->len; i++) {
+        ShPool *p = eng->pools->pdata[i];
+        if (p->ino == (uint64_t)st.st_ino)
+            return p->group == group ? i : NO_SPACE;
+    }
+    ShPool *p = pool_new(eng, group);
+    g_autoptr(GError) err = NULL;
+    if (!sp_frame_pool_adopt(&p->fp, fd, POOL_RESERVE, &err)) {
+        g_warning("event=pool-adopt-failed error=\"%s\"", err->message);
+        g_ptr_array_remove_index(eng->pools, eng->pools->len - 1);
+        pool_free(p);
+        return NO_SPACE;
+    }
+    p->ino = (uint64_t)st.st_ino;
+    p->adopted = true;
+    g_message("event=pool-adopted frames=%" G_GUINT64_FORMAT, p->fp.next);
+    return eng->pools->len - 1;
+}
+
+uint32_t sh_pool_frame_adopt(SpEngine *eng, uint32_t pool, uint32_t off)
+{
+    ShPool *p = g_ptr_array_index(eng->pools, pool);
+    if ((uint64_t)off >= p->fp.next)
+        return NO_FRAME;
+    if (off < p->fid_of_off->len && g_array_index(p->fid_of_off, uint32_t, off))
+        return g_array_index(p->fid_of_off, uint32_t, off) - 1;
+    uint32_t fid;
+    if (eng->frame_free->len) {
+        fid = g_array_index(eng->frame_free, uint32_t, eng->frame_free->len - 1);
+        g_array_set_size(eng->frame_free, eng->frame_free->len - 1);
+    } else {
+        fid = eng->frames->len;
+        g_array_set_size(eng->frames, fid + 1);
+    }
+    XXH64_hash_t h = XXH3_64bits(sp_frame_pool_ptr(&p->fp, off), SP_PAGE_SIZE);
+    g_array_index(eng->frames, ShFrame, fid) = (ShFrame){.hash = (uint32_t)(h ^ (h >> 32)),
+                                                         .group = p->group,
+                                                         .next = NO_FRAME,
+                                                         .pool = pool,
+                                                         .off = off};
+    if (off >= p->fid_of_off->len)
+        g_array_set_size(p->fid_of_off, off + 1);
+    g_array_index(p->fid_of_off, uint32_t, off) = fid + 1;
+    sh_frame_link(eng, fid);
+    return fid;
+}
+
+void sh_pools_release_unused(SpEngine *eng)
+{
+    for (guint i = 0; i < eng->pools->len; i++) {
+        ShPool *p = eng->pools->pdata[i];
+        if (!p->adopted)
+            continue;
+        uint64_t freed = 0;
+        g_autoptr(GHashTable) already = g_hash_table_new(g_direct_hash, g_direct_equal);
+        for (guint k = 0; k < p->fp.free->len; k++)
+            g_hash_table_add(already, GUINT_TO_POINTER(g_array_index(p->fp.free, uint32_t, k)));
+        for (uint64_t off = 0; off < p->fp.next; off++) {
+            if (g_hash_table_contains(already, GUINT_TO_POINTER((guint)off)))
+                continue;
+            uint32_t f = off < p->fid_of_off->len ? g_array_index(p->fid_of_off, uint32_t, off) : 0;
+            if (f && g_array_index(eng->frames, ShFrame, f - 1).refs)
+                continue;
+            if (f) { /* adopted, then its last mapper went before the release */
+                uint32_t fid = f - 1;
+                sh_frame_unlink(eng, fid);
+                g_array_index(p->fid_of_off, uint32_t, off) = 0;
+                g_array_index(eng->frames, ShFrame, fid) =
+                    (ShFrame){.next = NO_FRAME, .pool = NO_SPACE};
+                g_array_append_val(eng->frame_free, fid);
+            }
+            sp_frame_pool_release(&p->fp, (uint32_t)off);
+            freed++;
+        }
+        p->adopted = false;
+        g_message("event=pool-released-unused frames=%" G_GUINT64_FORMAT, freed);
+    }
+}
+
+void sh_pools_free(SpEngine *eng)
+{
+    for (guint i = 0; i < eng->pools->len; i++)
+        pool_free(eng->pools->pdata[i]);
+    g_ptr_array_free(eng->pools, TRUE);
+}
+
+uint64_t sh_pools_in_use(SpEngine *eng)
+{
+    uint64_t n = 0;
+    for (guint i = 0; i < eng->pools->len; i++)
+        n += ((ShPool *)eng->pools->pdata[i])->fp.in_use;
+    return n;
+}

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * proto.h - the supervisor <-> VM process protocol (docs/process-model.md).
+ *
+ * It lives in sharing/ because the engine speaks it (the memory channel)
+ * and the layering is vmm -> sharing -> rmap; the control channel's types
+ * (the VM process's lifecycle) are defined here too, so that one decoder,
+ * and one fuzzer, checks every message a VM process can send.
+ *
+ * Transport: a UNIX SOCK_SEQPACKET socket per channel, so a message is one
+ * packet (no partial reads, no framing to resync) and a sender that must
+ * not block (a vCPU thread reporting an event) can use MSG_DONTWAIT and
+ * either send a whole message or none.  A message is an SpProtoHdr and
+ * `len` bytes of payload; at most SP_PROTO_MAX_FDS descriptors travel with
+ * it as SCM_RIGHTS.  Bulk data (page tables, layouts, page contents) goes
+ * in a *blob*: a sealed memfd passed as a descriptor (sp_proto_blob_*), so
+ * a packet stays small and the receiver maps data the sender can no longer
+ * change or shrink.
+ *
+ * Checking: sp_proto_recv() accepts a message only if the magic and the
+ * version match, the type is known, it came in one packet no larger than
+ * SP_PROTO_MAX_MSG, the payload length lies within the type's bounds and
+ * the number of descriptors equals what the type carries.  Everything
+ * else is an SP_PROTO_ERROR and the caller ends that session.  Payload
+ * readers (SpProtoReader) check every field against the bytes left.
+ *
+ * Types below 0x100 are control-channel messages, 0x100.. memory-channel
+ * (engine) messages.  A request gets exactly one reply with the same seq
+ * (SP_PROTO_F_REPLY), or an error reply (SP_PROTO_F_ERROR, payload = a
+ * one-line message).  Events (SP_PROTO_EV_*) are sent by the VM process on
+ * the control channel without a request.
+ *
+ * Locking: none inside; a channel's sender serializes its own sends.
+ */
+#ifndef SAMEPAGE_SHARING_PROTO_H
+#define SAMEPAGE_SHARING_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <gio/gio.h>
+
+#define SP_PROTO_MAGIC    0x4d565053u /* "SPVM" little-endian */
+#define SP_PROTO_VERSION  1
+#define SP_PROTO_MAX_MSG  (64 * 1024) /* header + payload, one packet */
+#define SP_PROTO_MAX_FDS  8
+#define SP_PROTO_MAX_BLOB (1ULL << 34) /* 16 GiB: no blob is ever larger */
+
+#define SP_PROTO_ERROR (sp_proto_error_quark())
+GQuark sp_proto_error_quark(void);
+typedef enum {
+    SP_PROTO_ERR_CLOSED,    /* the peer closed the channel */
+    SP_PROTO_ERR_MALFORMED, /* a message broke the rules above */
+    SP_PROTO_ERR_TIMEOUT,   /* no reply in time */
+    SP_PROTO_ERR_REMOTE,    /* the peer answered with an error reply */
+    SP_PROTO_ERR_IO,        /* a system call failed */
+} SpProtoErrorCode;
+
+typedef struct SpProtoHdr {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t type;
+    uint32_t seq;
+    uint32_t flags;
+    uint32_t len; /* payload bytes after the header */
+    uint32_t nfds;
+} SpProtoHdr;
+
+#define SP_PROTO_F_REPLY 1u
+#define SP_PROTO_F_ERROR 2u
+
+typedef enum SpProtoType {
+    /* --- control channel: supervisor -> VM requests --- */
+    SP_PROTO_HELLO = 1,   /* first message on a channel, both ways (SpProtoHello) */
+    SP_PROTO_CONFIG,      /* spec text; fd: console log (or none) */
+    SP_PROTO_START,       /* run the vCPUs */
+    SP_PROTO_STOP,        /* stop the guest (state STOPPED) */
+    SP_PROTO_PAUSE,       /* park the vCPUs */
+    SP_PROTO_RESUME,      /* let them go on */
+    SP_PROTO_COMMAND,     /* u8 opcode, u32 arg -> reply u32 seq */
+    SP_PROTO_STATUS,      /* -> reply SpProtoStatus + results (key\0 u64)... */
+    SP_PROTO_CLONE_SAVE,  /* clone source: pause, make the layer -> SpProtoCloneSave + fds */
+    SP_PROTO_CLONE_GROUP, /* clone child: one layer's group file (fd) */
+    SP_PROTO_CLONE_LOAD,  /* clone child: layout + state (SpProtoCloneLoad) */
+    SP_PROTO_QUIT,        /* the supervisor collected the end: exit */
+    SP_PROTO_TEST_HOOK,   /* tests only (--test-hooks): u32 hook */
+    SP_PROTO_SYNC,        /* read pagemap, update the off bits (a VM outside the engine) */
+    SP_PROTO_LAYOUT,      /* u32 i -> u32 ngroups; fd: group file i (i < ngroups), or
+                           * for i = SP_PROTO_LAYOUT_BITS: the off bits and the layer blob */
+    /* --- control channel: VM -> supervisor events --- */
+    SP_PROTO_EV_CONSOLE = 0x40, /* text */
+    SP_PROTO_EV_PHASE,          /* u64 n, text label */
+    SP_PROTO_EV_RESULT,         /* u64 value, text key */
+    SP_PROTO_EV_INTEGRITY,      /* u64 gpa, expected, found */
+    SP_PROTO_EV_ROUND,          /* u64 round, verified, rewritten */
+    SP_PROTO_EV_ENDED,          /* SpProtoStatus */
+    /* --- memory channel: supervisor (engine) -> VM (agent) requests --- */
+    SP_PROTO_M_ATTACH = 0x100, /* SpProtoAttach; fd: the share set's pool -> SpProtoAttached + fd */
+    SP_PROTO_M_SPACE,          /* SpProtoSpace; fd: a pool or group file, read-only */
+    SP_PROTO_M_BEGIN,          /* a new pass: harvest -> SpProtoReleased */
+    SP_PROTO_M_SCAN,           /* SpProtoScan -> SpProtoCands */
+    SP_PROTO_M_CONTENT,        /* u64 gfns -> blob fd with 4096 bytes each */
+    SP_PROTO_M_MERGE,          /* SpProtoMergeItem[] -> u8 results */
+    SP_PROTO_M_UNMERGE_ALL,    /* -> SpProtoReleased */
+    SP_PROTO_M_REPORT,         /* -> SpProtoReport + fds (spaces) + blob (merged pages) */
+    SP_PROTO_M_STATS,          /* -> SpProtoVmStats */
+    SP_PROTO_M_KNOBS,          /* SpProtoKnobs */
+    SP_PROTO_M_SYNC,           /* read pagemap: off bits, settle CoW'd merges -> SpProtoReleased */
+} SpProtoType;
+
+/* What a peer says first on a channel. */
+typedef struct SpProtoHello {
+    uint32_t channel; /* SP_PROTO_CH_* */
+    uint32_t pid;     /* the VM process (from the VM); 0 from the supervisor */
+    uint64_t vm_id;   /* the supervisor's id of the VM */
+    int32_t lv_id;    /* libvirt id, or -1 */
+    uint32_t state;   /* SpVmState (from the VM) */
+    uint8_t uuid[16]; /* libvirt UUID, or zero */
+    char name[64];    /* NUL-terminated */
+} SpProtoHello;
+#define SP_PROTO_LAYOUT_BITS 0xffffffffu
+#define SP_PROTO_CH_CONTROL  1
+#define SP_PROTO_CH_MEMORY   2
+
+/* A VM's status: the reply to STATUS, the payload of EV_ENDED. */
+typedef struct SpProtoStatus {
+    uint32_t state; /* SpVmState */
+    int32_t exit_status;
+    uint64_t rounds;
+    uint64_t pages_verified;
+    uint64_t pages_rewritten;
+    uint64_t integrity_errors;
+    uint64_t phase;
+    uint64_t run_ns;  /* time since start (to its end, once ended) */
+    uint64_t cpu_ns;  /* CPU time of the vCPU threads */
+    uint64_t command; /* the SP_Q_COMMAND word */
+    uint64_t clone_generation;
+    uint64_t clone_id;
+    uint64_t ram_base; /* host address of guest RAM in the VM process */
+    uint64_t ram_size;
+    uint64_t resident_pages; /* of guest RAM (mincore) */
+    uint32_t nresults;       /* results follow: u64 value, u8 keylen, key bytes */
+    uint32_t reason_len;     /* then the reason text (no NUL) */
+} SpProtoStatus;
+
+/* CLONE_SAVE reply (source paused, its layer made).  fds[0]: a blob with
+ * nvcpus x vcpu_state_len bytes of vCPU state; fds[1]: the new group file
+ * (read-write: the supervisor keeps it and hands children read-only
+ * descriptors); with `layered`, fds[2]: a blob of one byte per page, the
+ * children's layer index (their layout is the source's plus the new
+ * layer on top); else the children's layout is the new file alone. */
+typedef struct SpProtoCloneSave {
+    uint32_t layered;
+    uint32_t nvcpus;
+    uint32_t vcpu_state_len;
+    uint32_t pad;
+    uint64_t pages_copied;    /* pages written to the file while paused */
+    uint64_t pages_precopied; /* ... and before the pause, while it ran */
+    uint64_t park_ns, copy_ns, remap_ns, precopy_ns;
+    uint64_t command; /* the source's command word */
+} SpProtoCloneSave;
+
+/* CLONE_GROUP (supervisor -> child), once per layer, oldest first:
+ * u32 layer index; fd: the group file, read-only. */
+
+/* CLONE_LOAD (supervisor -> child): layout and state.  fds[0]: the vCPU
+ * state blob; fds[1] (when ngroups > 1): the layer blob. */
+typedef struct SpProtoCloneLoad {
+    uint32_t ngroups; /* CLONE_GROUP messages sent before */
+    uint32_t nvcpus;
+    uint32_t vcpu_state_len;
+    uint32_t pad;
+    uint64_t command;
+    uint64_t clone_generation;
+    uint64_t clone_id;
+} SpProtoCloneLoad;
+
+/* Engine: attach (supervisor -> VM). */
+typedef struct SpProtoAttach {
+    uint64_t share_start, share_end; /* guest-physical range; 0,0 = all */
+    uint32_t pool_space;             /* the space id of the pool fd */
+    uint32_t max_map_count;          /* the kernel's limit */
+} SpProtoAttach;
+
+typedef struct SpProtoAttached {
+    uint64_t npages;
+    uint32_t file_backed; /* RAM maps a clone layout */
+    uint32_t pad;
+} SpProtoAttached;
+
+typedef struct SpProtoKnobs {
+    uint32_t use_zero_pages;
+    uint32_t test_delay_us;
+} SpProtoKnobs;
+
+typedef struct SpProtoScan {
+    uint64_t cursor; /* first gfn to examine */
+    uint64_t limit;  /* and the end of the range the index scans */
+    uint32_t budget; /* pages to examine at most */
+    uint32_t max_cands;
+} SpProtoScan;
+
+typedef struct SpProtoCand {
+    uint64_t gfn;
+    uint32_t hash;
+    uint32_t pad;
+} SpProtoCand;
+
+typedef struct SpProtoCands {
+    uint64_t next;      /* cursor for the next SCAN */
+    uint32_t done;      /* the pass reached the end of the range */
+    uint32_t ncands;    /* SpProtoCand follow */
+    uint64_t scanned;   /* pages examined (KSM's pages_scanned) */
+    uint64_t volatile_; /* of which volatile */
+    uint64_t work;      /* pages hashed or dropped */
+    uint64_t zero_now;  /* the VM's zero pages after this batch */
+} SpProtoCands;
+
+/* A frame a VM page maps: (space, page offset in that space's file). */
+typedef struct SpProtoFrameLoc {
+    uint64_t gfn;
+    uint32_t space;
+    uint32_t off;
+} SpProtoFrameLoc;
+
+/* Pages that stopped mapping their frame (copied on write, unmerged). */
+typedef struct SpProtoReleased {
+    uint32_t n; /* SpProtoFrameLoc follow, or in the blob if `blob` */
+    uint32_t blob;
+    uint64_t zero_now; /* the VM's zero pages now */
+} SpProtoReleased;
+
+typedef struct SpProtoMergeItem {
+    uint64_t gfn;
+    uint32_t space;
+    uint32_t off;
+    uint32_t hash; /* the frame's content hash */
+    uint32_t pad;
+} SpProtoMergeItem;
+
+typedef struct SpProtoVmStats {
+    uint64_t merged_pages;
+    uint64_t zero_pages;
+    uint64_t private_pages;
+    uint64_t volatile_pages;
+    uint64_t mappings;
+    uint64_t metadata_bytes;
+    uint64_t wp_faults_seen;
+    uint64_t merges;
+    uint64_t cow_breaks;
+    uint64_t resident_pages; /* of its RAM, mincore */
+} SpProtoVmStats;
+
+typedef struct SpProtoReport {
+    uint32_t nspaces; /* SpProtoSpace follow; fds[1..nspaces] */
+    uint32_t pad;
+    uint64_t nmerged; /* SpProtoFrameLoc in the blob (fds[0]) */
+    SpProtoVmStats stats;
+} SpProtoReport;
+
+typedef struct SpProtoSpace {
+    uint32_t space;
+    uint32_t kind; /* SP_PROTO_SPACE_* */
+} SpProtoSpace;
+#define SP_PROTO_SPACE_POOL  1
+#define SP_PROTO_SPACE_GROUP 2
+
+/* --- messages --- */
+
+typedef struct SpProtoMsg {
+    SpProtoHdr hdr;
+    uint8_t *payload;          /* hdr.len bytes (g_free) */
+    int fds[SP_PROTO_MAX_FDS]; /* hdr.nfds received descriptors (owned) */
+} SpProtoMsg;
+
+void sp_proto_msg_clear(SpProtoMsg *m); /* closes fds not taken (-1) */
+/* Take descriptor i (the message no longer owns it); -1 if absent. */
+int sp_proto_msg_take_fd(SpProtoMsg *m, uint32_t i);
+
+/* Name of a type, for messages ("CLONE_SAVE"); "unknown" otherwise. */
+const char *sp_proto_type_name(uint16_t type);
+
+/* Send one message; fds are not closed.  flags: MSG_DONTWAIT or 0. */
+bool sp_proto_send(int sock, uint16_t type, uint32_t seq, uint32_t pflags, const void *payload,
+                   uint32_t len, const int *fds, uint32_t nfds, int sendflags, GError **error);
+/* Reply to request `req`; an error reply carries err->message. */
+bool sp_proto_reply(int sock, const SpProtoHdr *req, const void *payload, uint32_t len,
+                    const int *fds, uint32_t nfds, GError **error);
+bool sp_proto_reply_error(int sock, const SpProtoHdr *req, const char *message);
+/* Receive and check one message; timeout_ms < 0 waits forever. */
+bool sp_proto_recv(int sock, SpProtoMsg *m, int timeout_ms, GError **error);
+/* Check a received header and payload length (the decoder's rules; the
+ * fuzzer calls it on raw bytes). */
+bool sp_proto_check(const SpProtoHdr *h, size_t packet_len, uint32_t nfds, GError **error);
+
+/* A connected pair of channel sockets (SOCK_SEQPACKET, close-on-exec). */
+bool sp_proto_socketpair(int sv[2], GError **error);
+
+/* --- blobs: sealed memfds --- */
+
+/* A new memfd with `len` bytes copied from data, sealed against writes,
+ * growth and shrinking; -1 with an error. */
+int sp_proto_blob_new(const void *data, uint64_t len, GError **error);
+/* Map blob fd read-only after checking its seals and that its size is
+ * exactly `expect` (or at most `max` when expect is 0); *len is set. */
+void *sp_proto_blob_map(int fd, uint64_t expect, uint64_t max, uint64_t *len, GError **error);
+void sp_proto_blob_unmap(void *p, uint64_t len);
+
+/* --- payload reader: bounds-checked fields --- */
+
+typedef struct SpProtoReader {
+    const uint8_t *p;
+    size_t left;
+    bool bad; /* a read ran past the end */
+} SpProtoReader;
+
+static inline SpProtoReader sp_proto_reader(const SpProtoMsg *m)
+{
+    return (SpProtoReader){.p = m->payload, .left = m->hdr.len, .bad = false};
+}
+/* Copy n bytes out (zeroes and marks bad if fewer are left). */
+bool sp_proto_read(SpProtoReader *r, void *out, size_t n);
+/* A pointer to n bytes in place, or NULL (and bad). */
+const void *sp_proto_read_ptr(SpProtoReader *r, size_t n);
+/* count items of `size` bytes in place; NULL if they do not fit. */
+const void *sp_proto_read_array(SpProtoReader *r, uint64_t count, size_t size);
+/* A string of `len` bytes (not NUL-terminated on the wire), as a new
+ * NUL-terminated string with control characters other than \t replaced. */
+char *sp_proto_read_text(SpProtoReader *r, size_t len);
+
+/* --- payload writer --- */
+
+typedef struct SpProtoWriter {
+    GByteArray *buf;
+} SpProtoWriter;
+static inline void sp_proto_put(SpProtoWriter *w, const void *p, size_t n)
+{
+    g_byte_array_append(w->buf, p, (guint)n);
+}
+
+#endif

@@ -1,0 +1,811 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd-run.c - `samepage run`: VMs from the command line, in the foreground.
+ *
+ * Starts every --vm, prefixes each console line with "[name] ", prints a
+ * status line per VM every --status seconds (text, or JSON with --json),
+ * stops all VMs on SIGINT/SIGTERM or after --timeout, and exits 0 only if no
+ * VM crashed, reported an integrity error or exited with a non-zero status.
+ *
+ * --clone SRC,count=N[,after=SECONDS] clones the running VM SRC into N
+ * children named SRC-c1, SRC-c2, ... (vm-clone.c) once SRC reported
+ * phase 1 (memload: filled) or, with after=, SECONDS after the start;
+ * the children then run and count like any --vm.  Status lines of a VM in
+ * a clone family add its clone-shared pages, group and generation, and
+ * each clone group gets a "[group N]" line (members, pages, saved).
+ *
+ * --engine=ksm turns samepage's sharing engine off and marks every --vm's
+ * guest RAM MADV_MERGEABLE instead, so the host kernel's KSM (if its
+ * /sys/kernel/mm/ksm/run is 1) merges it; the status lines then show KSM's
+ * own counters ("[ksm] ...").  Clone children map a file-backed layer that
+ * KSM cannot merge (only their copied-on-write pages would be anonymous),
+ * so they are not advised.
+ *
+ * Threads: the main thread runs a GMainLoop (signals, timers, the end of
+ * VMs); vCPU threads print console lines directly under out_lock, one
+ * whole line at a time, and tell the main loop when a VM ends.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <glib-unix.h>
+
+#include "rmap/rmap.h"
+#include "sharing/engine.h"
+#include "sharing/knobs.h"
+#include "vmm/cli/cmd.h"
+#include "vmm/super/vm.h"
+
+/* A --clone request, done from the main loop. */
+typedef struct RunClone {
+    char *src; /* source VM name */
+    uint32_t count;
+    double after; /* seconds after start; < 0 = at phase 1 */
+    bool done;
+} RunClone;
+
+static void run_clone_free(RunClone *c)
+{
+    g_free(c->src);
+    g_free(c);
+}
+
+typedef struct RunCtx {
+    GPtrArray *vms;   /* SpVm*, in --vm order */
+    SpEngine *engine; /* the sharing engine, or NULL with --engine=off|ksm */
+    bool ksm;         /* --engine=ksm: guest RAM is MADV_MERGEABLE */
+    GMainLoop *loop;
+    gint running;              /* VMs still running (atomic) */
+    bool quiet;                /* no console echo */
+    bool json;                 /* status as JSON lines */
+    gboolean stopping;         /* a stop was requested */
+    GMutex out_lock;           /* one line at a time on stdout */
+    GPtrArray *clones;         /* RunClone*, pending and done */
+    SpVmEvents ev;             /* events for every VM, clones included */
+    gint64 start_us;           /* when the VMs were started */
+    uint32_t next_child;       /* clone name suffix */
+    bool clone_failed;         /* a --clone could not be done */
+    guint clone_timer;         /* on_clone_timer's source while requests are pending */
+    guint sig_int, sig_term;   /* the signal handlers' sources */
+    guint t_status, t_timeout; /* --status and --timeout timers, 0: none */
+} RunCtx;
+
+static void run_print(RunCtx *ctx, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void run_print(RunCtx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    g_mutex_lock(&ctx->out_lock);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+    g_mutex_unlock(&ctx->out_lock);
+}
+
+static void on_console(SpVm *vm, const char *line, void *opaque)
+{
+    RunCtx *ctx = opaque;
+    if (!ctx->quiet)
+        run_print(ctx, "[%s] %s\n", sp_vm_name(vm), line);
+}
+
+static void on_phase(SpVm *vm, uint64_t n, const char *label, void *opaque)
+{
+    RunCtx *ctx = opaque;
+    if (!ctx->quiet)
+        run_print(ctx, "[%s] phase %" G_GUINT64_FORMAT "%s%s\n", sp_vm_name(vm), n,
+                  *label ? ": " : "", label);
+}
+
+static void on_result(SpVm *vm, const char *key, uint64_t value, void *opaque)
+{
+    RunCtx *ctx = opaque;
+    if (!ctx->quiet)
+        run_print(ctx, "[%s] result %s=%" G_GUINT64_FORMAT "\n", sp_vm_name(vm), key, value);
+}
+
+static void on_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque)
+{
+    RunCtx *ctx = opaque;
+    /* Always shown, even with --quiet: this is data loss. */
+    run_print(ctx,
+              "[%s] INTEGRITY ERROR at guest address 0x%" G_GINT64_MODIFIER "x: expected "
+              "0x%016" G_GINT64_MODIFIER "x, found 0x%016" G_GINT64_MODIFIER "x\n",
+              sp_vm_name(vm), gpa, expected, found);
+}
+
+static gboolean run_vm_ended_idle(gpointer opaque)
+{
+    RunCtx *ctx = opaque;
+    if (g_atomic_int_get(&ctx->running) == 0)
+        g_main_loop_quit(ctx->loop);
+    return G_SOURCE_REMOVE;
+}
+
+static void on_ended(SpVm *vm, SpVmState state, void *opaque)
+{
+    RunCtx *ctx = opaque;
+    g_autofree char *reason = sp_vm_get_reason(vm);
+    SpVmInfo info;
+    sp_vm_get_info(vm, &info);
+    if (state == SP_VM_CRASHED)
+        run_print(ctx, "[%s] CRASHED: %s\n", sp_vm_name(vm), reason ? reason : "unknown");
+    else if (state == SP_VM_EXITED)
+        run_print(ctx, "[%s] exited with status %d after %.1f s\n", sp_vm_name(vm),
+                  info.exit_status, info.seconds);
+    g_atomic_int_dec_and_test(&ctx->running);
+    g_idle_add(run_vm_ended_idle, ctx);
+}
+
+static void run_stop_all(RunCtx *ctx)
+{
+    ctx->stopping = TRUE;
+    for (guint i = 0; i < ctx->vms->len; i++)
+        sp_vm_request_stop(ctx->vms->pdata[i]);
+}
+
+static gboolean on_signal(gpointer opaque)
+{
+    RunCtx *ctx = opaque;
+    if (!ctx->stopping)
+        run_print(ctx, "samepage: stopping all VMs\n");
+    run_stop_all(ctx);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_timeout(gpointer opaque)
+{
+    RunCtx *ctx = opaque;
+    run_print(ctx, "samepage: --timeout reached, stopping all VMs\n");
+    run_stop_all(ctx);
+    return G_SOURCE_REMOVE;
+}
+
+static void run_status_line(RunCtx *ctx, SpVm *vm)
+{
+    SpVmInfo i;
+    SpEngineVmStats e = {0};
+    sp_vm_get_info(vm, &i);
+    if (ctx->engine)
+        sp_engine_get_vm_stats(ctx->engine, sp_vm_engine_handle(vm), &e);
+    uint64_t clone_shared = sp_vm_clone_shared_pages(vm), clone_group = sp_vm_clone_group_id(vm);
+    g_autofree char *clone_text = NULL;
+    if (clone_group) /* in a clone family */
+        clone_text = g_strdup_printf(" | clone-shared %" G_GUINT64_FORMAT
+                                     " group %" G_GUINT64_FORMAT " gen %" G_GUINT64_FORMAT,
+                                     clone_shared, clone_group, sp_vm_clone_generation(vm));
+    if (ctx->json)
+        run_print(ctx,
+                  "{\"vm\":\"%s\",\"state\":\"%s\",\"seconds\":%.1f,\"phase\":%" G_GUINT64_FORMAT
+                  ",\"rounds\":%" G_GUINT64_FORMAT ",\"pages_verified\":%" G_GUINT64_FORMAT
+                  ",\"pages_rewritten\":%" G_GUINT64_FORMAT
+                  ",\"integrity_errors\":%" G_GUINT64_FORMAT ",\"merged_pages\":%" G_GUINT64_FORMAT
+                  ",\"zero_pages\":%" G_GUINT64_FORMAT ",\"private_pages\":%" G_GUINT64_FORMAT
+                  ",\"mappings\":%" G_GUINT64_FORMAT ",\"profit_bytes\":%" G_GINT64_FORMAT
+                  ",\"clone_shared_pages\":%" G_GUINT64_FORMAT ",\"clone_group\":%" G_GUINT64_FORMAT
+                  ",\"clone_generation\":%" G_GUINT64_FORMAT "}\n",
+                  sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.phase, i.rounds,
+                  i.pages_verified, i.pages_rewritten, i.integrity_errors, e.merged_pages,
+                  e.zero_pages, e.private_pages, e.mappings, e.profit_bytes, clone_shared,
+                  clone_group, sp_vm_clone_generation(vm));
+    else
+        run_print(ctx,
+                  "[status] %-12s %-8s %7.1fs round %" G_GUINT64_FORMAT
+                  " verified %" G_GUINT64_FORMAT " rewritten %" G_GUINT64_FORMAT
+                  " integrity-errors %" G_GUINT64_FORMAT " | merged %" G_GUINT64_FORMAT
+                  " zero %" G_GUINT64_FORMAT " private %" G_GUINT64_FORMAT
+                  " mappings %" G_GUINT64_FORMAT "%s\n",
+                  sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.rounds, i.pages_verified,
+                  i.pages_rewritten, i.integrity_errors, e.merged_pages, e.zero_pages,
+                  e.private_pages, e.mappings, clone_text ? clone_text : "");
+}
+
+/* One line per clone group of the process (rmap/rmap.h), if any. */
+static void run_groups_lines(RunCtx *ctx)
+{
+    g_autofree SpCloneGroupStats *gs = NULL;
+    uint32_t n = sp_rmap_group_stats(&gs);
+    for (uint32_t k = 0; k < n; k++) {
+        const SpCloneGroupStats *g = &gs[k];
+        if (ctx->json)
+            run_print(ctx,
+                      "{\"clone_group\":{\"id\":%" G_GUINT64_FORMAT ",\"parent\":%" G_GUINT64_FORMAT
+                      ",\"members\":%u,\"pages\":%" G_GUINT64_FORMAT
+                      ",\"mappings\":%" G_GUINT64_FORMAT ",\"pages_shared\":%" G_GUINT64_FORMAT
+                      ",\"pages_saved\":%" G_GUINT64_FORMAT ",\"file_open\":%s}}\n",
+                      g->id, g->parent_id, g->members, g->pages, g->mappings, g->pages_shared,
+                      g->pages_saved, g->file_open ? "true" : "false");
+        else
+            run_print(ctx,
+                      "[group %" G_GUINT64_FORMAT "] parent %" G_GUINT64_FORMAT
+                      " members %u pages %" G_GUINT64_FORMAT " mappings %" G_GUINT64_FORMAT
+                      " shared %" G_GUINT64_FORMAT " saved %" G_GUINT64_FORMAT " (%.1f MiB)\n",
+                      g->id, g->parent_id, g->members, g->pages, g->mappings, g->pages_shared,
+                      g->pages_saved, g->pages_saved * 4096.0 / (1 << 20));
+    }
+}
+
+static void run_engine_line(RunCtx *ctx)
+{
+    if (!ctx->engine)
+        return;
+    SpEngineStats st;
+    sp_engine_get_stats(ctx->engine, &st);
+    if (ctx->json)
+        run_print(ctx,
+                  "{\"engine\":{\"pages_shared\":%" G_GUINT64_FORMAT
+                  ",\"pages_sharing\":%" G_GUINT64_FORMAT ",\"pages_unshared\":%" G_GUINT64_FORMAT
+                  ",\"pages_volatile\":%" G_GUINT64_FORMAT ",\"pages_scanned\":%" G_GUINT64_FORMAT
+                  ",\"full_scans\":%" G_GUINT64_FORMAT ",\"zero_pages\":%" G_GUINT64_FORMAT
+                  ",\"general_profit\":%" G_GINT64_FORMAT ",\"metadata_bytes\":%" G_GUINT64_FORMAT
+                  ",\"merges\":%" G_GUINT64_FORMAT ",\"cow_breaks\":%" G_GUINT64_FORMAT "}}\n",
+                  st.pages_shared, st.pages_sharing, st.pages_unshared, st.pages_volatile,
+                  st.pages_scanned, st.full_scans, st.zero_pages, st.general_profit,
+                  st.metadata_bytes, st.merges, st.cow_breaks);
+    else
+        run_print(ctx,
+                  "[engine] shared %" G_GUINT64_FORMAT " sharing %" G_GUINT64_FORMAT
+                  " unshared %" G_GUINT64_FORMAT " volatile %" G_GUINT64_FORMAT
+                  " zero %" G_GUINT64_FORMAT " full_scans %" G_GUINT64_FORMAT
+                  " saved %.1f MiB (profit %.1f MiB) merges %" G_GUINT64_FORMAT
+                  " cow-breaks %" G_GUINT64_FORMAT "\n",
+                  st.pages_shared, st.pages_sharing, st.pages_unshared, st.pages_volatile,
+                  st.zero_pages, st.full_scans, st.saved_bytes / 1048576.0,
+                  st.general_profit / 1048576.0, st.merges, st.cow_breaks);
+}
+
+/* One counter of the host kernel's KSM (/sys/kernel/mm/ksm/NAME), or -1. */
+static int64_t run_ksm_counter(const char *name)
+{
+    g_autofree char *path = g_strdup_printf("/sys/kernel/mm/ksm/%s", name);
+    g_autofree char *text = NULL;
+    if (!g_file_get_contents(path, &text, NULL, NULL))
+        return -1;
+    return g_ascii_strtoll(text, NULL, 10);
+}
+
+/* --engine=ksm: the host KSM's counters, host-wide (other processes' merges
+ * included), in the same units as the [engine] line. */
+static void run_ksm_line(RunCtx *ctx)
+{
+    if (!ctx->ksm)
+        return;
+    int64_t run = run_ksm_counter("run"), shared = run_ksm_counter("pages_shared"),
+            sharing = run_ksm_counter("pages_sharing"),
+            unshared = run_ksm_counter("pages_unshared"),
+            volatile_ = run_ksm_counter("pages_volatile"), scans = run_ksm_counter("full_scans");
+    if (ctx->json)
+        run_print(ctx,
+                  "{\"ksm\":{\"run\":%" G_GINT64_FORMAT ",\"pages_shared\":%" G_GINT64_FORMAT
+                  ",\"pages_sharing\":%" G_GINT64_FORMAT ",\"pages_unshared\":%" G_GINT64_FORMAT
+                  ",\"pages_volatile\":%" G_GINT64_FORMAT ",\"full_scans\":%" G_GINT64_FORMAT
+                  "}}\n",
+                  run, shared, sharing, unshared, volatile_, scans);
+    else
+        run_print(ctx,
+                  "[ksm] run %" G_GINT64_FORMAT " shared %" G_GINT64_FORMAT
+                  " sharing %" G_GINT64_FORMAT " unshared %" G_GINT64_FORMAT
+                  " volatile %" G_GINT64_FORMAT " full_scans %" G_GINT64_FORMAT " saved %.1f MiB\n",
+                  run, shared, sharing, unshared, volatile_, scans,
+                  sharing > 0 ? sharing * 4096.0 / (1 << 20) : 0.0);
+}
+
+static gboolean on_status(gpointer opaque)
+{
+    RunCtx *ctx = opaque;
+    for (guint i = 0; i < ctx->vms->len; i++)
+        run_status_line(ctx, ctx->vms->pdata[i]);
+    run_engine_line(ctx);
+    run_groups_lines(ctx);
+    run_ksm_line(ctx);
+    return G_SOURCE_CONTINUE;
+}
+
+/* Parse SRC,count=N[,after=SECONDS]; one-line error on bad input. */
+static RunClone *run_clone_parse(const char *spec, GPtrArray *cfgs, GError **error)
+{
+    g_auto(GStrv) parts = g_strsplit(spec, ",", -1);
+    if (!parts[0] || !*parts[0]) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "needs SRC,count=N[,after=SECONDS]");
+        return NULL;
+    }
+    /* a --vm, or a child of one (NAME-cK, possibly of a child: a chain) */
+    g_autofree char *base = g_strdup(parts[0]);
+    bool known = false;
+    for (;;) {
+        for (guint i = 0; i < cfgs->len; i++)
+            known |= !g_strcmp0(((SpVmConfig *)cfgs->pdata[i])->name, base);
+        char *dash = strrchr(base, '-');
+        if (known || !dash || dash[1] != 'c' || !dash[2] ||
+            strspn(dash + 2, "0123456789") != strlen(dash + 2))
+            break;
+        *dash = 0;
+    }
+    if (!known) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "no VM named '%s' (given with --vm)", parts[0]);
+        return NULL;
+    }
+    g_autoptr(GError) e = NULL;
+    uint64_t count = 0;
+    double after = -1;
+    for (char **p = parts + 1; *p; p++) {
+        if (g_str_has_prefix(*p, "count=")) {
+            if (!sp_parse_uint(*p + 6, 1, SP_VM_CLONE_MAX, &count, &e)) {
+                g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                            "count must be 1..%d, not '%s'", SP_VM_CLONE_MAX, *p + 6);
+                return NULL;
+            }
+        } else if (g_str_has_prefix(*p, "after=")) {
+            char *end = NULL;
+            after = g_ascii_strtod(*p + 6, &end);
+            if (end == *p + 6 || *end || !(after >= 0 && after <= 86400)) {
+                g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                            "after must be 0..86400 seconds, not '%s'", *p + 6);
+                return NULL;
+            }
+        } else {
+            g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                        "unknown key '%s' (known: count, after)", *p);
+            return NULL;
+        }
+    }
+    if (!count) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, "count=N (1..%d) is required",
+                    SP_VM_CLONE_MAX);
+        return NULL;
+    }
+    RunClone *c = g_new0(RunClone, 1);
+    c->src = g_strdup(parts[0]);
+    c->count = (uint32_t)count;
+    c->after = after;
+    return c;
+}
+
+static SpVm *run_find_vm(RunCtx *ctx, const char *name)
+{
+    for (guint i = 0; i < ctx->vms->len; i++)
+        if (!strcmp(sp_vm_name(ctx->vms->pdata[i]), name))
+            return ctx->vms->pdata[i];
+    return NULL;
+}
+
+static void run_clone_do(RunCtx *ctx, RunClone *c, SpVm *src)
+{
+    c->done = true;
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autofree uint64_t *ids = g_new(uint64_t, c->count);
+    g_autofree SpVm **kids = g_new0(SpVm *, c->count);
+    for (uint32_t i = 0; i < c->count; i++) {
+        g_ptr_array_add(names, g_strdup_printf("%.50s-c%u", c->src, ++ctx->next_child));
+        ids[i] = ctx->vms->len + 1 + i;
+    }
+    g_autoptr(GError) error = NULL;
+    SpVmCloneTimes t;
+    g_atomic_int_add(&ctx->running, (gint)c->count); /* before any child can end */
+    if (!sp_vm_clone_many(src, c->count, (const char *const *)names->pdata, ids, &ctx->ev, kids, &t,
+                          &error)) {
+        g_atomic_int_add(&ctx->running, -(gint)c->count);
+        run_print(ctx, "samepage run: --clone %s: %s\n", c->src, error->message);
+        ctx->clone_failed = true;
+        g_idle_add(run_vm_ended_idle, ctx);
+        return;
+    }
+    for (uint32_t i = 0; i < c->count; i++)
+        g_ptr_array_add(ctx->vms, kids[i]);
+    run_print(ctx,
+              "[%s] cloned into %u (%s..%s): paused %.1f ms, children running after %.1f ms "
+              "(parking %.1f ms, copying %" G_GUINT64_FORMAT " pages %.1f ms, remapping %.1f ms)\n",
+              c->src, c->count, (char *)names->pdata[0], (char *)names->pdata[c->count - 1],
+              t.pause_ms, t.children_ms, t.park_ms, t.pages_copied, t.copy_ms, t.remap_ms);
+}
+
+/* Main loop, every 20 ms while --clone requests are pending. */
+static gboolean on_clone_timer(gpointer opaque)
+{
+    RunCtx *ctx = opaque;
+    bool pending = false;
+    for (guint i = 0; i < ctx->clones->len; i++) {
+        RunClone *c = ctx->clones->pdata[i];
+        if (c->done)
+            continue;
+        SpVm *src = run_find_vm(ctx, c->src);
+        if (!src) { /* a child that another --clone may still create */
+            bool others = false;
+            for (guint j = 0; j < ctx->clones->len; j++) {
+                RunClone *o = ctx->clones->pdata[j];
+                others |= o != c && !o->done;
+            }
+            if (others && !ctx->stopping) {
+                pending = true;
+                continue;
+            }
+            c->done = true;
+            run_print(ctx, "samepage run: --clone %s: no VM named '%s' was created\n", c->src,
+                      c->src);
+            ctx->clone_failed = true;
+            continue;
+        }
+        SpVmInfo info;
+        sp_vm_get_info(src, &info);
+        bool due = c->after >= 0
+                       ? g_get_monotonic_time() - ctx->start_us >= (gint64)(c->after * 1e6)
+                       : info.phase >= 1;
+        if (ctx->stopping) {
+            c->done = true;
+        } else if (info.state != SP_VM_RUNNING || due) {
+            run_clone_do(ctx, c, src); /* a VM that is not running gets its error */
+        } else {
+            pending = true;
+        }
+    }
+    if (!pending)
+        ctx->clone_timer = 0;
+    return pending ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+static const char run_description[] =
+    "Starts one or more VMs in the foreground and runs them until they all\n"
+    "end, a signal (Ctrl-C, SIGTERM) stops them, or --timeout passes.\n"
+    "\n"
+    "VM SPEC is a comma-separated list of key=value:\n"
+    "  name=NAME        required; letters, digits, '-', '_', '.' (max 63)\n"
+    "  mem=SIZE         guest RAM, e.g. 256M, 4G (default 256M; multiples of 2M\n"
+    "                   for payloads); allocated lazily as the guest touches it\n"
+    "  vcpus=N          number of vCPUs (default 1)\n"
+    "  payload=NAME     a guest-tools payload (memload, hello, crash) or a path\n"
+    "                   to a static x86-64 ELF; see docs/guest-abi.md\n"
+    "  image=F1[:F2..]  files placed in guest memory as the payload's image blob\n"
+    "  kernel=PATH      a Linux bzImage instead of a payload\n"
+    "  initrd=PATH      its initrd\n"
+    "  domain=NAME      sharing domain (default: the VM's own)\n"
+    "  share=yes|no     take part in memory sharing (default yes)\n"
+    "  cmdline=...      kernel command line; takes the REST of the spec\n"
+    "  args=...         payload arguments; takes the REST of the spec, commas\n"
+    "                   included, so it must come last\n"
+    "\n"
+    "--clone SRC,count=N[,after=SECONDS] clones the payload VM SRC into N\n"
+    "children (1..64) named SRC-c1, SRC-c2, ... (numbered across all --clone\n"
+    "options, in the order they happen) that go on from the same point\n"
+    "and share SRC's memory copy-on-write; done when SRC reports phase 1\n"
+    "(memload: filled), or SECONDS after the start with after=.  SRC may be\n"
+    "a child made by another --clone (a chain of clones).  The [status] line\n"
+    "of a VM in a clone family ends with '| clone-shared PAGES group G gen K'\n"
+    "(pages still shared with the family, its clone group, its generation),\n"
+    "and each clone group gets a line '[group G] parent P members M pages N\n"
+    "mappings X shared S saved V (MiB)' (JSON: clone_* keys, clone_group).\n"
+    "\n"
+    "--engine=ksm turns samepage's engine off and marks the guest RAM of every\n"
+    "--vm MADV_MERGEABLE, for the host kernel's KSM to merge (when\n"
+    "/sys/kernel/mm/ksm/run is 1; like QEMU's mem-merge=on); status lines then\n"
+    "show KSM's host-wide counters.  Clone children are not advised: their RAM\n"
+    "maps a file-backed layer, which KSM cannot merge.\n"
+    "\n"
+    "Exit status: 0 if every VM exited with status 0 or was stopped by the host\n"
+    "without an integrity error; 1 if any VM crashed, exited non-zero or reported\n"
+    "an integrity error; 2 for usage errors and VMs that could not be created.\n"
+    "\n"
+    "Example:\n"
+    "  samepage run --vm name=a,mem=256M,vcpus=2,payload=memload,args=seed=1,rate=100 \\\n"
+    "               --vm name=b,mem=256M,vcpus=2,payload=memload,args=seed=1,rate=100\n";
+
+/* What the command line asks for (run_parse). */
+typedef struct RunOptions {
+    GPtrArray *cfgs;      /* SpVmConfig*, in --vm order */
+    GPtrArray *clones;    /* RunClone*, in --clone order */
+    char *kvm_path;       /* --kvm */
+    gint timeout;         /* --timeout seconds, 0: none */
+    gint status_interval; /* --status seconds, 0: never */
+    gboolean quiet, json; /* --quiet, --json */
+    bool engine_on;       /* --engine=on (the default) */
+    bool host_ksm;        /* --engine=ksm */
+    SpEngineKnobs knobs;  /* the defaults and the knob options */
+    char **allow;         /* --allow-share A:B, checked */
+} RunOptions;
+
+static void run_options_clear(RunOptions *o)
+{
+    if (o->cfgs)
+        g_ptr_array_unref(o->cfgs);
+    if (o->clones)
+        g_ptr_array_unref(o->clones);
+    g_free(o->kvm_path);
+    g_strfreev(o->allow);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RunOptions, run_options_clear)
+
+/* The engine's options: --engine, a --NAME-OF-KNOB per knob of the table
+ * (sharing/knobs.h), --allow-share. */
+typedef struct RunEngineArgs {
+    char *mode;                        /* --engine */
+    char *knob_opt[SP_ENGINE_NKNOBS];  /* option names: pages-to-scan */
+    char *knob_text[SP_ENGINE_NKNOBS]; /* their values as given, or NULL */
+    GOptionEntry entries[SP_ENGINE_NKNOBS + 3];
+} RunEngineArgs;
+
+static void run_engine_args_clear(RunEngineArgs *a)
+{
+    g_free(a->mode);
+    for (size_t k = 0; k < SP_ENGINE_NKNOBS; k++) {
+        g_free(a->knob_opt[k]);
+        g_free(a->knob_text[k]);
+    }
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RunEngineArgs, run_engine_args_clear)
+
+static void run_engine_args_init(RunEngineArgs *a, char ***allow)
+{
+    guint n = 0;
+    a->entries[n++] =
+        (GOptionEntry){"engine",
+                       0,
+                       0,
+                       G_OPTION_ARG_STRING,
+                       &a->mode,
+                       "Memory sharing engine: on (default), off, or ksm (off, and guest RAM "
+                       "MADV_MERGEABLE for the host kernel's KSM)",
+                       "on|off|ksm"};
+    for (size_t k = 0; k < SP_ENGINE_NKNOBS; k++) {
+        const SpEngineKnobInfo *ki = &sp_engine_knob_info[k];
+        a->knob_opt[k] = g_strdelimit(g_strdup(ki->name), "_", '-');
+        a->entries[n++] = (GOptionEntry){a->knob_opt[k],   0,        0,      G_OPTION_ARG_STRING,
+                                         &a->knob_text[k], ki->help, ki->arg};
+    }
+    a->entries[n++] =
+        (GOptionEntry){"allow-share",
+                       0,
+                       0,
+                       G_OPTION_ARG_STRING_ARRAY,
+                       allow,
+                       "Let sharing domains A and B share non-zero pages (repeatable)",
+                       "A:B"};
+    a->entries[n] = (GOptionEntry){NULL};
+}
+
+/* --engine and the knob options into o; false after printing a usage error. */
+static bool run_parse_engine(const RunEngineArgs *a, RunOptions *o)
+{
+    const char *mode = a->mode;
+    if (mode && strcmp(mode, "on") && strcmp(mode, "off") && strcmp(mode, "ksm")) {
+        g_printerr("samepage run: --engine must be on, off or ksm, not '%s'\n", mode);
+        return false;
+    }
+    o->engine_on = !mode || !strcmp(mode, "on");
+    o->host_ksm = mode && !strcmp(mode, "ksm");
+    sp_engine_default_knobs(&o->knobs);
+    for (size_t k = 0; k < SP_ENGINE_NKNOBS; k++) {
+        const SpEngineKnobInfo *ki = &sp_engine_knob_info[k];
+        g_autoptr(GError) error = NULL;
+        uint64_t v = 0;
+        if (!a->knob_text[k])
+            continue;
+        if (!sp_parse_uint(a->knob_text[k], ki->min, ki->max, &v, &error)) {
+            g_printerr("samepage run: --%s: %s\n", a->knob_opt[k], error->message);
+            return false;
+        }
+        sp_engine_knob_set(&o->knobs, ki, (uint32_t)v);
+    }
+    for (char **s = o->allow; s && *s; s++) {
+        const char *colon = strchr(*s, ':');
+        if (!colon || colon == *s || !colon[1]) {
+            g_printerr("samepage run: --allow-share needs two domain names as A:B, not '%s'\n", *s);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Every --vm spec, before touching KVM: a typo fails fast and harms nothing. */
+static bool run_parse_vms(char **vm_specs, RunOptions *o)
+{
+    o->cfgs = g_ptr_array_new_with_free_func((GDestroyNotify)sp_vm_config_free);
+    for (char **s = vm_specs; *s; s++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(SpVmConfig) cfg = sp_vm_config_parse(*s, &error);
+        if (!cfg) {
+            g_printerr("samepage run: --vm %s: %s\n", *s, error->message);
+            return false;
+        }
+        for (guint i = 0; i < o->cfgs->len; i++) {
+            if (cfg->name && !g_strcmp0(((SpVmConfig *)o->cfgs->pdata[i])->name, cfg->name)) {
+                g_printerr("samepage run: two VMs are named '%s'\n", cfg->name);
+                return false;
+            }
+        }
+        g_ptr_array_add(o->cfgs, g_steal_pointer(&cfg));
+    }
+    return true;
+}
+
+static bool run_parse_clones(char **clone_specs, RunOptions *o)
+{
+    o->clones = g_ptr_array_new_with_free_func((GDestroyNotify)run_clone_free);
+    for (char **s = clone_specs; s && *s; s++) {
+        g_autoptr(GError) error = NULL;
+        RunClone *c = run_clone_parse(*s, o->cfgs, &error);
+        if (!c) {
+            g_printerr("samepage run: --clone %s: %s\n", *s, error->message);
+            return false;
+        }
+        g_ptr_array_add(o->clones, c);
+    }
+    return true;
+}
+
+/* Step 1: the command line into o; false after printing a usage error. */
+static bool run_parse(int argc, char **argv, RunOptions *o)
+{
+    g_auto(GStrv) vm_specs = NULL;
+    g_auto(GStrv) clone_specs = NULL;
+    o->status_interval = 5;
+    GOptionEntry entries[] = {
+        {"clone", 0, 0, G_OPTION_ARG_STRING_ARRAY, &clone_specs,
+         "Clone a running VM (repeatable); see below", "SRC,count=N[,after=SECONDS]"},
+        {"vm", 0, 0, G_OPTION_ARG_STRING_ARRAY, &vm_specs, "Add a VM (repeatable); see below",
+         "SPEC"},
+        {"timeout", 't', 0, G_OPTION_ARG_INT, &o->timeout,
+         "Stop all VMs after SECONDS (0 = no limit, the default)", "SECONDS"},
+        {"status", 's', 0, G_OPTION_ARG_INT, &o->status_interval,
+         "Print every VM's status each SECONDS (default 5; 0 = never)", "SECONDS"},
+        {"json", 0, 0, G_OPTION_ARG_NONE, &o->json, "Print status lines as JSON objects", NULL},
+        {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet,
+         "Do not echo guest consoles (integrity errors and crashes are still shown)", NULL},
+        {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &o->kvm_path, "KVM device (default /dev/kvm)", "PATH"},
+        {NULL},
+    };
+    g_auto(RunEngineArgs) ea = {0};
+    run_engine_args_init(&ea, &o->allow);
+    g_autoptr(GOptionContext) oc = g_option_context_new("--vm SPEC [--vm SPEC ...]");
+    GOptionGroup *eg = g_option_group_new("engine", "Memory sharing engine options (KSM's knobs):",
+                                          "Show the sharing engine options", NULL, NULL);
+    g_option_group_add_entries(eg, ea.entries);
+    g_option_context_add_group(oc, eg);
+    g_option_context_set_summary(oc, "Run VMs in the foreground.");
+    g_option_context_set_description(oc, run_description);
+    g_option_context_add_main_entries(oc, entries, NULL);
+    g_autoptr(GError) error = NULL;
+    if (!g_option_context_parse(oc, &argc, &argv, &error)) {
+        g_printerr("samepage run: %s\n", error->message);
+        return false;
+    }
+    if (argc > 1) {
+        g_printerr("samepage run: unexpected argument '%s' (VMs are given with --vm)\n", argv[1]);
+        return false;
+    }
+    if (!vm_specs || !vm_specs[0]) {
+        g_printerr("samepage run: no VM given (use --vm SPEC; see samepage run --help)\n");
+        return false;
+    }
+    if (!o->kvm_path)
+        o->kvm_path = g_strdup("/dev/kvm");
+    if (!run_parse_engine(&ea, o))
+        return false;
+    if (o->timeout < 0 || o->status_interval < 0) {
+        g_printerr("samepage run: --timeout and --status must not be negative\n");
+        return false;
+    }
+    return run_parse_vms(vm_specs, o) && run_parse_clones(clone_specs, o);
+}
+
+/* The sharing engine of --engine=on, with --allow-share's pairs. */
+static bool run_start_engine(RunCtx *ctx, const RunOptions *o)
+{
+    g_autoptr(GError) error = NULL;
+    ctx->engine = sp_engine_new(&o->knobs, &error);
+    if (!ctx->engine) {
+        g_printerr("samepage run: sharing engine: %s\n", error->message);
+        return false;
+    }
+    for (char **a = o->allow; a && *a; a++) {
+        g_auto(GStrv) ab = g_strsplit(*a, ":", 2);
+        sp_engine_allow_domains(ctx->engine, ab[0], ab[1]);
+    }
+    return true;
+}
+
+/* Step 2: the engine and every VM, the signal handlers and timers, then
+ * the VMs are started.  false after printing why (exit status 2). */
+static bool run_start(RunCtx *ctx, const RunOptions *o, SpVmHost *host)
+{
+    g_autoptr(GError) error = NULL;
+    if (o->engine_on && !run_start_engine(ctx, o))
+        return false;
+    for (guint i = 0; i < o->cfgs->len; i++) {
+        SpVm *vm = sp_vm_new(host, o->cfgs->pdata[i], i + 1, &ctx->ev, &error);
+        if (!vm) {
+            g_printerr("samepage run: %s\n", error->message);
+            return false;
+        }
+        g_ptr_array_add(ctx->vms, vm);
+        if (ctx->engine)
+            sp_vm_set_engine(vm, ctx->engine, 0, 0);
+    }
+    ctx->sig_int = g_unix_signal_add(SIGINT, on_signal, ctx);
+    ctx->sig_term = g_unix_signal_add(SIGTERM, on_signal, ctx);
+    if (o->status_interval)
+        ctx->t_status = g_timeout_add_seconds(o->status_interval, on_status, ctx);
+    if (o->timeout)
+        ctx->t_timeout = g_timeout_add_seconds(o->timeout, on_timeout, ctx);
+    g_atomic_int_set(&ctx->running, (gint)ctx->vms->len);
+    ctx->start_us = g_get_monotonic_time();
+    ctx->clone_timer = ctx->clones->len ? g_timeout_add(20, on_clone_timer, ctx) : 0;
+    for (guint i = 0; i < ctx->vms->len; i++) {
+        if (!sp_vm_start(ctx->vms->pdata[i], &error)) {
+            g_printerr("samepage run: %s\n", error->message);
+            g_clear_error(&error);
+        }
+    }
+    return true;
+}
+
+/* Step 3: run the main loop until every VM ended, then a last status line
+ * per VM and the engine, group and KSM lines.  Returns the exit status. */
+static int run_wait_and_report(RunCtx *ctx)
+{
+    if (g_atomic_int_get(&ctx->running) > 0)
+        g_main_loop_run(ctx->loop);
+
+    if (ctx->clone_timer)
+        g_source_remove(ctx->clone_timer);
+    g_source_remove(ctx->sig_int);
+    g_source_remove(ctx->sig_term);
+    if (ctx->t_status)
+        g_source_remove(ctx->t_status);
+    if (ctx->t_timeout && !ctx->stopping)
+        g_source_remove(ctx->t_timeout);
+
+    int rc = 0;
+    for (guint i = 0; i < ctx->vms->len; i++) {
+        SpVm *vm = ctx->vms->pdata[i];
+        sp_vm_wait(vm);
+        SpVmInfo info;
+        sp_vm_get_info(vm, &info);
+        run_status_line(ctx, vm);
+        if (info.state == SP_VM_CRASHED || info.integrity_errors ||
+            (info.state == SP_VM_EXITED && info.exit_status != 0))
+            rc = 1;
+    }
+    if (ctx->clone_failed)
+        rc = 1;
+    run_engine_line(ctx);
+    run_groups_lines(ctx);
+    run_ksm_line(ctx);
+    return rc;
+}
+
+int sp_cmd_run(int argc, char **argv)
+{
+    g_auto(RunOptions) o = {0};
+    if (!run_parse(argc, argv, &o))
+        return 2;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(SpVmHost) host = sp_vm_host_new(o.kvm_path, &error);
+    if (!host) {
+        g_printerr("samepage run: %s\n", error->message);
+        return 2;
+    }
+    /* The VMs are this command's foreground children: they die with it. */
+    host->die_with_supervisor = true;
+    host->mergeable = o.host_ksm;
+    RunCtx ctx = {
+        .quiet = o.quiet,
+        .json = o.json,
+        .ksm = o.host_ksm,
+        .clones = o.clones,
+        .vms = g_ptr_array_new_with_free_func((GDestroyNotify)sp_vm_free),
+        .loop = g_main_loop_new(NULL, FALSE),
+        .ev = {.console = on_console,
+               .phase = on_phase,
+               .result = on_result,
+               .integrity = on_integrity,
+               .ended = on_ended},
+    };
+    ctx.ev.opaque = &ctx;
+    g_mutex_init(&ctx.out_lock);
+    int rc = run_start(&ctx, &o, host) ? run_wait_and_report(&ctx) : 2;
+    g_ptr_array_free(ctx.vms, TRUE);
+    sp_engine_free(ctx.engine);
+    g_main_loop_unref(ctx.loop);
+    g_mutex_clear(&ctx.out_lock);
+    return rc;
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm.h - a VM as its supervisor sees it: one `samepage-vm` process
+ * (docs/process-model.md), started, watched and stopped from here.
+ *
+ * Lifecycle:  sp_vm_new() -> CREATED (the process runs; RAM mapped, image
+ *             loaded, vCPUs made, sandbox in place)
+ *             sp_vm_start() -> RUNNING
+ *             then EXITED (the guest asked to: exit_status), CRASHED (an
+ *             unexpected exit of the guest, or the VM process died) or
+ *             STOPPED (sp_vm_request_stop()).
+ *             sp_vm_wait() waits for the end; sp_vm_free() detaches the VM
+ *             from the engine, lets the process exit and reaps it.
+ * sp_vm_attach() takes over a VM process that another supervisor started
+ * (samepaged after a restart) through its re-attach socket.
+ *
+ * Events (console lines, phases, results, integrity errors, rounds, the end)
+ * reach the SpVmEvents callbacks on the VM's reader thread: they must be
+ * thread-safe and quick.  sp_vm_get_info() and sp_vm_get_result() answer
+ * from what the events reported (no round trip).
+ *
+ * Locking: vm->lock protects the status mirror and the pending replies;
+ * send_lock serializes sends on the control channel.  Never call a callback
+ * with a lock held.
+ */
+#ifndef SAMEPAGE_VMM_SUPER_VM_H
+#define SAMEPAGE_VMM_SUPER_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <gio/gio.h>
+
+#include "vmm/vm-config.h"
+#include "vmm/vm-state.h"
+
+typedef struct SpVm SpVm;
+typedef struct SpEngine SpEngine;
+typedef struct SpEngineVm SpEngineVm;
+struct SpRmapVm;
+
+typedef struct SpVmEvents {
+    void (*console)(SpVm *vm, const char *line, void *opaque);
+    void (*phase)(SpVm *vm, uint64_t n, const char *label, void *opaque);
+    void (*result)(SpVm *vm, const char *key, uint64_t value, void *opaque);
+    void (*integrity)(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque);
+    void (*round)(SpVm *vm, uint64_t round, uint64_t verified, uint64_t rewritten, void *opaque);
+    void (*ended)(SpVm *vm, SpVmState state, void *opaque); /* once, when it leaves RUNNING */
+    void *opaque;
+} SpVmEvents;
+
+/* What every VM process a supervisor starts gets. */
+typedef struct SpVmHost {
+    char *vm_binary;          /* samepage-vm */
+    char *kvm_path;           /* /dev/kvm */
+    char *runtime_dir;        /* re-attach sockets in DIR/vms (samepaged), or NULL */
+    char *vm_user;            /* the unprivileged user VM processes run as */
+    char *seccomp;            /* "on", "log" or "off" */
+    bool die_with_supervisor; /* samepage run: VM processes die with it */
+    bool test_hooks;          /* tests: VM processes accept TEST_HOOK */
+    bool mergeable;           /* --engine=ksm: guest RAM MADV_MERGEABLE */
+    int max_vcpus;            /* KVM's limit, read once */
+} SpVmHost;
+
+/* A host with defaults: samepage-vm from $SAMEPAGE_VM, next to the running
+ * binary (build tree) or the install directory; /dev/kvm opened once to
+ * check it and read its limits. */
+SpVmHost *sp_vm_host_new(const char *kvm_path, GError **error);
+void sp_vm_host_free(SpVmHost *h);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpVmHost, sp_vm_host_free)
+
+/* Start a VM process for cfg and wait until its machine is built (or the
+ * error that stopped it).  lv_id/uuid: the libvirt identity it keeps
+ * across supervisor restarts (-1/NULL outside samepaged); console_fd: its
+ * console log (-1: none; not taken). */
+SpVm *sp_vm_new(SpVmHost *host, const SpVmConfig *cfg, uint64_t vm_id, const SpVmEvents *events,
+                GError **error);
+SpVm *sp_vm_new_full(SpVmHost *host, const SpVmConfig *cfg, uint64_t vm_id, int32_t lv_id,
+                     const uint8_t *uuid, int console_fd, const SpVmEvents *events, GError **error);
+/* Take over a running VM process through its re-attach socket. */
+SpVm *sp_vm_attach(SpVmHost *host, const char *socket_path, const SpVmConfig *cfg,
+                   const SpVmEvents *events, GError **error);
+
+/* Share this VM's memory through `engine` (unless its config opts out):
+ * attached at sp_vm_start() (or now, for a VM that runs already),
+ * detached in sp_vm_free(). */
+void sp_vm_set_engine(SpVm *vm, SpEngine *engine, uint64_t share_start, uint64_t share_end);
+bool sp_vm_engine_attach(SpVm *vm, GError **error);
+SpEngineVm *sp_vm_engine_handle(SpVm *vm); /* NULL if not attached */
+bool sp_vm_start(SpVm *vm, GError **error);
+void sp_vm_request_stop(SpVm *vm); /* any thread, idempotent */
+/* Wait for the end (at most timeout_s; < 0 forever); false on timeout. */
+bool sp_vm_wait_timeout(SpVm *vm, double timeout_s);
+void sp_vm_wait(SpVm *vm);
+void sp_vm_free(SpVm *vm);
+
+const char *sp_vm_name(const SpVm *vm);
+uint64_t sp_vm_id(const SpVm *vm);
+int32_t sp_vm_lv_id(const SpVm *vm);
+const uint8_t *sp_vm_uuid(const SpVm *vm);
+const SpVmConfig *sp_vm_config(const SpVm *vm);
+pid_t sp_vm_pid(const SpVm *vm);
+/* Where guest RAM is mapped in the VM process (for /proc/PID/pagemap). */
+uint64_t sp_vm_ram_base(const SpVm *vm);
+/* Read guest RAM [gpa, gpa+len) through /proc/PID/mem (tests, root). */
+bool sp_vm_read_ram(SpVm *vm, uint64_t gpa, void *buf, uint64_t len, GError **error);
+
+void sp_vm_get_info(SpVm *vm, SpVmInfo *info);
+uint64_t sp_vm_cpu_time_ns(SpVm *vm);    /* CPU time of its vCPU threads so far */
+uint64_t sp_vm_resident_pages(SpVm *vm); /* of its guest RAM, now */
+/* Post a command for the payload (SP_Q_COMMAND); returns its sequence number (0: failed). */
+uint32_t sp_vm_send_command(SpVm *vm, uint8_t opcode, uint32_t arg);
+char *sp_vm_get_reason(SpVm *vm); /* crash/stop reason, or NULL */
+bool sp_vm_get_result(SpVm *vm, const char *key, uint64_t *value);
+/* Tests (host->test_hooks): make the VM process misbehave (vmproc.h hooks). */
+bool sp_vm_test_hook(SpVm *vm, uint32_t hook, GError **error);
+
+/* Park / unpark the guest's vCPUs. */
+bool sp_vm_pause(SpVm *vm, GError **error);
+void sp_vm_resume(SpVm *vm);
+
+/* Clones (vm-clone.c).  The source must be a running payload VM.  Its
+ * process pauses once and makes the layer file of a new clone group that
+ * it and the children map copy-on-write; each child is a new VM process
+ * that starts from the source's vCPU state with the same config under a
+ * new name and id. */
+#define SP_VM_CLONE_MAX 64
+typedef struct SpVmCloneTimes {
+    double pause_ms;          /* pause requested -> source running again */
+    double park_ms;           /* ... of which waiting for the vCPUs to park */
+    double copy_ms;           /* ... copying RAM into the group file */
+    double remap_ms;          /* ... replacing the source's RAM by the file */
+    double children_ms;       /* clone requested -> every child running */
+    uint64_t pages_copied;    /* pages written to a group file while paused */
+    uint64_t pages_precopied; /* ... and before the pause, while it ran */
+    double precopy_ms;        /* time of that pre-copy */
+} SpVmCloneTimes;
+SpVm *sp_vm_clone(SpVm *src, const char *name, uint64_t vm_id, const SpVmEvents *ev,
+                  GError **error);
+bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uint64_t *ids,
+                      const SpVmEvents *ev, SpVm **out, SpVmCloneTimes *times, GError **error);
+uint64_t sp_vm_clone_generation(const SpVm *vm); /* 0 = not a clone */
+uint64_t sp_vm_clone_shared_pages(SpVm *vm);
+uint64_t sp_vm_clone_group_id(const SpVm *vm);
+/* The VM's entry in the supervisor's reverse map (rmap/rmap.h). */
+struct SpRmapVm *sp_vm_rmap(SpVm *vm);
+
+#endif

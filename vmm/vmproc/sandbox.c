@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sandbox.c - what a VM process keeps after setup (docs/process-model.md,
+ * "The VM process's sandbox").
+ *
+ * sp_sandbox_drop_privileges(): switch to the unprivileged VM user, with
+ * no supplementary groups and no capabilities, no_new_privs, and not
+ * dumpable (so that no process of the same user can open our /proc/PID/mem
+ * or ptrace us, and we cannot do it to another VM: every VM process is
+ * non-dumpable).  sp_sandbox_seccomp(): the system-call filter; anything not
+ * listed kills the whole process (SIGSYS), which the supervisor reports as
+ * a crash of that VM.
+ *
+ * The list is what a running VM needs: KVM and userfaultfd ioctls on the
+ * descriptors it opened during setup, memory mapping (merges, clone
+ * layers), its two channels and its listening socket, threads (vCPUs are
+ * started after the filter is in place: clone() must carry CLONE_THREAD),
+ * futexes, clocks and sleeps, and memfd_create/ftruncate/pwrite for clone
+ * layer files.  No open, no exec, no new sockets, no ptrace, no
+ * process_vm_readv, no signals to other processes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
+#include <pwd.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "vmm/vmproc/sandbox.h"
+
+GQuark sp_sandbox_error_quark(void)
+{
+    return g_quark_from_static_string("sp-sandbox-error-quark");
+}
+
+bool sp_sandbox_lookup_user(const char *name, uid_t *uid, gid_t *gid, GError **error)
+{
+    struct passwd *pw = getpwnam(name);
+    if (!pw) {
+        g_set_error(error, SP_SANDBOX_ERROR, 0, "no such user '%s' (--vm-user)", name);
+        return false;
+    }
+    if (pw->pw_uid == 0) {
+        g_set_error(error, SP_SANDBOX_ERROR, 0,
+                    "--vm-user '%s' is root: VM processes must run unprivileged", name);
+        return false;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return true;
+}
+
+bool sp_sandbox_drop_privileges(uid_t uid, gid_t gid, GError **error)
+{
+    const char *what = NULL;
+    if (geteuid() == 0) {
+        /* Order matters: groups and gid while we may still change them. */
+        if (setgroups(0, NULL) < 0)
+            what = "setgroups";
+        else if (setresgid(gid, gid, gid) < 0)
+            what = "setresgid";
+        else if (setresuid(uid, uid, uid) < 0)
+            what = "setresuid";
+    }
+    /* A non-root uid has no capabilities after setresuid (no keepcaps). */
+    if (!what && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        what = "PR_SET_NO_NEW_PRIVS";
+    if (!what && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        what = "PR_SET_DUMPABLE";
+    if (what) {
+        g_set_error(error, SP_SANDBOX_ERROR, 0, "cannot drop privileges (%s): %s", what,
+                    g_strerror(errno));
+        return false;
+    }
+    if (geteuid() == 0 || getegid() == 0) {
+        g_set_error(error, SP_SANDBOX_ERROR, 0, "still root after dropping privileges");
+        return false;
+    }
+    return true;
+}
+
+/* System calls allowed with any arguments. */
+static const int allowed[] = {
+    SCMP_SYS(read),
+    SCMP_SYS(write),
+    SCMP_SYS(readv),
+    SCMP_SYS(writev),
+    SCMP_SYS(pread64),
+    SCMP_SYS(pwrite64),
+    SCMP_SYS(lseek),
+    SCMP_SYS(close),
+    SCMP_SYS(ioctl), /* only on descriptors opened during setup: KVM, userfaultfd */
+    SCMP_SYS(mmap),
+    SCMP_SYS(munmap),
+    SCMP_SYS(mremap),
+    SCMP_SYS(mprotect),
+    SCMP_SYS(madvise),
+    SCMP_SYS(mincore),
+    SCMP_SYS(brk),
+    SCMP_SYS(process_madvise), /* only on pidfds, which it cannot open */
+    SCMP_SYS(memfd_create),
+    SCMP_SYS(ftruncate),
+    SCMP_SYS(fallocate),
+    SCMP_SYS(fstat),
+    SCMP_SYS(fcntl),
+    SCMP_SYS(dup),
+    SCMP_SYS(sendmsg),
+    SCMP_SYS(recvmsg),
+    SCMP_SYS(sendto),
+    SCMP_SYS(recvfrom),
+    SCMP_SYS(accept4),
+    SCMP_SYS(shutdown),
+    SCMP_SYS(poll),
+    SCMP_SYS(ppoll),
+    SCMP_SYS(eventfd2),
+    SCMP_SYS(futex),
+    SCMP_SYS(set_robust_list),
+    SCMP_SYS(get_robust_list),
+    SCMP_SYS(rseq),
+    SCMP_SYS(sched_yield),
+    SCMP_SYS(sched_getaffinity),
+    SCMP_SYS(nanosleep),
+    SCMP_SYS(clock_nanosleep),
+    SCMP_SYS(clock_gettime),
+    SCMP_SYS(clock_getres),
+    SCMP_SYS(gettimeofday),
+    SCMP_SYS(getpid),
+    SCMP_SYS(gettid),
+    SCMP_SYS(getuid),
+    SCMP_SYS(geteuid),
+    SCMP_SYS(getgid),
+    SCMP_SYS(getegid),
+    SCMP_SYS(getrandom),
+    SCMP_SYS(getrusage),
+    SCMP_SYS(rt_sigaction),
+    SCMP_SYS(rt_sigprocmask),
+    SCMP_SYS(rt_sigreturn),
+    SCMP_SYS(sigaltstack),
+    SCMP_SYS(restart_syscall),
+    SCMP_SYS(exit),
+    SCMP_SYS(exit_group),
+    SCMP_SYS(membarrier),
+};
+
+bool sp_sandbox_seccomp(bool log_only, GError **error)
+{
+    scmp_filter_ctx ctx = seccomp_init(log_only ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
+    int rc = ctx ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < G_N_ELEMENTS(allowed); i++)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
+    /* Threads only: a new process could escape the sandbox's accounting. */
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+    /* clone3 passes its flags in memory, which a filter cannot read: make
+     * glibc fall back to clone(). */
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    /* Signals only to our own threads (vCPU kicks) and ourselves. */
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+    /* prctl for thread names only. */
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
+                              SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+    /* fstat through newfstatat(fd, "", AT_EMPTY_PATH) (glibc's fstat). */
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
+                              SCMP_A3(SCMP_CMP_EQ, AT_EMPTY_PATH));
+    if (rc == 0)
+        rc = seccomp_load(ctx);
+    if (ctx)
+        seccomp_release(ctx);
+    if (rc < 0) {
+        g_set_error(error, SP_SANDBOX_ERROR, 0, "cannot install the seccomp filter: %s",
+                    g_strerror(-rc));
+        return false;
+    }
+    return true;
+}
