@@ -256,6 +256,11 @@ static int rmap_pagemap_fd(void)
     return nfd;
 }
 
+void sp_rmap_prepare(void)
+{
+    rmap_pagemap_fd();
+}
+
 /* Page entries of [first, first+n) of rv's RAM; false if unreadable.  A
  * remote VM's are read from its process's pagemap (root). */
 static bool rmap_pagemap(const SpRmapVm *rv, uint64_t first, uint64_t n, uint64_t *ent)

@@ -143,6 +143,9 @@ uint32_t sp_rmap_group_stats(SpCloneGroupStats **out);
 
 /* --- VMs in the reverse map (rmap/rmap.c) --- */
 
+/* Open what the reverse map reads later (/proc/self/pagemap): a VM
+ * process calls it before its sandbox forbids opening files. */
+void sp_rmap_prepare(void);
 /* A VM with no layout yet, in this process.  Its off bits live in a memfd
  * (sp_rmap_vm_off_fd) that the supervisor maps.  Lock-free (nothing
  * shared yet).  NULL with an error if the memfd cannot be made. */

@@ -75,7 +75,9 @@ static void frame_put(SpEngine *eng, uint32_t fid, SpEngineVm *vm, uint64_t gfn)
         eng->stats.pages_shared--;
     if (sh_is_gframe(fid)) {
         sh_gframe_rec_put(eng, fid);
-    } else if (f->refs == 0) {
+    } else if (f->refs == 0 && !((ShPool *)g_ptr_array_index(eng->pools, f->pool))->adopted) {
+        /* A frame of a pool adopted after a restart stays until every VM
+         * is back: one not re-attached yet may map it (pools.c). */
         sh_frame_unlink(eng, fid);
         pool_frame_free(eng, fid);
     }
@@ -96,6 +98,28 @@ void sh_page_clear_merged(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
     vm->fid_of[gfn] = NO_FRAME;
     vm->merged--;
     frame_put(eng, fid, vm, gfn);
+}
+
+/* A group frame's record loses a merge without being retired. */
+static void gframe_rec_refs_drop(SpEngine *eng, uint32_t fid)
+{
+    sh_gframe_rec_forget(eng, fid);
+}
+
+void sh_page_forget(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
+{
+    uint32_t fid = vm->fid_of[gfn];
+    vm->fid_of[gfn] = NO_FRAME;
+    vm->merged--;
+    sh_mapper_remove(eng, fid, vm, gfn);
+    ShFrame *f = sh_frame(eng, fid);
+    f->refs--;
+    if (sh_is_gframe(fid) || f->refs > 0)
+        eng->stats.pages_sharing--;
+    if (f->refs == 0)
+        eng->stats.pages_shared--;
+    if (sh_is_gframe(fid))
+        gframe_rec_refs_drop(eng, fid);
 }
 
 void sh_vm_set_zero(SpEngine *eng, SpEngineVm *vm, uint64_t zero)

@@ -195,6 +195,9 @@ void sh_pools_release_unused(SpEngine *eng);
 void sh_page_set_merged(SpEngine *eng, SpEngineVm *vm, uint64_t gfn, uint32_t fid);
 /* It no longer does (copied on write, unmerged, or the VM went). */
 void sh_page_clear_merged(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
+/* The VM goes on without this engine: its reference goes, the frame stays
+ * (even with no reference left: the VM still maps it). */
+void sh_page_forget(SpEngine *eng, SpEngineVm *vm, uint64_t gfn);
 /* The agent says it has `zero` zero pages now. */
 void sh_vm_set_zero(SpEngine *eng, SpEngineVm *vm, uint64_t zero);
 /* A new pool frame made of `refs` merges is published (or freed if none). */
@@ -216,6 +219,7 @@ void sh_grecs_free(SpEngine *eng);
 void sh_gframes_index_some(SpEngine *eng, uint64_t budget);
 void sh_gframe_rec_get(SpEngine *eng, uint32_t fid); /* counters.c: a merge onto fid */
 void sh_gframe_rec_put(SpEngine *eng, uint32_t fid); /* counters.c: one gone; may retire */
+void sh_gframe_rec_forget(SpEngine *eng, uint32_t fid); /* one gone; no retirement */
 bool sh_gframe_ref(SpEngine *eng, uint32_t fid, SpFrameRef *out);
 uint32_t sh_gframe_find(SpEngine *eng, const SpCloneGroup *grp, uint64_t off);
 /* The group frame of page `off` of rec, indexed now if it was not yet. */

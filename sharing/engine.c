@@ -450,6 +450,23 @@ void sp_engine_detach(SpEngine *eng, SpEngineVm *vm)
     shvm_free(vm);
 }
 
+void sp_engine_forget(SpEngine *eng, SpEngineVm *vm)
+{
+    if (!vm)
+        return;
+    g_mutex_lock(&eng->lock);
+    while (vm->hold)
+        g_cond_wait(&eng->cond, &eng->lock);
+    /* The index's references go without a put: nothing is freed. */
+    for (uint64_t g = 0; g < vm->npages; g++)
+        if (vm->fid_of[g] != NO_FRAME)
+            sh_page_forget(eng, vm, g);
+    sh_vm_set_zero(eng, vm, 0);
+    eng->vm_slots[vm->slot_index] = NULL;
+    g_mutex_unlock(&eng->lock);
+    shvm_free(vm);
+}
+
 void sp_engine_set_range(SpEngine *eng, SpEngineVm *vm, uint64_t start, uint64_t end)
 {
     if (!vm)

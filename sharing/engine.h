@@ -113,6 +113,9 @@ void sp_engine_allow_domains(SpEngine *eng, const char *a, const char *b);
 SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *desc, GError **error);
 /* Forget a VM before its RAM is unmapped; drops its frame references. */
 void sp_engine_detach(SpEngine *eng, SpEngineVm *vm);
+/* Forget a VM that goes on running without this engine (samepaged
+ * stopping): its frames are left as they are, for the next engine. */
+void sp_engine_forget(SpEngine *eng, SpEngineVm *vm);
 /* Change the guest-physical range of a VM that takes part in sharing. */
 void sp_engine_set_range(SpEngine *eng, SpEngineVm *vm, uint64_t start, uint64_t end);
 /* Tests only: hold every merge window open `us` microseconds after the

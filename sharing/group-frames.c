@@ -356,6 +356,11 @@ void sh_gframe_rec_put(SpEngine *eng, uint32_t fid)
     grec_maybe_retire(eng, rec);
 }
 
+void sh_gframe_rec_forget(SpEngine *eng, uint32_t fid)
+{
+    gframe(eng, fid)->rec->refs--;
+}
+
 bool sh_gframe_ref(SpEngine *eng, uint32_t fid, SpFrameRef *out)
 {
     ShGFrame *g = gframe(eng, fid);

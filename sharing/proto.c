@@ -46,6 +46,7 @@ static const ProtoRule rules[] = {
     {SP_PROTO_QUIT, "QUIT", 0, 0, 0, 0},
     {SP_PROTO_TEST_HOOK, "TEST_HOOK", 4, 4, 0, 0},
     {SP_PROTO_SYNC, "SYNC", 0, 0, 0, 0},
+    {SP_PROTO_IDENTITY, "IDENTITY", sizeof(SpProtoIdentity), sizeof(SpProtoIdentity), 0, 1},
     {SP_PROTO_LAYOUT, "LAYOUT", 4, 4, 0, 0},
     {SP_PROTO_EV_CONSOLE, "EV_CONSOLE", 0, 4096, 0, 0},
     {SP_PROTO_EV_PHASE, "EV_PHASE", 8, 8 + 256, 0, 0},

@@ -85,6 +85,7 @@ typedef enum SpProtoType {
     SP_PROTO_QUIT,        /* the supervisor collected the end: exit */
     SP_PROTO_TEST_HOOK,   /* tests only (--test-hooks): u32 hook */
     SP_PROTO_SYNC,        /* read pagemap, update the off bits (a VM outside the engine) */
+    SP_PROTO_IDENTITY,    /* SpProtoIdentity; fd (optional): its console log */
     SP_PROTO_LAYOUT,      /* u32 i -> u32 ngroups; fd: group file i (i < ngroups), or
                            * for i = SP_PROTO_LAYOUT_BITS: the off bits and the layer blob */
     /* --- control channel: VM -> supervisor events --- */
@@ -121,6 +122,13 @@ typedef struct SpProtoHello {
 #define SP_PROTO_LAYOUT_BITS 0xffffffffu
 #define SP_PROTO_CH_CONTROL  1
 #define SP_PROTO_CH_MEMORY   2
+
+/* IDENTITY: the libvirt identity a VM process keeps for a re-attach (a
+ * clone child gets it after the clone). */
+typedef struct SpProtoIdentity {
+    int32_t lv_id;
+    uint8_t uuid[16];
+} SpProtoIdentity;
 
 /* A VM's status: the reply to STATUS, the payload of EV_ENDED. */
 typedef struct SpProtoStatus {

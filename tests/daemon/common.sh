@@ -37,8 +37,17 @@ spd_kill9() {
     SPD_PID=
 }
 
+# VM processes outlive samepaged (they wait to be re-attached): a test ends
+# them itself.  Theirs are the ones listening under $T.
+vms_kill() {
+    pkill -9 -f -- "--listen=$T/" 2>/dev/null
+    i=0
+    while pgrep -f -- "--listen=$T/" >/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+}
+
 cleanup() {
     spd_kill9
+    vms_kill
     [ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT

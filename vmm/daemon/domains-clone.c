@@ -21,6 +21,7 @@
  * Main thread only, like the rest of the registry.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
 
@@ -203,7 +204,6 @@ bool sp_domains_clone(SpDomains *ds, SpDomain *d, guint32 count, const char *con
         fam->doms[i] = c;
         g_autofree char *cpath = dom_path(ds, "console", fam->names[i], ".log");
         new_log[i] = !g_file_test(cpath, G_FILE_TEST_EXISTS);
-        c->console = fopen(cpath, "a");
         ids[i] = ds->next_vm_id++;
     }
     SpVmEvents ev = {.console = family_console,
@@ -222,8 +222,17 @@ bool sp_domains_clone(SpDomains *ds, SpDomain *d, guint32 count, const char *con
         c->id = ds->next_id++;
         c->state = SP_LV_DOMAIN_RUNNING;
         c->reason = RUNNING_BOOTED;
-        g_autofree char *marker = dom_path(ds, "run", fam->names[i], ".running");
-        g_file_set_contents(marker, "", 0, NULL);
+        /* Its libvirt identity and console log, kept by its VM process
+         * across samepaged restarts. */
+        g_autofree char *cpath = dom_path(ds, "console", fam->names[i], ".log");
+        int console = open(cpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        g_autoptr(GError) ierr = NULL;
+        if (!sp_vm_set_identity(c->vm, c->id, c->def->uuid, console, &ierr))
+            g_warning("event=clone-identity-failed domain=%s error=\"%s\"", fam->names[i],
+                      ierr->message);
+        if (console >= 0)
+            close(console);
+        dom_write_run_file(ds, c);
         g_ptr_array_add(ds->list, c);
         g_ptr_array_add(out, g_strdup(fam->names[i]));
         g_message("event=cloned domain=%s source=%s id=%d generation=%" G_GUINT64_FORMAT,

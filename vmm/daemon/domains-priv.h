@@ -24,6 +24,8 @@
 char *dom_path(SpDomains *ds, const char *sub, const char *name, const char *ext);
 SpDomain *domain_new(SpDomains *ds, SpDomXml *def, bool persistent);
 void domain_free(SpDomain *d);
+/* run/NAME.xml: a running domain's definition, for a restarted samepaged. */
+void dom_write_run_file(SpDomains *ds, SpDomain *d);
 
 /* SpVmEvents callbacks; opaque is the SpDomain. */
 void dom_console(SpVm *vm, const char *line, void *opaque);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* domains.c - samepaged's domain registry (see domains.h). */
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "sharing/engine.h"
 #include "vmm/daemon/domains-priv.h"
 
 #define DOM_ERROR(error, code, ...) g_set_error(error, SP_LV_ERROR, code, __VA_ARGS__)
@@ -24,7 +26,6 @@ SpDomain *domain_new(SpDomains *ds, SpDomXml *def, bool persistent)
     d->state = SP_LV_DOMAIN_SHUTOFF;
     d->reason = SHUTOFF_UNKNOWN;
     d->owner = ds;
-    g_mutex_init(&d->console_lock);
     return d;
 }
 
@@ -36,9 +37,7 @@ void domain_free(SpDomain *d)
         sp_vm_request_stop(d->vm);
         sp_vm_free(d->vm);
     }
-    if (d->console)
-        fclose(d->console);
-    g_mutex_clear(&d->console_lock);
+
     dom_family_unref(d->family);
     sp_domxml_free(d->def);
     g_free(d);
@@ -90,7 +89,81 @@ static bool dom_write_definition(SpDomains *ds, SpDomain *d, GError **error)
     return true;
 }
 
-SpDomains *sp_domains_new(SpVmHost *host, const char *state_dir, GMainContext *ctx, GError **error)
+/* The running domain's definition, for a restarted samepaged (run/NAME.xml). */
+void dom_write_run_file(SpDomains *ds, SpDomain *d)
+{
+    g_autofree char *xml = sp_domxml_format(d->def, d->id);
+    g_autofree char *path = dom_path(ds, "run", d->def->name, ".xml");
+    g_autoptr(GError) err = NULL;
+    if (!g_file_set_contents_full(path, xml, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0600, &err))
+        g_warning("event=run-file-failed domain=%s error=\"%s\" (a restart would not find it)",
+                  d->def->name, err->message);
+}
+
+static void dom_remove_run_file(SpDomains *ds, const char *name)
+{
+    g_autofree char *path = dom_path(ds, "run", name, ".xml");
+    g_unlink(path);
+}
+
+static char *dom_socket_path(SpDomains *ds, const char *name)
+{
+    g_autofree char *file = g_strconcat(name, ".sock", NULL);
+    return g_build_filename(ds->runtime_dir, "vms", file, NULL);
+}
+
+static SpVmEvents dom_events(SpDomain *d)
+{
+    return (SpVmEvents){
+        .console = dom_console, .integrity = dom_integrity, .ended = dom_ended, .opaque = d};
+}
+
+/* Start-up: the VM of run file `name` (its definition `def`, taken) is
+ * re-attached if its process still runs, else reported lost. */
+static void dom_reattach(SpDomains *ds, const char *name, SpDomXml *run_def, bool *all_ok)
+{
+    SpDomain *d = sp_domains_find_name(ds, name);
+    if (!d) { /* a transient domain: the run file is its only definition */
+        d = domain_new(ds, g_steal_pointer(&run_def), false);
+        g_ptr_array_add(ds->list, d);
+    }
+    g_autofree char *sock = dom_socket_path(ds, name);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(SpVmConfig) cfg = sp_domain_vm_config(d->def, &err);
+    SpVmEvents ev = dom_events(d);
+    SpVm *vm = NULL;
+    if (cfg && g_file_test(sock, G_FILE_TEST_EXISTS))
+        vm = sp_vm_attach(ds->host, sock, cfg, &ev, &err);
+    sp_domxml_free(run_def);
+    if (!vm) {
+        if (g_file_test(sock, G_FILE_TEST_EXISTS))
+            *all_ok = false; /* a live VM process may still map frames */
+        d->state = SP_LV_DOMAIN_SHUTOFF;
+        d->reason = SHUTOFF_CRASHED;
+        g_warning("event=lost-on-restart domain=%s (it was running when samepaged stopped and "
+                  "its VM process is gone: %s; now shut off, reason crashed)",
+                  name, err ? err->message : "no socket");
+        dom_remove_run_file(ds, name);
+        g_unlink(sock);
+        if (!d->persistent)
+            g_ptr_array_remove(ds->list, d);
+        return;
+    }
+    d->vm = vm;
+    d->id = sp_vm_lv_id(vm) > 0 ? sp_vm_lv_id(vm) : ds->next_id++;
+    ds->next_id = MAX(ds->next_id, d->id + 1);
+    ds->next_vm_id = MAX(ds->next_vm_id, sp_vm_id(vm) + 1);
+    d->state = SP_LV_DOMAIN_RUNNING;
+    d->reason = RUNNING_BOOTED;
+    if (ds->engine)
+        sp_vm_set_engine(vm, ds->engine, 0, 0);
+    if (!sp_vm_engine_attach(vm, &err))
+        g_warning("event=reattach-engine-failed domain=%s error=\"%s\"", name, err->message);
+    g_message("event=reattached domain=%s id=%d pid=%d", name, d->id, (int)sp_vm_pid(vm));
+}
+
+SpDomains *sp_domains_new(SpVmHost *host, struct SpEngine *engine, const char *state_dir,
+                          GMainContext *ctx, GError **error)
 {
     const char *subs[] = {"domains", "run", "console"};
     for (size_t i = 0; i < G_N_ELEMENTS(subs); i++) {
@@ -101,8 +174,16 @@ SpDomains *sp_domains_new(SpVmHost *host, const char *state_dir, GMainContext *c
             return NULL;
         }
     }
+    g_autofree char *vms_dir = g_build_filename(host->runtime_dir, "vms", NULL);
+    if (g_mkdir_with_parents(vms_dir, 0700) < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot create %s: %s",
+                    vms_dir, g_strerror(errno));
+        return NULL;
+    }
     SpDomains *ds = g_new0(SpDomains, 1);
     ds->host = host;
+    ds->engine = engine;
+    ds->runtime_dir = g_strdup(host->runtime_dir);
     ds->state_dir = g_strdup(state_dir);
     ds->list = g_ptr_array_new_with_free_func((GDestroyNotify)domain_free);
     ds->next_id = 1;
@@ -126,26 +207,29 @@ SpDomains *sp_domains_new(SpVmHost *host, const char *state_dir, GMainContext *c
                       path, err->message);
             continue;
         }
-        SpDomain *d = domain_new(ds, def, true);
-        g_autofree char *marker = dom_path(ds, "run", def->name, ".running");
-        if (g_file_test(marker, G_FILE_TEST_EXISTS)) {
-            d->reason = SHUTOFF_CRASHED;
-            g_warning("event=lost-on-restart domain=%s (it was running when samepaged "
-                      "stopped; now shut off, reason crashed)",
-                      def->name);
-            g_unlink(marker);
-        }
-        g_ptr_array_add(ds->list, d);
+        g_ptr_array_add(ds->list, domain_new(ds, def, true));
         g_message("event=loaded domain=%s", def->name);
     }
-    /* Markers of transient domains that died with the daemon. */
+    /* The VMs that were running: re-attach, or report them lost. */
+    bool all_ok = true;
     g_autofree char *rdir = g_build_filename(state_dir, "run", NULL);
     g_autoptr(GDir) run = g_dir_open(rdir, 0, NULL);
     while (run && (f = g_dir_read_name(run))) {
         g_autofree char *path = g_build_filename(rdir, f, NULL);
-        g_warning("event=lost-on-restart transient=%s (it was running when samepaged stopped)", f);
-        g_unlink(path);
+        g_autofree char *xml = NULL;
+        g_autoptr(GError) err = NULL;
+        SpDomXml *def = NULL;
+        if (!g_str_has_suffix(f, ".xml") || !g_file_get_contents(path, &xml, NULL, &err) ||
+            !(def = sp_domxml_parse(xml, &err))) {
+            g_warning("event=lost-on-restart file=%s (not a run file samepaged can read)", f);
+            g_unlink(path);
+            continue;
+        }
+        g_autofree char *name = g_strdup(def->name);
+        dom_reattach(ds, name, def, &all_ok);
     }
+    if (engine)
+        sp_engine_reattach_done(engine, all_ok);
     return ds;
 }
 
@@ -153,9 +237,17 @@ void sp_domains_free(SpDomains *ds)
 {
     if (!ds)
         return;
-    sp_domains_stop_all(ds);
+    /* The VMs go on; the next samepaged re-attaches them. */
+    for (guint i = 0; i < ds->list->len; i++) {
+        SpDomain *d = ds->list->pdata[i];
+        if (d->vm) {
+            sp_vm_release(d->vm);
+            d->vm = NULL;
+        }
+    }
     g_ptr_array_free(ds->list, TRUE);
     g_free(ds->state_dir);
+    g_free(ds->runtime_dir);
     g_free(ds);
 }
 
@@ -261,20 +353,23 @@ bool sp_domains_undefine(SpDomains *ds, SpDomain *d, GError **error)
 
 /* --- running --- */
 
+/* The VM process writes its own console log; nothing to do here. */
 void dom_console(SpVm *vm, const char *line, void *opaque)
 {
-    SpDomain *d = opaque;
-    g_mutex_lock(&d->console_lock);
-    if (d->console) {
-        fprintf(d->console, "%s\n", line);
-        fflush(d->console);
-    }
-    g_mutex_unlock(&d->console_lock);
+    (void)vm;
+    (void)line;
+    (void)opaque;
 }
 
 void dom_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque)
 {
-    dom_console(vm, "samepage: INTEGRITY ERROR reported by the guest", opaque);
+    SpDomain *d = opaque;
+    g_autofree char *cpath = dom_path(d->owner, "console", d->def->name, ".log");
+    FILE *f = fopen(cpath, "a");
+    if (f) {
+        fprintf(f, "samepage: INTEGRITY ERROR reported by the guest\n");
+        fclose(f);
+    }
     g_warning("event=integrity-error domain=%s gpa=0x%" G_GINT64_MODIFIER "x", sp_vm_name(vm), gpa);
 }
 
@@ -297,7 +392,13 @@ static gboolean dom_ended_main(gpointer opaque)
         g_autofree char *reason = sp_vm_get_reason(d->vm);
         sp_vm_wait(d->vm);
         d->cpu_ns_last = sp_vm_cpu_time_ns(d->vm);
-        if (info.state == SP_VM_CRASHED) {
+        if (info.state == SP_VM_CRASHED && sp_vm_process_died(d->vm)) {
+            /* libvirt's report of an emulator process that died */
+            d->state = SP_LV_DOMAIN_SHUTOFF;
+            d->reason = SHUTOFF_CRASHED;
+            g_warning("event=crashed domain=%s reason=\"%s\"", d->def->name,
+                      reason ? reason : "the VM process died");
+        } else if (info.state == SP_VM_CRASHED) {
             d->state = SP_LV_DOMAIN_CRASHED;
             d->reason = CRASHED_UNKNOWN;
             g_warning("event=crashed domain=%s reason=\"%s\"", d->def->name,
@@ -311,13 +412,7 @@ static gboolean dom_ended_main(gpointer opaque)
         sp_vm_free(d->vm);
         d->vm = NULL;
         d->id = -1;
-        g_mutex_lock(&d->console_lock);
-        if (d->console)
-            fclose(d->console);
-        d->console = NULL;
-        g_mutex_unlock(&d->console_lock);
-        g_autofree char *marker = dom_path(m->ds, "run", d->def->name, ".running");
-        g_unlink(marker);
+        dom_remove_run_file(m->ds, d->def->name);
         if (!d->persistent)
             g_ptr_array_remove(m->ds->list, d);
         break;
@@ -354,36 +449,33 @@ bool sp_domains_start(SpDomains *ds, SpDomain *d, GError **error)
         return false;
     }
     g_autofree char *cpath = dom_path(ds, "console", d->def->name, ".log");
-    g_autofree char *marker = dom_path(ds, "run", d->def->name, ".running");
-    d->console = fopen(cpath, "a");
-    SpVmEvents ev = {
-        .console = dom_console, .integrity = dom_integrity, .ended = dom_ended, .opaque = d};
-    SpVm *vm = sp_vm_new(ds->host, cfg, ds->next_vm_id++, &ev, &err);
+    int console = open(cpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    SpVmEvents ev = dom_events(d);
+    gint32 id = ds->next_id++;
+    SpVm *vm = sp_vm_new_full(ds->host, cfg, ds->next_vm_id++, id, d->def->uuid, console, &ev,
+                              &err);
+    if (console >= 0)
+        close(console);
     if (!vm) {
         DOM_ERROR(error, SP_LV_ERR_OPERATION_FAILED, "%s", err->message);
-        goto fail;
+        d->state = SP_LV_DOMAIN_SHUTOFF;
+        d->reason = SHUTOFF_FAILED;
+        return false;
     }
     if (ds->engine)
         sp_vm_set_engine(vm, ds->engine, 0, 0);
     d->vm = vm;
-    d->id = ds->next_id++;
+    d->id = id;
     d->state = SP_LV_DOMAIN_RUNNING;
     d->reason = RUNNING_BOOTED;
-    g_file_set_contents(marker, "", 0, NULL);
+    dom_write_run_file(ds, d);
     if (!sp_vm_start(vm, &err)) {
         DOM_ERROR(error, SP_LV_ERR_OPERATION_FAILED, "%s", err->message);
         return false; /* the ended event cleans up */
     }
-    g_message("event=started domain=%s id=%d mem_mib=%" G_GUINT64_FORMAT " vcpus=%u", d->def->name,
-              d->id, cfg->mem_size >> 20, cfg->vcpus);
+    g_message("event=started domain=%s id=%d pid=%d mem_mib=%" G_GUINT64_FORMAT " vcpus=%u",
+              d->def->name, d->id, (int)sp_vm_pid(vm), cfg->mem_size >> 20, cfg->vcpus);
     return true;
-fail:
-    if (d->console)
-        fclose(d->console);
-    d->console = NULL;
-    d->state = SP_LV_DOMAIN_SHUTOFF;
-    d->reason = SHUTOFF_FAILED;
-    return false;
 }
 
 bool sp_domains_destroy(SpDomains *ds, SpDomain *d, GError **error)

@@ -3,14 +3,23 @@
  * domains.h - samepaged's domains: definitions, persistence, running VMs.
  *
  * A domain is a VM definition (libvirt domain XML, parsed by
- * vmm/libvirt/domxml.c) plus, while it runs, an SpVm.  Persistent domains
- * are stored as <state-dir>/domains/<name>.xml and survive daemon restarts;
- * transient ones (virsh create) vanish when they stop.  While a domain runs
- * a marker <state-dir>/run/<name>.running exists: finding one at start-up
- * means samepaged died with the VM running, and the domain is then reported
- * shut off with reason "crashed" (and logged), never silently forgotten.
+ * vmm/libvirt/domxml.c) plus, while it runs, an SpVm: a VM process of its
+ * own (docs/process-model.md).  Persistent domains are stored as
+ * <state-dir>/domains/<name>.xml and survive daemon restarts; transient
+ * ones (virsh create, clones) vanish when they stop.
  *
- * Each running VM's console goes to <state-dir>/console/<name>.log.
+ * While a domain runs, <state-dir>/run/<name>.xml holds its definition (the
+ * live one, like libvirt's status XML) and its VM process listens on
+ * <runtime-dir>/vms/<name>.sock.  samepaged stopping or dying leaves the VM
+ * processes running; at start-up it re-attaches to each one (sp_vm_attach)
+ * with its id, and the engine reads back its merges.  A run file whose VM
+ * process is gone means the VM died with nobody watching: the domain is
+ * reported shut off with reason "crashed" (and logged), never silently
+ * forgotten.  To stop the VMs themselves (host shutdown) use
+ * sp_domains_stop_all (`samepage shutdown-all`, samepage-guests.service).
+ *
+ * Each running VM's console goes to <state-dir>/console/<name>.log, written
+ * by its VM process (so nothing is lost while samepaged restarts).
  *
  * Clones (domains-clone.c): sp_domains_clone() registers the children of a
  * running domain as running transient domains.  sp_vm_clone_many() gives
@@ -39,14 +48,13 @@ typedef struct SpDomain {
     SpLvDomainState state;    /* libvirt state */
     gint32 reason;            /* libvirt state reason */
     uint64_t cpu_ns_last;     /* CPU time of the last run, once stopped */
-    GMutex console_lock;      /* protects console */
-    FILE *console;            /* console log while running */
     struct SpDomains *owner;  /* back pointer */
     struct DomFamily *family; /* clones: the events opaque its VM shares, or NULL */
 } SpDomain;
 
 typedef struct SpDomains {
     SpVmHost *host;          /* what every VM process gets (not owned) */
+    char *runtime_dir;       /* VM processes' re-attach sockets in DIR/vms */
     char *state_dir;         /* root of persistent state */
     GPtrArray *list;         /* SpDomain*, definition order */
     gint32 next_id;          /* next running id */
@@ -56,8 +64,12 @@ typedef struct SpDomains {
     guint32 clone_max;       /* most children per clone (1..SP_VM_CLONE_MAX) */
 } SpDomains;
 
-SpDomains *sp_domains_new(SpVmHost *host, const char *state_dir, GMainContext *ctx, GError **error);
-/* Stops every running VM (waiting for it) and frees everything. */
+/* Load the definitions and re-attach to the VM processes that run (they
+ * join `engine`, which may be NULL). */
+SpDomains *sp_domains_new(SpVmHost *host, struct SpEngine *engine, const char *state_dir,
+                          GMainContext *ctx, GError **error);
+/* Lets go of every running VM (their processes go on, to be re-attached by
+ * the next samepaged) and frees everything. */
 void sp_domains_free(SpDomains *ds);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpDomains, sp_domains_free)
 

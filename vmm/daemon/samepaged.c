@@ -62,7 +62,7 @@ static gboolean on_signal(gpointer opaque)
 
 /* What main() parsed and defaulted, for daemon_serve(). */
 typedef struct DaemonConfig {
-    const char *state_dir, *sock, *ro_sock, *kvm_path;
+    const char *state_dir, *sock, *ro_sock, *kvm_path, *runtime_dir, *vm_user;
     gid_t rw_gid; /* group of the read-write socket, (gid_t)-1: root only */
     guint32 clone_max;
 } DaemonConfig;
@@ -79,6 +79,11 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
         g_printerr("samepaged: %s\n", error->message);
         return 1;
     }
+    host->runtime_dir = g_strdup(c->runtime_dir);
+    if (c->vm_user) {
+        g_free(host->vm_user);
+        host->vm_user = g_strdup(c->vm_user);
+    }
     GMainContext *ctx = g_main_context_default();
     g_autoptr(GMainLoop) loop = g_main_loop_new(ctx, FALSE);
     g_autoptr(SpEngine) engine = sp_engine_new(NULL, &error);
@@ -87,12 +92,11 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
         return 1;
     }
     g_autoptr(SpHostKnobs) knobs = sp_knobs_new(engine);
-    g_autoptr(SpDomains) domains = sp_domains_new(host, c->state_dir, ctx, &error);
+    g_autoptr(SpDomains) domains = sp_domains_new(host, engine, c->state_dir, ctx, &error);
     if (!domains) {
         g_printerr("samepaged: %s\n", error->message);
         return 1;
     }
-    domains->engine = engine;
     domains->clone_max = c->clone_max;
     SpDaemon dm = {.domains = domains, .knobs = knobs};
     SpLvBackend backend = {.ops = &sp_daemon_backend_ops, .opaque = &dm};
@@ -116,7 +120,7 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
 
     g_source_remove(s1);
     g_source_remove(s2);
-    *stopped_vms = sp_domains_running(domains);
+    *stopped_vms = sp_domains_running(domains); /* left running */
     return 0;
 }
 
@@ -128,6 +132,7 @@ int main(int argc, char **argv)
     g_autofree char *ro_sock = NULL;
     g_autofree char *group = NULL;
     g_autofree char *kvm_path = NULL; /* GOption does not free them */
+    g_autofree char *runtime_dir = NULL, *vm_user = NULL;
     gboolean verbose = FALSE, version = FALSE;
     gint clone_max = SP_VM_CLONE_MAX;
     GOptionEntry entries[] = {
@@ -141,6 +146,12 @@ int main(int argc, char **argv)
         {"group", 'g', 0, G_OPTION_ARG_STRING, &group,
          "Let members of GROUP use the read-write socket (default: root only)", "GROUP"},
         {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &kvm_path, "KVM device (default /dev/kvm)", "PATH"},
+        {"runtime-dir", 0, 0, G_OPTION_ARG_FILENAME, &runtime_dir,
+         "Where VM processes listen for a restarted samepaged (default: the socket's "
+         "directory, /run/samepage)",
+         "DIR"},
+        {"vm-user", 0, 0, G_OPTION_ARG_STRING, &vm_user,
+         "Unprivileged user VM processes run as after their setup (default nobody)", "USER"},
         {"clone-max", 0, 0, G_OPTION_ARG_INT, &clone_max,
          "Most children one `samepage clone` may make (1..64, default 64)", "N"},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages too", NULL},
@@ -153,9 +164,13 @@ int main(int argc, char **argv)
             "libvirt's remote protocol.  Connect with\n"
             "  virsh -c 'samepage+unix:///system?socket=/run/samepage/libvirt-sock'");
     g_option_context_set_description(
-        oc, "Signals: SIGTERM or SIGINT stop every VM, remove the sockets and exit.\n"
-            "Defined VMs are kept in DIR/domains and survive restarts; a VM that was\n"
-            "running when samepaged died is reported shut off (reason: crashed).\n"
+        oc, "Every VM runs in a process of its own (samepage-vm), which samepaged\n"
+            "supervises.  Signals: SIGTERM or SIGINT remove the sockets and exit,\n"
+            "leaving the VMs running, as libvirtd does; a new samepaged re-attaches to\n"
+            "them (RUNTIME-DIR/vms/NAME.sock) and sharing resumes.  To stop the VMs\n"
+            "(host shutdown) use `samepage shutdown-all` (samepage-guests.service).\n"
+            "Defined VMs are kept in DIR/domains and survive restarts; a VM whose\n"
+            "process died while samepaged was down is reported shut off (reason: crashed).\n"
             "`samepage clone NAME` clones a running VM into up to --clone-max running\n"
             "transient VMs (samepage's own RPC program on the same sockets).\n");
     g_option_context_add_main_entries(oc, entries, NULL);
@@ -196,18 +211,22 @@ int main(int argc, char **argv)
     }
     g_autofree char *sock_dir = g_path_get_dirname(sock);
     g_mkdir_with_parents(sock_dir, 0755);
+    if (!runtime_dir)
+        runtime_dir = g_strdup(sock_dir);
 
     DaemonConfig cfg = {
         .state_dir = state_dir,
         .sock = sock,
         .ro_sock = ro_sock,
         .kvm_path = kvm_path,
+        .runtime_dir = runtime_dir,
+        .vm_user = vm_user,
         .rw_gid = gid,
         .clone_max = (guint32)clone_max,
     };
     guint stopped = 0;
     int rc = daemon_serve(&cfg, &stopped);
     if (rc == 0)
-        g_message("event=exit stopped_vms=%u", stopped);
+        g_message("event=exit running_vms=%u (left running, to be re-attached)", stopped);
     return rc;
 }

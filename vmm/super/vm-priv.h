@@ -40,6 +40,7 @@ struct SpVm {
     bool dead;           /* the control channel closed */
     bool ended;          /* left RUNNING (EV_ENDED, or the process died) */
     bool stop_sent;
+    bool process_died;        /* the VM process ended without reporting its guest's end */
     SpVmState state;
     int exit_status;
     char *reason;

@@ -60,7 +60,10 @@ SpVmHost *sp_vm_host_new(const char *kvm_path, GError **error)
     h->vm_binary = find_vm_binary();
     h->kvm_path = g_strdup(kvm_path ? kvm_path : "/dev/kvm");
     h->vm_user = g_strdup("nobody");
-    h->seccomp = g_strdup("on");
+    /* SAMEPAGE_SECCOMP=log: report system calls outside the filter in the
+     * kernel log instead of killing (for finding what a change needs). */
+    const char *sc = g_getenv("SAMEPAGE_SECCOMP");
+    h->seccomp = g_strdup(sc && *sc ? sc : "on");
     h->max_vcpus = kvm->max_vcpus;
     if (!g_file_test(h->vm_binary, G_FILE_TEST_IS_EXECUTABLE)) {
         g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_SETUP,
@@ -260,6 +263,7 @@ static void channel_died(SpVm *vm, const GError *err)
         malformed ? g_strdup_printf("protocol error from the VM process: %s", err->message)
                   : g_strdup_printf("%s", how ? how : "the VM process closed its channel");
     g_warning("event=vm-process-died vm=%s reason=\"%s\"", vm->name, reason);
+    vm->process_died = true;
     set_ended(vm, SP_VM_CRASHED, reason);
 }
 
@@ -700,6 +704,46 @@ void sp_vm_free(SpVm *vm)
     g_free(vm);
 }
 
+void sp_vm_release(SpVm *vm)
+{
+    if (!vm)
+        return;
+    if (vm->shvm)
+        sp_engine_forget(vm->engine, vm->shvm); /* its frames stay: it maps them */
+    vm->shvm = NULL;
+    vm->closing = true;
+    if (vm->control >= 0)
+        shutdown(vm->control, SHUT_RDWR);
+    if (vm->thread)
+        g_thread_join(vm->thread);
+    vm->thread = NULL;
+    if (vm->control >= 0)
+        close(vm->control);
+    if (vm->memory >= 0)
+        close(vm->memory);
+    vm->control = vm->memory = -1;
+    vm->dead = true;
+    vm->reaped = true; /* not ours to wait for any more */
+    if (vm->pidfd >= 0)
+        close(vm->pidfd);
+    vm->pidfd = -1;
+    sp_vm_free(vm);
+}
+
+bool sp_vm_set_identity(SpVm *vm, int32_t lv_id, const uint8_t *uuid, int console_fd,
+                        GError **error)
+{
+    SpProtoIdentity id = {.lv_id = lv_id};
+    if (uuid)
+        memcpy(id.uuid, uuid, 16);
+    if (!sp_vm_request(vm, SP_PROTO_IDENTITY, &id, sizeof(id), &console_fd, console_fd >= 0,
+                       REQUEST_TIMEOUT_S, NULL, error))
+        return false;
+    vm->lv_id = lv_id;
+    memcpy(vm->uuid, id.uuid, 16);
+    return true;
+}
+
 /* --- accessors --- */
 
 const char *sp_vm_name(const SpVm *vm)
@@ -840,6 +884,11 @@ bool sp_vm_pause(SpVm *vm, GError **error)
 void sp_vm_resume(SpVm *vm)
 {
     request_simple(vm, SP_PROTO_RESUME, NULL);
+}
+
+bool sp_vm_process_died(const SpVm *vm)
+{
+    return vm->process_died;
 }
 
 struct SpRmapVm *sp_vm_rmap(SpVm *vm)

@@ -93,6 +93,13 @@ void sp_vm_request_stop(SpVm *vm); /* any thread, idempotent */
 bool sp_vm_wait_timeout(SpVm *vm, double timeout_s);
 void sp_vm_wait(SpVm *vm);
 void sp_vm_free(SpVm *vm);
+/* Let go of a running VM without stopping it (samepaged stopping): its
+ * process goes on and waits to be re-attached; its frames stay. */
+void sp_vm_release(SpVm *vm);
+/* Give the VM process its libvirt identity and console log (a clone child,
+ * after the clone); console_fd -1: none (not taken). */
+bool sp_vm_set_identity(SpVm *vm, int32_t lv_id, const uint8_t *uuid, int console_fd,
+                        GError **error);
 
 const char *sp_vm_name(const SpVm *vm);
 uint64_t sp_vm_id(const SpVm *vm);
@@ -111,6 +118,8 @@ uint64_t sp_vm_resident_pages(SpVm *vm); /* of its guest RAM, now */
 /* Post a command for the payload (SP_Q_COMMAND); returns its sequence number (0: failed). */
 uint32_t sp_vm_send_command(SpVm *vm, uint8_t opcode, uint32_t arg);
 char *sp_vm_get_reason(SpVm *vm); /* crash/stop reason, or NULL */
+/* Did it end because its process died (killed, a bug), not its guest? */
+bool sp_vm_process_died(const SpVm *vm);
 bool sp_vm_get_result(SpVm *vm, const char *key, uint64_t *value);
 /* Tests (host->test_hooks): make the VM process misbehave (vmproc.h hooks). */
 bool sp_vm_test_hook(SpVm *vm, uint32_t hook, GError **error);

@@ -171,6 +171,27 @@ static void do_layout(SpVmProc *p, SpProtoMsg *req)
         close(fds[1]);
 }
 
+static void do_identity(SpVmProc *p, SpProtoMsg *req)
+{
+    SpProtoIdentity id;
+    SpProtoReader r = sp_proto_reader(req);
+    sp_proto_read(&r, &id, sizeof(id));
+    p->lv_id = id.lv_id;
+    memcpy(p->uuid, id.uuid, 16);
+    int fd = sp_proto_msg_take_fd(req, 0);
+    if (fd >= 0) {
+        FILE *f = fdopen(fd, "a");
+        if (!f)
+            close(fd);
+        g_mutex_lock(&p->console_lock);
+        if (p->console)
+            fclose(p->console);
+        p->console = f;
+        g_mutex_unlock(&p->console_lock);
+    }
+    reply_ok(p, req, NULL, 0);
+}
+
 static void do_simple(SpVmProc *p, SpProtoMsg *req)
 {
     g_autoptr(GError) err = NULL;
@@ -226,6 +247,9 @@ void sp_vmproc_handle(SpVmProc *p, SpProtoMsg *req)
         break;
     case SP_PROTO_LAYOUT:
         do_layout(p, req);
+        break;
+    case SP_PROTO_IDENTITY:
+        do_identity(p, req);
         break;
     case SP_PROTO_CLONE_SAVE:
     case SP_PROTO_CLONE_GROUP:

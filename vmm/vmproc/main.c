@@ -171,6 +171,7 @@ static bool setup_machine(SpVmProc *p, SpProtoMsg *cfgmsg, int *off_fd, GError *
     if (!p->agent)
         return false;
     sp_machine_set_agent(p->m, p->agent);
+    sp_rmap_prepare();
     if (geteuid() == 0 && !sp_sandbox_drop_privileges(p->uid, p->gid, error))
         return false;
     if (geteuid() != 0 && !sp_sandbox_drop_privileges(geteuid(), getegid(), error))

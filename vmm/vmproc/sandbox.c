@@ -27,6 +27,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -147,9 +148,35 @@ static const int allowed[] = {
     SCMP_SYS(membarrier),
 };
 
+/* log mode: a system call outside the filter is reported on stderr and
+ * fails with ENOSYS (the process goes on), for finding what a change
+ * needs.  Async-signal-safe: write(2) only. */
+static void sigsys_report(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    char buf[64] = "samepage-vm: seccomp: system call ";
+    size_t n = strlen(buf);
+    int nr = si->si_syscall;
+    char digits[12];
+    int d = 0;
+    do
+        digits[d++] = (char)('0' + nr % 10);
+    while ((nr /= 10) && d < 11);
+    while (d)
+        buf[n++] = digits[--d];
+    buf[n++] = '\n';
+    if (write(2, buf, n) < 0)
+        return;
+    ((ucontext_t *)uc)->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
+}
+
 bool sp_sandbox_seccomp(bool log_only, GError **error)
 {
-    scmp_filter_ctx ctx = seccomp_init(log_only ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
+    if (log_only) {
+        struct sigaction sa = {.sa_sigaction = sigsys_report, .sa_flags = SA_SIGINFO};
+        sigaction(SIGSYS, &sa, NULL);
+    }
+    scmp_filter_ctx ctx = seccomp_init(log_only ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS);
     int rc = ctx ? 0 : -ENOMEM;
     for (size_t i = 0; rc == 0 && i < G_N_ELEMENTS(allowed); i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
