@@ -6,6 +6,7 @@
  *   start NAME         DOMAIN_CREATE
  *   stop NAME          DOMAIN_SHUTDOWN, then wait (--timeout) until it is off
  *   destroy NAME       DOMAIN_DESTROY
+ *   shutdown-all       DOMAIN_SHUTDOWN of every running VM, then wait until none runs
  * Each prints one confirmation line on success; a daemon error is printed
  * verbatim ("samepage: Domain not found: ...") with exit status 1.
  */
@@ -162,5 +163,63 @@ int sp_cmd_stop(int argc, char **argv)
         g_usleep(100 * 1000);
     }
     printf("Domain '%s' stopped\n", d.name);
+    return SP_CLI_OK;
+}
+
+int sp_cmd_shutdown_all(int argc, char **argv)
+{
+    g_auto(SpCliOpts) o = {0};
+    gint timeout = 60;
+    bool done;
+    GOptionEntry entries[] = {
+        {"timeout", 't', 0, G_OPTION_ARG_INT, &timeout,
+         "Seconds to wait for every VM to be off (default 60)", "SECONDS"},
+        {NULL},
+    };
+    int rc = sp_cli_parse("shutdown-all", NULL, "Stop every running VM of samepaged (host shutdown).",
+                          "VM processes outlive samepaged (it re-attaches to them when it\n"
+                          "starts again), so stopping the daemon does not stop them.  At host\n"
+                          "shutdown this command does, as libvirt-guests does for libvirtd:\n"
+                          "each running VM gets libvirt's shutdown (payload VMs stop at once,\n"
+                          "Linux guests power off), and the command waits until none runs.\n"
+                          "samepage-guests.service runs it.  Exit status 1 if a VM is still\n"
+                          "running after --timeout seconds.",
+                          entries, false, &o, &argc, &argv, &done);
+    if (done)
+        return rc;
+    if (argc > 1)
+        return sp_cli_usage_error("shutdown-all", "unexpected argument '%s'", argv[1]);
+    if (timeout < 0)
+        return sp_cli_usage_error("shutdown-all", "--timeout must not be negative");
+    g_autoptr(SpLvClient) c = sp_cli_connect(&o);
+    if (!c)
+        return SP_CLI_FAIL;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) doms = sp_lv_client_list_all(c, SP_LV_LIST_ACTIVE, &error);
+    if (!doms)
+        return sp_cli_fail(error);
+    for (guint i = 0; i < doms->len; i++) {
+        SpLvClientDom *d = doms->pdata[i];
+        g_clear_error(&error);
+        if (!sp_lv_client_dom_void(c, SP_LV_PROC_DOMAIN_SHUTDOWN, d, false, 0, &error))
+            fprintf(stderr, "samepage: %s: %s\n", d->name, error->message);
+        else
+            printf("Domain '%s' is being shut down\n", d->name);
+    }
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout * G_USEC_PER_SEC;
+    for (;;) {
+        g_clear_error(&error);
+        g_autoptr(GPtrArray) left = sp_lv_client_list_all(c, SP_LV_LIST_ACTIVE, &error);
+        if (!left)
+            return sp_cli_fail(error);
+        if (left->len == 0)
+            break;
+        if (g_get_monotonic_time() >= deadline) {
+            fprintf(stderr, "samepage: %u VMs still running after %d s\n", left->len, timeout);
+            return SP_CLI_FAIL;
+        }
+        g_usleep(200 * 1000);
+    }
+    printf("All %u VMs are off\n", doms->len);
     return SP_CLI_OK;
 }

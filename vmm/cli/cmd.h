@@ -13,6 +13,7 @@ int sp_cmd_undefine(int argc, char **argv);
 int sp_cmd_start(int argc, char **argv);
 int sp_cmd_stop(int argc, char **argv);
 int sp_cmd_destroy(int argc, char **argv);
+int sp_cmd_shutdown_all(int argc, char **argv);
 int sp_cmd_stats(int argc, char **argv);
 int sp_cmd_console(int argc, char **argv);
 int sp_cmd_clone(int argc, char **argv); /* cmd-clone.c */

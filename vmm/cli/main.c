@@ -22,6 +22,7 @@ static const SpCommand commands[] = {
     {"start", sp_cmd_start, "start a defined VM"},
     {"stop", sp_cmd_stop, "shut a running VM down and wait until it is off"},
     {"destroy", sp_cmd_destroy, "stop a running VM at once"},
+    {"shutdown-all", sp_cmd_shutdown_all, "stop every running VM of samepaged (host shutdown)"},
     {"clone", sp_cmd_clone, "clone a running VM into N running children"},
     {"stats", sp_cmd_stats, "memory and sharing statistics of VMs and of the host"},
     {"console", sp_cmd_console, "print (or --follow) a VM's console log"},

@@ -36,6 +36,7 @@ bool sp_knobs_params_get(SpHostKnobs *k, SpLvParams *out, GError **error)
            sp_lv_params_add_ullong(out, "shm_pages_unshared", st.pages_unshared, error) &&
            sp_lv_params_add_ullong(out, "shm_pages_volatile", st.pages_volatile, error) &&
            sp_lv_params_add_ullong(out, "shm_full_scans", st.full_scans, error) &&
+           sp_lv_params_add_ullong(out, "shm_pool_frames", st.pool_frames, error) &&
            sp_lv_params_add_uint(out, "shm_merge_across_nodes", kn.merge_across_nodes, error);
 }
 

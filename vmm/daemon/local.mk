@@ -11,4 +11,4 @@ samepaged_LDADD = libvmm.a libsplibvirt.a libsharing.a librmap.a \
 	$(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread
 
 systemdunitdir = $(prefix)/lib/systemd/system
-dist_systemdunit_DATA = vmm/daemon/samepaged.service
+dist_systemdunit_DATA = vmm/daemon/samepaged.service vmm/daemon/samepage-guests.service
