@@ -235,7 +235,7 @@ linux_guest_build() {
 
 emuhost_build() {
     local out=$images/emuhost-initrd.gz h root bins=() payloads=() b
-    for b in samepage samepaged; do
+    for b in samepage samepaged samepage-vm; do
         [ -x "$builddir/$b" ] && bins+=("$builddir/$b")
     done
     payloads=($(ls "$builddir"/guest-tools/*.elf 2>/dev/null || true))
@@ -258,6 +258,9 @@ emuhost_build() {
     cp "$images/linux-guest-initrd.gz" "$root/opt/samepage/images/linux-guest-initrd.gz"
     cp "$srcdir/tests/emuhost/emuhost-init" "$root/init"
     chmod 755 "$root/init"
+    # VM processes switch to an unprivileged user after their setup.
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
     cpio_pack "$root" "$out"
     rm -rf "$root"
     echo "$h" > "$out.inputs"

@@ -27,6 +27,7 @@
 #include <linux/kvm.h>
 #include <xxhash.h>
 
+#include "config.h"
 #include "sharing/agent-priv.h"
 
 static uint32_t page_hash(const void *p)
@@ -79,8 +80,31 @@ void agent_page_written(SpAgent *a, uint64_t gfn)
     a->page[gfn] = p;
 }
 
+/* Debug builds: the agent's counters against its page states (the
+ * index's are checked by sharing/counters.c); g_critical per mismatch. */
+static void agent_recount(SpAgent *a)
+{
+    uint64_t merged = 0, zero = 0, touched = 0;
+    for (uint64_t g = 0; g < a->npages; g++) {
+        merged += AG_KIND(a->page[g]) == AG_MERGED;
+        zero += AG_KIND(a->page[g]) == AG_ZERO;
+        touched += (a->page[g] & AG_TOUCHED) != 0;
+    }
+    const struct {
+        const char *name;
+        uint64_t expected, found;
+    } c[] = {{"merged", merged, a->merged}, {"zero", zero, a->zero}, {"touched", touched, a->touched}};
+    for (size_t i = 0; i < G_N_ELEMENTS(c); i++)
+        if (c[i].expected != c[i].found)
+            g_critical("event=recount-mismatch counter=%s owner=agent:%s expected=%" G_GUINT64_FORMAT
+                       " found=%" G_GUINT64_FORMAT,
+                       c[i].name, a->name, c[i].expected, c[i].found);
+}
+
 void agent_begin(SpAgent *a)
 {
+    if (SP_DEBUG_RECOUNT)
+        agent_recount(a);
     uint64_t words = (a->npages + 63) / 64;
     /* Last pass's volatility is over. */
     for (uint64_t g = 0; g < a->npages; g++)

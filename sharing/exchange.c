@@ -50,14 +50,18 @@ bool sh_exchange(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *paylo
     }
     SpProtoMsg m;
     if (!sp_proto_recv(vm->channel, &m, EXCHANGE_TIMEOUT_MS, &err)) {
-        if (g_error_matches(err, SP_PROTO_ERROR, SP_PROTO_ERR_REMOTE)) {
-            /* the agent refused (a merge race, a full table): not broken */
-            g_debug("event=agent-refused vm=%s request=%s error=\"%s\"", vm->name,
-                    sp_proto_type_name(type), err->message);
-            sp_proto_msg_clear(&m);
+        vm_broken(vm, sp_proto_type_name(type), err);
+        return false;
+    }
+    if (sp_proto_is_error(&m, &err)) {
+        sp_proto_msg_clear(&m);
+        if (g_str_has_prefix(err->message, "the guest has ended")) {
+            vm->broken = true; /* quietly: it is going, its frames with it */
             return false;
         }
-        vm_broken(vm, sp_proto_type_name(type), err);
+        /* the agent refused (a merge race, a full table): not broken */
+        g_debug("event=agent-refused vm=%s request=%s error=\"%s\"", vm->name,
+                sp_proto_type_name(type), err->message);
         return false;
     }
     if (!(m.hdr.flags & SP_PROTO_F_REPLY) || m.hdr.type != type || m.hdr.seq != s) {

@@ -264,13 +264,7 @@ bool sp_proto_recv(int sock, SpProtoMsg *m, int timeout_ms, GError **error)
     }
     m->hdr = h;
     m->payload = g_memdup2(buf + sizeof(h), h.len ? h.len : 1);
-    if (h.flags & SP_PROTO_F_ERROR) {
-        g_autofree char *text = g_strndup((const char *)m->payload, h.len);
-        g_set_error(error, SP_PROTO_ERROR, SP_PROTO_ERR_REMOTE, "%s", text);
-        /* The message stays valid: the caller may look at its header. */
-        return false;
-    }
-    return true;
+    return true; /* an error reply too: its flags say so (sp_proto_reply_text) */
 }
 
 bool sp_proto_socketpair(int sv[2], GError **error)
@@ -279,6 +273,15 @@ bool sp_proto_socketpair(int sv[2], GError **error)
         g_set_error(error, SP_PROTO_ERROR, SP_PROTO_ERR_IO, "socketpair: %s", g_strerror(errno));
         return false;
     }
+    return true;
+}
+
+bool sp_proto_is_error(const SpProtoMsg *m, GError **error)
+{
+    if (!(m->hdr.flags & SP_PROTO_F_ERROR))
+        return false;
+    g_autofree char *text = g_strndup((const char *)m->payload, m->hdr.len);
+    g_set_error(error, SP_PROTO_ERROR, SP_PROTO_ERR_REMOTE, "%s", text);
     return true;
 }
 

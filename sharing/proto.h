@@ -295,8 +295,10 @@ bool sp_proto_send(int sock, uint16_t type, uint32_t seq, uint32_t pflags, const
 bool sp_proto_reply(int sock, const SpProtoHdr *req, const void *payload, uint32_t len,
                     const int *fds, uint32_t nfds, GError **error);
 bool sp_proto_reply_error(int sock, const SpProtoHdr *req, const char *message);
-/* Receive and check one message; timeout_ms < 0 waits forever. */
+/* Receive and check one message; timeout_ms < 0 waits forever.  An error
+ * reply is a message too: sp_proto_is_error() tells (and sets its text). */
 bool sp_proto_recv(int sock, SpProtoMsg *m, int timeout_ms, GError **error);
+bool sp_proto_is_error(const SpProtoMsg *m, GError **error);
 /* Check a received header and payload length (the decoder's rules; the
  * fuzzer calls it on raw bytes). */
 bool sp_proto_check(const SpProtoHdr *h, size_t packet_len, uint32_t nfds, GError **error);

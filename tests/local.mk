@@ -20,6 +20,9 @@ TESTS += tests/test-vm-run
 tests_test_vm_run_LDADD = libharness.a $(TEST_LDADD)
 check_PROGRAMS += tests/test-sharing
 TESTS += tests/test-sharing
+check_PROGRAMS += tests/test-vmproc
+TESTS += tests/test-vmproc
+tests_test_vmproc_LDADD = libharness.a $(TEST_LDADD)
 tests_test_sharing_LDADD = libharness.a $(TEST_LDADD)
 
 # VM clones and the reverse map, with real VMs.

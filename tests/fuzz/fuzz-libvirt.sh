@@ -1,13 +1,14 @@
 #!/bin/sh
-# fuzz-libvirt.sh - runs the libvirt endpoint's fuzz targets (libFuzzer +
-# ASan/UBSan, Debian's clang) for a bounded time from the committed seed
-# corpora; new inputs go to a temp dir, not to the tree.
+# fuzz-libvirt.sh - runs the fuzz targets of what samepaged decodes from
+# outside (libFuzzer + ASan/UBSan, Debian's clang) for a bounded time from
+# the committed seed corpora; new inputs go to a temp dir, not to the tree.
 #   fuzz-libvirt: the wire decoder and dispatch (sp_lv_session_feed), 60 s
 #   fuzz-domxml:  the domain XML parser/formatter, 20 s
+#   fuzz-vmproto: what a VM process sends its supervisor (sharing/proto.h), 30 s
 # SP_FUZZ_SECONDS / SP_FUZZ_XML_SECONDS override the durations.
 B=${top_builddir:-.}
 S=${top_srcdir:-.}
-echo "1..4"
+echo "1..6"
 T=$(mktemp -d /tmp/sp-fuzz-libvirt.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fails=0
@@ -46,4 +47,5 @@ run_target() {
 
 run_target fuzz-libvirt "${SP_FUZZ_SECONDS:-60}" "$S/tests/fuzz/corpus-libvirt" -max_len=4096
 run_target fuzz-domxml "${SP_FUZZ_XML_SECONDS:-20}" "$S/tests/fuzz/corpus-domxml" -max_len=2048
+run_target fuzz-vmproto "${SP_FUZZ_VM_SECONDS:-30}" "$S/tests/fuzz/corpus-vmproto" -max_len=4096
 [ $fails -eq 0 ]

@@ -60,9 +60,20 @@ tests/fuzz/fuzz-domxml: tests/fuzz/fuzz-domxml.c vmm/libvirt/domxml.c vmm/libvir
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE $(GLIB_CFLAGS) -o $@ \
 	$(top_srcdir)/tests/fuzz/fuzz-domxml.c $(top_srcdir)/vmm/libvirt/domxml.c $(GLIB_LIBS)
-tests/fuzz/fuzz-libvirt.log: tests/fuzz/fuzz-libvirt tests/fuzz/fuzz-domxml
+# The VM process protocol's decoder, as the supervisor meets it: the
+# decoder and the supervisor's handlers built for fuzzing, the rest of
+# the program linked from the libraries.
+vmproto_fuzz_sources = tests/fuzz/fuzz-vmproto.c sharing/proto.c vmm/super/vm.c
+tests/fuzz/fuzz-vmproto: $(vmproto_fuzz_sources) libvmm.a libsharing.a librmap.a
+	$(AM_V_CCLD)$(MKDIR_P) tests/fuzz && $(FUZZ_CC) -std=gnu11 -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE -DPKGLIBEXECDIR=\"$(pkglibexecdir)\" \
+	$(GLIB_CFLAGS) -Wl,--allow-multiple-definition -o $@ \
+	$(addprefix $(top_srcdir)/,$(vmproto_fuzz_sources)) libvmm.a libsharing.a librmap.a \
+	$(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread
+tests/fuzz/fuzz-libvirt.log: tests/fuzz/fuzz-libvirt tests/fuzz/fuzz-domxml tests/fuzz/fuzz-vmproto
 TESTS += tests/fuzz/fuzz-libvirt.sh
-CLEANFILES += tests/fuzz/fuzz-libvirt tests/fuzz/fuzz-domxml
+CLEANFILES += tests/fuzz/fuzz-libvirt tests/fuzz/fuzz-domxml tests/fuzz/fuzz-vmproto
 EXTRA_DIST += tests/fuzz/fuzz-libvirt.sh tests/fuzz/fuzz-libvirt.c tests/fuzz/fuzz-domxml.c \
-	tests/fuzz/corpus-domxml \
+	tests/fuzz/corpus-domxml tests/fuzz/fuzz-vmproto.c tests/fuzz/corpus-vmproto \
 	tests/fuzz/make-libvirt-seeds.py tests/fuzz/corpus-libvirt

@@ -64,6 +64,11 @@ struct SpVm {
 bool sp_vm_request(SpVm *vm, uint16_t type, const void *payload, uint32_t len, const int *fds,
                    uint32_t nfds, double timeout_s, SpProtoMsg *out, GError **error);
 
+/* The fuzzer (tests/fuzz/fuzz-vmproto.c): a VM with no process, and one
+ * packet fed to it as its control channel's reader would handle it. */
+SpVm *sp_vm_new_unattached(const char *name);
+bool sp_vm_feed_packet(SpVm *vm, const void *data, size_t len);
+
 /* vm-clone.c: a VM process made unbooted, for a clone. */
 SpVm *sp_vm_new_clone_child(SpVmHost *host, const SpVmConfig *cfg, uint64_t vm_id,
                             const SpVmEvents *events, GError **error);

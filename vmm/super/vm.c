@@ -86,6 +86,8 @@ void sp_vm_host_free(SpVmHost *h)
     g_free(h);
 }
 
+static SpVm *vm_alloc(SpVmHost *host, const SpVmEvents *events);
+
 /* --- status mirror --- */
 
 static void mirror_status(SpVm *vm, const SpProtoMsg *m)
@@ -274,8 +276,6 @@ static gpointer reader_thread(gpointer opaque)
         SpProtoMsg m;
         g_autoptr(GError) err = NULL;
         bool ok = sp_proto_recv(vm->control, &m, -1, &err);
-        if (!ok && g_error_matches(err, SP_PROTO_ERROR, SP_PROTO_ERR_REMOTE))
-            ok = true; /* an error reply: the requester reads it */
         if (!ok) {
             if (!vm->closing)
                 channel_died(vm, err);
@@ -299,6 +299,36 @@ static void reply_free(gpointer p)
 {
     sp_proto_msg_clear(p);
     g_free(p);
+}
+
+/* Fuzzing: feed one packet to a VM that has no process, as its reader
+ * would; true if the decoder accepted it. */
+bool sp_vm_feed_packet(SpVm *vm, const void *data, size_t len)
+{
+    int sv[2];
+    if (!sp_proto_socketpair(sv, NULL))
+        return false;
+    bool ok = send(sv[1], data, len, MSG_NOSIGNAL) == (ssize_t)len;
+    SpProtoMsg m;
+    ok = ok && sp_proto_recv(sv[0], &m, 0, NULL);
+    close(sv[0]);
+    close(sv[1]);
+    if (!ok)
+        return false;
+    if (m.hdr.flags & SP_PROTO_F_REPLY)
+        mirror_status(vm, &m); /* the replies whose payload the supervisor reads alone */
+    else
+        on_event(vm, &m);
+    sp_proto_msg_clear(&m);
+    return true;
+}
+
+SpVm *sp_vm_new_unattached(const char *name)
+{
+    SpVm *vm = vm_alloc(NULL, NULL);
+    vm->name = g_strdup(name);
+    vm->dead = true;
+    return vm;
 }
 
 /* --- requests --- */
@@ -380,6 +410,10 @@ static bool hello_exchange(SpVm *vm, int fd, uint32_t channel, SpProtoHello *out
     SpProtoMsg m;
     if (!sp_proto_recv(fd, &m, (int)(SETUP_TIMEOUT_S * 1000), error))
         return false;
+    if (sp_proto_is_error(&m, error)) {
+        sp_proto_msg_clear(&m);
+        return false;
+    }
     bool ok = m.hdr.type == SP_PROTO_HELLO && (m.hdr.flags & SP_PROTO_F_REPLY) &&
               m.hdr.len == sizeof(*out);
     if (ok) {

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "rmap/clone-layout.h"
@@ -129,6 +130,27 @@ static void do_test_hook(SpVmProc *p, SpProtoMsg *req)
         g_warning("event=test-hook-open-survived fd=%d errno=%d", fd, errno);
     } else if (hook == SP_VMPROC_HOOK_CRASH) {
         *(volatile int *)NULL = 1;
+    } else {
+        /* Raw packets, past the encoder's own checks. */
+        static uint8_t big[SP_PROTO_MAX_MSG + 512];
+        SpProtoHdr h = {.magic = SP_PROTO_MAGIC,
+                        .version = SP_PROTO_VERSION,
+                        .type = SP_PROTO_EV_CONSOLE,
+                        .len = 4};
+        size_t n = sizeof(h) + 4;
+        if (hook == SP_VMPROC_HOOK_BAD_VERSION)
+            h.version = 99;
+        else if (hook == SP_VMPROC_HOOK_OVERSIZED)
+            n = sizeof(big), h.len = (uint32_t)(n - sizeof(h));
+        else if (hook == SP_VMPROC_HOOK_TRUNCATED)
+            n = 10;
+        else if (hook == SP_VMPROC_HOOK_BAD_LENGTH)
+            h.len = 1000;
+        memcpy(big, &h, sizeof(h));
+        g_mutex_lock(&p->send_lock);
+        if (p->control >= 0 && send(p->control, big, n, MSG_NOSIGNAL) < 0)
+            g_warning("event=test-hook-send-failed error=\"%s\"", g_strerror(errno));
+        g_mutex_unlock(&p->send_lock);
     }
 }
 

@@ -56,7 +56,7 @@ static bool setup_recv(int fd, uint16_t type, SpProtoMsg *m, GError **error)
 {
     if (!sp_proto_recv(fd, m, SETUP_TIMEOUT_MS, error))
         return false;
-    if (m->hdr.type != type || (m->hdr.flags & SP_PROTO_F_REPLY)) {
+    if (m->hdr.type != type || (m->hdr.flags & SP_PROTO_F_REPLY)) { /* replies, errors too */
         g_set_error(error, SP_PROTO_ERROR, SP_PROTO_ERR_MALFORMED, "expected %s, got %s",
                     sp_proto_type_name(type), sp_proto_type_name(m->hdr.type));
         sp_proto_msg_clear(m);

@@ -69,6 +69,11 @@ int sp_vmproc_probe_open(SpVmProc *p, const char *path);
 /* TEST_HOOK numbers (tests only, --test-hooks). */
 #define SP_VMPROC_HOOK_OPEN  1 /* a system call outside the filter */
 #define SP_VMPROC_HOOK_CRASH 2 /* a wild write: SIGSEGV */
+/* ... and a hostile VM process talking garbage on its control channel: */
+#define SP_VMPROC_HOOK_BAD_VERSION 3 /* a header of another protocol version */
+#define SP_VMPROC_HOOK_OVERSIZED   4 /* a packet larger than any message */
+#define SP_VMPROC_HOOK_TRUNCATED   5 /* a packet shorter than a header */
+#define SP_VMPROC_HOOK_BAD_LENGTH  6 /* a header whose length is not the packet's */
 
 /* clone.c: CLONE_SAVE (source), CLONE_GROUP and CLONE_LOAD (child). */
 void sp_vmproc_clone(SpVmProc *p, SpProtoMsg *req);
