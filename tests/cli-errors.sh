@@ -77,12 +77,14 @@ rc=$?
 if [ $rc = 1 ] && grep -q '^\[a\] exited with status 5' "$T/out"; then ok "guest exit status reported"; else echo "# rc=$rc"; notok "guest exit status reported"; fi
 
 # --engine=ksm: samepage's engine off, guest RAM MADV_MERGEABLE ("mg" in
-# smaps) for the host's KSM; status lines show KSM's counters.  On a host
-# kernel without KSM it must instead be the one-line madvise error.
+# the smaps of the VM's process, a child of samepage run) for the host's
+# KSM; status lines show KSM's counters.  On a host kernel without KSM it
+# must instead be the one-line madvise error.
 "$SP" run --engine=ksm --status 1 --timeout 3 --vm name=k,mem=64M,payload=hello,args=spin >"$T/out" 2>"$T/err" &
 pid=$!
 sleep 1.5
-mg=$(grep -c '^VmFlags:.* mg' /proc/$pid/smaps 2>/dev/null)
+mg=0
+for c in $(pgrep -P $pid); do mg=$((mg + $(grep -c '^VmFlags:.* mg' /proc/$c/smaps 2>/dev/null))); done
 wait $pid; rc=$?
 if [ -d /sys/kernel/mm/ksm ]; then
     if [ $rc = 0 ] && [ "${mg:-0}" -ge 1 ] && grep -q '^\[ksm\] run ' "$T/out" && ! grep -q '^\[engine\]' "$T/out"; then

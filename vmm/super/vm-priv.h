@@ -32,6 +32,7 @@ struct SpVm {
     GThread *thread;  /* reader */
     GMutex send_lock; /* sends on `control` */
     bool closing;     /* sp_vm_free: the reader's end is expected */
+    bool setting_up;          /* sp_vm_new: a dying process is a setup error */
     /* under lock */
     GMutex lock;
     GCond cond; /* replies, rounds, the end */

@@ -258,8 +258,8 @@ static void channel_died(SpVm *vm, const GError *err)
     bool ended = vm->ended;
     g_cond_broadcast(&vm->cond);
     g_mutex_unlock(&vm->lock);
-    if (ended)
-        return;
+    if (ended || vm->setting_up)
+        return; /* a setup failure is the creator's error, not an end */
     g_autofree char *how = process_end(vm, 2000);
     g_autofree char *reason =
         malformed ? g_strdup_printf("protocol error from the VM process: %s", err->message)
@@ -486,6 +486,7 @@ static SpVm *vm_create(SpVmHost *host, const SpVmConfig *cfg, uint64_t vm_id, in
     ctl[1] = mem[1] = -1;
     vm->control = ctl[0];
     vm->memory = mem[0];
+    vm->setting_up = true;
     if (!hello_exchange(vm, vm->control, SP_PROTO_CH_CONTROL, &hello, error))
         goto fail;
     vm->thread = g_thread_new("sp-vm-reader", reader_thread, vm);
@@ -502,6 +503,7 @@ static SpVm *vm_create(SpVmHost *host, const SpVmConfig *cfg, uint64_t vm_id, in
         close(off_fd);
     if (!rm)
         goto fail;
+    vm->setting_up = false;
     return vm;
 fail:
     for (int i = 0; i < 2; i++) {
@@ -510,7 +512,9 @@ fail:
         if (mem[i] >= 0 && mem[i] != vm->memory)
             close(mem[i]);
     }
-    g_prefix_error(error, "VM '%s': ", cfg->name);
+    /* The VM process's own messages name the VM already. */
+    if (*error && !g_str_has_prefix((*error)->message, "VM '"))
+        g_prefix_error(error, "VM '%s': ", cfg->name);
     sp_vm_free(vm);
     return NULL;
 }
