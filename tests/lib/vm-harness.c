@@ -44,7 +44,9 @@ Harness *harness_new(void)
     g_autoptr(GError) err = NULL;
     const char *top = g_getenv("top_builddir");
     g_autofree char *pdir = g_build_filename(top ? top : ".", "guest-tools", NULL);
-    g_setenv("SAMEPAGE_PAYLOAD_DIR", pdir, TRUE);
+    /* Once: a later setenv, with threads running, would be unsafe. */
+    if (g_strcmp0(g_getenv("SAMEPAGE_PAYLOAD_DIR"), pdir) != 0)
+        g_setenv("SAMEPAGE_PAYLOAD_DIR", pdir, TRUE);
     h->host = sp_vm_host_new("/dev/kvm", &err);
     if (!h->host)
         g_error("this test needs /dev/kvm and samepage-vm: %s", err->message);
