@@ -2,33 +2,37 @@
 /*
  * clone-bench.c - cost of cloning a running VM (issue 4 targets).
  *
- * Starts one memload VM (mem=1G by default, 2 vCPUs, rate=0) and waits
- * until it has filled and verified all its RAM once, then:
+ * Every VM is a process of its own (samepage-vm) supervised by this one, as
+ * `samepage run` does; a clone child is a new VM process that maps the
+ * template's group file.  Starts one memload VM (mem=1G by default, 2
+ * vCPUs, rate=0) and waits until it has filled and verified all its RAM
+ * once, then:
  *   - clones it once and reports the pause (with its parts: parking the
  *     vCPUs, copying resident RAM into the group file, remapping the
  *     template) and the time until the child runs;
- *   - copies the same RAM with memcpy into fresh memory, the plain-copy
- *     baseline, in the same run;
+ *   - copies as many bytes as the RAM with memcpy between two resident
+ *     buffers of this process, the plain-copy baseline, in the same run;
  *   - clones it N times and pauses the children as soon as they run: host
  *     memory per quiet clone (one that has not touched its RAM);
  *   - clones it N more times (default 8) and reports host memory per idle
  *     clone after the children verified all their RAM once: distinct
- *     physical frames over all VMs' RAM (/proc/self/pagemap), the
- *     process's anonymous memory and page tables (/proc/self/status) and
- *     the system's MemAvailable (/proc/meminfo), each per clone;
+ *     physical frames over all VMs' RAM (each VM process's
+ *     /proc/PID/pagemap), the anonymous memory and page tables of every
+ *     VM process and of this one (/proc/PID/status: a clone's process
+ *     costs its own heap and page tables) and the system's MemAvailable
+ *     (/proc/meminfo), each per clone;
  *   - reverse map: clones a 256 MiB VM into 63 children (a family of 64
  *     running VMs) and times sp_rmap_walk() over 20000 random frames of
  *     their group, each mapped by up to 64 VMs: mean and 99th percentile,
- *     plain and SP_RMAP_EXACT (a pagemap read per mapping).
+ *     plain and SP_RMAP_EXACT (a read of the mapping VM process's pagemap
+ *     per mapping).
  * Usage: clone-bench [MEM [N]]   e.g.  clone-bench 1G 8
  * Run as root (pagemap PFNs) from the build tree.
  */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "rmap/rmap.h"
 #include "tests/lib/clone-harness.h"
@@ -45,25 +49,19 @@ static uint64_t kb_field(const char *file, const char *key)
 static uint64_t family_frames(SpVm **vms, guint n)
 {
     g_autoptr(GHashTable) seen = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     for (guint i = 0; i < n; i++) {
-        SpGuestMem *m = sp_vm_mem(vms[i]);
-        uint64_t np = m->size / 4096;
-        g_autofree uint64_t *e = g_new(uint64_t, np);
-        if (pread(fd, e, np * 8, (off_t)((uintptr_t)m->host / 4096 * 8)) != (ssize_t)(np * 8))
-            continue;
+        uint64_t np;
+        g_autofree uint64_t *pfn = ram_pfns(vms[i], &np);
         for (uint64_t g = 0; g < np; g++)
-            if (e[g] >> 63) {
-                uint64_t pfn = e[g] & ((1ULL << 55) - 1);
-                g_hash_table_add(seen, g_memdup2(&pfn, 8));
-            }
+            if (pfn[g])
+                g_hash_table_add(seen, g_memdup2(&pfn[g], 8));
     }
-    close(fd);
     return g_hash_table_size(seen);
 }
 
 /* Host memory behind a set of VMs: distinct physical frames of their RAM,
- * and the process's anonymous memory and page tables (KiB). */
+ * and the anonymous memory and page tables of their processes and of this
+ * one, the supervisor (KiB). */
 typedef struct MemSnap {
     uint64_t frames, anon_kb, pte_kb;
 } MemSnap;
@@ -73,6 +71,11 @@ static MemSnap mem_snap(SpVm **vms, guint n)
     MemSnap m = {.frames = family_frames(vms, n)};
     m.anon_kb = kb_field("/proc/self/status", "RssAnon:");
     m.pte_kb = kb_field("/proc/self/status", "VmPTE:");
+    for (guint i = 0; i < n; i++) {
+        g_autofree char *status = g_strdup_printf("/proc/%d/status", (int)sp_vm_pid(vms[i]));
+        m.anon_kb += kb_field(status, "RssAnon:");
+        m.pte_kb += kb_field(status, "VmPTE:");
+    }
     return m;
 }
 
@@ -81,9 +84,9 @@ static void print_per_clone(const MemSnap *a, const MemSnap *b, uint32_t n)
 {
     printf("  distinct frames of all VMs: %+.1f KiB\n",
            (double)((int64_t)b->frames - (int64_t)a->frames) * 4 / n);
-    printf("  process RssAnon:            %+.1f KiB\n",
+    printf("  processes' RssAnon:         %+.1f KiB\n",
            (double)((int64_t)b->anon_kb - (int64_t)a->anon_kb) / n);
-    printf("  process page tables VmPTE:  %+.1f KiB\n",
+    printf("  processes' page tables:     %+.1f KiB\n",
            (double)((int64_t)b->pte_kb - (int64_t)a->pte_kb) / n);
 }
 
@@ -131,8 +134,9 @@ static void bench_quiet_clones(Harness *h, SpVm *t, uint32_t n)
     for (uint32_t i = 0; i < n; i++)
         g_ptr_array_add(all, kids[i]);
     MemSnap m1 = mem_snap((SpVm **)all->pdata, all->len);
-    printf("per quiet clone (%u clones paused as soon as they ran, %.0f ms after the pause):\n", n,
-           ct.children_ms);
+    printf(
+        "per quiet clone (%u clones paused as soon as they ran, %.0f ms after the clone began):\n",
+        n, ct.children_ms);
     print_per_clone(&m0, &m1, n);
     for (uint32_t i = 0; i < n; i++) {
         sp_vm_resume(kids[i]);
@@ -193,7 +197,7 @@ static void bench_rmap_walk(void)
     for (uint32_t i = 0; i < NKIDS; i++)
         g_ptr_array_add(h->vms, kids[i]);
     g_usleep(500000);
-    uint64_t npages = sp_vm_mem(t)->size / 4096;
+    uint64_t npages = sp_vm_config(t)->mem_size / 4096;
     printf("reverse map, family of %u VMs (256 MiB each), %d walks of random frames:\n", NKIDS + 1,
            NWALK);
     print_walks("running, plain", sp_vm_rmap(t), npages, 0, NWALK);
@@ -224,26 +228,29 @@ int main(int argc, char **argv)
     harness_start_all(h);
     if (!harness_wait_rounds(h, t, 1, 300))
         g_error("template did not verify its RAM");
-    SpGuestMem *tm = sp_vm_mem(t);
-    printf("template: %s, %" G_GUINT64_FORMAT " resident pages\n", mem,
-           sp_guest_mem_resident_pages(tm));
+    const uint64_t ram = sp_vm_config(t)->mem_size;
+    printf("template: %s, %" G_GUINT64_FORMAT " resident pages\n", mem, sp_vm_resident_pages(t));
 
     SpVmCloneTimes ct;
     SpVm *kid = bench_clone_one(t, "c0", 100, &ct);
     g_ptr_array_add(h->vms, kid);
     printf("clone 1: pre-copy %" G_GUINT64_FORMAT " pages in %.1f ms while running; pause %.1f ms "
            "(park %.2f, copy %" G_GUINT64_FORMAT " changed pages %.1f, remap %.1f), child running "
-           "%.1f ms after the pause began\n",
+           "%.1f ms after the clone began (its process made, the pre-copy, the pause)\n",
            ct.pages_precopied, ct.precopy_ms, ct.pause_ms, ct.park_ms, ct.pages_copied, ct.copy_ms,
            ct.remap_ms, ct.children_ms);
 
-    /* plain copy of the same RAM, for comparison */
-    uint8_t *buf = g_malloc(tm->size);
-    memset(buf, 1, tm->size); /* fault it in first: we time the copy */
+    /* a plain copy of as many bytes, for comparison (the RAM itself is in
+     * the VM's process; memcpy speed does not depend on what it copies) */
+    uint8_t *src = g_malloc(ram), *buf = g_malloc(ram);
+    memset(src, 3, ram);
+    memset(buf, 1, ram); /* fault both in first: we time the copy */
     gint64 c0 = g_get_monotonic_time();
-    memcpy(buf, tm->host, tm->size);
+    memcpy(buf, src, ram);
     gint64 c1 = g_get_monotonic_time();
-    printf("plain memcpy of the RAM: %.1f ms (pre-faulted destination)\n", (c1 - c0) / 1000.0);
+    printf("plain memcpy of as many bytes as the RAM: %.1f ms (pre-faulted buffers)\n",
+           (c1 - c0) / 1000.0);
+    g_free(src);
     g_free(buf);
 
     /* second clone from the already file-backed template */

@@ -2,30 +2,34 @@
 /*
  * sp-bench.c - samepage's engine against the kernel's KSM, same VMs, same run.
  *
- * For each configuration the same VM set is started in this process:
+ * For each configuration the same VM set is started, each VM in its own
+ * process (samepage-vm) supervised by this one, as `samepage run` does:
  * N memload VMs in one sharing domain (shared, unique, zero and image pages,
  * the image made from real files), and then
  *   samepage-default  samepage's engine at its default knobs
  *   samepage-full     samepage's engine at full speed (sleep 0)
- *   ksm-5000-20       samepage's engine off, the managed RAM madvise'd
- *                     MADV_MERGEABLE, ksmd at pages_to_scan=5000 sleep=20
+ *   ksm-5000-20       samepage's engine off, each VM process's guest RAM
+ *                     MADV_MERGEABLE (as `samepage run --engine=ksm`),
+ *                     ksmd at pages_to_scan=5000 sleep=20
  *   ksm-full          the same, ksmd at pages_to_scan=100000 sleep=0
- * Each run measures, every 100 ms, the saving (KSM's pages_sharing plus
+ * Each run measures, every 200 ms, the saving (KSM's pages_sharing plus
  * zero pages) against the achievable saving from memload's ground truth,
- * and the CPU time of the engine thread or of ksmd; the time and CPU to
- * reach 95 % and 99 %; then a churn phase (memload rewriting pages) for
+ * and the CPU time of the engine or of ksmd; the time and CPU to reach
+ * 95 % and 99 %; then a churn phase (memload rewriting pages) for
  * steady-state CPU; then the host memory really used by the managed pages
- * (distinct physical pages from /proc/self/pagemap) and the mappings.
+ * (distinct physical pages from each VM process's /proc/PID/pagemap) and
+ * the mappings.  samepage's engine is its index thread here plus the agent
+ * thread in every VM process (hashing, comparing and remapping that VM's
+ * pages): its CPU is the sum of both, and the most cores it kept busy at
+ * once (over a 200 ms sample) says whether the agents ran in parallel.
  *
  * Output: a table, JSON (--json FILE) and a gnuplot PNG (--plot FILE).
  * Must run as root (KVM, KSM's sysfs knobs, pagemap).  Restores KSM's knobs.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "guest-tools/memload.h"
@@ -46,6 +50,8 @@ typedef struct Result {
     double churn_saved_frac;    /* saving kept during churn */
     double meta_bytes_per_page; /* engine metadata per guest page (KSM: estimate, see text) */
     double mappings_per_vm;
+    double index_cpu_s, agents_cpu_s; /* samepage: CPU to the end of convergence, by side */
+    double max_cores;                 /* most cores the engine or ksmd kept busy in a sample */
     GArray *samples;
 } Result;
 
@@ -97,6 +103,46 @@ static double ksmd_cpu_s(void)
     return 0;
 }
 
+/* CPU seconds of the threads of process `pid` named `comm` (utime + stime). */
+static double threads_cpu_s(pid_t pid, const char *comm)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/task", (int)pid);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *e;
+    unsigned long ticks = 0;
+    while (d && (e = g_dir_read_name(d))) {
+        g_autofree char *comm_p = g_strdup_printf("%s/%s/comm", dir, e);
+        g_autofree char *c = NULL;
+        if (!g_file_get_contents(comm_p, &c, NULL, NULL) || strcmp(g_strstrip(c), comm))
+            continue;
+        g_autofree char *stat_p = g_strdup_printf("%s/%s/stat", dir, e);
+        g_autofree char *st = NULL;
+        if (!g_file_get_contents(stat_p, &st, NULL, NULL))
+            continue;
+        char *rp = strrchr(st, ')');
+        unsigned long ut = 0, stt = 0;
+        if (rp &&
+            sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) == 2)
+            ticks += ut + stt;
+    }
+    return (double)ticks / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* samepage's engine: its index thread here, and the agent thread of every
+ * VM process. */
+static double agents_cpu_s(Harness *h)
+{
+    double s = 0;
+    for (guint i = 0; i < h->vms->len; i++)
+        s += threads_cpu_s(sp_vm_pid(h->vms->pdata[i]), "sp-agent");
+    return s;
+}
+
+static double engine_cpu_s(Harness *h)
+{
+    return sp_engine_cpu_ns(h->engine) / 1e9 + agents_cpu_s(h);
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -104,12 +150,10 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Distinct physical pages (not the zero page) behind the managed RAM of all
- * VMs, read from /proc/self/pagemap: the host memory those pages really use. */
-static uint64_t host_pages(int n, uint8_t **base, const uint64_t *pages)
+ * VMs (pages[i] from guest address gpa[i]), read from each VM process's
+ * /proc/PID/pagemap: the host memory those pages really use. */
+static uint64_t host_pages(int n, SpVm **vms, const uint64_t *gpa, const uint64_t *pages)
 {
-    static int fd = -1;
-    if (fd < 0)
-        fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     uint64_t total = 0, zpfn = harness_zero_pfn();
     for (int i = 0; i < n; i++)
         total += pages[i];
@@ -117,7 +161,7 @@ static uint64_t host_pages(int n, uint8_t **base, const uint64_t *pages)
     uint64_t k = 0;
     for (int i = 0; i < n; i++) {
         g_autofree uint64_t *ent = g_new0(uint64_t, pages[i]);
-        if (pread(fd, ent, pages[i] * 8, (off_t)((uintptr_t)base[i] / 4096 * 8)) < 0)
+        if (!harness_vm_pagemap(vms[i], gpa[i] / 4096, pages[i], ent))
             continue;
         for (uint64_t p = 0; p < pages[i]; p++) {
             uint64_t f = ent[p] & ((1ULL << 55) - 1);
@@ -135,6 +179,7 @@ static uint64_t host_pages(int n, uint8_t **base, const uint64_t *pages)
 static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
 {
     Harness *h = harness_new();
+    h->host->mergeable = ksm; /* each VM process madvises its guest RAM */
     if (!ksm) {
         SpEngineKnobs k;
         sp_engine_default_knobs(&k);
@@ -151,14 +196,12 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
                     i, mem_mib, ksm ? "no" : "yes", images);
     harness_start_all(h);
     uint64_t achievable = 0, distinct = 0, v = 0;
-    uint8_t *base[64];
-    uint64_t pages[64];
+    SpVm **vms = (SpVm **)h->vms->pdata;
+    uint64_t gpa[64], pages[64];
     for (int i = 0; i < nvms; i++) {
-        SpVm *vm = h->vms->pdata[i];
-        uint64_t gpa = 0;
-        g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa, 300));
+        SpVm *vm = vms[i];
+        g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa[i], 300));
         g_assert_true(harness_wait_result(vm, "pages_total", &pages[i], 300));
-        base[i] = sp_vm_mem(vm)->host + gpa;
         achievable += pages[i];
         g_assert_true(sp_vm_get_result(vm, "distinct_unique", &v));
         distinct += v;
@@ -168,10 +211,9 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
             sp_vm_get_result(vm, "distinct_image", &v);
             distinct += v;
         }
-        if (ksm)
-            madvise(base[i], pages[i] * 4096, MADV_MERGEABLE);
-        else
-            sp_engine_set_range(h->engine, sp_vm_engine_handle(vm), gpa, gpa + pages[i] * 4096);
+        if (!ksm)
+            sp_engine_set_range(h->engine, sp_vm_engine_handle(vm), gpa[i],
+                                gpa[i] + pages[i] * 4096);
     }
     uint64_t managed = achievable;
     achievable -= distinct; /* every page but one per distinct non-zero content */
@@ -190,18 +232,22 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
         cpu0 = ksmd_cpu_s();
         write_ksm("run", 1);
     } else {
-        cpu0 = sp_engine_cpu_ns(h->engine) / 1e9;
+        cpu0 = engine_cpu_s(h);
         harness_engine_run(h, 1);
     }
+    double index0 = ksm ? 0 : sp_engine_cpu_ns(h->engine) / 1e9,
+           agents0 = ksm ? 0 : agents_cpu_s(h);
     gint64 t0 = g_get_monotonic_time();
     uint64_t saved = 0;
-    double t = 0, cpu = 0;
+    double t = 0, cpu = 0, t_prev = 0, cpu_prev = 0;
     while ((g_get_monotonic_time() - t0) / 1e6 < converge_s) {
         g_usleep(200000);
         t = (g_get_monotonic_time() - t0) / 1e6;
-        cpu = (ksm ? ksmd_cpu_s() : sp_engine_cpu_ns(h->engine) / 1e9) - cpu0;
+        cpu = (ksm ? ksmd_cpu_s() : engine_cpu_s(h)) - cpu0;
+        r->max_cores = MAX(r->max_cores, (cpu - cpu_prev) / (t - t_prev));
+        t_prev = t, cpu_prev = cpu;
         /* The saving as the kernel sees it, the same measure for both. */
-        saved = managed - MIN(managed, host_pages(nvms, base, pages));
+        saved = managed - MIN(managed, host_pages(nvms, vms, gpa, pages));
         double frac = achievable ? (double)saved / achievable : 0;
         Sample s = {t, frac, cpu};
         g_array_append_val(r->samples, s);
@@ -212,21 +258,27 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
             break;
         }
     }
+    if (!ksm) {
+        r->index_cpu_s = sp_engine_cpu_ns(h->engine) / 1e9 - index0;
+        r->agents_cpu_s = agents_cpu_s(h) - agents0;
+    }
     /* Let the last stragglers in, then measure what the kernel holds. */
     g_usleep(2 * G_USEC_PER_SEC);
-    r->host_pages = host_pages(nvms, base, pages);
+    r->host_pages = host_pages(nvms, vms, gpa, pages);
     r->final_saved_pages = managed - MIN(managed, r->host_pages);
     if (!ksm) {
-        SpEngineStats st;
-        sp_engine_get_stats(h->engine, &st);
-        r->meta_bytes_per_page = (double)st.metadata_bytes / ((double)nvms * mem_mib * 256);
+        /* the VMs' stats first: they refresh what the agents report, their
+         * metadata included */
         double maps = 0;
         for (int i = 0; i < nvms; i++) {
             SpEngineVmStats vs;
-            sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(h->vms->pdata[i]), &vs);
+            sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vms[i]), &vs);
             maps += vs.mappings;
         }
         r->mappings_per_vm = maps / nvms;
+        SpEngineStats st;
+        sp_engine_get_stats(h->engine, &st);
+        r->meta_bytes_per_page = (double)st.metadata_bytes / ((double)nvms * mem_mib * 256);
     } else {
         /* KSM: one rmap_item (64 B) per scanned page plus stable nodes; the VMAs are untouched. */
         r->meta_bytes_per_page = 64.0 * achievable / ((double)nvms * mem_mib * 256);
@@ -239,17 +291,17 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
         harness_command(h->vms->pdata[i], ML_CMD_DUP, 50, 30);
         harness_command(h->vms->pdata[i], ML_CMD_RATE, 1000, 30);
     }
-    double c0 = ksm ? ksmd_cpu_s() : sp_engine_cpu_ns(h->engine) / 1e9;
+    double c0 = ksm ? ksmd_cpu_s() : engine_cpu_s(h);
     gint64 w0 = g_get_monotonic_time();
     double frac_sum = 0;
     int nfrac = 0;
     while (g_get_monotonic_time() - w0 < churn_s * G_USEC_PER_SEC) {
         g_usleep(500000);
-        saved = managed - MIN(managed, host_pages(nvms, base, pages));
+        saved = managed - MIN(managed, host_pages(nvms, vms, gpa, pages));
         frac_sum += achievable ? (double)saved / achievable : 0;
         nfrac++;
     }
-    double c1 = ksm ? ksmd_cpu_s() : sp_engine_cpu_ns(h->engine) / 1e9;
+    double c1 = ksm ? ksmd_cpu_s() : engine_cpu_s(h);
     r->churn_cpu_frac = (c1 - c0) / ((g_get_monotonic_time() - w0) / 1e6);
     r->churn_saved_frac = nfrac ? frac_sum / nfrac : 0;
     g_assert_cmpuint(harness_integrity_count(h), ==, 0);
@@ -344,6 +396,14 @@ int main(int argc, char **argv)
            res[3].churn_cpu_frac > 0 ? res[1].churn_cpu_frac / res[3].churn_cpu_frac : -1,
            res[3].final_frac > 0 ? res[1].final_frac / res[3].final_frac : -1);
     printf("(t/cpu = -1: the configuration did not reach that level within %d s)\n", converge_s);
+    printf("\nCPU until convergence ended (samepage: index thread + the VM processes' agent "
+           "threads), and the most cores kept busy at once over a 200 ms sample:\n");
+    for (int i = 0; i < 4; i++)
+        if (i < 2)
+            printf("%-17s index %7.2f s  agents %7.2f s  max %.2f cores\n", res[i].name,
+                   res[i].index_cpu_s, res[i].agents_cpu_s, res[i].max_cores);
+        else
+            printf("%-17s ksmd  max %.2f cores\n", res[i].name, res[i].max_cores);
 
     if (json_path) {
         GString *j = g_string_new("{\"vms\":");
@@ -357,10 +417,12 @@ int main(int argc, char **argv)
                 "%" G_GUINT64_FORMAT ",\"host_pages\":%" G_GUINT64_FORMAT
                 ",\"churn_cpu_fraction\":%.4f,"
                 "\"churn_saving_fraction\":%.4f,\"metadata_bytes_per_page\":%.2f,"
-                "\"mappings_per_vm\":%.1f,\"samples\":[",
+                "\"mappings_per_vm\":%.1f,\"index_cpu_s\":%.3f,\"agents_cpu_s\":%.3f,"
+                "\"max_cores\":%.3f,\"samples\":[",
                 i ? "," : "", r->name, r->t95, r->cpu95, r->t99, r->cpu99, r->final_frac,
                 r->achievable_pages, r->host_pages, r->churn_cpu_frac, r->churn_saved_frac,
-                r->meta_bytes_per_page, r->mappings_per_vm);
+                r->meta_bytes_per_page, r->mappings_per_vm, r->index_cpu_s, r->agents_cpu_s,
+                r->max_cores);
             for (guint s = 0; s < r->samples->len; s++) {
                 Sample *sm = &g_array_index(r->samples, Sample, s);
                 g_string_append_printf(j, "%s[%.2f,%.4f,%.3f]", s ? "," : "", sm->t, sm->saved_frac,

@@ -83,14 +83,14 @@ typedef struct SpCloneLayout SpCloneLayout;
 typedef enum {
     SP_FRAME_NONE = 0, /* private memory: no shared frame */
     SP_FRAME_GROUP,    /* page `index` of group `group`'s file */
-    SP_FRAME_POOL,     /* frame `index` of pool `pool` (an engine's) */
+    SP_FRAME_POOL,     /* frame `index` of engine `pool` (in one of its pools) */
 } SpFrameKind;
 
 typedef struct SpFrameRef {
     SpFrameKind kind;
     SpCloneGroup *group; /* SP_FRAME_GROUP */
-    const void *pool;    /* SP_FRAME_POOL: the engine's SpFramePool */
-    uint64_t index;      /* page in the group file, or pool frame */
+    const void *pool;    /* SP_FRAME_POOL: the SpEngine that owns the frame */
+    uint64_t index;      /* page in the group file, or the engine's frame id */
 } SpFrameRef;
 
 /* One mapping found by a walk. */

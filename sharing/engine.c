@@ -485,6 +485,19 @@ void sp_engine_set_test_delay(SpEngine *eng, uint32_t us)
     g_mutex_unlock(&eng->lock);
 }
 
+const void *sp_engine_frame_ptr(SpEngine *eng, const SpFrameRef *f)
+{
+    const void *ptr = NULL;
+    g_mutex_lock(&eng->lock);
+    if (f->kind == SP_FRAME_POOL && f->pool == eng && f->index < eng->frames->len) {
+        const ShFrame *fr = &g_array_index(eng->frames, ShFrame, f->index);
+        if (fr->refs && fr->pool < eng->pools->len)
+            ptr = sp_frame_pool_ptr(&((ShPool *)eng->pools->pdata[fr->pool])->fp, fr->off);
+    }
+    g_mutex_unlock(&eng->lock);
+    return ptr;
+}
+
 void sp_engine_vm_hold(SpEngine *eng, SpEngineVm *vm)
 {
     g_mutex_lock(&eng->lock);

@@ -121,6 +121,13 @@ void sp_engine_set_range(SpEngine *eng, SpEngineVm *vm, uint64_t start, uint64_t
 /* Tests only: hold every merge window open `us` microseconds after the
  * compare, and count the guest writes that block in it (wp_faults_seen). */
 void sp_engine_set_test_delay(SpEngine *eng, uint32_t us);
+/* Tests and tools only: the supervisor's read-write view of pool frame f
+ * (f->pool == eng, f->index a frame id, as sp_rmap_lookup returns them),
+ * or NULL if f is not a frame of this engine in use.  The page behind it
+ * is the one every VM process that merged onto f maps (its PFN in their
+ * pagemaps).  Valid while the engine lives; the frame may be freed and
+ * reused once the engine runs again.  Takes eng->lock. */
+const void *sp_engine_frame_ptr(SpEngine *eng, const SpFrameRef *f);
 /* Clones: while held, the engine does not talk to the VM (its process is
  * making a layer); _resync re-reads its merges (its RAM was replaced);
  * _release lets the engine go on.  Hold, (resync,) release, in that order. */

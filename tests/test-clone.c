@@ -3,8 +3,9 @@
  * test-clone.c - VM clones (issue 4) with real KVM VMs running memload:
  * a template cloned into 8 children that all keep verifying every byte
  * while they diverge; the family's host memory right after cloning,
- * counted from the kernel (distinct physical frames in /proc/self/pagemap
- * over all VMs' RAM); exit orders (template first, children first, the
+ * counted from the kernel (distinct physical frames over all VMs' RAM, each
+ * VM process's /proc/PID/pagemap: a child is a process of its own that maps
+ * the template's frames); exit orders (template first, children first, the
  * middle of a chain first); and bad input that must change nothing.
  */
 #include <stdio.h>

@@ -3,17 +3,21 @@
  * test-rmap.c - the reverse map (rmap/rmap.h) against the kernel's own
  * answer, with real KVM VMs running memload (issue 4).
  *
- * The brute-force answer: stop the engines, pause every VM, read one byte
- * of every guest page from the host (so every page a VM maps is in its
- * page table), and read the physical frame number of every page of every
- * VM from /proc/self/pagemap.  Two guest pages map the same frame iff
- * their PFNs are equal.  The check then asks the reverse map, for every
- * guest page, which frame backs it (sp_rmap_lookup) and walks that frame
+ * Every VM runs in its own process; this one is their supervisor and holds
+ * the reverse map, the clone groups and the engines' pools.  The
+ * brute-force answer: stop the engines, pause every VM, read every guest
+ * page through its VM process's /proc/PID/mem (so every page a VM maps is
+ * in its page table), and read the physical frame number of every page of
+ * every VM from its process's /proc/PID/pagemap (as root).  Two guest
+ * pages map the same frame iff their PFNs are equal, whichever processes
+ * they are in.  The check then asks the reverse map, for every guest
+ * page, which frame backs it (sp_rmap_lookup) and walks that frame
  * (sp_rmap_walk, plain and SP_RMAP_EXACT): the set of (VM, gfn) returned
  * must equal the set of pages with that PFN, the frame's own PFN (its page
- * in the group file or the pool) must be that PFN, and a page the map calls
- * private must not share its PFN with any other page.  The shared zero
- * page is left out (every untouched anonymous page maps it).
+ * in the group file or the pool, through this process's view of them)
+ * must be that PFN, and a page the map calls private must not share its
+ * PFN with any other page.  The shared zero page is left out (every
+ * untouched anonymous page maps it).
  *
  * Also checked: every frame allocated in an engine's pool is found by some
  * lookup (no pool frame without a mapper), and every group whose file is
@@ -34,7 +38,6 @@
 #include <unistd.h>
 
 #include "guest-tools/memload.h"
-#include "rmap/frame-pool.h"
 #include "rmap/rmap.h"
 #include "tests/lib/clone-harness.h"
 
@@ -90,6 +93,18 @@ static uint64_t group_page_pfn(SpCloneGroup *g, uint64_t off, uint64_t fallback)
     uint64_t pfn = harness_pfn(v);
     munmap(v, 4096);
     return pfn;
+}
+
+/* PFN of a pool frame, through the supervisor's view of its engine's pool
+ * (read once, so that it is mapped here too). */
+static uint64_t pool_frame_pfn(const SpFrameRef *f)
+{
+    const volatile uint8_t *v = sp_engine_frame_ptr((SpEngine *)f->pool, f);
+    if (!v)
+        g_error("pool frame %" G_GUINT64_FORMAT " named by the reverse map is not in use",
+                f->index);
+    (void)*v;
+    return harness_pfn((const void *)v);
 }
 
 static guint frame_hash(gconstpointer p)
@@ -208,9 +223,8 @@ static void check_frame(const Truth *t, guint i, uint64_t g, const SpFrameRef *f
     g_assert_cmpuint(nh, ==, hits->len);
     g_assert_cmpuint(sp_rmap_walk(f, SP_RMAP_EXACT, NULL, NULL), ==, nh);
     /* the frame's own page */
-    uint64_t fp = f->kind == SP_FRAME_POOL
-                      ? harness_pfn(sp_frame_pool_ptr((SpFramePool *)f->pool, (uint32_t)f->index))
-                      : group_page_pfn(f->group, f->index, p);
+    uint64_t fp =
+        f->kind == SP_FRAME_POOL ? pool_frame_pfn(f) : group_page_pfn(f->group, f->index, p);
     if (f->kind == SP_FRAME_GROUP) {
         cs->group_frames++;
         cs->group_maps += nh;

@@ -6,10 +6,15 @@
  * counter values after each step, run=2 and run=0, and the
  * max_page_sharing remainder rule.  The guests verify every byte the
  * whole time.
+ *
+ * Each VM runs in its own process; the engine's index and pools live in
+ * this one (the supervisor).  Where a test looks at memory itself (which
+ * physical page backs a guest page, what it holds), it reads each VM
+ * process's /proc/PID/pagemap and /proc/PID/mem as root: equal PFNs in two
+ * VM processes are one physical page shared across processes.
  */
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "guest-tools/memload.h"
 #include "tests/lib/vm-harness.h"
@@ -158,8 +163,11 @@ static void converge(Harness *h)
     g_error("the engine did not converge");
 }
 
+/* memload's managed pages of a VM: guest RAM lives in the VM's process,
+ * so they are named by (VM, guest-physical address). */
 typedef struct Managed {
-    uint8_t *host; /* first managed page */
+    SpVm *vm;
+    uint64_t gpa; /* first managed page */
     uint64_t pages;
 } Managed;
 
@@ -168,7 +176,18 @@ static Managed managed(SpVm *vm)
     uint64_t gpa = 0, n = 0;
     g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa, HARNESS_DEADLINE_S));
     g_assert_true(harness_wait_result(vm, "pages_total", &n, HARNESS_DEADLINE_S));
-    return (Managed){sp_vm_mem(vm)->host + gpa, n};
+    return (Managed){vm, gpa, n};
+}
+
+/* The PFN of every managed page (0: not present), from the VM process's
+ * pagemap in one read; g_free it. */
+static uint64_t *managed_pfns(const Managed *m)
+{
+    uint64_t *e = g_new(uint64_t, m->pages);
+    g_assert_true(harness_vm_pagemap(m->vm, m->gpa / 4096, m->pages, e));
+    for (uint64_t p = 0; p < m->pages; p++)
+        e[p] = (e[p] >> 63) ? e[p] & ((1ULL << 55) - 1) : 0;
+    return e;
 }
 
 /* Guests rewrite pages continuously while the engine merges at full speed:
@@ -229,8 +248,9 @@ static void test_write_in_merge_window(void)
 }
 
 /* After convergence the host memory really used by the managed pages
- * (distinct physical pages, from /proc/self/pagemap) is what memload's
- * ground truth predicts, and identical pages share one physical page. */
+ * (distinct physical pages, from each VM process's pagemap) is what
+ * memload's ground truth predicts, and identical pages share one physical
+ * page, across the VM processes. */
 static void test_savings_real(void)
 {
     Harness *h = harness_new();
@@ -265,14 +285,18 @@ static void test_savings_real(void)
     uint64_t pages = 0, groups_checked = 0;
     for (int i = 0; i < 4; i++) {
         Managed m = managed(vm[i]);
+        /* PFNs first, then the bytes (one read of the whole area; reading
+         * maps the zero page behind absent pages, which are skipped) */
+        g_autofree uint64_t *pfn_of = managed_pfns(&m);
+        g_autofree uint8_t *bytes = g_malloc(m.pages * 4096);
+        harness_vm_read(vm[i], m.gpa, bytes, m.pages * 4096);
         for (uint64_t p = 0; p < m.pages; p++, pages++) {
-            const uint8_t *a = m.host + p * 4096;
-            uint64_t pfn = harness_pfn(a);
+            uint64_t pfn = pfn_of[p];
             if (!pfn || pfn == zpfn)
                 continue;
             g_hash_table_add(pfns, g_memdup2(&pfn, 8));
             uint64_t c = 0;
-            const uint64_t *w = (const uint64_t *)a;
+            const uint64_t *w = (const uint64_t *)(bytes + p * 4096);
             for (int j = 0; j < 512; j++)
                 c = (c ^ w[j]) * 0x100000001b3ULL;
             uint64_t *seen = g_hash_table_lookup(by_content, &c);
@@ -297,7 +321,8 @@ static void test_savings_real(void)
     harness_free(h);
 }
 
-/* VMs of different domains never share a non-zero page; same domain does. */
+/* VMs of different domains never share a non-zero page; same domain does
+ * (PFNs from each VM process's pagemap). */
 static void test_domains_hold(void)
 {
     Harness *h = harness_new();
@@ -319,13 +344,16 @@ static void test_domains_hold(void)
     g_autoptr(GHashTable) red1_pfns =
         g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     Managed mb = managed(blue), m1 = managed(red1), m2 = managed(red2);
+    g_autofree uint64_t *pb = managed_pfns(&mb);
+    g_autofree uint64_t *p1 = managed_pfns(&m1);
+    g_autofree uint64_t *p2 = managed_pfns(&m2);
     for (uint64_t p = 0; p < mb.pages; p++) {
-        uint64_t pfn = harness_pfn(mb.host + p * 4096);
+        uint64_t pfn = pb[p];
         if (pfn && pfn != zpfn)
             g_hash_table_add(blue_pfns, g_memdup2(&pfn, 8));
     }
     for (uint64_t p = 0; p < m1.pages; p++) {
-        uint64_t pfn = harness_pfn(m1.host + p * 4096);
+        uint64_t pfn = p1[p];
         if (pfn && pfn != zpfn) {
             g_assert_false(g_hash_table_contains(blue_pfns, &pfn));
             g_hash_table_add(red1_pfns, g_memdup2(&pfn, 8));
@@ -333,7 +361,7 @@ static void test_domains_hold(void)
     }
     uint64_t shared_red = 0;
     for (uint64_t p = 0; p < m2.pages; p++) {
-        uint64_t pfn = harness_pfn(m2.host + p * 4096);
+        uint64_t pfn = p2[p];
         if (pfn && pfn != zpfn) {
             g_assert_false(g_hash_table_contains(blue_pfns, &pfn));
             shared_red += g_hash_table_contains(red1_pfns, &pfn);
@@ -367,11 +395,11 @@ static void test_volatility(void)
         sp_engine_wait_scans(h->engine, 1, 10);
         sp_engine_get_stats(h->engine, &st);
         vol_seen += st.pages_volatile >= 1;
-        g_assert_cmpuint(harness_pfn(m.host), !=, harness_pfn(m.host + 4096));
+        g_assert_cmpuint(harness_vm_pfn(vm, m.gpa), !=, harness_vm_pfn(vm, m.gpa + 4096));
     }
-    uint64_t pfn1 = harness_pfn(m.host + 4096);
+    g_autofree uint64_t *pfn = managed_pfns(&m);
     for (uint64_t p = 2; p < m.pages; p++)
-        g_assert_cmphex(harness_pfn(m.host + p * 4096), ==, pfn1);
+        g_assert_cmphex(pfn[p], ==, pfn[1]);
     SpEngineVmStats vs;
     sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vm), &vs);
     g_test_message("volatile in %" G_GUINT64_FORMAT "/10 scans; %" G_GUINT64_FORMAT " pages merged",

@@ -2,12 +2,11 @@
 /*
  * clone-harness.c - helpers shared by the clone and reverse-map tests:
  * cloning into a harness, waiting for verified rounds, dropping a VM,
- * reading physical frame numbers of guest RAM.  See clone-harness.h.
+ * reading physical frame numbers of guest RAM from each VM process's
+ * pagemap.  See clone-harness.h.
  */
 #include <stdio.h>
 #include <string.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "tests/lib/clone-harness.h"
 
@@ -57,7 +56,7 @@ void wait_more_rounds(Harness *h, SpVm **vms, guint n, uint64_t more)
     g_assert_cmpuint(harness_integrity_count(h), ==, 0);
 }
 
-/* Remove `vm` from the harness and free it (its RAM is unmapped). */
+/* Remove `vm` from the harness and free it (its process ends). */
 void drop_vm(Harness *h, SpVm *vm)
 {
     sp_vm_request_stop(vm);
@@ -66,18 +65,14 @@ void drop_vm(Harness *h, SpVm *vm)
     sp_vm_free(vm);
 }
 
-/* Physical frame numbers of a VM's RAM from /proc/self/pagemap (0 = not
- * present), read in one go so the VMs barely move meanwhile. */
+/* Physical frame numbers of a VM's RAM from its process's pagemap (0 =
+ * not present), read in one go so the VMs barely move meanwhile. */
 uint64_t *ram_pfns(SpVm *vm, uint64_t *npages)
 {
-    SpGuestMem *m = sp_vm_mem(vm);
-    uint64_t np = m->size / 4096;
+    uint64_t np = sp_vm_config(vm)->mem_size / 4096;
     uint64_t *e = g_new(uint64_t, np);
-    int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    g_assert_cmpint(fd, >=, 0);
-    g_assert_cmpint(pread(fd, e, np * 8, (off_t)((uintptr_t)m->host / 4096 * 8)), ==,
-                    (ssize_t)(np * 8));
-    close(fd);
+    if (!harness_vm_pagemap(vm, 0, np, e))
+        g_error("cannot read the pagemap of VM '%s' (pid %d)", sp_vm_name(vm), (int)sp_vm_pid(vm));
     for (uint64_t i = 0; i < np; i++)
         e[i] = (e[i] >> 63) ? e[i] & ((1ULL << 55) - 1) : 0;
     *npages = np;
@@ -103,15 +98,15 @@ uint64_t distinct_frames(SpVm **vms, guint n, uint64_t *first_present)
     return g_hash_table_size(seen);
 }
 
-/* Read one byte of every page of a VM from the host: maps its shared
- * pages into our page tables without writing anything. */
+/* Read every page of a VM through its process's /proc/PID/mem (64 MiB a
+ * pread): the reads fault its shared pages into the VM process's page
+ * tables, as the guest's own first read would, without writing anything. */
 void touch_read(SpVm *vm)
 {
-    SpGuestMem *m = sp_vm_mem(vm);
-    volatile uint8_t sink = 0;
-    for (uint64_t off = 0; off < m->size; off += 4096)
-        sink ^= ((volatile uint8_t *)m->host)[off];
-    (void)sink;
+    const uint64_t chunk = 64ULL << 20, size = sp_vm_config(vm)->mem_size;
+    g_autofree uint8_t *buf = g_malloc(MIN(chunk, size));
+    for (uint64_t off = 0; off < size; off += chunk)
+        harness_vm_read(vm, off, buf, MIN(chunk, size - off));
 }
 
 SpVm *start_template(Harness *h, const char *name, const char *extra)

@@ -20,13 +20,15 @@ void clone_into(Harness *h, SpVm *src, const char *prefix, uint32_t n, SpVm **ou
 uint64_t rounds_of(SpVm *vm);
 /* Each VM verifies `more` further full rounds with no integrity error. */
 void wait_more_rounds(Harness *h, SpVm **vms, guint n, uint64_t more);
-/* Remove `vm` from the harness and free it (its RAM is unmapped). */
+/* Remove `vm` from the harness and free it (its process ends). */
 void drop_vm(Harness *h, SpVm *vm);
-/* Physical frame numbers of a VM's RAM (0 = not present), g_free them. */
+/* Physical frame numbers of a VM's RAM from its process's pagemap (0 = not
+ * present), g_free them. */
 uint64_t *ram_pfns(SpVm *vm, uint64_t *npages);
 /* Distinct physical frames behind these VMs' RAM; present pages of the first. */
 uint64_t distinct_frames(SpVm **vms, guint n, uint64_t *first_present);
-/* Read a byte of every page from the host: maps shared pages, writes nothing. */
+/* Read every page through /proc/PID/mem: maps shared pages into the VM
+ * process, writes nothing. */
 void touch_read(SpVm *vm);
 /* Add a 128 MiB, 2-vCPU memload VM (`extra` appended to its spec), start
  * every VM of the harness and wait for its first verified round. */

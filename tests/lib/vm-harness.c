@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* vm-harness.c - real VMs under test (see vm-harness.h). */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -43,7 +44,9 @@ Harness *harness_new(void)
     g_autoptr(GError) err = NULL;
     const char *top = g_getenv("top_builddir");
     g_autofree char *pdir = g_build_filename(top ? top : ".", "guest-tools", NULL);
-    g_setenv("SAMEPAGE_PAYLOAD_DIR", pdir, TRUE);
+    /* Once: a later setenv, with threads running, would be unsafe. */
+    if (g_strcmp0(g_getenv("SAMEPAGE_PAYLOAD_DIR"), pdir) != 0)
+        g_setenv("SAMEPAGE_PAYLOAD_DIR", pdir, TRUE);
     h->host = sp_vm_host_new("/dev/kvm", &err);
     if (!h->host)
         g_error("this test needs /dev/kvm and samepage-vm: %s", err->message);
@@ -250,6 +253,22 @@ void harness_vm_read(SpVm *vm, uint64_t gpa, void *buf, uint64_t len)
     g_autoptr(GError) err = NULL;
     if (!sp_vm_read_ram(vm, gpa, buf, len, &err))
         g_error("cannot read VM '%s' RAM: %s", sp_vm_name(vm), err->message);
+}
+
+void harness_vm_write(SpVm *vm, uint64_t gpa, const void *buf, uint64_t len)
+{
+    g_assert_cmpuint(gpa, <=, sp_vm_config(vm)->mem_size);
+    g_assert_cmpuint(len, <=, sp_vm_config(vm)->mem_size - gpa);
+    g_autofree char *path = g_strdup_printf("/proc/%d/mem", (int)sp_vm_pid(vm));
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        g_error("cannot open %s: %s", path, g_strerror(errno));
+    ssize_t n = pwrite(fd, buf, len, (off_t)(sp_vm_ram_base(vm) + gpa));
+    int e = errno;
+    close(fd);
+    if (n != (ssize_t)len)
+        g_error("cannot write VM '%s' RAM through %s: %s", sp_vm_name(vm), path,
+                n < 0 ? g_strerror(e) : "short write");
 }
 
 uint64_t harness_vm_rss_pages(SpVm *vm)

@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vm-harness.h - run real VMs inside a test process and observe them.
+ * vm-harness.h - run real VMs from a test process and observe them.
  *
- * A Harness owns a VM host and a set of VMs created from spec strings (the
- * same syntax as `samepage run --vm`), records every integrity report and
- * console line, and offers waits with deadlines so a broken guest fails a
- * test instead of hanging it.  Payloads are found in the build tree
- * ($top_builddir/guest-tools).
+ * The test process is the VMs' supervisor (docs/process-model.md): each VM
+ * is a `samepage-vm` process that dies with the test, and the sharing
+ * engine's index and pools live in the test process.  A Harness owns a VM
+ * host and a set of VMs created from spec strings (the same syntax as
+ * `samepage run --vm`), records every integrity report and console line,
+ * and offers waits with deadlines so a broken guest fails a test instead of
+ * hanging it.  Guest RAM lives in the VM processes: tests see it as root
+ * through /proc/PID/{pagemap,mem,statm} (harness_vm_*).  Payloads are found
+ * in the build tree ($top_builddir/guest-tools).
  */
 #ifndef SAMEPAGE_TESTS_LIB_VM_HARNESS_H
 #define SAMEPAGE_TESTS_LIB_VM_HARNESS_H
@@ -69,6 +73,9 @@ uint64_t harness_vm_pfn(SpVm *vm, uint64_t gpa);
 bool harness_vm_pagemap(SpVm *vm, uint64_t first, uint64_t n, uint64_t *ent);
 /* Read a VM's guest RAM (its process's /proc/PID/mem); fails the test on error. */
 void harness_vm_read(SpVm *vm, uint64_t gpa, void *buf, uint64_t len);
+/* Write a VM's guest RAM from outside the guest, as root could (its
+ * process's /proc/PID/mem); fails the test on error. */
+void harness_vm_write(SpVm *vm, uint64_t gpa, const void *buf, uint64_t len);
 /* Resident pages of a VM process (/proc/PID/statm). */
 uint64_t harness_vm_rss_pages(SpVm *vm);
 /* PFN of the kernel's shared zero page (what untouched memory reads map). */

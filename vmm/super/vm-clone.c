@@ -49,7 +49,12 @@ uint64_t sp_vm_clone_generation(const SpVm *vm)
 
 uint64_t sp_vm_clone_shared_pages(SpVm *vm)
 {
-    return vm->rmap ? sp_rmap_vm_clone_shared(vm->rmap) : 0;
+    /* A VM under the engine has its writes harvested; any other is synced
+     * (its process reads its pagemap) when its figure is older than a second. */
+    if (!vm->rmap)
+        return 0;
+    return vm->shvm ? sp_rmap_vm_clone_shared(vm->rmap)
+                    : sp_rmap_vm_clone_shared_fresh(vm->rmap, 1.0);
 }
 
 uint64_t sp_vm_clone_group_id(const SpVm *vm)
