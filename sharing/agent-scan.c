@@ -93,12 +93,14 @@ static void agent_recount(SpAgent *a)
     const struct {
         const char *name;
         uint64_t expected, found;
-    } c[] = {{"merged", merged, a->merged}, {"zero", zero, a->zero}, {"touched", touched, a->touched}};
+    } c[] = {
+        {"merged", merged, a->merged}, {"zero", zero, a->zero}, {"touched", touched, a->touched}};
     for (size_t i = 0; i < G_N_ELEMENTS(c); i++)
         if (c[i].expected != c[i].found)
-            g_critical("event=recount-mismatch counter=%s owner=agent:%s expected=%" G_GUINT64_FORMAT
-                       " found=%" G_GUINT64_FORMAT,
-                       c[i].name, a->name, c[i].expected, c[i].found);
+            g_critical(
+                "event=recount-mismatch counter=%s owner=agent:%s expected=%" G_GUINT64_FORMAT
+                " found=%" G_GUINT64_FORMAT,
+                c[i].name, a->name, c[i].expected, c[i].found);
 }
 
 void agent_begin(SpAgent *a)

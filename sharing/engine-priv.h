@@ -217,8 +217,8 @@ void sh_grecs_reap(SpEngine *eng);                  /* WITHOUT eng->lock */
 void sh_grecs_free(SpEngine *eng);
 /* Index up to `budget` pages of clone groups that an attached member maps. */
 void sh_gframes_index_some(SpEngine *eng, uint64_t budget);
-void sh_gframe_rec_get(SpEngine *eng, uint32_t fid); /* counters.c: a merge onto fid */
-void sh_gframe_rec_put(SpEngine *eng, uint32_t fid); /* counters.c: one gone; may retire */
+void sh_gframe_rec_get(SpEngine *eng, uint32_t fid);    /* counters.c: a merge onto fid */
+void sh_gframe_rec_put(SpEngine *eng, uint32_t fid);    /* counters.c: one gone; may retire */
 void sh_gframe_rec_forget(SpEngine *eng, uint32_t fid); /* one gone; no retirement */
 bool sh_gframe_ref(SpEngine *eng, uint32_t fid, SpFrameRef *out);
 uint32_t sh_gframe_find(SpEngine *eng, const SpCloneGroup *grp, uint64_t off);

@@ -176,15 +176,16 @@ int sp_cmd_shutdown_all(int argc, char **argv)
          "Seconds to wait for every VM to be off (default 60)", "SECONDS"},
         {NULL},
     };
-    int rc = sp_cli_parse("shutdown-all", NULL, "Stop every running VM of samepaged (host shutdown).",
-                          "VM processes outlive samepaged (it re-attaches to them when it\n"
-                          "starts again), so stopping the daemon does not stop them.  At host\n"
-                          "shutdown this command does, as libvirt-guests does for libvirtd:\n"
-                          "each running VM gets libvirt's shutdown (payload VMs stop at once,\n"
-                          "Linux guests power off), and the command waits until none runs.\n"
-                          "samepage-guests.service runs it.  Exit status 1 if a VM is still\n"
-                          "running after --timeout seconds.",
-                          entries, false, &o, &argc, &argv, &done);
+    int rc =
+        sp_cli_parse("shutdown-all", NULL, "Stop every running VM of samepaged (host shutdown).",
+                     "VM processes outlive samepaged (it re-attaches to them when it\n"
+                     "starts again), so stopping the daemon does not stop them.  At host\n"
+                     "shutdown this command does, as libvirt-guests does for libvirtd:\n"
+                     "each running VM gets libvirt's shutdown (payload VMs stop at once,\n"
+                     "Linux guests power off), and the command waits until none runs.\n"
+                     "samepage-guests.service runs it.  Exit status 1 if a VM is still\n"
+                     "running after --timeout seconds.",
+                     entries, false, &o, &argc, &argv, &done);
     if (done)
         return rc;
     if (argc > 1)

@@ -452,8 +452,8 @@ bool sp_domains_start(SpDomains *ds, SpDomain *d, GError **error)
     int console = open(cpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     SpVmEvents ev = dom_events(d);
     gint32 id = ds->next_id++;
-    SpVm *vm = sp_vm_new_full(ds->host, cfg, ds->next_vm_id++, id, d->def->uuid, console, &ev,
-                              &err);
+    SpVm *vm =
+        sp_vm_new_full(ds->host, cfg, ds->next_vm_id++, id, d->def->uuid, console, &ev, &err);
     if (console >= 0)
         close(console);
     if (!vm) {

@@ -32,7 +32,7 @@ struct SpVm {
     GThread *thread;  /* reader */
     GMutex send_lock; /* sends on `control` */
     bool closing;     /* sp_vm_free: the reader's end is expected */
-    bool setting_up;          /* sp_vm_new: a dying process is a setup error */
+    bool setting_up;  /* sp_vm_new: a dying process is a setup error */
     /* under lock */
     GMutex lock;
     GCond cond; /* replies, rounds, the end */
@@ -41,7 +41,7 @@ struct SpVm {
     bool dead;           /* the control channel closed */
     bool ended;          /* left RUNNING (EV_ENDED, or the process died) */
     bool stop_sent;
-    bool process_died;        /* the VM process ended without reporting its guest's end */
+    bool process_died; /* the VM process ended without reporting its guest's end */
     SpVmState state;
     int exit_status;
     char *reason;

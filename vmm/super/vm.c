@@ -450,14 +450,14 @@ static bool spawn_process(SpVm *vm, int vm_ctl, int vm_mem, GError **error)
 #ifdef SP_SANITIZERS
     /* LeakSanitizer cannot run in the VM process's sandbox (vmproc/main.c). */
     const char *asan = g_environ_getenv(envp, "ASAN_OPTIONS");
-    g_autofree char *opts = g_strdup_printf("%s%sdetect_leaks=0", asan ? asan : "", asan ? ":" : "");
+    g_autofree char *opts =
+        g_strdup_printf("%s%sdetect_leaks=0", asan ? asan : "", asan ? ":" : "");
     envp = g_environ_setenv(envp, "ASAN_OPTIONS", opts, TRUE);
 #endif
-    if (!g_spawn_async_with_pipes_and_fds(NULL, (const char *const *)argv->pdata,
-                                          (const char *const *)envp,
-                                          G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_CHILD_INHERITS_STDIN,
-                                          NULL, NULL, -1, -1, -1, src, dst, 2, &pid, NULL, NULL,
-                                          NULL, error)) {
+    if (!g_spawn_async_with_pipes_and_fds(
+            NULL, (const char *const *)argv->pdata, (const char *const *)envp,
+            G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_CHILD_INHERITS_STDIN, NULL, NULL, -1, -1, -1, src,
+            dst, 2, &pid, NULL, NULL, NULL, error)) {
         g_prefix_error(error, "cannot start %s: ", h->vm_binary);
         return false;
     }

@@ -48,7 +48,7 @@ const char *__asan_default_options(void)
     return "detect_leaks=0";
 }
 #endif
-#define ORPHAN_LINGER_S  600
+#define ORPHAN_LINGER_S 600
 
 static void vm_log(const char *domain, GLogLevelFlags level, const char *msg, gpointer data)
 {
