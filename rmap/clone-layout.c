@@ -38,6 +38,21 @@ SpCloneLayout *sp_clone_layout_copy(const SpCloneLayout *l)
     return c;
 }
 
+/* Copy `layer` into l, each index checked against l's layers. */
+static bool layer_set(SpCloneLayout *l, const uint8_t *layer, GError **error)
+{
+    for (uint64_t p = 0; p < l->npages; p++) {
+        if (layer[p] >= l->groups->len) {
+            g_set_error(error, SP_RMAP_ERROR, SP_RMAP_ERROR_INVALID,
+                        "page %" G_GUINT64_FORMAT " names layer %u of %u", p, layer[p],
+                        l->groups->len);
+            return false;
+        }
+        l->layer[p] = layer[p];
+    }
+    return true;
+}
+
 SpCloneLayout *sp_clone_layout_from_fds(const int *fds, uint32_t nfds, const uint8_t *layer,
                                         uint64_t npages, GError **error)
 {
@@ -61,15 +76,9 @@ SpCloneLayout *sp_clone_layout_from_fds(const int *fds, uint32_t nfds, const uin
         sp_clone_group_unref(g);
         parent = g;
     }
-    for (uint64_t p = 0; layer && l && p < npages; p++) {
-        if (layer[p] >= l->groups->len) {
-            g_set_error(error, SP_RMAP_ERROR, SP_RMAP_ERROR_INVALID,
-                        "page %" G_GUINT64_FORMAT " names layer %u of %u", p, layer[p],
-                        l->groups->len);
-            sp_clone_layout_free(l);
-            return NULL;
-        }
-        l->layer[p] = layer[p];
+    if (layer && l && !layer_set(l, layer, error)) {
+        sp_clone_layout_free(l);
+        return NULL;
     }
     return l;
 fail:
@@ -90,15 +99,9 @@ SpCloneLayout *sp_clone_layout_push(const SpCloneLayout *l, SpCloneGroup *g, con
 {
     SpCloneLayout *n = sp_clone_layout_copy(l);
     layout_add_group(n, g);
-    for (uint64_t p = 0; p < n->npages; p++) {
-        if (layer[p] >= n->groups->len) {
-            g_set_error(error, SP_RMAP_ERROR, SP_RMAP_ERROR_INVALID,
-                        "page %" G_GUINT64_FORMAT " names layer %u of %u", p, layer[p],
-                        n->groups->len);
-            sp_clone_layout_free(n);
-            return NULL;
-        }
-        n->layer[p] = layer[p];
+    if (!layer_set(n, layer, error)) {
+        sp_clone_layout_free(n);
+        return NULL;
     }
     return n;
 }

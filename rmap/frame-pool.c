@@ -10,6 +10,26 @@
 
 #define POOL_GROW (64ULL << 20)
 
+/* The read-write view of pool->fd over max_bytes (NORESERVE); false with an error. */
+static bool pool_map_view(SpFramePool *pool, uint64_t max_bytes, GError **error)
+{
+    pool->reserved = max_bytes;
+    void *v =
+        mmap(NULL, max_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, pool->fd, 0);
+    if (v == MAP_FAILED) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "cannot reserve %llu GiB for the frame pool: %s",
+                    (unsigned long long)(max_bytes >> 30), g_strerror(errno));
+        close(pool->fd);
+        pool->fd = -1;
+        return false;
+    }
+    madvise(v, max_bytes, MADV_NOHUGEPAGE);
+    pool->view = v;
+    pool->free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    return true;
+}
+
 bool sp_frame_pool_init(SpFramePool *pool, int node, uint64_t max_bytes, GError **error)
 {
     *pool = (SpFramePool){.fd = -1, .node = node};
@@ -52,18 +72,8 @@ bool sp_frame_pool_adopt(SpFramePool *pool, int fd, uint64_t max_bytes, GError *
         pool->fd = -1;
         return false;
     }
-    pool->reserved = max_bytes;
-    void *v =
-        mmap(NULL, max_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, pool->fd, 0);
-    if (v == MAP_FAILED) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    "cannot map an adopted frame pool: %s", g_strerror(errno));
-        close(pool->fd);
-        pool->fd = -1;
+    if (!pool_map_view(pool, max_bytes, error))
         return false;
-    }
-    pool->view = v;
-    pool->free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     pool->file_size = (uint64_t)st.st_size;
     pool->next = pool->file_size / 4096;
     pool->in_use = pool->next;

@@ -30,6 +30,21 @@ static size_t shared_len(uint64_t npages)
     return sizeof(RmapShared) + (npages + 63) / 64 * 8;
 }
 
+/* An entry over the shared off bits mapped at p (len bytes; fd: theirs). */
+static SpRmapVm *rmap_vm_alloc(uint64_t vm_id, const char *name, uint64_t npages, int fd, void *p,
+                               size_t len)
+{
+    SpRmapVm *rv = g_new0(SpRmapVm, 1);
+    rv->id = vm_id;
+    rv->name = g_strdup(name);
+    rv->npages = npages;
+    rv->shared_fd = fd;
+    rv->shared = p;
+    rv->shared_len = len;
+    rv->off = (uint64_t *)(rv->shared + 1);
+    return rv;
+}
+
 SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, SpGuestMem *mem, GError **error)
 {
     uint64_t npages = mem->size / SP_PAGE_SIZE;
@@ -45,17 +60,10 @@ SpRmapVm *sp_rmap_vm_new(uint64_t vm_id, const char *name, SpGuestMem *mem, GErr
             close(fd);
         return NULL;
     }
-    SpRmapVm *rv = g_new0(SpRmapVm, 1);
-    rv->id = vm_id;
-    rv->name = g_strdup(name);
+    SpRmapVm *rv = rmap_vm_alloc(vm_id, name, npages, fd, p, len);
     rv->mem = mem;
-    rv->npages = npages;
-    rv->shared_fd = fd;
-    rv->shared = p;
-    rv->shared_len = len;
     rv->shared->magic = RMAP_SHARED_MAGIC;
     rv->shared->npages = npages;
-    rv->off = (uint64_t *)(rv->shared + 1);
     return rv;
 }
 
@@ -74,15 +82,8 @@ SpRmapVm *sp_rmap_vm_new_remote(uint64_t vm_id, const char *name, uint64_t npage
             munmap(p, len);
         return NULL;
     }
-    SpRmapVm *rv = g_new0(SpRmapVm, 1);
-    rv->id = vm_id;
-    rv->name = g_strdup(name);
-    rv->npages = npages;
+    SpRmapVm *rv = rmap_vm_alloc(vm_id, name, npages, -1, p, len);
     rv->remote = true;
-    rv->shared_fd = -1;
-    rv->shared = p;
-    rv->shared_len = len;
-    rv->off = (uint64_t *)(rv->shared + 1);
     return rv;
 }
 

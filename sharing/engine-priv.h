@@ -182,6 +182,8 @@ bool sh_vm_resync(SpEngine *eng, SpEngineVm *vm, bool adopt_spaces);
 uint32_t sh_pool_for(SpEngine *eng, uint32_t group);
 /* The pool whose memfd is the file of fd (re-attach), adopting it if new. */
 uint32_t sh_pool_adopt(SpEngine *eng, int fd, uint32_t group);
+/* A new pool frame id for (pool, off), with its hash and share set. */
+uint32_t sh_frame_id_new(SpEngine *eng, uint32_t pool, uint32_t off, uint32_t hash, uint32_t group);
 /* A frame for offset `off` of an adopted pool (hashed from its content). */
 uint32_t sh_pool_frame_adopt(SpEngine *eng, uint32_t pool, uint32_t off);
 void sh_pools_free(SpEngine *eng);

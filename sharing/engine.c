@@ -432,39 +432,40 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
     return vm;
 }
 
-void sp_engine_detach(SpEngine *eng, SpEngineVm *vm)
+/* Take vm out of the engine: its references are put (frames whose last
+ * mapper it was are freed), or with keep_frames only forgotten. */
+static void vm_remove(SpEngine *eng, SpEngineVm *vm, bool keep_frames)
 {
-    if (!vm)
-        return;
     g_mutex_lock(&eng->lock);
     while (vm->hold)
         g_cond_wait(&eng->cond, &eng->lock);
-    for (uint64_t g = 0; g < vm->npages; g++)
-        if (vm->fid_of[g] != NO_FRAME)
+    for (uint64_t g = 0; g < vm->npages; g++) {
+        if (vm->fid_of[g] == NO_FRAME)
+            continue;
+        if (keep_frames)
+            sh_page_forget(eng, vm, g);
+        else
             sh_page_clear_merged(eng, vm, g);
+    }
     sh_vm_set_zero(eng, vm, 0);
     eng->vm_slots[vm->slot_index] = NULL;
-    sh_grecs_collect(eng); /* groups it was the last attached member of */
+    if (!keep_frames)
+        sh_grecs_collect(eng); /* groups it was the last attached member of */
     g_mutex_unlock(&eng->lock);
     sh_grecs_reap(eng);
     shvm_free(vm);
 }
 
+void sp_engine_detach(SpEngine *eng, SpEngineVm *vm)
+{
+    if (vm)
+        vm_remove(eng, vm, false);
+}
+
 void sp_engine_forget(SpEngine *eng, SpEngineVm *vm)
 {
-    if (!vm)
-        return;
-    g_mutex_lock(&eng->lock);
-    while (vm->hold)
-        g_cond_wait(&eng->cond, &eng->lock);
-    /* The index's references go without a put: nothing is freed. */
-    for (uint64_t g = 0; g < vm->npages; g++)
-        if (vm->fid_of[g] != NO_FRAME)
-            sh_page_forget(eng, vm, g);
-    sh_vm_set_zero(eng, vm, 0);
-    eng->vm_slots[vm->slot_index] = NULL;
-    g_mutex_unlock(&eng->lock);
-    shvm_free(vm);
+    if (vm)
+        vm_remove(eng, vm, true); /* the VM goes on mapping its frames */
 }
 
 void sp_engine_set_range(SpEngine *eng, SpEngineVm *vm, uint64_t start, uint64_t end)

@@ -78,6 +78,27 @@ uint32_t sh_pool_adopt(SpEngine *eng, int fd, uint32_t group)
     return eng->pools->len - 1;
 }
 
+uint32_t sh_frame_id_new(SpEngine *eng, uint32_t pool, uint32_t off, uint32_t hash, uint32_t group)
+{
+    uint32_t fid;
+    if (eng->frame_free->len) {
+        fid = g_array_index(eng->frame_free, uint32_t, eng->frame_free->len - 1);
+        g_array_set_size(eng->frame_free, eng->frame_free->len - 1);
+    } else {
+        fid = eng->frames->len;
+        if (fid >= GF_BIT - 1)
+            return NO_FRAME;
+        g_array_set_size(eng->frames, fid + 1);
+    }
+    g_array_index(eng->frames, ShFrame, fid) = (ShFrame){
+        .hash = hash, .refs = 0, .group = group, .next = NO_FRAME, .pool = pool, .off = off};
+    ShPool *p = g_ptr_array_index(eng->pools, pool);
+    if (off >= p->fid_of_off->len)
+        g_array_set_size(p->fid_of_off, off + 1);
+    g_array_index(p->fid_of_off, uint32_t, off) = fid + 1;
+    return fid;
+}
+
 uint32_t sh_pool_frame_adopt(SpEngine *eng, uint32_t pool, uint32_t off)
 {
     ShPool *p = g_ptr_array_index(eng->pools, pool);
@@ -85,24 +106,10 @@ uint32_t sh_pool_frame_adopt(SpEngine *eng, uint32_t pool, uint32_t off)
         return NO_FRAME;
     if (off < p->fid_of_off->len && g_array_index(p->fid_of_off, uint32_t, off))
         return g_array_index(p->fid_of_off, uint32_t, off) - 1;
-    uint32_t fid;
-    if (eng->frame_free->len) {
-        fid = g_array_index(eng->frame_free, uint32_t, eng->frame_free->len - 1);
-        g_array_set_size(eng->frame_free, eng->frame_free->len - 1);
-    } else {
-        fid = eng->frames->len;
-        g_array_set_size(eng->frames, fid + 1);
-    }
     XXH64_hash_t h = XXH3_64bits(sp_frame_pool_ptr(&p->fp, off), SP_PAGE_SIZE);
-    g_array_index(eng->frames, ShFrame, fid) = (ShFrame){.hash = (uint32_t)(h ^ (h >> 32)),
-                                                         .group = p->group,
-                                                         .next = NO_FRAME,
-                                                         .pool = pool,
-                                                         .off = off};
-    if (off >= p->fid_of_off->len)
-        g_array_set_size(p->fid_of_off, off + 1);
-    g_array_index(p->fid_of_off, uint32_t, off) = fid + 1;
-    sh_frame_link(eng, fid);
+    uint32_t fid = sh_frame_id_new(eng, pool, off, (uint32_t)(h ^ (h >> 32)), p->group);
+    if (fid != NO_FRAME)
+        sh_frame_link(eng, fid);
     return fid;
 }
 

@@ -98,24 +98,12 @@ static uint32_t new_frame(SpEngine *eng, uint32_t pool, const void *content, uin
     uint32_t off = sp_frame_pool_alloc(&p->fp, 1);
     if (off == UINT32_MAX)
         return NO_FRAME;
-    uint32_t fid;
-    if (eng->frame_free->len) {
-        fid = g_array_index(eng->frame_free, uint32_t, eng->frame_free->len - 1);
-        g_array_set_size(eng->frame_free, eng->frame_free->len - 1);
-    } else {
-        fid = eng->frames->len;
-        if (fid >= GF_BIT - 1) {
-            sp_frame_pool_free(&p->fp, off);
-            return NO_FRAME;
-        }
-        g_array_set_size(eng->frames, fid + 1);
+    uint32_t fid = sh_frame_id_new(eng, pool, off, hash, group);
+    if (fid == NO_FRAME) {
+        sp_frame_pool_free(&p->fp, off);
+        return NO_FRAME;
     }
     memcpy(sp_frame_pool_ptr(&p->fp, off), content, SP_PAGE_SIZE);
-    g_array_index(eng->frames, ShFrame, fid) = (ShFrame){
-        .hash = hash, .refs = 0, .group = group, .next = NO_FRAME, .pool = pool, .off = off};
-    if (off >= p->fid_of_off->len)
-        g_array_set_size(p->fid_of_off, off + 1);
-    g_array_index(p->fid_of_off, uint32_t, off) = fid + 1;
     return fid;
 }
 

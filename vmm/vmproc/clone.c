@@ -51,10 +51,7 @@ static void save(SpVmProc *p, SpProtoMsg *req)
     if (fds[0] < 0 || (out.layer && fds[2] < 0)) {
         sp_vmproc_reply_error(p, req, err);
     } else {
-        g_mutex_lock(&p->send_lock);
-        if (p->control >= 0)
-            sp_proto_reply(p->control, &req->hdr, &rep, sizeof(rep), fds, nfds, NULL);
-        g_mutex_unlock(&p->send_lock);
+        sp_vmproc_reply(p, req, &rep, sizeof(rep), fds, nfds);
     }
     for (uint32_t i = 0; i < 3; i++)
         if (fds[i] >= 0)
@@ -95,10 +92,7 @@ static void group(SpVmProc *p, SpProtoMsg *req)
     }
     int fd = sp_proto_msg_take_fd(req, 0);
     g_array_append_val(fds, fd);
-    g_mutex_lock(&p->send_lock);
-    if (p->control >= 0)
-        sp_proto_reply(p->control, &req->hdr, NULL, 0, NULL, 0, NULL);
-    g_mutex_unlock(&p->send_lock);
+    sp_vmproc_reply(p, req, NULL, 0, NULL, 0);
 }
 
 static void load(SpVmProc *p, SpProtoMsg *req)
@@ -143,10 +137,7 @@ out:
         sp_vmproc_reply_error(p, req, err);
         return;
     }
-    g_mutex_lock(&p->send_lock);
-    if (p->control >= 0)
-        sp_proto_reply(p->control, &req->hdr, NULL, 0, NULL, 0, NULL);
-    g_mutex_unlock(&p->send_lock);
+    sp_vmproc_reply(p, req, NULL, 0, NULL, 0);
 }
 
 void sp_vmproc_clone(SpVmProc *p, SpProtoMsg *req)

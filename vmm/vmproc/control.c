@@ -75,12 +75,18 @@ void sp_vmproc_status(SpVmProc *p, SpProtoWriter *w)
         sp_proto_put(w, reason, rl);
 }
 
-static void reply_ok(SpVmProc *p, SpProtoMsg *req, const void *payload, uint32_t len)
+void sp_vmproc_reply(SpVmProc *p, SpProtoMsg *req, const void *payload, uint32_t len,
+                     const int *fds, uint32_t nfds)
 {
     g_mutex_lock(&p->send_lock);
     if (p->control >= 0)
-        sp_proto_reply(p->control, &req->hdr, payload, len, NULL, 0, NULL);
+        sp_proto_reply(p->control, &req->hdr, payload, len, fds, nfds, NULL);
     g_mutex_unlock(&p->send_lock);
+}
+
+static void reply_ok(SpVmProc *p, SpProtoMsg *req, const void *payload, uint32_t len)
+{
+    sp_vmproc_reply(p, req, payload, len, NULL, 0);
 }
 
 void sp_vmproc_reply_error(SpVmProc *p, SpProtoMsg *req, const GError *err)
@@ -185,10 +191,7 @@ static void do_layout(SpVmProc *p, SpProtoMsg *req)
         sp_vmproc_reply_error(p, req, err);
         return;
     }
-    g_mutex_lock(&p->send_lock);
-    if (p->control >= 0)
-        sp_proto_reply(p->control, &req->hdr, &n, 4, fds, nfds, NULL);
-    g_mutex_unlock(&p->send_lock);
+    sp_vmproc_reply(p, req, &n, 4, fds, nfds);
     if (i == SP_PROTO_LAYOUT_BITS && nfds > 1)
         close(fds[1]);
 }

@@ -63,6 +63,9 @@ void sp_vmproc_handle(SpVmProc *p, SpProtoMsg *req);
 /* Fill a status message (STATUS reply, EV_ENDED) into w. */
 void sp_vmproc_status(SpVmProc *p, SpProtoWriter *w);
 
+/* Answer a request (if a supervisor is attached), or with an error. */
+void sp_vmproc_reply(SpVmProc *p, SpProtoMsg *req, const void *payload, uint32_t len,
+                     const int *fds, uint32_t nfds);
 void sp_vmproc_reply_error(SpVmProc *p, SpProtoMsg *req, const GError *err);
 /* --probe-open: drop privileges as after setup, try to open path. */
 int sp_vmproc_probe_open(SpVmProc *p, const char *path);
