@@ -45,5 +45,11 @@ TESTS += tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/exporter.sh 
 	tests/daemon/python-libvirt.py
 EXTRA_DIST += tests/daemon/common.sh tests/daemon/virsh.sh tests/daemon/restart.sh \
 	tests/daemon/exporter.sh tests/daemon/python-libvirt.py
+# Domain XML as libvirt users write it, the lifecycle verbs, events, and
+# clients served at once (issue 16).
+daemon_day2_tests = tests/daemon/domxml.sh tests/daemon/lifecycle.sh tests/daemon/events.sh \
+	tests/daemon/events-python.py tests/daemon/concurrency.sh
+TESTS += $(daemon_day2_tests)
+EXTRA_DIST += $(daemon_day2_tests)
 
 include tests/emuhost/local.mk
