@@ -222,7 +222,7 @@ static void clone_register(SpDomains *ds, const char *src, DomFamily *fam, SpVm 
 bool sp_domains_clone(SpDomains *ds, SpDomain *d, guint32 count, const char *const *names,
                       guint32 n_names, GPtrArray *out, GError **error)
 {
-    if (!dom_job_begin(d, "samepageDomainClone", 30.0, error))
+    if (!dom_job_begin(d, "samepageDomainClone", JOB_WAIT_S, error))
         return false;
     g_autoptr(GPtrArray) picked = g_ptr_array_new_with_free_func(g_free);
     g_mutex_lock(&ds->lock);

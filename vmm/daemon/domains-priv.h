@@ -40,6 +40,9 @@ bool dom_name_taken(SpDomains *ds, const char *name);
 void dom_write_run_file(SpDomains *ds, SpDomain *d);
 void dom_remove_run_file(SpDomains *ds, const char *name);
 
+/* How long an operation waits for another's job on the same domain, in
+ * seconds (libvirt's wait for a domain's job). */
+#define JOB_WAIT_S 30.0
 /* The domain's job (domains.h).  api names the holder in the error of a
  * caller that timed out; wait_s < 0 waits as long as it takes (a VM's end
  * must be handled). */

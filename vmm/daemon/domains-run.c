@@ -35,7 +35,6 @@
 
 #include "vmm/daemon/domains-priv.h"
 
-#define JOB_WAIT_S       30.0
 #define RESTART_BURST    4
 #define RESTART_WINDOW_S 10
 

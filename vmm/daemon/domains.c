@@ -14,8 +14,6 @@
 #include "sharing/engine.h"
 #include "vmm/daemon/domains-priv.h"
 
-#define JOB_WAIT_S 30.0 /* libvirt's wait for a domain's job */
-
 char *dom_path(SpDomains *ds, const char *sub, const char *name, const char *ext)
 {
     g_autofree char *file = g_strconcat(name, ext, NULL);
