@@ -26,12 +26,11 @@ typedef enum { HONOURED, KEPT, REFUSED } RuleClass;
 typedef bool (*RuleFn)(SpDomXml *d, const SpXmlNode *n, GError **error);
 
 typedef struct {
-    const char *name;  /* element name (unprefixed: domain XML has no namespace) */
-    RuleClass cls;     /* what samepage does with it */
-    bool multi;        /* may appear more than once */
-    const char *attrs; /* honoured: its attributes, space-separated */
-    RuleFn fn;         /* honoured: fills d (NULL: handled by the caller) */
-    const char *why;   /* refused: the reason given to the user */
+    const char *name; /* element name (unprefixed: domain XML has no namespace) */
+    RuleClass cls;    /* what samepage does with it */
+    bool multi;       /* may appear more than once */
+    RuleFn fn;        /* honoured: fills d (NULL: handled by the caller) */
+    const char *why;  /* refused: the reason given to the user */
 } Rule;
 
 static bool fail(GError **error, SpDomXmlErrorCode code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
@@ -325,16 +324,16 @@ static const char no_firmware[] =
     "samepage boots the kernel or payload directly; it has no firmware to load";
 
 static const Rule os_rules[] = {
-    {"type", HONOURED, false, NULL, os_type, NULL},
-    {"kernel", HONOURED, false, NULL, el_text, NULL},
-    {"initrd", HONOURED, false, NULL, el_text, NULL},
-    {"cmdline", HONOURED, false, NULL, el_text, NULL},
-    {"boot", KEPT, true, NULL, NULL, NULL},
-    {"bootmenu", KEPT, false, NULL, NULL, NULL},
-    {"smbios", KEPT, false, NULL, NULL, NULL},
-    {"bios", KEPT, false, NULL, NULL, NULL},
-    {"loader", REFUSED, false, NULL, NULL, no_firmware},
-    {"nvram", REFUSED, false, NULL, NULL, no_firmware},
+    {"type", HONOURED, false, os_type, NULL},
+    {"kernel", HONOURED, false, el_text, NULL},
+    {"initrd", HONOURED, false, el_text, NULL},
+    {"cmdline", HONOURED, false, el_text, NULL},
+    {"boot", KEPT, true, NULL, NULL},
+    {"bootmenu", KEPT, false, NULL, NULL},
+    {"smbios", KEPT, false, NULL, NULL},
+    {"bios", KEPT, false, NULL, NULL},
+    {"loader", REFUSED, false, NULL, no_firmware},
+    {"nvram", REFUSED, false, NULL, no_firmware},
     {NULL},
 };
 
@@ -379,14 +378,14 @@ static bool mb_allocation(SpDomXml *d, const SpXmlNode *n, GError **error)
 }
 
 static const Rule backing_rules[] = {
-    {"nosharepages", HONOURED, false, NULL, mb_nosharepages, NULL},
-    {"source", HONOURED, false, NULL, mb_source, NULL},
-    {"access", HONOURED, false, NULL, mb_access, NULL},
-    {"allocation", HONOURED, false, NULL, mb_allocation, NULL},
-    {"discard", KEPT, false, NULL, NULL, NULL},
-    {"hugepages", REFUSED, false, NULL, NULL,
+    {"nosharepages", HONOURED, false, mb_nosharepages, NULL},
+    {"source", HONOURED, false, mb_source, NULL},
+    {"access", HONOURED, false, mb_access, NULL},
+    {"allocation", HONOURED, false, mb_allocation, NULL},
+    {"discard", KEPT, false, NULL, NULL},
+    {"hugepages", REFUSED, false, NULL,
      "samepage shares guest RAM in 4 KiB pages; huge pages cannot be merged"},
-    {"locked", REFUSED, false, NULL, NULL,
+    {"locked", REFUSED, false, NULL,
      "samepage remaps and swaps guest RAM; it cannot lock it in host memory"},
     {NULL},
 };
@@ -394,10 +393,10 @@ static const Rule backing_rules[] = {
 /* --- <memtune>, <numatune> (parsed and kept; behaviour with swap/NUMA) --- */
 
 static const Rule memtune_rules[] = {
-    {"hard_limit", HONOURED, false, NULL, el_size, NULL},
-    {"soft_limit", HONOURED, false, NULL, el_size, NULL},
-    {"swap_hard_limit", HONOURED, false, NULL, el_size, NULL},
-    {"min_guarantee", HONOURED, false, NULL, el_size, NULL},
+    {"hard_limit", HONOURED, false, el_size, NULL},
+    {"soft_limit", HONOURED, false, el_size, NULL},
+    {"swap_hard_limit", HONOURED, false, el_size, NULL},
+    {"min_guarantee", HONOURED, false, el_size, NULL},
     {NULL},
 };
 
@@ -444,8 +443,8 @@ static bool nt_memnode(SpDomXml *d, const SpXmlNode *n, GError **error)
 }
 
 static const Rule numatune_rules[] = {
-    {"memory", HONOURED, false, NULL, nt_memory, NULL},
-    {"memnode", HONOURED, true, NULL, nt_memnode, NULL},
+    {"memory", HONOURED, false, nt_memory, NULL},
+    {"memnode", HONOURED, true, nt_memnode, NULL},
     {NULL},
 };
 
@@ -530,36 +529,36 @@ static bool dev_uart(SpDomXml *d, const SpXmlNode *n, GError **error)
 static const char guest_depends[] = "the guest would depend on a device samepage does not provide";
 
 static const Rule devices_rules[] = {
-    {"emulator", KEPT, false, NULL, NULL, NULL},
-    {"disk", KEPT, true, NULL, dev_kept_view, NULL},
-    {"interface", KEPT, true, NULL, dev_kept_view, NULL},
-    {"serial", HONOURED, true, NULL, dev_uart, NULL},
-    {"console", HONOURED, true, NULL, dev_uart, NULL},
-    {"controller", KEPT, true, NULL, NULL, NULL},
-    {"input", KEPT, true, NULL, NULL, NULL},
-    {"graphics", KEPT, true, NULL, NULL, NULL},
-    {"video", KEPT, true, NULL, NULL, NULL},
-    {"sound", KEPT, true, NULL, NULL, NULL},
-    {"audio", KEPT, true, NULL, NULL, NULL},
-    {"memballoon", KEPT, false, NULL, NULL, NULL},
-    {"rng", KEPT, true, NULL, NULL, NULL},
-    {"channel", KEPT, true, NULL, NULL, NULL},
-    {"panic", KEPT, true, NULL, NULL, NULL},
-    {"hub", KEPT, true, NULL, NULL, NULL},
-    {"redirdev", KEPT, true, NULL, NULL, NULL},
-    {"smartcard", KEPT, true, NULL, NULL, NULL},
-    {"lease", KEPT, true, NULL, NULL, NULL},
-    {"hostdev", REFUSED, true, NULL, NULL, guest_depends},
-    {"filesystem", REFUSED, true, NULL, NULL, guest_depends},
-    {"shmem", REFUSED, true, NULL, NULL, guest_depends},
-    {"vsock", REFUSED, true, NULL, NULL, guest_depends},
-    {"tpm", REFUSED, true, NULL, NULL, guest_depends},
-    {"iommu", REFUSED, true, NULL, NULL, guest_depends},
-    {"crypto", REFUSED, true, NULL, NULL, guest_depends},
-    {"nvram", REFUSED, true, NULL, NULL, guest_depends},
-    {"parallel", REFUSED, true, NULL, NULL, guest_depends},
-    {"memory", REFUSED, true, NULL, NULL, "samepage VMs have fixed RAM: no memory devices"},
-    {"watchdog", REFUSED, true, NULL, NULL,
+    {"emulator", KEPT, false, NULL, NULL},
+    {"disk", KEPT, true, dev_kept_view, NULL},
+    {"interface", KEPT, true, dev_kept_view, NULL},
+    {"serial", HONOURED, true, dev_uart, NULL},
+    {"console", HONOURED, true, dev_uart, NULL},
+    {"controller", KEPT, true, NULL, NULL},
+    {"input", KEPT, true, NULL, NULL},
+    {"graphics", KEPT, true, NULL, NULL},
+    {"video", KEPT, true, NULL, NULL},
+    {"sound", KEPT, true, NULL, NULL},
+    {"audio", KEPT, true, NULL, NULL},
+    {"memballoon", KEPT, false, NULL, NULL},
+    {"rng", KEPT, true, NULL, NULL},
+    {"channel", KEPT, true, NULL, NULL},
+    {"panic", KEPT, true, NULL, NULL},
+    {"hub", KEPT, true, NULL, NULL},
+    {"redirdev", KEPT, true, NULL, NULL},
+    {"smartcard", KEPT, true, NULL, NULL},
+    {"lease", KEPT, true, NULL, NULL},
+    {"hostdev", REFUSED, true, NULL, guest_depends},
+    {"filesystem", REFUSED, true, NULL, guest_depends},
+    {"shmem", REFUSED, true, NULL, guest_depends},
+    {"vsock", REFUSED, true, NULL, guest_depends},
+    {"tpm", REFUSED, true, NULL, guest_depends},
+    {"iommu", REFUSED, true, NULL, guest_depends},
+    {"crypto", REFUSED, true, NULL, guest_depends},
+    {"nvram", REFUSED, true, NULL, guest_depends},
+    {"parallel", REFUSED, true, NULL, guest_depends},
+    {"memory", REFUSED, true, NULL, "samepage VMs have fixed RAM: no memory devices"},
+    {"watchdog", REFUSED, true, NULL,
      "samepage has no watchdog device: a guest that arms one would never be reset"},
     {NULL},
 };
@@ -661,37 +660,37 @@ static bool el_devices(SpDomXml *d, const SpXmlNode *n, GError **error)
 }
 
 static const Rule domain_rules[] = {
-    {"name", HONOURED, false, NULL, el_text, NULL},
-    {"uuid", HONOURED, false, NULL, el_uuid, NULL},
-    {"title", HONOURED, false, NULL, el_text, NULL},
-    {"description", HONOURED, false, NULL, el_text, NULL},
-    {"metadata", HONOURED, false, NULL, el_metadata, NULL},
-    {"memory", HONOURED, false, NULL, el_size, NULL},
-    {"currentMemory", HONOURED, false, NULL, el_size, NULL},
-    {"vcpu", HONOURED, false, NULL, el_vcpu, NULL},
-    {"os", HONOURED, false, NULL, el_os, NULL},
-    {"memoryBacking", HONOURED, false, NULL, el_memory_backing, NULL},
-    {"memtune", HONOURED, false, NULL, el_memtune, NULL},
-    {"numatune", HONOURED, false, NULL, el_numatune, NULL},
-    {"on_poweroff", HONOURED, false, NULL, el_action, NULL},
-    {"on_reboot", HONOURED, false, NULL, el_action, NULL},
-    {"on_crash", HONOURED, false, NULL, el_action, NULL},
-    {"devices", HONOURED, false, NULL, el_devices, NULL},
-    {"features", KEPT, false, NULL, NULL, NULL},
-    {"cpu", KEPT, false, NULL, NULL, NULL},
-    {"clock", KEPT, false, NULL, NULL, NULL},
-    {"pm", KEPT, false, NULL, NULL, NULL},
-    {"sysinfo", KEPT, true, NULL, NULL, NULL},
-    {"seclabel", KEPT, true, NULL, NULL, NULL},
-    {"resource", KEPT, false, NULL, NULL, NULL},
-    {"iothreads", KEPT, false, NULL, NULL, NULL},
-    {"blkiotune", KEPT, false, NULL, NULL, NULL},
-    {"perf", KEPT, false, NULL, NULL, NULL},
-    {"on_lockfailure", KEPT, false, NULL, NULL, NULL},
-    {"maxMemory", REFUSED, false, NULL, NULL, "samepage VMs have fixed RAM (no memory hotplug)"},
-    {"cputune", REFUSED, false, NULL, NULL,
+    {"name", HONOURED, false, el_text, NULL},
+    {"uuid", HONOURED, false, el_uuid, NULL},
+    {"title", HONOURED, false, el_text, NULL},
+    {"description", HONOURED, false, el_text, NULL},
+    {"metadata", HONOURED, false, el_metadata, NULL},
+    {"memory", HONOURED, false, el_size, NULL},
+    {"currentMemory", HONOURED, false, el_size, NULL},
+    {"vcpu", HONOURED, false, el_vcpu, NULL},
+    {"os", HONOURED, false, el_os, NULL},
+    {"memoryBacking", HONOURED, false, el_memory_backing, NULL},
+    {"memtune", HONOURED, false, el_memtune, NULL},
+    {"numatune", HONOURED, false, el_numatune, NULL},
+    {"on_poweroff", HONOURED, false, el_action, NULL},
+    {"on_reboot", HONOURED, false, el_action, NULL},
+    {"on_crash", HONOURED, false, el_action, NULL},
+    {"devices", HONOURED, false, el_devices, NULL},
+    {"features", KEPT, false, NULL, NULL},
+    {"cpu", KEPT, false, NULL, NULL},
+    {"clock", KEPT, false, NULL, NULL},
+    {"pm", KEPT, false, NULL, NULL},
+    {"sysinfo", KEPT, true, NULL, NULL},
+    {"seclabel", KEPT, true, NULL, NULL},
+    {"resource", KEPT, false, NULL, NULL},
+    {"iothreads", KEPT, false, NULL, NULL},
+    {"blkiotune", KEPT, false, NULL, NULL},
+    {"perf", KEPT, false, NULL, NULL},
+    {"on_lockfailure", KEPT, false, NULL, NULL},
+    {"maxMemory", REFUSED, false, NULL, "samepage VMs have fixed RAM (no memory hotplug)"},
+    {"cputune", REFUSED, false, NULL,
      "per-vCPU pinning and scheduler tuning are not supported (<vcpu cpuset='...'> is)"},
-    {"launchSecurity", REFUSED, false, NULL, NULL,
+    {"launchSecurity", REFUSED, false, NULL,
      "samepage cannot encrypt guest memory (and sharing would defeat it)"},
     {NULL},
 };
