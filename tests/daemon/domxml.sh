@@ -11,7 +11,6 @@
 # the element's name, in one line, and nothing is defined.  TAP.
 set -u
 . "$(dirname "$0")/common.sh"
-V() { virsh -c "$URI" "$@"; }
 echo "1..15"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 
@@ -74,8 +73,6 @@ virt_install() {
 </domain>
 XML
 }
-rounds() { V domstats "$1" 2>/dev/null | awk -F= '/samepage.guest.rounds=/ {print $2}'; }
-stat_of() { V domstats "$1" 2>/dev/null | awk -F= -v k="$2" '$1 ~ k"$" {print $2}'; }
 shm() { V node-memory-tune 2>/dev/null | awk -v k="shm_$1" '$1 == k {print $2}'; }
 
 virt_install vi1 5 vi1 >"$T/vi1.xml"
@@ -83,8 +80,7 @@ V define "$T/vi1.xml" >"$T/out" 2>&1
 check "virsh define of virt-install's XML" grep -q "Domain 'vi1' defined" "$T/out"
 V start vi1 >"$T/out" 2>&1
 check "virsh start" grep -q "Domain 'vi1' started" "$T/out"
-i=0
-while [ "$(rounds vi1)" -lt 2 ] 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+wait_rounds vi1 2
 check "the guest runs: memload verifies $(rounds vi1) rounds, $(stat_of vi1 samepage.guest.integrity_errors) integrity errors" \
     sh -c "[ $(rounds vi1) -ge 2 ] && [ '$(stat_of vi1 samepage.guest.integrity_errors)' = 0 ]"
 V dominfo vi1 >"$T/out" 2>&1

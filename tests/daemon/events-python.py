@@ -10,36 +10,13 @@ by automake with top_builddir set."""
 import fcntl
 import os
 import queue
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 
 import libvirt
 
-B = os.environ.get("top_builddir", ".")
-T = tempfile.mkdtemp(prefix="samepage-ev.")
-SOCK = os.path.join(T, "sock")
-URI = "samepage+unix:///system?socket=" + SOCK
-ROURI = "samepage+unix:///system?socket=" + SOCK + "-ro"
-n = 0
-failed = 0
-
-
-def ok(cond, desc, detail=""):
-    global n, failed
-    n += 1
-    if cond:
-        print(f"ok {n} - {desc}")
-    else:
-        failed += 1
-        print(f"not ok {n} - {desc}")
-        for line in str(detail).splitlines()[:20]:
-            print(f"#   {line}")
-    sys.stdout.flush()
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "libvirt"))
+import lvtest  # noqa: E402
 
 XML = """<domain type='samepage'><name>{name}</name><memory unit='MiB'>{mib}</memory>
 <vcpu>2</vcpu><os><type>hvm</type></os><metadata>
@@ -72,24 +49,12 @@ def drain(q, until, timeout=15):
     return got
 
 
-print("1..18")
-env = dict(os.environ, SAMEPAGE_PAYLOAD_DIR=os.path.join(B, "guest-tools"))
-log = open(os.path.join(T, "daemon.log"), "w")
-daemon = subprocess.Popen([os.path.join(B, "samepaged"), "-d", os.path.join(T, "state"),
-                           "-s", SOCK], stdout=log, stderr=log, env=env)
+tap = lvtest.Tap(18)
+ok = tap.check
+spd = lvtest.Samepaged("samepage-ev.")
+T, URI, ROURI = spd.dir, spd.uri, spd.rouri
 try:
-    for _ in range(100):
-        if os.path.exists(SOCK):
-            break
-        time.sleep(0.1)
-    libvirt.virEventRegisterDefaultImpl()
-    stop = threading.Event()
-
-    def loop():
-        while not stop.is_set():
-            libvirt.virEventRunDefaultImpl()
-
-    threading.Thread(target=loop, daemon=True).start()
+    stop = lvtest.default_event_loop()
     conn = libvirt.open(URI)
     ro = libvirt.openReadOnly(ROURI)
     q, rq = queue.Queue(), queue.Queue()
@@ -194,14 +159,8 @@ try:
            "read-only setAutostart refused, autostart unchanged", e)
     dom.setAutostart(0)
     dom.undefine()
-    ok(daemon.poll() is None, "samepaged still runs")
+    ok(spd.alive(), "samepaged still runs")
     stop.set()
 finally:
-    daemon.send_signal(signal.SIGTERM)
-    try:
-        daemon.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        daemon.kill()
-    subprocess.run(["pkill", "-9", "-f", "--", "--listen=" + T + "/"], check=False)
-    subprocess.run(["rm", "-rf", T], check=False)
-sys.exit(1 if failed else 0)
+    spd.stop()
+tap.done()

@@ -7,7 +7,6 @@
 # undefined, in that order.  TAP.
 set -u
 . "$(dirname "$0")/common.sh"
-V() { virsh -c "$URI" "$@"; }
 echo "1..6"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 

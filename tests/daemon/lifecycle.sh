@@ -10,20 +10,9 @@
 # VM's real figures; the read-only socket can change none of it.  TAP.
 set -u
 . "$(dirname "$0")/common.sh"
-V() { virsh -c "$URI" "$@"; }
-R() { virsh -r -c "$ROURI" "$@"; }
 echo "1..52"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 
-# rounds VM / errors VM: memload's verify rounds and integrity errors
-rounds() { V domstats "$1" 2>/dev/null | awk -F= '/samepage.guest.rounds=/ {print $2}'; }
-errors() { V domstats "$1" 2>/dev/null | awk -F= '/samepage.guest.integrity_errors=/ {print $2}'; }
-# wait_rounds VM N: up to 20 s for rounds >= N
-wait_rounds() {
-    i=0
-    while [ "$(rounds "$1")" -lt "$2" ] 2>/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
-    [ "$(rounds "$1")" -ge "$2" ] 2>/dev/null
-}
 # wait_state VM STATE-WITH-REASON: up to 10 s for domstate --reason
 wait_state() {
     i=0
