@@ -105,7 +105,13 @@ wait_and_measure() {
         fi
         if awk -v a="$now" -v b="$end" 'BEGIN { exit !(a > b) }'; then
             why="${why:-deadline of $2 s reached}"
-            echo "# run $1: deadline reached, stopping samepage"
+            echo "# run $1: deadline reached, stopping samepage; where its threads wait:"
+            for p in "$pid" $(children "$pid"); do
+                for t in /proc/$p/task/*; do
+                    echo "#   $p/${t##*/} $(cat $t/comm 2>/dev/null) wchan=$(cat $t/wchan 2>/dev/null) $(head -c 300 $t/stack 2>/dev/null | tr '\n' ' ')"
+                done
+            done
+            tail -n 5 "$out" | sed 's/^/#   out: /'
             kill "$pid"; sleep 5; kill -9 "$pid" 2>/dev/null
             break
         fi
