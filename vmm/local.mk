@@ -7,6 +7,7 @@
 #   super/    a supervisor's view of VM processes (samepage run, samepaged)
 #   cli/      the `samepage` commands
 #   daemon/   samepaged; libvirt/ its libvirt endpoint
+#   metrics/  every figure in one table, and its printers (Prometheus, JSON)
 # and, shared by every side: a VM's spec (vm-config), states and errors.
 noinst_LIBRARIES += libvmm.a
 libvmm_a_SOURCES = \
@@ -53,8 +54,10 @@ bin_PROGRAMS += samepage
 samepage_SOURCES = vmm/cli/main.c
 # the client commands live in libvmm.a and call into libsplibvirt.a
 samepage_LDADD = libvmm.a libsplibvirt.a libsharing.a librmap.a \
+	$(SOUP_LIBS) $(JSON_GLIB_LIBS) $(NCURSES_LIBS) \
 	$(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread -lm
 
 include vmm/libvirt/local.mk
 include vmm/linux/local.mk
 include vmm/daemon/local.mk
+include vmm/metrics/local.mk
