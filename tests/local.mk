@@ -46,4 +46,9 @@ TESTS += tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/exporter.sh 
 EXTRA_DIST += tests/daemon/common.sh tests/daemon/virsh.sh tests/daemon/restart.sh \
 	tests/daemon/exporter.sh tests/daemon/python-libvirt.py
 
+# The figures' tables and their printers.
+check_PROGRAMS += tests/test-metrics
+TESTS += tests/test-metrics
+tests_test_metrics_LDADD = $(TEST_LDADD) $(JSON_GLIB_LIBS) -lm
+
 include tests/emuhost/local.mk

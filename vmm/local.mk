@@ -48,7 +48,10 @@ libvmm_a_SOURCES += \
 	vmm/cli/cmd-lifecycle.c \
 	vmm/cli/cmd-stats.c \
 	vmm/cli/cmd-console.c \
-	vmm/cli/cmd-clone.c
+	vmm/cli/cmd-clone.c \
+	vmm/cli/cmd-top.c vmm/cli/top-view.c vmm/cli/top-view.h \
+	vmm/cli/run-status.c vmm/cli/run-status.h \
+	vmm/cli/run-logs.c vmm/cli/run-logs.h
 
 bin_PROGRAMS += samepage
 samepage_SOURCES = vmm/cli/main.c
