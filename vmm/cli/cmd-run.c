@@ -77,6 +77,7 @@ typedef struct RunCtx {
     SpMetricsEndpoint *metrics; /* --metrics-listen's endpoint, or NULL */
     gboolean stopping;          /* a stop was requested */
     GMutex out_lock;            /* one line at a time on stdout */
+    GString *deferred;          /* lines kept while the view has the terminal (out_lock) */
     GPtrArray *clones;          /* RunClone*, pending and done */
     SpVmEvents ev;              /* events for every VM, clones included */
     gint64 start_us;            /* when the VMs were started */
@@ -93,7 +94,10 @@ static void run_print(RunCtx *ctx, const char *fmt, ...)
     va_list ap;
     g_mutex_lock(&ctx->out_lock);
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    if (ctx->deferred) /* the view has the terminal: printed when it ends */
+        g_string_append_vprintf(ctx->deferred, fmt, ap);
+    else
+        vprintf(fmt, ap);
     va_end(ap);
     fflush(stdout);
     g_mutex_unlock(&ctx->out_lock);
@@ -200,8 +204,9 @@ static gboolean on_timeout(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-/* Every VM's figures, the engine's and the clone groups', now (main thread). */
-static SpFigSnapshot *run_snapshot(RunCtx *ctx)
+/* Every VM's figures, the engine's and the clone groups', now (main
+ * thread); agent figures at most agent_max_age_s old (0: asked now). */
+static SpFigSnapshot *run_snapshot(RunCtx *ctx, double agent_max_age_s)
 {
     g_autofree SpFigVmRef *refs = g_new0(SpFigVmRef, ctx->vms->len);
     for (guint i = 0; i < ctx->vms->len; i++) {
@@ -211,23 +216,23 @@ static SpFigSnapshot *run_snapshot(RunCtx *ctx)
         refs[i] =
             (SpFigVmRef){.vm = vm, .name = sp_vm_name(vm), .state = sp_vm_state_name(info.state)};
     }
-    return sp_fig_collect(ctx->engine, refs, ctx->vms->len);
+    return sp_fig_collect(ctx->engine, refs, ctx->vms->len, agent_max_age_s);
 }
 
 static SpFigSnapshot *run_collect(void *opaque)
 {
-    return run_snapshot(opaque);
+    return run_snapshot(opaque, SP_METRICS_AGENT_MAX_AGE_S);
 }
 
 static SpFigSnapshot *run_fetch(void *opaque, GError **error)
 {
-    return run_snapshot(opaque);
+    return run_snapshot(opaque, 0);
 }
 
 /* The [status], [engine] and [group N] lines (or their JSON), at once. */
 static void run_status_lines(RunCtx *ctx)
 {
-    g_autoptr(SpFigSnapshot) snap = run_snapshot(ctx);
+    g_autoptr(SpFigSnapshot) snap = run_snapshot(ctx, 0);
     g_autoptr(GString) out = g_string_new(NULL);
     sp_run_status(out, snap, ctx->json);
     run_print(ctx, "%s", out->str);
@@ -766,6 +771,9 @@ static bool run_start(RunCtx *ctx, const RunOptions *o, SpVmHost *host)
             g_printerr("samepage run: --top: %s\n", error->message);
             return false;
         }
+        g_mutex_lock(&ctx->out_lock);
+        ctx->deferred = g_string_new(NULL);
+        g_mutex_unlock(&ctx->out_lock);
     }
     ctx->sig_int = g_unix_signal_add(SIGINT, on_signal, ctx);
     ctx->sig_term = g_unix_signal_add(SIGTERM, on_signal, ctx);
@@ -806,6 +814,11 @@ static int run_wait_and_report(RunCtx *ctx)
         g_source_remove(ctx->t_timeout);
 
     g_clear_pointer(&ctx->view, sp_top_view_free); /* the terminal back for the last lines */
+    g_mutex_lock(&ctx->out_lock);
+    g_autoptr(GString) deferred = g_steal_pointer(&ctx->deferred);
+    g_mutex_unlock(&ctx->out_lock);
+    if (deferred)
+        run_print(ctx, "%s", deferred->str);
     g_clear_pointer(&ctx->metrics, sp_metrics_endpoint_free);
     int rc = 0;
     for (guint i = 0; i < ctx->vms->len; i++) {
@@ -861,6 +874,8 @@ int sp_cmd_run(int argc, char **argv)
     g_mutex_init(&ctx.out_lock);
     int rc = run_start(&ctx, &o, host) ? run_wait_and_report(&ctx) : 2;
     sp_top_view_free(ctx.view);
+    if (ctx.deferred)
+        g_string_free(ctx.deferred, TRUE);
     sp_metrics_endpoint_free(ctx.metrics);
     g_ptr_array_free(ctx.vms, TRUE);
     sp_engine_free(ctx.engine);

@@ -141,7 +141,7 @@ bool sp_knobs_params_set(SpHostKnobs *k, const SpLvParams *in, GError **error)
 void sp_knobs_vm_stats(SpHostKnobs *k, SpVm *vm, SpKnobVmStats *out)
 {
     SpFigVmSrc src;
-    sp_fig_vm_source(vm, k->engine, &src);
+    sp_fig_vm_source(vm, k->engine, 0, &src);
     *out = (SpKnobVmStats){
         .rss_pages = src.eng.rss_pages,
         .swap_ins = src.swap_ins,
@@ -155,7 +155,7 @@ bool sp_knobs_vm_params(SpHostKnobs *k, SpVm *vm, bool balloon, SpLvParams *out,
     size_t n;
     sp_fig_table(SP_FIG_VM, &n);
     g_autofree SpFigValue *v = g_new0(SpFigValue, n);
-    sp_fig_vm_source(vm, k->engine, &src);
+    sp_fig_vm_source(vm, k->engine, 0, &src);
     sp_fig_read(SP_FIG_VM, &src, v);
     const SpVmConfig *cfg = sp_vm_config(vm);
     return (!balloon ||

@@ -14,7 +14,7 @@ SpFigSnapshot *sp_daemon_metrics_collect(SpDomains *ds)
             .state = sp_lv_state_name(d->state),
         };
     }
-    return sp_fig_collect(ds->engine, refs, ds->list->len);
+    return sp_fig_collect(ds->engine, refs, ds->list->len, SP_METRICS_AGENT_MAX_AGE_S);
 }
 
 static SpFigSnapshot *metrics_collect(void *opaque)

@@ -4,7 +4,10 @@
  * accepts connections (counting them, closing those over the limit) and
  * hands each to a SoupServer, which parses HTTP; the one handler answers
  * /metrics from the cached exposition text, refreshed when older than
- * SP_METRICS_MAX_AGE_MS.  All of it on the creating thread's main context.
+ * SP_METRICS_MAX_AGE_MS.  Every answer closes its connection ("Connection:
+ * close"): libsoup keeps connections alive only on listeners of its own,
+ * and a scraper then holds no connection between scrapes.  All of it on
+ * the creating thread's main context.
  */
 #include "vmm/metrics/endpoint.h"
 
@@ -68,6 +71,9 @@ static void endpoint_handle(SoupServer *server, SoupServerMessage *msg, const ch
 {
     SpMetricsEndpoint *m = opaque;
     const char *method = soup_server_message_get_method(msg);
+    /* libsoup keeps connections alive only on its own listeners: say so. */
+    soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection",
+                                 "close");
     if (strcmp(path, "/metrics") != 0) {
         g_autofree char *t = g_strdup_printf("not found: %s (the metrics are at /metrics)\n", path);
         endpoint_reply_text(msg, SOUP_STATUS_NOT_FOUND, t);
@@ -82,7 +88,9 @@ static void endpoint_handle(SoupServer *server, SoupServerMessage *msg, const ch
     }
     gint64 now = g_get_monotonic_time();
     if (!m->text || now - m->text_us >= SP_METRICS_MAX_AGE_MS * 1000 || now < m->text_us) {
+        gint64 t0 = g_get_monotonic_time();
         g_autoptr(SpFigSnapshot) snap = m->collect(m->opaque);
+        g_debug("event=metrics-collect us=%" G_GINT64_FORMAT, g_get_monotonic_time() - t0);
         g_clear_pointer(&m->text, g_bytes_unref);
         m->text = sp_prom_render(snap);
         m->text_us = g_get_monotonic_time();

@@ -7,8 +7,11 @@
  * Cost and concurrency: a scrape never walks /proc.  The endpoint keeps
  * the last exposition text with the time it was made; a scrape within
  * SP_METRICS_MAX_AGE_MS of it gets that same text, so any number of
- * scrapers cost at most one collection (sp_fig_collect: a lock of the
- * engine and one M_STATS round trip per VM) per interval.  Everything
+ * scrapers cost at most one collection per interval.  A collection
+ * (sp_fig_collect) takes the engine's lock once per VM only to copy its
+ * figures; it asks a VM's agent (an M_STATS round trip, during which the
+ * engine waits) only when the agent's last figures are older than
+ * SP_METRICS_AGENT_MAX_AGE_S.  Everything
  * runs on the thread whose GMainContext was the thread-default at
  * sp_metrics_endpoint_new() (the supervisor's main thread, which owns the
  * VM list the collect callback reads): concurrent connections are served
@@ -25,6 +28,10 @@
 
 #define SP_METRICS_MAX_AGE_MS      500
 #define SP_METRICS_MAX_CONNECTIONS 32
+/* How old the figures only a VM's agent knows (private pages, mappings,
+ * resident pages) may be in a scrape: older ones cost one round trip to
+ * the VM process, under the engine's lock. */
+#define SP_METRICS_AGENT_MAX_AGE_S 5.0
 
 typedef struct SpMetricsEndpoint SpMetricsEndpoint;
 /* A fresh snapshot of the supervisor's figures (called on its thread). */

@@ -52,12 +52,12 @@ void sp_fig_snapshot_unref(SpFigSnapshot *s)
         g_atomic_rc_box_release_full(s, (GDestroyNotify)snapshot_clear);
 }
 
-void sp_fig_vm_source(SpVm *vm, SpEngine *engine, SpFigVmSrc *out)
+void sp_fig_vm_source(SpVm *vm, SpEngine *engine, double agent_max_age_s, SpFigVmSrc *out)
 {
     memset(out, 0, sizeof(*out));
     SpEngineVm *ev = engine ? sp_vm_engine_handle(vm) : NULL;
     if (ev) {
-        sp_engine_get_vm_stats(engine, ev, &out->eng);
+        sp_engine_get_vm_stats_aged(engine, ev, agent_max_age_s, &out->eng);
     } else { /* not in the engine: every resident page is its own, in one mapping */
         uint64_t resident = sp_vm_resident_pages(vm);
         out->eng =
@@ -132,7 +132,8 @@ static bool uuid_known(const uint8_t *uuid)
     return uuid && memcmp(uuid, zero, sizeof(zero)) != 0;
 }
 
-SpFigSnapshot *sp_fig_collect(SpEngine *engine, const SpFigVmRef *refs, size_t n)
+SpFigSnapshot *sp_fig_collect(SpEngine *engine, const SpFigVmRef *refs, size_t n,
+                              double agent_max_age_s)
 {
     SpFigSnapshot *s = sp_fig_snapshot_new();
     SpFigNodeSrc node = {0};
@@ -144,7 +145,7 @@ SpFigSnapshot *sp_fig_collect(SpEngine *engine, const SpFigVmRef *refs, size_t n
             continue;
         }
         SpFigVmSrc src;
-        sp_fig_vm_source(r->vm, engine, &src);
+        sp_fig_vm_source(r->vm, engine, agent_max_age_s, &src);
         const SpVmConfig *cfg = sp_vm_config(r->vm);
         sp_fig_snapshot_add_vm(s, r->name, uuid_known(r->uuid) ? r->uuid : NULL, r->state,
                                cfg->domain ? cfg->domain : cfg->name, &src);

@@ -5,8 +5,9 @@
  *
  * A supervisor (samepaged, `samepage run`) makes one with sp_fig_collect()
  * from what it already has: the engine's counters and knobs, each VM's
- * engine figures (one M_STATS round trip per VM, no /proc walk in the
- * supervisor), what each guest reported, the clone figures and the
+ * engine figures (the index's own, plus its agent's last report: an
+ * M_STATS round trip only when that is older than the caller allows; no
+ * /proc walk in the supervisor), what each guest reported, the clone figures and the
  * reverse map's group figures.  `samepage top` makes one from the libvirt
  * endpoint's replies (sp_fig_snapshot_from_libvirt).  Printers only read
  * a snapshot: Prometheus text (prom.h), JSON (json.h), status lines,
@@ -55,15 +56,20 @@ typedef struct SpFigVmRef {
     const char *state;   /* in words */
 } SpFigVmRef;
 
-/* Fill a VM's source from the supervisor's figures (engine may be NULL). */
-void sp_fig_vm_source(SpVm *vm, SpEngine *engine, SpFigVmSrc *out);
+/* Fill a VM's source from the supervisor's figures (engine may be NULL).
+ * agent_max_age_s: how old the figures only the VM's agent knows may be
+ * (sp_engine_get_vm_stats_aged; 0: ask it now, a round trip). */
+void sp_fig_vm_source(SpVm *vm, SpEngine *engine, double agent_max_age_s, SpFigVmSrc *out);
 /* Fill the node's source (engine not NULL); mappings and vms are left 0. */
 void sp_fig_node_source(SpEngine *engine, SpFigNodeSrc *out);
 
 /* Everything a supervisor knows now: node figures when engine is not NULL,
  * each of refs[n], the clone groups of the process.  Runs on the thread
- * that owns the VMs; takes the engine's lock briefly per VM. */
-SpFigSnapshot *sp_fig_collect(SpEngine *engine, const SpFigVmRef *refs, size_t n);
+ * that owns the VMs; takes the engine's lock briefly per VM, and asks a
+ * VM's agent (a round trip) only when its last figures are older than
+ * agent_max_age_s. */
+SpFigSnapshot *sp_fig_collect(SpEngine *engine, const SpFigVmRef *refs, size_t n,
+                              double agent_max_age_s);
 
 /* Add a VM with its values read from src (NULL: no figures). */
 SpFigVm *sp_fig_snapshot_add_vm(SpFigSnapshot *s, const char *name, const uint8_t *uuid,
