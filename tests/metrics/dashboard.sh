@@ -6,11 +6,8 @@
 # serves; the Prometheus scrape-config example passes `promtool check
 # config`; run's --json lines parse with typed figures.  TAP.
 set -u
-B=${top_builddir:-.}
+. "$(dirname "$0")/../daemon/common.sh" # B, T, TAP helpers (no daemon started here)
 SP="$B/samepage"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-. "$(dirname "$0")/../tap.sh"
 TAP_DIAG="$T/out $T/err"
 . "$(dirname "$0")/common.sh"
 echo "1..7"
@@ -18,7 +15,7 @@ S=${top_srcdir:-.}
 DASH="$S/contrib/grafana/samepage-dashboard.json"
 MP=$(free_port)
 VM="payload=memload,mem=32M,vcpus=1,domain=d,args=seed=5,rate=50"
-SAMEPAGE_PAYLOAD_DIR="$B/guest-tools" timeout 60 "$SP" run --json --status 1 --timeout 6 \
+timeout 60 "$SP" run --json --status 1 --timeout 6 \
     --log-dir "$T/logs" --metrics-listen "127.0.0.1:$MP" \
     --vm "name=one,$VM" --vm "name=two,$VM" >"$T/run.out" 2>"$T/err" &
 RUN=$!

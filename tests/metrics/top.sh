@@ -2,13 +2,14 @@
 # top.sh - `samepage top` driven in tmux as a person would (send-keys,
 # capture-pane): it shows every running VM and the engine line, refreshes,
 # quits on q with exit status 0, and works over the read-only socket; an
-# unreachable daemon and a missing terminal are one-line errors.  Then
+# unreachable daemon, a missing terminal and a daemon lost under the view
+# are one-line errors.  Then
 # `samepage run --top`: the same view of its own VMs, q stops them and the
 # last status lines follow.  TAP.
 set -u
 . "$(dirname "$0")/../daemon/common.sh"
 . "$(dirname "$0")/common.sh"
-echo "1..11"
+echo "1..12"
 command -v tmux >/dev/null || { echo "Bail out! tmux is not installed (debian-packages.txt)"; exit 1; }
 SP="$B/samepage"
 TS="sp-top-$$"
@@ -52,7 +53,7 @@ ended() {
     ! tmux has-session -t "$TS" 2>/dev/null
 }
 
-run_top() { # CONNECTION ARGS...
+run_top() { # ARGS... ("2>FILE" too): in a tmux session; $T/rc gets its exit status
     rm -f "$T/rc"
     tmux new-session -d -s "$TS" -x 150 -y 30 \
         "env TERM=xterm LANG=C.UTF-8 $SP top --interval 0.5 $*; echo \$? >$T/rc"
@@ -79,7 +80,13 @@ check "over the read-only socket it shows the same" \
     eval 'grep -q "^alpha " "$T/screen" && grep -q "^engine " "$T/screen"'
 tmux send-keys -t "$TS" '>' 'r' q
 check "and quits on q" eval 'ended && [ "$(cat "$T/rc")" = 0 ]'
+
+# The daemon goes away under the view: the terminal back, one line, status 1.
+run_top -c "$SOCK" "2>$T/lost.err"
+wait_screen "beta"
 spd_stop
+check "a daemon lost under the view: one line, exit status 1" \
+    eval 'ended && [ "$(cat "$T/rc")" = 1 ] && [ "$(wc -l <"$T/lost.err")" = 1 ] && grep -q "^samepage: lost samepaged at $SOCK: " "$T/lost.err"'
 vms_kill
 
 # samepage run --top: the same view of its own VMs; q stops them.
