@@ -57,7 +57,7 @@ static gboolean on_signal(gpointer opaque)
 {
     Daemon *d = opaque;
     if (!d->stopping)
-        g_message("event=shutdown (signal received; stopping all VMs)");
+        g_message("event=shutdown (signal received; the VMs go on running, to be re-attached)");
     d->stopping = true;
     g_main_loop_quit(d->loop);
     return G_SOURCE_CONTINUE;
