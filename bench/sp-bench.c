@@ -203,12 +203,13 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
         g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa[i], 300));
         g_assert_true(harness_wait_result(vm, "pages_total", &pages[i], 300));
         achievable += pages[i];
-        g_assert_true(sp_vm_get_result(vm, "distinct_unique", &v));
+        /* memload reports these right after the layout: wait for them */
+        g_assert_true(harness_wait_result(vm, "distinct_unique", &v, 300));
         distinct += v;
         if (i == 0) {
-            sp_vm_get_result(vm, "distinct_shared", &v);
+            g_assert_true(harness_wait_result(vm, "distinct_shared", &v, 300));
             distinct += v;
-            sp_vm_get_result(vm, "distinct_image", &v);
+            g_assert_true(harness_wait_result(vm, "distinct_image", &v, 300));
             distinct += v;
         }
         if (!ksm)

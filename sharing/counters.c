@@ -181,6 +181,11 @@ static unsigned recount_vm(SpEngine *eng, SpEngineVm *vm, uint32_t *refs, uint64
            recount_check("merged_onto_unknown_frame", owner, 0, bad);
 }
 
+static bool pool_adopted(SpEngine *eng, uint32_t pool)
+{
+    return ((ShPool *)g_ptr_array_index(eng->pools, pool))->adopted;
+}
+
 unsigned sh_counters_recount(SpEngine *eng)
 {
     uint32_t npool = eng->frames->len, ngf = eng->gframes->len;
@@ -191,12 +196,16 @@ unsigned sh_counters_recount(SpEngine *eng)
         if (eng->vm_slots[s])
             bad += recount_vm(eng, eng->vm_slots[s], refs, &zero);
     for (uint32_t fid = 0; fid < npool; fid++) {
-        uint32_t r = g_array_index(eng->frames, ShFrame, fid).refs;
+        const ShFrame *f = &g_array_index(eng->frames, ShFrame, fid);
+        uint32_t r = f->refs;
         bad += recount_frame("refs", fid, refs[fid], r);
         bad += recount_frame("mappers", fid, r, sh_mapper_count(eng, fid));
         shared += r > 0;
         sharing += r > 0 ? r - 1 : 0;
-        in_pool += r > 0;
+        /* Allocated frames: with references, or forgotten by a VM that
+         * went on mapping them (sp_engine_forget); an adopted pool's
+         * offsets are all in use until sh_pools_release_unused. */
+        in_pool += f->pool != NO_SPACE && !pool_adopted(eng, f->pool);
     }
     /* per group record: the sum of its frames' refs */
     g_autoptr(GHashTable) rec_refs =
@@ -230,6 +239,10 @@ unsigned sh_counters_recount(SpEngine *eng)
     bad += recount_check("zero_pages", "engine", zero, eng->stats.zero_pages);
     bad += recount_check("pages_shared", "engine", shared, eng->stats.pages_shared);
     bad += recount_check("pages_sharing", "engine", sharing, eng->stats.pages_sharing);
-    bad += recount_check("pool_frames", "engine", in_pool, sh_pools_in_use(eng));
+    uint64_t in_use = 0;
+    for (guint i = 0; i < eng->pools->len; i++)
+        if (!pool_adopted(eng, i))
+            in_use += ((ShPool *)eng->pools->pdata[i])->fp.in_use;
+    bad += recount_check("pool_frames", "engine", in_pool, in_use);
     return bad;
 }

@@ -52,4 +52,16 @@ daemon_day2_tests = tests/daemon/domxml.sh tests/daemon/lifecycle.sh tests/daemo
 TESTS += $(daemon_day2_tests)
 EXTRA_DIST += $(daemon_day2_tests)
 
+# The figures' tables and printers (unit), and the observability of a
+# real samepaged and samepage run: Debian's prometheus and promtool, tmux
+# for samepage top, scrapers under load, the contrib/ dashboard and docs.
+check_PROGRAMS += tests/test-metrics
+TESTS += tests/test-metrics
+tests_test_metrics_LDADD = $(TEST_LDADD) $(JSON_GLIB_LIBS) -lm
+TESTS += tests/metrics/prometheus.sh tests/metrics/endpoint-errors.sh tests/metrics/top.sh \
+	tests/metrics/scrape-load.sh tests/metrics/dashboard.sh
+EXTRA_DIST += tests/metrics/prometheus.sh tests/metrics/endpoint-errors.sh tests/metrics/top.sh \
+	tests/metrics/scrape-load.sh tests/metrics/scrape-load.py tests/metrics/dashboard.sh \
+	tests/metrics/common.sh
+
 include tests/emuhost/local.mk

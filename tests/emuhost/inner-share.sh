@@ -105,7 +105,13 @@ wait_and_measure() {
         fi
         if awk -v a="$now" -v b="$end" 'BEGIN { exit !(a > b) }'; then
             why="${why:-deadline of $2 s reached}"
-            echo "# run $1: deadline reached, stopping samepage"
+            echo "# run $1: deadline reached, stopping samepage; where its threads wait:"
+            for p in "$pid" $(children "$pid"); do
+                for t in /proc/$p/task/*; do
+                    echo "#   $p/${t##*/} $(cat $t/comm 2>/dev/null) wchan=$(cat $t/wchan 2>/dev/null) $(head -c 300 $t/stack 2>/dev/null | tr '\n' ' ')"
+                done
+            done
+            tail -n 5 "$out" | sed 's/^/#   out: /'
             kill "$pid"; sleep 5; kill -9 "$pid" 2>/dev/null
             break
         fi
@@ -208,7 +214,7 @@ eng=$(grep '^\[engine\]' "$out" | awk -v n="$nlines" 'NR == n + 1 { print; exit 
 [ -n "$eng" ] || eng=$(grep '^\[engine\]' "$out" | tail -n1)
 echo "# A: engine after the measurement: $eng"
 # the engine's own memory: saved - profit (both in MiB on the line)
-a_meta_kb=$(awk -v s="$(field saved "$eng")" -v p="$(field '(profit' "$eng")" 'BEGIN { printf "%d", (s - p) * 1024 }')
+a_meta_kb=$(awk -v s="$(field saved "$eng")" -v p="$(field profit "$eng")" 'BEGIN { printf "%d", (s - p) * 1024 }')
 a_time=$(secs "$t0" "${t_meas:-$t_end}")
 a_shared=$(field shared "$eng"); a_sharing=$(field sharing "$eng"); a_zero=$(field zero "$eng")
 a_rss=$(kb Rss /tmp/A.rollup); a_pss=$(kb Pss /tmp/A.rollup)
