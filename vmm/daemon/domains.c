@@ -482,13 +482,19 @@ void sp_domain_fill_info(SpDomain *d, SpLvDomainInfo *out)
     g_mutex_unlock(&ds->lock);
 }
 
-void sp_domains_list_info(SpDomains *ds, GPtrArray *out)
+GPtrArray *sp_domains_list_refs(SpDomains *ds)
 {
-    g_autoptr(GPtrArray) doms = g_ptr_array_new_with_free_func((GDestroyNotify)sp_domain_unref);
+    GPtrArray *doms = g_ptr_array_new_with_free_func((GDestroyNotify)sp_domain_unref);
     g_mutex_lock(&ds->lock);
     for (guint i = 0; i < ds->list->len; i++)
         g_ptr_array_add(doms, dom_ref(ds->list->pdata[i]));
     g_mutex_unlock(&ds->lock);
+    return doms;
+}
+
+void sp_domains_list_info(SpDomains *ds, GPtrArray *out)
+{
+    g_autoptr(GPtrArray) doms = sp_domains_list_refs(ds);
     for (guint i = 0; i < doms->len; i++) {
         SpLvDomainInfo *info = g_new0(SpLvDomainInfo, 1);
         sp_domain_fill_info(doms->pdata[i], info);

@@ -116,6 +116,8 @@ void sp_domain_unref(SpDomain *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpDomain, sp_domain_unref)
 /* Every domain's info (SpLvDomainInfo *), in list order. */
 void sp_domains_list_info(SpDomains *ds, GPtrArray *out);
+/* A reference to every listed domain, at one moment (free the array). */
+GPtrArray *sp_domains_list_refs(SpDomains *ds);
 void sp_domain_fill_info(SpDomain *d, SpLvDomainInfo *out);
 /* The domain's XML: the definition, with its id while active. */
 char *sp_domain_xml(SpDomain *d);
