@@ -13,15 +13,6 @@ set -u
 echo "1..52"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 
-# wait_state VM STATE-WITH-REASON: up to 10 s for domstate --reason
-wait_state() {
-    i=0
-    while ! state_is "$1" "$2" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-    state_is "$1" "$2"
-}
-state_is() { [ "$(V domstate --reason "$1" 2>/dev/null | head -1)" = "$2" ]; }
-vm_pid() { pgrep -f -- "--listen=$T/vms/$1.sock"; }
-dom_id() { V domid "$1" 2>/dev/null | head -1; }
 
 # --- suspend / resume ---
 vm_xml vm1 "seed=3,rate=200,interval=50" 64 >"$T/vm1.xml"
