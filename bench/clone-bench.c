@@ -139,7 +139,7 @@ static void bench_quiet_clones(Harness *h, SpVm *t, uint32_t n)
         n, ct.children_ms);
     print_per_clone(&m0, &m1, n);
     for (uint32_t i = 0; i < n; i++) {
-        sp_vm_resume(kids[i]);
+        sp_vm_resume(kids[i], NULL);
         sp_vm_free(kids[i]);
     }
 }
@@ -209,7 +209,7 @@ static void bench_rmap_walk(void)
     print_walks("paused,  plain", sp_vm_rmap(t), npages, 0, NWALK);
     print_walks("paused,  EXACT", sp_vm_rmap(t), npages, SP_RMAP_EXACT, NWALK);
     for (guint i = 0; i < h->vms->len; i++)
-        sp_vm_resume(h->vms->pdata[i]);
+        sp_vm_resume(h->vms->pdata[i], NULL);
     printf("integrity errors: %u\n", harness_integrity_count(h));
     harness_free(h);
 }

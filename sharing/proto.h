@@ -75,8 +75,8 @@ typedef enum SpProtoType {
     SP_PROTO_CONFIG,      /* spec text; fd: console log (or none) */
     SP_PROTO_START,       /* run the vCPUs */
     SP_PROTO_STOP,        /* stop the guest (state STOPPED) */
-    SP_PROTO_PAUSE,       /* park the vCPUs */
-    SP_PROTO_RESUME,      /* let them go on */
+    SP_PROTO_PAUSE,       /* suspend: park the vCPUs until RESUME (no-op if suspended) */
+    SP_PROTO_RESUME,      /* end the suspend (error if not suspended) */
     SP_PROTO_COMMAND,     /* u8 opcode, u32 arg -> reply u32 seq */
     SP_PROTO_STATUS,      /* -> reply SpProtoStatus + results (key\0 u64)... */
     SP_PROTO_CLONE_SAVE,  /* clone source: pause, make the layer -> SpProtoCloneSave + fds */
@@ -149,6 +149,8 @@ typedef struct SpProtoStatus {
     uint64_t resident_pages; /* of guest RAM (mincore) */
     uint32_t nresults;       /* results follow: u64 value, u8 keylen, key bytes */
     uint32_t reason_len;     /* then the reason text (no NUL) */
+    uint32_t suspended;      /* 1: the supervisor's PAUSE holds its vCPUs */
+    uint32_t pad;
 } SpProtoStatus;
 
 /* CLONE_SAVE reply (source paused, its layer made).  fds[0]: a blob with

@@ -24,7 +24,7 @@ trap 'exit 1' INT TERM HUP
 
 . "$(dirname "$0")/tap.sh"
 TAP_DIAG="$T/out $T/err"
-echo "1..39"
+echo "1..43"
 
 C="--connect $T/sock"
 # sp ARGS...: runs samepage with a time limit; $rc, $T/out, $T/err
@@ -95,6 +95,16 @@ check "console --follow ends by itself when the VM stops (rc=$frc)" \
 sp list --all --json $C
 check "after stop, vm1 is shut off" eval 'json "assert [x for x in d if x[\"name\"]==\"vm1\"][0][\"state\"]==\"shut off\""'
 sp start vm1 $C
+sp suspend vm1 $C
+check "suspend vm1: paused" eval '[ $rc = 0 ] && grep -q "Domain .vm1. suspended" "$T/out" && "$SP" list $C | grep -q "vm1 *paused$"'
+sp resume vm1 $C
+check "resume vm1: running" eval '[ $rc = 0 ] && grep -q "Domain .vm1. resumed" "$T/out" && "$SP" list $C | grep -q "vm1 *running$"'
+sp resume vm1 $C
+check "resume of a running VM: daemon's error, exit 1" eval '[ $rc = 1 ] && errline && grep -q "^samepage: .*not paused" "$T/err"'
+id1=$("$SP" list $C | awk '$2 == "vm1" {print $1}')
+sp reboot vm1 $C
+check "reboot vm1: running again with the same id ($id1)" \
+    eval '[ $rc = 0 ] && grep -q "Domain .vm1. is being rebooted" "$T/out" && "$SP" list $C | grep -q "^ *$id1 *vm1 *running$"'
 sp destroy vm1 $C
 check "destroy a running VM" eval '[ $rc = 0 ] && grep -q "Domain .vm1. destroyed" "$T/out"'
 sp list --all $C
@@ -134,7 +144,7 @@ sp stats --help
 check "stats --help explains the command" eval '[ $rc = 0 ] && grep -q "samepage\.\*" "$T/out" && grep -q -- "--json" "$T/out"'
 sp --help
 check "samepage --help lists the client commands" \
-    eval '[ $rc = 0 ] && for c in list define undefine start stop destroy stats console; do grep -q "^  $c " "$T/out" || exit 1; done'
+    eval '[ $rc = 0 ] && for c in list define undefine start stop destroy suspend resume reboot stats console; do grep -q "^  $c " "$T/out" || exit 1; done'
 
 sp list --connect "$T/nosock"
 check "no daemon: 'cannot connect to samepaged at PATH', exit 1" \

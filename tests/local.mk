@@ -45,6 +45,12 @@ TESTS += tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/exporter.sh 
 	tests/daemon/python-libvirt.py
 EXTRA_DIST += tests/daemon/common.sh tests/daemon/virsh.sh tests/daemon/restart.sh \
 	tests/daemon/exporter.sh tests/daemon/python-libvirt.py
+# Domain XML as libvirt users write it, the lifecycle verbs, events, and
+# clients served at once (issue 16).
+daemon_day2_tests = tests/daemon/domxml.sh tests/daemon/lifecycle.sh tests/daemon/events.sh \
+	tests/daemon/events-python.py tests/daemon/concurrency.sh
+TESTS += $(daemon_day2_tests)
+EXTRA_DIST += $(daemon_day2_tests)
 
 # The figures' tables and printers (unit), and the observability of a
 # real samepaged and samepage run: Debian's prometheus and promtool, tmux

@@ -361,7 +361,7 @@ static CheckStats rmap_check(Harness **hs, guint nh, const char *when)
            when, vms->len, cs.group_frames, cs.group_maps, cs.merged_on_group, cs.both_frames,
            cs.pool_frames, cs.pool_maps, cs.private_pages, (g_get_monotonic_time() - t0) / 1000.0);
     for (guint i = 0; i < vms->len; i++)
-        sp_vm_resume(vms->pdata[i]);
+        sp_vm_resume(vms->pdata[i], NULL);
     for (guint k = 0; k < nh; k++)
         if (hs[k]->engine)
             harness_engine_run(hs[k], 1);

@@ -27,7 +27,8 @@ libvmm_a_SOURCES = \
 	vmm/devices/ctlport.c \
 	vmm/super/vm.c vmm/super/vm.h vmm/super/vm-priv.h \
 	vmm/super/vm-clone.c \
-	vmm/super/vm-reattach.c
+	vmm/super/vm-reattach.c \
+	vmm/super/vm-threads.c
 
 # The VM process.
 pkglibexec_PROGRAMS += samepage-vm

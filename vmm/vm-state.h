@@ -19,6 +19,10 @@ typedef enum SpVmState {
 
 const char *sp_vm_state_name(SpVmState s);
 
+/* The reason of an EXITED VM whose guest asked for a reboot (a Linux
+ * guest's reset port): the supervisor applies its reboot action. */
+#define SP_VM_REASON_REBOOT "guest rebooted"
+
 /* A snapshot of a VM's status for display. */
 typedef struct SpVmInfo {
     SpVmState state;

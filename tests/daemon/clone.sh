@@ -69,7 +69,7 @@ check "the source fills its memory and verifies a round" wait_stat src samepage.
 bad "unknown domain" nosuch
 bad "shut-off domain" off
 i=0
-while ! V domstate boom 2>/dev/null | grep -q crashed && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+while ! V domstate --reason boom 2>/dev/null | grep -q crashed && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 bad "crashed domain" boom
 bad "count 0" src --count 0
 bad "count above --clone-max 4" src --count 5

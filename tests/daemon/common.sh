@@ -1,5 +1,8 @@
 # common.sh - start and stop a real samepaged for a test (sourced).
-# Sets T (temp dir), SOCK, ROSOCK, URI, ROURI; spd_start / spd_stop / spd_kill9.
+# Sets T (temp dir), SOCK, ROSOCK, URI, ROURI; spd_start / spd_stop / spd_kill9;
+# V (virsh on the read-write socket), R (virsh -r on the read-only one) and
+# a running VM's figures (stat_of, rounds, errors, wait_rounds), state
+# (state_is, wait_state), libvirt id and VM process (dom_id, vm_pid).
 B=${top_builddir:-.}
 T=$(mktemp -d /tmp/samepage-test.XXXXXX)
 SOCK=$T/sock
@@ -10,6 +13,32 @@ export SAMEPAGE_PAYLOAD_DIR="$B/guest-tools"
 SPD_PID=
 . "$(dirname "$0")/../tap.sh" # ok, notok, check DESCRIPTION COMMAND...
 TAP_DIAG="$T/out"
+
+V() { virsh -c "$URI" "$@"; }
+R() { virsh -r -c "$ROURI" "$@"; }
+
+# stat_of VM KEY: one figure of virsh domstats (KEY: the end of its name)
+stat_of() { V domstats "$1" 2>/dev/null | awk -F= -v k="$2" '$1 ~ k"$" {print $2}'; }
+# rounds VM / errors VM: memload's verify rounds and integrity errors
+rounds() { stat_of "$1" samepage.guest.rounds; }
+errors() { stat_of "$1" samepage.guest.integrity_errors; }
+# wait_rounds VM N [TENTHS]: up to TENTHS tenths of a second (default 200)
+# for rounds >= N
+wait_rounds() {
+    i=0
+    while [ "$(rounds "$1")" -lt "$2" ] 2>/dev/null && [ $i -lt "${3:-200}" ]; do sleep 0.1; i=$((i + 1)); done
+    [ "$(rounds "$1")" -ge "$2" ] 2>/dev/null
+}
+# state_is VM STATE-WITH-REASON: virsh domstate --reason says that
+state_is() { [ "$(V domstate --reason "$1" 2>/dev/null | head -1)" = "$2" ]; }
+# wait_state VM STATE-WITH-REASON: up to 10 s for it
+wait_state() {
+    i=0
+    while ! state_is "$1" "$2" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    state_is "$1" "$2"
+}
+dom_id() { V domid "$1" 2>/dev/null | head -1; }
+vm_pid() { pgrep -f -- "--listen=$T/vms/$1.sock"; } # the VM process
 
 spd_start() {
     # A socket left by a killed daemon would look ready before the new one binds.

@@ -4,59 +4,25 @@ memory parameters get/set, memoryStats, getAllDomainStats with samepage.*
 keys, and a connection kept alive by keepalive across 32 s of idleness.
 Prints TAP.  Run by automake with top_builddir set."""
 import os
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 
 import libvirt
 
-B = os.environ.get("top_builddir", ".")
-T = tempfile.mkdtemp(prefix="samepage-py.")
-SOCK = os.path.join(T, "sock")
-URI = "samepage+unix:///system?socket=" + SOCK
-n = 0
-failed = 0
-
-
-def ok(cond, desc, detail=""):
-    global n, failed
-    n += 1
-    if cond:
-        print(f"ok {n} - {desc}")
-    else:
-        failed += 1
-        print(f"not ok {n} - {desc}")
-        for line in str(detail).splitlines()[:20]:
-            print(f"#   {line}")
-    sys.stdout.flush()
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "libvirt"))
+import lvtest  # noqa: E402
 
 XML = """<domain type='samepage'><name>{name}</name><memory unit='MiB'>64</memory>
 <vcpu>2</vcpu><os><type>hvm</type></os><metadata>
 <sp:samepage xmlns:sp="https://samepage.invalid/xmlns/1"><sp:payload>memload</sp:payload>
 <sp:args>seed=1,rate=100</sp:args></sp:samepage></metadata></domain>"""
 
-print("1..10")
-env = dict(os.environ, SAMEPAGE_PAYLOAD_DIR=os.path.join(B, "guest-tools"))
-log = open(os.path.join(T, "daemon.log"), "w")
-daemon = subprocess.Popen([os.path.join(B, "samepaged"), "-d", os.path.join(T, "state"),
-                           "-s", SOCK], stdout=log, stderr=log, env=env)
+tap = lvtest.Tap(10)
+ok = tap.check
+spd = lvtest.Samepaged("samepage-py.")
+URI = spd.uri
 try:
-    for _ in range(100):
-        if os.path.exists(SOCK):
-            break
-        time.sleep(0.1)
-    libvirt.virEventRegisterDefaultImpl()
-    stop = threading.Event()
-
-    def loop():
-        while not stop.is_set():
-            libvirt.virEventRunDefaultImpl()
-
-    threading.Thread(target=loop, daemon=True).start()
+    stop = lvtest.default_event_loop()
     conn = libvirt.open(URI)
     ok(conn is not None, "open " + URI)
 
@@ -103,10 +69,5 @@ try:
     conn.close()
     stop.set()
 finally:
-    daemon.send_signal(signal.SIGTERM)
-    try:
-        daemon.wait(15)
-    except subprocess.TimeoutExpired:
-        daemon.kill()
-    subprocess.run(["rm", "-rf", T])
-sys.exit(0)
+    spd.stop()
+tap.done()

@@ -8,8 +8,11 @@
 # the marker, the vCPU count, the RAM (the e820 RAM the kernel reports equals
 # the VM's RAM minus the 0x9fc00-0x100000 hole), and a clean power-off
 # (samepage reports "exited with status 0").  The sharing engine is off: this
-# test is about the boot path.  Prints TAP.
-echo "1..7"
+# test is about the boot path.  Then under samepaged, over its libvirt
+# socket (the samepage client: the image has no virsh): a Linux guest
+# defined from domain XML boots, suspends and resumes, and `samepage
+# reboot` boots its kernel again (same id, a new VM process).  Prints TAP.
+echo "1..12"
 K=$SP_IMAGES/vmlinuz
 I=$SP_IMAGES/linux-guest-initrd.gz
 hole=394240   # 0x100000 - 0x9fc00, reserved in the e820 map
@@ -54,3 +57,77 @@ check_guest() { # n name vcpus
 }
 check_guest 2 l1 2
 check_guest 5 l2 1
+
+# --- samepaged: reboot of a Linux guest ---
+S=/tmp/spd
+mkdir -p $S
+samepaged -d $S/state -s $S/sock --runtime-dir $S/run >$S/daemon.log 2>&1 &
+SPD=$!
+i=0
+while [ ! -S $S/sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+C="--connect $S/sock"
+cat >$S/lx.xml <<XML
+<domain type='kvm'>
+  <name>lx</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu placement='static'>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><kernel>$K</kernel><initrd>$I</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1 sp.hold=600</cmdline></os>
+  <features><acpi/><apic/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <devices><serial type='pty'><target port='0'/></serial></devices>
+</domain>
+XML
+LOG=$S/state/console/lx.log
+boots() { cat $LOG 2>/dev/null | grep -c SP-GUEST-BOOTED; }
+wait_boots() { # N: up to 240 s of emulated-host time
+    i=0
+    while [ "$(boots)" -lt "$1" ] && [ $i -lt 480 ]; do sleep 0.5; i=$((i + 1)); done
+    [ "$(boots)" -ge "$1" ]
+}
+lx_row() { samepage list $C | awk '$2 == "lx"'; }
+vm_pid() { # the VM process (the image has no pgrep)
+    for p in /proc/[0-9]*; do
+        tr '\0' ' ' <$p/cmdline 2>/dev/null | grep -q "listen=$S/run/vms/[l]x.sock" && echo ${p#/proc/}
+    done
+}
+if samepage define $S/lx.xml $C >/tmp/out 2>&1 && samepage start lx $C >>/tmp/out 2>&1 && wait_boots 1; then
+    echo "ok 8 - samepaged: a Linux guest defined from domain XML boots"
+else
+    echo "not ok 8 - samepaged: the Linux guest did not boot"
+    { cat /tmp/out; tail -n 5 $LOG; tail -n 5 $S/daemon.log; } | sed 's/^/#   /'
+fi
+samepage suspend lx $C >/dev/null 2>&1
+st1=$(lx_row | awk '{print $3}')
+samepage resume lx $C >/dev/null 2>&1
+st2=$(lx_row | awk '{print $3}')
+if [ "$st1" = paused ] && [ "$st2" = running ]; then
+    echo "ok 9 - samepage suspend / resume: paused, then running"
+else
+    echo "not ok 9 - samepage suspend / resume: $st1, then $st2"
+fi
+id1=$(lx_row | awk '{print $1}'); p1=$(vm_pid)
+samepage reboot lx $C >/tmp/out 2>&1
+rrc=$?
+id2=$(lx_row | awk '{print $1}'); p2=$(vm_pid)
+if [ $rrc = 0 ] && [ -n "$id1" ] && [ "$id1" = "$id2" ] && [ -n "$p2" ] && [ "$p1" != "$p2" ]; then
+    echo "ok 10 - samepage reboot: same id $id1, new VM process ($p1 -> $p2)"
+else
+    echo "not ok 10 - samepage reboot: status $rrc, id $id1 -> $id2, VM process $p1 -> $p2"
+    sed 's/^/#   /' /tmp/out
+fi
+t0=$(cut -d' ' -f1 /proc/uptime)
+if wait_boots 2; then
+    echo "ok 11 - the rebooted guest boots its kernel again ($(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { print b - a }') s)"
+else
+    echo "not ok 11 - the rebooted guest did not boot again ($(boots) boots)"
+    tail -n 5 $LOG | sed 's/^/#   /'
+fi
+samepage destroy lx $C >/dev/null 2>&1
+kill -TERM $SPD 2>/dev/null
+wait $SPD
+if samepage list $C >/dev/null 2>&1; then
+    echo "not ok 12 - samepaged exits on SIGTERM"
+else
+    echo "ok 12 - samepaged exits on SIGTERM"
+fi

@@ -64,8 +64,8 @@ vsh destroy gamma >"$T/out" 2>&1 && vsh undefine gamma >>"$T/out" 2>&1 &&
 expect "create FILE.xml prints the new domain" "Domain 'delta' created" vsh_nq create "$T/d.xml"
 vsh destroy delta >"$T/out" 2>&1 && vsh list --all >>"$T/out" 2>&1 && ! grep -q delta "$T/out" &&
     ok "destroy of a transient domain removes it" || notok "destroy of a transient domain removes it"
-echo '<domain><name>bad</name><memory>1</memory><clock offset="utc"/></domain>' >"$T/bad.xml"
-expect_fail "define with an unknown element names it" 'unsupported element <clock>' vsh define "$T/bad.xml"
+echo '<domain><name>bad</name><memory>1</memory><clockwork offset="utc"/></domain>' >"$T/bad.xml"
+expect_fail "define with an unknown element names it" 'unsupported element <clockwork>' vsh define "$T/bad.xml"
 lv_alive && ok "server still running" || notok "server still running"
 lv_stop && [ ! -e "$SOCK" ] && [ ! -e "$ROSOCK" ] && ok "SIGTERM: clean exit, sockets removed" ||
     notok "SIGTERM: clean exit, sockets removed"

@@ -1,6 +1,7 @@
-# lvtest.py - helpers for the python client tests of tests/libvirt/: start
-# sp-libvirt-testd (real endpoint, in-memory test backend) in a temp dir,
-# TAP output, raw wire packets.
+# lvtest.py - helpers for the python client tests of tests/libvirt/ and
+# tests/daemon/: start sp-libvirt-testd (real endpoint, in-memory test
+# backend) or a real samepaged in a temp dir, libvirt's default event loop
+# on a thread, TAP output, raw wire packets.
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 REMOTE_PROGRAM = 0x20008086
@@ -63,6 +65,60 @@ class TestServer:
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
         return self.proc.returncode
+
+
+class Samepaged:
+    """A real samepaged with its state, sockets and VM processes under a
+    temp dir (prefix); payloads from the build's guest-tools."""
+
+    def __init__(self, prefix):
+        builddir = os.environ.get("top_builddir", ".")
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        self.sock = os.path.join(self.dir, "sock")
+        self.uri = "samepage+unix:///system?socket=" + self.sock
+        self.rouri = self.uri + "-ro"
+        env = dict(os.environ, SAMEPAGE_PAYLOAD_DIR=os.path.join(builddir, "guest-tools"))
+        self.log = open(os.path.join(self.dir, "daemon.log"), "w")
+        self.proc = subprocess.Popen(
+            [os.path.join(builddir, "samepaged"), "-d", os.path.join(self.dir, "state"),
+             "-s", self.sock], stdout=self.log, stderr=self.log, env=env)
+        for _ in range(100):
+            if os.path.exists(self.sock):
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("samepaged did not create its socket")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM (SIGKILL after 15 s), then its VM processes, which
+        outlive samepaged, and the temp dir."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        subprocess.run(["pkill", "-9", "-f", "--", "--listen=" + self.dir + "/"], check=False)
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.proc.returncode
+
+
+def default_event_loop():
+    """libvirt's default event loop on a daemon thread (event callbacks and
+    keepalive need it); returns the Event that ends it."""
+    import libvirt
+    libvirt.virEventRegisterDefaultImpl()
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            libvirt.virEventRunDefaultImpl()
+
+    threading.Thread(target=loop, daemon=True).start()
+    return stop
 
 
 def packet(prog, proc, serial=1, payload=b"", mtype=0, status=0, vers=1):

@@ -61,15 +61,22 @@ int sp_cmd_define(int argc, char **argv)
     return SP_CLI_OK;
 }
 
-/* Connect, look NAME up into d and call proc with {dom}: the connection,
- * or NULL after printing why (exit status SP_CLI_FAIL). */
+/* Procedures whose arguments are {dom, unsigned flags} rather than {dom}. */
+static bool lc_with_flags(gint32 proc)
+{
+    return proc == SP_LV_PROC_DOMAIN_REBOOT;
+}
+
+/* Connect, look NAME up into d and call proc with {dom} (flags 0 where it
+ * takes them): the connection, or NULL after printing why (exit status
+ * SP_CLI_FAIL). */
 static SpLvClient *lc_call(const SpCliOpts *o, const char *name, gint32 proc, SpLvClientDom *d)
 {
     g_autoptr(SpLvClient) c = sp_cli_connect(o);
     if (!c || !sp_cli_lookup(c, name, d))
         return NULL;
     g_autoptr(GError) error = NULL;
-    if (!sp_lv_client_dom_void(c, proc, d, false, 0, &error)) {
+    if (!sp_lv_client_dom_void(c, proc, d, lc_with_flags(proc), 0, &error)) {
         sp_cli_fail(error);
         return NULL;
     }
@@ -113,6 +120,27 @@ int sp_cmd_destroy(int argc, char **argv)
     return lc_simple("destroy", "Stop a running VM at once (pull the plug).",
                      "The definition stays; start it again with samepage start.",
                      SP_LV_PROC_DOMAIN_DESTROY, "destroyed", argc, argv);
+}
+
+int sp_cmd_suspend(int argc, char **argv)
+{
+    return lc_simple("suspend", "Suspend a running VM.",
+                     "Its vCPUs stop (state paused) until samepage resume; its memory stays.",
+                     SP_LV_PROC_DOMAIN_SUSPEND, "suspended", argc, argv);
+}
+
+int sp_cmd_resume(int argc, char **argv)
+{
+    return lc_simple("resume", "Resume a suspended VM.", "Its vCPUs go on where they stopped.",
+                     SP_LV_PROC_DOMAIN_RESUME, "resumed", argc, argv);
+}
+
+int sp_cmd_reboot(int argc, char **argv)
+{
+    return lc_simple("reboot", "Reboot a running VM.",
+                     "samepaged starts its definition again in a new VM process with the same "
+                     "id: a Linux guest boots its kernel again, a payload starts over.",
+                     SP_LV_PROC_DOMAIN_REBOOT, "is being rebooted", argc, argv);
 }
 
 int sp_cmd_stop(int argc, char **argv)

@@ -18,9 +18,10 @@
 
 #define BE_ERROR(error, code, ...) g_set_error(error, SP_LV_ERROR, code, __VA_ARGS__)
 
+/* The domain with this UUID (a reference), or NO_DOMAIN. */
 static SpDomain *be_domain(SpDaemon *dm, const guint8 uuid[16], GError **error)
 {
-    SpDomain *d = sp_domains_find_uuid(dm->domains, uuid);
+    SpDomain *d = sp_domains_get_uuid(dm->domains, uuid);
     if (!d) {
         char s[37];
         sp_domxml_uuid_format(uuid, s);
@@ -32,17 +33,13 @@ static SpDomain *be_domain(SpDaemon *dm, const guint8 uuid[16], GError **error)
 static bool be_domain_list(void *opaque, GPtrArray *out, GError **error)
 {
     SpDaemon *dm = opaque;
-    for (guint i = 0; i < dm->domains->list->len; i++) {
-        SpLvDomainInfo *info = g_new0(SpLvDomainInfo, 1);
-        sp_domain_fill_info(dm->domains->list->pdata[i], info);
-        g_ptr_array_add(out, info);
-    }
+    sp_domains_list_info(dm->domains, out);
     return true;
 }
 
 static bool be_domain_get(void *opaque, const guint8 uuid[16], SpLvDomainInfo *out, GError **error)
 {
-    SpDomain *d = be_domain(opaque, uuid, error);
+    g_autoptr(SpDomain) d = be_domain(opaque, uuid, error);
     if (!d)
         return false;
     sp_domain_fill_info(d, out);
@@ -52,10 +49,20 @@ static bool be_domain_get(void *opaque, const guint8 uuid[16], SpLvDomainInfo *o
 static bool be_domain_get_xml(void *opaque, const guint8 uuid[16], guint32 flags, char **xml,
                               GError **error)
 {
-    SpDomain *d = be_domain(opaque, uuid, error);
+    g_autoptr(SpDomain) d = be_domain(opaque, uuid, error);
     if (!d)
         return false;
-    *xml = sp_domxml_format(d->def, d->id);
+    *xml = sp_domain_xml(d);
+    return true;
+}
+
+/* A domain a registry call returned (a reference): its info, or false. */
+static bool be_made(SpDomain *d, SpLvDomainInfo *out)
+{
+    if (!d)
+        return false;
+    sp_domain_fill_info(d, out);
+    sp_domain_unref(d);
     return true;
 }
 
@@ -63,69 +70,77 @@ static bool be_domain_define_xml(void *opaque, const char *xml, guint32 flags, S
                                  GError **error)
 {
     SpDaemon *dm = opaque;
-    SpDomain *d = sp_domains_define(dm->domains, xml, true, error);
-    if (!d)
-        return false;
-    sp_domain_fill_info(d, out);
-    return true;
-}
-
-static bool be_domain_undefine(void *opaque, const guint8 uuid[16], guint32 flags, GError **error)
-{
-    SpDaemon *dm = opaque;
-    SpDomain *d = be_domain(dm, uuid, error);
-    return d && sp_domains_undefine(dm->domains, d, error);
+    return be_made(sp_domains_define(dm->domains, xml, true, error), out);
 }
 
 static bool be_domain_create_xml(void *opaque, const char *xml, guint32 flags, SpLvDomainInfo *out,
                                  GError **error)
 {
     SpDaemon *dm = opaque;
-    g_autoptr(GError) perr = NULL;
-    g_autoptr(SpDomXml) probe = sp_domxml_parse(xml, &perr);
-    if (probe && sp_domains_find_name(dm->domains, probe->name)) {
-        BE_ERROR(error, SP_LV_ERR_DOM_EXIST, "domain '%s' already exists", probe->name);
-        return false;
-    }
-    SpDomain *d = sp_domains_define(dm->domains, xml, false, error);
-    if (!d)
-        return false;
-    if (!sp_domains_start(dm->domains, d, error)) {
-        if (!d->vm)
-            g_ptr_array_remove(dm->domains->list, d);
-        return false;
-    }
-    sp_domain_fill_info(d, out);
-    return true;
+    return be_made(sp_domains_create(dm->domains, xml, error), out);
+}
+
+typedef bool (*DomainsOp)(SpDomains *ds, SpDomain *d, GError **error);
+
+/* Looks the domain up and runs a registry operation on it. */
+static bool be_op(void *opaque, const guint8 uuid[16], DomainsOp op, GError **error)
+{
+    SpDaemon *dm = opaque;
+    g_autoptr(SpDomain) d = be_domain(dm, uuid, error);
+    return d && op(dm->domains, d, error);
+}
+
+static bool be_domain_undefine(void *opaque, const guint8 uuid[16], guint32 flags, GError **error)
+{
+    return be_op(opaque, uuid, sp_domains_undefine, error);
 }
 
 static bool be_domain_start(void *opaque, const guint8 uuid[16], guint32 flags, GError **error)
 {
-    SpDaemon *dm = opaque;
-    SpDomain *d = be_domain(dm, uuid, error);
-    return d && sp_domains_start(dm->domains, d, error);
+    return be_op(opaque, uuid, sp_domains_start, error);
 }
 
 static bool be_domain_destroy(void *opaque, const guint8 uuid[16], guint32 flags, GError **error)
 {
-    SpDaemon *dm = opaque;
-    SpDomain *d = be_domain(dm, uuid, error);
-    return d && sp_domains_destroy(dm->domains, d, error);
+    return be_op(opaque, uuid, sp_domains_destroy, error);
 }
 
 static bool be_domain_shutdown(void *opaque, const guint8 uuid[16], GError **error)
 {
-    /* Payloads have no ACPI: a graceful shutdown is the same as a stop. */
-    return be_domain_destroy(opaque, uuid, 0, error);
+    return be_op(opaque, uuid, sp_domains_shutdown, error);
+}
+
+static bool be_domain_suspend(void *opaque, const guint8 uuid[16], GError **error)
+{
+    return be_op(opaque, uuid, sp_domains_suspend, error);
+}
+
+static bool be_domain_resume(void *opaque, const guint8 uuid[16], GError **error)
+{
+    return be_op(opaque, uuid, sp_domains_resume, error);
+}
+
+static bool be_domain_reboot(void *opaque, const guint8 uuid[16], GError **error)
+{
+    return be_op(opaque, uuid, sp_domains_reboot, error);
+}
+
+static bool be_domain_set_autostart(void *opaque, const guint8 uuid[16], bool on, GError **error)
+{
+    SpDaemon *dm = opaque;
+    g_autoptr(SpDomain) d = be_domain(dm, uuid, error);
+    return d && sp_domains_set_autostart(dm->domains, d, on, error);
 }
 
 static bool be_domain_memory_stats(void *opaque, const guint8 uuid[16], GArray *out, GError **error)
 {
     SpDaemon *dm = opaque;
-    SpDomain *d = be_domain(dm, uuid, error);
+    g_autoptr(SpDomain) d = be_domain(dm, uuid, error);
     if (!d)
         return false;
-    guint64 max_kib = d->def->memory_kib;
+    g_auto(SpLvDomainInfo) info = {0};
+    sp_domain_fill_info(d, &info);
+    guint64 max_kib = info.max_mem_kib;
     SpLvMemStat st[] = {
         {SP_LV_MEMSTAT_ACTUAL_BALLOON, max_kib},
         {SP_LV_MEMSTAT_RSS, 0},
@@ -134,9 +149,11 @@ static bool be_domain_memory_stats(void *opaque, const guint8 uuid[16], GArray *
         {SP_LV_MEMSTAT_SWAP_IN, 0},
         {SP_LV_MEMSTAT_SWAP_OUT, 0},
     };
-    if (d->vm) {
+    SpVm *vm = sp_domain_vm_use(d);
+    if (vm) {
         SpKnobVmStats vs;
-        sp_knobs_vm_stats(dm->knobs, d->vm, &vs);
+        sp_knobs_vm_stats(dm->knobs, vm, &vs);
+        sp_domain_vm_done(d);
         st[1].val = vs.rss_pages * 4;
         st[4].val = vs.swap_ins * 4;
         st[5].val = vs.swap_outs * 4;
@@ -149,50 +166,93 @@ static bool be_domain_stats(void *opaque, const guint8 uuid[16], guint32 groups,
                             GError **error)
 {
     SpDaemon *dm = opaque;
-    SpDomain *d = be_domain(dm, uuid, error);
+    g_autoptr(SpDomain) d = be_domain(dm, uuid, error);
     if (!d)
         return false;
-    if (!d->vm)
+    SpVm *vm = sp_domain_vm_use(d);
+    if (!vm)
         return true;
     /* samepage's own per-VM figures (vmm/metrics/figures.h), pages unless
      * the key says otherwise, and what the guest reported through the
      * control port (memload: verify rounds, pages verified, mismatches). */
-    return sp_knobs_vm_params(dm->knobs, d->vm, groups & SP_LV_STATS_BALLOON, out, error);
+    bool ok = sp_knobs_vm_params(dm->knobs, vm, groups & SP_LV_STATS_BALLOON, out, error);
+    sp_domain_vm_done(d);
+    return ok;
+}
+
+/* The domain has this disk (or interface) target: its stats are all zero,
+ * samepage gives guests no block or network devices yet. */
+static bool be_device(void *opaque, const guint8 uuid[16], bool disk, const char *name,
+                      GError **error)
+{
+    g_autoptr(SpDomain) d = be_domain(opaque, uuid, error);
+    if (!d)
+        return false;
+    if (sp_domain_has_device(d, disk, name))
+        return true;
+    BE_ERROR(error, SP_LV_ERR_INVALID_ARG, "invalid %s: %s", disk ? "path" : "interface", name);
+    return false;
 }
 
 static bool be_domain_block_stats(void *opaque, const guint8 uuid[16], const char *path,
                                   SpLvBlockStats *out, GError **error)
 {
-    SpDomain *d = be_domain(opaque, uuid, error);
-    if (!d)
-        return false;
-    for (guint i = 0; d->def->disks && i < d->def->disks->len; i++) {
-        SpDomXmlDevice *dev = d->def->disks->pdata[i];
-        if (!g_strcmp0(dev->target, path) || !g_strcmp0(dev->source, path)) {
-            /* samepage has no block devices yet: a defined disk reads as idle. */
-            *out = (SpLvBlockStats){0, 0, 0, 0, 0};
-            return true;
-        }
-    }
-    BE_ERROR(error, SP_LV_ERR_INVALID_ARG, "invalid path: %s", path);
-    return false;
+    *out = (SpLvBlockStats){0, 0, 0, 0, 0};
+    return be_device(opaque, uuid, true, path, error);
 }
 
 static bool be_domain_interface_stats(void *opaque, const guint8 uuid[16], const char *device,
                                       SpLvInterfaceStats *out, GError **error)
 {
-    SpDomain *d = be_domain(opaque, uuid, error);
+    *out = (SpLvInterfaceStats){0};
+    return be_device(opaque, uuid, false, device, error);
+}
+
+static void cpumap_from_set(guint8 map[SP_LV_CPUMAP_BYTES], const cpu_set_t *set)
+{
+    memset(map, 0, SP_LV_CPUMAP_BYTES);
+    for (guint i = 0; i < SP_LV_CPUMAP_BYTES * 8 && i < CPU_SETSIZE; i++)
+        if (CPU_ISSET(i, set))
+            map[i / 8] |= 1u << (i % 8);
+}
+
+/* Live: the VM's vCPU threads; else the definition's vCPUs and cpuset. */
+static bool be_domain_vcpus(void *opaque, const guint8 uuid[16], bool live, GArray *out,
+                            GError **error)
+{
+    SpDaemon *dm = opaque;
+    g_autoptr(SpDomain) d = be_domain(dm, uuid, error);
     if (!d)
         return false;
-    for (guint i = 0; d->def->interfaces && i < d->def->interfaces->len; i++) {
-        SpDomXmlDevice *dev = d->def->interfaces->pdata[i];
-        if (!g_strcmp0(dev->target, device)) {
-            *out = (SpLvInterfaceStats){0};
-            return true;
+    if (!live) {
+        cpu_set_t set;
+        guint32 n = sp_domain_configured_cpus(d, &set);
+        for (guint32 i = 0; i < n; i++) {
+            SpLvVcpuInfo v = {.number = i, .state = SP_LV_VCPU_OFFLINE, .cpu = -1};
+            cpumap_from_set(v.cpumap, &set);
+            g_array_append_val(out, v);
         }
+        return true;
     }
-    BE_ERROR(error, SP_LV_ERR_INVALID_ARG, "invalid interface: %s", device);
-    return false;
+    SpVm *vm = sp_domain_vm_use(d);
+    if (!vm) {
+        BE_ERROR(error, SP_LV_ERR_OPERATION_INVALID,
+                 "Requested operation is not valid: domain is not running");
+        return false;
+    }
+    g_autoptr(GArray) vcpus = g_array_new(FALSE, FALSE, sizeof(SpVmVcpu));
+    bool ok = sp_vm_vcpus(vm, vcpus, error);
+    sp_domain_vm_done(d);
+    for (guint i = 0; ok && i < vcpus->len; i++) {
+        const SpVmVcpu *t = &g_array_index(vcpus, SpVmVcpu, i);
+        SpLvVcpuInfo v = {.number = t->index,
+                          .state = SP_LV_VCPU_RUNNING,
+                          .cpu_time_ns = t->cpu_ns,
+                          .cpu = t->cpu};
+        cpumap_from_set(v.cpumap, &t->affinity);
+        g_array_append_val(out, v);
+    }
+    return ok;
 }
 
 static bool be_node_get_info(void *opaque, SpLvNodeInfo *out, GError **error)
@@ -273,7 +333,7 @@ static bool be_domain_clone(void *opaque, const char *name, guint32 count, const
                             guint32 n_names, GPtrArray *children, GError **error)
 {
     SpDaemon *dm = opaque;
-    SpDomain *d = sp_domains_find_name(dm->domains, name);
+    g_autoptr(SpDomain) d = sp_domains_get_name(dm->domains, name);
     if (!d) {
         BE_ERROR(error, SP_LV_ERR_NO_DOMAIN, "Domain not found: no domain with matching name '%s'",
                  name);
@@ -309,11 +369,18 @@ const SpLvBackendOps sp_daemon_backend_ops = {
     .domain_start = be_domain_start,
     .domain_destroy = be_domain_destroy,
     .domain_shutdown = be_domain_shutdown,
+    .domain_suspend = be_domain_suspend,
+    .domain_resume = be_domain_resume,
+    .domain_reboot = be_domain_reboot,
+    .domain_set_autostart = be_domain_set_autostart,
+    .domain_vcpus = be_domain_vcpus,
     .domain_memory_stats = be_domain_memory_stats,
     .domain_stats = be_domain_stats,
     .domain_block_stats = be_domain_block_stats,
     .domain_interface_stats = be_domain_interface_stats,
     .node_get_info = be_node_get_info,
+    .host_caps = sp_daemon_host_caps,
+    .node_cpu_stats = sp_daemon_node_cpu_stats,
     .node_memory_params_get = be_node_memory_params_get,
     .node_memory_params_set = be_node_memory_params_set,
     .node_memory_stats = be_node_memory_stats,

@@ -14,4 +14,8 @@ typedef struct SpDaemon {
 /* The backend table; opaque must be an SpDaemon*. */
 extern const SpLvBackendOps sp_daemon_backend_ops;
 
+/* backend-host.c: the host for capabilities and nodecpustats. */
+bool sp_daemon_host_caps(void *opaque, SpLvHostCaps *out, GError **error);
+bool sp_daemon_node_cpu_stats(void *opaque, gint32 cpu, SpLvNodeCpuStats *out, GError **error);
+
 #endif

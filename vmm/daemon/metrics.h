@@ -2,9 +2,9 @@
 /*
  * metrics.h - samepaged's Prometheus endpoint (--metrics-listen): the
  * endpoint of vmm/metrics/endpoint.h fed with snapshots of the domain
- * registry.  Runs on the daemon's main thread, which owns the registry
- * (domains.h): the endpoint's connections are served by the same
- * GMainContext as the libvirt sockets.
+ * registry.  Runs on the daemon's main thread: the endpoint's connections
+ * are served by the same GMainContext as the libvirt sockets, whose calls
+ * run on workers (domains.h has the locking the collection follows).
  */
 #ifndef SAMEPAGE_VMM_DAEMON_METRICS_H
 #define SAMEPAGE_VMM_DAEMON_METRICS_H

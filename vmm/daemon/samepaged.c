@@ -10,9 +10,12 @@
  * With --metrics-listen it also serves Prometheus metrics over HTTP
  * (vmm/daemon/metrics.c), on the same main loop.
  *
- * Threads: the main thread runs the GMainLoop that serves the sockets,
- * owns the domain registry and handles signals; each VM has its vCPU
- * threads.  SIGTERM/SIGINT stop every VM, remove the sockets and exit 0.
+ * Threads: the main thread runs the GMainLoop that serves the sockets and
+ * handles signals; libvirt calls run on the server's workers (8 for state
+ * changes, 4 for queries), the registry's tasks (VM ends, autostart) on its
+ * own pool (vmm/daemon/domains.h has the locking); each VM is a process of
+ * its own.  SIGTERM/SIGINT remove the sockets and exit 0, leaving the VMs
+ * running.
  *
  * Logs go to stderr, one line per event, "samepaged[pid]: LEVEL event=...
  * key=value": easy to grep, and journald adds timestamps under systemd.
@@ -63,6 +66,13 @@ static gboolean on_signal(gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
+/* SpDomainsEmit: the registry's events go to every registered client. */
+static void daemon_emit(void *srv, const SpLvDomainInfo *dom, gint32 event_id, gint32 event,
+                        gint32 detail)
+{
+    sp_lv_server_emit(srv, dom, event_id, event, detail);
+}
+
 /* What main() parsed and defaulted, for daemon_serve(). */
 typedef struct DaemonConfig {
     const char *state_dir, *sock, *ro_sock, *kvm_path, *runtime_dir, *vm_user;
@@ -96,7 +106,7 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
         return 1;
     }
     g_autoptr(SpHostKnobs) knobs = sp_knobs_new(engine);
-    g_autoptr(SpDomains) domains = sp_domains_new(host, engine, c->state_dir, ctx, &error);
+    g_autoptr(SpDomains) domains = sp_domains_new(host, engine, c->state_dir, &error);
     if (!domains) {
         g_printerr("samepaged: %s\n", error->message);
         return 1;
@@ -108,6 +118,8 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
         .rw_path = c->sock,
         .ro_path = c->ro_sock,
         .rw_group = c->rw_gid,
+        .job_workers = 8,
+        .query_workers = 4,
         .endpoint = {.hv_type = "samepage", .hv_version = 1000},
     };
     g_autoptr(SpLvServer) srv = sp_lv_server_new(&scfg, &backend, ctx, &error);
@@ -125,12 +137,17 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
         g_message("event=metrics-listen address=%s path=/metrics",
                   sp_metrics_endpoint_address(metrics));
     }
+    sp_domains_set_emit(domains, daemon_emit, srv); /* unset before srv goes */
     Daemon d = {.loop = loop};
     guint s1 = g_unix_signal_add(SIGTERM, on_signal, &d);
     guint s2 = g_unix_signal_add(SIGINT, on_signal, &d);
     g_message("event=ready socket=%s ro-socket=%s state-dir=%s domains=%u", c->sock, c->ro_sock,
               c->state_dir, domains->list->len);
+    sp_domains_autostart(domains);
     g_main_loop_run(loop);
+    /* No event may reach the server from here on: it goes first. */
+    sp_domains_set_emit(domains, NULL, NULL);
+    g_clear_pointer(&srv, sp_lv_server_free);
 
     g_source_remove(s1);
     g_source_remove(s2);
@@ -189,6 +206,13 @@ int main(int argc, char **argv)
             "(host shutdown) use `samepage shutdown-all` (samepage-guests.service).\n"
             "Defined VMs are kept in DIR/domains and survive restarts; a VM whose\n"
             "process died while samepaged was down is reported shut off (reason: crashed).\n"
+            "VMs marked with `virsh autostart` (DIR/autostart) start when samepaged starts.\n"
+            "Domain XML as virt-install writes it is accepted: what samepage acts on is\n"
+            "honoured, what it has no choice about is kept for dumpxml, what it would get\n"
+            "wrong is refused with the element's name (docs/libvirt.md has the table).\n"
+            "Clients may register for domain lifecycle events (virsh event); calls run on\n"
+            "worker threads, so a long operation (a clone, a stop) blocks no other client;\n"
+            "two state changes of one VM run one after the other (30 s wait at most).\n"
             "`samepage clone NAME` clones a running VM into up to --clone-max running\n"
             "transient VMs (samepage's own RPC program on the same sockets).\n");
     g_option_context_add_main_entries(oc, entries, NULL);

@@ -15,11 +15,13 @@
  * ("error: <message>").  An error in another domain is reported as
  * SP_LV_ERR_INTERNAL_ERROR with its message.
  *
- * Threading: every callback is called from the endpoint's one protocol
- * thread (the GMainContext the server was attached to), one at a time.  A
- * backend whose state is also changed by other threads (vCPU threads, the
- * sharing engine) does its own locking inside the callbacks.  Callbacks
- * should not block for long: all connections share the protocol thread.
+ * Threading: with a server configured with workers (SpLvServerConfig
+ * job_workers / query_workers, what samepaged does), callbacks run on
+ * worker threads, several at a time, for one connection or many: the
+ * backend must be thread-safe and may block (a clone takes seconds) without
+ * holding up other clients.  Without workers (the test server, the fuzz
+ * target), every callback runs on the protocol thread, one at a time, and
+ * should not block.
  *
  * Domains are identified by UUID in every call after lookup (names can be
  * reused after undefine; a UUID cannot be mistaken).  Optional callbacks may
@@ -61,7 +63,8 @@ typedef struct {
     gint32 reason;         /* virDomain<State>Reason, 0 = unknown */
     guint64 max_mem_kib;   /* <memory> */
     guint64 cur_mem_kib;   /* <currentMemory> (balloon target) */
-    guint32 vcpus;         /* <vcpu> */
+    guint32 vcpus;         /* vCPUs that run (<vcpu current>, else <vcpu>) */
+    guint32 vcpus_max;     /* <vcpu>: the most it may have (0: same as vcpus) */
     guint64 cpu_time_ns;   /* CPU time used by all vCPUs */
     bool persistent;       /* defined (survives destroy), not transient */
     bool autostart;        /* started when samepaged starts */
@@ -70,6 +73,7 @@ typedef struct {
 void sp_lv_domain_info_clear(SpLvDomainInfo *d);
 void sp_lv_domain_info_free(SpLvDomainInfo *d);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpLvDomainInfo, sp_lv_domain_info_free)
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(SpLvDomainInfo, sp_lv_domain_info_clear)
 
 /* virDomainMemoryStatTags; values in KiB except faults and last_update. */
 typedef enum {
@@ -106,6 +110,38 @@ typedef struct {
     guint64 total_kib, free_kib, buffers_kib, cached_kib;
     bool has_buffers_cached;
 } SpLvNodeMemStats;
+
+/* One vCPU: virVcpuInfo, and the host CPUs it may run on. */
+#define SP_LV_CPUMAP_BYTES 128 /* 1024 host CPUs */
+typedef struct {
+    guint32 number;                    /* vCPU number */
+    gint32 state;                      /* SP_LV_VCPU_OFFLINE / RUNNING / BLOCKED */
+    guint64 cpu_time_ns;               /* CPU time it used */
+    gint32 cpu;                        /* host CPU it runs on, -1 if none */
+    guint8 cpumap[SP_LV_CPUMAP_BYTES]; /* affinity: bit n = host CPU n */
+} SpLvVcpuInfo;
+
+/* The host, for capabilities and domcapabilities (capabilities.c). */
+typedef struct {
+    gint32 id;          /* NUMA node */
+    guint64 memory_kib; /* its memory */
+    GArray *cpus;       /* guint: its CPUs */
+} SpLvCell;
+typedef struct {
+    char *arch;                   /* "x86_64" */
+    char *cpu_vendor, *cpu_model; /* from the host, or NULL */
+    char *host_uuid;              /* or NULL */
+    guint32 sockets, cores, threads;
+    guint32 max_vcpus; /* most vCPUs one guest may have */
+    char *emulator;    /* the program that runs one VM */
+    GPtrArray *cells;  /* SpLvCell *, by id */
+} SpLvHostCaps;
+void sp_lv_host_caps_clear(SpLvHostCaps *c);
+
+/* virNodeGetCPUStats figures, nanoseconds (one CPU, or all). */
+typedef struct {
+    guint64 kernel_ns, user_ns, idle_ns, iowait_ns;
+} SpLvNodeCpuStats;
 
 /* virDomainBlockStatsStruct / virDomainInterfaceStatsStruct (-1 = unknown) */
 typedef struct {
@@ -157,6 +193,14 @@ typedef struct {
     bool (*domain_destroy)(void *opaque, const guint8 uuid[16], guint32 flags, GError **error);
     /* Graceful stop request (optional). */
     bool (*domain_shutdown)(void *opaque, const guint8 uuid[16], GError **error);
+    /* virsh suspend / resume: the guest stops making progress / goes on
+     * (state paused, reason user).  Optional. */
+    bool (*domain_suspend)(void *opaque, const guint8 uuid[16], GError **error);
+    bool (*domain_resume)(void *opaque, const guint8 uuid[16], GError **error);
+    /* virsh reboot and reset: the guest boots again.  Optional. */
+    bool (*domain_reboot)(void *opaque, const guint8 uuid[16], GError **error);
+    /* Start it when the daemon starts (persistent domains).  Optional. */
+    bool (*domain_set_autostart)(void *opaque, const guint8 uuid[16], bool on, GError **error);
 
     /* --- statistics --- */
     /* dommemstat: append figures to out (GArray of SpLvMemStat). */
@@ -175,8 +219,19 @@ typedef struct {
     bool (*domain_interface_stats)(void *opaque, const guint8 uuid[16], const char *device,
                                    SpLvInterfaceStats *out, GError **error);
 
+    /* vCPUs (optional): live -> the running vCPUs (OPERATION_INVALID if the
+     * domain is not running); else one per configured vCPU up to the
+     * maximum, offline, with its configured affinity.  Appends SpLvVcpuInfo. */
+    bool (*domain_vcpus)(void *opaque, const guint8 uuid[16], bool live, GArray *out,
+                         GError **error);
+
     /* --- node --- */
     bool (*node_get_info)(void *opaque, SpLvNodeInfo *out, GError **error);
+    /* capabilities, domcapabilities, maxvcpus, the CPU map (optional). */
+    bool (*host_caps)(void *opaque, SpLvHostCaps *out, GError **error);
+    /* nodecpustats: cpu >= 0 one CPU, -1 all; INVALID_ARG if no such CPU
+     * (optional). */
+    bool (*node_cpu_stats)(void *opaque, gint32 cpu, SpLvNodeCpuStats *out, GError **error);
     /* node-memory-tune read: append the shm_* parameters, typed as in
      * libvirt-wire.md (to_scan/sleep/merge_across_nodes UINT, the rest
      * ULLONG). */

@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * domxml.c - parse and format samepage's subset of libvirt domain XML
- * (domxml.h lists it).
+ * domxml.c - read libvirt domain XML into SpDomXml (domxml.h lists the
+ * classes; docs/libvirt.md has the element table).
  *
- * The parser is a GMarkup SAX walk that keeps the path of open elements
- * ("domain/devices/disk/target").  Each path has a row in the allowed table
- * with the attributes it accepts and whether it holds text; anything not in
- * the table is an error naming its path.  Elements in the samepage namespace
- * are matched by namespace URI, not by prefix.
+ * The document is parsed into a tree (xmltree.c), then walked from <domain>
+ * down: every child is looked up in a table of rules for its parent
+ * (domain_rules, devices_rules, os_rules, backing_rules).  A rule says
+ * whether the element is honoured (a handler fills fields), kept (a copy of
+ * its tree goes to a list for dumpxml) or refused (the error says why);
+ * an element no table lists is refused as unknown.  Honoured elements check
+ * their attributes against a list and their text; kept ones are taken as
+ * they are.  Formatting is in domxml-format.c.
  */
 #include "vmm/libvirt/domxml.h"
 
@@ -18,306 +21,83 @@ GQuark sp_domxml_error_quark(void)
     return g_quark_from_static_string("sp-domxml-error-quark");
 }
 
-typedef struct {
-    const char *path;  /* canonical path (samepage elements without prefix) */
-    const char *attrs; /* space-separated attribute names allowed */
-    bool text;         /* holds a text value */
-} AllowedElem;
+typedef enum { HONOURED, KEPT, REFUSED } RuleClass;
 
-static const AllowedElem allowed[] = {
-    {"domain", "type id", false},
-    {"domain/name", "", true},
-    {"domain/uuid", "", true},
-    {"domain/title", "", true},
-    {"domain/description", "", true},
-    {"domain/memory", "unit", true},
-    {"domain/currentMemory", "unit", true},
-    {"domain/vcpu", "", true},
-    {"domain/os", "", false},
-    {"domain/os/type", "arch machine", true},
-    {"domain/os/kernel", "", true},
-    {"domain/os/initrd", "", true},
-    {"domain/os/cmdline", "", true},
-    {"domain/metadata", "", false},
-    {"domain/metadata/samepage", "", false},
-    {"domain/metadata/samepage/payload", "", true},
-    {"domain/metadata/samepage/args", "", true},
-    {"domain/metadata/samepage/domain", "", true},
-    {"domain/metadata/samepage/share", "", true},
-    {"domain/devices", "", false},
-    {"domain/devices/disk", "type device", false},
-    {"domain/devices/disk/source", "file dev name", false},
-    {"domain/devices/disk/target", "dev bus", false},
-    {"domain/devices/disk/driver", "name type", false},
-    {"domain/devices/disk/readonly", "", false},
-    {"domain/devices/interface", "type", false},
-    {"domain/devices/interface/source", "bridge network dev", false},
-    {"domain/devices/interface/target", "dev", false},
-    {"domain/devices/interface/mac", "address", false},
-    {"domain/devices/interface/model", "type", false},
-};
+typedef bool (*RuleFn)(SpDomXml *d, const SpXmlNode *n, GError **error);
 
 typedef struct {
-    SpDomXml *d;         /* being filled */
-    GPtrArray *stack;    /* canonical element names */
-    GString *text;       /* text of the current leaf */
-    char *sp_prefix;     /* prefix bound to SP_DOMXML_NS inside sp:samepage ("" = default ns) */
-    bool seen_samepage;  /* only one sp:samepage block */
-    SpDomXmlDevice *dev; /* device being parsed */
-    char *unit;          /* unit attribute of the open memory element */
-    GHashTable *seen;    /* "path#device" of every element seen: no repeats */
-    guint dev_serial;    /* number of disk/interface elements so far */
-} ParseState;
+    const char *name; /* element name (unprefixed: domain XML has no namespace) */
+    RuleClass cls;    /* what samepage does with it */
+    bool multi;       /* may appear more than once */
+    RuleFn fn;        /* honoured: fills d (NULL: handled by the caller) */
+    const char *why;  /* refused: the reason given to the user */
+} Rule;
+
+static bool fail(GError **error, SpDomXmlErrorCode code, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static bool fail(GError **error, SpDomXmlErrorCode code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g_set_error_literal(error, SP_DOMXML_ERROR, code, msg);
+    return false;
+}
+
+static bool refuse(const SpXmlNode *n, const char *why, GError **error)
+{
+    g_autofree char *path = sp_xml_path(n);
+    return fail(error, SP_DOMXML_ERROR_UNSUPPORTED, "unsupported element <%s> (at %s): %s", n->name,
+                path, why ? why : "samepage does not understand it");
+}
+
+static bool invalid(const SpXmlNode *n, const char *what, const char *value, GError **error)
+{
+    g_autofree char *path = sp_xml_path(n);
+    return fail(error, SP_DOMXML_ERROR_INVALID, "invalid %s '%s' in <%s> (at %s)", what,
+                value ? value : "", n->name, path);
+}
+
+/* Every attribute of n is in the space-separated list (namespace
+ * declarations always are). */
+static bool check_attrs(const SpXmlNode *n, const char *allowed, GError **error)
+{
+    g_auto(GStrv) names = g_strsplit(allowed, " ", -1);
+    for (guint i = 0; n->attr_names[i]; i++) {
+        const char *a = n->attr_names[i];
+        if (g_str_has_prefix(a, "xmlns") || g_strv_contains((const char *const *)names, a))
+            continue;
+        g_autofree char *path = sp_xml_path(n);
+        return fail(error, SP_DOMXML_ERROR_UNSUPPORTED,
+                    "unsupported attribute '%s' of <%s> (at %s): samepage does not understand it",
+                    a, n->name, path);
+    }
+    return true;
+}
+
+/* A leaf: no child elements; *text is its stripped text ("" if none). */
+static bool leaf(const SpXmlNode *n, char **text, GError **error)
+{
+    if (n->children->len)
+        return refuse(n->children->pdata[0], NULL, error);
+    *text = g_strstrip(g_strdup(n->text ? n->text : ""));
+    return true;
+}
+
+/* A container: no text of its own. */
+static bool no_text(const SpXmlNode *n, GError **error)
+{
+    if (!n->text)
+        return true;
+    g_autofree char *path = sp_xml_path(n);
+    return fail(error, SP_DOMXML_ERROR_UNSUPPORTED, "unexpected text '%s' in <%s> (at %s)", n->text,
+                n->name, path);
+}
 
 static void set_str(char **dst, const char *v)
 {
     g_free(*dst);
     *dst = g_strdup(v);
-}
-
-static void device_free(gpointer p)
-{
-    SpDomXmlDevice *v = p;
-    g_free(v->type);
-    g_free(v->device);
-    g_free(v->source);
-    g_free(v->source_attr);
-    g_free(v->target);
-    g_free(v->bus);
-    g_free(v->driver_name);
-    g_free(v->driver_type);
-    g_free(v->mac);
-    g_free(v->model);
-    g_free(v);
-}
-
-SpDomXml *sp_domxml_new(void)
-{
-    SpDomXml *d = g_new0(SpDomXml, 1);
-    d->disks = g_ptr_array_new_with_free_func(device_free);
-    d->interfaces = g_ptr_array_new_with_free_func(device_free);
-    return d;
-}
-
-void sp_domxml_free(SpDomXml *d)
-{
-    if (!d)
-        return;
-    g_free(d->type);
-    g_free(d->name);
-    g_free(d->title);
-    g_free(d->description);
-    g_free(d->os_type);
-    g_free(d->os_arch);
-    g_free(d->os_machine);
-    g_free(d->kernel);
-    g_free(d->initrd);
-    g_free(d->cmdline);
-    g_free(d->sp_payload);
-    g_free(d->sp_args);
-    g_free(d->sp_domain);
-    g_free(d->sp_share);
-    g_ptr_array_unref(d->disks);
-    g_ptr_array_unref(d->interfaces);
-    g_free(d);
-}
-
-bool sp_domxml_uuid_parse(const char *s, guint8 out[16])
-{
-    int n = 0;
-    for (const char *p = s; *p && n < 32; p++) {
-        if (*p == '-')
-            continue;
-        int v = g_ascii_xdigit_value(*p);
-        if (v < 0)
-            return false;
-        if (n % 2 == 0)
-            out[n / 2] = v << 4;
-        else
-            out[n / 2] |= v;
-        n++;
-    }
-    if (n != 32)
-        return false;
-    /* nothing but the 32 digits and dashes */
-    gsize digits = 0;
-    for (const char *p = s; *p; p++)
-        digits += *p != '-';
-    return digits == 32;
-}
-
-void sp_domxml_uuid_format(const guint8 u[16], char out[37])
-{
-    g_snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-               u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
-               u[13], u[14], u[15]);
-}
-
-static char *state_path(ParseState *st)
-{
-    GString *s = g_string_new(NULL);
-    for (guint i = 0; i < st->stack->len; i++) {
-        if (i)
-            g_string_append_c(s, '/');
-        g_string_append(s, st->stack->pdata[i]);
-    }
-    return g_string_free(s, FALSE);
-}
-
-static const AllowedElem *allowed_find(const char *path)
-{
-    for (gsize i = 0; i < G_N_ELEMENTS(allowed); i++)
-        if (strcmp(allowed[i].path, path) == 0)
-            return &allowed[i];
-    return NULL;
-}
-
-static bool attr_allowed(const AllowedElem *a, const char *attr)
-{
-    if (g_str_has_prefix(attr, "xmlns"))
-        return true;
-    g_auto(GStrv) names = g_strsplit(a->attrs, " ", -1);
-    return g_strv_contains((const char *const *)names, attr);
-}
-
-static const char *attr_get(const char **names, const char **values, const char *name)
-{
-    for (int i = 0; names[i]; i++)
-        if (strcmp(names[i], name) == 0)
-            return values[i];
-    return NULL;
-}
-
-/* Canonical name of an element: samepage-namespace elements lose their
- * prefix; returns NULL (error set) for a foreign namespace. */
-static char *elem_canonical(ParseState *st, const char *name, const char **names,
-                            const char **values, GError **error)
-{
-    g_autofree char *parent = state_path(st);
-    const char *colon = strchr(name, ':');
-    if (strcmp(parent, "domain/metadata") == 0) {
-        g_autofree char *prefix = colon ? g_strndup(name, colon - name) : g_strdup("");
-        const char *local = colon ? colon + 1 : name;
-        g_autofree char *xmlns = *prefix ? g_strdup_printf("xmlns:%s", prefix) : g_strdup("xmlns");
-        const char *ns = attr_get(names, values, xmlns);
-        if (!ns || strcmp(ns, SP_DOMXML_NS) != 0 || strcmp(local, "samepage") != 0) {
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_UNSUPPORTED,
-                        "unsupported metadata element <%s>: only <samepage xmlns='%s'> "
-                        "is understood",
-                        name, SP_DOMXML_NS);
-            return NULL;
-        }
-        if (st->seen_samepage) {
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                        "more than one samepage metadata element");
-            return NULL;
-        }
-        st->seen_samepage = true;
-        g_free(st->sp_prefix);
-        st->sp_prefix = g_steal_pointer(&prefix);
-        return g_strdup("samepage");
-    }
-    if (g_str_has_prefix(parent, "domain/metadata/samepage")) {
-        const char *local = name;
-        if (*st->sp_prefix) {
-            if (!colon || (gsize)(colon - name) != strlen(st->sp_prefix) ||
-                strncmp(name, st->sp_prefix, colon - name) != 0) {
-                g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_UNSUPPORTED,
-                            "unsupported element <%s> in %s", name, parent);
-                return NULL;
-            }
-            local = colon + 1;
-        } else if (colon) {
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_UNSUPPORTED,
-                        "unsupported element <%s> in %s", name, parent);
-            return NULL;
-        }
-        return g_strdup(local);
-    }
-    return g_strdup(name);
-}
-
-static void on_start(GMarkupParseContext *ctx, const char *name, const char **names,
-                     const char **values, gpointer data, GError **error)
-{
-    ParseState *st = data;
-    char *canon = elem_canonical(st, name, names, values, error);
-    if (!canon)
-        return;
-    g_ptr_array_add(st->stack, canon);
-    g_autofree char *path = state_path(st);
-    const AllowedElem *a = allowed_find(path);
-    if (!a) {
-        g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_UNSUPPORTED,
-                    "unsupported element <%s> (at %s): samepage does not understand it", name,
-                    path);
-        return;
-    }
-    for (int i = 0; names[i]; i++) {
-        if (!attr_allowed(a, names[i])) {
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_UNSUPPORTED,
-                        "unsupported attribute '%s' of <%s> (at %s)", names[i], name, path);
-            return;
-        }
-    }
-    bool is_dev =
-        strcmp(path, "domain/devices/disk") == 0 || strcmp(path, "domain/devices/interface") == 0;
-    if (is_dev)
-        st->dev_serial++;
-    else {
-        bool in_dev = g_str_has_prefix(path, "domain/devices/disk/") ||
-                      g_str_has_prefix(path, "domain/devices/interface/");
-        char *key = g_strdup_printf("%s#%u", path, in_dev ? st->dev_serial : 0);
-        if (!g_hash_table_add(st->seen, key)) {
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                        "element <%s> (at %s) given more than once", name, path);
-            return;
-        }
-    }
-    g_string_truncate(st->text, 0);
-    SpDomXml *d = st->d;
-    if (strcmp(path, "domain") == 0) {
-        g_free(d->type);
-        d->type = g_strdup(attr_get(names, values, "type"));
-    } else if (strcmp(path, "domain/devices/disk") == 0 ||
-               strcmp(path, "domain/devices/interface") == 0) {
-        st->dev = g_new0(SpDomXmlDevice, 1);
-        st->dev->type = g_strdup(attr_get(names, values, "type"));
-        st->dev->device = g_strdup(attr_get(names, values, "device"));
-        g_ptr_array_add(strstr(path, "disk") ? d->disks : d->interfaces, st->dev);
-    } else if (g_str_has_suffix(path, "/source") && st->dev) {
-        if (names[0] && !names[1]) {
-            g_free(st->dev->source_attr);
-            g_free(st->dev->source);
-            st->dev->source_attr = g_strdup(names[0]);
-            st->dev->source = g_strdup(values[0]);
-        } else if (names[0]) {
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                        "<source> at %s needs exactly one attribute", path);
-        }
-    } else if (g_str_has_suffix(path, "/target") && st->dev) {
-        g_free(st->dev->target);
-        g_free(st->dev->bus);
-        st->dev->target = g_strdup(attr_get(names, values, "dev"));
-        st->dev->bus = g_strdup(attr_get(names, values, "bus"));
-    } else if (g_str_has_suffix(path, "/driver") && st->dev) {
-        set_str(&st->dev->driver_name, attr_get(names, values, "name"));
-        set_str(&st->dev->driver_type, attr_get(names, values, "type"));
-    } else if (g_str_has_suffix(path, "/readonly") && st->dev) {
-        st->dev->readonly = true;
-    } else if (g_str_has_suffix(path, "/mac") && st->dev) {
-        g_free(st->dev->mac);
-        st->dev->mac = g_strdup(attr_get(names, values, "address"));
-    } else if (g_str_has_suffix(path, "/model") && st->dev) {
-        g_free(st->dev->model);
-        st->dev->model = g_strdup(attr_get(names, values, "type"));
-    } else if (strcmp(path, "domain/os/type") == 0) {
-        set_str(&d->os_arch, attr_get(names, values, "arch"));
-        set_str(&d->os_machine, attr_get(names, values, "machine"));
-    } else if (strcmp(path, "domain/memory") == 0 || strcmp(path, "domain/currentMemory") == 0) {
-        g_free(st->unit);
-        st->unit = g_strdup(attr_get(names, values, "unit"));
-    }
 }
 
 /* Converts value * unit to KiB, rounding up; false for unknown units or
@@ -358,271 +138,757 @@ static bool memory_to_kib(const char *text, const char *unit, guint64 *kib)
     return true;
 }
 
-/* The string of d that keeps the text of element `path` as it is, or NULL
- * (the text of the other elements is parsed in on_end). */
-static char **text_field(SpDomXml *d, const char *path)
+/* <x unit='...'>N</x> in KiB. */
+static bool size_leaf(const SpXmlNode *n, guint64 *kib, GError **error)
+{
+    g_autofree char *text = NULL;
+    if (!check_attrs(n, "unit", error) || !leaf(n, &text, error))
+        return false;
+    if (!memory_to_kib(text, sp_xml_attr(n, "unit"), kib)) {
+        const char *unit = sp_xml_attr(n, "unit");
+        return fail(error, SP_DOMXML_ERROR_INVALID, "invalid memory size '%s' unit '%s' in <%s>",
+                    text, unit ? unit : "KiB", n->name);
+    }
+    return true;
+}
+
+bool sp_domxml_cpuset_parse(const char *s, guint max, GArray *ids, GError **error)
+{
+    g_autofree gboolean *set = g_new0(gboolean, max);
+    g_auto(GStrv) parts = g_strsplit(s, ",", -1);
+    bool any = false;
+    for (char **p = parts; *p; p++) {
+        g_autofree char *t = g_strstrip(g_strdup(*p));
+        bool neg = t[0] == '^';
+        const char *r = t + neg;
+        const char *dash = strchr(r, '-');
+        g_autofree char *lo_s = dash ? g_strndup(r, dash - r) : g_strdup(r);
+        guint64 lo, hi;
+        if (!g_ascii_string_to_unsigned(lo_s, 10, 0, max - 1, &lo, NULL) ||
+            !g_ascii_string_to_unsigned(dash ? dash + 1 : lo_s, 10, lo, max - 1, &hi, NULL) ||
+            (neg && dash))
+            return fail(error, SP_DOMXML_ERROR_INVALID,
+                        "invalid CPU or node set '%s' (ranges of ids below %u, ^N excludes)", s,
+                        max);
+        for (guint64 i = lo; i <= hi; i++)
+            set[i] = !neg;
+        any |= !neg;
+    }
+    for (guint i = 0; i < max; i++)
+        if (set[i])
+            g_array_append_val(ids, i);
+    if (!any || ids->len == 0)
+        return fail(error, SP_DOMXML_ERROR_INVALID, "CPU or node set '%s' is empty", s);
+    return true;
+}
+
+static bool set_valid(const SpXmlNode *n, const char *what, const char *s, guint max,
+                      GError **error)
+{
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
+    if (!s || sp_domxml_cpuset_parse(s, max, ids, NULL))
+        return true;
+    return invalid(n, what, s, error);
+}
+
+/* --- honoured top-level elements --- */
+
+static bool text_field(const SpXmlNode *n, char **field, GError **error)
+{
+    g_autofree char *text = NULL;
+    if (!check_attrs(n, "", error) || !leaf(n, &text, error))
+        return false;
+    set_str(field, text);
+    return true;
+}
+
+/* Elements whose text is a string field of d (under <domain> or <os>). */
+static bool el_text(SpDomXml *d, const SpXmlNode *n, GError **error)
 {
     const struct {
-        const char *path;
+        const char *name;
         char **field;
-    } fields[] = {
-        {"domain/name", &d->name},
-        {"domain/title", &d->title},
-        {"domain/description", &d->description},
-        {"domain/os/type", &d->os_type},
-        {"domain/os/kernel", &d->kernel},
-        {"domain/os/initrd", &d->initrd},
-        {"domain/os/cmdline", &d->cmdline},
-        {"domain/metadata/samepage/payload", &d->sp_payload},
-        {"domain/metadata/samepage/args", &d->sp_args},
-        {"domain/metadata/samepage/domain", &d->sp_domain},
-        {"domain/metadata/samepage/share", &d->sp_share},
-    };
-    for (gsize i = 0; i < G_N_ELEMENTS(fields); i++)
-        if (strcmp(fields[i].path, path) == 0)
-            return fields[i].field;
+    } f[] = {{"name", &d->name},     {"title", &d->title},   {"description", &d->description},
+             {"kernel", &d->kernel}, {"initrd", &d->initrd}, {"cmdline", &d->cmdline}};
+    for (gsize i = 0; i < G_N_ELEMENTS(f); i++)
+        if (strcmp(f[i].name, n->name) == 0)
+            return text_field(n, f[i].field, error);
+    return refuse(n, NULL, error);
+}
+
+static bool el_uuid(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    g_autofree char *text = NULL;
+    if (!text_field(n, &text, error))
+        return false;
+    if (!sp_domxml_uuid_parse(text, d->uuid))
+        return fail(error, SP_DOMXML_ERROR_INVALID, "malformed uuid '%s'", text);
+    d->has_uuid = true;
+    return true;
+}
+
+/* Elements whose text is a size in KiB: <memory>, <currentMemory>, and
+ * <memtune>'s limits (kept; honoured with the swap issue). */
+static bool el_size(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    const struct {
+        const char *name;
+        guint64 *field;
+    } f[] = {{"memory", &d->memory_kib},
+             {"currentMemory", &d->current_memory_kib},
+             {"hard_limit", &d->memtune_hard_limit_kib},
+             {"soft_limit", &d->memtune_soft_limit_kib},
+             {"swap_hard_limit", &d->memtune_swap_hard_limit_kib},
+             {"min_guarantee", &d->memtune_min_guarantee_kib}};
+    for (gsize i = 0; i < G_N_ELEMENTS(f); i++)
+        if (strcmp(f[i].name, n->name) == 0)
+            return size_leaf(n, f[i].field, error);
+    return refuse(n, NULL, error);
+}
+
+static bool el_vcpu(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    g_autofree char *text = NULL;
+    guint64 v, cur = 0;
+    if (!check_attrs(n, "placement cpuset current", error) || !leaf(n, &text, error))
+        return false;
+    if (!g_ascii_string_to_unsigned(text, 10, 1, 4096, &v, NULL))
+        return fail(error, SP_DOMXML_ERROR_INVALID, "invalid vcpu count '%s' (1..4096)", text);
+    const char *current = sp_xml_attr(n, "current");
+    if (current && !g_ascii_string_to_unsigned(current, 10, 1, v, &cur, NULL))
+        return fail(error, SP_DOMXML_ERROR_INVALID,
+                    "invalid vcpu current='%s' (1..%" G_GUINT64_FORMAT ", the maximum)", current,
+                    v);
+    const char *placement = sp_xml_attr(n, "placement");
+    if (placement && strcmp(placement, "static") && strcmp(placement, "auto"))
+        return invalid(n, "vcpu placement (static or auto)", placement, error);
+    if (!set_valid(n, "cpuset", sp_xml_attr(n, "cpuset"), 8192, error))
+        return false;
+    d->vcpus = v;
+    d->vcpus_current = cur;
+    set_str(&d->vcpu_placement, placement);
+    set_str(&d->vcpu_cpuset, sp_xml_attr(n, "cpuset"));
+    return true;
+}
+
+static bool el_action(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    g_autofree char *text = NULL;
+    if (!check_attrs(n, "", error) || !leaf(n, &text, error))
+        return false;
+    bool crash = strcmp(n->name, "on_crash") == 0;
+    SpDomXmlAction a;
+    if (strcmp(text, "destroy") == 0)
+        a = SP_DOMXML_ACTION_DESTROY;
+    else if (strcmp(text, "restart") == 0)
+        a = SP_DOMXML_ACTION_RESTART;
+    else if (strcmp(text, "preserve") == 0 && crash)
+        a = SP_DOMXML_ACTION_PRESERVE;
+    else if (!strcmp(text, "preserve") || !strcmp(text, "rename-restart") ||
+             !strcmp(text, "coredump-destroy") || !strcmp(text, "coredump-restart"))
+        return fail(error, SP_DOMXML_ERROR_UNSUPPORTED,
+                    "unsupported action '%s' in <%s>: samepage can destroy or restart%s", text,
+                    n->name, crash ? " or preserve" : "");
+    else
+        return invalid(n, "action", text, error);
+    if (crash)
+        d->on_crash = a;
+    else if (strcmp(n->name, "on_reboot") == 0)
+        d->on_reboot = a;
+    else
+        d->on_poweroff = a;
+    return true;
+}
+
+/* --- <os> --- */
+
+static bool os_type(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    g_autofree char *text = NULL;
+    if (!check_attrs(n, "arch machine", error) || !leaf(n, &text, error))
+        return false;
+    if (strcmp(text, "hvm") != 0)
+        return fail(error, SP_DOMXML_ERROR_UNSUPPORTED,
+                    "unsupported os type '%s': samepage runs hvm guests", text);
+    const char *arch = sp_xml_attr(n, "arch");
+    if (arch && strcmp(arch, "x86_64") != 0)
+        return fail(error, SP_DOMXML_ERROR_UNSUPPORTED,
+                    "unsupported arch '%s': samepage runs x86_64 guests", arch);
+    set_str(&d->os_type, text);
+    set_str(&d->os_arch, arch);
+    set_str(&d->os_machine, sp_xml_attr(n, "machine"));
+    return true;
+}
+
+static const char no_firmware[] =
+    "samepage boots the kernel or payload directly; it has no firmware to load";
+
+static const Rule os_rules[] = {
+    {"type", HONOURED, false, os_type, NULL},
+    {"kernel", HONOURED, false, el_text, NULL},
+    {"initrd", HONOURED, false, el_text, NULL},
+    {"cmdline", HONOURED, false, el_text, NULL},
+    {"boot", KEPT, true, NULL, NULL},
+    {"bootmenu", KEPT, false, NULL, NULL},
+    {"smbios", KEPT, false, NULL, NULL},
+    {"bios", KEPT, false, NULL, NULL},
+    {"loader", REFUSED, false, NULL, no_firmware},
+    {"nvram", REFUSED, false, NULL, no_firmware},
+    {NULL},
+};
+
+/* --- <memoryBacking> --- */
+
+static bool mb_mode(const SpXmlNode *n, const char *attr, const char *ok, const char *why,
+                    GError **error)
+{
+    const char *v = sp_xml_attr(n, attr);
+    if (!check_attrs(n, attr, error))
+        return false;
+    if (v && strcmp(v, ok) != 0) {
+        g_autofree char *path = sp_xml_path(n);
+        return fail(error, SP_DOMXML_ERROR_UNSUPPORTED, "unsupported %s='%s' of <%s> (at %s): %s",
+                    attr, v, n->name, path, why);
+    }
+    return true;
+}
+
+static bool mb_nosharepages(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    d->nosharepages = true;
+    return check_attrs(n, "", error);
+}
+
+static bool mb_source(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    return mb_mode(n, "type", "anonymous", "guest RAM is anonymous memory", error);
+}
+
+static bool mb_access(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    return mb_mode(n, "mode", "private",
+                   "guest RAM is private to its VM process; shared access (vhost-user) is not "
+                   "possible",
+                   error);
+}
+
+static bool mb_allocation(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    return mb_mode(n, "mode", "ondemand", "samepage allocates guest RAM on demand", error);
+}
+
+static const Rule backing_rules[] = {
+    {"nosharepages", HONOURED, false, mb_nosharepages, NULL},
+    {"source", HONOURED, false, mb_source, NULL},
+    {"access", HONOURED, false, mb_access, NULL},
+    {"allocation", HONOURED, false, mb_allocation, NULL},
+    {"discard", KEPT, false, NULL, NULL},
+    {"hugepages", REFUSED, false, NULL,
+     "samepage shares guest RAM in 4 KiB pages; huge pages cannot be merged"},
+    {"locked", REFUSED, false, NULL,
+     "samepage remaps and swaps guest RAM; it cannot lock it in host memory"},
+    {NULL},
+};
+
+/* --- <memtune>, <numatune> (parsed and kept; behaviour with swap/NUMA) --- */
+
+static const Rule memtune_rules[] = {
+    {"hard_limit", HONOURED, false, el_size, NULL},
+    {"soft_limit", HONOURED, false, el_size, NULL},
+    {"swap_hard_limit", HONOURED, false, el_size, NULL},
+    {"min_guarantee", HONOURED, false, el_size, NULL},
+    {NULL},
+};
+
+static bool numa_mode_valid(const SpXmlNode *n, const char *mode, GError **error)
+{
+    const char *modes[] = {"strict", "preferred", "interleave", "restrictive", NULL};
+    if (!mode || g_strv_contains(modes, mode))
+        return true;
+    return invalid(n, "numatune mode", mode, error);
+}
+
+static bool nt_memory(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    const char *mode = sp_xml_attr(n, "mode"), *placement = sp_xml_attr(n, "placement");
+    if (!check_attrs(n, "mode nodeset placement", error) || !numa_mode_valid(n, mode, error) ||
+        !set_valid(n, "nodeset", sp_xml_attr(n, "nodeset"), 1024, error))
+        return false;
+    if (placement && strcmp(placement, "static") && strcmp(placement, "auto"))
+        return invalid(n, "numatune placement (static or auto)", placement, error);
+    set_str(&d->numa_mode, mode);
+    set_str(&d->numa_nodeset, sp_xml_attr(n, "nodeset"));
+    set_str(&d->numa_placement, placement);
+    return true;
+}
+
+static bool nt_memnode(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    const char *mode = sp_xml_attr(n, "mode"), *cell = sp_xml_attr(n, "cellid");
+    guint64 id;
+    if (!check_attrs(n, "cellid mode nodeset", error) || !numa_mode_valid(n, mode, error) ||
+        !set_valid(n, "nodeset", sp_xml_attr(n, "nodeset"), 1024, error))
+        return false;
+    if (!cell || !g_ascii_string_to_unsigned(cell, 10, 0, 1023, &id, NULL))
+        return invalid(n, "cellid", cell, error);
+    for (guint i = 0; i < d->numa_memnodes->len; i++)
+        if (((SpDomXmlMemnode *)d->numa_memnodes->pdata[i])->cellid == id)
+            return invalid(n, "cellid (given twice)", cell, error);
+    SpDomXmlMemnode *m = g_new0(SpDomXmlMemnode, 1);
+    m->cellid = (guint32)id;
+    m->mode = g_strdup(mode);
+    m->nodeset = g_strdup(sp_xml_attr(n, "nodeset"));
+    g_ptr_array_add(d->numa_memnodes, m);
+    return true;
+}
+
+static const Rule numatune_rules[] = {
+    {"memory", HONOURED, false, nt_memory, NULL},
+    {"memnode", HONOURED, true, nt_memnode, NULL},
+    {NULL},
+};
+
+/* --- <devices> --- */
+
+static const char *first_attr_of_child(const SpXmlNode *n, const char *child, const char *attrs)
+{
+    g_auto(GStrv) names = g_strsplit(attrs, " ", -1);
+    for (guint i = 0; i < n->children->len; i++) {
+        const SpXmlNode *c = n->children->pdata[i];
+        if (strcmp(c->name, child) != 0)
+            continue;
+        for (char **a = names; *a; a++)
+            if (sp_xml_attr(c, *a))
+                return sp_xml_attr(c, *a);
+    }
     return NULL;
 }
 
-static void on_end(GMarkupParseContext *ctx, const char *name, gpointer data, GError **error)
+/* A disk or interface: kept as it is; its target names its statistics. */
+static bool dev_kept_view(SpDomXml *d, const SpXmlNode *n, GError **error)
 {
-    ParseState *st = data;
-    g_autofree char *path = state_path(st);
-    g_autofree char *text = g_strstrip(g_strdup(st->text->str));
-    SpDomXml *d = st->d;
-    const AllowedElem *a = allowed_find(path);
-    g_string_truncate(st->text, 0);
-    g_ptr_array_remove_index(st->stack, st->stack->len - 1);
-    if (!a)
-        return;
-    if (!a->text && *text) {
-        g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_UNSUPPORTED,
-                    "unexpected text '%s' in <%s> (at %s)", text, name, path);
-        return;
-    }
-    char **field = text_field(d, path);
-    if (field) {
-        set_str(field, text);
-    } else if (strcmp(path, "domain/uuid") == 0) {
-        if (!sp_domxml_uuid_parse(text, d->uuid)) {
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID, "malformed uuid '%s'",
-                        text);
-            return;
-        }
-        d->has_uuid = true;
-    } else if (strcmp(path, "domain/memory") == 0 || strcmp(path, "domain/currentMemory") == 0) {
-        guint64 kib;
-        if (!memory_to_kib(text, st->unit, &kib)) {
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                        "invalid memory size '%s' unit '%s' in <%s>", text,
-                        st->unit ? st->unit : "KiB", name);
-            return;
-        }
-        if (strcmp(name, "memory") == 0)
-            d->memory_kib = kib;
-        else
-            d->current_memory_kib = kib;
-        g_clear_pointer(&st->unit, g_free);
-    } else if (strcmp(path, "domain/vcpu") == 0) {
-        guint64 n;
-        if (!g_ascii_string_to_unsigned(text, 10, 1, 4096, &n, NULL)) {
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                        "invalid vcpu count '%s' (1..4096)", text);
-            return;
-        }
-        d->vcpus = n;
-    } else if (strcmp(path, "domain/devices/disk") == 0 ||
-               strcmp(path, "domain/devices/interface") == 0) {
-        if (!st->dev->target || !*st->dev->target) {
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                        "<%s> needs <target dev='...'/>", name);
-            return;
-        }
-        st->dev = NULL;
-    }
+    bool disk = strcmp(n->name, "disk") == 0;
+    SpDomXmlDevice *v = g_new0(SpDomXmlDevice, 1);
+    v->node = (SpXmlNode *)n;
+    v->type = sp_xml_attr(n, "type");
+    v->source =
+        first_attr_of_child(n, "source", disk ? "file dev name volume" : "bridge network dev");
+    v->target = first_attr_of_child(n, "target", "dev");
+    GPtrArray *list = disk ? d->disks : d->interfaces;
+    g_ptr_array_add(list, v);
+    if (!v->target || !*v->target)
+        return fail(error, SP_DOMXML_ERROR_INVALID, "<%s> needs <target dev='...'/>", n->name);
+    for (guint i = 0; i + 1 < list->len; i++)
+        if (strcmp(((SpDomXmlDevice *)list->pdata[i])->target, v->target) == 0)
+            return fail(error, SP_DOMXML_ERROR_INVALID, "%s target '%s' is used twice", n->name,
+                        v->target);
+    return true;
 }
 
-static void on_text(GMarkupParseContext *ctx, const char *text, gsize len, gpointer data,
-                    GError **error)
+/* <serial> and <console>: samepage's one 8250 UART (COM1), whose output
+ * goes to the console log (type pty) or to the file of type file. */
+static bool dev_uart(SpDomXml *d, const SpXmlNode *n, GError **error)
 {
-    ParseState *st = data;
-    g_string_append_len(st->text, text, len);
+    bool console = strcmp(n->name, "console") == 0;
+    const char *type = sp_xml_attr(n, "type");
+    const char *port = first_attr_of_child(n, "target", "port");
+    const char *ttype = first_attr_of_child(n, "target", "type");
+    const char *path = first_attr_of_child(n, "source", "path");
+    if (!type || (strcmp(type, "pty") && strcmp(type, "file")))
+        return fail(error, SP_DOMXML_ERROR_UNSUPPORTED,
+                    "unsupported <%s type='%s'>: samepage's serial port writes its console log "
+                    "(type 'pty') or a file (type 'file')",
+                    n->name, type ? type : "");
+    if (port && strcmp(port, "0") != 0)
+        return fail(error, SP_DOMXML_ERROR_UNSUPPORTED,
+                    "unsupported <%s> port %s: samepage has one serial port (port 0)", n->name,
+                    port);
+    if (console && ttype && strcmp(ttype, "serial") != 0)
+        return fail(error, SP_DOMXML_ERROR_UNSUPPORTED,
+                    "unsupported console target type '%s': samepage's console is its serial port",
+                    ttype);
+    if (!console && ttype && strcmp(ttype, "isa-serial") != 0)
+        return fail(error, SP_DOMXML_ERROR_UNSUPPORTED,
+                    "unsupported serial target type '%s': samepage has an ISA 8250 UART", ttype);
+    if (strcmp(type, "file") == 0 && (!path || !g_path_is_absolute(path)))
+        return fail(error, SP_DOMXML_ERROR_INVALID,
+                    "<%s type='file'> needs <source path='/absolute/file'/>", n->name);
+    guint same = 0;
+    for (guint i = 0; i < d->devices->len; i++)
+        same += strcmp(((SpXmlNode *)d->devices->pdata[i])->name, n->name) == 0;
+    if (same > 1)
+        return fail(error, SP_DOMXML_ERROR_UNSUPPORTED,
+                    "a second <%s>: samepage has one serial port", n->name);
+    if (!console || !d->serial_type) { /* <serial> describes the port; <console> names it */
+        set_str(&d->serial_type, type);
+        set_str(&d->serial_path, strcmp(type, "file") == 0 ? path : NULL);
+    }
+    return true;
 }
 
-static bool device_targets_unique(GPtrArray *devs, const char *what, GError **error)
+static const char guest_depends[] = "the guest would depend on a device samepage does not provide";
+
+static const Rule devices_rules[] = {
+    {"emulator", KEPT, false, NULL, NULL},
+    {"disk", KEPT, true, dev_kept_view, NULL},
+    {"interface", KEPT, true, dev_kept_view, NULL},
+    {"serial", HONOURED, true, dev_uart, NULL},
+    {"console", HONOURED, true, dev_uart, NULL},
+    {"controller", KEPT, true, NULL, NULL},
+    {"input", KEPT, true, NULL, NULL},
+    {"graphics", KEPT, true, NULL, NULL},
+    {"video", KEPT, true, NULL, NULL},
+    {"sound", KEPT, true, NULL, NULL},
+    {"audio", KEPT, true, NULL, NULL},
+    {"memballoon", KEPT, false, NULL, NULL},
+    {"rng", KEPT, true, NULL, NULL},
+    {"channel", KEPT, true, NULL, NULL},
+    {"panic", KEPT, true, NULL, NULL},
+    {"hub", KEPT, true, NULL, NULL},
+    {"redirdev", KEPT, true, NULL, NULL},
+    {"smartcard", KEPT, true, NULL, NULL},
+    {"lease", KEPT, true, NULL, NULL},
+    {"hostdev", REFUSED, true, NULL, guest_depends},
+    {"filesystem", REFUSED, true, NULL, guest_depends},
+    {"shmem", REFUSED, true, NULL, guest_depends},
+    {"vsock", REFUSED, true, NULL, guest_depends},
+    {"tpm", REFUSED, true, NULL, guest_depends},
+    {"iommu", REFUSED, true, NULL, guest_depends},
+    {"crypto", REFUSED, true, NULL, guest_depends},
+    {"nvram", REFUSED, true, NULL, guest_depends},
+    {"parallel", REFUSED, true, NULL, guest_depends},
+    {"memory", REFUSED, true, NULL, "samepage VMs have fixed RAM: no memory devices"},
+    {"watchdog", REFUSED, true, NULL,
+     "samepage has no watchdog device: a guest that arms one would never be reset"},
+    {NULL},
+};
+
+/* --- <metadata> --- */
+
+/* Runs fn on each child of n named `local` in the samepage namespace; other
+ * children of <sp:samepage> are refused. */
+static bool sp_leaf(SpDomXml *d, const SpXmlNode *c, GError **error)
 {
-    for (guint i = 0; i < devs->len; i++)
-        for (guint j = i + 1; j < devs->len; j++)
-            if (strcmp(((SpDomXmlDevice *)devs->pdata[i])->target,
-                       ((SpDomXmlDevice *)devs->pdata[j])->target) == 0) {
-                g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                            "%s target '%s' is used twice", what,
-                            ((SpDomXmlDevice *)devs->pdata[i])->target);
+    char **fields[] = {&d->sp_payload, &d->sp_args, &d->sp_domain, &d->sp_share};
+    const char *names[] = {"payload", "args", "domain", "share"};
+    const char *local = sp_xml_local_name(c);
+    for (gsize i = 0; i < G_N_ELEMENTS(names); i++)
+        if (strcmp(local, names[i]) == 0) {
+            if (*fields[i])
+                return fail(error, SP_DOMXML_ERROR_INVALID,
+                            "element <%s> (at domain/metadata/samepage) given more than once",
+                            c->name);
+            return text_field(c, fields[i], error);
+        }
+    return refuse(c, "not a samepage metadata element", error);
+}
+
+/* The namespace a metadata child declares on itself, or NULL. */
+static const char *own_namespace(const SpXmlNode *n)
+{
+    const char *colon = strchr(n->name, ':');
+    g_autofree char *decl =
+        colon ? g_strdup_printf("xmlns:%.*s", (int)(colon - n->name), n->name) : g_strdup("xmlns");
+    return sp_xml_attr(n, decl);
+}
+
+static bool el_metadata(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    bool seen_sp = false;
+    if (!check_attrs(n, "", error) || !no_text(n, error))
+        return false;
+    for (guint i = 0; i < n->children->len; i++) {
+        const SpXmlNode *c = n->children->pdata[i];
+        const char *ns = own_namespace(c);
+        if (!ns) {
+            g_autofree char *path = sp_xml_path(c);
+            return fail(error, SP_DOMXML_ERROR_INVALID,
+                        "metadata element <%s> (at %s) must declare its own namespace", c->name,
+                        path);
+        }
+        if (strcmp(ns, SP_DOMXML_NS) != 0) {
+            g_ptr_array_add(d->metadata_kept, sp_xml_node_copy(c));
+            continue;
+        }
+        if (strcmp(sp_xml_local_name(c), "samepage") != 0)
+            return refuse(c, "the samepage namespace has one metadata element, <samepage>", error);
+        if (seen_sp)
+            return fail(error, SP_DOMXML_ERROR_INVALID, "more than one samepage metadata element");
+        seen_sp = true;
+        if (!check_attrs(c, "", error) || !no_text(c, error))
+            return false;
+        for (guint k = 0; k < c->children->len; k++)
+            if (!sp_leaf(d, c->children->pdata[k], error))
                 return false;
-            }
+    }
+    return true;
+}
+
+/* --- the walk --- */
+
+static bool walk(SpDomXml *d, const SpXmlNode *parent, const Rule *rules, GPtrArray *kept,
+                 bool keep_all, GError **error);
+
+static bool el_os(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    if (sp_xml_attr(n, "firmware"))
+        return refuse(n, no_firmware, error);
+    return check_attrs(n, "", error) && walk(d, n, os_rules, d->os_kept, false, error);
+}
+
+static bool el_memory_backing(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    d->memory_backing = sp_xml_node_copy(n);
+    return check_attrs(n, "", error) && walk(d, n, backing_rules, NULL, false, error);
+}
+
+static bool el_memtune(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    d->has_memtune = true;
+    return check_attrs(n, "", error) && walk(d, n, memtune_rules, NULL, false, error);
+}
+
+static bool el_numatune(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    d->has_numatune = true;
+    return check_attrs(n, "", error) && walk(d, n, numatune_rules, NULL, false, error);
+}
+
+static bool el_devices(SpDomXml *d, const SpXmlNode *n, GError **error)
+{
+    return check_attrs(n, "", error) && walk(d, n, devices_rules, d->devices, true, error);
+}
+
+static const Rule domain_rules[] = {
+    {"name", HONOURED, false, el_text, NULL},
+    {"uuid", HONOURED, false, el_uuid, NULL},
+    {"title", HONOURED, false, el_text, NULL},
+    {"description", HONOURED, false, el_text, NULL},
+    {"metadata", HONOURED, false, el_metadata, NULL},
+    {"memory", HONOURED, false, el_size, NULL},
+    {"currentMemory", HONOURED, false, el_size, NULL},
+    {"vcpu", HONOURED, false, el_vcpu, NULL},
+    {"os", HONOURED, false, el_os, NULL},
+    {"memoryBacking", HONOURED, false, el_memory_backing, NULL},
+    {"memtune", HONOURED, false, el_memtune, NULL},
+    {"numatune", HONOURED, false, el_numatune, NULL},
+    {"on_poweroff", HONOURED, false, el_action, NULL},
+    {"on_reboot", HONOURED, false, el_action, NULL},
+    {"on_crash", HONOURED, false, el_action, NULL},
+    {"devices", HONOURED, false, el_devices, NULL},
+    {"features", KEPT, false, NULL, NULL},
+    {"cpu", KEPT, false, NULL, NULL},
+    {"clock", KEPT, false, NULL, NULL},
+    {"pm", KEPT, false, NULL, NULL},
+    {"sysinfo", KEPT, true, NULL, NULL},
+    {"seclabel", KEPT, true, NULL, NULL},
+    {"resource", KEPT, false, NULL, NULL},
+    {"iothreads", KEPT, false, NULL, NULL},
+    {"blkiotune", KEPT, false, NULL, NULL},
+    {"perf", KEPT, false, NULL, NULL},
+    {"on_lockfailure", KEPT, false, NULL, NULL},
+    {"maxMemory", REFUSED, false, NULL, "samepage VMs have fixed RAM (no memory hotplug)"},
+    {"cputune", REFUSED, false, NULL,
+     "per-vCPU pinning and scheduler tuning are not supported (<vcpu cpuset='...'> is)"},
+    {"launchSecurity", REFUSED, false, NULL,
+     "samepage cannot encrypt guest memory (and sharing would defeat it)"},
+    {NULL},
+};
+
+static const Rule *rule_find(const Rule *rules, const char *name)
+{
+    for (const Rule *r = rules; r->name; r++)
+        if (strcmp(r->name, name) == 0)
+            return r;
+    return NULL;
+}
+
+/* Applies `rules` to the children of parent: honoured ones to their
+ * handler, kept ones copied to `kept` (if given; with keep_all, every
+ * child, so that <devices> keeps its order), refused or unknown ones are an
+ * error.  An element that is not `multi` may appear once.  A handler gets
+ * the copy when there is one (device views point into it). */
+static bool walk(SpDomXml *d, const SpXmlNode *parent, const Rule *rules, GPtrArray *kept,
+                 bool keep_all, GError **error)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    if (!no_text(parent, error))
+        return false;
+    for (guint i = 0; i < parent->children->len; i++) {
+        const SpXmlNode *c = parent->children->pdata[i];
+        const Rule *r = rule_find(rules, c->name);
+        if (!r || r->cls == REFUSED)
+            return refuse(c, r ? r->why : NULL, error);
+        if (!r->multi && !g_hash_table_add(seen, c->name)) {
+            g_autofree char *path = sp_xml_path(c);
+            return fail(error, SP_DOMXML_ERROR_INVALID, "element <%s> (at %s) given more than once",
+                        c->name, path);
+        }
+        const SpXmlNode *at = c;
+        if (kept && (keep_all || r->cls == KEPT)) {
+            SpXmlNode *copy = sp_xml_node_copy(c);
+            g_ptr_array_add(kept, copy);
+            at = copy;
+        }
+        if (r->fn && !r->fn(d, at, error))
+            return false;
+    }
+    return true;
+}
+
+static void device_view_free(gpointer p)
+{
+    g_free(p);
+}
+
+static void memnode_free(gpointer p)
+{
+    SpDomXmlMemnode *m = p;
+    g_free(m->mode);
+    g_free(m->nodeset);
+    g_free(m);
+}
+
+SpDomXml *sp_domxml_new(void)
+{
+    SpDomXml *d = g_new0(SpDomXml, 1);
+    d->os_kept = g_ptr_array_new_with_free_func((GDestroyNotify)sp_xml_node_free);
+    d->metadata_kept = g_ptr_array_new_with_free_func((GDestroyNotify)sp_xml_node_free);
+    d->kept = g_ptr_array_new_with_free_func((GDestroyNotify)sp_xml_node_free);
+    d->devices = g_ptr_array_new_with_free_func((GDestroyNotify)sp_xml_node_free);
+    d->disks = g_ptr_array_new_with_free_func(device_view_free);
+    d->interfaces = g_ptr_array_new_with_free_func(device_view_free);
+    d->numa_memnodes = g_ptr_array_new_with_free_func(memnode_free);
+    return d;
+}
+
+void sp_domxml_free(SpDomXml *d)
+{
+    if (!d)
+        return;
+    char *strs[] = {d->type,           d->name,         d->title,          d->description,
+                    d->vcpu_placement, d->vcpu_cpuset,  d->os_type,        d->os_arch,
+                    d->os_machine,     d->kernel,       d->initrd,         d->cmdline,
+                    d->sp_payload,     d->sp_args,      d->sp_domain,      d->sp_share,
+                    d->numa_mode,      d->numa_nodeset, d->numa_placement, d->serial_type,
+                    d->serial_path};
+    for (gsize i = 0; i < G_N_ELEMENTS(strs); i++)
+        g_free(strs[i]);
+    sp_xml_node_free(d->memory_backing);
+    g_ptr_array_unref(d->disks); /* views into devices: before them */
+    g_ptr_array_unref(d->interfaces);
+    g_ptr_array_unref(d->devices);
+    g_ptr_array_unref(d->os_kept);
+    g_ptr_array_unref(d->metadata_kept);
+    g_ptr_array_unref(d->kept);
+    g_ptr_array_unref(d->numa_memnodes);
+    g_free(d);
+}
+
+bool sp_domxml_uuid_parse(const char *s, guint8 out[16])
+{
+    int n = 0;
+    for (const char *p = s; *p && n < 32; p++) {
+        if (*p == '-')
+            continue;
+        int v = g_ascii_xdigit_value(*p);
+        if (v < 0)
+            return false;
+        if (n % 2 == 0)
+            out[n / 2] = v << 4;
+        else
+            out[n / 2] |= v;
+        n++;
+    }
+    if (n != 32)
+        return false;
+    /* nothing but the 32 digits and dashes */
+    gsize digits = 0;
+    for (const char *p = s; *p; p++)
+        digits += *p != '-';
+    return digits == 32;
+}
+
+void sp_domxml_uuid_format(const guint8 u[16], char out[37])
+{
+    g_snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+               u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+               u[13], u[14], u[15]);
+}
+
+/* Checks that need the whole definition; fills the defaults. */
+static bool domxml_finish(SpDomXml *d, GError **error)
+{
+    if (!d->name || !*d->name)
+        return fail(error, SP_DOMXML_ERROR_INVALID, "missing <name> in domain XML");
+    if (strchr(d->name, '/'))
+        return fail(error, SP_DOMXML_ERROR_INVALID, "domain name '%s' contains '/'", d->name);
+    if (!d->memory_kib)
+        return fail(error, SP_DOMXML_ERROR_INVALID, "missing or zero <memory> in domain XML");
+    if (!d->current_memory_kib)
+        d->current_memory_kib = d->memory_kib;
+    if (d->current_memory_kib > d->memory_kib)
+        return fail(error, SP_DOMXML_ERROR_INVALID,
+                    "<currentMemory> (%" G_GUINT64_FORMAT " KiB) exceeds <memory> "
+                    "(%" G_GUINT64_FORMAT " KiB)",
+                    d->current_memory_kib, d->memory_kib);
+    if (!d->vcpus)
+        d->vcpus = 1;
+    if (!d->os_type)
+        d->os_type = g_strdup("hvm");
     return true;
 }
 
 SpDomXml *sp_domxml_parse(const char *xml, GError **error)
 {
-    static const GMarkupParser parser = {on_start, on_end, on_text, NULL, NULL};
+    g_autoptr(GError) perr = NULL;
+    g_autoptr(SpXmlNode) root = sp_xml_parse(xml, &perr);
+    if (!root) {
+        fail(error, SP_DOMXML_ERROR_SYNTAX, "malformed domain XML: %s", perr->message);
+        return NULL;
+    }
+    if (strcmp(root->name, "domain") != 0) {
+        refuse(root, "the document must be a <domain>", error);
+        return NULL;
+    }
     g_autoptr(SpDomXml) d = sp_domxml_new();
-    ParseState st = {.d = d,
-                     .stack = g_ptr_array_new_with_free_func(g_free),
-                     .text = g_string_new(NULL),
-                     .sp_prefix = g_strdup(""),
-                     .seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL)};
-    GMarkupParseContext *ctx = g_markup_parse_context_new(&parser, 0, &st, NULL);
-    g_autoptr(GError) err = NULL;
-    bool ok = g_markup_parse_context_parse(ctx, xml, -1, &err) &&
-              g_markup_parse_context_end_parse(ctx, &err);
-    g_markup_parse_context_free(ctx);
-    g_ptr_array_unref(st.stack);
-    g_string_free(st.text, TRUE);
-    g_free(st.sp_prefix);
-    g_free(st.unit);
-    g_hash_table_unref(st.seen);
-    if (!ok) {
-        if (err->domain == SP_DOMXML_ERROR)
-            g_propagate_error(error, g_steal_pointer(&err));
-        else
-            g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_SYNTAX, "malformed domain XML: %s",
-                        err->message);
+    const char *type = sp_xml_attr(root, "type");
+    if (!check_attrs(root, "type id", error))
+        return NULL;
+    if (type && strcmp(type, "samepage") && strcmp(type, "kvm")) {
+        fail(error, SP_DOMXML_ERROR_UNSUPPORTED,
+             "unsupported domain type '%s': samepage runs KVM guests (type 'samepage' or 'kvm')",
+             type);
         return NULL;
     }
-    if (!d->name || !*d->name) {
-        g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                    "missing <name> in domain XML");
-        return NULL;
-    }
-    if (strchr(d->name, '/')) {
-        g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                    "domain name '%s' contains '/'", d->name);
-        return NULL;
-    }
-    if (!d->memory_kib) {
-        g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                    "missing or zero <memory> in domain XML");
-        return NULL;
-    }
-    if (!d->current_memory_kib)
-        d->current_memory_kib = d->memory_kib;
-    if (d->current_memory_kib > d->memory_kib) {
-        g_set_error(error, SP_DOMXML_ERROR, SP_DOMXML_ERROR_INVALID,
-                    "<currentMemory> (%" G_GUINT64_FORMAT " KiB) exceeds <memory> "
-                    "(%" G_GUINT64_FORMAT " KiB)",
-                    d->current_memory_kib, d->memory_kib);
-        return NULL;
-    }
-    if (!d->vcpus)
-        d->vcpus = 1;
-    if (!d->os_type)
-        d->os_type = g_strdup("hvm");
-    if (!device_targets_unique(d->disks, "disk", error) ||
-        !device_targets_unique(d->interfaces, "interface", error))
+    d->type = g_strdup(type);
+    if (!walk(d, root, domain_rules, d->kept, false, error) || !domxml_finish(d, error))
         return NULL;
     return g_steal_pointer(&d);
 }
 
-static void fmt_elem(GString *s, const char *indent, const char *elem, const char *v)
+SpDomXml *sp_domxml_copy(const SpDomXml *d)
 {
-    if (!v)
-        return;
-    g_autofree char *esc = g_markup_escape_text(v, -1);
-    g_string_append_printf(s, "%s<%s>%s</%s>\n", indent, elem, esc, elem);
+    g_autofree char *xml = sp_domxml_format(d, -1);
+    return sp_domxml_parse(xml, NULL);
 }
 
-/* Appends ' name="value"' when v is set. */
-static void fmt_attr(GString *s, const char *name, const char *v)
+guint32 sp_domxml_vcpus_running(const SpDomXml *d)
 {
-    if (!v)
-        return;
-    g_autofree char *esc = g_markup_escape_text(v, -1);
-    g_string_append_printf(s, " %s='%s'", name, esc);
+    return d->vcpus_current ? d->vcpus_current : d->vcpus;
 }
 
-/* A device's empty element on a line of its own: <NAME A1='V1' A2='V2'/>
- * (an attribute whose value is NULL is left out). */
-static void fmt_device_elem(GString *s, const char *name, const char *a1, const char *v1,
-                            const char *a2, const char *v2)
+SpDomXmlAction sp_domxml_on_poweroff(const SpDomXml *d)
 {
-    g_string_append_printf(s, "      <%s", name);
-    fmt_attr(s, a1, v1);
-    fmt_attr(s, a2, v2);
-    g_string_append(s, "/>\n");
+    return d->on_poweroff ? d->on_poweroff : SP_DOMXML_ACTION_DESTROY;
 }
 
-char *sp_domxml_format(const SpDomXml *d, gint32 id)
+SpDomXmlAction sp_domxml_on_reboot(const SpDomXml *d)
 {
-    GString *s = g_string_new("<domain");
-    char uuid[37];
-    fmt_attr(s, "type", d->type ? d->type : "samepage");
-    if (id >= 0)
-        g_string_append_printf(s, " id='%d'", id);
-    g_string_append(s, ">\n");
-    fmt_elem(s, "  ", "name", d->name);
-    if (d->has_uuid) {
-        sp_domxml_uuid_format(d->uuid, uuid);
-        fmt_elem(s, "  ", "uuid", uuid);
-    }
-    fmt_elem(s, "  ", "title", d->title);
-    fmt_elem(s, "  ", "description", d->description);
-    if (d->sp_payload || d->sp_args || d->sp_domain || d->sp_share) {
-        g_string_append_printf(s, "  <metadata>\n    <sp:samepage xmlns:sp='%s'>\n", SP_DOMXML_NS);
-        fmt_elem(s, "      ", "sp:payload", d->sp_payload);
-        fmt_elem(s, "      ", "sp:args", d->sp_args);
-        fmt_elem(s, "      ", "sp:domain", d->sp_domain);
-        fmt_elem(s, "      ", "sp:share", d->sp_share);
-        g_string_append(s, "    </sp:samepage>\n  </metadata>\n");
-    }
-    g_string_append_printf(s, "  <memory unit='KiB'>%" G_GUINT64_FORMAT "</memory>\n",
-                           d->memory_kib);
-    g_string_append_printf(s, "  <currentMemory unit='KiB'>%" G_GUINT64_FORMAT "</currentMemory>\n",
-                           d->current_memory_kib);
-    g_string_append_printf(s, "  <vcpu>%u</vcpu>\n  <os>\n    <type", d->vcpus);
-    fmt_attr(s, "arch", d->os_arch);
-    fmt_attr(s, "machine", d->os_machine);
-    {
-        g_autofree char *esc = g_markup_escape_text(d->os_type ? d->os_type : "hvm", -1);
-        g_string_append_printf(s, ">%s</type>\n", esc);
-    }
-    fmt_elem(s, "    ", "kernel", d->kernel);
-    fmt_elem(s, "    ", "initrd", d->initrd);
-    fmt_elem(s, "    ", "cmdline", d->cmdline);
-    g_string_append(s, "  </os>\n");
-    if (d->disks->len || d->interfaces->len) {
-        g_string_append(s, "  <devices>\n");
-        for (guint i = 0; i < d->disks->len; i++) {
-            const SpDomXmlDevice *v = d->disks->pdata[i];
-            g_string_append(s, "    <disk");
-            fmt_attr(s, "type", v->type);
-            fmt_attr(s, "device", v->device);
-            g_string_append(s, ">\n");
-            if (v->driver_name || v->driver_type)
-                fmt_device_elem(s, "driver", "name", v->driver_name, "type", v->driver_type);
-            if (v->source)
-                fmt_device_elem(s, "source", v->source_attr, v->source, NULL, NULL);
-            fmt_device_elem(s, "target", "dev", v->target, "bus", v->bus);
-            if (v->readonly)
-                g_string_append(s, "      <readonly/>\n");
-            g_string_append(s, "    </disk>\n");
-        }
-        for (guint i = 0; i < d->interfaces->len; i++) {
-            const SpDomXmlDevice *v = d->interfaces->pdata[i];
-            g_string_append(s, "    <interface");
-            fmt_attr(s, "type", v->type);
-            g_string_append(s, ">\n");
-            if (v->mac)
-                fmt_device_elem(s, "mac", "address", v->mac, NULL, NULL);
-            if (v->source)
-                fmt_device_elem(s, "source", v->source_attr, v->source, NULL, NULL);
-            fmt_device_elem(s, "target", "dev", v->target, NULL, NULL);
-            if (v->model)
-                fmt_device_elem(s, "model", "type", v->model, NULL, NULL);
-            g_string_append(s, "    </interface>\n");
-        }
-        g_string_append(s, "  </devices>\n");
-    }
-    g_string_append(s, "</domain>\n");
-    return g_string_free(s, FALSE);
+    return d->on_reboot ? d->on_reboot : SP_DOMXML_ACTION_RESTART;
+}
+
+SpDomXmlAction sp_domxml_on_crash(const SpDomXml *d)
+{
+    return d->on_crash ? d->on_crash : SP_DOMXML_ACTION_DESTROY;
 }

@@ -13,9 +13,12 @@ libsplibvirt_a_SOURCES = \
 	vmm/libvirt/procs-connect.c vmm/libvirt/procs-domain.c \
 	vmm/libvirt/procs-stats.c vmm/libvirt/procs-node.c \
 	vmm/libvirt/procs-lifecycle.c \
+	vmm/libvirt/procs-vcpu.c vmm/libvirt/procs-host.c vmm/libvirt/procs-events.c \
+	vmm/libvirt/capabilities.c vmm/libvirt/capabilities.h \
 	vmm/libvirt/procs-samepage.c \
 	vmm/libvirt/server.c vmm/libvirt/server.h \
-	vmm/libvirt/domxml.c vmm/libvirt/domxml.h \
+	vmm/libvirt/xmltree.c vmm/libvirt/xmltree.h \
+	vmm/libvirt/domxml.c vmm/libvirt/domxml-format.c vmm/libvirt/domxml.h \
 	vmm/libvirt/client.c vmm/libvirt/client.h
 
 splibvirt_test_ldadd = libsplibvirt.a $(GLIB_LIBS)
@@ -55,11 +58,13 @@ tests/fuzz/fuzz-libvirt: $(libvirt_fuzz_sources) $(filter %.h,$(libsplibvirt_a_S
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE $(GLIB_CFLAGS) \
 	-o $@ $(addprefix $(top_srcdir)/,$(libvirt_fuzz_sources)) $(GLIB_LIBS)
-tests/fuzz/fuzz-domxml: tests/fuzz/fuzz-domxml.c vmm/libvirt/domxml.c vmm/libvirt/domxml.h
+domxml_fuzz_sources = tests/fuzz/fuzz-domxml.c vmm/libvirt/domxml.c \
+	vmm/libvirt/domxml-format.c vmm/libvirt/xmltree.c
+tests/fuzz/fuzz-domxml: $(domxml_fuzz_sources) vmm/libvirt/domxml.h vmm/libvirt/xmltree.h
 	$(AM_V_CCLD)$(MKDIR_P) tests/fuzz && $(FUZZ_CC) -std=gnu11 -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE $(GLIB_CFLAGS) -o $@ \
-	$(top_srcdir)/tests/fuzz/fuzz-domxml.c $(top_srcdir)/vmm/libvirt/domxml.c $(GLIB_LIBS)
+	$(addprefix $(top_srcdir)/,$(domxml_fuzz_sources)) $(GLIB_LIBS)
 # The VM process protocol's decoder, as the supervisor meets it: the
 # decoder and the supervisor's handlers built for fuzzing, the rest of
 # the program linked from the libraries.

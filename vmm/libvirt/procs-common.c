@@ -69,6 +69,26 @@ bool sp_lv_domain_get(SpLvSession *s, const guint8 uuid[16], SpLvDomainInfo *out
     return true;
 }
 
+bool sp_lv_dom_args(SpLvSession *s, SpXdrReader *args, guint32 *flags, SpLvDomainInfo *d,
+                    GError **error)
+{
+    guint8 uuid[16];
+    gint32 id;
+    if (!sp_lv_read_dom(args, NULL, uuid, &id, error) ||
+        (flags && !sp_xdr_read_u32(args, flags, error)) || !sp_lv_args_end(args, error))
+        return false;
+    return sp_lv_domain_get(s, uuid, d, error);
+}
+
+bool sp_lv_flags_check(guint32 flags, guint32 allowed, GError **error)
+{
+    if (!(flags & ~allowed))
+        return true;
+    g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG,
+                "invalid argument: unsupported flags (0x%x)", flags & ~allowed);
+    return false;
+}
+
 bool sp_lv_read_dom_lookup(SpLvSession *s, SpXdrReader *args, SpLvDomainInfo *out, GError **error)
 {
     guint8 uuid[16];
@@ -92,4 +112,29 @@ bool sp_lv_unsupported(const char *api, GError **error)
     g_set_error(error, SP_LV_ERROR, SP_LV_ERR_NO_SUPPORT,
                 "this function is not supported by the connection driver: %s", api);
     return false;
+}
+
+bool sp_lv_node_stats_bounded(gint32 nparams, GError **error)
+{
+    if (nparams >= 0 && (guint32)nparams <= SP_LV_NODE_MEMORY_STATS_MAX)
+        return true;
+    g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%u", nparams,
+                SP_LV_NODE_MEMORY_STATS_MAX);
+    return false;
+}
+
+void sp_lv_node_stats_write(GByteArray *ret, gint32 nparams, const SpLvNodeStat *f, guint avail)
+{
+    if (nparams == 0) { /* the first step: how many there are */
+        sp_xdr_write_u32(ret, 0);
+        sp_xdr_write_i32(ret, avail);
+        return;
+    }
+    guint n = MIN((guint)nparams, avail);
+    sp_xdr_write_u32(ret, n);
+    for (guint i = 0; i < n; i++) {
+        sp_xdr_write_string(ret, f[i].field);
+        sp_xdr_write_u64(ret, f[i].value);
+    }
+    sp_xdr_write_i32(ret, n);
 }

@@ -7,7 +7,9 @@
  * file mode plus the peer-credential check in server.c.  CONNECT_OPEN
  * accepts the samepage driver name (and qemu:///..., so tools whose default
  * URI names qemu still work); VIR_CONNECT_RO makes the session read-only for
- * its lifetime.
+ * its lifetime.  All of these run on the protocol thread
+ * (sp_lv_proc_is_session): they touch the connection's own state, never
+ * the backend.
  */
 #include <string.h>
 
@@ -36,6 +38,7 @@ static bool proc_supports_feature(SpLvSession *s, SpXdrReader *args, GByteArray 
     switch (feature) {
     case SP_LV_FEATURE_TYPED_PARAM_STRING:
     case SP_LV_FEATURE_REMOTE_CLOSE_CALLBACK:
+    case SP_LV_FEATURE_REMOTE_EVENT_CALLBACK: /* events as CALLBACK_* (procs-events.c) */
         yes = true;
         break;
     case SP_LV_FEATURE_PROGRAM_KEEPALIVE:

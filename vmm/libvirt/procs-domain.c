@@ -216,27 +216,12 @@ static bool proc_num_of_defined_domains(SpLvSession *s, SpXdrReader *args, GByte
     return count_domains(s, args, ret, false, error);
 }
 
-/* Reads {dom} or {dom, u32 flags} and resolves the domain. */
-static bool dom_args(SpLvSession *s, SpXdrReader *args, bool with_flags, guint32 *flags,
-                     SpLvDomainInfo *d, GError **error)
-{
-    guint8 uuid[16];
-    gint32 id;
-    guint32 f = 0;
-    if (!sp_lv_read_dom(args, NULL, uuid, &id, error) ||
-        (with_flags && !sp_xdr_read_u32(args, &f, error)) || !sp_lv_args_end(args, error))
-        return false;
-    if (flags)
-        *flags = f;
-    return sp_lv_domain_get(s, uuid, d, error);
-}
-
 #define DOM_PROC(fname, with_flags, ...)                                                           \
     static bool fname(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)          \
     {                                                                                              \
         SpLvDomainInfo d = {0};                                                                    \
         guint32 flags = 0;                                                                         \
-        if (!dom_args(s, args, with_flags, &flags, &d, error))                                     \
+        if (!sp_lv_dom_args(s, args, with_flags ? &flags : NULL, &d, error))                       \
             return false;                                                                          \
         bool ok = true;                                                                            \
         (void)flags;                                                                               \

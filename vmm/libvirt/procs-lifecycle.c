@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * procs-lifecycle.c - the mutating domain procedures: define, undefine,
- * create from XML (transient), start, destroy, shutdown.
+ * create from XML (transient), start, destroy, shutdown, suspend, resume,
+ * reboot, reset, autostart.
  *
  * Every entry of this table is marked mutating, so the dispatcher answers
  * VIR_ERR_OPERATION_DENIED on read-only connections before a handler runs.
@@ -85,14 +86,72 @@ static bool proc_destroy_flags(SpLvSession *s, SpXdrReader *args, GByteArray *re
     return do_destroy(s, args, true, error);
 }
 
-static bool proc_shutdown(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
+typedef bool (*DomOp)(void *opaque, const guint8 uuid[16], GError **error);
+
+/* {dom} or {dom, u32 flags} -> op(uuid).  Flags select a shutdown or reboot
+ * method (ACPI, guest agent, ...): samepage stops or resets the guest
+ * itself and takes none. */
+static bool do_dom_op(SpLvSession *s, SpXdrReader *args, bool with_flags, DomOp op, const char *api,
+                      GError **error)
 {
     guint8 uuid[16];
     guint32 flags;
+    if (!lc_dom_args(s, args, with_flags, uuid, &flags, error) || !need(op != NULL, api, error))
+        return false;
+    if (flags) {
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG,
+                    "invalid argument: %s: samepage has no shutdown or reboot methods to "
+                    "choose from (flags 0x%x)",
+                    api, flags);
+        return false;
+    }
+    return op(s->backend->opaque, uuid, error);
+}
+
+static bool proc_shutdown(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
+{
+    return do_dom_op(s, args, false, s->backend->ops->domain_shutdown, "virDomainShutdown", error);
+}
+
+static bool proc_shutdown_flags(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
+{
+    return do_dom_op(s, args, true, s->backend->ops->domain_shutdown, "virDomainShutdownFlags",
+                     error);
+}
+
+static bool proc_suspend(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
+{
+    return do_dom_op(s, args, false, s->backend->ops->domain_suspend, "virDomainSuspend", error);
+}
+
+static bool proc_resume(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
+{
+    return do_dom_op(s, args, false, s->backend->ops->domain_resume, "virDomainResume", error);
+}
+
+static bool proc_reboot(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
+{
+    return do_dom_op(s, args, true, s->backend->ops->domain_reboot, "virDomainReboot", error);
+}
+
+static bool proc_reset(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
+{
+    return do_dom_op(s, args, true, s->backend->ops->domain_reboot, "virDomainReset", error);
+}
+
+/* {dom, int autostart} */
+static bool proc_set_autostart(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
+{
+    guint8 uuid[16];
+    gint32 id, on;
+    SpLvDomainInfo d = {0};
     const SpLvBackendOps *ops = s->backend->ops;
-    return lc_dom_args(s, args, false, uuid, &flags, error) &&
-           need(ops->domain_shutdown != NULL, "virDomainShutdown", error) &&
-           ops->domain_shutdown(s->backend->opaque, uuid, error);
+    if (!sp_lv_read_dom(args, NULL, uuid, &id, error) || !sp_xdr_read_i32(args, &on, error) ||
+        !sp_lv_args_end(args, error) || !sp_lv_domain_get(s, uuid, &d, error))
+        return false;
+    sp_lv_domain_info_clear(&d);
+    return need(ops->domain_set_autostart != NULL, "virDomainSetAutostart", error) &&
+           ops->domain_set_autostart(s->backend->opaque, uuid, on != 0, error);
 }
 
 static bool do_undefine(SpLvSession *s, SpXdrReader *args, bool with_flags, GError **error)
@@ -164,6 +223,12 @@ const SpLvProc sp_lv_procs_lifecycle[] = {
     {SP_LV_PROC_DOMAIN_DESTROY, "virDomainDestroy", true, false, proc_destroy},
     {SP_LV_PROC_DOMAIN_DESTROY_FLAGS, "virDomainDestroyFlags", true, false, proc_destroy_flags},
     {SP_LV_PROC_DOMAIN_SHUTDOWN, "virDomainShutdown", true, false, proc_shutdown},
+    {SP_LV_PROC_DOMAIN_SHUTDOWN_FLAGS, "virDomainShutdownFlags", true, false, proc_shutdown_flags},
+    {SP_LV_PROC_DOMAIN_SUSPEND, "virDomainSuspend", true, false, proc_suspend},
+    {SP_LV_PROC_DOMAIN_RESUME, "virDomainResume", true, false, proc_resume},
+    {SP_LV_PROC_DOMAIN_REBOOT, "virDomainReboot", true, false, proc_reboot},
+    {SP_LV_PROC_DOMAIN_RESET, "virDomainReset", true, false, proc_reset},
+    {SP_LV_PROC_DOMAIN_SET_AUTOSTART, "virDomainSetAutostart", true, false, proc_set_autostart},
     {SP_LV_PROC_DOMAIN_UNDEFINE, "virDomainUndefine", true, false, proc_undefine},
     {SP_LV_PROC_DOMAIN_UNDEFINE_FLAGS, "virDomainUndefineFlags", true, false, proc_undefine_flags},
     {SP_LV_PROC_DOMAIN_CREATE_XML, "virDomainCreateXML", true, false, proc_create_xml},

@@ -103,25 +103,15 @@ static bool proc_node_set_memory_params(SpLvSession *s, SpXdrReader *args, GByte
     return s->backend->ops->node_memory_params_set(s->backend->opaque, p, error);
 }
 
-static void node_stat_write(GByteArray *ret, const char *field, guint64 v)
-{
-    sp_xdr_write_string(ret, field);
-    sp_xdr_write_u64(ret, v);
-}
-
 static bool proc_node_get_memory_stats(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
                                        GError **error)
 {
     gint32 nparams, cell;
     guint32 flags;
     if (!sp_xdr_read_i32(args, &nparams, error) || !sp_xdr_read_i32(args, &cell, error) ||
-        !sp_xdr_read_u32(args, &flags, error) || !sp_lv_args_end(args, error))
+        !sp_xdr_read_u32(args, &flags, error) || !sp_lv_args_end(args, error) ||
+        !sp_lv_node_stats_bounded(nparams, error))
         return false;
-    if (nparams < 0 || (guint32)nparams > SP_LV_NODE_MEMORY_STATS_MAX) {
-        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%u", nparams,
-                    SP_LV_NODE_MEMORY_STATS_MAX);
-        return false;
-    }
     if (cell < SP_LV_NODE_MEMORY_STATS_ALL_CELLS) {
         g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG, "invalid argument: cell number %d",
                     cell);
@@ -130,24 +120,11 @@ static bool proc_node_get_memory_stats(SpLvSession *s, SpXdrReader *args, GByteA
     SpLvNodeMemStats st = {0};
     if (!s->backend->ops->node_memory_stats(s->backend->opaque, cell, &st, error))
         return false;
-    struct {
-        const char *field;
-        guint64 v;
-    } f[] = {{"total", st.total_kib},
-             {"free", st.free_kib},
-             {"buffers", st.buffers_kib},
-             {"cached", st.cached_kib}};
-    guint avail = st.has_buffers_cached ? 4 : 2;
-    if (nparams == 0) {
-        sp_xdr_write_u32(ret, 0);
-        sp_xdr_write_i32(ret, avail);
-        return true;
-    }
-    guint n = MIN((guint)nparams, avail);
-    sp_xdr_write_u32(ret, n);
-    for (guint i = 0; i < n; i++)
-        node_stat_write(ret, f[i].field, f[i].v);
-    sp_xdr_write_i32(ret, n);
+    const SpLvNodeStat f[] = {{"total", st.total_kib},
+                              {"free", st.free_kib},
+                              {"buffers", st.buffers_kib},
+                              {"cached", st.cached_kib}};
+    sp_lv_node_stats_write(ret, nparams, f, st.has_buffers_cached ? 4 : 2);
     return true;
 }
 

@@ -3,17 +3,33 @@
  * server.c - UNIX-socket listener and per-connection I/O for the libvirt
  * endpoint (server.h).
  *
- * Everything runs on one GMainContext.  Each listening socket has a GSource
- * for G_IO_IN; each client has one GSource whose condition is IN while it
- * may read, plus OUT while replies are pending.  Sockets are non-blocking.
+ * Sockets, sessions and output buffers live on one GMainContext (the
+ * protocol thread).  Each listening socket has a GSource for G_IO_IN; each
+ * client has one GSource whose condition is IN while it may read, plus OUT
+ * while replies are pending.  Sockets are non-blocking.
+ *
+ * Input: what is read goes to c->in and is fed to the session one packet
+ * at a time (sp_lv_session_wanted), so that a client with
+ * SP_LV_INFLIGHT_MAX calls at the workers is neither read nor fed further.
+ *
+ * Workers: a deferred call (session.c) becomes a Work on the jobs or the
+ * queries pool; the worker runs it and queues a ServerItem with the reply
+ * on srv->done (done_lock) and wakes the protocol thread through an
+ * eventfd; there the reply is appended to the client's output.  Events
+ * (sp_lv_server_emit, any thread) travel the same queue.  A client whose
+ * socket closed while calls were at the workers is `dead`: out of the list,
+ * its fd closed, freed when its last call comes back (the session a worker
+ * uses lives until then).
  *
  * Backpressure: a client whose pending output exceeds OUT_HIGH_WATER is not
  * read from until it drains, so a client that sends calls but never reads
- * replies cannot make us buffer without bound.
+ * replies cannot make us buffer without bound; one that lets events pile up
+ * past SP_LV_EVENT_BACKLOG_MAX is closed.
  *
  * Closing: on a protocol error the session has already appended an error
  * reply when the client can read one; the client stops being read, its
- * output is flushed (best effort, non-blocking), then the fd is closed.
+ * output is flushed (best effort, non-blocking) once its calls are back,
+ * then the fd is closed.
  *
  * Socket permissions: bind, then chmod/chown, then listen - nobody can
  * connect before listen(), so the mode is in force before the first client.
@@ -25,6 +41,7 @@
 #include <gio/gio.h>
 #include <glib-unix.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -53,41 +70,77 @@ struct SpLvServer {
     SpLvBackend backend;         /* callbacks */
     GMainContext *ctx;           /* where sources run (ref held) */
     SpLvListener rw, ro;         /* ro.fd < 0 when absent */
-    GList *clients;              /* of SpLvClient * */
+    GList *clients;              /* of SpLvClient * (live ones) */
     guint n_clients;             /* length of clients */
     guint64 next_client_id;      /* for log lines */
+    GThreadPool *jobs;           /* state-changing calls, or NULL (inline) */
+    GThreadPool *queries;        /* other calls that reach the backend, or NULL */
+    GMutex done_lock;            /* protects done */
+    GQueue done;                 /* ServerItem *: for the protocol thread */
+    int wake_fd;                 /* eventfd: done has items */
+    GSource *wake_source;        /* its watch */
 };
 
 struct SpLvClient {
     SpLvServer *srv;      /* owner */
     guint64 id;           /* for log lines */
-    int fd;               /* connected socket */
+    int fd;               /* connected socket, -1 once dead */
     SpLvSession *session; /* protocol state */
+    GByteArray *in;       /* bytes read, not yet fed to the session */
     GByteArray *out;      /* reply bytes not yet written */
     GSource *source;      /* I/O watch */
     GIOCondition cond;    /* condition of source */
+    guint inflight;       /* calls at the workers */
     bool closing;         /* stop reading; close once out is flushed */
+    bool dead;            /* out of the list, fd closed: freed when inflight is 0 */
 };
+
+/* What the workers and sp_lv_server_emit hand the protocol thread. */
+typedef struct {
+    SpLvClient *c;      /* a reply: its client; NULL for an event */
+    GByteArray *reply;  /* reply: its packet */
+    char *fatal;        /* reply: close the connection after it, why */
+    SpLvDomainInfo dom; /* event: the domain */
+    gint32 event_id, event, detail;
+} ServerItem;
+
+/* A call on its way to a worker. */
+typedef struct {
+    SpLvClient *c;
+    SpLvCall *call;
+} Work;
 
 static void client_free(SpLvClient *c)
 {
-    if (c->source) {
-        g_source_destroy(c->source);
-        g_source_unref(c->source);
-    }
-    close(c->fd);
     sp_lv_session_free(c->session);
+    g_byte_array_unref(c->in);
     g_byte_array_unref(c->out);
     g_free(c);
 }
 
+static void client_unwatch(SpLvClient *c)
+{
+    if (c->source) {
+        g_source_destroy(c->source);
+        g_source_unref(c->source);
+        c->source = NULL;
+    }
+}
+
+/* Out of the list and its socket closed; freed now, or when its last call
+ * comes back from the workers. */
 static void client_drop(SpLvClient *c)
 {
     SpLvServer *srv = c->srv;
     srv->clients = g_list_remove(srv->clients, c);
     srv->n_clients--;
     g_debug("client %" G_GUINT64_FORMAT " disconnected", c->id);
-    client_free(c);
+    client_unwatch(c);
+    close(c->fd);
+    c->fd = -1;
+    c->dead = true;
+    if (!c->inflight)
+        client_free(c);
 }
 
 static gboolean client_io(gint fd, GIOCondition cond, gpointer data);
@@ -95,7 +148,8 @@ static gboolean client_io(gint fd, GIOCondition cond, gpointer data);
 static void client_watch(SpLvClient *c)
 {
     GIOCondition want = 0;
-    if (!c->closing && c->out->len < OUT_HIGH_WATER)
+    if (!c->closing && c->out->len < OUT_HIGH_WATER && c->inflight < SP_LV_INFLIGHT_MAX &&
+        c->in->len < READ_CHUNK)
         want |= G_IO_IN;
     if (c->out->len)
         want |= G_IO_OUT;
@@ -129,7 +183,22 @@ static bool client_flush(SpLvClient *c)
     return true;
 }
 
-/* Returns false when the client is gone (freed). */
+/* Feeds buffered input to the session, one packet at a time, while the
+ * client may have more calls in progress. */
+static void client_process(SpLvClient *c)
+{
+    while (!c->closing && c->in->len && c->inflight < SP_LV_INFLIGHT_MAX) {
+        gsize take = MIN(sp_lv_session_wanted(c->session), c->in->len);
+        g_autoptr(GError) err = NULL;
+        if (!sp_lv_session_feed(c->session, c->in->data, take, c->out, &err)) {
+            g_message("closing client %" G_GUINT64_FORMAT ": %s", c->id, err->message);
+            c->closing = true;
+        }
+        g_byte_array_remove_range(c->in, 0, take);
+    }
+}
+
+/* Returns false when the client is gone (dropped). */
 static bool client_read(SpLvClient *c)
 {
     guint8 buf[READ_CHUNK];
@@ -143,18 +212,27 @@ static bool client_read(SpLvClient *c)
     }
     if (n == 0) {
         /* the client closed its side: still deliver the replies it asked for */
-        if (c->out->len == 0) {
+        if (c->out->len == 0 && c->inflight == 0) {
             client_drop(c);
             return false;
         }
         c->closing = true;
         return true;
     }
-    g_autoptr(GError) err = NULL;
-    if (!sp_lv_session_feed(c->session, buf, n, c->out, &err)) {
-        g_message("closing client %" G_GUINT64_FORMAT ": %s", c->id, err->message);
-        c->closing = true;
+    g_byte_array_append(c->in, buf, n);
+    client_process(c);
+    return true;
+}
+
+/* After any change: write what the socket takes, close a finished client,
+ * or watch for what comes next.  False when the client was dropped. */
+static bool client_kick(SpLvClient *c)
+{
+    if (!client_flush(c) || (c->closing && c->out->len == 0 && c->inflight == 0)) {
+        client_drop(c);
+        return false;
     }
+    client_watch(c);
     return true;
 }
 
@@ -168,12 +246,130 @@ static gboolean client_io(gint fd, GIOCondition cond, gpointer data)
         client_drop(c);
         return G_SOURCE_REMOVE;
     }
-    if (!client_flush(c) || (c->closing && c->out->len == 0)) {
-        client_drop(c);
-        return G_SOURCE_REMOVE;
+    return client_kick(c) ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* --- workers --- */
+
+static void server_push(SpLvServer *srv, ServerItem *it)
+{
+    g_mutex_lock(&srv->done_lock);
+    g_queue_push_tail(&srv->done, it);
+    g_mutex_unlock(&srv->done_lock);
+    guint64 one = 1;
+    if (write(srv->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        g_warning("cannot wake the protocol thread: %s", g_strerror(errno));
+}
+
+static void worker_run(gpointer data, gpointer opaque)
+{
+    Work *w = data;
+    ServerItem *it = g_new0(ServerItem, 1);
+    g_autoptr(GError) err = NULL;
+    it->c = w->c;
+    it->reply = g_byte_array_new();
+    if (!sp_lv_call_run(w->call, it->reply, &err))
+        it->fatal = g_strdup(err->message);
+    sp_lv_call_free(w->call);
+    g_free(w);
+    server_push(opaque, it);
+}
+
+/* SpLvDeferFn of every session (with workers). */
+static void client_defer(void *opaque, SpLvCall *call, bool mutating)
+{
+    SpLvClient *c = opaque;
+    Work *w = g_new0(Work, 1);
+    w->c = c;
+    w->call = call;
+    c->inflight++;
+    g_thread_pool_push(mutating ? c->srv->jobs : c->srv->queries, w, NULL);
+}
+
+static void item_free(ServerItem *it)
+{
+    if (it->reply)
+        g_byte_array_unref(it->reply);
+    g_free(it->fatal);
+    sp_lv_domain_info_clear(&it->dom);
+    g_free(it);
+}
+
+/* A call came back: its reply to the client, unless the client is gone. */
+static void item_reply(ServerItem *it)
+{
+    SpLvClient *c = it->c;
+    c->inflight--;
+    if (c->dead) {
+        if (!c->inflight)
+            client_free(c);
+        return;
     }
-    client_watch(c);
+    g_byte_array_append(c->out, it->reply->data, it->reply->len);
+    if (it->fatal) {
+        g_message("closing client %" G_GUINT64_FORMAT ": %s", c->id, it->fatal);
+        c->closing = true;
+    }
+    client_process(c);
+    client_kick(c);
+}
+
+static void item_event(SpLvServer *srv, ServerItem *it)
+{
+    for (GList *l = srv->clients; l;) {
+        SpLvClient *c = l->data;
+        l = l->next; /* c may be dropped */
+        if (c->closing)
+            continue;
+        sp_lv_session_event_append(c->session, c->out, &it->dom, it->event_id, it->event,
+                                   it->detail);
+        if (c->out->len > SP_LV_EVENT_BACKLOG_MAX) {
+            g_message("closing client %" G_GUINT64_FORMAT ": %u bytes of replies and events "
+                      "unread",
+                      c->id, c->out->len);
+            client_drop(c);
+            continue;
+        }
+        client_kick(c);
+    }
+}
+
+static void server_drain(SpLvServer *srv)
+{
+    for (;;) {
+        g_mutex_lock(&srv->done_lock);
+        ServerItem *it = g_queue_pop_head(&srv->done);
+        g_mutex_unlock(&srv->done_lock);
+        if (!it)
+            return;
+        if (it->c)
+            item_reply(it);
+        else
+            item_event(srv, it);
+        item_free(it);
+    }
+}
+
+static gboolean server_wake(gint fd, GIOCondition cond, gpointer data)
+{
+    guint64 n;
+    if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+        g_warning("eventfd read: %s", g_strerror(errno));
+    server_drain(data);
     return G_SOURCE_CONTINUE;
+}
+
+void sp_lv_server_emit(SpLvServer *srv, const SpLvDomainInfo *dom, gint32 event_id, gint32 event,
+                       gint32 detail)
+{
+    ServerItem *it = g_new0(ServerItem, 1);
+    it->dom.name = g_strdup(dom->name);
+    memcpy(it->dom.uuid, dom->uuid, 16);
+    it->dom.id = dom->id;
+    it->event_id = event_id;
+    it->event = event;
+    it->detail = detail;
+    server_push(srv, it);
 }
 
 /* NULL if the peer may use this listener, else a reason to refuse it. */
@@ -228,8 +424,11 @@ static gboolean listener_accept(gint lfd, GIOCondition cond, gpointer data)
     c->srv = srv;
     c->id = ++srv->next_client_id;
     c->fd = fd;
+    c->in = g_byte_array_new();
     c->out = g_byte_array_new();
     c->session = sp_lv_session_new(&srv->backend, &srv->endpoint, l->readonly, deny);
+    if (srv->jobs)
+        sp_lv_session_set_defer(c->session, client_defer, c);
     if (deny)
         g_message("client %" G_GUINT64_FORMAT ": %s", c->id, deny);
     srv->clients = g_list_prepend(srv->clients, c);
@@ -325,7 +524,7 @@ SpLvServer *sp_lv_server_new(const SpLvServerConfig *cfg, const SpLvBackend *bac
                              GMainContext *ctx, GError **error)
 {
     g_autoptr(SpLvServer) srv = g_new0(SpLvServer, 1);
-    srv->rw.fd = srv->ro.fd = -1;
+    srv->rw.fd = srv->ro.fd = srv->wake_fd = -1;
     srv->cfg = *cfg;
     srv->cfg.rw_path = srv->cfg.ro_path = NULL;
     if (!srv->cfg.max_clients)
@@ -337,6 +536,21 @@ SpLvServer *sp_lv_server_new(const SpLvServerConfig *cfg, const SpLvBackend *bac
         srv->endpoint.inbound_max = SP_LV_INBOUND_MAX_DEFAULT;
     srv->backend = *backend;
     srv->ctx = g_main_context_ref(ctx ? ctx : g_main_context_default());
+    g_mutex_init(&srv->done_lock);
+    g_queue_init(&srv->done);
+    srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (srv->wake_fd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "eventfd: %s",
+                    g_strerror(errno));
+        return NULL;
+    }
+    srv->wake_source = g_unix_fd_source_new(srv->wake_fd, G_IO_IN);
+    g_source_set_callback(srv->wake_source, G_SOURCE_FUNC(server_wake), srv, NULL);
+    g_source_attach(srv->wake_source, srv->ctx);
+    if (cfg->job_workers && cfg->query_workers) {
+        srv->jobs = g_thread_pool_new(worker_run, srv, (gint)cfg->job_workers, FALSE, NULL);
+        srv->queries = g_thread_pool_new(worker_run, srv, (gint)cfg->query_workers, FALSE, NULL);
+    }
     if (!cfg->rw_path) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "no read-write socket path");
         return NULL;
@@ -356,6 +570,19 @@ void sp_lv_server_free(SpLvServer *srv)
         client_drop(srv->clients->data);
     listener_close(&srv->rw);
     listener_close(&srv->ro);
+    /* The workers finish their calls; then their replies free the clients. */
+    if (srv->jobs)
+        g_thread_pool_free(srv->jobs, FALSE, TRUE);
+    if (srv->queries)
+        g_thread_pool_free(srv->queries, FALSE, TRUE);
+    server_drain(srv);
+    if (srv->wake_source) {
+        g_source_destroy(srv->wake_source);
+        g_source_unref(srv->wake_source);
+    }
+    if (srv->wake_fd >= 0)
+        close(srv->wake_fd);
+    g_mutex_clear(&srv->done_lock);
     if (srv->ctx)
         g_main_context_unref(srv->ctx);
     g_free(srv->hv_type);

@@ -62,12 +62,14 @@ struct SpMachine {
     uint64_t cpu_ns_done; /* CPU time of vCPU threads that ended */
     uint64_t command;     /* SP_Q_COMMAND word (atomic) */
 
-    /* Pause (vm-clone.c): a vCPU that sees pause_req parks on pause_cond
-     * until it is cleared or the VM stops.  pause_lock protects parked and
-     * alive; pause_req is read without it (atomic). */
+    /* Pause (clones, suspend): a vCPU that sees pause_req > 0 parks on
+     * pause_cond until it drops to 0 or the VM stops.  pause_lock protects
+     * parked and alive and serializes changes of pause_req, which vCPUs
+     * read without it (atomic). */
     GMutex pause_lock;
     GCond pause_cond;
-    int pause_req;   /* atomic */
+    int pause_req;   /* atomic: pauses held (they nest) */
+    int suspended;   /* atomic: one of them is the supervisor's suspend */
     uint32_t parked; /* vCPU threads parked now */
     uint32_t alive;  /* vCPU threads started and not yet returned */
 

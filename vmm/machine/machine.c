@@ -35,7 +35,7 @@ static void vm_uart_irq(void *opaque, int level)
 static void vm_linux_power(void *opaque, bool reboot)
 {
     SpMachine *vm = opaque;
-    sp_machine_end(vm, SP_VM_EXITED, 0, reboot ? "guest rebooted" : NULL);
+    sp_machine_end(vm, SP_VM_EXITED, 0, reboot ? SP_VM_REASON_REBOOT : NULL);
 }
 
 /* Load the bzImage and initrd and set every vCPU up for the 64-bit entry. */
@@ -242,7 +242,9 @@ bool sp_machine_pause(SpMachine *vm, GError **error)
                     vm->cfg->name, sp_vm_state_name(st));
         return false;
     }
-    __atomic_store_n(&vm->pause_req, 1, __ATOMIC_SEQ_CST);
+    g_mutex_lock(&vm->pause_lock);
+    __atomic_add_fetch(&vm->pause_req, 1, __ATOMIC_SEQ_CST);
+    g_mutex_unlock(&vm->pause_lock);
     for (uint32_t i = 0; i < vm->nvcpus; i++)
         sp_vcpu_kick(&vm->vcpus[i]);
     /* Parking takes microseconds; the margin is for a host so loaded that
@@ -271,9 +273,37 @@ bool sp_machine_pause(SpMachine *vm, GError **error)
 void sp_machine_resume(SpMachine *vm)
 {
     g_mutex_lock(&vm->pause_lock);
-    __atomic_store_n(&vm->pause_req, 0, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&vm->pause_req, __ATOMIC_SEQ_CST) > 0)
+        __atomic_sub_fetch(&vm->pause_req, 1, __ATOMIC_SEQ_CST);
     g_cond_broadcast(&vm->pause_cond);
     g_mutex_unlock(&vm->pause_lock);
+}
+
+bool sp_machine_suspend(SpMachine *vm, GError **error)
+{
+    if (__atomic_load_n(&vm->suspended, __ATOMIC_ACQUIRE))
+        return true;
+    if (!sp_machine_pause(vm, error))
+        return false;
+    __atomic_store_n(&vm->suspended, 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+bool sp_machine_unsuspend(SpMachine *vm, GError **error)
+{
+    if (!__atomic_load_n(&vm->suspended, __ATOMIC_ACQUIRE)) {
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_STATE, "VM '%s' is not suspended",
+                    vm->cfg->name);
+        return false;
+    }
+    __atomic_store_n(&vm->suspended, 0, __ATOMIC_RELEASE);
+    sp_machine_resume(vm);
+    return true;
+}
+
+bool sp_machine_suspended(SpMachine *vm)
+{
+    return __atomic_load_n(&vm->suspended, __ATOMIC_ACQUIRE);
 }
 
 void sp_machine_request_stop(SpMachine *vm)

@@ -125,8 +125,16 @@ bool sp_machine_clone_load(SpMachine *m, const SpMachineCloneLoad *in, GError **
 /* Park every vCPU thread outside KVM_RUN (their registers stay in KVM,
  * with any pending I/O completed) and wait until all are parked; false
  * with an error if the VM is not running or they do not park in time.
- * sp_machine_resume() lets them go on.  One pauser at a time. */
+ * Pauses nest (a clone pausing a suspended VM leaves it suspended): each
+ * sp_machine_resume() undoes one sp_machine_pause(), and the vCPUs go on
+ * when none is left.  Callers on the control thread only. */
 bool sp_machine_pause(SpMachine *vm, GError **error);
 void sp_machine_resume(SpMachine *vm);
+/* The supervisor's suspend (libvirt's virDomainSuspend): one pause held
+ * until sp_machine_unsuspend().  Suspending a suspended VM is a no-op;
+ * unsuspending one that is not suspended is an error. */
+bool sp_machine_suspend(SpMachine *vm, GError **error);
+bool sp_machine_unsuspend(SpMachine *vm, GError **error);
+bool sp_machine_suspended(SpMachine *vm);
 
 #endif

@@ -12,9 +12,9 @@
  * SIG_VCPU_KICK to the thread, so a vCPU inside KVM_RUN leaves it with EINTR
  * and one about to enter it does not enter.  The signal handler does nothing.
  *
- * Pausing (sp_machine_pause, for clones): the same kick, after vm->pause_req is
- * set; the thread completes the pending exit inside KVM (vcpu_park) and
- * waits on vm->pause_cond.  Nothing is saved: the registers stay in KVM.
+ * Pausing (sp_machine_pause: clones, the supervisor's suspend): the same
+ * kick, after vm->pause_req is raised; the thread completes the pending exit inside KVM (vcpu_park)
+ * and waits on vm->pause_cond.  Nothing is saved: the registers stay in KVM.
  */
 #include <errno.h>
 #include <signal.h>

@@ -53,6 +53,7 @@ struct SpVm {
     uint64_t clone_generation;
     uint64_t ram_base, ram_size;
     uint64_t resident_pages; /* last STATUS */
+    bool suspended;          /* its vCPUs are held by our PAUSE (STATUS, PAUSE/RESUME) */
     gint64 start_us, end_us;
     /* sharing */
     SpEngine *engine;

@@ -112,6 +112,7 @@ static void mirror_status(SpVm *vm, const SpProtoMsg *m)
     vm->ram_base = st.ram_base;
     vm->ram_size = st.ram_size;
     vm->resident_pages = st.resident_pages;
+    vm->suspended = st.suspended != 0;
     for (uint32_t i = 0; i < st.nresults && i < 4096; i++) {
         uint64_t v;
         uint8_t l = 0;
@@ -933,14 +934,33 @@ bool sp_vm_test_hook(SpVm *vm, uint32_t hook, GError **error)
     return sp_vm_request(vm, SP_PROTO_TEST_HOOK, &hook, 4, NULL, 0, REQUEST_TIMEOUT_S, NULL, error);
 }
 
-bool sp_vm_pause(SpVm *vm, GError **error)
+/* PAUSE / RESUME, and the mirror of the suspend they set or end. */
+static bool suspend_request(SpVm *vm, uint16_t type, GError **error)
 {
-    return request_simple(vm, SP_PROTO_PAUSE, error);
+    if (!request_simple(vm, type, error))
+        return false;
+    g_mutex_lock(&vm->lock);
+    vm->suspended = type == SP_PROTO_PAUSE;
+    g_mutex_unlock(&vm->lock);
+    return true;
 }
 
-void sp_vm_resume(SpVm *vm)
+bool sp_vm_pause(SpVm *vm, GError **error)
 {
-    request_simple(vm, SP_PROTO_RESUME, NULL);
+    return suspend_request(vm, SP_PROTO_PAUSE, error);
+}
+
+bool sp_vm_resume(SpVm *vm, GError **error)
+{
+    return suspend_request(vm, SP_PROTO_RESUME, error);
+}
+
+bool sp_vm_suspended(SpVm *vm)
+{
+    g_mutex_lock(&vm->lock);
+    bool s = vm->suspended;
+    g_mutex_unlock(&vm->lock);
+    return s;
 }
 
 bool sp_vm_process_died(const SpVm *vm)

@@ -26,6 +26,7 @@
 #ifndef SAMEPAGE_VMM_SUPER_VM_H
 #define SAMEPAGE_VMM_SUPER_VM_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -124,9 +125,27 @@ bool sp_vm_get_result(SpVm *vm, const char *key, uint64_t *value);
 /* Tests (host->test_hooks): make the VM process misbehave (vmproc.h hooks). */
 bool sp_vm_test_hook(SpVm *vm, uint32_t hook, GError **error);
 
-/* Park / unpark the guest's vCPUs. */
+/* Its vCPU threads, from /proc (vm-threads.c: no round trip, so it answers
+ * while the VM process is busy): appends SpVmVcpu by index. */
+typedef struct SpVmVcpu {
+    uint32_t index;     /* vCPU number */
+    pid_t tid;          /* its thread in the VM process */
+    uint64_t cpu_ns;    /* CPU time it used so far */
+    int cpu;            /* host CPU it last ran on */
+    cpu_set_t affinity; /* host CPUs it may run on */
+} SpVmVcpu;
+bool sp_vm_vcpus(SpVm *vm, GArray *out, GError **error);
+/* Pin every thread of its process to `set` (threads started later inherit
+ * it: call before sp_vm_start to cover the vCPUs). */
+bool sp_vm_set_affinity(SpVm *vm, const cpu_set_t *set, GError **error);
+
+/* Suspend the guest (its vCPUs park until sp_vm_resume; pausing a
+ * suspended VM is a no-op, resuming one that is not suspended an error),
+ * and whether it is suspended (also after a re-attach: the VM process
+ * reports it). */
 bool sp_vm_pause(SpVm *vm, GError **error);
-void sp_vm_resume(SpVm *vm);
+bool sp_vm_resume(SpVm *vm, GError **error);
+bool sp_vm_suspended(SpVm *vm);
 
 /* Clones (vm-clone.c).  The source must be a running payload VM.  Its
  * process pauses once and makes the layer file of a new clone group that

@@ -52,6 +52,7 @@ void sp_vmproc_status(SpVmProc *p, SpProtoWriter *w)
             .ram_base = (uint64_t)(uintptr_t)mem->host,
             .ram_size = mem->size,
             .resident_pages = sp_guest_mem_resident_pages(mem),
+            .suspended = sp_machine_suspended(p->m),
         };
         results = sp_machine_results(p->m);
         reason = sp_machine_get_reason(p->m);
@@ -229,10 +230,10 @@ static void do_simple(SpVmProc *p, SpProtoMsg *req)
         sp_machine_request_stop(p->m);
         break;
     case SP_PROTO_PAUSE:
-        ok = sp_machine_pause(p->m, &err);
+        ok = sp_machine_suspend(p->m, &err);
         break;
     case SP_PROTO_RESUME:
-        sp_machine_resume(p->m);
+        ok = sp_machine_unsuspend(p->m, &err);
         break;
     case SP_PROTO_SYNC:
         ok = sp_agent_sync(p->agent, &err);

@@ -1,0 +1,73 @@
+#!/bin/sh
+# concurrency.sh - samepaged serves clients at once: while one client clones
+# a 1 GiB memload VM into 8 children (seconds), a second client's
+# `virsh list` answers in under a second each time, and a third suspends
+# and resumes another VM meanwhile; a state change of the VM being cloned
+# waits for the clone and then happens (libvirt's per-domain job); two
+# clients suspending and resuming one VM at once leave it consistent and
+# its memory intact.  TAP.
+set -u
+. "$(dirname "$0")/common.sh"
+S() { "$B/samepage" "$@" --connect "$SOCK"; }
+now() { date +%s.%N; }
+echo "1..9"
+spd_start --clone-max 16 || { echo "Bail out! samepaged did not start"; exit 1; }
+
+vm_xml big "seed=11,rate=50" 1024 | sed 's|<vcpu>2</vcpu>|<vcpu>1</vcpu>|' >"$T/big.xml"
+vm_xml other "seed=12,rate=100" 64 >"$T/other.xml"
+V create "$T/big.xml" >/dev/null 2>&1 && V create "$T/other.xml" >/dev/null 2>&1
+check "a 1 GiB memload VM and a small one run" eval 'wait_rounds big 1 600 && wait_rounds other 1 600'
+
+# The clone, in the background; lists, and another VM's suspend/resume, meanwhile.
+echo "$(now)" >"$T/clone.start"
+(S clone big --count 8 >"$T/clone.out" 2>&1; echo $? >"$T/clone.rc"; now >"$T/clone.end") &
+CL=$!
+sleep 0.2
+(t0=$(now); V suspend big >"$T/suspend.out" 2>&1; echo "$t0 $(now)" >"$T/suspend.times") &
+SU=$!
+: >"$T/lists"
+t0=$(now); V suspend other >/dev/null 2>&1; V resume other >"$T/other.out" 2>&1; t1=$(now)
+echo "$t0 $t1" >"$T/other.times"
+while kill -0 $CL 2>/dev/null; do
+    t0=$(now)
+    V list >"$T/list.out" 2>&1 && echo "$t0 $(now) $(grep -c running "$T/list.out")" >>"$T/lists"
+done
+wait $CL
+wait $SU
+start=$(cat "$T/clone.start"); end=$(cat "$T/clone.end")
+# lists that ran entirely while the clone was in progress, and the slowest of them
+read -r during slowest <<EOF2
+$(awk -v s="$start" -v e="$end" '$1 >= s && $2 <= e {n++; d = $2 - $1; if (d > m) m = d}
+  END {printf "%d %.3f\n", n, m}' "$T/lists")
+EOF2
+check "the clone of 1 GiB into 8 children succeeds ($(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.1f", e - s}') s)" \
+    sh -c "[ \$(cat '$T/clone.rc') = 0 ] && grep -q 'cloned into big-c1' '$T/clone.out'"
+check "meanwhile virsh list answered $during times, the slowest in $slowest s (< 1 s)" \
+    sh -c "[ $during -ge 2 ] && awk 'BEGIN {exit !($slowest < 1.0)}'"
+read -r o0 o1 <"$T/other.times"
+check "meanwhile another VM was suspended and resumed ($(awk -v a="$o0" -v b="$o1" 'BEGIN {printf "%.2f", b - a}') s, before the clone ended)" \
+    sh -c "grep -q \"Domain 'other' resumed\" '$T/other.out' && awk 'BEGIN {exit !($o1 < $end)}'"
+read -r s0 s1 <"$T/suspend.times"
+check "virsh suspend of the VM being cloned waited for the clone, then suspended it" \
+    sh -c "grep -q \"Domain 'big' suspended\" '$T/suspend.out' && awk 'BEGIN {exit !($s1 >= $end - 0.05)}' && [ \"\$(virsh -c '$URI' domstate big | head -1)\" = paused ]"
+V resume big >/dev/null 2>&1
+
+# Two clients suspend and resume one VM at once, 10 times each.
+racers=
+for c in 1 2; do
+    (for k in 1 2 3 4 5 6 7 8 9 10; do V suspend other; V resume other; done >"$T/race$c.out" 2>&1) &
+    racers="$racers $!"
+done
+# shellcheck disable=SC2086
+wait $racers # not samepaged: it is a background job of this shell too
+bad=$(cat "$T/race1.out" "$T/race2.out" | grep '^error' | grep -v 'error: Failed to resume domain' |
+    grep -vc 'is not paused')
+check "two clients racing suspend/resume: only 'not paused' refusals ($bad other errors)" [ "$bad" = 0 ]
+V resume other >/dev/null 2>&1
+r=$(rounds other)
+check "the VM runs on with its memory intact" eval 'wait_rounds other $((r + 2)) 600 && [ "$(errors other)" = 0 ]'
+check "every child runs and verifies with zero integrity errors" \
+    sh -c "for k in 1 2 3 4 5 6 7 8; do [ \"\$(virsh -c '$URI' domstats big-c\$k | awk -F= '/integrity_errors=/ {print \$2}')\" = 0 ] || exit 1; done"
+spd_stop
+check "SIGTERM: samepaged exits 0" [ $? = 0 ]
+exit 0
