@@ -61,7 +61,7 @@ tests_test_metrics_LDADD = $(TEST_LDADD) $(JSON_GLIB_LIBS) -lm
 TESTS += tests/metrics/prometheus.sh tests/metrics/endpoint-errors.sh tests/metrics/top.sh \
 	tests/metrics/scrape-load.sh tests/metrics/dashboard.sh
 EXTRA_DIST += tests/metrics/prometheus.sh tests/metrics/endpoint-errors.sh tests/metrics/top.sh \
-	tests/metrics/scrape-load.sh tests/metrics/scrape-load.py tests/metrics/dashboard.sh \
+	tests/metrics/scrape-load.sh tests/metrics/scrape-load-client.py tests/metrics/dashboard.sh \
 	tests/metrics/common.sh
 
 include tests/emuhost/local.mk

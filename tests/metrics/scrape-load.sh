@@ -7,7 +7,7 @@
 # TAP comment.  The assertion's margin is generous (the host is shared and
 # has 2 cores: run to run, convergence varies by ±40 %), so it catches a
 # scrape that stalls the engine, not a few per cent.
-# Helper: scrape-load.py.  TAP.
+# Helper: scrape-load-client.py.  TAP.
 set -u
 . "$(dirname "$0")/../daemon/common.sh"
 . "$(dirname "$0")/common.sh"
@@ -16,7 +16,7 @@ SECS=${SCRAPE_LOAD_SECONDS:-30}
 ROUNDS=${SCRAPE_LOAD_ROUNDS:-1}
 MP=$(free_port)
 spd_start --metrics-listen "127.0.0.1:$MP" || { echo "Bail out! samepaged did not start"; exit 1; }
-H="$(dirname "$0")/scrape-load.py"
+H="$(dirname "$0")/scrape-load-client.py"
 TAP_DIAG="$T/out"
 measured=0
 r=1

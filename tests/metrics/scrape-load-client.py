@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# scrape-load.py URI METRICS_URL SCRAPERS SECONDS - one measuring run for
+# scrape-load-client.py URI METRICS_URL SCRAPERS SECONDS - one measuring run for
 # tests/metrics/scrape-load.sh: start 4 memload VMs of one sharing domain
 # on the samepaged at URI (python3-libvirt), let SCRAPERS threads GET
 # METRICS_URL at 10 Hz each for SECONDS while another polls the engine's
