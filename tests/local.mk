@@ -1,6 +1,6 @@
 # tests/ - unit tests (GTest, TAP), integration tests with real KVM VMs, CLI tests.
 # The harness the VM tests share with bench/ is in tests/lib/ (libharness.a).
-TEST_LDADD = libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread
+TEST_LDADD = libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) $(LZ4_LIBS) -lpthread
 
 # The shell tests' TAP helpers (ok, notok, check), sourced by every one of
 # them, and what the `samepage run` tests share.

@@ -27,6 +27,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib-unix.h>
 
 #include "rmap/rmap.h"
@@ -53,6 +54,7 @@ typedef struct RunCtx {
     GPtrArray *vms;   /* SpVm*, in --vm order */
     SpEngine *engine; /* the sharing engine, or NULL with --engine=off|ksm */
     bool ksm;         /* --engine=ksm: guest RAM is MADV_MERGEABLE */
+    bool swap;        /* the engine swaps (docs/swap.md) */
     GMainLoop *loop;
     gint running;              /* VMs still running (atomic) */
     bool quiet;                /* no console echo */
@@ -168,7 +170,23 @@ static void run_status_line(RunCtx *ctx, SpVm *vm)
     if (ctx->engine)
         sp_engine_get_vm_stats(ctx->engine, sp_vm_engine_handle(vm), &e);
     uint64_t clone_shared = sp_vm_clone_shared_pages(vm), clone_group = sp_vm_clone_group_id(vm);
-    g_autofree char *clone_text = NULL;
+    g_autofree char *clone_text = NULL, *swap_text = NULL;
+    if (ctx->swap && ctx->json)
+        swap_text = g_strdup_printf(
+            ",\"swapped_pages\":%" G_GUINT64_FORMAT ",\"swap_outs\":%" G_GUINT64_FORMAT
+            ",\"swap_ins\":%" G_GUINT64_FORMAT ",\"swap_in_p50_us\":%" G_GUINT64_FORMAT
+            ",\"swap_in_p99_us\":%" G_GUINT64_FORMAT ",\"swap_blocked_ms\":%.1f"
+            ",\"refaults\":%" G_GUINT64_FORMAT ",\"mem_limit\":%" G_GUINT64_FORMAT
+            ",\"charged_bytes\":%" G_GUINT64_FORMAT,
+            e.swapped_pages, e.swap_outs, e.swap_ins, e.swap_in_p50_us, e.swap_in_p99_us,
+            e.swap_blocked_ns / 1e6, e.refaults, e.mem_limit, e.charged_bytes);
+    else if (ctx->swap)
+        swap_text =
+            g_strdup_printf(" | swapped %" G_GUINT64_FORMAT " outs %" G_GUINT64_FORMAT
+                            " ins %" G_GUINT64_FORMAT " p50 %" G_GUINT64_FORMAT
+                            "us p99 %" G_GUINT64_FORMAT "us blocked %.1fms charged %.1f MiB",
+                            e.swapped_pages, e.swap_outs, e.swap_ins, e.swap_in_p50_us,
+                            e.swap_in_p99_us, e.swap_blocked_ns / 1e6, e.charged_bytes / 1048576.0);
     if (clone_group) /* in a clone family */
         clone_text = g_strdup_printf(" | clone-shared %" G_GUINT64_FORMAT
                                      " group %" G_GUINT64_FORMAT " gen %" G_GUINT64_FORMAT,
@@ -182,21 +200,21 @@ static void run_status_line(RunCtx *ctx, SpVm *vm)
                   ",\"zero_pages\":%" G_GUINT64_FORMAT ",\"private_pages\":%" G_GUINT64_FORMAT
                   ",\"mappings\":%" G_GUINT64_FORMAT ",\"profit_bytes\":%" G_GINT64_FORMAT
                   ",\"clone_shared_pages\":%" G_GUINT64_FORMAT ",\"clone_group\":%" G_GUINT64_FORMAT
-                  ",\"clone_generation\":%" G_GUINT64_FORMAT "}\n",
+                  ",\"clone_generation\":%" G_GUINT64_FORMAT "%s}\n",
                   sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.phase, i.rounds,
                   i.pages_verified, i.pages_rewritten, i.integrity_errors, e.merged_pages,
                   e.zero_pages, e.private_pages, e.mappings, e.profit_bytes, clone_shared,
-                  clone_group, sp_vm_clone_generation(vm));
+                  clone_group, sp_vm_clone_generation(vm), swap_text ? swap_text : "");
     else
-        run_print(ctx,
-                  "[status] %-12s %-8s %7.1fs round %" G_GUINT64_FORMAT
-                  " verified %" G_GUINT64_FORMAT " rewritten %" G_GUINT64_FORMAT
-                  " integrity-errors %" G_GUINT64_FORMAT " | merged %" G_GUINT64_FORMAT
-                  " zero %" G_GUINT64_FORMAT " private %" G_GUINT64_FORMAT
-                  " mappings %" G_GUINT64_FORMAT "%s\n",
-                  sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.rounds, i.pages_verified,
-                  i.pages_rewritten, i.integrity_errors, e.merged_pages, e.zero_pages,
-                  e.private_pages, e.mappings, clone_text ? clone_text : "");
+        run_print(
+            ctx,
+            "[status] %-12s %-8s %7.1fs round %" G_GUINT64_FORMAT " verified %" G_GUINT64_FORMAT
+            " rewritten %" G_GUINT64_FORMAT " integrity-errors %" G_GUINT64_FORMAT
+            " | merged %" G_GUINT64_FORMAT " zero %" G_GUINT64_FORMAT " private %" G_GUINT64_FORMAT
+            " mappings %" G_GUINT64_FORMAT "%s%s\n",
+            sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.rounds, i.pages_verified,
+            i.pages_rewritten, i.integrity_errors, e.merged_pages, e.zero_pages, e.private_pages,
+            e.mappings, clone_text ? clone_text : "", swap_text ? swap_text : "");
 }
 
 /* One line per clone group of the process (rmap/rmap.h), if any. */
@@ -253,6 +271,43 @@ static void run_engine_line(RunCtx *ctx)
                   st.general_profit / 1048576.0, st.merges, st.cow_breaks);
 }
 
+/* Swap's host figures (docs/swap.md). */
+static void run_swap_line(RunCtx *ctx)
+{
+    if (!ctx->swap)
+        return;
+    SpSwapStats w;
+    sp_engine_get_swap_stats(ctx->engine, &w);
+    double ratio = w.cache_bytes ? (double)w.cache_pages * 4096.0 / (double)w.cache_bytes : 0.0;
+    if (ctx->json)
+        run_print(ctx,
+                  "{\"swap\":{\"pages_swapped\":%" G_GUINT64_FORMAT
+                  ",\"frames_swapped\":%" G_GUINT64_FORMAT ",\"bytes_written\":%" G_GUINT64_FORMAT
+                  ",\"bytes_read\":%" G_GUINT64_FORMAT ",\"slots_used\":%" G_GUINT64_FORMAT
+                  ",\"swapin_copies\":%" G_GUINT64_FORMAT ",\"cache_pages\":%" G_GUINT64_FORMAT
+                  ",\"cache_bytes\":%" G_GUINT64_FORMAT ",\"cache_ratio\":%.2f"
+                  ",\"refaults\":%" G_GUINT64_FORMAT ",\"swap_outs\":%" G_GUINT64_FORMAT
+                  ",\"swap_ins\":%" G_GUINT64_FORMAT ",\"frame_outs\":%" G_GUINT64_FORMAT
+                  ",\"frame_ins\":%" G_GUINT64_FORMAT ",\"merged_instead\":%" G_GUINT64_FORMAT
+                  ",\"zero_skipped\":%" G_GUINT64_FORMAT ",\"full_events\":%" G_GUINT64_FORMAT
+                  ",\"limit_bytes\":%" G_GUINT64_FORMAT ",\"charged_bytes\":%" G_GUINT64_FORMAT
+                  "}}\n",
+                  w.pages_swapped, w.frames_swapped, w.bytes_written, w.bytes_read, w.slots_used,
+                  w.swapin_copies, w.cache_pages, w.cache_bytes, ratio, w.refaults, w.swap_outs,
+                  w.swap_ins, w.frame_outs, w.frame_ins, w.merged_instead, w.zero_skipped,
+                  w.full_events, w.limit_bytes, w.charged_bytes);
+    else
+        run_print(ctx,
+                  "[swap] swapped %" G_GUINT64_FORMAT " (frames %" G_GUINT64_FORMAT
+                  ") outs %" G_GUINT64_FORMAT " ins %" G_GUINT64_FORMAT
+                  " refaults %" G_GUINT64_FORMAT " written %.1f MiB slots %" G_GUINT64_FORMAT
+                  " cache %" G_GUINT64_FORMAT " pages (x%.1f) swapin-copies %" G_GUINT64_FORMAT
+                  " charged %.1f/%.1f MiB\n",
+                  w.pages_swapped, w.frames_swapped, w.swap_outs, w.swap_ins, w.refaults,
+                  w.bytes_written / 1048576.0, w.slots_used, w.cache_pages, ratio, w.swapin_copies,
+                  w.charged_bytes / 1048576.0, w.limit_bytes / 1048576.0);
+}
+
 /* One counter of the host kernel's KSM (/sys/kernel/mm/ksm/NAME), or -1. */
 static int64_t run_ksm_counter(const char *name)
 {
@@ -295,6 +350,7 @@ static gboolean on_status(gpointer opaque)
     for (guint i = 0; i < ctx->vms->len; i++)
         run_status_line(ctx, ctx->vms->pdata[i]);
     run_engine_line(ctx);
+    run_swap_line(ctx);
     run_groups_lines(ctx);
     run_ksm_line(ctx);
     return G_SOURCE_CONTINUE;
@@ -460,6 +516,8 @@ static const char run_description[] =
     "  initrd=PATH      its initrd\n"
     "  domain=NAME      sharing domain (default: the VM's own)\n"
     "  share=yes|no     take part in memory sharing (default yes)\n"
+    "  mem-limit=SIZE   memory its guest RAM may occupy; beyond it its cold pages\n"
+    "                   are swapped (at least 16M; needs share=yes)\n"
     "  cmdline=...      kernel command line; takes the REST of the spec\n"
     "  args=...         payload arguments; takes the REST of the spec, commas\n"
     "                   included, so it must come last\n"
@@ -481,6 +539,16 @@ static const char run_description[] =
     "show KSM's host-wide counters.  Clone children are not advised: their RAM\n"
     "maps a file-backed layer, which KSM cannot merge.\n"
     "\n"
+    "--mem-limit SIZE (all VMs) and mem-limit= (one VM) turn swap on: cold guest\n"
+    "pages go to a compressed tier in memory (--swap-cache) and then to a swap\n"
+    "file (--swap-file, --swap-size), and come back when the guest touches them.\n"
+    "A frame shared by several VMs is swapped once and comes back once, for all\n"
+    "of them.  A shared frame counts once against --mem-limit, and 1/N against\n"
+    "the limit of each of its N sharers.  Status lines then add swap figures per\n"
+    "VM and a '[swap]' line (JSON: swap_* keys, {\"swap\": {...}}).  Swap also\n"
+    "reclaims when the host runs short of memory (PSI, MemAvailable).  See\n"
+    "docs/swap.md.\n"
+    "\n"
     "Exit status: 0 if every VM exited with status 0 or was stopped by the host\n"
     "without an integrity error; 1 if any VM crashed, exited non-zero or reported\n"
     "an integrity error; 2 for usage errors and VMs that could not be created.\n"
@@ -501,6 +569,11 @@ typedef struct RunOptions {
     bool host_ksm;        /* --engine=ksm */
     SpEngineKnobs knobs;  /* the defaults and the knob options */
     char **allow;         /* --allow-share A:B, checked */
+    bool swap;            /* swap on: a limit or a swap file was given */
+    uint64_t mem_limit;   /* --mem-limit, 0: none */
+    char *swap_file;      /* --swap-file, or NULL: a temporary one */
+    uint64_t swap_size;   /* --swap-size, 0: all guest RAM */
+    uint64_t swap_cache;  /* --swap-cache */
 } RunOptions;
 
 static void run_options_clear(RunOptions *o)
@@ -511,6 +584,7 @@ static void run_options_clear(RunOptions *o)
         g_ptr_array_unref(o->clones);
     g_free(o->kvm_path);
     g_strfreev(o->allow);
+    g_free(o->swap_file);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RunOptions, run_options_clear)
 
@@ -595,6 +669,76 @@ static bool run_parse_engine(const RunEngineArgs *a, RunOptions *o)
     return true;
 }
 
+/* The swap options: sizes, and what swap needs; false after a usage error. */
+typedef struct RunSwapArgs {
+    char *mem_limit, *swap_file, *swap_size, *swap_cache;
+} RunSwapArgs;
+
+static void run_swap_args_clear(RunSwapArgs *a)
+{
+    g_free(a->mem_limit);
+    g_free(a->swap_file);
+    g_free(a->swap_size);
+    g_free(a->swap_cache);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RunSwapArgs, run_swap_args_clear)
+
+static bool run_size_opt(const char *opt, const char *text, bool zero_ok, uint64_t *out)
+{
+    g_autoptr(GError) error = NULL;
+    if (!text)
+        return true;
+    if (zero_ok && !strcmp(text, "0")) {
+        *out = 0;
+        return true;
+    }
+    if (!sp_parse_size(text, out, &error)) {
+        g_printerr("samepage run: --%s: %s\n", opt, error->message);
+        return false;
+    }
+    return true;
+}
+
+static bool run_parse_swap(RunSwapArgs *a, RunOptions *o)
+{
+    o->swap_cache = 64ULL << 20;
+    if (!run_size_opt("mem-limit", a->mem_limit, false, &o->mem_limit) ||
+        !run_size_opt("swap-size", a->swap_size, false, &o->swap_size) ||
+        !run_size_opt("swap-cache", a->swap_cache, true, &o->swap_cache))
+        return false;
+    o->swap_file = g_steal_pointer(&a->swap_file);
+    bool vm_limit = false;
+    uint64_t ram = 0;
+    for (guint i = 0; i < o->cfgs->len; i++) {
+        const SpVmConfig *c = o->cfgs->pdata[i];
+        vm_limit |= c->mem_limit != 0;
+        ram += c->mem_size;
+        if (c->mem_limit && c->no_share) {
+            g_printerr("samepage run: VM '%s': mem-limit= needs share=yes (swap is the sharing "
+                       "engine's)\n",
+                       c->name);
+            return false;
+        }
+    }
+    o->swap = o->mem_limit || vm_limit || o->swap_file;
+    if (!o->swap)
+        return true;
+    if (!o->engine_on) {
+        g_printerr("samepage run: memory limits and swap need samepage's engine (--engine=on)\n");
+        return false;
+    }
+    uint64_t least = (uint64_t)o->cfgs->len * SP_VM_MEM_LIMIT_MIN;
+    if (o->mem_limit && o->mem_limit < least) {
+        g_printerr("samepage run: --mem-limit %s is below the %" G_GUINT64_FORMAT
+                   " MiB that %u VMs need resident at least (%llu MiB each)\n",
+                   a->mem_limit, least >> 20, o->cfgs->len, SP_VM_MEM_LIMIT_MIN >> 20);
+        return false;
+    }
+    if (!o->swap_size)
+        o->swap_size = MAX(ram, 64ULL << 20);
+    return true;
+}
+
 /* Every --vm spec, before touching KVM: a typo fails fast and harms nothing. */
 static bool run_parse_vms(char **vm_specs, RunOptions *o)
 {
@@ -653,6 +797,20 @@ static bool run_parse(int argc, char **argv, RunOptions *o)
         {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &o->kvm_path, "KVM device (default /dev/kvm)", "PATH"},
         {NULL},
     };
+    g_auto(RunSwapArgs) sa = {0};
+    GOptionEntry swap_entries[] = {
+        {"mem-limit", 0, 0, G_OPTION_ARG_STRING, &sa.mem_limit,
+         "Memory all VMs' guest RAM may occupy; beyond it, cold pages are swapped (default: no "
+         "limit)",
+         "SIZE"},
+        {"swap-file", 0, 0, G_OPTION_ARG_FILENAME, &sa.swap_file,
+         "Swap file (created; default: an unlinked file in the temporary directory)", "PATH"},
+        {"swap-size", 0, 0, G_OPTION_ARG_STRING, &sa.swap_size,
+         "Most the swap file may hold (sparse; default: all guest RAM)", "SIZE"},
+        {"swap-cache", 0, 0, G_OPTION_ARG_STRING, &sa.swap_cache,
+         "Compressed swap tier in memory, in front of the file (default 64M; 0: none)", "SIZE"},
+        {NULL},
+    };
     g_auto(RunEngineArgs) ea = {0};
     run_engine_args_init(&ea, &o->allow);
     g_autoptr(GOptionContext) oc = g_option_context_new("--vm SPEC [--vm SPEC ...]");
@@ -660,6 +818,10 @@ static bool run_parse(int argc, char **argv, RunOptions *o)
                                           "Show the sharing engine options", NULL, NULL);
     g_option_group_add_entries(eg, ea.entries);
     g_option_context_add_group(oc, eg);
+    GOptionGroup *sg = g_option_group_new("swap", "Memory limits and swap (docs/swap.md):",
+                                          "Show the memory limit and swap options", NULL, NULL);
+    g_option_group_add_entries(sg, swap_entries);
+    g_option_context_add_group(oc, sg);
     g_option_context_set_summary(oc, "Run VMs in the foreground.");
     g_option_context_set_description(oc, run_description);
     g_option_context_add_main_entries(oc, entries, NULL);
@@ -684,7 +846,7 @@ static bool run_parse(int argc, char **argv, RunOptions *o)
         g_printerr("samepage run: --timeout and --status must not be negative\n");
         return false;
     }
-    return run_parse_vms(vm_specs, o) && run_parse_clones(clone_specs, o);
+    return run_parse_vms(vm_specs, o) && run_parse_clones(clone_specs, o) && run_parse_swap(&sa, o);
 }
 
 /* The sharing engine of --engine=on, with --allow-share's pairs. */
@@ -700,6 +862,24 @@ static bool run_start_engine(RunCtx *ctx, const RunOptions *o)
         g_auto(GStrv) ab = g_strsplit(*a, ":", 2);
         sp_engine_allow_domains(ctx->engine, ab[0], ab[1]);
     }
+    if (!o->swap)
+        return true;
+    g_autofree char *tmp =
+        o->swap_file ? NULL
+                     : g_strdup_printf("%s/samepage-swap-%d", g_get_tmp_dir(), (int)getpid());
+    SpSwapConfig sc = {.path = o->swap_file ? o->swap_file : tmp,
+                       .file_bytes = o->swap_size,
+                       .cache_bytes = o->swap_cache,
+                       .host_limit = o->mem_limit,
+                       .pressure = true};
+    bool ok = sp_engine_enable_swap(ctx->engine, &sc, &error);
+    if (tmp)
+        unlink(tmp); /* ours alone: it goes with us */
+    if (!ok) {
+        g_printerr("samepage run: %s%s\n", o->swap_file ? "--swap-file: " : "", error->message);
+        return false;
+    }
+    ctx->swap = true;
     return true;
 }
 
@@ -768,6 +948,7 @@ static int run_wait_and_report(RunCtx *ctx)
     if (ctx->clone_failed)
         rc = 1;
     run_engine_line(ctx);
+    run_swap_line(ctx);
     run_groups_lines(ctx);
     run_ksm_line(ctx);
     return rc;
