@@ -25,6 +25,11 @@ TESTS += tests/test-vmproc
 tests_test_vmproc_LDADD = libharness.a $(TEST_LDADD)
 tests_test_sharing_LDADD = libharness.a $(TEST_LDADD)
 
+# Swap, with real VMs.
+check_PROGRAMS += tests/test-swap
+TESTS += tests/test-swap
+tests_test_swap_LDADD = libharness.a $(TEST_LDADD)
+
 # VM clones and the reverse map, with real VMs.
 check_PROGRAMS += tests/test-clone
 TESTS += tests/test-clone
