@@ -120,6 +120,7 @@ struct SpEngineVm {
     uint64_t zero;         /* exchange.c; eng->lock: the agent's zero pages, last said */
     uint64_t volatile_now; /* scan.c; eng->lock: volatile pages counted this pass */
     SpProtoVmStats agent;  /* sp_engine_get_vm_stats; eng->lock: the agent's last stats */
+    gint64 agent_us;       /* sp_engine_get_vm_stats; eng->lock: when they came (monotonic) */
 };
 
 struct SpEngine {

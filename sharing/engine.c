@@ -572,8 +572,10 @@ void sh_vm_refresh_stats(SpEngine *eng, SpEngineVm *vm)
         return;
     SpProtoReader rd = sp_proto_reader(&r);
     SpProtoVmStats st;
-    if (sp_proto_read(&rd, &st, sizeof(st)))
+    if (sp_proto_read(&rd, &st, sizeof(st))) {
         vm->agent = st;
+        vm->agent_us = g_get_monotonic_time();
+    }
     sp_proto_msg_clear(&r);
 }
 
@@ -596,11 +598,19 @@ void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
 
 void sp_engine_get_vm_stats(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out)
 {
+    sp_engine_get_vm_stats_aged(eng, vm, 0, out);
+}
+
+void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s,
+                                 SpEngineVmStats *out)
+{
     memset(out, 0, sizeof(*out));
     if (!vm)
         return;
     g_mutex_lock(&eng->lock);
-    sh_vm_refresh_stats(eng, vm);
+    if (max_age_s <= 0 || !vm->agent_us ||
+        g_get_monotonic_time() - vm->agent_us > (gint64)(max_age_s * 1e6))
+        sh_vm_refresh_stats(eng, vm);
     out->merged_pages = vm->merged;
     out->zero_pages = vm->zero;
     out->private_pages = vm->agent.private_pages;

@@ -203,6 +203,13 @@ void sp_engine_get_swap_stats(SpEngine *eng, SpSwapStats *out);
 uint64_t sp_engine_swap_out(SpEngine *eng, SpEngineVm *vm, bool private_pages, bool frames,
                             uint64_t max);
 
+/* The same, but the figures only the VM's agent knows (private pages,
+ * mappings, resident pages) come from its last report when that is at most
+ * max_age_s old: no round trip to the VM process, the engine's lock held
+ * only to copy (scrapers at any rate cost the engine nothing more).
+ * merged, zero and volatile pages are the index's own, always current. */
+void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s,
+                                 SpEngineVmStats *out);
 /* CPU time the engine thread has used so far (ns). */
 uint64_t sp_engine_cpu_ns(SpEngine *eng);
 /* Block until `n` more full scans completed (tests, `samepage stats --settle`). */

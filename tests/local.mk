@@ -51,4 +51,16 @@ TESTS += tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/exporter.sh 
 EXTRA_DIST += tests/daemon/common.sh tests/daemon/virsh.sh tests/daemon/restart.sh \
 	tests/daemon/exporter.sh tests/daemon/python-libvirt.py
 
+# The figures' tables and printers (unit), and the observability of a
+# real samepaged and samepage run: Debian's prometheus and promtool, tmux
+# for samepage top, scrapers under load, the contrib/ dashboard and docs.
+check_PROGRAMS += tests/test-metrics
+TESTS += tests/test-metrics
+tests_test_metrics_LDADD = $(TEST_LDADD) $(JSON_GLIB_LIBS) -lm
+TESTS += tests/metrics/prometheus.sh tests/metrics/endpoint-errors.sh tests/metrics/top.sh \
+	tests/metrics/scrape-load.sh tests/metrics/dashboard.sh
+EXTRA_DIST += tests/metrics/prometheus.sh tests/metrics/endpoint-errors.sh tests/metrics/top.sh \
+	tests/metrics/scrape-load.sh tests/metrics/scrape-load.py tests/metrics/dashboard.sh \
+	tests/metrics/common.sh
+
 include tests/emuhost/local.mk

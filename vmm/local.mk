@@ -7,6 +7,7 @@
 #   super/    a supervisor's view of VM processes (samepage run, samepaged)
 #   cli/      the `samepage` commands
 #   daemon/   samepaged; libvirt/ its libvirt endpoint
+#   metrics/  every figure in one table, and its printers (Prometheus, JSON)
 # and, shared by every side: a VM's spec (vm-config), states and errors.
 noinst_LIBRARIES += libvmm.a
 libvmm_a_SOURCES = \
@@ -47,14 +48,19 @@ libvmm_a_SOURCES += \
 	vmm/cli/cmd-lifecycle.c \
 	vmm/cli/cmd-stats.c \
 	vmm/cli/cmd-console.c \
-	vmm/cli/cmd-clone.c
+	vmm/cli/cmd-clone.c \
+	vmm/cli/cmd-top.c vmm/cli/top-view.c vmm/cli/top-view.h \
+	vmm/cli/run-status.c vmm/cli/run-status.h \
+	vmm/cli/run-logs.c vmm/cli/run-logs.h
 
 bin_PROGRAMS += samepage
 samepage_SOURCES = vmm/cli/main.c
 # the client commands live in libvmm.a and call into libsplibvirt.a
 samepage_LDADD = libvmm.a libsplibvirt.a libsharing.a librmap.a \
+	$(SOUP_LIBS) $(JSON_GLIB_LIBS) $(NCURSES_LIBS) \
 	$(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) $(LZ4_LIBS) -lpthread -lm
 
 include vmm/libvirt/local.mk
 include vmm/linux/local.mk
 include vmm/daemon/local.mk
+include vmm/metrics/local.mk

@@ -214,7 +214,7 @@ eng=$(grep '^\[engine\]' "$out" | awk -v n="$nlines" 'NR == n + 1 { print; exit 
 [ -n "$eng" ] || eng=$(grep '^\[engine\]' "$out" | tail -n1)
 echo "# A: engine after the measurement: $eng"
 # the engine's own memory: saved - profit (both in MiB on the line)
-a_meta_kb=$(awk -v s="$(field saved "$eng")" -v p="$(field '(profit' "$eng")" 'BEGIN { printf "%d", (s - p) * 1024 }')
+a_meta_kb=$(awk -v s="$(field saved "$eng")" -v p="$(field profit "$eng")" 'BEGIN { printf "%d", (s - p) * 1024 }')
 a_time=$(secs "$t0" "${t_meas:-$t_end}")
 a_shared=$(field shared "$eng"); a_sharing=$(field sharing "$eng"); a_zero=$(field zero "$eng")
 a_rss=$(kb Rss /tmp/A.rollup); a_pss=$(kb Pss /tmp/A.rollup)

@@ -5,9 +5,9 @@
  *
  * GOption does the parsing; its own --help would exit() from inside the
  * parser, so help is disabled there and handled here (printed to stdout,
- * status 0).  JSON strings are escaped per RFC 8259: quote, backslash and
- * every control character; other bytes are passed through (the daemon only
- * sends valid UTF-8 names; invalid sequences are replaced by U+FFFD).
+ * status 0).  JSON is written with json-glib (vmm/metrics/json.h), which
+ * escapes strings per RFC 8259; invalid UTF-8 from the daemon is replaced
+ * by U+FFFD.
  */
 #include "vmm/cli/cmd-client.h"
 
@@ -115,84 +115,74 @@ bool sp_cli_lookup(SpLvClient *c, const char *name, SpLvClientDom *out)
 
 const char *sp_cli_state_name(gint32 state)
 {
-    static const char *const names[] = {"no state",    "running",  "idle",    "paused",
-                                        "in shutdown", "shut off", "crashed", "pmsuspended"};
-    if (state < 0 || state >= (gint32)G_N_ELEMENTS(names))
-        return "unknown";
-    return names[state];
+    return sp_lv_state_name(state);
 }
 
-void sp_cli_json_string(GString *out, const char *s)
+void sp_cli_json_param(JsonBuilder *b, const SpLvParam *p)
 {
-    g_autofree char *valid = g_utf8_make_valid(s ? s : "", -1);
-    g_string_append_c(out, '"');
-    for (const unsigned char *p = (const unsigned char *)valid; *p; p++) {
-        switch (*p) {
-        case '"':
-            g_string_append(out, "\\\"");
-            break;
-        case '\\':
-            g_string_append(out, "\\\\");
-            break;
-        case '\n':
-            g_string_append(out, "\\n");
-            break;
-        case '\r':
-            g_string_append(out, "\\r");
-            break;
-        case '\t':
-            g_string_append(out, "\\t");
-            break;
-        default:
-            if (*p < 0x20 || *p == 0x7f)
-                g_string_append_printf(out, "\\u%04x", *p);
-            else
-                g_string_append_c(out, (char)*p);
-        }
-    }
-    g_string_append_c(out, '"');
-}
-
-void sp_cli_json_param_value(GString *out, const SpLvParam *p)
-{
-    char buf[G_ASCII_DTOSTR_BUF_SIZE];
     switch (p->type) {
     case SP_LV_PARAM_INT:
-        g_string_append_printf(out, "%" G_GINT32_FORMAT, p->v.i);
+        json_builder_add_int_value(b, p->v.i);
         break;
     case SP_LV_PARAM_UINT:
-        g_string_append_printf(out, "%" G_GUINT32_FORMAT, p->v.ui);
+        json_builder_add_int_value(b, p->v.ui);
         break;
     case SP_LV_PARAM_LLONG:
-        g_string_append_printf(out, "%" G_GINT64_FORMAT, p->v.l);
+        json_builder_add_int_value(b, p->v.l);
         break;
     case SP_LV_PARAM_ULLONG:
-        g_string_append_printf(out, "%" G_GUINT64_FORMAT, p->v.ul);
+        if (p->v.ul <= G_MAXINT64)
+            json_builder_add_int_value(b, (gint64)p->v.ul);
+        else /* beyond JSON-glib's integers: the nearest double */
+            json_builder_add_double_value(b, (double)p->v.ul);
         break;
     case SP_LV_PARAM_DOUBLE:
         if (isfinite(p->v.d))
-            g_string_append(out, g_ascii_dtostr(buf, sizeof(buf), p->v.d));
+            json_builder_add_double_value(b, p->v.d);
         else
-            g_string_append(out, "null");
+            json_builder_add_null_value(b);
         break;
     case SP_LV_PARAM_BOOLEAN:
-        g_string_append(out, p->v.b ? "true" : "false");
+        json_builder_add_boolean_value(b, p->v.b);
         break;
     case SP_LV_PARAM_STRING:
-        sp_cli_json_string(out, p->v.s);
+        sp_json_add_string(b, p->v.s ? p->v.s : "");
         break;
     default:
-        g_string_append(out, "null");
+        json_builder_add_null_value(b);
     }
+}
+
+void sp_cli_json_params(JsonBuilder *b, const SpLvParams *params)
+{
+    json_builder_begin_object(b);
+    for (guint k = 0; k < sp_lv_params_len(params); k++) {
+        const SpLvParam *p = sp_lv_params_get(params, k);
+        json_builder_set_member_name(b, p->field);
+        sp_cli_json_param(b, p);
+    }
+    json_builder_end_object(b);
 }
 
 char *sp_cli_param_text(const SpLvParam *p)
 {
-    if (p->type == SP_LV_PARAM_STRING)
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+    switch (p->type) {
+    case SP_LV_PARAM_INT:
+        return g_strdup_printf("%" G_GINT32_FORMAT, p->v.i);
+    case SP_LV_PARAM_UINT:
+        return g_strdup_printf("%" G_GUINT32_FORMAT, p->v.ui);
+    case SP_LV_PARAM_LLONG:
+        return g_strdup_printf("%" G_GINT64_FORMAT, p->v.l);
+    case SP_LV_PARAM_ULLONG:
+        return g_strdup_printf("%" G_GUINT64_FORMAT, p->v.ul);
+    case SP_LV_PARAM_DOUBLE:
+        return g_strdup(g_ascii_dtostr(buf, sizeof(buf), p->v.d));
+    case SP_LV_PARAM_BOOLEAN:
+        return g_strdup(p->v.b ? "yes" : "no");
+    case SP_LV_PARAM_STRING:
         return g_strdup(p->v.s ? p->v.s : "");
-    g_autoptr(GString) s = g_string_new(NULL);
-    sp_cli_json_param_value(s, p);
-    if (p->type == SP_LV_PARAM_BOOLEAN)
-        g_string_assign(s, p->v.b ? "yes" : "no");
-    return g_string_free(g_steal_pointer(&s), FALSE);
+    default:
+        return g_strdup("?");
+    }
 }

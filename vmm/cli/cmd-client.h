@@ -3,7 +3,7 @@
  * cmd-client.h - what the `samepage` subcommands that talk to samepaged
  * share: the common options (--connect, --readonly, --json), option parsing
  * with one-line usage errors (exit 2), connecting with a clear message,
- * domain lookup by name, state names and careful JSON output.
+ * domain lookup by name, state names and JSON output (json-glib).
  *
  * Exit codes of every client command: 0 success, 1 failure (daemon error,
  * no daemon, unreadable file), 2 usage error.  Errors are one line on
@@ -17,6 +17,7 @@
 
 #include "vmm/libvirt/backend.h" /* state, stats-group and error numbers */
 #include "vmm/libvirt/client.h"
+#include "vmm/metrics/json.h"
 
 #define SP_CLI_SOCKET_DEFAULT    "/run/samepage/libvirt-sock"
 #define SP_CLI_STATE_DIR_DEFAULT "/var/lib/samepage"
@@ -60,11 +61,11 @@ bool sp_cli_lookup(SpLvClient *c, const char *name, SpLvClientDom *out);
 /* virsh's words for a virDomainState ("running", "shut off", ...). */
 const char *sp_cli_state_name(gint32 state);
 
-/* JSON output: a string literal with every needed escape, a typed
- * parameter's value (numbers, true/false, strings; non-finite doubles as
- * null). */
-void sp_cli_json_string(GString *out, const char *s);
-void sp_cli_json_param_value(GString *out, const SpLvParam *p);
+/* JSON output (json-glib): a typed parameter's value (integers,
+ * true/false, strings; non-finite doubles as null), and an object of
+ * every parameter of a list, in its order. */
+void sp_cli_json_param(JsonBuilder *b, const SpLvParam *p);
+void sp_cli_json_params(JsonBuilder *b, const SpLvParams *params);
 /* A typed parameter's value as text. */
 char *sp_cli_param_text(const SpLvParam *p);
 

@@ -70,16 +70,16 @@ int sp_cmd_clone(int argc, char **argv)
     if (!kids)
         return sp_cli_fail(error);
     if (o.json) {
-        g_autoptr(GString) s = g_string_new("{\"source\": ");
-        sp_cli_json_string(s, argv[1]);
-        g_string_append(s, ", \"children\": [");
-        for (guint i = 0; i < kids->len; i++) {
-            if (i)
-                g_string_append(s, ", ");
-            sp_cli_json_string(s, kids->pdata[i]);
-        }
-        g_string_append(s, "]}\n");
-        fputs(s->str, stdout);
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_object(b);
+        sp_json_add_string_member(b, "source", argv[1]);
+        json_builder_set_member_name(b, "children");
+        json_builder_begin_array(b);
+        for (guint i = 0; i < kids->len; i++)
+            sp_json_add_string(b, kids->pdata[i]);
+        json_builder_end_array(b);
+        json_builder_end_object(b);
+        sp_json_print(b, false, stdout);
         return SP_CLI_OK;
     }
     g_ptr_array_add(kids, NULL);

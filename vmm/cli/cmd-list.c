@@ -50,25 +50,29 @@ static void list_print_text(GArray *rows)
 
 static void list_print_json(GArray *rows)
 {
-    g_autoptr(GString) s = g_string_new("[");
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_array(b);
     for (guint i = 0; i < rows->len; i++) {
         const ListRow *r = &g_array_index(rows, ListRow, i);
         char uuid[37];
         sp_domxml_uuid_format(r->dom->uuid, uuid);
-        g_string_append(s, i ? ",\n {" : "\n {");
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "id");
         if (r->dom->id >= 0)
-            g_string_append_printf(s, "\"id\": %d", r->dom->id);
+            json_builder_add_int_value(b, r->dom->id);
         else
-            g_string_append(s, "\"id\": null");
-        g_string_append(s, ", \"name\": ");
-        sp_cli_json_string(s, r->dom->name);
-        g_string_append_printf(s, ", \"uuid\": \"%s\", \"state\": ", uuid);
-        sp_cli_json_string(s, sp_cli_state_name(r->state));
-        g_string_append_printf(s, ", \"state_code\": %d, \"reason_code\": %d}", r->state,
-                               r->reason);
+            json_builder_add_null_value(b);
+        sp_json_add_string_member(b, "name", r->dom->name);
+        sp_json_add_string_member(b, "uuid", uuid);
+        sp_json_add_string_member(b, "state", sp_cli_state_name(r->state));
+        json_builder_set_member_name(b, "state_code");
+        json_builder_add_int_value(b, r->state);
+        json_builder_set_member_name(b, "reason_code");
+        json_builder_add_int_value(b, r->reason);
+        json_builder_end_object(b);
     }
-    g_string_append(s, rows->len ? "\n]\n" : "]\n");
-    fputs(s->str, stdout);
+    json_builder_end_array(b);
+    sp_json_print(b, true, stdout);
 }
 
 int sp_cmd_list(int argc, char **argv)

@@ -3,9 +3,15 @@
  * cmd-run.c - `samepage run`: VMs from the command line, in the foreground.
  *
  * Starts every --vm, prefixes each console line with "[name] ", prints a
- * status line per VM every --status seconds (text, or JSON with --json),
- * stops all VMs on SIGINT/SIGTERM or after --timeout, and exits 0 only if no
- * VM crashed, reported an integrity error or exited with a non-zero status.
+ * status line per VM every --status seconds (text, or JSON with --json;
+ * run-status.c prints them from a snapshot of the figures), stops all VMs
+ * on SIGINT/SIGTERM or after --timeout, and exits 0 only if no VM crashed,
+ * reported an integrity error or exited with a non-zero status.  Guest
+ * result lines go to per-VM logs (run-logs.c) unless --results.
+ *
+ * --top shows the live view of `samepage top` (top-view.c) instead: every
+ * guest line goes to the logs, q stops the VMs.  --metrics-listen serves
+ * the same figures to Prometheus (vmm/metrics/endpoint.h).
  *
  * --clone SRC,count=N[,after=SECONDS] clones the running VM SRC into N
  * children named SRC-c1, SRC-c2, ... (vm-clone.c) once SRC reported
@@ -22,8 +28,10 @@
  * so they are not advised.
  *
  * Threads: the main thread runs a GMainLoop (signals, timers, the end of
- * VMs); vCPU threads print console lines directly under out_lock, one
- * whole line at a time, and tell the main loop when a VM ends.
+ * VMs, the view, the metrics endpoint) and alone reads ctx->vms for
+ * snapshots; vCPU threads print console lines directly under out_lock,
+ * one whole line at a time (or append them to the logs), and tell the
+ * main loop when a VM ends.
  */
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +42,11 @@
 #include "sharing/engine.h"
 #include "sharing/knobs.h"
 #include "vmm/cli/cmd.h"
+#include "vmm/cli/run-logs.h"
+#include "vmm/cli/run-status.h"
+#include "vmm/cli/top-view.h"
+#include "vmm/metrics/endpoint.h"
+#include "vmm/metrics/json.h"
 #include "vmm/super/vm.h"
 
 /* A --clone request, done from the main loop. */
@@ -56,19 +69,25 @@ typedef struct RunCtx {
     bool ksm;         /* --engine=ksm: guest RAM is MADV_MERGEABLE */
     bool swap;        /* the engine swaps (docs/swap.md) */
     GMainLoop *loop;
-    gint running;              /* VMs still running (atomic) */
-    bool quiet;                /* no console echo */
-    bool json;                 /* status as JSON lines */
-    gboolean stopping;         /* a stop was requested */
-    GMutex out_lock;           /* one line at a time on stdout */
-    GPtrArray *clones;         /* RunClone*, pending and done */
-    SpVmEvents ev;             /* events for every VM, clones included */
-    gint64 start_us;           /* when the VMs were started */
-    uint32_t next_child;       /* clone name suffix */
-    bool clone_failed;         /* a --clone could not be done */
-    guint clone_timer;         /* on_clone_timer's source while requests are pending */
-    guint sig_int, sig_term;   /* the signal handlers' sources */
-    guint t_status, t_timeout; /* --status and --timeout timers, 0: none */
+    gint running;               /* VMs still running (atomic) */
+    bool quiet;                 /* no console echo */
+    bool json;                  /* status as JSON lines */
+    bool results;               /* --results: print memload's result lines */
+    bool top;                   /* --top: the live view instead of lines */
+    SpRunLogs *logs;            /* per-VM logs of the lines not printed */
+    SpTopView *view;            /* --top's view while it runs, else NULL */
+    SpMetricsEndpoint *metrics; /* --metrics-listen's endpoint, or NULL */
+    gboolean stopping;          /* a stop was requested */
+    GMutex out_lock;            /* one line at a time on stdout */
+    GString *deferred;          /* lines kept while the view has the terminal (out_lock) */
+    GPtrArray *clones;          /* RunClone*, pending and done */
+    SpVmEvents ev;              /* events for every VM, clones included */
+    gint64 start_us;            /* when the VMs were started */
+    uint32_t next_child;        /* clone name suffix */
+    bool clone_failed;          /* a --clone could not be done */
+    guint clone_timer;          /* on_clone_timer's source while requests are pending */
+    guint sig_int, sig_term;    /* the signal handlers' sources */
+    guint t_status, t_timeout;  /* --status and --timeout timers, 0: none */
 } RunCtx;
 
 static void run_print(RunCtx *ctx, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
@@ -77,42 +96,64 @@ static void run_print(RunCtx *ctx, const char *fmt, ...)
     va_list ap;
     g_mutex_lock(&ctx->out_lock);
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    if (ctx->deferred) /* the view has the terminal: printed when it ends */
+        g_string_append_vprintf(ctx->deferred, fmt, ap);
+    else
+        vprintf(fmt, ap);
     va_end(ap);
     fflush(stdout);
     g_mutex_unlock(&ctx->out_lock);
+}
+
+/* A line of a VM: "[NAME] LINE" on stdout when shown, else in its log
+ * (the first such line says where the logs are, unless the view runs). */
+static void run_vm_line(RunCtx *ctx, SpVm *vm, bool shown, const char *line)
+{
+    if (shown) {
+        run_print(ctx, "[%s] %s\n", sp_vm_name(vm), line);
+        return;
+    }
+    g_autofree char *note = sp_run_logs_write(ctx->logs, sp_vm_name(vm), line);
+    if (note && !ctx->top)
+        run_print(ctx, "%s\n", note);
 }
 
 static void on_console(SpVm *vm, const char *line, void *opaque)
 {
     RunCtx *ctx = opaque;
     if (!ctx->quiet)
-        run_print(ctx, "[%s] %s\n", sp_vm_name(vm), line);
+        run_vm_line(ctx, vm, !ctx->top, line);
 }
 
 static void on_phase(SpVm *vm, uint64_t n, const char *label, void *opaque)
 {
     RunCtx *ctx = opaque;
-    if (!ctx->quiet)
-        run_print(ctx, "[%s] phase %" G_GUINT64_FORMAT "%s%s\n", sp_vm_name(vm), n,
-                  *label ? ": " : "", label);
+    if (ctx->quiet)
+        return;
+    g_autofree char *line =
+        g_strdup_printf("phase %" G_GUINT64_FORMAT "%s%s", n, *label ? ": " : "", label);
+    run_vm_line(ctx, vm, !ctx->top, line);
 }
 
 static void on_result(SpVm *vm, const char *key, uint64_t value, void *opaque)
 {
     RunCtx *ctx = opaque;
-    if (!ctx->quiet)
-        run_print(ctx, "[%s] result %s=%" G_GUINT64_FORMAT "\n", sp_vm_name(vm), key, value);
+    if (ctx->quiet)
+        return;
+    g_autofree char *line = g_strdup_printf("result %s=%" G_GUINT64_FORMAT, key, value);
+    run_vm_line(ctx, vm, ctx->results && !ctx->top, line);
 }
 
 static void on_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, void *opaque)
 {
     RunCtx *ctx = opaque;
-    /* Always shown, even with --quiet: this is data loss. */
-    run_print(ctx,
-              "[%s] INTEGRITY ERROR at guest address 0x%" G_GINT64_MODIFIER "x: expected "
-              "0x%016" G_GINT64_MODIFIER "x, found 0x%016" G_GINT64_MODIFIER "x\n",
-              sp_vm_name(vm), gpa, expected, found);
+    /* Always shown, even with --quiet: this is data loss (with --top: its
+     * ERR column, the log, and the exit status). */
+    g_autofree char *line =
+        g_strdup_printf("INTEGRITY ERROR at guest address 0x%" G_GINT64_MODIFIER "x: expected "
+                        "0x%016" G_GINT64_MODIFIER "x, found 0x%016" G_GINT64_MODIFIER "x",
+                        gpa, expected, found);
+    run_vm_line(ctx, vm, !ctx->top, line);
 }
 
 static gboolean run_vm_ended_idle(gpointer opaque)
@@ -129,11 +170,14 @@ static void on_ended(SpVm *vm, SpVmState state, void *opaque)
     g_autofree char *reason = sp_vm_get_reason(vm);
     SpVmInfo info;
     sp_vm_get_info(vm, &info);
+    g_autofree char *line = NULL;
     if (state == SP_VM_CRASHED)
-        run_print(ctx, "[%s] CRASHED: %s\n", sp_vm_name(vm), reason ? reason : "unknown");
+        line = g_strdup_printf("CRASHED: %s", reason ? reason : "unknown");
     else if (state == SP_VM_EXITED)
-        run_print(ctx, "[%s] exited with status %d after %.1f s\n", sp_vm_name(vm),
-                  info.exit_status, info.seconds);
+        line =
+            g_strdup_printf("exited with status %d after %.1f s", info.exit_status, info.seconds);
+    if (line)
+        run_vm_line(ctx, vm, !ctx->top, line);
     g_atomic_int_dec_and_test(&ctx->running);
     g_idle_add(run_vm_ended_idle, ctx);
 }
@@ -162,150 +206,38 @@ static gboolean on_timeout(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-static void run_status_line(RunCtx *ctx, SpVm *vm)
+/* Every VM's figures, the engine's and the clone groups', now (main
+ * thread); agent figures at most agent_max_age_s old (0: asked now). */
+static SpFigSnapshot *run_snapshot(RunCtx *ctx, double agent_max_age_s)
 {
-    SpVmInfo i;
-    SpEngineVmStats e = {0};
-    sp_vm_get_info(vm, &i);
-    if (ctx->engine)
-        sp_engine_get_vm_stats(ctx->engine, sp_vm_engine_handle(vm), &e);
-    uint64_t clone_shared = sp_vm_clone_shared_pages(vm), clone_group = sp_vm_clone_group_id(vm);
-    g_autofree char *clone_text = NULL, *swap_text = NULL;
-    if (ctx->swap && ctx->json)
-        swap_text = g_strdup_printf(
-            ",\"swapped_pages\":%" G_GUINT64_FORMAT ",\"swap_outs\":%" G_GUINT64_FORMAT
-            ",\"swap_ins\":%" G_GUINT64_FORMAT ",\"swap_in_p50_us\":%" G_GUINT64_FORMAT
-            ",\"swap_in_p99_us\":%" G_GUINT64_FORMAT ",\"swap_blocked_ms\":%.1f"
-            ",\"refaults\":%" G_GUINT64_FORMAT ",\"mem_limit\":%" G_GUINT64_FORMAT
-            ",\"charged_bytes\":%" G_GUINT64_FORMAT,
-            e.swapped_pages, e.swap_outs, e.swap_ins, e.swap_in_p50_us, e.swap_in_p99_us,
-            e.swap_blocked_ns / 1e6, e.refaults, e.mem_limit, e.charged_bytes);
-    else if (ctx->swap)
-        swap_text =
-            g_strdup_printf(" | swapped %" G_GUINT64_FORMAT " outs %" G_GUINT64_FORMAT
-                            " ins %" G_GUINT64_FORMAT " p50 %" G_GUINT64_FORMAT
-                            "us p99 %" G_GUINT64_FORMAT "us blocked %.1fms charged %.1f MiB",
-                            e.swapped_pages, e.swap_outs, e.swap_ins, e.swap_in_p50_us,
-                            e.swap_in_p99_us, e.swap_blocked_ns / 1e6, e.charged_bytes / 1048576.0);
-    if (clone_group) /* in a clone family */
-        clone_text = g_strdup_printf(" | clone-shared %" G_GUINT64_FORMAT
-                                     " group %" G_GUINT64_FORMAT " gen %" G_GUINT64_FORMAT,
-                                     clone_shared, clone_group, sp_vm_clone_generation(vm));
-    if (ctx->json)
-        run_print(ctx,
-                  "{\"vm\":\"%s\",\"state\":\"%s\",\"seconds\":%.1f,\"phase\":%" G_GUINT64_FORMAT
-                  ",\"rounds\":%" G_GUINT64_FORMAT ",\"pages_verified\":%" G_GUINT64_FORMAT
-                  ",\"pages_rewritten\":%" G_GUINT64_FORMAT
-                  ",\"integrity_errors\":%" G_GUINT64_FORMAT ",\"merged_pages\":%" G_GUINT64_FORMAT
-                  ",\"zero_pages\":%" G_GUINT64_FORMAT ",\"private_pages\":%" G_GUINT64_FORMAT
-                  ",\"mappings\":%" G_GUINT64_FORMAT ",\"profit_bytes\":%" G_GINT64_FORMAT
-                  ",\"clone_shared_pages\":%" G_GUINT64_FORMAT ",\"clone_group\":%" G_GUINT64_FORMAT
-                  ",\"clone_generation\":%" G_GUINT64_FORMAT "%s}\n",
-                  sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.phase, i.rounds,
-                  i.pages_verified, i.pages_rewritten, i.integrity_errors, e.merged_pages,
-                  e.zero_pages, e.private_pages, e.mappings, e.profit_bytes, clone_shared,
-                  clone_group, sp_vm_clone_generation(vm), swap_text ? swap_text : "");
-    else
-        run_print(
-            ctx,
-            "[status] %-12s %-8s %7.1fs round %" G_GUINT64_FORMAT " verified %" G_GUINT64_FORMAT
-            " rewritten %" G_GUINT64_FORMAT " integrity-errors %" G_GUINT64_FORMAT
-            " | merged %" G_GUINT64_FORMAT " zero %" G_GUINT64_FORMAT " private %" G_GUINT64_FORMAT
-            " mappings %" G_GUINT64_FORMAT "%s%s\n",
-            sp_vm_name(vm), sp_vm_state_name(i.state), i.seconds, i.rounds, i.pages_verified,
-            i.pages_rewritten, i.integrity_errors, e.merged_pages, e.zero_pages, e.private_pages,
-            e.mappings, clone_text ? clone_text : "", swap_text ? swap_text : "");
-}
-
-/* One line per clone group of the process (rmap/rmap.h), if any. */
-static void run_groups_lines(RunCtx *ctx)
-{
-    g_autofree SpCloneGroupStats *gs = NULL;
-    uint32_t n = sp_rmap_group_stats(&gs);
-    for (uint32_t k = 0; k < n; k++) {
-        const SpCloneGroupStats *g = &gs[k];
-        if (ctx->json)
-            run_print(ctx,
-                      "{\"clone_group\":{\"id\":%" G_GUINT64_FORMAT ",\"parent\":%" G_GUINT64_FORMAT
-                      ",\"members\":%u,\"pages\":%" G_GUINT64_FORMAT
-                      ",\"mappings\":%" G_GUINT64_FORMAT ",\"pages_shared\":%" G_GUINT64_FORMAT
-                      ",\"pages_saved\":%" G_GUINT64_FORMAT ",\"file_open\":%s}}\n",
-                      g->id, g->parent_id, g->members, g->pages, g->mappings, g->pages_shared,
-                      g->pages_saved, g->file_open ? "true" : "false");
-        else
-            run_print(ctx,
-                      "[group %" G_GUINT64_FORMAT "] parent %" G_GUINT64_FORMAT
-                      " members %u pages %" G_GUINT64_FORMAT " mappings %" G_GUINT64_FORMAT
-                      " shared %" G_GUINT64_FORMAT " saved %" G_GUINT64_FORMAT " (%.1f MiB)\n",
-                      g->id, g->parent_id, g->members, g->pages, g->mappings, g->pages_shared,
-                      g->pages_saved, g->pages_saved * 4096.0 / (1 << 20));
+    g_autofree SpFigVmRef *refs = g_new0(SpFigVmRef, ctx->vms->len);
+    for (guint i = 0; i < ctx->vms->len; i++) {
+        SpVm *vm = ctx->vms->pdata[i];
+        SpVmInfo info;
+        sp_vm_get_info(vm, &info);
+        refs[i] =
+            (SpFigVmRef){.vm = vm, .name = sp_vm_name(vm), .state = sp_vm_state_name(info.state)};
     }
+    return sp_fig_collect(ctx->engine, refs, ctx->vms->len, agent_max_age_s);
 }
 
-static void run_engine_line(RunCtx *ctx)
+static SpFigSnapshot *run_collect(void *opaque)
 {
-    if (!ctx->engine)
-        return;
-    SpEngineStats st;
-    sp_engine_get_stats(ctx->engine, &st);
-    if (ctx->json)
-        run_print(ctx,
-                  "{\"engine\":{\"pages_shared\":%" G_GUINT64_FORMAT
-                  ",\"pages_sharing\":%" G_GUINT64_FORMAT ",\"pages_unshared\":%" G_GUINT64_FORMAT
-                  ",\"pages_volatile\":%" G_GUINT64_FORMAT ",\"pages_scanned\":%" G_GUINT64_FORMAT
-                  ",\"full_scans\":%" G_GUINT64_FORMAT ",\"zero_pages\":%" G_GUINT64_FORMAT
-                  ",\"general_profit\":%" G_GINT64_FORMAT ",\"metadata_bytes\":%" G_GUINT64_FORMAT
-                  ",\"merges\":%" G_GUINT64_FORMAT ",\"cow_breaks\":%" G_GUINT64_FORMAT "}}\n",
-                  st.pages_shared, st.pages_sharing, st.pages_unshared, st.pages_volatile,
-                  st.pages_scanned, st.full_scans, st.zero_pages, st.general_profit,
-                  st.metadata_bytes, st.merges, st.cow_breaks);
-    else
-        run_print(ctx,
-                  "[engine] shared %" G_GUINT64_FORMAT " sharing %" G_GUINT64_FORMAT
-                  " unshared %" G_GUINT64_FORMAT " volatile %" G_GUINT64_FORMAT
-                  " zero %" G_GUINT64_FORMAT " full_scans %" G_GUINT64_FORMAT
-                  " saved %.1f MiB (profit %.1f MiB) merges %" G_GUINT64_FORMAT
-                  " cow-breaks %" G_GUINT64_FORMAT "\n",
-                  st.pages_shared, st.pages_sharing, st.pages_unshared, st.pages_volatile,
-                  st.zero_pages, st.full_scans, st.saved_bytes / 1048576.0,
-                  st.general_profit / 1048576.0, st.merges, st.cow_breaks);
+    return run_snapshot(opaque, SP_METRICS_AGENT_MAX_AGE_S);
 }
 
-/* Swap's host figures (docs/swap.md). */
-static void run_swap_line(RunCtx *ctx)
+static SpFigSnapshot *run_fetch(void *opaque, GError **error)
 {
-    if (!ctx->swap)
-        return;
-    SpSwapStats w;
-    sp_engine_get_swap_stats(ctx->engine, &w);
-    double ratio = w.cache_bytes ? (double)w.cache_pages * 4096.0 / (double)w.cache_bytes : 0.0;
-    if (ctx->json)
-        run_print(ctx,
-                  "{\"swap\":{\"pages_swapped\":%" G_GUINT64_FORMAT
-                  ",\"frames_swapped\":%" G_GUINT64_FORMAT ",\"bytes_written\":%" G_GUINT64_FORMAT
-                  ",\"bytes_read\":%" G_GUINT64_FORMAT ",\"slots_used\":%" G_GUINT64_FORMAT
-                  ",\"swapin_copies\":%" G_GUINT64_FORMAT ",\"cache_pages\":%" G_GUINT64_FORMAT
-                  ",\"cache_bytes\":%" G_GUINT64_FORMAT ",\"cache_ratio\":%.2f"
-                  ",\"refaults\":%" G_GUINT64_FORMAT ",\"swap_outs\":%" G_GUINT64_FORMAT
-                  ",\"swap_ins\":%" G_GUINT64_FORMAT ",\"frame_outs\":%" G_GUINT64_FORMAT
-                  ",\"frame_ins\":%" G_GUINT64_FORMAT ",\"merged_instead\":%" G_GUINT64_FORMAT
-                  ",\"zero_skipped\":%" G_GUINT64_FORMAT ",\"full_events\":%" G_GUINT64_FORMAT
-                  ",\"limit_bytes\":%" G_GUINT64_FORMAT ",\"charged_bytes\":%" G_GUINT64_FORMAT
-                  "}}\n",
-                  w.pages_swapped, w.frames_swapped, w.bytes_written, w.bytes_read, w.slots_used,
-                  w.swapin_copies, w.cache_pages, w.cache_bytes, ratio, w.refaults, w.swap_outs,
-                  w.swap_ins, w.frame_outs, w.frame_ins, w.merged_instead, w.zero_skipped,
-                  w.full_events, w.limit_bytes, w.charged_bytes);
-    else
-        run_print(ctx,
-                  "[swap] swapped %" G_GUINT64_FORMAT " (frames %" G_GUINT64_FORMAT
-                  ") outs %" G_GUINT64_FORMAT " ins %" G_GUINT64_FORMAT
-                  " refaults %" G_GUINT64_FORMAT " written %.1f MiB slots %" G_GUINT64_FORMAT
-                  " cache %" G_GUINT64_FORMAT " pages (x%.1f) swapin-copies %" G_GUINT64_FORMAT
-                  " charged %.1f/%.1f MiB\n",
-                  w.pages_swapped, w.frames_swapped, w.swap_outs, w.swap_ins, w.refaults,
-                  w.bytes_written / 1048576.0, w.slots_used, w.cache_pages, ratio, w.swapin_copies,
-                  w.charged_bytes / 1048576.0, w.limit_bytes / 1048576.0);
+    return run_snapshot(opaque, 0);
+}
+
+/* The [status], [engine] and [group N] lines (or their JSON), at once. */
+static void run_status_lines(RunCtx *ctx)
+{
+    g_autoptr(SpFigSnapshot) snap = run_snapshot(ctx, 0);
+    g_autoptr(GString) out = g_string_new(NULL);
+    sp_run_status(out, snap, ctx->json);
+    run_print(ctx, "%s", out->str);
 }
 
 /* One counter of the host kernel's KSM (/sys/kernel/mm/ksm/NAME), or -1. */
@@ -328,32 +260,53 @@ static void run_ksm_line(RunCtx *ctx)
             sharing = run_ksm_counter("pages_sharing"),
             unshared = run_ksm_counter("pages_unshared"),
             volatile_ = run_ksm_counter("pages_volatile"), scans = run_ksm_counter("full_scans");
-    if (ctx->json)
-        run_print(ctx,
-                  "{\"ksm\":{\"run\":%" G_GINT64_FORMAT ",\"pages_shared\":%" G_GINT64_FORMAT
-                  ",\"pages_sharing\":%" G_GINT64_FORMAT ",\"pages_unshared\":%" G_GINT64_FORMAT
-                  ",\"pages_volatile\":%" G_GINT64_FORMAT ",\"full_scans\":%" G_GINT64_FORMAT
-                  "}}\n",
-                  run, shared, sharing, unshared, volatile_, scans);
-    else
+    if (ctx->json) {
+        g_autoptr(JsonBuilder) b = json_builder_new();
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "ksm");
+        json_builder_begin_object(b);
+        const struct {
+            const char *key;
+            int64_t v;
+        } f[] = {{"run", run},
+                 {"pages_shared", shared},
+                 {"pages_sharing", sharing},
+                 {"pages_unshared", unshared},
+                 {"pages_volatile", volatile_},
+                 {"full_scans", scans}};
+        for (size_t i = 0; i < G_N_ELEMENTS(f); i++) {
+            json_builder_set_member_name(b, f[i].key);
+            json_builder_add_int_value(b, f[i].v);
+        }
+        json_builder_end_object(b);
+        json_builder_end_object(b);
+        g_autofree char *text = sp_json_to_string(b, false);
+        run_print(ctx, "%s\n", text);
+    } else {
         run_print(ctx,
                   "[ksm] run %" G_GINT64_FORMAT " shared %" G_GINT64_FORMAT
                   " sharing %" G_GINT64_FORMAT " unshared %" G_GINT64_FORMAT
                   " volatile %" G_GINT64_FORMAT " full_scans %" G_GINT64_FORMAT " saved %.1f MiB\n",
                   run, shared, sharing, unshared, volatile_, scans,
                   sharing > 0 ? sharing * 4096.0 / (1 << 20) : 0.0);
+    }
 }
 
 static gboolean on_status(gpointer opaque)
 {
     RunCtx *ctx = opaque;
-    for (guint i = 0; i < ctx->vms->len; i++)
-        run_status_line(ctx, ctx->vms->pdata[i]);
-    run_engine_line(ctx);
-    run_swap_line(ctx);
-    run_groups_lines(ctx);
+    if (ctx->view) /* the view shows them */
+        return G_SOURCE_CONTINUE;
+    run_status_lines(ctx);
     run_ksm_line(ctx);
     return G_SOURCE_CONTINUE;
+}
+
+/* The view ended (q): stop the VMs, as Ctrl-C does. */
+static void on_top_done(void *opaque)
+{
+    RunCtx *ctx = opaque;
+    run_stop_all(ctx);
 }
 
 /* Parse SRC,count=N[,after=SECONDS]; one-line error on bad input. */
@@ -549,6 +502,13 @@ static const char run_description[] =
     "reclaims when the host runs short of memory (PSI, MemAvailable).  See\n"
     "docs/swap.md.\n"
     "\n"
+    "Output: console lines and phases as '[NAME] LINE', memload's result lines\n"
+    "in per-VM logs (--log-dir; --results prints them), status lines every\n"
+    "--status seconds (--json: JSON lines, schema in docs/cli.md).  --top shows\n"
+    "the live view of `samepage top` instead (every guest line to the logs; q\n"
+    "stops the VMs).  --metrics-listen 127.0.0.1:9477 serves the figures to\n"
+    "Prometheus (docs/metrics.md).\n"
+    "\n"
     "Exit status: 0 if every VM exited with status 0 or was stopped by the host\n"
     "without an integrity error; 1 if any VM crashed, exited non-zero or reported\n"
     "an integrity error; 2 for usage errors and VMs that could not be created.\n"
@@ -565,6 +525,10 @@ typedef struct RunOptions {
     gint timeout;         /* --timeout seconds, 0: none */
     gint status_interval; /* --status seconds, 0: never */
     gboolean quiet, json; /* --quiet, --json */
+    gboolean results;     /* --results */
+    gboolean top;         /* --top */
+    char *log_dir;        /* --log-dir, or NULL */
+    char *metrics_listen; /* --metrics-listen, or NULL */
     bool engine_on;       /* --engine=on (the default) */
     bool host_ksm;        /* --engine=ksm */
     SpEngineKnobs knobs;  /* the defaults and the knob options */
@@ -583,6 +547,8 @@ static void run_options_clear(RunOptions *o)
     if (o->clones)
         g_ptr_array_unref(o->clones);
     g_free(o->kvm_path);
+    g_free(o->log_dir);
+    g_free(o->metrics_listen);
     g_strfreev(o->allow);
     g_free(o->swap_file);
 }
@@ -794,6 +760,18 @@ static bool run_parse(int argc, char **argv, RunOptions *o)
         {"json", 0, 0, G_OPTION_ARG_NONE, &o->json, "Print status lines as JSON objects", NULL},
         {"quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet,
          "Do not echo guest consoles (integrity errors and crashes are still shown)", NULL},
+        {"results", 0, 0, G_OPTION_ARG_NONE, &o->results,
+         "Print the guests' result lines (default: to each VM's log, see --log-dir)", NULL},
+        {"log-dir", 0, 0, G_OPTION_ARG_FILENAME, &o->log_dir,
+         "Per-VM logs DIR/NAME.log of the lines not printed (default: a new "
+         "samepage-run-XXXXXX under $TMPDIR, made when first needed)",
+         "DIR"},
+        {"top", 0, 0, G_OPTION_ARG_NONE, &o->top,
+         "Show the live view of `samepage top` instead of lines (q stops the VMs); guest "
+         "lines go to the logs",
+         NULL},
+        {"metrics-listen", 0, 0, G_OPTION_ARG_STRING, &o->metrics_listen,
+         "Serve Prometheus metrics at http://ADDR:PORT/metrics (docs/metrics.md)", "ADDR:PORT"},
         {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &o->kvm_path, "KVM device (default /dev/kvm)", "PATH"},
         {NULL},
     };
@@ -842,6 +820,10 @@ static bool run_parse(int argc, char **argv, RunOptions *o)
         o->kvm_path = g_strdup("/dev/kvm");
     if (!run_parse_engine(&ea, o))
         return false;
+    if (o->top && o->json) {
+        g_printerr("samepage run: --top and --json do not go together\n");
+        return false;
+    }
     if (o->timeout < 0 || o->status_interval < 0) {
         g_printerr("samepage run: --timeout and --status must not be negative\n");
         return false;
@@ -900,6 +882,25 @@ static bool run_start(RunCtx *ctx, const RunOptions *o, SpVmHost *host)
         if (ctx->engine)
             sp_vm_set_engine(vm, ctx->engine, 0, 0);
     }
+    if (o->metrics_listen) {
+        ctx->metrics = sp_metrics_endpoint_new(o->metrics_listen, run_collect, ctx, &error);
+        if (!ctx->metrics) {
+            g_printerr("samepage run: --metrics-listen: %s\n", error->message);
+            return false;
+        }
+        run_print(ctx, "samepage: metrics at http://%s/metrics\n",
+                  sp_metrics_endpoint_address(ctx->metrics));
+    }
+    if (o->top) {
+        ctx->view = sp_top_view_new("samepage run", &error);
+        if (!ctx->view) {
+            g_printerr("samepage run: --top: %s\n", error->message);
+            return false;
+        }
+        g_mutex_lock(&ctx->out_lock);
+        ctx->deferred = g_string_new(NULL);
+        g_mutex_unlock(&ctx->out_lock);
+    }
     ctx->sig_int = g_unix_signal_add(SIGINT, on_signal, ctx);
     ctx->sig_term = g_unix_signal_add(SIGTERM, on_signal, ctx);
     if (o->status_interval)
@@ -915,6 +916,10 @@ static bool run_start(RunCtx *ctx, const RunOptions *o, SpVmHost *host)
             g_clear_error(&error);
         }
     }
+    if (ctx->view) /* every --status seconds, at most 2 */
+        sp_top_view_run(ctx->view,
+                        (guint)(o->status_interval ? MIN(o->status_interval, 2) : 2) * 1000,
+                        run_fetch, on_top_done, ctx);
     return true;
 }
 
@@ -934,23 +939,30 @@ static int run_wait_and_report(RunCtx *ctx)
     if (ctx->t_timeout && !ctx->stopping)
         g_source_remove(ctx->t_timeout);
 
+    g_clear_pointer(&ctx->view, sp_top_view_free); /* the terminal back for the last lines */
+    g_mutex_lock(&ctx->out_lock);
+    g_autoptr(GString) deferred = g_steal_pointer(&ctx->deferred);
+    g_mutex_unlock(&ctx->out_lock);
+    if (deferred)
+        run_print(ctx, "%s", deferred->str);
+    g_clear_pointer(&ctx->metrics, sp_metrics_endpoint_free);
     int rc = 0;
     for (guint i = 0; i < ctx->vms->len; i++) {
         SpVm *vm = ctx->vms->pdata[i];
         sp_vm_wait(vm);
         SpVmInfo info;
         sp_vm_get_info(vm, &info);
-        run_status_line(ctx, vm);
         if (info.state == SP_VM_CRASHED || info.integrity_errors ||
             (info.state == SP_VM_EXITED && info.exit_status != 0))
             rc = 1;
     }
     if (ctx->clone_failed)
         rc = 1;
-    run_engine_line(ctx);
-    run_swap_line(ctx);
-    run_groups_lines(ctx);
+    run_status_lines(ctx);
     run_ksm_line(ctx);
+    g_autofree char *dir = sp_run_logs_dir(ctx->logs);
+    if (dir)
+        run_print(ctx, "samepage: VM logs in %s\n", dir);
     return rc;
 }
 
@@ -971,6 +983,9 @@ int sp_cmd_run(int argc, char **argv)
     RunCtx ctx = {
         .quiet = o.quiet,
         .json = o.json,
+        .results = o.results,
+        .top = o.top,
+        .logs = sp_run_logs_new(o.log_dir),
         .ksm = o.host_ksm,
         .clones = o.clones,
         .vms = g_ptr_array_new_with_free_func((GDestroyNotify)sp_vm_free),
@@ -984,8 +999,13 @@ int sp_cmd_run(int argc, char **argv)
     ctx.ev.opaque = &ctx;
     g_mutex_init(&ctx.out_lock);
     int rc = run_start(&ctx, &o, host) ? run_wait_and_report(&ctx) : 2;
+    sp_top_view_free(ctx.view);
+    if (ctx.deferred)
+        g_string_free(ctx.deferred, TRUE);
+    sp_metrics_endpoint_free(ctx.metrics);
     g_ptr_array_free(ctx.vms, TRUE);
     sp_engine_free(ctx.engine);
+    sp_run_logs_free(ctx.logs);
     g_main_loop_unref(ctx.loop);
     g_mutex_clear(&ctx.out_lock);
     return rc;

@@ -8,10 +8,10 @@
  *
  * Text: one table with a row per statistic and a column per VM (a VM that
  * lacks a key, e.g. a stopped one, shows "-"), then the node table, then
- * the clone groups table (a row per group).  JSON:
- * {"domains": [{"name", "uuid", "id", "state", "stats": {key: value}}],
- *  "node": {key: value}, "clone_groups": [{key: value}]} with the values in
- * their wire types.
+ * the clone groups table (a row per group).  JSON (json-glib; schema in
+ * docs/cli.md): {"domains": [{"name", "uuid", "id", "state", "stats":
+ * {key: value}}], "node": {key: value}, "clone_groups": [{key: value}]}
+ * with the values in their wire types.
  */
 #include <stdio.h>
 #include <string.h>
@@ -29,62 +29,39 @@ static const char *stats_state_name(const SpLvParams *p)
     return st && st->type == SP_LV_PARAM_INT ? sp_cli_state_name(st->v.i) : "unknown";
 }
 
-static void stats_json_object(GString *s, const SpLvParams *p, const char *indent)
-{
-    g_string_append_c(s, '{');
-    for (guint k = 0; k < sp_lv_params_len(p); k++) {
-        const SpLvParam *prm = sp_lv_params_get(p, k);
-        if (k)
-            g_string_append(s, ",");
-        g_string_append_printf(s, "\n%s", indent);
-        sp_cli_json_string(s, prm->field);
-        g_string_append(s, ": ");
-        sp_cli_json_param_value(s, prm);
-    }
-    g_string_append_c(s, '}');
-}
-
 static void stats_print_json(GPtrArray *recs, const SpLvParams *node, GPtrArray *groups)
 {
-    g_autoptr(GString) s = g_string_new("{\"domains\": [");
+    g_autoptr(JsonBuilder) b = json_builder_new();
+    json_builder_begin_object(b);
+    json_builder_set_member_name(b, "domains");
+    json_builder_begin_array(b);
     for (guint i = 0; i < recs->len; i++) {
         const SpLvClientDomStats *r = recs->pdata[i];
         char uuid[37];
         sp_domxml_uuid_format(r->dom.uuid, uuid);
-        g_string_append(s, i ? ",\n  {\"name\": " : "\n  {\"name\": ");
-        sp_cli_json_string(s, r->dom.name);
-        g_string_append_printf(s, ", \"uuid\": \"%s\", \"id\": ", uuid);
+        json_builder_begin_object(b);
+        sp_json_add_string_member(b, "name", r->dom.name);
+        sp_json_add_string_member(b, "uuid", uuid);
+        json_builder_set_member_name(b, "id");
         if (r->dom.id >= 0)
-            g_string_append_printf(s, "%d", r->dom.id);
+            json_builder_add_int_value(b, r->dom.id);
         else
-            g_string_append(s, "null");
-        g_string_append(s, ", \"state\": ");
-        sp_cli_json_string(s, stats_state_name(r->params));
-        g_string_append(s, ",\n   \"stats\": {");
-        for (guint k = 0; k < sp_lv_params_len(r->params); k++) {
-            const SpLvParam *p = sp_lv_params_get(r->params, k);
-            g_string_append(s, k ? ",\n     " : "\n     ");
-            sp_cli_json_string(s, p->field);
-            g_string_append(s, ": ");
-            sp_cli_json_param_value(s, p);
-        }
-        g_string_append(s, "}}");
+            json_builder_add_null_value(b);
+        sp_json_add_string_member(b, "state", stats_state_name(r->params));
+        json_builder_set_member_name(b, "stats");
+        sp_cli_json_params(b, r->params);
+        json_builder_end_object(b);
     }
-    g_string_append(s, "],\n \"node\": {");
-    for (guint k = 0; k < sp_lv_params_len(node); k++) {
-        const SpLvParam *p = sp_lv_params_get(node, k);
-        g_string_append(s, k ? ",\n   " : "\n   ");
-        sp_cli_json_string(s, p->field);
-        g_string_append(s, ": ");
-        sp_cli_json_param_value(s, p);
-    }
-    g_string_append(s, "},\n \"clone_groups\": [");
-    for (guint i = 0; i < groups->len; i++) {
-        g_string_append(s, i ? ",\n  " : "\n  ");
-        stats_json_object(s, groups->pdata[i], "   ");
-    }
-    g_string_append(s, "]}\n");
-    fputs(s->str, stdout);
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "node");
+    sp_cli_json_params(b, node);
+    json_builder_set_member_name(b, "clone_groups");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < groups->len; i++)
+        sp_cli_json_params(b, groups->pdata[i]);
+    json_builder_end_array(b);
+    json_builder_end_object(b);
+    sp_json_print(b, true, stdout);
 }
 
 /* One row per clone group, one column per key (union, in order). */

@@ -17,5 +17,6 @@ int sp_cmd_shutdown_all(int argc, char **argv);
 int sp_cmd_stats(int argc, char **argv);
 int sp_cmd_console(int argc, char **argv);
 int sp_cmd_clone(int argc, char **argv); /* cmd-clone.c */
+int sp_cmd_top(int argc, char **argv);   /* cmd-top.c */
 
 #endif

@@ -25,6 +25,7 @@ static const SpCommand commands[] = {
     {"shutdown-all", sp_cmd_shutdown_all, "stop every running VM of samepaged (host shutdown)"},
     {"clone", sp_cmd_clone, "clone a running VM into N running children"},
     {"stats", sp_cmd_stats, "memory and sharing statistics of VMs and of the host"},
+    {"top", sp_cmd_top, "a live full-screen view of the VMs and the sharing engine"},
     {"console", sp_cmd_console, "print (or --follow) a VM's console log"},
 };
 

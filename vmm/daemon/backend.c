@@ -14,6 +14,7 @@
 #include "vmm/daemon/backend.h"
 #include "vmm/daemon/knobs.h"
 #include "rmap/rmap.h"
+#include "vmm/metrics/snapshot.h"
 
 #define BE_ERROR(error, code, ...) g_set_error(error, SP_LV_ERROR, code, __VA_ARGS__)
 
@@ -139,7 +140,6 @@ static bool be_domain_memory_stats(void *opaque, const guint8 uuid[16], GArray *
         st[1].val = vs.rss_pages * 4;
         st[4].val = vs.swap_ins * 4;
         st[5].val = vs.swap_outs * 4;
-        g_free(vs.sharing_domain);
     }
     g_array_append_vals(out, st, G_N_ELEMENTS(st));
     return true;
@@ -154,44 +154,10 @@ static bool be_domain_stats(void *opaque, const guint8 uuid[16], guint32 groups,
         return false;
     if (!d->vm)
         return true;
-    SpKnobVmStats vs;
-    sp_knobs_vm_stats(dm->knobs, d->vm, &vs);
-    bool ok = true;
-    if (groups & SP_LV_STATS_BALLOON)
-        ok = ok && sp_lv_params_add_ullong(out, "balloon.rss", vs.rss_pages * 4, error);
-    /* samepage's own per-VM figures: pages unless the key says otherwise. */
-    const struct {
-        const char *key;
-        guint64 v;
-    } keys[] = {
-        {"samepage.dedup.pages_merged", vs.merged_pages},
-        {"samepage.dedup.pages_zero", vs.zero_pages},
-        {"samepage.clone.pages_shared", vs.clone_shared_pages},
-        {"samepage.clone.generation", vs.clone_generation},
-        {"samepage.clone.group", vs.clone_group},
-        {"samepage.pages_private", vs.private_pages},
-        {"samepage.swap.pages", vs.swapped_pages},
-        {"samepage.swap.ins", vs.swap_ins},
-        {"samepage.swap.outs", vs.swap_outs},
-        {"samepage.mappings", vs.mappings},
-        {"samepage.profit_bytes", vs.profit_bytes},
-        {"samepage.rss_pages", vs.rss_pages},
-    };
-    for (size_t i = 0; ok && i < G_N_ELEMENTS(keys); i++)
-        ok = sp_lv_params_add_ullong(out, keys[i].key, keys[i].v, error);
-    /* What the guest reported through the control port (memload: verify
-     * rounds, pages verified in the last one, mismatching pages). */
-    SpVmInfo info;
-    sp_vm_get_info(d->vm, &info);
-    ok =
-        ok && sp_lv_params_add_ullong(out, "samepage.guest.rounds", info.rounds, error) &&
-        sp_lv_params_add_ullong(out, "samepage.guest.pages_verified", info.pages_verified, error) &&
-        sp_lv_params_add_ullong(out, "samepage.guest.integrity_errors", info.integrity_errors,
-                                error);
-    ok = ok && sp_lv_params_add_string(out, "samepage.sharing_domain",
-                                       vs.sharing_domain ? vs.sharing_domain : d->def->name, error);
-    g_free(vs.sharing_domain);
-    return ok;
+    /* samepage's own per-VM figures (vmm/metrics/figures.h), pages unless
+     * the key says otherwise, and what the guest reported through the
+     * control port (memload: verify rounds, pages verified, mismatches). */
+    return sp_knobs_vm_params(dm->knobs, d->vm, groups & SP_LV_STATS_BALLOON, out, error);
 }
 
 static bool be_domain_block_stats(void *opaque, const guint8 uuid[16], const char *path,
@@ -316,22 +282,18 @@ static bool be_domain_clone(void *opaque, const char *name, guint32 count, const
     return sp_domains_clone(dm->domains, d, count, names, n_names, children, error);
 }
 
-/* One typed-parameter list per clone group of the process (rmap/rmap.h). */
+/* One typed-parameter list per clone group of the process (rmap/rmap.h),
+ * its figures named as vmm/metrics/figures.h says. */
 static bool be_clone_groups(void *opaque, GPtrArray *groups, GError **error)
 {
+    g_autoptr(SpFigSnapshot) snap = sp_fig_snapshot_new();
     g_autofree SpCloneGroupStats *gs = NULL;
     uint32_t n = sp_rmap_group_stats(&gs);
     for (uint32_t i = 0; i < n; i++) {
+        sp_fig_snapshot_add_group(snap, &gs[i]);
         SpLvParams *p = sp_lv_params_new();
         g_ptr_array_add(groups, p);
-        if (!sp_lv_params_add_ullong(p, "id", gs[i].id, error) ||
-            !sp_lv_params_add_ullong(p, "parent", gs[i].parent_id, error) ||
-            !sp_lv_params_add_uint(p, "members", gs[i].members, error) ||
-            !sp_lv_params_add_ullong(p, "pages", gs[i].pages, error) ||
-            !sp_lv_params_add_ullong(p, "mappings", gs[i].mappings, error) ||
-            !sp_lv_params_add_ullong(p, "pages_shared", gs[i].pages_shared, error) ||
-            !sp_lv_params_add_ullong(p, "pages_saved", gs[i].pages_saved, error) ||
-            !sp_lv_params_add_boolean(p, "file_open", gs[i].file_open, error))
+        if (!sp_knobs_add_figures(p, SP_FIG_GROUP, snap->groups->pdata[i], error))
             return false;
     }
     return true;

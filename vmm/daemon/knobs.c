@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* knobs.c - node-memory-tune parameters and per-VM figures (see knobs.h). */
+/*
+ * knobs.c - node-memory-tune parameters and per-VM figures (see knobs.h):
+ * the figures of vmm/metrics/figures.h that have a libvirt name, read
+ * from the same sources as every other printer's (snapshot.h).
+ */
 #include <string.h>
 
 #include "sharing/engine.h"
 #include "sharing/knobs.h"
 #include "vmm/daemon/knobs.h"
+#include "vmm/metrics/snapshot.h"
 #include "vmm/libvirt/backend.h"
 
 struct SpHostKnobs {
@@ -23,21 +28,45 @@ void sp_knobs_free(SpHostKnobs *k)
     g_free(k);
 }
 
+/* The figures of a table that have a libvirt name, as typed parameters
+ * (figures.h: U32 -> UINT, U64 -> ULLONG, I64 -> LLONG, BOOL -> BOOLEAN). */
+bool sp_knobs_add_figures(SpLvParams *out, SpFigScope scope, const SpFigValue *v, GError **error)
+{
+    size_t n;
+    const SpFigure *t = sp_fig_table(scope, &n);
+    bool ok = true;
+    for (size_t i = 0; ok && i < n; i++) {
+        if (!t[i].libvirt)
+            continue;
+        switch (t[i].ctype) {
+        case SP_FIG_U32:
+            ok = sp_lv_params_add_uint(out, t[i].libvirt, (guint32)v[i].u, error);
+            break;
+        case SP_FIG_I64:
+            ok = sp_lv_params_add_llong(out, t[i].libvirt, v[i].i, error);
+            break;
+        case SP_FIG_F64:
+            ok = sp_lv_params_add_double(out, t[i].libvirt, v[i].d, error);
+            break;
+        case SP_FIG_BOOL:
+            ok = sp_lv_params_add_boolean(out, t[i].libvirt, v[i].u != 0, error);
+            break;
+        default:
+            ok = sp_lv_params_add_ullong(out, t[i].libvirt, v[i].u, error);
+        }
+    }
+    return ok;
+}
+
 bool sp_knobs_params_get(SpHostKnobs *k, SpLvParams *out, GError **error)
 {
-    SpEngineKnobs kn;
-    SpEngineStats st;
-    sp_engine_get_knobs(k->engine, &kn);
-    sp_engine_get_stats(k->engine, &st);
-    return sp_lv_params_add_uint(out, "shm_pages_to_scan", kn.pages_to_scan, error) &&
-           sp_lv_params_add_uint(out, "shm_sleep_millisecs", kn.sleep_millisecs, error) &&
-           sp_lv_params_add_ullong(out, "shm_pages_shared", st.pages_shared, error) &&
-           sp_lv_params_add_ullong(out, "shm_pages_sharing", st.pages_sharing, error) &&
-           sp_lv_params_add_ullong(out, "shm_pages_unshared", st.pages_unshared, error) &&
-           sp_lv_params_add_ullong(out, "shm_pages_volatile", st.pages_volatile, error) &&
-           sp_lv_params_add_ullong(out, "shm_full_scans", st.full_scans, error) &&
-           sp_lv_params_add_ullong(out, "shm_pool_frames", st.pool_frames, error) &&
-           sp_lv_params_add_uint(out, "shm_merge_across_nodes", kn.merge_across_nodes, error);
+    SpFigNodeSrc src;
+    size_t n;
+    sp_fig_table(SP_FIG_NODE, &n);
+    g_autofree SpFigValue *v = g_new0(SpFigValue, n);
+    sp_fig_node_source(k->engine, &src);
+    sp_fig_read(SP_FIG_NODE, &src, v);
+    return sp_knobs_add_figures(out, SP_FIG_NODE, v, error);
 }
 
 static bool knob_value(const SpLvParam *p, guint32 *out, GError **error)
@@ -111,24 +140,27 @@ bool sp_knobs_params_set(SpHostKnobs *k, const SpLvParams *in, GError **error)
 
 void sp_knobs_vm_stats(SpHostKnobs *k, SpVm *vm, SpKnobVmStats *out)
 {
-    memset(out, 0, sizeof(*out));
-    SpEngineVmStats es;
-    SpEngineVm *ev = sp_vm_engine_handle(vm);
-    if (ev) {
-        sp_engine_get_vm_stats(k->engine, ev, &es);
-    } else { /* not in the engine: every resident page is its own, in one mapping */
-        uint64_t resident = sp_vm_resident_pages(vm);
-        es = (SpEngineVmStats){.rss_pages = resident, .private_pages = resident, .mappings = 1};
-    }
-    out->rss_pages = es.rss_pages;
-    out->merged_pages = es.merged_pages;
-    out->zero_pages = es.zero_pages;
-    out->clone_shared_pages = sp_vm_clone_shared_pages(vm);
-    out->clone_generation = sp_vm_clone_generation(vm);
-    out->clone_group = sp_vm_clone_group_id(vm);
-    out->private_pages = es.private_pages;
-    out->mappings = es.mappings;
-    out->profit_bytes = es.profit_bytes > 0 ? (guint64)es.profit_bytes : 0;
+    SpFigVmSrc src;
+    sp_fig_vm_source(vm, k->engine, 0, &src);
+    *out = (SpKnobVmStats){
+        .rss_pages = src.eng.rss_pages,
+        .swap_ins = src.eng.swap_ins,
+        .swap_outs = src.eng.swap_outs,
+    };
+}
+
+bool sp_knobs_vm_params(SpHostKnobs *k, SpVm *vm, bool balloon, SpLvParams *out, GError **error)
+{
+    SpFigVmSrc src;
+    size_t n;
+    sp_fig_table(SP_FIG_VM, &n);
+    g_autofree SpFigValue *v = g_new0(SpFigValue, n);
+    sp_fig_vm_source(vm, k->engine, 0, &src);
+    sp_fig_read(SP_FIG_VM, &src, v);
     const SpVmConfig *cfg = sp_vm_config(vm);
-    out->sharing_domain = g_strdup(cfg->domain ? cfg->domain : cfg->name);
+    return (!balloon ||
+            sp_lv_params_add_ullong(out, "balloon.rss", src.eng.rss_pages * 4, error)) &&
+           sp_knobs_add_figures(out, SP_FIG_VM, v, error) &&
+           sp_lv_params_add_string(out, "samepage.sharing_domain",
+                                   cfg->domain ? cfg->domain : cfg->name, error);
 }

@@ -7,6 +7,8 @@
  *
  * Besides libvirt's program the sockets serve samepage's own (CLONE,
  * CLONE_GROUPS: vmm/libvirt/procs-samepage.c, vmm/daemon/domains-clone.c).
+ * With --metrics-listen it also serves Prometheus metrics over HTTP
+ * (vmm/daemon/metrics.c), on the same main loop.
  *
  * Threads: the main thread runs the GMainLoop that serves the sockets,
  * owns the domain registry and handles signals; each VM has its vCPU
@@ -28,6 +30,7 @@
 #include "sharing/engine.h"
 #include "vmm/daemon/backend.h"
 #include "vmm/daemon/knobs.h"
+#include "vmm/daemon/metrics.h"
 #include "vmm/libvirt/server.h"
 
 static void log_handler(const char *domain, GLogLevelFlags level, const char *msg, gpointer data)
@@ -63,7 +66,8 @@ static gboolean on_signal(gpointer opaque)
 /* What main() parsed and defaulted, for daemon_serve(). */
 typedef struct DaemonConfig {
     const char *state_dir, *sock, *ro_sock, *kvm_path, *runtime_dir, *vm_user;
-    gid_t rw_gid; /* group of the read-write socket, (gid_t)-1: root only */
+    const char *metrics_listen; /* ADDR:PORT of the Prometheus endpoint, or NULL */
+    gid_t rw_gid;               /* group of the read-write socket, (gid_t)-1: root only */
     guint32 clone_max;
 } DaemonConfig;
 
@@ -111,6 +115,16 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
         g_printerr("samepaged: %s\n", error->message);
         return 1;
     }
+    g_autoptr(SpMetricsEndpoint) metrics = NULL;
+    if (c->metrics_listen) {
+        metrics = sp_daemon_metrics_new(domains, c->metrics_listen, &error);
+        if (!metrics) {
+            g_printerr("samepaged: %s\n", error->message);
+            return 1;
+        }
+        g_message("event=metrics-listen address=%s path=/metrics",
+                  sp_metrics_endpoint_address(metrics));
+    }
     Daemon d = {.loop = loop};
     guint s1 = g_unix_signal_add(SIGTERM, on_signal, &d);
     guint s2 = g_unix_signal_add(SIGINT, on_signal, &d);
@@ -132,7 +146,7 @@ int main(int argc, char **argv)
     g_autofree char *ro_sock = NULL;
     g_autofree char *group = NULL;
     g_autofree char *kvm_path = NULL; /* GOption does not free them */
-    g_autofree char *runtime_dir = NULL, *vm_user = NULL;
+    g_autofree char *runtime_dir = NULL, *vm_user = NULL, *metrics_listen = NULL;
     gboolean verbose = FALSE, version = FALSE;
     gint clone_max = SP_VM_CLONE_MAX;
     GOptionEntry entries[] = {
@@ -154,6 +168,10 @@ int main(int argc, char **argv)
          "Unprivileged user VM processes run as after their setup (default nobody)", "USER"},
         {"clone-max", 0, 0, G_OPTION_ARG_INT, &clone_max,
          "Most children one `samepage clone` may make (1..64, default 64)", "N"},
+        {"metrics-listen", 0, 0, G_OPTION_ARG_STRING, &metrics_listen,
+         "Serve Prometheus metrics at http://ADDR:PORT/metrics (default: off; see "
+         "docs/metrics.md)",
+         "ADDR:PORT"},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages too", NULL},
         {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
         {NULL},
@@ -223,6 +241,7 @@ int main(int argc, char **argv)
         .vm_user = vm_user,
         .rw_gid = gid,
         .clone_max = (guint32)clone_max,
+        .metrics_listen = metrics_listen,
     };
     guint stopped = 0;
     int rc = daemon_serve(&cfg, &stopped);

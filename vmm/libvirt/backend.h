@@ -49,6 +49,9 @@ typedef enum {
     SP_LV_DOMAIN_PMSUSPENDED = 7,
 } SpLvDomainState;
 
+/* virsh's words for a virDomainState ("running", "shut off", ...). */
+const char *sp_lv_state_name(gint32 state);
+
 /* One domain as the endpoint sees it. */
 typedef struct {
     char *name;            /* unique among defined domains, owned */

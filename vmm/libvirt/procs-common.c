@@ -13,6 +13,15 @@ void sp_lv_domain_info_clear(SpLvDomainInfo *d)
     g_clear_pointer(&d->name, g_free);
 }
 
+const char *sp_lv_state_name(gint32 state)
+{
+    static const char *const names[] = {"no state",    "running",  "idle",    "paused",
+                                        "in shutdown", "shut off", "crashed", "pmsuspended"};
+    if (state < 0 || state >= (gint32)G_N_ELEMENTS(names))
+        return "unknown";
+    return names[state];
+}
+
 void sp_lv_domain_info_free(SpLvDomainInfo *d)
 {
     if (!d)

@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+# scrape-load.py URI METRICS_URL SCRAPERS SECONDS - one measuring run for
+# tests/metrics/scrape-load.sh: start 4 memload VMs of one sharing domain
+# on the samepaged at URI (python3-libvirt), let SCRAPERS threads GET
+# METRICS_URL at 10 Hz each for SECONDS while another polls the engine's
+# shm_pages_sharing every 0.1 s through libvirt, then destroy the VMs and
+# wait until their frames are gone.  Prints one JSON object: the time the
+# sharing took to reach 99 % of its final value, that value, and each
+# scraper's count of scrapes and errors.
+import http.client, json, sys, threading, time, urllib.parse
+import libvirt
+
+uri, url, nscrapers, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+XML = """<domain type='samepage'><name>%s</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>
+<os><type>hvm</type></os><metadata><sp:samepage xmlns:sp="https://samepage.invalid/xmlns/1">
+<sp:payload>memload</sp:payload><sp:args>seed=11,shared=60,unique=20,zero=10,rate=0</sp:args>
+<sp:domain>load</sp:domain></sp:samepage></metadata></domain>"""
+names = ["load%d" % i for i in range(1, 5)]
+conn = libvirt.open(uri)
+
+
+def sharing():
+    return conn.getMemoryParameters()["shm_pages_sharing"]
+
+
+stop = threading.Event()
+scrapes = [{"scrapes": 0, "errors": 0, "first_error": None} for _ in range(nscrapers)]
+
+
+def scraper(st):
+    u = urllib.parse.urlsplit(url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+    nxt = time.monotonic()
+    while not stop.is_set():
+        try:
+            c.request("GET", u.path)
+            r = c.getresponse()
+            body = r.read()
+            if r.status != 200 or b"\nsamepage_pages_sharing " not in body:
+                raise RuntimeError("status %d, %d bytes" % (r.status, len(body)))
+            st["scrapes"] += 1
+        except Exception as e:  # counted, and the connection made again
+            st["errors"] += 1
+            st["first_error"] = st["first_error"] or repr(e)
+            c.close()
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+        nxt += 0.1
+        time.sleep(max(0, nxt - time.monotonic()))
+
+
+t0 = time.monotonic()
+for n in names:
+    conn.createXML(XML % n, 0)
+threads = [threading.Thread(target=scraper, args=(s,)) for s in scrapes]
+for t in threads:
+    t.start()
+samples = []
+while time.monotonic() - t0 < seconds:
+    samples.append((time.monotonic() - t0, sharing()))
+    time.sleep(0.1)
+stop.set()
+for t in threads:
+    t.join()
+final = samples[-1][1]
+conv = next((t for t, v in samples if v >= 0.99 * final), None) if final else None
+for n in names:
+    conn.lookupByName(n).destroy()
+deadline = time.monotonic() + 30
+while sharing() and time.monotonic() < deadline:
+    time.sleep(0.2)
+print(json.dumps({"convergence_s": conv, "final_pages_sharing": final, "scrapers": scrapes,
+                  "left_sharing": sharing()}))
