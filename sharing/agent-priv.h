@@ -96,6 +96,7 @@ struct SpAgent {
     /* counters */
     uint64_t merged, zero, touched, volatile_now;
     uint64_t merges, cow_breaks, wp_faults_seen;
+    uint64_t evict_wp_faults_seen; /* tests: writes blocked in an eviction window (swap thread) */
     /* swap (agent-swap.c): the agent thread's, but where noted */
     uint8_t *idle;         /* per page: passes since its last write (saturating) */
     uint64_t *refaulted;   /* bits: swapped in since the clock last passed (swap thread sets) */

@@ -367,7 +367,9 @@ static gpointer swap_thread(gpointer opaque)
                 /* The merge and eviction protocols wake their own; tests
                  * count those caught in a window held open. */
                 uintptr_t w = __atomic_load_n(&a->window, __ATOMIC_ACQUIRE);
-                if (w == 1 || w == (msg[i].arg.pagefault.address & ~(SP_PAGE_SIZE - 1)))
+                if (w == 1)
+                    __atomic_fetch_add(&a->evict_wp_faults_seen, 1, __ATOMIC_RELAXED);
+                else if (w == (msg[i].arg.pagefault.address & ~(SP_PAGE_SIZE - 1)))
                     __atomic_fetch_add(&a->wp_faults_seen, 1, __ATOMIC_RELAXED);
                 continue;
             }

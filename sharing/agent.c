@@ -247,6 +247,7 @@ static void fill_stats(SpAgent *a, SpProtoVmStats *st)
             a->page ? a->npages * (sizeof(uint64_t) + sizeof(uint32_t)) + (a->npages + 63) / 64 * 16
                     : 0,
         .wp_faults_seen = a->wp_faults_seen,
+        .evict_wp_faults_seen = __atomic_load_n(&a->evict_wp_faults_seen, __ATOMIC_RELAXED),
         .merges = a->merges,
         .cow_breaks = a->cow_breaks,
         .resident_pages = sp_guest_mem_resident_pages(a->mem),

@@ -592,6 +592,7 @@ void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
         if (eng->vm_slots[s]) {
             sh_vm_refresh_stats(eng, eng->vm_slots[s]);
             out->wp_faults_seen += eng->vm_slots[s]->agent.wp_faults_seen;
+            out->evict_wp_faults_seen += eng->vm_slots[s]->agent.evict_wp_faults_seen;
         }
     g_mutex_unlock(&eng->lock);
 }

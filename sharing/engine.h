@@ -84,6 +84,7 @@ typedef struct SpEngineStats {
     uint64_t cow_breaks;   /* shares broken by a guest write (seen in the dirty log), cumulative */
     uint64_t frames_freed; /* frames whose last mapper went, cumulative */
     uint64_t wp_faults_seen; /* guest writes caught blocked inside a merge window (test delay) */
+    uint64_t evict_wp_faults_seen; /* ... inside an eviction window (swap, test delay) */
     uint64_t pool_frames;    /* frames allocated in the pool now (each has a mapper, or a leak) */
 } SpEngineStats;
 
@@ -138,6 +139,7 @@ typedef struct SpSwapStats {
     uint64_t zero_skipped;          /* cold all-zero pages evicted without a slot */
     uint64_t full_events;           /* puts the store refused (full or failing file) */
     uint64_t pressure_rounds;       /* balancer rounds that found the host short of memory */
+    uint64_t throttled;             /* swap-ins that waited for the balancer (at a limit) */
     uint64_t limit_bytes;           /* the host limit, 0 = none */
     uint64_t charged_bytes;         /* what it is checked against, at the last look */
 } SpSwapStats;

@@ -262,6 +262,7 @@ typedef struct SpProtoVmStats {
     uint64_t mappings;
     uint64_t metadata_bytes;
     uint64_t wp_faults_seen;
+    uint64_t evict_wp_faults_seen;
     uint64_t merges;
     uint64_t cow_breaks;
     uint64_t resident_pages; /* of its RAM, mincore */

@@ -409,8 +409,10 @@ static uint64_t charge_all(SpEngine *eng, ShSwap *sw)
         host += priv;
         g_mutex_lock(&sw->lock);
         v = sh_swap_vm_find(sw, vm);
-        if (v)
+        if (v) {
             v->charged = priv + share / 65536;
+            v->in_since = 0;
+        }
         g_mutex_unlock(&sw->lock);
     }
     SpSwapStoreStats st;
@@ -420,6 +422,7 @@ static uint64_t charge_all(SpEngine *eng, ShSwap *sw)
     host +=
         frames - MIN(frames, sw->frames_out) + (st.cache_bytes + SP_PAGE_SIZE - 1) / SP_PAGE_SIZE;
     sw->charged = host;
+    sw->in_since = 0;
     g_mutex_unlock(&sw->lock);
     return host;
 }
@@ -522,6 +525,8 @@ gpointer sh_swap_balancer(gpointer opaque)
         g_mutex_unlock(&sw->lock);
         balance_once(eng, sw);
         g_mutex_lock(&sw->lock);
+        sw->balance_seq++;
+        g_cond_broadcast(&sw->balanced);
     }
     g_mutex_unlock(&sw->lock);
     return NULL;
@@ -535,22 +540,32 @@ uint64_t sp_engine_swap_out(SpEngine *eng, SpEngineVm *vm, bool private_pages, b
     uint64_t got = 0;
     g_mutex_lock(&eng->lock);
     uint32_t only_slot = vm ? vm->slot_index : 0;
+    /* One turn of each VM's clock at most: a VM that answers fewer pages
+     * than asked looked at all of them (a running guest brings pages back
+     * meanwhile, which must not keep this going for ever). */
+    uint32_t nslots = eng->nslots; /* VMs attached meanwhile wait for the next call */
+    g_autofree bool *done = g_new0(bool, MAX(nslots, 1));
     for (bool more = private_pages; more && got < max;) {
         more = false;
-        for (uint32_t s = 0; s < eng->nslots && got < max; s++) {
+        for (uint32_t s = 0; s < MIN(nslots, eng->nslots) && got < max; s++) {
             SpEngineVm *v = eng->vm_slots[s];
-            if (!v || (vm && v != vm))
+            if (!v || (vm && v != vm) || done[s])
                 continue;
-            uint64_t n = sh_swap_evict_private(eng, v, (uint32_t)MIN(max - got, PRIVATE_BATCH), 0);
+            uint32_t want = (uint32_t)MIN(max - got, PRIVATE_BATCH);
+            uint64_t n = sh_swap_evict_private(eng, v, want, 0);
             got += n;
-            more |= n > 0;
+            done[s] = n < want;
+            more |= !done[s];
         }
         if (!batch_pause(eng, only_slot, vm))
             break;
     }
-    uint64_t n = 1;
-    while (frames && n && got < max) {
-        got += n = sh_swap_evict_frames(eng, max - got, vm);
+    /* Frames: as many as there are now, at most (the same reason). */
+    uint64_t n = 1, frames_max = sh_pools_in_use(eng), frames_got = 0;
+    while (frames && n && got < max && frames_got < frames_max) {
+        n = sh_swap_evict_frames(eng, MIN(max - got, frames_max - frames_got), vm);
+        got += n;
+        frames_got += n;
         if (!batch_pause(eng, only_slot, vm))
             break;
     }

@@ -60,6 +60,7 @@ typedef struct ShSwapVm {
     uint64_t out;         /* swap-evict.c, service; swap->lock: private pages out */
     uint64_t refaults;    /* service; swap->lock: its pages back within 60 s of leaving */
     uint64_t charged;     /* balancer; swap->lock: pages charged at the last look */
+    uint64_t in_since;    /* service; swap->lock: pages brought back since that look */
     bool dead;            /* sh_swap_vm_detach; swap->lock: the service frees it */
     bool hup;             /* service; swap->lock: its channel closed (not polled) */
 } ShSwapVm;
@@ -68,6 +69,9 @@ typedef struct ShSwap {
     SpSwapStore *store; /* sp_engine_enable_swap; immutable */
     GMutex lock;
     GCond cond;             /* with lock: the balancer's wake-ups */
+    GCond balanced;         /* with lock: a balancer round ended (balance_seq grew) */
+    uint64_t balance_seq;   /* balancer; lock: rounds ended */
+    uint64_t in_since;      /* service; lock: pages and frames brought back since the last charge */
     GPtrArray *vms;         /* attach, service (frees the dead); lock: ShSwapVm * */
     GArray *pool_fds;       /* swap-evict.c; lock: by pool index, a descriptor of it or -1 */
     GHashTable *frames;     /* swap-evict.c, service, frame_dropped; lock: frames out */
@@ -87,10 +91,11 @@ typedef struct ShSwap {
     /* figures (lock) */
     uint64_t frames_out, swap_outs, swap_ins, frame_outs, frame_ins, refaults;
     uint64_t merged_instead, zero_skipped, full_events, pressure_rounds, charged;
-    uint64_t swapin_copies;
+    uint64_t swapin_copies, throttled;
 } ShSwap;
 
 /* swap.c */
+#define THROTTLE_MAX_MS 50 /* the longest a swap-in waits for the balancer */
 ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm); /* lock held */
 void sh_swap_slot_left(ShSwap *sw, uint32_t slot);     /* lock held: note when */
 /* The frame whose (pool, off) is out comes back into its pool; lock held.

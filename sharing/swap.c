@@ -101,11 +101,34 @@ bool sh_swap_frame_restore(ShSwap *sw, uint64_t key)
         sw->frame_back[fid / 64] |= 1ULL << (fid % 64);
     sw->frames_out--;
     sw->frame_ins++;
+    sw->in_since++;
     sw->swap_ins++;
     return true;
 }
 
 /* One request of v's; lock held. */
+/* Lock held.  A page coming back while its VM or the host is at its limit
+ * waits for the balancer to make room (one round, THROTTLE_MAX_MS at most),
+ * as a task in a memory cgroup reclaims before it gets a page: without it,
+ * guests that touch swapped pages faster than the balancer evicts would
+ * hold more than the limit between its rounds.  Bounded, so that a balancer
+ * waiting on this VM's agent (itself waiting on this swap-in) cannot hang
+ * it. */
+static void throttle(ShSwap *sw, ShSwapVm *v)
+{
+    bool host_over = sw->host_limit_pages && sw->charged + sw->in_since >= sw->host_limit_pages;
+    bool vm_over = v->limit_pages && v->charged + v->in_since >= v->limit_pages;
+    if (!host_over && !vm_over)
+        return;
+    gint64 until = g_get_monotonic_time() + THROTTLE_MAX_MS * 1000;
+    uint64_t seq = sw->balance_seq;
+    g_cond_broadcast(&sw->cond); /* the balancer, now */
+    while (!sw->quit && sw->balance_seq == seq)
+        if (!g_cond_wait_until(&sw->balanced, &sw->lock, until))
+            break;
+    sw->throttled++;
+}
+
 static void serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m)
 {
     SpProtoSwapIn in;
@@ -115,6 +138,8 @@ static void serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m)
         sp_proto_reply_error(v->chan, &m->hdr, "not a swap-in request");
         return;
     }
+    if (in.kind == SP_PROTO_SWAPIN_PAGE || in.kind == SP_PROTO_SWAPIN_FRAME)
+        throttle(sw, v);
     if (in.kind == SP_PROTO_SWAPIN_PAGE) {
         uint32_t s1 = v->slot_of[in.gfn];
         struct {
@@ -141,6 +166,8 @@ static void serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m)
         }
         v->slot_of[in.gfn] = 0;
         v->out--;
+        v->in_since++;
+        sw->in_since++;
         sw->swap_ins++;
         return;
     }
@@ -350,6 +377,7 @@ void sh_swap_free(SpEngine *eng)
     sp_swap_store_free(sw->store);
     g_mutex_clear(&sw->lock);
     g_cond_clear(&sw->cond);
+    g_cond_clear(&sw->balanced);
     g_free(sw);
     eng->swap = NULL;
 }
@@ -372,6 +400,7 @@ bool sp_engine_enable_swap(SpEngine *eng, const SpSwapConfig *cfg, GError **erro
     ShSwap *sw = g_new0(ShSwap, 1);
     g_mutex_init(&sw->lock);
     g_cond_init(&sw->cond);
+    g_cond_init(&sw->balanced);
     sw->store = g_steal_pointer(&store);
     sw->vms = g_ptr_array_new();
     sw->pool_fds = g_array_new(FALSE, FALSE, sizeof(int));
@@ -467,6 +496,7 @@ void sp_engine_get_swap_stats(SpEngine *eng, SpSwapStats *out)
         .zero_skipped = sw->zero_skipped,
         .full_events = sw->full_events,
         .pressure_rounds = sw->pressure_rounds,
+        .throttled = sw->throttled,
         .limit_bytes = sw->host_limit_pages * SP_PAGE_SIZE,
         .charged_bytes = sw->charged * SP_PAGE_SIZE,
     };

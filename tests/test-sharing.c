@@ -291,7 +291,8 @@ static void test_domains_hold(void)
         g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     g_autoptr(GHashTable) red1_pfns =
         g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-    HarnessManaged mb = harness_managed(blue), m1 = harness_managed(red1), m2 = harness_managed(red2);
+    HarnessManaged mb = harness_managed(blue), m1 = harness_managed(red1),
+                   m2 = harness_managed(red2);
     g_autofree uint64_t *pb = harness_managed_pfns(&mb);
     g_autofree uint64_t *p1 = harness_managed_pfns(&m1);
     g_autofree uint64_t *p2 = harness_managed_pfns(&m2);

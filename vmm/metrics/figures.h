@@ -47,12 +47,12 @@ typedef struct SpFigNodeSrc {
 
 /* Where a VM figure comes from. */
 typedef struct SpFigVmSrc {
-    SpEngineVmStats eng;          /* sp_engine_get_vm_stats (or the VM's own, outside an engine) */
-    SpVmInfo info;                /* sp_vm_get_info: what the guest reported */
-    uint64_t clone_shared_pages;  /* sp_vm_clone_shared_pages */
-    uint64_t clone_generation;    /* sp_vm_clone_generation: 0 not a clone */
-    uint64_t clone_group;         /* sp_vm_clone_group_id: 0 none */
-    uint64_t memory_bytes;        /* guest RAM size (its config) */
+    SpEngineVmStats eng;         /* sp_engine_get_vm_stats (or the VM's own, outside an engine) */
+    SpVmInfo info;               /* sp_vm_get_info: what the guest reported */
+    uint64_t clone_shared_pages; /* sp_vm_clone_shared_pages */
+    uint64_t clone_generation;   /* sp_vm_clone_generation: 0 not a clone */
+    uint64_t clone_group;        /* sp_vm_clone_group_id: 0 none */
+    uint64_t memory_bytes;       /* guest RAM size (its config) */
 } SpFigVmSrc;
 
 /* Clone groups: SpCloneGroupStats (rmap/rmap.h) is their source. */
