@@ -85,7 +85,7 @@ typedef struct SpEngineStats {
     uint64_t frames_freed; /* frames whose last mapper went, cumulative */
     uint64_t wp_faults_seen; /* guest writes caught blocked inside a merge window (test delay) */
     uint64_t evict_wp_faults_seen; /* ... inside an eviction window (swap, test delay) */
-    uint64_t pool_frames;    /* frames allocated in the pool now (each has a mapper, or a leak) */
+    uint64_t pool_frames; /* frames allocated in the pool now (each has a mapper, or a leak) */
 } SpEngineStats;
 
 /* Per-VM figures. */
