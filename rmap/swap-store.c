@@ -399,5 +399,6 @@ void sp_swap_store_stats(SpSwapStore *s, SpSwapStoreStats *out)
 {
     g_mutex_lock(&s->lock);
     *out = s->hdr->st;
+    out->meta_bytes = s->meta_len;
     g_mutex_unlock(&s->lock);
 }

@@ -38,6 +38,7 @@ typedef struct SpSwapStoreStats {
     uint64_t cache_pages;    /* of them in the compressed tier */
     uint64_t cache_bytes;    /* compressed bytes the tier holds */
     uint64_t cache_capacity; /* its size */
+    uint64_t meta_bytes;     /* the slot table's size (a memfd, like the tier) */
     uint64_t file_pages;     /* of them in the swap file */
     uint64_t bytes_written;  /* to the file, cumulative */
     uint64_t bytes_read;     /* from the file, cumulative */

@@ -130,6 +130,7 @@ typedef struct SpSwapStats {
     uint64_t swapin_copies;         /* sharers that got a private copy of a shared frame: stays 0 */
     uint64_t cache_pages;           /* contents in the compressed tier */
     uint64_t cache_bytes;           /* their compressed size */
+    double cache_ratio;             /* cache_pages x 4096 / cache_bytes (0: empty) */
     uint64_t file_pages;            /* contents in the file */
     uint64_t refaults;              /* contents back within 60 s of leaving, cumulative */
     uint64_t swap_outs;             /* contents evicted (a frame once), cumulative */

@@ -497,6 +497,7 @@ void sp_engine_get_swap_stats(SpEngine *eng, SpSwapStats *out)
         .full_events = sw->full_events,
         .pressure_rounds = sw->pressure_rounds,
         .throttled = sw->throttled,
+        .cache_ratio = st.cache_bytes ? st.cache_pages * 4096.0 / (double)st.cache_bytes : 0.0,
         .limit_bytes = sw->host_limit_pages * SP_PAGE_SIZE,
         .charged_bytes = sw->charged * SP_PAGE_SIZE,
     };

@@ -693,11 +693,15 @@ static bool run_parse_swap(RunSwapArgs *a, RunOptions *o)
         g_printerr("samepage run: memory limits and swap need samepage's engine (--engine=on)\n");
         return false;
     }
-    uint64_t least = (uint64_t)o->cfgs->len * SP_VM_MEM_LIMIT_MIN;
+    /* The compressed tier counts against the host limit (docs/swap.md). */
+    uint64_t least = (uint64_t)o->cfgs->len * SP_VM_MEM_LIMIT_MIN + o->swap_cache;
     if (o->mem_limit && o->mem_limit < least) {
-        g_printerr("samepage run: --mem-limit %s is below the %" G_GUINT64_FORMAT
-                   " MiB that %u VMs need resident at least (%llu MiB each)\n",
-                   a->mem_limit, least >> 20, o->cfgs->len, SP_VM_MEM_LIMIT_MIN >> 20);
+        g_printerr(
+            "samepage run: --mem-limit %s is below the %" G_GUINT64_FORMAT
+            " MiB that %u VMs need resident at least (%llu MiB each) with the %" G_GUINT64_FORMAT
+            " MiB compressed tier (--swap-cache)\n",
+            a->mem_limit, least >> 20, o->cfgs->len, SP_VM_MEM_LIMIT_MIN >> 20,
+            o->swap_cache >> 20);
         return false;
     }
     if (!o->swap_size)
