@@ -42,6 +42,24 @@
 #define PSI_SOME_LIMIT 20.0
 #define AVAIL_MIN_PCT  5
 
+/* sw->lock held: the store refused a put (its file is full or failing).
+ * Eviction stops, said once; balance_once resumes it once a tenth of the
+ * slots held then came back, 10 s later at the earliest. */
+static void store_full(ShSwap *sw, const GError *err)
+{
+    sw->full_events++;
+    if (sw->stopped_full)
+        return;
+    SpSwapStoreStats st;
+    sp_swap_store_stats(sw->store, &st);
+    sw->stopped_full = true;
+    sw->full_slots = st.slots_used;
+    sw->full_us = g_get_monotonic_time();
+    g_warning("event=swap-full slots_used=%" G_GUINT64_FORMAT " error=\"%s\" (eviction stops "
+              "until a tenth of them came back; the VMs go on, over their limits meanwhile)",
+              st.slots_used, err->message);
+}
+
 /* --- private pages --- */
 
 static bool is_zero(const uint8_t *p)
@@ -99,12 +117,8 @@ static void store_pages(SpEngine *eng, ShSwap *sw, ShSwapVm *v, SpEngineVm *vm,
             slot = sp_swap_store_put(sw->store, c, &err);
             if (slot == SP_SWAP_NO_SLOT) {
                 g_mutex_lock(&sw->lock);
-                sw->full_events++;
-                sw->stopped_full = true;
+                store_full(sw, err);
                 g_mutex_unlock(&sw->lock);
-                g_warning("event=swap-full error=\"%s\" (eviction stops until slots free up; "
-                          "the VMs go on)",
-                          err->message);
                 continue;
             }
         }
@@ -317,13 +331,8 @@ uint64_t sh_swap_evict_frames(SpEngine *eng, uint64_t max, SpEngineVm *only)
         g_mutex_lock(&sw->lock);
         int fd = slot != SP_SWAP_NO_SLOT ? pool_fd(eng, sw, f->pool) : -1;
         if (slot == SP_SWAP_NO_SLOT || fd < 0) {
-            if (err) {
-                sw->full_events++;
-                sw->stopped_full = true;
-                g_warning("event=swap-full error=\"%s\" (eviction stops until slots free up; the "
-                          "VMs go on)",
-                          err->message);
-            }
+            if (err)
+                store_full(sw, err);
             if (slot != SP_SWAP_NO_SLOT)
                 sp_swap_store_drop(sw->store, slot);
             g_mutex_unlock(&sw->lock);
@@ -508,7 +517,8 @@ static void balance_once(SpEngine *eng, ShSwap *sw)
         SpSwapStoreStats st;
         sp_swap_store_stats(sw->store, &st);
         g_mutex_lock(&sw->lock);
-        if (st.slots_used < st.slots_max * 9 / 10) {
+        if (st.slots_used <= sw->full_slots * 9 / 10 &&
+            g_get_monotonic_time() - sw->full_us >= 10 * G_USEC_PER_SEC) {
             sw->stopped_full = false;
             g_message("event=swap-resumed slots_used=%" G_GUINT64_FORMAT, st.slots_used);
         }

@@ -88,6 +88,8 @@ typedef struct ShSwap {
     uint64_t cache_pages_charge; /* immutable: the compressed tier, charged to the host */
     bool pressure;               /* immutable: reclaim on host memory pressure */
     bool stopped_full;           /* balancer; lock: the store refused a put (logged once) */
+    uint64_t full_slots;         /* balancer; lock: slots used when it did */
+    gint64 full_us;              /* balancer; lock: when (monotonic) */
     /* figures (lock) */
     uint64_t frames_out, swap_outs, swap_ins, frame_outs, frame_ins, refaults;
     uint64_t merged_instead, zero_skipped, full_events, pressure_rounds, charged;

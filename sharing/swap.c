@@ -118,7 +118,7 @@ static void throttle(ShSwap *sw, ShSwapVm *v)
 {
     bool host_over = sw->host_limit_pages && sw->charged + sw->in_since >= sw->host_limit_pages;
     bool vm_over = v->limit_pages && v->charged + v->in_since >= v->limit_pages;
-    if (!host_over && !vm_over)
+    if ((!host_over && !vm_over) || sw->stopped_full) /* full: no room can be made */
         return;
     gint64 until = g_get_monotonic_time() + THROTTLE_MAX_MS * 1000;
     uint64_t seq = sw->balance_seq;
