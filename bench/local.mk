@@ -1,7 +1,7 @@
 # bench/ - samepage against the kernel's KSM, and the cost of VM clones
 # (see bench/README.md).  Both drive real VMs through tests/lib/'s harness.
 bench_ldadd = libharness.a libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) \
-	$(XXHASH_LIBS) -lpthread
+	$(XXHASH_LIBS) $(LZ4_LIBS) -lpthread
 noinst_PROGRAMS += bench/sp-bench
 bench_sp_bench_SOURCES = bench/sp-bench.c
 bench_sp_bench_LDADD = $(bench_ldadd)

@@ -6,4 +6,6 @@ librmap_a_SOURCES = \
 	rmap/rmap.c rmap/rmap.h rmap/rmap-priv.h rmap/clone-group.c \
 	rmap/clone-file.c rmap/clone-file.h \
 	rmap/clone-layout.c rmap/clone-layout.h \
-	rmap/vm-layers.c rmap/vm-layers.h
+	rmap/vm-layers.c rmap/vm-layers.h \
+	rmap/swap-store.c rmap/swap-store.h
+librmap_a_CFLAGS = $(AM_CFLAGS) $(LZ4_CFLAGS)

@@ -42,16 +42,48 @@ static bool wp(SpAgent *a, void *addr, bool on)
     return ioctl(a->mem->uffd, UFFDIO_WRITEPROTECT, &w) == 0;
 }
 
-/* Register a freshly created mapping with the userfaultfd (WP mode). */
-static void reregister(SpAgent *a, void *addr)
+#define CHUNK_PAGES 512 /* 2 MiB: the granule of missing-fault registration */
+
+static bool chunk_is_missing(SpAgent *a, uint64_t gfn)
 {
+    uint64_t c = gfn / CHUNK_PAGES;
+    return a->missing && (__atomic_load_n(&a->missing[c / 64], __ATOMIC_ACQUIRE) >> (c % 64)) & 1;
+}
+
+/* Register a freshly created mapping with the userfaultfd: write-protect
+ * mode, and missing mode too in a chunk that holds swapped pages. */
+void agent_reregister(SpAgent *a, void *addr)
+{
+    uint64_t gfn = ((uint8_t *)addr - a->mem->host) / SP_PAGE_SIZE;
     struct uffdio_register r = {
         .range = {.start = (uintptr_t)addr, .len = SP_PAGE_SIZE},
-        .mode = UFFDIO_REGISTER_MODE_WP,
+        .mode =
+            UFFDIO_REGISTER_MODE_WP | (chunk_is_missing(a, gfn) ? UFFDIO_REGISTER_MODE_MISSING : 0),
     };
     if (ioctl(a->mem->uffd, UFFDIO_REGISTER, &r) < 0)
         g_warning("event=uffd-register-failed vm=%s addr=%p error=\"%s\"", a->name, addr,
                   g_strerror(errno));
+}
+
+bool agent_chunk_missing(SpAgent *a, uint64_t gfn)
+{
+    if (chunk_is_missing(a, gfn))
+        return true;
+    uint64_t c = gfn / CHUNK_PAGES, first = c * CHUNK_PAGES;
+    uint64_t n = MIN((uint64_t)CHUNK_PAGES, a->npages - first);
+    struct uffdio_register r = {
+        .range = {.start = (uintptr_t)(a->mem->host + first * SP_PAGE_SIZE),
+                  .len = n * SP_PAGE_SIZE},
+        .mode = UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MISSING,
+    };
+    if (ioctl(a->mem->uffd, UFFDIO_REGISTER, &r) < 0) {
+        g_warning("event=uffd-register-failed vm=%s chunk=%" G_GUINT64_FORMAT
+                  " mode=missing error=\"%s\"",
+                  a->name, c, g_strerror(errno));
+        return false;
+    }
+    __atomic_fetch_or(&a->missing[c / 64], 1ULL << (c % 64), __ATOMIC_RELEASE);
+    return true;
 }
 
 /* Wake writers blocked on the page (after its protection went with the old mapping). */
@@ -83,6 +115,12 @@ const uint8_t *agent_frame_ptr(SpAgent *a, uint32_t space, uint32_t off)
  * what lets the writers go on, as it does for every merge. */
 static void test_hold_window(SpAgent *a, void *addr)
 {
+    if (a->swap_thread) { /* it reads the userfaultfd: it counts them */
+        __atomic_store_n(&a->window, (uintptr_t)addr, __ATOMIC_RELEASE);
+        g_usleep(a->test_delay_us);
+        __atomic_store_n(&a->window, 0, __ATOMIC_RELEASE);
+        return;
+    }
     g_usleep(a->test_delay_us);
     struct uffd_msg msg;
     while (read(a->mem->uffd, &msg, sizeof(msg)) == sizeof(msg)) {
@@ -106,7 +144,8 @@ bool agent_merge_page(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off)
     const uint8_t *fp = agent_frame_ptr(a, space, off);
     uint64_t old = a->page[gfn];
     unsigned kind = AG_KIND(old);
-    if (!fp || (kind != AG_ANON && kind != AG_COWED) || !(old & AG_TOUCHED) || !map_budget_ok(a))
+    if (!fp || (kind != AG_ANON && kind != AG_COWED) || !(old & AG_TOUCHED) || (old & AG_OUT) ||
+        !map_budget_ok(a))
         return false;
     /* Make sure the page is populated, so that the protection takes hold. */
     (void)*(volatile uint8_t *)addr;
@@ -130,7 +169,7 @@ bool agent_merge_page(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off)
         wp(a, addr, false);
         return false;
     }
-    reregister(a, addr);
+    agent_reregister(a, addr);
     wake(a, addr);
     a->page[gfn] = AG_MAKE(AG_MERGED, space, off, (old & AG_FLAGS) | AG_HASHED);
     if (a->rmap)
@@ -164,7 +203,7 @@ bool agent_zero_page(SpAgent *a, uint64_t gfn)
             wp(a, addr, false);
             return false;
         }
-        reregister(a, addr);
+        agent_reregister(a, addr);
     }
     wp(a, addr, false);
     wake(a, addr);
@@ -196,7 +235,7 @@ bool agent_unmerge_page(SpAgent *a, uint64_t gfn)
         wp(a, addr, false);
         return false;
     }
-    reregister(a, addr);
+    agent_reregister(a, addr);
     wake(a, addr);
     if (AG_KIND(old) == AG_MERGED)
         agent_release(a, gfn, old);

@@ -13,7 +13,10 @@
  *   ZERO    dropped to the zero page (no memory) and not written since
  * plus flags: TOUCHED (ever written, by the guest or the VMM), HASHED (the
  * hash word is the current content's), VOLATILE (written since the
- * previous pass, so not a merge candidate in this one).
+ * previous pass, so not a merge candidate in this one), OUT (an ANON page
+ * the supervisor swapped out: not mapped, faults back through the swap
+ * channel; agent-swap.c).  OUT is cleared by the swap thread with an atomic
+ * operation; every other change of a word is the agent thread's.
  * Word layout: bits 0-1 kind, 2-4 flags, 8-23 space, 24-55 frame page
  * offset in that space.
  *
@@ -43,6 +46,7 @@ enum {
     AG_TOUCHED = 1 << 2,
     AG_HASHED = 1 << 3,
     AG_VOLATILE = 1 << 4,
+    AG_OUT = 1 << 5, /* evicted: its content is in the supervisor's swap store */
     AG_FLAGS = 0xff,
 };
 #define AG_KIND(p)  ((unsigned)((p)&AG_KIND_MASK))
@@ -92,6 +96,25 @@ struct SpAgent {
     /* counters */
     uint64_t merged, zero, touched, volatile_now;
     uint64_t merges, cow_breaks, wp_faults_seen;
+    uint64_t evict_wp_faults_seen; /* tests: writes blocked in an eviction window (swap thread) */
+    /* swap (agent-swap.c): the agent thread's, but where noted */
+    uint8_t *idle;         /* per page: passes since its last write (saturating) */
+    uint64_t *refaulted;   /* bits: swapped in since the clock last passed (swap thread sets) */
+    uint64_t *missing;     /* bits per 2 MiB chunk: registered for missing faults */
+    uint64_t clock;        /* the eviction clock's hand */
+    GArray *evicting;      /* gfns write-protected for M_EVICT, until M_EVICT_DONE */
+    GByteArray *evict_buf; /* their contents, as sent */
+    uint64_t out_now;      /* pages OUT */
+    uint64_t swap_outs;    /* cumulative */
+    GThread *swap_thread;  /* resolves missing faults (started with M_PREP/M_EVICT) */
+    int swap_fd;           /* the swap channel: the swap thread's, -1: none yet */
+    GMutex swap_lock;      /* swap_fd, swapped_in, and the figures below */
+    GArray *swapped_in;    /* gfns the swap thread brought back, for the agent thread */
+    uint64_t swap_ins, refaults, blocked_ns;
+    uint32_t lat_us[1024]; /* the last swap-ins' latencies, a ring */
+    uintptr_t window;      /* tests: the page of a merge window held open (1: an
+                            * eviction's), whose write faults the swap thread counts */
+    uint32_t nlat;
 };
 
 /* agent-scan.c, lock held */
@@ -110,6 +133,22 @@ bool agent_zero_page(SpAgent *a, uint64_t gfn);
 bool agent_unmerge_page(SpAgent *a, uint64_t gfn);
 /* Is the page at gfn still its frame file's page (not copied on write)? */
 bool agent_page_is_file(SpAgent *a, uint64_t gfn, bool *present);
+/* Register [gfn's chunk] with the userfaultfd for missing faults too, and
+ * re-register a remapped page with the modes of its chunk. */
+bool agent_chunk_missing(SpAgent *a, uint64_t gfn);
+void agent_reregister(SpAgent *a, void *addr);
+
+/* agent-swap.c, lock held */
+bool agent_swap_evict(SpAgent *a, SpProtoMsg *req);
+bool agent_swap_evict_done(SpAgent *a, SpProtoMsg *req);
+bool agent_swap_prep(SpAgent *a, SpProtoMsg *req);
+bool agent_swap_channel(SpAgent *a, SpProtoMsg *req);
+void agent_swap_pass(SpAgent *a); /* at M_BEGIN: idle ages */
+/* Touch every page that is out, so that all of it is back (the swap thread
+ * serves the faults); before a clone copies RAM, and when samepaged goes. */
+void agent_swap_drain(SpAgent *a);
+void agent_swap_stop(SpAgent *a); /* the thread ends */
+void agent_swap_fill_stats(SpAgent *a, SpProtoVmStats *st);
 const uint8_t *agent_frame_ptr(SpAgent *a, uint32_t space, uint32_t off);
 
 #endif

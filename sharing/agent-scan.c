@@ -105,6 +105,7 @@ static void agent_recount(SpAgent *a)
 
 void agent_begin(SpAgent *a)
 {
+    agent_swap_pass(a); /* idle ages, from last pass's volatility */
     if (SP_DEBUG_RECOUNT)
         agent_recount(a);
     uint64_t words = (a->npages + 63) / 64;
@@ -138,8 +139,8 @@ void agent_scan(SpAgent *a, const SpProtoScan *s, GArray *cands, SpProtoCands *o
     uint32_t budget = s->budget;
     for (; g < end && budget > 0 && cands->len < s->max_cands; g++, budget--) {
         uint64_t p = a->page[g];
-        if (!(p & AG_TOUCHED))
-            continue; /* untouched, or a clone's page still in its group */
+        if (!(p & AG_TOUCHED) || (p & AG_OUT))
+            continue; /* untouched, a clone's page still in its group, or swapped out */
         if (AG_KIND(p) == AG_MERGED || AG_KIND(p) == AG_ZERO)
             continue;
         out->scanned++;
@@ -170,6 +171,8 @@ void agent_unmerge_all(SpAgent *a)
 {
     for (uint64_t g = 0; g < a->npages; g++) {
         unsigned k = AG_KIND(a->page[g]);
+        if (a->page[g] & AG_OUT)
+            continue; /* not mapped: nothing to unmerge */
         if (k == AG_MERGED || k == AG_COWED) {
             agent_unmerge_page(a, g);
         } else if (k == AG_ZERO) {

@@ -73,6 +73,11 @@ SpAgent *sp_agent_new(const SpAgentVm *vm, GError **error)
     a->released = g_array_new(FALSE, FALSE, sizeof(SpProtoFrameLoc));
     a->use_zero_pages = 1;
     a->max_map_count = 65530;
+    a->swap_fd = -1;
+    a->evicting = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    a->evict_buf = g_byte_array_new();
+    a->swapped_in = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    g_mutex_init(&a->swap_lock);
     for (uint32_t i = 0; i < AG_MAX_SPACES; i++)
         a->spaces[i].fd = -1;
     /* Opened now: the sandbox allows no open later. */
@@ -139,7 +144,10 @@ static bool do_attach(SpAgent *a, SpProtoMsg *req)
     a->page = g_try_new0(uint64_t, a->npages);
     a->hash = g_try_new0(uint32_t, a->npages);
     a->dirty = g_try_new0(uint64_t, words);
-    if (!a->page || !a->hash || !a->dirty)
+    a->idle = g_try_new0(uint8_t, a->npages);
+    a->refaulted = g_try_new0(uint64_t, words);
+    a->missing = g_try_new0(uint64_t, (a->npages / 512 + 64) / 64);
+    if (!a->page || !a->hash || !a->dirty || !a->idle || !a->refaulted || !a->missing)
         return reply_error(a, req, "not enough memory for the sharing metadata");
     a->first = at.share_end ? MIN(at.share_start / SP_PAGE_SIZE, a->npages) : 0;
     a->end =
@@ -232,17 +240,19 @@ static void fill_stats(SpAgent *a, SpProtoVmStats *st)
     *st = (SpProtoVmStats){
         .merged_pages = a->merged,
         .zero_pages = a->zero,
-        .private_pages = a->touched - MIN(a->touched, a->merged + a->zero),
+        .private_pages = a->touched - MIN(a->touched, a->merged + a->zero + a->out_now),
         .volatile_pages = a->volatile_now,
         .mappings = a->page ? agent_mappings(a) : 1,
         .metadata_bytes =
             a->page ? a->npages * (sizeof(uint64_t) + sizeof(uint32_t)) + (a->npages + 63) / 64 * 16
                     : 0,
         .wp_faults_seen = a->wp_faults_seen,
+        .evict_wp_faults_seen = __atomic_load_n(&a->evict_wp_faults_seen, __ATOMIC_RELAXED),
         .merges = a->merges,
         .cow_breaks = a->cow_breaks,
         .resident_pages = sp_guest_mem_resident_pages(a->mem),
     };
+    agent_swap_fill_stats(a, st);
 }
 
 /* Everything a new index needs: the spaces (with their descriptors) and
@@ -328,6 +338,17 @@ static bool serve(SpAgent *a, SpProtoMsg *req)
         if (!agent_settle(a, &err))
             return reply_error(a, req, err->message);
         return reply_released(a, req);
+    case SP_PROTO_M_EVICT:
+        return agent_swap_evict(a, req);
+    case SP_PROTO_M_EVICT_DONE:
+        return agent_swap_evict_done(a, req);
+    case SP_PROTO_M_PREP:
+        return agent_swap_prep(a, req);
+    case SP_PROTO_M_SWAP:
+        return agent_swap_channel(a, req);
+    case SP_PROTO_M_SWAP_DRAIN:
+        agent_swap_drain(a);
+        return sp_proto_reply(a->channel, &req->hdr, NULL, 0, NULL, 0, NULL);
     default:
         return reply_error(a, req, "not a memory-channel request");
     }
@@ -400,6 +421,7 @@ void sp_agent_free(SpAgent *a)
     g_mutex_unlock(&a->lock);
     if (a->thread)
         g_thread_join(a->thread);
+    agent_swap_stop(a);
     if (a->channel >= 0)
         close(a->channel);
     for (uint32_t i = 0; i < AG_MAX_SPACES; i++)
@@ -410,6 +432,13 @@ void sp_agent_free(SpAgent *a)
     g_free(a->hash);
     g_free(a->dirty);
     g_free(a->vmm_dirty);
+    g_free(a->idle);
+    g_free(a->refaulted);
+    g_free(a->missing);
+    g_array_free(a->evicting, TRUE);
+    g_byte_array_free(a->evict_buf, TRUE);
+    g_array_free(a->swapped_in, TRUE);
+    g_mutex_clear(&a->swap_lock);
     if (a->released)
         g_array_free(a->released, TRUE);
     g_free(a->name);

@@ -65,6 +65,9 @@ bool sp_agent_attached_locked(SpAgent *a); /* the caller holds sp_agent_lock() *
  * served. */
 void sp_agent_lock(SpAgent *a);
 void sp_agent_unlock(SpAgent *a);
+/* Bring every evicted page of the VM back (docs/swap.md): before RAM is
+ * copied whole (a clone).  The caller holds sp_agent_lock(). */
+void sp_agent_swap_drain(SpAgent *a);
 /* Lock held: RAM was just replaced by a clone layer file (every page maps
  * its layer now): forget merges and zero pages; pages start over as
  * clone-shared.  The index learns it from the next M_REPORT. */

@@ -52,6 +52,7 @@ static void frame_get(SpEngine *eng, uint32_t fid, SpEngineVm *vm, uint64_t gfn)
 
 static void pool_frame_free(SpEngine *eng, uint32_t fid)
 {
+    sh_swap_frame_dropped(eng, fid); /* its slot, if it is out */
     ShFrame *f = sh_frame(eng, fid);
     ShPool *p = g_ptr_array_index(eng->pools, f->pool);
     sp_frame_pool_free(&p->fp, f->off);

@@ -36,6 +36,7 @@
 #define SAMEPAGE_SHARING_ENGINE_PRIV_H
 
 #include <pthread.h>
+#include <xxhash.h>
 
 #include "rmap/clone-layout.h"
 #include "rmap/frame-pool.h"
@@ -151,6 +152,7 @@ struct SpEngine {
     uint32_t test_delay_us; /* sp_engine_set_test_delay; eng->lock: merge window held open */
     uint64_t scan_work;     /* scanner; eng->lock: pages written, hashed or remapped */
     uint32_t holds;         /* sp_engine_vm_hold/release; eng->lock: VMs held by clones */
+    struct ShSwap *swap;    /* sp_engine_enable_swap; immutable once set: swap (swap-priv.h) */
     /* counters.c (state counters), scanner (events); eng->lock: the live
      * counters, copied out by sp_engine_get_stats */
     SpEngineStats stats;
@@ -177,6 +179,27 @@ bool sh_scan_batch(SpEngine *eng, SpEngineVm *vm, uint32_t budget);
 void sh_unmerge_all(SpEngine *eng);
 /* Re-read a VM's merged pages (M_REPORT) and make the index agree. */
 bool sh_vm_resync(SpEngine *eng, SpEngineVm *vm, bool adopt_spaces);
+
+/* A cold page whose content is a frame's: merge it (swap-evict.c). */
+typedef struct ShMergeWant {
+    uint64_t gfn;
+    uint32_t hash;
+    uint32_t fid;
+} ShMergeWant;
+/* Merge vm's pages onto the frames named (ShMergeWant); how many merged. */
+uint64_t sh_merge_onto(SpEngine *eng, SpEngineVm *vm, GArray *twins);
+
+/* swap.c, swap-evict.c (swap-priv.h); no-ops while swap is off */
+bool sh_swap_frame_is_out(SpEngine *eng, uint32_t fid);  /* atomics: any lock */
+void sh_swap_frame_dropped(SpEngine *eng, uint32_t fid); /* its last reference went */
+void sh_swap_vm_attach(SpEngine *eng, SpEngineVm *vm);   /* gives it a swap channel */
+/* The VM leaves; keep_running: it goes on without us (all of it comes back first). */
+void sh_swap_vm_detach(SpEngine *eng, SpEngineVm *vm, bool keep_running);
+void sh_swap_free(SpEngine *eng); /* WITHOUT eng->lock */
+void sh_swap_vm_figures(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out);
+
+/* engine.c: the agent's figures, fresh (a round trip) */
+void sh_vm_refresh_stats(SpEngine *eng, SpEngineVm *vm);
 
 /* pools.c */
 /* The pool of share set `group`, made on first use; NO_SPACE on failure. */
@@ -236,6 +259,13 @@ uint32_t sh_mapper_count(SpEngine *eng, uint32_t frame);
 void sh_mappers_free(SpEngine *eng);
 void sh_rmap_register(SpEngine *eng);
 void sh_rmap_unregister(SpEngine *eng);
+
+/* The content hash of a page (32 bits of XXH3), as the agents compute it. */
+static inline uint32_t sh_page_hash(const void *p)
+{
+    XXH64_hash_t h = XXH3_64bits(p, SP_PAGE_SIZE);
+    return (uint32_t)(h ^ (h >> 32));
+}
 
 static inline uint64_t sh_key(uint32_t group, uint32_t hash)
 {

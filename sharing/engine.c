@@ -225,6 +225,7 @@ void sp_engine_free(SpEngine *eng)
     g_cond_broadcast(&eng->cond);
     g_mutex_unlock(&eng->lock);
     g_thread_join(eng->thread);
+    sh_swap_free(eng);
     for (uint32_t s = 0; s < eng->nslots; s++)
         g_warn_if_fail(eng->vm_slots[s] == NULL);
     g_free(eng->vm_slots);
@@ -414,8 +415,10 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
     if (want > eng->max_map_count)
         engine_raise_map_limit(eng, want);
     bool ok = d->reattach ? sh_vm_resync(eng, vm, true) : attach_fresh(eng, vm, error);
-    if (ok)
+    if (ok) {
         push_agent_knobs(eng, vm);
+        sh_swap_vm_attach(eng, vm);
+    }
     if (!ok) {
         if (d->reattach)
             g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_MEMORY,
@@ -439,6 +442,7 @@ static void vm_remove(SpEngine *eng, SpEngineVm *vm, bool keep_frames)
     g_mutex_lock(&eng->lock);
     while (vm->hold)
         g_cond_wait(&eng->cond, &eng->lock);
+    sh_swap_vm_detach(eng, vm, keep_frames);
     for (uint64_t g = 0; g < vm->npages; g++) {
         if (vm->fid_of[g] == NO_FRAME)
             continue;
@@ -492,7 +496,7 @@ const void *sp_engine_frame_ptr(SpEngine *eng, const SpFrameRef *f)
     g_mutex_lock(&eng->lock);
     if (f->kind == SP_FRAME_POOL && f->pool == eng && f->index < eng->frames->len) {
         const ShFrame *fr = &g_array_index(eng->frames, ShFrame, f->index);
-        if (fr->refs && fr->pool < eng->pools->len)
+        if (fr->refs && fr->pool < eng->pools->len && !sh_swap_frame_is_out(eng, f->index))
             ptr = sp_frame_pool_ptr(&((ShPool *)eng->pools->pdata[fr->pool])->fp, fr->off);
     }
     g_mutex_unlock(&eng->lock);
@@ -561,7 +565,7 @@ static uint64_t engine_metadata(SpEngine *eng)
 }
 
 /* eng->lock held: ask the agent for its figures (a round trip). */
-static void refresh_agent_stats(SpEngine *eng, SpEngineVm *vm)
+void sh_vm_refresh_stats(SpEngine *eng, SpEngineVm *vm)
 {
     SpProtoMsg r = {0};
     if (vm->broken || vm->hold || !sh_exchange(eng, vm, SP_PROTO_M_STATS, NULL, 0, NULL, 0, &r))
@@ -586,8 +590,9 @@ void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
     /* Writes caught in a merge window happen in the VM processes (tests). */
     for (uint32_t s = 0; eng->test_delay_us && s < eng->nslots; s++)
         if (eng->vm_slots[s]) {
-            refresh_agent_stats(eng, eng->vm_slots[s]);
+            sh_vm_refresh_stats(eng, eng->vm_slots[s]);
             out->wp_faults_seen += eng->vm_slots[s]->agent.wp_faults_seen;
+            out->evict_wp_faults_seen += eng->vm_slots[s]->agent.evict_wp_faults_seen;
         }
     g_mutex_unlock(&eng->lock);
 }
@@ -606,7 +611,7 @@ void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s
     g_mutex_lock(&eng->lock);
     if (max_age_s <= 0 || !vm->agent_us ||
         g_get_monotonic_time() - vm->agent_us > (gint64)(max_age_s * 1e6))
-        refresh_agent_stats(eng, vm);
+        sh_vm_refresh_stats(eng, vm);
     out->merged_pages = vm->merged;
     out->zero_pages = vm->zero;
     out->private_pages = vm->agent.private_pages;
@@ -615,6 +620,13 @@ void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s
     out->profit_bytes = (int64_t)((vm->merged + vm->zero) * SP_PAGE_SIZE) -
                         (int64_t)(vm->agent.metadata_bytes + vm->npages * sizeof(uint32_t));
     out->rss_pages = vm->agent.resident_pages - MIN(vm->agent.resident_pages, vm->merged);
+    out->swapped_pages = vm->agent.swapped_pages;
+    out->swap_outs = vm->agent.swap_outs;
+    out->swap_ins = vm->agent.swap_ins;
+    out->swap_in_p50_us = vm->agent.swap_in_p50_us;
+    out->swap_in_p99_us = vm->agent.swap_in_p99_us;
+    out->swap_blocked_ns = vm->agent.swap_blocked_ns;
+    sh_swap_vm_figures(eng, vm, out);
     g_mutex_unlock(&eng->lock);
 }
 

@@ -37,6 +37,7 @@ typedef enum {
     SP_ENGINE_ERROR_KNOB,         /* a knob value outside its range */
     SP_ENGINE_ERROR_NO_MEMORY,    /* no memory for a VM's sharing metadata */
     SP_ENGINE_ERROR_TOO_MANY_VMS, /* every VM slot of the engine is taken */
+    SP_ENGINE_ERROR_NO_SWAP,      /* a memory limit, but swap is off for the VM */
 } SpEngineError;
 
 /* What the supervisor tells the engine about a VM. */
@@ -83,7 +84,8 @@ typedef struct SpEngineStats {
     uint64_t cow_breaks;   /* shares broken by a guest write (seen in the dirty log), cumulative */
     uint64_t frames_freed; /* frames whose last mapper went, cumulative */
     uint64_t wp_faults_seen; /* guest writes caught blocked inside a merge window (test delay) */
-    uint64_t pool_frames;    /* frames allocated in the pool now (each has a mapper, or a leak) */
+    uint64_t evict_wp_faults_seen; /* ... inside an eviction window (swap, test delay) */
+    uint64_t pool_frames; /* frames allocated in the pool now (each has a mapper, or a leak) */
 } SpEngineStats;
 
 /* Per-VM figures. */
@@ -96,7 +98,52 @@ typedef struct SpEngineVmStats {
     int64_t profit_bytes;    /* bytes saved for this VM minus its metadata */
     uint64_t rss_pages;      /* resident pages of its RAM minus its merged pages: what it keeps
                               * to itself (shared frames count once, in the pool) */
+    /* swap (docs/swap.md); 0 while swap is off */
+    uint64_t swapped_pages;  /* its private pages out now */
+    uint64_t swap_outs;      /* its private pages evicted, cumulative */
+    uint64_t swap_ins;       /* faults it resolved through swap (pages and frames), cumulative */
+    uint64_t swap_in_p50_us; /* swap-in latency over its last 1024 swap-ins */
+    uint64_t swap_in_p99_us;
+    uint64_t swap_blocked_ns; /* time its vCPUs and threads waited for swap-ins, cumulative */
+    uint64_t refaults;        /* its pages back within 60 s of leaving, cumulative */
+    uint64_t mem_limit;       /* its limit in bytes, 0 = none */
+    uint64_t charged_bytes;   /* what its limit is checked against, at the last look */
 } SpEngineVmStats;
+
+/* Swap (docs/swap.md): samepaged's own store, limits, reclaim. */
+typedef struct SpSwapConfig {
+    const char *path;     /* the swap file (created, truncated) */
+    uint64_t file_bytes;  /* its size at most (sparse) */
+    uint64_t cache_bytes; /* the compressed tier in memory (0: none) */
+    uint64_t host_limit;  /* bytes all VMs' guest RAM may occupy (0: no limit) */
+    bool pressure;        /* also reclaim when the host is short of memory */
+} SpSwapConfig;
+
+typedef struct SpSwapStats {
+    bool enabled;
+    uint64_t pages_swapped;  /* private pages and frames out now */
+    uint64_t frames_swapped; /* of them shared frames (one slot each for all sharers) */
+    uint64_t bytes_written;  /* to the swap file, cumulative */
+    uint64_t bytes_read;     /* from it, cumulative */
+    uint64_t slots_used;     /* contents held now */
+    uint64_t slots_max;
+    uint64_t swapin_copies;         /* sharers that got a private copy of a shared frame: stays 0 */
+    uint64_t cache_pages;           /* contents in the compressed tier */
+    uint64_t cache_bytes;           /* their compressed size */
+    double cache_ratio;             /* cache_pages x 4096 / cache_bytes (0: empty) */
+    uint64_t file_pages;            /* contents in the file */
+    uint64_t refaults;              /* contents back within 60 s of leaving, cumulative */
+    uint64_t swap_outs;             /* contents evicted (a frame once), cumulative */
+    uint64_t swap_ins;              /* contents brought back, cumulative */
+    uint64_t frame_outs, frame_ins; /* of them shared frames */
+    uint64_t merged_instead;        /* cold pages merged onto a frame instead of written */
+    uint64_t zero_skipped;          /* cold all-zero pages evicted without a slot */
+    uint64_t full_events;           /* puts the store refused (full or failing file) */
+    uint64_t pressure_rounds;       /* balancer rounds that found the host short of memory */
+    uint64_t throttled;             /* swap-ins that waited for the balancer (at a limit) */
+    uint64_t limit_bytes;           /* the host limit, 0 = none */
+    uint64_t charged_bytes;         /* what it is checked against, at the last look */
+} SpSwapStats;
 
 SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error);
 void sp_engine_free(SpEngine *eng); /* stops the thread; VMs must be detached */
@@ -145,6 +192,20 @@ void sp_engine_reattach_done(SpEngine *eng, bool all_attached);
 
 void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out);
 void sp_engine_get_vm_stats(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out);
+/* Swap: on for good once enabled (VMs attached later get it too); a
+ * one-line error for an unusable swap file. */
+bool sp_engine_enable_swap(SpEngine *eng, const SpSwapConfig *cfg, GError **error);
+bool sp_engine_swap_enabled(SpEngine *eng);
+void sp_engine_set_mem_limit(SpEngine *eng, uint64_t bytes); /* the host's; 0 = none */
+/* A VM's limit (0 = none); false if swap is off for it. */
+bool sp_engine_vm_set_mem_limit(SpEngine *eng, SpEngineVm *vm, uint64_t bytes, GError **error);
+void sp_engine_get_swap_stats(SpEngine *eng, SpSwapStats *out);
+/* Evict now, whatever the limits (tests, `samepage swap-out`): up to max
+ * private pages of vm (all VMs: NULL) and, with frames, up to max shared
+ * frames.  Returns how many left. */
+uint64_t sp_engine_swap_out(SpEngine *eng, SpEngineVm *vm, bool private_pages, bool frames,
+                            uint64_t max);
+
 /* The same, but the figures only the VM's agent knows (private pages,
  * mappings, resident pages) come from its last report when that is at most
  * max_age_s old: no round trip to the VM process, the engine's lock held

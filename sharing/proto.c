@@ -65,6 +65,12 @@ static const ProtoRule rules[] = {
     {SP_PROTO_M_STATS, "M_STATS", 0, 0, 0, 0},
     {SP_PROTO_M_KNOBS, "M_KNOBS", sizeof(SpProtoKnobs), sizeof(SpProtoKnobs), 0, 0},
     {SP_PROTO_M_SYNC, "M_SYNC", 0, 0, 0, 0},
+    {SP_PROTO_M_EVICT, "M_EVICT", sizeof(SpProtoEvict), sizeof(SpProtoEvict), 0, 0},
+    {SP_PROTO_M_EVICT_DONE, "M_EVICT_DONE", 0, MAXP, 0, 0},
+    {SP_PROTO_M_PREP, "M_PREP", 8, MAXP, 0, 0},
+    {SP_PROTO_M_SWAP, "M_SWAP", 0, 0, 1, 1},
+    {SP_PROTO_M_SWAP_DRAIN, "M_SWAP_DRAIN", 0, 0, 0, 0},
+    {SP_PROTO_S_IN, "S_IN", sizeof(SpProtoSwapIn), sizeof(SpProtoSwapIn), 0, 0},
 };
 
 static const ProtoRule *rule_of(uint16_t type)

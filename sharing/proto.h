@@ -107,6 +107,13 @@ typedef enum SpProtoType {
     SP_PROTO_M_STATS,          /* -> SpProtoVmStats */
     SP_PROTO_M_KNOBS,          /* SpProtoKnobs */
     SP_PROTO_M_SYNC,           /* read pagemap: off bits, settle CoW'd merges -> SpProtoReleased */
+    SP_PROTO_M_EVICT,          /* SpProtoEvict -> SpProtoEvicted (gfns) + blob (contents) */
+    SP_PROTO_M_EVICT_DONE,     /* u8 per evicted gfn: stored (drop it) or not (keep it) */
+    SP_PROTO_M_PREP,           /* u64 gfns: make them fault to us when missing (frame eviction) */
+    SP_PROTO_M_SWAP,           /* fd: the swap channel (the VM's requests for pages) */
+    SP_PROTO_M_SWAP_DRAIN,     /* bring every page the VM gave up back (touch them) */
+    /* --- swap channel: VM (its fault handler) -> supervisor requests --- */
+    SP_PROTO_S_IN = 0x180, /* SpProtoSwapIn -> SpProtoSwapAnswer (+ 4096 bytes for COPY) */
 } SpProtoType;
 
 /* What a peer says first on a channel. */
@@ -122,6 +129,7 @@ typedef struct SpProtoHello {
 #define SP_PROTO_LAYOUT_BITS 0xffffffffu
 #define SP_PROTO_CH_CONTROL  1
 #define SP_PROTO_CH_MEMORY   2
+#define SP_PROTO_CH_SWAP     3
 
 /* IDENTITY: the libvirt identity a VM process keeps for a re-attach (a
  * clone child gets it after the clone). */
@@ -256,9 +264,14 @@ typedef struct SpProtoVmStats {
     uint64_t mappings;
     uint64_t metadata_bytes;
     uint64_t wp_faults_seen;
+    uint64_t evict_wp_faults_seen;
     uint64_t merges;
     uint64_t cow_breaks;
     uint64_t resident_pages; /* of its RAM, mincore */
+    uint64_t swapped_pages;  /* OUT now */
+    uint64_t swap_outs, swap_ins, refaults;
+    uint64_t swap_in_p50_us, swap_in_p99_us;
+    uint64_t swap_blocked_ns; /* vCPU time spent waiting for swap-ins */
 } SpProtoVmStats;
 
 typedef struct SpProtoReport {
@@ -274,6 +287,41 @@ typedef struct SpProtoSpace {
 } SpProtoSpace;
 #define SP_PROTO_SPACE_POOL  1
 #define SP_PROTO_SPACE_GROUP 2
+
+/* Swap (docs/swap.md).  M_EVICT asks the agent for up to `max` cold
+ * private pages (not written for min_idle passes, not refaulted lately):
+ * it write-protects them and answers their gfns and contents; the
+ * supervisor stores them and answers M_EVICT_DONE, one byte per page; the
+ * agent then drops the stored ones (they fault back through the swap
+ * channel) and unprotects all. */
+typedef struct SpProtoEvict {
+    uint32_t max;
+    uint32_t min_idle;
+} SpProtoEvict;
+
+typedef struct SpProtoEvicted {
+    uint32_t n; /* u64 gfns follow; fds[0]: blob of n x 4096 bytes */
+    uint32_t pad;
+} SpProtoEvicted;
+
+/* A fault on a page that is not there. */
+typedef struct SpProtoSwapIn {
+    uint64_t gfn;
+    uint32_t kind;  /* SP_PROTO_SWAPIN_* */
+    uint32_t space; /* FRAME: the frame the page maps */
+    uint32_t off;
+    uint32_t pad;
+} SpProtoSwapIn;
+#define SP_PROTO_SWAPIN_PAGE  1 /* a private page the agent evicted */
+#define SP_PROTO_SWAPIN_FRAME 2 /* a merged page: its frame may have been evicted */
+#define SP_PROTO_SWAPIN_LAYER 3 /* a clone's page still in its layer */
+
+typedef struct SpProtoSwapAnswer {
+    uint32_t how; /* SP_PROTO_SWAPANS_*: copy the 4096 bytes that follow, or wake */
+    uint32_t pad;
+} SpProtoSwapAnswer;
+#define SP_PROTO_SWAPANS_COPY 1
+#define SP_PROTO_SWAPANS_WAKE 2 /* the file's page is back: retry the fault */
 
 /* --- messages --- */
 

@@ -32,15 +32,8 @@
  * Engine lock held throughout.
  */
 #include <string.h>
-#include <xxhash.h>
 
 #include "sharing/engine-priv.h"
-
-static uint32_t page_hash(const void *p)
-{
-    XXH64_hash_t h = XXH3_64bits(p, SP_PAGE_SIZE);
-    return (uint32_t)(h ^ (h >> 32));
-}
 
 void sh_scan_begin(SpEngine *eng)
 {
@@ -183,7 +176,7 @@ static void make_frames(SpEngine *eng, SpEngineVm *vm, Batch *b, GArray *fresh)
         for (guint k = 0; pages && k < n; k++) {
             Pend *pd = &g_array_index(b->pends, Pend, done + k);
             const uint8_t *c = pages + (uint64_t)k * SP_PAGE_SIZE;
-            if (page_hash(c) != pd->hash) /* changed since, or a lying agent */
+            if (sh_page_hash(c) != pd->hash) /* changed since, or a lying agent */
                 continue;
             pd->fid = new_frame(eng, pool, c, pd->hash, vm->group);
             if (pd->fid != NO_FRAME)
@@ -198,6 +191,19 @@ static void make_frames(SpEngine *eng, SpEngineVm *vm, Batch *b, GArray *fresh)
         if (w->pend >= 0)
             w->fid = g_array_index(b->pends, Pend, w->pend).fid;
     }
+}
+
+uint64_t sh_merge_onto(SpEngine *eng, SpEngineVm *vm, GArray *twins)
+{
+    g_autoptr(GArray) wants = g_array_new(FALSE, FALSE, sizeof(Want));
+    for (guint i = 0; i < twins->len; i++) {
+        ShMergeWant *t = &g_array_index(twins, ShMergeWant, i);
+        Want w = {.vm = vm, .gfn = t->gfn, .fid = t->fid, .hash = t->hash, .pend = -1};
+        g_array_append_val(wants, w);
+    }
+    uint64_t before = vm->merged;
+    merge_on(eng, vm, wants);
+    return vm->merged - before;
 }
 
 static void want_add(Batch *b, SpEngineVm *vm, uint64_t gfn, uint32_t hash, uint32_t fid,
@@ -218,7 +224,8 @@ static void match(SpEngine *eng, SpEngineVm *vm, const SpProtoCand *c, Batch *b)
         for (uint32_t fi = (uint32_t)head; fi != NO_FRAME;) {
             ShFrame *f = sh_frame(eng, fi);
             uint32_t more = GPOINTER_TO_UINT(g_hash_table_lookup(b->extra, GUINT_TO_POINTER(fi)));
-            if (f->hash == c->hash && f->refs + more < mps) {
+            /* A frame that is swapped out is not read, nor merged onto. */
+            if (f->hash == c->hash && f->refs + more < mps && !sh_swap_frame_is_out(eng, fi)) {
                 g_hash_table_insert(b->extra, GUINT_TO_POINTER(fi), GUINT_TO_POINTER(more + 1));
                 want_add(b, vm, c->gfn, c->hash, fi, -1);
                 return;

@@ -5,7 +5,7 @@
 set -u
 . "$(dirname "$0")/run-common.sh"
 HELLO="$B/guest-tools/hello.elf"
-echo "1..29"
+echo "1..36"
 
 # expect_error DESCRIPTION PATTERN ARGS... : exit 2, exactly one stderr line matching PATTERN
 expect_error() {
@@ -52,6 +52,14 @@ expect_error "engine: max-page-sharing below 2" "max-page-sharing" run --max-pag
 expect_error "engine: bad --engine" "engine" run --engine maybe --vm name=a,payload=hello
 expect_error "engine: malformed --allow-share" "allow-share" run --allow-share red --vm name=a,payload=hello
 expect_error "RAM too small for the payload image" "RAM\|mem" run --vm name=a,mem=2M,payload=hello
+expect_error "swap: --mem-limit below 16 MiB per VM" "mem-limit.*below" run --mem-limit 20M --vm name=a,payload=hello --vm name=b,payload=hello
+expect_error "swap: unknown size suffix" "mem-limit.*size" run --mem-limit 512Q --vm name=a,payload=hello
+expect_error "swap: mem-limit= below 16 MiB" "mem-limit" run --vm name=a,mem-limit=1M,payload=hello
+expect_error "swap: mem-limit= with share=no" "share" run --vm name=a,share=no,mem-limit=64M,payload=hello
+expect_error "swap: limits without samepage's engine" "engine" run --engine ksm --mem-limit 64M --vm name=a,payload=hello
+expect_error "swap: a swap file in a missing directory" "swap-file" run --swap-file "$T/no/such/dir/swap" --vm name=a,payload=hello
+# root may write anywhere but on a read-only file system: /proc is one
+expect_error "swap: an unwritable swap file" "swap-file" run --swap-file /proc/samepage-swap --vm name=a,payload=hello
 
 # A triple-faulting guest is reported as crashed; the other VM finishes normally.
 timeout 30 "$SP" run --vm name=bad,payload=crash --vm name=good,vcpus=2,payload=hello >"$T/out" 2>"$T/err"
@@ -119,7 +127,8 @@ fi
 # --help explains every option.
 "$SP" run --help >"$T/out" 2>"$T/err"
 missing=""
-for w in --vm --timeout --status --json --quiet --kvm name= mem= vcpus= payload= image= args= domain= share= "Exit status"; do
+for w in --vm --timeout --status --json --quiet --kvm name= mem= vcpus= payload= image= args= domain= share= \
+    mem-limit= --mem-limit --swap-file --swap-size --swap-cache "Exit status"; do
     grep -q -- "$w" "$T/out" || missing="$missing $w"
 done
 if [ -z "$missing" ]; then ok "run --help documents every option"; else echo "# missing:$missing"; notok "run --help documents every option"; fi

@@ -1,6 +1,6 @@
 # tests/ - unit tests (GTest, TAP), integration tests with real KVM VMs, CLI tests.
 # The harness the VM tests share with bench/ is in tests/lib/ (libharness.a).
-TEST_LDADD = libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread
+TEST_LDADD = libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) $(LZ4_LIBS) -lpthread
 
 # The shell tests' TAP helpers (ok, notok, check), sourced by every one of
 # them, and what the `samepage run` tests share.
@@ -25,6 +25,11 @@ TESTS += tests/test-vmproc
 tests_test_vmproc_LDADD = libharness.a $(TEST_LDADD)
 tests_test_sharing_LDADD = libharness.a $(TEST_LDADD)
 
+# Swap, with real VMs.
+check_PROGRAMS += tests/test-swap
+TESTS += tests/test-swap
+tests_test_swap_LDADD = libharness.a $(TEST_LDADD)
+
 # VM clones and the reverse map, with real VMs.
 check_PROGRAMS += tests/test-clone
 TESTS += tests/test-clone
@@ -34,8 +39,8 @@ TESTS += tests/test-rmap
 tests_test_rmap_LDADD = libharness.a $(TEST_LDADD)
 
 # Command-line behaviour with real VMs: `samepage run` (errors, --clone).
-TESTS += tests/cli-errors.sh tests/clone-cli.sh tests/clone-run-status.sh
-EXTRA_DIST += tests/cli-errors.sh tests/clone-cli.sh tests/clone-run-status.sh
+TESTS += tests/cli-errors.sh tests/clone-cli.sh tests/clone-run-status.sh tests/swap-overcommit.sh
+EXTRA_DIST += tests/cli-errors.sh tests/clone-cli.sh tests/clone-run-status.sh tests/swap-overcommit.sh
 
 # samepaged with real VMs: the `samepage` client commands, and Debian's
 # virsh, python3-libvirt and prometheus-libvirt-exporter.

@@ -40,7 +40,8 @@ static void test_names(void)
             g_assert_false(g_str_has_suffix(m, "_milliseconds") || strstr(m, "_ns"));
             if (t[i].unit == SP_FIG_BYTES)
                 g_assert_true(strstr(m, "_bytes") != NULL);
-            if (t[i].unit == SP_FIG_NS || t[i].unit == SP_FIG_MS || t[i].unit == SP_FIG_SECONDS)
+            if (t[i].unit == SP_FIG_NS || t[i].unit == SP_FIG_US || t[i].unit == SP_FIG_MS ||
+                t[i].unit == SP_FIG_SECONDS)
                 g_assert_true(strstr(m, "_seconds") != NULL);
         }
     }

@@ -138,58 +138,6 @@ static SpEngineKnobs full_speed(void)
     return k;
 }
 
-/* Wait until every VM wrote and verified its memory once, then until a
- * scan saw no volatile page and sharing stopped changing. */
-static void converge(Harness *h)
-{
-    SpEngineStats a = {0}, b = {0};
-    bool have_a = false;
-    for (guint v = 0; v < h->vms->len; v++)
-        if (!harness_wait_rounds(h, h->vms->pdata[v], 1, 120))
-            g_error("VM '%s' did not verify its memory once", sp_vm_name(h->vms->pdata[v]));
-    for (int i = 0; i < 200; i++) {
-        /* Two full scans must really have happened (a slow, loaded host or
-         * a sanitizer build can take longer than the wait): unchanged
-         * figures without scans would prove nothing. */
-        if (!sp_engine_wait_scans(h->engine, 2, 10))
-            continue;
-        sp_engine_get_stats(h->engine, &b);
-        if (have_a && b.pages_volatile == 0 && b.pages_sharing == a.pages_sharing &&
-            b.pages_shared == a.pages_shared && b.zero_pages == a.zero_pages)
-            return;
-        a = b;
-        have_a = true;
-    }
-    g_error("the engine did not converge");
-}
-
-/* memload's managed pages of a VM: guest RAM lives in the VM's process,
- * so they are named by (VM, guest-physical address). */
-typedef struct Managed {
-    SpVm *vm;
-    uint64_t gpa; /* first managed page */
-    uint64_t pages;
-} Managed;
-
-static Managed managed(SpVm *vm)
-{
-    uint64_t gpa = 0, n = 0;
-    g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa, HARNESS_DEADLINE_S));
-    g_assert_true(harness_wait_result(vm, "pages_total", &n, HARNESS_DEADLINE_S));
-    return (Managed){vm, gpa, n};
-}
-
-/* The PFN of every managed page (0: not present), from the VM process's
- * pagemap in one read; g_free it. */
-static uint64_t *managed_pfns(const Managed *m)
-{
-    uint64_t *e = g_new(uint64_t, m->pages);
-    g_assert_true(harness_vm_pagemap(m->vm, m->gpa / 4096, m->pages, e));
-    for (uint64_t p = 0; p < m->pages; p++)
-        e[p] = (e[p] >> 63) ? e[p] & ((1ULL << 55) - 1) : 0;
-    return e;
-}
-
 /* Guests rewrite pages continuously while the engine merges at full speed:
  * a million merges and copy-on-write breaks, and not one byte lost. */
 static void test_attack(void)
@@ -267,7 +215,7 @@ static void test_savings_real(void)
     harness_start_all(h);
     for (int i = 0; i < 4; i++)
         harness_share_managed(h, vm[i]);
-    converge(h);
+    harness_converge(h);
 
     uint64_t predicted = 0, v = 0;
     g_assert_true(sp_vm_get_result(vm[0], "distinct_shared", &v));
@@ -284,10 +232,10 @@ static void test_savings_real(void)
         g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     uint64_t pages = 0, groups_checked = 0;
     for (int i = 0; i < 4; i++) {
-        Managed m = managed(vm[i]);
+        HarnessManaged m = harness_managed(vm[i]);
         /* PFNs first, then the bytes (one read of the whole area; reading
          * maps the zero page behind absent pages, which are skipped) */
-        g_autofree uint64_t *pfn_of = managed_pfns(&m);
+        g_autofree uint64_t *pfn_of = harness_managed_pfns(&m);
         g_autofree uint8_t *bytes = g_malloc(m.pages * 4096);
         harness_vm_read(vm[i], m.gpa, bytes, m.pages * 4096);
         for (uint64_t p = 0; p < m.pages; p++, pages++) {
@@ -337,16 +285,17 @@ static void test_domains_hold(void)
     harness_start_all(h);
     for (guint i = 0; i < 3; i++)
         harness_share_managed(h, h->vms->pdata[i]);
-    converge(h);
+    harness_converge(h);
     uint64_t zpfn = harness_zero_pfn();
     g_autoptr(GHashTable) blue_pfns =
         g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     g_autoptr(GHashTable) red1_pfns =
         g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-    Managed mb = managed(blue), m1 = managed(red1), m2 = managed(red2);
-    g_autofree uint64_t *pb = managed_pfns(&mb);
-    g_autofree uint64_t *p1 = managed_pfns(&m1);
-    g_autofree uint64_t *p2 = managed_pfns(&m2);
+    HarnessManaged mb = harness_managed(blue), m1 = harness_managed(red1),
+                   m2 = harness_managed(red2);
+    g_autofree uint64_t *pb = harness_managed_pfns(&mb);
+    g_autofree uint64_t *p1 = harness_managed_pfns(&m1);
+    g_autofree uint64_t *p2 = harness_managed_pfns(&m2);
     for (uint64_t p = 0; p < mb.pages; p++) {
         uint64_t pfn = pb[p];
         if (pfn && pfn != zpfn)
@@ -387,7 +336,7 @@ static void test_volatility(void)
     SpVm *vm = harness_add(h, "name=vol,mem=16M,payload=volatile,args=pages=64");
     harness_start_all(h);
     harness_share_managed(h, vm);
-    Managed m = managed(vm);
+    HarnessManaged m = harness_managed(vm);
     sp_engine_wait_scans(h->engine, 10, HARNESS_DEADLINE_S);
     uint64_t vol_seen = 0;
     for (int i = 0; i < 10; i++) {
@@ -397,7 +346,7 @@ static void test_volatility(void)
         vol_seen += st.pages_volatile >= 1;
         g_assert_cmpuint(harness_vm_pfn(vm, m.gpa), !=, harness_vm_pfn(vm, m.gpa + 4096));
     }
-    g_autofree uint64_t *pfn = managed_pfns(&m);
+    g_autofree uint64_t *pfn = harness_managed_pfns(&m);
     for (uint64_t p = 2; p < m.pages; p++)
         g_assert_cmphex(pfn[p], ==, pfn[1]);
     SpEngineVmStats vs;

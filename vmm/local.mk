@@ -37,7 +37,7 @@ samepage_vm_SOURCES = \
 	vmm/vmproc/control.c vmm/vmproc/events.c vmm/vmproc/clone.c \
 	vmm/vmproc/sandbox.c vmm/vmproc/sandbox.h
 samepage_vm_LDADD = libvmm.a libsharing.a librmap.a \
-	$(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) $(SECCOMP_LIBS) -lpthread
+	$(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) $(LZ4_LIBS) $(SECCOMP_LIBS) -lpthread
 samepage_vm_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
 # The `samepage` CLI: `run` (VMs in the foreground) and the subcommands that
 # manage a running samepaged (list, define, undefine, start, stop, destroy,
@@ -59,7 +59,7 @@ samepage_SOURCES = vmm/cli/main.c
 # the client commands live in libvmm.a and call into libsplibvirt.a
 samepage_LDADD = libvmm.a libsplibvirt.a libsharing.a librmap.a \
 	$(SOUP_LIBS) $(JSON_GLIB_LIBS) $(NCURSES_LIBS) \
-	$(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread -lm
+	$(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) $(LZ4_LIBS) -lpthread -lm
 
 include vmm/libvirt/local.mk
 include vmm/linux/local.mk

@@ -219,6 +219,14 @@ static bool apply_pair(SpVmConfig *cfg, const char *key, const char *val, GError
         cfg->mem_size = n;
         return true;
     }
+    if (!strcmp(key, "mem-limit")) {
+        if (!sp_parse_size(val, &n, &err)) {
+            CFG_ERROR(error, "mem-limit=%s: %s", val, err->message);
+            return false;
+        }
+        cfg->mem_limit = n;
+        return true;
+    }
     if (!strcmp(key, "vcpus")) {
         if (!sp_parse_uint(val, 1, 4096, &n, &err)) {
             CFG_ERROR(error, "vcpus=%s: %s", val, err->message);
@@ -314,6 +322,13 @@ bool sp_vm_config_validate(const SpVmConfig *cfg, int max_vcpus, GError **error)
     }
     if (!!cfg->payload == !!cfg->kernel) {
         CFG_INVALID(error, "VM '%s': give exactly one of payload= or kernel=", cfg->name);
+        return false;
+    }
+    if (cfg->mem_limit && cfg->mem_limit < SP_VM_MEM_LIMIT_MIN) {
+        CFG_INVALID(error,
+                    "VM '%s': mem-limit=%" G_GUINT64_FORMAT " KiB is below the %llu MiB a guest "
+                    "needs resident to make progress",
+                    cfg->name, cfg->mem_limit >> 10, SP_VM_MEM_LIMIT_MIN >> 20);
         return false;
     }
     if (cfg->mem_size < SP_VM_MEM_MIN || cfg->mem_size > SP_VM_MEM_MAX || cfg->mem_size % 4096) {

@@ -17,19 +17,25 @@
 #define SP_VM_NAME_MAX 63
 #define SP_VM_MEM_MIN  (4ULL << 20)   /* payload layout needs at least 4 MiB + image */
 #define SP_VM_MEM_MAX  (238ULL << 30) /* limit of the payload page tables */
+/* The least a memory limit may give a VM: what a guest needs resident to
+ * make progress at all (its code, stack, page tables and the pages a
+ * vCPU touches in one instruction), with room; docs/swap.md. */
+#define SP_VM_MEM_LIMIT_MIN (16ULL << 20)
 
 typedef struct SpVmConfig {
-    char *name;        /* unique among the VMs of one process */
-    uint64_t mem_size; /* bytes of guest RAM */
-    uint32_t vcpus;    /* number of vCPUs */
-    char *payload;     /* guest-tools payload path (resolved), or NULL for a kernel */
-    char *args;        /* payload argument string, or NULL */
-    char **images;     /* files concatenated into the image blob, or NULL */
-    char *kernel;      /* Linux bzImage path, or NULL */
-    char *initrd;      /* Linux initrd path, or NULL */
-    char *cmdline;     /* Linux command line, or NULL */
-    char *domain;      /* sharing domain; NULL = the VM's own */
-    bool no_share;     /* opt this VM out of the sharing engine */
+    char *name;         /* unique among the VMs of one process */
+    uint64_t mem_size;  /* bytes of guest RAM */
+    uint32_t vcpus;     /* number of vCPUs */
+    char *payload;      /* guest-tools payload path (resolved), or NULL for a kernel */
+    char *args;         /* payload argument string, or NULL */
+    char **images;      /* files concatenated into the image blob, or NULL */
+    char *kernel;       /* Linux bzImage path, or NULL */
+    char *initrd;       /* Linux initrd path, or NULL */
+    char *cmdline;      /* Linux command line, or NULL */
+    char *domain;       /* sharing domain; NULL = the VM's own */
+    bool no_share;      /* opt this VM out of the sharing engine */
+    uint64_t mem_limit; /* bytes its guest RAM may occupy (swap beyond), 0 = none;
+                         * the supervisor's alone (not in the VM process's text) */
 } SpVmConfig;
 
 SpVmConfig *sp_vm_config_new(void);

@@ -113,6 +113,11 @@ SpVm *start_template(Harness *h, const char *name, const char *extra)
 {
     SpVm *t = harness_add(h, "name=%s,mem=128M,vcpus=2," MEMLOAD "%s", name, extra);
     harness_start_all(h);
-    g_assert_true(harness_wait_rounds(h, t, 1, HARNESS_DEADLINE_S));
+    if (!harness_wait_rounds(h, t, 1, HARNESS_DEADLINE_S)) {
+        SpVmInfo info;
+        sp_vm_get_info(t, &info);
+        g_error("template '%s' did not verify its memory once: %s", name,
+                sp_vm_state_name(info.state));
+    }
     return t;
 }

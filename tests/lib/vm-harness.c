@@ -300,3 +300,55 @@ uint64_t harness_zero_pfn(void)
     (void)z[0];
     return harness_pfn((const void *)z);
 }
+
+void harness_converge(Harness *h)
+{
+    SpEngineStats a = {0}, b = {0};
+    bool have_a = false;
+    for (guint v = 0; v < h->vms->len; v++)
+        if (!harness_wait_rounds(h, h->vms->pdata[v], 1, 120))
+            g_error("VM '%s' did not verify its memory once", sp_vm_name(h->vms->pdata[v]));
+    for (int i = 0; i < 200; i++) {
+        /* Two full scans must really have happened (a slow, loaded host or
+         * a sanitizer build can take longer than the wait): unchanged
+         * figures without scans would prove nothing. */
+        if (!sp_engine_wait_scans(h->engine, 2, 10))
+            continue;
+        sp_engine_get_stats(h->engine, &b);
+        if (have_a && b.pages_volatile == 0 && b.pages_sharing == a.pages_sharing &&
+            b.pages_shared == a.pages_shared && b.zero_pages == a.zero_pages)
+            return;
+        a = b;
+        have_a = true;
+    }
+    g_error("the engine did not converge");
+}
+
+void harness_use_swap(Harness *h, uint64_t cache_bytes, uint64_t limit)
+{
+    g_autofree char *path =
+        g_strdup_printf("%s/samepage-test-swap-%d", g_get_tmp_dir(), (int)getpid());
+    SpSwapConfig c = {
+        .path = path, .file_bytes = 4ULL << 30, .cache_bytes = cache_bytes, .host_limit = limit};
+    g_autoptr(GError) err = NULL;
+    if (!sp_engine_enable_swap(h->engine, &c, &err))
+        g_error("swap: %s", err->message);
+    unlink(path);
+}
+
+HarnessManaged harness_managed(SpVm *vm)
+{
+    uint64_t gpa = 0, n = 0;
+    g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_result(vm, "pages_total", &n, HARNESS_DEADLINE_S));
+    return (HarnessManaged){vm, gpa, n};
+}
+
+uint64_t *harness_managed_pfns(const HarnessManaged *m)
+{
+    uint64_t *e = g_new(uint64_t, m->pages);
+    g_assert_true(harness_vm_pagemap(m->vm, m->gpa / 4096, m->pages, e));
+    for (uint64_t p = 0; p < m->pages; p++)
+        e[p] = (e[p] >> 63) ? e[p] & ((1ULL << 55) - 1) : 0;
+    return e;
+}

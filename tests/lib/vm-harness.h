@@ -82,5 +82,25 @@ uint64_t harness_vm_rss_pages(SpVm *vm);
 uint64_t harness_zero_pfn(void);
 /* Set the engine's run knob. */
 void harness_engine_run(Harness *h, uint32_t run);
+/* Wait until every VM wrote and verified its memory once, then until a
+ * scan saw no volatile page and sharing stopped changing (fails the test
+ * otherwise). */
+void harness_converge(Harness *h);
+/* Turn swap on in the harness's engine: an unlinked swap file in the
+ * temporary directory, a compressed tier of cache_bytes, a host limit (0:
+ * none); no pressure reclaim (tests decide what leaves). */
+void harness_use_swap(Harness *h, uint64_t cache_bytes, uint64_t limit);
+
+/* memload's managed pages of a VM: guest RAM lives in the VM's process,
+ * so they are named by (VM, guest-physical address). */
+typedef struct HarnessManaged {
+    SpVm *vm;
+    uint64_t gpa; /* first managed page */
+    uint64_t pages;
+} HarnessManaged;
+HarnessManaged harness_managed(SpVm *vm);
+/* The PFN of every managed page (0: not present), from the VM process's
+ * pagemap in one read; g_free it. */
+uint64_t *harness_managed_pfns(const HarnessManaged *m);
 
 #endif

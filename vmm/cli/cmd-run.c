@@ -35,6 +35,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib-unix.h>
 
 #include "rmap/rmap.h"
@@ -66,6 +67,7 @@ typedef struct RunCtx {
     GPtrArray *vms;   /* SpVm*, in --vm order */
     SpEngine *engine; /* the sharing engine, or NULL with --engine=off|ksm */
     bool ksm;         /* --engine=ksm: guest RAM is MADV_MERGEABLE */
+    bool swap;        /* the engine swaps (docs/swap.md) */
     GMainLoop *loop;
     gint running;               /* VMs still running (atomic) */
     bool quiet;                 /* no console echo */
@@ -467,6 +469,8 @@ static const char run_description[] =
     "  initrd=PATH      its initrd\n"
     "  domain=NAME      sharing domain (default: the VM's own)\n"
     "  share=yes|no     take part in memory sharing (default yes)\n"
+    "  mem-limit=SIZE   memory its guest RAM may occupy; beyond it its cold pages\n"
+    "                   are swapped (at least 16M; needs share=yes)\n"
     "  cmdline=...      kernel command line; takes the REST of the spec\n"
     "  args=...         payload arguments; takes the REST of the spec, commas\n"
     "                   included, so it must come last\n"
@@ -487,6 +491,16 @@ static const char run_description[] =
     "/sys/kernel/mm/ksm/run is 1; like QEMU's mem-merge=on); status lines then\n"
     "show KSM's host-wide counters.  Clone children are not advised: their RAM\n"
     "maps a file-backed layer, which KSM cannot merge.\n"
+    "\n"
+    "--mem-limit SIZE (all VMs) and mem-limit= (one VM) turn swap on: cold guest\n"
+    "pages go to a compressed tier in memory (--swap-cache) and then to a swap\n"
+    "file (--swap-file, --swap-size), and come back when the guest touches them.\n"
+    "A frame shared by several VMs is swapped once and comes back once, for all\n"
+    "of them.  A shared frame counts once against --mem-limit, and 1/N against\n"
+    "the limit of each of its N sharers.  Status lines then add swap figures per\n"
+    "VM and a '[swap]' line (JSON: swap_* keys, {\"swap\": {...}}).  Swap also\n"
+    "reclaims when the host runs short of memory (PSI, MemAvailable).  See\n"
+    "docs/swap.md.\n"
     "\n"
     "Output: console lines and phases as '[NAME] LINE', memload's result lines\n"
     "in per-VM logs (--log-dir; --results prints them), status lines every\n"
@@ -519,6 +533,11 @@ typedef struct RunOptions {
     bool host_ksm;        /* --engine=ksm */
     SpEngineKnobs knobs;  /* the defaults and the knob options */
     char **allow;         /* --allow-share A:B, checked */
+    bool swap;            /* swap on: a limit or a swap file was given */
+    uint64_t mem_limit;   /* --mem-limit, 0: none */
+    char *swap_file;      /* --swap-file, or NULL: a temporary one */
+    uint64_t swap_size;   /* --swap-size, 0: all guest RAM */
+    uint64_t swap_cache;  /* --swap-cache */
 } RunOptions;
 
 static void run_options_clear(RunOptions *o)
@@ -531,6 +550,7 @@ static void run_options_clear(RunOptions *o)
     g_free(o->log_dir);
     g_free(o->metrics_listen);
     g_strfreev(o->allow);
+    g_free(o->swap_file);
 }
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RunOptions, run_options_clear)
 
@@ -615,6 +635,80 @@ static bool run_parse_engine(const RunEngineArgs *a, RunOptions *o)
     return true;
 }
 
+/* The swap options: sizes, and what swap needs; false after a usage error. */
+typedef struct RunSwapArgs {
+    char *mem_limit, *swap_file, *swap_size, *swap_cache;
+} RunSwapArgs;
+
+static void run_swap_args_clear(RunSwapArgs *a)
+{
+    g_free(a->mem_limit);
+    g_free(a->swap_file);
+    g_free(a->swap_size);
+    g_free(a->swap_cache);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RunSwapArgs, run_swap_args_clear)
+
+static bool run_size_opt(const char *opt, const char *text, bool zero_ok, uint64_t *out)
+{
+    g_autoptr(GError) error = NULL;
+    if (!text)
+        return true;
+    if (zero_ok && !strcmp(text, "0")) {
+        *out = 0;
+        return true;
+    }
+    if (!sp_parse_size(text, out, &error)) {
+        g_printerr("samepage run: --%s: %s\n", opt, error->message);
+        return false;
+    }
+    return true;
+}
+
+static bool run_parse_swap(RunSwapArgs *a, RunOptions *o)
+{
+    o->swap_cache = 64ULL << 20;
+    if (!run_size_opt("mem-limit", a->mem_limit, false, &o->mem_limit) ||
+        !run_size_opt("swap-size", a->swap_size, false, &o->swap_size) ||
+        !run_size_opt("swap-cache", a->swap_cache, true, &o->swap_cache))
+        return false;
+    o->swap_file = g_steal_pointer(&a->swap_file);
+    bool vm_limit = false;
+    uint64_t ram = 0;
+    for (guint i = 0; i < o->cfgs->len; i++) {
+        const SpVmConfig *c = o->cfgs->pdata[i];
+        vm_limit |= c->mem_limit != 0;
+        ram += c->mem_size;
+        if (c->mem_limit && c->no_share) {
+            g_printerr("samepage run: VM '%s': mem-limit= needs share=yes (swap is the sharing "
+                       "engine's)\n",
+                       c->name);
+            return false;
+        }
+    }
+    o->swap = o->mem_limit || vm_limit || o->swap_file;
+    if (!o->swap)
+        return true;
+    if (!o->engine_on) {
+        g_printerr("samepage run: memory limits and swap need samepage's engine (--engine=on)\n");
+        return false;
+    }
+    /* The compressed tier counts against the host limit (docs/swap.md). */
+    uint64_t least = (uint64_t)o->cfgs->len * SP_VM_MEM_LIMIT_MIN + o->swap_cache;
+    if (o->mem_limit && o->mem_limit < least) {
+        g_printerr(
+            "samepage run: --mem-limit %s is below the %" G_GUINT64_FORMAT
+            " MiB that %u VMs need resident at least (%llu MiB each) with the %" G_GUINT64_FORMAT
+            " MiB compressed tier (--swap-cache)\n",
+            a->mem_limit, least >> 20, o->cfgs->len, SP_VM_MEM_LIMIT_MIN >> 20,
+            o->swap_cache >> 20);
+        return false;
+    }
+    if (!o->swap_size)
+        o->swap_size = MAX(ram, 64ULL << 20);
+    return true;
+}
+
 /* Every --vm spec, before touching KVM: a typo fails fast and harms nothing. */
 static bool run_parse_vms(char **vm_specs, RunOptions *o)
 {
@@ -685,6 +779,20 @@ static bool run_parse(int argc, char **argv, RunOptions *o)
         {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &o->kvm_path, "KVM device (default /dev/kvm)", "PATH"},
         {NULL},
     };
+    g_auto(RunSwapArgs) sa = {0};
+    GOptionEntry swap_entries[] = {
+        {"mem-limit", 0, 0, G_OPTION_ARG_STRING, &sa.mem_limit,
+         "Memory all VMs' guest RAM may occupy; beyond it, cold pages are swapped (default: no "
+         "limit)",
+         "SIZE"},
+        {"swap-file", 0, 0, G_OPTION_ARG_FILENAME, &sa.swap_file,
+         "Swap file (created; default: an unlinked file in the temporary directory)", "PATH"},
+        {"swap-size", 0, 0, G_OPTION_ARG_STRING, &sa.swap_size,
+         "Most the swap file may hold (sparse; default: all guest RAM)", "SIZE"},
+        {"swap-cache", 0, 0, G_OPTION_ARG_STRING, &sa.swap_cache,
+         "Compressed swap tier in memory, in front of the file (default 64M; 0: none)", "SIZE"},
+        {NULL},
+    };
     g_auto(RunEngineArgs) ea = {0};
     run_engine_args_init(&ea, &o->allow);
     g_autoptr(GOptionContext) oc = g_option_context_new("--vm SPEC [--vm SPEC ...]");
@@ -692,6 +800,10 @@ static bool run_parse(int argc, char **argv, RunOptions *o)
                                           "Show the sharing engine options", NULL, NULL);
     g_option_group_add_entries(eg, ea.entries);
     g_option_context_add_group(oc, eg);
+    GOptionGroup *sg = g_option_group_new("swap", "Memory limits and swap (docs/swap.md):",
+                                          "Show the memory limit and swap options", NULL, NULL);
+    g_option_group_add_entries(sg, swap_entries);
+    g_option_context_add_group(oc, sg);
     g_option_context_set_summary(oc, "Run VMs in the foreground.");
     g_option_context_set_description(oc, run_description);
     g_option_context_add_main_entries(oc, entries, NULL);
@@ -720,7 +832,7 @@ static bool run_parse(int argc, char **argv, RunOptions *o)
         g_printerr("samepage run: --timeout and --status must not be negative\n");
         return false;
     }
-    return run_parse_vms(vm_specs, o) && run_parse_clones(clone_specs, o);
+    return run_parse_vms(vm_specs, o) && run_parse_clones(clone_specs, o) && run_parse_swap(&sa, o);
 }
 
 /* The sharing engine of --engine=on, with --allow-share's pairs. */
@@ -736,6 +848,24 @@ static bool run_start_engine(RunCtx *ctx, const RunOptions *o)
         g_auto(GStrv) ab = g_strsplit(*a, ":", 2);
         sp_engine_allow_domains(ctx->engine, ab[0], ab[1]);
     }
+    if (!o->swap)
+        return true;
+    g_autofree char *tmp =
+        o->swap_file ? NULL
+                     : g_strdup_printf("%s/samepage-swap-%d", g_get_tmp_dir(), (int)getpid());
+    SpSwapConfig sc = {.path = o->swap_file ? o->swap_file : tmp,
+                       .file_bytes = o->swap_size,
+                       .cache_bytes = o->swap_cache,
+                       .host_limit = o->mem_limit,
+                       .pressure = true};
+    bool ok = sp_engine_enable_swap(ctx->engine, &sc, &error);
+    if (tmp)
+        unlink(tmp); /* ours alone: it goes with us */
+    if (!ok) {
+        g_printerr("samepage run: %s%s\n", o->swap_file ? "--swap-file: " : "", error->message);
+        return false;
+    }
+    ctx->swap = true;
     return true;
 }
 

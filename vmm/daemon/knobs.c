@@ -144,8 +144,8 @@ void sp_knobs_vm_stats(SpHostKnobs *k, SpVm *vm, SpKnobVmStats *out)
     sp_fig_vm_source(vm, k->engine, 0, &src);
     *out = (SpKnobVmStats){
         .rss_pages = src.eng.rss_pages,
-        .swap_ins = src.swap_ins,
-        .swap_outs = src.swap_outs,
+        .swap_ins = src.eng.swap_ins,
+        .swap_outs = src.eng.swap_outs,
     };
 }
 

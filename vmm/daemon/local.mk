@@ -10,7 +10,7 @@ libvmm_a_SOURCES += \
 sbin_PROGRAMS += samepaged
 samepaged_SOURCES = vmm/daemon/samepaged.c
 samepaged_LDADD = libvmm.a libsplibvirt.a libsharing.a librmap.a \
-	$(SOUP_LIBS) $(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread
+	$(SOUP_LIBS) $(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) $(LZ4_LIBS) -lpthread
 
 systemdunitdir = $(prefix)/lib/systemd/system
 dist_systemdunit_DATA = vmm/daemon/samepaged.service vmm/daemon/samepage-guests.service

@@ -75,7 +75,7 @@ tests/fuzz/fuzz-vmproto: $(vmproto_fuzz_sources) libvmm.a libsharing.a librmap.a
 	-I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE -DPKGLIBEXECDIR=\"$(pkglibexecdir)\" \
 	$(GLIB_CFLAGS) -Wl,--allow-multiple-definition -o $@ \
 	$(addprefix $(top_srcdir)/,$(vmproto_fuzz_sources)) libvmm.a libsharing.a librmap.a \
-	$(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) -lpthread
+	$(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) $(LZ4_LIBS) -lpthread
 tests/fuzz/fuzz-libvirt.log: tests/fuzz/fuzz-libvirt tests/fuzz/fuzz-domxml tests/fuzz/fuzz-vmproto
 TESTS += tests/fuzz/fuzz-libvirt.sh
 CLEANFILES += tests/fuzz/fuzz-libvirt tests/fuzz/fuzz-domxml tests/fuzz/fuzz-vmproto

@@ -68,6 +68,77 @@ static const SpFigure node_figures[] = {
      NULL, 0, false, NULL, 0, "Host mappings (VMAs) of every VM's guest RAM, summed"},
     {"vms", "samepage_vms", SP_FIG_GAUGE, SP_FIG_U64, NODE(vms), SP_FIG_COUNT, NULL, NULL, 0, false,
      NULL, 0, "VMs with figures (running, paused or just ended)"},
+    {"swap_enabled", "samepage_swap_enabled", SP_FIG_GAUGE, SP_FIG_BOOL, NODE(swap.enabled),
+     SP_FIG_COUNT, "shm_swap_enabled", NULL, SP_FIG_LINE_SWAP, false, NULL, 0,
+     "1 while samepage swaps guest memory (a limit or a swap file is set)"},
+    {"pages_swapped", "samepage_swap_pages", SP_FIG_GAUGE, SP_FIG_U64, NODE(swap.pages_swapped),
+     SP_FIG_COUNT, "shm_swap_pages", "swapped", SP_FIG_LINE_SWAP, false, "swapped", 0,
+     "Contents swapped out now: private pages, and shared frames once for all their sharers"},
+    {"frames_swapped", "samepage_swap_frames", SP_FIG_GAUGE, SP_FIG_U64, NODE(swap.frames_swapped),
+     SP_FIG_COUNT, "shm_swap_frames", "frames", SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Of them shared frames (one slot each, whatever the number of sharers)"},
+    {"swap_outs", "samepage_swap_outs_total", SP_FIG_COUNTER, SP_FIG_U64, NODE(swap.swap_outs),
+     SP_FIG_COUNT, "shm_swap_outs", "outs", SP_FIG_LINE_SWAP, false, "outs", 0,
+     "Contents evicted (a shared frame once)"},
+    {"swap_ins", "samepage_swap_ins_total", SP_FIG_COUNTER, SP_FIG_U64, NODE(swap.swap_ins),
+     SP_FIG_COUNT, "shm_swap_ins", "ins", SP_FIG_LINE_SWAP, false, "ins", 0,
+     "Contents brought back (a shared frame once)"},
+    {"frame_outs", "samepage_swap_frame_outs_total", SP_FIG_COUNTER, SP_FIG_U64,
+     NODE(swap.frame_outs), SP_FIG_COUNT, "shm_swap_frame_outs", NULL, SP_FIG_LINE_SWAP, false,
+     NULL, 0, "Shared frames evicted"},
+    {"frame_ins", "samepage_swap_frame_ins_total", SP_FIG_COUNTER, SP_FIG_U64, NODE(swap.frame_ins),
+     SP_FIG_COUNT, "shm_swap_frame_ins", NULL, SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Shared frames brought back, shared as before"},
+    {"refaults", "samepage_swap_refaults_total", SP_FIG_COUNTER, SP_FIG_U64, NODE(swap.refaults),
+     SP_FIG_COUNT, "shm_swap_refaults", "refaults", SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Contents back within 60 s of leaving"},
+    {"swapin_copies", "samepage_swapin_copies_total", SP_FIG_COUNTER, SP_FIG_U64,
+     NODE(swap.swapin_copies), SP_FIG_COUNT, "shm_swapin_copies", "swapin-copies", SP_FIG_LINE_SWAP,
+     false, NULL, 0,
+     "Sharers that got a private copy of a swapped shared frame (KSM's ksm_swpin_copy): stays 0"},
+    {"merged_instead", "samepage_swap_merged_instead_total", SP_FIG_COUNTER, SP_FIG_U64,
+     NODE(swap.merged_instead), SP_FIG_COUNT, "shm_swap_merged_instead", NULL, SP_FIG_LINE_SWAP,
+     false, NULL, 0, "Cold pages merged onto an equal frame instead of written out"},
+    {"zero_skipped", "samepage_swap_zero_skipped_total", SP_FIG_COUNTER, SP_FIG_U64,
+     NODE(swap.zero_skipped), SP_FIG_COUNT, "shm_swap_zero_skipped", NULL, SP_FIG_LINE_SWAP, false,
+     NULL, 0, "Cold all-zero pages evicted without a slot"},
+    {"bytes_written", "samepage_swap_written_bytes_total", SP_FIG_COUNTER, SP_FIG_U64,
+     NODE(swap.bytes_written), SP_FIG_BYTES, "shm_swap_written_bytes", "written", SP_FIG_LINE_SWAP,
+     false, NULL, 0, "Bytes written to the swap file"},
+    {"bytes_read", "samepage_swap_read_bytes_total", SP_FIG_COUNTER, SP_FIG_U64,
+     NODE(swap.bytes_read), SP_FIG_BYTES, "shm_swap_read_bytes", NULL, SP_FIG_LINE_SWAP, false,
+     NULL, 0, "Bytes read from the swap file"},
+    {"slots_used", "samepage_swap_slots_used", SP_FIG_GAUGE, SP_FIG_U64, NODE(swap.slots_used),
+     SP_FIG_COUNT, "shm_swap_slots_used", "slots", SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Swap slots holding a content"},
+    {"slots_max", "samepage_swap_slots", SP_FIG_GAUGE, SP_FIG_U64, NODE(swap.slots_max),
+     SP_FIG_COUNT, "shm_swap_slots_max", NULL, SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Swap slots in all (file and compressed tier)"},
+    {"cache_pages", "samepage_swap_cache_pages", SP_FIG_GAUGE, SP_FIG_U64, NODE(swap.cache_pages),
+     SP_FIG_COUNT, "shm_swap_cache_pages", "cache", SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Contents in the compressed tier in memory"},
+    {"cache_bytes", "samepage_swap_cache_bytes", SP_FIG_GAUGE, SP_FIG_U64, NODE(swap.cache_bytes),
+     SP_FIG_BYTES, "shm_swap_cache_bytes", "cache-size", SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Their compressed size"},
+    {"full_events", "samepage_swap_full_events_total", SP_FIG_COUNTER, SP_FIG_U64,
+     NODE(swap.full_events), SP_FIG_COUNT, "shm_swap_full_events", NULL, SP_FIG_LINE_SWAP, false,
+     NULL, 0, "Evictions the store refused (full, or the file failing)"},
+    {"pressure_rounds", "samepage_swap_pressure_rounds_total", SP_FIG_COUNTER, SP_FIG_U64,
+     NODE(swap.pressure_rounds), SP_FIG_COUNT, "shm_swap_pressure_rounds", NULL, SP_FIG_LINE_SWAP,
+     false, NULL, 0, "Balancer rounds that found the host short of memory (PSI, MemAvailable)"},
+    {"cache_ratio", "samepage_swap_cache_ratio", SP_FIG_GAUGE, SP_FIG_F64, NODE(swap.cache_ratio),
+     SP_FIG_COUNT, "shm_swap_cache_ratio", "ratio", SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Compression ratio of the compressed tier: page bytes in it over its compressed bytes"},
+    {"throttled", "samepage_swap_throttled_total", SP_FIG_COUNTER, SP_FIG_U64, NODE(swap.throttled),
+     SP_FIG_COUNT, "shm_swap_throttled", "throttled", SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Swap-ins that waited for the balancer because a limit was reached"},
+    {"mem_limit", "samepage_mem_limit_bytes", SP_FIG_GAUGE, SP_FIG_U64, NODE(swap.limit_bytes),
+     SP_FIG_BYTES, "shm_mem_limit", "limit", SP_FIG_LINE_SWAP, false, NULL, 0,
+     "The host limit on all VMs' guest RAM (--mem-limit), 0: none"},
+    {"charged_bytes", "samepage_charged_bytes", SP_FIG_GAUGE, SP_FIG_U64, NODE(swap.charged_bytes),
+     SP_FIG_BYTES, "shm_charged_bytes", "charged", SP_FIG_LINE_SWAP, false, "charged", 0,
+     "What the host limit is checked against: private guest pages in memory, pool frames in "
+     "memory once, the compressed tier"},
     {"run", "samepage_knob_run", SP_FIG_GAUGE, SP_FIG_U32, NODE(knobs.run), SP_FIG_COUNT, "shm_run",
      NULL, 0, false, NULL, 0, "Knob run: 0 stopped, 1 running, 2 unmerge everything"},
     {"pages_to_scan", "samepage_knob_pages_to_scan", SP_FIG_GAUGE, SP_FIG_U32,
@@ -131,13 +202,34 @@ static const SpFigure vm_figures[] = {
     {"rss_pages", "samepage_vm_rss_pages", SP_FIG_GAUGE, SP_FIG_U64, VM(eng.rss_pages),
      SP_FIG_COUNT, "samepage.rss_pages", NULL, SP_FIG_LINE_NONE, false, NULL, 0,
      "Resident guest pages it keeps to itself (merged frames count once, in the pool)"},
-    {"swapped_pages", NULL, SP_FIG_GAUGE, SP_FIG_U64, VM(swapped_pages), SP_FIG_COUNT,
-     "samepage.swap.pages", NULL, SP_FIG_LINE_NONE, false, NULL, 0, "Pages swapped out now"},
-    {"swap_ins", NULL, SP_FIG_COUNTER, SP_FIG_U64, VM(swap_ins), SP_FIG_COUNT, "samepage.swap.ins",
-     NULL, SP_FIG_LINE_NONE, false, NULL, 0, "Pages swapped in since the start"},
-    {"swap_outs", NULL, SP_FIG_COUNTER, SP_FIG_U64, VM(swap_outs), SP_FIG_COUNT,
-     "samepage.swap.outs", NULL, SP_FIG_LINE_NONE, false, NULL, 0,
-     "Pages swapped out since the start"},
+    {"swapped_pages", "samepage_vm_swapped_pages", SP_FIG_GAUGE, SP_FIG_U64, VM(eng.swapped_pages),
+     SP_FIG_COUNT, "samepage.swap.pages", "swapped", SP_FIG_LINE_SWAP, false, "SWAP", 7,
+     "Its private pages swapped out now (shared frames are counted on the node)"},
+    {"swap_outs", "samepage_vm_swap_outs_total", SP_FIG_COUNTER, SP_FIG_U64, VM(eng.swap_outs),
+     SP_FIG_COUNT, "samepage.swap.outs", "outs", SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Its private pages swapped out since it started"},
+    {"swap_ins", "samepage_vm_swap_ins_total", SP_FIG_COUNTER, SP_FIG_U64, VM(eng.swap_ins),
+     SP_FIG_COUNT, "samepage.swap.ins", "ins", SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Faults it resolved through swap (private pages and shared frames) since it started"},
+    {"swap_in_p50_us", "samepage_vm_swap_in_p50_seconds", SP_FIG_GAUGE, SP_FIG_U64,
+     VM(eng.swap_in_p50_us), SP_FIG_US, "samepage.swap.in_p50_us", "p50-us", SP_FIG_LINE_SWAP,
+     false, NULL, 0, "Median swap-in latency over its last 1024 swap-ins"},
+    {"swap_in_p99_us", "samepage_vm_swap_in_p99_seconds", SP_FIG_GAUGE, SP_FIG_U64,
+     VM(eng.swap_in_p99_us), SP_FIG_US, "samepage.swap.in_p99_us", "p99-us", SP_FIG_LINE_SWAP,
+     false, NULL, 0, "99th percentile swap-in latency over its last 1024 swap-ins"},
+    {"swap_blocked_ns", "samepage_vm_swap_blocked_seconds_total", SP_FIG_COUNTER, SP_FIG_U64,
+     VM(eng.swap_blocked_ns), SP_FIG_NS, "samepage.swap.blocked_ns", NULL, SP_FIG_LINE_SWAP, false,
+     NULL, 0, "Time its vCPUs and device threads waited for swap-ins"},
+    {"refaults", "samepage_vm_refaults_total", SP_FIG_COUNTER, SP_FIG_U64, VM(eng.refaults),
+     SP_FIG_COUNT, "samepage.swap.refaults", "refaults", SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Its pages swapped in again within 60 s of leaving (evicted too early)"},
+    {"mem_limit", "samepage_vm_mem_limit_bytes", SP_FIG_GAUGE, SP_FIG_U64, VM(eng.mem_limit),
+     SP_FIG_BYTES, "samepage.swap.mem_limit", "limit", SP_FIG_LINE_SWAP, false, NULL, 0,
+     "Its memory limit (mem-limit=, <memtune><hard_limit>), 0: none"},
+    {"charged_bytes", "samepage_vm_charged_bytes", SP_FIG_GAUGE, SP_FIG_U64, VM(eng.charged_bytes),
+     SP_FIG_BYTES, "samepage.swap.charged_bytes", "charged", SP_FIG_LINE_SWAP, false, "CHARGED", 8,
+     "What its limit is checked against: its resident private pages plus 1/N of each frame its "
+     "N sharers map (docs/swap.md)"},
     {"clone_shared_pages", "samepage_vm_clone_shared_pages", SP_FIG_GAUGE, SP_FIG_U64,
      VM(clone_shared_pages), SP_FIG_COUNT, "samepage.clone.pages_shared", "clone-shared",
      SP_FIG_LINE_CLONE, false, "CLONE", 8, "Pages still shared with its clone family"},
@@ -244,7 +336,16 @@ double sp_fig_double(const SpFigure *f, SpFigValue v)
 double sp_fig_base_value(const SpFigure *f, SpFigValue v)
 {
     double d = sp_fig_double(f, v);
-    return f->unit == SP_FIG_NS ? d / 1e9 : f->unit == SP_FIG_MS ? d / 1e3 : d;
+    switch (f->unit) {
+    case SP_FIG_NS:
+        return d / 1e9;
+    case SP_FIG_US:
+        return d / 1e6;
+    case SP_FIG_MS:
+        return d / 1e3;
+    default:
+        return d;
+    }
 }
 
 void sp_fig_append_double(GString *s, double d)
@@ -297,6 +398,8 @@ char *sp_fig_human(const SpFigure *f, SpFigValue v)
     }
     case SP_FIG_NS:
         return g_strdup_printf("%.1fs", d / 1e9);
+    case SP_FIG_US:
+        return g_strdup_printf("%.0fus", d);
     case SP_FIG_MS:
         return g_strdup_printf("%.0fms", d);
     case SP_FIG_SECONDS:

@@ -42,18 +42,17 @@ typedef struct SpFigNodeSrc {
     uint64_t engine_cpu_ns; /* sp_engine_cpu_ns: the index thread's CPU time */
     uint64_t mappings;      /* the sum of the VMs' mappings (0 where the VMs are not known) */
     uint64_t vms;           /* VMs with figures in the same snapshot */
+    SpSwapStats swap;       /* sp_engine_get_swap_stats (all 0 while swap is off) */
 } SpFigNodeSrc;
 
 /* Where a VM figure comes from. */
 typedef struct SpFigVmSrc {
-    SpEngineVmStats eng;          /* sp_engine_get_vm_stats (or the VM's own, outside an engine) */
-    SpVmInfo info;                /* sp_vm_get_info: what the guest reported */
-    uint64_t clone_shared_pages;  /* sp_vm_clone_shared_pages */
-    uint64_t clone_generation;    /* sp_vm_clone_generation: 0 not a clone */
-    uint64_t clone_group;         /* sp_vm_clone_group_id: 0 none */
-    uint64_t memory_bytes;        /* guest RAM size (its config) */
-    uint64_t swapped_pages;       /* swap: pages out now, pages in and out since start; */
-    uint64_t swap_ins, swap_outs; /* 0 until samepage swaps (no metric yet) */
+    SpEngineVmStats eng;         /* sp_engine_get_vm_stats (or the VM's own, outside an engine) */
+    SpVmInfo info;               /* sp_vm_get_info: what the guest reported */
+    uint64_t clone_shared_pages; /* sp_vm_clone_shared_pages */
+    uint64_t clone_generation;   /* sp_vm_clone_generation: 0 not a clone */
+    uint64_t clone_group;        /* sp_vm_clone_group_id: 0 none */
+    uint64_t memory_bytes;       /* guest RAM size (its config) */
 } SpFigVmSrc;
 
 /* Clone groups: SpCloneGroupStats (rmap/rmap.h) is their source. */
@@ -75,6 +74,7 @@ typedef enum {
     SP_FIG_BYTES,   /* bytes */
     SP_FIG_NS,      /* nanoseconds (Prometheus: seconds) */
     SP_FIG_MS,      /* milliseconds (Prometheus: seconds) */
+    SP_FIG_US,      /* microseconds (Prometheus: seconds) */
     SP_FIG_SECONDS, /* seconds */
 } SpFigUnit;
 
@@ -84,6 +84,8 @@ typedef enum {
     SP_FIG_LINE_GUEST,   /* what the guest reported: round, verified, ... */
     SP_FIG_LINE_SHARING, /* after " | ": merged, zero, private, mappings */
     SP_FIG_LINE_CLONE,   /* after another " | ", only for a VM in a clone family */
+    SP_FIG_LINE_SWAP,    /* after another " | " while swap is on; node figures: the
+                          * '[swap]' line instead of '[engine]' */
 } SpFigLine;
 
 typedef struct SpFigure {
@@ -95,7 +97,7 @@ typedef struct SpFigure {
     SpFigUnit unit;      /* the source field's unit */
     const char *libvirt; /* typed-parameter name, NULL: not sent */
     const char *text;    /* label on run's status lines, NULL: not shown there */
-    SpFigLine line;      /* VM figures: the part of the status line */
+    SpFigLine line;      /* the part of the status line (node: NONE or SWAP) */
     bool mib;            /* text: add " (X.X MiB)" to a page count */
     const char *top;     /* samepage top: column header (VMs) or label (engine), NULL: none */
     int top_width;       /* its column width */

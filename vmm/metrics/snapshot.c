@@ -76,6 +76,7 @@ void sp_fig_node_source(SpEngine *engine, SpFigNodeSrc *out)
     sp_engine_get_stats(engine, &out->eng);
     sp_engine_get_knobs(engine, &out->knobs);
     out->engine_cpu_ns = sp_engine_cpu_ns(engine);
+    sp_engine_get_swap_stats(engine, &out->swap);
 }
 
 SpFigVm *sp_fig_snapshot_add_vm(SpFigSnapshot *s, const char *name, const uint8_t *uuid,

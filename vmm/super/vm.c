@@ -639,6 +639,11 @@ bool sp_vm_engine_attach(SpVm *vm, GError **error)
         .reattach = vm->reattached,
     };
     vm->shvm = sp_engine_attach(vm->engine, &d, error);
+    if (vm->shvm && vm->cfg->mem_limit &&
+        !sp_engine_vm_set_mem_limit(vm->engine, vm->shvm, vm->cfg->mem_limit, error)) {
+        sp_engine_detach(vm->engine, vm->shvm);
+        vm->shvm = NULL;
+    }
     return vm->shvm != NULL;
 }
 

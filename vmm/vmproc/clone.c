@@ -25,6 +25,7 @@ static void save(SpVmProc *p, SpProtoMsg *req)
     g_autoptr(GError) err = NULL;
     SpMachineCloneSave out = {.group_fd = -1};
     sp_agent_lock(p->agent);
+    sp_agent_swap_drain(p->agent); /* a layer is a copy of what is resident */
     bool ok = sp_machine_clone_save(p->m, p->agent, &out, &err);
     sp_agent_unlock(p->agent);
     if (!ok) {

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * swap-store.h - where evicted guest pages go: samepaged's own swap store
+ * (docs/swap.md).
+ *
+ * A slot holds one page's content, once: a frame shared by N sharers is one
+ * slot for all of them (the caller keeps the mapping from frames and guest
+ * pages to slots).  Contents first go to a compressed tier in memory (LZ4,
+ * a log in a memfd); when the tier is full its oldest entries move to the
+ * swap file, written in batches, one 4 KiB block per slot at offset
+ * slot x 4096 (sparse).  A page that does not compress below 3/4 of its size
+ * goes to the file directly.  Zero pages never reach the store (the engine
+ * drops them); the caller does not store them.
+ *
+ * Everything the store knows lives in two memfds - its metadata (a header
+ * and the slot table) and the compressed tier - plus the file, so that a
+ * restarted samepaged can take the store over (sp_swap_store_adopt) from the
+ * descriptors the VM processes keep for it (as O_PATH descriptors: they
+ * cannot read them; docs/process-model.md).  The store never reads what a
+ * VM process sends it as anything but bytes.
+ *
+ * Locking: one mutex inside; every call may be made from any thread.
+ */
+#ifndef SAMEPAGE_RMAP_SWAP_STORE_H
+#define SAMEPAGE_RMAP_SWAP_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <gio/gio.h>
+
+typedef struct SpSwapStore SpSwapStore;
+
+#define SP_SWAP_NO_SLOT UINT32_MAX
+
+typedef struct SpSwapStoreStats {
+    uint64_t slots_used;     /* contents held now */
+    uint64_t slots_max;      /* what the file can hold */
+    uint64_t cache_pages;    /* of them in the compressed tier */
+    uint64_t cache_bytes;    /* compressed bytes the tier holds */
+    uint64_t cache_capacity; /* its size */
+    uint64_t meta_bytes;     /* the slot table's size (a memfd, like the tier) */
+    uint64_t file_pages;     /* of them in the swap file */
+    uint64_t bytes_written;  /* to the file, cumulative */
+    uint64_t bytes_read;     /* from the file, cumulative */
+    uint64_t puts, gets;     /* cumulative */
+    uint64_t full;           /* puts refused because the file was full */
+} SpSwapStoreStats;
+
+/* A new store: `path` is the swap file (created, or truncated; its
+ * directory must exist), at most file_bytes of it; the compressed tier is
+ * cache_bytes (0: none).  NULL with a one-line error (unwritable path...). */
+SpSwapStore *sp_swap_store_new(const char *path, uint64_t file_bytes, uint64_t cache_bytes,
+                               GError **error);
+void sp_swap_store_free(SpSwapStore *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpSwapStore, sp_swap_store_free)
+
+/* Store a page (4096 bytes); its slot, or SP_SWAP_NO_SLOT with an error
+ * (the file is full: the caller stops evicting). */
+uint32_t sp_swap_store_put(SpSwapStore *s, const void *page, GError **error);
+/* Read slot's content into page (4096 bytes); false with an error. */
+bool sp_swap_store_get(SpSwapStore *s, uint32_t slot, void *page, GError **error);
+void sp_swap_store_drop(SpSwapStore *s, uint32_t slot);
+void sp_swap_store_stats(SpSwapStore *s, SpSwapStoreStats *out);
+/* Write the compressed tier's overflow out now (a batch). */
+void sp_swap_store_flush(SpSwapStore *s);
+
+/* The descriptors a restarted samepaged needs (metadata, tier); -1 if none. */
+void sp_swap_store_fds(SpSwapStore *s, int *meta_fd, int *cache_fd);
+/* Take a store over from those descriptors (any mode: they are reopened). */
+SpSwapStore *sp_swap_store_adopt(int meta_fd, int cache_fd, GError **error);
+
+#endif

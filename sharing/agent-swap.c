@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * agent-swap.c - the VM process's part of swap (docs/swap.md): giving cold
+ * pages up, and getting pages back when the guest touches them.
+ *
+ * Eviction of private pages, two requests from the supervisor:
+ *   M_EVICT       the clock goes over the pages from its hand and picks
+ *                 cold ones: ANON or COWED, touched, not written for
+ *                 min_idle passes, and not swapped in since the clock last
+ *                 passed (a refaulted page gets a second chance).  Each is
+ *                 write-protected first (a guest write now blocks: nothing
+ *                 written after the copy can be lost), then copied; the
+ *                 answer carries the gfns and a blob of their contents.
+ *   M_EVICT_DONE  one byte per page: stored or not.  A stored page's chunk
+ *                 is registered for missing faults, the page is dropped
+ *                 (MADV_DONTNEED in anonymous RAM; an empty anonymous
+ *                 mapping in a file mapping, which must not show the file
+ *                 again) and marked OUT; then every page is unprotected,
+ *                 which wakes any blocked writer: its write faults as
+ *                 missing and the page comes back first.
+ * Frames (M_PREP): before the supervisor punches a shared frame out of its
+ * file, every VM that maps it registers that page's chunk for missing
+ * faults, so that nobody reads a hole (which the kernel would fill with a
+ * zero page, for every sharer).
+ *
+ * Swap-in: the swap thread reads the userfaultfd.  A missing fault on
+ *   an OUT page      asks the supervisor (S_IN PAGE) for its content and
+ *                    installs it (UFFDIO_COPY, which wakes the guest);
+ *   a merged page    asks for its frame (S_IN FRAME): the supervisor puts
+ *                    the frame's page back into the pool once, for every
+ *                    sharer, and the fault is retried (UFFDIO_WAKE): the
+ *                    guest maps that same page again, sharing kept;
+ *   a clone's page   the same for its layer's group file (S_IN LAYER);
+ *   anything else    (an untouched page of a registered chunk): the zero page.
+ * Write-protect faults are the merge protocol's; they are woken there.
+ *
+ * Locking: the swap thread never takes the agent lock (the agent thread may
+ * itself be blocked on a missing fault that only the swap thread can
+ * resolve) and never writes a page word: it reads them, installs the page,
+ * and queues its gfn in `swapped_in`; the agent thread clears OUT for
+ * those at its next pass (until then the present page is just not a
+ * candidate).  swap_lock guards the channel, the queue and the figures.
+ */
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "sharing/agent-priv.h"
+
+#define SWAP_REQUEST_TIMEOUT_MS 30000
+
+static uint64_t page_word(SpAgent *a, uint64_t gfn)
+{
+    return __atomic_load_n(&a->page[gfn], __ATOMIC_ACQUIRE);
+}
+
+static bool wp_range(SpAgent *a, uint64_t gfn, bool on)
+{
+    struct uffdio_writeprotect w = {
+        .range = {.start = (uintptr_t)(a->mem->host + gfn * SP_PAGE_SIZE), .len = SP_PAGE_SIZE},
+        .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+    };
+    return ioctl(a->mem->uffd, UFFDIO_WRITEPROTECT, &w) == 0;
+}
+
+static void swap_start(SpAgent *a);
+
+/* --- eviction --- */
+
+bool agent_swap_evict(SpAgent *a, SpProtoMsg *req)
+{
+    SpProtoEvict ev;
+    SpProtoReader r = sp_proto_reader(req);
+    sp_proto_read(&r, &ev, sizeof(ev));
+    uint32_t max = MIN(ev.max, (SP_PROTO_MAX_MSG - 64) / 8);
+    g_array_set_size(a->evicting, 0);
+    GByteArray *pages = a->evict_buf;
+    g_byte_array_set_size(pages, 0);
+    for (uint64_t seen = 0; seen < a->npages && a->evicting->len < max; seen++) {
+        uint64_t g = a->clock;
+        a->clock = (a->clock + 1) % a->npages;
+        uint64_t p = a->page[g];
+        unsigned k = AG_KIND(p);
+        if ((k != AG_ANON && k != AG_COWED) || !(p & AG_TOUCHED) || (p & (AG_OUT | AG_VOLATILE)) ||
+            a->idle[g] < ev.min_idle)
+            continue;
+        if (a->file_backed && a->rmap && sp_rmap_vm_maps_layer(a->rmap, g))
+            continue; /* still its clone family's page: evicting a copy frees nothing */
+        uint64_t bit = 1ULL << (g % 64);
+        if (__atomic_fetch_and(&a->refaulted[g / 64], ~bit, __ATOMIC_ACQ_REL) & bit)
+            continue; /* second chance */
+        uint8_t *addr = a->mem->host + g * SP_PAGE_SIZE;
+        (void)*(volatile uint8_t *)addr; /* present, so that the protection holds */
+        if (!wp_range(a, g, true))
+            continue;
+        g_byte_array_append(pages, addr, SP_PAGE_SIZE);
+        g_array_append_val(a->evicting, g);
+    }
+    if (a->test_delay_us && a->evicting->len) { /* tests: hold the window open */
+        __atomic_store_n(&a->window, 1, __ATOMIC_RELEASE);
+        g_usleep(a->test_delay_us);
+        __atomic_store_n(&a->window, 0, __ATOMIC_RELEASE);
+    }
+    SpProtoEvicted out = {.n = a->evicting->len};
+    g_autoptr(GByteArray) buf = g_byte_array_new();
+    g_byte_array_append(buf, (const guint8 *)&out, sizeof(out));
+    g_byte_array_append(buf, (const guint8 *)a->evicting->data, a->evicting->len * 8);
+    g_autoptr(GError) err = NULL;
+    int fd = sp_proto_blob_new(pages->data, pages->len, &err);
+    bool ok = fd >= 0 && sp_proto_reply(a->channel, &req->hdr, buf->data, buf->len, &fd, 1, NULL);
+    if (fd >= 0)
+        close(fd);
+    if (!ok) { /* nothing will be stored: let the writers go */
+        for (guint i = 0; i < a->evicting->len; i++)
+            wp_range(a, g_array_index(a->evicting, uint64_t, i), false);
+        g_array_set_size(a->evicting, 0);
+    }
+    return ok;
+}
+
+/* A stored page leaves: OUT first (a read that faults from now on asks
+ * the supervisor, which has its slot), then dropped.  `stored` is the
+ * content the supervisor keeps. */
+static bool evict_page(SpAgent *a, uint64_t g, const uint8_t *stored)
+{
+    uint8_t *addr = a->mem->host + g * SP_PAGE_SIZE;
+    uint64_t p = a->page[g];
+    if (!agent_chunk_missing(a, g))
+        return false;
+    if (AG_KIND(p) != AG_ANON || a->file_backed) {
+        /* In a file mapping a dropped page would show the file again: the
+         * page moves to an anonymous mapping of its own first, with its
+         * content (a reader in between sees it), registered again and
+         * protected again; a write that slipped in before the protection
+         * keeps the page here. */
+        void *m = mmap(NULL, SP_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+            return false;
+        memcpy(m, addr, SP_PAGE_SIZE);
+        if (mremap(m, SP_PAGE_SIZE, SP_PAGE_SIZE, MREMAP_MAYMOVE | MREMAP_FIXED, addr) ==
+            MAP_FAILED) {
+            munmap(m, SP_PAGE_SIZE);
+            return false;
+        }
+        agent_reregister(a, addr);
+        if (!wp_range(a, g, true) || memcmp(addr, stored, SP_PAGE_SIZE) != 0) {
+            /* now an ANON page: it no longer maps the file */
+            a->page[g] = AG_MAKE(AG_ANON, 0, 0, p & AG_FLAGS & ~(uint64_t)AG_HASHED);
+            return false;
+        }
+        p = AG_MAKE(AG_ANON, 0, 0, p & AG_FLAGS);
+    }
+    __atomic_store_n(&a->page[g],
+                     AG_MAKE(AG_ANON, 0, 0, (p & AG_FLAGS & ~(uint64_t)AG_HASHED) | AG_OUT),
+                     __ATOMIC_RELEASE);
+    if (madvise(addr, SP_PAGE_SIZE, MADV_DONTNEED) < 0) {
+        __atomic_store_n(&a->page[g], p, __ATOMIC_RELEASE);
+        return false;
+    }
+    if (a->rmap)
+        sp_rmap_vm_note_off(a->rmap, g);
+    a->out_now++;
+    a->swap_outs++;
+    return true;
+}
+
+bool agent_swap_evict_done(SpAgent *a, SpProtoMsg *req)
+{
+    uint64_t n = req->hdr.len;
+    SpProtoReader r = sp_proto_reader(req);
+    const uint8_t *stored = sp_proto_read_array(&r, n, 1);
+    g_autofree uint8_t *res = g_malloc0(n ? n : 1);
+    for (guint i = 0; i < a->evicting->len; i++) {
+        uint64_t g = g_array_index(a->evicting, uint64_t, i);
+        if (stored && i < n && stored[i])
+            res[i] = evict_page(a, g, a->evict_buf->data + (uint64_t)i * SP_PAGE_SIZE);
+        uint8_t *addr = a->mem->host + g * SP_PAGE_SIZE;
+        wp_range(a, g, false);
+        struct uffdio_range wr = {.start = (uintptr_t)addr, .len = SP_PAGE_SIZE};
+        ioctl(a->mem->uffd, UFFDIO_WAKE, &wr);
+    }
+    g_array_set_size(a->evicting, 0);
+    swap_start(a);
+    /* One byte per page: dropped (its slot is now needed) or kept. */
+    return sp_proto_reply(a->channel, &req->hdr, res, (uint32_t)n, NULL, 0, NULL);
+}
+
+bool agent_swap_prep(SpAgent *a, SpProtoMsg *req)
+{
+    uint64_t n = req->hdr.len / 8;
+    SpProtoReader r = sp_proto_reader(req);
+    const uint64_t *gfns = sp_proto_read_array(&r, n, 8);
+    bool ok = gfns != NULL;
+    for (uint64_t i = 0; ok && i < n; i++)
+        ok = gfns[i] < a->npages && agent_chunk_missing(a, gfns[i]);
+    swap_start(a);
+    if (!ok)
+        return sp_proto_reply_error(a->channel, &req->hdr, "cannot register for missing faults");
+    return sp_proto_reply(a->channel, &req->hdr, NULL, 0, NULL, 0, NULL);
+}
+
+bool agent_swap_channel(SpAgent *a, SpProtoMsg *req)
+{
+    int fd = sp_proto_msg_take_fd(req, 0);
+    g_mutex_lock(&a->swap_lock);
+    if (a->swap_fd >= 0)
+        close(a->swap_fd);
+    a->swap_fd = fd;
+    g_mutex_unlock(&a->swap_lock);
+    swap_start(a);
+    return sp_proto_reply(a->channel, &req->hdr, NULL, 0, NULL, 0, NULL);
+}
+
+/* Pages the swap thread brought back are present again. */
+static void agent_swap_pass_in(SpAgent *a)
+{
+    g_mutex_lock(&a->swap_lock);
+    for (guint i = 0; i < a->swapped_in->len; i++) {
+        uint64_t g = g_array_index(a->swapped_in, uint64_t, i);
+        if (a->page[g] & AG_OUT) {
+            a->page[g] &= ~(uint64_t)AG_OUT;
+            a->out_now--;
+        }
+    }
+    g_array_set_size(a->swapped_in, 0);
+    g_mutex_unlock(&a->swap_lock);
+}
+
+void agent_swap_pass(SpAgent *a)
+{
+    agent_swap_pass_in(a);
+    /* Called before the harvest marks this pass's writes volatile: a page
+     * written in the last pass starts over. */
+    for (uint64_t g = 0; g < a->npages; g++) {
+        if (a->page[g] & AG_VOLATILE)
+            a->idle[g] = 0;
+        else if (a->idle[g] < 255)
+            a->idle[g]++;
+    }
+}
+
+void agent_swap_drain(SpAgent *a)
+{
+    if (!a->swap_thread || !a->page)
+        return;
+    /* Merged pages too: their frame may be out (punched), and a copy of
+     * RAM that skips what is not resident would miss them. */
+    for (uint64_t g = 0; g < a->npages; g++)
+        if ((page_word(a, g) & AG_OUT) || AG_KIND(page_word(a, g)) == AG_MERGED)
+            (void)*(volatile uint8_t *)(a->mem->host + g * SP_PAGE_SIZE);
+    agent_swap_pass_in(a);
+}
+
+void sp_agent_swap_drain(SpAgent *a)
+{
+    if (a)
+        agent_swap_drain(a);
+}
+
+/* --- swap-in --- */
+
+static void record_latency(SpAgent *a, gint64 t0, bool refault)
+{
+    uint64_t ns = (uint64_t)(g_get_monotonic_time() - t0) * 1000;
+    g_mutex_lock(&a->swap_lock);
+    a->swap_ins++;
+    a->refaults += refault;
+    a->blocked_ns += ns;
+    a->lat_us[a->nlat++ % G_N_ELEMENTS(a->lat_us)] = (uint32_t)MIN(ns / 1000, UINT32_MAX);
+    g_mutex_unlock(&a->swap_lock);
+}
+
+/* Ask the supervisor; the answer in *ans (and the page in buf for COPY).
+ * Waits for a channel if the supervisor is away (it re-attaches). */
+static bool ask(SpAgent *a, const SpProtoSwapIn *in, SpProtoSwapAnswer *ans, uint8_t *buf)
+{
+    static uint32_t seq;
+    while (!__atomic_load_n(&a->quit, __ATOMIC_ACQUIRE)) {
+        g_mutex_lock(&a->swap_lock);
+        int fd = a->swap_fd;
+        g_mutex_unlock(&a->swap_lock);
+        SpProtoMsg m;
+        if (fd < 0 ||
+            !sp_proto_send(fd, SP_PROTO_S_IN, ++seq, 0, in, sizeof(*in), NULL, 0, 0, NULL) ||
+            !sp_proto_recv(fd, &m, SWAP_REQUEST_TIMEOUT_MS, NULL)) {
+            g_usleep(100000); /* no supervisor now: the guest waits for the next */
+            continue;
+        }
+        SpProtoReader r = sp_proto_reader(&m);
+        bool ok = !(m.hdr.flags & SP_PROTO_F_ERROR) && m.hdr.seq == seq &&
+                  sp_proto_read(&r, ans, sizeof(*ans)) &&
+                  (ans->how != SP_PROTO_SWAPANS_COPY || sp_proto_read(&r, buf, SP_PAGE_SIZE));
+        if (!ok)
+            g_warning("event=swap-in-refused vm=%s gfn=%" G_GUINT64_FORMAT " (%.*s)", a->name,
+                      in->gfn, (m.hdr.flags & SP_PROTO_F_ERROR) ? (int)m.hdr.len : 0,
+                      (const char *)m.payload);
+        sp_proto_msg_clear(&m);
+        if (ok)
+            return true;
+        g_usleep(100000);
+    }
+    return false;
+}
+
+static void resolve(SpAgent *a, uint64_t addr)
+{
+    uint64_t g = (addr - (uintptr_t)a->mem->host) / SP_PAGE_SIZE;
+    if (addr < (uintptr_t)a->mem->host || g >= a->npages)
+        return;
+    uint8_t *page = a->mem->host + g * SP_PAGE_SIZE;
+    gint64 t0 = g_get_monotonic_time();
+    uint64_t p = page_word(a, g);
+    SpProtoSwapIn in = {.gfn = g};
+    if (p & AG_OUT)
+        in.kind = SP_PROTO_SWAPIN_PAGE;
+    else if (AG_KIND(p) == AG_MERGED)
+        in = (SpProtoSwapIn){
+            .gfn = g, .kind = SP_PROTO_SWAPIN_FRAME, .space = AG_SPACE(p), .off = AG_OFF(p)};
+    else if (a->file_backed && a->rmap && sp_rmap_vm_maps_layer(a->rmap, g))
+        in.kind = SP_PROTO_SWAPIN_LAYER;
+    if (!in.kind) { /* never written here: what a fresh page reads */
+        struct uffdio_zeropage z = {.range = {.start = (uintptr_t)page, .len = SP_PAGE_SIZE}};
+        if (ioctl(a->mem->uffd, UFFDIO_ZEROPAGE, &z) < 0 && errno != EEXIST)
+            g_warning("event=swap-zeropage-failed vm=%s gfn=%" G_GUINT64_FORMAT " error=\"%s\"",
+                      a->name, g, g_strerror(errno));
+        return;
+    }
+    SpProtoSwapAnswer ans;
+    uint8_t buf[SP_PAGE_SIZE];
+    if (!ask(a, &in, &ans, buf))
+        return;
+    if (ans.how == SP_PROTO_SWAPANS_COPY) {
+        uint64_t bit = 1ULL << (g % 64);
+        __atomic_fetch_or(&a->refaulted[g / 64], bit, __ATOMIC_RELEASE);
+        struct uffdio_copy c = {.dst = (uintptr_t)page, .src = (uintptr_t)buf, .len = SP_PAGE_SIZE};
+        if (ioctl(a->mem->uffd, UFFDIO_COPY, &c) < 0 && errno != EEXIST)
+            g_warning("event=swap-in-copy-failed vm=%s gfn=%" G_GUINT64_FORMAT " error=\"%s\"",
+                      a->name, g, g_strerror(errno));
+        g_mutex_lock(&a->swap_lock);
+        g_array_append_val(a->swapped_in, g);
+        g_mutex_unlock(&a->swap_lock);
+    } else {
+        struct uffdio_range w = {.start = (uintptr_t)page, .len = SP_PAGE_SIZE};
+        ioctl(a->mem->uffd, UFFDIO_WAKE, &w);
+    }
+    record_latency(a, t0, in.kind == SP_PROTO_SWAPIN_PAGE);
+}
+
+static gpointer swap_thread(gpointer opaque)
+{
+    SpAgent *a = opaque;
+    while (!__atomic_load_n(&a->quit, __ATOMIC_ACQUIRE)) {
+        struct pollfd pf = {.fd = a->mem->uffd, .events = POLLIN};
+        if (poll(&pf, 1, 200) <= 0)
+            continue;
+        struct uffd_msg msg[16];
+        ssize_t n = read(a->mem->uffd, msg, sizeof(msg));
+        for (ssize_t i = 0; i < n / (ssize_t)sizeof(msg[0]); i++) {
+            if (msg[i].event != UFFD_EVENT_PAGEFAULT)
+                continue;
+            if (msg[i].arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) {
+                /* The merge and eviction protocols wake their own; tests
+                 * count those caught in a window held open. */
+                uintptr_t w = __atomic_load_n(&a->window, __ATOMIC_ACQUIRE);
+                if (w == 1)
+                    __atomic_fetch_add(&a->evict_wp_faults_seen, 1, __ATOMIC_RELAXED);
+                else if (w == (msg[i].arg.pagefault.address & ~(SP_PAGE_SIZE - 1)))
+                    __atomic_fetch_add(&a->wp_faults_seen, 1, __ATOMIC_RELAXED);
+                continue;
+            }
+            resolve(a, msg[i].arg.pagefault.address & ~(SP_PAGE_SIZE - 1));
+        }
+    }
+    return NULL;
+}
+
+static void swap_start(SpAgent *a)
+{
+    if (!a->swap_thread)
+        a->swap_thread = g_thread_new("sp-swap", swap_thread, a);
+}
+
+void agent_swap_stop(SpAgent *a)
+{
+    if (a->swap_thread)
+        g_thread_join(a->swap_thread);
+    a->swap_thread = NULL;
+    if (a->swap_fd >= 0)
+        close(a->swap_fd);
+    a->swap_fd = -1;
+}
+
+/* Shell sort: glibc's qsort may ask sysinfo(), which the sandbox refuses. */
+static void sort_u32(uint32_t *v, uint32_t n)
+{
+    for (uint32_t gap = n / 2; gap > 0; gap /= 2)
+        for (uint32_t i = gap; i < n; i++) {
+            uint32_t x = v[i], j = i;
+            for (; j >= gap && v[j - gap] > x; j -= gap)
+                v[j] = v[j - gap];
+            v[j] = x;
+        }
+}
+
+void agent_swap_fill_stats(SpAgent *a, SpProtoVmStats *st)
+{
+    g_mutex_lock(&a->swap_lock);
+    uint32_t n = MIN(a->nlat, (uint32_t)G_N_ELEMENTS(a->lat_us));
+    uint32_t sorted[G_N_ELEMENTS(a->lat_us)];
+    memcpy(sorted, a->lat_us, n * sizeof(uint32_t));
+    st->swap_ins = a->swap_ins;
+    st->refaults = a->refaults;
+    st->swap_blocked_ns = a->blocked_ns;
+    g_mutex_unlock(&a->swap_lock);
+    sort_u32(sorted, n);
+    st->swap_in_p50_us = n ? sorted[n / 2] : 0;
+    st->swap_in_p99_us = n ? sorted[MIN(n - 1, n * 99 / 100)] : 0;
+    st->swap_outs = a->swap_outs;
+    st->swapped_pages = a->out_now;
+}

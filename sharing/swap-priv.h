@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * swap-priv.h - samepaged's side of swap (docs/swap.md): what is out, the
+ * service that brings it back, and the balancer that decides what leaves.
+ * The VM process's side is sharing/agent-swap.c.
+ *
+ *   swap.c        the ShSwap object: the store (rmap/swap-store.h), the
+ *                 tables of what is out, the service thread that answers
+ *                 the VM processes' swap-in requests, statistics;
+ *   swap-evict.c  the balancer thread: what each VM and the host are
+ *                 charged, and eviction of cold private pages (through the
+ *                 agents) and of shared frames (punched out of their pool
+ *                 once, for every sharer).
+ *
+ * What is out:
+ *   a private page  ShSwapVm.slot_of[gfn] = its slot + 1 (ZERO_SLOT: it was
+ *                   all zero and was not written); the agent marked it OUT
+ *                   and dropped it.  Swap-in: its content is copied into
+ *                   the faulting VM (UFFDIO_COPY), the slot dropped.
+ *   a pool frame    frames[(pool << 32) | off] = fid << 32 | slot; the bit
+ *                   fid of frame_out is set; the frame's page is a hole in
+ *                   the pool memfd.  Every mapper registered the page for
+ *                   missing faults before the punch (M_PREP).  Swap-in: the
+ *                   content is written back into the pool at its offset
+ *                   (pwrite: a concurrent fault waits on the page lock, it
+ *                   never sees it half written), once, and each faulting
+ *                   sharer retries its fault and maps that same page
+ *                   (UFFDIO_WAKE): sharing survives, no copy per sharer.
+ *
+ * Invariants: a frame is never read through a view while it is out (a read
+ * fault of a hole in a view that is not registered with a userfaultfd
+ * fills the hole with zeros, for every sharer): match() skips frames that
+ * are out (sh_swap_frame_is_out) and the balancer evicts only frames every
+ * mapper of which has a swap channel and is neither broken nor held.
+ *
+ * Locking: swap->lock guards everything here but the frame_out bits, which
+ * are read with atomics under eng->lock (set by the balancer holding both
+ * locks; cleared by the service thread holding swap->lock).  Lock order:
+ * eng->lock, then swap->lock.  The service thread takes swap->lock only:
+ * a VM whose agent thread waits for a swap-in (it touched an evicted page)
+ * while the engine waits for that agent must still be served.  Nobody
+ * holds swap->lock across a request to a VM process.
+ */
+#ifndef SAMEPAGE_SHARING_SWAP_PRIV_H
+#define SAMEPAGE_SHARING_SWAP_PRIV_H
+
+#include "rmap/swap-store.h"
+#include "sharing/engine-priv.h"
+
+#define ZERO_SLOT (UINT32_MAX - 1)
+
+typedef struct ShSwapVm {
+    SpEngineVm *vm;       /* sh_swap_vm_attach; immutable: NULL once dead */
+    char *name;           /* sh_swap_vm_attach; immutable */
+    int chan;             /* sh_swap_vm_attach; immutable: our end of its swap channel */
+    uint64_t npages;      /* sh_swap_vm_attach; immutable */
+    uint32_t *slot_of;    /* swap-evict.c, service; swap->lock: private pages out (slot + 1) */
+    GArray *space_pool;   /* swap-evict.c; swap->lock: by the VM's space id, pool or NO_SPACE */
+    uint64_t limit_pages; /* sp_engine_vm_set_mem_limit; swap->lock: 0 = none */
+    uint64_t out;         /* swap-evict.c, service; swap->lock: private pages out */
+    uint64_t refaults;    /* service; swap->lock: its pages back within 60 s of leaving */
+    uint64_t charged;     /* balancer; swap->lock: pages charged at the last look */
+    uint64_t in_since;    /* service; swap->lock: pages brought back since that look */
+    bool dead;            /* sh_swap_vm_detach; swap->lock: the service frees it */
+    bool hup;             /* service; swap->lock: its channel closed (not polled) */
+} ShSwapVm;
+
+typedef struct ShSwap {
+    SpSwapStore *store; /* sp_engine_enable_swap; immutable */
+    GMutex lock;
+    GCond cond;             /* with lock: the balancer's wake-ups */
+    GCond balanced;         /* with lock: a balancer round ended (balance_seq grew) */
+    uint64_t balance_seq;   /* balancer; lock: rounds ended */
+    uint64_t in_since;      /* service; lock: pages and frames brought back since the last charge */
+    GPtrArray *vms;         /* attach, service (frees the dead); lock: ShSwapVm * */
+    GArray *pool_fds;       /* swap-evict.c; lock: by pool index, a descriptor of it or -1 */
+    GHashTable *frames;     /* swap-evict.c, service, frame_dropped; lock: frames out */
+    uint64_t *frame_out;    /* by fid, atomics (see Locking) */
+    uint32_t frame_out_len; /* words; eng->lock and lock to grow */
+    uint64_t *frame_back;   /* by fid: restored since the frame clock passed (lock) */
+    uint32_t frame_hand;    /* balancer; eng->lock: the frame clock */
+    uint32_t *slot_time;    /* by slot: when its content left (s, monotonic); lock */
+    uint64_t slot_time_len;
+    int wake_fd; /* eventfd: the service thread's poll set changed */
+    GThread *service, *balancer;
+    bool quit;                   /* lock */
+    uint64_t host_limit_pages;   /* lock: 0 = none */
+    uint64_t cache_pages_charge; /* immutable: the compressed tier, charged to the host */
+    bool pressure;               /* immutable: reclaim on host memory pressure */
+    bool stopped_full;           /* balancer; lock: the store refused a put (logged once) */
+    uint64_t full_slots;         /* balancer; lock: slots used when it did */
+    gint64 full_us;              /* balancer; lock: when (monotonic) */
+    /* figures (lock) */
+    uint64_t frames_out, swap_outs, swap_ins, frame_outs, frame_ins, refaults;
+    uint64_t merged_instead, zero_skipped, full_events, pressure_rounds, charged;
+    uint64_t swapin_copies, throttled;
+} ShSwap;
+
+/* swap.c */
+#define THROTTLE_MAX_MS 50 /* the longest a swap-in waits for the balancer */
+ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm); /* lock held */
+void sh_swap_slot_left(ShSwap *sw, uint32_t slot);     /* lock held: note when */
+/* The frame whose (pool, off) is out comes back into its pool; lock held.
+ * false: it could not be read back (logged). */
+bool sh_swap_frame_restore(ShSwap *sw, uint64_t key);
+static inline uint64_t sh_swap_frame_key(uint32_t pool, uint32_t off)
+{
+    return ((uint64_t)pool << 32) | off;
+}
+
+/* swap-evict.c */
+gpointer sh_swap_balancer(gpointer eng);
+/* Evict up to `max` frames now (eng->lock held); how many left. */
+uint64_t sh_swap_evict_frames(SpEngine *eng, uint64_t max, SpEngineVm *only);
+/* Evict up to `max` private pages of vm idle for min_idle passes. */
+uint64_t sh_swap_evict_private(SpEngine *eng, SpEngineVm *vm, uint32_t max, uint32_t min_idle);
+
+#endif

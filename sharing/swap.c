@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * swap.c - samepaged's swap: the store, the tables of what is out, the
+ * service thread that gives pages back, and the figures (swap-priv.h,
+ * docs/swap.md).
+ *
+ * The service thread polls every VM's swap channel.  A request (S_IN) names
+ * a guest page that faulted missing in that VM:
+ *   PAGE   a private page the VM gave up: its content is sent (COPY) and
+ *          its slot dropped;
+ *   FRAME  a merged page (space, off): if that frame is out, its content is
+ *          written back into the pool, once; the answer is WAKE (retry the
+ *          fault: it maps the frame's page again), also when another sharer
+ *          brought it back first;
+ *   LAYER  clone group frames are not evicted: WAKE.
+ * Anything that does not add up (a page that is not out, a bad space) is
+ * answered with an error; the VM process logs it and asks again later.
+ *
+ * Locking: swap-priv.h.  The service thread takes swap->lock only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "sharing/swap-priv.h"
+
+#define REFAULT_WINDOW_S 60
+
+static uint32_t now_s(void)
+{
+    return (uint32_t)(g_get_monotonic_time() / G_USEC_PER_SEC);
+}
+
+void sh_swap_slot_left(ShSwap *sw, uint32_t slot)
+{
+    if (slot >= sw->slot_time_len) {
+        uint64_t len = MAX((uint64_t)slot + 1, sw->slot_time_len * 2);
+        sw->slot_time = g_renew(uint32_t, sw->slot_time, len);
+        sw->slot_time_len = len;
+    }
+    sw->slot_time[slot] = now_s();
+}
+
+/* A slot's content comes back: was it out for less than 60 s? */
+static bool slot_refault(ShSwap *sw, uint32_t slot)
+{
+    return slot < sw->slot_time_len && now_s() - sw->slot_time[slot] < REFAULT_WINDOW_S;
+}
+
+ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm)
+{
+    for (guint i = 0; i < sw->vms->len; i++) {
+        ShSwapVm *v = sw->vms->pdata[i];
+        if (v->vm == vm && !v->dead)
+            return v;
+    }
+    return NULL;
+}
+
+static void frame_out_clear(ShSwap *sw, uint32_t fid)
+{
+    if (fid / 64 < sw->frame_out_len)
+        __atomic_fetch_and(&sw->frame_out[fid / 64], ~(1ULL << (fid % 64)), __ATOMIC_RELEASE);
+}
+
+bool sh_swap_frame_is_out(SpEngine *eng, uint32_t fid)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw || sh_is_gframe(fid) || fid / 64 >= sw->frame_out_len)
+        return false;
+    return (__atomic_load_n(&sw->frame_out[fid / 64], __ATOMIC_ACQUIRE) >> (fid % 64)) & 1;
+}
+
+bool sh_swap_frame_restore(ShSwap *sw, uint64_t key)
+{
+    gpointer v;
+    if (!g_hash_table_lookup_extended(sw->frames, &key, NULL, &v))
+        return true; /* back already */
+    uint64_t val = *(uint64_t *)v;
+    uint32_t fid = (uint32_t)(val >> 32), slot = (uint32_t)val;
+    uint32_t pool = (uint32_t)(key >> 32), off = (uint32_t)key;
+    int fd = pool < sw->pool_fds->len ? g_array_index(sw->pool_fds, int, pool) : -1;
+    uint8_t page[SP_PAGE_SIZE];
+    g_autoptr(GError) err = NULL;
+    if (fd < 0 || !sp_swap_store_get(sw->store, slot, page, &err) ||
+        pwrite(fd, page, SP_PAGE_SIZE, (off_t)off * SP_PAGE_SIZE) != SP_PAGE_SIZE) {
+        g_warning("event=swap-in-failed frame=%u error=\"%s\"", fid,
+                  err ? err->message : g_strerror(errno));
+        return false;
+    }
+    if (slot_refault(sw, slot))
+        sw->refaults++;
+    sp_swap_store_drop(sw->store, slot);
+    g_hash_table_remove(sw->frames, &key);
+    frame_out_clear(sw, fid);
+    if (fid / 64 < sw->frame_out_len)
+        sw->frame_back[fid / 64] |= 1ULL << (fid % 64);
+    sw->frames_out--;
+    sw->frame_ins++;
+    sw->in_since++;
+    sw->swap_ins++;
+    return true;
+}
+
+/* One request of v's; lock held. */
+/* Lock held.  A page coming back while its VM or the host is at its limit
+ * waits for the balancer to make room (one round, THROTTLE_MAX_MS at most),
+ * as a task in a memory cgroup reclaims before it gets a page: without it,
+ * guests that touch swapped pages faster than the balancer evicts would
+ * hold more than the limit between its rounds.  Bounded, so that a balancer
+ * waiting on this VM's agent (itself waiting on this swap-in) cannot hang
+ * it. */
+static void throttle(ShSwap *sw, ShSwapVm *v)
+{
+    bool host_over = sw->host_limit_pages && sw->charged + sw->in_since >= sw->host_limit_pages;
+    bool vm_over = v->limit_pages && v->charged + v->in_since >= v->limit_pages;
+    if ((!host_over && !vm_over) || sw->stopped_full) /* full: no room can be made */
+        return;
+    gint64 until = g_get_monotonic_time() + THROTTLE_MAX_MS * 1000;
+    uint64_t seq = sw->balance_seq;
+    g_cond_broadcast(&sw->cond); /* the balancer, now */
+    while (!sw->quit && sw->balance_seq == seq)
+        if (!g_cond_wait_until(&sw->balanced, &sw->lock, until))
+            break;
+    sw->throttled++;
+}
+
+static void serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m)
+{
+    SpProtoSwapIn in;
+    SpProtoReader r = sp_proto_reader(m);
+    if (m->hdr.type != SP_PROTO_S_IN || !sp_proto_read(&r, &in, sizeof(in)) ||
+        in.gfn >= v->npages) {
+        sp_proto_reply_error(v->chan, &m->hdr, "not a swap-in request");
+        return;
+    }
+    if (in.kind == SP_PROTO_SWAPIN_PAGE || in.kind == SP_PROTO_SWAPIN_FRAME)
+        throttle(sw, v);
+    if (in.kind == SP_PROTO_SWAPIN_PAGE) {
+        uint32_t s1 = v->slot_of[in.gfn];
+        struct {
+            SpProtoSwapAnswer a;
+            uint8_t page[SP_PAGE_SIZE];
+        } ans = {.a.how = SP_PROTO_SWAPANS_COPY};
+        g_autoptr(GError) err = NULL;
+        if (!s1) {
+            sp_proto_reply_error(v->chan, &m->hdr, "that page is not swapped out");
+            return;
+        }
+        if (s1 - 1 != ZERO_SLOT && !sp_swap_store_get(sw->store, s1 - 1, ans.page, &err)) {
+            sp_proto_reply_error(v->chan, &m->hdr, err->message);
+            return;
+        }
+        if (!sp_proto_reply(v->chan, &m->hdr, &ans, sizeof(ans), NULL, 0, NULL))
+            return; /* it is going: the slot goes with it */
+        if (s1 - 1 != ZERO_SLOT) {
+            if (slot_refault(sw, s1 - 1)) {
+                sw->refaults++;
+                v->refaults++;
+            }
+            sp_swap_store_drop(sw->store, s1 - 1);
+        }
+        v->slot_of[in.gfn] = 0;
+        v->out--;
+        v->in_since++;
+        sw->in_since++;
+        sw->swap_ins++;
+        return;
+    }
+    if (in.kind == SP_PROTO_SWAPIN_FRAME) {
+        uint32_t pool = in.space < v->space_pool->len
+                            ? g_array_index(v->space_pool, uint32_t, in.space)
+                            : NO_SPACE;
+        if (pool != NO_SPACE && !sh_swap_frame_restore(sw, sh_swap_frame_key(pool, in.off))) {
+            sp_proto_reply_error(v->chan, &m->hdr, "the frame could not be read back");
+            return;
+        }
+    }
+    /* FRAME (back now, or never out), LAYER: retry the fault. */
+    SpProtoSwapAnswer a = {.how = SP_PROTO_SWAPANS_WAKE};
+    sp_proto_reply(v->chan, &m->hdr, &a, sizeof(a), NULL, 0, NULL);
+}
+
+static void vm_free(ShSwap *sw, ShSwapVm *v)
+{
+    for (uint64_t g = 0; g < v->npages; g++)
+        if (v->slot_of[g] && v->slot_of[g] - 1 != ZERO_SLOT)
+            sp_swap_store_drop(sw->store, v->slot_of[g] - 1);
+    if (v->chan >= 0)
+        close(v->chan);
+    g_free(v->slot_of);
+    g_array_free(v->space_pool, TRUE);
+    g_free(v->name);
+    g_free(v);
+}
+
+static gpointer service_thread(gpointer opaque)
+{
+    ShSwap *sw = opaque;
+    g_autoptr(GArray) pfds = g_array_new(FALSE, FALSE, sizeof(struct pollfd));
+    g_autoptr(GPtrArray) who = g_ptr_array_new();
+    g_mutex_lock(&sw->lock);
+    while (!sw->quit) {
+        /* The poll set: the live channels (the dead are freed here, so
+         * that no descriptor is closed under our poll). */
+        g_array_set_size(pfds, 0);
+        g_ptr_array_set_size(who, 0);
+        struct pollfd w = {.fd = sw->wake_fd, .events = POLLIN};
+        g_array_append_val(pfds, w);
+        for (guint i = 0; i < sw->vms->len;) {
+            ShSwapVm *v = sw->vms->pdata[i];
+            if (v->dead) {
+                g_ptr_array_remove_index_fast(sw->vms, i);
+                vm_free(sw, v);
+                continue;
+            }
+            i++;
+            if (v->hup)
+                continue; /* its process is gone; the detach frees it */
+            struct pollfd p = {.fd = v->chan, .events = POLLIN};
+            g_array_append_val(pfds, p);
+            g_ptr_array_add(who, v);
+        }
+        g_mutex_unlock(&sw->lock);
+        int n = poll((struct pollfd *)pfds->data, pfds->len, 1000);
+        g_mutex_lock(&sw->lock);
+        if (n <= 0)
+            continue;
+        struct pollfd *pf = (struct pollfd *)pfds->data;
+        if (pf[0].revents) {
+            uint64_t x;
+            if (read(sw->wake_fd, &x, sizeof(x)) < 0 && errno != EAGAIN)
+                g_warning("event=swap-wake-failed error=\"%s\"", g_strerror(errno));
+        }
+        for (guint i = 1; i < pfds->len; i++) {
+            ShSwapVm *v = who->pdata[i - 1];
+            if (!pf[i].revents || v->dead)
+                continue;
+            SpProtoMsg m;
+            if (!sp_proto_recv(v->chan, &m, 0, NULL)) {
+                if (pf[i].revents & (POLLHUP | POLLERR))
+                    v->hup = true;
+                continue;
+            }
+            serve(sw, v, &m);
+            sp_proto_msg_clear(&m);
+        }
+    }
+    g_mutex_unlock(&sw->lock);
+    return NULL;
+}
+
+static void service_kick(ShSwap *sw)
+{
+    uint64_t one = 1;
+    if (write(sw->wake_fd, &one, sizeof(one)) < 0)
+        g_warning("event=swap-wake-failed error=\"%s\"", g_strerror(errno));
+}
+
+/* --- the engine's calls (engine-priv.h) --- */
+
+void sh_swap_vm_attach(SpEngine *eng, SpEngineVm *vm)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw)
+        return;
+    int sv[2];
+    g_autoptr(GError) err = NULL;
+    if (!sp_proto_socketpair(sv, &err)) {
+        g_warning("event=swap-channel-failed vm=%s error=\"%s\" (its memory will not be swapped)",
+                  vm->name, err->message);
+        return;
+    }
+    bool ok = sh_exchange(eng, vm, SP_PROTO_M_SWAP, NULL, 0, &sv[1], 1, NULL);
+    close(sv[1]);
+    ShSwapVm *v = ok ? g_new0(ShSwapVm, 1) : NULL;
+    if (v)
+        v->slot_of = g_try_new0(uint32_t, vm->npages);
+    if (!v || !v->slot_of) {
+        g_warning("event=swap-channel-failed vm=%s (its memory will not be swapped)", vm->name);
+        close(sv[0]);
+        g_free(v);
+        return;
+    }
+    v->vm = vm;
+    v->name = g_strdup(vm->name);
+    v->chan = sv[0];
+    v->npages = vm->npages;
+    v->space_pool = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    g_mutex_lock(&sw->lock);
+    g_ptr_array_add(sw->vms, v);
+    g_mutex_unlock(&sw->lock);
+    service_kick(sw);
+}
+
+void sh_swap_vm_detach(SpEngine *eng, SpEngineVm *vm, bool keep_running)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw)
+        return;
+    if (keep_running && !vm->broken) {
+        /* The VM goes on without us: everything of it comes back first
+         * (samepaged keeps no swap across restarts).  Its frames are
+         * written back here; its private pages it touches itself (they
+         * fault back through the service thread). */
+        g_mutex_lock(&sw->lock);
+        for (uint64_t g = 0; g < vm->npages; g++) {
+            uint32_t fid = vm->fid_of[g];
+            if (fid != NO_FRAME && sh_swap_frame_is_out(eng, fid)) {
+                ShFrame *f = sh_frame(eng, fid);
+                sh_swap_frame_restore(sw, sh_swap_frame_key(f->pool, f->off));
+            }
+        }
+        g_mutex_unlock(&sw->lock);
+        sh_exchange(eng, vm, SP_PROTO_M_SWAP_DRAIN, NULL, 0, NULL, 0, NULL);
+    }
+    g_mutex_lock(&sw->lock);
+    ShSwapVm *v = sh_swap_vm_find(sw, vm);
+    if (v) {
+        if (keep_running && v->out)
+            g_warning("event=swap-lost vm=%s pages=%" G_GUINT64_FORMAT
+                      " (they could not be brought back before samepaged let the VM go)",
+                      v->name, v->out);
+        v->vm = NULL;
+        v->dead = true;
+    }
+    g_mutex_unlock(&sw->lock);
+    service_kick(sw);
+}
+
+void sh_swap_frame_dropped(SpEngine *eng, uint32_t fid)
+{
+    ShSwap *sw = eng->swap;
+    if (!sh_swap_frame_is_out(eng, fid))
+        return;
+    ShFrame *f = sh_frame(eng, fid);
+    uint64_t key = sh_swap_frame_key(f->pool, f->off);
+    g_mutex_lock(&sw->lock);
+    gpointer v;
+    if (g_hash_table_lookup_extended(sw->frames, &key, NULL, &v)) {
+        sp_swap_store_drop(sw->store, (uint32_t) * (uint64_t *)v);
+        g_hash_table_remove(sw->frames, &key);
+        sw->frames_out--;
+    }
+    frame_out_clear(sw, fid);
+    g_mutex_unlock(&sw->lock);
+}
+
+void sh_swap_free(SpEngine *eng)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw)
+        return;
+    g_mutex_lock(&sw->lock);
+    sw->quit = true;
+    g_cond_broadcast(&sw->cond);
+    g_mutex_unlock(&sw->lock);
+    service_kick(sw);
+    g_thread_join(sw->service);
+    g_thread_join(sw->balancer);
+    for (guint i = 0; i < sw->vms->len; i++)
+        vm_free(sw, sw->vms->pdata[i]);
+    g_ptr_array_free(sw->vms, TRUE);
+    for (guint i = 0; i < sw->pool_fds->len; i++)
+        if (g_array_index(sw->pool_fds, int, i) >= 0)
+            close(g_array_index(sw->pool_fds, int, i));
+    g_array_free(sw->pool_fds, TRUE);
+    g_hash_table_destroy(sw->frames);
+    g_free(sw->frame_out);
+    g_free(sw->frame_back);
+    g_free(sw->slot_time);
+    close(sw->wake_fd);
+    sp_swap_store_free(sw->store);
+    g_mutex_clear(&sw->lock);
+    g_cond_clear(&sw->cond);
+    g_cond_clear(&sw->balanced);
+    g_free(sw);
+    eng->swap = NULL;
+}
+
+/* --- the public calls (engine.h) --- */
+
+bool sp_engine_enable_swap(SpEngine *eng, const SpSwapConfig *cfg, GError **error)
+{
+    g_return_val_if_fail(!eng->swap, false);
+    g_autoptr(SpSwapStore) store =
+        sp_swap_store_new(cfg->path, cfg->file_bytes, cfg->cache_bytes, error);
+    if (!store)
+        return false;
+    int wfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wfd < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "eventfd: %s",
+                    g_strerror(errno));
+        return false;
+    }
+    ShSwap *sw = g_new0(ShSwap, 1);
+    g_mutex_init(&sw->lock);
+    g_cond_init(&sw->cond);
+    g_cond_init(&sw->balanced);
+    sw->store = g_steal_pointer(&store);
+    sw->vms = g_ptr_array_new();
+    sw->pool_fds = g_array_new(FALSE, FALSE, sizeof(int));
+    sw->frames = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    sw->wake_fd = wfd;
+    sw->host_limit_pages = cfg->host_limit / SP_PAGE_SIZE;
+    sw->cache_pages_charge = cfg->cache_bytes / SP_PAGE_SIZE;
+    sw->pressure = cfg->pressure;
+    g_mutex_lock(&eng->lock);
+    eng->swap = sw;
+    g_mutex_unlock(&eng->lock);
+    sw->service = g_thread_new("sp-swap-in", service_thread, sw);
+    sw->balancer = g_thread_new("sp-swap-out", sh_swap_balancer, eng);
+    /* VMs attached before: their channels now. */
+    g_mutex_lock(&eng->lock);
+    for (uint32_t s = 0; s < eng->nslots; s++)
+        if (eng->vm_slots[s] && !eng->vm_slots[s]->broken)
+            sh_swap_vm_attach(eng, eng->vm_slots[s]);
+    g_mutex_unlock(&eng->lock);
+    return true;
+}
+
+bool sp_engine_swap_enabled(SpEngine *eng)
+{
+    return eng->swap != NULL;
+}
+
+void sp_engine_set_mem_limit(SpEngine *eng, uint64_t bytes)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw)
+        return;
+    g_mutex_lock(&sw->lock);
+    sw->host_limit_pages = bytes / SP_PAGE_SIZE;
+    g_cond_broadcast(&sw->cond);
+    g_mutex_unlock(&sw->lock);
+}
+
+bool sp_engine_vm_set_mem_limit(SpEngine *eng, SpEngineVm *vm, uint64_t bytes, GError **error)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw || !vm) {
+        g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_SWAP,
+                    "swap is off: a memory limit cannot be kept");
+        return false;
+    }
+    g_mutex_lock(&eng->lock);
+    g_mutex_lock(&sw->lock);
+    ShSwapVm *v = sh_swap_vm_find(sw, vm);
+    if (v) {
+        v->limit_pages = bytes / SP_PAGE_SIZE;
+        g_cond_broadcast(&sw->cond);
+    }
+    g_mutex_unlock(&sw->lock);
+    g_mutex_unlock(&eng->lock);
+    if (!v)
+        g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_SWAP,
+                    "VM '%s' has no swap channel: a memory limit cannot be kept", vm->name);
+    return v != NULL;
+}
+
+void sp_engine_get_swap_stats(SpEngine *eng, SpSwapStats *out)
+{
+    memset(out, 0, sizeof(*out));
+    ShSwap *sw = eng->swap;
+    if (!sw)
+        return;
+    SpSwapStoreStats st;
+    sp_swap_store_stats(sw->store, &st);
+    g_mutex_lock(&sw->lock);
+    uint64_t priv = 0;
+    for (guint i = 0; i < sw->vms->len; i++)
+        if (!((ShSwapVm *)sw->vms->pdata[i])->dead)
+            priv += ((ShSwapVm *)sw->vms->pdata[i])->out;
+    *out = (SpSwapStats){
+        .enabled = true,
+        .pages_swapped = priv + sw->frames_out,
+        .frames_swapped = sw->frames_out,
+        .bytes_written = st.bytes_written,
+        .bytes_read = st.bytes_read,
+        .slots_used = st.slots_used,
+        .slots_max = st.slots_max,
+        .swapin_copies = sw->swapin_copies,
+        .cache_pages = st.cache_pages,
+        .cache_bytes = st.cache_bytes,
+        .file_pages = st.file_pages,
+        .refaults = sw->refaults,
+        .swap_outs = sw->swap_outs,
+        .swap_ins = sw->swap_ins,
+        .frame_outs = sw->frame_outs,
+        .frame_ins = sw->frame_ins,
+        .merged_instead = sw->merged_instead,
+        .zero_skipped = sw->zero_skipped,
+        .full_events = sw->full_events,
+        .pressure_rounds = sw->pressure_rounds,
+        .throttled = sw->throttled,
+        .cache_ratio = st.cache_bytes ? st.cache_pages * 4096.0 / (double)st.cache_bytes : 0.0,
+        .limit_bytes = sw->host_limit_pages * SP_PAGE_SIZE,
+        .charged_bytes = sw->charged * SP_PAGE_SIZE,
+    };
+    g_mutex_unlock(&sw->lock);
+}
+
+void sh_swap_vm_figures(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw)
+        return;
+    g_mutex_lock(&sw->lock);
+    ShSwapVm *v = sh_swap_vm_find(sw, vm);
+    if (v) {
+        out->mem_limit = v->limit_pages * SP_PAGE_SIZE;
+        out->charged_bytes = v->charged * SP_PAGE_SIZE;
+        out->refaults = v->refaults;
+    }
+    g_mutex_unlock(&sw->lock);
+}

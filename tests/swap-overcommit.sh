@@ -1,0 +1,80 @@
+#!/bin/sh
+# swap-overcommit.sh - 4 VMs of 256 MiB (1 GiB of guest RAM) under
+# `samepage run --mem-limit 512M` for 3 minutes, their guests rewriting
+# pages all along and verifying every byte each round: what the processes
+# occupy (the sum of Pss_Anon and Pss_Shmem of `samepage run` and its VM
+# processes, sampled every 5 s from smaps_rollup) stays under the limit
+# plus a stated slack once the guests have filled their RAM, pages really go out and come back (thousands), and
+# no guest ever finds a wrong byte.  docs/swap.md.  Prints TAP.
+set -u
+. "$(dirname "$0")/run-common.sh"
+echo "1..5"
+
+LIMIT_MIB=512
+# Beyond guest RAM the processes hold their own memory (the supervisor
+# ~13 MiB: the engine's tables, GLib; each VM process a few MiB: the
+# agent's page table of 12 bytes per guest page, the vCPU stacks), and the
+# balancer looks every 100 ms while guests refault thousands of pages a
+# second (a swap-in waits at most 50 ms for it).  The swap store's memory
+# (its 64 MiB compressed tier) is charged inside the limit.
+SLACK_MIB=64
+SECS=${SWAP_OVERCOMMIT_SECS:-180}
+
+VM="mem=256M,vcpus=1,domain=oc,payload=memload,args=seed=5,rate=2000,interval=200"
+"$SP" run --json --status 5 --timeout "$SECS" --mem-limit ${LIMIT_MIB}M \
+    --vm name=o1,$VM --vm name=o2,$VM --vm name=o3,$VM --vm name=o4,$VM >"$T/run.json" 2>"$T/err" &
+pid=$!
+
+pss_kib() { # the sum over samepage run and its children
+    sum=0
+    for p in $pid $(pgrep -P $pid); do
+        v=$(awk '/^Pss_Anon:|^Pss_Shmem:/ {s += $2} END {print s + 0}' /proc/$p/smaps_rollup 2>/dev/null)
+        sum=$((sum + ${v:-0}))
+    done
+    echo $sum
+}
+
+max=0 samples=0 over=0
+# The guests first fill their RAM: first touches of fresh pages do not go
+# through swap, so nothing throttles them, and the balancer evicts behind
+# them (docs/swap.md).  Sampling starts once every guest has filled its
+# memory (memload's phase 2 on its status line) and the balancer has had
+# 10 s to catch up.
+filled=0 i=0
+while [ $filled -lt 4 ] && [ $i -lt 120 ] && kill -0 $pid 2>/dev/null; do
+    sleep 1
+    i=$((i + 1))
+    filled=$(grep '^{"vm"' "$T/run.json" | tail -4 | grep -c '"phase":2')
+done
+echo "# guests filled after ${i} s"
+sleep 10
+while kill -0 $pid 2>/dev/null; do
+    k=$(pss_kib)
+    if [ "$k" -gt 0 ]; then
+        samples=$((samples + 1))
+        [ "$k" -gt "$max" ] && max=$k
+        [ "$k" -gt $(((LIMIT_MIB + SLACK_MIB) * 1024)) ] && over=$((over + 1)) && echo "# $(date +%T) Pss $((k / 1024)) MiB"
+    fi
+    sleep 5
+done
+wait $pid
+rc=$?
+cp "$T/run.json" "$T/out"
+
+# the last {"engine": ...} and {"swap": ...} lines
+val() { grep "^{\"$1\"" "$T/run.json" | tail -1 | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"; }
+outs=$(val swap swap_outs) ins=$(val swap swap_ins) copies=$(val swap swapin_copies)
+sharing=$(val engine pages_sharing)
+errors=$(grep '"vm"' "$T/run.json" | tail -4 | sed -n 's/.*"integrity_errors":\([0-9]*\).*/\1/p' | paste -sd+ | bc)
+rounds=$(grep '"vm"' "$T/run.json" | tail -4 | sed -n 's/.*"rounds":\([0-9]*\).*/\1/p' | paste -sd' ')
+
+check "run ends after ${SECS} s with status 0 (rc $rc)" [ "$rc" = 0 ]
+check "Pss of samepage run and its VM processes stays under ${LIMIT_MIB} MiB + ${SLACK_MIB} MiB ($samples samples, at most $((max / 1024)) MiB, $over over)" \
+    sh -c "[ $samples -ge $(((SECS - 60) / 6)) ] && [ $over = 0 ]"
+check "pages go out and come back (swap outs ${outs:-?}, ins ${ins:-?})" \
+    sh -c "[ '${outs:-0}' -ge 5000 ] && [ '${ins:-0}' -ge 5000 ]"
+check "the VMs still share (pages_sharing ${sharing:-?}), no sharer got a private copy (swapin_copies ${copies:-?})" \
+    sh -c "[ '${sharing:-0}' -gt 10000 ] && [ '${copies:-1}' = 0 ]"
+check "every guest verified every byte (rounds $rounds; integrity errors ${errors:-?})" \
+    sh -c "[ '${errors:-1}' = 0 ] && [ \$(echo '$rounds' | wc -w) = 4 ] && ! echo ' $rounds ' | grep -q ' 0 '"
+echo "# Pss at most $((max / 1024)) MiB; swap outs $outs, ins $ins; rounds $rounds"

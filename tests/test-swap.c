@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-swap.c - swap with real VMs running memload, which verifies every
+ * byte of its memory each round (docs/swap.md).
+ *
+ * /swap/frames-stay-shared  every shared frame is evicted, then every page
+ *     is touched from every VM: each content is back as one physical page
+ *     for all its sharers (PFNs from each VM process's pagemap), every
+ *     frame came back once, no sharer got a copy, and the swap file got
+ *     exactly one 4 KiB block per frame.
+ * /swap/write-in-evict-window  evictions with their write-protect window
+ *     held open: guest writes block in it and survive.
+ * /swap/attack  swap under a tight limit, merges, copy-on-write breaks and
+ *     a clone, all at once, for a million events: not one byte lost.
+ * /swap/family-exit  a clone family with evicted frames and pages ends in
+ *     every order: no slot and no frame is left behind.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "guest-tools/memload.h"
+#include "tests/lib/clone-harness.h"
+#include "tests/lib/vm-harness.h"
+
+static SpEngineKnobs full_speed(void)
+{
+    SpEngineKnobs k;
+    sp_engine_default_knobs(&k);
+    k.sleep_millisecs = 0;
+    k.pages_to_scan = 100000;
+    return k;
+}
+
+static void expect_bytes_intact(Harness *h)
+{
+    for (guint i = 0; i < h->vms->len; i++) {
+        SpVm *vm = h->vms->pdata[i];
+        SpVmInfo info;
+        sp_vm_get_info(vm, &info);
+        g_assert_true(harness_wait_rounds(h, vm, info.rounds + 2, HARNESS_DEADLINE_S));
+    }
+    g_assert_cmpuint(harness_integrity_count(h), ==, 0);
+}
+
+/* memload verifies every page now (its round every 30 s would take too
+ * long), and finds nothing wrong. */
+static void verify_now(Harness *h, SpVm **vm, int n)
+{
+    SpVmInfo info[8];
+    for (int i = 0; i < n; i++) {
+        sp_vm_get_info(vm[i], &info[i]);
+        g_assert_true(harness_command(vm[i], ML_CMD_RATE, 0, 30));
+    }
+    for (int i = 0; i < n; i++)
+        g_assert_true(harness_wait_rounds(h, vm[i], info[i].rounds + 1, HARNESS_DEADLINE_S));
+    g_assert_cmpuint(harness_integrity_count(h), ==, 0);
+}
+
+static uint64_t content_key(const uint8_t *page)
+{
+    uint64_t c = 0;
+    const uint64_t *w = (const uint64_t *)page;
+    for (int j = 0; j < 512; j++)
+        c = (c ^ w[j]) * 0x100000001b3ULL;
+    return c;
+}
+
+/* Pages of the VMs' managed memory that are present now. */
+static uint64_t present_pages(SpVm **vm, int n)
+{
+    uint64_t present = 0;
+    for (int i = 0; i < n; i++) {
+        HarnessManaged m = harness_managed(vm[i]);
+        g_autofree uint64_t *pfn = harness_managed_pfns(&m);
+        for (uint64_t p = 0; p < m.pages; p++)
+            present += pfn[p] != 0;
+    }
+    return present;
+}
+
+static void test_frames_stay_shared(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    k.max_page_sharing = 1 << 20;
+    k.run = 0; /* until sharing is limited to memload's pages */
+    harness_use_engine(h, &k);
+    harness_use_swap(h, 0, 0); /* no compressed tier: every content is a block of the file */
+    SpVm *vm[4];
+    /* A round every 30 s: nothing touches the pages while we look. */
+    for (int i = 0; i < 4; i++)
+        vm[i] = harness_add(h,
+                            "name=f%d,mem=64M,vcpus=1,domain=fs,payload=memload,"
+                            "args=seed=4,shared=70,unique=10,zero=20,interval=30000",
+                            i);
+    harness_start_all(h);
+    for (int i = 0; i < 4; i++)
+        harness_share_managed(h, vm[i]);
+    harness_engine_run(h, 1);
+    harness_converge(h);
+    harness_engine_run(h, 0); /* nothing merges or unmerges from here on */
+    g_usleep(500000);         /* (a batch under way ends first) */
+    SpEngineStats before;
+    sp_engine_get_stats(h->engine, &before);
+    uint64_t present_before = present_pages(vm, 4);
+
+    uint64_t out = sp_engine_swap_out(h->engine, NULL, false, true, UINT64_MAX);
+    SpSwapStats sw;
+    sp_engine_get_swap_stats(h->engine, &sw);
+    uint64_t present_out = present_pages(vm, 4);
+    g_test_message("frames %" G_GUINT64_FORMAT " (mapped by %" G_GUINT64_FORMAT
+                   " pages): evicted %" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT
+                   " bytes written; present pages %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT,
+                   before.pages_shared, before.pages_shared + before.pages_sharing, out,
+                   sw.bytes_written, present_before, present_out);
+    /* Every frame left, once. */
+    g_assert_cmpuint(out, ==, before.pages_shared);
+    g_assert_cmpuint(sw.frames_swapped, ==, out);
+    /* One block per content, whatever its number of sharers. */
+    g_assert_cmpuint(sw.bytes_written, ==, out * 4096);
+    /* Every sharer's page left with its frame. */
+    g_assert_cmpuint(present_before - present_out, ==, before.pages_shared + before.pages_sharing);
+
+    /* Every VM reads every page (its verify round, started now). */
+    verify_now(h, vm, 4);
+    sp_engine_get_swap_stats(h->engine, &sw);
+    SpEngineStats after;
+    sp_engine_get_stats(h->engine, &after);
+    g_test_message("back: %" G_GUINT64_FORMAT " frames, swapin_copies %" G_GUINT64_FORMAT
+                   ", pages_sharing %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT,
+                   sw.frame_ins, sw.swapin_copies, before.pages_sharing, after.pages_sharing);
+    /* Each frame came back once, not once per sharer. */
+    g_assert_cmpuint(sw.frame_ins, ==, out);
+    g_assert_cmpuint(sw.frames_swapped, ==, 0);
+    g_assert_cmpuint(sw.swapin_copies, ==, 0);
+    g_assert_cmpuint(after.pages_sharing, ==, before.pages_sharing);
+
+    /* Same content, same physical page, across the four processes. */
+    uint64_t zpfn = harness_zero_pfn(), checked = 0;
+    g_autoptr(GHashTable) by_content =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    for (int i = 0; i < 4; i++) {
+        HarnessManaged m = harness_managed(vm[i]);
+        g_autofree uint64_t *pfn = harness_managed_pfns(&m);
+        g_autofree uint8_t *bytes = g_malloc(m.pages * 4096);
+        harness_vm_read(vm[i], m.gpa, bytes, m.pages * 4096);
+        for (uint64_t p = 0; p < m.pages; p++) {
+            if (!pfn[p] || pfn[p] == zpfn)
+                continue;
+            uint64_t c = content_key(bytes + p * 4096);
+            uint64_t *seen = g_hash_table_lookup(by_content, &c);
+            if (!seen) {
+                g_hash_table_insert(by_content, g_memdup2(&c, 8), g_memdup2(&pfn[p], 8));
+            } else {
+                g_assert_cmphex(*seen, ==, pfn[p]);
+                checked++;
+            }
+        }
+    }
+    g_test_message("pages checked by PFN: %" G_GUINT64_FORMAT, checked);
+    g_assert_cmpuint(checked, >=, before.pages_sharing * 9 / 10);
+    verify_now(h, vm, 4); /* and once more, after the pagemap reads */
+    harness_free(h);
+}
+
+typedef struct Evictor {
+    Harness *h;
+    bool frames; /* evict shared frames too */
+    gint stop;
+    GThread *thread;
+} Evictor;
+
+static gpointer evictor_main(gpointer opaque)
+{
+    Evictor *e = opaque;
+    for (unsigned i = 0; !g_atomic_int_get(&e->stop); i++) {
+        /* private pages, and every fourth time shared frames too */
+        sp_engine_swap_out(e->h->engine, NULL, true, e->frames && i % 4 == 0, 128);
+        g_usleep(1000);
+    }
+    return NULL;
+}
+
+static Evictor *evictor_start(Harness *h, bool frames)
+{
+    Evictor *e = g_new0(Evictor, 1);
+    e->h = h;
+    e->frames = frames;
+    e->thread = g_thread_new("evictor", evictor_main, e);
+    return e;
+}
+
+static void evictor_stop(Evictor *e)
+{
+    g_atomic_int_set(&e->stop, 1);
+    g_thread_join(e->thread);
+    g_free(e);
+}
+
+static void test_write_in_evict_window(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    harness_use_engine(h, &k); /* its passes tell the agents which pages are cold */
+    harness_use_swap(h, 1 << 20, 0);
+    sp_engine_set_test_delay(h->engine, 2000);
+    for (int i = 0; i < 2; i++)
+        harness_add(h,
+                    "name=e%d,mem=16M,vcpus=1,payload=memload,"
+                    "args=seed=2,pages=512,rate=20000,dup=0,interval=100",
+                    i);
+    harness_start_all(h);
+    for (guint i = 0; i < h->vms->len; i++)
+        g_assert_true(harness_wait_rounds(h, h->vms->pdata[i], 1, HARNESS_DEADLINE_S));
+    Evictor *e = evictor_start(h, false);
+    SpEngineStats st = {0};
+    for (int i = 0; i < 120 && st.evict_wp_faults_seen < 20; i++) {
+        g_usleep(500000);
+        sp_engine_get_stats(h->engine, &st);
+    }
+    evictor_stop(e);
+    SpSwapStats sw;
+    sp_engine_get_swap_stats(h->engine, &sw);
+    g_test_message("writes blocked in an eviction window: %" G_GUINT64_FORMAT
+                   "; swap-outs %" G_GUINT64_FORMAT ", swap-ins %" G_GUINT64_FORMAT,
+                   st.evict_wp_faults_seen, sw.swap_outs, sw.swap_ins);
+    g_assert_cmpuint(st.evict_wp_faults_seen, >=, 20);
+    g_assert_cmpuint(sw.swap_ins, >, 0);
+    sp_engine_set_test_delay(h->engine, 0);
+    expect_bytes_intact(h);
+    harness_free(h);
+}
+
+static void test_attack(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    harness_use_engine(h, &k);
+    /* 4 x 32 MiB of guest RAM (16 MiB of it memload's), then 6 VMs, under
+     * a limit of 24 MiB. */
+    harness_use_swap(h, 8 << 20, 24ULL << 20);
+    SpVm *src = NULL;
+    for (int i = 0; i < 4; i++) {
+        SpVm *v = harness_add(h,
+                              "name=a%d,mem=32M,vcpus=1,domain=attack,payload=memload,"
+                              "args=seed=1,pages=4096,rate=3000,dup=100,pool=8,interval=200",
+                              i);
+        if (!src)
+            src = v;
+    }
+    harness_start_all(h);
+    g_assert_true(harness_wait_rounds(h, src, 1, HARNESS_DEADLINE_S));
+    Evictor *e = evictor_start(h, true); /* and the limit's own evictions */
+    SpEngineStats st = {0};
+    SpSwapStats sw = {0};
+    bool cloned = false;
+    gint64 t0 = g_get_monotonic_time();
+    uint64_t events = 0;
+    while (g_get_monotonic_time() - t0 < 400 * G_USEC_PER_SEC) {
+        g_usleep(G_USEC_PER_SEC);
+        sp_engine_get_stats(h->engine, &st);
+        sp_engine_get_swap_stats(h->engine, &sw);
+        events = st.merges + st.cow_breaks + sw.swap_outs + sw.swap_ins;
+        g_assert_cmpuint(harness_integrity_count(h), ==, 0);
+        if (!cloned && events >= 300000) {
+            SpVm *kid[2];
+            clone_into(h, src, "a0-c", 2, kid, NULL);
+            cloned = true;
+        }
+        if (events >= 1000000 && cloned && sw.swap_outs >= 10000 && sw.swap_ins >= 10000 &&
+            sw.frame_outs >= 1000)
+            break;
+    }
+    evictor_stop(e);
+    g_test_message("%.0f s: %" G_GUINT64_FORMAT " merges, %" G_GUINT64_FORMAT
+                   " copy-on-write breaks, %" G_GUINT64_FORMAT " swap-outs (%" G_GUINT64_FORMAT
+                   " frames), %" G_GUINT64_FORMAT " swap-ins",
+                   (g_get_monotonic_time() - t0) / 1e6, st.merges, st.cow_breaks, sw.swap_outs,
+                   sw.frame_outs, sw.swap_ins);
+    g_assert_true(cloned);
+    g_assert_cmpuint(events, >=, 1000000);
+    g_assert_cmpuint(sw.swap_outs, >=, 10000);
+    g_assert_cmpuint(sw.swap_ins, >=, 10000);
+    g_assert_cmpuint(sw.frame_outs, >=, 1000);
+    expect_bytes_intact(h);
+    harness_free(h);
+}
+
+static void test_family_exit(void)
+{
+    static const int orders[][3] = {{0, 1, 2}, {2, 1, 0}, {1, 0, 2}};
+    for (size_t o = 0; o < G_N_ELEMENTS(orders); o++) {
+        Harness *h = harness_new();
+        SpEngineKnobs k = full_speed();
+        harness_use_engine(h, &k);
+        harness_use_swap(h, 4 << 20, 0);
+        SpVm *fam[3];
+        fam[0] = start_template(h, "t", ",rate=500"); /* writes: pages of their own */
+        clone_into(h, fam[0], "t-c", 2, fam + 1, NULL);
+        wait_more_rounds(h, fam, 3, 2);
+        uint64_t out = sp_engine_swap_out(h->engine, NULL, true, true, UINT64_MAX);
+        SpSwapStats sw;
+        sp_engine_get_swap_stats(h->engine, &sw);
+        g_test_message("order %d%d%d: %" G_GUINT64_FORMAT " evicted (%" G_GUINT64_FORMAT
+                       " frames), %" G_GUINT64_FORMAT " slots",
+                       orders[o][0], orders[o][1], orders[o][2], out, sw.frame_outs, sw.slots_used);
+        g_assert_cmpuint(sw.swap_outs, >, 0);
+        wait_more_rounds(h, fam, 3, 1); /* some come back, some stay out */
+        g_assert_cmpuint(harness_integrity_count(h), ==, 0);
+        sp_engine_swap_out(h->engine, NULL, true, true, UINT64_MAX);
+        for (int i = 0; i < 3; i++) {
+            drop_vm(h, fam[orders[o][i]]);
+            SpVm *left[2];
+            int nleft = 0;
+            for (int j = i + 1; j < 3; j++)
+                left[nleft++] = fam[orders[o][j]];
+            if (nleft) { /* the others read every page, some of them from swap */
+                wait_more_rounds(h, left, nleft, 1);
+                g_assert_cmpuint(harness_integrity_count(h), ==, 0);
+            }
+        }
+        SpEngineStats st;
+        sp_engine_get_stats(h->engine, &st);
+        sp_engine_get_swap_stats(h->engine, &sw);
+        g_assert_cmpuint(sw.slots_used, ==, 0);
+        g_assert_cmpuint(sw.pages_swapped, ==, 0);
+        g_assert_cmpuint(st.pool_frames, ==, 0);
+        g_assert_cmpuint(st.pages_shared, ==, 0);
+        harness_free(h);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/swap/frames-stay-shared", test_frames_stay_shared);
+    g_test_add_func("/swap/write-in-evict-window", test_write_in_evict_window);
+    g_test_add_func("/swap/attack", test_attack);
+    g_test_add_func("/swap/family-exit", test_family_exit);
+    return g_test_run();
+}
