@@ -100,6 +100,8 @@ struct SpAgent {
     /* swap (agent-swap.c): the agent thread's, but where noted */
     uint8_t *idle;         /* per page: passes since its last write (saturating) */
     uint64_t *refaulted;   /* bits: swapped in since the clock last passed (swap thread sets) */
+    uint64_t *back;        /* bits, atomics: swapped in, OUT not cleared yet (swap thread sets,
+                            * the agent's pass clears with OUT) */
     uint64_t *missing;     /* bits per 2 MiB chunk: registered for missing faults */
     uint64_t clock;        /* the eviction clock's hand */
     GArray *evicting;      /* gfns write-protected for M_EVICT, until M_EVICT_DONE */
@@ -148,6 +150,9 @@ void agent_swap_pass(SpAgent *a); /* at M_BEGIN: idle ages */
  * serves the faults); before a clone copies RAM, and when samepaged goes. */
 void agent_swap_drain(SpAgent *a);
 void agent_swap_stop(SpAgent *a); /* the thread ends */
+/* Teardown: guest RAM leaves userfaultfd, so that no thread waits any more
+ * on a swap-in nobody will answer (a->quit set first). */
+void agent_swap_unblock(SpAgent *a);
 void agent_swap_fill_stats(SpAgent *a, SpProtoVmStats *st);
 const uint8_t *agent_frame_ptr(SpAgent *a, uint32_t space, uint32_t off);
 

@@ -226,6 +226,7 @@ static void agent_swap_pass_in(SpAgent *a)
             a->page[g] &= ~(uint64_t)AG_OUT;
             a->out_now--;
         }
+        __atomic_fetch_and(&a->back[g / 64], ~(1ULL << (g % 64)), __ATOMIC_RELEASE);
     }
     g_array_set_size(a->swapped_in, 0);
     g_mutex_unlock(&a->swap_lock);
@@ -315,6 +316,11 @@ static void resolve(SpAgent *a, uint64_t addr)
     uint8_t *page = a->mem->host + g * SP_PAGE_SIZE;
     gint64 t0 = g_get_monotonic_time();
     uint64_t p = page_word(a, g);
+    /* OUT is stale for a page this thread already brought back: the
+     * agent clears it at its next pass.  Meanwhile the page may have been
+     * dropped again (a zero page) or merged, and faults as what it is now. */
+    if (__atomic_load_n(&a->back[g / 64], __ATOMIC_ACQUIRE) & (1ULL << (g % 64)))
+        p &= ~(uint64_t)AG_OUT;
     SpProtoSwapIn in = {.gfn = g};
     if (p & AG_OUT)
         in.kind = SP_PROTO_SWAPIN_PAGE;
@@ -342,6 +348,7 @@ static void resolve(SpAgent *a, uint64_t addr)
             g_warning("event=swap-in-copy-failed vm=%s gfn=%" G_GUINT64_FORMAT " error=\"%s\"",
                       a->name, g, g_strerror(errno));
         g_mutex_lock(&a->swap_lock);
+        __atomic_fetch_or(&a->back[g / 64], bit, __ATOMIC_RELEASE);
         g_array_append_val(a->swapped_in, g);
         g_mutex_unlock(&a->swap_lock);
     } else {
@@ -383,6 +390,20 @@ static void swap_start(SpAgent *a)
 {
     if (!a->swap_thread)
         a->swap_thread = g_thread_new("sp-swap", swap_thread, a);
+}
+
+void agent_swap_unblock(SpAgent *a)
+{
+    /* A vCPU (or the agent thread) may still wait on a page only this thread could bring back
+     * (the supervisor is gone and the VM is being torn down): without the
+     * registration its fault is retried and maps what is there, so that it
+     * can see the stop and end instead of waiting for ever.  The guest's
+     * memory goes with the process; nobody reads it any more. */
+    if (a->swap_thread && a->mem && a->mem->uffd >= 0) {
+        struct uffdio_range r = {.start = (uintptr_t)a->mem->host, .len = a->mem->size};
+        if (ioctl(a->mem->uffd, UFFDIO_UNREGISTER, &r) < 0)
+            g_debug("event=swap-unregister-failed error=\"%s\"", g_strerror(errno));
+    }
 }
 
 void agent_swap_stop(SpAgent *a)

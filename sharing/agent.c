@@ -146,8 +146,9 @@ static bool do_attach(SpAgent *a, SpProtoMsg *req)
     a->dirty = g_try_new0(uint64_t, words);
     a->idle = g_try_new0(uint8_t, a->npages);
     a->refaulted = g_try_new0(uint64_t, words);
+    a->back = g_try_new0(uint64_t, words);
     a->missing = g_try_new0(uint64_t, (a->npages / 512 + 64) / 64);
-    if (!a->page || !a->hash || !a->dirty || !a->idle || !a->refaulted || !a->missing)
+    if (!a->page || !a->hash || !a->dirty || !a->idle || !a->refaulted || !a->back || !a->missing)
         return reply_error(a, req, "not enough memory for the sharing metadata");
     a->first = at.share_end ? MIN(at.share_start / SP_PAGE_SIZE, a->npages) : 0;
     a->end =
@@ -416,6 +417,7 @@ void sp_agent_free(SpAgent *a)
         return;
     sp_agent_stop(a);
     __atomic_store_n(&a->quit, 1, __ATOMIC_RELEASE);
+    agent_swap_unblock(a); /* whoever waits on a swap-in now ends */
     g_mutex_lock(&a->lock);
     g_cond_broadcast(&a->cond);
     g_mutex_unlock(&a->lock);
@@ -434,6 +436,7 @@ void sp_agent_free(SpAgent *a)
     g_free(a->vmm_dirty);
     g_free(a->idle);
     g_free(a->refaulted);
+    g_free(a->back);
     g_free(a->missing);
     g_array_free(a->evicting, TRUE);
     g_byte_array_free(a->evict_buf, TRUE);

@@ -35,8 +35,10 @@
 
 #include "sharing/swap-priv.h"
 
-#define TICK_MS        100
-#define PRIVATE_BATCH  2048
+#define TICK_MS 100
+/* Pages per M_EVICT: their copies (the agent's buffer, the blob) are
+ * memory of their own while it runs: 2 MiB each at most. */
+#define PRIVATE_BATCH  512
 #define FRAME_BATCH    512
 #define HEADROOM_PCT   97
 #define PSI_SOME_LIMIT 20.0
@@ -498,8 +500,14 @@ static void balance_once(SpEngine *eng, ShSwap *sw)
         ShSwapVm *v = sh_swap_vm_find(sw, vm);
         uint64_t lim = v ? v->limit_pages : 0, ch = v ? v->charged : 0;
         g_mutex_unlock(&sw->lock);
-        if (lim && ch > lim)
-            host -= MIN(host, evict(eng, vm, ch - lim * HEADROOM_PCT / 100));
+        if (lim && ch >= lim) { /* at its limit: swap-ins wait for this */
+            uint64_t got = evict(eng, vm, ch - lim * HEADROOM_PCT / 100);
+            host -= MIN(host, got);
+            g_mutex_lock(&sw->lock);
+            if ((v = sh_swap_vm_find(sw, vm)))
+                v->charged -= MIN(v->charged, got); /* what swap-ins are held to */
+            g_mutex_unlock(&sw->lock);
+        }
     }
     /* The host. */
     uint64_t target = limit ? limit * HEADROOM_PCT / 100 : UINT64_MAX;
@@ -509,8 +517,11 @@ static void balance_once(SpEngine *eng, ShSwap *sw)
         sw->pressure_rounds++;
         g_mutex_unlock(&sw->lock);
     }
-    if ((limit && host > limit) || target < host)
-        evict(eng, NULL, host - target);
+    if ((limit && host >= limit) || target < host)
+        host -= MIN(host, evict(eng, NULL, host - target));
+    g_mutex_lock(&sw->lock);
+    sw->charged = host; /* after this round's evictions: what swap-ins are held to */
+    g_mutex_unlock(&sw->lock);
     g_mutex_unlock(&eng->lock);
     /* A full store may have room again once pages came back. */
     if (was_full) {

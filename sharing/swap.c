@@ -444,7 +444,8 @@ bool sp_engine_vm_set_mem_limit(SpEngine *eng, SpEngineVm *vm, uint64_t bytes, G
     ShSwap *sw = eng->swap;
     if (!sw || !vm) {
         g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_SWAP,
-                    "swap is off: a memory limit cannot be kept");
+                    "swap is off (samepaged --swap; samepage run --mem-limit or --swap-file): a "
+                    "memory limit cannot be kept");
         return false;
     }
     g_mutex_lock(&eng->lock);

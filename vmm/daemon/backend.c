@@ -132,6 +132,22 @@ static bool be_domain_set_autostart(void *opaque, const guint8 uuid[16], bool on
     return d && sp_domains_set_autostart(dm->domains, d, on, error);
 }
 
+static bool be_domain_mem_limit_get(void *opaque, const guint8 uuid[16], guint32 flags,
+                                    guint64 *kib, GError **error)
+{
+    SpDaemon *dm = opaque;
+    g_autoptr(SpDomain) d = be_domain(dm, uuid, error);
+    return d && sp_domains_get_mem_limit(dm->domains, d, flags, kib, error);
+}
+
+static bool be_domain_mem_limit_set(void *opaque, const guint8 uuid[16], guint32 flags, guint64 kib,
+                                    GError **error)
+{
+    SpDaemon *dm = opaque;
+    g_autoptr(SpDomain) d = be_domain(dm, uuid, error);
+    return d && sp_domains_set_mem_limit(dm->domains, d, flags, kib, error);
+}
+
 static bool be_domain_memory_stats(void *opaque, const guint8 uuid[16], GArray *out, GError **error)
 {
     SpDaemon *dm = opaque;
@@ -373,6 +389,8 @@ const SpLvBackendOps sp_daemon_backend_ops = {
     .domain_resume = be_domain_resume,
     .domain_reboot = be_domain_reboot,
     .domain_set_autostart = be_domain_set_autostart,
+    .domain_mem_limit_get = be_domain_mem_limit_get,
+    .domain_mem_limit_set = be_domain_mem_limit_set,
     .domain_vcpus = be_domain_vcpus,
     .domain_memory_stats = be_domain_memory_stats,
     .domain_stats = be_domain_stats,

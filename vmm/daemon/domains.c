@@ -133,6 +133,9 @@ SpVmConfig *sp_domain_vm_config(const SpDomXml *def, GError **error)
     cfg->cmdline = g_strdup(def->cmdline);
     cfg->domain = g_strdup(def->sp_domain);
     cfg->no_share = def->nosharepages; /* libvirt's own opt-out of KSM */
+    /* <memtune><hard_limit>: its swap limit (docs/swap.md) */
+    if (def->memtune_hard_limit_kib && def->memtune_hard_limit_kib < SP_LV_MEMORY_PARAM_UNLIMITED)
+        cfg->mem_limit = def->memtune_hard_limit_kib * 1024;
     if (def->sp_share) {
         if (!g_ascii_strcasecmp(def->sp_share, "no") || !g_ascii_strcasecmp(def->sp_share, "off"))
             cfg->no_share = true;
@@ -718,6 +721,59 @@ bool sp_domains_set_autostart(SpDomains *ds, SpDomain *d, bool on, GError **erro
         d->autostart = on;
     g_mutex_unlock(&ds->lock);
     return ok;
+}
+
+bool sp_domains_set_mem_limit(SpDomains *ds, SpDomain *d, guint32 flags, guint64 kib,
+                              GError **error)
+{
+    SpVm *vm = sp_domain_vm_use(d);
+    bool live = (flags & SP_LV_AFFECT_LIVE) || (!(flags & SP_LV_AFFECT_CONFIG) && vm);
+    bool config = (flags & SP_LV_AFFECT_CONFIG) || (!(flags & SP_LV_AFFECT_LIVE) && !vm);
+    bool ok = true;
+    if (kib && kib * 1024 < SP_VM_MEM_LIMIT_MIN) {
+        DOM_ERROR(error, SP_LV_ERR_INVALID_ARG,
+                  "invalid argument: hard_limit %" G_GUINT64_FORMAT
+                  " KiB is below the %llu MiB a guest needs resident to make progress",
+                  kib, SP_VM_MEM_LIMIT_MIN >> 20);
+        ok = false;
+    } else if (live && !vm) {
+        DOM_ERROR(error, SP_LV_ERR_OPERATION_INVALID, "domain '%s' is not running", d->def->name);
+        ok = false;
+    } else if (live && !sp_vm_set_mem_limit(vm, kib * 1024, error)) {
+        g_prefix_error(error, "domain '%s': ", d->def->name);
+        ok = false;
+    }
+    if (vm)
+        sp_domain_vm_done(d);
+    if (ok && config) {
+        g_mutex_lock(&ds->lock);
+        d->def->memtune_hard_limit_kib = kib;
+        d->def->has_memtune = d->def->has_memtune || kib;
+        ok = !d->persistent || dom_write_definition(ds, d, error);
+        g_mutex_unlock(&ds->lock);
+    }
+    if (ok)
+        g_message("event=mem-limit domain=%s hard_limit_kib=%" G_GUINT64_FORMAT
+                  " live=%d config=%d",
+                  d->def->name, kib, live, config);
+    return ok;
+}
+
+bool sp_domains_get_mem_limit(SpDomains *ds, SpDomain *d, guint32 flags, guint64 *kib,
+                              GError **error)
+{
+    (void)error;
+    SpVm *vm = (flags & SP_LV_AFFECT_CONFIG) ? NULL : sp_domain_vm_use(d);
+    if (vm) {
+        *kib = sp_vm_config(vm)->mem_limit / 1024;
+        sp_domain_vm_done(d);
+        return true;
+    }
+    g_mutex_lock(&ds->lock);
+    guint64 v = d->def->memtune_hard_limit_kib;
+    g_mutex_unlock(&ds->lock);
+    *kib = v < SP_LV_MEMORY_PARAM_UNLIMITED ? v : 0;
+    return true;
 }
 
 /* --- the VM's events (its reader thread) --- */

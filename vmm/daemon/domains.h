@@ -127,6 +127,15 @@ bool sp_domain_has_device(SpDomain *d, bool disk, const char *name);
 /* The configured vCPUs (<vcpu>, the maximum) and the host CPUs they may
  * run on (<vcpu cpuset>, else every CPU samepaged may use). */
 guint32 sp_domain_configured_cpus(SpDomain *d, cpu_set_t *set);
+/* virsh memtune's hard_limit (KiB, 0: none): the running VM's swap limit
+ * (SP_LV_AFFECT_LIVE), the definition's <memtune><hard_limit>
+ * (SP_LV_AFFECT_CONFIG, saved), or whichever applies (0).  A limit needs
+ * samepaged's swap (--swap); docs/swap.md. */
+bool sp_domains_set_mem_limit(SpDomains *ds, SpDomain *d, guint32 flags, guint64 kib,
+                              GError **error);
+bool sp_domains_get_mem_limit(SpDomains *ds, SpDomain *d, guint32 flags, guint64 *kib,
+                              GError **error);
+
 /* d->vm for a query, or NULL if not running; sp_domain_vm_done ends the use. */
 SpVm *sp_domain_vm_use(SpDomain *d);
 void sp_domain_vm_done(SpDomain *d);

@@ -30,11 +30,13 @@
 #include <glib/gstdio.h>
 
 #include "config.h"
+#include "rmap/guest-mem.h"
 #include "sharing/engine.h"
 #include "vmm/daemon/backend.h"
 #include "vmm/daemon/knobs.h"
 #include "vmm/daemon/metrics.h"
 #include "vmm/libvirt/server.h"
+#include "vmm/vm-config.h"
 
 static void log_handler(const char *domain, GLogLevelFlags level, const char *msg, gpointer data)
 {
@@ -78,6 +80,8 @@ typedef struct DaemonConfig {
     const char *state_dir, *sock, *ro_sock, *kvm_path, *runtime_dir, *vm_user;
     const char *metrics_listen; /* ADDR:PORT of the Prometheus endpoint, or NULL */
     gid_t rw_gid;               /* group of the read-write socket, (gid_t)-1: root only */
+    bool swap;                  /* swap guest memory (docs/swap.md) */
+    SpSwapConfig swap_cfg;      /* its store and host limit, if swap */
     guint32 clone_max;
 } DaemonConfig;
 
@@ -104,6 +108,17 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
     if (!engine) {
         g_printerr("samepaged: sharing engine: %s\n", error->message);
         return 1;
+    }
+    if (c->swap) {
+        g_mkdir_with_parents(c->state_dir, 0700); /* the default swap file's home */
+        if (!sp_engine_enable_swap(engine, &c->swap_cfg, &error)) {
+            g_printerr("samepaged: swap: %s\n", error->message);
+            return 1;
+        }
+        g_message("event=swap file=%s file_bytes=%" G_GUINT64_FORMAT
+                  " cache_bytes=%" G_GUINT64_FORMAT " mem_limit=%" G_GUINT64_FORMAT,
+                  c->swap_cfg.path, c->swap_cfg.file_bytes, c->swap_cfg.cache_bytes,
+                  c->swap_cfg.host_limit);
     }
     g_autoptr(SpHostKnobs) knobs = sp_knobs_new(engine);
     g_autoptr(SpDomains) domains = sp_domains_new(host, engine, c->state_dir, &error);
@@ -164,7 +179,8 @@ int main(int argc, char **argv)
     g_autofree char *group = NULL;
     g_autofree char *kvm_path = NULL; /* GOption does not free them */
     g_autofree char *runtime_dir = NULL, *vm_user = NULL, *metrics_listen = NULL;
-    gboolean verbose = FALSE, version = FALSE;
+    gboolean verbose = FALSE, version = FALSE, swap = FALSE;
+    g_autofree char *mem_limit = NULL, *swap_file = NULL, *swap_size = NULL, *swap_cache = NULL;
     gint clone_max = SP_VM_CLONE_MAX;
     GOptionEntry entries[] = {
         {"state-dir", 'd', 0, G_OPTION_ARG_FILENAME, &state_dir,
@@ -189,6 +205,19 @@ int main(int argc, char **argv)
          "Serve Prometheus metrics at http://ADDR:PORT/metrics (default: off; see "
          "docs/metrics.md)",
          "ADDR:PORT"},
+        {"swap", 0, 0, G_OPTION_ARG_NONE, &swap,
+         "Swap guest memory: honour <memtune><hard_limit> and virsh memtune, reclaim on host "
+         "memory pressure (docs/swap.md; also on with --mem-limit or --swap-file)",
+         NULL},
+        {"mem-limit", 0, 0, G_OPTION_ARG_STRING, &mem_limit,
+         "Memory all VMs' guest RAM may occupy; beyond it cold pages are swapped (default: none)",
+         "SIZE"},
+        {"swap-file", 0, 0, G_OPTION_ARG_FILENAME, &swap_file,
+         "Swap file (created, truncated; default DIR/swap)", "PATH"},
+        {"swap-size", 0, 0, G_OPTION_ARG_STRING, &swap_size,
+         "Most the swap file may hold (sparse; default: the host's RAM)", "SIZE"},
+        {"swap-cache", 0, 0, G_OPTION_ARG_STRING, &swap_cache,
+         "Compressed swap tier in memory, in front of the file (default 64M; 0: none)", "SIZE"},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages too", NULL},
         {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
         {NULL},
@@ -214,7 +243,12 @@ int main(int argc, char **argv)
             "worker threads, so a long operation (a clone, a stop) blocks no other client;\n"
             "two state changes of one VM run one after the other (30 s wait at most).\n"
             "`samepage clone NAME` clones a running VM into up to --clone-max running\n"
-            "transient VMs (samepage's own RPC program on the same sockets).\n");
+            "transient VMs (samepage's own RPC program on the same sockets).\n"
+            "With --swap (or --mem-limit, --swap-file) cold guest pages go to samepaged's\n"
+            "own swap store, a shared frame once for all its sharers: <memtune><hard_limit>\n"
+            "and `virsh memtune --hard-limit` limit a VM, --mem-limit all of them, and\n"
+            "host memory pressure reclaims.  Swapped pages do not survive a crash of\n"
+            "samepaged; a graceful stop brings them back first (docs/swap.md).\n");
     g_option_context_add_main_entries(oc, entries, NULL);
     g_autoptr(GError) error = NULL;
     if (!g_option_context_parse(oc, &argc, &argv, &error)) {
@@ -256,6 +290,37 @@ int main(int argc, char **argv)
     if (!runtime_dir)
         runtime_dir = g_strdup(sock_dir);
 
+    SpSwapConfig swap_cfg = {.cache_bytes = 64ULL << 20, .pressure = true};
+    const struct {
+        const char *opt, *text;
+        uint64_t *out;
+    } sizes[] = {{"mem-limit", mem_limit, &swap_cfg.host_limit},
+                 {"swap-size", swap_size, &swap_cfg.file_bytes},
+                 {"swap-cache", swap_cache, &swap_cfg.cache_bytes}};
+    for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++) {
+        g_autoptr(GError) serr = NULL;
+        if (!sizes[i].text)
+            continue;
+        if (!strcmp(sizes[i].text, "0") && sizes[i].out == &swap_cfg.cache_bytes)
+            *sizes[i].out = 0;
+        else if (!sp_parse_size(sizes[i].text, sizes[i].out, &serr)) {
+            g_printerr("samepaged: --%s: %s\n", sizes[i].opt, serr->message);
+            return 2;
+        }
+    }
+    if (swap_cfg.host_limit && swap_cfg.host_limit < SP_VM_MEM_LIMIT_MIN + swap_cfg.cache_bytes) {
+        g_printerr("samepaged: --mem-limit %s is below the %llu MiB one VM and the compressed tier "
+                   "(--swap-cache) need\n",
+                   mem_limit, (SP_VM_MEM_LIMIT_MIN + swap_cfg.cache_bytes) >> 20);
+        return 2;
+    }
+    g_autofree char *swap_path =
+        swap_file ? g_strdup(swap_file) : g_build_filename(state_dir, "swap", NULL);
+    swap_cfg.path = swap_path;
+    if (!swap_cfg.file_bytes) { /* the host's RAM */
+        long pages = sysconf(_SC_PHYS_PAGES);
+        swap_cfg.file_bytes = pages > 0 ? (uint64_t)pages * SP_PAGE_SIZE : 1ULL << 30;
+    }
     DaemonConfig cfg = {
         .state_dir = state_dir,
         .sock = sock,
@@ -266,6 +331,8 @@ int main(int argc, char **argv)
         .rw_gid = gid,
         .clone_max = (guint32)clone_max,
         .metrics_listen = metrics_listen,
+        .swap = swap || mem_limit || swap_file,
+        .swap_cfg = swap_cfg,
     };
     guint stopped = 0;
     int rc = daemon_serve(&cfg, &stopped);

@@ -201,6 +201,12 @@ typedef struct {
     bool (*domain_reboot)(void *opaque, const guint8 uuid[16], GError **error);
     /* Start it when the daemon starts (persistent domains).  Optional. */
     bool (*domain_set_autostart)(void *opaque, const guint8 uuid[16], bool on, GError **error);
+    /* virsh memtune's hard_limit in KiB (0: none), of the running VM or the
+     * definition as flags (SP_LV_AFFECT_*) say.  Optional. */
+    bool (*domain_mem_limit_get)(void *opaque, const guint8 uuid[16], guint32 flags, guint64 *kib,
+                                 GError **error);
+    bool (*domain_mem_limit_set)(void *opaque, const guint8 uuid[16], guint32 flags, guint64 kib,
+                                 GError **error);
 
     /* --- statistics --- */
     /* dommemstat: append figures to out (GArray of SpLvMemStat). */

@@ -62,6 +62,8 @@ extern const SpLvProc sp_lv_procs_host[];
 extern const gsize sp_lv_procs_host_len;
 extern const SpLvProc sp_lv_procs_events[];
 extern const gsize sp_lv_procs_events_len;
+extern const SpLvProc sp_lv_procs_memtune[]; /* procs-memtune.c */
+extern const gsize sp_lv_procs_memtune_len;
 
 /* samepage's private program (procs-samepage.c). */
 extern const SpLvProc sp_lv_procs_samepage[];

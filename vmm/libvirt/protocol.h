@@ -37,21 +37,24 @@ enum { SP_LV_STATUS_OK = 0, SP_LV_STATUS_ERROR = 1, SP_LV_STATUS_CONTINUE = 2 };
 #define SP_LV_INBOUND_MAX_DEFAULT (1u << 20) /* our default limit on calls */
 
 /* Limits from remote_protocol.x / virnetprotocol.x. */
-#define SP_LV_STRING_MAX                 4194304u
-#define SP_LV_DOMAIN_LIST_MAX            16384u
-#define SP_LV_NODE_MEMORY_PARAMETERS_MAX 64u
-#define SP_LV_NODE_MEMORY_STATS_MAX      16u
-#define SP_LV_DOMAIN_MEMORY_STATS_MAX    1024u
-#define SP_LV_GET_ALL_DOMAIN_STATS_MAX   262144u
-#define SP_LV_AUTH_TYPE_LIST_MAX         20u
-#define SP_LV_SECURITY_MODEL_MAX         256u /* VIR_SECURITY_MODEL_BUFLEN - 1 */
-#define SP_LV_DOMAIN_MESSAGES_MAX        2048u
-#define SP_LV_TYPED_PARAM_FIELD_LENGTH   80u /* field must be shorter */
-#define SP_LV_NODE_INFO_MODEL_LEN        32u
-#define SP_LV_CPUMAP_MAX                 2048u    /* one cpumap (bytes) */
-#define SP_LV_VCPUINFO_MAX               16384u   /* remote_vcpu_info info<> */
-#define SP_LV_CPUMAPS_MAX                8388608u /* all cpumaps of one reply (bytes) */
-#define SP_LV_UUID_LEN                   16u
+#define SP_LV_STRING_MAX                   4194304u
+#define SP_LV_DOMAIN_LIST_MAX              16384u
+#define SP_LV_NODE_MEMORY_PARAMETERS_MAX   64u
+#define SP_LV_DOMAIN_MEMORY_PARAMETERS_MAX 16
+/* VIR_DOMAIN_MEMORY_PARAM_UNLIMITED: a memtune limit that is not set (KiB) */
+#define SP_LV_MEMORY_PARAM_UNLIMITED   9007199254740991ULL
+#define SP_LV_NODE_MEMORY_STATS_MAX    16u
+#define SP_LV_DOMAIN_MEMORY_STATS_MAX  1024u
+#define SP_LV_GET_ALL_DOMAIN_STATS_MAX 262144u
+#define SP_LV_AUTH_TYPE_LIST_MAX       20u
+#define SP_LV_SECURITY_MODEL_MAX       256u /* VIR_SECURITY_MODEL_BUFLEN - 1 */
+#define SP_LV_DOMAIN_MESSAGES_MAX      2048u
+#define SP_LV_TYPED_PARAM_FIELD_LENGTH 80u /* field must be shorter */
+#define SP_LV_NODE_INFO_MODEL_LEN      32u
+#define SP_LV_CPUMAP_MAX               2048u    /* one cpumap (bytes) */
+#define SP_LV_VCPUINFO_MAX             16384u   /* remote_vcpu_info info<> */
+#define SP_LV_CPUMAPS_MAX              8388608u /* all cpumaps of one reply (bytes) */
+#define SP_LV_UUID_LEN                 16u
 /* Our own bound on a typed-parameter field read from the wire. */
 #define SP_LV_FIELD_READ_MAX 256u
 
@@ -114,6 +117,8 @@ enum {
     SP_LV_PROC_DOMAIN_SHUTDOWN_FLAGS = 258,
     SP_LV_PROC_CONNECT_LIST_ALL_DOMAINS = 273,
     SP_LV_PROC_CONNECT_LIST_ALL_STORAGE_POOLS = 281,
+    SP_LV_PROC_DOMAIN_SET_MEMORY_PARAMETERS = 197,
+    SP_LV_PROC_DOMAIN_GET_MEMORY_PARAMETERS = 198,
     SP_LV_PROC_NODE_SET_MEMORY_PARAMETERS = 288,
     SP_LV_PROC_NODE_GET_MEMORY_PARAMETERS = 289,
     SP_LV_PROC_NODE_GET_CPU_MAP = 293,

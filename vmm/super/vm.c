@@ -623,6 +623,27 @@ SpEngineVm *sp_vm_engine_handle(SpVm *vm)
     return vm->shvm;
 }
 
+bool sp_vm_set_mem_limit(SpVm *vm, uint64_t bytes, GError **error)
+{
+    if (bytes && bytes < SP_VM_MEM_LIMIT_MIN) {
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID,
+                    "a memory limit of %" G_GUINT64_FORMAT
+                    " KiB is below the %llu MiB a guest needs resident to make progress",
+                    bytes >> 10, SP_VM_MEM_LIMIT_MIN >> 20);
+        return false;
+    }
+    if (!vm->shvm || !vm->engine) {
+        g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID,
+                    "a memory limit needs the sharing engine's swap, and this VM does not share "
+                    "(share=no)");
+        return false;
+    }
+    if (!sp_engine_vm_set_mem_limit(vm->engine, vm->shvm, bytes, error))
+        return false;
+    vm->cfg->mem_limit = bytes; /* clones inherit it; figures read it */
+    return true;
+}
+
 bool sp_vm_engine_attach(SpVm *vm, GError **error)
 {
     if (!vm->engine || vm->cfg->no_share || vm->shvm)

@@ -88,6 +88,10 @@ SpVm *sp_vm_attach(SpVmHost *host, const char *socket_path, const SpVmConfig *cf
 void sp_vm_set_engine(SpVm *vm, SpEngine *engine, uint64_t share_start, uint64_t share_end);
 bool sp_vm_engine_attach(SpVm *vm, GError **error);
 SpEngineVm *sp_vm_engine_handle(SpVm *vm); /* NULL if not attached */
+/* Its memory limit now (bytes, 0: none; at least SP_VM_MEM_LIMIT_MIN):
+ * the engine's swap keeps it (docs/swap.md).  false with a one-line error
+ * when the VM does not share (share=no) or swap is off. */
+bool sp_vm_set_mem_limit(SpVm *vm, uint64_t bytes, GError **error);
 bool sp_vm_start(SpVm *vm, GError **error);
 void sp_vm_request_stop(SpVm *vm); /* any thread, idempotent */
 /* Wait for the end (at most timeout_s; < 0 forever); false on timeout. */
