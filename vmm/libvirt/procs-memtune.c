@@ -17,10 +17,8 @@
 
 static bool memtune_flags(guint32 flags, GError **error)
 {
-    return sp_lv_flags_check(flags,
-                             SP_LV_AFFECT_LIVE | SP_LV_AFFECT_CONFIG |
-                                 SP_LV_TYPED_PARAM_STRING_OKAY,
-                             error);
+    return sp_lv_flags_check(
+        flags, SP_LV_AFFECT_LIVE | SP_LV_AFFECT_CONFIG | SP_LV_TYPED_PARAM_STRING_OKAY, error);
 }
 
 static bool proc_get_memory_params(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
