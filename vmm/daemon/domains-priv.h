@@ -80,4 +80,8 @@ typedef struct DomTask {
 } DomTask;
 void dom_task_run(gpointer task, gpointer ds);
 
+/* <memtune><hard_limit> is kept only with samepaged's swap; without it the
+ * limit is dropped from cfg, with a warning (the VM runs unlimited). */
+void dom_mem_limit_applies(SpDomains *ds, SpVmConfig *cfg);
+
 #endif

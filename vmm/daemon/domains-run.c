@@ -87,6 +87,7 @@ bool dom_boot(SpDomains *ds, SpDomain *d, gint32 id, GError **error)
     g_mutex_unlock(&ds->lock);
     g_autoptr(GError) err = NULL;
     g_autoptr(SpVmConfig) cfg = def ? sp_domain_vm_config(def, &err) : NULL;
+    dom_mem_limit_applies(ds, cfg);
     g_autofree char *cpath = NULL;
     cpu_set_t cpus;
     bool pin = false;

@@ -113,6 +113,16 @@ SpDomain *sp_domains_get_name(SpDomains *ds, const char *name)
     return get_ref(ds, name, NULL);
 }
 
+void dom_mem_limit_applies(SpDomains *ds, SpVmConfig *cfg)
+{
+    if (!cfg || !cfg->mem_limit || (ds->engine && sp_engine_swap_enabled(ds->engine)))
+        return;
+    g_warning("event=mem-limit-not-kept domain=%s hard_limit_kib=%" G_GUINT64_FORMAT
+              " (samepaged runs without swap: start it with --swap to keep <memtune><hard_limit>)",
+              cfg->name, cfg->mem_limit >> 10);
+    cfg->mem_limit = 0;
+}
+
 SpVmConfig *sp_domain_vm_config(const SpDomXml *def, GError **error)
 {
     g_autoptr(SpVmConfig) cfg = sp_vm_config_new();
@@ -283,6 +293,7 @@ static void dom_reattach(SpDomains *ds, const char *name, SpDomXml *run_def, boo
     g_autofree char *sock = dom_socket_path(ds, name);
     g_autoptr(GError) err = NULL;
     g_autoptr(SpVmConfig) cfg = sp_domain_vm_config(d->def, &err);
+    dom_mem_limit_applies(ds, cfg);
     SpVmEvents ev = dom_events(d);
     SpVm *vm = NULL;
     if (cfg && g_file_test(sock, G_FILE_TEST_EXISTS))
