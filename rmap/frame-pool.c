@@ -40,21 +40,7 @@ bool sp_frame_pool_init(SpFramePool *pool, int node, uint64_t max_bytes, GError 
                     g_strerror(errno));
         return false;
     }
-    pool->reserved = max_bytes;
-    void *v =
-        mmap(NULL, max_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, pool->fd, 0);
-    if (v == MAP_FAILED) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    "cannot reserve %llu GiB for the frame pool: %s",
-                    (unsigned long long)(max_bytes >> 30), g_strerror(errno));
-        close(pool->fd);
-        pool->fd = -1;
-        return false;
-    }
-    madvise(v, max_bytes, MADV_NOHUGEPAGE);
-    pool->view = v;
-    pool->free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-    return true;
+    return pool_map_view(pool, max_bytes, error);
 }
 
 bool sp_frame_pool_adopt(SpFramePool *pool, int fd, uint64_t max_bytes, GError **error)

@@ -45,18 +45,6 @@ static void expect_counters(Harness *h, const char *step, Want w)
     g_assert_cmpuint(st.pages_unshared, ==, w.unshared);
 }
 
-/* Every VM completes two more verify rounds with no integrity error. */
-static void expect_bytes_intact(Harness *h)
-{
-    for (guint i = 0; i < h->vms->len; i++) {
-        SpVm *vm = h->vms->pdata[i];
-        SpVmInfo info;
-        sp_vm_get_info(vm, &info);
-        g_assert_true(harness_wait_rounds(h, vm, info.rounds + 2, HARNESS_DEADLINE_S));
-    }
-    g_assert_cmpuint(harness_integrity_count(h), ==, 0);
-}
-
 static void set_knob_mps(Harness *h, uint32_t run, uint32_t mps)
 {
     SpEngineKnobs k;
@@ -91,20 +79,20 @@ static void test_ksm01(void)
     const uint64_t n = 3 * NPAGES;
 
     expect_counters(h, "c/a/a", (Want){2, n - 2, 0, 0});
-    expect_bytes_intact(h);
+    harness_expect_bytes_intact(h);
 
     g_assert_true(harness_command(vm[1], ML_CMD_FILL, 'b', 30));
     expect_counters(h, "c/b/a", (Want){3, n - 3, 0, 0});
-    expect_bytes_intact(h);
+    harness_expect_bytes_intact(h);
 
     for (int i = 0; i < 3; i++)
         g_assert_true(harness_command(vm[i], ML_CMD_FILL, 'd', 30));
     expect_counters(h, "d/d/d", (Want){1, n - 1, 0, 0});
-    expect_bytes_intact(h);
+    harness_expect_bytes_intact(h);
 
     g_assert_true(harness_command(vm[1], ML_CMD_SET_ONE, (5 << 8) | 'e', 30));
     expect_counters(h, "d/d(e)/d", (Want){1, n - 2, 0, 1});
-    expect_bytes_intact(h);
+    harness_expect_bytes_intact(h);
 
     /* run=2: everything unmerged, every byte still there. */
     harness_engine_run(h, 2);
@@ -112,7 +100,7 @@ static void test_ksm01(void)
     SpEngineStats st;
     sp_engine_get_stats(h->engine, &st);
     g_assert_cmpuint(st.zero_pages, ==, 0);
-    expect_bytes_intact(h);
+    harness_expect_bytes_intact(h);
     /* run=0 stays at 0 while the guests keep running */
     harness_engine_run(h, 0);
     g_usleep(500000);
@@ -125,7 +113,7 @@ static void test_ksm01(void)
     set_knob_mps(h, 1, mps);
     uint64_t shared = n / mps + (n % mps ? 1 : 0);
     expect_counters(h, "mps=7", (Want){shared, n - shared, 0, 0});
-    expect_bytes_intact(h);
+    harness_expect_bytes_intact(h);
     harness_free(h);
 }
 
@@ -165,7 +153,7 @@ static void test_attack(void)
                    (g_get_monotonic_time() - t0) / 1e6, st.merges, st.cow_breaks, st.frames_freed);
     g_assert_cmpuint(st.merges + st.cow_breaks, >=, 1000000);
     g_assert_cmpuint(st.cow_breaks, >=, 100000);
-    expect_bytes_intact(h);
+    harness_expect_bytes_intact(h);
     harness_free(h);
 }
 
@@ -191,7 +179,7 @@ static void test_write_in_merge_window(void)
     g_test_message("writes blocked in a merge window: %" G_GUINT64_FORMAT, st.wp_faults_seen);
     g_assert_cmpuint(st.wp_faults_seen, >=, 20);
     sp_engine_set_test_delay(h->engine, 0);
-    expect_bytes_intact(h);
+    harness_expect_bytes_intact(h);
     harness_free(h);
 }
 
@@ -265,7 +253,7 @@ static void test_savings_real(void)
     g_assert_cmpuint(groups_checked, >, pages / 4);
     g_assert_cmpuint(used * 100, <=, predicted * 102);
     g_assert_cmpuint(used * 100, >=, predicted * 98);
-    expect_bytes_intact(h);
+    harness_expect_bytes_intact(h);
     harness_free(h);
 }
 

@@ -31,17 +31,6 @@ static SpEngineKnobs full_speed(void)
     return k;
 }
 
-static void expect_bytes_intact(Harness *h)
-{
-    for (guint i = 0; i < h->vms->len; i++) {
-        SpVm *vm = h->vms->pdata[i];
-        SpVmInfo info;
-        sp_vm_get_info(vm, &info);
-        g_assert_true(harness_wait_rounds(h, vm, info.rounds + 2, HARNESS_DEADLINE_S));
-    }
-    g_assert_cmpuint(harness_integrity_count(h), ==, 0);
-}
-
 /* memload verifies every page now (its round every 30 s would take too
  * long), and finds nothing wrong. */
 static void verify_now(Harness *h, SpVm **vm, int n)
@@ -227,7 +216,7 @@ static void test_write_in_evict_window(void)
     g_assert_cmpuint(st.evict_wp_faults_seen, >=, 20);
     g_assert_cmpuint(sw.swap_ins, >, 0);
     sp_engine_set_test_delay(h->engine, 0);
-    expect_bytes_intact(h);
+    harness_expect_bytes_intact(h);
     harness_free(h);
 }
 
@@ -292,7 +281,7 @@ static void test_attack(void)
     g_assert_cmpuint(sw.swap_outs, >=, 2000);
     g_assert_cmpuint(sw.swap_ins, >=, 2000);
     g_assert_cmpuint(sw.frame_outs, >=, 200);
-    expect_bytes_intact(h);
+    harness_expect_bytes_intact(h);
     harness_free(h);
 }
 

@@ -54,6 +54,21 @@ SpVmConfig *sp_vm_config_copy(const SpVmConfig *c)
     return n;
 }
 
+bool sp_parse_size_option(const char *opt, const char *text, bool zero_ok, uint64_t *out,
+                          GError **error)
+{
+    if (!text)
+        return true;
+    if (zero_ok && !strcmp(text, "0")) {
+        *out = 0;
+        return true;
+    }
+    if (sp_parse_size(text, out, error))
+        return true;
+    g_prefix_error(error, "--%s: ", opt);
+    return false;
+}
+
 bool sp_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out, GError **error)
 {
     if (!s || !*s || !g_ascii_isdigit(*s)) {

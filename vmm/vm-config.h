@@ -63,6 +63,12 @@ SpVmConfig *sp_vm_config_from_text(const char *text, bool *clone_child, bool *me
  * zero, negatives, overflow and trailing junk. */
 bool sp_parse_size(const char *s, uint64_t *out, GError **error);
 
+/* A size option of a command (--mem-limit, --swap-size, --swap-cache):
+ * unset (NULL) leaves *out alone; "0" is 0 when zero_ok, else refused;
+ * otherwise sp_parse_size, its error prefixed with "--OPT: ". */
+bool sp_parse_size_option(const char *opt, const char *text, bool zero_ok, uint64_t *out,
+                          GError **error);
+
 /* Parse an unsigned decimal integer in [min, max]. */
 bool sp_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out, GError **error);
 

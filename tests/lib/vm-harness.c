@@ -229,6 +229,17 @@ guint harness_integrity_count(Harness *h)
     return MAX(n, (guint)counted);
 }
 
+void harness_expect_bytes_intact(Harness *h)
+{
+    for (guint i = 0; i < h->vms->len; i++) {
+        SpVm *vm = h->vms->pdata[i];
+        SpVmInfo info;
+        sp_vm_get_info(vm, &info);
+        g_assert_true(harness_wait_rounds(h, vm, info.rounds + 2, HARNESS_DEADLINE_S));
+    }
+    g_assert_cmpuint(harness_integrity_count(h), ==, 0);
+}
+
 uint64_t harness_vm_pfn(SpVm *vm, uint64_t gpa)
 {
     uint64_t ent = 0;

@@ -52,6 +52,9 @@ bool harness_wait_all(Harness *h, double seconds);
 /* Wait until `vm` reports at least `rounds` rounds; false on timeout or end. */
 bool harness_wait_rounds(Harness *h, SpVm *vm, uint64_t rounds, double seconds);
 guint harness_integrity_count(Harness *h);
+/* Every VM completes two more verify rounds, and no integrity error was
+ * reported (asserts both). */
+void harness_expect_bytes_intact(Harness *h);
 /* Pages of this process resident (from /proc/self/statm). */
 uint64_t harness_rss_pages(void);
 

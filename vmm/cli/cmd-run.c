@@ -652,17 +652,10 @@ G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(RunSwapArgs, run_swap_args_clear)
 static bool run_size_opt(const char *opt, const char *text, bool zero_ok, uint64_t *out)
 {
     g_autoptr(GError) error = NULL;
-    if (!text)
+    if (sp_parse_size_option(opt, text, zero_ok, out, &error))
         return true;
-    if (zero_ok && !strcmp(text, "0")) {
-        *out = 0;
-        return true;
-    }
-    if (!sp_parse_size(text, out, &error)) {
-        g_printerr("samepage run: --%s: %s\n", opt, error->message);
-        return false;
-    }
-    return true;
+    g_printerr("samepage run: %s\n", error->message);
+    return false;
 }
 
 static bool run_parse_swap(RunSwapArgs *a, RunOptions *o)

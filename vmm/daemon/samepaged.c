@@ -291,22 +291,12 @@ int main(int argc, char **argv)
         runtime_dir = g_strdup(sock_dir);
 
     SpSwapConfig swap_cfg = {.cache_bytes = 64ULL << 20, .pressure = true};
-    const struct {
-        const char *opt, *text;
-        uint64_t *out;
-    } sizes[] = {{"mem-limit", mem_limit, &swap_cfg.host_limit},
-                 {"swap-size", swap_size, &swap_cfg.file_bytes},
-                 {"swap-cache", swap_cache, &swap_cfg.cache_bytes}};
-    for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++) {
-        g_autoptr(GError) serr = NULL;
-        if (!sizes[i].text)
-            continue;
-        if (!strcmp(sizes[i].text, "0") && sizes[i].out == &swap_cfg.cache_bytes)
-            *sizes[i].out = 0;
-        else if (!sp_parse_size(sizes[i].text, sizes[i].out, &serr)) {
-            g_printerr("samepaged: --%s: %s\n", sizes[i].opt, serr->message);
-            return 2;
-        }
+    g_autoptr(GError) serr = NULL;
+    if (!sp_parse_size_option("mem-limit", mem_limit, false, &swap_cfg.host_limit, &serr) ||
+        !sp_parse_size_option("swap-size", swap_size, false, &swap_cfg.file_bytes, &serr) ||
+        !sp_parse_size_option("swap-cache", swap_cache, true, &swap_cfg.cache_bytes, &serr)) {
+        g_printerr("samepaged: %s\n", serr->message);
+        return 2;
     }
     if (swap_cfg.host_limit && swap_cfg.host_limit < SP_VM_MEM_LIMIT_MIN + swap_cfg.cache_bytes) {
         g_printerr("samepaged: --mem-limit %s is below the %llu MiB one VM and the compressed tier "

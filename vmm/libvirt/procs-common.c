@@ -114,13 +114,29 @@ bool sp_lv_unsupported(const char *api, GError **error)
     return false;
 }
 
+bool sp_lv_nparams_bounded(gint32 nparams, guint max, GError **error)
+{
+    if (nparams >= 0 && (guint32)nparams <= max)
+        return true;
+    g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%u", nparams, max);
+    return false;
+}
+
+void sp_lv_params_reply(GByteArray *ret, const SpLvParams *p, gint32 nparams)
+{
+    if (nparams == 0) { /* the first step: how many there are */
+        sp_xdr_write_u32(ret, 0);
+        sp_xdr_write_i32(ret, sp_lv_params_len(p));
+        return;
+    }
+    guint n = MIN((guint)nparams, sp_lv_params_len(p));
+    sp_lv_params_encode_range(ret, p, 0, n);
+    sp_xdr_write_i32(ret, n);
+}
+
 bool sp_lv_node_stats_bounded(gint32 nparams, GError **error)
 {
-    if (nparams >= 0 && (guint32)nparams <= SP_LV_NODE_MEMORY_STATS_MAX)
-        return true;
-    g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%u", nparams,
-                SP_LV_NODE_MEMORY_STATS_MAX);
-    return false;
+    return sp_lv_nparams_bounded(nparams, SP_LV_NODE_MEMORY_STATS_MAX, error);
 }
 
 void sp_lv_node_stats_write(GByteArray *ret, gint32 nparams, const SpLvNodeStat *f, guint avail)

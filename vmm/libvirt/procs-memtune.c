@@ -31,11 +31,8 @@ static bool proc_get_memory_params(SpLvSession *s, SpXdrReader *args, GByteArray
     if (!sp_lv_read_dom(args, NULL, uuid, &id, error) ||
         !sp_lv_args_int_flags(args, &nparams, &flags, error) || !memtune_flags(flags, error))
         return false;
-    if (nparams < 0 || nparams > SP_LV_DOMAIN_MEMORY_PARAMETERS_MAX) {
-        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%d", nparams,
-                    SP_LV_DOMAIN_MEMORY_PARAMETERS_MAX);
+    if (!sp_lv_nparams_bounded(nparams, SP_LV_DOMAIN_MEMORY_PARAMETERS_MAX, error))
         return false;
-    }
     if (!ops->domain_mem_limit_get)
         return sp_lv_unsupported("virDomainGetMemoryParameters", error);
     guint64 kib = 0;
@@ -47,14 +44,7 @@ static bool proc_get_memory_params(SpLvSession *s, SpXdrReader *args, GByteArray
         !sp_lv_params_add_ullong(p, "soft_limit", SP_LV_MEMORY_PARAM_UNLIMITED, error) ||
         !sp_lv_params_add_ullong(p, "swap_hard_limit", SP_LV_MEMORY_PARAM_UNLIMITED, error))
         return false;
-    if (nparams == 0) {
-        sp_xdr_write_u32(ret, 0);
-        sp_xdr_write_i32(ret, sp_lv_params_len(p));
-        return true;
-    }
-    guint n = MIN((guint)nparams, sp_lv_params_len(p));
-    sp_lv_params_encode_range(ret, p, 0, n);
-    sp_xdr_write_i32(ret, n);
+    sp_lv_params_reply(ret, p, nparams);
     return true;
 }
 

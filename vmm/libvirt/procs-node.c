@@ -50,11 +50,8 @@ static bool proc_node_get_memory_params(SpLvSession *s, SpXdrReader *args, GByte
     guint32 flags;
     if (!sp_lv_args_int_flags(args, &nparams, &flags, error))
         return false;
-    if (nparams < 0 || (guint32)nparams > SP_LV_NODE_MEMORY_PARAMETERS_MAX) {
-        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "nparams %d out of range 0..%u", nparams,
-                    SP_LV_NODE_MEMORY_PARAMETERS_MAX);
+    if (!sp_lv_nparams_bounded(nparams, SP_LV_NODE_MEMORY_PARAMETERS_MAX, error))
         return false;
-    }
     g_autoptr(SpLvParams) p = sp_lv_params_new();
     if (!s->backend->ops->node_memory_params_get(s->backend->opaque, p, error))
         return false;
@@ -68,14 +65,7 @@ static bool proc_node_get_memory_params(SpLvSession *s, SpXdrReader *args, GByte
                     "internal error: too many node memory parameters");
         return false;
     }
-    if (nparams == 0) {
-        sp_xdr_write_u32(ret, 0);
-        sp_xdr_write_i32(ret, sp_lv_params_len(p));
-        return true;
-    }
-    guint n = MIN((guint)nparams, sp_lv_params_len(p));
-    sp_lv_params_encode_range(ret, p, 0, n);
-    sp_xdr_write_i32(ret, n);
+    sp_lv_params_reply(ret, p, nparams);
     return true;
 }
 

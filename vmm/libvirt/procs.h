@@ -105,5 +105,11 @@ typedef struct {
 } SpLvNodeStat;
 bool sp_lv_node_stats_bounded(gint32 nparams, GError **error);
 void sp_lv_node_stats_write(GByteArray *ret, gint32 nparams, const SpLvNodeStat *f, guint avail);
+/* GET_*_PARAMETERS: nparams must lie in 0..max (an RPC error if not). */
+bool sp_lv_nparams_bounded(gint32 nparams, guint max, GError **error);
+/* The reply of a typed-parameter GET in libvirt's two steps: nparams 0
+ * writes an empty array and the count, nparams N the first N parameters
+ * (or all, if fewer) and how many were written. */
+void sp_lv_params_reply(GByteArray *ret, const SpLvParams *p, gint32 nparams);
 /* An SP_LV_ERROR for a missing optional callback. */
 bool sp_lv_unsupported(const char *api, GError **error);
