@@ -8,3 +8,4 @@ bench_sp_bench_LDADD = $(bench_ldadd)
 noinst_PROGRAMS += bench/clone-bench
 bench_clone_bench_SOURCES = bench/clone-bench.c
 bench_clone_bench_LDADD = $(bench_ldadd)
+dist_noinst_SCRIPTS += bench/swap-bench

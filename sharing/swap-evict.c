@@ -14,7 +14,14 @@
  * A VM over its limit, or the host over its own, or the host under memory
  * pressure (PSI "some" avg10 >= 20 % or MemAvailable under 5 % of
  * MemTotal), evicts down to 97 % of the limit (a little room, so that
- * a VM that touches a page does not at once evict another).
+ * a VM that touches a page does not at once evict another).  The host's
+ * room grows with its charge's growth since the last round from what
+ * nothing holds back (copy-on-write breaks and first touches; not
+ * swap-ins, which wait at the limit — counting them would evict more the
+ * more comes back): twice that growth, a quarter of the limit at most, so
+ * that a round that runs late (the balancer shares the cores with the
+ * vCPUs) finds the host still near its limit, as kswapd's watermarks keep
+ * room for allocations.
  *
  * Order: cold private pages first (the agent's clock: not written for
  * min_idle passes, not swapped in since its hand last passed; min_idle
@@ -41,6 +48,7 @@
 #define PRIVATE_BATCH  512
 #define FRAME_BATCH    512
 #define HEADROOM_PCT   97
+#define ROOM_MAX_PCT   25
 #define PSI_SOME_LIMIT 20.0
 #define AVAIL_MIN_PCT  5
 
@@ -490,6 +498,7 @@ static void balance_once(SpEngine *eng, ShSwap *sw)
     g_mutex_lock(&sw->lock);
     uint64_t limit = sw->host_limit_pages;
     bool was_full = sw->stopped_full;
+    uint64_t ins = sw->swap_ins;
     g_mutex_unlock(&sw->lock);
     /* Each VM over its own limit. */
     for (uint32_t s = 0; s < eng->nslots; s++) {
@@ -509,8 +518,13 @@ static void balance_once(SpEngine *eng, ShSwap *sw)
             g_mutex_unlock(&sw->lock);
         }
     }
-    /* The host. */
-    uint64_t target = limit ? limit * HEADROOM_PCT / 100 : UINT64_MAX;
+    /* The host: room for twice what it grew by since the last round. */
+    /* growth that nothing held back: not the swap-ins, which wait at the limit */
+    uint64_t grown = host > sw->host_after ? host - sw->host_after : 0;
+    grown = sw->host_after ? grown - MIN(grown, ins - sw->ins_after) : 0;
+    uint64_t room =
+        MIN(MAX(limit - limit * HEADROOM_PCT / 100, 2 * grown), limit * ROOM_MAX_PCT / 100);
+    uint64_t target = limit ? limit - room : UINT64_MAX;
     if (sw->pressure && host_pressure()) {
         target = MIN(target, host - MIN(host, MAX(host / 100, 256u)));
         g_mutex_lock(&sw->lock);
@@ -519,6 +533,8 @@ static void balance_once(SpEngine *eng, ShSwap *sw)
     }
     if ((limit && host >= limit) || target < host)
         host -= MIN(host, evict(eng, NULL, host - target));
+    sw->host_after = host;
+    sw->ins_after = ins;
     g_mutex_lock(&sw->lock);
     sw->charged = host; /* after this round's evictions: what swap-ins are held to */
     g_mutex_unlock(&sw->lock);

@@ -90,6 +90,8 @@ typedef struct ShSwap {
     bool stopped_full;           /* balancer; lock: the store refused a put (logged once) */
     uint64_t full_slots;         /* balancer; lock: slots used when it did */
     gint64 full_us;              /* balancer; lock: when (monotonic) */
+    uint64_t host_after;         /* balancer only: the host charge its last round left */
+    uint64_t ins_after;          /* balancer only: swap_ins then */
     /* figures (lock) */
     uint64_t frames_out, swap_outs, swap_ins, frame_outs, frame_ins, refaults;
     uint64_t merged_instead, zero_skipped, full_events, pressure_rounds, charged;
