@@ -24,7 +24,7 @@ trap 'exit 1' INT TERM HUP
 
 . "$(dirname "$0")/tap.sh"
 TAP_DIAG="$T/out $T/err"
-echo "1..43"
+echo "1..45"
 
 C="--connect $T/sock"
 # sp ARGS...: runs samepage with a time limit; $rc, $T/out, $T/err
@@ -77,6 +77,16 @@ check "stats: node sharing knobs and counters" \
 sp stats --json $C
 check "stats --json parses with per-VM samepage.* numbers and node shm_* numbers" \
     eval '[ $rc = 0 ] && json "v=[x for x in d[\"domains\"] if x[\"name\"]==\"vm1\"][0]; s=v[\"stats\"]; assert v[\"state\"]==\"running\" and s[\"samepage.rss_pages\"]>0 and isinstance(s[\"samepage.dedup.pages_merged\"],int) and s[\"balloon.maximum\"]==65536 and s[\"samepage.sharing_domain\"]==\"vm1\"; assert isinstance(d[\"node\"][\"shm_pages_sharing\"],int) and d[\"node\"][\"shm_pages_to_scan\"]>0"'
+# NUMA cells: one per node the kernel lists, node 0's memory as its meminfo
+# says, its free memory within 256 MiB of the kernel's a moment before.
+nodes=$(ls -d /sys/devices/system/node/node[0-9]* | wc -l)
+n0_total=$(awk '/MemTotal/ {print $4}' /sys/devices/system/node/node0/meminfo)
+n0_free=$(awk '/MemFree/ {print $4}' /sys/devices/system/node/node0/meminfo)
+check "stats --json: numa_cells, one per node ($nodes), node 0 memory and free memory as the kernel says" \
+    eval 'json "c=d[\"numa_cells\"]; assert len(c)==$nodes and c[0][\"id\"]==0 and c[0][\"memory_bytes\"]==$n0_total*1024 and abs(c[0][\"free_bytes\"]-$n0_free*1024)<(256<<20) and c[0][\"cpus\"], c"'
+sp stats $C
+check "stats: the NUMA cells table (cell 0, its memory in MiB, its CPUs)" \
+    eval 'grep -q "^cell  *memory MiB  *free MiB  *CPUs$" "$T/out" && grep -Eq "^0  *$((n0_total / 1024))  *[0-9]+  *[0-9]" "$T/out"'
 sp stats vm2 --json $C
 check "stats NAME --json reports only that VM" \
     eval '[ $rc = 0 ] && json "assert [x[\"name\"] for x in d[\"domains\"]]==[\"vm2\"] and d[\"domains\"][0][\"id\"] is None"'

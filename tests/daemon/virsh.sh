@@ -4,7 +4,7 @@
 set -u
 . "$(dirname "$0")/common.sh"
 V() { virsh -c "$URI" "$@"; }
-echo "1..30"
+echo "1..33"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 
 vm_xml vm1 "seed=1,rate=100" >"$T/vm1.xml"
@@ -52,6 +52,21 @@ total=$(awk '/MemTotal/ {print $2}' /proc/meminfo)
 check "nodememstats: total matches /proc/meminfo" grep -Eq "^total *: *$total KiB" "$T/out"
 V nodememstats --cell 0 >"$T/out" 2>&1
 check "nodememstats --cell 0" grep -Eq '^total *: *[0-9]+ KiB' "$T/out"
+# freecell: the kernel's free memory of node 0 and of the host, within
+# 256 MiB of what the kernel said a moment before (VMs are running).
+V freecell --all >"$T/out" 2>&1
+node0=$(awk '/MemFree/ {print $4}' /sys/devices/system/node/node0/meminfo)
+got=$(awk '$1 == "0:" {print $2}' "$T/out")
+check "freecell --all: node 0 free $got KiB, the kernel's $node0 KiB ($(tr '\n' ' ' <"$T/out"))" \
+    sh -c "[ -n '$got' ] && [ \$(( $got - $node0 )) -lt 262144 ] && [ \$(( $node0 - $got )) -lt 262144 ]"
+V freecell >"$T/out" 2>&1
+free=$(awk '/MemFree/ {print $2}' /proc/meminfo)
+got=$(sed -n 's/^Total: *\([0-9]*\) KiB/\1/p' "$T/out")
+check "freecell: the host's free $got KiB, the kernel's $free KiB" \
+    sh -c "[ -n '$got' ] && [ \$(( $got - $free )) -lt 262144 ] && [ \$(( $free - $got )) -lt 262144 ]"
+cells=$(ls -d /sys/devices/system/node/node[0-9]* | wc -l)
+V freecell --cellno "$cells" >"$T/out" 2>&1
+check "freecell of a cell that does not exist ($cells): an error naming it" grep -q "invalid cell number $cells" "$T/out"
 V node-memory-tune >"$T/out" 2>&1
 check "node-memory-tune read: the shm_* parameters" sh -c "grep -q 'Shared memory:' '$T/out' && grep -q 'shm_pages_to_scan' '$T/out' && grep -q 'shm_pages_sharing' '$T/out' && grep -q 'shm_full_scans' '$T/out' && grep -q 'shm_merge_across_nodes' '$T/out'"
 V node-memory-tune --shm-pages-to-scan 777 --shm-sleep-millisecs 33 >/dev/null 2>&1

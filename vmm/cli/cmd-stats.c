@@ -4,14 +4,17 @@
  * CONNECT_GET_ALL_DOMAIN_STATS (state.*, balloon.*, cpu.time, vcpu.* and
  * every samepage.* key the daemon sends), the node-wide sharing knobs and
  * counters from NODE_GET_MEMORY_PARAMETERS (shm_*), and the clone groups
- * from the samepage program's CLONE_GROUPS (docs/libvirt.md).
+ * from the samepage program's CLONE_GROUPS, and the host's NUMA cells (id,
+ * memory, free memory, CPUs: CONNECT_GET_CAPABILITIES and
+ * NODE_GET_CELLS_FREE_MEMORY) (docs/libvirt.md).
  *
  * Text: one table with a row per statistic and a column per VM (a VM that
  * lacks a key, e.g. a stopped one, shows "-"), then the node table, then
- * the clone groups table (a row per group).  JSON (json-glib; schema in
- * docs/cli.md): {"domains": [{"name", "uuid", "id", "state", "stats":
- * {key: value}}], "node": {key: value}, "clone_groups": [{key: value}]}
- * with the values in their wire types.
+ * the clone groups table (a row per group), then the NUMA cells table.
+ * JSON (json-glib; schema in docs/cli.md): {"domains": [{"name", "uuid",
+ * "id", "state", "stats": {key: value}}], "node": {key: value},
+ * "clone_groups": [{key: value}], "numa_cells": [{"id", "memory_bytes",
+ * "free_bytes", "cpus"}]} with the values in their wire types.
  */
 #include <stdio.h>
 #include <string.h>
@@ -29,7 +32,8 @@ static const char *stats_state_name(const SpLvParams *p)
     return st && st->type == SP_LV_PARAM_INT ? sp_cli_state_name(st->v.i) : "unknown";
 }
 
-static void stats_print_json(GPtrArray *recs, const SpLvParams *node, GPtrArray *groups)
+static void stats_print_json(GPtrArray *recs, const SpLvParams *node, GPtrArray *groups,
+                             GPtrArray *cells)
 {
     g_autoptr(JsonBuilder) b = json_builder_new();
     json_builder_begin_object(b);
@@ -59,6 +63,21 @@ static void stats_print_json(GPtrArray *recs, const SpLvParams *node, GPtrArray 
     json_builder_begin_array(b);
     for (guint i = 0; i < groups->len; i++)
         sp_cli_json_params(b, groups->pdata[i]);
+    json_builder_end_array(b);
+    json_builder_set_member_name(b, "numa_cells");
+    json_builder_begin_array(b);
+    for (guint i = 0; i < cells->len; i++) {
+        const SpLvClientCell *c = cells->pdata[i];
+        json_builder_begin_object(b);
+        json_builder_set_member_name(b, "id");
+        json_builder_add_int_value(b, c->id);
+        json_builder_set_member_name(b, "memory_bytes");
+        json_builder_add_int_value(b, (gint64)(c->memory_kib * 1024));
+        json_builder_set_member_name(b, "free_bytes");
+        json_builder_add_int_value(b, (gint64)(c->free_kib * 1024));
+        sp_json_add_string_member(b, "cpus", c->cpus);
+        json_builder_end_object(b);
+    }
     json_builder_end_array(b);
     json_builder_end_object(b);
     sp_json_print(b, true, stdout);
@@ -104,7 +123,18 @@ static void stats_print_groups(GPtrArray *groups)
     }
 }
 
-static void stats_print_text(GPtrArray *recs, const SpLvParams *node, GPtrArray *groups)
+static void stats_print_cells(GPtrArray *cells)
+{
+    printf("\n%-6s  %12s  %12s  %s\n", "cell", "memory MiB", "free MiB", "CPUs");
+    for (guint i = 0; i < cells->len; i++) {
+        const SpLvClientCell *c = cells->pdata[i];
+        printf("%-6d  %12" G_GUINT64_FORMAT "  %12" G_GUINT64_FORMAT "  %s\n", c->id,
+               c->memory_kib / 1024, c->free_kib / 1024, c->cpus);
+    }
+}
+
+static void stats_print_text(GPtrArray *recs, const SpLvParams *node, GPtrArray *groups,
+                             GPtrArray *numa_cells)
 {
     /* the union of keys, in order of first appearance */
     g_autoptr(GPtrArray) keys = g_ptr_array_new();
@@ -164,6 +194,7 @@ static void stats_print_text(GPtrArray *recs, const SpLvParams *node, GPtrArray 
         printf("%-*s  %s\n", nw, p->field, v);
     }
     stats_print_groups(groups);
+    stats_print_cells(numa_cells);
 }
 
 int sp_cmd_stats(int argc, char **argv)
@@ -178,9 +209,11 @@ int sp_cmd_stats(int argc, char **argv)
         "`virsh node-memory-tune` shows them.  Clone groups (samepage clone): one row\n"
         "per group: id, parent group, members (VMs), pages its frame file holds,\n"
         "mappings of them now, pages_shared (mapped by 2+ members), pages_saved\n"
-        "(copies avoided), file_open.  --json prints one JSON object\n"
+        "(copies avoided), file_open.  NUMA cells: one row per host node: its memory,\n"
+        "its free memory and its CPUs.  --json prints one JSON object\n"
         "{\"domains\": [{name, uuid, id, state, stats: {...}}], \"node\": {...},\n"
-        " \"clone_groups\": [{id, parent, members, ...}]}.",
+        " \"clone_groups\": [{id, parent, members, ...}],\n"
+        " \"numa_cells\": [{id, memory_bytes, free_bytes, cpus}]}.",
         NULL, true, &o, &argc, &argv, &done);
     if (done)
         return rc;
@@ -211,9 +244,17 @@ int sp_cmd_stats(int argc, char **argv)
             return sp_cli_fail(error);
         groups = g_ptr_array_new_with_free_func((GDestroyNotify)sp_lv_params_free);
     }
+    g_autoptr(GPtrArray) cells = sp_lv_client_node_cells(c, &error);
+    if (!cells) { /* as for CLONE_GROUPS: an endpoint without capabilities has no cells to show */
+        if (error->domain != SP_LV_CLIENT_REMOTE_ERROR ||
+            (error->code != SP_LV_ERR_NO_SUPPORT && error->code != SP_LV_ERR_RPC))
+            return sp_cli_fail(error);
+        g_clear_error(&error);
+        cells = g_ptr_array_new();
+    }
     if (o.json)
-        stats_print_json(recs, node, groups);
+        stats_print_json(recs, node, groups, cells);
     else
-        stats_print_text(recs, node, groups);
+        stats_print_text(recs, node, groups, cells);
     return SP_CLI_OK;
 }

@@ -20,6 +20,7 @@
 
 #include "vmm/libvirt/message.h"
 #include "vmm/libvirt/protocol.h"
+#include "vmm/libvirt/xmltree.h"
 
 GQuark sp_lv_client_error_quark(void)
 {
@@ -479,6 +480,106 @@ SpLvParams *sp_lv_client_node_memory_params(SpLvClient *c, GError **error)
                             error))
         return NULL;
     return g_steal_pointer(&p);
+}
+
+/* --- NUMA cells --- */
+
+static bool reply_string(SpXdrReader *r, void *out, GError **error)
+{
+    return sp_xdr_read_string(r, out, SP_LV_STRING_MAX, error);
+}
+
+static bool reply_cells_free(SpXdrReader *r, void *out, GError **error)
+{
+    GArray *free_b = out;
+    guint32 n;
+    if (!sp_xdr_read_u32(r, &n, error))
+        return false;
+    if (n > SP_LV_NODE_MAX_CELLS) {
+        g_set_error(error, SP_LV_CLIENT_ERROR, SP_LV_CLIENT_ERROR_PROTOCOL, "%u cells", n);
+        return false;
+    }
+    for (guint32 i = 0; i < n; i++) {
+        guint64 b;
+        if (!sp_xdr_read_u64(r, &b, error))
+            return false;
+        g_array_append_val(free_b, b);
+    }
+    return true;
+}
+
+void sp_lv_client_cell_free(SpLvClientCell *cell)
+{
+    if (!cell)
+        return;
+    g_free(cell->cpus);
+    g_free(cell);
+}
+
+static const SpXmlNode *xml_child(const SpXmlNode *n, const char *name)
+{
+    for (guint i = 0; n && n->children && i < n->children->len; i++)
+        if (!strcmp(((SpXmlNode *)n->children->pdata[i])->name, name))
+            return n->children->pdata[i];
+    return NULL;
+}
+
+/* "0,1,2,5" -> "0-2,5" */
+static char *cpus_text(const SpXmlNode *cpus)
+{
+    GString *s = g_string_new(NULL);
+    gint64 first = -1, last = -2;
+    for (guint i = 0; cpus && cpus->children && i <= cpus->children->len; i++) {
+        const char *id =
+            i < cpus->children->len ? sp_xml_attr(cpus->children->pdata[i], "id") : NULL;
+        gint64 v = id ? g_ascii_strtoll(id, NULL, 10) : -3;
+        if (v == last + 1) {
+            last = v;
+            continue;
+        }
+        if (first >= 0) {
+            g_string_append_printf(s, "%s%" G_GINT64_FORMAT, s->len ? "," : "", first);
+            if (last > first)
+                g_string_append_printf(s, "-%" G_GINT64_FORMAT, last);
+        }
+        first = last = v;
+    }
+    return g_string_free(s, FALSE);
+}
+
+GPtrArray *sp_lv_client_node_cells(SpLvClient *c, GError **error)
+{
+    g_autofree char *xml = NULL;
+    g_autoptr(GByteArray) args = g_byte_array_new();
+    if (!client_call_decode(c, SP_LV_PROC_CONNECT_GET_CAPABILITIES, args, reply_string, &xml,
+                            error))
+        return NULL;
+    g_autoptr(SpXmlNode) root = sp_xml_parse(xml, error);
+    if (!root)
+        return NULL;
+    const SpXmlNode *cells = xml_child(xml_child(xml_child(root, "host"), "topology"), "cells");
+    g_autoptr(GPtrArray) out =
+        g_ptr_array_new_with_free_func((GDestroyNotify)sp_lv_client_cell_free);
+    for (guint i = 0; cells && cells->children && i < cells->children->len; i++) {
+        const SpXmlNode *cell = cells->children->pdata[i];
+        const SpXmlNode *mem = xml_child(cell, "memory");
+        SpLvClientCell *cc = g_new0(SpLvClientCell, 1);
+        const char *id = sp_xml_attr(cell, "id");
+        cc->id = id ? (gint32)g_ascii_strtoll(id, NULL, 10) : (gint32)i;
+        cc->memory_kib = mem && mem->text ? g_ascii_strtoull(mem->text, NULL, 10) : 0;
+        cc->cpus = cpus_text(xml_child(cell, "cpus"));
+        g_ptr_array_add(out, cc);
+        /* this cell's free memory */
+        g_autoptr(GArray) free_b = g_array_new(FALSE, FALSE, sizeof(guint64));
+        g_byte_array_set_size(args, 0);
+        sp_xdr_write_i32(args, cc->id);
+        sp_xdr_write_i32(args, 1);
+        if (!client_call_decode(c, SP_LV_PROC_NODE_GET_CELLS_FREE_MEMORY, args, reply_cells_free,
+                                free_b, error))
+            return NULL;
+        cc->free_kib = free_b->len ? g_array_index(free_b, guint64, 0) / 1024 : 0;
+    }
+    return g_steal_pointer(&out);
 }
 
 /* --- samepage program --- */

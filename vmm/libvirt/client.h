@@ -104,6 +104,18 @@ GPtrArray *sp_lv_client_get_all_domain_stats(SpLvClient *c, GPtrArray *doms, gui
 /* NODE_GET_MEMORY_PARAMETERS, all of them (count query, then fetch). */
 SpLvParams *sp_lv_client_node_memory_params(SpLvClient *c, GError **error);
 
+/* One NUMA cell of the host: its id, memory and CPUs from
+ * CONNECT_GET_CAPABILITIES (<topology><cells>), its free memory from
+ * NODE_GET_CELLS_FREE_MEMORY. */
+typedef struct {
+    gint32 id;
+    guint64 memory_kib, free_kib;
+    char *cpus; /* "0-3,8" style list */
+} SpLvClientCell;
+void sp_lv_client_cell_free(SpLvClientCell *cell);
+/* The host's cells (SpLvClientCell *, owned), in the capabilities' order. */
+GPtrArray *sp_lv_client_node_cells(SpLvClient *c, GError **error);
+
 /* --- samepage program (docs/libvirt.md, "The samepage program") --- */
 
 /* CLONE: the children's names (g_free'd strings) in order, or NULL. */

@@ -2,7 +2,8 @@
 /*
  * procs-node.c - host-wide procedures: node info, security model (none),
  * node memory parameters get/set (the shm_* knobs and counters of the
- * sharing engine), node memory stats per NUMA cell, and the empty storage
+ * sharing engine), node memory stats and free memory per NUMA cell
+ * (virsh nodememstats --cell, freecell), and the empty storage
  * pool list some exporters ask for.
  *
  * GET_MEMORY_PARAMETERS / GET_MEMORY_STATS follow libvirt's two-step
@@ -118,6 +119,60 @@ static bool proc_node_get_memory_stats(SpLvSession *s, SpXdrReader *args, GByteA
     return true;
 }
 
+/* virNodeGetCellsFreeMemory (virsh freecell): the free bytes of cells
+ * startCell .. startCell + maxcells - 1 that exist, from the backend's
+ * per-cell memory figures; a start beyond the last cell is an error, as
+ * in libvirt. */
+static bool proc_node_get_cells_free_memory(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
+                                            GError **error)
+{
+    gint32 start, max;
+    if (!sp_xdr_read_i32(args, &start, error) || !sp_xdr_read_i32(args, &max, error) ||
+        !sp_lv_args_end(args, error))
+        return false;
+    if (max < 0 || max > SP_LV_NODE_MAX_CELLS) {
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_RPC, "maxcells %d out of range 0..%d", max,
+                    SP_LV_NODE_MAX_CELLS);
+        return false;
+    }
+    if (start < 0) {
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG,
+                    "invalid argument: start cell %d out of range", start);
+        return false;
+    }
+    g_autoptr(GArray) free_b = g_array_new(FALSE, FALSE, sizeof(guint64));
+    for (gint32 c = start; c < start + max; c++) {
+        SpLvNodeMemStats st = {0};
+        g_autoptr(GError) err = NULL;
+        if (!s->backend->ops->node_memory_stats(s->backend->opaque, c, &st, &err)) {
+            if (c == start) { /* no such cell */
+                g_propagate_error(error, g_steal_pointer(&err));
+                return false;
+            }
+            break; /* past the last cell */
+        }
+        guint64 b = st.free_kib * 1024;
+        g_array_append_val(free_b, b);
+    }
+    sp_xdr_write_u32(ret, free_b->len);
+    for (guint i = 0; i < free_b->len; i++)
+        sp_xdr_write_u64(ret, g_array_index(free_b, guint64, i));
+    return true;
+}
+
+/* virNodeGetFreeMemory: the host's free bytes (MemFree). */
+static bool proc_node_get_free_memory(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
+                                      GError **error)
+{
+    SpLvNodeMemStats st = {0};
+    if (!sp_lv_args_end(args, error) ||
+        !s->backend->ops->node_memory_stats(s->backend->opaque, SP_LV_NODE_MEMORY_STATS_ALL_CELLS,
+                                            &st, error))
+        return false;
+    sp_xdr_write_u64(ret, st.free_kib * 1024);
+    return true;
+}
+
 static bool proc_list_all_storage_pools(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
                                         GError **error)
 {
@@ -140,6 +195,10 @@ const SpLvProc sp_lv_procs_node[] = {
      proc_node_set_memory_params},
     {SP_LV_PROC_NODE_GET_MEMORY_STATS, "virNodeGetMemoryStats", false, false,
      proc_node_get_memory_stats},
+    {SP_LV_PROC_NODE_GET_CELLS_FREE_MEMORY, "virNodeGetCellsFreeMemory", false, false,
+     proc_node_get_cells_free_memory},
+    {SP_LV_PROC_NODE_GET_FREE_MEMORY, "virNodeGetFreeMemory", false, false,
+     proc_node_get_free_memory},
     {SP_LV_PROC_CONNECT_LIST_ALL_STORAGE_POOLS, "virConnectListAllStoragePools", false, false,
      proc_list_all_storage_pools},
 };

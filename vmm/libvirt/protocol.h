@@ -97,6 +97,8 @@ enum {
     SP_LV_PROC_DOMAIN_INTERFACE_STATS = 65,
     SP_LV_PROC_AUTH_LIST = 66,
     SP_LV_PROC_STORAGE_POOL_GET_INFO = 87,
+    SP_LV_PROC_NODE_GET_CELLS_FREE_MEMORY = 101,
+    SP_LV_PROC_NODE_GET_FREE_MEMORY = 102,
     SP_LV_PROC_CONNECT_GET_URI = 110,
     SP_LV_PROC_NODE_GET_SECURITY_MODEL = 122,
     SP_LV_PROC_DOMAIN_IS_ACTIVE = 150,
@@ -174,6 +176,8 @@ enum {
 /* typed-parameter flag of the GET calls. */
 #define SP_LV_TYPED_PARAM_STRING_OKAY     4u
 #define SP_LV_NODE_MEMORY_STATS_ALL_CELLS (-1)
+/* REMOTE_NODE_MAX_CELLS: the longest NODE_GET_CELLS_FREE_MEMORY reply. */
+#define SP_LV_NODE_MAX_CELLS 1024
 
 /* virConnectListAllDomainsFlags (the filters we honour). */
 enum {
