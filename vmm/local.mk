@@ -12,7 +12,8 @@
 noinst_LIBRARIES += libvmm.a
 libvmm_a_SOURCES = \
 	vmm/guest-abi.h \
-	vmm/vm-config.c vmm/vm-config.h \
+	vmm/vm-config.c vmm/vm-config.h vmm/vm-placement.c vmm/vm-placement.h \
+	vmm/id-list.c vmm/id-list.h \
 	vmm/vm-error.c vmm/vm-error.h \
 	vmm/vm-state.c vmm/vm-state.h \
 	vmm/machine/kvm.c vmm/machine/kvm.h \

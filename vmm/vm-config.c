@@ -36,6 +36,7 @@ void sp_vm_config_free(SpVmConfig *cfg)
     g_free(cfg->initrd);
     g_free(cfg->cmdline);
     g_free(cfg->domain);
+    g_free(cfg->numa_nodes);
     g_free(cfg);
 }
 
@@ -51,6 +52,7 @@ SpVmConfig *sp_vm_config_copy(const SpVmConfig *c)
     n->initrd = g_strdup(c->initrd);
     n->cmdline = g_strdup(c->cmdline);
     n->domain = g_strdup(c->domain);
+    n->numa_nodes = g_strdup(c->numa_nodes);
     return n;
 }
 
@@ -242,6 +244,8 @@ static bool apply_pair(SpVmConfig *cfg, const char *key, const char *val, GError
         cfg->mem_limit = n;
         return true;
     }
+    if (!strcmp(key, "numa"))
+        return sp_numa_spec_parse(val, &cfg->numa_mode, &cfg->numa_nodes, error);
     if (!strcmp(key, "vcpus")) {
         if (!sp_parse_uint(val, 1, 4096, &n, &err)) {
             CFG_ERROR(error, "vcpus=%s: %s", val, err->message);
@@ -291,8 +295,8 @@ static bool apply_pair(SpVmConfig *cfg, const char *key, const char *val, GError
         return true;
     }
     CFG_ERROR(error,
-              "unknown VM option '%s' (known: name, mem, vcpus, payload, image, kernel, "
-              "initrd, cmdline, domain, share, args)",
+              "unknown VM option '%s' (known: name, mem, mem-limit, vcpus, numa, payload, "
+              "image, kernel, initrd, cmdline, domain, share, args)",
               key);
     return false;
 }
@@ -346,6 +350,12 @@ bool sp_vm_config_validate(const SpVmConfig *cfg, int max_vcpus, GError **error)
                     cfg->name, cfg->mem_limit >> 10, SP_VM_MEM_LIMIT_MIN >> 20);
         return false;
     }
+    g_autoptr(GError) nerr = NULL;
+    if (cfg->numa_mode != SP_NUMA_DEFAULT && !sp_numa_nodes_check(cfg->numa_nodes, &nerr)) {
+        CFG_INVALID(error, "VM '%s': numa=%s:%s: %s", cfg->name, sp_numa_mode_name(cfg->numa_mode),
+                    cfg->numa_nodes, nerr->message);
+        return false;
+    }
     if (cfg->mem_size < SP_VM_MEM_MIN || cfg->mem_size > SP_VM_MEM_MAX || cfg->mem_size % 4096) {
         CFG_INVALID(error, "VM '%s': mem must be a multiple of 4 KiB between %llu MiB and %llu GiB",
                     cfg->name, SP_VM_MEM_MIN >> 20, SP_VM_MEM_MAX >> 30);
@@ -387,6 +397,11 @@ char *sp_vm_config_to_text(const SpVmConfig *cfg, bool clone_child, bool mergeab
     text_put(s, "initrd", cfg->initrd);
     text_put(s, "cmdline", cfg->cmdline);
     text_put(s, "domain", cfg->domain);
+    if (cfg->numa_mode != SP_NUMA_DEFAULT) {
+        g_autofree char *numa =
+            g_strdup_printf("%s:%s", sp_numa_mode_name(cfg->numa_mode), cfg->numa_nodes);
+        text_put(s, "numa", numa);
+    }
     g_string_append_printf(s, "no_share=%d\nclone_child=%d\nmergeable=%d\n", cfg->no_share,
                            clone_child, mergeable);
     return g_string_free(s, FALSE);
@@ -437,7 +452,10 @@ SpVmConfig *sp_vm_config_from_text(const char *text, bool *clone_child, bool *me
             replace_str(&cfg->cmdline, val);
         else if (!strcmp(key, "domain"))
             replace_str(&cfg->domain, val);
-        else if (!strcmp(key, "no_share"))
+        else if (!strcmp(key, "numa")) {
+            if (!sp_numa_spec_parse(val, &cfg->numa_mode, &cfg->numa_nodes, error))
+                return NULL;
+        } else if (!strcmp(key, "no_share"))
             cfg->no_share = !strcmp(val, "1");
         else if (!strcmp(key, "clone_child"))
             *clone_child = !strcmp(val, "1");

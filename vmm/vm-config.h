@@ -3,7 +3,7 @@
  * vm-config.h - what a VM is made of, and parsing it from the command line.
  *
  * A VM spec is a comma-separated list of key=value pairs, for example
- *   name=a,mem=256M,vcpus=2,payload=memload,args=seed=7,rate=100
+ *   name=a,mem=256M,vcpus=2,numa=strict:0,payload=memload,args=seed=7,rate=100
  * `args=` must come last: it takes the rest of the spec verbatim, commas
  * included, because payload arguments use commas themselves.
  */
@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <gio/gio.h>
 
+#include "vmm/vm-placement.h"
+
 #define SP_VM_NAME_MAX 63
 #define SP_VM_MEM_MIN  (4ULL << 20)   /* payload layout needs at least 4 MiB + image */
 #define SP_VM_MEM_MAX  (238ULL << 30) /* limit of the payload page tables */
@@ -23,19 +25,21 @@
 #define SP_VM_MEM_LIMIT_MIN (16ULL << 20)
 
 typedef struct SpVmConfig {
-    char *name;         /* unique among the VMs of one process */
-    uint64_t mem_size;  /* bytes of guest RAM */
-    uint32_t vcpus;     /* number of vCPUs */
-    char *payload;      /* guest-tools payload path (resolved), or NULL for a kernel */
-    char *args;         /* payload argument string, or NULL */
-    char **images;      /* files concatenated into the image blob, or NULL */
-    char *kernel;       /* Linux bzImage path, or NULL */
-    char *initrd;       /* Linux initrd path, or NULL */
-    char *cmdline;      /* Linux command line, or NULL */
-    char *domain;       /* sharing domain; NULL = the VM's own */
-    bool no_share;      /* opt this VM out of the sharing engine */
-    uint64_t mem_limit; /* bytes its guest RAM may occupy (swap beyond), 0 = none;
-                         * the supervisor's alone (not in the VM process's text) */
+    char *name;           /* unique among the VMs of one process */
+    uint64_t mem_size;    /* bytes of guest RAM */
+    uint32_t vcpus;       /* number of vCPUs */
+    char *payload;        /* guest-tools payload path (resolved), or NULL for a kernel */
+    char *args;           /* payload argument string, or NULL */
+    char **images;        /* files concatenated into the image blob, or NULL */
+    char *kernel;         /* Linux bzImage path, or NULL */
+    char *initrd;         /* Linux initrd path, or NULL */
+    char *cmdline;        /* Linux command line, or NULL */
+    char *domain;         /* sharing domain; NULL = the VM's own */
+    bool no_share;        /* opt this VM out of the sharing engine */
+    uint64_t mem_limit;   /* bytes its guest RAM may occupy (swap beyond), 0 = none;
+                           * the supervisor's alone (not in the VM process's text) */
+    SpNumaMode numa_mode; /* memory policy (vm-placement.h), with */
+    char *numa_nodes;     /* its host nodes ("0-1"), NULL for SP_NUMA_DEFAULT */
 } SpVmConfig;
 
 SpVmConfig *sp_vm_config_new(void);

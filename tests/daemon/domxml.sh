@@ -4,14 +4,15 @@
 # writes (features, cpu, clock, pm, on_*, emulator, serial and console,
 # controllers, input, graphics, video, memballoon, rng, channel, libosinfo
 # metadata, seclabel, vcpu placement/current, memoryBacking, memtune,
-# numatune) defines, starts and runs a memload guest, and dumpxml returns
+# numatune) defines, starts and runs a memload guest (numatune binds its
+# RAM), and dumpxml returns
 # what was kept; <memoryBacking><nosharepages/> keeps a VM out of sharing
 # (the engine's per-VM figures say so while its twins share); a serial port
 # of type file logs there; what samepage would get wrong is refused with
 # the element's name, in one line, and nothing is defined.  TAP.
 set -u
 . "$(dirname "$0")/common.sh"
-echo "1..15"
+echo "1..17"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 
 # virt_install NAME SEED SHARING-DOMAIN [EXTRA-BACKING]: what virt-install
@@ -83,6 +84,13 @@ check "virsh start" grep -q "Domain 'vi1' started" "$T/out"
 wait_rounds vi1 2
 check "the guest runs: memload verifies $(rounds vi1) rounds, $(stat_of vi1 samepage.guest.integrity_errors) integrity errors" \
     sh -c "[ $(rounds vi1) -ge 2 ] && [ '$(stat_of vi1 samepage.guest.integrity_errors)' = 0 ]"
+# <numatune><memory mode='strict' nodeset='0'/>: the VM process's guest RAM
+# (its largest anonymous mapping) is bound to node 0, as the kernel says.
+vpid=$(sed -n 's/.*event=started domain=vi1 .*pid=\([0-9]*\).*/\1/p' "$T/daemon.log" | tail -1)
+awk '/anon=/ { for (i = 1; i <= NF; i++) if ($i ~ /^anon=/) { split($i, a, "="); if (a[2] > best) { best = a[2]; line = $0 } } }
+     END { print line }' /proc/${vpid:-0}/numa_maps >"$T/maps" 2>/dev/null
+check "honoured: <numatune><memory mode='strict' nodeset='0'/> binds guest RAM to node 0 (pid ${vpid:-?}: $(cut -c1-50 "$T/maps"))" \
+    grep -q ' bind:0 ' "$T/maps"
 V dominfo vi1 >"$T/out" 2>&1
 check "honoured: <vcpu current='1'>2</vcpu> runs 1 vCPU, 64 MiB" \
     sh -c "grep -Eq '^CPU\(s\): +1$' '$T/out' && grep -q 'Max memory: *65536 KiB' '$T/out'"
@@ -125,6 +133,14 @@ check "nosharepages: t3 takes no part in sharing (merged $m3, zero $z3, private 
     sh -c "[ '$m3' = 0 ] && [ '$z3' = 0 ] && [ '${p3:-0}' -gt 1000 ]"
 check "nosharepages: t3 runs and verifies" eval '[ "$(rounds t3)" -ge 1 ]'
 for t in t1 t2 t3; do V destroy $t >/dev/null 2>&1; done
+
+# A nodeset naming a node this host lacks: the start fails naming it.
+nodes=$(ls -d /sys/devices/system/node/node[0-9]* | wc -l)
+sed "s|nodeset='0'|nodeset='$nodes'|; s|<name>vi1</name>|<name>vn</name>|" "$T/vi1.xml" >"$T/vn.xml"
+V create "$T/vn.xml" >"$T/out" 2>&1
+listed=$(V list --all 2>/dev/null | grep -cw vn)
+check "<numatune nodeset='$nodes'> (no such node here): the start fails naming node $nodes" \
+    sh -c "grep -q 'no NUMA node $nodes' '$T/out' && [ $listed = 0 ]"
 
 # A serial port of type file: its console goes there.
 sed "s|<serial type='pty'><target|<serial type='file'><source path='$T/serial.log'/><target|; s|<name>vi1</name>|<name>vf</name>|" "$T/vi1.xml" >"$T/vf.xml"

@@ -156,6 +156,23 @@ SpVmConfig *sp_domain_vm_config(const SpDomXml *def, GError **error)
             return NULL;
         }
     }
+    /* <numatune><memory mode nodeset>: the VM's memory policy (docs/numa.md);
+     * placement='auto' without a nodeset (numad's) leaves the kernel's. */
+    if (def->has_numatune && def->numa_nodeset) {
+        const char *mode = def->numa_mode ? def->numa_mode : "strict"; /* libvirt's default */
+        if (!strcmp(mode, "restrictive")) {
+            g_set_error(error, SP_LV_ERROR, SP_LV_ERR_CONFIG_UNSUPPORTED,
+                        "<numatune><memory mode='restrictive'> is not supported (it needs "
+                        "cgroups' cpuset.mems): use strict, preferred or interleave");
+            return NULL;
+        }
+        g_autoptr(GError) err = NULL;
+        if (!sp_numa_mode_parse(mode, &cfg->numa_mode, &err)) {
+            g_set_error(error, SP_LV_ERROR, SP_LV_ERR_XML_ERROR, "<numatune>: %s", err->message);
+            return NULL;
+        }
+        cfg->numa_nodes = g_strdup(def->numa_nodeset);
+    }
     /* 4096 stands for "whatever KVM allows": the real limit is checked at start. */
     if (!sp_vm_config_validate(cfg, 4096, error))
         return NULL;

@@ -16,6 +16,8 @@
 
 #include <string.h>
 
+#include "vmm/id-list.h"
+
 GQuark sp_domxml_error_quark(void)
 {
     return g_quark_from_static_string("sp-domxml-error-quark");
@@ -154,32 +156,10 @@ static bool size_leaf(const SpXmlNode *n, guint64 *kib, GError **error)
 
 bool sp_domxml_cpuset_parse(const char *s, guint max, GArray *ids, GError **error)
 {
-    g_autofree gboolean *set = g_new0(gboolean, max);
-    g_auto(GStrv) parts = g_strsplit(s, ",", -1);
-    bool any = false;
-    for (char **p = parts; *p; p++) {
-        g_autofree char *t = g_strstrip(g_strdup(*p));
-        bool neg = t[0] == '^';
-        const char *r = t + neg;
-        const char *dash = strchr(r, '-');
-        g_autofree char *lo_s = dash ? g_strndup(r, dash - r) : g_strdup(r);
-        guint64 lo, hi;
-        if (!g_ascii_string_to_unsigned(lo_s, 10, 0, max - 1, &lo, NULL) ||
-            !g_ascii_string_to_unsigned(dash ? dash + 1 : lo_s, 10, lo, max - 1, &hi, NULL) ||
-            (neg && dash))
-            return fail(error, SP_DOMXML_ERROR_INVALID,
-                        "invalid CPU or node set '%s' (ranges of ids below %u, ^N excludes)", s,
-                        max);
-        for (guint64 i = lo; i <= hi; i++)
-            set[i] = !neg;
-        any |= !neg;
-    }
-    for (guint i = 0; i < max; i++)
-        if (set[i])
-            g_array_append_val(ids, i);
-    if (!any || ids->len == 0)
-        return fail(error, SP_DOMXML_ERROR_INVALID, "CPU or node set '%s' is empty", s);
-    return true;
+    g_autoptr(GError) err = NULL;
+    if (sp_id_list_parse(s, max, ids, &err))
+        return true;
+    return fail(error, SP_DOMXML_ERROR_INVALID, "%s", err->message);
 }
 
 static bool set_valid(const SpXmlNode *n, const char *what, const char *s, guint max,

@@ -19,7 +19,8 @@ libsplibvirt_a_SOURCES = \
 	vmm/libvirt/server.c vmm/libvirt/server.h \
 	vmm/libvirt/xmltree.c vmm/libvirt/xmltree.h \
 	vmm/libvirt/domxml.c vmm/libvirt/domxml-format.c vmm/libvirt/domxml.h \
-	vmm/libvirt/client.c vmm/libvirt/client.h
+	vmm/libvirt/client.c vmm/libvirt/client.h \
+	vmm/id-list.c vmm/id-list.h
 
 splibvirt_test_ldadd = libsplibvirt.a $(GLIB_LIBS)
 

@@ -6,9 +6,10 @@
  * two channels as descriptors; never by hand.  Setup, in order:
  *   1. HELLO (who we are) and CONFIG (the VM's spec; the console log) from
  *      the supervisor;
- *   2. open /dev/kvm, build the machine: RAM and its userfaultfd, vCPUs,
+ *   2. the VM's NUMA memory policy (vm-placement.h) for this process, then
+ *      open /dev/kvm, build the machine: RAM and its userfaultfd, vCPUs,
  *      devices, the payload or kernel loaded (a clone child waits for its
- *      layout instead: CLONE_LOAD);
+ *      layout instead: CLONE_LOAD); guest RAM gets the policy too;
  *   3. open the re-attach socket (daemon only);
  *   4. drop privileges and install the seccomp filter (sandbox.c);
  *   5. answer CONFIG: ready (or the error that stopped us, then exit 1).
@@ -159,6 +160,9 @@ static bool setup_machine(SpVmProc *p, SpProtoMsg *cfgmsg, int *off_fd, GError *
         if (!p->console)
             close(cfd);
     }
+    /* numa=: this thread's policy, inherited by every thread started below */
+    if (!sp_numa_apply_task(p->cfg->numa_mode, p->cfg->numa_nodes, error))
+        return false;
     p->kvm = sp_kvm_open(p->kvm_path, error);
     if (!p->kvm)
         return false;
@@ -168,6 +172,10 @@ static bool setup_machine(SpVmProc *p, SpProtoMsg *cfgmsg, int *off_fd, GError *
     if (!p->m)
         return false;
     if (p->mergeable && !sp_guest_mem_set_mergeable(sp_machine_mem(p->m), error))
+        return false;
+    /* ... and guest RAM's, moving what the loader wrote before */
+    SpGuestMem *ram = sp_machine_mem(p->m);
+    if (!sp_numa_apply_range(p->cfg->numa_mode, p->cfg->numa_nodes, ram->host, ram->size, error))
         return false;
     *off_fd = sp_machine_rmap_off_fd(p->m);
     if (p->listen_path && (p->listen_fd = listen_open(p->listen_path, error)) < 0)
