@@ -12,21 +12,27 @@
  *                     MADV_MERGEABLE (as `samepage run --engine=ksm`),
  *                     ksmd at pages_to_scan=5000 sleep=20
  *   ksm-full          the same, ksmd at pages_to_scan=100000 sleep=0
- * Each run measures, every 200 ms, the saving (KSM's pages_sharing plus
- * zero pages) against the achievable saving from memload's ground truth,
- * and the CPU time of the engine or of ksmd; the time and CPU to reach
- * 95 % and 99 %; then a churn phase (memload rewriting pages) for
+ * Each run measures, every --sample-ms (default 1000 ms), the saving as the
+ * kernel sees it (distinct physical pages behind the managed RAM, from
+ * each VM process's pagemap) against the achievable saving from memload's
+ * ground truth, and the CPU time of the engine or of ksmd; the time and
+ * CPU to reach 95 % and 99 %.  The sampler's own cost is printed (its
+ * pagemap reads pay per mapping, and samepage's VM processes have many),
+ * and so are the engine's (or ksmd's) run time, run-queue wait and
+ * context switches over the convergence (schedstat, status), which
+ * explain its wall time; then a churn phase (memload rewriting pages) for
  * steady-state CPU; then the host memory really used by the managed pages
  * (distinct physical pages from each VM process's /proc/PID/pagemap) and
  * the mappings.  samepage's engine is its index thread here plus the agent
  * thread in every VM process (hashing, comparing and remapping that VM's
  * pages): its CPU is the sum of both, and the most cores it kept busy at
- * once (over a 200 ms sample) says whether the agents ran in parallel.
+ * once (over a sample) says whether the agents ran in parallel.
  *
  * Output: a table, JSON (--json FILE) and a gnuplot PNG (--plot FILE).
  * Must run as root (KVM, KSM's sysfs knobs, pagemap).  Restores KSM's knobs.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,12 +58,16 @@ typedef struct Result {
     double mappings_per_vm;
     double index_cpu_s, agents_cpu_s; /* samepage: CPU to the end of convergence, by side */
     double max_cores;                 /* most cores the engine or ksmd kept busy in a sample */
+    double sampler_s;                 /* wall time of the sampler's pagemap reads (convergence) */
+    guint nsamples;
+    double run_s, wait_s; /* the engine's threads or ksmd: on a CPU, runnable but waiting */
+    uint64_t vol, invol;  /* their voluntary and involuntary context switches */
     GArray *samples;
 } Result;
 
 static int nvms = 4;
 static int mem_mib = 512;
-static int converge_s = 120, churn_s = 20;
+static int converge_s = 120, churn_s = 20, sample_ms = 1000;
 static char *images;
 
 static uint64_t read_ksm(const char *knob)
@@ -126,6 +136,70 @@ static double threads_cpu_s(pid_t pid, const char *comm)
             ticks += ut + stt;
     }
     return (double)ticks / (double)sysconf(_SC_CLK_TCK);
+}
+
+typedef struct {
+    double run_s, wait_s;
+    uint64_t vol, invol;
+} Sched;
+
+/* Add the schedstat (run and run-queue wait) and context switches of the
+ * threads of `pid` named `comm` to *acc. */
+static void sched_add(pid_t pid, const char *comm, Sched *acc)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/task", (int)pid);
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+    const char *e;
+    while (d && (e = g_dir_read_name(d))) {
+        g_autofree char *comm_p = g_strdup_printf("%s/%s/comm", dir, e);
+        g_autofree char *c = NULL, *ss = NULL, *st = NULL;
+        if (!g_file_get_contents(comm_p, &c, NULL, NULL) || strcmp(g_strstrip(c), comm))
+            continue;
+        g_autofree char *ss_p = g_strdup_printf("%s/%s/schedstat", dir, e);
+        g_autofree char *st_p = g_strdup_printf("%s/%s/status", dir, e);
+        unsigned long long run = 0, wait = 0;
+        if (g_file_get_contents(ss_p, &ss, NULL, NULL) && sscanf(ss, "%llu %llu", &run, &wait) == 2)
+            acc->run_s += run / 1e9, acc->wait_s += wait / 1e9;
+        if (g_file_get_contents(st_p, &st, NULL, NULL)) {
+            const char *v = strstr(st, "\nvoluntary_ctxt_switches:");
+            const char *iv = strstr(st, "nonvoluntary_ctxt_switches:");
+            if (v)
+                acc->vol += g_ascii_strtoull(strchr(v, ':') + 1, NULL, 10);
+            if (iv)
+                acc->invol += g_ascii_strtoull(strchr(iv, ':') + 1, NULL, 10);
+        }
+    }
+}
+
+static pid_t ksmd_pid(void)
+{
+    g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
+    const char *e;
+    while (d && (e = g_dir_read_name(d))) {
+        if (!g_ascii_isdigit(e[0]))
+            continue;
+        g_autofree char *comm_p = g_strdup_printf("/proc/%s/comm", e);
+        g_autofree char *comm = NULL;
+        if (g_file_get_contents(comm_p, &comm, NULL, NULL) && !strcmp(g_strstrip(comm), "ksmd"))
+            return (pid_t)atoi(e);
+    }
+    return 0;
+}
+
+/* The engine's threads (index thread here, each VM's agent) or ksmd. */
+static Sched engine_sched(Harness *h, bool ksm)
+{
+    Sched s = {0};
+    if (ksm) {
+        pid_t k = ksmd_pid();
+        if (k)
+            sched_add(k, "ksmd", &s);
+        return s;
+    }
+    sched_add(getpid(), "sp-engine", &s);
+    for (guint i = 0; i < h->vms->len; i++)
+        sched_add(sp_vm_pid(h->vms->pdata[i]), "sp-agent", &s);
+    return s;
 }
 
 /* samepage's engine: its index thread here, and the agent thread of every
@@ -238,17 +312,21 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
     }
     double index0 = ksm ? 0 : sp_engine_cpu_ns(h->engine) / 1e9,
            agents0 = ksm ? 0 : agents_cpu_s(h);
+    Sched sc0 = engine_sched(h, ksm);
     gint64 t0 = g_get_monotonic_time();
     uint64_t saved = 0;
     double t = 0, cpu = 0, t_prev = 0, cpu_prev = 0;
     while ((g_get_monotonic_time() - t0) / 1e6 < converge_s) {
-        g_usleep(200000);
+        g_usleep((gulong)sample_ms * 1000);
         t = (g_get_monotonic_time() - t0) / 1e6;
         cpu = (ksm ? ksmd_cpu_s() : engine_cpu_s(h)) - cpu0;
         r->max_cores = MAX(r->max_cores, (cpu - cpu_prev) / (t - t_prev));
         t_prev = t, cpu_prev = cpu;
         /* The saving as the kernel sees it, the same measure for both. */
+        gint64 s0 = g_get_monotonic_time();
         saved = managed - MIN(managed, host_pages(nvms, vms, gpa, pages));
+        r->sampler_s += (g_get_monotonic_time() - s0) / 1e6;
+        r->nsamples++;
         double frac = achievable ? (double)saved / achievable : 0;
         Sample s = {t, frac, cpu};
         g_array_append_val(r->samples, s);
@@ -259,6 +337,9 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
             break;
         }
     }
+    Sched sc1 = engine_sched(h, ksm);
+    r->run_s = sc1.run_s - sc0.run_s, r->wait_s = sc1.wait_s - sc0.wait_s;
+    r->vol = sc1.vol - sc0.vol, r->invol = sc1.invol - sc0.invol;
     if (!ksm) {
         r->index_cpu_s = sp_engine_cpu_ns(h->engine) / 1e9 - index0;
         r->agents_cpu_s = agents_cpu_s(h) - agents0;
@@ -330,6 +411,8 @@ int main(int argc, char **argv)
         {"mem", 0, 0, G_OPTION_ARG_INT, &mem_mib, "MiB of RAM per VM (default 512)", "MIB"},
         {"converge", 0, 0, G_OPTION_ARG_INT, &converge_s, "Longest convergence wait, s (120)", "S"},
         {"churn", 0, 0, G_OPTION_ARG_INT, &churn_s, "Churn phase, s (20)", "S"},
+        {"sample-ms", 0, 0, G_OPTION_ARG_INT, &sample_ms,
+         "Sample the saving every MS milliseconds (1000; at least 100)", "MS"},
         {"json", 0, 0, G_OPTION_ARG_FILENAME, &json_path, "Write the results as JSON", "FILE"},
         {"plot", 0, 0, G_OPTION_ARG_FILENAME, &plot_path, "Plot saving over time (PNG, gnuplot)",
          "FILE"},
@@ -348,8 +431,9 @@ int main(int argc, char **argv)
     }
     if (quick)
         nvms = 2, mem_mib = 128, converge_s = 30, churn_s = 5;
-    if (nvms < 2 || nvms > 64 || mem_mib < 64 || getuid() != 0) {
-        g_printerr("sp-bench: needs root, 2..64 VMs and at least 64 MiB each\n");
+    if (nvms < 2 || nvms > 64 || mem_mib < 64 || sample_ms < 100 || getuid() != 0) {
+        g_printerr("sp-bench: needs root, 2..64 VMs, at least 64 MiB each and --sample-ms of at "
+                   "least 100\n");
         return 2;
     }
     if (access("/sys/kernel/mm/ksm/run", W_OK) != 0) {
@@ -398,13 +482,24 @@ int main(int argc, char **argv)
            res[3].final_frac > 0 ? res[1].final_frac / res[3].final_frac : -1);
     printf("(t/cpu = -1: the configuration did not reach that level within %d s)\n", converge_s);
     printf("\nCPU until convergence ended (samepage: index thread + the VM processes' agent "
-           "threads), and the most cores kept busy at once over a 200 ms sample:\n");
+           "threads), and the most cores kept busy at once over a %d ms sample:\n",
+           sample_ms);
     for (int i = 0; i < 4; i++)
         if (i < 2)
             printf("%-17s index %7.2f s  agents %7.2f s  max %.2f cores\n", res[i].name,
                    res[i].index_cpu_s, res[i].agents_cpu_s, res[i].max_cores);
         else
             printf("%-17s ksmd  max %.2f cores\n", res[i].name, res[i].max_cores);
+    printf("\nWhere the wall time to convergence went, for the engine's threads (samepage: "
+           "sp-engine + every sp-agent) or ksmd, and what the sampler cost:\n"
+           "%-17s %8s %8s %8s %9s %9s %8s %9s\n",
+           "config", "wall s", "run s", "wait s", "vol sw", "invol sw", "samples", "sampler s");
+    for (int i = 0; i < 4; i++) {
+        double wall = res[i].t99 > 0 ? res[i].t99 : converge_s;
+        printf("%-17s %8.2f %8.2f %8.2f %9" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT " %8u %9.2f\n",
+               res[i].name, wall, res[i].run_s, res[i].wait_s, res[i].vol, res[i].invol,
+               res[i].nsamples, res[i].sampler_s);
+    }
 
     if (json_path) {
         GString *j = g_string_new("{\"vms\":");
@@ -419,11 +514,13 @@ int main(int argc, char **argv)
                 ",\"churn_cpu_fraction\":%.4f,"
                 "\"churn_saving_fraction\":%.4f,\"metadata_bytes_per_page\":%.2f,"
                 "\"mappings_per_vm\":%.1f,\"index_cpu_s\":%.3f,\"agents_cpu_s\":%.3f,"
-                "\"max_cores\":%.3f,\"samples\":[",
+                "\"max_cores\":%.3f,\"run_s\":%.3f,\"wait_s\":%.3f,\"voluntary_switches\":"
+                "%" G_GUINT64_FORMAT ",\"involuntary_switches\":%" G_GUINT64_FORMAT
+                ",\"sampler_s\":%.3f,\"samples\":[",
                 i ? "," : "", r->name, r->t95, r->cpu95, r->t99, r->cpu99, r->final_frac,
                 r->achievable_pages, r->host_pages, r->churn_cpu_frac, r->churn_saved_frac,
                 r->meta_bytes_per_page, r->mappings_per_vm, r->index_cpu_s, r->agents_cpu_s,
-                r->max_cores);
+                r->max_cores, r->run_s, r->wait_s, r->vol, r->invol, r->sampler_s);
             for (guint s = 0; s < r->samples->len; s++) {
                 Sample *sm = &g_array_index(r->samples, Sample, s);
                 g_string_append_printf(j, "%s[%.2f,%.4f,%.3f]", s ? "," : "", sm->t, sm->saved_frac,

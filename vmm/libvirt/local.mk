@@ -59,9 +59,9 @@ tests/fuzz/fuzz-libvirt: $(libvirt_fuzz_sources) $(filter %.h,$(libsplibvirt_a_S
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE $(GLIB_CFLAGS) \
 	-o $@ $(addprefix $(top_srcdir)/,$(libvirt_fuzz_sources)) $(GLIB_LIBS)
-domxml_fuzz_sources = tests/fuzz/fuzz-domxml.c vmm/libvirt/domxml.c \
+domxml_fuzz_sources = tests/fuzz/fuzz-domxml.c vmm/libvirt/domxml.c vmm/id-list.c \
 	vmm/libvirt/domxml-format.c vmm/libvirt/xmltree.c
-tests/fuzz/fuzz-domxml: $(domxml_fuzz_sources) vmm/libvirt/domxml.h vmm/libvirt/xmltree.h
+tests/fuzz/fuzz-domxml: $(domxml_fuzz_sources) vmm/libvirt/domxml.h vmm/libvirt/xmltree.h vmm/id-list.h
 	$(AM_V_CCLD)$(MKDIR_P) tests/fuzz && $(FUZZ_CC) -std=gnu11 -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-I$(top_srcdir) -I$(top_builddir) -D_GNU_SOURCE $(GLIB_CFLAGS) -o $@ \
