@@ -89,30 +89,6 @@ static void write_ksm(const char *knob, uint64_t v)
                    g_strerror(errno));
 }
 
-static double ksmd_cpu_s(void)
-{
-    /* ksmd's utime + stime from /proc/<pid>/stat (clock ticks). */
-    g_autoptr(GDir) d = g_dir_open("/proc", 0, NULL);
-    const char *e;
-    while (d && (e = g_dir_read_name(d))) {
-        if (!g_ascii_isdigit(e[0]))
-            continue;
-        g_autofree char *comm_p = g_strdup_printf("/proc/%s/comm", e);
-        g_autofree char *comm = NULL;
-        if (!g_file_get_contents(comm_p, &comm, NULL, NULL) || strcmp(g_strstrip(comm), "ksmd"))
-            continue;
-        g_autofree char *stat_p = g_strdup_printf("/proc/%s/stat", e);
-        g_autofree char *st = NULL;
-        if (!g_file_get_contents(stat_p, &st, NULL, NULL))
-            return 0;
-        char *rp = strrchr(st, ')');
-        unsigned long ut = 0, stt = 0;
-        sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt);
-        return (double)(ut + stt) / (double)sysconf(_SC_CLK_TCK);
-    }
-    return 0;
-}
-
 /* CPU seconds of the threads of process `pid` named `comm` (utime + stime). */
 static double threads_cpu_s(pid_t pid, const char *comm)
 {
@@ -184,6 +160,13 @@ static pid_t ksmd_pid(void)
             return (pid_t)atoi(e);
     }
     return 0;
+}
+
+/* ksmd's utime + stime (0 without ksmd). */
+static double ksmd_cpu_s(void)
+{
+    pid_t k = ksmd_pid();
+    return k ? threads_cpu_s(k, "ksmd") : 0;
 }
 
 /* The engine's threads (index thread here, each VM's agent) or ksmd. */

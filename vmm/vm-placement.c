@@ -120,7 +120,9 @@ static bool policy_of(SpNumaMode mode, const char *nodes, int *kmode, unsigned l
     }
 }
 
-bool sp_numa_apply_task(SpNumaMode mode, const char *nodes, GError **error)
+/* The policy for the calling thread (addr NULL: set_mempolicy) or for
+ * [addr, addr + len) (mbind, moving what is there). */
+static bool numa_apply(SpNumaMode mode, const char *nodes, void *addr, size_t len, GError **error)
 {
     unsigned long mask[NODE_LIMIT / (8 * sizeof(long))], maxnode;
     int kmode;
@@ -128,28 +130,23 @@ bool sp_numa_apply_task(SpNumaMode mode, const char *nodes, GError **error)
         return true;
     if (!policy_of(mode, nodes, &kmode, mask, &maxnode, error))
         return false;
-    if (set_mempolicy(kmode, mask, maxnode) < 0) {
+    if ((addr ? mbind(addr, len, kmode, mask, maxnode, MPOL_MF_MOVE)
+              : set_mempolicy(kmode, mask, maxnode)) < 0) {
         int e = errno;
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "set_mempolicy(%s:%s): %s",
-                    sp_numa_mode_name(mode), nodes, g_strerror(e));
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "%s(%s:%s)%s: %s",
+                    addr ? "mbind" : "set_mempolicy", sp_numa_mode_name(mode), nodes,
+                    addr ? " of guest RAM" : "", g_strerror(e));
         return false;
     }
     return true;
 }
 
+bool sp_numa_apply_task(SpNumaMode mode, const char *nodes, GError **error)
+{
+    return numa_apply(mode, nodes, NULL, 0, error);
+}
+
 bool sp_numa_apply_range(SpNumaMode mode, const char *nodes, void *addr, size_t len, GError **error)
 {
-    unsigned long mask[NODE_LIMIT / (8 * sizeof(long))], maxnode;
-    int kmode;
-    if (mode == SP_NUMA_DEFAULT)
-        return true;
-    if (!policy_of(mode, nodes, &kmode, mask, &maxnode, error))
-        return false;
-    if (mbind(addr, len, kmode, mask, maxnode, MPOL_MF_MOVE) < 0) {
-        int e = errno;
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "mbind(%s:%s) of guest RAM: %s",
-                    sp_numa_mode_name(mode), nodes, g_strerror(e));
-        return false;
-    }
-    return true;
+    return numa_apply(mode, nodes, addr, len, error);
 }
