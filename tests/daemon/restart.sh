@@ -34,6 +34,9 @@ V list >"$T/out" 2>&1
 check "4 VMs run under samepaged" sh -c "[ \$(grep -c ' running' '$T/out') = 4 ]"
 wait_sharing 10000
 before=$(shm pages_sharing)
+# The guests keep rewriting pages (rate=200), so pages_sharing moves by a few
+# per cent around its level: "at its level" is within 5 % of the figure before.
+level=$((before * 95 / 100))
 ids_before=$(V list | awk '/running/ {print $1 $2}' | sort | tr '\n' ' ')
 pids_before=$(vm_pids)
 
@@ -50,9 +53,9 @@ ids_after=$(awk '/running/ {print $1 $2}' "$T/out" | sort | tr '\n' ' ')
 check "a new samepaged re-attaches to all 4 with their ids ($(echo "$t1 - $t0" | bc) s)" \
     sh -c "[ '$ids_after' = '$ids_before' ]"
 grep -q 'event=reattached domain=r4' "$T/daemon.log" && ok "the re-attach is logged" || notok "the re-attach is logged"
-wait_sharing "$before"
+wait_sharing "$level"
 after=$(shm pages_sharing)
-check "pages_sharing returns to its level ($before before, $after after)" sh -c "[ $after -ge $before ]"
+check "pages_sharing returns to its level ($before before, $after after, at least $level)" sh -c "[ $after -ge $level ]"
 ra=$(rounds_of r1); sleep 2; rb=$(rounds_of r1)
 check "the guests verify on (r1 rounds $ra -> $rb)" sh -c "[ '$rb' -gt '$ra' ]"
 check "zero integrity errors" sh -c "[ $(guest_sum integrity_errors) = 0 ]"
@@ -71,9 +74,9 @@ spd_start
 V list >"$T/out" 2>&1
 ids_after=$(awk '/running/ {print $1 $2}' "$T/out" | sort | tr '\n' ' ')
 check "after a graceful restart: all 4 back with their ids" sh -c "[ '$ids_after' = '$ids_before' ]"
-wait_sharing "$before"
+wait_sharing "$level"
 check "... sharing at its level, no integrity error" \
-    sh -c "[ $(shm pages_sharing) -ge $before ] && [ $(guest_sum integrity_errors) = 0 ]"
+    sh -c "[ $(shm pages_sharing) -ge $level ] && [ $(guest_sum integrity_errors) = 0 ]"
 
 # One VM process killed: that VM alone is reported crashed.
 kill -9 "$(pgrep -f -- "--listen=$T/vms/r2.sock")"
