@@ -48,6 +48,8 @@ static const ProtoRule rules[] = {
     {SP_PROTO_SYNC, "SYNC", 0, 0, 0, 0},
     {SP_PROTO_IDENTITY, "IDENTITY", sizeof(SpProtoIdentity), sizeof(SpProtoIdentity), 0, 1},
     {SP_PROTO_LAYOUT, "LAYOUT", 4, 4, 0, 0},
+    {SP_PROTO_NUMA_SET, "NUMA_SET", 5, 4 + 256, 0, 0},
+    {SP_PROTO_NUMA_PAGES, "NUMA_PAGES", 0, 0, 0, 0},
     {SP_PROTO_EV_CONSOLE, "EV_CONSOLE", 0, 4096, 0, 0},
     {SP_PROTO_EV_PHASE, "EV_PHASE", 8, 8 + 256, 0, 0},
     {SP_PROTO_EV_RESULT, "EV_RESULT", 9, 8 + 64, 0, 0},

@@ -88,6 +88,8 @@ typedef enum SpProtoType {
     SP_PROTO_IDENTITY,    /* SpProtoIdentity; fd (optional): its console log */
     SP_PROTO_LAYOUT,      /* u32 i -> u32 ngroups; fd: group file i (i < ngroups), or
                            * for i = SP_PROTO_LAYOUT_BITS: the off bits and the layer blob */
+    SP_PROTO_NUMA_SET,    /* u32 SpNumaMode, node list text: move guest RAM (vm-placement.h) */
+    SP_PROTO_NUMA_PAGES,  /* -> u32 n, u64 pages[n] per node, u64 on nodes >= n */
     /* --- control channel: VM -> supervisor events --- */
     SP_PROTO_EV_CONSOLE = 0x40, /* text */
     SP_PROTO_EV_PHASE,          /* u64 n, text label */
@@ -127,6 +129,7 @@ typedef struct SpProtoHello {
     char name[64];    /* NUL-terminated */
 } SpProtoHello;
 #define SP_PROTO_LAYOUT_BITS 0xffffffffu
+#define SP_PROTO_NUMA_NODES  64 /* nodes a NUMA_PAGES reply counts one by one */
 #define SP_PROTO_CH_CONTROL  1
 #define SP_PROTO_CH_MEMORY   2
 #define SP_PROTO_CH_SWAP     3

@@ -48,9 +48,9 @@ EXTRA_DIST += tests/cli-errors.sh tests/clone-cli.sh tests/clone-run-status.sh t
 # virsh, python3-libvirt and prometheus-libvirt-exporter.
 TESTS += tests/cli-daemon.sh tests/daemon/clone.sh
 EXTRA_DIST += tests/cli-daemon.sh tests/daemon/clone.sh
-TESTS += tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/memtune.sh tests/daemon/exporter.sh \
+TESTS += tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/memtune.sh tests/daemon/numatune.sh tests/daemon/exporter.sh \
 	tests/daemon/python-libvirt.py
-EXTRA_DIST += tests/daemon/common.sh tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/memtune.sh \
+EXTRA_DIST += tests/daemon/common.sh tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/memtune.sh tests/daemon/numatune.sh \
 	tests/daemon/exporter.sh tests/daemon/python-libvirt.py
 # Domain XML as libvirt users write it, the lifecycle verbs, events, and
 # clients served at once (issue 16).

@@ -29,13 +29,14 @@ libvmm_a_SOURCES = \
 	vmm/super/vm.c vmm/super/vm.h vmm/super/vm-priv.h \
 	vmm/super/vm-clone.c \
 	vmm/super/vm-reattach.c \
-	vmm/super/vm-threads.c
+	vmm/super/vm-threads.c \
+	vmm/super/vm-numa.c
 
 # The VM process.
 pkglibexec_PROGRAMS += samepage-vm
 samepage_vm_SOURCES = \
 	vmm/vmproc/main.c vmm/vmproc/vmproc.h \
-	vmm/vmproc/control.c vmm/vmproc/events.c vmm/vmproc/clone.c \
+	vmm/vmproc/control.c vmm/vmproc/events.c vmm/vmproc/clone.c vmm/vmproc/numa.c \
 	vmm/vmproc/sandbox.c vmm/vmproc/sandbox.h
 samepage_vm_LDADD = libvmm.a libsharing.a librmap.a \
 	$(GLIB_LIBS) $(NUMA_LIBS) $(XXHASH_LIBS) $(LZ4_LIBS) $(SECCOMP_LIBS) -lpthread
@@ -47,7 +48,7 @@ libvmm_a_SOURCES += \
 	vmm/cli/cmd.h vmm/cli/cmd-run.c \
 	vmm/cli/cmd-client.c vmm/cli/cmd-client.h \
 	vmm/cli/cmd-list.c \
-	vmm/cli/cmd-lifecycle.c \
+	vmm/cli/cmd-lifecycle.c vmm/cli/cmd-numatune.c \
 	vmm/cli/cmd-stats.c \
 	vmm/cli/cmd-console.c \
 	vmm/cli/cmd-clone.c \

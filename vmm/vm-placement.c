@@ -2,6 +2,8 @@
 /* vm-placement.c - NUMA memory policy of a VM (see vm-placement.h). */
 #include <errno.h>
 #include <numa.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <numaif.h>
 #include <string.h>
 
@@ -149,4 +151,93 @@ bool sp_numa_apply_task(SpNumaMode mode, const char *nodes, GError **error)
 bool sp_numa_apply_range(SpNumaMode mode, const char *nodes, void *addr, size_t len, GError **error)
 {
     return numa_apply(mode, nodes, addr, len, error);
+}
+
+bool sp_numa_move_range(SpNumaMode mode, const char *nodes, void *addr, size_t len, GError **error)
+{
+    for (size_t off = 0; off < len; off += SP_NUMA_MOVE_BATCH)
+        if (!numa_apply(mode, nodes, (char *)addr + off, MIN(SP_NUMA_MOVE_BATCH, len - off), error))
+            return false;
+    return true;
+}
+
+/* --- the process policy, for threads that started before it changed --- */
+
+static GMutex proc_lock;
+static SpNumaMode proc_mode;
+static char *proc_nodes;
+static unsigned proc_gen; /* atomic; 0: never set */
+
+bool sp_numa_set_process_policy(SpNumaMode mode, const char *nodes, GError **error)
+{
+    unsigned long mask[NODE_LIMIT / (8 * sizeof(long))], maxnode;
+    int kmode;
+    if (mode != SP_NUMA_DEFAULT && !policy_of(mode, nodes, &kmode, mask, &maxnode, error))
+        return false;
+    g_mutex_lock(&proc_lock);
+    proc_mode = mode;
+    g_free(proc_nodes);
+    proc_nodes = g_strdup(nodes);
+    __atomic_add_fetch(&proc_gen, 1, __ATOMIC_RELEASE);
+    g_mutex_unlock(&proc_lock);
+    unsigned seen = 0;
+    sp_numa_thread_sync(&seen);
+    return true;
+}
+
+void sp_numa_thread_sync(unsigned *seen)
+{
+    unsigned gen = __atomic_load_n(&proc_gen, __ATOMIC_ACQUIRE);
+    if (gen == *seen)
+        return;
+    unsigned long mask[NODE_LIMIT / (8 * sizeof(long))], maxnode;
+    int kmode = MPOL_DEFAULT;
+    bool ok = true;
+    g_mutex_lock(&proc_lock);
+    gen = __atomic_load_n(&proc_gen, __ATOMIC_ACQUIRE);
+    if (proc_mode == SP_NUMA_DEFAULT) {
+        memset(mask, 0, sizeof(mask));
+        maxnode = 0;
+    } else {
+        ok = policy_of(proc_mode, proc_nodes, &kmode, mask, &maxnode, NULL);
+    }
+    g_mutex_unlock(&proc_lock);
+    /* A failure leaves this thread's previous policy: the nodes were
+     * checked when the policy was set, so only a node going away can fail. */
+    if (ok && set_mempolicy(kmode, maxnode ? mask : NULL, maxnode) < 0)
+        g_warning("event=numa-thread-policy error=\"%s\"", g_strerror(errno));
+    *seen = gen;
+}
+
+/* Pages per move_pages() query. */
+#define QUERY_BATCH 1024
+
+bool sp_numa_resident_pages(void *addr, size_t len, guint64 *counts, guint max, guint64 *elsewhere,
+                            GError **error)
+{
+    void *pages[QUERY_BATCH];
+    int status[QUERY_BATCH];
+    size_t npages = len / 4096;
+    memset(counts, 0, max * sizeof(*counts));
+    *elsewhere = 0;
+    for (size_t first = 0; first < npages; first += QUERY_BATCH) {
+        size_t n = MIN((size_t)QUERY_BATCH, npages - first);
+        for (size_t i = 0; i < n; i++)
+            pages[i] = (char *)addr + (first + i) * 4096;
+        if (syscall(SYS_move_pages, 0, (unsigned long)n, pages, NULL, status, 0) < 0) {
+            int e = errno;
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
+                        "move_pages (query) of guest RAM: %s", g_strerror(e));
+            return false;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (status[i] < 0) /* -ENOENT: not resident (or the zero page) */
+                continue;
+            if ((guint)status[i] < max)
+                counts[status[i]]++;
+            else
+                (*elsewhere)++;
+        }
+    }
+    return true;
 }

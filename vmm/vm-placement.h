@@ -17,7 +17,21 @@
  * once built (mbind with MPOL_MF_MOVE: the pages the loader wrote move).
  * Shared frames live in samepaged's pools and are not placed by this.
  *
- * Stateless; no locking.
+ * A running VM's policy can change (virsh numatune --live, `samepage
+ * numatune`): sp_numa_move_range() gives guest RAM the new policy in
+ * batches of SP_NUMA_MOVE_BATCH bytes with MPOL_MF_MOVE, so the pages only
+ * this VM maps move while the guest runs (each batch holds the process's
+ * mmap lock for the one batch: that is the longest a vCPU can stall on
+ * it); a page that is also mapped elsewhere (a shared frame: samepaged's
+ * view maps every one) is left where it is, never copied or unshared.
+ * The threads' own policy (what a vCPU's copy-on-write break of a merged
+ * page allocates with) follows through sp_numa_set_process_policy(): each
+ * vCPU thread calls sp_numa_thread_sync() before it enters the guest and
+ * applies a newer policy there.
+ *
+ * The process policy (sp_numa_set_process_policy / sp_numa_thread_sync) is
+ * one static slot under a mutex, with an atomic generation read without
+ * it; everything else is stateless.
  */
 #pragma once
 
@@ -49,3 +63,23 @@ bool sp_numa_nodes_check(const char *nodes, GError **error);
 bool sp_numa_apply_task(SpNumaMode mode, const char *nodes, GError **error);
 bool sp_numa_apply_range(SpNumaMode mode, const char *nodes, void *addr, size_t len,
                          GError **error);
+
+/* Bytes of guest RAM per mbind() while a running VM moves (2 MiB). */
+#define SP_NUMA_MOVE_BATCH (2u << 20)
+
+/* A running VM's new policy for [addr, addr + len): mbind with
+ * MPOL_MF_MOVE, SP_NUMA_MOVE_BATCH bytes at a time. */
+bool sp_numa_move_range(SpNumaMode mode, const char *nodes, void *addr, size_t len, GError **error);
+
+/* The policy every thread of this process should run with; the caller's
+ * thread gets it at once, the others at their next sp_numa_thread_sync(). */
+bool sp_numa_set_process_policy(SpNumaMode mode, const char *nodes, GError **error);
+/* On a thread that allocates guest memory (a vCPU): apply a process policy
+ * newer than *seen (starts at 0).  Cheap when nothing changed. */
+void sp_numa_thread_sync(unsigned *seen);
+
+/* Resident pages of [addr, addr + len) per host node, from the kernel
+ * (move_pages in query mode): counts[n] for n < max, plus *elsewhere for
+ * pages on nodes >= max.  Pages not resident are not counted. */
+bool sp_numa_resident_pages(void *addr, size_t len, guint64 *counts, guint max, guint64 *elsewhere,
+                            GError **error);

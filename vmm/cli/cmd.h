@@ -16,6 +16,7 @@ int sp_cmd_destroy(int argc, char **argv);
 int sp_cmd_suspend(int argc, char **argv);
 int sp_cmd_resume(int argc, char **argv);
 int sp_cmd_reboot(int argc, char **argv);
+int sp_cmd_numatune(int argc, char **argv);
 int sp_cmd_shutdown_all(int argc, char **argv);
 int sp_cmd_stats(int argc, char **argv);
 int sp_cmd_console(int argc, char **argv);

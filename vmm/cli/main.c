@@ -25,6 +25,7 @@ static const SpCommand commands[] = {
     {"suspend", sp_cmd_suspend, "suspend a running VM (paused)"},
     {"resume", sp_cmd_resume, "resume a suspended VM"},
     {"reboot", sp_cmd_reboot, "reboot a running VM (a new VM process, the same id)"},
+    {"numatune", sp_cmd_numatune, "show or change a VM's NUMA memory policy (moves it live)"},
     {"shutdown-all", sp_cmd_shutdown_all, "stop every running VM of samepaged (host shutdown)"},
     {"clone", sp_cmd_clone, "clone a running VM into N running children"},
     {"stats", sp_cmd_stats, "memory and sharing statistics of VMs and of the host"},

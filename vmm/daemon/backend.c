@@ -140,6 +140,25 @@ static bool be_domain_mem_limit_get(void *opaque, const guint8 uuid[16], guint32
     return d && sp_domains_get_mem_limit(dm->domains, d, flags, kib, error);
 }
 
+static bool be_domain_numa_get(void *opaque, const guint8 uuid[16], guint32 flags, char **mode,
+                               char **nodeset, GError **error)
+{
+    SpDaemon *dm = opaque;
+    g_autoptr(SpDomain) d = be_domain(dm, uuid, error);
+    if (!d)
+        return false;
+    sp_domains_get_numa(dm->domains, d, flags, mode, nodeset);
+    return true;
+}
+
+static bool be_domain_numa_set(void *opaque, const guint8 uuid[16], guint32 flags, const char *mode,
+                               const char *nodeset, GError **error)
+{
+    SpDaemon *dm = opaque;
+    g_autoptr(SpDomain) d = be_domain(dm, uuid, error);
+    return d && sp_domains_set_numa(dm->domains, d, flags, mode, nodeset, error);
+}
+
 static bool be_domain_mem_limit_set(void *opaque, const guint8 uuid[16], guint32 flags, guint64 kib,
                                     GError **error)
 {
@@ -192,6 +211,18 @@ static bool be_domain_stats(void *opaque, const guint8 uuid[16], guint32 groups,
      * the key says otherwise, and what the guest reported through the
      * control port (memload: verify rounds, pages verified, mismatches). */
     bool ok = sp_knobs_vm_params(dm->knobs, vm, groups & SP_LV_STATS_BALLOON, out, error);
+    /* resident guest pages per host node, from the kernel (docs/numa.md);
+     * a VM process that cannot answer costs these keys, not the call */
+    g_autoptr(GArray) numa = g_array_new(FALSE, TRUE, sizeof(guint64));
+    if (ok && (groups & SP_LV_STATS_BALLOON) && sp_vm_numa_pages(vm, numa, NULL)) {
+        guint nodes = numa_available() >= 0 ? (guint)numa_max_node() + 1 : 1;
+        if (numa->len < nodes)
+            g_array_set_size(numa, nodes);
+        for (guint n = 0; ok && n < numa->len; n++) {
+            g_autofree char *key = g_strdup_printf("samepage.numa.node%u.pages", n);
+            ok = sp_lv_params_add_ullong(out, key, g_array_index(numa, guint64, n), error);
+        }
+    }
     sp_domain_vm_done(d);
     return ok;
 }
@@ -391,6 +422,8 @@ const SpLvBackendOps sp_daemon_backend_ops = {
     .domain_set_autostart = be_domain_set_autostart,
     .domain_mem_limit_get = be_domain_mem_limit_get,
     .domain_mem_limit_set = be_domain_mem_limit_set,
+    .domain_numa_get = be_domain_numa_get,
+    .domain_numa_set = be_domain_numa_set,
     .domain_vcpus = be_domain_vcpus,
     .domain_memory_stats = be_domain_memory_stats,
     .domain_stats = be_domain_stats,

@@ -39,6 +39,8 @@ bool dom_name_taken(SpDomains *ds, const char *name);
  * (lock held). */
 void dom_write_run_file(SpDomains *ds, SpDomain *d);
 void dom_remove_run_file(SpDomains *ds, const char *name);
+/* domains/NAME.xml: a persistent domain's definition (lock held). */
+bool dom_write_definition(SpDomains *ds, SpDomain *d, GError **error);
 
 /* How long an operation waits for another's job on the same domain, in
  * seconds (libvirt's wait for a domain's job). */

@@ -181,7 +181,7 @@ SpVmConfig *sp_domain_vm_config(const SpDomXml *def, GError **error)
 
 /* --- files --- */
 
-static bool dom_write_definition(SpDomains *ds, SpDomain *d, GError **error)
+bool dom_write_definition(SpDomains *ds, SpDomain *d, GError **error)
 {
     g_autofree char *xml = sp_domxml_format(d->def, -1);
     g_autofree char *path = dom_path(ds, "domains", d->def->name, ".xml");

@@ -136,6 +136,17 @@ bool sp_domains_set_mem_limit(SpDomains *ds, SpDomain *d, guint32 flags, guint64
 bool sp_domains_get_mem_limit(SpDomains *ds, SpDomain *d, guint32 flags, guint64 *kib,
                               GError **error);
 
+/* virsh numatune (domains-numa.c, docs/numa.md).  Set: mode (libvirt's
+ * name; NULL keeps the current one, strict if none) and nodeset (NULL
+ * keeps the current one) of the running VM (SP_LV_AFFECT_LIVE: its RAM
+ * moves, the call returns when it has), of the definition
+ * (SP_LV_AFFECT_CONFIG, saved), or whichever applies (0).  Get: the same
+ * one's mode name (strict when it has no policy) and nodeset ("" for none),
+ * both g_free. */
+bool sp_domains_set_numa(SpDomains *ds, SpDomain *d, guint32 flags, const char *mode,
+                         const char *nodeset, GError **error);
+void sp_domains_get_numa(SpDomains *ds, SpDomain *d, guint32 flags, char **mode, char **nodeset);
+
 /* d->vm for a query, or NULL if not running; sp_domain_vm_done ends the use. */
 SpVm *sp_domain_vm_use(SpDomain *d);
 void sp_domain_vm_done(SpDomain *d);

@@ -1,7 +1,8 @@
 # vmm/daemon/ - samepaged: the host daemon and its libvirt backend.
 libvmm_a_SOURCES += \
 	vmm/daemon/domains.c vmm/daemon/domains.h \
-	vmm/daemon/domains-run.c vmm/daemon/domains-clone.c vmm/daemon/domains-priv.h \
+	vmm/daemon/domains-run.c vmm/daemon/domains-clone.c vmm/daemon/domains-numa.c \
+	vmm/daemon/domains-priv.h \
 	vmm/daemon/events.c \
 	vmm/daemon/knobs.c vmm/daemon/knobs.h \
 	vmm/daemon/backend.c vmm/daemon/backend-host.c vmm/daemon/backend.h \

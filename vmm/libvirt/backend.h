@@ -207,6 +207,14 @@ typedef struct {
                                  GError **error);
     bool (*domain_mem_limit_set)(void *opaque, const guint8 uuid[16], guint32 flags, guint64 kib,
                                  GError **error);
+    /* virsh numatune: the memory policy's mode name (strict, preferred,
+     * interleave) and node set ("" for none), of the running VM or the
+     * definition as flags say; set either (NULL keeps it): a running VM's
+     * memory moves before the call returns.  Optional. */
+    bool (*domain_numa_get)(void *opaque, const guint8 uuid[16], guint32 flags, char **mode,
+                            char **nodeset, GError **error);
+    bool (*domain_numa_set)(void *opaque, const guint8 uuid[16], guint32 flags, const char *mode,
+                            const char *nodeset, GError **error);
 
     /* --- statistics --- */
     /* dommemstat: append figures to out (GArray of SpLvMemStat). */

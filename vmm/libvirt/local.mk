@@ -13,7 +13,8 @@ libsplibvirt_a_SOURCES = \
 	vmm/libvirt/procs-connect.c vmm/libvirt/procs-domain.c \
 	vmm/libvirt/procs-stats.c vmm/libvirt/procs-node.c \
 	vmm/libvirt/procs-lifecycle.c \
-	vmm/libvirt/procs-vcpu.c vmm/libvirt/procs-host.c vmm/libvirt/procs-memtune.c vmm/libvirt/procs-events.c \
+	vmm/libvirt/procs-vcpu.c vmm/libvirt/procs-host.c vmm/libvirt/procs-memtune.c vmm/libvirt/procs-numatune.c \
+	vmm/libvirt/procs-events.c \
 	vmm/libvirt/capabilities.c vmm/libvirt/capabilities.h \
 	vmm/libvirt/procs-samepage.c \
 	vmm/libvirt/server.c vmm/libvirt/server.h \

@@ -64,6 +64,8 @@ extern const SpLvProc sp_lv_procs_events[];
 extern const gsize sp_lv_procs_events_len;
 extern const SpLvProc sp_lv_procs_memtune[]; /* procs-memtune.c */
 extern const gsize sp_lv_procs_memtune_len;
+extern const SpLvProc sp_lv_procs_numatune[]; /* procs-numatune.c */
+extern const gsize sp_lv_procs_numatune_len;
 
 /* samepage's private program (procs-samepage.c). */
 extern const SpLvProc sp_lv_procs_samepage[];

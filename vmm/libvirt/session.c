@@ -85,17 +85,18 @@ bool sp_lv_session_is_readonly(const SpLvSession *s)
 }
 
 static const SpLvProc *const proc_tables[] = {
-    sp_lv_procs_connect, sp_lv_procs_domain,    sp_lv_procs_stats,
-    sp_lv_procs_node,    sp_lv_procs_lifecycle, sp_lv_procs_vcpu,
-    sp_lv_procs_host,    sp_lv_procs_events,    sp_lv_procs_memtune,
+    sp_lv_procs_connect,   sp_lv_procs_domain,   sp_lv_procs_stats, sp_lv_procs_node,
+    sp_lv_procs_lifecycle, sp_lv_procs_vcpu,     sp_lv_procs_host,  sp_lv_procs_events,
+    sp_lv_procs_memtune,   sp_lv_procs_numatune,
 };
 
 const SpLvProc *sp_lv_proc_find(gint32 proc)
 {
-    const gsize lens[] = {
-        sp_lv_procs_connect_len, sp_lv_procs_domain_len,    sp_lv_procs_stats_len,
-        sp_lv_procs_node_len,    sp_lv_procs_lifecycle_len, sp_lv_procs_vcpu_len,
-        sp_lv_procs_host_len,    sp_lv_procs_events_len,    sp_lv_procs_memtune_len};
+    const gsize lens[] = {sp_lv_procs_connect_len,   sp_lv_procs_domain_len,
+                          sp_lv_procs_stats_len,     sp_lv_procs_node_len,
+                          sp_lv_procs_lifecycle_len, sp_lv_procs_vcpu_len,
+                          sp_lv_procs_host_len,      sp_lv_procs_events_len,
+                          sp_lv_procs_memtune_len,   sp_lv_procs_numatune_len};
     for (gsize t = 0; t < G_N_ELEMENTS(proc_tables); t++)
         for (gsize i = 0; i < lens[t]; i++)
             if (proc_tables[t][i].proc == proc)

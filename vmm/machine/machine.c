@@ -306,6 +306,12 @@ bool sp_machine_suspended(SpMachine *vm)
     return __atomic_load_n(&vm->suspended, __ATOMIC_ACQUIRE);
 }
 
+void sp_machine_kick_all(SpMachine *vm)
+{
+    for (uint32_t i = 0; i < vm->nvcpus; i++)
+        sp_vcpu_kick(&vm->vcpus[i]);
+}
+
 void sp_machine_request_stop(SpMachine *vm)
 {
     sp_machine_end(vm, SP_VM_STOPPED, 0, "stopped by the host");

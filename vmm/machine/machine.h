@@ -136,5 +136,8 @@ void sp_machine_resume(SpMachine *vm);
 bool sp_machine_suspend(SpMachine *vm, GError **error);
 bool sp_machine_unsuspend(SpMachine *vm, GError **error);
 bool sp_machine_suspended(SpMachine *vm);
+/* Make every vCPU leave the guest once and enter it again (a NUMA policy
+ * changed: vm-placement.h); any thread. */
+void sp_machine_kick_all(SpMachine *vm);
 
 #endif

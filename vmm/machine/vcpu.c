@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "vmm/machine/machine-priv.h"
+#include "vmm/vm-placement.h"
 
 #define SIG_VCPU_KICK SIGUSR1
 
@@ -242,12 +243,15 @@ gpointer sp_vcpu_thread(gpointer opaque)
     g_autofree char *tname = g_strdup_printf("%.8s/vcpu%u", vm->cfg->name, vcpu->index);
     pthread_setname_np(pthread_self(), tname);
 
+    unsigned numa_seen = 0;
     while (!__atomic_load_n(&vm->stop, __ATOMIC_ACQUIRE)) {
         if (__atomic_load_n(&vm->pause_req, __ATOMIC_ACQUIRE)) {
             if (!vcpu_park(vcpu))
                 break;
             continue;
         }
+        /* a NUMA policy changed while the VM runs (sp_machine_kick_all) */
+        sp_numa_thread_sync(&numa_seen);
         if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 __atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);

@@ -54,6 +54,9 @@ struct SpVm {
     uint64_t ram_base, ram_size;
     uint64_t resident_pages; /* last STATUS */
     bool suspended;          /* its vCPUs are held by our PAUSE (STATUS, PAUSE/RESUME) */
+    uint64_t numa_pages[SP_PROTO_NUMA_NODES]; /* last NUMA_PAGES (vm-numa.c) ... */
+    guint numa_nodes;                         /* ... its length ... */
+    gint64 numa_us;                           /* ... and when (0: never) */
     gint64 start_us, end_us;
     /* sharing */
     SpEngine *engine;

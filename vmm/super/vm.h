@@ -92,6 +92,13 @@ SpEngineVm *sp_vm_engine_handle(SpVm *vm); /* NULL if not attached */
  * the engine's swap keeps it (docs/swap.md).  false with a one-line error
  * when the VM does not share (share=no) or swap is off. */
 bool sp_vm_set_mem_limit(SpVm *vm, uint64_t bytes, GError **error);
+/* NUMA (vm-numa.c, docs/numa.md): move the running VM to a new memory
+ * policy (waits for the move); its policy now (*nodes: g_free); its
+ * resident guest pages per host node, from the kernel (out: guint64 per
+ * node, up to the last node with pages). */
+bool sp_vm_set_numa(SpVm *vm, SpNumaMode mode, const char *nodes, GError **error);
+void sp_vm_numa_policy(SpVm *vm, SpNumaMode *mode, char **nodes);
+bool sp_vm_numa_pages(SpVm *vm, GArray *out, GError **error);
 bool sp_vm_start(SpVm *vm, GError **error);
 void sp_vm_request_stop(SpVm *vm); /* any thread, idempotent */
 /* Wait for the end (at most timeout_s; < 0 forever); false on timeout. */

@@ -277,6 +277,10 @@ void sp_vmproc_handle(SpVmProc *p, SpProtoMsg *req)
     case SP_PROTO_IDENTITY:
         do_identity(p, req);
         break;
+    case SP_PROTO_NUMA_SET:
+    case SP_PROTO_NUMA_PAGES:
+        sp_vmproc_numa(p, req);
+        break;
     case SP_PROTO_CLONE_SAVE:
     case SP_PROTO_CLONE_GROUP:
     case SP_PROTO_CLONE_LOAD:

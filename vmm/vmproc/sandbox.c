@@ -101,6 +101,9 @@ static const int allowed[] = {
     SCMP_SYS(mremap),
     SCMP_SYS(mprotect),
     SCMP_SYS(madvise),
+    SCMP_SYS(mbind),         /* NUMA: a running VM's RAM moves (vm-placement.h) */
+    SCMP_SYS(set_mempolicy), /* ... and its threads' policy follows */
+    SCMP_SYS(get_mempolicy),
     SCMP_SYS(mincore),
     SCMP_SYS(brk),
     SCMP_SYS(process_madvise), /* only on pidfds, which it cannot open */
@@ -192,6 +195,10 @@ bool sp_sandbox_seccomp(bool log_only, GError **error)
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
                               SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+    /* move_pages on this process only (pid 0): the per-node page counts. */
+    if (rc == 0)
+        rc =
+            seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(move_pages), 1, SCMP_A0(SCMP_CMP_EQ, 0));
     /* prctl for thread names only. */
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,

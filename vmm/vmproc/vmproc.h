@@ -81,6 +81,9 @@ int sp_vmproc_probe_open(SpVmProc *p, const char *path);
 /* clone.c: CLONE_SAVE (source), CLONE_GROUP and CLONE_LOAD (child). */
 void sp_vmproc_clone(SpVmProc *p, SpProtoMsg *req);
 
+/* numa.c: NUMA_SET (a move, on a thread of its own) and NUMA_PAGES. */
+void sp_vmproc_numa(SpVmProc *p, SpProtoMsg *req);
+
 /* events.c: the machine's event callbacks, and sending an event. */
 SpMachineEvents sp_vmproc_machine_events(SpVmProc *p);
 void sp_vmproc_event(SpVmProc *p, uint16_t type, const void *payload, uint32_t len);

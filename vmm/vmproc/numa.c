@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * numa.c - the VM process's side of NUMA placement while the VM runs
+ * (docs/numa.md): NUMA_SET moves guest RAM to a new policy, NUMA_PAGES
+ * counts guest RAM's resident pages per host node, as the kernel sees them.
+ *
+ * A move takes as long as copying the pages does (about 1 GiB/s), so it
+ * runs on a thread of its own and replies from there: the main thread
+ * keeps serving the supervisor (status, stop) meanwhile.  One move at a
+ * time (`moving`, atomic); a second request is refused with a message.
+ * The order inside a move: the process policy first (the vCPUs pick it up
+ * on their next entry, after a kick, so a copy-on-write break during the
+ * move already lands on the new nodes), then guest RAM in batches
+ * (vm-placement.h).  cfg's numa fields are the main thread's: NUMA_PAGES
+ * and STATUS read nothing of them.
+ */
+#include <string.h>
+
+#include "vmm/vm-placement.h"
+#include "vmm/vmproc/vmproc.h"
+
+static int moving; /* atomic: a move is under way */
+
+typedef struct {
+    SpVmProc *p;
+    SpProtoMsg req; /* only the header is used: the reply's seq */
+    SpNumaMode mode;
+    char *nodes;
+} NumaMove;
+
+static gpointer move_thread(gpointer opaque)
+{
+    NumaMove *mv = opaque;
+    g_autoptr(GError) err = NULL;
+    SpGuestMem *mem = sp_machine_mem(mv->p->m);
+    gint64 t0 = g_get_monotonic_time();
+    bool ok = sp_numa_set_process_policy(mv->mode, mv->nodes, &err);
+    if (ok) {
+        sp_machine_kick_all(mv->p->m);
+        ok = sp_numa_move_range(mv->mode, mv->nodes, mem->host, mem->size, &err);
+    }
+    if (ok) {
+        g_message("event=numa-moved vm=%s numa=%s:%s seconds=%.3f", mv->p->name,
+                  sp_numa_mode_name(mv->mode), mv->nodes, (g_get_monotonic_time() - t0) / 1e6);
+        sp_vmproc_reply(mv->p, &mv->req, NULL, 0, NULL, 0);
+    } else {
+        sp_vmproc_reply_error(mv->p, &mv->req, err);
+    }
+    __atomic_store_n(&moving, 0, __ATOMIC_RELEASE);
+    g_free(mv->nodes);
+    g_free(mv);
+    return NULL;
+}
+
+static void do_set(SpVmProc *p, SpProtoMsg *req)
+{
+    uint32_t mode = 0;
+    g_autoptr(GError) err = NULL;
+    SpProtoReader r = sp_proto_reader(req);
+    sp_proto_read(&r, &mode, 4);
+    g_autofree char *nodes = sp_proto_read_text(&r, r.left);
+    if (r.bad || !nodes || mode == SP_NUMA_DEFAULT || !sp_numa_mode_name((SpNumaMode)mode)) {
+        err = g_error_new(SP_PROTO_ERROR, SP_PROTO_ERR_MALFORMED, "bad NUMA_SET request");
+    } else if (!sp_numa_nodes_check(nodes, &err)) {
+        /* err says which node */
+    } else if (__atomic_exchange_n(&moving, 1, __ATOMIC_ACQ_REL)) {
+        err = g_error_new(SP_PROTO_ERROR, SP_PROTO_ERR_REMOTE,
+                          "a NUMA move of this VM is already under way");
+    }
+    if (err) {
+        sp_vmproc_reply_error(p, req, err);
+        return;
+    }
+    NumaMove *mv = g_new0(NumaMove, 1);
+    mv->p = p;
+    mv->req.hdr = req->hdr;
+    mv->mode = (SpNumaMode)mode;
+    mv->nodes = g_steal_pointer(&nodes);
+    GThread *t = g_thread_try_new("numa-move", move_thread, mv, &err);
+    if (!t) {
+        __atomic_store_n(&moving, 0, __ATOMIC_RELEASE);
+        g_free(mv->nodes);
+        g_free(mv);
+        sp_vmproc_reply_error(p, req, err);
+        return;
+    }
+    g_thread_unref(t);
+}
+
+static void do_pages(SpVmProc *p, SpProtoMsg *req)
+{
+    g_autoptr(GError) err = NULL;
+    SpGuestMem *mem = sp_machine_mem(p->m);
+    guint64 pages[SP_PROTO_NUMA_NODES], elsewhere = 0;
+    if (!sp_numa_resident_pages(mem->host, mem->size, pages, SP_PROTO_NUMA_NODES, &elsewhere,
+                                &err)) {
+        sp_vmproc_reply_error(p, req, err);
+        return;
+    }
+    g_autoptr(GByteArray) b = g_byte_array_new();
+    uint32_t n = SP_PROTO_NUMA_NODES;
+    g_byte_array_append(b, (const guint8 *)&n, 4);
+    g_byte_array_append(b, (const guint8 *)pages, sizeof(pages));
+    g_byte_array_append(b, (const guint8 *)&elsewhere, 8);
+    sp_vmproc_reply(p, req, b->data, b->len, NULL, 0);
+}
+
+void sp_vmproc_numa(SpVmProc *p, SpProtoMsg *req)
+{
+    if (!p->m) {
+        g_autoptr(GError) err =
+            g_error_new(SP_PROTO_ERROR, SP_PROTO_ERR_REMOTE, "the VM is not built yet");
+        sp_vmproc_reply_error(p, req, err);
+    } else if (req->hdr.type == SP_PROTO_NUMA_SET) {
+        do_set(p, req);
+    } else {
+        do_pages(p, req);
+    }
+}
