@@ -1,13 +1,15 @@
 # tests/emuhost/ - the emulated-host tier (docs/emuhost.md).  Each test boots
 # QEMU TCG with SVM and two NUMA nodes; the images come from
 # scripts/guest-images.sh (cached in $(top_builddir)/images or $SAMEPAGE_IMAGES).
-EMUHOST_TESTS = tests/emuhost/emuhost-basic.sh tests/emuhost/emuhost-linux.sh tests/emuhost/emuhost-share.sh
+EMUHOST_TESTS = tests/emuhost/emuhost-basic.sh tests/emuhost/emuhost-linux.sh tests/emuhost/emuhost-share.sh \
+	tests/emuhost/emuhost-numa.sh
 TESTS += $(EMUHOST_TESTS)
 dist_noinst_SCRIPTS += \
 	scripts/guest-images.sh \
 	tests/emuhost/run-in-emuhost.sh \
 	tests/emuhost/emuhost-init \
 	tests/emuhost/inner-basic.sh tests/emuhost/inner-linux.sh tests/emuhost/inner-share.sh \
+	tests/emuhost/inner-numa.sh \
 	$(EMUHOST_TESTS)
 EXTRA_DIST += guest-tools/linux/init guest-tools/linux/sp-memfacts.c
 
@@ -23,3 +25,4 @@ images: all
 tests/emuhost/emuhost-basic.log: $(filter-out $(EMUHOST_TESTS:.sh=.log),$(TEST_LOGS))
 tests/emuhost/emuhost-linux.log: tests/emuhost/emuhost-basic.log
 tests/emuhost/emuhost-share.log: tests/emuhost/emuhost-linux.log
+tests/emuhost/emuhost-numa.log: tests/emuhost/emuhost-share.log

@@ -1,0 +1,145 @@
+#!/bin/sh
+# tests/emuhost/inner-numa.sh - runs INSIDE the emulated host (busybox sh),
+# which has two NUMA nodes (docs/numa.md, issue 13).
+#
+# Under samepaged, with memload guests that verify their own memory:
+#  - placement: a VM defined with <numatune><memory mode='strict'
+#    nodeset='1'/> has >= 99 % of its resident guest pages on node 1, as
+#    the kernel says (move_pages in query mode, through `samepage numatune
+#    --json`, and the VM process's /proc/PID/numa_maps);
+#  - migration: `samepage numatune --nodeset 0 --live` moves it to node 0
+#    while it runs, then back to node 1: >= 99 % on the target each time,
+#    the guest verifies on, zero integrity errors;
+#  - shared frames: two VMs sharing pages on node 0, one moved to node 1:
+#    its private pages move (what stays on node 0 is at most the pages it
+#    maps from shared frames), the frames stay shared (pages_sharing keeps
+#    its level), zero integrity errors;
+#  - a node set naming a node the host lacks is refused, nothing changes.
+# The guest of the first VM does not share (<nosharepages/>), so every one
+# of its resident pages is private and must follow the policy.  Prints TAP.
+. "$(dirname "$0")/tap.sh" # /sptest/tap.sh, shipped by run-in-emuhost.sh
+echo "1..9"
+S=/tmp/spd
+mkdir -p $S
+samepaged -d $S/state -s $S/sock --runtime-dir $S/run >$S/daemon.log 2>&1 &
+SPD=$!
+i=0
+while [ ! -S $S/sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+C="--connect $S/sock"
+TAP_DIAG="/tmp/out"
+
+# vm_xml NAME MIB ARGS DOMAIN NODESET [BACKING]
+vm_xml() {
+    cat <<XML
+<domain type='kvm'>
+  <name>$1</name>
+  <memory unit='MiB'>$2</memory>
+  <vcpu>1</vcpu>
+  $6
+  <numatune><memory mode='strict' nodeset='$5'/></numatune>
+  <os><type>hvm</type></os>
+  <metadata>
+    <sp:samepage xmlns:sp="https://samepage.invalid/xmlns/1">
+      <sp:payload>memload</sp:payload>
+      <sp:args>$3</sp:args>
+      <sp:domain>$4</sp:domain>
+    </sp:samepage>
+  </metadata>
+</domain>
+XML
+}
+# jnum KEY FILE: the first number after "KEY" in JSON
+jnum() { grep -o "\"$1\" *: *[0-9]*" "$2" | head -n1 | sed 's/.*: *//'; }
+vstat() { samepage stats "$1" --json $C >/tmp/st.json 2>/dev/null; jnum "$2" /tmp/st.json; }
+rounds() { vstat "$1" samepage.guest.rounds; }
+errors() { vstat "$1" samepage.guest.integrity_errors; }
+wait_rounds() { # NAME N [S]: up to S (300) seconds for N verify rounds
+    i=0
+    while [ "$(rounds "$1")" -lt "$2" ] 2>/dev/null && [ $i -lt "${3:-300}" ]; do sleep 1; i=$((i + 1)); done
+    [ "$(rounds "$1")" -ge "$2" ] 2>/dev/null
+}
+# node_pages NAME: "N0 N1" resident guest pages per node (move_pages, via samepaged)
+node_pages() {
+    samepage numatune "$1" --json $C >/tmp/nt.json 2>&1
+    tr -d ' \n' </tmp/nt.json | sed -n 's/.*"numa_pages":\[\([0-9,]*\)\].*/\1/p' | awk -F, '{ print $1 + 0, $2 + 0 }'
+}
+# pct_on NODE "N0 N1": per cent of the pages on NODE (integer, rounded down)
+pct_on() { echo "$2" | awk -v n="$1" '{ t = $1 + $2; print t ? int(100 * (n == 0 ? $1 : $2) / t) : 0 }'; }
+vm_pid() { # the VM process (the image has no pgrep)
+    for p in /proc/[0-9]*; do
+        tr '\0' ' ' <$p/cmdline 2>/dev/null | grep -q "listen=$S/run/vms/$1.sock" && echo ${p#/proc/}
+    done
+}
+# maps_on NODE PID: per cent of the largest mapping's pages (guest RAM) on NODE, from numa_maps
+maps_on() {
+    awk -v want="N$1" '{ t = 0; w = 0
+        for (i = 3; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split($i, a, "="); t += a[2]; if (a[1] == want) w += a[2] }
+        if (t > bt) { bt = t; bw = w } } END { print bt ? int(100 * bw / bt) : 0 }' /proc/$2/numa_maps
+}
+move() { # NAME NODES: samepage numatune --live; prints its seconds
+    samepage numatune "$1" --nodeset "$2" --live $C >/tmp/out 2>&1 || return 1
+    sed -n "s/.*NUMA policy set (\([0-9.]*\) s).*/\1/p" /tmp/out
+}
+
+# --- placement ---
+vm_xml p 128 seed=11,rate=50,interval=100 p 1 '<memoryBacking><nosharepages/></memoryBacking>' >$S/p.xml
+samepage define $S/p.xml $C >/tmp/out 2>&1 && samepage start p $C >>/tmp/out 2>&1
+wait_rounds p 1
+pid=$(vm_pid p)
+np=$(node_pages p)
+check "placement: strict:1 puts $(pct_on 1 "$np") % of the resident guest pages on node 1 (pages per node: $np; numa_maps of guest RAM: $(maps_on 1 "$pid") %)" \
+    eval '[ "$(pct_on 1 "$np")" -ge 99 ] && [ "$(maps_on 1 "$pid")" -ge 99 ] && [ $(echo $np | awk "{print \$1 + \$2}") -ge 4096 ]'
+
+# --- migration, while the guest verifies ---
+r0=$(rounds p)
+s1=$(move p 0)
+rc=$?
+np=$(node_pages p)
+check "migration 1 -> 0 (samepage numatune --nodeset 0 --live, ${s1:-?} s): $(pct_on 0 "$np") % on node 0 ($np), numa_maps $(maps_on 0 "$pid") %" \
+    eval '[ $rc = 0 ] && [ "$(pct_on 0 "$np")" -ge 99 ] && [ "$(maps_on 0 "$pid")" -ge 99 ]'
+s2=$(move p 1)
+rc=$?
+np=$(node_pages p)
+check "migration 0 -> 1 (${s2:-?} s): $(pct_on 1 "$np") % on node 1 ($np)" \
+    eval '[ $rc = 0 ] && [ "$(pct_on 1 "$np")" -ge 99 ]'
+wait_rounds p $((r0 + 2))
+r1=$(rounds p)
+check "the guest verified on through both moves (rounds $r0 -> $r1), no integrity error" \
+    eval '[ "${r1:-0}" -gt "${r0:-0}" ] && [ "$(errors p)" = 0 ]'
+echo "# numa-move: 128 MiB VM, $(echo $np | awk '{print $1 + $2}') resident pages: 1->0 ${s1:-?} s, 0->1 ${s2:-?} s (TCG: placement and throughput only)"
+
+samepage numatune p --nodeset 2 --live $C >/tmp/out 2>&1
+rc=$?
+check "a node the host lacks is refused naming it; the VM stays on node 1" \
+    eval '[ $rc != 0 ] && grep -q "no NUMA node 2" /tmp/out && [ "$(pct_on 1 "$(node_pages p)")" -ge 99 ]'
+samepage destroy p $C >/dev/null 2>&1
+
+# --- shared frames ---
+for v in s1 s2; do
+    vm_xml $v 64 seed=7,rate=5,interval=200 shared 0 >$S/$v.xml
+    samepage define $S/$v.xml $C >/tmp/out 2>&1 && samepage start $v $C >>/tmp/out 2>&1
+done
+wait_rounds s1 1 && wait_rounds s2 1
+sharing() { samepage stats --json $C >/tmp/all.json 2>/dev/null; jnum shm_pages_sharing /tmp/all.json; }
+i=0
+while [ "$(sharing)" -lt 4000 ] 2>/dev/null && [ $i -lt 240 ]; do sleep 1; i=$((i + 1)); done
+before=$(sharing)
+check "two VMs on node 0 share pages (pages_sharing $before)" eval '[ "${before:-0}" -ge 4000 ]'
+r0=$(rounds s1)
+sm=$(move s1 1)
+rc=$?
+np=$(node_pages s1)
+merged=$(vstat s1 samepage.dedup.pages_merged)
+after=$(sharing)
+n0=$(echo $np | cut -d' ' -f1) n1=$(echo $np | cut -d' ' -f2)
+check "s1 moved to node 1 (${sm:-?} s): its private pages moved ($n1 on node 1), what stays on node 0 ($n0) is at most the pages it maps from shared frames ($merged) plus 1 %" \
+    eval '[ $rc = 0 ] && [ "$n1" -ge 500 ] && [ "$n0" -le $(( ${merged:-0} + (n0 + n1) / 100 )) ]'
+check "the frames stay shared: pages_sharing $before -> $after (at least 95 %)" \
+    eval '[ -n "$after" ] && [ "${after:-0}" -ge $(( ${before:-1} * 95 / 100 )) ]'
+wait_rounds s1 $((r0 + 1))
+check "both guests verify on (s1 rounds $r0 -> $(rounds s1)), no integrity error" \
+    eval '[ "$(rounds s1)" -gt "${r0:-0}" ] && [ "$(errors s1)" = 0 ] && [ "$(errors s2)" = 0 ]'
+samepage destroy s1 $C >/dev/null 2>&1
+samepage destroy s2 $C >/dev/null 2>&1
+kill -TERM $SPD 2>/dev/null
+wait $SPD
