@@ -5,10 +5,12 @@
 # interleave:0 likewise, as the kernel reports them (/proc/PID/numa_maps of
 # the VM process, not samepage's counters); a node the host lacks, an
 # unknown mode and a malformed set are one-line errors and nothing starts.
+# cpuset=CPUS pins every thread of the VM process (the kernel's
+# Cpus_allowed_list of each), and a CPU the host lacks is refused.
 # docs/numa.md.  Prints TAP.
 set -u
 . "$(dirname "$0")/run-common.sh"
-echo "1..7"
+echo "1..9"
 
 nodes=$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -l)
 [ "$nodes" -ge 1 ] || { echo "Bail out! no /sys/devices/system/node/node* on this host"; exit 1; }
@@ -63,3 +65,18 @@ check "numa=strict:$nodes (a node this host lacks): refused naming node $nodes" 
 check "numa=sideways:0: refused naming the mode" refused_with "numa=sideways:0" "unknown NUMA mode 'sideways'"
 check "numa=strict:0-x: refused, a malformed node set" refused_with "numa=strict:0-x" "invalid CPU or node set '0-x'"
 check "numa=strict (no nodes): refused, MODE:NODES expected" refused_with "numa=strict" "expected MODE:NODES"
+
+# cpuset=: every thread of the VM process runs on the last CPU only
+cpu=$(($(nproc) - 1))
+"$SP" run --timeout 6 --vm "name=c1,mem=64M,vcpus=2,cpuset=$cpu,payload=memload,args=seed=3,rate=100" \
+    >"$T/out" 2>"$T/err" &
+pid=$!
+sleep 4
+vmp=$(pgrep -P $pid samepage-vm | head -1)
+allowed=$(cat /proc/$vmp/task/*/status 2>/dev/null | awk '/^Cpus_allowed_list/ {print $2}' | sort -u | tr '\n' ' ')
+nthreads=$(ls /proc/$vmp/task 2>/dev/null | wc -l)
+wait $pid
+rc=$?
+check "cpuset=$cpu: the run ends 0 (rc $rc), all $nthreads threads of the VM process may run on CPU $cpu only ($allowed)" \
+    sh -c "[ $rc = 0 ] && [ '$allowed' = '$cpu ' ] && [ $nthreads -ge 3 ]"
+check "cpuset=64 (a CPU this host lacks): refused naming CPU 64" refused_with "cpuset=64" "no CPU 64"

@@ -37,6 +37,7 @@ void sp_vm_config_free(SpVmConfig *cfg)
     g_free(cfg->cmdline);
     g_free(cfg->domain);
     g_free(cfg->numa_nodes);
+    g_free(cfg->cpuset);
     g_free(cfg);
 }
 
@@ -53,6 +54,7 @@ SpVmConfig *sp_vm_config_copy(const SpVmConfig *c)
     n->cmdline = g_strdup(c->cmdline);
     n->domain = g_strdup(c->domain);
     n->numa_nodes = g_strdup(c->numa_nodes);
+    n->cpuset = g_strdup(c->cpuset);
     return n;
 }
 
@@ -246,6 +248,14 @@ static bool apply_pair(SpVmConfig *cfg, const char *key, const char *val, GError
     }
     if (!strcmp(key, "numa"))
         return sp_numa_spec_parse(val, &cfg->numa_mode, &cfg->numa_nodes, error);
+    if (!strcmp(key, "cpuset")) {
+        cpu_set_t set;
+        if (!sp_cpuset_parse(val, &set, &err)) {
+            CFG_ERROR(error, "cpuset=%s: %s", val, err->message);
+            return false;
+        }
+        return set_string(&cfg->cpuset, key, val, error);
+    }
     if (!strcmp(key, "vcpus")) {
         if (!sp_parse_uint(val, 1, 4096, &n, &err)) {
             CFG_ERROR(error, "vcpus=%s: %s", val, err->message);
@@ -295,7 +305,7 @@ static bool apply_pair(SpVmConfig *cfg, const char *key, const char *val, GError
         return true;
     }
     CFG_ERROR(error,
-              "unknown VM option '%s' (known: name, mem, mem-limit, vcpus, numa, payload, "
+              "unknown VM option '%s' (known: name, mem, mem-limit, vcpus, numa, cpuset, payload, "
               "image, kernel, initrd, cmdline, domain, share, args)",
               key);
     return false;

@@ -40,6 +40,8 @@ typedef struct SpVmConfig {
                            * the supervisor's alone (not in the VM process's text) */
     SpNumaMode numa_mode; /* memory policy (vm-placement.h), with */
     char *numa_nodes;     /* its host nodes ("0-1"), NULL for SP_NUMA_DEFAULT */
+    char *cpuset;         /* host CPUs its VM process's threads may run on ("0-1"), NULL:
+                           * any; the supervisor's alone (it pins them: sp_vm_start) */
 } SpVmConfig;
 
 SpVmConfig *sp_vm_config_new(void);

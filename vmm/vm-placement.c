@@ -241,3 +241,29 @@ bool sp_numa_resident_pages(void *addr, size_t len, guint64 *counts, guint max, 
     }
     return true;
 }
+
+bool sp_cpuset_parse(const char *cpus, cpu_set_t *set, GError **error)
+{
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
+    cpu_set_t allowed;
+    CPU_ZERO(set);
+    if (!sp_id_list_parse(cpus, CPU_SETSIZE, ids, error))
+        return false;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+        CPU_ZERO(&allowed);
+    for (guint i = 0; i < ids->len; i++) {
+        guint c = g_array_index(ids, guint, i);
+        if (!CPU_ISSET(c, &allowed)) {
+            GString *have = g_string_new(NULL);
+            for (int k = 0; k < CPU_SETSIZE; k++)
+                if (CPU_ISSET(k, &allowed))
+                    g_string_append_printf(have, "%s%d", have->len ? "," : "", k);
+            PLACE_ERROR(error, "this host has no CPU %u that samepage may use (CPUs: %s)", c,
+                        have->str);
+            g_string_free(have, TRUE);
+            return false;
+        }
+        CPU_SET(c, set);
+    }
+    return true;
+}

@@ -36,6 +36,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -83,3 +84,8 @@ void sp_numa_thread_sync(unsigned *seen);
  * pages on nodes >= max.  Pages not resident are not counted. */
 bool sp_numa_resident_pages(void *addr, size_t len, guint64 *counts, guint max, guint64 *elsewhere,
                             GError **error);
+
+/* cpuset=CPUS of a VM spec (libvirt's set syntax): every CPU exists on
+ * this host and this process may run there; the error names the first that
+ * does not, and the CPUs there are. */
+bool sp_cpuset_parse(const char *cpus, cpu_set_t *set, GError **error);

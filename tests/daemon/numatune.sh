@@ -5,14 +5,15 @@
 # process shows guest RAM under the new policy), per-node resident pages
 # come from the kernel (domstats samepage.numa.node<N>.pages, samepage
 # numatune --json), python3-libvirt gets and sets it, --config keeps it in
-# the definition, a read-only connection cannot set it, a node the host
+# the definition, a clone inherits its source's policy (its process's
+# numa_maps and virsh numatune), a read-only connection cannot set it, a node the host
 # lacks and an unknown mode are refused with one line and nothing changes,
 # and the guest verifies every byte all along.  Moves between two nodes run
 # in the emulated host (tests/emuhost/inner-numa.sh).  TAP.
 set -u
 . "$(dirname "$0")/common.sh"
 S() { "$B/samepage" "$@" --connect "$SOCK"; }
-echo "1..12"
+echo "1..13"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 vm_xml n1 seed=5,rate=300,interval=100 64 >"$T/n1.xml"
 V define "$T/n1.xml" >"$T/out" 2>&1 && V start n1 >>"$T/out" 2>&1
@@ -21,9 +22,9 @@ pid=$(vm_pid n1)
 # the policy of guest RAM in the kernel's numa_maps: the largest mapping
 # of the VM process (64 MiB of guest RAM; merged pages are mappings of
 # their own and show the policy the range had when they were mapped)
-ram_policy() {
+ram_policy() { # [PID]
     awk '{ n = 0; for (i = 3; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split($i, a, "="); n += a[2] }
-           if (n > best) { best = n; pol = $2 } } END { print pol }' "/proc/$pid/numa_maps"
+           if (n > best) { best = n; pol = $2 } } END { print pol }' "/proc/${1:-$pid}/numa_maps"
 }
 
 V numatune n1 >"$T/out" 2>&1
@@ -98,4 +99,10 @@ wait_rounds n1 $((r1 + 2))
 r2=$(rounds n1)
 check "the guest verified on through every move (rounds $r0 -> $r2), no integrity error" \
     sh -c "[ '${r2:-0}' -gt '${r1:-0}' ] && [ '$(errors n1)' = 0 ]"
+S clone n1 --names n1c >"$T/out" 2>&1
+V numatune n1c >>"$T/out" 2>&1
+cpid=$(vm_pid n1c)
+check "a clone inherits its source's policy: numa_maps of its guest RAM $(ram_policy "$cpid"), virsh numatune shows nodeset 0" \
+    sh -c "[ -n '$cpid' ] && [ '$(ram_policy "$cpid")' = bind:0 ] && grep -q 'numa_nodeset *: 0' '$T/out'"
+V destroy n1c >/dev/null 2>&1
 V destroy n1 >/dev/null 2>&1

@@ -680,6 +680,14 @@ bool sp_vm_start(SpVm *vm, GError **error)
                     vm->name, sp_vm_state_name(st));
         return false;
     }
+    /* cpuset=: before START, so the vCPU threads start pinned */
+    if (vm->cfg->cpuset) {
+        cpu_set_t set;
+        if (!sp_cpuset_parse(vm->cfg->cpuset, &set, error) || !sp_vm_set_affinity(vm, &set, error)) {
+            g_prefix_error(error, "VM '%s': cpuset=%s: ", vm->name, vm->cfg->cpuset);
+            return false;
+        }
+    }
     g_mutex_lock(&vm->lock);
     vm->state = SP_VM_RUNNING;
     vm->start_us = g_get_monotonic_time();
