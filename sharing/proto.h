@@ -88,7 +88,8 @@ typedef enum SpProtoType {
     SP_PROTO_IDENTITY,    /* SpProtoIdentity; fd (optional): its console log */
     SP_PROTO_LAYOUT,      /* u32 i -> u32 ngroups; fd: group file i (i < ngroups), or
                            * for i = SP_PROTO_LAYOUT_BITS: the off bits and the layer blob */
-    SP_PROTO_NUMA_SET,    /* u32 SpNumaMode, node list text: move guest RAM (vm-placement.h) */
+    SP_PROTO_NUMA_SET,    /* u32 SpNumaMode, node list text: move guest RAM (vm-placement.h)
+                           * -> u64 pages moved onto those nodes */
     SP_PROTO_NUMA_PAGES,  /* -> u32 n, u64 pages[n] per node, u64 on nodes >= n */
     /* --- control channel: VM -> supervisor events --- */
     SP_PROTO_EV_CONSOLE = 0x40, /* text */

@@ -212,32 +212,40 @@ void sp_numa_thread_sync(unsigned *seen)
 /* Pages per move_pages() query. */
 #define QUERY_BATCH 1024
 
-bool sp_numa_resident_pages(void *addr, size_t len, guint64 *counts, guint max, guint64 *elsewhere,
-                            GError **error)
+bool sp_numa_page_nodes(void *addr, size_t len, int *nodes, GError **error)
 {
     void *pages[QUERY_BATCH];
-    int status[QUERY_BATCH];
     size_t npages = len / 4096;
-    memset(counts, 0, max * sizeof(*counts));
-    *elsewhere = 0;
     for (size_t first = 0; first < npages; first += QUERY_BATCH) {
         size_t n = MIN((size_t)QUERY_BATCH, npages - first);
         for (size_t i = 0; i < n; i++)
             pages[i] = (char *)addr + (first + i) * 4096;
-        if (syscall(SYS_move_pages, 0, (unsigned long)n, pages, NULL, status, 0) < 0) {
+        if (syscall(SYS_move_pages, 0, (unsigned long)n, pages, NULL, nodes + first, 0) < 0) {
             int e = errno;
             g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
                         "move_pages (query) of guest RAM: %s", g_strerror(e));
             return false;
         }
-        for (size_t i = 0; i < n; i++) {
-            if (status[i] < 0) /* -ENOENT: not resident (or the zero page) */
-                continue;
-            if ((guint)status[i] < max)
-                counts[status[i]]++;
-            else
-                (*elsewhere)++;
-        }
+    }
+    return true;
+}
+
+bool sp_numa_resident_pages(void *addr, size_t len, guint64 *counts, guint max, guint64 *elsewhere,
+                            GError **error)
+{
+    size_t npages = len / 4096;
+    g_autofree int *nodes = g_new(int, npages);
+    memset(counts, 0, max * sizeof(*counts));
+    *elsewhere = 0;
+    if (!sp_numa_page_nodes(addr, len, nodes, error))
+        return false;
+    for (size_t i = 0; i < npages; i++) {
+        if (nodes[i] < 0) /* -ENOENT: not resident (or the zero page) */
+            continue;
+        if ((guint)nodes[i] < max)
+            counts[nodes[i]]++;
+        else
+            (*elsewhere)++;
     }
     return true;
 }

@@ -79,6 +79,9 @@ bool sp_numa_set_process_policy(SpNumaMode mode, const char *nodes, GError **err
  * newer than *seen (starts at 0).  Cheap when nothing changed. */
 void sp_numa_thread_sync(unsigned *seen);
 
+/* The host node of each page of [addr, addr + len) (len / 4096 entries),
+ * negative for a page not resident, from the kernel (move_pages query). */
+bool sp_numa_page_nodes(void *addr, size_t len, int *nodes, GError **error);
 /* Resident pages of [addr, addr + len) per host node, from the kernel
  * (move_pages in query mode): counts[n] for n < max, plus *elsewhere for
  * pages on nodes >= max.  Pages not resident are not counted. */

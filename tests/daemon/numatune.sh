@@ -65,6 +65,7 @@ import json, sys
 j = json.load(open('$T/json'))
 assert j['numa_mode'] == 'interleave' and j['numa_nodeset'] == '0', j
 assert len(j['numa_pages']) == 1 and 4000 < j['numa_pages'][0] <= 16384, j
+assert j['pages_migrated'] == 0, j  # one node: nothing moves between nodes
 "
 
 R numatune n1 --nodeset 0 --live >"$T/out" 2>&1

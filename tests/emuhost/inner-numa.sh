@@ -100,13 +100,15 @@ check "migration 1 -> 0 (samepage numatune --nodeset 0 --live, ${s1:-?} s): $(pc
 s2=$(move p 1)
 rc=$?
 np=$(node_pages p)
-check "migration 0 -> 1 (${s2:-?} s): $(pct_on 1 "$np") % on node 1 ($np)" \
-    eval '[ $rc = 0 ] && [ "$(pct_on 1 "$np")" -ge 99 ]'
+mig=$(grep -o '"pages_migrated" *: *[0-9]*' /tmp/nt.json | sed 's/.*: *//')
+total=$(echo $np | awk '{print $1 + $2}')
+check "migration 0 -> 1 (${s2:-?} s): $(pct_on 1 "$np") % on node 1 ($np); pages_migrated $mig after two moves of $total pages" \
+    eval '[ $rc = 0 ] && [ "$(pct_on 1 "$np")" -ge 99 ] && [ "${mig:-0}" -ge $((total * 2 * 99 / 100)) ]'
 wait_rounds p $((r0 + 2))
 r1=$(rounds p)
 check "the guest verified on through both moves (rounds $r0 -> $r1), no integrity error" \
     eval '[ "${r1:-0}" -gt "${r0:-0}" ] && [ "$(errors p)" = 0 ]'
-echo "# numa-move: 128 MiB VM, $(echo $np | awk '{print $1 + $2}') resident pages: 1->0 ${s1:-?} s, 0->1 ${s2:-?} s (TCG: placement and throughput only)"
+echo "# numa-move: 128 MiB VM, $total resident pages: 1->0 ${s1:-?} s, 0->1 ${s2:-?} s (TCG: placement and throughput only)"
 
 samepage numatune p --nodeset 2 --live $C >/tmp/out 2>&1
 rc=$?

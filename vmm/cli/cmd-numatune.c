@@ -73,8 +73,9 @@ static bool set_params(SpLvClient *c, const SpLvClientDom *d, guint32 flags, con
     return sp_lv_client_call(c, SP_LV_PROC_DOMAIN_SET_NUMA_PARAMETERS, args, &reply, error);
 }
 
-/* The VM's samepage.numa.node<N>.pages, or NULL (not running). */
-static SpLvParams *numa_pages(SpLvClient *c, SpLvClientDom *d)
+/* The VM's samepage.numa.node<N>.pages, or NULL (not running); and its
+ * samepage.numa.pages_migrated in *migrated. */
+static SpLvParams *numa_pages(SpLvClient *c, SpLvClientDom *d, guint64 *migrated)
 {
     g_autoptr(GPtrArray) doms = g_ptr_array_new();
     g_ptr_array_add(doms, d);
@@ -86,8 +87,10 @@ static SpLvParams *numa_pages(SpLvClient *c, SpLvClientDom *d)
     SpLvParams *out = sp_lv_params_new();
     for (guint i = 0; i < sp_lv_params_len(s->params); i++) {
         const SpLvParam *prm = sp_lv_params_get(s->params, i);
-        if (g_str_has_prefix(prm->field, "samepage.numa.") && prm->type == SP_LV_PARAM_ULLONG)
+        if (g_str_has_prefix(prm->field, "samepage.numa.node") && prm->type == SP_LV_PARAM_ULLONG)
             sp_lv_params_add_ullong(out, prm->field, prm->v.ul, NULL);
+        else if (!strcmp(prm->field, "samepage.numa.pages_migrated"))
+            sp_lv_param_get_u64(prm, migrated);
     }
     return out;
 }
@@ -140,7 +143,9 @@ int sp_cmd_numatune(int argc, char **argv)
     g_autoptr(SpLvParams) p = sp_lv_params_new();
     if (!get_params(c, &d, flags & SP_LV_AFFECT_CONFIG, p, &error))
         return sp_cli_fail(error);
-    g_autoptr(SpLvParams) pages = (flags & SP_LV_AFFECT_CONFIG) ? NULL : numa_pages(c, &d);
+    guint64 migrated = 0;
+    g_autoptr(SpLvParams) pages =
+        (flags & SP_LV_AFFECT_CONFIG) ? NULL : numa_pages(c, &d, &migrated);
     const SpLvParam *m = sp_lv_params_find(p, "numa_mode");
     const SpLvParam *ns = sp_lv_params_find(p, "numa_nodeset");
     const char *mname =
@@ -160,6 +165,8 @@ int sp_cmd_numatune(int argc, char **argv)
         for (guint i = 0; pages && i < sp_lv_params_len(pages); i++)
             json_builder_add_int_value(b, (gint64)sp_lv_params_get(pages, i)->v.ul);
         json_builder_end_array(b);
+        json_builder_set_member_name(b, "pages_migrated");
+        json_builder_add_int_value(b, (gint64)migrated);
         json_builder_end_object(b);
         g_autoptr(JsonGenerator) g = json_generator_new();
         g_autoptr(JsonNode) root = json_builder_get_root(b);
@@ -175,5 +182,8 @@ int sp_cmd_numatune(int argc, char **argv)
         printf("%-14s: %" G_GUINT64_FORMAT " resident pages (%.1f MiB)\n",
                prm->field + strlen("samepage.numa."), prm->v.ul, prm->v.ul * 4096.0 / 1048576);
     }
+    if (pages)
+        printf("%-14s: %" G_GUINT64_FORMAT " pages moved by NUMA changes since it started\n",
+               "pages_migrated", migrated);
     return SP_CLI_OK;
 }

@@ -222,6 +222,8 @@ static bool be_domain_stats(void *opaque, const guint8 uuid[16], guint32 groups,
             g_autofree char *key = g_strdup_printf("samepage.numa.node%u.pages", n);
             ok = sp_lv_params_add_ullong(out, key, g_array_index(numa, guint64, n), error);
         }
+        ok = ok && sp_lv_params_add_ullong(out, "samepage.numa.pages_migrated",
+                                           sp_vm_numa_migrated(vm), error);
     }
     sp_domain_vm_done(d);
     return ok;

@@ -36,16 +36,30 @@ bool sp_vm_set_numa(SpVm *vm, SpNumaMode mode, const char *nodes, GError **error
         g_set_error(error, SP_VM_ERROR, SP_VM_ERROR_INVALID, "node set '%s' is too long", nodes);
         return false;
     }
-    if (!sp_vm_request(vm, SP_PROTO_NUMA_SET, b->data, b->len, NULL, 0, move_timeout_s(vm), NULL,
+    SpProtoMsg r;
+    if (!sp_vm_request(vm, SP_PROTO_NUMA_SET, b->data, b->len, NULL, 0, move_timeout_s(vm), &r,
                        error))
         return false;
+    SpProtoReader rd = sp_proto_reader(&r);
+    uint64_t moved = 0;
+    sp_proto_read(&rd, &moved, 8); /* a short reply counts 0 */
+    sp_proto_msg_clear(&r);
     g_mutex_lock(&vm->lock);
+    vm->numa_migrated += moved;
     vm->cfg->numa_mode = mode;
     g_free(vm->cfg->numa_nodes);
     vm->cfg->numa_nodes = g_strdup(nodes);
     vm->numa_us = 0; /* the pages moved */
     g_mutex_unlock(&vm->lock);
     return true;
+}
+
+uint64_t sp_vm_numa_migrated(SpVm *vm)
+{
+    g_mutex_lock(&vm->lock);
+    uint64_t n = vm->numa_migrated;
+    g_mutex_unlock(&vm->lock);
+    return n;
 }
 
 void sp_vm_numa_policy(SpVm *vm, SpNumaMode *mode, char **nodes)

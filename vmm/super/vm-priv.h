@@ -57,6 +57,7 @@ struct SpVm {
     uint64_t numa_pages[SP_PROTO_NUMA_NODES]; /* last NUMA_PAGES (vm-numa.c) ... */
     guint numa_nodes;                         /* ... its length ... */
     gint64 numa_us;                           /* ... and when (0: never) */
+    uint64_t numa_migrated;                   /* pages NUMA moves brought to their nodes */
     gint64 start_us, end_us;
     /* sharing */
     SpEngine *engine;
