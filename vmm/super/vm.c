@@ -683,7 +683,8 @@ bool sp_vm_start(SpVm *vm, GError **error)
     /* cpuset=: before START, so the vCPU threads start pinned */
     if (vm->cfg->cpuset) {
         cpu_set_t set;
-        if (!sp_cpuset_parse(vm->cfg->cpuset, &set, error) || !sp_vm_set_affinity(vm, &set, error)) {
+        if (!sp_cpuset_parse(vm->cfg->cpuset, &set, error) ||
+            !sp_vm_set_affinity(vm, &set, error)) {
             g_prefix_error(error, "VM '%s': cpuset=%s: ", vm->name, vm->cfg->cpuset);
             return false;
         }
