@@ -474,6 +474,8 @@ static const char run_description[] =
     "  numa=MODE:NODES  host NUMA nodes its memory comes from: MODE strict (only\n"
     "                   those), preferred (those first) or interleave; NODES\n"
     "                   as 0, 0-1, 0,2 (docs/numa.md)\n"
+    "  cpuset=CPUS      host CPUs every thread of its VM process may run on,\n"
+    "                   as 1, 0-3, 0,2 (default: any)\n"
     "  cmdline=...      kernel command line; takes the REST of the spec\n"
     "  args=...         payload arguments; takes the REST of the spec, commas\n"
     "                   included, so it must come last\n"
