@@ -93,10 +93,11 @@ bool sp_vm_numa_pages(SpVm *vm, GArray *out, GError **error)
     SpProtoReader rd = sp_proto_reader(&r);
     uint32_t n = 0;
     sp_proto_read(&rd, &n, 4);
-    const uint64_t *pages = n <= SP_PROTO_NUMA_NODES ? sp_proto_read_array(&rd, n, 8) : NULL;
-    bool ok = pages && !rd.bad;
+    /* the array follows a u32: copied out, it is not 8-byte aligned */
+    uint64_t pages[SP_PROTO_NUMA_NODES];
+    bool ok = n <= SP_PROTO_NUMA_NODES && sp_proto_read(&rd, pages, (size_t)n * 8) && !rd.bad;
     if (ok) {
-        /* up to the last node with pages, at least the host's nodes */
+        /* up to the last node with pages */
         guint len = 0;
         for (guint i = 0; i < n; i++)
             if (pages[i])
