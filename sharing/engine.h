@@ -86,7 +86,23 @@ typedef struct SpEngineStats {
     uint64_t wp_faults_seen; /* guest writes caught blocked inside a merge window (test delay) */
     uint64_t evict_wp_faults_seen; /* ... inside an eviction window (swap, test delay) */
     uint64_t pool_frames; /* frames allocated in the pool now (each has a mapper, or a leak) */
+    uint64_t numa_frames_rehomed;   /* shared frames moved to their sharers' node, cumulative */
+    uint64_t numa_frames_misplaced; /* ... that the last pass wanted to move and could not */
 } SpEngineStats;
+
+/* NUMA (numa-rehome.c, docs/numa.md): move every shared frame that most
+ * of the pages mapping it want on another node there.  vm_nodes gives a
+ * VM's nodes (bit n: node n; 0: no policy) by the id it was attached
+ * with; it is called with the engine's lock held and must not call the
+ * engine.  Returns false only when the kernel refused the whole pass. */
+typedef uint64_t (*SpEngineVmNodes)(uint64_t vm_id, void *opaque);
+typedef struct SpEngineRehome {
+    uint64_t frames_checked;   /* shared frames some VM with a policy maps */
+    uint64_t frames_moved;     /* moved by this pass */
+    uint64_t frames_misplaced; /* wanted elsewhere, not moved (the kernel refused) */
+} SpEngineRehome;
+bool sp_engine_numa_rehome(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaque,
+                           SpEngineRehome *out, GError **error);
 
 /* Per-VM figures. */
 typedef struct SpEngineVmStats {

@@ -13,7 +13,7 @@
 set -u
 . "$(dirname "$0")/common.sh"
 S() { "$B/samepage" "$@" --connect "$SOCK"; }
-echo "1..13"
+echo "1..14"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 vm_xml n1 seed=5,rate=300,interval=100 64 >"$T/n1.xml"
 V define "$T/n1.xml" >"$T/out" 2>&1 && V start n1 >>"$T/out" 2>&1
@@ -100,6 +100,10 @@ wait_rounds n1 $((r1 + 2))
 r2=$(rounds n1)
 check "the guest verified on through every move (rounds $r0 -> $r2), no integrity error" \
     sh -c "[ '${r2:-0}' -gt '${r1:-0}' ] && [ '$(errors n1)' = 0 ]"
+V node-memory-tune >"$T/out" 2>&1
+check "node-memory-tune: the re-homing figures (one node: nothing to move, nothing misplaced)" \
+    sh -c "grep -Eq '^[[:space:]]*shm_numa_frames_rehomed[[:space:]]+0$' '$T/out' && grep -Eq '^[[:space:]]*shm_numa_frames_misplaced[[:space:]]+0$' '$T/out'"
+
 S clone n1 --names n1c >"$T/out" 2>&1
 V numatune n1c >>"$T/out" 2>&1
 cpid=$(vm_pid n1c)

@@ -4,4 +4,4 @@
 # tests/emuhost/inner-linux.sh there.  Fails with a TAP "Bail out!" naming
 # the cause if QEMU, apt or the kernel package is missing; never hangs.
 srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-exec "$srcdir/tests/emuhost/run-in-emuhost.sh" --tap --timeout 1100 "$srcdir/tests/emuhost/inner-linux.sh"
+exec "$srcdir/tests/emuhost/run-in-emuhost.sh" --tap --virsh --timeout 1100 "$srcdir/tests/emuhost/inner-linux.sh"

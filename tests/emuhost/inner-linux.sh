@@ -9,10 +9,12 @@
 # the VM's RAM minus the 0x9fc00-0x100000 hole), and a clean power-off
 # (samepage reports "exited with status 0").  The sharing engine is off: this
 # test is about the boot path.  Then under samepaged, over its libvirt
-# socket (the samepage client: the image has no virsh): a Linux guest
-# defined from domain XML boots, suspends and resumes, and `samepage
-# reboot` boots its kernel again (same id, a new VM process).  Prints TAP.
-echo "1..12"
+# socket: a Linux guest defined from domain XML boots, suspends and
+# resumes, and `samepage reboot` boots its kernel again (same id, a new VM
+# process); then Debian's virsh (shipped in with run-in-emuhost.sh --virsh)
+# reboots it once more, and `virsh dominfo` shows it running with the same
+# id.  Prints TAP.
+echo "1..14"
 K=$SP_IMAGES/vmlinuz
 I=$SP_IMAGES/linux-guest-initrd.gz
 hole=394240   # 0x100000 - 0x9fc00, reserved in the e820 map
@@ -123,11 +125,36 @@ else
     echo "not ok 11 - the rebooted guest did not boot again ($(boots) boots)"
     tail -n 5 $LOG | sed 's/^/#   /'
 fi
+# Debian's virsh, over the same socket
+VIRSH="/usr/bin/virsh -c samepage+unix:///system?socket=$S/sock"
+if [ -x /usr/bin/virsh ]; then
+    p2=$(vm_pid)
+    t0=$(cut -d' ' -f1 /proc/uptime)
+    $VIRSH reboot lx >/tmp/out 2>&1
+    vrc=$?
+    p3=$(vm_pid)
+    if [ $vrc = 0 ] && grep -q "Domain 'lx' is being rebooted" /tmp/out && [ -n "$p3" ] && [ "$p3" != "$p2" ] && wait_boots 3; then
+        echo "ok 12 - virsh reboot: the Linux guest boots its kernel again in a new VM process ($p2 -> $p3, $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { print b - a }') s)"
+    else
+        echo "not ok 12 - virsh reboot: status $vrc, VM process $p2 -> $p3, $(boots) boots"
+        { cat /tmp/out; tail -n 5 $LOG; } | sed 's/^/#   /'
+    fi
+    $VIRSH dominfo lx >/tmp/out 2>&1
+    if grep -q "^Id: *$id1\$" /tmp/out && grep -q "^State: *running" /tmp/out; then
+        echo "ok 13 - virsh dominfo after the reboot: running, id $id1"
+    else
+        echo "not ok 13 - virsh dominfo after the reboot"
+        sed 's/^/#   /' /tmp/out
+    fi
+else
+    echo "not ok 12 - /usr/bin/virsh is missing in the emulated host (run-in-emuhost.sh --virsh ships it)"
+    echo "not ok 13 - virsh dominfo: no virsh"
+fi
 samepage destroy lx $C >/dev/null 2>&1
 kill -TERM $SPD 2>/dev/null
 wait $SPD
 if samepage list $C >/dev/null 2>&1; then
-    echo "not ok 12 - samepaged exits on SIGTERM"
+    echo "not ok 14 - samepaged exits on SIGTERM"
 else
-    echo "ok 12 - samepaged exits on SIGTERM"
+    echo "ok 14 - samepaged exits on SIGTERM"
 fi

@@ -13,12 +13,15 @@
 #  - shared frames: two VMs sharing pages on node 0, one moved to node 1:
 #    its private pages move (what stays on node 0 is at most the pages it
 #    maps from shared frames), the frames stay shared (pages_sharing keeps
-#    its level), zero integrity errors;
+#    its level), zero integrity errors; then the other one moves too: now
+#    all sharers want node 1, so samepaged moves the shared frames there
+#    (shm_numa_frames_rehomed), and the first VM has (almost) nothing left
+#    on node 0, sharing still at its level;
 #  - a node set naming a node the host lacks is refused, nothing changes.
 # The guest of the first VM does not share (<nosharepages/>), so every one
 # of its resident pages is private and must follow the policy.  Prints TAP.
 . "$(dirname "$0")/tap.sh" # /sptest/tap.sh, shipped by run-in-emuhost.sh
-echo "1..9"
+echo "1..11"
 S=/tmp/spd
 mkdir -p $S
 samepaged -d $S/state -s $S/sock --runtime-dir $S/run >$S/daemon.log 2>&1 &
@@ -138,6 +141,17 @@ check "s1 moved to node 1 (${sm:-?} s): its private pages moved ($n1 on node 1),
     eval '[ $rc = 0 ] && [ "$n1" -ge 500 ] && [ "$n0" -le $(( ${merged:-0} + (n0 + n1) / 100 )) ]'
 check "the frames stay shared: pages_sharing $before -> $after (at least 95 %)" \
     eval '[ -n "$after" ] && [ "${after:-0}" -ge $(( ${before:-1} * 95 / 100 )) ]'
+s2s=$(move s2 1)
+rc=$?
+np=$(node_pages s1)
+n0=$(echo $np | cut -d' ' -f1) n1=$(echo $np | cut -d' ' -f2)
+samepage stats --json $C >/tmp/all.json 2>/dev/null
+rehomed=$(jnum shm_numa_frames_rehomed /tmp/all.json)
+after2=$(jnum shm_pages_sharing /tmp/all.json)
+check "s2 moved to node 1 too (${s2s:-?} s): the shared frames follow their sharers ($rehomed re-homed), s1 keeps $n0 of $((n0 + n1)) pages on node 0 (at most 1 %)" \
+    eval '[ $rc = 0 ] && [ "${rehomed:-0}" -ge 1000 ] && [ "$n0" -le $(((n0 + n1) / 100)) ]'
+check "... and they are still shared: pages_sharing $before -> $after2 (at least 95 %)" \
+    eval '[ -n "$after2" ] && [ "$after2" -ge $(( ${before:-1} * 95 / 100 )) ]'
 wait_rounds s1 $((r0 + 1))
 check "both guests verify on (s1 rounds $r0 -> $(rounds s1)), no integrity error" \
     eval '[ "$(rounds s1)" -gt "${r0:-0}" ] && [ "$(errors s1)" = 0 ] && [ "$(errors s2)" = 0 ]'

@@ -5,13 +5,21 @@
  * (vmm/super/vm-numa.c); the definition's <numatune><memory> changes with
  * it when asked (--config).
  *
+ * After a VM moved, the shared frames follow their sharers: the engine
+ * moves each frame that most of the pages mapping it want on another node
+ * (sharing/numa-rehome.c), voting with every running VM's policy.
+ *
  * Locking: the domain's job is held over the whole change (the move can
  * take seconds; a stop or a clone of the same VM waits for it, as libvirt's
- * own jobs do); ds->lock only around the definition.
+ * own jobs do); ds->lock only around the definition.  The votes are taken
+ * from a table made before the engine is called: the engine's callback
+ * runs under its own lock and must not take ds->lock.
  */
 #include <string.h>
 
+#include "sharing/engine.h"
 #include "vmm/daemon/domains-priv.h"
+#include "vmm/id-list.h"
 #include "vmm/vm-placement.h"
 
 static bool mode_check(const char *mode, SpNumaMode *out, GError **error)
@@ -28,6 +36,59 @@ static bool mode_check(const char *mode, SpNumaMode *out, GError **error)
         return false;
     }
     return true;
+}
+
+/* vm id -> node mask of its policy (0: none), for the engine's vote */
+static uint64_t vm_nodes(uint64_t vm_id, void *opaque)
+{
+    gpointer v = g_hash_table_lookup(opaque, &vm_id);
+    return v ? *(uint64_t *)v : 0;
+}
+
+static uint64_t policy_mask(SpNumaMode mode, const char *nodes)
+{
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
+    uint64_t mask = 0;
+    if (mode == SP_NUMA_DEFAULT || !nodes || !sp_id_list_parse(nodes, 64, ids, NULL))
+        return 0;
+    for (guint i = 0; i < ids->len; i++)
+        mask |= 1ULL << g_array_index(ids, guint, i);
+    return mask;
+}
+
+/* Shared frames to the node their sharers want, after a VM moved. */
+static void rehome_frames(SpDomains *ds, const char *moved)
+{
+    if (!ds->engine)
+        return;
+    g_autoptr(GHashTable) masks =
+        g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    g_autoptr(GPtrArray) doms = sp_domains_list_refs(ds);
+    for (guint i = 0; i < doms->len; i++) {
+        SpDomain *d = doms->pdata[i];
+        SpVm *vm = sp_domain_vm_use(d);
+        if (!vm)
+            continue;
+        SpNumaMode mode;
+        g_autofree char *nodes = NULL;
+        sp_vm_numa_policy(vm, &mode, &nodes);
+        uint64_t *key = g_new(uint64_t, 1), *mask = g_new(uint64_t, 1);
+        *key = sp_vm_id(vm);
+        *mask = policy_mask(mode, nodes);
+        g_hash_table_insert(masks, key, mask);
+        sp_domain_vm_done(d);
+    }
+    SpEngineRehome rh;
+    g_autoptr(GError) err = NULL;
+    gint64 t0 = g_get_monotonic_time();
+    if (!sp_engine_numa_rehome(ds->engine, vm_nodes, masks, &rh, &err))
+        g_warning("event=numa-rehome-failed after=%s error=\"%s\"", moved, err->message);
+    else
+        g_message("event=numa-rehome after=%s frames_checked=%" G_GUINT64_FORMAT
+                  " frames_moved=%" G_GUINT64_FORMAT " frames_misplaced=%" G_GUINT64_FORMAT
+                  " seconds=%.3f",
+                  moved, rh.frames_checked, rh.frames_moved, rh.frames_misplaced,
+                  (g_get_monotonic_time() - t0) / 1e6);
 }
 
 bool sp_domains_set_numa(SpDomains *ds, SpDomain *d, guint32 flags, const char *mode,
@@ -76,6 +137,8 @@ bool sp_domains_set_numa(SpDomains *ds, SpDomain *d, guint32 flags, const char *
     }
     if (vm)
         sp_domain_vm_done(d);
+    if (ok && live)
+        rehome_frames(ds, d->def->name);
     if (ok && config) {
         g_mutex_lock(&ds->lock);
         g_free(d->def->numa_mode);

@@ -60,6 +60,12 @@ static const SpFigure node_figures[] = {
     {"pool_frames", "samepage_pool_frames", SP_FIG_GAUGE, SP_FIG_U64, NODE(eng.pool_frames),
      SP_FIG_COUNT, "shm_pool_frames", NULL, 0, false, "frames", 0,
      "Frames allocated in the frame pools"},
+    {"numa_frames_rehomed", "samepage_numa_frames_rehomed_total", SP_FIG_COUNTER, SP_FIG_U64,
+     NODE(eng.numa_frames_rehomed), SP_FIG_COUNT, "shm_numa_frames_rehomed", NULL, 0, false, NULL,
+     0, "Shared frames moved to the NUMA node most of their sharers want (docs/numa.md)"},
+    {"numa_frames_misplaced", "samepage_numa_frames_misplaced", SP_FIG_GAUGE, SP_FIG_U64,
+     NODE(eng.numa_frames_misplaced), SP_FIG_COUNT, "shm_numa_frames_misplaced", NULL, 0, false,
+     NULL, 0, "Shared frames the last re-homing pass wanted on another node and could not move"},
     {"engine_cpu_ns", "samepage_engine_cpu_seconds_total", SP_FIG_COUNTER, SP_FIG_U64,
      NODE(engine_cpu_ns), SP_FIG_NS, "shm_engine_cpu_ns", NULL, 0, false, "cpu", 0,
      "CPU time of the supervisor's engine (index) thread; hashing and merging run in each VM "
