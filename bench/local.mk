@@ -8,4 +8,5 @@ bench_sp_bench_LDADD = $(bench_ldadd)
 noinst_PROGRAMS += bench/clone-bench
 bench_clone_bench_SOURCES = bench/clone-bench.c
 bench_clone_bench_LDADD = $(bench_ldadd)
-dist_noinst_SCRIPTS += bench/swap-bench
+dist_noinst_SCRIPTS += bench/swap-bench bench/numa-bench bench/numa-bench-inner.sh
+EXTRA_DIST += bench/numa-migrate.c

@@ -19,11 +19,12 @@
 # driver reports it.
 #
 # Usage: run-in-emuhost.sh [--timeout S] [--images DIR] [--builddir DIR]
-#                          [--mem MB] [--tap] [--log FILE] [--virsh]
+#                          [--mem MB] [--tap] [--log FILE] [--virsh] [--file F]...
 #                          [--kvm-amd PARAMS] SCRIPT [ARGS...]
 # --virsh: Debian's virsh (this machine's /usr/bin/virsh, from the libvirt-clients
 # package) and its shared libraries go in too, for tests of libvirt's own
 # client inside the emulated host (about 20 MB more to unpack at boot).
+# --file F: F goes in too, as /sptest/<its name> (a benchmark's tool).
 # --kvm-amd: kvm-amd module parameters, ':'-separated (default "npt=0",
 # see tests/emuhost/emuhost-init for why).
 set -uo pipefail
@@ -37,6 +38,7 @@ tap=0
 log=
 kvm_amd=
 virsh=0
+files=()
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed 's/^# \{0,1\}//;$d'; }
 fail() {
@@ -55,6 +57,7 @@ while [ $# -gt 0 ]; do
     --log) log=$2; shift 2 ;;
     --kvm-amd) kvm_amd=$2; shift 2 ;;
     --virsh) virsh=1; shift ;;
+    --file) files+=("$2"); shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; break ;;
     -*) fail "unknown option $1" ;;
@@ -83,6 +86,7 @@ mkdir -p "$work/root/sptest"
 cp "$script" "$work/root/sptest/run.sh"
 cp "$srcdir/tests/tap.sh" "$work/root/sptest/tap.sh" # the TAP helpers the script may source
 printf '%s\n' "$@" > "$work/root/sptest/args"
+for f in "${files[@]+"${files[@]}"}"; do cp "$f" "$work/root/sptest/" || fail "cannot ship $f"; done
 (cd "$work/root" && find . -mindepth 1 | cpio -o -H newc -R 0:0 --quiet) | gzip -n > "$work/test.cpio.gz" ||
     fail "packing the test script failed"
 extra=
