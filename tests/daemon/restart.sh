@@ -77,6 +77,15 @@ check "after a graceful restart: all 4 back with their ids" sh -c "[ '$ids_after
 wait_sharing "$level"
 check "... sharing at its level, no integrity error" \
     sh -c "[ $(shm pages_sharing) -ge $level ] && [ $(guest_sum integrity_errors) = 0 ]"
+# what the daemon saw, should a guest have found a wrong byte
+diag_integrity() {
+    e=$(guest_sum integrity_errors)
+    [ "$e" = 0 ] && return
+    echo "#   integrity errors reported by the guests: $e"
+    grep -h 'integrity\|reattach\|release\|unused\|punch\|warn\|error' "$T/daemon.log" | tail -n 25 | sed 's/^/#   log: /'
+    grep -h 'INTEGRITY' "$T"/state/console/*.log 2>/dev/null | head -n 5 | sed 's/^/#   console: /'
+}
+diag_integrity
 
 # One VM process killed: that VM alone is reported crashed.
 kill -9 "$(pgrep -f -- "--listen=$T/vms/r2.sock")"
@@ -86,6 +95,7 @@ check "kill -9 of r2's VM process: shut off (crashed)" grep -q 'shut off (crashe
 ra=$(rounds_of r3); sleep 2; rb=$(rounds_of r3)
 check "the other three verify on (r3 rounds $ra -> $rb), no integrity error" \
     sh -c "[ '$rb' -gt '$ra' ] && [ $(guest_sum integrity_errors) = 0 ]"
+diag_integrity
 # Frames and their mappers from one reading (the engine goes on meanwhile).
 V node-memory-tune >"$T/nm" 2>&1
 pf=$(awk '$1 == "shm_pool_frames" {print $2}' "$T/nm")
