@@ -69,7 +69,10 @@ typedef struct ShPool {
     SpFramePool fp;     /* pools.c, counters.c (frees); eng->lock: the memfd and its view */
     uint64_t ino;       /* pools.c; immutable: the memfd's inode (re-attach) */
     GArray *fid_of_off; /* new_frame, counters.c; eng->lock: uint32 fid + 1 per offset */
-    bool adopted;       /* sh_pool_adopt, release_unused; eng->lock: frames may be unmapped */
+    bool adopted;       /* sh_pool_adopt, vm_remove, release_unused; eng->lock: a VM process
+                         * the index does not track (not re-attached yet, or let go by
+                         * sp_engine_forget) may map its frames, so one without
+                         * references stays */
 } ShPool;
 
 typedef struct ShGroupRec {

@@ -443,6 +443,15 @@ static void vm_remove(SpEngine *eng, SpEngineVm *vm, bool keep_frames)
     while (vm->hold)
         g_cond_wait(&eng->cond, &eng->lock);
     sh_swap_vm_detach(eng, vm, keep_frames);
+    /* Let go, the VM process goes on mapping its frames: from now on no
+     * frame of its pools may be punched out when the index's last
+     * reference goes (other VMs' copy-on-write breaks until the engine
+     * stops); the next supervisor's re-attach sorts them out. */
+    for (guint i = 0; keep_frames && i < vm->spaces->len; i++) {
+        uint32_t pool = g_array_index(vm->spaces, ShSpace, i).pool;
+        if (pool != NO_SPACE)
+            ((ShPool *)g_ptr_array_index(eng->pools, pool))->adopted = true;
+    }
     for (uint64_t g = 0; g < vm->npages; g++) {
         if (vm->fid_of[g] == NO_FRAME)
             continue;

@@ -14,7 +14,12 @@
  * VM processes are one physical page shared across processes.
  */
 #include <stdio.h>
+#include <fcntl.h>
+#include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "guest-tools/memload.h"
 #include "tests/lib/vm-harness.h"
@@ -347,6 +352,71 @@ static void test_volatility(void)
     harness_free(h);
 }
 
+/* A VM its supervisor lets go (a graceful stop of samepaged calls
+ * sp_vm_release) goes on mapping its frames, and the engine may still serve
+ * other VMs until it stops: their copy-on-write breaks must never punch out
+ * a frame the let-go VM maps.  Its memory is read from its process (the
+ * guest can no longer report). */
+static void test_release_keeps_frames(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    k.max_page_sharing = 1 << 20;
+    harness_use_engine(h, &k);
+    /* A runtime directory: let go, a VM process waits to be re-attached. */
+    g_autofree char *rt = g_dir_make_tmp("sp-release-XXXXXX", NULL);
+    g_autofree char *vms_dir = g_build_filename(rt, "vms", NULL);
+    g_assert_cmpint(g_mkdir(vms_dir, 0700), ==, 0);
+    h->host->runtime_dir = g_strdup(rt);
+    SpVm *vm[2];
+    for (int i = 0; i < 2; i++)
+        vm[i] = harness_add(h,
+                            "name=f%d,mem=16M,vcpus=1,domain=rel,payload=memload,"
+                            "args=fill=a,pages=%d,interval=50",
+                            i, NPAGES);
+    harness_start_all(h);
+    for (int i = 0; i < 2; i++)
+        harness_share_managed(h, vm[i]);
+    harness_converge(h);
+    SpEngineStats st;
+    sp_engine_get_stats(h->engine, &st);
+    g_assert_cmpuint(st.pages_sharing, >=, 2 * NPAGES - 8);
+    HarnessManaged m = harness_managed(vm[0]);
+    const uint64_t len = m.pages * SP_PAGE_SIZE;
+    g_autofree uint8_t *before = g_malloc(len);
+    g_autofree uint8_t *after = g_malloc0(len);
+    harness_vm_read(vm[0], m.gpa, before, len);
+    pid_t pid = sp_vm_pid(vm[0]);
+    uint64_t base = sp_vm_ram_base(vm[0]);
+    g_ptr_array_remove(h->vms, vm[0]);
+    sp_vm_release(vm[0]);
+
+    /* The other VM rewrites every page: the frame loses all the references
+     * the index still knows of. */
+    g_assert_true(harness_command(vm[1], ML_CMD_FILL, 'b', 30));
+    sp_engine_wait_scans(h->engine, 2, 30);
+    g_autofree char *path = g_strdup_printf("/proc/%d/mem", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    g_assert_cmpint(fd, >=, 0);
+    g_assert_cmpint(pread(fd, after, len, (off_t)(base + m.gpa)), ==, (ssize_t)len);
+    close(fd);
+    uint64_t lost = 0;
+    for (uint64_t p = 0; p < m.pages; p++)
+        lost += memcmp(before + p * SP_PAGE_SIZE, after + p * SP_PAGE_SIZE, SP_PAGE_SIZE) != 0;
+    g_test_message("pages of the let-go VM changed under it: %" G_GUINT64_FORMAT
+                   " of %" G_GUINT64_FORMAT,
+                   lost, m.pages);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    g_assert_cmpuint(lost, ==, 0);
+    harness_expect_bytes_intact(h);
+    harness_free(h);
+    g_autofree char *sock = g_build_filename(vms_dir, "f0.sock", NULL);
+    g_unlink(sock);
+    g_rmdir(vms_dir);
+    g_rmdir(rt);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -356,5 +426,6 @@ int main(int argc, char **argv)
     g_test_add_func("/sharing/savings-real", test_savings_real);
     g_test_add_func("/sharing/write-in-merge-window", test_write_in_merge_window);
     g_test_add_func("/sharing/attack", test_attack);
+    g_test_add_func("/sharing/release-keeps-frames", test_release_keeps_frames);
     return g_test_run();
 }
