@@ -59,6 +59,10 @@ bool sp_sandbox_lookup_user(const char *name, uid_t *uid, gid_t *gid, GError **e
 bool sp_sandbox_drop_privileges(uid_t uid, gid_t gid, GError **error)
 {
     const char *what = NULL;
+    /* The kernel clears the parent-death signal on a change of credentials:
+     * keep --die-with-parent's across the switch. */
+    int pdeathsig = 0;
+    prctl(PR_GET_PDEATHSIG, &pdeathsig, 0, 0, 0);
     if (geteuid() == 0) {
         /* Order matters: groups and gid while we may still change them. */
         if (setgroups(0, NULL) < 0)
@@ -69,6 +73,8 @@ bool sp_sandbox_drop_privileges(uid_t uid, gid_t gid, GError **error)
             what = "setresuid";
     }
     /* A non-root uid has no capabilities after setresuid (no keepcaps). */
+    if (!what && pdeathsig && prctl(PR_SET_PDEATHSIG, pdeathsig, 0, 0, 0) < 0)
+        what = "PR_SET_PDEATHSIG";
     if (!what && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         what = "PR_SET_NO_NEW_PRIVS";
     if (!what && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
