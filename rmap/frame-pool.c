@@ -33,7 +33,8 @@ static bool pool_map_view(SpFramePool *pool, uint64_t max_bytes, GError **error)
 bool sp_frame_pool_init(SpFramePool *pool, int node, uint64_t max_bytes, GError **error)
 {
     *pool = (SpFramePool){.fd = -1, .node = node};
-    g_autofree char *name = g_strdup_printf("samepage-frames-node%d", node);
+    g_autofree char *name =
+        node >= 0 ? g_strdup_printf("samepage-frames-node%d", node) : g_strdup("samepage-frames");
     pool->fd = memfd_create(name, MFD_CLOEXEC);
     if (pool->fd < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "memfd_create: %s",

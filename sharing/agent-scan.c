@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 #include <xxhash.h>
@@ -128,6 +129,27 @@ void agent_begin(SpAgent *a)
     }
 }
 
+/* Each candidate's host node, from the kernel (move_pages in query mode,
+ * one call per QUERY_BATCH pages): merge_across_nodes=0 indexes pages of
+ * each node apart.  A page the kernel cannot place stays "not known". */
+static void cands_nodes(SpAgent *a, GArray *cands)
+{
+    enum { QUERY_BATCH = 512 };
+    void *pages[QUERY_BATCH];
+    int status[QUERY_BATCH];
+    for (guint first = 0; first < cands->len; first += QUERY_BATCH) {
+        guint n = MIN((guint)QUERY_BATCH, cands->len - first);
+        for (guint i = 0; i < n; i++)
+            pages[i] =
+                a->mem->host + g_array_index(cands, SpProtoCand, first + i).gfn * SP_PAGE_SIZE;
+        if (syscall(SYS_move_pages, 0, (unsigned long)n, pages, NULL, status, 0) < 0)
+            return;
+        for (guint i = 0; i < n; i++)
+            g_array_index(cands, SpProtoCand, first + i).node1 =
+                status[i] >= 0 && status[i] < 64 ? (uint32_t)status[i] + 1 : 0;
+    }
+}
+
 void agent_scan(SpAgent *a, const SpProtoScan *s, GArray *cands, SpProtoCands *out)
 {
     static uint32_t zero_hash;
@@ -165,6 +187,8 @@ void agent_scan(SpAgent *a, const SpProtoScan *s, GArray *cands, SpProtoCands *o
     }
     out->next = g;
     out->done = g >= end;
+    if (s->flags & SP_PROTO_SCAN_NODES)
+        cands_nodes(a, cands);
 }
 
 void agent_unmerge_all(SpAgent *a)

@@ -9,6 +9,9 @@
  *   pages_sharing  MERGED pages beyond the first of each pool frame, plus
  *                  every MERGED page of a group frame (its file holds the
  *                  first copy): the pages saved by merging
+ *   node_pages_shared[n], node_pages_sharing[n]
+ *                  the same for the frames of node n's pools only
+ *                  (merge_across_nodes=0)
  *   zero_pages     the attached VMs' zero pages (what their agents say)
  *   vm->merged     the VM's pages whose fid_of names a frame
  *   ShFrame.refs   MERGED pages mapping the frame (= its mapper list)
@@ -36,6 +39,17 @@
 
 #include "sharing/engine-priv.h"
 
+/* The per-node counters follow the node-wide ones for a node's own frames
+ * (shared, sharing: the change to each, +1, -1 or 0). */
+static void node_count(SpEngine *eng, uint32_t fid, int shared, int sharing)
+{
+    int n = sh_frame_node(eng, fid);
+    if (n < 0 || n >= SP_ENGINE_NODES)
+        return;
+    eng->stats.node_pages_shared[n] += (uint64_t)(int64_t)shared;
+    eng->stats.node_pages_sharing[n] += (uint64_t)(int64_t)sharing;
+}
+
 /* A MERGED page (vm, gfn) starts mapping frame fid. */
 static void frame_get(SpEngine *eng, uint32_t fid, SpEngineVm *vm, uint64_t gfn)
 {
@@ -46,6 +60,7 @@ static void frame_get(SpEngine *eng, uint32_t fid, SpEngineVm *vm, uint64_t gfn)
         eng->stats.pages_shared++;
     if (sh_is_gframe(fid) || f->refs > 1)
         eng->stats.pages_sharing++;
+    node_count(eng, fid, f->refs == 1, f->refs > 1);
     if (sh_is_gframe(fid))
         sh_gframe_rec_get(eng, fid);
 }
@@ -74,6 +89,7 @@ static void frame_put(SpEngine *eng, uint32_t fid, SpEngineVm *vm, uint64_t gfn)
         eng->stats.pages_sharing--;
     if (f->refs == 0)
         eng->stats.pages_shared--;
+    node_count(eng, fid, -(f->refs == 0), -(f->refs > 0));
     if (sh_is_gframe(fid)) {
         sh_gframe_rec_put(eng, fid);
     } else if (f->refs == 0 && !((ShPool *)g_ptr_array_index(eng->pools, f->pool))->adopted) {
@@ -119,6 +135,7 @@ void sh_page_forget(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
         eng->stats.pages_sharing--;
     if (f->refs == 0)
         eng->stats.pages_shared--;
+    node_count(eng, fid, -(f->refs == 0), -(f->refs > 0));
     if (sh_is_gframe(fid))
         gframe_rec_refs_drop(eng, fid);
 }
@@ -192,6 +209,7 @@ unsigned sh_counters_recount(SpEngine *eng)
     uint32_t npool = eng->frames->len, ngf = eng->gframes->len;
     g_autofree uint32_t *refs = g_new0(uint32_t, (gsize)npool + ngf + 1);
     uint64_t zero = 0, shared = 0, sharing = 0, in_pool = 0;
+    uint64_t nshared[SP_ENGINE_NODES] = {0}, nsharing[SP_ENGINE_NODES] = {0};
     unsigned bad = 0;
     for (uint32_t s = 0; s < eng->nslots; s++)
         if (eng->vm_slots[s])
@@ -203,6 +221,11 @@ unsigned sh_counters_recount(SpEngine *eng)
         bad += recount_frame("mappers", fid, r, sh_mapper_count(eng, fid));
         shared += r > 0;
         sharing += r > 0 ? r - 1 : 0;
+        int n = sh_frame_node(eng, fid);
+        if (n >= 0 && n < SP_ENGINE_NODES) {
+            nshared[n] += r > 0;
+            nsharing[n] += r > 0 ? r - 1 : 0;
+        }
         /* Allocated frames: with references, or forgotten by a VM that
          * went on mapping them (sp_engine_forget); an adopted pool's
          * offsets are all in use until sh_pools_release_unused. */
@@ -240,6 +263,11 @@ unsigned sh_counters_recount(SpEngine *eng)
     bad += recount_check("zero_pages", "engine", zero, eng->stats.zero_pages);
     bad += recount_check("pages_shared", "engine", shared, eng->stats.pages_shared);
     bad += recount_check("pages_sharing", "engine", sharing, eng->stats.pages_sharing);
+    for (int n = 0; n < SP_ENGINE_NODES; n++) {
+        g_autofree char *owner = g_strdup_printf("node%d", n);
+        bad += recount_check("pages_shared", owner, nshared[n], eng->stats.node_pages_shared[n]);
+        bad += recount_check("pages_sharing", owner, nsharing[n], eng->stats.node_pages_sharing[n]);
+    }
     uint64_t in_use = 0;
     for (guint i = 0; i < eng->pools->len; i++)
         if (!pool_adopted(eng, i))

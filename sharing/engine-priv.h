@@ -66,6 +66,7 @@ static inline bool sh_is_gframe(uint32_t fid)
 
 typedef struct ShPool {
     uint32_t group;     /* pools.c; immutable: the share set it serves */
+    int node;           /* pools.c; immutable: the node its frames live on, -1: any */
     SpFramePool fp;     /* pools.c, counters.c (frees); eng->lock: the memfd and its view */
     uint64_t ino;       /* pools.c; immutable: the memfd's inode (re-attach) */
     GArray *fid_of_off; /* new_frame, counters.c; eng->lock: uint32 fid + 1 per offset */
@@ -206,7 +207,11 @@ void sh_vm_refresh_stats(SpEngine *eng, SpEngineVm *vm);
 
 /* pools.c */
 /* The pool of share set `group`, made on first use; NO_SPACE on failure. */
-uint32_t sh_pool_for(SpEngine *eng, uint32_t group);
+/* The pool of a share set's frames on `node` (-1: any node), made with
+ * its first frame; NO_SPACE if it cannot be made. */
+uint32_t sh_pool_for(SpEngine *eng, uint32_t group, int node);
+/* The node of frame fid's pool (-1: any; group frames are -1). */
+int sh_frame_node(SpEngine *eng, uint32_t fid);
 /* The pool whose memfd is the file of fd (re-attach), adopting it if new. */
 uint32_t sh_pool_adopt(SpEngine *eng, int fd, uint32_t group);
 /* A new pool frame id for (pool, off), with its hash and share set. */
@@ -270,9 +275,12 @@ static inline uint32_t sh_page_hash(const void *p)
     return (uint32_t)(h ^ (h >> 32));
 }
 
-static inline uint64_t sh_key(uint32_t group, uint32_t hash)
+/* The index's key of a content: its share set, its node (-1: any node,
+ * merge_across_nodes=1; a frame's node is its pool's) and its hash.
+ * Share sets number below 2^24. */
+static inline uint64_t sh_key(uint32_t group, int node, uint32_t hash)
 {
-    return ((uint64_t)(group + 1) << 32) | hash; /* never 0 */
+    return ((uint64_t)(node + 1) << 56) | ((uint64_t)(group + 1) << 32) | hash; /* never 0 */
 }
 
 #endif

@@ -260,6 +260,20 @@ bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error)
     if (!knobs_check(k, error))
         return false;
     g_mutex_lock(&eng->lock);
+    if (k->merge_across_nodes != eng->knobs.merge_across_nodes) {
+        /* KSM's rule: the stable index cannot change its shape while
+         * anything is in it (EBUSY); run=2 empties it. */
+        if (eng->stats.pages_shared) {
+            g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_BUSY,
+                        "merge_across_nodes cannot change while pages are shared "
+                        "(pages_shared %" G_GUINT64_FORMAT "): Device or resource busy; "
+                        "set run=2 first, as with KSM",
+                        eng->stats.pages_shared);
+            g_mutex_unlock(&eng->lock);
+            return false;
+        }
+        u64map_clear(&eng->unstable); /* its keys say the old shape */
+    }
     if (k->run != 2)
         eng->unmerged = false;
     bool zero_changed = k->use_zero_pages != eng->knobs.use_zero_pages;
@@ -345,7 +359,7 @@ static bool slot_take(SpEngine *eng, SpEngineVm *vm)
 /* eng->lock held: a new VM starts over (M_ATTACH): its pool is space 0. */
 static bool attach_fresh(SpEngine *eng, SpEngineVm *vm, GError **error)
 {
-    uint32_t pool = sh_pool_for(eng, vm->group);
+    uint32_t pool = sh_pool_for(eng, vm->group, -1);
     if (pool == NO_SPACE) {
         g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_MEMORY, "no frame pool for VM '%s'",
                     vm->name);

@@ -38,6 +38,7 @@ typedef enum {
     SP_ENGINE_ERROR_NO_MEMORY,    /* no memory for a VM's sharing metadata */
     SP_ENGINE_ERROR_TOO_MANY_VMS, /* every VM slot of the engine is taken */
     SP_ENGINE_ERROR_NO_SWAP,      /* a memory limit, but swap is off for the VM */
+    SP_ENGINE_ERROR_BUSY,         /* merge_across_nodes changed while pages are shared (EBUSY) */
 } SpEngineError;
 
 /* What the supervisor tells the engine about a VM. */
@@ -65,8 +66,11 @@ typedef struct SpEngineKnobs {
     uint32_t sleep_millisecs;    /* pause between batches */
     uint32_t max_page_sharing;   /* mappings per frame at most (>= 2) */
     uint32_t use_zero_pages;     /* drop all-zero pages instead of merging them */
-    uint32_t merge_across_nodes; /* accepted; pools are per node when 0 */
+    uint32_t merge_across_nodes; /* 0: each host node its own index and frames (scan.c) */
 } SpEngineKnobs;
+
+/* Host NUMA nodes the per-node counters cover. */
+#define SP_ENGINE_NODES 8
 
 /* Node-wide counters, KSM's names and meanings. */
 typedef struct SpEngineStats {
@@ -88,6 +92,10 @@ typedef struct SpEngineStats {
     uint64_t pool_frames; /* frames allocated in the pool now (each has a mapper, or a leak) */
     uint64_t numa_frames_rehomed;   /* shared frames moved to their sharers' node, cumulative */
     uint64_t numa_frames_misplaced; /* ... that the last pass wanted to move and could not */
+    /* pages_shared and pages_sharing of each node's own frames
+     * (merge_across_nodes=0; frames of the any-node pools are in neither) */
+    uint64_t node_pages_shared[SP_ENGINE_NODES];
+    uint64_t node_pages_sharing[SP_ENGINE_NODES];
 } SpEngineStats;
 
 /* NUMA (numa-rehome.c, docs/numa.md): move every shared frame that most

@@ -164,7 +164,7 @@ void sh_grecs_prepare(SpEngine *eng, SpRmapVm *rv)
 void sh_frame_link(SpEngine *eng, uint32_t fid)
 {
     ShFrame *f = sh_frame(eng, fid);
-    uint64_t key = sh_key(f->group, f->hash), head = 0;
+    uint64_t key = sh_key(f->group, sh_frame_node(eng, fid), f->hash), head = 0;
     f->next = u64map_get(&eng->stable, key, &head) ? (uint32_t)head : NO_FRAME;
     u64map_set(&eng->stable, key, fid);
 }
@@ -172,7 +172,7 @@ void sh_frame_link(SpEngine *eng, uint32_t fid)
 void sh_frame_unlink(SpEngine *eng, uint32_t fid)
 {
     ShFrame *f = sh_frame(eng, fid);
-    uint64_t key = sh_key(f->group, f->hash), head = 0;
+    uint64_t key = sh_key(f->group, sh_frame_node(eng, fid), f->hash), head = 0;
     if (!u64map_get(&eng->stable, key, &head))
         return;
     if (head == fid) {

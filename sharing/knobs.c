@@ -21,7 +21,8 @@ const SpEngineKnobInfo sp_engine_knob_info[SP_ENGINE_NKNOBS] = {
     {KNOB(use_zero_pages), .min = 0, .max = 1, .arg = "0|1",
      .help = "Drop all-zero pages to the zero page (default 1)"},
     {KNOB(merge_across_nodes), .min = 0, .max = 1, .arg = "0|1",
-     .help = "Share frames across host NUMA nodes (default 1)"},
+     .help = "Share frames across host NUMA nodes (default 1; 0: each node its own index "
+             "and frames, changed only while nothing is shared)"},
 };
 
 const SpEngineKnobInfo *sp_engine_knob_find(const char *name)

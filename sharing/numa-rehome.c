@@ -17,7 +17,8 @@
  * migration entry.  A frame the kernel cannot move (busy, or the node is
  * full) stays where it is and is counted misplaced until a later pass.
  *
- * Frames of clone groups are not moved here (their pages belong to the
+ * Frames of a node's pool (merge_across_nodes=0) belong to their node and
+ * are not moved.  Frames of clone groups are not moved here (their pages belong to the
  * family's layer file); nodes >= REHOME_NODES are not voted for.
  *
  * Locking: eng->lock while the frames, their mappers and the VMs are read
@@ -59,8 +60,9 @@ static GArray *collect_votes(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaq
     for (guint fid = 0; fid < eng->frames->len; fid++) {
         const ShFrame *f = &g_array_index(eng->frames, ShFrame, fid);
         GArray *m = fid < eng->mappers->len ? eng->mappers->pdata[fid] : NULL;
-        if (!f->refs || !m || f->pool >= eng->pools->len)
-            continue;
+        if (!f->refs || !m || f->pool >= eng->pools->len ||
+            ((ShPool *)eng->pools->pdata[f->pool])->node >= 0)
+            continue; /* free, or a node's own frame (merge_across_nodes=0): it stays */
         Vote v = {.addr = ((ShPool *)eng->pools->pdata[f->pool])->fp.view +
                           (uint64_t)f->off * SP_PAGE_SIZE};
         bool any = false;

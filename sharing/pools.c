@@ -4,7 +4,12 @@
  *
  * A share set's pool is made with its first frame and lives as long as the
  * engine.  Its memfd is what VM processes of that set map (read-only, as
- * their space 0); no VM process ever gets another set's pool.  After a
+ * their space 0); no VM process ever gets another set's pool.  With
+ * merge_across_nodes=0 a share set also has one pool per host node, whose
+ * memfd carries a shared memory policy preferring that node (mbind on
+ * samepaged's view: the kernel places the file's pages by it, whoever
+ * faults them), so a node's frames are allocated on it; its name says the
+ * node ("samepage-frames-node1"), and a re-attach reads it back.  After a
  * supervisor restart a pool comes back from the VM processes that map it
  * (sh_pool_adopt: the same memfd, found by its inode); its frames get
  * ShFrames as the re-attached VMs report their merges, and once every VM
@@ -12,18 +17,23 @@
  *
  * Engine lock held throughout.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "sharing/engine-priv.h"
 
 #define POOL_RESERVE (256ULL << 30) /* address space per pool: 256 GiB of frames */
 
-static ShPool *pool_new(SpEngine *eng, uint32_t group)
+static ShPool *pool_new(SpEngine *eng, uint32_t group, int node)
 {
     ShPool *p = g_new0(ShPool, 1);
     p->group = group;
+    p->node = node;
     p->fid_of_off = g_array_new(FALSE, TRUE, sizeof(uint32_t));
     g_ptr_array_add(eng->pools, p);
     return p;
@@ -36,22 +46,58 @@ static void pool_free(ShPool *p)
     g_free(p);
 }
 
-uint32_t sh_pool_for(SpEngine *eng, uint32_t group)
+/* A node's pool prefers it (MPOL_PREFERRED: a full node lends memory rather
+ * than fail a merge). */
+static void pool_prefer_node(ShPool *p)
 {
-    for (guint i = 0; i < eng->pools->len; i++)
-        if (((ShPool *)eng->pools->pdata[i])->group == group)
+    unsigned long mask = 1UL << p->node;
+    if (syscall(SYS_mbind, p->fp.view, p->fp.reserved, 1 /* MPOL_PREFERRED */, &mask,
+                sizeof(mask) * 8 + 1, 0) < 0)
+        g_warning("event=pool-node-policy-failed node=%d error=\"%s\"", p->node, g_strerror(errno));
+}
+
+int sh_frame_node(SpEngine *eng, uint32_t fid)
+{
+    if (sh_is_gframe(fid))
+        return -1;
+    const ShFrame *f = &g_array_index(eng->frames, ShFrame, fid);
+    return f->pool < eng->pools->len ? ((ShPool *)eng->pools->pdata[f->pool])->node : -1;
+}
+
+uint32_t sh_pool_for(SpEngine *eng, uint32_t group, int node)
+{
+    for (guint i = 0; i < eng->pools->len; i++) {
+        const ShPool *p = eng->pools->pdata[i];
+        if (p->group == group && p->node == node)
             return i;
-    ShPool *p = pool_new(eng, group);
+    }
+    if (node >= 64)
+        return NO_SPACE;
+    ShPool *p = pool_new(eng, group, node);
     g_autoptr(GError) err = NULL;
     struct stat st;
-    if (!sp_frame_pool_init(&p->fp, 0, POOL_RESERVE, &err) || fstat(p->fp.fd, &st) < 0) {
+    if (!sp_frame_pool_init(&p->fp, node, POOL_RESERVE, &err) || fstat(p->fp.fd, &st) < 0) {
         g_warning("event=pool-failed error=\"%s\"", err ? err->message : "fstat");
         g_ptr_array_remove_index(eng->pools, eng->pools->len - 1);
         pool_free(p);
         return NO_SPACE;
     }
     p->ino = (uint64_t)st.st_ino;
+    if (node >= 0)
+        pool_prefer_node(p);
     return eng->pools->len - 1;
+}
+
+/* The node a pool's memfd was made for, from its name (-1: any). */
+static int pool_node_of_fd(int fd)
+{
+    g_autofree char *path = g_strdup_printf("/proc/self/fd/%d", fd);
+    g_autofree char *target = g_file_read_link(path, NULL);
+    int node = -1;
+    const char *s = target ? strstr(target, "samepage-frames-node") : NULL;
+    if (s && sscanf(s, "samepage-frames-node%d", &node) != 1)
+        node = -1;
+    return node >= 0 && node < 64 ? node : -1;
 }
 
 uint32_t sh_pool_adopt(SpEngine *eng, int fd, uint32_t group)
@@ -64,7 +110,7 @@ uint32_t sh_pool_adopt(SpEngine *eng, int fd, uint32_t group)
         if (p->ino == (uint64_t)st.st_ino)
             return p->group == group ? i : NO_SPACE;
     }
-    ShPool *p = pool_new(eng, group);
+    ShPool *p = pool_new(eng, group, pool_node_of_fd(fd));
     g_autoptr(GError) err = NULL;
     if (!sp_frame_pool_adopt(&p->fp, fd, POOL_RESERVE, &err)) {
         g_warning("event=pool-adopt-failed error=\"%s\"", err->message);

@@ -220,12 +220,16 @@ typedef struct SpProtoScan {
     uint64_t limit;  /* and the end of the range the index scans */
     uint32_t budget; /* pages to examine at most */
     uint32_t max_cands;
+    uint32_t flags; /* SP_PROTO_SCAN_* */
+    uint32_t pad;
 } SpProtoScan;
+/* Say each candidate's host NUMA node (merge_across_nodes=0). */
+#define SP_PROTO_SCAN_NODES 1u
 
 typedef struct SpProtoCand {
     uint64_t gfn;
     uint32_t hash;
-    uint32_t pad;
+    uint32_t node1; /* with SP_PROTO_SCAN_NODES: the page's node + 1 (0: not known) */
 } SpProtoCand;
 
 typedef struct SpProtoCands {

@@ -29,6 +29,13 @@
  * So a new duplicate merges in the first pass that sees it unchanged, as
  * before the process split.
  *
+ * merge_across_nodes=0 (KSM's): the agents say each candidate's host node
+ * and the key includes it, so the stable index, the unstable table and the
+ * pools are each node's own: a page is matched only with pages and frames
+ * of its node, and a new frame comes from its node's pool (pools.c).
+ * Group frames belong to no node and are found only with
+ * merge_across_nodes=1.
+ *
  * Engine lock held throughout.
  */
 #include <string.h>
@@ -72,6 +79,7 @@ typedef struct Want {
 typedef struct Pend {
     uint64_t key;
     uint64_t gfn; /* mine: a page of the scanned VM */
+    int node;     /* the pool its frame comes from (-1: any) */
     uint32_t hash;
     uint32_t count;
     uint32_t fid; /* once made */
@@ -158,12 +166,11 @@ static void make_frames(SpEngine *eng, SpEngineVm *vm, Batch *b, GArray *fresh)
 {
     if (!b->pends->len)
         return;
-    uint32_t pool = sh_pool_for(eng, vm->group);
     const size_t per_msg = (SP_PROTO_MAX_MSG - sizeof(SpProtoHdr)) / 8;
     g_autoptr(GArray) gfns = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     for (guint i = 0; i < b->pends->len; i++)
         g_array_append_val(gfns, g_array_index(b->pends, Pend, i).gfn);
-    for (guint done = 0; pool != NO_SPACE && done < gfns->len && !vm->broken;) {
+    for (guint done = 0; done < gfns->len && !vm->broken;) {
         guint n = (guint)MIN(per_msg, gfns->len - done);
         SpProtoMsg r = {0};
         if (!sh_exchange(eng, vm, SP_PROTO_M_CONTENT, &g_array_index(gfns, uint64_t, done), n * 8,
@@ -177,6 +184,9 @@ static void make_frames(SpEngine *eng, SpEngineVm *vm, Batch *b, GArray *fresh)
             Pend *pd = &g_array_index(b->pends, Pend, done + k);
             const uint8_t *c = pages + (uint64_t)k * SP_PAGE_SIZE;
             if (sh_page_hash(c) != pd->hash) /* changed since, or a lying agent */
+                continue;
+            uint32_t pool = sh_pool_for(eng, vm->group, pd->node);
+            if (pool == NO_SPACE)
                 continue;
             pd->fid = new_frame(eng, pool, c, pd->hash, vm->group);
             if (pd->fid != NO_FRAME)
@@ -219,7 +229,8 @@ static void match(SpEngine *eng, SpEngineVm *vm, const SpProtoCand *c, Batch *b)
     if (c->gfn < vm->first || c->gfn >= vm->end || vm->fid_of[c->gfn] != NO_FRAME)
         return; /* a confused agent: ignore */
     uint32_t mps = eng->knobs.max_page_sharing;
-    uint64_t key = sh_key(vm->group, c->hash), head = 0;
+    int node = eng->knobs.merge_across_nodes ? -1 : c->node1 ? (int)c->node1 - 1 : 0;
+    uint64_t key = sh_key(vm->group, node, c->hash), head = 0;
     if (u64map_get(&eng->stable, key, &head)) {
         for (uint32_t fi = (uint32_t)head; fi != NO_FRAME;) {
             ShFrame *f = sh_frame(eng, fi);
@@ -247,7 +258,12 @@ static void match(SpEngine *eng, SpEngineVm *vm, const SpProtoCand *c, Batch *b)
         if (o && !o->broken && !o->hold && o->group == vm->group && ogfn < o->npages &&
             !(o == vm && ogfn == c->gfn) && o->fid_of[ogfn] == NO_FRAME) {
             u64map_remove(&eng->unstable, key);
-            Pend pd = {.key = key, .gfn = c->gfn, .hash = c->hash, .count = 2, .fid = NO_FRAME};
+            Pend pd = {.key = key,
+                       .gfn = c->gfn,
+                       .node = node,
+                       .hash = c->hash,
+                       .count = 2,
+                       .fid = NO_FRAME};
             int32_t idx = (int32_t)b->pends->len;
             g_array_append_val(b->pends, pd);
             uint64_t *k = g_memdup2(&key, sizeof(key));
@@ -264,7 +280,11 @@ bool sh_scan_batch(SpEngine *eng, SpEngineVm *vm, uint32_t budget)
 {
     if (vm->cursor >= vm->end)
         return false;
-    SpProtoScan s = {.cursor = vm->cursor, .limit = vm->end, .budget = budget, .max_cands = budget};
+    SpProtoScan s = {.cursor = vm->cursor,
+                     .limit = vm->end,
+                     .budget = budget,
+                     .max_cands = budget,
+                     .flags = eng->knobs.merge_across_nodes ? 0 : SP_PROTO_SCAN_NODES};
     SpProtoMsg r = {0};
     if (!sh_exchange(eng, vm, SP_PROTO_M_SCAN, &s, sizeof(s), NULL, 0, &r))
         return false;

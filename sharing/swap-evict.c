@@ -86,7 +86,7 @@ static uint32_t stable_twin(SpEngine *eng, SpEngineVm *vm, const uint8_t *page, 
 {
     *hash = sh_page_hash(page);
     uint64_t head;
-    if (!u64map_get(&eng->stable, sh_key(vm->group, *hash), &head))
+    if (!u64map_get(&eng->stable, sh_key(vm->group, -1, *hash), &head))
         return NO_FRAME;
     for (uint32_t fi = (uint32_t)head; fi != NO_FRAME; fi = sh_frame(eng, fi)->next) {
         ShFrame *f = sh_frame(eng, fi);

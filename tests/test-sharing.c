@@ -417,6 +417,81 @@ static void test_release_keeps_frames(void)
     g_rmdir(rt);
 }
 
+/* merge_across_nodes follows KSM: refused while pages are shared (EBUSY),
+ * allowed after run=2; with 0 each node has its own index and frames (on
+ * this host every page is on node 0, so sharing comes back to the same
+ * level, all of it counted for node 0, from a node-0 pool). */
+static void test_merge_across_nodes(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    k.max_page_sharing = 1 << 20;
+    harness_use_engine(h, &k);
+    SpVm *vm[2];
+    for (int i = 0; i < 2; i++)
+        vm[i] = harness_add(h,
+                            "name=n%d,mem=16M,vcpus=1,domain=man,payload=memload,"
+                            "args=seed=5,pages=%d,dup=50,interval=50",
+                            i, NPAGES);
+    harness_start_all(h);
+    for (int i = 0; i < 2; i++)
+        harness_share_managed(h, vm[i]);
+    harness_converge(h);
+    SpEngineStats st1, st2;
+    sp_engine_get_stats(h->engine, &st1);
+    g_assert_cmpuint(st1.pages_sharing, >, 0);
+    g_assert_cmpuint(st1.node_pages_sharing[0], ==, 0); /* any-node frames */
+
+    SpEngineKnobs kn;
+    sp_engine_get_knobs(h->engine, &kn);
+    kn.merge_across_nodes = 0;
+    g_autoptr(GError) err = NULL;
+    g_assert_false(sp_engine_set_knobs(h->engine, &kn, &err));
+    g_assert_error(err, SP_ENGINE_ERROR, SP_ENGINE_ERROR_BUSY);
+    g_test_message("refused: %s", err->message);
+    g_assert_nonnull(strstr(err->message, "busy"));
+    g_clear_error(&err);
+    sp_engine_get_knobs(h->engine, &kn);
+    g_assert_cmpuint(kn.merge_across_nodes, ==, 1);
+
+    harness_engine_run(h, 2);
+    expect_counters(h, "run=2", (Want){0, 0, 0, 0});
+    sp_engine_get_knobs(h->engine, &kn);
+    kn.merge_across_nodes = 0;
+    kn.run = 1;
+    g_assert_true(sp_engine_set_knobs(h->engine, &kn, &err));
+    harness_converge(h);
+    sp_engine_get_stats(h->engine, &st2);
+    g_assert_cmpuint(st2.node_pages_shared[0], ==, st2.pages_shared);
+    g_assert_cmpuint(st2.node_pages_sharing[0], ==, st2.pages_sharing);
+    for (int n = 1; n < SP_ENGINE_NODES; n++)
+        g_assert_cmpuint(st2.node_pages_shared[n] + st2.node_pages_sharing[n], ==, 0);
+    /* the frames are in the node-0 pool's memfd, which VM processes map */
+    g_autofree char *maps_path = g_strdup_printf("/proc/%d/maps", (int)sp_vm_pid(vm[1]));
+    g_autofree char *maps = NULL;
+    g_assert_true(g_file_get_contents(maps_path, &maps, NULL, NULL));
+    g_assert_nonnull(strstr(maps, "memfd:samepage-frames-node0"));
+
+    /* and back, the same way: the same level as per node */
+    harness_engine_run(h, 2);
+    expect_counters(h, "run=2 again", (Want){0, 0, 0, 0});
+    sp_engine_get_knobs(h->engine, &kn);
+    kn.merge_across_nodes = 1;
+    kn.run = 1;
+    g_assert_true(sp_engine_set_knobs(h->engine, &kn, &err));
+    harness_converge(h);
+    SpEngineStats st3;
+    sp_engine_get_stats(h->engine, &st3);
+    g_test_message("pages_sharing: %" G_GUINT64_FORMAT " per node (node 0: %" G_GUINT64_FORMAT
+                   " shared, %" G_GUINT64_FORMAT " sharing), %" G_GUINT64_FORMAT " across nodes",
+                   st2.pages_sharing, st2.node_pages_shared[0], st2.node_pages_sharing[0],
+                   st3.pages_sharing);
+    g_assert_cmpuint(st2.pages_sharing, ==, st3.pages_sharing);
+    g_assert_cmpuint(st3.node_pages_sharing[0], ==, 0);
+    harness_expect_bytes_intact(h);
+    harness_free(h);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -427,5 +502,6 @@ int main(int argc, char **argv)
     g_test_add_func("/sharing/write-in-merge-window", test_write_in_merge_window);
     g_test_add_func("/sharing/attack", test_attack);
     g_test_add_func("/sharing/release-keeps-frames", test_release_keeps_frames);
+    g_test_add_func("/sharing/merge-across-nodes", test_merge_across_nodes);
     return g_test_run();
 }

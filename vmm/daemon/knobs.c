@@ -4,6 +4,7 @@
  * the figures of vmm/metrics/figures.h that have a libvirt name, read
  * from the same sources as every other printer's (snapshot.h).
  */
+#include <numa.h>
 #include <string.h>
 
 #include "sharing/engine.h"
@@ -58,6 +59,27 @@ bool sp_knobs_add_figures(SpLvParams *out, SpFigScope scope, const SpFigValue *v
     return ok;
 }
 
+/* Each host node's own pages_shared and pages_sharing (its pools' frames,
+ * merge_across_nodes=0; docs/numa.md), as shm_node<N>_pages_shared and
+ * shm_node<N>_pages_sharing, for the host's nodes while libvirt's limit of
+ * parameters per call allows. */
+static bool add_node_counters(SpHostKnobs *k, SpLvParams *out, GError **error)
+{
+    SpEngineStats st;
+    sp_engine_get_stats(k->engine, &st);
+    int nodes = numa_available() >= 0 ? numa_max_node() + 1 : 1;
+    bool ok = true;
+    for (int n = 0; ok && n < MIN(nodes, SP_ENGINE_NODES) &&
+                    sp_lv_params_len(out) + 2 <= SP_LV_NODE_MEMORY_PARAMETERS_MAX;
+         n++) {
+        g_autofree char *k1 = g_strdup_printf("shm_node%d_pages_shared", n);
+        g_autofree char *k2 = g_strdup_printf("shm_node%d_pages_sharing", n);
+        ok = sp_lv_params_add_ullong(out, k1, st.node_pages_shared[n], error) &&
+             sp_lv_params_add_ullong(out, k2, st.node_pages_sharing[n], error);
+    }
+    return ok;
+}
+
 bool sp_knobs_params_get(SpHostKnobs *k, SpLvParams *out, GError **error)
 {
     SpFigNodeSrc src;
@@ -66,7 +88,7 @@ bool sp_knobs_params_get(SpHostKnobs *k, SpLvParams *out, GError **error)
     g_autofree SpFigValue *v = g_new0(SpFigValue, n);
     sp_fig_node_source(k->engine, &src);
     sp_fig_read(SP_FIG_NODE, &src, v);
-    return sp_knobs_add_figures(out, SP_FIG_NODE, v, error);
+    return sp_knobs_add_figures(out, SP_FIG_NODE, v, error) && add_node_counters(k, out, error);
 }
 
 static bool knob_value(const SpLvParam *p, guint32 *out, GError **error)
@@ -94,11 +116,14 @@ static bool knob_value(const SpLvParam *p, guint32 *out, GError **error)
     return false;
 }
 
-/* The knobs node-memory-tune may set: libvirt's name is "shm_" + KSM's. */
+/* The knobs node-memory-tune may set: libvirt's name is "shm_" + KSM's.
+ * virsh names the first three; shm_run (0, 1, 2 as KSM's run) is for API
+ * clients (python3-libvirt's setMemoryParameters): run=2 empties the
+ * index, after which merge_across_nodes may change. */
 static const SpEngineKnobInfo *settable_knob(const char *field)
 {
     static const char *const settable[] = {"pages_to_scan", "sleep_millisecs",
-                                           "merge_across_nodes"};
+                                           "merge_across_nodes", "run"};
     for (size_t i = 0; i < G_N_ELEMENTS(settable); i++)
         if (g_str_has_prefix(field, "shm_") && !strcmp(field + 4, settable[i]))
             return sp_engine_knob_find(settable[i]);
@@ -130,11 +155,15 @@ bool sp_knobs_params_set(SpHostKnobs *k, const SpLvParams *in, GError **error)
     }
     g_autoptr(GError) err = NULL;
     if (!sp_engine_set_knobs(k->engine, &kn, &err)) {
-        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG, "%s", err->message);
+        g_set_error(error, SP_LV_ERROR,
+                    g_error_matches(err, SP_ENGINE_ERROR, SP_ENGINE_ERROR_BUSY)
+                        ? SP_LV_ERR_OPERATION_INVALID
+                        : SP_LV_ERR_INVALID_ARG,
+                    "%s", err->message);
         return false;
     }
-    g_message("event=knobs pages_to_scan=%u sleep_millisecs=%u merge_across_nodes=%u",
-              kn.pages_to_scan, kn.sleep_millisecs, kn.merge_across_nodes);
+    g_message("event=knobs run=%u pages_to_scan=%u sleep_millisecs=%u merge_across_nodes=%u",
+              kn.run, kn.pages_to_scan, kn.sleep_millisecs, kn.merge_across_nodes);
     return true;
 }
 
