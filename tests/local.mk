@@ -49,9 +49,9 @@ EXTRA_DIST += tests/cli-errors.sh tests/clone-cli.sh tests/clone-run-status.sh t
 TESTS += tests/cli-daemon.sh tests/daemon/clone.sh
 EXTRA_DIST += tests/cli-daemon.sh tests/daemon/clone.sh
 TESTS += tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/memtune.sh tests/daemon/numatune.sh tests/daemon/exporter.sh \
-	tests/daemon/python-libvirt.py
+	tests/daemon/python-libvirt.py tests/daemon/merge-nodes.sh
 EXTRA_DIST += tests/daemon/common.sh tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/memtune.sh tests/daemon/numatune.sh \
-	tests/daemon/exporter.sh tests/daemon/python-libvirt.py
+	tests/daemon/exporter.sh tests/daemon/python-libvirt.py tests/daemon/merge-nodes.sh
 # Domain XML as libvirt users write it, the lifecycle verbs, events, and
 # clients served at once (issue 16).
 daemon_day2_tests = tests/daemon/domxml.sh tests/daemon/lifecycle.sh tests/daemon/events.sh \

@@ -17,11 +17,18 @@
 #    all sharers want node 1, so samepaged moves the shared frames there
 #    (shm_numa_frames_rehomed), and the first VM has (almost) nothing left
 #    on node 0, sharing still at its level;
-#  - a node set naming a node the host lacks is refused, nothing changes.
+#  - a node set naming a node the host lacks is refused, nothing changes;
+#  - merge_across_nodes=0 (set with Debian's virsh node-memory-tune once
+#    nothing is shared): two VMs with the same contents, one per node, share
+#    nothing across nodes - each keeps >= 99 % of its pages on its own node
+#    as the kernel says, so none maps the other node's frames - while each
+#    node shares its own duplicates (shm_node<N>_pages_sharing, which add
+#    up to shm_pages_sharing); changing the knob back while pages are
+#    shared is refused as KSM refuses it (EBUSY).
 # The guest of the first VM does not share (<nosharepages/>), so every one
 # of its resident pages is private and must follow the policy.  Prints TAP.
 . "$(dirname "$0")/tap.sh" # /sptest/tap.sh, shipped by run-in-emuhost.sh
-echo "1..11"
+echo "1..15"
 S=/tmp/spd
 mkdir -p $S
 samepaged -d $S/state -s $S/sock --runtime-dir $S/run >$S/daemon.log 2>&1 &
@@ -157,5 +164,39 @@ check "both guests verify on (s1 rounds $r0 -> $(rounds s1)), no integrity error
     eval '[ "$(rounds s1)" -gt "${r0:-0}" ] && [ "$(errors s1)" = 0 ] && [ "$(errors s2)" = 0 ]'
 samepage destroy s1 $C >/dev/null 2>&1
 samepage destroy s2 $C >/dev/null 2>&1
+
+# --- merge_across_nodes=0 ---
+V="/usr/bin/virsh -c samepage+unix:///system?socket=$S/sock"
+shm() { $V node-memory-tune >/tmp/nmt 2>&1; awk -v k="shm_$1" '$1 == k":" || $1 == k {print $NF}' /tmp/nmt; }
+i=0
+while [ "$(shm pages_shared)" != 0 ] && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
+$V node-memory-tune --shm-merge-across-nodes 0 >/tmp/out 2>&1
+rc=$?
+check "with nothing shared, virsh node-memory-tune --shm-merge-across-nodes 0 is accepted (now $(shm merge_across_nodes))" \
+    eval '[ $rc = 0 ] && [ "$(shm merge_across_nodes)" = 0 ]'
+for v in m0:0 m1:1; do
+    vm_xml ${v%:*} 64 seed=7,rate=50,dup=100,pool=8,interval=200 shared ${v#*:} >$S/${v%:*}.xml
+    samepage define $S/${v%:*}.xml $C >/tmp/out 2>&1 && samepage start ${v%:*} $C >>/tmp/out 2>&1
+done
+wait_rounds m0 1 && wait_rounds m1 1
+i=0
+while { [ "$(shm node0_pages_sharing)" -lt 300 ] || [ "$(shm node1_pages_sharing)" -lt 300 ]; } 2>/dev/null && [ $i -lt 120 ]; do
+    sleep 1
+    i=$((i + 1))
+done
+sleep 5
+np0=$(node_pages m0)
+np1=$(node_pages m1)
+ps0=$(shm node0_pages_sharing) ps1=$(shm node1_pages_sharing) ps=$(shm pages_sharing)
+check "merge_across_nodes=0: m0 (node 0) keeps $(pct_on 0 "$np0") % of its pages on node 0 ($np0), m1 (node 1) $(pct_on 1 "$np1") % on node 1 ($np1): neither maps the other node's frames" \
+    eval '[ "$(pct_on 0 "$np0")" -ge 99 ] && [ "$(pct_on 1 "$np1")" -ge 99 ]'
+check "... each node shares its own duplicates (node 0: $ps0, node 1: $ps1 pages_sharing; all: $ps)" \
+    eval '[ "${ps0:-0}" -ge 300 ] && [ "${ps1:-0}" -ge 300 ] && [ $((ps0 + ps1)) -ge $((ps * 95 / 100)) ] && [ $((ps0 + ps1)) -le $((ps * 105 / 100 + 10)) ]'
+$V node-memory-tune --shm-merge-across-nodes 1 >/tmp/out 2>&1
+rc=$?
+check "changing merge_across_nodes while pages are shared is refused (KSM's EBUSY), the knob stays 0, the guests verify on" \
+    eval '[ $rc != 0 ] && grep -qi "busy" /tmp/out && [ "$(shm merge_across_nodes)" = 0 ] && [ "$(errors m0)" = 0 ] && [ "$(errors m1)" = 0 ]'
+samepage destroy m0 $C >/dev/null 2>&1
+samepage destroy m1 $C >/dev/null 2>&1
 kill -TERM $SPD 2>/dev/null
 wait $SPD
