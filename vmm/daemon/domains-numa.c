@@ -89,6 +89,14 @@ static void rehome_frames(SpDomains *ds, const char *moved)
                   " seconds=%.3f",
                   moved, rh.frames_checked, rh.frames_moved, rh.frames_misplaced,
                   (g_get_monotonic_time() - t0) / 1e6);
+    /* moved frames are every sharer's pages: no VM's last count holds */
+    for (guint i = 0; rh.frames_moved && i < doms->len; i++) {
+        SpVm *vm = sp_domain_vm_use(doms->pdata[i]);
+        if (!vm)
+            continue;
+        sp_vm_numa_pages_stale(vm);
+        sp_domain_vm_done(doms->pdata[i]);
+    }
 }
 
 bool sp_domains_set_numa(SpDomains *ds, SpDomain *d, guint32 flags, const char *mode,

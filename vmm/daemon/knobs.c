@@ -122,8 +122,8 @@ static bool knob_value(const SpLvParam *p, guint32 *out, GError **error)
  * index, after which merge_across_nodes may change. */
 static const SpEngineKnobInfo *settable_knob(const char *field)
 {
-    static const char *const settable[] = {"pages_to_scan", "sleep_millisecs",
-                                           "merge_across_nodes", "run"};
+    static const char *const settable[] = {"pages_to_scan", "sleep_millisecs", "merge_across_nodes",
+                                           "run"};
     for (size_t i = 0; i < G_N_ELEMENTS(settable); i++)
         if (g_str_has_prefix(field, "shm_") && !strcmp(field + 4, settable[i]))
             return sp_engine_knob_find(settable[i]);

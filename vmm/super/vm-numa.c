@@ -75,6 +75,13 @@ void sp_vm_numa_policy(SpVm *vm, SpNumaMode *mode, char **nodes)
  * ms per GiB) every NUMA_PAGES_MAX_AGE_US at most. */
 #define NUMA_PAGES_MAX_AGE_US (2 * G_USEC_PER_SEC)
 
+void sp_vm_numa_pages_stale(SpVm *vm)
+{
+    g_mutex_lock(&vm->lock);
+    vm->numa_us = 0;
+    g_mutex_unlock(&vm->lock);
+}
+
 bool sp_vm_numa_pages(SpVm *vm, GArray *out, GError **error)
 {
     gint64 now = g_get_monotonic_time();

@@ -99,6 +99,8 @@ bool sp_vm_set_mem_limit(SpVm *vm, uint64_t bytes, GError **error);
 bool sp_vm_set_numa(SpVm *vm, SpNumaMode mode, const char *nodes, GError **error);
 void sp_vm_numa_policy(SpVm *vm, SpNumaMode *mode, char **nodes);
 bool sp_vm_numa_pages(SpVm *vm, GArray *out, GError **error);
+/* Forget the last answer (its pages moved: a frame re-homing pass). */
+void sp_vm_numa_pages_stale(SpVm *vm);
 /* Pages the VM's NUMA moves brought to their new nodes, since it started. */
 uint64_t sp_vm_numa_migrated(SpVm *vm);
 bool sp_vm_start(SpVm *vm, GError **error);
