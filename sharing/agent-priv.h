@@ -66,6 +66,7 @@ typedef struct AgentSpace {
 
 struct SpAgent {
     char *name;
+    void (*thread_sync)(void); /* immutable: SpAgentVm's */
     SpGuestMem *mem;
     int kvm_fd;
     uint32_t slot;

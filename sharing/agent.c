@@ -63,6 +63,7 @@ SpAgent *sp_agent_new(const SpAgentVm *vm, GError **error)
 {
     SpAgent *a = g_new0(SpAgent, 1);
     a->name = g_strdup(vm->name);
+    a->thread_sync = vm->thread_sync;
     a->mem = vm->mem;
     a->kvm_fd = vm->kvm_vm_fd;
     a->slot = vm->slot;
@@ -209,6 +210,23 @@ static bool do_content(SpAgent *a, SpProtoMsg *req)
     return ok;
 }
 
+/* M_UNMERGE: a private copy of each listed page that is merged (the
+ * index splits a VM's pages off frames of a node it left); the frames
+ * they leave are in the reply, like a copy-on-write break's. */
+static bool do_unmerge(SpAgent *a, SpProtoMsg *req)
+{
+    uint64_t n = req->hdr.len / 8;
+    SpProtoReader r = sp_proto_reader(req);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t g = 0;
+        if (!sp_proto_read(&r, &g, 8) || g >= a->npages)
+            return reply_error(a, req, "unmerge request outside RAM");
+        if (!(a->page[g] & AG_OUT) && AG_KIND(a->page[g]) == AG_MERGED)
+            agent_unmerge_page(a, g);
+    }
+    return reply_released(a, req);
+}
+
 static bool do_merge(SpAgent *a, SpProtoMsg *req)
 {
     uint64_t n = req->hdr.len / sizeof(SpProtoMergeItem);
@@ -320,6 +338,8 @@ static bool serve(SpAgent *a, SpProtoMsg *req)
     case SP_PROTO_M_UNMERGE_ALL:
         agent_unmerge_all(a);
         return reply_released(a, req);
+    case SP_PROTO_M_UNMERGE:
+        return do_unmerge(a, req);
     case SP_PROTO_M_REPORT:
         return do_report(a, req);
     case SP_PROTO_M_STATS: {
@@ -373,6 +393,8 @@ static gpointer agent_thread(gpointer opaque)
         if (!got && g_error_matches(err, SP_PROTO_ERROR, SP_PROTO_ERR_TIMEOUT))
             continue;
         if (got && a->channel == fd) {
+            if (a->thread_sync)
+                a->thread_sync();
             /* After the guest ended only figures are given: RAM is going. */
             bool ok = !__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE) || m.hdr.type == SP_PROTO_M_STATS
                           ? serve(a, &m)

@@ -46,6 +46,10 @@ typedef struct SpAgentVm {
     int kvm_vm_fd;    /* memslot `slot` covers all of RAM with dirty logging */
     uint32_t slot;
     SpRmapVm *rmap; /* the VM's off bits (rmap/rmap.h) */
+    /* Called on the agent's thread before each request (NULL: none): the
+     * VM process gives it the process's NUMA policy, so the private copies
+     * an unmerge makes land on the VM's nodes. */
+    void (*thread_sync)(void);
 } SpAgentVm;
 
 SpAgent *sp_agent_new(const SpAgentVm *vm, GError **error);

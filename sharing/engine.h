@@ -92,6 +92,7 @@ typedef struct SpEngineStats {
     uint64_t pool_frames; /* frames allocated in the pool now (each has a mapper, or a leak) */
     uint64_t numa_frames_rehomed;   /* shared frames moved to their sharers' node, cumulative */
     uint64_t numa_frames_misplaced; /* ... that the last pass wanted to move and could not */
+    uint64_t numa_pages_split; /* pages split off another node's frames (merge_across_nodes=0) */
     /* pages_shared and pages_sharing of each node's own frames
      * (merge_across_nodes=0; frames of the any-node pools are in neither) */
     uint64_t node_pages_shared[SP_ENGINE_NODES];
@@ -111,6 +112,11 @@ typedef struct SpEngineRehome {
 } SpEngineRehome;
 bool sp_engine_numa_rehome(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaque,
                            SpEngineRehome *out, GError **error);
+/* merge_across_nodes=0: the VM now lives on `nodes` (bit n: node n; 0: no
+ * policy, nothing done); its pages that map frames of other nodes' pools
+ * get private copies (*split of them), to be merged again on its nodes. */
+bool sp_engine_numa_split(SpEngine *eng, SpEngineVm *vm, uint64_t nodes, uint64_t *split,
+                          GError **error);
 
 /* Per-VM figures. */
 typedef struct SpEngineVmStats {

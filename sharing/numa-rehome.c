@@ -18,8 +18,13 @@
  * full) stays where it is and is counted misplaced until a later pass.
  *
  * Frames of a node's pool (merge_across_nodes=0) belong to their node and
- * are not moved.  Frames of clone groups are not moved here (their pages belong to the
- * family's layer file); nodes >= REHOME_NODES are not voted for.
+ * are not moved: a VM that moved away from a node instead leaves that
+ * node's frames (sp_engine_numa_split): its pages that map them get
+ * private copies, allocated on its new nodes, and the next passes merge
+ * them into those nodes' own index - KSM's "never merge across nodes"
+ * kept after the move, and nothing unshared that stayed on its node.  Frames of clone groups are
+ * not moved here (their pages belong to the family's layer file); nodes >= REHOME_NODES are not
+ * voted for.
  *
  * Locking: eng->lock while the frames, their mappers and the VMs are read
  * (the vote); the kernel's queries and moves run without it.  A frame
@@ -144,4 +149,44 @@ bool sp_engine_numa_rehome(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaque
     eng->stats.numa_frames_misplaced = out->frames_misplaced;
     g_mutex_unlock(&eng->lock);
     return true;
+}
+
+/* --- merge_across_nodes=0: split a moved VM off other nodes' frames --- */
+
+bool sp_engine_numa_split(SpEngine *eng, SpEngineVm *vm, uint64_t nodes, uint64_t *split,
+                          GError **error)
+{
+    *split = 0;
+    if (!vm || !nodes)
+        return true;
+    g_mutex_lock(&eng->lock);
+    g_autoptr(GArray) gfns = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    for (uint64_t g = 0; g < vm->npages; g++) {
+        uint32_t fid = vm->fid_of[g];
+        if (fid == NO_FRAME || sh_is_gframe(fid))
+            continue;
+        int n = sh_frame_node(eng, fid);
+        if (n >= 0 && n < 64 && !(nodes >> n & 1))
+            g_array_append_val(gfns, g);
+    }
+    const size_t per_msg = (SP_PROTO_MAX_MSG - sizeof(SpProtoHdr)) / 8;
+    bool ok = true;
+    uint64_t before = vm->merged;
+    for (guint done = 0; ok && done < gfns->len;) {
+        guint n = (guint)MIN(per_msg, gfns->len - done);
+        SpProtoMsg r = {0};
+        ok = !vm->broken &&
+             sh_exchange(eng, vm, SP_PROTO_M_UNMERGE, &g_array_index(gfns, uint64_t, done), n * 8,
+                         NULL, 0, &r) &&
+             sh_apply_released(eng, vm, &r);
+        sp_proto_msg_clear(&r);
+        done += n;
+    }
+    *split = before - MIN(before, vm->merged);
+    eng->stats.numa_pages_split += *split;
+    g_mutex_unlock(&eng->lock);
+    if (!ok)
+        g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_NO_MEMORY,
+                    "VM '%s': no unmerge through its memory channel", vm->name);
+    return ok;
 }

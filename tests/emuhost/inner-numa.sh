@@ -24,11 +24,14 @@
 #    as the kernel says, so none maps the other node's frames - while each
 #    node shares its own duplicates (shm_node<N>_pages_sharing, which add
 #    up to shm_pages_sharing); changing the knob back while pages are
-#    shared is refused as KSM refuses it (EBUSY).
+#    shared is refused as KSM refuses it (EBUSY); then m1 is moved live
+#    to node 0: its pages leave node 1's frames (split, private copies on
+#    node 0), node 1 shares nothing any more, and node 0's index merges
+#    them with m0's (the same contents, now on one node).
 # The guest of the first VM does not share (<nosharepages/>), so every one
 # of its resident pages is private and must follow the policy.  Prints TAP.
 . "$(dirname "$0")/tap.sh" # /sptest/tap.sh, shipped by run-in-emuhost.sh
-echo "1..15"
+echo "1..17"
 S=/tmp/spd
 mkdir -p $S
 samepaged -d $S/state -s $S/sock --runtime-dir $S/run >$S/daemon.log 2>&1 &
@@ -174,7 +177,10 @@ samepage destroy s2 $C >/dev/null 2>&1
 
 # --- merge_across_nodes=0 ---
 V="/usr/bin/virsh -c samepage+unix:///system?socket=$S/sock"
-shm() { $V node-memory-tune >/tmp/nmt 2>&1; awk -v k="shm_$1" '$1 == k":" || $1 == k {print $NF}' /tmp/nmt; }
+# shm KEY: one figure, read now; shm_snap KEY: from the last `snap` (one reading)
+shm() { $V node-memory-tune >/tmp/nmt 2>&1; shm_snap "$1"; }
+snap() { $V node-memory-tune >/tmp/nmt 2>&1; }
+shm_snap() { awk -v k="shm_$1" '$1 == k":" || $1 == k {print $NF}' /tmp/nmt; }
 i=0
 while [ "$(shm pages_shared)" != 0 ] && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
 $V node-memory-tune --shm-merge-across-nodes 0 >/tmp/out 2>&1
@@ -194,15 +200,30 @@ done
 sleep 5
 np0=$(node_pages m0)
 np1=$(node_pages m1)
-ps0=$(shm node0_pages_sharing) ps1=$(shm node1_pages_sharing) ps=$(shm pages_sharing)
+snap
+ps0=$(shm_snap node0_pages_sharing) ps1=$(shm_snap node1_pages_sharing) ps=$(shm_snap pages_sharing)
 check "merge_across_nodes=0: m0 (node 0) keeps $(pct_on 0 "$np0") % of its pages on node 0 ($np0), m1 (node 1) $(pct_on 1 "$np1") % on node 1 ($np1): neither maps the other node's frames" \
     eval '[ "$(pct_on 0 "$np0")" -ge 99 ] && [ "$(pct_on 1 "$np1")" -ge 99 ]'
 check "... each node shares its own duplicates (node 0: $ps0, node 1: $ps1 pages_sharing; all: $ps)" \
-    eval '[ "${ps0:-0}" -ge 300 ] && [ "${ps1:-0}" -ge 300 ] && [ $((ps0 + ps1)) -ge $((ps * 95 / 100)) ] && [ $((ps0 + ps1)) -le $((ps * 105 / 100 + 10)) ]'
+    eval '[ "${ps0:-0}" -ge 300 ] && [ "${ps1:-0}" -ge 300 ] && [ $((ps0 + ps1)) = "$ps" ]'
 $V node-memory-tune --shm-merge-across-nodes 1 >/tmp/out 2>&1
 rc=$?
 check "changing merge_across_nodes while pages are shared is refused (KSM's EBUSY), the knob stays 0, the guests verify on" \
     eval '[ $rc != 0 ] && grep -qi "busy" /tmp/out && [ "$(shm merge_across_nodes)" = 0 ] && [ "$(errors m0)" = 0 ] && [ "$(errors m1)" = 0 ]'
+n0before=$(shm node0_pages_sharing)
+r0=$(rounds m1)
+sm=$(move m1 0)
+rc=$?
+np1=$(node_pages m1)
+split=$(shm numa_pages_split)
+check "m1 moved live to node 0 (${sm:-?} s): its pages left node 1's frames ($split split), $(pct_on 0 "$np1") % of them on node 0 ($np1), node 1 shares nothing now ($(shm node1_pages_shared) frames, $(shm node1_pages_sharing) sharing)" \
+    eval '[ $rc = 0 ] && [ "${split:-0}" -ge 300 ] && [ "$(pct_on 0 "$np1")" -ge 99 ] && [ "$(shm node1_pages_sharing)" = 0 ] && [ "$(shm node1_pages_shared)" = 0 ]'
+i=0
+while [ "$(shm node0_pages_sharing)" -lt 4000 ] 2>/dev/null && [ $i -lt 120 ]; do sleep 1; i=$((i + 1)); done
+wait_rounds m1 $((r0 + 2))
+np1=$(node_pages m1)
+check "... node 0's index merges them with m0's (node 0 pages_sharing $n0before -> $(shm node0_pages_sharing)), m1 still $(pct_on 0 "$np1") % on node 0, both verify on, no integrity error" \
+    eval '[ "$(shm node0_pages_sharing)" -ge 4000 ] && [ "$(pct_on 0 "$np1")" -ge 99 ] && [ "$(rounds m1)" -gt "${r0:-0}" ] && [ "$(errors m0)" = 0 ] && [ "$(errors m1)" = 0 ]'
 samepage destroy m0 $C >/dev/null 2>&1
 samepage destroy m1 $C >/dev/null 2>&1
 kill -TERM $SPD 2>/dev/null

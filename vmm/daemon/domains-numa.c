@@ -99,6 +99,23 @@ static void rehome_frames(SpDomains *ds, const char *moved)
     }
 }
 
+/* merge_across_nodes=0: the moved VM leaves the frames of nodes it left. */
+static void split_pages(SpDomains *ds, SpVm *vm, const char *name, uint64_t mask)
+{
+    SpEngineKnobs k;
+    if (!ds->engine || !sp_vm_engine_handle(vm))
+        return;
+    sp_engine_get_knobs(ds->engine, &k);
+    if (k.merge_across_nodes)
+        return;
+    uint64_t split = 0;
+    g_autoptr(GError) err = NULL;
+    if (!sp_engine_numa_split(ds->engine, sp_vm_engine_handle(vm), mask, &split, &err))
+        g_warning("event=numa-split-failed domain=%s error=\"%s\"", name, err->message);
+    else
+        g_message("event=numa-split domain=%s pages=%" G_GUINT64_FORMAT, name, split);
+}
+
 bool sp_domains_set_numa(SpDomains *ds, SpDomain *d, guint32 flags, const char *mode,
                          const char *nodeset, GError **error)
 {
@@ -143,6 +160,8 @@ bool sp_domains_set_numa(SpDomains *ds, SpDomain *d, guint32 flags, const char *
         g_prefix_error(error, "domain '%s': ", d->def->name);
         ok = false;
     }
+    if (ok && live)
+        split_pages(ds, vm, d->def->name, policy_mask(new_mode, nodes));
     if (vm)
         sp_domain_vm_done(d);
     if (ok && live)

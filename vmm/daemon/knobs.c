@@ -62,11 +62,10 @@ bool sp_knobs_add_figures(SpLvParams *out, SpFigScope scope, const SpFigValue *v
 /* Each host node's own pages_shared and pages_sharing (its pools' frames,
  * merge_across_nodes=0; docs/numa.md), as shm_node<N>_pages_shared and
  * shm_node<N>_pages_sharing, for the host's nodes while libvirt's limit of
- * parameters per call allows. */
-static bool add_node_counters(SpHostKnobs *k, SpLvParams *out, GError **error)
+ * parameters per call allows; from the same reading as the node-wide ones
+ * (they add up). */
+static bool add_node_counters(const SpEngineStats *st, SpLvParams *out, GError **error)
 {
-    SpEngineStats st;
-    sp_engine_get_stats(k->engine, &st);
     int nodes = numa_available() >= 0 ? numa_max_node() + 1 : 1;
     bool ok = true;
     for (int n = 0; ok && n < MIN(nodes, SP_ENGINE_NODES) &&
@@ -74,8 +73,8 @@ static bool add_node_counters(SpHostKnobs *k, SpLvParams *out, GError **error)
          n++) {
         g_autofree char *k1 = g_strdup_printf("shm_node%d_pages_shared", n);
         g_autofree char *k2 = g_strdup_printf("shm_node%d_pages_sharing", n);
-        ok = sp_lv_params_add_ullong(out, k1, st.node_pages_shared[n], error) &&
-             sp_lv_params_add_ullong(out, k2, st.node_pages_sharing[n], error);
+        ok = sp_lv_params_add_ullong(out, k1, st->node_pages_shared[n], error) &&
+             sp_lv_params_add_ullong(out, k2, st->node_pages_sharing[n], error);
     }
     return ok;
 }
@@ -88,7 +87,8 @@ bool sp_knobs_params_get(SpHostKnobs *k, SpLvParams *out, GError **error)
     g_autofree SpFigValue *v = g_new0(SpFigValue, n);
     sp_fig_node_source(k->engine, &src);
     sp_fig_read(SP_FIG_NODE, &src, v);
-    return sp_knobs_add_figures(out, SP_FIG_NODE, v, error) && add_node_counters(k, out, error);
+    return sp_knobs_add_figures(out, SP_FIG_NODE, v, error) &&
+           add_node_counters(&src.eng, out, error);
 }
 
 static bool knob_value(const SpLvParam *p, guint32 *out, GError **error)

@@ -66,6 +66,9 @@ static const SpFigure node_figures[] = {
     {"numa_frames_misplaced", "samepage_numa_frames_misplaced", SP_FIG_GAUGE, SP_FIG_U64,
      NODE(eng.numa_frames_misplaced), SP_FIG_COUNT, "shm_numa_frames_misplaced", NULL, 0, false,
      NULL, 0, "Shared frames the last re-homing pass wanted on another node and could not move"},
+    {"numa_pages_split", "samepage_numa_pages_split_total", SP_FIG_COUNTER, SP_FIG_U64,
+     NODE(eng.numa_pages_split), SP_FIG_COUNT, "shm_numa_pages_split", NULL, 0, false, NULL, 0,
+     "Guest pages split off another node's frames after a NUMA move (merge_across_nodes=0)"},
     {"engine_cpu_ns", "samepage_engine_cpu_seconds_total", SP_FIG_COUNTER, SP_FIG_U64,
      NODE(engine_cpu_ns), SP_FIG_NS, "shm_engine_cpu_ns", NULL, 0, false, "cpu", 0,
      "CPU time of the supervisor's engine (index) thread; hashing and merging run in each VM "

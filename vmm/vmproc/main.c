@@ -140,6 +140,14 @@ static int listen_open(const char *path, GError **error)
 }
 
 /* Steps 2-4 of the setup; the CONFIG request is answered by the caller. */
+/* The agent's thread takes the process's NUMA policy before each request
+ * (its private copies are guest memory). */
+static void agent_numa_sync(void)
+{
+    static __thread unsigned seen;
+    sp_numa_thread_sync(&seen);
+}
+
 static bool setup_machine(SpVmProc *p, SpProtoMsg *cfgmsg, int *off_fd, GError **error)
 {
     SpProtoReader r = sp_proto_reader(cfgmsg);
@@ -181,6 +189,7 @@ static bool setup_machine(SpVmProc *p, SpProtoMsg *cfgmsg, int *off_fd, GError *
     if (p->listen_path && (p->listen_fd = listen_open(p->listen_path, error)) < 0)
         return false;
     SpAgentVm av = {
+        .thread_sync = agent_numa_sync,
         .name = p->cfg->name,
         .mem = sp_machine_mem(p->m),
         .kvm_vm_fd = p->cfg->no_share ? -1 : sp_machine_kvm_fd(p->m),
