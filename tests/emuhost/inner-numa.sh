@@ -10,7 +10,8 @@
 #  - migration: `samepage numatune --nodeset 0 --live` moves it to node 0
 #    while it runs, then back to node 1: >= 99 % on the target each time,
 #    the guest verifies on, zero integrity errors;
-#  - shared frames: two VMs sharing pages on node 0, one moved to node 1:
+#  - shared frames: two VMs sharing pages on node 0 (the periodic
+#    re-homing pass puts the frames on node 0 too), one moved to node 1:
 #    its private pages move (what stays on node 0 is at most the pages it
 #    maps from shared frames), the frames stay shared (pages_sharing keeps
 #    its level), zero integrity errors; then the other one moves too: now
@@ -31,7 +32,7 @@
 # The guest of the first VM does not share (<nosharepages/>), so every one
 # of its resident pages is private and must follow the policy.  Prints TAP.
 . "$(dirname "$0")/tap.sh" # /sptest/tap.sh, shipped by run-in-emuhost.sh
-echo "1..17"
+echo "1..18"
 S=/tmp/spd
 mkdir -p $S
 samepaged -d $S/state -s $S/sock --runtime-dir $S/run >$S/daemon.log 2>&1 &
@@ -140,6 +141,13 @@ i=0
 while [ "$(sharing)" -lt 4000 ] 2>/dev/null && [ $i -lt 240 ]; do sleep 1; i=$((i + 1)); done
 before=$(sharing)
 check "two VMs on node 0 share pages (pages_sharing $before)" eval '[ "${before:-0}" -ge 4000 ]'
+# frames are made where samepaged's engine thread runs; the periodic
+# re-homing pass (every 30 s) puts them where their sharers are
+i=0
+while [ "$(pct_on 0 "$(node_pages s1)")" -lt 99 ] && [ $i -lt 80 ]; do sleep 1; i=$((i + 1)); done
+np=$(node_pages s1)
+check "merge_across_nodes=1: the shared frames sit on their sharers' node: s1 has $(pct_on 0 "$np") % of its pages on node 0 ($np) after $i s" \
+    eval '[ "$(pct_on 0 "$np")" -ge 99 ]'
 r0=$(rounds s1)
 sm=$(move s1 1)
 rc=$?

@@ -5,9 +5,12 @@
  * (vmm/super/vm-numa.c); the definition's <numatune><memory> changes with
  * it when asked (--config).
  *
- * After a VM moved, the shared frames follow their sharers: the engine
- * moves each frame that most of the pages mapping it want on another node
- * (sharing/numa-rehome.c), voting with every running VM's policy.
+ * After a VM moved, and every SP_DOMAINS_REHOME_S seconds on a host with
+ * several nodes, the shared frames follow their sharers: the engine moves
+ * each frame that most of the pages mapping it want on another node
+ * (sharing/numa-rehome.c), voting with every running VM's policy.  With
+ * merge_across_nodes=0 a moved VM instead leaves the frames of nodes it
+ * left (sp_engine_numa_split) and merges again on its new nodes.
  *
  * Locking: the domain's job is held over the whole change (the move can
  * take seconds; a stop or a clone of the same VM waits for it, as libvirt's
@@ -15,6 +18,7 @@
  * from a table made before the engine is called: the engine's callback
  * runs under its own lock and must not take ds->lock.
  */
+#include <numa.h>
 #include <string.h>
 
 #include "sharing/engine.h"
@@ -56,7 +60,9 @@ static uint64_t policy_mask(SpNumaMode mode, const char *nodes)
     return mask;
 }
 
-/* Shared frames to the node their sharers want, after a VM moved. */
+/* Shared frames to the node their sharers want, after a VM moved (moved:
+ * its name) or periodically (moved NULL: logged only when a frame moved or
+ * stayed misplaced). */
 static void rehome_frames(SpDomains *ds, const char *moved)
 {
     if (!ds->engine)
@@ -82,13 +88,14 @@ static void rehome_frames(SpDomains *ds, const char *moved)
     g_autoptr(GError) err = NULL;
     gint64 t0 = g_get_monotonic_time();
     if (!sp_engine_numa_rehome(ds->engine, vm_nodes, masks, &rh, &err))
-        g_warning("event=numa-rehome-failed after=%s error=\"%s\"", moved, err->message);
-    else
+        g_warning("event=numa-rehome-failed after=%s error=\"%s\"", moved ? moved : "(periodic)",
+                  err->message);
+    else if (moved || rh.frames_moved || rh.frames_misplaced)
         g_message("event=numa-rehome after=%s frames_checked=%" G_GUINT64_FORMAT
                   " frames_moved=%" G_GUINT64_FORMAT " frames_misplaced=%" G_GUINT64_FORMAT
                   " seconds=%.3f",
-                  moved, rh.frames_checked, rh.frames_moved, rh.frames_misplaced,
-                  (g_get_monotonic_time() - t0) / 1e6);
+                  moved ? moved : "(periodic)", rh.frames_checked, rh.frames_moved,
+                  rh.frames_misplaced, (g_get_monotonic_time() - t0) / 1e6);
     /* moved frames are every sharer's pages: no VM's last count holds */
     for (guint i = 0; rh.frames_moved && i < doms->len; i++) {
         SpVm *vm = sp_domain_vm_use(doms->pdata[i]);
@@ -200,4 +207,24 @@ void sp_domains_get_numa(SpDomains *ds, SpDomain *d, guint32 flags, char **mode,
     }
     *mode = g_strdup(m == SP_NUMA_DEFAULT ? "strict" : sp_numa_mode_name(m));
     *nodeset = nodes ? nodes : g_strdup("");
+}
+
+void dom_rehome_task(SpDomains *ds)
+{
+    SpEngineKnobs k;
+    if (ds->engine && numa_available() >= 0 && numa_max_node() > 0) {
+        sp_engine_get_knobs(ds->engine, &k);
+        if (k.merge_across_nodes && k.run == 1)
+            rehome_frames(ds, NULL);
+    }
+    g_atomic_int_set(&ds->rehome_queued, 0);
+}
+
+void sp_domains_numa_tick(SpDomains *ds)
+{
+    if (!ds->engine || !g_atomic_int_compare_and_exchange(&ds->rehome_queued, 0, 1))
+        return;
+    DomTask *t = g_new0(DomTask, 1);
+    t->kind = DOM_TASK_REHOME;
+    g_thread_pool_push(ds->tasks, t, NULL);
 }

@@ -76,11 +76,12 @@ void dom_family_unref(DomFamily *f); /* NULL is fine */
 
 /* The tasks of ds->tasks. */
 typedef struct DomTask {
-    enum { DOM_TASK_ENDED, DOM_TASK_AUTOSTART } kind;
-    SpDomain *d; /* a reference */
+    enum { DOM_TASK_ENDED, DOM_TASK_AUTOSTART, DOM_TASK_REHOME } kind;
+    SpDomain *d; /* a reference (NULL for REHOME) */
     SpVm *vm;    /* ENDED: the VM that ended */
 } DomTask;
 void dom_task_run(gpointer task, gpointer ds);
+void dom_rehome_task(SpDomains *ds); /* domains-numa.c: the periodic pass */
 
 /* <memtune><hard_limit> is kept only with samepaged's swap; without it the
  * limit is dropped from cfg, with a warning (the VM runs unlimited). */

@@ -424,6 +424,8 @@ void dom_task_run(gpointer task, gpointer opaque)
     SpDomains *ds = opaque;
     if (t->kind == DOM_TASK_ENDED)
         task_ended(ds, t->d, t->vm);
+    else if (t->kind == DOM_TASK_REHOME)
+        dom_rehome_task(ds);
     else
         task_autostart(ds, t->d);
     sp_domain_unref(t->d);

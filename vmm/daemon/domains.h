@@ -92,7 +92,8 @@ typedef struct SpDomains {
     uint64_t next_vm_id;     /* SpBootInfo vm_id */
     struct SpEngine *engine; /* sharing engine every VM attaches to, or NULL */
     guint32 clone_max;       /* most children per clone (1..SP_VM_CLONE_MAX) */
-    GThreadPool *tasks;      /* VM ends, autostarts */
+    GThreadPool *tasks;      /* VM ends, autostarts, periodic re-homing */
+    gint rehome_queued;      /* atomic: a periodic re-homing task is queued or running */
     SpDomainsEmit emit;      /* lifecycle events, or NULL */
     void *emit_opaque;
 } SpDomains;
@@ -146,6 +147,12 @@ bool sp_domains_get_mem_limit(SpDomains *ds, SpDomain *d, guint32 flags, guint64
 bool sp_domains_set_numa(SpDomains *ds, SpDomain *d, guint32 flags, const char *mode,
                          const char *nodeset, GError **error);
 void sp_domains_get_numa(SpDomains *ds, SpDomain *d, guint32 flags, char **mode, char **nodeset);
+/* Every SP_DOMAINS_REHOME_S seconds (samepaged's main loop calls it): on a
+ * host with several nodes and merge_across_nodes=1, a re-homing pass in
+ * ds->tasks (one at a time), so frames made where the engine thread ran
+ * go to the node their sharers want without waiting for a live move. */
+#define SP_DOMAINS_REHOME_S 30
+void sp_domains_numa_tick(SpDomains *ds);
 
 /* d->vm for a query, or NULL if not running; sp_domain_vm_done ends the use. */
 SpVm *sp_domain_vm_use(SpDomain *d);

@@ -85,6 +85,12 @@ typedef struct DaemonConfig {
     guint32 clone_max;
 } DaemonConfig;
 
+static gboolean rehome_tick(gpointer ds)
+{
+    sp_domains_numa_tick(ds);
+    return G_SOURCE_CONTINUE;
+}
+
 /* Serve until SIGTERM or SIGINT.  One cleanup path: everything made here
  * goes in the reverse order on return (server, then the domains and their
  * VMs, then the knobs and the engine), whether it failed or stopped.
@@ -159,7 +165,9 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
     g_message("event=ready socket=%s ro-socket=%s state-dir=%s domains=%u", c->sock, c->ro_sock,
               c->state_dir, domains->list->len);
     sp_domains_autostart(domains);
+    guint rehome = g_timeout_add_seconds(SP_DOMAINS_REHOME_S, rehome_tick, domains);
     g_main_loop_run(loop);
+    g_source_remove(rehome);
     /* No event may reach the server from here on: it goes first. */
     sp_domains_set_emit(domains, NULL, NULL);
     g_clear_pointer(&srv, sp_lv_server_free);
