@@ -97,6 +97,9 @@ typedef struct SpEngineStats {
      * (merge_across_nodes=0; frames of the any-node pools are in neither) */
     uint64_t node_pages_shared[SP_ENGINE_NODES];
     uint64_t node_pages_sharing[SP_ENGINE_NODES];
+    /* frames of the host-wide pools in use on each node, as the kernel
+     * placed them at the last re-homing pass (numa-rehome.c) */
+    uint64_t numa_frames_on[SP_ENGINE_NODES];
 } SpEngineStats;
 
 /* NUMA (numa-rehome.c, docs/numa.md): move every shared frame that most

@@ -17,11 +17,11 @@
  * migration entry.  A frame the kernel cannot move (busy, or the node is
  * full) stays where it is and is counted misplaced until a later pass.
  *
- * Frames of a node's pool (merge_across_nodes=0) belong to their node and
- * are not moved: a VM that moved away from a node instead leaves that
- * node's frames (sp_engine_numa_split): its pages that map them get
- * private copies, allocated on its new nodes, and the next passes merge
- * them into those nodes' own index - KSM's "never merge across nodes"
+ * Every pool frame in use is queried, so a pass also says how many sit on
+ * each node (numa_frames_on).  Frames of a node's pool (merge_across_nodes=0) belong to their node
+ * and are not moved: a VM that moved away from a node instead leaves that node's frames
+ * (sp_engine_numa_split): its pages that map them get private copies, allocated on its new nodes,
+ * and the next passes merge them into those nodes' own index - KSM's "never merge across nodes"
  * kept after the move, and nothing unshared that stayed on its node.  Frames of clone groups are
  * not moved here (their pages belong to the family's layer file); nodes >= REHOME_NODES are not
  * voted for.
@@ -81,8 +81,8 @@ static GArray *collect_votes(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaq
                     any = true;
                 }
         }
-        if (any)
-            g_array_append_val(out, v);
+        (void)any; /* a frame nobody votes for stays, but is counted where it is */
+        g_array_append_val(out, v);
     }
     return out;
 }
@@ -108,7 +108,8 @@ bool sp_engine_numa_rehome(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaque
     g_autoptr(GArray) votes = collect_votes(eng, vm_nodes, opaque);
     g_mutex_unlock(&eng->lock);
     void *pages[QUERY_BATCH];
-    int nodes[QUERY_BATCH], status[QUERY_BATCH];
+    int nodes[QUERY_BATCH], status[QUERY_BATCH], from[QUERY_BATCH];
+    uint64_t on_node[SP_ENGINE_NODES] = {0}; /* frames per node, as the kernel has them */
     for (guint first = 0; first < votes->len; first += QUERY_BATCH) {
         guint n = MIN((guint)QUERY_BATCH, votes->len - first), k = 0;
         for (guint i = 0; i < n; i++)
@@ -120,6 +121,9 @@ bool sp_engine_numa_rehome(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaque
             return false;
         }
         out->frames_checked += n;
+        for (guint i = 0; i < n; i++)
+            if (status[i] >= 0 && status[i] < SP_ENGINE_NODES)
+                on_node[status[i]]++;
         /* the ones to move, packed to the front */
         for (guint i = 0; i < n; i++) {
             int to =
@@ -127,6 +131,7 @@ bool sp_engine_numa_rehome(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaque
             if (to < 0)
                 continue;
             pages[k] = pages[i];
+            from[k] = status[i];
             nodes[k++] = to;
         }
         if (!k)
@@ -138,15 +143,21 @@ bool sp_engine_numa_rehome(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaque
             return false;
         }
         for (guint i = 0; i < k; i++) {
-            if (status[i] == nodes[i])
+            if (status[i] == nodes[i]) {
                 out->frames_moved++;
-            else
+                if (from[i] < SP_ENGINE_NODES)
+                    on_node[from[i]]--;
+                if (nodes[i] < SP_ENGINE_NODES)
+                    on_node[nodes[i]]++;
+            } else {
                 out->frames_misplaced++;
+            }
         }
     }
     g_mutex_lock(&eng->lock);
     eng->stats.numa_frames_rehomed += out->frames_moved;
     eng->stats.numa_frames_misplaced = out->frames_misplaced;
+    memcpy(eng->stats.numa_frames_on, on_node, sizeof(on_node));
     g_mutex_unlock(&eng->lock);
     return true;
 }

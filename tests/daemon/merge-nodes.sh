@@ -74,8 +74,11 @@ level=$((before * 95 / 100))
 wait_shm node0_pages_sharing "$level"
 after=$(shm pages_sharing)
 n0=$(shm node0_pages_sharing)
-check "merge_across_nodes=0, run=1: sharing back at its level on the one node ($before before, $after now), all of it node 0's ($n0)" \
-    sh -c "[ '${after:-0}' -ge $level ] && [ '${n0:-0}' -ge $((after * 95 / 100)) ] && [ '${n0:-0}' -le '${after:-0}' ]"
+V node-memory-tune >"$T/nmt" 2>&1
+nf=$(awk '$1 == "shm_node0_frames" {print $2}' "$T/nmt")
+ns=$(awk '$1 == "shm_pages_shared" {print $2}' "$T/nmt")
+check "merge_across_nodes=0, run=1: sharing back at its level on the one node ($before before, $after now), all of it node 0's ($n0); node 0 holds every frame ($nf of $ns)" \
+    sh -c "[ '${after:-0}' -ge $level ] && [ '${n0:-0}' -ge $((after * 95 / 100)) ] && [ '${n0:-0}' -le '${after:-0}' ] && [ -n '$nf' ] && [ '$nf' = '$ns' ]"
 
 r0=$(rounds a)
 wait_rounds a $((r0 + 2))

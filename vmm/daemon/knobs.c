@@ -59,22 +59,31 @@ bool sp_knobs_add_figures(SpLvParams *out, SpFigScope scope, const SpFigValue *v
     return ok;
 }
 
-/* Each host node's own pages_shared and pages_sharing (its pools' frames,
- * merge_across_nodes=0; docs/numa.md), as shm_node<N>_pages_shared and
- * shm_node<N>_pages_sharing, for the host's nodes while libvirt's limit of
- * parameters per call allows; from the same reading as the node-wide ones
- * (they add up). */
+/* Per host node (docs/numa.md), for the host's nodes while libvirt's limit
+ * of parameters per call allows, from the same reading as the node-wide
+ * figures:
+ *   shm_node<N>_pages_shared, shm_node<N>_pages_sharing
+ *       node N's own frames in use and the pages they save
+ *       (merge_across_nodes=0; they add up to the node-wide ones);
+ *   shm_node<N>_frames
+ *       frames in use on node N: its own pool's, plus the host-wide pool's
+ *       the kernel had there at the last re-homing pass (every 30 s on a
+ *       host with several nodes; on one node, every frame in use). */
 static bool add_node_counters(const SpEngineStats *st, SpLvParams *out, GError **error)
 {
     int nodes = numa_available() >= 0 ? numa_max_node() + 1 : 1;
     bool ok = true;
     for (int n = 0; ok && n < MIN(nodes, SP_ENGINE_NODES) &&
-                    sp_lv_params_len(out) + 2 <= SP_LV_NODE_MEMORY_PARAMETERS_MAX;
+                    sp_lv_params_len(out) + 3 <= SP_LV_NODE_MEMORY_PARAMETERS_MAX;
          n++) {
-        g_autofree char *k1 = g_strdup_printf("shm_node%d_pages_shared", n);
-        g_autofree char *k2 = g_strdup_printf("shm_node%d_pages_sharing", n);
-        ok = sp_lv_params_add_ullong(out, k1, st->node_pages_shared[n], error) &&
-             sp_lv_params_add_ullong(out, k2, st->node_pages_sharing[n], error);
+        g_autofree char *k1 = g_strdup_printf("shm_node%d_frames", n);
+        g_autofree char *k2 = g_strdup_printf("shm_node%d_pages_shared", n);
+        g_autofree char *k3 = g_strdup_printf("shm_node%d_pages_sharing", n);
+        uint64_t frames =
+            nodes == 1 ? st->pages_shared : st->node_pages_shared[n] + st->numa_frames_on[n];
+        ok = sp_lv_params_add_ullong(out, k1, frames, error) &&
+             sp_lv_params_add_ullong(out, k2, st->node_pages_shared[n], error) &&
+             sp_lv_params_add_ullong(out, k3, st->node_pages_sharing[n], error);
     }
     return ok;
 }
