@@ -6,6 +6,11 @@
 # follow), then under `samepage run --engine=ksm` with the emulated host's
 # KSM (the kernel's migrate_pages of each VM process, numa-migrate, which
 # moves KSM pages too as root).  Prints "RESULT key=value ..." lines.
+# The guests time themselves (memload stall=1: a round's longest pause
+# between two page checks, printed when >= 1 ms): each move reports the
+# longest stall any guest printed from its start to 2 s after its end, and
+# a quiet window of the same length before the moves gives the baseline
+# (both engines measured the same way, from the consoles).
 # (emuhost-init runs this without arguments: run-in-emuhost.sh leaves them in /sptest/args)
 MIB=${1:-$(head -n 1 /sptest/args 2>/dev/null)}
 MIB=${MIB:-256}
@@ -14,6 +19,13 @@ mkdir -p $T
 jnum() { grep -o "\"$1\" *: *[0-9]*" "$2" | head -n1 | sed 's/.*: *//'; }
 up() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
+# stall marks: "FILE:LINES ..." now; longest_since MARKS: the longest stall
+# (us) printed in those files since the marks (0 if none)
+stall_mark() { for f in "$@"; do echo "$f:$(cat "$f" 2>/dev/null | wc -l)"; done | tr '\n' ' '; }
+longest_since() {
+    for m in $1; do tail -n +$((${m##*:} + 1)) "${m%:*}" 2>/dev/null; done |
+        sed -n 's/.*longest stall \([0-9]*\) us.*/\1/p' | sort -n | tail -n 1 | awk '{ print $1 + 0 } END { if (!NR) print 0 }'
+}
 # N0 N1 of the largest mapping of a process (its guest RAM), from numa_maps
 maps_nodes() {
     awk '{ a = 0; b = 0; for (i = 3; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split($i, x, "=");
@@ -33,7 +45,7 @@ for v in a b; do
 <domain type='kvm'><name>$v</name><memory unit='MiB'>$MIB</memory><vcpu>1</vcpu>
   <numatune><memory mode='strict' nodeset='0'/></numatune><os><type>hvm</type></os>
   <metadata><sp:samepage xmlns:sp="https://samepage.invalid/xmlns/1">
-    <sp:payload>memload</sp:payload><sp:args>seed=7,rate=5,interval=200</sp:args>
+    <sp:payload>memload</sp:payload><sp:args>seed=7,rate=5,interval=200,stall=1</sp:args>
     <sp:domain>bench</sp:domain></sp:samepage></metadata></domain>
 XML
     samepage define $T/$v.xml $C >/dev/null && samepage start $v $C >/dev/null
@@ -51,16 +63,23 @@ while :; do
 done
 echo "# samepage: converged after $(since $t0) s, pages_sharing $cur"
 before=$(sharing)
+CONS="$S/state/console/a.log $S/state/console/b.log"
+m=$(stall_mark $CONS)
+sleep 5
+echo "RESULT engine=samepage baseline_stall_us=$(longest_since "$m") baseline_window_s=5"
 rehomed_now() { samepage stats --json $C >$T/all.json 2>/dev/null; jnum shm_numa_frames_rehomed $T/all.json; }
 for v in a b; do
     f0=$(rehomed_now)
+    m=$(stall_mark $CONS)
     samepage numatune $v --nodeset 1 --live $C >$T/mv.out 2>&1
+    sleep 2
+    stall=$(longest_since "$m")
     secs=$(sed -n 's/.*NUMA policy set (\([0-9.]*\) s).*/\1/p' $T/mv.out)
     samepage numatune $v --json $C >$T/nt.json 2>&1
     moved=$(jnum pages_migrated $T/nt.json)
     np=$(tr -d ' \n' <$T/nt.json | sed -n 's/.*"numa_pages":\[\([0-9,]*\)\].*/\1/p' | awk -F, '{ print $1 + 0, $2 + 0 }')
     f1=$(rehomed_now)
-    echo "RESULT engine=samepage vm=$v seconds=${secs:-0} pages=${moved:-0} frames=$((${f1:-0} - ${f0:-0})) nodes=$(echo $np | tr ' ' ,)"
+    echo "RESULT engine=samepage vm=$v seconds=${secs:-0} pages=${moved:-0} frames=$((${f1:-0} - ${f0:-0})) nodes=$(echo $np | tr ' ' ,) stall_us=$stall"
 done
 samepage stats --json $C >$T/all.json 2>/dev/null
 after=$(jnum shm_pages_sharing $T/all.json)
@@ -87,8 +106,8 @@ echo 5000 >$K/pages_to_scan
 echo 20 >$K/sleep_millisecs
 echo 1 >$K/run
 timeout 1200 samepage run --engine=ksm \
-    --vm "name=a,mem=${MIB}M,numa=preferred:0,domain=bench,payload=memload,args=seed=7,rate=5,interval=200" \
-    --vm "name=b,mem=${MIB}M,numa=preferred:0,domain=bench,payload=memload,args=seed=7,rate=5,interval=200" \
+    --vm "name=a,mem=${MIB}M,numa=preferred:0,domain=bench,payload=memload,args=seed=7,rate=5,interval=200,stall=1" \
+    --vm "name=b,mem=${MIB}M,numa=preferred:0,domain=bench,payload=memload,args=seed=7,rate=5,interval=200,stall=1" \
     >$T/run.out 2>&1 &
 RUN=$!
 sleep 5
@@ -107,12 +126,18 @@ while :; do
 done
 echo "# kernel: KSM converged after $(since $t0) s, pages_sharing $cur (VM processes:$pids)"
 kbefore=$(cat $K/pages_sharing)
+m=$(stall_mark $T/run.out)
+sleep 5
+echo "RESULT engine=kernel baseline_stall_us=$(longest_since "$m") baseline_window_s=5"
 for p in $pids; do
     nb=$(maps_nodes $p)
+    m=$(stall_mark $T/run.out)
     out=$(/sptest/numa-migrate $p 0 1)
+    sleep 2
+    stall=$(longest_since "$m")
     na=$(maps_nodes $p)
     moved=$(echo "$nb $na" | awk '{ d = $1 - $3; print (d > 0 ? d : 0) }')
-    echo "RESULT engine=kernel vm=$p seconds=$(echo $out | awk '{print $2}') pages=$moved nodes=$(echo $na | tr ' ' ,) not_moved=$(echo $out | awk '{print $4}')"
+    echo "RESULT engine=kernel vm=$p seconds=$(echo $out | awk '{print $2}') pages=$moved nodes=$(echo $na | tr ' ' ,) not_moved=$(echo $out | awk '{print $4}') stall_us=$stall"
 done
 for p in $pids; do echo "RESULT engine=kernel vm=$p final_nodes=$(maps_nodes $p | tr ' ' ,)"; done
 kafter=$(cat $K/pages_sharing)

@@ -173,6 +173,9 @@ bool memload_args_parse(MemloadArgs *a, const char *s, char *err, size_t errlen)
         } else if (key_is(item, klen, "interval")) {
             NUM(ML_MAX_INTERVAL, "interval must be 0..3600000 ms");
             a->interval_ms = x;
+        } else if (key_is(item, klen, "stall")) {
+            NUM(60000, "stall must be 0 (off) .. 60000 ms");
+            a->stall_ms = (uint32_t)x;
         } else if (key_is(item, klen, "fill")) {
             if (vlen == 1 && !(v[0] >= '0' && v[0] <= '9'))
                 x = (uint8_t)v[0];
@@ -182,7 +185,7 @@ bool memload_args_parse(MemloadArgs *a, const char *s, char *err, size_t errlen)
         } else {
             return fail(err, errlen,
                         "unknown key (known: seed shared unique zero image pages rate dup pool "
-                        "rounds interval fill)",
+                        "rounds interval fill stall)",
                         item, n);
         }
 #undef NUM

@@ -30,6 +30,7 @@ typedef struct MemloadArgs {
     uint32_t pool;        /* pool=: distinct contents in the common churn pool */
     uint64_t rounds;      /* rounds=: verify rounds before exit, 0 = forever */
     uint64_t interval_ms; /* interval=: ms per round (churn window + verify) */
+    uint32_t stall_ms;    /* stall=: print a round's longest pause >= this many ms (0 = off) */
     int fill;             /* fill=: -1 = content mix, else every page is this byte */
     bool mix_given;       /* some of shared/unique/zero/image= was given */
 } MemloadArgs;

@@ -7,14 +7,33 @@
  * with sp_integrity(exact guest address of that byte, expected aligned 8-byte
  * word, found word), at most ML_REPORTS_PER_ROUND times per round over all
  * vCPUs.  Verification goes on after a mismatch.
+ *
+ * With stall=MS the loop also times itself with the TSC (user mode reads
+ * it natively): the longest pause between two consecutive page checks is
+ * how long this vCPU did not run its guest code - a fault the host kept
+ * waiting (a page under migration, a lock), or host scheduling.
  */
 #include "guest-tools/memload.h"
 
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (uint64_t)hi << 32 | lo;
+}
+
 void memload_verify_slice(uint32_t vcpu)
 {
-    uint64_t first, end, verified = 0;
+    uint64_t first, end, verified = 0, gap = 0;
+    uint64_t prev = memload.tsc_per_ms ? rdtsc() : 0;
     memload_slice(vcpu, &first, &end);
     for (uint64_t s = first; s < end; s++, verified++) {
+        if (memload.tsc_per_ms) { /* stall=: the longest pause between two pages */
+            uint64_t now = rdtsc();
+            if (now - prev > gap)
+                gap = now - prev;
+            prev = now;
+        }
         MemloadMismatch mm;
         const uint8_t *page = memload_page(s);
         if (memload_page_check(page, &memload.ctx, memload.table[s], &mm))
@@ -28,4 +47,5 @@ void memload_verify_slice(uint32_t vcpu)
             sp_integrity((uintptr_t)page + mm.offset, mm.expected, mm.found);
     }
     memload.verified[vcpu] = verified;
+    memload.gap_tsc[vcpu] = gap;
 }

@@ -23,6 +23,24 @@ static __attribute__((noreturn)) void memload_die(const char *msg)
     sp_exit(2);
 }
 
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (uint64_t)hi << 32 | lo;
+}
+
+static void memload_tsc_calibrate(void)
+{
+    uint64_t t0 = sp_time_ns(), c0 = rdtsc(), t1;
+    while ((t1 = sp_time_ns()) - t0 < 20000000ULL)
+        sp_cpu_relax();
+    uint64_t c1 = rdtsc();
+    memload.tsc_per_ms = (c1 - c0) * 1000000ULL / (t1 - t0);
+    if (!memload.tsc_per_ms)
+        memload.tsc_per_ms = 1;
+}
+
 static void memload_setup(const SpBootInfo *info)
 {
     char err[256];
@@ -37,6 +55,9 @@ static void memload_setup(const SpBootInfo *info)
     if (!memload_args_parse(a, info->args_gpa ? (const char *)(uintptr_t)info->args_gpa : "", err,
                             sizeof(err)))
         memload_die(err);
+
+    if (a->stall_ms) /* TSC ticks per ms against the VMM's clock, over 20 ms */
+        memload_tsc_calibrate();
 
     /* Region: [free_gpa, free_end) minus the blob if the VMM put it there. */
     uint64_t start = (info->free_gpa + ML_PAGE_SIZE - 1) & ~(uint64_t)(ML_PAGE_SIZE - 1);
@@ -122,6 +143,14 @@ static void memload_round_report(uint64_t round, uint64_t verify_ns)
     }
     if (rewritten)
         memload_truth_report();
+    if (memload.args.stall_ms) {
+        uint64_t gap = 0;
+        for (uint32_t v = 0; v < memload.nvcpus; v++)
+            gap = memload.gap_tsc[v] > gap ? memload.gap_tsc[v] : gap;
+        uint64_t us = gap * 1000 / memload.tsc_per_ms;
+        if (us >= memload.args.stall_ms * 1000ULL)
+            sp_printf("memload: round %lu: longest stall %lu us\n", round, us);
+    }
     sp_result("verify_ns", verify_ns);
     sp_result("integrity_errors", memload.errors);
     sp_round(round, verified, rewritten);

@@ -93,6 +93,8 @@ typedef struct MemloadState {
     uint32_t reports_left;              /* sp_integrity() budget this round (atomic) */
     uint64_t rewritten[SP_MAX_VCPUS];   /* rewrites this round */
     uint64_t verified[SP_MAX_VCPUS];    /* pages verified this round */
+    uint64_t gap_tsc[SP_MAX_VCPUS];     /* stall=: longest pause between two pages this round */
+    uint64_t tsc_per_ms;                /* stall=: TSC ticks per ms (calibrated at setup) */
     uint64_t churn_t0[SP_MAX_VCPUS];    /* churn accounting start time (ns) */
     uint64_t churn_done[SP_MAX_VCPUS];  /* rewrites since churn_t0 */
     uint64_t rng[SP_MAX_VCPUS * 8];     /* per-vCPU PRNG, one cache line apart */
