@@ -51,14 +51,17 @@ XML
     samepage define $T/$v.xml $C >/dev/null && samepage start $v $C >/dev/null
 done
 sharing() { samepage stats --json $C >$T/all.json 2>/dev/null; jnum shm_pages_sharing $T/all.json; }
-# converged: pages_sharing grew by less than 1 % over 10 s (at most 600 s)
+# converged: pages_sharing grew by less than 1 % in each of two
+# consecutive 10 s windows (at most 900 s; the same rule for KSM below)
 t0=$(up)
 prev=0
+calm=0
 while :; do
     sleep 10
     cur=$(sharing)
-    [ "${cur:-0}" -gt 1000 ] && [ $((cur - prev)) -le $((cur / 100)) ] && break
-    [ "$(since $t0)" \> 600 ] && break
+    if [ "${cur:-0}" -gt 1000 ] && [ $((cur - prev)) -le $((cur / 100)) ]; then calm=$((calm + 1)); else calm=0; fi
+    [ $calm -ge 2 ] && break
+    [ "$(since $t0)" \> 900 ] && break
     prev=${cur:-0}
 done
 echo "# samepage: converged after $(since $t0) s, pages_sharing $cur"
@@ -117,10 +120,12 @@ for p in /proc/[0-9]*; do
 done
 t0=$(up)
 prev=0
+calm=0
 while :; do
     sleep 10
     cur=$(cat $K/pages_sharing)
-    [ "$cur" -gt 1000 ] && [ $((cur - prev)) -le $((cur / 100)) ] && break
+    if [ "$cur" -gt 1000 ] && [ $((cur - prev)) -le $((cur / 100)) ]; then calm=$((calm + 1)); else calm=0; fi
+    [ $calm -ge 2 ] && break
     [ "$(since $t0)" \> 900 ] && break
     prev=$cur
 done

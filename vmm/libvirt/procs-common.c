@@ -122,6 +122,24 @@ bool sp_lv_nparams_bounded(gint32 nparams, guint max, GError **error)
     return false;
 }
 
+bool sp_lv_dom_params_get_args(SpXdrReader *args, guint8 uuid[16], gint32 *nparams, guint32 *flags,
+                               guint32 allowed, guint max, GError **error)
+{
+    gint32 id;
+    return sp_lv_read_dom(args, NULL, uuid, &id, error) &&
+           sp_lv_args_int_flags(args, nparams, flags, error) &&
+           sp_lv_flags_check(*flags, allowed, error) && sp_lv_nparams_bounded(*nparams, max, error);
+}
+
+bool sp_lv_dom_params_set_args(SpXdrReader *args, guint8 uuid[16], SpLvParams *p, guint32 *flags,
+                               guint32 allowed, guint max, GError **error)
+{
+    gint32 id;
+    return sp_lv_read_dom(args, NULL, uuid, &id, error) &&
+           sp_lv_params_decode(args, p, max, error) && sp_xdr_read_u32(args, flags, error) &&
+           sp_lv_args_end(args, error) && sp_lv_flags_check(*flags, allowed, error);
+}
+
 void sp_lv_params_reply(GByteArray *ret, const SpLvParams *p, gint32 nparams)
 {
     if (nparams == 0) { /* the first step: how many there are */

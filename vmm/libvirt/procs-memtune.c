@@ -15,23 +15,17 @@
 
 #include "vmm/libvirt/procs.h"
 
-static bool memtune_flags(guint32 flags, GError **error)
-{
-    return sp_lv_flags_check(
-        flags, SP_LV_AFFECT_LIVE | SP_LV_AFFECT_CONFIG | SP_LV_TYPED_PARAM_STRING_OKAY, error);
-}
+#define MEMTUNE_FLAGS (SP_LV_AFFECT_LIVE | SP_LV_AFFECT_CONFIG | SP_LV_TYPED_PARAM_STRING_OKAY)
 
 static bool proc_get_memory_params(SpLvSession *s, SpXdrReader *args, GByteArray *ret,
                                    GError **error)
 {
     guint8 uuid[16];
-    gint32 id, nparams;
+    gint32 nparams;
     guint32 flags;
     const SpLvBackendOps *ops = s->backend->ops;
-    if (!sp_lv_read_dom(args, NULL, uuid, &id, error) ||
-        !sp_lv_args_int_flags(args, &nparams, &flags, error) || !memtune_flags(flags, error))
-        return false;
-    if (!sp_lv_nparams_bounded(nparams, SP_LV_DOMAIN_MEMORY_PARAMETERS_MAX, error))
+    if (!sp_lv_dom_params_get_args(args, uuid, &nparams, &flags, MEMTUNE_FLAGS,
+                                   SP_LV_DOMAIN_MEMORY_PARAMETERS_MAX, error))
         return false;
     if (!ops->domain_mem_limit_get)
         return sp_lv_unsupported("virDomainGetMemoryParameters", error);
@@ -52,14 +46,11 @@ static bool proc_set_memory_params(SpLvSession *s, SpXdrReader *args, GByteArray
                                    GError **error)
 {
     guint8 uuid[16];
-    gint32 id;
     guint32 flags;
     const SpLvBackendOps *ops = s->backend->ops;
     g_autoptr(SpLvParams) p = sp_lv_params_new();
-    if (!sp_lv_read_dom(args, NULL, uuid, &id, error) ||
-        !sp_lv_params_decode(args, p, SP_LV_DOMAIN_MEMORY_PARAMETERS_MAX, error) ||
-        !sp_xdr_read_u32(args, &flags, error) || !sp_lv_args_end(args, error) ||
-        !memtune_flags(flags, error))
+    if (!sp_lv_dom_params_set_args(args, uuid, p, &flags, MEMTUNE_FLAGS,
+                                   SP_LV_DOMAIN_MEMORY_PARAMETERS_MAX, error))
         return false;
     if (!ops->domain_mem_limit_set)
         return sp_lv_unsupported("virDomainSetMemoryParameters", error);

@@ -19,21 +19,16 @@
 /* virDomainNumatuneMemMode, by its number */
 static const char *const mode_names[] = {"strict", "preferred", "interleave", "restrictive"};
 
-static bool numa_flags(guint32 flags, GError **error)
-{
-    return sp_lv_flags_check(
-        flags, SP_LV_AFFECT_LIVE | SP_LV_AFFECT_CONFIG | SP_LV_TYPED_PARAM_STRING_OKAY, error);
-}
+#define NUMA_FLAGS (SP_LV_AFFECT_LIVE | SP_LV_AFFECT_CONFIG | SP_LV_TYPED_PARAM_STRING_OKAY)
 
 static bool proc_get_numa_params(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     guint8 uuid[16];
-    gint32 id, nparams;
+    gint32 nparams;
     guint32 flags;
     const SpLvBackendOps *ops = s->backend->ops;
-    if (!sp_lv_read_dom(args, NULL, uuid, &id, error) ||
-        !sp_lv_args_int_flags(args, &nparams, &flags, error) || !numa_flags(flags, error) ||
-        !sp_lv_nparams_bounded(nparams, SP_LV_DOMAIN_NUMA_PARAMETERS_MAX, error))
+    if (!sp_lv_dom_params_get_args(args, uuid, &nparams, &flags, NUMA_FLAGS,
+                                   SP_LV_DOMAIN_NUMA_PARAMETERS_MAX, error))
         return false;
     if (!ops->domain_numa_get)
         return sp_lv_unsupported("virDomainGetNumaParameters", error);
@@ -57,14 +52,11 @@ static bool proc_get_numa_params(SpLvSession *s, SpXdrReader *args, GByteArray *
 static bool proc_set_numa_params(SpLvSession *s, SpXdrReader *args, GByteArray *ret, GError **error)
 {
     guint8 uuid[16];
-    gint32 id;
     guint32 flags;
     const SpLvBackendOps *ops = s->backend->ops;
     g_autoptr(SpLvParams) p = sp_lv_params_new();
-    if (!sp_lv_read_dom(args, NULL, uuid, &id, error) ||
-        !sp_lv_params_decode(args, p, SP_LV_DOMAIN_NUMA_PARAMETERS_MAX, error) ||
-        !sp_xdr_read_u32(args, &flags, error) || !sp_lv_args_end(args, error) ||
-        !numa_flags(flags, error))
+    if (!sp_lv_dom_params_set_args(args, uuid, p, &flags, NUMA_FLAGS,
+                                   SP_LV_DOMAIN_NUMA_PARAMETERS_MAX, error))
         return false;
     if (!ops->domain_numa_set)
         return sp_lv_unsupported("virDomainSetNumaParameters", error);

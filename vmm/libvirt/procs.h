@@ -109,6 +109,13 @@ bool sp_lv_node_stats_bounded(gint32 nparams, GError **error);
 void sp_lv_node_stats_write(GByteArray *ret, gint32 nparams, const SpLvNodeStat *f, guint avail);
 /* GET_*_PARAMETERS: nparams must lie in 0..max (an RPC error if not). */
 bool sp_lv_nparams_bounded(gint32 nparams, guint max, GError **error);
+/* The arguments of a domain's typed-parameter calls, read and checked:
+ * GET (dom, nparams in 0..max, flags within `allowed`) and SET (dom, at
+ * most max parameters into p, flags within `allowed`, nothing after). */
+bool sp_lv_dom_params_get_args(SpXdrReader *args, guint8 uuid[16], gint32 *nparams, guint32 *flags,
+                               guint32 allowed, guint max, GError **error);
+bool sp_lv_dom_params_set_args(SpXdrReader *args, guint8 uuid[16], SpLvParams *p, guint32 *flags,
+                               guint32 allowed, guint max, GError **error);
 /* The reply of a typed-parameter GET in libvirt's two steps: nparams 0
  * writes an empty array and the count, nparams N the first N parameters
  * (or all, if fewer) and how many were written. */
