@@ -51,18 +51,21 @@ XML
     samepage define $T/$v.xml $C >/dev/null && samepage start $v $C >/dev/null
 done
 sharing() { samepage stats --json $C >$T/all.json 2>/dev/null; jnum shm_pages_sharing $T/all.json; }
-# converged: pages_sharing grew by less than 1 % in each of two
-# consecutive 10 s windows (at most 900 s; the same rule for KSM below)
+# converged: two complete passes over all guest RAM added less than 1 %
+# to pages_sharing (a window ends when full_scans has grown by 2; at most
+# 900 s in all; the same rule for KSM below, with its own full_scans)
+scans() { samepage stats --json $C >$T/all.json 2>/dev/null; jnum shm_full_scans $T/all.json; }
 t0=$(up)
-prev=0
-calm=0
+prev=$(sharing)
+s0=$(scans)
 while :; do
-    sleep 10
-    cur=$(sharing)
-    if [ "${cur:-0}" -gt 1000 ] && [ $((cur - prev)) -le $((cur / 100)) ]; then calm=$((calm + 1)); else calm=0; fi
-    [ $calm -ge 2 ] && break
+    sleep 5
     [ "$(since $t0)" \> 900 ] && break
-    prev=${cur:-0}
+    [ "$(scans)" -ge $((${s0:-0} + 2)) ] || continue
+    cur=$(sharing)
+    [ "${cur:-0}" -gt 1000 ] && [ $((cur - ${prev:-0})) -le $((cur / 100)) ] && break
+    prev=$cur
+    s0=$(scans)
 done
 echo "# samepage: converged after $(since $t0) s, pages_sharing $cur"
 before=$(sharing)
@@ -119,15 +122,16 @@ for p in /proc/[0-9]*; do
     tr '\0' ' ' <$p/cmdline 2>/dev/null | grep -q "samepage-vm" && pids="$pids ${p#/proc/}"
 done
 t0=$(up)
-prev=0
-calm=0
+prev=$(cat $K/pages_sharing)
+s0=$(cat $K/full_scans)
 while :; do
-    sleep 10
-    cur=$(cat $K/pages_sharing)
-    if [ "$cur" -gt 1000 ] && [ $((cur - prev)) -le $((cur / 100)) ]; then calm=$((calm + 1)); else calm=0; fi
-    [ $calm -ge 2 ] && break
+    sleep 5
     [ "$(since $t0)" \> 900 ] && break
+    [ "$(cat $K/full_scans)" -ge $((s0 + 2)) ] || continue
+    cur=$(cat $K/pages_sharing)
+    [ "$cur" -gt 1000 ] && [ $((cur - prev)) -le $((cur / 100)) ] && break
     prev=$cur
+    s0=$(cat $K/full_scans)
 done
 echo "# kernel: KSM converged after $(since $t0) s, pages_sharing $cur (VM processes:$pids)"
 kbefore=$(cat $K/pages_sharing)
