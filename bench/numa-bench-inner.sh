@@ -19,6 +19,7 @@ mkdir -p $T
 jnum() { grep -o "\"$1\" *: *[0-9]*" "$2" | head -n1 | sed 's/.*: *//'; }
 up() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
+past() { awk -v a="$1" -v b="$(up)" -v s="$2" 'BEGIN { exit !(b - a > s) }'; } # T0 S: more than S s since T0
 # stall marks: "FILE:LINES ..." now; longest_since MARKS: the longest stall
 # (us) printed in those files since the marks (0 if none)
 stall_mark() { for f in "$@"; do echo "$f:$(cat "$f" 2>/dev/null | wc -l)"; done | tr '\n' ' '; }
@@ -51,16 +52,27 @@ XML
     samepage define $T/$v.xml $C >/dev/null && samepage start $v $C >/dev/null
 done
 sharing() { samepage stats --json $C >$T/all.json 2>/dev/null; jnum shm_pages_sharing $T/all.json; }
-# converged: two complete passes over all guest RAM added less than 1 %
-# to pages_sharing (a window ends when full_scans has grown by 2; at most
+# converged: both guests have filled their memory and verified it once
+# (memload's first round: filling 1 GiB takes minutes under TCG), then
+# two complete passes over all guest RAM added less than 1 % to
+# pages_sharing (a window ends when full_scans has grown by 2; at most
 # 900 s in all; the same rule for KSM below, with its own full_scans)
 scans() { samepage stats --json $C >$T/all.json 2>/dev/null; jnum shm_full_scans $T/all.json; }
 t0=$(up)
+for v in a b; do
+    while :; do
+        samepage stats $v --json $C >$T/v.json 2>/dev/null
+        [ "$(jnum samepage.guest.rounds $T/v.json)" -ge 1 ] 2>/dev/null && break
+        past $t0 900 && break
+        sleep 5
+    done
+done
+echo "# samepage: both guests filled after $(since $t0) s"
 prev=$(sharing)
 s0=$(scans)
 while :; do
     sleep 5
-    [ "$(since $t0)" \> 900 ] && break
+    past $t0 900 && break
     [ "$(scans)" -ge $((${s0:-0} + 2)) ] || continue
     cur=$(sharing)
     [ "${cur:-0}" -gt 1000 ] && [ $((cur - ${prev:-0})) -le $((cur / 100)) ] && break
@@ -122,18 +134,25 @@ for p in /proc/[0-9]*; do
     tr '\0' ' ' <$p/cmdline 2>/dev/null | grep -q "samepage-vm" && pids="$pids ${p#/proc/}"
 done
 t0=$(up)
+for v in a b; do # memload's first round done (the status lines)
+    until grep -q "^\[status\] $v .* round [1-9]" $T/run.out; do
+        past $t0 900 && break
+        sleep 5
+    done
+done
+echo "# kernel: both guests filled after $(since $t0) s"
 prev=$(cat $K/pages_sharing)
 s0=$(cat $K/full_scans)
 while :; do
     sleep 5
-    [ "$(since $t0)" \> 900 ] && break
+    past $t0 900 && break
     [ "$(cat $K/full_scans)" -ge $((s0 + 2)) ] || continue
     cur=$(cat $K/pages_sharing)
     [ "$cur" -gt 1000 ] && [ $((cur - prev)) -le $((cur / 100)) ] && break
     prev=$cur
     s0=$(cat $K/full_scans)
 done
-echo "# kernel: KSM converged after $(since $t0) s, pages_sharing $cur (VM processes:$pids)"
+echo "# kernel: KSM converged after $(since $t0) s, pages_sharing $(cat $K/pages_sharing) (VM processes:$pids)"
 kbefore=$(cat $K/pages_sharing)
 m=$(stall_mark $T/run.out)
 sleep 5
