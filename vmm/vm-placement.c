@@ -123,10 +123,8 @@ static bool policy_of(SpNumaMode mode, const char *nodes, int *kmode, unsigned l
 }
 
 /* The policy for the calling thread (addr NULL: set_mempolicy) or for
- * [addr, addr + len) (mbind with mbind_flags: MPOL_MF_MOVE moves what is
- * there). */
-static bool numa_apply_flags(SpNumaMode mode, const char *nodes, void *addr, size_t len,
-                             unsigned mbind_flags, GError **error)
+ * [addr, addr + len) (mbind, moving what is there). */
+static bool numa_apply(SpNumaMode mode, const char *nodes, void *addr, size_t len, GError **error)
 {
     unsigned long mask[NODE_LIMIT / (8 * sizeof(long))], maxnode;
     int kmode;
@@ -134,7 +132,7 @@ static bool numa_apply_flags(SpNumaMode mode, const char *nodes, void *addr, siz
         return true;
     if (!policy_of(mode, nodes, &kmode, mask, &maxnode, error))
         return false;
-    if ((addr ? mbind(addr, len, kmode, mask, maxnode, mbind_flags)
+    if ((addr ? mbind(addr, len, kmode, mask, maxnode, MPOL_MF_MOVE)
               : set_mempolicy(kmode, mask, maxnode)) < 0) {
         int e = errno;
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "%s(%s:%s)%s: %s",
@@ -143,11 +141,6 @@ static bool numa_apply_flags(SpNumaMode mode, const char *nodes, void *addr, siz
         return false;
     }
     return true;
-}
-
-static bool numa_apply(SpNumaMode mode, const char *nodes, void *addr, size_t len, GError **error)
-{
-    return numa_apply_flags(mode, nodes, addr, len, MPOL_MF_MOVE, error);
 }
 
 bool sp_numa_apply_task(SpNumaMode mode, const char *nodes, GError **error)
@@ -160,55 +153,11 @@ bool sp_numa_apply_range(SpNumaMode mode, const char *nodes, void *addr, size_t 
     return numa_apply(mode, nodes, addr, len, error);
 }
 
-bool sp_numa_move_range(SpNumaMode mode, const char *nodes, void *addr, size_t len, uint64_t *moved,
-                        GError **error)
+bool sp_numa_move_range(SpNumaMode mode, const char *nodes, void *addr, size_t len, GError **error)
 {
-    *moved = 0;
-    if (mode == SP_NUMA_DEFAULT)
-        return true;
-    /* The policy first (one mbind, no move): what faults in from now on
-     * lands on the new nodes. */
-    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
-    if (!numa_apply_flags(mode, nodes, addr, len, 0, error) ||
-        !sp_id_list_parse(nodes, NODE_LIMIT, ids, error))
-        return false;
-    guint64 want = 0;
-    for (guint i = 0; i < ids->len; i++)
-        if (g_array_index(ids, guint, i) < 64)
-            want |= 1ULL << g_array_index(ids, guint, i);
-    /* Then what is resident elsewhere, SP_NUMA_MOVE_PAGES pages at a time,
-     * spread over the new nodes in turn.  MPOL_MF_MOVE: pages another
-     * process maps too (shared frames) stay. */
-    void *pages[SP_NUMA_MOVE_PAGES];
-    int status[SP_NUMA_MOVE_PAGES], to[SP_NUMA_MOVE_PAGES];
-    guint turn = 0;
-    for (size_t off = 0; off < len; off += (size_t)SP_NUMA_MOVE_PAGES * 4096) {
-        unsigned long n = MIN(SP_NUMA_MOVE_PAGES, (len - off) / 4096), k = 0;
-        for (unsigned long i = 0; i < n; i++)
-            pages[i] = (char *)addr + off + i * 4096;
-        if (move_pages(0, n, pages, NULL, status, 0) < 0) {
-            int e = errno;
-            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
-                        "move_pages (query) of guest RAM: %s", g_strerror(e));
+    for (size_t off = 0; off < len; off += SP_NUMA_MOVE_BATCH)
+        if (!numa_apply(mode, nodes, (char *)addr + off, MIN(SP_NUMA_MOVE_BATCH, len - off), error))
             return false;
-        }
-        for (unsigned long i = 0; i < n; i++) {
-            if (status[i] < 0 || (status[i] < 64 && (want >> status[i] & 1)))
-                continue; /* not resident, or where it belongs */
-            pages[k] = pages[i];
-            to[k++] = (int)g_array_index(ids, guint, turn++ % ids->len);
-        }
-        if (!k)
-            continue;
-        if (move_pages(0, k, pages, to, status, MPOL_MF_MOVE) < 0) {
-            int e = errno;
-            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
-                        "move_pages of guest RAM to %s: %s", nodes, g_strerror(e));
-            return false;
-        }
-        for (unsigned long i = 0; i < k; i++)
-            *moved += status[i] == to[i];
-    }
     return true;
 }
 

@@ -18,16 +18,12 @@
  * Shared frames live in samepaged's pools and are not placed by this.
  *
  * A running VM's policy can change (virsh numatune --live, `samepage
- * numatune`): sp_numa_move_range() gives guest RAM the new policy (one
- * mbind without moving anything), then moves the resident pages that are
- * on other nodes with move_pages(MPOL_MF_MOVE) in batches of
- * SP_NUMA_MOVE_PAGES, while the guest runs.  move_pages takes the mmap
- * lock only to look pages up, not while it copies them (mbind's
- * MPOL_MF_MOVE holds it for writing across the whole copy, which stalled
- * every vCPU fault for a batch): a vCPU waits only if it touches a page
- * being copied.  A page that is also mapped elsewhere (a shared frame:
- * samepaged's view maps every one) is left where it is, never copied or
- * unshared.
+ * numatune`): sp_numa_move_range() gives guest RAM the new policy in
+ * batches of SP_NUMA_MOVE_BATCH bytes with MPOL_MF_MOVE, so the pages only
+ * this VM maps move while the guest runs (each batch holds the process's
+ * mmap lock for the one batch: that is the longest a vCPU can stall on
+ * it); a page that is also mapped elsewhere (a shared frame: samepaged's
+ * view maps every one) is left where it is, never copied or unshared.
  * The threads' own policy (what a vCPU's copy-on-write break of a merged
  * page allocates with) follows through sp_numa_set_process_policy(): each
  * vCPU thread calls sp_numa_thread_sync() before it enters the guest and
@@ -43,7 +39,6 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 typedef enum {
     SP_NUMA_DEFAULT = 0, /* no policy: the kernel's (local node) */
@@ -70,15 +65,12 @@ bool sp_numa_apply_task(SpNumaMode mode, const char *nodes, GError **error);
 bool sp_numa_apply_range(SpNumaMode mode, const char *nodes, void *addr, size_t len,
                          GError **error);
 
-/* Pages of guest RAM per move_pages() while a running VM moves (4 MiB). */
-#define SP_NUMA_MOVE_PAGES 1024
+/* Bytes of guest RAM per mbind() while a running VM moves (2 MiB). */
+#define SP_NUMA_MOVE_BATCH (2u << 20)
 
-/* A running VM's new policy for [addr, addr + len): the policy (mbind,
- * nothing moved), then every resident page on a node outside it moves
- * with move_pages(MPOL_MF_MOVE), SP_NUMA_MOVE_PAGES at a time, to the new
- * nodes in turn; *moved: the pages that did. */
-bool sp_numa_move_range(SpNumaMode mode, const char *nodes, void *addr, size_t len, uint64_t *moved,
-                        GError **error);
+/* A running VM's new policy for [addr, addr + len): mbind with
+ * MPOL_MF_MOVE, SP_NUMA_MOVE_BATCH bytes at a time. */
+bool sp_numa_move_range(SpNumaMode mode, const char *nodes, void *addr, size_t len, GError **error);
 
 /* The policy every thread of this process should run with; the caller's
  * thread gets it at once, the others at their next sp_numa_thread_sync(). */

@@ -31,21 +31,42 @@ typedef struct {
     char *nodes;
 } NumaMove;
 
+/* The nodes of a node list as a mask (nodes < 64: SP_PROTO_NUMA_NODES). */
+static bool node_mask(const char *nodes, guint64 *mask, GError **error)
+{
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
+    if (!sp_id_list_parse(nodes, SP_PROTO_NUMA_NODES, ids, error))
+        return false;
+    *mask = 0;
+    for (guint i = 0; i < ids->len; i++)
+        *mask |= 1ULL << g_array_index(ids, guint, i);
+    return true;
+}
+
 static gpointer move_thread(gpointer opaque)
 {
     NumaMove *mv = opaque;
     g_autoptr(GError) err = NULL;
     SpGuestMem *mem = sp_machine_mem(mv->p->m);
     gint64 t0 = g_get_monotonic_time();
-    uint64_t moved = 0;
-    bool ok = sp_numa_nodes_check(mv->nodes, &err) &&
-              sp_numa_set_process_policy(mv->mode, mv->nodes, &err);
+    size_t npages = mem->size / SP_PAGE_SIZE;
+    g_autofree int *before = g_new(int, npages);
+    g_autofree int *after = g_new(int, npages);
+    guint64 mask = 0;
+    bool ok = node_mask(mv->nodes, &mask, &err) &&
+              sp_numa_set_process_policy(mv->mode, mv->nodes, &err) &&
+              sp_numa_page_nodes(mem->host, mem->size, before, &err);
     if (ok) {
         sp_machine_kick_all(mv->p->m);
-        ok = sp_numa_move_range(mv->mode, mv->nodes, mem->host, mem->size, &moved, &err);
+        ok = sp_numa_move_range(mv->mode, mv->nodes, mem->host, mem->size, &err) &&
+             sp_numa_page_nodes(mem->host, mem->size, after, &err);
     }
     if (ok) {
         /* moved: resident on another node before, on one of the new ones after */
+        uint64_t moved = 0;
+        for (size_t i = 0; i < npages; i++)
+            moved += before[i] >= 0 && before[i] < 64 && !(mask >> before[i] & 1) &&
+                     after[i] >= 0 && after[i] < 64 && (mask >> after[i] & 1);
         g_message("event=numa-moved vm=%s numa=%s:%s pages=%" G_GUINT64_FORMAT " seconds=%.3f",
                   mv->p->name, sp_numa_mode_name(mv->mode), mv->nodes, moved,
                   (g_get_monotonic_time() - t0) / 1e6);
