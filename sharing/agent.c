@@ -353,7 +353,10 @@ static bool serve(SpAgent *a, SpProtoMsg *req)
         sp_proto_read(&r, &k, sizeof(k));
         a->use_zero_pages = k.use_zero_pages ? 1 : 0;
         a->test_delay_us = MIN(k.test_delay_us, 1000000);
-        return reply(a, req, NULL, 0, NULL, 0);
+        /* Our thread id: the supervisor sets this thread's nice (scan_nice),
+         * which we could not set back down once raised. */
+        uint32_t tid = (uint32_t)gettid();
+        return reply(a, req, &tid, sizeof(tid), NULL, 0);
     }
     case SP_PROTO_M_SYNC:
         if (!agent_settle(a, &err))

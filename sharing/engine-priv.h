@@ -125,7 +125,21 @@ struct SpEngineVm {
     uint64_t volatile_now; /* scan.c; eng->lock: volatile pages counted this pass */
     SpProtoVmStats agent;  /* sp_engine_get_vm_stats; eng->lock: the agent's last stats */
     gint64 agent_us;       /* sp_engine_get_vm_stats; eng->lock: when they came (monotonic) */
+    uint32_t agent_tid;    /* advisor.c; eng->lock: its agent thread (M_KNOBS), 0 unknown */
+    int agent_stat_fd;     /* advisor.c; eng->lock: that thread's /proc schedstat, or -1 */
+    uint64_t agent_cpu_ns; /* advisor.c; eng->lock: its CPU time at the last read */
 };
+
+/* advisor.c: scan_nice and advisor_mode's pacing; the scanner's, eng->lock */
+typedef struct ShAdvisor {
+    gint64 pass_start_us;   /* the current pass began (monotonic) */
+    uint64_t cpu_start_ns;  /* engine thread + agents' CPU then */
+    uint64_t pass_pages;    /* pages the pass covers */
+    uint64_t agents_cpu_ns; /* the agents' CPU, summed from their reports */
+    uint32_t batch;         /* advisor_mode=1: pages per batch it chose */
+    uint32_t sleep_ms;      /* advisor_mode=1: its last pause */
+    uint32_t nice_tried;    /* scan_nice last applied to the engine thread */
+} ShAdvisor;
 
 struct SpEngine {
     GMutex lock;            /* the engine's lock (lock order: rmap/rmap.h, "Locking") */
@@ -157,6 +171,7 @@ struct SpEngine {
     uint64_t scan_work;     /* scanner; eng->lock: pages written, hashed or remapped */
     uint32_t holds;         /* sp_engine_vm_hold/release; eng->lock: VMs held by clones */
     struct ShSwap *swap;    /* sp_engine_enable_swap; immutable once set: swap (swap-priv.h) */
+    ShAdvisor adv;          /* advisor.c; eng->lock */
     /* counters.c (state counters), scanner (events); eng->lock: the live
      * counters, copied out by sp_engine_get_stats */
     SpEngineStats stats;
@@ -175,6 +190,13 @@ uint32_t sh_vm_space_pool(SpEngine *eng, SpEngineVm *vm, uint32_t pool);
 uint32_t sh_vm_space_grec(SpEngine *eng, SpEngineVm *vm, ShGroupRec *rec);
 /* The frame (space, off) of the VM names, or NO_FRAME. */
 uint32_t sh_vm_frame_at(SpEngine *eng, SpEngineVm *vm, uint32_t space, uint32_t off);
+
+/* advisor.c - scan_nice and advisor_mode's pacing (engine thread) */
+void sh_advisor_pass_begin(SpEngine *eng); /* nice, the last pass's figures, the batch */
+void sh_advisor_nice(SpEngine *eng);       /* scan_nice on the engine thread, if it changed */
+void sh_advisor_agent_nice(SpEngine *eng, SpEngineVm *vm, uint32_t tid); /* M_KNOBS reply's */
+void sh_advisor_vm_gone(SpEngine *eng, SpEngineVm *vm); /* count its agent's last CPU */
+bool sh_advisor_pause(SpEngine *eng, bool pass_end); /* until the next batch (pass); false: stop */
 
 /* scan.c - one pass */
 void sh_scan_begin(SpEngine *eng);

@@ -48,6 +48,10 @@ void sp_engine_default_knobs(SpEngineKnobs *k)
         .max_page_sharing = 256,
         .use_zero_pages = 1,
         .merge_across_nodes = 1,
+        .scan_nice = 5, /* ksmd's */
+        .advisor_mode = 0,
+        .advisor_target_scan_time = 200, /* KSM's advisor defaults */
+        .advisor_max_cpu = 70,
     };
 }
 
@@ -96,9 +100,12 @@ static void engine_park(SpEngine *eng)
  * (quit, or run changed). */
 static bool engine_batch_pause(SpEngine *eng)
 {
+    if (eng->knobs.advisor_mode == 1)
+        return sh_advisor_pause(eng, false);
     if (eng->knobs.sleep_millisecs) {
         gint64 until = g_get_monotonic_time() + eng->knobs.sleep_millisecs * 1000;
         g_cond_wait_until(&eng->cond, &eng->lock, until);
+        sh_advisor_nice(eng); /* a knob change wakes us */
     } else {
         g_mutex_unlock(&eng->lock);
         g_thread_yield();
@@ -112,11 +119,14 @@ static bool engine_batch_pause(SpEngine *eng)
  * short (quit, or run changed): no figures then. */
 static bool engine_scan_pass(SpEngine *eng)
 {
+    sh_advisor_pass_begin(eng);
     sh_scan_begin(eng);
     for (uint32_t s = 0; s < eng->nslots; s++) {
         for (;;) {
             SpEngineVm *vm = eng->vm_slots[s]; /* re-read: it may detach while we sleep */
-            if (!vm || vm->broken || vm->hold || !sh_scan_batch(eng, vm, eng->knobs.pages_to_scan))
+            uint32_t batch =
+                eng->knobs.advisor_mode == 1 ? eng->adv.batch : eng->knobs.pages_to_scan;
+            if (!vm || vm->broken || vm->hold || !sh_scan_batch(eng, vm, batch))
                 break;
             if (!engine_batch_pause(eng))
                 return false;
@@ -150,6 +160,8 @@ static void engine_between_scans(SpEngine *eng)
     g_cond_broadcast(&eng->cond);
     if (eng->nslots == 0) {
         g_cond_wait(&eng->cond, &eng->lock);
+    } else if (eng->knobs.advisor_mode == 1) {
+        sh_advisor_pause(eng, true); /* the pass takes its time */
     } else if (eng->knobs.sleep_millisecs || !eng->scan_work) {
         /* A scan that found nothing written and nothing to hash rests
          * even at full speed: the dirty log says there is no work. */
@@ -194,6 +206,7 @@ SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error)
     g_mutex_init(&eng->lock);
     g_cond_init(&eng->cond);
     eng->knobs = *knobs;
+    eng->adv.nice_tried = UINT32_MAX;
     eng->pools = g_ptr_array_new();
     eng->frames = g_array_new(FALSE, TRUE, sizeof(ShFrame));
     eng->frame_free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
@@ -250,8 +263,15 @@ static void push_agent_knobs(SpEngine *eng, SpEngineVm *only)
                       .test_delay_us = eng->test_delay_us};
     for (uint32_t s = 0; s < eng->nslots; s++) {
         SpEngineVm *vm = eng->vm_slots[s];
-        if (vm && !vm->broken && (!only || vm == only))
-            sh_exchange(eng, vm, SP_PROTO_M_KNOBS, &k, sizeof(k), NULL, 0, NULL);
+        SpProtoMsg r = {0};
+        if (vm && !vm->broken && (!only || vm == only) &&
+            sh_exchange(eng, vm, SP_PROTO_M_KNOBS, &k, sizeof(k), NULL, 0, &r)) {
+            SpProtoReader rd = sp_proto_reader(&r);
+            uint32_t tid = 0;
+            if (sp_proto_read(&rd, &tid, sizeof(tid)))
+                sh_advisor_agent_nice(eng, vm, tid);
+        }
+        sp_proto_msg_clear(&r);
     }
 }
 
@@ -276,19 +296,38 @@ bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error)
     }
     if (k->run != 2)
         eng->unmerged = false;
-    bool zero_changed = k->use_zero_pages != eng->knobs.use_zero_pages;
+    bool agent_changed =
+        k->use_zero_pages != eng->knobs.use_zero_pages || k->scan_nice != eng->knobs.scan_nice;
+    SpEngineKnobs was = eng->knobs;
     eng->knobs = *k;
-    if (zero_changed)
+    if (was.advisor_mode == 1 && k->advisor_mode == 1) {
+        /* The advisor's choices, read back by the caller, are not the
+         * operator's: those stay as they were (advisor.c). */
+        eng->knobs.pages_to_scan = was.pages_to_scan;
+        eng->knobs.sleep_millisecs = was.sleep_millisecs;
+    }
+    if (agent_changed)
         push_agent_knobs(eng, NULL);
     g_cond_broadcast(&eng->cond);
     g_mutex_unlock(&eng->lock);
     return true;
 }
 
+void sp_engine_get_knobs_set(SpEngine *eng, SpEngineKnobs *k)
+{
+    g_mutex_lock(&eng->lock);
+    *k = eng->knobs;
+    g_mutex_unlock(&eng->lock);
+}
+
 void sp_engine_get_knobs(SpEngine *eng, SpEngineKnobs *k)
 {
     g_mutex_lock(&eng->lock);
     *k = eng->knobs;
+    if (k->advisor_mode == 1 && eng->adv.batch) { /* what the advisor chose */
+        k->pages_to_scan = eng->adv.batch;
+        k->sleep_millisecs = eng->adv.sleep_ms;
+    }
     g_mutex_unlock(&eng->lock);
 }
 
@@ -331,6 +370,8 @@ void sp_engine_allow_domains(SpEngine *eng, const char *a, const char *b)
 
 static void shvm_free(SpEngineVm *vm)
 {
+    if (vm->agent_stat_fd >= 0)
+        close(vm->agent_stat_fd);
     g_free(vm->fid_of);
     if (vm->spaces)
         g_array_free(vm->spaces, TRUE);
@@ -393,6 +434,7 @@ static bool attach_fresh(SpEngine *eng, SpEngineVm *vm, GError **error)
 SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **error)
 {
     SpEngineVm *vm = g_new0(SpEngineVm, 1);
+    vm->agent_stat_fd = -1;
     vm->eng = eng;
     vm->id = d->id;
     vm->name = g_strdup(d->name);
@@ -475,6 +517,7 @@ static void vm_remove(SpEngine *eng, SpEngineVm *vm, bool keep_frames)
             sh_page_clear_merged(eng, vm, g);
     }
     sh_vm_set_zero(eng, vm, 0);
+    sh_advisor_vm_gone(eng, vm);
     eng->vm_slots[vm->slot_index] = NULL;
     if (!keep_frames)
         sh_grecs_collect(eng); /* groups it was the last attached member of */

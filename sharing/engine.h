@@ -58,8 +58,8 @@ typedef struct SpEngineVmDesc {
                            * starting it over */
 } SpEngineVmDesc;
 
-/* KSM's knobs.  run: 0 stop, 1 run, 2 unmerge everything and stay stopped.
- * Their ranges and help lines: sharing/knobs.h. */
+/* KSM's knobs (and scan_nice, samepage's own).  run: 0 stop, 1 run, 2
+ * unmerge everything and stay stopped.  Their ranges and help lines: sharing/knobs.h. */
 typedef struct SpEngineKnobs {
     uint32_t run;
     uint32_t pages_to_scan;      /* pages per batch */
@@ -67,6 +67,12 @@ typedef struct SpEngineKnobs {
     uint32_t max_page_sharing;   /* mappings per frame at most (>= 2) */
     uint32_t use_zero_pages;     /* drop all-zero pages instead of merging them */
     uint32_t merge_across_nodes; /* 0: each host node its own index and frames (scan.c) */
+    /* Competing for CPU, and automatic tuning (advisor.c, docs/sharing.md) */
+    uint32_t scan_nice;                /* nice of the engine thread and the VMs' agent threads */
+    uint32_t advisor_mode;             /* 0 none; 1 scan-time: the engine sets pages_to_scan and
+                                        * sleep_millisecs itself, from the two below */
+    uint32_t advisor_target_scan_time; /* seconds a full scan should take */
+    uint32_t advisor_max_cpu; /* percent of one CPU the engine and its agents use at most */
 } SpEngineKnobs;
 
 /* Host NUMA nodes the per-node counters cover. */
@@ -92,7 +98,9 @@ typedef struct SpEngineStats {
     uint64_t pool_frames; /* frames allocated in the pool now (each has a mapper, or a leak) */
     uint64_t numa_frames_rehomed;   /* shared frames moved to their sharers' node, cumulative */
     uint64_t numa_frames_misplaced; /* ... that the last pass wanted to move and could not */
-    uint64_t numa_pages_split; /* pages split off another node's frames (merge_across_nodes=0) */
+    uint64_t numa_pages_split;  /* pages split off another node's frames (merge_across_nodes=0) */
+    uint64_t scan_time_ms;      /* the last full scan's wall time, start to start */
+    uint64_t scan_cpu_permille; /* engine thread + agents' CPU in it, per mille of one CPU */
     /* pages_shared and pages_sharing of each node's own frames
      * (merge_across_nodes=0; frames of the any-node pools are in neither) */
     uint64_t node_pages_shared[SP_ENGINE_NODES];
@@ -185,7 +193,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpEngine, sp_engine_free)
 void sp_engine_default_knobs(SpEngineKnobs *k);
 /* Validate and apply; a bad value changes nothing and sets a one-line error. */
 bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error);
+/* The knobs in force: with advisor_mode=1, pages_to_scan and
+ * sleep_millisecs are the advisor's choice (its batch, its last pause). */
 void sp_engine_get_knobs(SpEngine *eng, SpEngineKnobs *k);
+/* The knobs as last set (the operator's pages_to_scan and sleep_millisecs
+ * even while the advisor chooses): the base for a change of some of them. */
+void sp_engine_get_knobs_set(SpEngine *eng, SpEngineKnobs *k);
 
 /* Domains: let domains a and b share non-zero pages. */
 void sp_engine_allow_domains(SpEngine *eng, const char *a, const char *b);

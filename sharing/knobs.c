@@ -23,6 +23,17 @@ const SpEngineKnobInfo sp_engine_knob_info[SP_ENGINE_NKNOBS] = {
     {KNOB(merge_across_nodes), .min = 0, .max = 1, .arg = "0|1",
      .help = "Share frames across host NUMA nodes (default 1; 0: each node its own index "
              "and frames, changed only while nothing is shared)"},
+    {KNOB(scan_nice), .min = 0, .max = 19, .arg = "N",
+     .help = "Nice of the engine's threads, in samepaged and in each VM process (default 5, "
+             "ksmd's: vCPUs at nice 0 get about three times its CPU when both want it)"},
+    {KNOB(advisor_mode), .min = 0, .max = 1, .values = "0 (none) or 1 (scan-time)", .arg = "0|1",
+     .help = "1: the engine sets pages_to_scan and sleep_millisecs itself so that a full scan "
+             "takes advisor_target_scan_time and it uses at most advisor_max_cpu (default 0)"},
+    {KNOB(advisor_target_scan_time), .min = 1, .max = 86400, .arg = "S",
+     .help = "With advisor_mode=1: seconds a full scan should take (default 200, KSM's)"},
+    {KNOB(advisor_max_cpu), .min = 1, .max = 100, .arg = "PCT",
+     .help = "With advisor_mode=1: percent of one CPU the engine and its agents may use "
+             "(default 70, KSM's)"},
 };
 
 const SpEngineKnobInfo *sp_engine_knob_find(const char *name)

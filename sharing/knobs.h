@@ -24,9 +24,10 @@ typedef struct SpEngineKnobInfo {
     const char *help;   /* --help line of `samepage run`'s option */
 } SpEngineKnobInfo;
 
-#define SP_ENGINE_NKNOBS 6
+#define SP_ENGINE_NKNOBS 10
 /* run, pages_to_scan, sleep_millisecs, max_page_sharing, use_zero_pages,
- * merge_across_nodes: the order of `samepage run --help`. */
+ * merge_across_nodes, scan_nice, advisor_mode, advisor_target_scan_time,
+ * advisor_max_cpu: the order of `samepage run --help`. */
 extern const SpEngineKnobInfo sp_engine_knob_info[SP_ENGINE_NKNOBS];
 
 /* The knob called `name` (KSM's name), or NULL. */

@@ -4,7 +4,7 @@ noinst_LIBRARIES += libsharing.a
 libsharing_a_SOURCES = \
 	sharing/proto.c sharing/proto.h \
 	sharing/engine.c sharing/engine.h sharing/engine-priv.h \
-	sharing/knobs.c sharing/knobs.h \
+	sharing/knobs.c sharing/knobs.h sharing/advisor.c \
 	sharing/scan.c sharing/exchange.c sharing/pools.c \
 	sharing/mappers.c sharing/group-frames.c \
 	sharing/counters.c sharing/numa-rehome.c \

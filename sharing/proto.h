@@ -214,7 +214,7 @@ typedef struct SpProtoAttached {
 typedef struct SpProtoKnobs {
     uint32_t use_zero_pages;
     uint32_t test_delay_us;
-} SpProtoKnobs;
+} SpProtoKnobs; /* -> u32: the agent thread's id (its nice is set by the supervisor) */
 
 typedef struct SpProtoScan {
     uint64_t cursor; /* first gfn to examine */

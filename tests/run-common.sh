@@ -8,3 +8,15 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/tap.sh"
 TAP_DIAG="$T/out $T/err"
+
+# wait_filled JSON N PID [MAX]: wait (at most MAX s, default 120) until the
+# last N VM status lines of `samepage run --json` (in file JSON, process
+# PID) all say memload's phase 2 (its RAM filled); filled_after: seconds.
+wait_filled() {
+    filled_after=0
+    while [ "$(grep '^{"vm"' "$1" | tail -"$2" | grep -c '"phase":2')" -lt "$2" ] &&
+        [ $filled_after -lt "${4:-120}" ] && kill -0 "$3" 2>/dev/null; do
+        sleep 1
+        filled_after=$((filled_after + 1))
+    done
+}

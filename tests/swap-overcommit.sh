@@ -63,12 +63,8 @@ max=0 samples=0 over=0
 # them (docs/swap.md).  Sampling starts once every guest has filled its
 # memory (memload's phase 2 on its status line) and the balancer has had
 # 10 s to catch up.
-filled=0 i=0
-while [ $filled -lt 4 ] && [ $i -lt 120 ] && kill -0 $pid 2>/dev/null; do
-    sleep 1
-    i=$((i + 1))
-    filled=$(grep '^{"vm"' "$T/run.json" | tail -4 | grep -c '"phase":2')
-done
+wait_filled "$T/run.json" 4 $pid
+i=$filled_after
 echo "# guests filled after ${i} s"
 sleep 10
 start=$(date +%s)

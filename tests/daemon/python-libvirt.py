@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """python-libvirt.py - Debian's python3-libvirt against a real samepaged:
-memory parameters get/set, memoryStats, getAllDomainStats with samepage.*
+memory parameters get/set (the advisor's and scan_nice live, seen on the
+engine's and the VM's agent thread), memoryStats, getAllDomainStats with samepage.*
 keys, and a connection kept alive by keepalive across 32 s of idleness.
 Prints TAP.  Run by automake with top_builddir set."""
 import os
@@ -17,7 +18,7 @@ XML = """<domain type='samepage'><name>{name}</name><memory unit='MiB'>64</memor
 <sp:samepage xmlns:sp="https://samepage.invalid/xmlns/1"><sp:payload>memload</sp:payload>
 <sp:args>seed=1,rate=100</sp:args></sp:samepage></metadata></domain>"""
 
-tap = lvtest.Tap(10)
+tap = lvtest.Tap(15)
 ok = tap.check
 spd = lvtest.Samepaged("samepage-py.")
 URI = spd.uri
@@ -49,6 +50,57 @@ try:
     ms = dom.memoryStats()
     ok(ms.get("actual") == 65536 and 0 < ms.get("rss", 0) <= 65536 and "swap_in" in ms,
        "memoryStats: actual, rss, swap_in", ms)
+
+    def nices():
+        """nice of samepaged's engine thread and its VM processes' agents"""
+        out = []
+        pids = [spd.proc.pid] + [int(p) for p in os.listdir("/proc") if p.isdigit()
+                                 and open("/proc/%s/stat" % p).read().split()[3]
+                                 == str(spd.proc.pid)]
+        for pid in pids:
+            for t in os.listdir("/proc/%d/task" % pid):
+                st = open("/proc/%d/task/%s/stat" % (pid, t)).read().split()
+                if st[1] in ("(sp-engine)", "(sp-agent)"):
+                    out.append((st[1], int(st[18])))
+        return sorted(out)
+
+    conn.setMemoryParameters({"shm_scan_nice": 12})
+    time.sleep(0.5)  # the engine thread applies it when the change wakes it
+    n12 = nices()
+    conn.setMemoryParameters({"shm_scan_nice": 0})
+    time.sleep(0.5)
+    n0 = nices()
+    ok(n12 == [("(sp-agent)", 12), ("(sp-engine)", 12)] and
+       n0 == [("(sp-agent)", 0), ("(sp-engine)", 0)],
+       "shm_scan_nice 12 then 0: the engine thread and the VM's agent follow", (n12, n0))
+    conn.setMemoryParameters({"shm_advisor_mode": 1, "shm_advisor_target_scan_time": 1,
+                              "shm_advisor_max_cpu": 20})
+    before = conn.getMemoryParameters()["shm_full_scans"]
+    time.sleep(4.5)
+    params = conn.getMemoryParameters()
+    ok(params["shm_advisor_mode"] == 1 and params["shm_advisor_target_scan_time"] == 1 and
+       params["shm_advisor_max_cpu"] == 20 and 3 <= params["shm_full_scans"] - before <= 6 and
+       800 <= params["shm_scan_time_ms"] <= 1200,
+       "advisor 1 s live: about 4 scans in 4.5 s, shm_scan_time_ms near 1000", params)
+    try:
+        conn.setMemoryParameters({"shm_pages_to_scan": 100})
+        ok(False, "shm_pages_to_scan is refused while the advisor is on")
+    except libvirt.libvirtError as e:
+        ok(e.get_error_code() == libvirt.VIR_ERR_INVALID_ARG and "advisor" in str(e),
+           "shm_pages_to_scan is refused while the advisor is on", e)
+    conn.setMemoryParameters({"shm_advisor_mode": 0})
+    params = conn.getMemoryParameters()
+    ok(params["shm_advisor_mode"] == 0 and params["shm_pages_to_scan"] == 4321 and
+       params["shm_sleep_millisecs"] == 7,
+       "advisor off: the operator's pages_to_scan and sleep_millisecs are back", params)
+    ro = libvirt.openReadOnly(spd.rouri)
+    try:
+        ro.setMemoryParameters({"shm_advisor_mode": 1})
+        ok(False, "a read-only connection cannot turn the advisor on")
+    except libvirt.libvirtError as e:
+        ok(conn.getMemoryParameters()["shm_advisor_mode"] == 0,
+           "a read-only connection cannot turn the advisor on", e)
+    ro.close()
 
     stats = conn.getAllDomainStats()
     rec = [s for d, s in stats if d.name() == "py1"]

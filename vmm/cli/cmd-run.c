@@ -630,6 +630,18 @@ static bool run_parse_engine(const RunEngineArgs *a, RunOptions *o)
         }
         sp_engine_knob_set(&o->knobs, ki, (uint32_t)v);
     }
+    if (o->knobs.advisor_mode == 1) {
+        for (size_t k = 0; k < SP_ENGINE_NKNOBS; k++) {
+            const char *name = sp_engine_knob_info[k].name;
+            if (a->knob_text[k] &&
+                (!strcmp(name, "pages_to_scan") || !strcmp(name, "sleep_millisecs"))) {
+                g_printerr("samepage run: --%s: the engine sets it itself with --advisor-mode=1; "
+                           "give --advisor-target-scan-time and --advisor-max-cpu instead\n",
+                           a->knob_opt[k]);
+                return false;
+            }
+        }
+    }
     for (char **s = o->allow; s && *s; s++) {
         const char *colon = strchr(*s, ':');
         if (!colon || colon == *s || !colon[1]) {

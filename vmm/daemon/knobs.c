@@ -126,13 +126,15 @@ static bool knob_value(const SpLvParam *p, guint32 *out, GError **error)
 }
 
 /* The knobs node-memory-tune may set: libvirt's name is "shm_" + KSM's.
- * virsh names the first three; shm_run (0, 1, 2 as KSM's run) is for API
- * clients (python3-libvirt's setMemoryParameters): run=2 empties the
- * index, after which merge_across_nodes may change. */
+ * virsh names the first three; the others are for API clients
+ * (python3-libvirt's setMemoryParameters): shm_run (0, 1, 2 as KSM's run;
+ * run=2 empties the index, after which merge_across_nodes may change),
+ * shm_scan_nice and the advisor's three (sharing/advisor.c). */
 static const SpEngineKnobInfo *settable_knob(const char *field)
 {
-    static const char *const settable[] = {"pages_to_scan", "sleep_millisecs", "merge_across_nodes",
-                                           "run"};
+    static const char *const settable[] = {
+        "pages_to_scan", "sleep_millisecs", "merge_across_nodes",       "run",
+        "scan_nice",     "advisor_mode",    "advisor_target_scan_time", "advisor_max_cpu"};
     for (size_t i = 0; i < G_N_ELEMENTS(settable); i++)
         if (g_str_has_prefix(field, "shm_") && !strcmp(field + 4, settable[i]))
             return sp_engine_knob_find(settable[i]);
@@ -142,7 +144,8 @@ static const SpEngineKnobInfo *settable_knob(const char *field)
 bool sp_knobs_params_set(SpHostKnobs *k, const SpLvParams *in, GError **error)
 {
     SpEngineKnobs kn;
-    sp_engine_get_knobs(k->engine, &kn);
+    sp_engine_get_knobs_set(k->engine, &kn);
+    bool paced = false; /* shm_pages_to_scan or shm_sleep_millisecs given */
     /* Check everything before changing anything. */
     for (guint i = 0; i < sp_lv_params_len(in); i++) {
         const SpLvParam *p = sp_lv_params_get(in, i);
@@ -161,6 +164,14 @@ bool sp_knobs_params_set(SpHostKnobs *k, const SpLvParams *in, GError **error)
             return false;
         }
         sp_engine_knob_set(&kn, ki, v);
+        paced |= !strcmp(ki->name, "pages_to_scan") || !strcmp(ki->name, "sleep_millisecs");
+    }
+    if (paced && kn.advisor_mode == 1) {
+        g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG,
+                    "shm_pages_to_scan and shm_sleep_millisecs are the engine's own while "
+                    "shm_advisor_mode is 1 (scan-time): set shm_advisor_target_scan_time and "
+                    "shm_advisor_max_cpu, or shm_advisor_mode 0 first");
+        return false;
     }
     g_autoptr(GError) err = NULL;
     if (!sp_engine_set_knobs(k->engine, &kn, &err)) {
@@ -171,8 +182,10 @@ bool sp_knobs_params_set(SpHostKnobs *k, const SpLvParams *in, GError **error)
                     "%s", err->message);
         return false;
     }
-    g_message("event=knobs run=%u pages_to_scan=%u sleep_millisecs=%u merge_across_nodes=%u",
-              kn.run, kn.pages_to_scan, kn.sleep_millisecs, kn.merge_across_nodes);
+    g_message("event=knobs run=%u pages_to_scan=%u sleep_millisecs=%u merge_across_nodes=%u "
+              "scan_nice=%u advisor_mode=%u advisor_target_scan_time=%u advisor_max_cpu=%u",
+              kn.run, kn.pages_to_scan, kn.sleep_millisecs, kn.merge_across_nodes, kn.scan_nice,
+              kn.advisor_mode, kn.advisor_target_scan_time, kn.advisor_max_cpu);
     return true;
 }
 

@@ -73,6 +73,14 @@ static const SpFigure node_figures[] = {
      NODE(engine_cpu_ns), SP_FIG_NS, "shm_engine_cpu_ns", NULL, 0, false, "cpu", 0,
      "CPU time of the supervisor's engine (index) thread; hashing and merging run in each VM "
      "process"},
+    {"scan_time_ms", "samepage_scan_time_seconds", SP_FIG_GAUGE, SP_FIG_U64, NODE(eng.scan_time_ms),
+     SP_FIG_MS, "shm_scan_time_ms", NULL, 0, false, NULL, 0,
+     "Wall time of the last full scan, start to start (advisor_mode=1 aims it at "
+     "advisor_target_scan_time)"},
+    {"scan_cpu_permille", "samepage_scan_cpu_ratio", SP_FIG_GAUGE, SP_FIG_U64,
+     NODE(eng.scan_cpu_permille), SP_FIG_PERMILLE, "shm_scan_cpu_permille", NULL, 0, false, NULL, 0,
+     "CPU of the engine thread and the VMs' agent threads in the last full scan, per mille of "
+     "one CPU (advisor_mode=1 keeps it under advisor_max_cpu)"},
     {"mappings", "samepage_mappings", SP_FIG_GAUGE, SP_FIG_U64, NODE(mappings), SP_FIG_COUNT, NULL,
      NULL, 0, false, NULL, 0, "Host mappings (VMAs) of every VM's guest RAM, summed"},
     {"vms", "samepage_vms", SP_FIG_GAUGE, SP_FIG_U64, NODE(vms), SP_FIG_COUNT, NULL, NULL, 0, false,
@@ -165,6 +173,19 @@ static const SpFigure node_figures[] = {
     {"merge_across_nodes", "samepage_knob_merge_across_nodes", SP_FIG_GAUGE, SP_FIG_U32,
      NODE(knobs.merge_across_nodes), SP_FIG_COUNT, "shm_merge_across_nodes", NULL, 0, false, NULL,
      0, "Knob merge_across_nodes"},
+    {"scan_nice", "samepage_knob_scan_nice", SP_FIG_GAUGE, SP_FIG_U32, NODE(knobs.scan_nice),
+     SP_FIG_COUNT, "shm_scan_nice", NULL, 0, false, NULL, 0,
+     "Knob scan_nice: nice of the engine's threads (vCPUs run at 0)"},
+    {"advisor_mode", "samepage_knob_advisor_mode", SP_FIG_GAUGE, SP_FIG_U32,
+     NODE(knobs.advisor_mode), SP_FIG_COUNT, "shm_advisor_mode", NULL, 0, false, NULL, 0,
+     "Knob advisor_mode: 1 the engine sets pages_to_scan and sleep_millisecs itself"},
+    {"advisor_target_scan_time", "samepage_knob_advisor_target_scan_seconds", SP_FIG_GAUGE,
+     SP_FIG_U32, NODE(knobs.advisor_target_scan_time), SP_FIG_SECONDS,
+     "shm_advisor_target_scan_time", NULL, 0, false, NULL, 0,
+     "Knob advisor_target_scan_time: seconds a full scan should take"},
+    {"advisor_max_cpu", "samepage_knob_advisor_max_cpu_percent", SP_FIG_GAUGE, SP_FIG_U32,
+     NODE(knobs.advisor_max_cpu), SP_FIG_COUNT, "shm_advisor_max_cpu", NULL, 0, false, NULL, 0,
+     "Knob advisor_max_cpu: percent of one CPU the engine and its agents may use"},
 };
 
 static const SpFigure vm_figures[] = {
@@ -351,6 +372,7 @@ double sp_fig_base_value(const SpFigure *f, SpFigValue v)
     case SP_FIG_US:
         return d / 1e6;
     case SP_FIG_MS:
+    case SP_FIG_PERMILLE:
         return d / 1e3;
     default:
         return d;
@@ -413,6 +435,8 @@ char *sp_fig_human(const SpFigure *f, SpFigValue v)
         return g_strdup_printf("%.0fms", d);
     case SP_FIG_SECONDS:
         return g_strdup_printf("%.1fs", d);
+    case SP_FIG_PERMILLE:
+        return g_strdup_printf("%.1f%%", d / 10);
     default: {
         GString *s = g_string_new(NULL);
         sp_fig_append_text(s, f, v);

@@ -70,12 +70,13 @@ typedef enum { SP_FIG_U32, SP_FIG_U64, SP_FIG_I64, SP_FIG_F64, SP_FIG_BOOL } SpF
 
 /* The source's unit. */
 typedef enum {
-    SP_FIG_COUNT,   /* a number (pages, mappings, events, ids) */
-    SP_FIG_BYTES,   /* bytes */
-    SP_FIG_NS,      /* nanoseconds (Prometheus: seconds) */
-    SP_FIG_MS,      /* milliseconds (Prometheus: seconds) */
-    SP_FIG_US,      /* microseconds (Prometheus: seconds) */
-    SP_FIG_SECONDS, /* seconds */
+    SP_FIG_COUNT,    /* a number (pages, mappings, events, ids) */
+    SP_FIG_BYTES,    /* bytes */
+    SP_FIG_NS,       /* nanoseconds (Prometheus: seconds) */
+    SP_FIG_MS,       /* milliseconds (Prometheus: seconds) */
+    SP_FIG_US,       /* microseconds (Prometheus: seconds) */
+    SP_FIG_SECONDS,  /* seconds */
+    SP_FIG_PERMILLE, /* thousandths (Prometheus: a ratio) */
 } SpFigUnit;
 
 /* Which part of a `samepage run` status line shows a VM figure. */

@@ -40,7 +40,7 @@ static void prom_family(GString *s, const char *name, const char *type, const ch
 static void prom_value(GString *s, const SpFigure *f, SpFigValue v)
 {
     if (f->unit == SP_FIG_NS || f->unit == SP_FIG_US || f->unit == SP_FIG_MS ||
-        f->ctype == SP_FIG_F64) {
+        f->unit == SP_FIG_PERMILLE || f->ctype == SP_FIG_F64) {
         sp_fig_append_double(s, sp_fig_base_value(f, v));
     } else if (f->ctype == SP_FIG_BOOL) {
         g_string_append(s, v.u ? "1" : "0");

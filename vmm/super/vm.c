@@ -652,6 +652,7 @@ bool sp_vm_engine_attach(SpVm *vm, GError **error)
         .id = vm->id,
         .name = vm->name,
         .channel = vm->memory,
+        .pid = (int)vm->pid,
         .domain = vm->cfg->domain,
         .npages = vm->cfg->mem_size / SP_PAGE_SIZE,
         .share_start = vm->share_start,
