@@ -22,11 +22,13 @@
  * context switches over the convergence (schedstat, status), which
  * explain its wall time; then a churn phase (memload rewriting pages) for
  * steady-state CPU; then the host memory really used by the managed pages
- * (distinct physical pages from each VM process's /proc/PID/pagemap) and
- * the mappings.  samepage's engine is its index thread here plus the agent
- * thread in every VM process (hashing, comparing and remapping that VM's
- * pages): its CPU is the sum of both, and the most cores it kept busy at
- * once (over a sample) says whether the agents ran in parallel.
+ * (distinct physical pages from each VM process's /proc/PID/pagemap),
+ * the mappings, and what the kernel holds for them ("kB/pg": the growth of
+ * its slabs for VMAs, maple-tree nodes and anonymous reverse-map links
+ * from before the first merge, per guest page, from /proc/slabinfo).  samepage's engine is its
+ * index thread here plus the agent thread in every VM process (hashing, comparing and remapping
+ * that VM's pages): its CPU is the sum of both, and the most cores it kept busy at once (over a
+ * sample) says whether the agents ran in parallel.
  *
  * Output: a table, JSON (--json FILE) and a gnuplot PNG (--plot FILE).
  * Must run as root (KVM, KSM's sysfs knobs, pagemap).  Restores KSM's knobs.
@@ -56,6 +58,9 @@ typedef struct Result {
     double churn_saved_frac;    /* saving kept during churn */
     double meta_bytes_per_page; /* engine metadata per guest page (KSM: estimate, see text) */
     double mappings_per_vm;
+    bool ksm, advisor;            /* the kernel's KSM; samepage with advisor_mode=1 */
+    double scan_time_s, scan_cpu; /* samepage: its last full scan during churn, and its CPU */
+    double kernel_bytes_per_page; /* the kernel's memory for the mappings (slab), per guest page */
     double index_cpu_s, agents_cpu_s; /* samepage: CPU to the end of convergence, by side */
     double max_cores;                 /* most cores the engine or ksmd kept busy in a sample */
     double sampler_s;                 /* wall time of the sampler's pagemap reads (convergence) */
@@ -67,6 +72,8 @@ typedef struct Result {
 
 static int nvms = 4;
 static int mem_mib = 512;
+static const char *layout = "shuffled"; /* memload's layout= */
+static int adv_target_s, adv_max_cpu;   /* --advisor S:PCT (0: no samepage-auto run) */
 static int converge_s = 120, churn_s = 20, sample_ms = 1000;
 static char *images;
 
@@ -233,9 +240,33 @@ static uint64_t host_pages(int n, SpVm **vms, const uint64_t *gpa, const uint64_
     return distinct;
 }
 
+/* Bytes the kernel's slabs for mappings hold now: VMAs, the maple tree's
+ * nodes, and anonymous memory's reverse-map links (/proc/slabinfo). */
+static double mapping_slab_bytes(void)
+{
+    static const char *const caches[] = {"vm_area_struct", "maple_node", "anon_vma_chain",
+                                         "anon_vma"};
+    FILE *f = fopen("/proc/slabinfo", "r");
+    char line[512];
+    double sum = 0;
+    while (f && fgets(line, sizeof(line), f)) {
+        char name[64];
+        unsigned long active, num, size;
+        if (sscanf(line, "%63s %lu %lu %lu", name, &active, &num, &size) != 4)
+            continue;
+        for (size_t i = 0; i < G_N_ELEMENTS(caches); i++)
+            if (!strcmp(name, caches[i]))
+                sum += (double)active * size;
+    }
+    if (f)
+        fclose(f);
+    return sum;
+}
+
 static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
 {
     Harness *h = harness_new();
+    r->ksm = ksm;
     h->host->mergeable = ksm; /* each VM process madvises its guest RAM */
     if (!ksm) {
         SpEngineKnobs k;
@@ -244,13 +275,19 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
         if (to_scan)
             k.pages_to_scan = to_scan;
         k.sleep_millisecs = sleep_ms;
+        if (r->advisor) {
+            k.advisor_mode = 1;
+            k.advisor_target_scan_time = (uint32_t)adv_target_s;
+            k.advisor_max_cpu = (uint32_t)adv_max_cpu;
+        }
         harness_use_engine(h, &k);
     }
     for (int i = 0; i < nvms; i++)
         harness_add(h,
                     "name=b%d,mem=%dM,vcpus=1,domain=bench,share=%s,payload=memload,image=%s,"
-                    "args=seed=11,shared=50,unique=15,zero=15,image=20,interval=1000,pool=256",
-                    i, mem_mib, ksm ? "no" : "yes", images);
+                    "args=seed=11,shared=50,unique=15,zero=15,image=20,interval=1000,pool=256,"
+                    "layout=%s",
+                    i, mem_mib, ksm ? "no" : "yes", images, layout);
     harness_start_all(h);
     uint64_t achievable = 0, distinct = 0, v = 0;
     SpVm **vms = (SpVm **)h->vms->pdata;
@@ -274,7 +311,8 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
                                 gpa[i] + pages[i] * 4096);
     }
     uint64_t managed = achievable;
-    achievable -= distinct; /* every page but one per distinct non-zero content */
+    achievable -= distinct;              /* every page but one per distinct non-zero content */
+    double slab0 = mapping_slab_bytes(); /* the VMs' own mappings, before any merge */
     r->achievable_pages = achievable;
     r->samples = g_array_new(FALSE, FALSE, sizeof(Sample));
     r->t95 = r->t99 = r->cpu95 = r->cpu99 = -1;
@@ -331,6 +369,7 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
     g_usleep(2 * G_USEC_PER_SEC);
     r->host_pages = host_pages(nvms, vms, gpa, pages);
     r->final_saved_pages = managed - MIN(managed, r->host_pages);
+    r->kernel_bytes_per_page = MAX(0.0, mapping_slab_bytes() - slab0) / (double)managed;
     if (!ksm) {
         /* the VMs' stats first: they refresh what the agents report, their
          * metadata included */
@@ -369,6 +408,12 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
     double c1 = ksm ? ksmd_cpu_s() : engine_cpu_s(h);
     r->churn_cpu_frac = (c1 - c0) / ((g_get_monotonic_time() - w0) / 1e6);
     r->churn_saved_frac = nfrac ? frac_sum / nfrac : 0;
+    if (!ksm) {
+        SpEngineStats st;
+        sp_engine_get_stats(h->engine, &st);
+        r->scan_time_s = st.scan_time_ms / 1e3;
+        r->scan_cpu = st.scan_cpu_permille / 1e3;
+    }
     g_assert_cmpuint(harness_integrity_count(h), ==, 0);
     if (ksm)
         write_ksm("run", 2);
@@ -379,19 +424,28 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
 
 static void print_result(FILE *f, const Result *r)
 {
-    fprintf(f, "%-17s %7.2f %7.2f %7.2f %7.2f %7.1f%% %9.1f %7.1f%% %8.1f%% %6.1f %9.1f\n", r->name,
-            r->t95, r->cpu95, r->t99, r->cpu99, 100 * r->final_frac, r->host_pages / 256.0,
+    fprintf(f, "%-17s %7.2f %7.2f %7.2f %7.2f %7.1f%% %9.1f %7.1f%% %8.1f%% %6.1f %6.1f %9.1f\n",
+            r->name, r->t95, r->cpu95, r->t99, r->cpu99, 100 * r->final_frac, r->host_pages / 256.0,
             100 * r->churn_cpu_frac, 100 * r->churn_saved_frac, r->meta_bytes_per_page,
-            r->mappings_per_vm);
+            r->kernel_bytes_per_page, r->mappings_per_vm);
 }
 
 int main(int argc, char **argv)
 {
-    g_autofree char *json_path = NULL, *plot_path = NULL;
+    g_autofree char *json_path = NULL, *plot_path = NULL, *layout_opt = NULL, *advisor = NULL;
     gboolean quick = FALSE;
     GOptionEntry entries[] = {
         {"vms", 0, 0, G_OPTION_ARG_INT, &nvms, "Number of VMs (default 4)", "N"},
         {"mem", 0, 0, G_OPTION_ARG_INT, &mem_mib, "MiB of RAM per VM (default 512)", "MIB"},
+        {"layout", 0, 0, G_OPTION_ARG_STRING, &layout_opt,
+         "memload's layout: shuffled (default: shared contents at different addresses in every "
+         "VM, the worst case) or realistic (most of them in runs of 1-64 pages at the same "
+         "addresses, as guests booted from one image)",
+         "L"},
+        {"advisor", 0, 0, G_OPTION_ARG_STRING, &advisor,
+         "Also run samepage-auto: advisor_mode=1 with a full scan in S seconds and at most PCT "
+         "% of one CPU",
+         "S:PCT"},
         {"converge", 0, 0, G_OPTION_ARG_INT, &converge_s, "Longest convergence wait, s (120)", "S"},
         {"churn", 0, 0, G_OPTION_ARG_INT, &churn_s, "Churn phase, s (20)", "S"},
         {"sample-ms", 0, 0, G_OPTION_ARG_INT, &sample_ms,
@@ -414,6 +468,18 @@ int main(int argc, char **argv)
     }
     if (quick)
         nvms = 2, mem_mib = 128, converge_s = 30, churn_s = 5;
+    if (layout_opt && strcmp(layout_opt, "shuffled") && strcmp(layout_opt, "realistic")) {
+        g_printerr("sp-bench: --layout must be shuffled or realistic, not '%s'\n", layout_opt);
+        return 2;
+    }
+    if (layout_opt)
+        layout = layout_opt;
+    if (advisor && (sscanf(advisor, "%d:%d", &adv_target_s, &adv_max_cpu) != 2 ||
+                    adv_target_s < 1 || adv_max_cpu < 1 || adv_max_cpu > 100)) {
+        g_printerr("sp-bench: --advisor needs S:PCT (seconds >= 1, percent 1..100), not '%s'\n",
+                   advisor);
+        return 2;
+    }
     if (nvms < 2 || nvms > 64 || mem_mib < 64 || sample_ms < 100 || getuid() != 0) {
         g_printerr("sp-bench: needs root, 2..64 VMs, at least 64 MiB each and --sample-ms of at "
                    "least 100\n");
@@ -437,25 +503,31 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < G_N_ELEMENTS(knobs); i++)
         saved_knobs[i] = read_ksm(knobs[i]);
 
-    Result res[4] = {{.name = "samepage-default"},
+    Result res[5] = {{.name = "samepage-default"},
                      {.name = "samepage-full"},
                      {.name = "ksm-5000-20"},
-                     {.name = "ksm-full"}};
-    printf("sp-bench: %d VMs x %d MiB, memload shared/unique/zero/image 50/15/15/20 %%\n", nvms,
-           mem_mib);
+                     {.name = "ksm-full"},
+                     {.name = "samepage-auto", .advisor = true}};
+    int nres = adv_target_s ? 5 : 4;
+    printf(
+        "sp-bench: %d VMs x %d MiB, memload shared/unique/zero/image 50/15/15/20 %%, layout %s\n",
+        nvms, mem_mib, layout);
     fflush(stdout);
     run_config(&res[0], false, 0, 20);
     run_config(&res[1], false, 100000, 0);
     run_config(&res[2], true, 5000, 20);
     run_config(&res[3], true, 100000, 0);
+    if (nres == 5)
+        run_config(&res[4], false, 0, 20);
     for (size_t i = 0; i < G_N_ELEMENTS(knobs); i++)
         if (strcmp(knobs[i], "run"))
             write_ksm(knobs[i], saved_knobs[i]);
     write_ksm("run", saved_knobs[0]);
 
-    printf("\n%-17s %7s %7s %7s %7s %8s %9s %8s %9s %6s %9s\n", "config", "t95 s", "cpu95 s",
-           "t99 s", "cpu99 s", "saved", "host MiB", "churnCPU", "churnSav", "B/page", "maps/VM");
-    for (int i = 0; i < 4; i++)
+    printf("\n%-17s %7s %7s %7s %7s %8s %9s %8s %9s %6s %6s %9s\n", "config", "t95 s", "cpu95 s",
+           "t99 s", "cpu99 s", "saved", "host MiB", "churnCPU", "churnSav", "B/page", "kB/pg",
+           "maps/VM");
+    for (int i = 0; i < nres; i++)
         print_result(stdout, &res[i]);
     printf("\nratios (samepage-full / ksm-full): time to 99%% %.3f, CPU to 99%% %.3f, churn CPU "
            "%.3f, final saving %.3f\n",
@@ -467,17 +539,23 @@ int main(int argc, char **argv)
     printf("\nCPU until convergence ended (samepage: index thread + the VM processes' agent "
            "threads), and the most cores kept busy at once over a %d ms sample:\n",
            sample_ms);
-    for (int i = 0; i < 4; i++)
-        if (i < 2)
+    for (int i = 0; i < nres; i++)
+        if (!res[i].ksm)
             printf("%-17s index %7.2f s  agents %7.2f s  max %.2f cores\n", res[i].name,
                    res[i].index_cpu_s, res[i].agents_cpu_s, res[i].max_cores);
         else
             printf("%-17s ksmd  max %.2f cores\n", res[i].name, res[i].max_cores);
+    if (nres == 5)
+        printf("\nsamepage-auto (advisor_mode=1, a full scan in %d s, at most %d %% of a CPU): "
+               "its last scan during churn took %.2f s at %.1f %% of a CPU (the engine's "
+               "figures); churn CPU measured here %.1f %%\n",
+               adv_target_s, adv_max_cpu, res[4].scan_time_s, 100 * res[4].scan_cpu,
+               100 * res[4].churn_cpu_frac);
     printf("\nWhere the wall time to convergence went, for the engine's threads (samepage: "
            "sp-engine + every sp-agent) or ksmd, and what the sampler cost:\n"
            "%-17s %8s %8s %8s %9s %9s %8s %9s\n",
            "config", "wall s", "run s", "wait s", "vol sw", "invol sw", "samples", "sampler s");
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < nres; i++) {
         double wall = res[i].t99 > 0 ? res[i].t99 : converge_s;
         printf("%-17s %8.2f %8.2f %8.2f %9" G_GUINT64_FORMAT " %9" G_GUINT64_FORMAT " %8u %9.2f\n",
                res[i].name, wall, res[i].run_s, res[i].wait_s, res[i].vol, res[i].invol,
@@ -486,8 +564,9 @@ int main(int argc, char **argv)
 
     if (json_path) {
         GString *j = g_string_new("{\"vms\":");
-        g_string_append_printf(j, "%d,\"mem_mib\":%d,\"results\":[", nvms, mem_mib);
-        for (int i = 0; i < 4; i++) {
+        g_string_append_printf(j, "%d,\"mem_mib\":%d,\"layout\":\"%s\",\"results\":[", nvms,
+                               mem_mib, layout);
+        for (int i = 0; i < nres; i++) {
             Result *r = &res[i];
             g_string_append_printf(
                 j,
@@ -496,14 +575,16 @@ int main(int argc, char **argv)
                 "%" G_GUINT64_FORMAT ",\"host_pages\":%" G_GUINT64_FORMAT
                 ",\"churn_cpu_fraction\":%.4f,"
                 "\"churn_saving_fraction\":%.4f,\"metadata_bytes_per_page\":%.2f,"
-                "\"mappings_per_vm\":%.1f,\"index_cpu_s\":%.3f,\"agents_cpu_s\":%.3f,"
+                "\"mappings_per_vm\":%.1f,\"kernel_mapping_bytes_per_page\":%.2f,\"index_cpu_s\":%."
+                "3f,\"agents_cpu_s\":%.3f,"
                 "\"max_cores\":%.3f,\"run_s\":%.3f,\"wait_s\":%.3f,\"voluntary_switches\":"
                 "%" G_GUINT64_FORMAT ",\"involuntary_switches\":%" G_GUINT64_FORMAT
                 ",\"sampler_s\":%.3f,\"samples\":[",
                 i ? "," : "", r->name, r->t95, r->cpu95, r->t99, r->cpu99, r->final_frac,
                 r->achievable_pages, r->host_pages, r->churn_cpu_frac, r->churn_saved_frac,
-                r->meta_bytes_per_page, r->mappings_per_vm, r->index_cpu_s, r->agents_cpu_s,
-                r->max_cores, r->run_s, r->wait_s, r->vol, r->invol, r->sampler_s);
+                r->meta_bytes_per_page, r->mappings_per_vm, r->kernel_bytes_per_page,
+                r->index_cpu_s, r->agents_cpu_s, r->max_cores, r->run_s, r->wait_s, r->vol,
+                r->invol, r->sampler_s);
             for (guint s = 0; s < r->samples->len; s++) {
                 Sample *sm = &g_array_index(r->samples, Sample, s);
                 g_string_append_printf(j, "%s[%.2f,%.4f,%.3f]", s ? "," : "", sm->t, sm->saved_frac,
@@ -523,7 +604,7 @@ int main(int argc, char **argv)
                                "set xlabel 'seconds'\nset ylabel 'share of achievable saving'\n"
                                "set key bottom right\nset yrange [0:1.05]\nplot ",
                                plot_path);
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < nres; i++) {
             g_autofree char *dat = g_strdup_printf("%s/%d.dat", dir, i);
             FILE *f = fopen(dat, "w");
             for (guint s = 0; f && s < res[i].samples->len; s++) {

@@ -176,6 +176,13 @@ bool memload_args_parse(MemloadArgs *a, const char *s, char *err, size_t errlen)
         } else if (key_is(item, klen, "stall")) {
             NUM(60000, "stall must be 0 (off) .. 60000 ms");
             a->stall_ms = (uint32_t)x;
+        } else if (key_is(item, klen, "layout")) {
+            if (key_is(v, vlen, "shuffled"))
+                a->realistic = false;
+            else if (key_is(v, vlen, "realistic"))
+                a->realistic = true;
+            else
+                return fail(err, errlen, "layout must be shuffled or realistic", item, n);
         } else if (key_is(item, klen, "fill")) {
             if (vlen == 1 && !(v[0] >= '0' && v[0] <= '9'))
                 x = (uint8_t)v[0];
@@ -185,7 +192,7 @@ bool memload_args_parse(MemloadArgs *a, const char *s, char *err, size_t errlen)
         } else {
             return fail(err, errlen,
                         "unknown key (known: seed shared unique zero image pages rate dup pool "
-                        "rounds interval fill stall)",
+                        "rounds interval fill stall layout)",
                         item, n);
         }
 #undef NUM

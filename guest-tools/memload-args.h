@@ -32,6 +32,7 @@ typedef struct MemloadArgs {
     uint64_t interval_ms; /* interval=: ms per round (churn window + verify) */
     uint32_t stall_ms;    /* stall=: print a round's longest pause >= this many ms (0 = off) */
     int fill;             /* fill=: -1 = content mix, else every page is this byte */
+    bool realistic;       /* layout=realistic: shared pages mostly in runs at common frames */
     bool mix_given;       /* some of shared/unique/zero/image= was given */
 } MemloadArgs;
 

@@ -10,6 +10,11 @@ static uint64_t div_up(uint64_t a, uint64_t b)
     return (a + b - 1) / b;
 }
 
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
 bool memload_layout_plan(const MemloadArgs *a, uint64_t region_pages, uint64_t blob_pages,
                          MemloadLayout *out, const char **err)
 {
@@ -64,11 +69,29 @@ void memload_layout_classes(MemloadLayout *l, const MemloadArgs *a, uint64_t blo
     l->unique = l->pages - l->shared - l->zero - l->image;
 }
 
+/* Fisher-Yates over t[0..n), driven by the per-VM seed. */
+static void shuffle(uint64_t *t, uint64_t n, uint64_t vm_seed)
+{
+    uint64_t rng = vm_seed ^ 0x73687566666c6531ULL;
+    for (uint64_t i = n; i > 1; i--) {
+        uint64_t j = memload_rng_below(&rng, i);
+        uint64_t x = t[i - 1];
+        t[i - 1] = t[j];
+        t[j] = x;
+    }
+}
+
 void memload_table_build(uint64_t *table, const MemloadLayout *lay, const MemloadArgs *a,
                          uint64_t blob_pages, uint64_t vm_seed)
 {
-    uint64_t n = 0;
-    for (uint64_t i = 0; i < lay->shared; i++)
+    /* layout=realistic: the first `runs` shared contents go into runs at
+     * frames every VM of this seed and size shares; the rest is built
+     * compactly at the end of the table and spread between the runs. */
+    uint64_t total = lay->shared + lay->unique + lay->zero + (blob_pages ? lay->image : 0) +
+                     lay->fill;
+    uint64_t runs = a->realistic ? lay->shared * ML_RUN_SHARE_PCT / 100 : 0;
+    uint64_t n = runs;
+    for (uint64_t i = runs; i < lay->shared; i++)
         table[n++] = memload_rec_make(ML_CLASS_SHARED, i);
     for (uint64_t i = 0; i < lay->unique; i++)
         table[n++] = memload_rec_make(ML_CLASS_UNIQUE, i);
@@ -78,14 +101,26 @@ void memload_table_build(uint64_t *table, const MemloadLayout *lay, const Memloa
         table[n++] = memload_rec_make(ML_CLASS_IMAGE, i % blob_pages);
     for (uint64_t i = 0; i < lay->fill; i++)
         table[n++] = memload_rec_make(ML_CLASS_FILL, (uint64_t)a->fill & 0xff);
-    /* Fisher-Yates, driven by the per-VM seed. */
-    uint64_t rng = vm_seed ^ 0x73687566666c6531ULL;
-    for (uint64_t i = n; i > 1; i--) {
-        uint64_t j = memload_rng_below(&rng, i);
-        uint64_t t = table[i - 1];
-        table[i - 1] = table[j];
-        table[j] = t;
+    shuffle(table + runs, total - runs, vm_seed);
+    if (!runs)
+        return;
+    /* Lay the runs from the front: between two runs a gap of the shuffled
+     * records, moved forward from where they wait (dst < src always: the
+     * records not yet placed are exactly the run pages still to come).
+     * Run lengths 1..ML_RUN_MAX and gaps come from the common seed. */
+    uint64_t rest = total - runs;
+    uint64_t mean_gap = rest / (runs / ((ML_RUN_MAX + 1) / 2) + 1);
+    uint64_t rng = memload_mix64(a->seed ^ 0x72756e6c61796f75ULL) ^ total;
+    uint64_t dst = 0, src = runs, id = 0;
+    while (id < runs) {
+        uint64_t gap = min_u64(memload_rng_below(&rng, 2 * mean_gap + 1), total - src);
+        uint64_t len = min_u64(1 + memload_rng_below(&rng, ML_RUN_MAX), runs - id);
+        for (uint64_t k = 0; k < gap; k++)
+            table[dst++] = table[src++];
+        for (uint64_t k = 0; k < len; k++)
+            table[dst++] = memload_rec_make(ML_CLASS_SHARED, id++);
     }
+    /* What is left of the shuffled records is already in place (dst == src). */
 }
 
 void memload_distinct_init(MemloadDistinct *d, uint64_t *slots, uint64_t nslots,

@@ -9,7 +9,9 @@
  * hold.  Classes are assigned in runs and then shuffled with Fisher-Yates
  * driven by the per-VM seed, so each class lands on scattered guest frames
  * and two VMs with the same seed hold the same shared contents at different
- * addresses.  The scratch area is an open-addressing set used to count
+ * addresses (layout=shuffled, the default: the worst case for sharing's
+ * mappings).  layout=realistic keeps most shared contents in runs at the
+ * same frames in every VM, as identical guests booted from one image do.  The scratch area is an open-addressing set used to count
  * distinct image contents (blob pages may repeat); it is cleared after each
  * use so it reads as zero pages between counts.
  *
@@ -43,8 +45,17 @@ bool memload_layout_plan(const MemloadArgs *a, uint64_t region_pages, uint64_t b
  * content of a: fill= or the shared/zero/image/unique mix. */
 void memload_layout_classes(MemloadLayout *lay, const MemloadArgs *a, uint64_t blob_pages);
 
+/* layout=realistic: this share of the shared contents lies in runs of 1 to
+ * ML_RUN_MAX consecutive contents at the same frames in every VM of the
+ * same seed and size (an OS image's pages, read in by identical guests);
+ * the rest of the shared contents, and every other class, is shuffled
+ * with the per-VM seed into the frames between the runs (data). */
+#define ML_RUN_SHARE_PCT 75
+#define ML_RUN_MAX       64
+
 /* Write the fill-time records of all lay->pages pages into table and shuffle
- * them with the per-VM seed.  Deterministic in (args, layout, vm_seed). */
+ * them with the per-VM seed (layout=realistic: around the common runs).
+ * Deterministic in (args, layout, vm_seed). */
 void memload_table_build(uint64_t *table, const MemloadLayout *lay, const MemloadArgs *a,
                          uint64_t blob_pages, uint64_t vm_seed);
 

@@ -155,6 +155,67 @@ static void test_build_shuffled_per_vm(void)
     g_assert_cmpuint(shared, <, 500);
 }
 
+/* layout=realistic: the same classes and ids as shuffled, each shared id
+ * once; 75 % of the shared contents in runs of 1..64 consecutive ids at
+ * the same frames in VMs of other seeds; the rest differs between them. */
+static void test_build_realistic(void)
+{
+    MemloadArgs a;
+    MemloadLayout l;
+    char err[256];
+    memload_args_defaults(&a);
+    g_assert_true(memload_args_parse(&a, "layout=realistic", err, sizeof(err)));
+    g_assert_true(a.realistic);
+    g_autofree uint64_t *t1 = build(&a, 65536, 5, 1, &l);
+    g_autofree uint64_t *t2 = build(&a, 65536, 5, 2, &l);
+    uint64_t runs = l.shared * ML_RUN_SHARE_PCT / 100;
+    uint64_t count[ML_CLASS_COUNT] = {0};
+    g_autofree uint8_t *seen = g_new0(uint8_t, l.shared);
+    uint64_t at_same_frame = 0, run_len = 0, nruns = 0, longest = 0, other_same = 0;
+    for (uint64_t i = 0; i < l.pages; i++) {
+        unsigned cls = memload_rec_class(t1[i]);
+        uint64_t id = memload_rec_id(t1[i]);
+        count[cls]++;
+        if (cls == ML_CLASS_SHARED) {
+            g_assert_false(seen[id]);
+            seen[id] = 1;
+        }
+        bool in_run = cls == ML_CLASS_SHARED && id < runs;
+        if (in_run) {
+            g_assert_cmpuint(t2[i], ==, t1[i]); /* the same frame in the other VM */
+            at_same_frame++;
+            bool cont = i > 0 && memload_rec_class(t1[i - 1]) == ML_CLASS_SHARED &&
+                        memload_rec_id(t1[i - 1]) + 1 == id && run_len < ML_RUN_MAX;
+            if (!cont)
+                nruns++;
+            run_len = cont ? run_len + 1 : 1;
+            longest = MAX(longest, run_len);
+        } else {
+            run_len = 0;
+            other_same += t1[i] == t2[i] && cls != ML_CLASS_ZERO;
+        }
+    }
+    g_assert_cmpuint(count[ML_CLASS_SHARED], ==, l.shared);
+    g_assert_cmpuint(count[ML_CLASS_UNIQUE], ==, l.unique);
+    g_assert_cmpuint(count[ML_CLASS_ZERO], ==, l.zero);
+    g_assert_cmpuint(count[ML_CLASS_IMAGE], ==, l.image);
+    g_assert_cmpuint(at_same_frame, ==, runs);
+    g_assert_cmpuint(longest, <=, ML_RUN_MAX);
+    g_assert_cmpuint(longest, >, ML_RUN_MAX / 2);
+    /* mean length near 32.5: ids in runs / runs counted (adjacent runs
+     * with consecutive ids would count as one) */
+    g_assert_cmpuint(runs / nruns, >, 20);
+    g_assert_cmpuint(runs / nruns, <, 45);
+    g_assert_cmpuint(other_same, <, l.pages / 100); /* the data is each VM's own order */
+    /* runs are spread over the whole table, not packed at its start */
+    uint64_t last_half = 0;
+    for (uint64_t i = l.pages / 2; i < l.pages; i++)
+        last_half += memload_rec_class(t1[i]) == ML_CLASS_SHARED && memload_rec_id(t1[i]) < runs;
+    g_assert_cmpuint(last_half, >, runs / 4);
+    g_assert_false(memload_args_parse(&a, "layout=sorted", err, sizeof(err)));
+    g_assert_nonnull(strstr(err, "layout must be shuffled or realistic"));
+}
+
 /* Blob: pages 0,1,2 equal; 3,4 zero; 5 equals 0; 6,7 distinct. */
 static uint8_t *make_blob(void)
 {
@@ -266,6 +327,7 @@ int main(int argc, char **argv)
     g_test_add_func("/memload/table/plan-pages", test_plan_pages);
     g_test_add_func("/memload/table/build-counts-and-ids", test_build_counts_and_ids);
     g_test_add_func("/memload/table/build-shuffled-per-vm", test_build_shuffled_per_vm);
+    g_test_add_func("/memload/table/build-realistic", test_build_realistic);
     g_test_add_func("/memload/table/distinct-blob", test_distinct_blob);
     g_test_add_func("/memload/table/truth", test_truth);
     g_test_add_func("/memload/table/truth-no-set-untouched", test_truth_no_set_untouched);
