@@ -8,9 +8,11 @@
  * supervisor, which has the privilege to set it back down (a VM process
  * has none): each M_KNOBS reply (at attach, and when scan_nice changes)
  * says the agent thread's id, which is used only if it is a thread of that
- * VM's process.  Default 5, ksmd's: when vCPUs (nice 0) and the engine
- * both want a CPU, the vCPUs get about three times its share; with CPUs
- * to spare the engine runs at full speed all the same.
+ * VM's process.  Default 0, level with the vCPUs: the engine's work is a
+ * chain of requests and replies between its thread and the agents, and at
+ * ksmd's nice 5 each hop waited for busy vCPUs' time slices (sp-bench,
+ * 4 x 512 MiB: 58 s to converge instead of 18.5 s; docs/sharing.md).  To
+ * keep the engine's share down, advisor_max_cpu caps it.
  *
  * advisor_mode=1: the operator gives a target time for a full scan
  * (advisor_target_scan_time) and a CPU ceiling (advisor_max_cpu, percent

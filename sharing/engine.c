@@ -48,7 +48,7 @@ void sp_engine_default_knobs(SpEngineKnobs *k)
         .max_page_sharing = 256,
         .use_zero_pages = 1,
         .merge_across_nodes = 1,
-        .scan_nice = 5, /* ksmd's */
+        .scan_nice = 0, /* level with the vCPUs: docs/sharing.md says why not ksmd's 5 */
         .advisor_mode = 0,
         .advisor_target_scan_time = 200, /* KSM's advisor defaults */
         .advisor_max_cpu = 70,

@@ -24,8 +24,8 @@ const SpEngineKnobInfo sp_engine_knob_info[SP_ENGINE_NKNOBS] = {
      .help = "Share frames across host NUMA nodes (default 1; 0: each node its own index "
              "and frames, changed only while nothing is shared)"},
     {KNOB(scan_nice), .min = 0, .max = 19, .arg = "N",
-     .help = "Nice of the engine's threads, in samepaged and in each VM process (default 5, "
-             "ksmd's: vCPUs at nice 0 get about three times its CPU when both want it)"},
+     .help = "Nice of the engine's threads, in samepaged and in each VM process (default 0, "
+             "level with the vCPUs; 5 is ksmd's, 19 takes only what the vCPUs leave)"},
     {KNOB(advisor_mode), .min = 0, .max = 1, .values = "0 (none) or 1 (scan-time)", .arg = "0|1",
      .help = "1: the engine sets pages_to_scan and sleep_millisecs itself so that a full scan "
              "takes advisor_target_scan_time and it uses at most advisor_max_cpu (default 0)"},
