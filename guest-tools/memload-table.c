@@ -87,8 +87,8 @@ void memload_table_build(uint64_t *table, const MemloadLayout *lay, const Memloa
     /* layout=realistic: the first `runs` shared contents go into runs at
      * frames every VM of this seed and size shares; the rest is built
      * compactly at the end of the table and spread between the runs. */
-    uint64_t total = lay->shared + lay->unique + lay->zero + (blob_pages ? lay->image : 0) +
-                     lay->fill;
+    uint64_t total =
+        lay->shared + lay->unique + lay->zero + (blob_pages ? lay->image : 0) + lay->fill;
     uint64_t runs = a->realistic ? lay->shared * ML_RUN_SHARE_PCT / 100 : 0;
     uint64_t n = runs;
     for (uint64_t i = runs; i < lay->shared; i++)

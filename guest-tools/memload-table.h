@@ -11,9 +11,9 @@
  * and two VMs with the same seed hold the same shared contents at different
  * addresses (layout=shuffled, the default: the worst case for sharing's
  * mappings).  layout=realistic keeps most shared contents in runs at the
- * same frames in every VM, as identical guests booted from one image do.  The scratch area is an open-addressing set used to count
- * distinct image contents (blob pages may repeat); it is cleared after each
- * use so it reads as zero pages between counts.
+ * same frames in every VM, as identical guests booted from one image do.  The scratch area is an
+ * open-addressing set used to count distinct image contents (blob pages may repeat); it is cleared
+ * after each use so it reads as zero pages between counts.
  *
  * Pure code: no I/O, no globals; the caller owns all memory.
  */
