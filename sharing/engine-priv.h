@@ -135,7 +135,7 @@ typedef struct ShAdvisor {
     gint64 pass_start_us;   /* the current pass began (monotonic) */
     uint64_t cpu_start_ns;  /* engine thread + agents' CPU then */
     uint64_t pass_pages;    /* pages the pass covers */
-    uint64_t agents_cpu_ns; /* the agents' CPU, summed from their reports */
+    uint64_t agents_cpu_ns; /* the agents' CPU, summed from their schedstat reads */
     uint32_t batch;         /* advisor_mode=1: pages per batch it chose */
     uint32_t sleep_ms;      /* advisor_mode=1: its last pause */
     uint32_t nice_tried;    /* scan_nice last applied to the engine thread */

@@ -22,6 +22,7 @@ typedef struct SpEngineKnobInfo {
     const char *values; /* those values in words for messages; NULL: "MIN..MAX" */
     const char *arg;    /* --help placeholder for the value */
     const char *help;   /* --help line of `samepage run`'s option */
+    bool advisor_sets;  /* advisor_mode=1 chooses it: the operator may not set it then */
 } SpEngineKnobInfo;
 
 #define SP_ENGINE_NKNOBS 10

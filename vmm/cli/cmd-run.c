@@ -632,9 +632,7 @@ static bool run_parse_engine(const RunEngineArgs *a, RunOptions *o)
     }
     if (o->knobs.advisor_mode == 1) {
         for (size_t k = 0; k < SP_ENGINE_NKNOBS; k++) {
-            const char *name = sp_engine_knob_info[k].name;
-            if (a->knob_text[k] &&
-                (!strcmp(name, "pages_to_scan") || !strcmp(name, "sleep_millisecs"))) {
+            if (a->knob_text[k] && sp_engine_knob_info[k].advisor_sets) {
                 g_printerr("samepage run: --%s: the engine sets it itself with --advisor-mode=1; "
                            "give --advisor-target-scan-time and --advisor-max-cpu instead\n",
                            a->knob_opt[k]);

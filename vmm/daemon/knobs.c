@@ -164,7 +164,7 @@ bool sp_knobs_params_set(SpHostKnobs *k, const SpLvParams *in, GError **error)
             return false;
         }
         sp_engine_knob_set(&kn, ki, v);
-        paced |= !strcmp(ki->name, "pages_to_scan") || !strcmp(ki->name, "sleep_millisecs");
+        paced |= ki->advisor_sets;
     }
     if (paced && kn.advisor_mode == 1) {
         g_set_error(error, SP_LV_ERROR, SP_LV_ERR_INVALID_ARG,
