@@ -51,16 +51,27 @@ try:
     ok(ms.get("actual") == 65536 and 0 < ms.get("rss", 0) <= 65536 and "swap_in" in ms,
        "memoryStats: actual, rss, swap_in", ms)
 
+    def read(path):
+        """a /proc file's fields, or [] if its process or thread is gone"""
+        try:
+            with open(path) as f:
+                return f.read().split()
+        except OSError:  # other tests' processes come and go meanwhile
+            return []
+
     def nices():
         """nice of samepaged's engine thread and its VM processes' agents"""
         out = []
-        pids = [spd.proc.pid] + [int(p) for p in os.listdir("/proc") if p.isdigit()
-                                 and open("/proc/%s/stat" % p).read().split()[3]
-                                 == str(spd.proc.pid)]
+        pids = [spd.proc.pid] + [int(p) for p in os.listdir("/proc") if p.isdigit() and
+                                 read("/proc/%s/stat" % p)[3:4] == [str(spd.proc.pid)]]
         for pid in pids:
-            for t in os.listdir("/proc/%d/task" % pid):
-                st = open("/proc/%d/task/%s/stat" % (pid, t)).read().split()
-                if st[1] in ("(sp-engine)", "(sp-agent)"):
+            try:
+                tasks = os.listdir("/proc/%d/task" % pid)
+            except OSError:
+                continue
+            for t in tasks:
+                st = read("/proc/%d/task/%s/stat" % (pid, t))
+                if st[1:2] in (["(sp-engine)"], ["(sp-agent)"]):
                     out.append((st[1], int(st[18])))
         return sorted(out)
 
