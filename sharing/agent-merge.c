@@ -17,6 +17,15 @@
  * If the content differs at step 2, the protection is cleared and nothing
  * changes.  A write is never lost and a changed page is never merged.
  *
+ * Merges come in runs (agent_merge_run): consecutive guest pages onto
+ * consecutive frames of one file, as identical guests booted from one
+ * image hold them.  A run takes each step once for all its pages - one
+ * protection, one mmap per stretch of pages that still match, one
+ * registration, one wake - so a run of 64 costs about what one page does,
+ * and is one mapping.  A kernel that protects only within one mapping
+ * (before Linux 6.5) refuses a run that spans several: it is then merged
+ * page by page.
+ *
  * Agent lock held, on the agent thread (or the clone code, holding it).
  */
 #include <errno.h>
@@ -33,20 +42,23 @@ static void *page_addr(SpAgent *a, uint64_t gfn)
     return a->mem->host + gfn * SP_PAGE_SIZE;
 }
 
-static bool wp(SpAgent *a, void *addr, bool on)
+static bool wp_range(SpAgent *a, void *addr, uint64_t len, bool on)
 {
     struct uffdio_writeprotect w = {
-        .range = {.start = (uintptr_t)addr, .len = SP_PAGE_SIZE},
+        .range = {.start = (uintptr_t)addr, .len = len},
         .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
     };
     return ioctl(a->mem->uffd, UFFDIO_WRITEPROTECT, &w) == 0;
 }
 
-#define CHUNK_PAGES 512 /* 2 MiB: the granule of missing-fault registration */
+static bool wp(SpAgent *a, void *addr, bool on)
+{
+    return wp_range(a, addr, SP_PAGE_SIZE, on);
+}
 
 static bool chunk_is_missing(SpAgent *a, uint64_t gfn)
 {
-    uint64_t c = gfn / CHUNK_PAGES;
+    uint64_t c = gfn / AG_CHUNK_PAGES;
     return a->missing && (__atomic_load_n(&a->missing[c / 64], __ATOMIC_ACQUIRE) >> (c % 64)) & 1;
 }
 
@@ -54,9 +66,14 @@ static bool chunk_is_missing(SpAgent *a, uint64_t gfn)
  * mode, and missing mode too in a chunk that holds swapped pages. */
 void agent_reregister(SpAgent *a, void *addr)
 {
+    agent_reregister_range(a, addr, SP_PAGE_SIZE);
+}
+
+void agent_reregister_range(SpAgent *a, void *addr, uint64_t len)
+{
     uint64_t gfn = ((uint8_t *)addr - a->mem->host) / SP_PAGE_SIZE;
     struct uffdio_register r = {
-        .range = {.start = (uintptr_t)addr, .len = SP_PAGE_SIZE},
+        .range = {.start = (uintptr_t)addr, .len = len},
         .mode =
             UFFDIO_REGISTER_MODE_WP | (chunk_is_missing(a, gfn) ? UFFDIO_REGISTER_MODE_MISSING : 0),
     };
@@ -69,8 +86,8 @@ bool agent_chunk_missing(SpAgent *a, uint64_t gfn)
 {
     if (chunk_is_missing(a, gfn))
         return true;
-    uint64_t c = gfn / CHUNK_PAGES, first = c * CHUNK_PAGES;
-    uint64_t n = MIN((uint64_t)CHUNK_PAGES, a->npages - first);
+    uint64_t c = gfn / AG_CHUNK_PAGES, first = c * AG_CHUNK_PAGES;
+    uint64_t n = MIN((uint64_t)AG_CHUNK_PAGES, a->npages - first);
     struct uffdio_register r = {
         .range = {.start = (uintptr_t)(a->mem->host + first * SP_PAGE_SIZE),
                   .len = n * SP_PAGE_SIZE},
@@ -87,10 +104,15 @@ bool agent_chunk_missing(SpAgent *a, uint64_t gfn)
 }
 
 /* Wake writers blocked on the page (after its protection went with the old mapping). */
+static void wake_range(SpAgent *a, void *addr, uint64_t len)
+{
+    struct uffdio_range r = {.start = (uintptr_t)addr, .len = len};
+    ioctl(a->mem->uffd, UFFDIO_WAKE, &r);
+}
+
 static void wake(SpAgent *a, void *addr)
 {
-    struct uffdio_range r = {.start = (uintptr_t)addr, .len = SP_PAGE_SIZE};
-    ioctl(a->mem->uffd, UFFDIO_WAKE, &r);
+    wake_range(a, addr, SP_PAGE_SIZE);
 }
 
 static bool is_zero(const void *p)
@@ -110,13 +132,15 @@ const uint8_t *agent_frame_ptr(SpAgent *a, uint32_t space, uint32_t off)
     return a->spaces[space].view + (uint64_t)off * SP_PAGE_SIZE;
 }
 
-/* Tests: keep the window open and count guest writes that block in it.
- * The fault messages are only read, never answered: the wake below is
- * what lets the writers go on, as it does for every merge. */
-static void test_hold_window(SpAgent *a, void *addr)
+/* Tests: keep the window [addr, addr + len) open and count guest writes
+ * that block in it.  The fault messages are only read, never answered:
+ * the wake that ends every merge is what lets the writers go on. */
+static void test_hold_window(SpAgent *a, void *addr, uint64_t len)
 {
+    uintptr_t start = (uintptr_t)addr, end = start + len;
     if (a->swap_thread) { /* it reads the userfaultfd: it counts them */
-        __atomic_store_n(&a->window, (uintptr_t)addr, __ATOMIC_RELEASE);
+        __atomic_store_n(&a->window_end, end, __ATOMIC_RELEASE);
+        __atomic_store_n(&a->window, start, __ATOMIC_RELEASE);
         g_usleep(a->test_delay_us);
         __atomic_store_n(&a->window, 0, __ATOMIC_RELEASE);
         return;
@@ -124,9 +148,9 @@ static void test_hold_window(SpAgent *a, void *addr)
     g_usleep(a->test_delay_us);
     struct uffd_msg msg;
     while (read(a->mem->uffd, &msg, sizeof(msg)) == sizeof(msg)) {
+        uintptr_t at = msg.arg.pagefault.address;
         if (msg.event == UFFD_EVENT_PAGEFAULT &&
-            (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) &&
-            (msg.arg.pagefault.address & ~(SP_PAGE_SIZE - 1)) == (uintptr_t)addr)
+            (msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) && at >= start && at < end)
             a->wp_faults_seen++;
     }
 }
@@ -138,45 +162,88 @@ static bool map_budget_ok(SpAgent *a)
     return est + 1024 < a->max_map_count * 9 / 10;
 }
 
-bool agent_merge_page(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off)
+bool agent_can_merge(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off)
 {
-    uint8_t *addr = page_addr(a, gfn);
-    const uint8_t *fp = agent_frame_ptr(a, space, off);
-    uint64_t old = a->page[gfn];
-    unsigned kind = AG_KIND(old);
-    if (!fp || (kind != AG_ANON && kind != AG_COWED) || !(old & AG_TOUCHED) || (old & AG_OUT) ||
-        !map_budget_ok(a))
-        return false;
-    /* Make sure the page is populated, so that the protection takes hold. */
-    (void)*(volatile uint8_t *)addr;
-    if (!wp(a, addr, true))
-        return false;
-    if (memcmp(addr, fp, SP_PAGE_SIZE) != 0) {
-        wp(a, addr, false);
-        return false;
+    uint64_t p = a->page[gfn];
+    unsigned kind = AG_KIND(p);
+    return agent_frame_ptr(a, space, off) && (kind == AG_ANON || kind == AG_COWED) &&
+           (p & AG_TOUCHED) && !(p & AG_OUT);
+}
+
+/* The page's new state once merged. */
+static void merged(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off)
+{
+    a->page[gfn] = AG_MAKE(AG_MERGED, space, off, (a->page[gfn] & AG_FLAGS) | AG_HASHED);
+    if (a->rmap)
+        sp_rmap_vm_note_off(a->rmap, gfn);
+    a->merged++;
+    a->merges++;
+}
+
+/* Steps 3 and 4 for the pages [i, j) of a run, protected, that all match
+ * (res[i] set) or all differ; false if the mmap failed (nothing changed). */
+static bool remap_stretch(SpAgent *a, uint8_t *addr, uint32_t space, uint32_t off, uint8_t match,
+                          uint32_t n)
+{
+    uint64_t len = (uint64_t)n * SP_PAGE_SIZE;
+    if (!match) {
+        wp_range(a, addr, len, false);
+        return true;
     }
-    if (a->test_delay_us)
-        test_hold_window(a, addr);
-    void *p = mmap(addr, SP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
-                   a->spaces[space].fd, (off_t)off * (off_t)SP_PAGE_SIZE);
+    void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, a->spaces[space].fd,
+                   (off_t)off * (off_t)SP_PAGE_SIZE);
     if (p == MAP_FAILED) {
-        /* Typically the mapping limit: the old page is untouched. */
+        /* Typically the mapping limit: the old pages are untouched. */
         if (!a->map_limit_warned)
             g_warning("event=merge-mmap-failed vm=%s error=\"%s\" (merging paused for such "
                       "pages; the guest is unaffected)",
                       a->name, g_strerror(errno));
         a->map_limit_warned = true;
-        wp(a, addr, false);
+        wp_range(a, addr, len, false);
         return false;
     }
-    agent_reregister(a, addr);
-    wake(a, addr);
-    a->page[gfn] = AG_MAKE(AG_MERGED, space, off, (old & AG_FLAGS) | AG_HASHED);
-    if (a->rmap)
-        sp_rmap_vm_note_off(a->rmap, gfn);
-    a->merged++;
-    a->merges++;
+    a->merge_maps++;
+    agent_reregister_range(a, addr, len);
     return true;
+}
+
+uint32_t agent_merge_run(SpAgent *a, uint64_t gfn, uint32_t n, uint32_t space, uint32_t off,
+                         uint8_t *res)
+{
+    memset(res, 0, n);
+    uint8_t *addr = page_addr(a, gfn);
+    uint64_t len = (uint64_t)n * SP_PAGE_SIZE;
+    const uint8_t *fp = agent_frame_ptr(a, space, off);
+    if (!n || !fp || !agent_frame_ptr(a, space, off + n - 1) || !map_budget_ok(a))
+        return 0;
+    /* Make sure the pages are populated, so that the protection takes hold. */
+    for (uint32_t i = 0; i < n; i++)
+        (void)*(volatile uint8_t *)(addr + (uint64_t)i * SP_PAGE_SIZE);
+    if (!wp_range(a, addr, len, true)) {
+        if (n == 1)
+            return 0;
+        /* The run spans mappings this kernel cannot protect at once. */
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < n; i++)
+            k += agent_merge_run(a, gfn + i, 1, space, off + i, res + i);
+        return k;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        res[i] = memcmp(addr + (uint64_t)i * SP_PAGE_SIZE, fp + (uint64_t)i * SP_PAGE_SIZE,
+                        SP_PAGE_SIZE) == 0;
+    if (a->test_delay_us)
+        test_hold_window(a, addr, len);
+    uint32_t k = 0;
+    for (uint32_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && res[j] == res[i];)
+            j++;
+        if (!remap_stretch(a, addr + (uint64_t)i * SP_PAGE_SIZE, space, off + i, res[i], j - i))
+            memset(res + i, 0, j - i);
+        for (uint32_t m = i; m < j && res[m]; m++, k++)
+            merged(a, gfn + m, space, off + m);
+    }
+    wake_range(a, addr, len);
+    return k;
 }
 
 bool agent_zero_page(SpAgent *a, uint64_t gfn)

@@ -57,6 +57,8 @@ enum {
      ((uint64_t)(space) << 8) | ((uint64_t)(off) << 24))
 #define AG_MAX_SPACES 4096
 
+#define AG_CHUNK_PAGES 512 /* 2 MiB: the granule of missing-fault registration */
+
 typedef struct AgentSpace {
     int fd;        /* -1: free */
     uint32_t kind; /* SP_PROTO_SPACE_* */
@@ -97,6 +99,7 @@ struct SpAgent {
     /* counters */
     uint64_t merged, zero, touched, volatile_now;
     uint64_t merges, cow_breaks, wp_faults_seen;
+    uint64_t merge_maps;           /* mmap calls the merges took (one per run) */
     uint64_t evict_wp_faults_seen; /* tests: writes blocked in an eviction window (swap thread) */
     /* swap (agent-swap.c): the agent thread's, but where noted */
     uint8_t *idle;         /* per page: passes since its last write (saturating) */
@@ -115,8 +118,9 @@ struct SpAgent {
     GArray *swapped_in;    /* gfns the swap thread brought back, for the agent thread */
     uint64_t swap_ins, refaults, blocked_ns;
     uint32_t lat_us[1024]; /* the last swap-ins' latencies, a ring */
-    uintptr_t window;      /* tests: the page of a merge window held open (1: an
+    uintptr_t window;      /* tests: the first page of a merge window held open (1: an
                             * eviction's), whose write faults the swap thread counts */
+    uintptr_t window_end;  /* tests: the end of that merge window (set before window) */
     uint32_t nlat;
 };
 
@@ -131,7 +135,16 @@ bool agent_settle(SpAgent *a, GError **error);
 uint64_t agent_mappings(SpAgent *a);
 
 /* agent-merge.c, lock held: the userfaultfd protocol (docs/sharing.md) */
-bool agent_merge_page(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off);
+/* Can page gfn be merged onto frame (space, off) - the frame known, the
+ * page touched, private and in RAM? */
+bool agent_can_merge(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off);
+/* Merge the n consecutive pages from gfn onto the n consecutive frames
+ * from (space, off), each that agent_can_merge() allowed and still holds
+ * its frame's bytes: one protection, one mmap per run of equal pages, one
+ * registration, one wake.  res[i]: page gfn + i merged.  The pages lie in
+ * one 2 MiB chunk.  Returns how many merged. */
+uint32_t agent_merge_run(SpAgent *a, uint64_t gfn, uint32_t n, uint32_t space, uint32_t off,
+                         uint8_t *res);
 bool agent_zero_page(SpAgent *a, uint64_t gfn);
 bool agent_unmerge_page(SpAgent *a, uint64_t gfn);
 /* Is the page at gfn still its frame file's page (not copied on write)? */
@@ -140,6 +153,7 @@ bool agent_page_is_file(SpAgent *a, uint64_t gfn, bool *present);
  * re-register a remapped page with the modes of its chunk. */
 bool agent_chunk_missing(SpAgent *a, uint64_t gfn);
 void agent_reregister(SpAgent *a, void *addr);
+void agent_reregister_range(SpAgent *a, void *addr, uint64_t len); /* within one chunk */
 
 /* agent-swap.c, lock held */
 bool agent_swap_evict(SpAgent *a, SpProtoMsg *req);

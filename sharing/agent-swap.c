@@ -376,7 +376,9 @@ static gpointer swap_thread(gpointer opaque)
                 uintptr_t w = __atomic_load_n(&a->window, __ATOMIC_ACQUIRE);
                 if (w == 1)
                     __atomic_fetch_add(&a->evict_wp_faults_seen, 1, __ATOMIC_RELAXED);
-                else if (w == (msg[i].arg.pagefault.address & ~(SP_PAGE_SIZE - 1)))
+                else if (w > 1 && msg[i].arg.pagefault.address >= w &&
+                         msg[i].arg.pagefault.address <
+                             __atomic_load_n(&a->window_end, __ATOMIC_ACQUIRE))
                     __atomic_fetch_add(&a->wp_faults_seen, 1, __ATOMIC_RELAXED);
                 continue;
             }

@@ -227,16 +227,30 @@ static bool do_unmerge(SpAgent *a, SpProtoMsg *req)
     return reply_released(a, req);
 }
 
+/* A merge the index may ask: its page, unchanged since it was hashed. */
+static bool merge_item_ok(SpAgent *a, const SpProtoMergeItem *it)
+{
+    return it->gfn >= a->first && it->gfn < a->end && (a->page[it->gfn] & AG_HASHED) &&
+           a->hash[it->gfn] == it->hash && agent_can_merge(a, it->gfn, it->space, it->off);
+}
+
 static bool do_merge(SpAgent *a, SpProtoMsg *req)
 {
     uint64_t n = req->hdr.len / sizeof(SpProtoMergeItem);
     SpProtoReader r = sp_proto_reader(req);
     const SpProtoMergeItem *it = sp_proto_read_array(&r, n, sizeof(SpProtoMergeItem));
     g_autofree uint8_t *res = g_malloc0(n ? n : 1);
-    for (uint64_t i = 0; it && i < n; i++)
-        res[i] = it[i].gfn >= a->first && it[i].gfn < a->end && (a->page[it[i].gfn] & AG_HASHED) &&
-                 a->hash[it[i].gfn] == it[i].hash &&
-                 agent_merge_page(a, it[i].gfn, it[i].space, it[i].off);
+    /* Runs: consecutive pages onto consecutive frames of one file, in one chunk. */
+    for (uint64_t i = 0, j; it && i < n; i = j) {
+        j = i + 1;
+        if (!merge_item_ok(a, &it[i]))
+            continue;
+        while (j < n && it[j].gfn == it[j - 1].gfn + 1 && it[j].space == it[i].space &&
+               it[j].off == it[j - 1].off + 1 &&
+               it[j].gfn / AG_CHUNK_PAGES == it[i].gfn / AG_CHUNK_PAGES && merge_item_ok(a, &it[j]))
+            j++;
+        agent_merge_run(a, it[i].gfn, (uint32_t)(j - i), it[i].space, it[i].off, res + i);
+    }
     return reply(a, req, res, (uint32_t)n, NULL, 0);
 }
 
@@ -343,9 +357,12 @@ static bool serve(SpAgent *a, SpProtoMsg *req)
     case SP_PROTO_M_REPORT:
         return do_report(a, req);
     case SP_PROTO_M_STATS: {
-        SpProtoVmStats st;
-        fill_stats(a, &st);
-        return reply(a, req, &st, sizeof(st), NULL, 0);
+        struct {
+            SpProtoVmStats st;
+            SpProtoVmStatsMore more;
+        } all = {.more = {.merge_maps = a->merge_maps}};
+        fill_stats(a, &all.st);
+        return reply(a, req, &all, sizeof(all), NULL, 0);
     }
     case SP_PROTO_M_KNOBS: {
         SpProtoKnobs k;

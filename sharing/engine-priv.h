@@ -120,10 +120,11 @@ struct SpEngineVm {
     GArray *spaces;      /* scan.c, reattach; eng->lock: ShSpace by the VM's space id */
     uint64_t cursor;     /* scan.c; eng->lock: next gfn of the current pass */
     /* counters: the index's own (counters.c), and the agent's last report */
-    uint64_t merged;       /* counters.c; eng->lock: pages whose fid_of is a frame */
-    uint64_t zero;         /* exchange.c; eng->lock: the agent's zero pages, last said */
-    uint64_t volatile_now; /* scan.c; eng->lock: volatile pages counted this pass */
-    SpProtoVmStats agent;  /* sp_engine_get_vm_stats; eng->lock: the agent's last stats */
+    uint64_t merged;               /* counters.c; eng->lock: pages whose fid_of is a frame */
+    uint64_t zero;                 /* exchange.c; eng->lock: the agent's zero pages, last said */
+    uint64_t volatile_now;         /* scan.c; eng->lock: volatile pages counted this pass */
+    SpProtoVmStats agent;          /* sp_engine_get_vm_stats; eng->lock: the agent's last stats */
+    SpProtoVmStatsMore agent_more; /* ... their second part (0: an older VM process) */
     gint64 agent_us;       /* sp_engine_get_vm_stats; eng->lock: when they came (monotonic) */
     uint32_t agent_tid;    /* advisor.c; eng->lock: its agent thread (M_KNOBS), 0 unknown */
     int agent_stat_fd;     /* advisor.c; eng->lock: that thread's /proc schedstat, or -1 */

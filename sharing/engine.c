@@ -638,9 +638,12 @@ void sh_vm_refresh_stats(SpEngine *eng, SpEngineVm *vm)
         return;
     SpProtoReader rd = sp_proto_reader(&r);
     SpProtoVmStats st;
+    SpProtoVmStatsMore more = {0};
     if (sp_proto_read(&rd, &st, sizeof(st))) {
         vm->agent = st;
         vm->agent_us = g_get_monotonic_time();
+        if (sp_proto_read(&rd, &more, sizeof(more)))
+            vm->agent_more = more;
     }
     sp_proto_msg_clear(&r);
 }
@@ -683,6 +686,8 @@ void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s
     out->private_pages = vm->agent.private_pages;
     out->volatile_pages = vm->volatile_now;
     out->mappings = vm->agent.mappings;
+    out->merges = vm->agent.merges;
+    out->merge_maps = vm->agent_more.merge_maps;
     out->profit_bytes = (int64_t)((vm->merged + vm->zero) * SP_PAGE_SIZE) -
                         (int64_t)(vm->agent.metadata_bytes + vm->npages * sizeof(uint32_t));
     out->rss_pages = vm->agent.resident_pages - MIN(vm->agent.resident_pages, vm->merged);

@@ -136,6 +136,9 @@ typedef struct SpEngineVmStats {
     uint64_t private_pages;  /* touched pages that are neither */
     uint64_t volatile_pages; /* pages that changed in the last scan */
     uint64_t mappings;       /* host mappings (VMAs) its RAM is split into */
+    uint64_t merges;         /* its pages merged, cumulative */
+    uint64_t merge_maps;     /* mmap calls those merges took, cumulative: a run of consecutive
+                              * pages onto consecutive frames takes one */
     int64_t profit_bytes;    /* bytes saved for this VM minus its metadata */
     uint64_t rss_pages;      /* resident pages of its RAM minus its merged pages: what it keeps
                               * to itself (shared frames count once, in the pool) */

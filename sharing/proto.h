@@ -282,6 +282,12 @@ typedef struct SpProtoVmStats {
     uint64_t swap_in_p50_us, swap_in_p99_us;
     uint64_t swap_blocked_ns; /* vCPU time spent waiting for swap-ins */
 } SpProtoVmStats;
+/* M_STATS replies SpProtoVmStats then SpProtoVmStatsMore; a VM process
+ * from before the second part sends only the first (M_REPORT carries the
+ * first only), so the reader takes what is there. */
+typedef struct SpProtoVmStatsMore {
+    uint64_t merge_maps; /* mmap calls its merges took (a run takes one), cumulative */
+} SpProtoVmStatsMore;
 
 typedef struct SpProtoReport {
     uint32_t nspaces; /* SpProtoSpace follow; fds[1..nspaces] */

@@ -92,13 +92,11 @@ typedef struct Batch {
     GHashTable *extra;  /* stable fid -> merges asked in this batch */
 } Batch;
 
-static uint32_t new_frame(SpEngine *eng, uint32_t pool, const void *content, uint32_t hash,
-                          uint32_t group)
+/* Frame `off` of pool `pool`, allocated, becomes frame content's id. */
+static uint32_t new_frame_at(SpEngine *eng, uint32_t pool, uint32_t off, const void *content,
+                             uint32_t hash, uint32_t group)
 {
     ShPool *p = g_ptr_array_index(eng->pools, pool);
-    uint32_t off = sp_frame_pool_alloc(&p->fp, 1);
-    if (off == UINT32_MAX)
-        return NO_FRAME;
     uint32_t fid = sh_frame_id_new(eng, pool, off, hash, group);
     if (fid == NO_FRAME) {
         sp_frame_pool_free(&p->fp, off);
@@ -124,20 +122,39 @@ static bool frame_loc(SpEngine *eng, SpEngineVm *vm, uint32_t fid, uint32_t *spa
     return *space != NO_SPACE;
 }
 
-/* Step 4 for one VM: ask it for the merges in `w` that are its own. */
+typedef struct Item {
+    SpProtoMergeItem it;
+    guint want; /* index in the wants */
+} Item;
+
+static gint item_cmp(gconstpointer a, gconstpointer b)
+{
+    uint64_t x = ((const Item *)a)->it.gfn, y = ((const Item *)b)->it.gfn;
+    return x < y ? -1 : x > y;
+}
+
+/* Step 4 for one VM: ask it for the merges in `w` that are its own, in
+ * guest-address order, so that consecutive pages going to consecutive
+ * frames reach the agent as a run (one mmap). */
 static void merge_on(SpEngine *eng, SpEngineVm *vm, GArray *wants)
 {
     /* a Want whose new frame could not be made has fid NO_FRAME: skipped */
-    g_autoptr(GArray) items = g_array_new(FALSE, FALSE, sizeof(SpProtoMergeItem));
-    g_autoptr(GArray) which = g_array_new(FALSE, FALSE, sizeof(guint));
+    g_autoptr(GArray) sorted = g_array_new(FALSE, FALSE, sizeof(Item));
     for (guint i = 0; i < wants->len; i++) {
         Want *w = &g_array_index(wants, Want, i);
-        SpProtoMergeItem it = {.gfn = w->gfn, .hash = w->hash};
+        Item x = {.it = {.gfn = w->gfn, .hash = w->hash}, .want = i};
         if (w->vm != vm || w->fid == NO_FRAME || vm->fid_of[w->gfn] != NO_FRAME ||
-            !frame_loc(eng, vm, w->fid, &it.space, &it.off))
+            !frame_loc(eng, vm, w->fid, &x.it.space, &x.it.off))
             continue;
-        g_array_append_val(items, it);
-        g_array_append_val(which, i);
+        g_array_append_val(sorted, x);
+    }
+    g_array_sort(sorted, item_cmp);
+    g_autoptr(GArray) items =
+        g_array_sized_new(FALSE, FALSE, sizeof(SpProtoMergeItem), sorted->len);
+    g_autoptr(GArray) which = g_array_sized_new(FALSE, FALSE, sizeof(guint), sorted->len);
+    for (guint i = 0; i < sorted->len; i++) {
+        g_array_append_val(items, g_array_index(sorted, Item, i).it);
+        g_array_append_val(which, g_array_index(sorted, Item, i).want);
     }
     const size_t per_msg = (SP_PROTO_MAX_MSG - sizeof(SpProtoHdr)) / sizeof(SpProtoMergeItem);
     for (guint done = 0; done < items->len && !vm->broken;) {
@@ -161,6 +178,45 @@ static void merge_on(SpEngine *eng, SpEngineVm *vm, GArray *wants)
     }
 }
 
+/* Step 3 for the pends [first, first + n), whose contents are `pages`:
+ * each whose content still has its hash gets a frame.  Pends of
+ * consecutive guest pages going to one pool get consecutive frames (a
+ * run), so that every VM holding them at consecutive pages maps them with
+ * one mmap. */
+static void fill_frames(SpEngine *eng, SpEngineVm *vm, Batch *b, guint first, guint n,
+                        const uint8_t *pages, GArray *fresh)
+{
+    g_autofree uint32_t *pool = g_new(uint32_t, n);
+    for (guint k = 0; k < n; k++) {
+        Pend *pd = &g_array_index(b->pends, Pend, first + k);
+        /* changed since, or a lying agent: no frame */
+        pool[k] = sh_page_hash(pages + (uint64_t)k * SP_PAGE_SIZE) != pd->hash
+                      ? NO_SPACE
+                      : sh_pool_for(eng, vm->group, pd->node);
+    }
+    for (guint k = 0, j; k < n; k = j) {
+        j = k + 1;
+        if (pool[k] == NO_SPACE)
+            continue;
+        while (j < n && pool[j] == pool[k] &&
+               g_array_index(b->pends, Pend, first + j).gfn ==
+                   g_array_index(b->pends, Pend, first + j - 1).gfn + 1)
+            j++;
+        ShPool *p = g_ptr_array_index(eng->pools, pool[k]);
+        uint32_t run = j - k > 1 ? sp_frame_pool_alloc(&p->fp, j - k) : UINT32_MAX;
+        for (guint m = k; m < j; m++) {
+            Pend *pd = &g_array_index(b->pends, Pend, first + m);
+            uint32_t off = run != UINT32_MAX ? run + (m - k) : sp_frame_pool_alloc(&p->fp, 1);
+            if (off == UINT32_MAX)
+                continue;
+            pd->fid = new_frame_at(eng, pool[k], off, pages + (uint64_t)m * SP_PAGE_SIZE, pd->hash,
+                                   vm->group);
+            if (pd->fid != NO_FRAME)
+                g_array_append_val(fresh, pd->fid);
+        }
+    }
+}
+
 /* Step 3: the batch's new frames, from the scanned VM's contents. */
 static void make_frames(SpEngine *eng, SpEngineVm *vm, Batch *b, GArray *fresh)
 {
@@ -180,18 +236,8 @@ static void make_frames(SpEngine *eng, SpEngineVm *vm, Batch *b, GArray *fresh)
         const uint8_t *pages =
             r.hdr.nfds == 1 ? sp_proto_blob_map(r.fds[0], (uint64_t)n * SP_PAGE_SIZE, 0, &len, NULL)
                             : NULL;
-        for (guint k = 0; pages && k < n; k++) {
-            Pend *pd = &g_array_index(b->pends, Pend, done + k);
-            const uint8_t *c = pages + (uint64_t)k * SP_PAGE_SIZE;
-            if (sh_page_hash(c) != pd->hash) /* changed since, or a lying agent */
-                continue;
-            uint32_t pool = sh_pool_for(eng, vm->group, pd->node);
-            if (pool == NO_SPACE)
-                continue;
-            pd->fid = new_frame(eng, pool, c, pd->hash, vm->group);
-            if (pd->fid != NO_FRAME)
-                g_array_append_val(fresh, pd->fid);
-        }
+        if (pages)
+            fill_frames(eng, vm, b, done, n, pages, fresh);
         sp_proto_blob_unmap((void *)pages, len);
         sp_proto_msg_clear(&r);
         done += n;

@@ -173,7 +173,7 @@ static void test_write_in_merge_window(void)
     for (int i = 0; i < 2; i++)
         harness_add(h,
                     "name=w%d,mem=16M,vcpus=1,domain=wp,payload=memload,"
-                    "args=seed=2,pages=256,rate=20000,dup=100,pool=4,interval=100",
+                    "args=seed=2,pages=1024,rate=20000,dup=100,pool=4,interval=100,layout=realistic",
                     i);
     harness_start_all(h);
     SpEngineStats st = {0};
@@ -183,6 +183,12 @@ static void test_write_in_merge_window(void)
     }
     g_test_message("writes blocked in a merge window: %" G_GUINT64_FORMAT, st.wp_faults_seen);
     g_assert_cmpuint(st.wp_faults_seen, >=, 20);
+    for (guint i = 0; i < h->vms->len; i++) {
+        SpEngineVmStats vs;
+        sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(h->vms->pdata[i]), &vs);
+        g_test_message("VM w%u: %" G_GUINT64_FORMAT " merges in %" G_GUINT64_FORMAT " mmap calls",
+                       i, vs.merges, vs.merge_maps);
+    }
     sp_engine_set_test_delay(h->engine, 0);
     harness_expect_bytes_intact(h);
     harness_free(h);
@@ -258,6 +264,121 @@ static void test_savings_real(void)
     g_assert_cmpuint(groups_checked, >, pages / 4);
     g_assert_cmpuint(used * 100, <=, predicted * 102);
     g_assert_cmpuint(used * 100, >=, predicted * 98);
+    harness_expect_bytes_intact(h);
+    harness_free(h);
+}
+
+/* FNV-1a of a page: a content's name for the checks below. */
+static uint64_t page_key(const uint8_t *p)
+{
+    uint64_t c = 0xcbf29ce484222325ULL;
+    const uint64_t *w = (const uint64_t *)p;
+    for (int j = 0; j < 512; j++)
+        c = (c ^ w[j]) * 0x100000001b3ULL;
+    return c;
+}
+
+/* The mapping of the VM process that holds host address `at`: its
+ * bounds, and whether it maps a memfd (a frame pool). */
+static bool vma_of(SpVm *vm, uint64_t at, uint64_t *start, uint64_t *end, bool *memfd)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)sp_vm_pid(vm));
+    g_autofree char *text = NULL;
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    for (char *line = text; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = 0;
+        unsigned long long s = 0, e = 0;
+        if (sscanf(line, "%llx-%llx", &s, &e) == 2 && at >= s && at < e) {
+            *start = s;
+            *end = e;
+            *memfd = strstr(line, "/memfd:") != NULL;
+            return true;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return false;
+}
+
+/* Merge runs (design.md mechanism 6): identical guests holding the same
+ * contents at the same consecutive pages (memload layout=realistic) get
+ * them merged as runs - consecutive frames, one mmap each - and every such
+ * stretch of pages is one mapping of the pool in the VM process, checked
+ * from /proc/PID/maps. */
+static void test_merge_runs(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    k.run = 0; /* started once both guests filled their memory: the first
+                * pass then sees each run whole and unchanged */
+    harness_use_engine(h, &k);
+    SpVm *vm[2];
+    for (int i = 0; i < 2; i++)
+        vm[i] = harness_add(h,
+                            "name=r%d,mem=32M,vcpus=1,domain=runs,payload=memload,"
+                            "args=seed=8,layout=realistic,shared=80,zero=5,interval=200",
+                            i);
+    harness_start_all(h);
+    for (int i = 0; i < 2; i++) {
+        harness_share_managed(h, vm[i]);
+        g_assert_true(harness_wait_rounds(h, vm[i], 1, HARNESS_DEADLINE_S));
+    }
+    harness_engine_run(h, 1);
+    harness_converge(h);
+
+    for (int i = 0; i < 2; i++) {
+        SpEngineVmStats vs;
+        sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vm[i]), &vs);
+        g_test_message("VM r%d: %" G_GUINT64_FORMAT " pages merged in %" G_GUINT64_FORMAT
+                       " mmap calls; %" G_GUINT64_FORMAT " mappings",
+                       i, vs.merges, vs.merge_maps, vs.mappings);
+        g_assert_cmpuint(vs.merges, >, 1000);
+        /* 75 % of the shared pages lie in runs of 1..64, the rest are
+         * single: about 3.7 pages per mmap here; one each without runs */
+        g_assert_cmpuint(vs.merges, >=, 2 * vs.merge_maps);
+    }
+
+    /* Stretches of pages of r0 that r1 holds at the same place, each content once in r0. */
+    HarnessManaged m0 = harness_managed(vm[0]), m1 = harness_managed(vm[1]);
+    g_assert_cmpuint(m0.gpa, ==, m1.gpa);
+    g_assert_cmpuint(m0.pages, ==, m1.pages);
+    g_autofree uint8_t *b0 = g_malloc(m0.pages * 4096);
+    g_autofree uint8_t *b1 = g_malloc(m1.pages * 4096);
+    harness_vm_read(vm[0], m0.gpa, b0, m0.pages * 4096);
+    harness_vm_read(vm[1], m1.gpa, b1, m1.pages * 4096);
+    g_autofree uint64_t *key = g_new(uint64_t, m0.pages);
+    g_autoptr(GHashTable) count = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    for (uint64_t p = 0; p < m0.pages; p++) {
+        key[p] = page_key(b0 + p * 4096);
+        gpointer old = g_hash_table_lookup(count, &key[p]);
+        g_hash_table_insert(count, g_memdup2(&key[p], 8),
+                            GUINT_TO_POINTER(GPOINTER_TO_UINT(old) + 1));
+    }
+    static const uint8_t zero[4096];
+    uint64_t stretches = 0, longest = 0;
+    for (uint64_t p = 0, q; p < m0.pages; p = q + 1) {
+        for (q = p; q < m0.pages && memcmp(b0 + q * 4096, zero, 4096) &&
+                    !memcmp(b0 + q * 4096, b1 + q * 4096, 4096) &&
+                    GPOINTER_TO_UINT(g_hash_table_lookup(count, &key[q])) == 1;)
+            q++;
+        if (q - p < 16)
+            continue;
+        uint64_t host = sp_vm_ram_base(vm[0]) + m0.gpa + p * 4096, s = 0, e = 0;
+        bool memfd = false;
+        g_assert_true(vma_of(vm[0], host, &s, &e, &memfd));
+        if (!memfd || s > host || e < host + (q - p) * 4096)
+            g_error("pages %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT
+                    " of r0 (a run r1 holds too) are not one pool mapping: %" G_GINT64_MODIFIER
+                    "x-%" G_GINT64_MODIFIER "x%s",
+                    p, q - 1, s, e, memfd ? "" : " (not a memfd)");
+        stretches++;
+        longest = MAX(longest, q - p);
+    }
+    g_test_message("%" G_GUINT64_FORMAT " stretches of 16 pages or more, each one mapping; the "
+                   "longest %" G_GUINT64_FORMAT " pages",
+                   stretches, longest);
+    g_assert_cmpuint(stretches, >=, 10);
     harness_expect_bytes_intact(h);
     harness_free(h);
 }
@@ -504,6 +625,7 @@ int main(int argc, char **argv)
     g_test_add_func("/sharing/domains-hold", test_domains_hold);
     g_test_add_func("/sharing/savings-real", test_savings_real);
     g_test_add_func("/sharing/write-in-merge-window", test_write_in_merge_window);
+    g_test_add_func("/sharing/merge-runs", test_merge_runs);
     g_test_add_func("/sharing/attack", test_attack);
     g_test_add_func("/sharing/release-keeps-frames", test_release_keeps_frames);
     g_test_add_func("/sharing/merge-across-nodes", test_merge_across_nodes);
