@@ -171,10 +171,11 @@ static void test_write_in_merge_window(void)
     harness_use_engine(h, &k);
     sp_engine_set_test_delay(h->engine, 2000);
     for (int i = 0; i < 2; i++)
-        harness_add(h,
-                    "name=w%d,mem=16M,vcpus=1,domain=wp,payload=memload,"
-                    "args=seed=2,pages=1024,rate=20000,dup=100,pool=4,interval=100,layout=realistic",
-                    i);
+        harness_add(
+            h,
+            "name=w%d,mem=16M,vcpus=1,domain=wp,payload=memload,"
+            "args=seed=2,pages=1024,rate=20000,dup=100,pool=4,interval=100,layout=realistic",
+            i);
     harness_start_all(h);
     SpEngineStats st = {0};
     for (int i = 0; i < 60 && st.wp_faults_seen < 20; i++) {
