@@ -246,6 +246,114 @@ uint32_t agent_merge_run(SpAgent *a, uint64_t gfn, uint32_t n, uint32_t space, u
     return k;
 }
 
+static bool in_run(const SpProtoMergeItem *p, const SpProtoMergeItem *q)
+{
+    return q->gfn == p->gfn + 1 && q->space == p->space && q->off == p->off + 1 &&
+           q->gfn / AG_CHUNK_PAGES == p->gfn / AG_CHUNK_PAGES;
+}
+
+/* The items [0, n) that may merge (ok), run by run. */
+static void merge_runs(SpAgent *a, const SpProtoMergeItem *it, uint64_t n, const uint8_t *ok,
+                       uint8_t *res)
+{
+    for (uint64_t i = 0, j; i < n; i = j) {
+        j = i + 1;
+        if (!ok[i])
+            continue;
+        while (j < n && ok[j] && in_run(&it[j - 1], &it[j]))
+            j++;
+        agent_merge_run(a, it[i].gfn, (uint32_t)(j - i), it[i].space, it[i].off, res + i);
+    }
+}
+
+/* One span: items of one chunk, in ascending guest order.  The whole span
+ * [first item, last item] is protected at once - its other pages too: a
+ * guest write to one of them waits the few microseconds of the span and
+ * is woken with the rest - then each run that still matches is mapped,
+ * the span registered and unprotected once, and woken once. */
+static void merge_span(SpAgent *a, const SpProtoMergeItem *it, uint64_t n, const uint8_t *ok,
+                       uint8_t *res)
+{
+    uint64_t first = n, last = 0, count = 0;
+    for (uint64_t k = 0; k < n; k++)
+        if (ok[k]) {
+            first = MIN(first, k);
+            last = k;
+            count++;
+        }
+    /* Pages protected for an eviction must stay so: no span then. */
+    if (count < 2 || a->evicting->len || !map_budget_ok(a)) {
+        merge_runs(a, it, n, ok, res);
+        return;
+    }
+    uint64_t g0 = it[first].gfn, npages = it[last].gfn + 1 - g0;
+    uint8_t *lo = page_addr(a, g0);
+    uint64_t len = npages * SP_PAGE_SIZE;
+    for (uint64_t k = first; k <= last; k++)
+        if (ok[k]) /* present, so that the protection takes hold */
+            (void)*(volatile uint8_t *)page_addr(a, it[k].gfn);
+    if (!wp_range(a, lo, len, true)) { /* a kernel that protects within one mapping only */
+        merge_runs(a, it, n, ok, res);
+        return;
+    }
+    for (uint64_t k = 0; k < n; k++)
+        res[k] = ok[k] && memcmp(page_addr(a, it[k].gfn),
+                                 agent_frame_ptr(a, it[k].space, it[k].off), SP_PAGE_SIZE) == 0;
+    if (a->test_delay_us)
+        test_hold_window(a, lo, len);
+    bool mapped = false;
+    for (uint64_t k = 0, j; k < n; k = j) {
+        j = k + 1;
+        if (!res[k])
+            continue;
+        while (j < n && res[j] && in_run(&it[j - 1], &it[j]))
+            j++;
+        void *p = mmap(page_addr(a, it[k].gfn), (j - k) * SP_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_FIXED, a->spaces[it[k].space].fd,
+                       (off_t)it[k].off * (off_t)SP_PAGE_SIZE);
+        if (p == MAP_FAILED) {
+            if (!a->map_limit_warned)
+                g_warning("event=merge-mmap-failed vm=%s error=\"%s\" (merging paused for such "
+                          "pages; the guest is unaffected)",
+                          a->name, g_strerror(errno));
+            a->map_limit_warned = true;
+            memset(res + k, 0, j - k);
+            continue;
+        }
+        a->merge_maps++;
+        mapped = true;
+    }
+    if (mapped)
+        agent_reregister_range(a, lo, len);
+    if (!wp_range(a, lo, len, false)) {
+        /* The span is several mappings now, and this kernel unprotects
+         * within one only: every page that was not remapped, one by one. */
+        uint64_t done[AG_CHUNK_PAGES / 64] = {0};
+        for (uint64_t k = 0; k < n; k++)
+            if (res[k])
+                done[(it[k].gfn - g0) / 64] |= 1ULL << ((it[k].gfn - g0) % 64);
+        for (uint64_t i = 0; i < npages; i++)
+            if (!(done[i / 64] >> (i % 64) & 1))
+                wp(a, page_addr(a, g0 + i), false);
+    }
+    wake_range(a, lo, len);
+    for (uint64_t k = 0; k < n; k++)
+        if (res[k])
+            merged(a, it[k].gfn, it[k].space, it[k].off);
+}
+
+void agent_merge_items(SpAgent *a, const SpProtoMergeItem *it, uint64_t n, const uint8_t *ok,
+                       uint8_t *res)
+{
+    memset(res, 0, n);
+    for (uint64_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && it[j].gfn > it[j - 1].gfn &&
+                        it[j].gfn / AG_CHUNK_PAGES == it[i].gfn / AG_CHUNK_PAGES;)
+            j++;
+        merge_span(a, it + i, j - i, ok + i, res + i);
+    }
+}
+
 bool agent_zero_page(SpAgent *a, uint64_t gfn)
 {
     uint8_t *addr = page_addr(a, gfn);

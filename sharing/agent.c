@@ -240,17 +240,11 @@ static bool do_merge(SpAgent *a, SpProtoMsg *req)
     SpProtoReader r = sp_proto_reader(req);
     const SpProtoMergeItem *it = sp_proto_read_array(&r, n, sizeof(SpProtoMergeItem));
     g_autofree uint8_t *res = g_malloc0(n ? n : 1);
-    /* Runs: consecutive pages onto consecutive frames of one file, in one chunk. */
-    for (uint64_t i = 0, j; it && i < n; i = j) {
-        j = i + 1;
-        if (!merge_item_ok(a, &it[i]))
-            continue;
-        while (j < n && it[j].gfn == it[j - 1].gfn + 1 && it[j].space == it[i].space &&
-               it[j].off == it[j - 1].off + 1 &&
-               it[j].gfn / AG_CHUNK_PAGES == it[i].gfn / AG_CHUNK_PAGES && merge_item_ok(a, &it[j]))
-            j++;
-        agent_merge_run(a, it[i].gfn, (uint32_t)(j - i), it[i].space, it[i].off, res + i);
-    }
+    g_autofree uint8_t *ok = g_malloc0(n ? n : 1);
+    for (uint64_t i = 0; it && i < n; i++)
+        ok[i] = merge_item_ok(a, &it[i]);
+    if (it)
+        agent_merge_items(a, it, n, ok, res);
     return reply(a, req, res, (uint32_t)n, NULL, 0);
 }
 
