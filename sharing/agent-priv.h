@@ -146,7 +146,7 @@ bool agent_can_merge(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off);
 uint32_t agent_merge_run(SpAgent *a, uint64_t gfn, uint32_t n, uint32_t space, uint32_t off,
                          uint8_t *res);
 /* The index's merge items (ascending guest order), those with ok[i] set
- * allowed: chunk by chunk, each chunk's items as one span - one
+ * allowed: in spans of items close together within one chunk - one
  * protection of the span, one mmap per run, one registration, one
  * unprotection, one wake.  res[i]: item i merged. */
 void agent_merge_items(SpAgent *a, const SpProtoMergeItem *it, uint64_t n, const uint8_t *ok,
