@@ -184,6 +184,12 @@ struct SpEngine {
  * (a live VM may still map them). */
 bool sh_exchange(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *payload, uint32_t len,
                  const int *fds, uint32_t nfds, SpProtoMsg *reply);
+/* The same in two halves, so that several VMs work on requests at once:
+ * at most one request in flight per VM, and nothing else sent to that VM
+ * until its answer is received. */
+bool sh_send(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *payload, uint32_t len,
+             const int *fds, uint32_t nfds, uint32_t *seq);
+bool sh_recv(SpEngine *eng, SpEngineVm *vm, uint16_t type, uint32_t seq, SpProtoMsg *reply);
 /* Apply a reply carrying SpProtoReleased: drop those references. */
 bool sh_apply_released(SpEngine *eng, SpEngineVm *vm, SpProtoMsg *reply);
 /* Tell the VM about a pool or group file (M_SPACE); its space id, or NO_SPACE. */

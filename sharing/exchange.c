@@ -35,19 +35,28 @@ static void vm_broken(SpEngineVm *vm, const char *what, const GError *err)
               vm->name, what, err ? err->message : "malformed answer");
 }
 
-bool sh_exchange(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *payload, uint32_t len,
-                 const int *fds, uint32_t nfds, SpProtoMsg *reply)
+bool sh_send(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *payload, uint32_t len,
+             const int *fds, uint32_t nfds, uint32_t *seq)
 {
     (void)eng;
     if (vm->broken)
         return false;
     g_autoptr(GError) err = NULL;
-    static uint32_t seq;
-    uint32_t s = ++seq;
-    if (!sp_proto_send(vm->channel, type, s, 0, payload, len, fds, nfds, 0, &err)) {
+    static uint32_t counter;
+    *seq = ++counter;
+    if (!sp_proto_send(vm->channel, type, *seq, 0, payload, len, fds, nfds, 0, &err)) {
         vm_broken(vm, sp_proto_type_name(type), err);
         return false;
     }
+    return true;
+}
+
+bool sh_recv(SpEngine *eng, SpEngineVm *vm, uint16_t type, uint32_t seq, SpProtoMsg *reply)
+{
+    (void)eng;
+    if (vm->broken)
+        return false;
+    g_autoptr(GError) err = NULL;
     SpProtoMsg m;
     if (!sp_proto_recv(vm->channel, &m, EXCHANGE_TIMEOUT_MS, &err)) {
         vm_broken(vm, sp_proto_type_name(type), err);
@@ -64,7 +73,7 @@ bool sh_exchange(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *paylo
                 sp_proto_type_name(type), err->message);
         return false;
     }
-    if (!(m.hdr.flags & SP_PROTO_F_REPLY) || m.hdr.type != type || m.hdr.seq != s) {
+    if (!(m.hdr.flags & SP_PROTO_F_REPLY) || m.hdr.type != type || m.hdr.seq != seq) {
         sp_proto_msg_clear(&m);
         vm_broken(vm, sp_proto_type_name(type), NULL);
         return false;
@@ -74,6 +83,14 @@ bool sh_exchange(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *paylo
     else
         sp_proto_msg_clear(&m);
     return true;
+}
+
+bool sh_exchange(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *payload, uint32_t len,
+                 const int *fds, uint32_t nfds, SpProtoMsg *reply)
+{
+    uint32_t seq = 0;
+    return sh_send(eng, vm, type, payload, len, fds, nfds, &seq) &&
+           sh_recv(eng, vm, type, seq, reply);
 }
 
 uint32_t sh_vm_frame_at(SpEngine *eng, SpEngineVm *vm, uint32_t space, uint32_t off)

@@ -20,10 +20,12 @@
  *   3. pairs need a new frame: M_CONTENT fetches this VM's pages, each is
  *      hashed again (the hash must match the candidate's) and copied into a
  *      new frame of the share set's pool;
- *   4. M_MERGE to this VM (its stable matches and its side of the pairs),
- *      then to each partner VM (the other side): every agent compares the
- *      bytes under write protection before it remaps, and answers which
- *      merges happened; each is one reference (counters.c);
+ *   4. M_MERGE to this VM (its stable matches and its side of the pairs)
+ *      and to each partner VM (the other side), all sent before any answer
+ *      is awaited, so the agents work at once (each on its own pages):
+ *      every agent compares the bytes under write protection before it
+ *      remaps, and answers which merges happened; each is one reference
+ *      (counters.c);
  *   5. new frames are published into the stable index with the references
  *      they got (or freed if none).
  * So a new duplicate merges in the first pass that sees it unchanged, as
@@ -133,10 +135,19 @@ static gint item_cmp(gconstpointer a, gconstpointer b)
     return x < y ? -1 : x > y;
 }
 
-/* Step 4 for one VM: ask it for the merges in `w` that are its own, in
- * guest-address order, so that consecutive pages going to consecutive
- * frames reach the agent as a run (one mmap). */
-static void merge_on(SpEngine *eng, SpEngineVm *vm, GArray *wants)
+/* Step 4 for one VM: its merges among the wants, in guest-address order
+ * (so that consecutive pages going to consecutive frames reach the agent
+ * as a run: one mmap), sent a message at a time. */
+typedef struct MergeJob {
+    SpEngineVm *vm;
+    GArray *items; /* SpProtoMergeItem */
+    GArray *which; /* guint: the want of each item */
+    guint done;    /* items answered */
+    guint n;       /* items in the message in flight (0: none) */
+    uint32_t seq;
+} MergeJob;
+
+static void merge_job_init(SpEngine *eng, MergeJob *job, SpEngineVm *vm, GArray *wants)
 {
     /* a Want whose new frame could not be made has fid NO_FRAME: skipped */
     g_autoptr(GArray) sorted = g_array_new(FALSE, FALSE, sizeof(Item));
@@ -149,33 +160,86 @@ static void merge_on(SpEngine *eng, SpEngineVm *vm, GArray *wants)
         g_array_append_val(sorted, x);
     }
     g_array_sort(sorted, item_cmp);
-    g_autoptr(GArray) items =
-        g_array_sized_new(FALSE, FALSE, sizeof(SpProtoMergeItem), sorted->len);
-    g_autoptr(GArray) which = g_array_sized_new(FALSE, FALSE, sizeof(guint), sorted->len);
+    *job = (MergeJob){
+        .vm = vm,
+        .items = g_array_sized_new(FALSE, FALSE, sizeof(SpProtoMergeItem), sorted->len),
+        .which = g_array_sized_new(FALSE, FALSE, sizeof(guint), sorted->len),
+    };
     for (guint i = 0; i < sorted->len; i++) {
-        g_array_append_val(items, g_array_index(sorted, Item, i).it);
-        g_array_append_val(which, g_array_index(sorted, Item, i).want);
+        g_array_append_val(job->items, g_array_index(sorted, Item, i).it);
+        g_array_append_val(job->which, g_array_index(sorted, Item, i).want);
     }
+}
+
+/* Send the job's next message, if any is left; false if none went. */
+static bool merge_job_send(SpEngine *eng, MergeJob *job)
+{
     const size_t per_msg = (SP_PROTO_MAX_MSG - sizeof(SpProtoHdr)) / sizeof(SpProtoMergeItem);
-    for (guint done = 0; done < items->len && !vm->broken;) {
-        guint n = (guint)MIN(per_msg, items->len - done);
-        SpProtoMsg r = {0};
-        if (!sh_exchange(eng, vm, SP_PROTO_M_MERGE, &g_array_index(items, SpProtoMergeItem, done),
-                         (uint32_t)(n * sizeof(SpProtoMergeItem)), NULL, 0, &r))
-            break;
-        SpProtoReader rd = sp_proto_reader(&r);
-        const uint8_t *res = sp_proto_read_array(&rd, n, 1);
-        for (guint k = 0; res && k < n; k++) {
-            if (!res[k])
-                continue;
-            Want *w = &g_array_index(wants, Want, g_array_index(which, guint, done + k));
-            sh_page_set_merged(eng, vm, w->gfn, w->fid);
-            eng->stats.merges++;
-            eng->scan_work++;
-        }
-        sp_proto_msg_clear(&r);
-        done += n;
+    job->n = 0;
+    if (job->done >= job->items->len || job->vm->broken)
+        return false;
+    guint n = (guint)MIN(per_msg, job->items->len - job->done);
+    if (!sh_send(eng, job->vm, SP_PROTO_M_MERGE,
+                 &g_array_index(job->items, SpProtoMergeItem, job->done),
+                 (uint32_t)(n * sizeof(SpProtoMergeItem)), NULL, 0, &job->seq))
+        return false;
+    job->n = n;
+    return true;
+}
+
+/* Receive the answer to the message in flight: each merge that happened
+ * is one reference. */
+static void merge_job_collect(SpEngine *eng, MergeJob *job, GArray *wants)
+{
+    SpProtoMsg r = {0};
+    guint n = job->n;
+    job->n = 0;
+    if (!n || !sh_recv(eng, job->vm, SP_PROTO_M_MERGE, job->seq, &r)) {
+        job->done = job->items->len; /* nothing more for it */
+        return;
     }
+    SpProtoReader rd = sp_proto_reader(&r);
+    const uint8_t *res = sp_proto_read_array(&rd, n, 1);
+    for (guint k = 0; res && k < n; k++) {
+        if (!res[k])
+            continue;
+        Want *w = &g_array_index(wants, Want, g_array_index(job->which, guint, job->done + k));
+        sh_page_set_merged(eng, job->vm, w->gfn, w->fid);
+        eng->stats.merges++;
+        eng->scan_work++;
+    }
+    sp_proto_msg_clear(&r);
+    job->done += n;
+}
+
+/* Step 4 for several VMs at once: each VM's agent works on its merges
+ * while the others work on theirs (the engine's work is a chain of
+ * requests, and on a host whose vCPUs keep every core busy each request
+ * waits its turn on a core: several in flight wait together). */
+static void merge_all(SpEngine *eng, GPtrArray *vms, GArray *wants)
+{
+    g_autofree MergeJob *jobs = g_new0(MergeJob, vms->len);
+    for (guint i = 0; i < vms->len; i++)
+        merge_job_init(eng, &jobs[i], vms->pdata[i], wants);
+    for (bool sent = true; sent;) {
+        sent = false;
+        for (guint i = 0; i < vms->len; i++)
+            sent |= merge_job_send(eng, &jobs[i]);
+        for (guint i = 0; i < vms->len; i++)
+            if (jobs[i].n)
+                merge_job_collect(eng, &jobs[i], wants);
+    }
+    for (guint i = 0; i < vms->len; i++) {
+        g_array_free(jobs[i].items, TRUE);
+        g_array_free(jobs[i].which, TRUE);
+    }
+}
+
+static void merge_on(SpEngine *eng, SpEngineVm *vm, GArray *wants)
+{
+    g_autoptr(GPtrArray) one = g_ptr_array_new();
+    g_ptr_array_add(one, vm);
+    merge_all(eng, one, wants);
 }
 
 /* Step 3 for the pends [first, first + n), whose contents are `pages`:
@@ -360,16 +424,15 @@ bool sh_scan_batch(SpEngine *eng, SpEngineVm *vm, uint32_t budget)
         match(eng, vm, &cands[i], &bt);
     sp_proto_msg_clear(&r);
     make_frames(eng, vm, &bt, fresh);
-    /* Each partner's merges, then this VM's. */
+    /* This VM's merges and each partner's, all at once. */
     g_autoptr(GPtrArray) vms = g_ptr_array_new();
+    g_ptr_array_add(vms, vm);
     for (guint i = 0; i < bt.wants->len; i++) {
         SpEngineVm *w = g_array_index(bt.wants, Want, i).vm;
-        if (w != vm && !g_ptr_array_find(vms, w, NULL))
+        if (!g_ptr_array_find(vms, w, NULL))
             g_ptr_array_add(vms, w);
     }
-    for (guint i = 0; i < vms->len; i++)
-        merge_on(eng, vms->pdata[i], bt.wants);
-    merge_on(eng, vm, bt.wants);
+    merge_all(eng, vms, bt.wants);
     for (guint i = 0; i < fresh->len; i++)
         sh_frame_publish(eng, g_array_index(fresh, uint32_t, i));
     g_array_free(bt.wants, TRUE);
