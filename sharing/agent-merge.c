@@ -278,9 +278,16 @@ static void merge_runs(SpAgent *a, const SpProtoMergeItem *it, uint64_t n, const
  * guest write to one of them waits the few microseconds of the span and
  * is woken with the rest - then each run that still matches is mapped,
  * the span registered and unprotected once, and woken once. */
-static void merge_span(SpAgent *a, const SpProtoMergeItem *it, uint64_t n, const uint8_t *ok,
+static void merge_span(SpAgent *a, const SpProtoMergeItem *it, uint64_t n, const uint8_t *allowed,
                        uint8_t *res)
 {
+    /* Checked again now: an earlier span of the same request may have
+     * merged a page named twice.  A span holds at most a chunk's pages
+     * (ascending, in one chunk). */
+    uint8_t ok[AG_CHUNK_PAGES];
+    g_assert(n <= AG_CHUNK_PAGES);
+    for (uint64_t k = 0; k < n; k++)
+        ok[k] = allowed[k] && agent_can_merge(a, it[k].gfn, it[k].space, it[k].off);
     uint64_t first = n, last = 0, count = 0;
     for (uint64_t k = 0; k < n; k++)
         if (ok[k]) {
