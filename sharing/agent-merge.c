@@ -180,29 +180,35 @@ static void merged(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off)
     a->merges++;
 }
 
+/* Step 3: map n frames from (space, off) over the pages at addr; false if
+ * the kernel refused (the old pages are untouched, still protected). */
+static bool map_frames(SpAgent *a, uint8_t *addr, uint64_t n, uint32_t space, uint32_t off)
+{
+    void *p = mmap(addr, n * SP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+                   a->spaces[space].fd, (off_t)off * (off_t)SP_PAGE_SIZE);
+    if (p == MAP_FAILED) {
+        /* Typically the mapping limit. */
+        if (!a->map_limit_warned)
+            g_warning("event=merge-mmap-failed vm=%s error=\"%s\" (merging paused for such "
+                      "pages; the guest is unaffected)",
+                      a->name, g_strerror(errno));
+        a->map_limit_warned = true;
+        return false;
+    }
+    a->merge_maps++;
+    return true;
+}
+
 /* Steps 3 and 4 for the pages [i, j) of a run, protected, that all match
  * (res[i] set) or all differ; false if the mmap failed (nothing changed). */
 static bool remap_stretch(SpAgent *a, uint8_t *addr, uint32_t space, uint32_t off, uint8_t match,
                           uint32_t n)
 {
     uint64_t len = (uint64_t)n * SP_PAGE_SIZE;
-    if (!match) {
+    if (!match || !map_frames(a, addr, n, space, off)) {
         wp_range(a, addr, len, false);
-        return true;
+        return !match;
     }
-    void *p = mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, a->spaces[space].fd,
-                   (off_t)off * (off_t)SP_PAGE_SIZE);
-    if (p == MAP_FAILED) {
-        /* Typically the mapping limit: the old pages are untouched. */
-        if (!a->map_limit_warned)
-            g_warning("event=merge-mmap-failed vm=%s error=\"%s\" (merging paused for such "
-                      "pages; the guest is unaffected)",
-                      a->name, g_strerror(errno));
-        a->map_limit_warned = true;
-        wp_range(a, addr, len, false);
-        return false;
-    }
-    a->merge_maps++;
     agent_reregister_range(a, addr, len);
     return true;
 }
@@ -322,19 +328,10 @@ static void merge_span(SpAgent *a, const SpProtoMergeItem *it, uint64_t n, const
             continue;
         while (j < n && res[j] && in_run(&it[j - 1], &it[j]))
             j++;
-        void *p = mmap(page_addr(a, it[k].gfn), (j - k) * SP_PAGE_SIZE, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_FIXED, a->spaces[it[k].space].fd,
-                       (off_t)it[k].off * (off_t)SP_PAGE_SIZE);
-        if (p == MAP_FAILED) {
-            if (!a->map_limit_warned)
-                g_warning("event=merge-mmap-failed vm=%s error=\"%s\" (merging paused for such "
-                          "pages; the guest is unaffected)",
-                          a->name, g_strerror(errno));
-            a->map_limit_warned = true;
+        if (!map_frames(a, page_addr(a, it[k].gfn), j - k, it[k].space, it[k].off)) {
             memset(res + k, 0, j - k);
             continue;
         }
-        a->merge_maps++;
         mapped = true;
     }
     if (mapped)
