@@ -195,6 +195,16 @@ static void test_write_in_merge_window(void)
     harness_free(h);
 }
 
+/* FNV-1a of a page: a content's name in the checks that compare contents. */
+static uint64_t page_key(const uint8_t *p)
+{
+    uint64_t c = 0xcbf29ce484222325ULL;
+    const uint64_t *w = (const uint64_t *)p;
+    for (int j = 0; j < 512; j++)
+        c = (c ^ w[j]) * 0x100000001b3ULL;
+    return c;
+}
+
 /* After convergence the host memory really used by the managed pages
  * (distinct physical pages, from each VM process's pagemap) is what
  * memload's ground truth predicts, and identical pages share one physical
@@ -243,10 +253,7 @@ static void test_savings_real(void)
             if (!pfn || pfn == zpfn)
                 continue;
             g_hash_table_add(pfns, g_memdup2(&pfn, 8));
-            uint64_t c = 0;
-            const uint64_t *w = (const uint64_t *)(bytes + p * 4096);
-            for (int j = 0; j < 512; j++)
-                c = (c ^ w[j]) * 0x100000001b3ULL;
+            uint64_t c = page_key(bytes + p * 4096);
             uint64_t *seen = g_hash_table_lookup(by_content, &c);
             if (!seen) {
                 g_hash_table_insert(by_content, g_memdup2(&c, 8), g_memdup2(&pfn, 8));
@@ -267,16 +274,6 @@ static void test_savings_real(void)
     g_assert_cmpuint(used * 100, >=, predicted * 98);
     harness_expect_bytes_intact(h);
     harness_free(h);
-}
-
-/* FNV-1a of a page: a content's name for the checks below. */
-static uint64_t page_key(const uint8_t *p)
-{
-    uint64_t c = 0xcbf29ce484222325ULL;
-    const uint64_t *w = (const uint64_t *)p;
-    for (int j = 0; j < 512; j++)
-        c = (c ^ w[j]) * 0x100000001b3ULL;
-    return c;
 }
 
 /* The mapping of the VM process that holds host address `at`: its
