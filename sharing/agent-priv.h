@@ -104,6 +104,8 @@ struct SpAgent {
     /* swap (agent-swap.c): the agent thread's, but where noted */
     uint8_t *idle;         /* per page: passes since its last write (saturating) */
     uint64_t *refaulted;   /* bits: swapped in since the clock last passed (swap thread sets) */
+    uint64_t leaving;      /* atomic: gfn + 1 of the page evict_page is dropping, 0: none
+                              (OUT is set before the drop: not read ahead meanwhile) */
     uint64_t *back;        /* bits, atomics: swapped in, OUT not cleared yet (swap thread sets,
                             * the agent's pass clears with OUT) */
     uint64_t *missing;     /* bits per 2 MiB chunk: registered for missing faults */

@@ -155,13 +155,19 @@ static bool evict_page(SpAgent *a, uint64_t g, const uint8_t *stored)
         }
         p = AG_MAKE(AG_ANON, 0, 0, p & AG_FLAGS);
     }
+    /* OUT before the drop, so that a fault after it asks for the slot; but
+     * until the drop the page is still here, and the swap thread must not
+     * read it ahead (its copy would fail, then the drop lose it). */
+    __atomic_store_n(&a->leaving, g + 1, __ATOMIC_SEQ_CST);
     __atomic_store_n(&a->page[g],
                      AG_MAKE(AG_ANON, 0, 0, (p & AG_FLAGS & ~(uint64_t)AG_HASHED) | AG_OUT),
-                     __ATOMIC_RELEASE);
-    if (madvise(addr, SP_PAGE_SIZE, MADV_DONTNEED) < 0) {
+                     __ATOMIC_SEQ_CST);
+    bool dropped = madvise(addr, SP_PAGE_SIZE, MADV_DONTNEED) == 0;
+    if (!dropped)
         __atomic_store_n(&a->page[g], p, __ATOMIC_RELEASE);
+    __atomic_store_n(&a->leaving, 0, __ATOMIC_SEQ_CST);
+    if (!dropped)
         return false;
-    }
     if (a->rmap)
         sp_rmap_vm_note_off(a->rmap, g);
     a->out_now++;
@@ -276,29 +282,102 @@ static void record_latency(SpAgent *a, gint64 t0, bool refault)
     g_mutex_unlock(&a->swap_lock);
 }
 
-/* Ask the supervisor; the answer in *ans (and the page in buf for COPY).
+/* One swap-in request and what came back for it. */
+typedef struct SwapAsk {
+    SpProtoSwapIn in;
+    uint32_t nahead;                           /* read-ahead candidates */
+    uint64_t ahead[SP_PROTO_SWAP_AHEAD_MAX];   /* their gfns, nearest first */
+    uint8_t page[SP_PAGE_SIZE];                /* COPY: the page's content */
+    uint32_t got;                              /* read-ahead pages sent */
+    uint64_t got_gfn[SP_PROTO_SWAP_AHEAD_MAX]; /* theirs */
+    uint8_t got_pages[SP_PROTO_SWAP_AHEAD_MAX * SP_PAGE_SIZE];
+} SwapAsk;
+
+#define AHEAD_BLOCK 16 /* read-ahead looks in the faulting page's aligned block */
+
+/* Is g a page this VM gave up, and not one evict_page is dropping now? */
+static bool ahead_ok(SpAgent *a, uint64_t g)
+{
+    if (!(page_word(a, g) & AG_OUT) ||
+        (__atomic_load_n(&a->back[g / 64], __ATOMIC_ACQUIRE) & (1ULL << (g % 64))))
+        return false;
+    /* OUT was read with acquire after evict_page set leaving, so this sees
+     * g + 1 until the page is dropped. */
+    return __atomic_load_n(&a->leaving, __ATOMIC_SEQ_CST) != g + 1;
+}
+
+/* The other pages of g's aligned block that are out here, nearest first
+ * (after g, then before it, at each distance): the supervisor sends what
+ * its read-ahead setting and the limits allow. */
+static void ahead_candidates(SpAgent *a, uint64_t g, SwapAsk *q)
+{
+    uint64_t base = g - g % AHEAD_BLOCK, end = MIN(base + AHEAD_BLOCK, a->npages);
+    for (uint64_t d = 1; d < AHEAD_BLOCK && q->nahead < SP_PROTO_SWAP_AHEAD_MAX; d++) {
+        if (g + d < end && ahead_ok(a, g + d))
+            q->ahead[q->nahead++] = g + d;
+        if (g >= base + d && q->nahead < SP_PROTO_SWAP_AHEAD_MAX && ahead_ok(a, g - d))
+            q->ahead[q->nahead++] = g - d;
+    }
+}
+
+/* The answer's read-ahead part (absent from an older supervisor's). */
+static bool read_ahead_part(SpProtoReader *r, SwapAsk *q)
+{
+    SpProtoSwapAhead h;
+    if (!r->left)
+        return true;
+    if (!sp_proto_read(r, &h, sizeof(h)) || h.n > q->nahead)
+        return false;
+    const uint64_t *gfns = sp_proto_read_array(r, h.n, 8);
+    const uint8_t *pages = sp_proto_read_array(r, h.n, SP_PAGE_SIZE);
+    if (h.n && (!gfns || !pages))
+        return false;
+    for (uint32_t i = 0; i < h.n; i++) {
+        bool asked = false;
+        for (uint32_t j = 0; j < q->nahead && !asked; j++)
+            asked = q->ahead[j] == gfns[i];
+        if (!asked)
+            return false; /* never install a page we did not ask for */
+        q->got_gfn[i] = gfns[i];
+    }
+    memcpy(q->got_pages, pages, (gsize)h.n * SP_PAGE_SIZE);
+    q->got = h.n;
+    return true;
+}
+
+/* Ask the supervisor; the answer in *ans (and the pages in q for COPY).
  * Waits for a channel if the supervisor is away (it re-attaches). */
-static bool ask(SpAgent *a, const SpProtoSwapIn *in, SpProtoSwapAnswer *ans, uint8_t *buf)
+static bool ask(SpAgent *a, SwapAsk *q, SpProtoSwapAnswer *ans)
 {
     static uint32_t seq;
+    uint8_t req[sizeof(SpProtoSwapIn) + sizeof(SpProtoSwapAhead) + SP_PROTO_SWAP_AHEAD_MAX * 8];
+    size_t len = sizeof(q->in);
+    memcpy(req, &q->in, sizeof(q->in));
+    if (q->nahead) {
+        SpProtoSwapAhead h = {.n = q->nahead};
+        memcpy(req + len, &h, sizeof(h));
+        memcpy(req + len + sizeof(h), q->ahead, q->nahead * 8);
+        len += sizeof(h) + q->nahead * 8;
+    }
     while (!__atomic_load_n(&a->quit, __ATOMIC_ACQUIRE)) {
         g_mutex_lock(&a->swap_lock);
         int fd = a->swap_fd;
         g_mutex_unlock(&a->swap_lock);
         SpProtoMsg m;
-        if (fd < 0 ||
-            !sp_proto_send(fd, SP_PROTO_S_IN, ++seq, 0, in, sizeof(*in), NULL, 0, 0, NULL) ||
+        if (fd < 0 || !sp_proto_send(fd, SP_PROTO_S_IN, ++seq, 0, req, len, NULL, 0, 0, NULL) ||
             !sp_proto_recv(fd, &m, SWAP_REQUEST_TIMEOUT_MS, NULL)) {
             g_usleep(100000); /* no supervisor now: the guest waits for the next */
             continue;
         }
         SpProtoReader r = sp_proto_reader(&m);
+        q->got = 0;
         bool ok = !(m.hdr.flags & SP_PROTO_F_ERROR) && m.hdr.seq == seq &&
                   sp_proto_read(&r, ans, sizeof(*ans)) &&
-                  (ans->how != SP_PROTO_SWAPANS_COPY || sp_proto_read(&r, buf, SP_PAGE_SIZE));
+                  (ans->how != SP_PROTO_SWAPANS_COPY ||
+                   (sp_proto_read(&r, q->page, SP_PAGE_SIZE) && read_ahead_part(&r, q)));
         if (!ok)
             g_warning("event=swap-in-refused vm=%s gfn=%" G_GUINT64_FORMAT " (%.*s)", a->name,
-                      in->gfn, (m.hdr.flags & SP_PROTO_F_ERROR) ? (int)m.hdr.len : 0,
+                      q->in.gfn, (m.hdr.flags & SP_PROTO_F_ERROR) ? (int)m.hdr.len : 0,
                       (const char *)m.payload);
         sp_proto_msg_clear(&m);
         if (ok)
@@ -306,6 +385,21 @@ static bool ask(SpAgent *a, const SpProtoSwapIn *in, SpProtoSwapAnswer *ans, uin
         g_usleep(100000);
     }
     return false;
+}
+
+/* A page's content from the supervisor goes in (UFFDIO_COPY, which wakes
+ * whoever waits on it); the agent clears its OUT at its next pass. */
+static void install(SpAgent *a, uint64_t g, const uint8_t *content)
+{
+    uint8_t *page = a->mem->host + g * SP_PAGE_SIZE;
+    struct uffdio_copy c = {.dst = (uintptr_t)page, .src = (uintptr_t)content, .len = SP_PAGE_SIZE};
+    if (ioctl(a->mem->uffd, UFFDIO_COPY, &c) < 0 && errno != EEXIST)
+        g_warning("event=swap-in-copy-failed vm=%s gfn=%" G_GUINT64_FORMAT " error=\"%s\"", a->name,
+                  g, g_strerror(errno));
+    g_mutex_lock(&a->swap_lock);
+    __atomic_fetch_or(&a->back[g / 64], 1ULL << (g % 64), __ATOMIC_RELEASE);
+    g_array_append_val(a->swapped_in, g);
+    g_mutex_unlock(&a->swap_lock);
 }
 
 static void resolve(SpAgent *a, uint64_t addr)
@@ -331,26 +425,28 @@ static void resolve(SpAgent *a, uint64_t addr)
         in.kind = SP_PROTO_SWAPIN_LAYER;
     if (!in.kind) { /* never written here: what a fresh page reads */
         struct uffdio_zeropage z = {.range = {.start = (uintptr_t)page, .len = SP_PAGE_SIZE}};
-        if (ioctl(a->mem->uffd, UFFDIO_ZEROPAGE, &z) < 0 && errno != EEXIST)
-            g_warning("event=swap-zeropage-failed vm=%s gfn=%" G_GUINT64_FORMAT " error=\"%s\"",
-                      a->name, g, g_strerror(errno));
+        if (ioctl(a->mem->uffd, UFFDIO_ZEROPAGE, &z) < 0) {
+            if (errno == EEXIST) { /* back already (read ahead): a waiter, if any, retries */
+                struct uffdio_range w = {.start = (uintptr_t)page, .len = SP_PAGE_SIZE};
+                ioctl(a->mem->uffd, UFFDIO_WAKE, &w);
+            } else {
+                g_warning("event=swap-zeropage-failed vm=%s gfn=%" G_GUINT64_FORMAT " error=\"%s\"",
+                          a->name, g, g_strerror(errno));
+            }
+        }
         return;
     }
+    SwapAsk q = {.in = in};
+    if (in.kind == SP_PROTO_SWAPIN_PAGE)
+        ahead_candidates(a, g, &q);
     SpProtoSwapAnswer ans;
-    uint8_t buf[SP_PAGE_SIZE];
-    if (!ask(a, &in, &ans, buf))
+    if (!ask(a, &q, &ans))
         return;
     if (ans.how == SP_PROTO_SWAPANS_COPY) {
-        uint64_t bit = 1ULL << (g % 64);
-        __atomic_fetch_or(&a->refaulted[g / 64], bit, __ATOMIC_RELEASE);
-        struct uffdio_copy c = {.dst = (uintptr_t)page, .src = (uintptr_t)buf, .len = SP_PAGE_SIZE};
-        if (ioctl(a->mem->uffd, UFFDIO_COPY, &c) < 0 && errno != EEXIST)
-            g_warning("event=swap-in-copy-failed vm=%s gfn=%" G_GUINT64_FORMAT " error=\"%s\"",
-                      a->name, g, g_strerror(errno));
-        g_mutex_lock(&a->swap_lock);
-        __atomic_fetch_or(&a->back[g / 64], bit, __ATOMIC_RELEASE);
-        g_array_append_val(a->swapped_in, g);
-        g_mutex_unlock(&a->swap_lock);
+        __atomic_fetch_or(&a->refaulted[g / 64], 1ULL << (g % 64), __ATOMIC_RELEASE);
+        install(a, g, q.page);
+        for (uint32_t i = 0; i < q.got; i++)
+            install(a, q.got_gfn[i], q.got_pages + (gsize)i * SP_PAGE_SIZE);
     } else {
         struct uffdio_range w = {.start = (uintptr_t)page, .len = SP_PAGE_SIZE};
         ioctl(a->mem->uffd, UFFDIO_WAKE, &w);

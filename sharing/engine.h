@@ -161,7 +161,11 @@ typedef struct SpSwapConfig {
     uint64_t cache_bytes; /* the compressed tier in memory (0: none) */
     uint64_t host_limit;  /* bytes all VMs' guest RAM may occupy (0: no limit) */
     bool pressure;        /* also reclaim when the host is short of memory */
+    uint32_t readahead;   /* pages of the faulting page's block sent with it, at most
+                             (0: none; at most SP_SWAP_READAHEAD_MAX) */
 } SpSwapConfig;
+#define SP_SWAP_READAHEAD_DEFAULT 7  /* with the faulting page: a block of 8, as Linux's */
+#define SP_SWAP_READAHEAD_MAX     14 /* what one answer holds */
 
 typedef struct SpSwapStats {
     bool enabled;
@@ -185,6 +189,7 @@ typedef struct SpSwapStats {
     uint64_t full_events;           /* puts the store refused (full or failing file) */
     uint64_t pressure_rounds;       /* balancer rounds that found the host short of memory */
     uint64_t throttled;             /* swap-ins that waited for the balancer (at a limit) */
+    uint64_t prefetched;            /* of swap_ins: pages sent with a faulting neighbour */
     uint64_t limit_bytes;           /* the host limit, 0 = none */
     uint64_t charged_bytes;         /* what it is checked against, at the last look */
 } SpSwapStats;

@@ -117,7 +117,8 @@ typedef enum SpProtoType {
     SP_PROTO_M_SWAP_DRAIN,     /* bring every page the VM gave up back (touch them) */
     SP_PROTO_M_UNMERGE, /* u64 gfns: private copies of these merged pages -> SpProtoReleased */
     /* --- swap channel: VM (its fault handler) -> supervisor requests --- */
-    SP_PROTO_S_IN = 0x180, /* SpProtoSwapIn -> SpProtoSwapAnswer (+ 4096 bytes for COPY) */
+    SP_PROTO_S_IN = 0x180, /* SpProtoSwapIn [+ read-ahead] -> SpProtoSwapAnswer (+ 4096 bytes for
+                               COPY [+ read-ahead]) */
 } SpProtoType;
 
 /* What a peer says first on a channel. */
@@ -330,6 +331,19 @@ typedef struct SpProtoSwapIn {
 #define SP_PROTO_SWAPIN_PAGE  1 /* a private page the agent evicted */
 #define SP_PROTO_SWAPIN_FRAME 2 /* a merged page: its frame may have been evicted */
 #define SP_PROTO_SWAPIN_LAYER 3 /* a clone's page still in its layer */
+
+/* Read-ahead (optional, after a PAGE request's SpProtoSwapIn, and after the
+ * 4096 bytes of its COPY answer).  In the request: n candidate gfns, other
+ * pages of the faulting page's aligned block that the VM gave up, nearest
+ * first.  In the answer: the n the supervisor sends (a prefix of its
+ * choice, within its limits), their gfns, then their contents, 4096 bytes
+ * each.  A request without it gets an answer without it (a VM process
+ * started by an older samepaged), and one with n = 0 is plain. */
+typedef struct SpProtoSwapAhead {
+    uint32_t n;
+    uint32_t pad;
+} SpProtoSwapAhead;
+#define SP_PROTO_SWAP_AHEAD_MAX 14 /* 15 pages in one answer: under SP_PROTO_MAX_MSG */
 
 typedef struct SpProtoSwapAnswer {
     uint32_t how; /* SP_PROTO_SWAPANS_*: copy the 4096 bytes that follow, or wake */

@@ -87,6 +87,7 @@ typedef struct ShSwap {
     uint64_t host_limit_pages;   /* lock: 0 = none */
     uint64_t cache_pages_charge; /* immutable: the compressed tier, charged to the host */
     bool pressure;               /* immutable: reclaim on host memory pressure */
+    uint32_t readahead;          /* immutable: pages sent with a faulting one, at most */
     bool stopped_full;           /* balancer; lock: the store refused a put (logged once) */
     uint64_t full_slots;         /* balancer; lock: slots used when it did */
     gint64 full_us;              /* balancer; lock: when (monotonic) */
@@ -95,7 +96,7 @@ typedef struct ShSwap {
     /* figures (lock) */
     uint64_t frames_out, swap_outs, swap_ins, frame_outs, frame_ins, refaults;
     uint64_t merged_instead, zero_skipped, full_events, pressure_rounds, charged;
-    uint64_t swapin_copies, throttled;
+    uint64_t swapin_copies, throttled, prefetched;
 } ShSwap;
 
 /* swap.c */

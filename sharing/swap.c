@@ -129,6 +129,111 @@ static void throttle(ShSwap *sw, ShSwapVm *v)
     sw->throttled++;
 }
 
+/* Read-ahead: how many more pages may come back now without going over
+ * the host's or v's limit (lock held). */
+static uint32_t ahead_room(ShSwap *sw, ShSwapVm *v)
+{
+    uint64_t room = sw->readahead;
+    if (sw->host_limit_pages) {
+        uint64_t used = sw->charged + sw->in_since;
+        room = MIN(room, used < sw->host_limit_pages ? sw->host_limit_pages - used : 0);
+    }
+    if (v->limit_pages) {
+        uint64_t used = v->charged + v->in_since;
+        room = MIN(room, used < v->limit_pages ? v->limit_pages - used : 0);
+    }
+    return (uint32_t)room;
+}
+
+/* One private page leaves the store for good: it is back in v (lock held). */
+static void page_back(ShSwap *sw, ShSwapVm *v, uint64_t gfn, bool faulted)
+{
+    uint32_t slot = v->slot_of[gfn] - 1;
+    if (slot != ZERO_SLOT) {
+        if (faulted && slot_refault(sw, slot)) {
+            sw->refaults++;
+            v->refaults++;
+        }
+        sp_swap_store_drop(sw->store, slot);
+    }
+    v->slot_of[gfn] = 0;
+    v->out--;
+    v->in_since++;
+    sw->in_since++;
+    sw->swap_ins++;
+}
+
+/* The content of v's private page gfn, which is out, into page (lock held). */
+static bool page_content(ShSwap *sw, ShSwapVm *v, uint64_t gfn, uint8_t *page, GError **error)
+{
+    uint32_t slot = v->slot_of[gfn] - 1;
+    if (slot == ZERO_SLOT) {
+        memset(page, 0, SP_PAGE_SIZE);
+        return true;
+    }
+    return sp_swap_store_get(sw->store, slot, page, error);
+}
+
+/* A PAGE request: the page, and as many of the read-ahead candidates the
+ * VM named as are out, readahead allows and the limits have room for.
+ * Their slots go once the answer is sent (not before: a VM that is going
+ * takes them with it).  A candidate the VM named that is not out here is
+ * skipped, not an error: the VM's view is a moment older. */
+static void serve_page(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, const SpProtoSwapIn *in,
+                       SpProtoReader *r)
+{
+    g_autoptr(GError) err = NULL;
+    if (!v->slot_of[in->gfn]) {
+        sp_proto_reply_error(v->chan, &m->hdr, "that page is not swapped out");
+        return;
+    }
+    SpProtoSwapAhead ahead = {0};
+    const uint64_t *cand = NULL;
+    if (r->left && sp_proto_read(r, &ahead, sizeof(ahead)))
+        cand = sp_proto_read_array(r, MIN(ahead.n, (uint32_t)SP_PROTO_SWAP_AHEAD_MAX), 8);
+    uint32_t want =
+        cand ? MIN(MIN(ahead.n, (uint32_t)SP_PROTO_SWAP_AHEAD_MAX), ahead_room(sw, v)) : 0;
+    /* answer: how, page, [n, gfns[n], pages[n]] */
+    gsize cap = sizeof(SpProtoSwapAnswer) + SP_PAGE_SIZE +
+                (cand ? sizeof(SpProtoSwapAhead) + want * (8 + SP_PAGE_SIZE) : 0);
+    g_autofree uint8_t *buf = g_malloc(cap);
+    SpProtoSwapAnswer *a = (SpProtoSwapAnswer *)buf;
+    *a = (SpProtoSwapAnswer){.how = SP_PROTO_SWAPANS_COPY};
+    if (!page_content(sw, v, in->gfn, buf + sizeof(*a), &err)) {
+        sp_proto_reply_error(v->chan, &m->hdr, err->message);
+        return;
+    }
+    uint64_t sent[SP_PROTO_SWAP_AHEAD_MAX];
+    uint32_t n = 0;
+    uint8_t *pages = buf + sizeof(*a) + SP_PAGE_SIZE + sizeof(SpProtoSwapAhead) + want * 8;
+    for (uint32_t i = 0; i < want && cand; i++) {
+        uint64_t g = cand[i];
+        if (g >= v->npages || g == in->gfn || !v->slot_of[g])
+            continue;
+        bool dup = false;
+        for (uint32_t j = 0; j < n && !dup; j++)
+            dup = sent[j] == g;
+        if (dup || !page_content(sw, v, g, pages + (gsize)n * SP_PAGE_SIZE, NULL))
+            continue;
+        sent[n++] = g;
+    }
+    gsize len = sizeof(*a) + SP_PAGE_SIZE;
+    if (cand) {
+        SpProtoSwapAhead out = {.n = n};
+        memcpy(buf + len, &out, sizeof(out));
+        memcpy(buf + len + sizeof(out), sent, (gsize)n * 8);
+        /* the pages follow the n gfns: close the gap left for `want` */
+        memmove(buf + len + sizeof(out) + (gsize)n * 8, pages, (gsize)n * SP_PAGE_SIZE);
+        len += sizeof(out) + (gsize)n * (8 + SP_PAGE_SIZE);
+    }
+    if (!sp_proto_reply(v->chan, &m->hdr, buf, (uint32_t)len, NULL, 0, NULL))
+        return; /* it is going: the slots go with it */
+    page_back(sw, v, in->gfn, true);
+    for (uint32_t i = 0; i < n; i++)
+        page_back(sw, v, sent[i], false);
+    sw->prefetched += n;
+}
+
 static void serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m)
 {
     SpProtoSwapIn in;
@@ -141,34 +246,7 @@ static void serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m)
     if (in.kind == SP_PROTO_SWAPIN_PAGE || in.kind == SP_PROTO_SWAPIN_FRAME)
         throttle(sw, v);
     if (in.kind == SP_PROTO_SWAPIN_PAGE) {
-        uint32_t s1 = v->slot_of[in.gfn];
-        struct {
-            SpProtoSwapAnswer a;
-            uint8_t page[SP_PAGE_SIZE];
-        } ans = {.a.how = SP_PROTO_SWAPANS_COPY};
-        g_autoptr(GError) err = NULL;
-        if (!s1) {
-            sp_proto_reply_error(v->chan, &m->hdr, "that page is not swapped out");
-            return;
-        }
-        if (s1 - 1 != ZERO_SLOT && !sp_swap_store_get(sw->store, s1 - 1, ans.page, &err)) {
-            sp_proto_reply_error(v->chan, &m->hdr, err->message);
-            return;
-        }
-        if (!sp_proto_reply(v->chan, &m->hdr, &ans, sizeof(ans), NULL, 0, NULL))
-            return; /* it is going: the slot goes with it */
-        if (s1 - 1 != ZERO_SLOT) {
-            if (slot_refault(sw, s1 - 1)) {
-                sw->refaults++;
-                v->refaults++;
-            }
-            sp_swap_store_drop(sw->store, s1 - 1);
-        }
-        v->slot_of[in.gfn] = 0;
-        v->out--;
-        v->in_since++;
-        sw->in_since++;
-        sw->swap_ins++;
+        serve_page(sw, v, m, &in, &r);
         return;
     }
     if (in.kind == SP_PROTO_SWAPIN_FRAME) {
@@ -409,6 +487,7 @@ bool sp_engine_enable_swap(SpEngine *eng, const SpSwapConfig *cfg, GError **erro
     sw->host_limit_pages = cfg->host_limit / SP_PAGE_SIZE;
     sw->cache_pages_charge = cfg->cache_bytes / SP_PAGE_SIZE;
     sw->pressure = cfg->pressure;
+    sw->readahead = MIN(cfg->readahead, (uint32_t)SP_SWAP_READAHEAD_MAX);
     g_mutex_lock(&eng->lock);
     eng->swap = sw;
     g_mutex_unlock(&eng->lock);
@@ -498,6 +577,7 @@ void sp_engine_get_swap_stats(SpEngine *eng, SpSwapStats *out)
         .full_events = sw->full_events,
         .pressure_rounds = sw->pressure_rounds,
         .throttled = sw->throttled,
+        .prefetched = sw->prefetched,
         .cache_ratio = st.cache_bytes ? st.cache_pages * 4096.0 / (double)st.cache_bytes : 0.0,
         .limit_bytes = sw->host_limit_pages * SP_PAGE_SIZE,
         .charged_bytes = sw->charged * SP_PAGE_SIZE,

@@ -5,7 +5,7 @@
 set -u
 . "$(dirname "$0")/run-common.sh"
 HELLO="$B/guest-tools/hello.elf"
-echo "1..36"
+echo "1..37"
 
 # expect_error DESCRIPTION PATTERN ARGS... : exit 2, exactly one stderr line matching PATTERN
 expect_error() {
@@ -57,6 +57,7 @@ expect_error "swap: unknown size suffix" "mem-limit.*size" run --mem-limit 512Q 
 expect_error "swap: mem-limit= below 16 MiB" "mem-limit" run --vm name=a,mem-limit=1M,payload=hello
 expect_error "swap: mem-limit= with share=no" "share" run --vm name=a,share=no,mem-limit=64M,payload=hello
 expect_error "swap: limits without samepage's engine" "engine" run --engine ksm --mem-limit 64M --vm name=a,payload=hello
+expect_error "swap: read-ahead out of range" "swap-readahead must be 0..14" run --mem-limit 64M --swap-readahead 15 --vm name=a,payload=hello
 expect_error "swap: a swap file in a missing directory" "swap-file" run --swap-file "$T/no/such/dir/swap" --vm name=a,payload=hello
 # root may write anywhere but on a read-only file system: /proc is one
 expect_error "swap: an unwritable swap file" "swap-file" run --swap-file /proc/samepage-swap --vm name=a,payload=hello
@@ -128,7 +129,7 @@ fi
 "$SP" run --help >"$T/out" 2>"$T/err"
 missing=""
 for w in --vm --timeout --status --json --quiet --kvm name= mem= vcpus= payload= image= args= domain= share= \
-    mem-limit= --mem-limit --swap-file --swap-size --swap-cache "Exit status"; do
+    mem-limit= --mem-limit --swap-file --swap-size --swap-cache --swap-readahead "Exit status"; do
     grep -q -- "$w" "$T/out" || missing="$missing $w"
 done
 if [ -z "$missing" ]; then ok "run --help documents every option"; else echo "# missing:$missing"; notok "run --help documents every option"; fi

@@ -53,6 +53,7 @@ Harness *harness_new(void)
     h->host->die_with_supervisor = true;
     h->host->test_hooks = true;
     h->vms = g_ptr_array_new();
+    h->swap_readahead = SP_SWAP_READAHEAD_DEFAULT;
     g_mutex_init(&h->lock);
     h->integrity = g_array_new(FALSE, TRUE, sizeof(HarnessIntegrity));
     h->console = g_ptr_array_new_with_free_func(g_free);
@@ -339,8 +340,11 @@ void harness_use_swap(Harness *h, uint64_t cache_bytes, uint64_t limit)
 {
     g_autofree char *path =
         g_strdup_printf("%s/samepage-test-swap-%d", g_get_tmp_dir(), (int)getpid());
-    SpSwapConfig c = {
-        .path = path, .file_bytes = 4ULL << 30, .cache_bytes = cache_bytes, .host_limit = limit};
+    SpSwapConfig c = {.path = path,
+                      .file_bytes = 4ULL << 30,
+                      .cache_bytes = cache_bytes,
+                      .host_limit = limit,
+                      .readahead = h->swap_readahead};
     g_autoptr(GError) err = NULL;
     if (!sp_engine_enable_swap(h->engine, &c, &err))
         g_error("swap: %s", err->message);

@@ -524,25 +524,26 @@ static const char run_description[] =
 
 /* What the command line asks for (run_parse). */
 typedef struct RunOptions {
-    GPtrArray *cfgs;      /* SpVmConfig*, in --vm order */
-    GPtrArray *clones;    /* RunClone*, in --clone order */
-    char *kvm_path;       /* --kvm */
-    gint timeout;         /* --timeout seconds, 0: none */
-    gint status_interval; /* --status seconds, 0: never */
-    gboolean quiet, json; /* --quiet, --json */
-    gboolean results;     /* --results */
-    gboolean top;         /* --top */
-    char *log_dir;        /* --log-dir, or NULL */
-    char *metrics_listen; /* --metrics-listen, or NULL */
-    bool engine_on;       /* --engine=on (the default) */
-    bool host_ksm;        /* --engine=ksm */
-    SpEngineKnobs knobs;  /* the defaults and the knob options */
-    char **allow;         /* --allow-share A:B, checked */
-    bool swap;            /* swap on: a limit or a swap file was given */
-    uint64_t mem_limit;   /* --mem-limit, 0: none */
-    char *swap_file;      /* --swap-file, or NULL: a temporary one */
-    uint64_t swap_size;   /* --swap-size, 0: all guest RAM */
-    uint64_t swap_cache;  /* --swap-cache */
+    GPtrArray *cfgs;         /* SpVmConfig*, in --vm order */
+    GPtrArray *clones;       /* RunClone*, in --clone order */
+    char *kvm_path;          /* --kvm */
+    gint timeout;            /* --timeout seconds, 0: none */
+    gint status_interval;    /* --status seconds, 0: never */
+    gboolean quiet, json;    /* --quiet, --json */
+    gboolean results;        /* --results */
+    gboolean top;            /* --top */
+    char *log_dir;           /* --log-dir, or NULL */
+    char *metrics_listen;    /* --metrics-listen, or NULL */
+    bool engine_on;          /* --engine=on (the default) */
+    bool host_ksm;           /* --engine=ksm */
+    SpEngineKnobs knobs;     /* the defaults and the knob options */
+    char **allow;            /* --allow-share A:B, checked */
+    bool swap;               /* swap on: a limit or a swap file was given */
+    uint64_t mem_limit;      /* --mem-limit, 0: none */
+    char *swap_file;         /* --swap-file, or NULL: a temporary one */
+    uint64_t swap_size;      /* --swap-size, 0: all guest RAM */
+    uint64_t swap_cache;     /* --swap-cache */
+    uint32_t swap_readahead; /* --swap-readahead */
 } RunOptions;
 
 static void run_options_clear(RunOptions *o)
@@ -653,6 +654,7 @@ static bool run_parse_engine(const RunEngineArgs *a, RunOptions *o)
 /* The swap options: sizes, and what swap needs; false after a usage error. */
 typedef struct RunSwapArgs {
     char *mem_limit, *swap_file, *swap_size, *swap_cache;
+    gint readahead;
 } RunSwapArgs;
 
 static void run_swap_args_clear(RunSwapArgs *a)
@@ -680,6 +682,12 @@ static bool run_parse_swap(RunSwapArgs *a, RunOptions *o)
         !run_size_opt("swap-size", a->swap_size, false, &o->swap_size) ||
         !run_size_opt("swap-cache", a->swap_cache, true, &o->swap_cache))
         return false;
+    if (a->readahead < 0 || a->readahead > SP_SWAP_READAHEAD_MAX) {
+        g_printerr("samepage run: --swap-readahead must be 0..%d, not %d\n", SP_SWAP_READAHEAD_MAX,
+                   a->readahead);
+        return false;
+    }
+    o->swap_readahead = (uint32_t)a->readahead;
     o->swap_file = g_steal_pointer(&a->swap_file);
     bool vm_limit = false;
     uint64_t ram = 0;
@@ -787,7 +795,7 @@ static bool run_parse(int argc, char **argv, RunOptions *o)
         {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &o->kvm_path, "KVM device (default /dev/kvm)", "PATH"},
         {NULL},
     };
-    g_auto(RunSwapArgs) sa = {0};
+    g_auto(RunSwapArgs) sa = {.readahead = SP_SWAP_READAHEAD_DEFAULT};
     GOptionEntry swap_entries[] = {
         {"mem-limit", 0, 0, G_OPTION_ARG_STRING, &sa.mem_limit,
          "Memory all VMs' guest RAM may occupy; beyond it, cold pages are swapped (default: no "
@@ -799,6 +807,10 @@ static bool run_parse(int argc, char **argv, RunOptions *o)
          "Most the swap file may hold (sparse; default: all guest RAM)", "SIZE"},
         {"swap-cache", 0, 0, G_OPTION_ARG_STRING, &sa.swap_cache,
          "Compressed swap tier in memory, in front of the file (default 64M; 0: none)", "SIZE"},
+        {"swap-readahead", 0, 0, G_OPTION_ARG_INT, &sa.readahead,
+         "Swapped pages of the same 16-page block brought back with a faulting one (0..14, "
+         "default 7; 0: none)",
+         "N"},
         {NULL},
     };
     g_auto(RunEngineArgs) ea = {0};
@@ -865,7 +877,8 @@ static bool run_start_engine(RunCtx *ctx, const RunOptions *o)
                        .file_bytes = o->swap_size,
                        .cache_bytes = o->swap_cache,
                        .host_limit = o->mem_limit,
-                       .pressure = true};
+                       .pressure = true,
+                       .readahead = o->swap_readahead};
     bool ok = sp_engine_enable_swap(ctx->engine, &sc, &error);
     if (tmp)
         unlink(tmp); /* ours alone: it goes with us */

@@ -189,7 +189,7 @@ int main(int argc, char **argv)
     g_autofree char *runtime_dir = NULL, *vm_user = NULL, *metrics_listen = NULL;
     gboolean verbose = FALSE, version = FALSE, swap = FALSE;
     g_autofree char *mem_limit = NULL, *swap_file = NULL, *swap_size = NULL, *swap_cache = NULL;
-    gint clone_max = SP_VM_CLONE_MAX;
+    gint clone_max = SP_VM_CLONE_MAX, readahead = SP_SWAP_READAHEAD_DEFAULT;
     GOptionEntry entries[] = {
         {"state-dir", 'd', 0, G_OPTION_ARG_FILENAME, &state_dir,
          "Where VM definitions, console logs and run markers live (default /var/lib/samepage)",
@@ -226,6 +226,10 @@ int main(int argc, char **argv)
          "Most the swap file may hold (sparse; default: the host's RAM)", "SIZE"},
         {"swap-cache", 0, 0, G_OPTION_ARG_STRING, &swap_cache,
          "Compressed swap tier in memory, in front of the file (default 64M; 0: none)", "SIZE"},
+        {"swap-readahead", 0, 0, G_OPTION_ARG_INT, &readahead,
+         "Swapped pages of the same 16-page block brought back with a faulting one (0..14, "
+         "default 7; 0: none)",
+         "N"},
         {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages too", NULL},
         {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
         {NULL},
@@ -271,6 +275,11 @@ int main(int argc, char **argv)
         g_printerr("samepaged: --clone-max must be 1..%d, not %d\n", SP_VM_CLONE_MAX, clone_max);
         return 2;
     }
+    if (readahead < 0 || readahead > SP_SWAP_READAHEAD_MAX) {
+        g_printerr("samepaged: --swap-readahead must be 0..%d, not %d\n", SP_SWAP_READAHEAD_MAX,
+                   readahead);
+        return 2;
+    }
     if (argc > 1) {
         g_printerr("samepaged: unexpected argument '%s'\n", argv[1]);
         return 2;
@@ -298,7 +307,8 @@ int main(int argc, char **argv)
     if (!runtime_dir)
         runtime_dir = g_strdup(sock_dir);
 
-    SpSwapConfig swap_cfg = {.cache_bytes = 64ULL << 20, .pressure = true};
+    SpSwapConfig swap_cfg = {
+        .cache_bytes = 64ULL << 20, .pressure = true, .readahead = (uint32_t)readahead};
     g_autoptr(GError) serr = NULL;
     if (!sp_parse_size_option("mem-limit", mem_limit, false, &swap_cfg.host_limit, &serr) ||
         !sp_parse_size_option("swap-size", swap_size, false, &swap_cfg.file_bytes, &serr) ||
