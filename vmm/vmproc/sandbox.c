@@ -8,8 +8,9 @@
  * dumpable (so that no process of the same user can open our /proc/PID/mem
  * or ptrace us, and we cannot do it to another VM: every VM process is
  * non-dumpable).  sp_sandbox_seccomp(): the system-call filter; anything not
- * listed kills the whole process (SIGSYS), which the supervisor reports as
- * a crash of that VM.
+ * listed is refused and kills the whole process (SIGSYS, after a line on
+ * stderr that names the call and where it came from), which the supervisor
+ * reports as a crash of that VM.
  *
  * The list is what a running VM needs: KVM and userfaultfd ioctls on the
  * descriptors it opened during setup, memory mapping (merges, clone
@@ -20,6 +21,7 @@
  * process_vm_readv, no signals to other processes.
  */
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/sched.h>
@@ -157,35 +159,57 @@ static const int allowed[] = {
     SCMP_SYS(membarrier),
 };
 
-/* log mode: a system call outside the filter is reported on stderr and
- * fails with ENOSYS (the process goes on), for finding what a change
- * needs.  Async-signal-safe: write(2) only. */
+/* A system call outside the filter traps here (SIGSYS), in the thread that
+ * made it: the call is refused either way.  Said on stderr with where it
+ * came from (backtrace: addresses in the binary, for addr2line), so that a
+ * VM that dies of it says why.  Then, normally, the process dies of SIGSYS
+ * (the handler is reset and the signal raised: it is delivered as soon as
+ * the handler returns, before the thread runs on); in log mode the call
+ * fails with ENOSYS and the process goes on, for finding what a change
+ * needs.  Async-signal-safe: write(2), backtrace (loaded before the
+ * filter), sigaction, tgkill. */
+static bool sigsys_log_only;
+
 static void sigsys_report(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
-    char buf[64] = "samepage-vm: seccomp: system call ";
+    char buf[96] = "samepage-vm: seccomp: system call ";
     size_t n = strlen(buf);
-    int nr = si->si_syscall;
-    char digits[12];
-    int d = 0;
-    do
-        digits[d++] = (char)('0' + nr % 10);
-    while ((nr /= 10) && d < 11);
-    while (d)
-        buf[n++] = digits[--d];
-    buf[n++] = '\n';
+    long nums[2] = {si->si_syscall, (long)gettid()};
+    for (int k = 0; k < 2; k++) {
+        char digits[20];
+        int d = 0;
+        long v = nums[k];
+        do
+            digits[d++] = (char)('0' + v % 10);
+        while ((v /= 10) && d < 19);
+        while (d)
+            buf[n++] = digits[--d];
+        const char *mid = k == 0 ? " refused in thread " : ", called from:\n";
+        memcpy(buf + n, mid, strlen(mid));
+        n += strlen(mid);
+    }
     if (write(2, buf, n) < 0)
         return;
+    void *frames[32];
+    backtrace_symbols_fd(frames, backtrace(frames, G_N_ELEMENTS(frames)), 2);
+    if (!sigsys_log_only) {
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        sigaction(SIGSYS, &dfl, NULL);
+        raise(SIGSYS);
+        return;
+    }
     ((ucontext_t *)uc)->uc_mcontext.gregs[REG_RAX] = -ENOSYS;
 }
 
 bool sp_sandbox_seccomp(bool log_only, GError **error)
 {
-    if (log_only) {
-        struct sigaction sa = {.sa_sigaction = sigsys_report, .sa_flags = SA_SIGINFO};
-        sigaction(SIGSYS, &sa, NULL);
-    }
-    scmp_filter_ctx ctx = seccomp_init(log_only ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS);
+    void *warm[2];
+    (void)backtrace(warm, 2); /* its first call loads libgcc_s: not in the handler */
+    sigsys_log_only = log_only;
+    struct sigaction sa = {.sa_sigaction = sigsys_report, .sa_flags = SA_SIGINFO};
+    sigaction(SIGSYS, &sa, NULL);
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
     int rc = ctx ? 0 : -ENOMEM;
     for (size_t i = 0; rc == 0 && i < G_N_ELEMENTS(allowed); i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
