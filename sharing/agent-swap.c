@@ -392,6 +392,7 @@ static bool ask(SpAgent *a, SwapAsk *q, SpProtoSwapAnswer *ans)
 static void install(SpAgent *a, uint64_t g, const uint8_t *content)
 {
     uint8_t *page = a->mem->host + g * SP_PAGE_SIZE;
+    __atomic_fetch_or(&a->refaulted[g / 64], 1ULL << (g % 64), __ATOMIC_RELEASE);
     struct uffdio_copy c = {.dst = (uintptr_t)page, .src = (uintptr_t)content, .len = SP_PAGE_SIZE};
     if (ioctl(a->mem->uffd, UFFDIO_COPY, &c) < 0 && errno != EEXIST)
         g_warning("event=swap-in-copy-failed vm=%s gfn=%" G_GUINT64_FORMAT " error=\"%s\"", a->name,
@@ -443,7 +444,9 @@ static void resolve(SpAgent *a, uint64_t addr)
     if (!ask(a, &q, &ans))
         return;
     if (ans.how == SP_PROTO_SWAPANS_COPY) {
-        __atomic_fetch_or(&a->refaulted[g / 64], 1ULL << (g % 64), __ATOMIC_RELEASE);
+        /* Back, and a second chance from the clock for it and for what came
+         * with it: read ahead for use, not to be the next victims (their
+         * idle counts are those of pages that were out). */
         install(a, g, q.page);
         for (uint32_t i = 0; i < q.got; i++)
             install(a, q.got_gfn[i], q.got_pages + (gsize)i * SP_PAGE_SIZE);

@@ -47,7 +47,6 @@
  * memory of their own while it runs: 2 MiB each at most. */
 #define PRIVATE_BATCH  512
 #define FRAME_BATCH    512
-#define HEADROOM_PCT   97
 #define ROOM_MAX_PCT   25
 #define PSI_SOME_LIMIT 20.0
 #define AVAIL_MIN_PCT  5

@@ -101,6 +101,7 @@ typedef struct ShSwap {
 
 /* swap.c */
 #define THROTTLE_MAX_MS 50 /* the longest a swap-in waits for the balancer */
+#define HEADROOM_PCT    97 /* the balancer evicts down to this much of a limit */
 ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm); /* lock held */
 void sh_swap_slot_left(ShSwap *sw, uint32_t slot);     /* lock held: note when */
 /* The frame whose (pool, off) is out comes back into its pool; lock held.

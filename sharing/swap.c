@@ -129,18 +129,22 @@ static void throttle(ShSwap *sw, ShSwapVm *v)
     sw->throttled++;
 }
 
-/* Read-ahead: how many more pages may come back now without going over
- * the host's or v's limit (lock held). */
+/* Read-ahead: how many more pages may come back now (lock held).  Only
+ * into room under what the balancer evicts down to (HEADROOM_PCT of each
+ * limit): at a limit the balancer is working at, a page read ahead would
+ * push out another, likely one of the same sequence. */
 static uint32_t ahead_room(ShSwap *sw, ShSwapVm *v)
 {
     uint64_t room = sw->readahead;
+    uint64_t host = sw->host_limit_pages * HEADROOM_PCT / 100;
+    uint64_t vm = v->limit_pages * HEADROOM_PCT / 100;
     if (sw->host_limit_pages) {
         uint64_t used = sw->charged + sw->in_since;
-        room = MIN(room, used < sw->host_limit_pages ? sw->host_limit_pages - used : 0);
+        room = MIN(room, used < host ? host - used : 0);
     }
     if (v->limit_pages) {
         uint64_t used = v->charged + v->in_since;
-        room = MIN(room, used < v->limit_pages ? v->limit_pages - used : 0);
+        room = MIN(room, used < vm ? vm - used : 0);
     }
     return (uint32_t)room;
 }
