@@ -123,6 +123,10 @@ struct SpEngineVm {
     uint64_t merged;               /* counters.c; eng->lock: pages whose fid_of is a frame */
     uint64_t zero;                 /* exchange.c; eng->lock: the agent's zero pages, last said */
     uint64_t volatile_now;         /* scan.c; eng->lock: volatile pages counted this pass */
+    uint64_t map_est;              /* scan.c; eng->lock: its mappings at most (the agent's count
+                                    * at the pass's start + what merges added since) */
+    uint64_t map_skipped_now;      /* scan.c; eng->lock: merges the budget refused this pass */
+    uint64_t map_skipped;          /* scan.c; eng->lock: the same, its last full pass */
     SpProtoVmStats agent;          /* sp_engine_get_vm_stats; eng->lock: the agent's last stats */
     SpProtoVmStatsMore agent_more; /* ... their second part (0: an older VM process) */
     gint64 agent_us;       /* sp_engine_get_vm_stats; eng->lock: when they came (monotonic) */

@@ -52,6 +52,7 @@ void sp_engine_default_knobs(SpEngineKnobs *k)
         .advisor_mode = 0,
         .advisor_target_scan_time = 200, /* KSM's advisor defaults */
         .advisor_max_cpu = 70,
+        .map_budget = 500, /* one mapping per 2 guest pages: docs/sharing.md, "Mappings" */
     };
 }
 
@@ -688,6 +689,7 @@ void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s
     out->mappings = vm->agent.mappings;
     out->merges = vm->agent.merges;
     out->merge_maps = vm->agent_more.merge_maps;
+    out->map_skipped = vm->map_skipped;
     out->profit_bytes = (int64_t)((vm->merged + vm->zero) * SP_PAGE_SIZE) -
                         (int64_t)(vm->agent.metadata_bytes + vm->npages * sizeof(uint32_t));
     out->rss_pages = vm->agent.resident_pages - MIN(vm->agent.resident_pages, vm->merged);

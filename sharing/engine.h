@@ -73,6 +73,10 @@ typedef struct SpEngineKnobs {
                                         * sleep_millisecs itself, from the two below */
     uint32_t advisor_target_scan_time; /* seconds a full scan should take */
     uint32_t advisor_max_cpu; /* percent of one CPU the engine and its agents use at most */
+    /* Mappings (docs/sharing.md, "Mappings"): per 1000 of a VM's guest pages,
+     * the mappings (VMAs) its RAM may be split into before only merges that
+     * add none, or runs of 16 pages or more, go on (0: no budget). */
+    uint32_t map_budget;
 } SpEngineKnobs;
 
 /* Host NUMA nodes the per-node counters cover. */
@@ -91,6 +95,7 @@ typedef struct SpEngineStats {
     uint64_t saved_bytes;    /* (pages_sharing + zero_pages) x 4096: memory the sharing saves */
     uint64_t metadata_bytes; /* the engine's own memory for page tables, index and frames */
     uint64_t merges;         /* merge events, cumulative */
+    uint64_t map_skipped;    /* merges the mapping budget refused in the last full pass, all VMs */
     uint64_t cow_breaks;   /* shares broken by a guest write (seen in the dirty log), cumulative */
     uint64_t frames_freed; /* frames whose last mapper went, cumulative */
     uint64_t wp_faults_seen; /* guest writes caught blocked inside a merge window (test delay) */
@@ -139,6 +144,8 @@ typedef struct SpEngineVmStats {
     uint64_t merges;         /* its pages merged, cumulative */
     uint64_t merge_maps;     /* mmap calls those merges took, cumulative: a run of consecutive
                               * pages onto consecutive frames takes one */
+    uint64_t map_skipped;    /* merges the mapping budget refused in its last full pass: the
+                              * sharing left on the table (pages) */
     int64_t profit_bytes;    /* bytes saved for this VM minus its metadata */
     uint64_t rss_pages;      /* resident pages of its RAM minus its merged pages: what it keeps
                               * to itself (shared frames count once, in the pool) */

@@ -34,6 +34,9 @@ const SpEngineKnobInfo sp_engine_knob_info[SP_ENGINE_NKNOBS] = {
     {KNOB(advisor_max_cpu), .min = 1, .max = 100, .arg = "PCT",
      .help = "With advisor_mode=1: percent of one CPU the engine and its agents may use "
              "(default 70, KSM's)"},
+    {KNOB(map_budget), .min = 0, .max = 2000, .arg = "PERMILLE",
+     .help = "Mappings (VMAs) a VM's RAM may be split into, per 1000 of its pages; past it "
+             "only merges that add none and runs of 16+ pages go on (default 500; 0: no budget)"},
 };
 
 const SpEngineKnobInfo *sp_engine_knob_find(const char *name)

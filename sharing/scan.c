@@ -46,6 +46,7 @@
 
 void sh_scan_begin(SpEngine *eng)
 {
+    eng->stats.map_skipped = 0;
     for (uint32_t i = 0; i < eng->nslots; i++) {
         SpEngineVm *vm = eng->vm_slots[i];
         if (!vm || vm->broken || vm->hold)
@@ -53,6 +54,15 @@ void sh_scan_begin(SpEngine *eng)
         SpProtoMsg r = {0};
         vm->volatile_now = 0;
         vm->cursor = vm->first;
+        /* The mapping budget: what the last pass left, and the agent's
+         * own count of its mappings to start this one from. */
+        vm->map_skipped = vm->map_skipped_now;
+        vm->map_skipped_now = 0;
+        eng->stats.map_skipped += vm->map_skipped;
+        if (eng->knobs.map_budget) {
+            sh_vm_refresh_stats(eng, vm);
+            vm->map_est = vm->agent.mappings;
+        }
         if (sh_exchange(eng, vm, SP_PROTO_M_BEGIN, NULL, 0, NULL, 0, &r)) {
             SpProtoReader rd = sp_proto_reader(&r);
             SpProtoReleased rel;
@@ -126,13 +136,95 @@ static bool frame_loc(SpEngine *eng, SpEngineVm *vm, uint32_t fid, uint32_t *spa
 
 typedef struct Item {
     SpProtoMergeItem it;
-    guint want; /* index in the wants */
+    guint want;    /* index in the wants */
+    uint8_t added; /* mappings the budget counted for it (given back if it does not happen) */
 } Item;
 
 static gint item_cmp(gconstpointer a, gconstpointer b)
 {
     uint64_t x = ((const Item *)a)->it.gfn, y = ((const Item *)b)->it.gfn;
     return x < y ? -1 : x > y;
+}
+
+/* The mapping budget (docs/sharing.md, "Mappings").  A VM's RAM is split
+ * into a new mapping wherever a page's mapping changes: anonymous to a
+ * frame, or to a frame that is not the next one of the same space.  A merge
+ * changes the boundaries on each side of its page: from the engine's own
+ * state of the neighbours (the left one as this request leaves it), that
+ * is -2..+2 mappings.  Past the budget, a merge that adds mappings goes on
+ * only in a run of BUDGET_RUN pages (two mappings for 64 KiB or more); the
+ * rest are refused and counted.  The count starts each pass from the
+ * agent's exact one; in between it only grows (what unmerges and
+ * copy-on-write breaks give back waits for the next pass), and a page the
+ * engine does not know is still file-mapped (copied on write) only makes
+ * it count high: the budget errs on the side of fewer mappings. */
+#define BUDGET_RUN 16
+
+typedef struct Loc {
+    bool edge; /* beyond guest RAM: no boundary there */
+    bool file; /* maps a frame (space, off) */
+    uint32_t space, off;
+} Loc;
+
+static Loc page_loc(SpEngine *eng, SpEngineVm *vm, uint64_t gfn)
+{
+    Loc l = {.edge = gfn >= vm->npages};
+    if (!l.edge && vm->fid_of[gfn] != NO_FRAME)
+        l.file = frame_loc(eng, vm, vm->fid_of[gfn], &l.space, &l.off);
+    return l;
+}
+
+static int boundary(Loc a, Loc b)
+{
+    if (a.edge || b.edge)
+        return 0;
+    if (a.file != b.file)
+        return 1;
+    return a.file && (a.space != b.space || b.off != a.off + 1);
+}
+
+static bool item_follows(const Item *a, const Item *b)
+{
+    return b->it.gfn == a->it.gfn + 1 && b->it.space == a->it.space && b->it.off == a->it.off + 1;
+}
+
+static void budget_filter(SpEngine *eng, SpEngineVm *vm, GArray *sorted)
+{
+    if (!eng->knobs.map_budget || !sorted->len)
+        return;
+    uint64_t limit = vm->npages * eng->knobs.map_budget / 1000;
+    guint n = sorted->len, kept = 0;
+    g_autofree guint *run = g_new(guint, n);
+    for (guint i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && item_follows(&g_array_index(sorted, Item, j - 1),
+                                              &g_array_index(sorted, Item, j));
+             j++)
+            ;
+        for (guint k = i; k < j; k++)
+            run[k] = j - i;
+    }
+    Loc left = {0};
+    uint64_t left_gfn = UINT64_MAX; /* the last page kept, as it will be */
+    for (guint i = 0; i < n; i++) {
+        Item x = g_array_index(sorted, Item, i);
+        uint64_t g = x.it.gfn;
+        Loc me = {.file = true, .space = x.it.space, .off = x.it.off};
+        Loc cur = page_loc(eng, vm, g);
+        Loc l = g == 0 ? (Loc){.edge = true} : left_gfn == g - 1 ? left : page_loc(eng, vm, g - 1);
+        Loc r = page_loc(eng, vm, g + 1);
+        int delta = boundary(l, me) + boundary(me, r) - boundary(l, cur) - boundary(cur, r);
+        if (delta > 0 && vm->map_est + (uint64_t)delta > limit && run[i] < BUDGET_RUN) {
+            vm->map_skipped_now++;
+            continue;
+        }
+        if (delta > 0)
+            vm->map_est += (uint64_t)delta;
+        x.added = (uint8_t)MAX(delta, 0);
+        g_array_index(sorted, Item, kept++) = x;
+        left = me;
+        left_gfn = g;
+    }
+    g_array_set_size(sorted, kept);
 }
 
 /* Step 4 for one VM: its merges among the wants, in guest-address order
@@ -142,6 +234,7 @@ typedef struct MergeJob {
     SpEngineVm *vm;
     GArray *items; /* SpProtoMergeItem */
     GArray *which; /* guint: the want of each item */
+    GArray *added; /* uint8_t: the mappings the budget counted for each item */
     guint done;    /* items answered */
     guint n;       /* items in the message in flight (0: none) */
     uint32_t seq;
@@ -160,14 +253,17 @@ static void merge_job_init(SpEngine *eng, MergeJob *job, SpEngineVm *vm, GArray 
         g_array_append_val(sorted, x);
     }
     g_array_sort(sorted, item_cmp);
+    budget_filter(eng, vm, sorted);
     *job = (MergeJob){
         .vm = vm,
         .items = g_array_sized_new(FALSE, FALSE, sizeof(SpProtoMergeItem), sorted->len),
         .which = g_array_sized_new(FALSE, FALSE, sizeof(guint), sorted->len),
+        .added = g_array_sized_new(FALSE, FALSE, sizeof(uint8_t), sorted->len),
     };
     for (guint i = 0; i < sorted->len; i++) {
         g_array_append_val(job->items, g_array_index(sorted, Item, i).it);
         g_array_append_val(job->which, g_array_index(sorted, Item, i).want);
+        g_array_append_val(job->added, g_array_index(sorted, Item, i).added);
     }
 }
 
@@ -201,8 +297,11 @@ static void merge_job_collect(SpEngine *eng, MergeJob *job, GArray *wants)
     SpProtoReader rd = sp_proto_reader(&r);
     const uint8_t *res = sp_proto_read_array(&rd, n, 1);
     for (guint k = 0; res && k < n; k++) {
-        if (!res[k])
+        if (!res[k]) { /* not merged: what the budget counted for it comes back */
+            job->vm->map_est -=
+                MIN(job->vm->map_est, g_array_index(job->added, uint8_t, job->done + k));
             continue;
+        }
         Want *w = &g_array_index(wants, Want, g_array_index(job->which, guint, job->done + k));
         sh_page_set_merged(eng, job->vm, w->gfn, w->fid);
         eng->stats.merges++;
@@ -216,11 +315,53 @@ static void merge_job_collect(SpEngine *eng, MergeJob *job, GArray *wants)
  * while the others work on theirs (the engine's work is a chain of
  * requests, and on a host whose vCPUs keep every core busy each request
  * waits its turn on a core: several in flight wait together). */
+/* A new frame (no mapper yet) that only one VM's job still asks for
+ * would be one page for one page: no saving, and a mapping or two spent.
+ * Its item goes (the mapping budget refused its partner; counted with
+ * those). */
+static void drop_lone_frames(SpEngine *eng, MergeJob *jobs, guint njobs, GArray *wants)
+{
+    g_autoptr(GHashTable) asks = g_hash_table_new(g_direct_hash, g_direct_equal);
+    for (int pass = 0; pass < 2; pass++)
+        for (guint j = 0; j < njobs; j++) {
+            MergeJob *job = &jobs[j];
+            guint kept = 0;
+            for (guint i = 0; i < job->items->len; i++) {
+                Want *w = &g_array_index(wants, Want, g_array_index(job->which, guint, i));
+                gpointer key = GUINT_TO_POINTER(w->fid + 1);
+                guint n = GPOINTER_TO_UINT(g_hash_table_lookup(asks, key));
+                bool fresh = sh_frame(eng, w->fid)->refs == 0;
+                if (pass == 0) {
+                    if (fresh)
+                        g_hash_table_insert(asks, key, GUINT_TO_POINTER(n + 1));
+                    continue;
+                }
+                uint8_t added = g_array_index(job->added, uint8_t, i);
+                if (fresh && n < 2) {
+                    job->vm->map_skipped_now++;
+                    job->vm->map_est -= MIN(job->vm->map_est, added);
+                    continue;
+                }
+                g_array_index(job->items, SpProtoMergeItem, kept) =
+                    g_array_index(job->items, SpProtoMergeItem, i);
+                g_array_index(job->added, uint8_t, kept) = added;
+                g_array_index(job->which, guint, kept++) = g_array_index(job->which, guint, i);
+            }
+            if (pass == 1) {
+                g_array_set_size(job->items, kept);
+                g_array_set_size(job->which, kept);
+                g_array_set_size(job->added, kept);
+            }
+        }
+}
+
 static void merge_all(SpEngine *eng, GPtrArray *vms, GArray *wants)
 {
     g_autofree MergeJob *jobs = g_new0(MergeJob, vms->len);
     for (guint i = 0; i < vms->len; i++)
         merge_job_init(eng, &jobs[i], vms->pdata[i], wants);
+    if (eng->knobs.map_budget)
+        drop_lone_frames(eng, jobs, vms->len, wants);
     for (bool sent = true; sent;) {
         sent = false;
         for (guint i = 0; i < vms->len; i++)
@@ -232,6 +373,7 @@ static void merge_all(SpEngine *eng, GPtrArray *vms, GArray *wants)
     for (guint i = 0; i < vms->len; i++) {
         g_array_free(jobs[i].items, TRUE);
         g_array_free(jobs[i].which, TRUE);
+        g_array_free(jobs[i].added, TRUE);
     }
 }
 

@@ -381,6 +381,93 @@ static void test_merge_runs(void)
     harness_free(h);
 }
 
+/* Mappings of the VM process within its guest RAM, from /proc/PID/maps. */
+static uint64_t ram_mappings(SpVm *vm, uint64_t ram_bytes)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/maps", (int)sp_vm_pid(vm));
+    g_autofree char *text = NULL;
+    g_assert_true(g_file_get_contents(path, &text, NULL, NULL));
+    uint64_t base = sp_vm_ram_base(vm), n = 0;
+    for (char *line = text; line && *line;) {
+        char *nl = strchr(line, '\n');
+        unsigned long long s = 0, e = 0;
+        if (sscanf(line, "%llx-%llx", &s, &e) == 2 && s < base + ram_bytes && e > base)
+            n++;
+        line = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+/* The mapping budget (docs/sharing.md, "Mappings"): two VMs of scattered
+ * shared pages (memload's shuffled layout: every merge is a mapping or
+ * two) under a budget of 100 mappings per 1000 pages keep their guest RAM
+ * within it, counted from /proc/PID/maps; what it refused is reported;
+ * zero pages still drop.  Then the budget is lifted live: the refused
+ * pages merge and the report goes to 0. */
+static void test_map_budget(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    k.map_budget = 100;
+    k.run = 0; /* until sharing is limited to memload's pages */
+    harness_use_engine(h, &k);
+    SpVm *vm[2];
+    for (int i = 0; i < 2; i++)
+        vm[i] = harness_add(h,
+                            "name=b%d,mem=32M,vcpus=1,domain=budget,payload=memload,"
+                            "args=seed=10,shared=60,zero=10,interval=200",
+                            i);
+    harness_start_all(h);
+    for (int i = 0; i < 2; i++)
+        harness_share_managed(h, vm[i]);
+    harness_engine_run(h, 1);
+    k.run = 1;
+    harness_converge(h);
+    const uint64_t ram = 32ULL << 20, limit = (ram / 4096) * 100 / 1000;
+    SpEngineStats st;
+    sp_engine_get_stats(h->engine, &st);
+    uint64_t skipped_all = 0;
+    for (int i = 0; i < 2; i++) {
+        SpEngineVmStats vs;
+        sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vm[i]), &vs);
+        uint64_t maps = ram_mappings(vm[i], ram);
+        g_test_message("budget 100 per 1000 pages (%" G_GUINT64_FORMAT
+                       " mappings): VM b%d has %" G_GUINT64_FORMAT
+                       " (the agent counts %" G_GUINT64_FORMAT "), %" G_GUINT64_FORMAT
+                       " merged, %" G_GUINT64_FORMAT " zero, %" G_GUINT64_FORMAT " refused",
+                       limit, i, maps, vs.mappings, vs.merged_pages, vs.zero_pages, vs.map_skipped);
+        g_assert_cmpuint(maps, <=, limit + limit / 50 + 16);
+        g_assert_cmpuint(vs.map_skipped, >, 0);
+        g_assert_cmpuint(vs.merged_pages, >, 0);
+        g_assert_cmpuint(vs.zero_pages, >, 0);
+        skipped_all += vs.map_skipped;
+    }
+    g_assert_cmpuint(st.map_skipped, ==, skipped_all);
+    /* No frame was made for one page alone (its partner refused): every
+     * frame has two mappers or more. */
+    g_test_message("frames %" G_GUINT64_FORMAT ", pages_sharing %" G_GUINT64_FORMAT,
+                   st.pages_shared, st.pages_sharing);
+    g_assert_cmpuint(st.pages_sharing, >=, st.pages_shared);
+    uint64_t sharing_before = st.pages_sharing;
+
+    k.map_budget = 0; /* lifted, live */
+    g_autoptr(GError) err = NULL;
+    g_assert_true(sp_engine_set_knobs(h->engine, &k, &err));
+    harness_converge(h);
+    g_assert_true(sp_engine_wait_scans(h->engine, 2, 60)); /* a whole pass without it */
+    sp_engine_get_stats(h->engine, &st);
+    g_test_message("no budget: pages_sharing %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
+                   ", refused %" G_GUINT64_FORMAT ", mappings %" G_GUINT64_FORMAT
+                   " and %" G_GUINT64_FORMAT,
+                   sharing_before, st.pages_sharing, st.map_skipped, ram_mappings(vm[0], ram),
+                   ram_mappings(vm[1], ram));
+    g_assert_cmpuint(st.map_skipped, ==, 0);
+    g_assert_cmpuint(st.pages_sharing, >, sharing_before);
+    g_assert_cmpuint(ram_mappings(vm[0], ram), >, limit + limit / 50 + 16);
+    harness_expect_bytes_intact(h);
+    harness_free(h);
+}
+
 /* VMs of different domains never share a non-zero page; same domain does
  * (PFNs from each VM process's pagemap). */
 static void test_domains_hold(void)
@@ -624,6 +711,7 @@ int main(int argc, char **argv)
     g_test_add_func("/sharing/savings-real", test_savings_real);
     g_test_add_func("/sharing/write-in-merge-window", test_write_in_merge_window);
     g_test_add_func("/sharing/merge-runs", test_merge_runs);
+    g_test_add_func("/sharing/map-budget", test_map_budget);
     g_test_add_func("/sharing/attack", test_attack);
     g_test_add_func("/sharing/release-keeps-frames", test_release_keeps_frames);
     g_test_add_func("/sharing/merge-across-nodes", test_merge_across_nodes);

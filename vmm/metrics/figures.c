@@ -83,6 +83,10 @@ static const SpFigure node_figures[] = {
      "one CPU (advisor_mode=1 keeps it under advisor_max_cpu)"},
     {"mappings", "samepage_mappings", SP_FIG_GAUGE, SP_FIG_U64, NODE(mappings), SP_FIG_COUNT, NULL,
      NULL, 0, false, NULL, 0, "Host mappings (VMAs) of every VM's guest RAM, summed"},
+    {"map_skipped", "samepage_map_skipped_pages", SP_FIG_GAUGE, SP_FIG_U64, NODE(eng.map_skipped),
+     SP_FIG_COUNT, NULL, "map-skipped", 0, false, NULL, 0,
+     "Merges the mapping budget refused in the last full pass, all VMs: sharing left on the "
+     "table (pages)"},
     {"vms", "samepage_vms", SP_FIG_GAUGE, SP_FIG_U64, NODE(vms), SP_FIG_COUNT, NULL, NULL, 0, false,
      NULL, 0, "VMs with figures (running, paused or just ended)"},
     {"swap_enabled", "samepage_swap_enabled", SP_FIG_GAUGE, SP_FIG_BOOL, NODE(swap.enabled),
@@ -189,6 +193,10 @@ static const SpFigure node_figures[] = {
     {"advisor_max_cpu", "samepage_knob_advisor_max_cpu_percent", SP_FIG_GAUGE, SP_FIG_U32,
      NODE(knobs.advisor_max_cpu), SP_FIG_COUNT, "shm_advisor_max_cpu", NULL, 0, false, NULL, 0,
      "Knob advisor_max_cpu: percent of one CPU the engine and its agents may use"},
+    {"map_budget", "samepage_knob_map_budget", SP_FIG_GAUGE, SP_FIG_U32, NODE(knobs.map_budget),
+     SP_FIG_COUNT, "shm_map_budget", NULL, 0, false, NULL, 0,
+     "Knob map_budget: mappings a VM's RAM may be split into per 1000 of its pages (0: no "
+     "budget)"},
 };
 
 static const SpFigure vm_figures[] = {
@@ -229,6 +237,10 @@ static const SpFigure vm_figures[] = {
     {"mappings", "samepage_vm_mappings", SP_FIG_GAUGE, SP_FIG_U64, VM(eng.mappings), SP_FIG_COUNT,
      "samepage.mappings", "mappings", SP_FIG_LINE_SHARING, false, "MAPS", 7,
      "Host mappings (VMAs) its guest RAM is split into"},
+    {"map_skipped", "samepage_vm_map_skipped_pages", SP_FIG_GAUGE, SP_FIG_U64, VM(eng.map_skipped),
+     SP_FIG_COUNT, "samepage.map_skipped", "map-skipped", SP_FIG_LINE_SHARING, false, NULL, 0,
+     "Its merges the mapping budget refused in the last full pass: sharing left on the table "
+     "(pages)"},
     {"profit_bytes", "samepage_vm_profit_bytes", SP_FIG_GAUGE, SP_FIG_I64, VM(eng.profit_bytes),
      SP_FIG_BYTES, "samepage.profit_bytes", NULL, SP_FIG_LINE_NONE, false, "PROFIT", 8,
      "Bytes its merged and zero pages save, minus its metadata"},
