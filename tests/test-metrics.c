@@ -120,9 +120,11 @@ static void test_status_text(void)
     g_autoptr(GString) out = g_string_new(NULL);
     sp_run_status(out, s, false);
     g_assert_true(g_str_has_prefix(out->str, "[status] "));
-    g_assert_nonnull(strstr(out->str, " round 7 verified 0 rewritten 0 integrity-errors 0 | merged "
-                                      "42 zero 0 private 0 mappings 3 | clone-shared 9 group 1 gen "
-                                      "0\n"));
+    g_assert_nonnull(strstr(out->str,
+                            " round 7 verified 0 rewritten 0 integrity-errors 0 | merged "
+                            "42 zero 0 private 0 mappings 3 map-skipped 0 | clone-shared 9 "
+                            "group 1 gen "
+                            "0\n"));
     g_assert_nonnull(strstr(out->str, "\n[engine] shared 0 sharing 1234 "));
     g_assert_nonnull(strstr(out->str, " full_scans 0 saved 0.0 MiB profit -0.0 MiB merges 0"));
     g_assert_nonnull(strstr(out->str, "\n[group 1] parent 0 members 2 pages 0 mappings 0 shared 0 "
