@@ -127,6 +127,8 @@ struct SpEngineVm {
                                     * at the pass's start + what merges added since) */
     uint64_t map_skipped_now;      /* scan.c; eng->lock: merges the budget refused this pass */
     uint64_t map_skipped;          /* scan.c; eng->lock: the same, its last full pass */
+    uint64_t *map_refused;         /* scan.c; eng->lock: bits by gfn, refused by the budget since
+                                    * the VM last had room (not matched again meanwhile) */
     SpProtoVmStats agent;          /* sp_engine_get_vm_stats; eng->lock: the agent's last stats */
     SpProtoVmStatsMore agent_more; /* ... their second part (0: an older VM process) */
     gint64 agent_us;       /* sp_engine_get_vm_stats; eng->lock: when they came (monotonic) */

@@ -374,6 +374,7 @@ static void shvm_free(SpEngineVm *vm)
     if (vm->agent_stat_fd >= 0)
         close(vm->agent_stat_fd);
     g_free(vm->fid_of);
+    g_free(vm->map_refused);
     if (vm->spaces)
         g_array_free(vm->spaces, TRUE);
     g_free(vm->name);

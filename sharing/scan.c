@@ -44,6 +44,11 @@
 
 #include "sharing/engine-priv.h"
 
+static uint64_t budget_limit(SpEngine *eng, SpEngineVm *vm)
+{
+    return vm->npages * eng->knobs.map_budget / 1000;
+}
+
 void sh_scan_begin(SpEngine *eng)
 {
     eng->stats.map_skipped = 0;
@@ -62,6 +67,8 @@ void sh_scan_begin(SpEngine *eng)
         if (eng->knobs.map_budget) {
             sh_vm_refresh_stats(eng, vm);
             vm->map_est = vm->agent.mappings;
+            if (vm->map_refused && vm->map_est < budget_limit(eng, vm)) /* room: all again */
+                memset(vm->map_refused, 0, (vm->npages + 63) / 64 * 8);
         }
         if (sh_exchange(eng, vm, SP_PROTO_M_BEGIN, NULL, 0, NULL, 0, &r)) {
             SpProtoReader rd = sp_proto_reader(&r);
@@ -192,7 +199,7 @@ static void budget_filter(SpEngine *eng, SpEngineVm *vm, GArray *sorted)
 {
     if (!eng->knobs.map_budget || !sorted->len)
         return;
-    uint64_t limit = vm->npages * eng->knobs.map_budget / 1000;
+    uint64_t limit = budget_limit(eng, vm);
     guint n = sorted->len, kept = 0;
     g_autofree guint *run = g_new(guint, n);
     for (guint i = 0, j; i < n; i = j) {
@@ -215,6 +222,10 @@ static void budget_filter(SpEngine *eng, SpEngineVm *vm, GArray *sorted)
         int delta = boundary(l, me) + boundary(me, r) - boundary(l, cur) - boundary(cur, r);
         if (delta > 0 && vm->map_est + (uint64_t)delta > limit && run[i] < BUDGET_RUN) {
             vm->map_skipped_now++;
+            if (!vm->map_refused)
+                vm->map_refused = g_try_new0(uint64_t, (vm->npages + 63) / 64);
+            if (vm->map_refused)
+                vm->map_refused[g / 64] |= 1ULL << (g % 64);
             continue;
         }
         if (delta > 0)
@@ -480,6 +491,14 @@ static void match(SpEngine *eng, SpEngineVm *vm, const SpProtoCand *c, Batch *b)
 {
     if (c->gfn < vm->first || c->gfn >= vm->end || vm->fid_of[c->gfn] != NO_FRAME)
         return; /* a confused agent: ignore */
+    /* Refused by the budget, which is still spent: not matched (no frame,
+     * no content read, no merge request) until the VM has room again. */
+    if (eng->knobs.map_budget && vm->map_refused &&
+        (vm->map_refused[c->gfn / 64] >> (c->gfn % 64) & 1) &&
+        vm->map_est >= budget_limit(eng, vm)) {
+        vm->map_skipped_now++;
+        return;
+    }
     uint32_t mps = eng->knobs.max_page_sharing;
     int node = eng->knobs.merge_across_nodes ? -1 : c->node1 ? (int)c->node1 - 1 : 0;
     uint64_t key = sh_key(vm->group, node, c->hash), head = 0;

