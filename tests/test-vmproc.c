@@ -9,8 +9,10 @@
  *   process's /proc/PID/mem and its descriptor of its share set's pool, and
  *   the supervisor's pool descriptors, cannot be opened; a world-readable
  *   file can (the probe works).
- * seccomp: a system call outside the filter kills that VM process (SIGSYS);
- *   its VM is reported crashed and the others go on verifying.
+ * seccomp: opening init's /proc/1/mem fails with EACCES (the
+ *   process aborts otherwise), then a system call outside the filter
+ *   (ptrace) kills that VM process (SIGSYS); its VM is reported crashed
+ *   and the others go on verifying.
  * bad-messages: a VM process that sends a message of another version, a
  *   packet larger than any message, one shorter than a header or one whose
  *   length lies is killed and its VM reported crashed ("protocol error");

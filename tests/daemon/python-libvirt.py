@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """python-libvirt.py - Debian's python3-libvirt against a real samepaged:
-memory parameters get/set (the advisor's and scan_nice live, seen on the
+memory parameters get/set (the advisor's, scan_nice and map_budget live, seen on the
 engine's and the VM's agent thread), memoryStats, getAllDomainStats with samepage.*
 keys, and a connection kept alive by keepalive across 32 s of idleness.
 Prints TAP.  Run by automake with top_builddir set."""
@@ -18,7 +18,7 @@ XML = """<domain type='samepage'><name>{name}</name><memory unit='MiB'>64</memor
 <sp:samepage xmlns:sp="https://samepage.invalid/xmlns/1"><sp:payload>memload</sp:payload>
 <sp:args>seed=1,rate=100</sp:args></sp:samepage></metadata></domain>"""
 
-tap = lvtest.Tap(15)
+tap = lvtest.Tap(17)
 ok = tap.check
 spd = lvtest.Samepaged("samepage-py.")
 URI = spd.uri
@@ -112,6 +112,17 @@ try:
         ok(conn.getMemoryParameters()["shm_advisor_mode"] == 0,
            "a read-only connection cannot turn the advisor on", e)
     ro.close()
+    conn.setMemoryParameters({"shm_map_budget": 250})
+    params = conn.getMemoryParameters()
+    ok(params["shm_map_budget"] == 250, "shm_map_budget is set and read back", params)
+    try:
+        conn.setMemoryParameters({"shm_map_budget": 2001})
+        ok(False, "shm_map_budget 2001 (over 2000) is refused")
+    except libvirt.libvirtError as e:
+        ok(e.get_error_code() == libvirt.VIR_ERR_INVALID_ARG and
+           conn.getMemoryParameters()["shm_map_budget"] == 250,
+           "shm_map_budget 2001 (over 2000) is refused", e)
+    conn.setMemoryParameters({"shm_map_budget": 500})
 
     stats = conn.getAllDomainStats()
     rec = [s for d, s in stats if d.name() == "py1"]

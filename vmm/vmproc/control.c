@@ -9,8 +9,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "rmap/clone-layout.h"
@@ -131,10 +134,20 @@ static void do_test_hook(SpVmProc *p, SpProtoMsg *req)
     }
     reply_ok(p, req, NULL, 0);
     if (hook == SP_VMPROC_HOOK_OPEN) {
-        /* Outside the filter: the kernel kills this process. */
-        g_autofree char *path = g_strdup_printf("/proc/%d/mem", (int)getppid());
+        /* Opening fails (EACCES, sandbox.c); were it to succeed, this
+         * process would abort rather than die of the filter, and the test
+         * would see the wrong reason.  Then a call outside the filter: the
+         * kernel kills this process (SIGSYS). */
+        const char *path = "/proc/1/mem";
         int fd = open(path, O_RDONLY);
-        g_warning("event=test-hook-open-survived fd=%d errno=%d", fd, errno);
+        if (fd >= 0 || errno != EACCES) {
+            g_printerr("samepage-vm: test hook: open(%s) gave %d (%s)\n", path, fd,
+                       g_strerror(errno));
+            abort();
+        }
+        syscall(SYS_ptrace, PTRACE_ATTACH, 1L, 0L, 0L);
+        g_printerr("samepage-vm: test hook: ptrace survived the filter\n");
+        abort();
     } else if (hook == SP_VMPROC_HOOK_CRASH) {
         *(volatile int *)NULL = 1;
     } else {

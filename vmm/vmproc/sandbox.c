@@ -233,6 +233,15 @@ bool sp_sandbox_seccomp(bool log_only, GError **error)
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
                               SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+    /* Opening a file fails (EACCES) rather than killing: glibc's malloc
+     * opens /proc/sys/vm/overcommit_memory the first time it shrinks a
+     * thread arena's heap (seen under load, from realloc in the agent
+     * thread), and on failure assumes "do not shrink", which is harmless.
+     * Nothing the VM process does after setup needs a path. */
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(open), 0);
     /* fstat through newfstatat(fd, "", AT_EMPTY_PATH) (glibc's fstat). */
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,

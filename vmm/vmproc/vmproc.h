@@ -70,7 +70,7 @@ void sp_vmproc_reply_error(SpVmProc *p, SpProtoMsg *req, const GError *err);
 /* --probe-open: drop privileges as after setup, try to open path. */
 int sp_vmproc_probe_open(SpVmProc *p, const char *path);
 /* TEST_HOOK numbers (tests only, --test-hooks). */
-#define SP_VMPROC_HOOK_OPEN  1 /* a system call outside the filter */
+#define SP_VMPROC_HOOK_OPEN  1 /* open fails, then a call outside the filter */
 #define SP_VMPROC_HOOK_CRASH 2 /* a wild write: SIGSEGV */
 /* ... and a hostile VM process talking garbage on its control channel: */
 #define SP_VMPROC_HOOK_BAD_VERSION 3 /* a header of another protocol version */
