@@ -10,3 +10,6 @@ bench_clone_bench_SOURCES = bench/clone-bench.c
 bench_clone_bench_LDADD = $(bench_ldadd)
 dist_noinst_SCRIPTS += bench/swap-bench bench/numa-bench bench/numa-bench-inner.sh
 EXTRA_DIST += bench/numa-migrate.c
+noinst_PROGRAMS += bench/map-cost
+bench_map_cost_SOURCES = bench/map-cost.c
+bench_map_cost_LDADD = $(GLIB_LIBS)

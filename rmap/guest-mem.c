@@ -130,8 +130,14 @@ void *sp_guest_mem_ptr(const SpGuestMem *mem, uint64_t gpa, uint64_t len)
     return mem->host + gpa;
 }
 
-uint64_t sp_guest_mem_resident_pages(const SpGuestMem *mem)
+uint64_t sp_guest_mem_resident_pages(SpGuestMem *mem)
 {
+    uint64_t now = (uint64_t)g_get_monotonic_time();
+    uint64_t at = __atomic_load_n(&mem->resident_at_us, __ATOMIC_ACQUIRE);
+    uint64_t cost = __atomic_load_n(&mem->resident_cost_us, __ATOMIC_RELAXED);
+    if (at && now - at < cost * SP_GUEST_MEM_RESIDENT_AGE)
+        return __atomic_load_n(&mem->resident, __ATOMIC_RELAXED);
+    /* Two threads may count at once: both figures are right. */
     const uint64_t chunk = 1ULL << 30; /* 256 Ki pages per mincore call */
     g_autofree unsigned char *vec = g_malloc(chunk / SP_PAGE_SIZE);
     uint64_t n = 0;
@@ -142,5 +148,9 @@ uint64_t sp_guest_mem_resident_pages(const SpGuestMem *mem)
         for (uint64_t i = 0; i < len / SP_PAGE_SIZE; i++)
             n += vec[i] & 1;
     }
+    uint64_t done = (uint64_t)g_get_monotonic_time();
+    __atomic_store_n(&mem->resident, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&mem->resident_cost_us, done - now, __ATOMIC_RELAXED);
+    __atomic_store_n(&mem->resident_at_us, done, __ATOMIC_RELEASE);
     return n;
 }
