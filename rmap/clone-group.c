@@ -120,6 +120,16 @@ uint64_t sp_clone_group_id(const SpCloneGroup *g)
     return g->id;
 }
 
+uint64_t sp_clone_group_ino(const SpCloneGroup *g)
+{
+    return g->ino;
+}
+
+uint32_t sp_clone_group_members(const SpCloneGroup *g)
+{
+    return __atomic_load_n(&g->nmembers, __ATOMIC_ACQUIRE);
+}
+
 bool sp_clone_group_holds(const SpCloneGroup *g, uint64_t off)
 {
     return off < g->npages && rmap_bit(g->present, off);
@@ -154,6 +164,7 @@ void clone_group_add_member(SpCloneGroup *g, SpRmapVm *vm, uint8_t layer)
 {
     RmapMember m = {vm, layer};
     g_array_append_val(g->members, m);
+    __atomic_store_n(&g->nmembers, g->members->len, __ATOMIC_RELEASE);
     g->refs++;
 }
 
@@ -162,6 +173,7 @@ void clone_group_remove_member(SpCloneGroup *g, SpRmapVm *vm)
     for (guint i = 0; i < g->members->len; i++)
         if (g_array_index(g->members, RmapMember, i).vm == vm) {
             g_array_remove_index_fast(g->members, i);
+            __atomic_store_n(&g->nmembers, g->members->len, __ATOMIC_RELEASE);
             group_unref_locked(g);
             return;
         }

@@ -31,6 +31,7 @@ struct SpCloneGroup {
     int refs;             /* new, ref/unref, layouts, members, children; rmap_lock */
     int layout_refs;      /* clone_group_layout_hold/release; rmap_lock: layouts holding fd */
     GArray *members;      /* clone_group_add/remove_member; rmap_lock: RmapMember */
+    uint32_t nmembers;    /* the same; rmap_lock to write, atomic to read: members->len */
 };
 
 /* The off bits live in a memfd that the VM process writes and its

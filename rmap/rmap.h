@@ -122,7 +122,11 @@ void sp_clone_group_unref(SpCloneGroup *g);
 /* The group's file, -1 once its last layout went.  Lock-free: call it
  * while a layout of the caller's VM holds the file, so it stays open. */
 int sp_clone_group_fd(const SpCloneGroup *g);
-uint64_t sp_clone_group_id(const SpCloneGroup *g); /* lock-free (immutable) */
+uint64_t sp_clone_group_id(const SpCloneGroup *g);  /* lock-free (immutable) */
+uint64_t sp_clone_group_ino(const SpCloneGroup *g); /* lock-free (immutable): its file's inode */
+/* Its members now (VMs whose layout has it, in this process's map).
+ * Lock-free (an atomic copy): a count that may change the moment after. */
+uint32_t sp_clone_group_members(const SpCloneGroup *g);
 
 typedef struct SpCloneGroupStats {
     uint64_t id;

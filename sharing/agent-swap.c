@@ -30,7 +30,9 @@
  *                    the frame's page back into the pool once, for every
  *                    sharer, and the fault is retried (UFFDIO_WAKE): the
  *                    guest maps that same page again, sharing kept;
- *   a clone's page   the same for its layer's group file (S_IN LAYER);
+ *   a clone's page   the same for its layer's group file (S_IN LAYER, with
+ *                    the file's inode: the supervisor writes the page back
+ *                    into that file, for the whole family);
  *   anything else    (an untouched page of a registered chunk): the zero page.
  * Write-protect faults are the merge protocol's; they are woken there.
  *
@@ -422,8 +424,14 @@ static void resolve(SpAgent *a, uint64_t addr)
     else if (AG_KIND(p) == AG_MERGED)
         in = (SpProtoSwapIn){
             .gfn = g, .kind = SP_PROTO_SWAPIN_FRAME, .space = AG_SPACE(p), .off = AG_OFF(p)};
-    else if (a->file_backed && a->rmap && sp_rmap_vm_maps_layer(a->rmap, g))
-        in.kind = SP_PROTO_SWAPIN_LAYER;
+    else if (a->file_backed && a->rmap && sp_rmap_vm_maps_layer(a->rmap, g)) {
+        SpCloneGroup *grp = sp_rmap_vm_layer_group(a->rmap, g);
+        uint64_t ino = grp ? sp_clone_group_ino(grp) : 0;
+        in = (SpProtoSwapIn){.gfn = g,
+                             .kind = SP_PROTO_SWAPIN_LAYER,
+                             .space = (uint32_t)ino,
+                             .ino_hi = (uint32_t)(ino >> 32)};
+    }
     if (!in.kind) { /* never written here: what a fresh page reads */
         struct uffdio_zeropage z = {.range = {.start = (uintptr_t)page, .len = SP_PAGE_SIZE}};
         if (ioctl(a->mem->uffd, UFFDIO_ZEROPAGE, &z) < 0) {

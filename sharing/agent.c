@@ -148,7 +148,7 @@ static bool do_attach(SpAgent *a, SpProtoMsg *req)
     a->idle = g_try_new0(uint8_t, a->npages);
     a->refaulted = g_try_new0(uint64_t, words);
     a->back = g_try_new0(uint64_t, words);
-    a->missing = g_try_new0(uint64_t, (a->npages / 512 + 64) / 64);
+    a->missing = g_try_new0(uint64_t, (a->npages / AG_CHUNK_PAGES + 64) / 64);
     if (!a->page || !a->hash || !a->dirty || !a->idle || !a->refaulted || !a->back || !a->missing)
         return reply_error(a, req, "not enough memory for the sharing metadata");
     a->first = at.share_end ? MIN(at.share_start / SP_PAGE_SIZE, a->npages) : 0;
@@ -524,6 +524,13 @@ void sp_agent_reset_after_remap_locked(SpAgent *a)
         return;
     a->file_backed = true;
     g_array_set_size(a->released, 0);
+    /* The file's mappings are new: registered for write-protection only
+     * (rmap/clone-file.c), whatever chunks the old ones had in missing
+     * mode.  A chunk left marked would never be registered again, and a
+     * page of the layer punched out for swap would then read as a fresh
+     * zero page - in the file, for the whole family. */
+    for (uint64_t w = 0; a->missing && w < (a->npages / AG_CHUNK_PAGES + 64) / 64; w++)
+        __atomic_store_n(&a->missing[w], 0, __ATOMIC_RELEASE);
     /* Writes before the remap are in the layer: drop their dirty bits. */
     uint64_t words = (a->npages + 63) / 64;
     struct kvm_dirty_log log = {.slot = a->slot, .dirty_bitmap = a->dirty};

@@ -85,6 +85,7 @@ typedef struct ShGroupRec {
     uint32_t *gf;      /* sh_gframe_index; eng->lock: per page, group frame index + 1; 0: not yet */
     uint64_t refs;     /* counters.c (sh_gframe_rec_get/put); eng->lock: merges onto its frames */
     uint64_t cursor;   /* sh_gframes_index_some; eng->lock: next page to index */
+    uint64_t swap_hand; /* swap-layers.c; eng->lock: the eviction clock over its pages */
     /* grec_maybe_retire; eng->lock, then the reaper's alone: next retired record */
     struct ShGroupRec *next_dead;
 } ShGroupRec;
@@ -282,7 +283,10 @@ void sh_frame_unlink(SpEngine *eng, uint32_t fid);  /* from the stable index */
 void sh_grecs_prepare(SpEngine *eng, SpRmapVm *rv); /* WITHOUT eng->lock */
 ShGroupRec *sh_grec_adopt(SpEngine *eng, int fd);   /* WITHOUT eng->lock (re-attach) */
 void sh_grecs_collect(SpEngine *eng);               /* retire unneeded records */
-void sh_grecs_reap(SpEngine *eng);                  /* WITHOUT eng->lock */
+/* Page off of rec stops being a group frame (none merged onto it); it
+ * may be indexed again later. */
+void sh_gframe_unindex(SpEngine *eng, ShGroupRec *rec, uint64_t off);
+void sh_grecs_reap(SpEngine *eng); /* WITHOUT eng->lock */
 void sh_grecs_free(SpEngine *eng);
 /* Index up to `budget` pages of clone groups that an attached member maps. */
 void sh_gframes_index_some(SpEngine *eng, uint64_t budget);

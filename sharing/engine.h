@@ -178,6 +178,7 @@ typedef struct SpSwapStats {
     bool enabled;
     uint64_t pages_swapped;  /* private pages and frames out now */
     uint64_t frames_swapped; /* of them shared frames (one slot each for all sharers) */
+    uint64_t layer_pages;    /* of those, pages of clone groups' files (docs/swap.md) */
     uint64_t bytes_written;  /* to the swap file, cumulative */
     uint64_t bytes_read;     /* from it, cumulative */
     uint64_t slots_used;     /* contents held now */
@@ -263,9 +264,14 @@ bool sp_engine_vm_set_mem_limit(SpEngine *eng, SpEngineVm *vm, uint64_t bytes, G
 void sp_engine_get_swap_stats(SpEngine *eng, SpSwapStats *out);
 /* Evict now, whatever the limits (tests, `samepage swap-out`): up to max
  * private pages of vm (all VMs: NULL) and, with frames, up to max shared
- * frames.  Returns how many left. */
+ * frames: pool frames, then pages of clone groups' files.  Returns how
+ * many left. */
 uint64_t sp_engine_swap_out(SpEngine *eng, SpEngineVm *vm, bool private_pages, bool frames,
                             uint64_t max);
+/* A VM of this engine is being cloned (hold), or that is over (release):
+ * meanwhile every clone-layer page out comes back and none leaves, since
+ * the children map the files before they can take faults. */
+void sp_engine_swap_layers_hold(SpEngine *eng, bool hold);
 
 /* The same, but the figures only the VM's agent knows (private pages,
  * mappings, resident pages) come from its last report when that is at most

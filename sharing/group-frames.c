@@ -39,6 +39,7 @@
 #include <xxhash.h>
 
 #include "sharing/engine-priv.h"
+#include "sharing/swap-priv.h"
 
 #define GF_NOT_INDEXABLE UINT32_MAX /* gf[] value: a zero page, never a frame */
 
@@ -201,19 +202,29 @@ static bool grec_has_member(SpEngine *eng, const ShGroupRec *rec)
     return false;
 }
 
+void sh_gframe_unindex(SpEngine *eng, ShGroupRec *rec, uint64_t off)
+{
+    uint32_t v = rec->gf[off];
+    if (!v || v == GF_NOT_INDEXABLE)
+        return;
+    uint32_t idx = v - 1;
+    sh_frame_unlink(eng, idx | GF_BIT);
+    gframe(eng, idx | GF_BIT)->rec = NULL;
+    g_array_append_val(eng->gframe_free, idx);
+    rec->gf[off] = 0;
+}
+
 /* eng->lock held: retire `rec` if nothing needs it any more. */
 static void grec_maybe_retire(SpEngine *eng, ShGroupRec *rec)
 {
     if (rec->refs || grec_has_member(eng, rec))
         return;
-    for (uint64_t p = 0; p < rec->npages; p++) {
-        uint32_t v = rec->gf[p];
-        if (!v || v == GF_NOT_INDEXABLE)
-            continue;
-        uint32_t idx = v - 1;
-        sh_frame_unlink(eng, idx | GF_BIT);
-        gframe(eng, idx | GF_BIT)->rec = NULL;
-        g_array_append_val(eng->gframe_free, idx);
+    for (uint64_t p = 0; p < rec->npages; p++)
+        sh_gframe_unindex(eng, rec, p);
+    if (eng->swap) { /* no VM maps the file now: its pages out are nobody's */
+        g_mutex_lock(&eng->swap->lock);
+        sh_swap_layer_file_drop(eng->swap, rec->ino);
+        g_mutex_unlock(&eng->swap->lock);
     }
     g_hash_table_remove(eng->grecs, rec->grp);
     rec->next_dead = eng->grec_dead;
@@ -272,6 +283,13 @@ static uint32_t gframe_index_page(SpEngine *eng, ShGroupRec *rec, uint64_t off, 
         return NO_FRAME;
     if (rec->gf[off])
         return (rec->gf[off] - 1) | GF_BIT;
+    if (eng->swap) { /* a page out is a hole: reading it would fill it with zeros */
+        g_mutex_lock(&eng->swap->lock);
+        bool out = sh_swap_layer_is_out(eng->swap, rec->ino, off);
+        g_mutex_unlock(&eng->swap->lock);
+        if (out)
+            return NO_FRAME;
+    }
     XXH64_hash_t h = XXH3_64bits(rec->view + off * SP_PAGE_SIZE, SP_PAGE_SIZE);
     uint32_t hash = (uint32_t)(h ^ (h >> 32));
     eng->scan_work++;

@@ -323,14 +323,14 @@ typedef struct SpProtoEvicted {
 /* A fault on a page that is not there. */
 typedef struct SpProtoSwapIn {
     uint64_t gfn;
-    uint32_t kind;  /* SP_PROTO_SWAPIN_* */
-    uint32_t space; /* FRAME: the frame the page maps */
-    uint32_t off;
-    uint32_t pad;
+    uint32_t kind;   /* SP_PROTO_SWAPIN_* */
+    uint32_t space;  /* FRAME: the frame the page maps; LAYER: its layer file's inode, low half */
+    uint32_t off;    /* FRAME */
+    uint32_t ino_hi; /* LAYER: the inode's high half (0 and 0 from an older VM process: any) */
 } SpProtoSwapIn;
 #define SP_PROTO_SWAPIN_PAGE  1 /* a private page the agent evicted */
 #define SP_PROTO_SWAPIN_FRAME 2 /* a merged page: its frame may have been evicted */
-#define SP_PROTO_SWAPIN_LAYER 3 /* a clone's page still in its layer */
+#define SP_PROTO_SWAPIN_LAYER 3 /* a clone's page still in its layer: page gfn of that file */
 
 /* Read-ahead (optional, after a PAGE request's SpProtoSwapIn, and after the
  * 4096 bytes of its COPY answer).  In the request: n candidate gfns, other

@@ -28,7 +28,8 @@
  * drops from 3 to 0 while that finds too little), then shared frames
  * (a clock over the frames, with a second chance for one brought back
  * since the hand passed): a frame is one slot and one hole for all its
- * sharers.  A private page whose content is a frame in the stable index is
+ * sharers; then pages of clone groups' files, the same way for a whole
+ * family (swap-layers.c).  A private page whose content is a frame in the stable index is
  * merged onto it rather than written; an all-zero one is not written.
  *
  * eng->lock is held for one batch at a time (one VM's private batch, or a
@@ -54,7 +55,7 @@
 /* sw->lock held: the store refused a put (its file is full or failing).
  * Eviction stops, said once; balance_once resumes it once a tenth of the
  * slots held then came back, 10 s later at the earliest. */
-static void store_full(ShSwap *sw, const GError *err)
+void sh_swap_store_full(ShSwap *sw, const GError *err)
 {
     sw->full_events++;
     if (sw->stopped_full)
@@ -71,7 +72,7 @@ static void store_full(ShSwap *sw, const GError *err)
 
 /* --- private pages --- */
 
-static bool is_zero(const uint8_t *p)
+bool sh_swap_is_zero(const uint8_t *p)
 {
     const uint64_t *w = (const uint64_t *)p;
     for (size_t i = 0; i < SP_PAGE_SIZE / 8; i++)
@@ -110,7 +111,7 @@ static void store_pages(SpEngine *eng, ShSwap *sw, ShSwapVm *v, SpEngineVm *vm,
         uint32_t slot, hash;
         if (g >= vm->npages || v->slot_of[g] || vm->fid_of[g] != NO_FRAME)
             continue; /* a confused agent */
-        if (is_zero(c)) {
+        if (sh_swap_is_zero(c)) {
             slot = ZERO_SLOT;
             sw->zero_skipped++;
         } else {
@@ -126,7 +127,7 @@ static void store_pages(SpEngine *eng, ShSwap *sw, ShSwapVm *v, SpEngineVm *vm,
             slot = sp_swap_store_put(sw->store, c, &err);
             if (slot == SP_SWAP_NO_SLOT) {
                 g_mutex_lock(&sw->lock);
-                store_full(sw, err);
+                sh_swap_store_full(sw, err);
                 g_mutex_unlock(&sw->lock);
                 continue;
             }
@@ -341,7 +342,7 @@ uint64_t sh_swap_evict_frames(SpEngine *eng, uint64_t max, SpEngineVm *only)
         int fd = slot != SP_SWAP_NO_SLOT ? pool_fd(eng, sw, f->pool) : -1;
         if (slot == SP_SWAP_NO_SLOT || fd < 0) {
             if (err)
-                store_full(sw, err);
+                sh_swap_store_full(sw, err);
             if (slot != SP_SWAP_NO_SLOT)
                 sp_swap_store_drop(sw->store, slot);
             g_mutex_unlock(&sw->lock);
@@ -487,6 +488,12 @@ static uint64_t evict(SpEngine *eng, SpEngineVm *only, uint64_t want)
         if (!n || !batch_pause(eng, only_slot, only) || eng->swap->quit)
             break;
     }
+    while (got < want && !eng->swap->quit) {
+        uint64_t n = sh_swap_evict_layers(eng, want - got, only);
+        got += n;
+        if (!n || !batch_pause(eng, only_slot, only))
+            break;
+    }
     return got;
 }
 
@@ -605,6 +612,20 @@ uint64_t sp_engine_swap_out(SpEngine *eng, SpEngineVm *vm, bool private_pages, b
         n = sh_swap_evict_frames(eng, MIN(max - got, frames_max - frames_got), vm);
         got += n;
         frames_got += n;
+        if (!batch_pause(eng, only_slot, vm))
+            break;
+    }
+    /* Clone-layer pages: one turn of each group's clock at most. */
+    uint64_t layers_max = 0;
+    GHashTableIter it;
+    gpointer k, r;
+    g_hash_table_iter_init(&it, eng->grecs);
+    while (g_hash_table_iter_next(&it, &k, &r))
+        layers_max += ((ShGroupRec *)r)->npages;
+    for (uint64_t layers_got = 0, m = 1; frames && m && got < max && layers_got < layers_max;) {
+        m = sh_swap_evict_layers(eng, MIN(max - got, layers_max - layers_got), vm);
+        got += m;
+        layers_got += m;
         if (!batch_pause(eng, only_slot, vm))
             break;
     }

@@ -65,6 +65,17 @@ typedef struct ShSwapVm {
     bool hup;             /* service; swap->lock: its channel closed (not polled) */
 } ShSwapVm;
 
+/* Pages of one clone group's file that are out (swap-layers.c): made at
+ * its first eviction, kept while the engine knows the group. */
+typedef struct ShLayerFile {
+    uint64_t ino;    /* immutable: the file's inode (what a VM's S_IN LAYER names) */
+    int fd;          /* immutable: a descriptor of the file */
+    uint64_t npages; /* immutable */
+    uint32_t *slot1; /* swap->lock: per page, its slot + 1 while out, 0: in the file */
+    uint64_t *back;  /* swap->lock: bits: brought back since the clock passed */
+    uint64_t out;    /* swap->lock: pages out */
+} ShLayerFile;
+
 typedef struct ShSwap {
     SpSwapStore *store; /* sp_engine_enable_swap; immutable */
     GMutex lock;
@@ -75,6 +86,8 @@ typedef struct ShSwap {
     GPtrArray *vms;         /* attach, service (frees the dead); lock: ShSwapVm * */
     GArray *pool_fds;       /* swap-evict.c; lock: by pool index, a descriptor of it or -1 */
     GHashTable *frames;     /* swap-evict.c, service, frame_dropped; lock: frames out */
+    GPtrArray *layer_files; /* swap-layers.c; lock: ShLayerFile * */
+    uint32_t layer_holds;   /* sp_engine_swap_layers_hold; lock: clones under way (no eviction) */
     uint64_t *frame_out;    /* by fid, atomics (see Locking) */
     uint32_t frame_out_len; /* words; eng->lock and lock to grow */
     uint64_t *frame_back;   /* by fid: restored since the frame clock passed (lock) */
@@ -97,6 +110,7 @@ typedef struct ShSwap {
     uint64_t frames_out, swap_outs, swap_ins, frame_outs, frame_ins, refaults;
     uint64_t merged_instead, zero_skipped, full_events, pressure_rounds, charged;
     uint64_t swapin_copies, throttled, prefetched;
+    uint64_t layer_out; /* of frames_out: clone-layer pages */
 } ShSwap;
 
 /* swap.c */
@@ -104,6 +118,7 @@ typedef struct ShSwap {
 #define HEADROOM_PCT    97 /* the balancer evicts down to this much of a limit */
 ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm); /* lock held */
 void sh_swap_slot_left(ShSwap *sw, uint32_t slot);     /* lock held: note when */
+bool sh_swap_slot_refault(ShSwap *sw, uint32_t slot);  /* lock held: back within 60 s? */
 /* The frame whose (pool, off) is out comes back into its pool; lock held.
  * false: it could not be read back (logged). */
 bool sh_swap_frame_restore(ShSwap *sw, uint64_t key);
@@ -111,6 +126,20 @@ static inline uint64_t sh_swap_frame_key(uint32_t pool, uint32_t off)
 {
     return ((uint64_t)pool << 32) | off;
 }
+
+/* swap-layers.c: clone groups' pages (docs/swap.md "Clone layers") */
+/* Evict up to `max` pages of clone groups' files now (eng->lock held). */
+uint64_t sh_swap_evict_layers(SpEngine *eng, uint64_t max, SpEngineVm *only);
+/* Page `off` of the file with inode `ino` (0: of every file) comes back
+ * into its file; lock held.  false: it could not be read back (logged). */
+bool sh_swap_layer_restore(ShSwap *sw, uint64_t ino, uint64_t off);
+void sh_swap_layers_restore_all(ShSwap *sw);                       /* lock held */
+bool sh_swap_layer_is_out(ShSwap *sw, uint64_t ino, uint64_t off); /* lock held */
+/* The group is gone (no member, no merge): its pages' slots are freed. */
+void sh_swap_layer_file_drop(ShSwap *sw, uint64_t ino); /* lock held */
+void sh_swap_layers_free(ShSwap *sw);
+bool sh_swap_is_zero(const uint8_t *page);
+void sh_swap_store_full(ShSwap *sw, const GError *err); /* lock held */
 
 /* swap-evict.c */
 gpointer sh_swap_balancer(gpointer eng);

@@ -46,7 +46,7 @@ void sh_swap_slot_left(ShSwap *sw, uint32_t slot)
 }
 
 /* A slot's content comes back: was it out for less than 60 s? */
-static bool slot_refault(ShSwap *sw, uint32_t slot)
+bool sh_swap_slot_refault(ShSwap *sw, uint32_t slot)
 {
     return slot < sw->slot_time_len && now_s() - sw->slot_time[slot] < REFAULT_WINDOW_S;
 }
@@ -92,7 +92,7 @@ bool sh_swap_frame_restore(ShSwap *sw, uint64_t key)
                   err ? err->message : g_strerror(errno));
         return false;
     }
-    if (slot_refault(sw, slot))
+    if (sh_swap_slot_refault(sw, slot))
         sw->refaults++;
     sp_swap_store_drop(sw->store, slot);
     g_hash_table_remove(sw->frames, &key);
@@ -154,7 +154,7 @@ static void page_back(ShSwap *sw, ShSwapVm *v, uint64_t gfn, bool faulted)
 {
     uint32_t slot = v->slot_of[gfn] - 1;
     if (slot != ZERO_SLOT) {
-        if (faulted && slot_refault(sw, slot)) {
+        if (faulted && sh_swap_slot_refault(sw, slot)) {
             sw->refaults++;
             v->refaults++;
         }
@@ -247,7 +247,8 @@ static void serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m)
         sp_proto_reply_error(v->chan, &m->hdr, "not a swap-in request");
         return;
     }
-    if (in.kind == SP_PROTO_SWAPIN_PAGE || in.kind == SP_PROTO_SWAPIN_FRAME)
+    if (in.kind == SP_PROTO_SWAPIN_PAGE || in.kind == SP_PROTO_SWAPIN_FRAME ||
+        in.kind == SP_PROTO_SWAPIN_LAYER)
         throttle(sw, v);
     if (in.kind == SP_PROTO_SWAPIN_PAGE) {
         serve_page(sw, v, m, &in, &r);
@@ -262,7 +263,12 @@ static void serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m)
             return;
         }
     }
-    /* FRAME (back now, or never out), LAYER: retry the fault. */
+    if (in.kind == SP_PROTO_SWAPIN_LAYER &&
+        !sh_swap_layer_restore(sw, ((uint64_t)in.ino_hi << 32) | in.space, in.gfn)) {
+        sp_proto_reply_error(v->chan, &m->hdr, "the clone-layer page could not be read back");
+        return;
+    }
+    /* FRAME, LAYER (back now, or never out): retry the fault. */
     SpProtoSwapAnswer a = {.how = SP_PROTO_SWAPANS_WAKE};
     sp_proto_reply(v->chan, &m->hdr, &a, sizeof(a), NULL, 0, NULL);
 }
@@ -397,6 +403,9 @@ void sh_swap_vm_detach(SpEngine *eng, SpEngineVm *vm, bool keep_running)
                 sh_swap_frame_restore(sw, sh_swap_frame_key(f->pool, f->off));
             }
         }
+        /* Clone-layer pages: all of them (whichever files it maps; this
+         * happens when samepaged stops, not per VM in normal running). */
+        sh_swap_layers_restore_all(sw);
         g_mutex_unlock(&sw->lock);
         sh_exchange(eng, vm, SP_PROTO_M_SWAP_DRAIN, NULL, 0, NULL, 0, NULL);
     }
@@ -452,6 +461,7 @@ void sh_swap_free(SpEngine *eng)
             close(g_array_index(sw->pool_fds, int, i));
     g_array_free(sw->pool_fds, TRUE);
     g_hash_table_destroy(sw->frames);
+    sh_swap_layers_free(sw);
     g_free(sw->frame_out);
     g_free(sw->frame_back);
     g_free(sw->slot_time);
@@ -487,6 +497,7 @@ bool sp_engine_enable_swap(SpEngine *eng, const SpSwapConfig *cfg, GError **erro
     sw->vms = g_ptr_array_new();
     sw->pool_fds = g_array_new(FALSE, FALSE, sizeof(int));
     sw->frames = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
+    sw->layer_files = g_ptr_array_new();
     sw->wake_fd = wfd;
     sw->host_limit_pages = cfg->host_limit / SP_PAGE_SIZE;
     sw->cache_pages_charge = cfg->cache_bytes / SP_PAGE_SIZE;
@@ -563,6 +574,7 @@ void sp_engine_get_swap_stats(SpEngine *eng, SpSwapStats *out)
         .enabled = true,
         .pages_swapped = priv + sw->frames_out,
         .frames_swapped = sw->frames_out,
+        .layer_pages = sw->layer_out,
         .bytes_written = st.bytes_written,
         .bytes_read = st.bytes_read,
         .slots_used = st.slots_used,

@@ -8,12 +8,16 @@
  *     for all its sharers (PFNs from each VM process's pagemap), every
  *     frame came back once, no sharer got a copy, and the swap file got
  *     exactly one 4 KiB block per frame.
+ * /swap/layers-stay-shared  the same for a clone family's layer (a
+ *     template and two clones, no merges): every page of the group file
+ *     leaves once for the three, one block each, and every member reads
+ *     it back as the same physical page.
  * /swap/write-in-evict-window  evictions with their write-protect window
  *     held open: guest writes block in it and survive.
  * /swap/attack  swap under a tight limit, merges, copy-on-write breaks and
  *     a clone, all at once, for a million events: not one byte lost.
- * /swap/family-exit  a clone family with evicted frames and pages ends in
- *     every order: no slot and no frame is left behind.
+ * /swap/family-exit  a clone family with evicted frames, pages and pages of
+ *     its layer ends in every order: no slot and no frame is left behind.
  * /swap/read-ahead  every private page of a VM is evicted, then memload
  *     reads its pages in order: with read-ahead (the default, 7) most come
  *     back with a faulting neighbour (faults at most a quarter of the pages
@@ -156,6 +160,84 @@ static void test_frames_stay_shared(void)
     g_test_message("pages checked by PFN: %" G_GUINT64_FORMAT, checked);
     g_assert_cmpuint(checked, >=, before.pages_sharing * 9 / 10);
     verify_now(h, vm, 4); /* and once more, after the pagemap reads */
+    harness_free(h);
+}
+
+/* Present pages of a VM's RAM. */
+static uint64_t ram_present(SpVm *vm)
+{
+    uint64_t np, n = 0;
+    g_autofree uint64_t *pfn = ram_pfns(vm, &np);
+    for (uint64_t g = 0; g < np; g++)
+        n += pfn[g] != 0;
+    return n;
+}
+
+static void test_layers_stay_shared(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    k.run = 0; /* no merges: what the family shares is its clone layer */
+    harness_use_engine(h, &k);
+    harness_use_swap(h, 0, 0); /* no compressed tier: every content is a block of the file */
+    SpVm *fam[3];
+    /* No writes, a round every 30 s: nothing touches the pages while we look. */
+    fam[0] = start_template(h, "L", ",rate=0,interval=30000");
+    clone_into(h, fam[0], "L-c", 2, fam + 1, NULL);
+    verify_now(h, fam, 3); /* every member has read every page: all present */
+    uint64_t present_before = 0, present_out = 0;
+    for (int i = 0; i < 3; i++)
+        present_before += ram_present(fam[i]);
+    uint64_t out = sp_engine_swap_out(h->engine, NULL, false, true, UINT64_MAX);
+    SpSwapStats sw;
+    sp_engine_get_swap_stats(h->engine, &sw);
+    for (int i = 0; i < 3; i++)
+        present_out += ram_present(fam[i]);
+    g_test_message(
+        "layer pages evicted %" G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " out), %" G_GUINT64_FORMAT
+        " bytes written; present pages of the three %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT,
+        out, sw.layer_pages, sw.bytes_written, present_before, present_out);
+    /* The 128 MiB template's memload pages that are not all zeros left,
+     * each once for the family, one 4 KiB block each. */
+    g_assert_cmpuint(out, >, 16000);
+    /* (the running guest's own code and data pages come back at once) */
+    g_assert_cmpuint(sw.layer_pages + sw.frame_ins, ==, out);
+    g_assert_cmpuint(sw.frame_ins, <, 100);
+    g_assert_cmpuint(sw.frames_swapped, ==, sw.layer_pages);
+    g_assert_cmpuint(sw.bytes_written, ==, out * 4096);
+    /* ... and from every member at once (a few pages memload wrote since
+     * the clone are the member's own). */
+    g_assert_cmpuint(present_before - present_out, >=, 3 * sw.layer_pages * 99 / 100);
+
+    verify_now(h, fam, 3); /* every member reads every page */
+    sp_engine_get_swap_stats(h->engine, &sw);
+    g_test_message("back: %" G_GUINT64_FORMAT " pages (%" G_GUINT64_FORMAT
+                   " still out), swapin_copies %" G_GUINT64_FORMAT,
+                   sw.frame_ins, sw.layer_pages, sw.swapin_copies);
+    /* Each came back once, not once per member (but a few pages no
+     * member reads: memload reads its managed pages) */
+    g_assert_cmpuint(sw.frame_ins + sw.layer_pages, ==, out);
+    g_assert_cmpuint(sw.layer_pages, <, 100);
+    g_assert_cmpuint(sw.slots_used, ==, sw.layer_pages);
+    g_assert_cmpuint(sw.swapin_copies, ==, 0);
+    /* Same guest page, same physical page, in the three processes. */
+    uint64_t np, same = 0, differ = 0;
+    g_autofree uint64_t *p0 = ram_pfns(fam[0], &np);
+    g_autofree uint64_t *p1 = ram_pfns(fam[1], &np);
+    g_autofree uint64_t *p2 = ram_pfns(fam[2], &np);
+    for (uint64_t g = 0; g < np; g++) {
+        if (!p0[g] || !p1[g] || !p2[g])
+            continue;
+        if (p0[g] == p1[g] && p1[g] == p2[g])
+            same++;
+        else
+            differ++;
+    }
+    g_test_message("pages one physical page in all three: %" G_GUINT64_FORMAT
+                   ", apart: %" G_GUINT64_FORMAT,
+                   same, differ);
+    g_assert_cmpuint(same, >=, out);
+    verify_now(h, fam, 3); /* and once more, after the pagemap reads */
     harness_free(h);
 }
 
@@ -362,9 +444,12 @@ static void test_family_exit(void)
         SpSwapStats sw;
         sp_engine_get_swap_stats(h->engine, &sw);
         g_test_message("order %d%d%d: %" G_GUINT64_FORMAT " evicted (%" G_GUINT64_FORMAT
-                       " frames), %" G_GUINT64_FORMAT " slots",
-                       orders[o][0], orders[o][1], orders[o][2], out, sw.frame_outs, sw.slots_used);
+                       " frames, %" G_GUINT64_FORMAT
+                       " of them clone-layer pages), %" G_GUINT64_FORMAT " slots",
+                       orders[o][0], orders[o][1], orders[o][2], out, sw.frame_outs, sw.layer_pages,
+                       sw.slots_used);
         g_assert_cmpuint(sw.swap_outs, >, 0);
+        g_assert_cmpuint(sw.layer_pages, >, 0);
         wait_more_rounds(h, fam, 3, 1); /* some come back, some stay out */
         g_assert_cmpuint(harness_integrity_count(h), ==, 0);
         sp_engine_swap_out(h->engine, NULL, true, true, UINT64_MAX);
@@ -394,6 +479,7 @@ int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/swap/frames-stay-shared", test_frames_stay_shared);
+    g_test_add_func("/swap/layers-stay-shared", test_layers_stay_shared);
     g_test_add_func("/swap/write-in-evict-window", test_write_in_evict_window);
     g_test_add_func("/swap/attack", test_attack);
     g_test_add_func("/swap/family-exit", test_family_exit);

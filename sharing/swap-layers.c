@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * swap-layers.c - clone groups' pages in swap (docs/swap.md "Clone
+ * layers"): a page of a clone group's file that members of the family
+ * still map leaves memory once for the whole family, as a shared frame
+ * does, and comes back once.
+ *
+ * Eviction (the balancer, after private pages and pool frames; eng->lock
+ * held): a clock over each group's pages (ShGroupRec.swap_hand) takes a
+ * page the file holds, that is not all zeros, that no other VM merged onto
+ * (a group frame with references stays: its mappers fault as FRAME, on a
+ * pool) and that did not come back since the hand last passed.  A group is
+ * eligible only when every member of it (the reverse map's count) is a VM
+ * of this engine with a swap channel, none held by a clone: a member the
+ * engine cannot ask would read the hole as zeros.  Every member that maps
+ * the page (its top layer there is this group, the page not left: the
+ * reverse map, lock-free) registers it for missing faults (M_PREP); then
+ * the content goes to the store, the page is listed, and punched out of the
+ * file - which removes it from every member at once.  A group frame
+ * without references is taken out of the index first (sh_gframe_unindex),
+ * and a page out is never indexed (gframe_index_page asks): reading a hole
+ * through the supervisor's view would fill it with a zero page.
+ *
+ * Swap-in: a member's fault on the hole comes as S_IN LAYER with the
+ * file's inode; the service thread writes the content back into the file
+ * (pwrite: into its page cache), frees the slot, and answers WAKE: the
+ * member, and every other that faults, maps that same page again.  An
+ * older VM process names no inode: the page comes back in every file that
+ * has it out.
+ *
+ * Clones: while a VM of the engine is being cloned
+ * (sp_engine_swap_layers_hold), every page out comes back and none leaves:
+ * the children map the files before they can register anything.  A VM
+ * that samepaged lets go running brings everything back first
+ * (sh_swap_vm_detach).  When the engine forgets a group (no member, no
+ * merge), its pages' slots are freed (sh_swap_layer_file_drop).
+ *
+ * Locking: as swap-evict.c for eviction (eng->lock, then swap->lock
+ * around the lists); the service thread holds only swap->lock and touches
+ * nothing but ShLayerFile, which lives until the group is forgotten or
+ * swap ends.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sharing/swap-priv.h"
+
+#define LAYER_BATCH 512
+
+static ShLayerFile *file_find(ShSwap *sw, uint64_t ino)
+{
+    for (guint i = 0; i < sw->layer_files->len; i++) {
+        ShLayerFile *lf = sw->layer_files->pdata[i];
+        if (lf->ino == ino)
+            return lf;
+    }
+    return NULL;
+}
+
+static ShLayerFile *file_get(ShSwap *sw, ShGroupRec *rec)
+{
+    ShLayerFile *lf = file_find(sw, rec->ino);
+    if (lf)
+        return lf;
+    int fd = fcntl(rec->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    lf = g_new0(ShLayerFile, 1);
+    lf->ino = rec->ino;
+    lf->fd = fd;
+    lf->npages = rec->npages;
+    lf->slot1 = g_new0(uint32_t, rec->npages);
+    lf->back = g_new0(uint64_t, (rec->npages + 63) / 64);
+    g_ptr_array_add(sw->layer_files, lf);
+    return lf;
+}
+
+static void file_free(ShLayerFile *lf)
+{
+    close(lf->fd);
+    g_free(lf->slot1);
+    g_free(lf->back);
+    g_free(lf);
+}
+
+bool sh_swap_layer_is_out(ShSwap *sw, uint64_t ino, uint64_t off)
+{
+    ShLayerFile *lf = file_find(sw, ino);
+    return lf && off < lf->npages && lf->slot1[off];
+}
+
+/* One page back into its file; lock held. */
+static bool restore_one(ShSwap *sw, ShLayerFile *lf, uint64_t off)
+{
+    uint32_t slot = lf->slot1[off] - 1;
+    uint8_t page[SP_PAGE_SIZE];
+    g_autoptr(GError) err = NULL;
+    if (!sp_swap_store_get(sw->store, slot, page, &err) ||
+        pwrite(lf->fd, page, SP_PAGE_SIZE, (off_t)(off * SP_PAGE_SIZE)) != SP_PAGE_SIZE) {
+        g_warning("event=swap-in-failed layer=%" G_GUINT64_FORMAT " page=%" G_GUINT64_FORMAT
+                  " error=\"%s\"",
+                  lf->ino, off, err ? err->message : g_strerror(errno));
+        return false;
+    }
+    sp_swap_store_drop(sw->store, slot);
+    lf->slot1[off] = 0;
+    lf->back[off / 64] |= 1ULL << (off % 64);
+    lf->out--;
+    sw->layer_out--;
+    sw->frames_out--;
+    sw->frame_ins++;
+    sw->in_since++;
+    sw->swap_ins++;
+    return true;
+}
+
+bool sh_swap_layer_restore(ShSwap *sw, uint64_t ino, uint64_t off)
+{
+    bool ok = true;
+    for (guint i = 0; i < sw->layer_files->len; i++) {
+        ShLayerFile *lf = sw->layer_files->pdata[i];
+        if ((!ino || lf->ino == ino) && off < lf->npages && lf->slot1[off])
+            ok &= restore_one(sw, lf, off);
+    }
+    return ok;
+}
+
+void sh_swap_layers_restore_all(ShSwap *sw)
+{
+    for (guint i = 0; i < sw->layer_files->len; i++) {
+        ShLayerFile *lf = sw->layer_files->pdata[i];
+        for (uint64_t off = 0; lf->out && off < lf->npages; off++)
+            if (lf->slot1[off])
+                restore_one(sw, lf, off);
+    }
+}
+
+void sh_swap_layer_file_drop(ShSwap *sw, uint64_t ino)
+{
+    ShLayerFile *lf = file_find(sw, ino);
+    if (!lf)
+        return;
+    for (uint64_t off = 0; lf->out && off < lf->npages; off++)
+        if (lf->slot1[off]) {
+            sp_swap_store_drop(sw->store, lf->slot1[off] - 1);
+            lf->out--;
+            sw->layer_out--;
+            sw->frames_out--;
+        }
+    g_ptr_array_remove(sw->layer_files, lf);
+    file_free(lf);
+}
+
+void sh_swap_layers_free(ShSwap *sw)
+{
+    for (guint i = 0; i < sw->layer_files->len; i++)
+        file_free(sw->layer_files->pdata[i]);
+    g_ptr_array_free(sw->layer_files, TRUE);
+}
+
+/* Can pages of rec's group leave now?  Every member is ours and can be
+ * asked; lock held. */
+static bool group_evictable(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, SpEngineVm *only)
+{
+    uint32_t members = 0;
+    bool has_only = only == NULL;
+    for (uint32_t s = 0; s < eng->nslots; s++) {
+        SpEngineVm *vm = eng->vm_slots[s];
+        if (!vm || !vm->rmap || !sp_rmap_vm_in_group(vm->rmap, rec->grp))
+            continue;
+        if (vm->broken || vm->hold || !sh_swap_vm_find(sw, vm))
+            return false;
+        members++;
+        has_only |= vm == only;
+    }
+    return members && members == sp_clone_group_members(rec->grp) && has_only;
+}
+
+/* Pages of rec to evict, from its clock: up to max.  eng->lock held. */
+static void pick_pages(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, ShLayerFile *lf, uint64_t max,
+                       GArray *out)
+{
+    for (uint64_t seen = 0; seen < rec->npages && out->len < max; seen++) {
+        uint64_t off = rec->swap_hand++ % rec->npages;
+        uint64_t bit = 1ULL << (off % 64);
+        uint32_t gf = rec->gf[off];
+        if (!sp_clone_group_holds(rec->grp, off) || lf->slot1[off] || gf == UINT32_MAX)
+            continue;
+        if (gf && sh_frame(eng, (gf - 1) | GF_BIT)->refs)
+            continue;                   /* merged onto: its mappers fault as FRAME */
+        if (lf->back[off / 64] & bit) { /* came back lately: a second chance */
+            lf->back[off / 64] &= ~bit;
+            continue;
+        }
+        if (sh_swap_is_zero(rec->view + off * SP_PAGE_SIZE))
+            continue; /* costs a slot, frees a page no sooner than the zero page would */
+        g_array_append_val(out, off);
+    }
+}
+
+/* Every member that maps one of the pages registers it for missing faults. */
+static bool prep_members(SpEngine *eng, ShGroupRec *rec, GArray *offs)
+{
+    g_autoptr(GArray) gfns = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    const guint per_msg = (SP_PROTO_MAX_MSG - sizeof(SpProtoHdr)) / 8;
+    for (uint32_t s = 0; s < eng->nslots; s++) {
+        SpEngineVm *vm = eng->vm_slots[s];
+        if (!vm || !vm->rmap || !sp_rmap_vm_in_group(vm->rmap, rec->grp))
+            continue;
+        g_array_set_size(gfns, 0);
+        for (guint i = 0; i < offs->len; i++) {
+            uint64_t off = g_array_index(offs, uint64_t, i);
+            if (off < vm->npages && sp_rmap_vm_layer_group(vm->rmap, off) == rec->grp &&
+                sp_rmap_vm_maps_layer(vm->rmap, off))
+                g_array_append_val(gfns, off);
+        }
+        for (guint done = 0; done < gfns->len; done += per_msg) {
+            guint n = MIN(per_msg, gfns->len - done);
+            if (!sh_exchange(eng, vm, SP_PROTO_M_PREP, &g_array_index(gfns, uint64_t, done), n * 8,
+                             NULL, 0, NULL))
+                return false; /* nothing evicted: a member could not be made ready */
+        }
+    }
+    return true;
+}
+
+/* Evict pages of rec; how many left.  eng->lock held. */
+static uint64_t evict_group(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, uint64_t max,
+                            SpEngineVm *only)
+{
+    g_autoptr(GArray) offs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    g_mutex_lock(&sw->lock);
+    ShLayerFile *lf = NULL;
+    if (!sw->stopped_full && !sw->layer_holds && group_evictable(eng, sw, rec, only) &&
+        (lf = file_get(sw, rec)))
+        pick_pages(eng, sw, rec, lf, MIN(max, LAYER_BATCH), offs);
+    g_mutex_unlock(&sw->lock);
+    if (!offs->len || !prep_members(eng, rec, offs))
+        return 0;
+    uint64_t gone = 0;
+    for (guint i = 0; i < offs->len; i++) {
+        uint64_t off = g_array_index(offs, uint64_t, i);
+        sh_gframe_unindex(eng, rec, off); /* no merge may read it while it is out */
+        g_autoptr(GError) err = NULL;
+        uint32_t slot = sp_swap_store_put(sw->store, rec->view + off * SP_PAGE_SIZE, &err);
+        g_mutex_lock(&sw->lock);
+        if (slot == SP_SWAP_NO_SLOT) {
+            if (err)
+                sh_swap_store_full(sw, err);
+            g_mutex_unlock(&sw->lock);
+            break;
+        }
+        /* Listed before the punch: a fault right after finds it. */
+        lf->slot1[off] = slot + 1;
+        sh_swap_slot_left(sw, slot);
+        if (fallocate(lf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      (off_t)(off * SP_PAGE_SIZE), SP_PAGE_SIZE) < 0) {
+            g_warning("event=swap-punch-failed layer=%" G_GUINT64_FORMAT " error=\"%s\"", lf->ino,
+                      g_strerror(errno));
+            lf->slot1[off] = 0;
+            sp_swap_store_drop(sw->store, slot);
+            g_mutex_unlock(&sw->lock);
+            break;
+        }
+        lf->out++;
+        sw->layer_out++;
+        sw->frames_out++;
+        sw->frame_outs++;
+        sw->swap_outs++;
+        gone++;
+        g_mutex_unlock(&sw->lock);
+    }
+    return gone;
+}
+
+uint64_t sh_swap_evict_layers(SpEngine *eng, uint64_t max, SpEngineVm *only)
+{
+    ShSwap *sw = eng->swap;
+    g_autoptr(GPtrArray) recs = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, eng->grecs);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        g_ptr_array_add(recs, v);
+    uint64_t got = 0;
+    for (guint i = 0; i < recs->len && got < max; i++)
+        got += evict_group(eng, sw, recs->pdata[i], max - got, only);
+    return got;
+}
+
+void sp_engine_swap_layers_hold(SpEngine *eng, bool hold)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw)
+        return;
+    g_mutex_lock(&eng->lock); /* an eviction under way ends first */
+    g_mutex_lock(&sw->lock);
+    if (hold) {
+        sw->layer_holds++;
+        sh_swap_layers_restore_all(sw);
+    } else {
+        sw->layer_holds--;
+    }
+    g_mutex_unlock(&sw->lock);
+    g_mutex_unlock(&eng->lock);
+}
