@@ -204,6 +204,33 @@ uint64_t sh_swap_evict_private(SpEngine *eng, SpEngineVm *vm, uint32_t max, uint
 
 /* --- frames --- */
 
+bool sh_swap_prep(SpEngine *eng, SpEngineVm *vm, GArray *gfns)
+{
+    const guint per_msg = (SP_PROTO_MAX_MSG - sizeof(SpProtoHdr)) / 8;
+    for (guint done = 0; done < gfns->len; done += per_msg) {
+        guint n = MIN(per_msg, gfns->len - done);
+        if (!sh_exchange(eng, vm, SP_PROTO_M_PREP, &g_array_index(gfns, uint64_t, done), n * 8,
+                         NULL, 0, NULL))
+            return false;
+    }
+    return true;
+}
+
+bool sh_swap_punch(ShSwap *sw, int fd, uint64_t off, uint32_t slot, const char *what)
+{
+    sh_swap_slot_left(sw, slot);
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(off * SP_PAGE_SIZE),
+                  SP_PAGE_SIZE) < 0) {
+        g_warning("event=swap-punch-failed file=%s error=\"%s\"", what, g_strerror(errno));
+        sp_swap_store_drop(sw->store, slot);
+        return false;
+    }
+    sw->frames_out++;
+    sw->frame_outs++;
+    sw->swap_outs++;
+    return true;
+}
+
 static void grow_bits(ShSwap *sw, uint32_t nframes)
 {
     uint32_t words = (nframes + 63) / 64;
@@ -288,17 +315,9 @@ static bool prep_mappers(SpEngine *eng, GArray *fids)
     GHashTableIter it;
     gpointer key, val;
     g_hash_table_iter_init(&it, per_vm);
-    const guint per_msg = (SP_PROTO_MAX_MSG - sizeof(SpProtoHdr)) / 8;
-    while (g_hash_table_iter_next(&it, &key, &val)) {
-        SpEngineVm *vm = key;
-        GArray *g = val;
-        for (guint done = 0; done < g->len; done += per_msg) {
-            guint n = MIN(per_msg, g->len - done);
-            if (!sh_exchange(eng, vm, SP_PROTO_M_PREP, &g_array_index(g, uint64_t, done), n * 8,
-                             NULL, 0, NULL))
-                return false; /* nothing evicted: a VM could not be made ready */
-        }
-    }
+    while (g_hash_table_iter_next(&it, &key, &val))
+        if (!sh_swap_prep(eng, key, val))
+            return false; /* nothing evicted: a VM could not be made ready */
     return true;
 }
 
@@ -354,19 +373,12 @@ uint64_t sh_swap_evict_frames(SpEngine *eng, uint64_t max, SpEngineVm *only)
         *v = ((uint64_t)fid << 32) | slot;
         g_hash_table_insert(sw->frames, k, v);
         __atomic_fetch_or(&sw->frame_out[fid / 64], 1ULL << (fid % 64), __ATOMIC_RELEASE);
-        sh_swap_slot_left(sw, slot);
-        if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)f->off * SP_PAGE_SIZE,
-                      SP_PAGE_SIZE) < 0) {
-            g_warning("event=swap-punch-failed error=\"%s\"", g_strerror(errno));
+        if (!sh_swap_punch(sw, fd, f->off, slot, "pool")) {
             g_hash_table_remove(sw->frames, k);
             __atomic_fetch_and(&sw->frame_out[fid / 64], ~(1ULL << (fid % 64)), __ATOMIC_RELEASE);
-            sp_swap_store_drop(sw->store, slot);
             g_mutex_unlock(&sw->lock);
             break;
         }
-        sw->frames_out++;
-        sw->frame_outs++;
-        sw->swap_outs++;
         gone++;
         g_mutex_unlock(&sw->lock);
     }

@@ -204,7 +204,6 @@ static void pick_pages(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, ShLayerFile *
 static bool prep_members(SpEngine *eng, ShGroupRec *rec, GArray *offs)
 {
     g_autoptr(GArray) gfns = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-    const guint per_msg = (SP_PROTO_MAX_MSG - sizeof(SpProtoHdr)) / 8;
     for (uint32_t s = 0; s < eng->nslots; s++) {
         SpEngineVm *vm = eng->vm_slots[s];
         if (!vm || !vm->rmap || !sp_rmap_vm_in_group(vm->rmap, rec->grp))
@@ -216,12 +215,8 @@ static bool prep_members(SpEngine *eng, ShGroupRec *rec, GArray *offs)
                 sp_rmap_vm_maps_layer(vm->rmap, off))
                 g_array_append_val(gfns, off);
         }
-        for (guint done = 0; done < gfns->len; done += per_msg) {
-            guint n = MIN(per_msg, gfns->len - done);
-            if (!sh_exchange(eng, vm, SP_PROTO_M_PREP, &g_array_index(gfns, uint64_t, done), n * 8,
-                             NULL, 0, NULL))
-                return false; /* nothing evicted: a member could not be made ready */
-        }
+        if (!sh_swap_prep(eng, vm, gfns))
+            return false; /* nothing evicted: a member could not be made ready */
     }
     return true;
 }
@@ -254,21 +249,13 @@ static uint64_t evict_group(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, uint64_t
         }
         /* Listed before the punch: a fault right after finds it. */
         lf->slot1[off] = slot + 1;
-        sh_swap_slot_left(sw, slot);
-        if (fallocate(lf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                      (off_t)(off * SP_PAGE_SIZE), SP_PAGE_SIZE) < 0) {
-            g_warning("event=swap-punch-failed layer=%" G_GUINT64_FORMAT " error=\"%s\"", lf->ino,
-                      g_strerror(errno));
+        if (!sh_swap_punch(sw, lf->fd, off, slot, "layer")) {
             lf->slot1[off] = 0;
-            sp_swap_store_drop(sw->store, slot);
             g_mutex_unlock(&sw->lock);
             break;
         }
         lf->out++;
         sw->layer_out++;
-        sw->frames_out++;
-        sw->frame_outs++;
-        sw->swap_outs++;
         gone++;
         g_mutex_unlock(&sw->lock);
     }

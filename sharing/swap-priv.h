@@ -142,6 +142,14 @@ bool sh_swap_is_zero(const uint8_t *page);
 void sh_swap_store_full(ShSwap *sw, const GError *err); /* lock held */
 
 /* swap-evict.c */
+/* eng->lock held: vm registers guest pages gfns (uint64) for missing
+ * faults (M_PREP), before what they map is punched out.  false: it could
+ * not (nothing may be punched then). */
+bool sh_swap_prep(SpEngine *eng, SpEngineVm *vm, GArray *gfns);
+/* Lock held: a shared content listed as out in `slot` leaves page off of
+ * file fd (a pool, a layer: `what`, for the log), and is counted.  false:
+ * the punch failed (logged, the slot dropped; the caller unlists it). */
+bool sh_swap_punch(ShSwap *sw, int fd, uint64_t off, uint32_t slot, const char *what);
 gpointer sh_swap_balancer(gpointer eng);
 /* Evict up to `max` frames now (eng->lock held); how many left. */
 uint64_t sh_swap_evict_frames(SpEngine *eng, uint64_t max, SpEngineVm *only);
