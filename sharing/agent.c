@@ -262,6 +262,16 @@ static bool do_space(SpAgent *a, SpProtoMsg *req)
     return reply(a, req, NULL, 0, NULL, 0);
 }
 
+/* Per guest page: the state word and the hash, the swap clock's idle
+ * count, and five bitmaps (dirty log, VMM writes, refaulted, back,
+ * missing chunks). */
+static uint64_t agent_metadata_bytes(SpAgent *a)
+{
+    uint64_t words = (a->npages + 63) / 64;
+    return a->npages * (sizeof(uint64_t) + sizeof(uint32_t) + sizeof(uint8_t)) + words * 8 * 4 +
+           (a->npages / AG_CHUNK_PAGES + 64) / 64 * 8;
+}
+
 static void fill_stats(SpAgent *a, SpProtoVmStats *st)
 {
     *st = (SpProtoVmStats){
@@ -270,9 +280,7 @@ static void fill_stats(SpAgent *a, SpProtoVmStats *st)
         .private_pages = a->touched - MIN(a->touched, a->merged + a->zero + a->out_now),
         .volatile_pages = a->volatile_now,
         .mappings = a->page ? agent_mappings(a) : 1,
-        .metadata_bytes =
-            a->page ? a->npages * (sizeof(uint64_t) + sizeof(uint32_t)) + (a->npages + 63) / 64 * 16
-                    : 0,
+        .metadata_bytes = a->page ? agent_metadata_bytes(a) : 0,
         .wp_faults_seen = a->wp_faults_seen,
         .evict_wp_faults_seen = __atomic_load_n(&a->evict_wp_faults_seen, __ATOMIC_RELAXED),
         .merges = a->merges,
