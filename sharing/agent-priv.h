@@ -58,6 +58,8 @@ enum {
 #define AG_MAX_SPACES 4096
 
 #define AG_CHUNK_PAGES 512 /* 2 MiB: the granule of missing-fault registration */
+/* Words of SpAgent.missing (a bit per chunk, with room to spare). */
+#define AG_MISSING_WORDS(npages) (((npages) / AG_CHUNK_PAGES + 64) / 64)
 
 typedef struct AgentSpace {
     int fd;        /* -1: free */

@@ -148,7 +148,7 @@ static bool do_attach(SpAgent *a, SpProtoMsg *req)
     a->idle = g_try_new0(uint8_t, a->npages);
     a->refaulted = g_try_new0(uint64_t, words);
     a->back = g_try_new0(uint64_t, words);
-    a->missing = g_try_new0(uint64_t, (a->npages / AG_CHUNK_PAGES + 64) / 64);
+    a->missing = g_try_new0(uint64_t, AG_MISSING_WORDS(a->npages));
     if (!a->page || !a->hash || !a->dirty || !a->idle || !a->refaulted || !a->back || !a->missing)
         return reply_error(a, req, "not enough memory for the sharing metadata");
     a->first = at.share_end ? MIN(at.share_start / SP_PAGE_SIZE, a->npages) : 0;
@@ -269,7 +269,7 @@ static uint64_t agent_metadata_bytes(SpAgent *a)
 {
     uint64_t words = (a->npages + 63) / 64;
     return a->npages * (sizeof(uint64_t) + sizeof(uint32_t) + sizeof(uint8_t)) + words * 8 * 4 +
-           (a->npages / AG_CHUNK_PAGES + 64) / 64 * 8;
+           AG_MISSING_WORDS(a->npages) * 8;
 }
 
 static void fill_stats(SpAgent *a, SpProtoVmStats *st)
@@ -537,7 +537,7 @@ void sp_agent_reset_after_remap_locked(SpAgent *a)
      * mode.  A chunk left marked would never be registered again, and a
      * page of the layer punched out for swap would then read as a fresh
      * zero page - in the file, for the whole family. */
-    for (uint64_t w = 0; a->missing && w < (a->npages / AG_CHUNK_PAGES + 64) / 64; w++)
+    for (uint64_t w = 0; a->missing && w < AG_MISSING_WORDS(a->npages); w++)
         __atomic_store_n(&a->missing[w], 0, __ATOMIC_RELEASE);
     /* Writes before the remap are in the layer: drop their dirty bits. */
     uint64_t words = (a->npages + 63) / 64;

@@ -58,7 +58,8 @@ typedef struct ShFrame {
 } ShFrame;
 
 /* Group frames (group-frames.c): frame ids with GF_BIT set. */
-#define GF_BIT (1u << 31)
+#define GF_BIT           (1u << 31)
+#define GF_NOT_INDEXABLE UINT32_MAX /* ShGroupRec.gf[] value: a zero page, never a frame */
 static inline bool sh_is_gframe(uint32_t fid)
 {
     return fid != NO_FRAME && (fid & GF_BIT);

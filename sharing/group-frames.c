@@ -41,8 +41,6 @@
 #include "sharing/engine-priv.h"
 #include "sharing/swap-priv.h"
 
-#define GF_NOT_INDEXABLE UINT32_MAX /* gf[] value: a zero page, never a frame */
-
 static ShGFrame *gframe(SpEngine *eng, uint32_t fid)
 {
     return &g_array_index(eng->gframes, ShGFrame, fid & ~GF_BIT);

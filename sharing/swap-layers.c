@@ -186,7 +186,7 @@ static void pick_pages(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, ShLayerFile *
         uint64_t off = rec->swap_hand++ % rec->npages;
         uint64_t bit = 1ULL << (off % 64);
         uint32_t gf = rec->gf[off];
-        if (!sp_clone_group_holds(rec->grp, off) || lf->slot1[off] || gf == UINT32_MAX)
+        if (!sp_clone_group_holds(rec->grp, off) || lf->slot1[off] || gf == GF_NOT_INDEXABLE)
             continue;
         if (gf && sh_frame(eng, (gf - 1) | GF_BIT)->refs)
             continue;                   /* merged onto: its mappers fault as FRAME */
