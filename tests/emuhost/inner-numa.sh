@@ -142,12 +142,18 @@ while [ "$(sharing)" -lt 4000 ] 2>/dev/null && [ $i -lt 240 ]; do sleep 1; i=$((
 before=$(sharing)
 check "two VMs on node 0 share pages (pages_sharing $before)" eval '[ "${before:-0}" -ge 4000 ]'
 # frames are made where samepaged's engine thread runs; the periodic
-# re-homing pass (every 30 s) puts them where their sharers are
+# re-homing pass (every 30 s) puts them where their sharers are and
+# counts the frames per node; wait for both (the pages may already be on
+# node 0 before that pass has run once, its counts are 0 / 0 until then)
+frames_counted() {
+    samepage stats --json $C >/tmp/all.json 2>/dev/null
+    f0=$(jnum shm_node0_frames /tmp/all.json) f1=$(jnum shm_node1_frames /tmp/all.json)
+    [ "${f0:-0}" -ge 1000 ]
+}
 i=0
-while [ "$(pct_on 0 "$(node_pages s1)")" -lt 99 ] && [ $i -lt 80 ]; do sleep 1; i=$((i + 1)); done
+while { [ "$(pct_on 0 "$(node_pages s1)")" -lt 99 ] || ! frames_counted; } && [ $i -lt 80 ]; do sleep 1; i=$((i + 1)); done
 np=$(node_pages s1)
-samepage stats --json $C >/tmp/all.json 2>/dev/null
-f0=$(jnum shm_node0_frames /tmp/all.json) f1=$(jnum shm_node1_frames /tmp/all.json)
+frames_counted
 check "merge_across_nodes=1: the shared frames sit on their sharers' node: s1 has $(pct_on 0 "$np") % of its pages on node 0 ($np) after $i s; frames per node (kernel, last re-homing pass) $f0 / $f1" \
     eval '[ "$(pct_on 0 "$np")" -ge 99 ] && [ "${f0:-0}" -ge 1000 ] && [ "${f1:-1}" -le $((f0 / 100)) ]'
 r0=$(rounds s1)
