@@ -20,6 +20,11 @@
  * a clone family add its clone-shared pages, group and generation, and
  * each clone group gets a "[group N]" line (members, pages, saved).
  *
+ * SIGUSR1 suspends every running VM (its vCPUs park; the VM process, its
+ * memory agent and the sharing engine go on), SIGUSR2 resumes them: what
+ * `samepage suspend`/`resume` do for samepaged's VMs, for a foreground run
+ * (e.g. to let an engine converge on idle guests).
+ *
  * --engine=ksm turns samepage's sharing engine off and marks every --vm's
  * guest RAM MADV_MERGEABLE instead, so the host kernel's KSM (if its
  * /sys/kernel/mm/ksm/run is 1) merges it; the status lines then show KSM's
@@ -87,6 +92,7 @@ typedef struct RunCtx {
     bool clone_failed;          /* a --clone could not be done */
     guint clone_timer;          /* on_clone_timer's source while requests are pending */
     guint sig_int, sig_term;    /* the signal handlers' sources */
+    guint sig_usr1, sig_usr2;   /* ... suspend all, resume all */
     guint t_status, t_timeout;  /* --status and --timeout timers, 0: none */
 } RunCtx;
 
@@ -198,6 +204,40 @@ static gboolean on_signal(gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
+/* SIGUSR1 / SIGUSR2: suspend / resume every running VM; one line says
+ * how many, and each VM that refused says why (it goes on as it was). */
+static void run_suspend_all(RunCtx *ctx, bool pause)
+{
+    guint n = 0;
+    for (guint i = 0; i < ctx->vms->len && !ctx->stopping; i++) {
+        SpVm *vm = ctx->vms->pdata[i];
+        SpVmInfo info;
+        sp_vm_get_info(vm, &info);
+        if (info.state != SP_VM_RUNNING || sp_vm_suspended(vm) == pause)
+            continue;
+        g_autoptr(GError) err = NULL;
+        if (pause ? sp_vm_pause(vm, &err) : sp_vm_resume(vm, &err))
+            n++;
+        else
+            run_print(ctx, "samepage: %s %s: %s\n", pause ? "suspending" : "resuming",
+                      sp_vm_name(vm), err->message);
+    }
+    run_print(ctx, "samepage: %s %u VM%s (%s)\n", pause ? "suspended" : "resumed", n,
+              n == 1 ? "" : "s", pause ? "SIGUSR1" : "SIGUSR2");
+}
+
+static gboolean on_usr1(gpointer opaque)
+{
+    run_suspend_all(opaque, true);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_usr2(gpointer opaque)
+{
+    run_suspend_all(opaque, false);
+    return G_SOURCE_CONTINUE;
+}
+
 static gboolean on_timeout(gpointer opaque)
 {
     RunCtx *ctx = opaque;
@@ -215,8 +255,10 @@ static SpFigSnapshot *run_snapshot(RunCtx *ctx, double agent_max_age_s)
         SpVm *vm = ctx->vms->pdata[i];
         SpVmInfo info;
         sp_vm_get_info(vm, &info);
-        refs[i] =
-            (SpFigVmRef){.vm = vm, .name = sp_vm_name(vm), .state = sp_vm_state_name(info.state)};
+        bool paused = info.state == SP_VM_RUNNING && sp_vm_suspended(vm); /* SIGUSR1 */
+        refs[i] = (SpFigVmRef){.vm = vm,
+                               .name = sp_vm_name(vm),
+                               .state = paused ? "paused" : sp_vm_state_name(info.state)};
     }
     return sp_fig_collect(ctx->engine, refs, ctx->vms->len, agent_max_age_s);
 }
@@ -456,6 +498,8 @@ static gboolean on_clone_timer(gpointer opaque)
 static const char run_description[] =
     "Starts one or more VMs in the foreground and runs them until they all\n"
     "end, a signal (Ctrl-C, SIGTERM) stops them, or --timeout passes.\n"
+    "SIGUSR1 suspends every running VM (vCPUs parked; memory sharing goes on),\n"
+    "SIGUSR2 resumes them.\n"
     "\n"
     "VM SPEC is a comma-separated list of key=value:\n"
     "  name=NAME        required; letters, digits, '-', '_', '.' (max 63)\n"
@@ -929,6 +973,8 @@ static bool run_start(RunCtx *ctx, const RunOptions *o, SpVmHost *host)
     }
     ctx->sig_int = g_unix_signal_add(SIGINT, on_signal, ctx);
     ctx->sig_term = g_unix_signal_add(SIGTERM, on_signal, ctx);
+    ctx->sig_usr1 = g_unix_signal_add(SIGUSR1, on_usr1, ctx);
+    ctx->sig_usr2 = g_unix_signal_add(SIGUSR2, on_usr2, ctx);
     if (o->status_interval)
         ctx->t_status = g_timeout_add_seconds(o->status_interval, on_status, ctx);
     if (o->timeout)
@@ -960,6 +1006,8 @@ static int run_wait_and_report(RunCtx *ctx)
         g_source_remove(ctx->clone_timer);
     g_source_remove(ctx->sig_int);
     g_source_remove(ctx->sig_term);
+    g_source_remove(ctx->sig_usr1);
+    g_source_remove(ctx->sig_usr2);
     if (ctx->t_status)
         g_source_remove(ctx->t_status);
     if (ctx->t_timeout && !ctx->stopping)

@@ -1,0 +1,62 @@
+#!/bin/sh
+# run-suspend.sh - `samepage run`: SIGUSR1 suspends every running VM (their
+# vCPUs park, their status says "paused") while the sharing engine goes on
+# merging their memory; SIGUSR2 resumes them, and the guests verify on
+# with no integrity error.  Two memload VMs of one seed and a slow engine
+# (so it is still merging when they are suspended).  Prints TAP.
+set -u
+. "$(dirname "$0")/run-common.sh"
+echo "1..4"
+VMS="--vm name=a,mem=64M,payload=memload,args=rounds=0,seed=5,rate=50
+     --vm name=b,mem=64M,payload=memload,args=rounds=0,seed=5,rate=50"
+# last JSON status line of VM $1: field $2
+vfield() {
+    grep "^{\"vm\":\"$1\"" "$T/out" | tail -n1 |
+        python3 -c "import json, sys; print(json.loads(sys.stdin.read())[sys.argv[1]])" "$2"
+}
+efield() {
+    grep '^{"engine"' "$T/out" | tail -n1 |
+        python3 -c "import json, sys; print(json.loads(sys.stdin.read())['engine'][sys.argv[1]])" "$1"
+}
+"$SP" run -q --json --status 1 --timeout 120 --pages-to-scan 200 --sleep-millisecs 20 $VMS \
+    >"$T/out" 2>"$T/err" &
+pid=$!
+wait_filled "$T/out" 2 $pid 60
+sleep 2
+kill -USR1 $pid
+sleep 2 # both status lines after the pause
+ra=$(vfield a rounds) rb=$(vfield b rounds) s0=$(efield saved_bytes)
+sleep 4
+ra2=$(vfield a rounds) rb2=$(vfield b rounds) s1=$(efield saved_bytes)
+sa=$(vfield a state) sb=$(vfield b state)
+if grep -q '^samepage: suspended 2 VMs (SIGUSR1)$' "$T/out" && [ "$sa" = paused ] && [ "$sb" = paused ]; then
+    ok "SIGUSR1: 'suspended 2 VMs', both VMs' status says paused"
+else
+    notok "SIGUSR1: 'suspended 2 VMs', both VMs' status says paused (a: $sa, b: $sb)"
+fi
+if [ -n "$ra" ] && [ "$ra" = "$ra2" ] && [ "$rb" = "$rb2" ] && [ "${s1:-0}" -gt "${s0:-0}" ]; then
+    ok "suspended: no guest round for 4 s (a $ra, b $rb) while the engine merged on (saved_bytes $s0 -> $s1)"
+else
+    notok "suspended: no guest round for 4 s (a $ra -> $ra2, b $rb -> $rb2) while the engine merged on (saved_bytes $s0 -> $s1)"
+fi
+kill -USR2 $pid
+i=0
+while [ "$(vfield a rounds)" -le "${ra:-0}" ] 2>/dev/null && [ $i -lt 20 ]; do sleep 1; i=$((i + 1)); done
+sleep 2
+ra3=$(vfield a rounds) rb3=$(vfield b rounds) sa=$(vfield a state)
+if grep -q '^samepage: resumed 2 VMs (SIGUSR2)$' "$T/out" && [ "$sa" = running ] &&
+    [ "${ra3:-0}" -gt "${ra:-0}" ] && [ "${rb3:-0}" -gt "${rb:-0}" ]; then
+    ok "SIGUSR2: 'resumed 2 VMs', running again (rounds a $ra -> $ra3, b $rb -> $rb3)"
+else
+    notok "SIGUSR2: 'resumed 2 VMs', running again (state $sa, rounds a $ra -> $ra3, b $rb -> $rb3)"
+fi
+kill -TERM $pid
+wait $pid
+rc=$?
+ea=$(vfield a integrity_errors) eb=$(vfield b integrity_errors)
+if [ $rc = 0 ] && [ "$ea" = 0 ] && [ "$eb" = 0 ]; then
+    ok "stopped cleanly (exit 0), no integrity error in either guest"
+else
+    notok "stopped cleanly (exit $rc), integrity errors a $ea b $eb"
+fi
+[ $fails = 0 ]
