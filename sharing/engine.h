@@ -156,7 +156,7 @@ typedef struct SpEngineVmStats {
     uint64_t swap_in_p50_us; /* swap-in latency over its last 1024 swap-ins */
     uint64_t swap_in_p99_us;
     uint64_t swap_blocked_ns; /* time its vCPUs and threads waited for swap-ins, cumulative */
-    uint64_t refaults;        /* its pages back within 60 s of leaving, cumulative */
+    uint64_t refaults;        /* its faults' pages, frames, layer pages back within 60 s */
     uint64_t mem_limit;       /* its limit in bytes, 0 = none */
     uint64_t charged_bytes;   /* what its limit is checked against, at the last look */
 } SpEngineVmStats;

@@ -91,8 +91,9 @@ bool sh_swap_layer_is_out(ShSwap *sw, uint64_t ino, uint64_t off)
     return lf && off < lf->npages && lf->slot1[off];
 }
 
-/* One page back into its file; lock held. */
-static bool restore_one(ShSwap *sw, ShLayerFile *lf, uint64_t off)
+/* One page back into its file (on a fault of faulter's, or NULL); lock
+ * held. */
+static bool restore_one(ShSwap *sw, ShLayerFile *lf, uint64_t off, ShSwapVm *faulter)
 {
     uint32_t slot = lf->slot1[off] - 1;
     uint8_t page[SP_PAGE_SIZE];
@@ -104,6 +105,7 @@ static bool restore_one(ShSwap *sw, ShLayerFile *lf, uint64_t off)
                   lf->ino, off, err ? err->message : g_strerror(errno));
         return false;
     }
+    sh_swap_count_refault(sw, slot, faulter);
     sp_swap_store_drop(sw->store, slot);
     lf->slot1[off] = 0;
     lf->back[off / 64] |= 1ULL << (off % 64);
@@ -116,13 +118,13 @@ static bool restore_one(ShSwap *sw, ShLayerFile *lf, uint64_t off)
     return true;
 }
 
-bool sh_swap_layer_restore(ShSwap *sw, uint64_t ino, uint64_t off)
+bool sh_swap_layer_restore(ShSwap *sw, uint64_t ino, uint64_t off, ShSwapVm *faulter)
 {
     bool ok = true;
     for (guint i = 0; i < sw->layer_files->len; i++) {
         ShLayerFile *lf = sw->layer_files->pdata[i];
         if ((!ino || lf->ino == ino) && off < lf->npages && lf->slot1[off])
-            ok &= restore_one(sw, lf, off);
+            ok &= restore_one(sw, lf, off, faulter);
     }
     return ok;
 }
@@ -133,7 +135,7 @@ void sh_swap_layers_restore_all(ShSwap *sw)
         ShLayerFile *lf = sw->layer_files->pdata[i];
         for (uint64_t off = 0; lf->out && off < lf->npages; off++)
             if (lf->slot1[off])
-                restore_one(sw, lf, off);
+                restore_one(sw, lf, off, NULL);
     }
 }
 

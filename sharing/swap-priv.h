@@ -58,7 +58,7 @@ typedef struct ShSwapVm {
     GArray *space_pool;   /* swap-evict.c; swap->lock: by the VM's space id, pool or NO_SPACE */
     uint64_t limit_pages; /* sp_engine_vm_set_mem_limit; swap->lock: 0 = none */
     uint64_t out;         /* swap-evict.c, service; swap->lock: private pages out */
-    uint64_t refaults;    /* service; swap->lock: its pages back within 60 s of leaving */
+    uint64_t refaults;    /* service; swap->lock: its faults' contents back within 60 s */
     uint64_t charged;     /* balancer; swap->lock: pages charged at the last look */
     uint64_t in_since;    /* service; swap->lock: pages brought back since that look */
     bool dead;            /* sh_swap_vm_detach; swap->lock: the service frees it */
@@ -119,9 +119,13 @@ typedef struct ShSwap {
 ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm); /* lock held */
 void sh_swap_slot_left(ShSwap *sw, uint32_t slot);     /* lock held: note when */
 bool sh_swap_slot_refault(ShSwap *sw, uint32_t slot);  /* lock held: back within 60 s? */
-/* The frame whose (pool, off) is out comes back into its pool; lock held.
- * false: it could not be read back (logged). */
-bool sh_swap_frame_restore(ShSwap *sw, uint64_t key);
+/* A content out since `slot` left comes back on a fault of `faulter`'s
+ * (NULL: brought back by samepaged, not a refault); lock held. */
+void sh_swap_count_refault(ShSwap *sw, uint32_t slot, ShSwapVm *faulter);
+/* The frame whose (pool, off) is out comes back into its pool, on a fault
+ * of `faulter`'s (or NULL); lock held.  false: it could not be read back
+ * (logged). */
+bool sh_swap_frame_restore(ShSwap *sw, uint64_t key, ShSwapVm *faulter);
 static inline uint64_t sh_swap_frame_key(uint32_t pool, uint32_t off)
 {
     return ((uint64_t)pool << 32) | off;
@@ -131,8 +135,9 @@ static inline uint64_t sh_swap_frame_key(uint32_t pool, uint32_t off)
 /* Evict up to `max` pages of clone groups' files now (eng->lock held). */
 uint64_t sh_swap_evict_layers(SpEngine *eng, uint64_t max, SpEngineVm *only);
 /* Page `off` of the file with inode `ino` (0: of every file) comes back
- * into its file; lock held.  false: it could not be read back (logged). */
-bool sh_swap_layer_restore(ShSwap *sw, uint64_t ino, uint64_t off);
+ * into its file, on a fault of `faulter`'s; lock held.  false: it could
+ * not be read back (logged). */
+bool sh_swap_layer_restore(ShSwap *sw, uint64_t ino, uint64_t off, ShSwapVm *faulter);
 void sh_swap_layers_restore_all(ShSwap *sw);                       /* lock held */
 bool sh_swap_layer_is_out(ShSwap *sw, uint64_t ino, uint64_t off); /* lock held */
 /* The group is gone (no member, no merge): its pages' slots are freed. */

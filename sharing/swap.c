@@ -75,7 +75,15 @@ bool sh_swap_frame_is_out(SpEngine *eng, uint32_t fid)
     return (__atomic_load_n(&sw->frame_out[fid / 64], __ATOMIC_ACQUIRE) >> (fid % 64)) & 1;
 }
 
-bool sh_swap_frame_restore(ShSwap *sw, uint64_t key)
+void sh_swap_count_refault(ShSwap *sw, uint32_t slot, ShSwapVm *faulter)
+{
+    if (faulter && sh_swap_slot_refault(sw, slot)) {
+        sw->refaults++;
+        faulter->refaults++;
+    }
+}
+
+bool sh_swap_frame_restore(ShSwap *sw, uint64_t key, ShSwapVm *faulter)
 {
     gpointer v;
     if (!g_hash_table_lookup_extended(sw->frames, &key, NULL, &v))
@@ -92,8 +100,7 @@ bool sh_swap_frame_restore(ShSwap *sw, uint64_t key)
                   err ? err->message : g_strerror(errno));
         return false;
     }
-    if (sh_swap_slot_refault(sw, slot))
-        sw->refaults++;
+    sh_swap_count_refault(sw, slot, faulter);
     sp_swap_store_drop(sw->store, slot);
     g_hash_table_remove(sw->frames, &key);
     frame_out_clear(sw, fid);
@@ -154,10 +161,7 @@ static void page_back(ShSwap *sw, ShSwapVm *v, uint64_t gfn, bool faulted)
 {
     uint32_t slot = v->slot_of[gfn] - 1;
     if (slot != ZERO_SLOT) {
-        if (faulted && sh_swap_slot_refault(sw, slot)) {
-            sw->refaults++;
-            v->refaults++;
-        }
+        sh_swap_count_refault(sw, slot, faulted ? v : NULL);
         sp_swap_store_drop(sw->store, slot);
     }
     v->slot_of[gfn] = 0;
@@ -258,13 +262,13 @@ static void serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m)
         uint32_t pool = in.space < v->space_pool->len
                             ? g_array_index(v->space_pool, uint32_t, in.space)
                             : NO_SPACE;
-        if (pool != NO_SPACE && !sh_swap_frame_restore(sw, sh_swap_frame_key(pool, in.off))) {
+        if (pool != NO_SPACE && !sh_swap_frame_restore(sw, sh_swap_frame_key(pool, in.off), v)) {
             sp_proto_reply_error(v->chan, &m->hdr, "the frame could not be read back");
             return;
         }
     }
     if (in.kind == SP_PROTO_SWAPIN_LAYER &&
-        !sh_swap_layer_restore(sw, ((uint64_t)in.ino_hi << 32) | in.space, in.gfn)) {
+        !sh_swap_layer_restore(sw, ((uint64_t)in.ino_hi << 32) | in.space, in.gfn, v)) {
         sp_proto_reply_error(v->chan, &m->hdr, "the clone-layer page could not be read back");
         return;
     }
@@ -400,7 +404,7 @@ void sh_swap_vm_detach(SpEngine *eng, SpEngineVm *vm, bool keep_running)
             uint32_t fid = vm->fid_of[g];
             if (fid != NO_FRAME && sh_swap_frame_is_out(eng, fid)) {
                 ShFrame *f = sh_frame(eng, fid);
-                sh_swap_frame_restore(sw, sh_swap_frame_key(f->pool, f->off));
+                sh_swap_frame_restore(sw, sh_swap_frame_key(f->pool, f->off), NULL);
             }
         }
         /* Clone-layer pages: all of them (whichever files it maps; this

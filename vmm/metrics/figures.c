@@ -270,7 +270,7 @@ static const SpFigure vm_figures[] = {
      NULL, 0, "Time its vCPUs and device threads waited for swap-ins"},
     {"refaults", "samepage_vm_refaults_total", SP_FIG_COUNTER, SP_FIG_U64, VM(eng.refaults),
      SP_FIG_COUNT, "samepage.swap.refaults", "refaults", SP_FIG_LINE_SWAP, false, NULL, 0,
-     "Its pages swapped in again within 60 s of leaving (evicted too early)"},
+     "Pages and shared frames its faults swapped in within 60 s of leaving (evicted too early)"},
     {"mem_limit", "samepage_vm_mem_limit_bytes", SP_FIG_GAUGE, SP_FIG_U64, VM(eng.mem_limit),
      SP_FIG_BYTES, "samepage.swap.mem_limit", "limit", SP_FIG_LINE_SWAP, false, NULL, 0,
      "Its memory limit (mem-limit=, <memtune><hard_limit>), 0: none"},
