@@ -8,7 +8,8 @@ bench_sp_bench_LDADD = $(bench_ldadd)
 noinst_PROGRAMS += bench/clone-bench
 bench_clone_bench_SOURCES = bench/clone-bench.c
 bench_clone_bench_LDADD = $(bench_ldadd)
-dist_noinst_SCRIPTS += bench/swap-bench bench/numa-bench bench/numa-bench-inner.sh
+dist_noinst_SCRIPTS += bench/swap-bench bench/numa-bench bench/numa-bench-inner.sh \
+	bench/guest-density bench/guest-density-inner.sh
 EXTRA_DIST += bench/numa-migrate.c
 noinst_PROGRAMS += bench/map-cost
 bench_map_cost_SOURCES = bench/map-cost.c

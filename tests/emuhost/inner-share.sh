@@ -203,6 +203,13 @@ frames_kb() {
          END { print vr + 0, ps + 0, pa + 0, pr + 0, ro + 0 }'
 }
 
+# Automatic NUMA balancing off for both runs: with it on (the default of
+# this 2-node emulated host), its 6.1 kernel's KSM merges almost nothing
+# (pages_unshared stays 1, the rest volatile: docs/emuhost.md).
+numab=$(cat /proc/sys/kernel/numa_balancing 2>/dev/null)
+echo 0 > /proc/sys/kernel/numa_balancing 2>/dev/null
+echo "# kernel.numa_balancing ${numab:-absent} -> $(cat /proc/sys/kernel/numa_balancing 2>/dev/null) for both runs"
+
 # ---- run A: samepage's engine -------------------------------------------
 echo 0 > /sys/kernel/mm/ksm/run 2>/dev/null
 run_guests A --engine=on --pages-to-scan=8192 --sleep-millisecs=20
@@ -251,10 +258,13 @@ b_rss=$(kb Rss /tmp/B.rollup); b_pss=$(kb Pss /tmp/B.rollup)
 b_anon=$(kb Anonymous /tmp/B.rollup); b_pss_anon=$(kb Pss_Anon /tmp/B.rollup)
 b_kpages=$(( (${b_anon:-0} - ${b_pss_anon:-0}) / 4 ))
 echo "# B: kernel: samepage Rss ${b_rss} kB Pss ${b_pss} kB, Anonymous ${b_anon} kB Pss_Anon ${b_pss_anon} kB -> Anonymous-Pss_Anon = $b_kpages pages; KSM: pages_shared ${b_shared} pages_sharing ${b_sharing} (${b_after} after reading smaps) pages_unshared $(cat /tmp/B.ksm.pages_unshared 2>/dev/null) pages_volatile $(cat /tmp/B.ksm.pages_volatile 2>/dev/null)"
-if [ "$measured" = 1 ] && [ "${b_sharing:-0}" -ge 64 ]; then
-    ok "run B: the host's KSM merged guest pages: pages_sharing $b_sharing >= 64"
+# KSM counts zero pages in pages_sharing (use_zero_pages 0); the engine
+# counts them apart
+a_all=$(( ${a_sharing:-0} + ${a_zero:-0} ))
+if [ "$measured" = 1 ] && [ "${b_sharing:-0}" -ge $((a_all / 2)) ] && [ "${b_sharing:-0}" -ge 2048 ]; then
+    ok "run B: the host's KSM merged guest pages: pages_sharing $b_sharing >= half of what the engine saved ($a_all)"
 else
-    notok "run B: KSM merged ${b_sharing:-nothing} pages (want >= 64): $why"
+    notok "run B: KSM merged ${b_sharing:-nothing} pages (want >= 2048 and half of the engine's $a_all): $why"
 fi
 mid=$(( (${b_sharing:-0} + ${b_after:-0}) / 2 ))
 check "run B: kernel-measured saving (Anonymous-Pss_Anon) $b_kpages pages = KSM pages_sharing $mid within 5%+128" \
@@ -271,5 +281,6 @@ check "zero pages: run A's kernel figures + engine zero pages ($a_touch) = run B
 a_saved=$(( ${a_sharing:-0} + ${a_zero:-0} ))
 echo "# density: samepage saved $(mib $a_saved) MiB ($a_sharing pages merged, $a_zero zero; kernel: $(mib $a_kpages) MiB merged) at $a_time s; KSM saved $(mib ${b_sharing:-0}) MiB ($b_sharing pages; kernel: $(mib $b_kpages) MiB) at $(secs "$t0" "${t_meas:-$t_end}") s (seconds since each samepage run started)"
 echo "# density: samepage process Pss (what the host really spends): engine $((${a_pss:-0} / 1024)) MiB, KSM $((${b_pss:-0} / 1024)) MiB, for 2 x 256 MiB guests"
+[ -n "$numab" ] && echo "$numab" > /proc/sys/kernel/numa_balancing
 [ "$n" = 8 ] || echo "not ok $((n + 1)) - internal: $n results"
 [ "$fails" = 0 ] && [ "$n" = 8 ]
