@@ -15,7 +15,7 @@ libvmm_a_SOURCES = \
 	vmm/vm-config.c vmm/vm-config.h vmm/vm-placement.c vmm/vm-placement.h \
 	vmm/id-list.c vmm/id-list.h \
 	vmm/vm-error.c vmm/vm-error.h \
-	vmm/vm-state.c vmm/vm-state.h \
+	vmm/vm-state.c vmm/vm-state.h vmm/vm-heap.c vmm/vm-heap.h \
 	vmm/machine/kvm.c vmm/machine/kvm.h \
 	vmm/machine/machine.c vmm/machine/machine.h vmm/machine/machine-priv.h \
 	vmm/machine/machine-clone.c \

@@ -27,6 +27,7 @@
 #include "sharing/engine.h"
 #include "vmm/machine/kvm.h"
 #include "vmm/super/vm-priv.h"
+#include "vmm/vm-heap.h"
 
 #define SETUP_TIMEOUT_S   60.0 /* building a machine: loading a kernel image */
 #define REQUEST_TIMEOUT_S 30.0 /* any other request */
@@ -54,6 +55,7 @@ static char *find_vm_binary(void)
 
 SpVmHost *sp_vm_host_new(const char *kvm_path, GError **error)
 {
+    sp_vm_heap_settings(); /* the supervisor's own heap, like a VM process's */
     g_autoptr(SpKvm) kvm = sp_kvm_open(kvm_path ? kvm_path : "/dev/kvm", error);
     if (!kvm)
         return NULL;

@@ -34,6 +34,7 @@
 #include <glib/gstdio.h>
 
 #include "config.h"
+#include "vmm/vm-heap.h"
 #include "vmm/vmproc/sandbox.h"
 #include "vmm/vmproc/vmproc.h"
 
@@ -331,6 +332,10 @@ static void main_loop(SpVmProc *p)
 
 int main(int argc, char **argv)
 {
+    /* Heap settings (docs/process-model.md, "Memory of the processes"):
+     * large blocks always mmap'd and returned when freed, and no
+     * transparent huge pages (guest RAM has none anyway). */
+    sp_vm_heap_settings();
     SpVmProc p = {.control = -1, .listen_fd = -1, .lv_id = -1, .seccomp = 1};
     gint control_fd = -1, memory_fd = -1;
     g_autofree char *user = NULL, *seccomp = NULL, *probe = NULL;
