@@ -68,6 +68,25 @@ SPD=$!
 i=0
 while [ ! -S $S/sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 C="--connect $S/sock"
+# Every client call is bounded (a hang shows where it waits, not the whole
+# tier's timeout): samepaged's and the VM processes' threads and the
+# daemon's last log lines.
+stuck() {
+    echo "#   $1 did not return within 150 s; where samepaged and its VM processes wait:"
+    for p in $SPD $(vm_pid); do
+        for t in /proc/$p/task/*; do
+            echo "#   $p/${t##*/} $(cat $t/comm 2>/dev/null) wchan=$(cat $t/wchan 2>/dev/null) $(head -c 200 $t/stack 2>/dev/null | tr '\n' ' ')"
+        done
+    done
+    tail -n 10 $S/daemon.log | sed 's/^/#   daemon: /'
+}
+exec 3>&1 # the TAP stream, whatever a caller redirects
+sp() {
+    timeout 150 samepage "$@"
+    rc=$?
+    case $rc in 124 | 143) stuck "samepage $1" >&3 ;; esac
+    return $rc
+}
 cat >$S/lx.xml <<XML
 <domain type='kvm'>
   <name>lx</name>
@@ -87,21 +106,21 @@ wait_boots() { # N: up to 240 s of emulated-host time
     while [ "$(boots)" -lt "$1" ] && [ $i -lt 480 ]; do sleep 0.5; i=$((i + 1)); done
     [ "$(boots)" -ge "$1" ]
 }
-lx_row() { samepage list $C | awk '$2 == "lx"'; }
+lx_row() { sp list $C | awk '$2 == "lx"'; }
 vm_pid() { # the VM process (the image has no pgrep)
     for p in /proc/[0-9]*; do
         tr '\0' ' ' <$p/cmdline 2>/dev/null | grep -q "listen=$S/run/vms/[l]x.sock" && echo ${p#/proc/}
     done
 }
-if samepage define $S/lx.xml $C >/tmp/out 2>&1 && samepage start lx $C >>/tmp/out 2>&1 && wait_boots 1; then
+if sp define $S/lx.xml $C >/tmp/out 2>&1 && sp start lx $C >>/tmp/out 2>&1 && wait_boots 1; then
     echo "ok 8 - samepaged: a Linux guest defined from domain XML boots"
 else
     echo "not ok 8 - samepaged: the Linux guest did not boot"
     { cat /tmp/out; tail -n 5 $LOG; tail -n 5 $S/daemon.log; } | sed 's/^/#   /'
 fi
-samepage suspend lx $C >/dev/null 2>&1
+sp suspend lx $C >/dev/null
 st1=$(lx_row | awk '{print $3}')
-samepage resume lx $C >/dev/null 2>&1
+sp resume lx $C >/dev/null
 st2=$(lx_row | awk '{print $3}')
 if [ "$st1" = paused ] && [ "$st2" = running ]; then
     echo "ok 9 - samepage suspend / resume: paused, then running"
@@ -109,7 +128,7 @@ else
     echo "not ok 9 - samepage suspend / resume: $st1, then $st2"
 fi
 id1=$(lx_row | awk '{print $1}'); p1=$(vm_pid)
-samepage reboot lx $C >/tmp/out 2>&1
+sp reboot lx $C >/tmp/out 2>&1
 rrc=$?
 id2=$(lx_row | awk '{print $1}'); p2=$(vm_pid)
 if [ $rrc = 0 ] && [ -n "$id1" ] && [ "$id1" = "$id2" ] && [ -n "$p2" ] && [ "$p1" != "$p2" ]; then
@@ -130,7 +149,7 @@ VIRSH="/usr/bin/virsh -c samepage+unix:///system?socket=$S/sock"
 if [ -x /usr/bin/virsh ]; then
     p2=$(vm_pid)
     t0=$(cut -d' ' -f1 /proc/uptime)
-    $VIRSH reboot lx >/tmp/out 2>&1
+    timeout 150 $VIRSH reboot lx >/tmp/out 2>&1
     vrc=$?
     p3=$(vm_pid)
     if [ $vrc = 0 ] && grep -q "Domain 'lx' is being rebooted" /tmp/out && [ -n "$p3" ] && [ "$p3" != "$p2" ] && wait_boots 3; then
@@ -139,7 +158,7 @@ if [ -x /usr/bin/virsh ]; then
         echo "not ok 12 - virsh reboot: status $vrc, VM process $p2 -> $p3, $(boots) boots"
         { cat /tmp/out; tail -n 5 $LOG; } | sed 's/^/#   /'
     fi
-    $VIRSH dominfo lx >/tmp/out 2>&1
+    timeout 150 $VIRSH dominfo lx >/tmp/out 2>&1
     if grep -q "^Id: *$id1\$" /tmp/out && grep -q "^State: *running" /tmp/out; then
         echo "ok 13 - virsh dominfo after the reboot: running, id $id1"
     else
@@ -150,8 +169,11 @@ else
     echo "not ok 12 - /usr/bin/virsh is missing in the emulated host (run-in-emuhost.sh --virsh ships it)"
     echo "not ok 13 - virsh dominfo: no virsh"
 fi
-samepage destroy lx $C >/dev/null 2>&1
+sp destroy lx $C >/dev/null
 kill -TERM $SPD 2>/dev/null
+i=0
+while kill -0 $SPD 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+kill -0 $SPD 2>/dev/null && { stuck "samepaged (SIGTERM)"; kill -KILL $SPD; }
 wait $SPD
 if samepage list $C >/dev/null 2>&1; then
     echo "not ok 14 - samepaged exits on SIGTERM"
