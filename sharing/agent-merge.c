@@ -135,7 +135,7 @@ const uint8_t *agent_frame_ptr(SpAgent *a, uint32_t space, uint32_t off)
 /* Tests: keep the window [addr, addr + len) open and count guest writes
  * that block in it.  The fault messages are only read, never answered:
  * the wake that ends every merge is what lets the writers go on. */
-static void test_hold_window(SpAgent *a, void *addr, uint64_t len)
+void agent_test_hold_window(SpAgent *a, void *addr, uint64_t len)
 {
     uintptr_t start = (uintptr_t)addr, end = start + len;
     if (a->swap_thread) { /* it reads the userfaultfd: it counts them */
@@ -238,7 +238,7 @@ uint32_t agent_merge_run(SpAgent *a, uint64_t gfn, uint32_t n, uint32_t space, u
         res[i] = memcmp(addr + (uint64_t)i * SP_PAGE_SIZE, fp + (uint64_t)i * SP_PAGE_SIZE,
                         SP_PAGE_SIZE) == 0;
     if (a->test_delay_us)
-        test_hold_window(a, addr, len);
+        agent_test_hold_window(a, addr, len);
     uint32_t k = 0;
     for (uint32_t i = 0, j; i < n; i = j) {
         for (j = i + 1; j < n && res[j] == res[i];)
@@ -320,7 +320,7 @@ static void merge_span(SpAgent *a, const SpProtoMergeItem *it, uint64_t n, const
         res[k] = ok[k] && memcmp(page_addr(a, it[k].gfn),
                                  agent_frame_ptr(a, it[k].space, it[k].off), SP_PAGE_SIZE) == 0;
     if (a->test_delay_us)
-        test_hold_window(a, lo, len);
+        agent_test_hold_window(a, lo, len);
     bool mapped = false;
     for (uint64_t k = 0, j; k < n; k = j) {
         j = k + 1;

@@ -96,12 +96,15 @@ struct SpAgent {
     /* knobs */
     uint32_t use_zero_pages;
     uint32_t test_delay_us;
+    uint32_t compact_above; /* mappings per 1000 pages past which agent_compact works, 0: never */
     uint64_t max_map_count;
     bool map_limit_warned;
     /* counters */
     uint64_t merged, zero, touched, volatile_now;
     uint64_t merges, cow_breaks, wp_faults_seen;
-    uint64_t merge_maps;           /* mmap calls the merges took (one per run) */
+    uint64_t merge_maps;                   /* mmap calls the merges took (one per run) */
+    uint64_t compactions, compacted_pages; /* agent-compact.c: stretches rebuilt, their pages */
+    uint64_t compact_wp_faults;            /* tests: of wp_faults_seen, in a compaction's window */
     uint64_t evict_wp_faults_seen; /* tests: writes blocked in an eviction window (swap thread) */
     /* swap (agent-swap.c): the agent thread's, but where noted */
     uint8_t *idle;         /* per page: passes since its last write (saturating) */
@@ -138,6 +141,9 @@ void agent_unmerge_all(SpAgent *a);
 bool agent_settle(SpAgent *a, GError **error);
 uint64_t agent_mappings(SpAgent *a);
 
+/* agent-compact.c, lock held: at M_BEGIN, after the harvest */
+void agent_compact(SpAgent *a);
+
 /* agent-merge.c, lock held: the userfaultfd protocol (docs/sharing.md) */
 /* Can page gfn be merged onto frame (space, off) - the frame known, the
  * page touched, private and in RAM? */
@@ -163,6 +169,9 @@ bool agent_page_is_file(SpAgent *a, uint64_t gfn, bool *present);
  * re-register a remapped page with the modes of its chunk. */
 bool agent_chunk_missing(SpAgent *a, uint64_t gfn);
 void agent_reregister(SpAgent *a, void *addr);
+/* Tests (test_delay_us set): hold the window [addr, addr + len), protected, open and count
+ * the guest writes that block in it (wp_faults_seen). */
+void agent_test_hold_window(SpAgent *a, void *addr, uint64_t len);
 void agent_reregister_range(SpAgent *a, void *addr, uint64_t len); /* within one chunk */
 
 /* agent-swap.c, lock held */

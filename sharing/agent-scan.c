@@ -127,6 +127,7 @@ void agent_begin(SpAgent *a)
                 agent_page_written(a, gfn);
         }
     }
+    agent_compact(a); /* what the copies-on-write just found left behind */
 }
 
 /* Each candidate's host node, from the kernel (move_pages in query mode,

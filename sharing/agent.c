@@ -362,7 +362,10 @@ static bool serve(SpAgent *a, SpProtoMsg *req)
         struct {
             SpProtoVmStats st;
             SpProtoVmStatsMore more;
-        } all = {.more = {.merge_maps = a->merge_maps}};
+        } all = {.more = {.merge_maps = a->merge_maps,
+                          .compactions = a->compactions,
+                          .compacted_pages = a->compacted_pages,
+                          .compact_wp_faults = a->compact_wp_faults}};
         fill_stats(a, &all.st);
         return reply(a, req, &all, sizeof(all), NULL, 0);
     }
@@ -372,6 +375,7 @@ static bool serve(SpAgent *a, SpProtoMsg *req)
         sp_proto_read(&r, &k, sizeof(k));
         a->use_zero_pages = k.use_zero_pages ? 1 : 0;
         a->test_delay_us = MIN(k.test_delay_us, 1000000);
+        a->compact_above = k.compact_above;
         /* Our thread id: the supervisor sets this thread's nice (scan_nice),
          * which we could not set back down once raised. */
         uint32_t tid = (uint32_t)gettid();

@@ -261,7 +261,8 @@ void sp_engine_free(SpEngine *eng)
 static void push_agent_knobs(SpEngine *eng, SpEngineVm *only)
 {
     SpProtoKnobs k = {.use_zero_pages = eng->knobs.use_zero_pages,
-                      .test_delay_us = eng->test_delay_us};
+                      .test_delay_us = eng->test_delay_us,
+                      .compact_above = eng->knobs.map_budget / 2};
     for (uint32_t s = 0; s < eng->nslots; s++) {
         SpEngineVm *vm = eng->vm_slots[s];
         SpProtoMsg r = {0};
@@ -297,8 +298,9 @@ bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error)
     }
     if (k->run != 2)
         eng->unmerged = false;
-    bool agent_changed =
-        k->use_zero_pages != eng->knobs.use_zero_pages || k->scan_nice != eng->knobs.scan_nice;
+    bool agent_changed = k->use_zero_pages != eng->knobs.use_zero_pages ||
+                         k->scan_nice != eng->knobs.scan_nice ||
+                         k->map_budget != eng->knobs.map_budget;
     SpEngineKnobs was = eng->knobs;
     eng->knobs = *k;
     if (was.advisor_mode == 1 && k->advisor_mode == 1) {
@@ -668,7 +670,8 @@ void sh_vm_refresh_stats(SpEngine *eng, SpEngineVm *vm)
     if (sp_proto_read(&rd, &st, sizeof(st))) {
         vm->agent = st;
         vm->agent_us = g_get_monotonic_time();
-        if (sp_proto_read(&rd, &more, sizeof(more)))
+        /* an older VM process sends a shorter second part: the rest stays 0 */
+        if (rd.left && sp_proto_read(&rd, &more, MIN((size_t)rd.left, sizeof(more))))
             vm->agent_more = more;
     }
     sp_proto_msg_clear(&r);
@@ -714,6 +717,9 @@ void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s
     out->mappings = vm->agent.mappings;
     out->merges = vm->agent.merges;
     out->merge_maps = vm->agent_more.merge_maps;
+    out->compactions = vm->agent_more.compactions;
+    out->compacted_pages = vm->agent_more.compacted_pages;
+    out->compact_wp_faults = vm->agent_more.compact_wp_faults;
     out->map_skipped = vm->map_skipped;
     out->profit_bytes = (int64_t)((vm->merged + vm->zero) * SP_PAGE_SIZE) -
                         (int64_t)(vm->agent.metadata_bytes + vm->npages * sizeof(uint32_t));

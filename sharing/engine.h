@@ -136,19 +136,24 @@ bool sp_engine_numa_split(SpEngine *eng, SpEngineVm *vm, uint64_t nodes, uint64_
 
 /* Per-VM figures. */
 typedef struct SpEngineVmStats {
-    uint64_t merged_pages;   /* pages mapping a shared frame now */
-    uint64_t zero_pages;     /* pages dropped to the zero page */
-    uint64_t private_pages;  /* touched pages that are neither */
-    uint64_t volatile_pages; /* pages that changed in the last scan */
-    uint64_t mappings;       /* host mappings (VMAs) its RAM is split into */
-    uint64_t merges;         /* its pages merged, cumulative */
-    uint64_t merge_maps;     /* mmap calls those merges took, cumulative: a run of consecutive
-                              * pages onto consecutive frames takes one */
-    uint64_t map_skipped;    /* merges the mapping budget refused in its last full pass: the
-                              * sharing left on the table (pages) */
-    int64_t profit_bytes;    /* bytes saved for this VM minus its metadata */
-    uint64_t rss_pages;      /* resident pages of its RAM minus its merged pages: what it keeps
-                              * to itself (shared frames count once, in the pool) */
+    uint64_t merged_pages;      /* pages mapping a shared frame now */
+    uint64_t zero_pages;        /* pages dropped to the zero page */
+    uint64_t private_pages;     /* touched pages that are neither */
+    uint64_t volatile_pages;    /* pages that changed in the last scan */
+    uint64_t mappings;          /* host mappings (VMAs) its RAM is split into */
+    uint64_t merges;            /* its pages merged, cumulative */
+    uint64_t merge_maps;        /* mmap calls those merges took, cumulative: a run of consecutive
+                                 * pages onto consecutive frames takes one */
+    uint64_t compactions;       /* stretches of private pages that copy-on-write had left in
+                                 * several mappings, rebuilt as one (cumulative; agent-compact.c) */
+    uint64_t compacted_pages;   /* their pages */
+    uint64_t compact_wp_faults; /* tests (a test delay set): guest writes that blocked in a
+                                 * compaction's window, cumulative */
+    uint64_t map_skipped;       /* merges the mapping budget refused in its last full pass: the
+                                 * sharing left on the table (pages) */
+    int64_t profit_bytes;       /* bytes saved for this VM minus its metadata */
+    uint64_t rss_pages;         /* resident pages of its RAM minus its merged pages: what it keeps
+                                 * to itself (shared frames count once, in the pool) */
     /* swap (docs/swap.md); 0 while swap is off */
     uint64_t swapped_pages;  /* its private pages out now */
     uint64_t swap_outs;      /* its private pages evicted, cumulative */

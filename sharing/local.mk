@@ -11,5 +11,6 @@ libsharing_a_SOURCES = \
 	sharing/swap.c sharing/swap-evict.c sharing/swap-layers.c sharing/swap-priv.h \
 	sharing/u64map.c sharing/u64map.h \
 	sharing/agent.c sharing/agent.h sharing/agent-priv.h \
-	sharing/agent-scan.c sharing/agent-merge.c sharing/agent-swap.c
+	sharing/agent-scan.c sharing/agent-merge.c sharing/agent-swap.c \
+	sharing/agent-compact.c
 libsharing_a_CFLAGS = $(AM_CFLAGS) $(XXHASH_CFLAGS)

@@ -215,6 +215,9 @@ typedef struct SpProtoAttached {
 typedef struct SpProtoKnobs {
     uint32_t use_zero_pages;
     uint32_t test_delay_us;
+    uint32_t compact_above; /* mappings per 1000 pages past which the agent gives back what
+                               copy-on-write left (agent-compact.c); 0: never */
+    uint32_t pad;
 } SpProtoKnobs; /* -> u32: the agent thread's id (its nice is set by the supervisor) */
 
 typedef struct SpProtoScan {
@@ -288,6 +291,9 @@ typedef struct SpProtoVmStats {
  * first only), so the reader takes what is there. */
 typedef struct SpProtoVmStatsMore {
     uint64_t merge_maps; /* mmap calls its merges took (a run takes one), cumulative */
+    uint64_t compactions, compacted_pages; /* stretches left by copy-on-write rebuilt as one
+                                              mapping (agent-compact.c), their pages: cumulative */
+    uint64_t compact_wp_faults; /* tests: guest writes that blocked in a compaction's window */
 } SpProtoVmStatsMore;
 
 typedef struct SpProtoReport {

@@ -59,17 +59,6 @@ void sh_scan_begin(SpEngine *eng)
         SpProtoMsg r = {0};
         vm->volatile_now = 0;
         vm->cursor = vm->first;
-        /* The mapping budget: what the last pass left, and the agent's
-         * own count of its mappings to start this one from. */
-        vm->map_skipped = vm->map_skipped_now;
-        vm->map_skipped_now = 0;
-        eng->stats.map_skipped += vm->map_skipped;
-        if (eng->knobs.map_budget) {
-            sh_vm_refresh_stats(eng, vm);
-            vm->map_est = vm->agent.mappings;
-            if (vm->map_refused && vm->map_est < budget_limit(eng, vm)) /* room: all again */
-                memset(vm->map_refused, 0, (vm->npages + 63) / 64 * 8);
-        }
         if (sh_exchange(eng, vm, SP_PROTO_M_BEGIN, NULL, 0, NULL, 0, &r)) {
             SpProtoReader rd = sp_proto_reader(&r);
             SpProtoReleased rel;
@@ -78,6 +67,26 @@ void sh_scan_begin(SpEngine *eng)
             sh_apply_released(eng, vm, &r);
         }
         sp_proto_msg_clear(&r);
+        /* The mapping budget: what the last pass left, and the agent's
+         * own count of its mappings to start this one from (after M_BEGIN,
+         * which gave back what copies-on-write left: agent-compact.c). */
+        /* What the last pass refused, and what earlier ones refused that
+         * was not asked again (refused pages are not, while at the budget):
+         * both are left on the table. */
+        uint64_t still = 0;
+        if (!eng->knobs.map_budget && vm->map_refused) /* no budget (lifted): none is */
+            memset(vm->map_refused, 0, (vm->npages + 63) / 64 * 8);
+        for (uint64_t w = 0; vm->map_refused && w < (vm->npages + 63) / 64; w++)
+            still += (uint64_t)__builtin_popcountll(vm->map_refused[w]);
+        vm->map_skipped = MAX(vm->map_skipped_now, still);
+        vm->map_skipped_now = 0;
+        eng->stats.map_skipped += vm->map_skipped;
+        if (eng->knobs.map_budget && !vm->broken) {
+            sh_vm_refresh_stats(eng, vm);
+            vm->map_est = vm->agent.mappings;
+            if (vm->map_refused && vm->map_est < budget_limit(eng, vm)) /* room: all again */
+                memset(vm->map_refused, 0, (vm->npages + 63) / 64 * 8);
+        }
     }
     u64map_clear(&eng->unstable);
 }
