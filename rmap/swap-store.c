@@ -9,6 +9,9 @@
  * it.  Reclaiming writes live entries, decompressed, to the file at
  * slot x 4096: a batch of at least an eighth of the tier at a time.
  *
+ * The tier gives back the memory its tail passed (punched out of the memfd),
+ * so that what it holds is about head - tail, not its capacity.
+ *
  * Invariants: a slot is FREE (on the free list), CACHE (`where` = the log
  * counter of its entry, tail <= where < head) or FILE (its block in the
  * file).  used = CACHE + FILE slots.
@@ -141,6 +144,7 @@ SpSwapStore *sp_swap_store_new(const char *path, uint64_t file_bytes, uint64_t c
     }
     if ((s->meta_fd = memfd_sized("samepage-swap-meta", meta_bytes(nslots), error)) < 0)
         goto fail;
+    cache_bytes = cache_bytes / SP_PAGE_SIZE * SP_PAGE_SIZE; /* whole pages: log_punch */
     if (cache_bytes && (s->cache_fd = memfd_sized("samepage-swap-cache", cache_bytes, error)) < 0)
         goto fail;
     StoreHdr h = {.magic = STORE_MAGIC, .nslots = nslots, .cache_cap = cache_bytes};
@@ -235,11 +239,34 @@ static Entry *entry_at(SpSwapStore *s, uint64_t counter)
 /* Reclaim from the tail until `need` bytes fit, and at least an eighth of
  * the tier (a batch), writing live entries to the file.  false if a write
  * failed (the file is full or broken): then nothing more goes to the tier. */
+/* Give back the tier's memory of log counters [from, to), which the tail
+ * passed: whole pages only, and none that a live entry ([to, head)) or the
+ * head's next page shares a position with.  A counter c below to whose
+ * page starts at or after ceil(head) - cap is dead, and so is its position
+ * (c + cap lies at or past the head). */
+static void log_punch(SpSwapStore *s, uint64_t from, uint64_t to)
+{
+    uint64_t cap = s->hdr->cache_cap, head = s->hdr->head;
+    if (cap % SP_PAGE_SIZE)
+        return;
+    uint64_t head_up = (head + SP_PAGE_SIZE - 1) / SP_PAGE_SIZE * SP_PAGE_SIZE;
+    from = from / SP_PAGE_SIZE * SP_PAGE_SIZE;
+    if (head_up > cap)
+        from = MAX(from, head_up - cap);
+    to = to / SP_PAGE_SIZE * SP_PAGE_SIZE;
+    while (from < to) {
+        uint64_t pos = from % cap, len = MIN(to - from, cap - pos);
+        fallocate(s->cache_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)pos, (off_t)len);
+        from += len;
+    }
+}
+
 static bool log_reclaim(SpSwapStore *s, uint64_t need)
 {
     StoreHdr *h = s->hdr;
     uint64_t want = MAX(need, h->cache_cap / 8);
     uint8_t page[SP_PAGE_SIZE];
+    uint64_t tail0 = h->tail;
     while (h->head - h->tail + want > h->cache_cap && h->tail < h->head) {
         Entry *e = entry_at(s, h->tail);
         uint64_t size = sizeof(Entry) + align_up(e->clen);
@@ -251,8 +278,10 @@ static bool log_reclaim(SpSwapStore *s, uint64_t need)
         if (sl && sl->state == SLOT_CACHE && sl->where == h->tail) {
             int n = LZ4_decompress_safe((const char *)(e + 1), (char *)page, (int)e->clen,
                                         SP_PAGE_SIZE);
-            if (n != SP_PAGE_SIZE || !file_write(s, e->slot, page))
+            if (n != SP_PAGE_SIZE || !file_write(s, e->slot, page)) {
+                log_punch(s, tail0, h->tail);
                 return false;
+            }
             sl->state = SLOT_FILE;
             h->st.cache_pages--;
             h->st.cache_bytes -= e->clen;
@@ -260,6 +289,7 @@ static bool log_reclaim(SpSwapStore *s, uint64_t need)
         }
         h->tail += size;
     }
+    log_punch(s, tail0, h->tail);
     return true;
 }
 
@@ -400,5 +430,11 @@ void sp_swap_store_stats(SpSwapStore *s, SpSwapStoreStats *out)
     g_mutex_lock(&s->lock);
     *out = s->hdr->st;
     out->meta_bytes = s->meta_len;
+    struct stat st;
+    out->mem_bytes = 0;
+    if (fstat(s->meta_fd, &st) == 0)
+        out->mem_bytes += (uint64_t)st.st_blocks * 512;
+    if (s->cache_fd >= 0 && fstat(s->cache_fd, &st) == 0)
+        out->mem_bytes += (uint64_t)st.st_blocks * 512;
     g_mutex_unlock(&s->lock);
 }

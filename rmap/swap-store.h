@@ -44,6 +44,8 @@ typedef struct SpSwapStoreStats {
     uint64_t bytes_read;     /* from the file, cumulative */
     uint64_t puts, gets;     /* cumulative */
     uint64_t full;           /* puts refused because the file was full */
+    uint64_t mem_bytes;      /* memory the store holds now: the tier's and the slot table's
+                                memfd pages (the tier gives back what its tail passed) */
 } SpSwapStoreStats;
 
 /* A new store: `path` is the swap file (created, or truncated; its

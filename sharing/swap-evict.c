@@ -9,8 +9,8 @@
  *           that maps a shared frame in memory, 1/N of that frame when N
  *           pages map it (Linux's Pss);
  *   host    every VM's private resident pages, plus each frame in memory
- *           once, plus the store's own memory (the compressed tier at its
- *           full size and the slot table).
+ *           once, plus the store's own memory (the pages the compressed
+ *           tier and the slot table hold now).
  * A VM over its limit, or the host over its own, or the host under memory
  * pressure (PSI "some" avg10 >= 20 % or MemAvailable under 5 % of
  * MemTotal), evicts down to 97 % of the limit (a little room, so that
@@ -451,10 +451,9 @@ static uint64_t charge_all(SpEngine *eng, ShSwap *sw)
     sp_swap_store_stats(sw->store, &st);
     uint64_t frames = sh_pools_in_use(eng);
     g_mutex_lock(&sw->lock);
-    /* The store's own memory counts in full: the tier's memfd keeps the
-     * pages it once used, and the slot table is another memfd. */
-    host += frames - MIN(frames, sw->frames_out) +
-            (st.cache_capacity + st.meta_bytes + SP_PAGE_SIZE - 1) / SP_PAGE_SIZE;
+    /* The store's own memory: the pages its memfds hold now (the tier's
+     * live part and the slot table's used part), not their sizes. */
+    host += frames - MIN(frames, sw->frames_out) + (st.mem_bytes + SP_PAGE_SIZE - 1) / SP_PAGE_SIZE;
     sw->charged = host;
     sw->in_since = 0;
     g_mutex_unlock(&sw->lock);

@@ -30,6 +30,11 @@ check_PROGRAMS += tests/test-swap
 TESTS += tests/test-swap
 tests_test_swap_LDADD = libharness.a $(TEST_LDADD)
 
+# The swap store alone.
+check_PROGRAMS += tests/test-swap-store
+TESTS += tests/test-swap-store
+tests_test_swap_store_LDADD = libharness.a $(TEST_LDADD)
+
 # VM clones and the reverse map, with real VMs.
 check_PROGRAMS += tests/test-clone
 TESTS += tests/test-clone

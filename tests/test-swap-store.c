@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-swap-store.c - the swap store alone (rmap/swap-store.c): contents
+ * come back byte for byte while the compressed tier's log wraps many
+ * times and gives back the memory its tail passed, and the store's memory
+ * figure (what the balancer charges) follows what it holds, not its size.
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "rmap/guest-mem.h"
+#include "rmap/swap-store.h"
+
+#define TIER (1u << 20)
+
+/* Content n: compressible (mostly a repeated word) or not (a generator's). */
+static void fill(uint8_t *p, uint64_t n, bool compressible)
+{
+    uint64_t *w = (uint64_t *)p, x = n * 0x9e3779b97f4a7c15ULL + 1;
+    for (size_t i = 0; i < SP_PAGE_SIZE / 8; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        /* compressible: one word in 16 random (~300 bytes compressed) */
+        w[i] = compressible && i % 16 ? (n + 1) * 0x0101010101010101ULL : x;
+    }
+}
+
+static SpSwapStore *new_store(char **dir)
+{
+    g_autoptr(GError) err = NULL;
+    *dir = g_dir_make_tmp("sp-store-XXXXXX", &err);
+    g_assert_no_error(err);
+    g_autofree char *path = g_build_filename(*dir, "swap", NULL);
+    SpSwapStore *s = sp_swap_store_new(path, 64ull << 20, TIER, &err);
+    g_assert_no_error(err);
+    return s;
+}
+
+static void remove_store(SpSwapStore *s, char *dir)
+{
+    sp_swap_store_free(s);
+    g_autofree char *path = g_build_filename(dir, "swap", NULL);
+    g_unlink(path);
+    g_rmdir(dir);
+}
+
+/* 40,000 compressible pages through a 1 MiB tier, 600 held at a time:
+ * the log (~8 MiB of entries) wraps about eight times; every content read
+ * back is the one put. */
+static void test_tier_wraps(void)
+{
+    g_autofree char *dir = NULL;
+    SpSwapStore *s = new_store(&dir);
+    enum { HELD = 600, TOTAL = 40000 };
+    uint32_t slot[HELD];
+    uint8_t page[SP_PAGE_SIZE], back[SP_PAGE_SIZE];
+    SpSwapStoreStats st;
+    uint64_t most = 0;
+    for (uint64_t n = 0; n < TOTAL; n++) {
+        if (n >= HELD) {
+            uint64_t old = n - HELD;
+            g_autoptr(GError) err = NULL;
+            fill(page, old, old % 3 != 0);
+            g_assert_true(sp_swap_store_get(s, slot[old % HELD], back, &err));
+            g_assert_no_error(err);
+            g_assert_true(memcmp(page, back, SP_PAGE_SIZE) == 0);
+            sp_swap_store_drop(s, slot[old % HELD]);
+        }
+        g_autoptr(GError) err = NULL;
+        fill(page, n, n % 3 != 0); /* every third page goes straight to the file */
+        slot[n % HELD] = sp_swap_store_put(s, page, &err);
+        g_assert_no_error(err);
+        g_assert_cmpuint(slot[n % HELD], !=, SP_SWAP_NO_SLOT);
+        sp_swap_store_stats(s, &st);
+        most = MAX(most, st.mem_bytes);
+    }
+    sp_swap_store_stats(s, &st);
+    g_test_message("%" G_GUINT64_FORMAT " puts; tier %" G_GUINT64_FORMAT
+                   " pages now; the store's memory at most %" G_GUINT64_FORMAT
+                   " bytes (tier %u, slot table %" G_GUINT64_FORMAT ")",
+                   st.puts, st.cache_pages, most, TIER, st.meta_bytes);
+    g_assert_cmpuint(st.cache_pages, >, 0);
+    g_assert_cmpuint(st.file_pages, >, 0);
+    g_assert_cmpuint(most, <=, (uint64_t)TIER + st.meta_bytes);
+    remove_store(s, dir);
+}
+
+/* Contents that do not compress never use the tier: the store's memory
+ * stays a small part of its size (what the balancer charges). */
+static void test_memory_follows_use(void)
+{
+    g_autofree char *dir = NULL;
+    SpSwapStore *s = new_store(&dir);
+    uint8_t page[SP_PAGE_SIZE];
+    SpSwapStoreStats st;
+    for (uint64_t n = 0; n < 2000; n++) {
+        g_autoptr(GError) err = NULL;
+        fill(page, n, false);
+        g_assert_cmpuint(sp_swap_store_put(s, page, &err), !=, SP_SWAP_NO_SLOT);
+    }
+    sp_swap_store_stats(s, &st);
+    g_test_message("2000 incompressible pages: tier %" G_GUINT64_FORMAT
+                   " pages, the store's memory %" G_GUINT64_FORMAT
+                   " bytes (sizes: tier %" G_GUINT64_FORMAT ", slot table %" G_GUINT64_FORMAT ")",
+                   st.cache_pages, st.mem_bytes, st.cache_capacity, st.meta_bytes);
+    g_assert_cmpuint(st.cache_pages, ==, 0);
+    g_assert_cmpuint(st.file_pages, ==, 2000);
+    g_assert_cmpuint(st.mem_bytes, <, st.cache_capacity / 8);
+    g_assert_cmpuint(st.mem_bytes, <, st.meta_bytes);
+    remove_store(s, dir);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/swap-store/tier-wraps", test_tier_wraps);
+    g_test_add_func("/swap-store/memory-follows-use", test_memory_follows_use);
+    return g_test_run();
+}
