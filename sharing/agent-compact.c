@@ -10,10 +10,14 @@
  * map nothing shared, the budget refuses new merges, and sharing decays.
  *
  * So at the start of a pass, when the VM has more than `compact_above`
- * mappings per 1000 pages (the engine sets half its budget), each stretch
- * of private pages that holds a copied page and lies between two merged
- * pages (or an edge of RAM) becomes one anonymous mapping again, by the
- * merge protocol (agent-merge.c): the stretch is populated and
+ * mappings per 1000 pages (the engine sets 90 % of its budget), stretches
+ * of private pages that hold a copied page and lie between two merged
+ * pages (or an edge of RAM) become one anonymous mapping again each, until
+ * the VM is down to 8/9 of that (80 % of the budget): room for the pass's
+ * merges, at a cost in proportion to what copy-on-write broke.  Only a
+ * stretch that gives mappings back is rebuilt (a copied page inside a
+ * merged run's mapping is part of that mapping still).  By the merge
+ * protocol (agent-merge.c): the stretch is populated and
  * write-protected; its content is copied into a fresh anonymous mapping
  * (a page that reads as zero is left unpopulated there: it reads as zero
  * still); mremap puts the copy in place at once; the new mapping is
@@ -21,7 +25,7 @@
  * their writes land in the copy.  Reads go on throughout (the old pages
  * until the mremap, the same content after).  Bounded by frames' mappings
  * on both sides, the stretch is exactly one mapping, as agent_mappings
- * counts it.
+ * counts it.  The count is kept exact by agent_mappings's own rule.
  *
  * Left alone: a stretch longer than COMPACT_MAX pages (the copy's cost),
  * or in a 2 MiB chunk registered for missing faults (swapped pages: their
@@ -42,6 +46,9 @@
 
 #define COMPACT_MAX      512
 #define COMPACT_PER_PASS 4096
+#define WINDOW_PAGES     1024 /* stretches rebuilt under one protection (4 MiB of RAM) */
+#define WINDOW_MAX       64
+#define SCRATCH_BYTES    (64ull << 20)
 
 static bool in_missing_chunk(SpAgent *a, uint64_t from, uint64_t to)
 {
@@ -62,80 +69,173 @@ static bool page_is_zero(const uint8_t *p)
     return true;
 }
 
-/* The pages [from, to), none merged, as one anonymous mapping; false if the
- * kernel refused a step (nothing changed then). */
-static bool compact_stretch(SpAgent *a, uint64_t from, uint64_t to)
+/* len bytes of fresh anonymous memory, flagged as guest RAM is
+ * (rmap/guest-mem.c), from the front of a reserved region: the flags are
+ * set once per region rather than once per copy, and what mremap takes
+ * from the front leaves the rest one mapping. */
+static uint8_t *scratch_take(SpAgent *a, uint64_t len)
 {
-    uint8_t *addr = a->mem->host + from * SP_PAGE_SIZE;
-    uint64_t len = (to - from) * SP_PAGE_SIZE;
-    for (uint64_t off = 0; off < len; off += SP_PAGE_SIZE)
-        (void)*(volatile uint8_t *)(addr + off); /* populated: the protection takes hold */
-    struct uffdio_writeprotect w = {.range = {.start = (uintptr_t)addr, .len = len},
-                                    .mode = UFFDIO_WRITEPROTECT_MODE_WP};
-    if (ioctl(a->mem->uffd, UFFDIO_WRITEPROTECT, &w) < 0)
+    if (a->scratch_left < len) {
+        if (a->scratch_left)
+            munmap(a->scratch, a->scratch_left);
+        a->scratch_left = 0;
+        void *p = mmap(NULL, SCRATCH_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        madvise(p, SCRATCH_BYTES, MADV_DONTDUMP);
+        madvise(p, SCRATCH_BYTES, MADV_NOHUGEPAGE);
+        a->scratch = p;
+        a->scratch_left = SCRATCH_BYTES;
+    }
+    uint8_t *p = a->scratch;
+    a->scratch += len;
+    a->scratch_left -= len;
+    return p;
+}
+
+void agent_compact_free(SpAgent *a)
+{
+    if (a->scratch_left)
+        munmap(a->scratch, a->scratch_left);
+    a->scratch_left = 0;
+}
+
+typedef struct Stretch {
+    uint64_t from, to;
+    int64_t gain;
+} Stretch;
+
+static bool wp_span(SpAgent *a, uint64_t from, uint64_t to, bool on)
+{
+    struct uffdio_writeprotect w = {
+        .range = {.start = (uintptr_t)(a->mem->host + from * SP_PAGE_SIZE),
+                  .len = (to - from) * SP_PAGE_SIZE},
+        .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+    };
+    return ioctl(a->mem->uffd, UFFDIO_WRITEPROTECT, &w) == 0;
+}
+
+/* One stretch, protected: copied, and the copy moved into place. */
+static bool move_copy(SpAgent *a, const Stretch *st)
+{
+    uint8_t *addr = a->mem->host + st->from * SP_PAGE_SIZE;
+    uint64_t len = (st->to - st->from) * SP_PAGE_SIZE;
+    uint8_t *copy = scratch_take(a, len);
+    if (!copy)
         return false;
+    for (uint64_t off = 0; off < len; off += SP_PAGE_SIZE)
+        if (!page_is_zero(addr + off))
+            memcpy(copy + off, addr + off, SP_PAGE_SIZE);
+    if (mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, addr) == MAP_FAILED) {
+        madvise(copy, len, MADV_DONTNEED); /* given back; the scratch moved on */
+        return false;
+    }
+    for (uint64_t g = st->from; g < st->to; g++)
+        if (AG_KIND(a->page[g]) == AG_COWED)
+            a->page[g] = (a->page[g] & ~(uint64_t)AG_KIND_MASK) | AG_ANON;
+    a->compactions++;
+    a->compacted_pages += st->to - st->from;
+    return true;
+}
+
+/* The stretches of a window, under one protection of [first.from,
+ * last.to): populated, protected, each copied and moved into place, the
+ * span registered again chunk by chunk, and the protection cleared over
+ * it, which wakes the writers (the moved pages carry none; the merged
+ * pages between keep their frames: clearing the protection of a page of
+ * a private file mapping never makes it writable).  Mappings given back. */
+static uint64_t compact_window(SpAgent *a, const Stretch *w, uint32_t n)
+{
+    uint64_t from = w[0].from, to = w[n - 1].to;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint64_t g = w[i].from; g < w[i].to; g++)
+            (void)*(volatile uint8_t *)(a->mem->host + g * SP_PAGE_SIZE); /* populated */
+    if (!wp_span(a, from, to, true))
+        return 0;
     if (a->test_delay_us) { /* tests: writes land in the window, then must survive the copy */
         uint64_t seen = __atomic_load_n(&a->wp_faults_seen, __ATOMIC_RELAXED);
-        agent_test_hold_window(a, addr, len);
+        agent_test_hold_window(a, a->mem->host + from * SP_PAGE_SIZE, (to - from) * SP_PAGE_SIZE);
         a->compact_wp_faults += __atomic_load_n(&a->wp_faults_seen, __ATOMIC_RELAXED) - seen;
     }
-    uint8_t *copy =
-        mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    bool ok = copy != MAP_FAILED;
-    if (ok) {
-        /* as guest RAM is (rmap/guest-mem.c) */
-        madvise(copy, len, MADV_DONTDUMP);
-        madvise(copy, len, MADV_NOHUGEPAGE);
-        for (uint64_t off = 0; off < len; off += SP_PAGE_SIZE)
-            if (!page_is_zero(addr + off))
-                memcpy(copy + off, addr + off, SP_PAGE_SIZE);
-        ok = mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, addr) != MAP_FAILED;
-        if (!ok)
-            munmap(copy, len);
-    }
-    if (!ok) {
-        w.mode = 0; /* clearing it wakes the writers */
-        ioctl(a->mem->uffd, UFFDIO_WRITEPROTECT, &w);
-        return false;
-    }
-    /* Register chunk by chunk (agent_reregister_range's contract); none is
-     * registered for missing faults (checked), so all are alike. */
-    for (uint64_t g = from; g < to;) {
+    uint64_t less = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (move_copy(a, &w[i]))
+            less += (uint64_t)w[i].gain;
+    for (uint64_t g = from; g < to;) { /* agent_reregister_range's contract: one chunk */
         uint64_t end = MIN(to, (g / AG_CHUNK_PAGES + 1) * AG_CHUNK_PAGES);
         agent_reregister_range(a, a->mem->host + g * SP_PAGE_SIZE, (end - g) * SP_PAGE_SIZE);
         g = end;
     }
-    struct uffdio_range r = {.start = (uintptr_t)addr, .len = len};
-    ioctl(a->mem->uffd, UFFDIO_WAKE, &r);
-    for (uint64_t g = from; g < to; g++)
-        if (AG_KIND(a->page[g]) == AG_COWED)
-            a->page[g] = (a->page[g] & ~(uint64_t)AG_KIND_MASK) | AG_ANON;
-    return true;
+    wp_span(a, from, to, false);
+    return less;
+}
+
+/* agent_mappings's rule: a new mapping starts between pages x and y. */
+static int starts(uint64_t x, uint64_t y)
+{
+    bool fx = AG_KIND(x) == AG_MERGED || AG_KIND(x) == AG_COWED;
+    bool fy = AG_KIND(y) == AG_MERGED || AG_KIND(y) == AG_COWED;
+    return fx != fy || (fy && (AG_SPACE(y) != AG_SPACE(x) || AG_OFF(y) != AG_OFF(x) + 1));
+}
+
+/* Mappings that rebuilding [from, to) as one anonymous mapping gives back
+ * (<= 0: none; a copied page inside a merged run's mapping, for one, is
+ * still part of it, and rebuilding it would split the run). */
+static int64_t gain(SpAgent *a, uint64_t from, uint64_t to)
+{
+    int64_t before = 0, after = 0;
+    for (uint64_t g = from + 1; g < to; g++)
+        before += starts(a->page[g - 1], a->page[g]);
+    if (from > 0) {
+        before += starts(a->page[from - 1], a->page[from]);
+        after += starts(a->page[from - 1], AG_MAKE(AG_ANON, 0, 0, 0));
+    }
+    if (to < a->npages) {
+        before += starts(a->page[to - 1], a->page[to]);
+        after += starts(AG_MAKE(AG_ANON, 0, 0, 0), a->page[to]);
+    }
+    return before - after;
 }
 
 void agent_compact(SpAgent *a)
 {
-    if (!a->compact_above || a->file_backed || a->evicting->len || !a->npages ||
-        agent_mappings(a) * 1000 <= a->npages * a->compact_above)
+    if (!a->compact_above || a->file_backed || a->evicting->len || !a->npages)
         return;
-    uint32_t done = 0;
+    uint64_t maps = agent_mappings(a);
+    if (maps * 1000 <= a->npages * a->compact_above)
+        return;
+    uint64_t target = a->npages * (a->compact_above * 8 / 9) / 1000;
+    Stretch w[WINDOW_MAX];
+    uint32_t n = 0, done = 0;
+    uint64_t want = 0; /* mappings the window gives back */
     for (uint64_t g = 0; g < a->npages && done < COMPACT_PER_PASS;) {
         if (AG_KIND(a->page[g]) == AG_MERGED) {
             g++;
             continue;
         }
-        uint64_t from = g;
+        Stretch st = {.from = g};
         bool cowed = false, out = false;
         for (; g < a->npages && AG_KIND(a->page[g]) != AG_MERGED; g++) {
             cowed |= AG_KIND(a->page[g]) == AG_COWED;
             out |= (a->page[g] & AG_OUT) != 0;
         }
-        if (!cowed || out || g - from < 2 || g - from > COMPACT_MAX || in_missing_chunk(a, from, g))
+        st.to = g;
+        if (!cowed || out || st.to - st.from > COMPACT_MAX || in_missing_chunk(a, st.from, st.to))
             continue;
-        if (compact_stretch(a, from, g)) {
-            a->compactions++;
-            a->compacted_pages += g - from;
+        if ((st.gain = gain(a, st.from, st.to)) <= 0)
+            continue;
+        if (n && (n == WINDOW_MAX || st.to - w[0].from > WINDOW_PAGES)) {
+            maps -= MIN(maps, compact_window(a, w, n));
+            done += n;
+            n = 0;
+            want = 0;
         }
-        done++;
+        if (maps - MIN(maps, want) <= target)
+            break;
+        w[n++] = st;
+        want += (uint64_t)st.gain;
     }
+    if (n)
+        compact_window(a, w, n);
 }

@@ -105,6 +105,8 @@ struct SpAgent {
     uint64_t merge_maps;                   /* mmap calls the merges took (one per run) */
     uint64_t compactions, compacted_pages; /* agent-compact.c: stretches rebuilt, their pages */
     uint64_t compact_wp_faults;            /* tests: of wp_faults_seen, in a compaction's window */
+    uint8_t *scratch;                      /* agent-compact.c: fresh memory for the copies */
+    uint64_t scratch_left;                 /* bytes of it not taken yet */
     uint64_t evict_wp_faults_seen; /* tests: writes blocked in an eviction window (swap thread) */
     /* swap (agent-swap.c): the agent thread's, but where noted */
     uint8_t *idle;         /* per page: passes since its last write (saturating) */
@@ -143,6 +145,7 @@ uint64_t agent_mappings(SpAgent *a);
 
 /* agent-compact.c, lock held: at M_BEGIN, after the harvest */
 void agent_compact(SpAgent *a);
+void agent_compact_free(SpAgent *a); /* the scratch region, at the end */
 
 /* agent-merge.c, lock held: the userfaultfd protocol (docs/sharing.md) */
 /* Can page gfn be merged onto frame (space, off) - the frame known, the

@@ -472,6 +472,7 @@ void sp_agent_free(SpAgent *a)
     if (a->thread)
         g_thread_join(a->thread);
     agent_swap_stop(a);
+    agent_compact_free(a);
     if (a->channel >= 0)
         close(a->channel);
     for (uint32_t i = 0; i < AG_MAX_SPACES; i++)

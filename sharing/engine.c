@@ -262,7 +262,7 @@ static void push_agent_knobs(SpEngine *eng, SpEngineVm *only)
 {
     SpProtoKnobs k = {.use_zero_pages = eng->knobs.use_zero_pages,
                       .test_delay_us = eng->test_delay_us,
-                      .compact_above = eng->knobs.map_budget / 2};
+                      .compact_above = eng->knobs.map_budget * 9 / 10};
     for (uint32_t s = 0; s < eng->nslots; s++) {
         SpEngineVm *vm = eng->vm_slots[s];
         SpProtoMsg r = {0};
