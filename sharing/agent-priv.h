@@ -91,6 +91,7 @@ struct SpAgent {
     uint64_t *dirty;     /* KVM_GET_DIRTY_LOG buffer */
     uint64_t *vmm_dirty; /* pages VMM threads wrote (atomic bits, always there) */
     int pagemap_fd;      /* /proc/self/pagemap (opened before the sandbox) */
+    int status_fd;       /* /proc/self/status (the same), -1: none */
     AgentSpace spaces[AG_MAX_SPACES];
     GArray *released; /* SpProtoFrameLoc, not yet told to the index */
     /* knobs */

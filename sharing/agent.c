@@ -10,6 +10,7 @@
  * channel (the supervisor would not send one; whoever did is not trusted).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
@@ -81,6 +82,7 @@ SpAgent *sp_agent_new(const SpAgentVm *vm, GError **error)
     g_mutex_init(&a->swap_lock);
     for (uint32_t i = 0; i < AG_MAX_SPACES; i++)
         a->spaces[i].fd = -1;
+    a->status_fd = -1;
     /* Opened now: the sandbox allows no open later. */
     a->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (a->pagemap_fd < 0) {
@@ -89,9 +91,30 @@ SpAgent *sp_agent_new(const SpAgentVm *vm, GError **error)
         sp_agent_free(a);
         return NULL;
     }
+    a->status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC); /* -1: not reported */
     g_mutex_init(&a->lock);
     g_cond_init(&a->cond);
     return a;
+}
+
+/* The VM process's anonymous resident pages (the kernel's RssAnon: guest
+ * pages it holds privately, copies included, and its own heap - not the
+ * zero page that dropped pages read, nor shared frames); 0 if unknown, or
+ * when RAM maps a clone layout (its layer pages are counted otherwise). */
+static uint64_t rss_anon_pages(SpAgent *a)
+{
+    char buf[4096];
+    if (a->status_fd < 0 || a->file_backed)
+        return 0;
+    ssize_t n = pread(a->status_fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    const char *line = strstr(buf, "\nRssAnon:");
+    unsigned long long kb = 0;
+    if (!line || sscanf(line + 1, "RssAnon: %llu kB", &kb) != 1)
+        return 0;
+    return kb * 1024 / SP_PAGE_SIZE;
 }
 
 /* --- requests --- */
@@ -365,7 +388,8 @@ static bool serve(SpAgent *a, SpProtoMsg *req)
         } all = {.more = {.merge_maps = a->merge_maps,
                           .compactions = a->compactions,
                           .compacted_pages = a->compacted_pages,
-                          .compact_wp_faults = a->compact_wp_faults}};
+                          .compact_wp_faults = a->compact_wp_faults,
+                          .rss_anon_pages = rss_anon_pages(a)}};
         fill_stats(a, &all.st);
         return reply(a, req, &all, sizeof(all), NULL, 0);
     }
@@ -479,6 +503,8 @@ void sp_agent_free(SpAgent *a)
         space_clear(&a->spaces[i]);
     if (a->pagemap_fd >= 0)
         close(a->pagemap_fd);
+    if (a->status_fd >= 0)
+        close(a->status_fd);
     g_free(a->page);
     g_free(a->hash);
     g_free(a->dirty);

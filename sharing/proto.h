@@ -294,6 +294,8 @@ typedef struct SpProtoVmStatsMore {
     uint64_t compactions, compacted_pages; /* stretches left by copy-on-write rebuilt as one
                                               mapping (agent-compact.c), their pages: cumulative */
     uint64_t compact_wp_faults; /* tests: guest writes that blocked in a compaction's window */
+    uint64_t rss_anon_pages;    /* the VM process's RssAnon (0: unknown, or RAM maps a clone
+                                   layout): what swap charges as its private memory */
 } SpProtoVmStatsMore;
 
 typedef struct SpProtoReport {

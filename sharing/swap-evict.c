@@ -4,8 +4,10 @@
  *
  * Charges.  Every 100 ms the balancer asks each VM's agent for its figures
  * and charges:
- *   a VM    its private resident pages (resident pages of its RAM minus
- *           those that map a frame in memory) plus, for each of its pages
+ *   a VM    its private resident pages (its process's RssAnon: guest pages
+ *           it holds alone and its own heap; for RAM that maps a clone
+ *           layout, resident pages of its RAM minus those that map a frame
+ *           in memory) plus, for each of its pages
  *           that maps a shared frame in memory, 1/N of that frame when N
  *           pages map it (Linux's Pss);
  *   host    every VM's private resident pages, plus each frame in memory
@@ -436,8 +438,13 @@ static uint64_t charge_all(SpEngine *eng, ShSwap *sw)
             merged_in++;
             share += 65536 / MAX(sh_frame(eng, fid)->refs, 1u);
         }
+        /* Private: the VM process's anonymous resident pages when it says
+         * (guest pages it holds alone and its own heap; not the zero page
+         * that dropped pages read, which mincore would count), else its
+         * RAM's resident pages that map no frame. */
         uint64_t res = vm->agent.resident_pages;
-        uint64_t priv = res - MIN(res, merged_in);
+        uint64_t priv = vm->agent_more.rss_anon_pages ? vm->agent_more.rss_anon_pages
+                                                      : res - MIN(res, merged_in);
         host += priv;
         g_mutex_lock(&sw->lock);
         v = sh_swap_vm_find(sw, vm);
