@@ -4,10 +4,9 @@
  *
  * Charges.  Every 100 ms the balancer asks each VM's agent for its figures
  * and charges:
- *   a VM    its private resident pages (its process's RssAnon: guest pages
- *           it holds alone and its own heap; for RAM that maps a clone
- *           layout, resident pages of its RAM minus those that map a frame
- *           in memory) plus, for each of its pages
+ *   a VM    its private resident pages (the smaller of its RAM's resident
+ *           pages that map no frame in memory and its process's RssAnon)
+ *           plus, for each of its pages
  *           that maps a shared frame in memory, 1/N of that frame when N
  *           pages map it (Linux's Pss);
  *   host    every VM's private resident pages, plus each frame in memory
@@ -438,13 +437,16 @@ static uint64_t charge_all(SpEngine *eng, ShSwap *sw)
             merged_in++;
             share += 65536 / MAX(sh_frame(eng, fid)->refs, 1u);
         }
-        /* Private: the VM process's anonymous resident pages when it says
-         * (guest pages it holds alone and its own heap; not the zero page
-         * that dropped pages read, which mincore would count), else its
-         * RAM's resident pages that map no frame. */
+        /* Private: the smaller of two figures that each count the guest
+         * pages the VM holds alone, plus something else: its RAM's resident
+         * pages that map no frame (mincore: also the zero page that dropped
+         * pages map once read) and its process's anonymous resident pages
+         * (RssAnon: also the process's own heap, large in a sanitizer
+         * build). */
         uint64_t res = vm->agent.resident_pages;
-        uint64_t priv = vm->agent_more.rss_anon_pages ? vm->agent_more.rss_anon_pages
-                                                      : res - MIN(res, merged_in);
+        uint64_t priv = res - MIN(res, merged_in);
+        if (vm->agent_more.rss_anon_pages)
+            priv = MIN(priv, vm->agent_more.rss_anon_pages);
         host += priv;
         g_mutex_lock(&sw->lock);
         v = sh_swap_vm_find(sw, vm);
