@@ -36,10 +36,7 @@
  *
  * Agent lock held, on the agent thread.
  */
-#include <errno.h>
-#include <linux/userfaultfd.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include "sharing/agent-priv.h"
@@ -58,15 +55,6 @@ static bool in_missing_chunk(SpAgent *a, uint64_t from, uint64_t to)
         if ((__atomic_load_n(&a->missing[c / 64], __ATOMIC_ACQUIRE) >> (c % 64)) & 1)
             return true;
     return false;
-}
-
-static bool page_is_zero(const uint8_t *p)
-{
-    const uint64_t *w = (const uint64_t *)p;
-    for (size_t i = 0; i < SP_PAGE_SIZE / 8; i++)
-        if (w[i])
-            return false;
-    return true;
 }
 
 /* len bytes of fresh anonymous memory, flagged as guest RAM is
@@ -108,12 +96,7 @@ typedef struct Stretch {
 
 static bool wp_span(SpAgent *a, uint64_t from, uint64_t to, bool on)
 {
-    struct uffdio_writeprotect w = {
-        .range = {.start = (uintptr_t)(a->mem->host + from * SP_PAGE_SIZE),
-                  .len = (to - from) * SP_PAGE_SIZE},
-        .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-    };
-    return ioctl(a->mem->uffd, UFFDIO_WRITEPROTECT, &w) == 0;
+    return agent_wp_range(a, a->mem->host + from * SP_PAGE_SIZE, (to - from) * SP_PAGE_SIZE, on);
 }
 
 /* One stretch, protected: copied, and the copy moved into place. */
@@ -125,7 +108,7 @@ static bool move_copy(SpAgent *a, const Stretch *st)
     if (!copy)
         return false;
     for (uint64_t off = 0; off < len; off += SP_PAGE_SIZE)
-        if (!page_is_zero(addr + off))
+        if (!agent_is_zero(addr + off))
             memcpy(copy + off, addr + off, SP_PAGE_SIZE);
     if (mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, addr) == MAP_FAILED) {
         madvise(copy, len, MADV_DONTNEED); /* given back; the scratch moved on */

@@ -42,7 +42,7 @@ static void *page_addr(SpAgent *a, uint64_t gfn)
     return a->mem->host + gfn * SP_PAGE_SIZE;
 }
 
-static bool wp_range(SpAgent *a, void *addr, uint64_t len, bool on)
+bool agent_wp_range(SpAgent *a, void *addr, uint64_t len, bool on)
 {
     struct uffdio_writeprotect w = {
         .range = {.start = (uintptr_t)addr, .len = len},
@@ -53,7 +53,7 @@ static bool wp_range(SpAgent *a, void *addr, uint64_t len, bool on)
 
 static bool wp(SpAgent *a, void *addr, bool on)
 {
-    return wp_range(a, addr, SP_PAGE_SIZE, on);
+    return agent_wp_range(a, addr, SP_PAGE_SIZE, on);
 }
 
 static bool chunk_is_missing(SpAgent *a, uint64_t gfn)
@@ -115,7 +115,7 @@ static void wake(SpAgent *a, void *addr)
     wake_range(a, addr, SP_PAGE_SIZE);
 }
 
-static bool is_zero(const void *p)
+bool agent_is_zero(const void *p)
 {
     const uint64_t *w = p;
     for (size_t i = 0; i < SP_PAGE_SIZE / 8; i++)
@@ -206,7 +206,7 @@ static bool remap_stretch(SpAgent *a, uint8_t *addr, uint32_t space, uint32_t of
 {
     uint64_t len = (uint64_t)n * SP_PAGE_SIZE;
     if (!match || !map_frames(a, addr, n, space, off)) {
-        wp_range(a, addr, len, false);
+        agent_wp_range(a, addr, len, false);
         return !match;
     }
     agent_reregister_range(a, addr, len);
@@ -225,7 +225,7 @@ uint32_t agent_merge_run(SpAgent *a, uint64_t gfn, uint32_t n, uint32_t space, u
     /* Make sure the pages are populated, so that the protection takes hold. */
     for (uint32_t i = 0; i < n; i++)
         (void)*(volatile uint8_t *)(addr + (uint64_t)i * SP_PAGE_SIZE);
-    if (!wp_range(a, addr, len, true)) {
+    if (!agent_wp_range(a, addr, len, true)) {
         if (n == 1)
             return 0;
         /* The run spans mappings this kernel cannot protect at once. */
@@ -312,7 +312,7 @@ static void merge_span(SpAgent *a, const SpProtoMergeItem *it, uint64_t n, const
     for (uint64_t k = first; k <= last; k++)
         if (ok[k]) /* present, so that the protection takes hold */
             (void)*(volatile uint8_t *)page_addr(a, it[k].gfn);
-    if (!wp_range(a, lo, len, true)) { /* a kernel that protects within one mapping only */
+    if (!agent_wp_range(a, lo, len, true)) { /* a kernel that protects within one mapping only */
         merge_runs(a, it, n, ok, res);
         return;
     }
@@ -336,7 +336,7 @@ static void merge_span(SpAgent *a, const SpProtoMergeItem *it, uint64_t n, const
     }
     if (mapped)
         agent_reregister_range(a, lo, len);
-    if (!wp_range(a, lo, len, false)) {
+    if (!agent_wp_range(a, lo, len, false)) {
         /* The span is several mappings now, and this kernel unprotects
          * within one only: every page that was not remapped, one by one. */
         uint64_t done[AG_CHUNK_PAGES / 64] = {0};
@@ -373,7 +373,7 @@ bool agent_zero_page(SpAgent *a, uint64_t gfn)
     (void)*(volatile uint8_t *)addr;
     if (!wp(a, addr, true))
         return false;
-    if (!is_zero(addr)) {
+    if (!agent_is_zero(addr)) {
         wp(a, addr, false);
         return false;
     }

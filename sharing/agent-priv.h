@@ -173,6 +173,8 @@ bool agent_page_is_file(SpAgent *a, uint64_t gfn, bool *present);
  * re-register a remapped page with the modes of its chunk. */
 bool agent_chunk_missing(SpAgent *a, uint64_t gfn);
 void agent_reregister(SpAgent *a, void *addr);
+bool agent_wp_range(SpAgent *a, void *addr, uint64_t len, bool on); /* userfaultfd protection */
+bool agent_is_zero(const void *p);                                  /* a page of zeros */
 /* Tests (test_delay_us set): hold the window [addr, addr + len), protected, open and count
  * the guest writes that block in it (wp_faults_seen). */
 void agent_test_hold_window(SpAgent *a, void *addr, uint64_t len);
