@@ -28,7 +28,7 @@ else
 fi
 
 timeout 30 "$SP" run -q --json --status 1 --timeout 3 $VM --clone t,count=1 >"$T/out" 2>&1
-if python3 - "$T/out" <<'PY'
+if /usr/bin/python3 - "$T/out" <<'PY'
 import json, sys
 vms, groups = {}, []
 for line in open(sys.argv[1]):

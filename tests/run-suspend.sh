@@ -12,11 +12,11 @@ VMS="--vm name=a,mem=64M,payload=memload,args=rounds=0,seed=5,rate=50
 # last JSON status line of VM $1: field $2
 vfield() {
     grep "^{\"vm\":\"$1\"" "$T/out" | tail -n1 |
-        python3 -c "import json, sys; print(json.loads(sys.stdin.read())[sys.argv[1]])" "$2"
+        /usr/bin/python3 -c "import json, sys; print(json.loads(sys.stdin.read())[sys.argv[1]])" "$2"
 }
 efield() {
     grep '^{"engine"' "$T/out" | tail -n1 |
-        python3 -c "import json, sys; print(json.loads(sys.stdin.read())['engine'][sys.argv[1]])" "$1"
+        /usr/bin/python3 -c "import json, sys; print(json.loads(sys.stdin.read())['engine'][sys.argv[1]])" "$1"
 }
 "$SP" run -q --json --status 1 --timeout 120 --pages-to-scan 200 --sleep-millisecs 20 $VMS \
     >"$T/out" 2>"$T/err" &

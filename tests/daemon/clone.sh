@@ -10,7 +10,7 @@ V() { virsh -c "$URI" "$@"; }
 S() { "$B/samepage" "$@" --connect "$SOCK"; }
 # stat VM KEY: a per-VM figure from samepage stats --json (empty if absent)
 stat() {
-    S stats --json "$1" 2>/dev/null | python3 -c '
+    S stats --json "$1" 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
 d = json.load(sys.stdin)["domains"][0]["stats"]
 print(d.get(sys.argv[1], ""))' "$2"
@@ -102,7 +102,7 @@ check "stats: children are generation 1 of the source's clone group ($gen, $g1 =
 shared=$(stat src-c2 samepage.clone.pages_shared)
 check "stats: a child's samepage.clone.pages_shared > 0 ($shared)" [ "${shared:-0}" -gt 0 ]
 S stats --json >"$T/stats.json" 2>&1
-python3 - "$T/stats.json" "$g0" >"$T/out" 2>&1 <<'EOF'
+/usr/bin/python3 - "$T/stats.json" "$g0" >"$T/out" 2>&1 <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 g = [x for x in d["clone_groups"] if x["id"] == int(sys.argv[2])]
@@ -136,7 +136,7 @@ V list --all >"$T/out" 2>&1
 check "samepage destroy: a destroyed child is gone (transient)" sh -c "! grep -q 'src-c2' '$T/out' && grep -q 'src-c1' '$T/out'"
 # The private program on the wire: an unknown procedure is an error reply
 # (the connection goes on), another version of the program is refused.
-python3 - "$SOCK" "$(dirname "$0")/../libvirt" >"$T/out" 2>&1 <<'EOF'
+/usr/bin/python3 - "$SOCK" "$(dirname "$0")/../libvirt" >"$T/out" 2>&1 <<'EOF'
 import struct, sys
 sys.path.insert(0, sys.argv[2])
 from lvtest import *

@@ -64,7 +64,7 @@ check "samepage numatune --mode interleave --nodeset 0 --live: moved ($(head -1 
 
 S numatune n1 --json >"$T/json" 2>&1
 check "samepage numatune --json: mode, nodeset and numa_pages from the kernel" \
-    python3 -c "
+    /usr/bin/python3 -c "
 import json, sys
 j = json.load(open('$T/json'))
 assert j['numa_mode'] == 'interleave' and j['numa_nodeset'] == '0', j

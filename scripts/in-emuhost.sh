@@ -1,0 +1,126 @@
+#!/bin/bash
+# scripts/in-emuhost.sh - run a command on this machine's own files, but under
+# the emulated host's kernel, whose /dev/kvm is real KVM (AMD SVM, emulated by
+# QEMU TCG).  For machines that have no /dev/kvm of their own.
+#
+# Usage: in-emuhost.sh [--mem MB] [--timeout S] [--builddir DIR] [--images DIR]
+#                      [--] COMMAND [ARGS...]
+#
+# QEMU boots the emulated host (scripts/guest-images.sh: Debian's kernel, two
+# NUMA nodes, 2 vCPUs) with this machine's root file system shared over 9p
+# (-virtfs, read-write, as root).  The emulated host mounts it, gives it
+# fresh /proc, /sys (with cgroup2), /dev, /run and /tmp of its own, loopback
+# up and this machine's host name, and runs
+# COMMAND chrooted there, in the current directory, with this environment's
+# PATH, HOME, LANG, CI and SAMEPAGE_* variables plus SAMEPAGE_IN_EMUHOST=1.
+# So everything installed here (Debian's virsh, python3-libvirt, ...) and the
+# build tree are used as they are, and what COMMAND writes lands here.
+# COMMAND's output is printed here as it comes (and every 20 s the emulated
+# host's process list is written to .in-emuhost/run.*/ps); the exit status is
+# COMMAND's, 124 if --timeout ran out, or 125 if the emulated host could not
+# run it (QEMU missing, image build failed, 9p mount failed: a one-line
+# reason on stderr).
+#
+# Cost: the emulated host runs everything several times slower than this
+# machine (TCG), and /dev/kvm there uses shadow paging (docs/emuhost.md).
+# Nothing else may write the tree meanwhile.
+#
+#   --mem MB       emulated host RAM (default: half of this machine's, at
+#                  most 16384; split over its two nodes)
+#   --timeout S    kill QEMU after S seconds (default 5400)
+#   --builddir D   where samepage was built (default: top_builddir or .)
+#   --images D     image cache (default: SAMEPAGE_IMAGES or D/images)
+set -uo pipefail
+
+srcdir=$(cd "$(dirname "$0")/.." && pwd)
+builddir=${top_builddir:-$PWD}
+images=${SAMEPAGE_IMAGES:-}
+mem=
+tmo=5400
+
+usage() { sed -n '2,/^set -uo/p' "$0" | sed 's/^# \{0,1\}//;$d'; }
+fail() {
+    echo "in-emuhost: error: $*" >&2
+    exit 125
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --mem) mem=$2; shift 2 ;;
+    --timeout) tmo=$2; shift 2 ;;
+    --builddir) builddir=$2; shift 2 ;;
+    --images) images=$2; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    --) shift; break ;;
+    -*) fail "unknown option $1 (see --help)" ;;
+    *) break ;;
+    esac
+done
+[ $# -ge 1 ] || { usage >&2; exit 2; }
+case "$mem$tmo" in *[!0-9]*) fail "--mem and --timeout take whole numbers" ;; esac
+if [ -z "$mem" ]; then
+    mem=$(awk '/^MemTotal:/ { m = int($2 / 2048); print (m > 16384 ? 16384 : m) }' /proc/meminfo)
+fi
+[ "$mem" -ge 1024 ] || fail "--mem $mem: at least 1024 MB"
+command -v qemu-system-x86_64 >/dev/null ||
+    fail "qemu-system-x86_64 not found: install the Debian package qemu-system-x86"
+
+imgargs=(--builddir "$builddir" --quiet)
+[ -n "$images" ] && imgargs+=(--images "$images")
+paths=$("$srcdir/scripts/guest-images.sh" "${imgargs[@]}" emuhost 2>&1) ||
+    fail "building the emulated-host image failed: $(echo "$paths" | grep -m1 error: || echo "$paths" | tail -n1)"
+vmlinuz=$(echo "$paths" | sed -n 's/^vmlinuz=//p')
+hostrd=$(echo "$paths" | sed -n 's/^emuhost_initrd=//p')
+[ -f "$vmlinuz" ] && [ -f "$hostrd" ] || fail "image script printed no kernel/initrd paths"
+
+# The run directory must be on a disk the emulated host sees through 9p
+# (not this machine's /tmp, which it replaces with its own).
+mkdir -p "$builddir/.in-emuhost" || fail "cannot create $builddir/.in-emuhost"
+run=$(mktemp -d "$(cd "$builddir" && pwd)/.in-emuhost/run.XXXXXX") || fail "mktemp failed"
+case "$run" in *[[:space:]]*) fail "the build directory's path has a space: $run" ;; esac
+qpid=
+cleanup() {
+    [ -n "$qpid" ] && kill "$qpid" 2>/dev/null
+    rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+{
+    echo "cd $(printf %q "$PWD") || exit 125"
+    export -p | grep -E '^(declare -x|export) (PATH|HOME|LANG|LC_ALL|CI|SAMEPAGE_[A-Z_]*|top_builddir)='
+    echo "export SAMEPAGE_IN_EMUHOST=1"
+    printf 'exec'
+    printf ' %q' "$@"
+    echo
+} > "$run/run.sh"
+: > "$run/out"
+hostname > "$run/hostname" 2>/dev/null
+
+half=$((mem / 2))
+t0=$(date +%s)
+timeout -k 10 "$tmo" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$mem" \
+    -object memory-backend-ram,id=m0,size=${half}M -object memory-backend-ram,id=m1,size=$((mem - half))M \
+    -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
+    -nographic -no-reboot -nodefaults -serial stdio -monitor none \
+    -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap,id=hostroot \
+    -kernel "$vmlinuz" -initrd "$hostrd" \
+    -append "console=ttyS0 quiet panic=-1 oops=panic sptest.hostrun=$run" \
+    < /dev/null > "$run/console" 2>&1 &
+qpid=$!
+tail -n +1 -f --pid="$qpid" "$run/out" &
+wait "$qpid"
+qrc=$?
+qpid=
+wait
+rc=$(cat "$run/rc" 2>/dev/null)
+if [ -z "$rc" ]; then
+    echo "in-emuhost: last console lines:" >&2
+    tr -d '\r' < "$run/console" | grep -v '^SPTEST' | tail -n 15 | sed 's/^/  /' >&2
+    if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+        echo "in-emuhost: error: timed out after $tmo s (qemu killed)" >&2
+        exit 124
+    fi
+    fail "the emulated host ended without the command's status (qemu exit status $qrc)"
+fi
+echo "in-emuhost: '$*' exited with status $rc after $(($(date +%s) - t0)) s in the emulated host" >&2
+exit "$rc"
