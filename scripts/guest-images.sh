@@ -36,8 +36,10 @@ quiet=0
 targets=()
 apt_timeout=${SAMEPAGE_APT_TIMEOUT:-300}
 
-# Modules the emulated host loads, in load order after dependency resolution.
-emuhost_modules=(kvm-amd)
+# Modules the emulated host loads, in load order after dependency resolution:
+# KVM, and 9p over virtio for scripts/in-emuhost.sh (this machine's root
+# file system inside the emulated host).
+emuhost_modules=(kvm-amd virtio-pci 9pnet-virtio 9p)
 
 die() { echo "guest-images: error: $*" >&2; exit 1; }
 say() { [ "$quiet" = 1 ] || echo "guest-images: $*" >&2; }
@@ -117,10 +119,11 @@ module_depends() {
 # Resolve module names into a load order (dependencies first) of .ko paths.
 # Globals: modtree (root of lib/modules/VER/kernel), modorder (output array).
 module_add() {
-    local name=$1 path dep
+    local name=$1 path dep b
     name=${name//_/-}
     for p in "${modorder[@]+"${modorder[@]}"}"; do
-        [ "$(basename "$p" .ko)" = "$name" ] && return 0
+        b=$(basename "$p" .ko)
+        [ "${b//_/-}" = "$name" ] && return 0
     done
     path=$(find "$modtree" \( -name "$name.ko" -o -name "${name//-/_}.ko" -o -name "$name.ko.xz" \
            -o -name "${name//-/_}.ko.xz" \) | head -n1)

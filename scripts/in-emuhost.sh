@@ -12,7 +12,8 @@
 # fresh /proc, /sys (with cgroup2), /dev, /run and /tmp of its own, loopback
 # up and this machine's host name, and runs
 # COMMAND chrooted there, in the current directory, with this environment's
-# PATH, HOME, LANG, CI and SAMEPAGE_* variables plus SAMEPAGE_IN_EMUHOST=1.
+# PATH (less pyenv's shims), HOME, LANG, CI and SAMEPAGE_* variables plus
+# SAMEPAGE_IN_EMUHOST=1.
 # So everything installed here (Debian's virsh, python3-libvirt, ...) and the
 # build tree are used as they are, and what COMMAND writes lands here.
 # COMMAND's output is printed here as it comes (and every 20 s the emulated
@@ -87,7 +88,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 {
     echo "cd $(printf %q "$PWD") || exit 125"
-    export -p | grep -E '^(declare -x|export) (PATH|HOME|LANG|LC_ALL|CI|SAMEPAGE_[A-Z_]*|top_builddir)='
+    export -p | grep -E '^(declare -x|export) (HOME|LANG|LC_ALL|CI|SAMEPAGE_[A-Z_]*|top_builddir)='
+    # PATH without pyenv's shims: each is a bash script that costs seconds
+    # there, and a test's python3 is Debian's (/usr/bin/python3) anyway.
+    echo "export PATH=$(printf %q "$(echo "$PATH" | tr ':' '\n' | grep -v '/\.pyenv/' | paste -sd:)")"
     echo "export SAMEPAGE_IN_EMUHOST=1"
     printf 'exec'
     printf ' %q' "$@"

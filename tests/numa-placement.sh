@@ -68,13 +68,20 @@ check "numa=strict (no nodes): refused, MODE:NODES expected" refused_with "numa=
 
 # cpuset=: every thread of the VM process runs on the last CPU only
 cpu=$(($(nproc) - 1))
-"$SP" run --timeout 6 --vm "name=c1,mem=64M,vcpus=2,cpuset=$cpu,payload=memload,args=seed=3,rate=100" \
+"$SP" run --timeout "$([ -n "${SAMEPAGE_IN_EMUHOST:-}" ] && echo 15 || echo 6)" --vm "name=c1,mem=64M,vcpus=2,cpuset=$cpu,payload=memload,args=seed=3,rate=100" \
     >"$T/out" 2>"$T/err" &
 pid=$!
-sleep 4
-vmp=$(pgrep -P $pid samepage-vm | head -1)
+# Until the VM process has its vCPU threads (a second here; more under
+# emulation, scripts/in-emuhost.sh), at most 12 s.
+nthreads=0
+for _ in $(seq 60); do
+    sleep 0.2
+    vmp=$(pgrep -P $pid samepage-vm | head -1)
+    [ -n "$vmp" ] && grep -q 'phase 2' "$T/out" 2>/dev/null || continue
+    nthreads=$(ls /proc/$vmp/task 2>/dev/null | wc -l)
+    [ "$nthreads" -ge 3 ] && break
+done
 allowed=$(cat /proc/$vmp/task/*/status 2>/dev/null | awk '/^Cpus_allowed_list/ {print $2}' | sort -u | tr '\n' ' ')
-nthreads=$(ls /proc/$vmp/task 2>/dev/null | wc -l)
 wait $pid
 rc=$?
 check "cpuset=$cpu: the run ends 0 (rc $rc), all $nthreads threads of the VM process may run on CPU $cpu only ($allowed)" \

@@ -6,6 +6,7 @@ EMUHOST_TESTS = tests/emuhost/emuhost-basic.sh tests/emuhost/emuhost-linux.sh te
 TESTS += $(EMUHOST_TESTS)
 dist_noinst_SCRIPTS += \
 	scripts/guest-images.sh \
+	scripts/in-emuhost.sh \
 	tests/emuhost/run-in-emuhost.sh \
 	tests/emuhost/emuhost-init \
 	tests/emuhost/inner-basic.sh tests/emuhost/inner-linux.sh tests/emuhost/inner-share.sh \

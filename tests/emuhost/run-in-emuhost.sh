@@ -13,6 +13,8 @@
 # "# emuhost: ..." diagnostics, and exits with the test's exit status.
 #
 # Never hangs: QEMU runs under `timeout` (--timeout, default 600 s); a
+# minute before that the emulated host prints its hang report (task states
+# and kernel stacks, see emuhost-init) and kills samepage there; a
 # timeout, a kernel panic (panic=-1 with -no-reboot ends QEMU) or a missing
 # result marker is a clear message and a non-zero status.  With --tap, an
 # infrastructure failure is also printed as a TAP "Bail out!" line so the TAP
@@ -105,6 +107,9 @@ fi
 cat "$hostrd" ${extra:+"$extra"} "$work/test.cpio.gz" > "$work/initrd.gz" || fail "cannot write $work/initrd.gz"
 
 half=$((mem / 2))
+# The emulated host's hang report (emuhost-init) comes a minute before the
+# kill, counted in guest uptime (the boot takes a few seconds of it).
+watchdog=$((tmo > 120 ? tmo - 60 : 0))
 console=${log:-$work/console.log}
 t0=$(date +%s%N)
 timeout -k 10 "$tmo" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$mem" \
@@ -112,7 +117,7 @@ timeout -k 10 "$tmo" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$mem" \
     -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
     -nographic -no-reboot -nodefaults -serial stdio -monitor none \
     -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
-    -append "console=ttyS0 quiet panic=-1 oops=panic${kvm_amd:+ sptest.kvm_amd=$kvm_amd}" \
+    -append "console=ttyS0 quiet panic=-1 oops=panic sptest.watchdog=$watchdog${kvm_amd:+ sptest.kvm_amd=$kvm_amd}" \
     < /dev/null > "$console" 2>&1
 qrc=$?
 t1=$(date +%s%N)
