@@ -47,10 +47,14 @@ kern=$(awk '{ for (i = 3; i <= NF; i++) if ($i ~ /^N0=/) { split($i, a, "="); n 
 check "domstats samepage.numa.node0.pages ($p0) counts resident guest pages (process total on node 0: $kern)" \
     sh -c "[ '${p0:-0}' -gt 4000 ] && [ '${p0:-0}' -le 16384 ] && [ '${p0:-0}' -le '$kern' ]"
 
-V numatune n1 --nodeset 1 --live >"$T/out" 2>&1
+# Nodes 0..nodes-1 (this host has one; the emulated host, where
+# scripts/in-emuhost.sh runs the suite on a machine without /dev/kvm, two).
+nodes=$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -l)
+[ "$nodes" -ge 1 ] || nodes=1
+V numatune n1 --nodeset "$nodes" --live >"$T/out" 2>&1
 rc=$?
-check "a node the host lacks is refused naming it, nothing changes" \
-    sh -c "[ $rc != 0 ] && grep -q 'no NUMA node 1' '$T/out' && [ \$(grep -c . '$T/out') -le 3 ] && [ '$(ram_policy)' = bind:0 ]"
+check "a node the host lacks ($nodes) is refused naming it, nothing changes" \
+    sh -c "[ $rc != 0 ] && grep -q 'no NUMA node $nodes' '$T/out' && [ \$(grep -c . '$T/out') -le 3 ] && [ '$(ram_policy)' = bind:0 ]"
 
 S numatune n1 --mode sideways --nodeset 0 >"$T/out" 2>&1
 rc=$?
@@ -68,8 +72,8 @@ check "samepage numatune --json: mode, nodeset and numa_pages from the kernel" \
 import json, sys
 j = json.load(open('$T/json'))
 assert j['numa_mode'] == 'interleave' and j['numa_nodeset'] == '0', j
-assert len(j['numa_pages']) == 1 and 4000 < j['numa_pages'][0] <= 16384, j
-assert j['pages_migrated'] == 0, j  # one node: nothing moves between nodes
+assert len(j['numa_pages']) == $nodes and 4000 < j['numa_pages'][0] <= 16384, j
+assert $nodes > 1 or j['pages_migrated'] == 0, j  # one node: nothing moves between nodes
 "
 
 R numatune n1 --nodeset 0 --live >"$T/out" 2>&1
@@ -105,8 +109,11 @@ r2=$(rounds n1)
 check "the guest verified on through every move (rounds $r0 -> $r2), no integrity error" \
     sh -c "[ '${r2:-0}' -gt '${r1:-0}' ] && [ '$(errors n1)' = 0 ]"
 V node-memory-tune >"$T/out" 2>&1
-check "node-memory-tune: the re-homing figures (one node: nothing to move, nothing misplaced)" \
-    sh -c "grep -Eq '^[[:space:]]*shm_numa_frames_rehomed[[:space:]]+0$' '$T/out' && grep -Eq '^[[:space:]]*shm_numa_frames_misplaced[[:space:]]+0$' '$T/out'"
+# One node: nothing to move, nothing misplaced (0); on more, the figures
+# are there (tests/emuhost/emuhost-numa.sh checks what they count).
+want=$([ "$nodes" = 1 ] && echo 0 || echo '[0-9]+')
+check "node-memory-tune: the re-homing figures ($nodes node(s): rehomed and misplaced $want)" \
+    sh -c "grep -Eq '^[[:space:]]*shm_numa_frames_rehomed[[:space:]]+$want$' '$T/out' && grep -Eq '^[[:space:]]*shm_numa_frames_misplaced[[:space:]]+$want$' '$T/out'"
 
 S clone n1 --names n1c >"$T/out" 2>&1
 V numatune n1c >>"$T/out" 2>&1

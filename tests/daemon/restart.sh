@@ -21,11 +21,10 @@ guest_sum() {
 rounds_of() { V domstats "$1" 2>/dev/null | awk -F= '/samepage.guest.rounds=/ {print $2}'; }
 # wait_sharing MIN: up to 60 s for shm_pages_sharing >= MIN; prints the
 # reading that reached it (or the last one), true if one did.
-wait_sharing() {
-    i=0
-    while v=$(shm pages_sharing) && [ "$v" -lt "$1" ] 2>/dev/null && [ $i -lt 120 ]; do
+wait_sharing() { # at most 60 s by the clock (each reading is slow under emulation)
+    end=$(($(date +%s) + 60))
+    while v=$(shm pages_sharing) && [ "$v" -lt "$1" ] 2>/dev/null && [ "$(date +%s)" -lt $end ]; do
         sleep 0.5
-        i=$((i + 1))
     done
     echo "$v"
     [ "$v" -ge "$1" ] 2>/dev/null
