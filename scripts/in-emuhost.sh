@@ -63,16 +63,8 @@ if [ -z "$mem" ]; then
     mem=$(awk '/^MemTotal:/ { m = int($2 / 2048); print (m > 16384 ? 16384 : m) }' /proc/meminfo)
 fi
 [ "$mem" -ge 1024 ] || fail "--mem $mem: at least 1024 MB"
-command -v qemu-system-x86_64 >/dev/null ||
-    fail "qemu-system-x86_64 not found: install the Debian package qemu-system-x86"
-
-imgargs=(--builddir "$builddir" --quiet)
-[ -n "$images" ] && imgargs+=(--images "$images")
-paths=$("$srcdir/scripts/guest-images.sh" "${imgargs[@]}" emuhost 2>&1) ||
-    fail "building the emulated-host image failed: $(echo "$paths" | grep -m1 error: || echo "$paths" | tail -n1)"
-vmlinuz=$(echo "$paths" | sed -n 's/^vmlinuz=//p')
-hostrd=$(echo "$paths" | sed -n 's/^emuhost_initrd=//p')
-[ -f "$vmlinuz" ] && [ -f "$hostrd" ] || fail "image script printed no kernel/initrd paths"
+. "$srcdir/tests/emuhost/emuhost-lib.sh"
+emuhost_images
 
 # The run directory must be on a disk the emulated host sees through 9p
 # (not this machine's /tmp, which it replaces with its own).
@@ -100,12 +92,9 @@ trap 'exit 130' INT TERM
 : > "$run/out"
 hostname > "$run/hostname" 2>/dev/null
 
-half=$((mem / 2))
 t0=$(date +%s)
-timeout -k 10 "$tmo" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$mem" \
-    -object memory-backend-ram,id=m0,size=${half}M -object memory-backend-ram,id=m1,size=$((mem - half))M \
-    -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
-    -nographic -no-reboot -nodefaults -serial stdio -monitor none \
+emuhost_machine_args "$mem"
+timeout -k 10 "$tmo" qemu-system-x86_64 "${qemu_machine[@]}" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap,id=hostroot \
     -kernel "$vmlinuz" -initrd "$hostrd" \
     -append "console=ttyS0 quiet panic=-1 oops=panic sptest.hostrun=$run" \

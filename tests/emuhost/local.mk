@@ -7,6 +7,7 @@ TESTS += $(EMUHOST_TESTS)
 dist_noinst_SCRIPTS += \
 	scripts/guest-images.sh \
 	scripts/in-emuhost.sh \
+	tests/emuhost/emuhost-lib.sh \
 	tests/emuhost/run-in-emuhost.sh \
 	tests/emuhost/emuhost-init \
 	tests/emuhost/inner-basic.sh tests/emuhost/inner-linux.sh tests/emuhost/inner-share.sh \

@@ -70,17 +70,8 @@ done
 script=$1; shift
 [ -f "$script" ] || fail "no test script '$script'"
 
-command -v qemu-system-x86_64 >/dev/null ||
-    fail "qemu-system-x86_64 not found: install the Debian package qemu-system-x86"
-
-# Build or refresh the images (cached: about a second when up to date).
-imgargs=(--builddir "$builddir" --quiet)
-[ -n "$images" ] && imgargs+=(--images "$images")
-paths=$("$srcdir/scripts/guest-images.sh" "${imgargs[@]}" emuhost 2>&1) ||
-    fail "building the emulated-host image failed: $(echo "$paths" | grep -m1 error: || echo "$paths" | tail -n1)"
-vmlinuz=$(echo "$paths" | sed -n 's/^vmlinuz=//p')
-hostrd=$(echo "$paths" | sed -n 's/^emuhost_initrd=//p')
-[ -f "$vmlinuz" ] && [ -f "$hostrd" ] || fail "image script printed no kernel/initrd paths"
+. "$srcdir/tests/emuhost/emuhost-lib.sh"
+emuhost_images
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/emuhost.XXXXXX") || fail "mktemp failed"
 trap 'rm -rf "$work"' EXIT
@@ -106,16 +97,13 @@ if [ "$virsh" = 1 ]; then
 fi
 cat "$hostrd" ${extra:+"$extra"} "$work/test.cpio.gz" > "$work/initrd.gz" || fail "cannot write $work/initrd.gz"
 
-half=$((mem / 2))
 # The emulated host's hang report (emuhost-init) comes a minute before the
 # kill, counted in guest uptime (the boot takes a few seconds of it).
 watchdog=$((tmo > 120 ? tmo - 60 : 0))
 console=${log:-$work/console.log}
 t0=$(date +%s%N)
-timeout -k 10 "$tmo" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m "$mem" \
-    -object memory-backend-ram,id=m0,size=${half}M -object memory-backend-ram,id=m1,size=$((mem - half))M \
-    -numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
-    -nographic -no-reboot -nodefaults -serial stdio -monitor none \
+emuhost_machine_args "$mem"
+timeout -k 10 "$tmo" qemu-system-x86_64 "${qemu_machine[@]}" \
     -kernel "$vmlinuz" -initrd "$work/initrd.gz" \
     -append "console=ttyS0 quiet panic=-1 oops=panic sptest.watchdog=$watchdog${kvm_amd:+ sptest.kvm_amd=$kvm_amd}" \
     < /dev/null > "$console" 2>&1
