@@ -123,6 +123,7 @@ struct SpAgent {
     uint64_t out_now;      /* pages OUT */
     uint64_t swap_outs;    /* cumulative */
     GThread *swap_thread;  /* resolves missing faults (started with M_PREP/M_EVICT) */
+    uint32_t swap_tid;     /* atomic: its thread id once it runs, 0 before */
     int swap_fd;           /* the swap channel: the swap thread's, -1: none yet */
     GMutex swap_lock;      /* swap_fd, swapped_in, and the figures below */
     GArray *swapped_in;    /* gfns the swap thread brought back, for the agent thread */

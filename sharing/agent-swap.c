@@ -221,7 +221,12 @@ bool agent_swap_channel(SpAgent *a, SpProtoMsg *req)
     a->swap_fd = fd;
     g_mutex_unlock(&a->swap_lock);
     swap_start(a);
-    return sp_proto_reply(a->channel, &req->hdr, NULL, 0, NULL, 0, NULL);
+    /* The swap thread's id: the supervisor raises its priority (it works
+     * for vCPUs that wait on it), which this sandbox may not. */
+    uint32_t tid = 0;
+    for (int i = 0; i < 1000 && !(tid = __atomic_load_n(&a->swap_tid, __ATOMIC_ACQUIRE)); i++)
+        g_usleep(1000);
+    return sp_proto_reply(a->channel, &req->hdr, &tid, sizeof(tid), NULL, 0, NULL);
 }
 
 /* Pages the swap thread brought back are present again. */
@@ -468,6 +473,7 @@ static void resolve(SpAgent *a, uint64_t addr)
 static gpointer swap_thread(gpointer opaque)
 {
     SpAgent *a = opaque;
+    __atomic_store_n(&a->swap_tid, (uint32_t)gettid(), __ATOMIC_RELEASE);
     while (!__atomic_load_n(&a->quit, __ATOMIC_ACQUIRE)) {
         struct pollfd pf = {.fd = a->mem->uffd, .events = POLLIN};
         if (poll(&pf, 1, 200) <= 0)

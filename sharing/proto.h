@@ -113,9 +113,10 @@ typedef enum SpProtoType {
     SP_PROTO_M_EVICT,          /* SpProtoEvict -> SpProtoEvicted (gfns) + blob (contents) */
     SP_PROTO_M_EVICT_DONE,     /* u8 per evicted gfn: stored (drop it) or not (keep it) */
     SP_PROTO_M_PREP,           /* u64 gfns: make them fault to us when missing (frame eviction) */
-    SP_PROTO_M_SWAP,           /* fd: the swap channel (the VM's requests for pages) */
-    SP_PROTO_M_SWAP_DRAIN,     /* bring every page the VM gave up back (touch them) */
-    SP_PROTO_M_UNMERGE, /* u64 gfns: private copies of these merged pages -> SpProtoReleased */
+    SP_PROTO_M_SWAP, /* fd: the swap channel (the VM's requests for pages); reply: u32, the swap
+                        thread's id */
+    SP_PROTO_M_SWAP_DRAIN, /* bring every page the VM gave up back (touch them) */
+    SP_PROTO_M_UNMERGE,    /* u64 gfns: private copies of these merged pages -> SpProtoReleased */
     /* --- swap channel: VM (its fault handler) -> supervisor requests --- */
     SP_PROTO_S_IN = 0x180, /* SpProtoSwapIn [+ read-ahead] -> SpProtoSwapAnswer (+ 4096 bytes for
                                COPY [+ read-ahead]) */

@@ -479,6 +479,22 @@ static bool batch_pause(SpEngine *eng, uint32_t only_slot, SpEngineVm *only)
     return !only || (only_slot < eng->nslots && eng->vm_slots[only_slot] == only);
 }
 
+/* n pages just left (for the VM `only`, or the host): the charges that
+ * swap-ins are held to drop now, not at the end of the round, and the
+ * swap-ins held at a limit are looked at again (swap.c). */
+static void evicted(ShSwap *sw, SpEngineVm *only, uint64_t n)
+{
+    if (!n)
+        return;
+    g_mutex_lock(&sw->lock);
+    sw->charged -= MIN(sw->charged, n);
+    ShSwapVm *v = only ? sh_swap_vm_find(sw, only) : NULL;
+    if (v)
+        v->charged -= MIN(v->charged, n);
+    g_mutex_unlock(&sw->lock);
+    sh_swap_service_kick(sw);
+}
+
 /* Evict `want` pages, private first (colder first), then frames. */
 static uint64_t evict(SpEngine *eng, SpEngineVm *only, uint64_t want)
 {
@@ -496,6 +512,7 @@ static uint64_t evict(SpEngine *eng, SpEngineVm *only, uint64_t want)
                 uint64_t n = sh_swap_evict_private(
                     eng, vm, (uint32_t)MIN(want - got, PRIVATE_BATCH), idle_steps[k]);
                 got += n;
+                evicted(eng->swap, only, n);
                 progress |= n > 0;
                 if (!batch_pause(eng, only_slot, only) || eng->swap->quit)
                     return got;
@@ -505,12 +522,14 @@ static uint64_t evict(SpEngine *eng, SpEngineVm *only, uint64_t want)
     while (got < want) {
         uint64_t n = sh_swap_evict_frames(eng, want - got, only);
         got += n;
+        evicted(eng->swap, only, n);
         if (!n || !batch_pause(eng, only_slot, only) || eng->swap->quit)
             break;
     }
     while (got < want && !eng->swap->quit) {
         uint64_t n = sh_swap_evict_layers(eng, want - got, only);
         got += n;
+        evicted(eng->swap, only, n);
         if (!n || !batch_pause(eng, only_slot, only))
             break;
     }
@@ -536,12 +555,8 @@ static void balance_once(SpEngine *eng, ShSwap *sw)
         uint64_t lim = v ? v->limit_pages : 0, ch = v ? v->charged : 0;
         g_mutex_unlock(&sw->lock);
         if (lim && ch >= lim) { /* at its limit: swap-ins wait for this */
-            uint64_t got = evict(eng, vm, ch - lim * HEADROOM_PCT / 100);
-            host -= MIN(host, got);
-            g_mutex_lock(&sw->lock);
-            if ((v = sh_swap_vm_find(sw, vm)))
-                v->charged -= MIN(v->charged, got); /* what swap-ins are held to */
-            g_mutex_unlock(&sw->lock);
+            /* (evicted() lowers its charge, what swap-ins are held to) */
+            host -= MIN(host, evict(eng, vm, ch - lim * HEADROOM_PCT / 100));
         }
     }
     /* The host: room for twice what it grew by since the last round. */
@@ -593,6 +608,7 @@ gpointer sh_swap_balancer(gpointer opaque)
         g_mutex_lock(&sw->lock);
         sw->balance_seq++;
         g_cond_broadcast(&sw->balanced);
+        sh_swap_service_kick(sw); /* swap-ins held at a limit go on */
     }
     g_mutex_unlock(&sw->lock);
     return NULL;

@@ -63,6 +63,12 @@ typedef struct ShSwapVm {
     uint64_t in_since;    /* service; swap->lock: pages brought back since that look */
     bool dead;            /* sh_swap_vm_detach; swap->lock: the service frees it */
     bool hup;             /* service; swap->lock: its channel closed (not polled) */
+    /* A request waiting at a limit for the balancer (service only): served
+     * once a round ended after held_seq, or at held_until (monotonic us). */
+    bool held;
+    SpProtoMsg held_msg;
+    uint64_t held_seq;
+    gint64 held_until;
 } ShSwapVm;
 
 /* Pages of one clone group's file that are out (swap-layers.c): made at
@@ -94,7 +100,7 @@ typedef struct ShSwap {
     uint32_t frame_hand;    /* balancer; eng->lock: the frame clock */
     uint32_t *slot_time;    /* by slot: when its content left (s, monotonic); lock */
     uint64_t slot_time_len;
-    int wake_fd; /* eventfd: the service thread's poll set changed */
+    int wake_fd; /* eventfd: the service thread's poll set changed, or a round ended */
     GThread *service, *balancer;
     bool quit;                   /* lock */
     uint64_t host_limit_pages;   /* lock: 0 = none */
@@ -116,7 +122,9 @@ typedef struct ShSwap {
 /* swap.c */
 #define THROTTLE_MAX_MS 50 /* the longest a swap-in waits for the balancer */
 #define HEADROOM_PCT    97 /* the balancer evicts down to this much of a limit */
+#define SWAP_NICE       -5 /* the service thread's and the VMs' swap threads' nice */
 ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm); /* lock held */
+void sh_swap_service_kick(ShSwap *sw);                 /* wake the service thread */
 void sh_swap_slot_left(ShSwap *sw, uint32_t slot);     /* lock held: note when */
 bool sh_swap_slot_refault(ShSwap *sw, uint32_t slot);  /* lock held: back within 60 s? */
 /* A content out since `slot` left comes back on a fault of `faulter`'s

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "sharing/swap-priv.h"
@@ -113,27 +114,21 @@ bool sh_swap_frame_restore(ShSwap *sw, uint64_t key, ShSwapVm *faulter)
     return true;
 }
 
-/* One request of v's; lock held. */
 /* Lock held.  A page coming back while its VM or the host is at its limit
  * waits for the balancer to make room (one round, THROTTLE_MAX_MS at most),
  * as a task in a memory cgroup reclaims before it gets a page: without it,
  * guests that touch swapped pages faster than the balancer evicts would
- * hold more than the limit between its rounds.  Bounded, so that a balancer
- * waiting on this VM's agent (itself waiting on this swap-in) cannot hang
- * it. */
-static void throttle(ShSwap *sw, ShSwapVm *v)
+ * hold more than the limit between its rounds.  Only that request waits:
+ * it is held (ShSwapVm.held) while the service thread goes on serving the
+ * other VMs (a VM process asks one page at a time), and every request held
+ * at one moment goes on at the end of the same round.  Bounded, so that a
+ * balancer waiting on this VM's agent (itself waiting on this swap-in)
+ * cannot hang it. */
+static bool must_wait(ShSwap *sw, ShSwapVm *v)
 {
     bool host_over = sw->host_limit_pages && sw->charged + sw->in_since >= sw->host_limit_pages;
     bool vm_over = v->limit_pages && v->charged + v->in_since >= v->limit_pages;
-    if ((!host_over && !vm_over) || sw->stopped_full) /* full: no room can be made */
-        return;
-    gint64 until = g_get_monotonic_time() + THROTTLE_MAX_MS * 1000;
-    uint64_t seq = sw->balance_seq;
-    g_cond_broadcast(&sw->cond); /* the balancer, now */
-    while (!sw->quit && sw->balance_seq == seq)
-        if (!g_cond_wait_until(&sw->balanced, &sw->lock, until))
-            break;
-    sw->throttled++;
+    return (host_over || vm_over) && !sw->stopped_full; /* full: no room can be made */
 }
 
 /* Read-ahead: how many more pages may come back now (lock held).  Only
@@ -242,21 +237,31 @@ static void serve_page(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, const SpProtoSwap
     sw->prefetched += n;
 }
 
-static void serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m)
+/* One request of v's (lock held).  `may_hold`: it may wait at a limit;
+ * true if it was held (m now belongs to v->held_msg). */
+static bool serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, bool may_hold)
 {
     SpProtoSwapIn in;
     SpProtoReader r = sp_proto_reader(m);
     if (m->hdr.type != SP_PROTO_S_IN || !sp_proto_read(&r, &in, sizeof(in)) ||
         in.gfn >= v->npages) {
         sp_proto_reply_error(v->chan, &m->hdr, "not a swap-in request");
-        return;
+        return false;
     }
-    if (in.kind == SP_PROTO_SWAPIN_PAGE || in.kind == SP_PROTO_SWAPIN_FRAME ||
-        in.kind == SP_PROTO_SWAPIN_LAYER)
-        throttle(sw, v);
+    if (may_hold && !v->held && must_wait(sw, v) &&
+        (in.kind == SP_PROTO_SWAPIN_PAGE || in.kind == SP_PROTO_SWAPIN_FRAME ||
+         in.kind == SP_PROTO_SWAPIN_LAYER)) {
+        v->held = true;
+        v->held_msg = *m;
+        v->held_seq = sw->balance_seq;
+        v->held_until = g_get_monotonic_time() + THROTTLE_MAX_MS * 1000;
+        sw->throttled++;
+        g_cond_broadcast(&sw->cond); /* the balancer, now */
+        return true;
+    }
     if (in.kind == SP_PROTO_SWAPIN_PAGE) {
         serve_page(sw, v, m, &in, &r);
-        return;
+        return false;
     }
     if (in.kind == SP_PROTO_SWAPIN_FRAME) {
         uint32_t pool = in.space < v->space_pool->len
@@ -264,21 +269,54 @@ static void serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m)
                             : NO_SPACE;
         if (pool != NO_SPACE && !sh_swap_frame_restore(sw, sh_swap_frame_key(pool, in.off), v)) {
             sp_proto_reply_error(v->chan, &m->hdr, "the frame could not be read back");
-            return;
+            return false;
         }
     }
     if (in.kind == SP_PROTO_SWAPIN_LAYER &&
         !sh_swap_layer_restore(sw, ((uint64_t)in.ino_hi << 32) | in.space, in.gfn, v)) {
         sp_proto_reply_error(v->chan, &m->hdr, "the clone-layer page could not be read back");
-        return;
+        return false;
     }
     /* FRAME, LAYER (back now, or never out): retry the fault. */
     SpProtoSwapAnswer a = {.how = SP_PROTO_SWAPANS_WAKE};
     sp_proto_reply(v->chan, &m->hdr, &a, sizeof(a), NULL, 0, NULL);
+    return false;
+}
+
+/* v's held request, if any, is answered now, or dropped (lock held). */
+static void held_serve(ShSwap *sw, ShSwapVm *v, bool answer)
+{
+    if (!v->held)
+        return;
+    v->held = false;
+    if (answer)
+        serve(sw, v, &v->held_msg, false);
+    sp_proto_msg_clear(&v->held_msg);
+}
+
+/* Held requests whose round ended or whose time is up go on (lock held);
+ * the poll timeout until the next one is due (ms, at most 1000). */
+static int held_serve_due(ShSwap *sw)
+{
+    gint64 now = g_get_monotonic_time(), next = now + 1000 * 1000;
+    for (guint i = 0; i < sw->vms->len; i++) {
+        ShSwapVm *v = sw->vms->pdata[i];
+        if (!v->held)
+            continue;
+        if (v->dead || v->hup)
+            held_serve(sw, v, false);
+        else if (sw->quit || sw->balance_seq != v->held_seq || now >= v->held_until ||
+                 !must_wait(sw, v))
+            held_serve(sw, v, true);
+        else
+            next = MIN(next, v->held_until);
+    }
+    return (int)((next - now + 999) / 1000);
 }
 
 static void vm_free(ShSwap *sw, ShSwapVm *v)
 {
+    held_serve(sw, v, false);
     for (uint64_t g = 0; g < v->npages; g++)
         if (v->slot_of[g] && v->slot_of[g] - 1 != ZERO_SLOT)
             sp_swap_store_drop(sw->store, v->slot_of[g] - 1);
@@ -293,6 +331,9 @@ static void vm_free(ShSwap *sw, ShSwapVm *v)
 static gpointer service_thread(gpointer opaque)
 {
     ShSwap *sw = opaque;
+    if (setpriority(PRIO_PROCESS, 0, SWAP_NICE) < 0)
+        g_message("event=swap-nice-refused thread=service nice=%d error=\"%s\"", SWAP_NICE,
+                  g_strerror(errno));
     g_autoptr(GArray) pfds = g_array_new(FALSE, FALSE, sizeof(struct pollfd));
     g_autoptr(GPtrArray) who = g_ptr_array_new();
     g_mutex_lock(&sw->lock);
@@ -317,8 +358,9 @@ static gpointer service_thread(gpointer opaque)
             g_array_append_val(pfds, p);
             g_ptr_array_add(who, v);
         }
+        int timeout = held_serve_due(sw);
         g_mutex_unlock(&sw->lock);
-        int n = poll((struct pollfd *)pfds->data, pfds->len, 1000);
+        int n = poll((struct pollfd *)pfds->data, pfds->len, timeout);
         g_mutex_lock(&sw->lock);
         if (n <= 0)
             continue;
@@ -338,15 +380,18 @@ static gpointer service_thread(gpointer opaque)
                     v->hup = true;
                 continue;
             }
-            serve(sw, v, &m);
-            sp_proto_msg_clear(&m);
+            /* One request at a time per VM: one that asks again (it gave up
+             * waiting) has its older request answered first. */
+            held_serve(sw, v, true);
+            if (!serve(sw, v, &m, true))
+                sp_proto_msg_clear(&m);
         }
     }
     g_mutex_unlock(&sw->lock);
     return NULL;
 }
 
-static void service_kick(ShSwap *sw)
+void sh_swap_service_kick(ShSwap *sw)
 {
     uint64_t one = 1;
     if (write(sw->wake_fd, &one, sizeof(one)) < 0)
@@ -354,6 +399,22 @@ static void service_kick(ShSwap *sw)
 }
 
 /* --- the engine's calls (engine-priv.h) --- */
+
+/* The VM process's swap thread (its id in the M_SWAP reply) runs at
+ * SWAP_NICE: vCPUs wait on it, as a task that faults waits on the
+ * kernel's swap-in in its own context.  Only a thread of that process. */
+static void swap_thread_nice(SpEngineVm *vm, SpProtoMsg *r)
+{
+    uint32_t tid = 0;
+    SpProtoReader rd = sp_proto_reader(r);
+    if (!sp_proto_read(&rd, &tid, sizeof(tid)) || tid == 0 || vm->pid <= 0)
+        return;
+    g_autofree char *task = g_strdup_printf("/proc/%d/task/%u", vm->pid, tid);
+    if (access(task, F_OK) != 0 || setpriority(PRIO_PROCESS, (id_t)tid, SWAP_NICE) < 0)
+        g_message("event=swap-nice-refused vm=%s tid=%u nice=%d error=\"%s\"", vm->name, tid,
+                  SWAP_NICE,
+                  access(task, F_OK) != 0 ? "not a thread of its process" : g_strerror(errno));
+}
 
 void sh_swap_vm_attach(SpEngine *eng, SpEngineVm *vm)
 {
@@ -367,8 +428,12 @@ void sh_swap_vm_attach(SpEngine *eng, SpEngineVm *vm)
                   vm->name, err->message);
         return;
     }
-    bool ok = sh_exchange(eng, vm, SP_PROTO_M_SWAP, NULL, 0, &sv[1], 1, NULL);
+    SpProtoMsg r = {0};
+    bool ok = sh_exchange(eng, vm, SP_PROTO_M_SWAP, NULL, 0, &sv[1], 1, &r);
     close(sv[1]);
+    if (ok)
+        swap_thread_nice(vm, &r);
+    sp_proto_msg_clear(&r);
     ShSwapVm *v = ok ? g_new0(ShSwapVm, 1) : NULL;
     if (v)
         v->slot_of = g_try_new0(uint32_t, vm->npages);
@@ -386,7 +451,7 @@ void sh_swap_vm_attach(SpEngine *eng, SpEngineVm *vm)
     g_mutex_lock(&sw->lock);
     g_ptr_array_add(sw->vms, v);
     g_mutex_unlock(&sw->lock);
-    service_kick(sw);
+    sh_swap_service_kick(sw);
 }
 
 void sh_swap_vm_detach(SpEngine *eng, SpEngineVm *vm, bool keep_running)
@@ -424,7 +489,7 @@ void sh_swap_vm_detach(SpEngine *eng, SpEngineVm *vm, bool keep_running)
         v->dead = true;
     }
     g_mutex_unlock(&sw->lock);
-    service_kick(sw);
+    sh_swap_service_kick(sw);
 }
 
 void sh_swap_frame_dropped(SpEngine *eng, uint32_t fid)
@@ -454,7 +519,7 @@ void sh_swap_free(SpEngine *eng)
     sw->quit = true;
     g_cond_broadcast(&sw->cond);
     g_mutex_unlock(&sw->lock);
-    service_kick(sw);
+    sh_swap_service_kick(sw);
     g_thread_join(sw->service);
     g_thread_join(sw->balancer);
     for (guint i = 0; i < sw->vms->len; i++)

@@ -9,7 +9,7 @@
 # no guest ever finds a wrong byte.  docs/swap.md.  Prints TAP.
 set -u
 . "$(dirname "$0")/run-common.sh"
-echo "1..5"
+echo "1..6"
 
 LIMIT_MIB=512
 # Slack: beyond guest RAM the processes hold memory of their own, which is
@@ -66,6 +66,15 @@ max=0 samples=0 over=0
 wait_filled "$T/run.json" 4 $pid
 i=$filled_after
 echo "# guests filled after ${i} s"
+# The threads the vCPUs wait on for a swap-in run above them (docs/swap.md,
+# "How pages come back"): each VM process's sp-swap and samepage run's
+# sp-swap-in, at nice -5.
+nices=$(for p in $pid $(pgrep -P $pid); do
+    for t in /proc/$p/task/*; do
+        c=$(cat $t/comm 2>/dev/null)
+        case "$c" in sp-swap | sp-swap-in) echo "$c:$(awk '{print $19}' $t/stat 2>/dev/null)" ;; esac
+    done
+done | LC_ALL=C sort | uniq -c | awk '{printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1}')
 sleep 10
 start=$(date +%s)
 # until 5 s before the timeout: while the VMs run, not while they stop
@@ -100,6 +109,7 @@ check "pages go out and come back (swap outs ${outs:-?}, ins ${ins:-?})" \
     sh -c "[ '${outs:-0}' -ge 5000 ] && [ '${ins:-0}' -ge 5000 ]"
 check "the VMs still share (pages_sharing ${sharing:-?}), no sharer got a private copy (swapin_copies ${copies:-?})" \
     sh -c "[ '${sharing:-0}' -gt 10000 ] && [ '${copies:-1}' = 0 ]"
+check "swap-in threads run at nice -5 ($nices)" [ "$nices" = "sp-swap-in:-5 x1, sp-swap:-5 x4" ]
 check "every guest verified every byte (rounds $rounds; integrity errors ${errors:-?})" \
     sh -c "[ '${errors:-1}' = 0 ] && [ \$(echo '$rounds' | wc -w) = 4 ] && ! echo ' $rounds ' | grep -q ' 0 '"
 echo "# Pss at most $((max / 1024)) MiB; swap outs $outs, ins $ins; rounds $rounds"
