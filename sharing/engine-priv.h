@@ -48,6 +48,8 @@
 #define MAX_VM_SLOTS 65535
 #define NO_SPACE     UINT32_MAX
 
+typedef struct ShMapLists ShMapLists; /* mappers.c */
+
 typedef struct ShFrame {
     uint32_t hash;  /* new_frame; immutable: content hash (32 bits of XXH3) */
     uint32_t refs;  /* counters.c; eng->lock: MERGED pages mapping it; 0 = free */
@@ -162,10 +164,10 @@ struct SpEngine {
     GPtrArray *pools;       /* pools.c; eng->lock: ShPool *, by index */
     GArray *frames;         /* scan.c, counters.c; eng->lock: ShFrame by pool fid */
     GArray *frame_free;     /* counters.c, new_frame; eng->lock: free pool fids (uint32) */
-    GPtrArray *mappers;     /* counters.c; eng->lock: per frame, GArray of slot << 40 | gfn */
+    ShMapLists *mappers;    /* counters.c; eng->lock: per frame, its slot << 40 | gfn words */
     GArray *gframes;        /* scanner, detach (retire); eng->lock: ShGFrame by index */
     GArray *gframe_free;    /* sh_gframe_index, grec_maybe_retire; eng->lock: free indices */
-    GPtrArray *gmappers;    /* counters.c; eng->lock: per group frame, like mappers */
+    ShMapLists *gmappers;   /* counters.c; eng->lock: per group frame, like mappers */
     GHashTable *grecs;      /* sh_grecs_prepare, retire; eng->lock: SpCloneGroup * -> rec */
     ShGroupRec *grec_dead;  /* retire, sh_grecs_reap; eng->lock: to finish without it */
     U64Map stable;          /* sh_frame_link/unlink; eng->lock: key -> first frame */
@@ -301,6 +303,12 @@ uint32_t sh_gframe_adopt(SpEngine *eng, ShGroupRec *rec, uint64_t off);
 uint64_t sh_gframes_bytes(SpEngine *eng);
 
 /* mappers.c - who maps a frame; the engine's side of the reverse map */
+ShMapLists *sh_maplists_new(void);
+void sh_maplists_free(ShMapLists *l);
+uint64_t sh_maplists_bytes(const ShMapLists *l); /* its memory, free blocks included */
+/* The mappers of a frame (pool or group frame id): *n words, NULL when
+ * none; valid until the next add or remove (eng->lock held). */
+const uint64_t *sh_mapper_words(SpEngine *eng, uint32_t frame, uint32_t *n);
 void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
 void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
 uint32_t sh_mapper_count(SpEngine *eng, uint32_t frame);

@@ -211,8 +211,8 @@ SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error)
     eng->pools = g_ptr_array_new();
     eng->frames = g_array_new(FALSE, TRUE, sizeof(ShFrame));
     eng->frame_free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
-    eng->mappers = g_ptr_array_new();
-    eng->gmappers = g_ptr_array_new();
+    eng->mappers = sh_maplists_new();
+    eng->gmappers = sh_maplists_new();
     eng->gframes = g_array_new(FALSE, TRUE, sizeof(ShGFrame));
     eng->gframe_free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     eng->grecs = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -623,22 +623,6 @@ void sp_engine_reattach_done(SpEngine *eng, bool all_attached)
     g_mutex_unlock(&eng->lock);
 }
 
-/* A list per frame: its array and what it holds (GArray's header and
- * malloc's, about 48 bytes; its data as GArray sizes it: the power of
- * two at or above, 16 bytes at least). */
-static uint64_t lists_bytes(GPtrArray *lists)
-{
-    uint64_t b = lists->len * sizeof(gpointer);
-    for (guint i = 0; i < lists->len; i++) {
-        GArray *m = lists->pdata[i];
-        if (!m)
-            continue;
-        uint64_t data = (uint64_t)g_array_get_element_size(m) * m->len;
-        b += 48 + (data ? MAX(16, 1ULL << g_bit_storage(data - 1)) : 0);
-    }
-    return b;
-}
-
 /* The engine's own memory: frames and their mapper lists, the pools'
  * offset tables, the index, and per VM its frame ids, the budget's
  * refused bits and its agent's tables. */
@@ -646,7 +630,7 @@ static uint64_t engine_metadata(SpEngine *eng)
 {
     uint64_t b = eng->frames->len * sizeof(ShFrame) + sh_gframes_bytes(eng) +
                  u64map_bytes(&eng->stable) + u64map_bytes(&eng->unstable) +
-                 lists_bytes(eng->mappers) + lists_bytes(eng->gmappers);
+                 sh_maplists_bytes(eng->mappers) + sh_maplists_bytes(eng->gmappers);
     for (guint p = 0; p < eng->pools->len; p++)
         b += ((ShPool *)eng->pools->pdata[p])->fid_of_off->len * sizeof(uint32_t);
     for (uint32_t s = 0; s < eng->nslots; s++) {

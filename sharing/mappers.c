@@ -21,8 +21,109 @@ static uint64_t mapper_word(SpEngineVm *vm, uint64_t gfn)
     return ((uint64_t)vm->slot_index << 40) | gfn;
 }
 
-/* The list array of a frame id (pool or group frame) and its index. */
-static GPtrArray *mapper_lists(SpEngine *eng, uint32_t *fid)
+/* --- the lists: one slab of words, a block per list ---
+ *
+ * A list of len words lives in a block of 2^cls(len) words of the slab
+ * (the power of two at or above len); its header is 8 bytes by frame id.
+ * A list that outgrows its block, or fits in half of it, moves to a block
+ * of the right size (lists are at most max_page_sharing long: a copy of a
+ * few words).  Free blocks are kept per size, the first word of each
+ * linking to the next.  When the blocks in use fill less than half of
+ * the slab (the sharing found during a fill is gone, say), the lists are
+ * packed into a new slab of the size they need: the memory goes back.
+ * What the slab holds, free blocks included, is counted as metadata.  What this replaced, a
+ * GArray per frame, cost about 88 bytes for a frame with 4 mappers; this
+ * costs 40. */
+typedef struct ShMapList {
+    uint32_t off; /* the block's first word in the slab */
+    uint32_t len; /* words; 0: no block */
+} ShMapList;
+
+#define CLASSES 32
+
+struct ShMapLists {
+    GArray *lists;           /* ShMapList by (pool or group) frame index */
+    uint64_t *slab;          /* words */
+    uint64_t used;           /* words handed out (high-water mark) */
+    uint64_t cap;            /* words allocated */
+    uint64_t inuse;          /* words in blocks that hold a list */
+    uint32_t free1[CLASSES]; /* per block size: first free block's off + 1, 0: none */
+};
+
+ShMapLists *sh_maplists_new(void)
+{
+    ShMapLists *l = g_new0(ShMapLists, 1);
+    l->lists = g_array_new(FALSE, TRUE, sizeof(ShMapList));
+    return l;
+}
+
+void sh_maplists_free(ShMapLists *l)
+{
+    if (!l)
+        return;
+    g_array_free(l->lists, TRUE);
+    g_free(l->slab);
+    g_free(l);
+}
+
+uint64_t sh_maplists_bytes(const ShMapLists *l)
+{
+    return l->lists->len * sizeof(ShMapList) + l->cap * sizeof(uint64_t);
+}
+
+static unsigned cls_of(uint32_t len)
+{
+    return len <= 1 ? 0 : g_bit_storage(len - 1);
+}
+
+static uint32_t block_get(ShMapLists *l, unsigned cls)
+{
+    if (l->free1[cls]) {
+        uint32_t off = l->free1[cls] - 1;
+        l->free1[cls] = (uint32_t)l->slab[off];
+        l->inuse += 1ULL << cls;
+        return off;
+    }
+    uint64_t want = l->used + (1ULL << cls);
+    g_assert(want <= UINT32_MAX); /* 32 GiB of lists: far past any VM set */
+    if (want > l->cap) {
+        l->cap = MAX(want, l->cap + l->cap / 2 + 64);
+        l->slab = g_renew(uint64_t, l->slab, l->cap);
+    }
+    uint32_t off = (uint32_t)l->used;
+    l->used = want;
+    l->inuse += 1ULL << cls;
+    return off;
+}
+
+static void block_put(ShMapLists *l, uint32_t off, unsigned cls)
+{
+    l->slab[off] = l->free1[cls];
+    l->free1[cls] = off + 1;
+    l->inuse -= 1ULL << cls;
+}
+
+/* Every list into a new slab, its blocks one after the other. */
+static void pack(ShMapLists *l)
+{
+    uint64_t *old = l->slab;
+    l->cap = l->inuse + l->inuse / 4 + 64;
+    l->slab = g_new(uint64_t, l->cap);
+    l->used = 0;
+    for (guint i = 0; i < l->lists->len; i++) {
+        ShMapList *m = &g_array_index(l->lists, ShMapList, i);
+        if (!m->len)
+            continue;
+        memcpy(l->slab + l->used, old + m->off, m->len * sizeof(uint64_t));
+        m->off = (uint32_t)l->used;
+        l->used += 1ULL << cls_of(m->len);
+    }
+    memset(l->free1, 0, sizeof(l->free1));
+    g_free(old);
+}
+
+/* The lists of a frame id (pool or group frame) and its index there. */
+static ShMapLists *lists_of(SpEngine *eng, uint32_t *fid)
 {
     if (sh_is_gframe(*fid)) {
         *fid &= ~GF_BIT;
@@ -31,62 +132,68 @@ static GPtrArray *mapper_lists(SpEngine *eng, uint32_t *fid)
     return eng->mappers;
 }
 
-/* The list of frame id fid, or NULL (no mapper). */
-static GArray *mapper_list(SpEngine *eng, uint32_t fid)
+const uint64_t *sh_mapper_words(SpEngine *eng, uint32_t frame, uint32_t *n)
 {
-    GPtrArray *lists = mapper_lists(eng, &fid);
-    return fid < lists->len ? g_ptr_array_index(lists, fid) : NULL;
+    ShMapLists *l = lists_of(eng, &frame);
+    ShMapList *m = frame < l->lists->len ? &g_array_index(l->lists, ShMapList, frame) : NULL;
+    *n = m ? m->len : 0;
+    return *n ? l->slab + m->off : NULL;
 }
 
 void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
 {
-    GPtrArray *lists = mapper_lists(eng, &frame);
-    if (frame >= lists->len)
-        g_ptr_array_set_size(lists, (gint)frame + 1);
-    GArray *m = g_ptr_array_index(lists, frame);
-    if (!m) {
-        m = g_array_sized_new(FALSE, FALSE, sizeof(uint64_t), 2);
-        g_ptr_array_index(lists, frame) = m;
+    ShMapLists *l = lists_of(eng, &frame);
+    if (frame >= l->lists->len)
+        g_array_set_size(l->lists, frame + 1);
+    ShMapList *m = &g_array_index(l->lists, ShMapList, frame);
+    g_assert(m->len < UINT32_MAX);
+    if (m->len == 0) {
+        m->off = block_get(l, 0);
+    } else if ((m->len & (m->len - 1)) == 0) { /* its block is full: one twice the size */
+        uint32_t off = block_get(l, cls_of(m->len + 1));
+        memcpy(l->slab + off, l->slab + m->off, m->len * sizeof(uint64_t));
+        block_put(l, m->off, cls_of(m->len));
+        m->off = off;
     }
-    uint64_t w = mapper_word(vm, gfn);
-    g_array_append_val(m, w);
+    l->slab[m->off + m->len++] = mapper_word(vm, gfn);
 }
 
 void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
 {
-    GPtrArray *lists = mapper_lists(eng, &frame);
-    GArray *m = frame < lists->len ? g_ptr_array_index(lists, frame) : NULL;
+    ShMapLists *l = lists_of(eng, &frame);
+    ShMapList *m = frame < l->lists->len ? &g_array_index(l->lists, ShMapList, frame) : NULL;
     uint64_t w = mapper_word(vm, gfn);
-    for (guint i = 0; m && i < m->len; i++)
-        if (g_array_index(m, uint64_t, i) == w) {
-            g_array_remove_index_fast(m, i);
-            if (!m->len) {
-                g_array_free(m, TRUE);
-                g_ptr_array_index(lists, frame) = NULL;
-            }
-            return;
+    for (uint32_t i = 0; m && i < m->len; i++) {
+        if (l->slab[m->off + i] != w)
+            continue;
+        unsigned cls = cls_of(m->len);
+        l->slab[m->off + i] = l->slab[m->off + m->len - 1];
+        if (--m->len == 0) {
+            block_put(l, m->off, cls);
+        } else if (cls_of(m->len) < cls) { /* fits in half its block: move */
+            uint32_t off = block_get(l, cls_of(m->len));
+            memcpy(l->slab + off, l->slab + m->off, m->len * sizeof(uint64_t));
+            block_put(l, m->off, cls);
+            m->off = off;
         }
+        if (l->cap >= 65536 && l->inuse < l->cap / 2)
+            pack(l);
+        return;
+    }
     g_warn_if_reached(); /* every MERGED page is listed */
 }
 
 uint32_t sh_mapper_count(SpEngine *eng, uint32_t frame)
 {
-    GArray *m = mapper_list(eng, frame);
-    return m ? m->len : 0;
-}
-
-static void lists_free(GPtrArray *lists)
-{
-    for (guint i = 0; i < lists->len; i++)
-        if (g_ptr_array_index(lists, i))
-            g_array_free(g_ptr_array_index(lists, i), TRUE);
-    g_ptr_array_free(lists, TRUE);
+    uint32_t n;
+    sh_mapper_words(eng, frame, &n);
+    return n;
 }
 
 void sh_mappers_free(SpEngine *eng)
 {
-    lists_free(eng->mappers);
-    lists_free(eng->gmappers);
+    sh_maplists_free(eng->mappers);
+    sh_maplists_free(eng->gmappers);
 }
 
 static SpEngineVm *vm_by_id(SpEngine *eng, uint64_t id)
@@ -115,9 +222,10 @@ static uint64_t walk_list(SpEngine *eng, uint32_t fid, unsigned flags, SpRmapVis
                           void *visit_opaque, bool *stopped)
 {
     uint64_t n = 0;
-    GArray *m = mapper_list(eng, fid);
-    for (guint i = 0; m && i < m->len; i++) {
-        uint64_t w = g_array_index(m, uint64_t, i);
+    uint32_t len;
+    const uint64_t *m = sh_mapper_words(eng, fid, &len);
+    for (uint32_t i = 0; i < len; i++) {
+        uint64_t w = m[i];
         SpEngineVm *vm = eng->vm_slots[w >> 40];
         uint64_t gfn = w & ((1ULL << 40) - 1);
         if ((flags & SP_RMAP_EXACT) && page_is_private(vm, gfn))
