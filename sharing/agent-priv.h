@@ -15,10 +15,13 @@
  * hash word is the current content's), VOLATILE (written since the
  * previous pass, so not a merge candidate in this one), OUT (an ANON page
  * the supervisor swapped out: not mapped, faults back through the swap
- * channel; agent-swap.c).  OUT is cleared by the swap thread with an atomic
- * operation; every other change of a word is the agent thread's.
- * Word layout: bits 0-1 kind, 2-4 flags, 8-23 space, 24-55 frame page
- * offset in that space.
+ * channel; agent-swap.c).  Every change of a word is the agent thread's
+ * (OUT too: cleared at its next pass for the pages the swap thread brought
+ * back); the swap thread only reads words, atomically.
+ * Word layout: bits 0-1 kind, 2-5 flags, 8-23 space, 24-55 frame page
+ * offset in that space, 56-63 the swap clock's idle count (passes since
+ * the page's last write, saturating at 255), which every change of state
+ * carries over (AG_CARRY).
  *
  * Exactness toward the index: every MERGED page is one reference the index
  * counts; a page leaves MERGED only through agent_release(), which queues
@@ -49,11 +52,16 @@ enum {
     AG_OUT = 1 << 5, /* evicted: its content is in the supervisor's swap store */
     AG_FLAGS = 0xff,
 };
-#define AG_KIND(p)  ((unsigned)((p)&AG_KIND_MASK))
-#define AG_SPACE(p) ((uint32_t)(((p) >> 8) & 0xffff))
-#define AG_OFF(p)   ((uint32_t)((p) >> 24))
+#define AG_KIND(p)    ((unsigned)((p)&AG_KIND_MASK))
+#define AG_SPACE(p)   ((uint32_t)(((p) >> 8) & 0xffff))
+#define AG_OFF(p)     ((uint32_t)((p) >> 24))
+#define AG_IDLE_SHIFT 56
+#define AG_IDLE_MASK  (0xffULL << AG_IDLE_SHIFT)
+#define AG_IDLE(p)    ((unsigned)((p) >> AG_IDLE_SHIFT))
+#define AG_CARRY      ((uint64_t)AG_FLAGS | AG_IDLE_MASK) /* what a change of state keeps */
 #define AG_MAKE(kind, space, off, flags)                                                           \
-    ((uint64_t)(kind) | ((uint64_t)(flags) & (AG_FLAGS & ~(uint64_t)AG_KIND_MASK)) |               \
+    ((uint64_t)(kind) |                                                                            \
+     ((uint64_t)(flags) & ((AG_FLAGS & ~(uint64_t)AG_KIND_MASK) | AG_IDLE_MASK)) |                 \
      ((uint64_t)(space) << 8) | ((uint64_t)(off) << 24))
 #define AG_MAX_SPACES 4096
 
@@ -110,7 +118,6 @@ struct SpAgent {
     uint64_t scratch_left;                 /* bytes of it not taken yet */
     uint64_t evict_wp_faults_seen; /* tests: writes blocked in an eviction window (swap thread) */
     /* swap (agent-swap.c): the agent thread's, but where noted */
-    uint8_t *idle;         /* per page: passes since its last write (saturating) */
     uint64_t *refaulted;   /* bits: swapped in since the clock last passed (swap thread sets) */
     uint64_t leaving;      /* atomic: gfn + 1 of the page evict_page is dropping, 0: none
                               (OUT is set before the drop: not read ahead meanwhile) */

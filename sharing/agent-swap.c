@@ -88,7 +88,7 @@ bool agent_swap_evict(SpAgent *a, SpProtoMsg *req)
         uint64_t p = a->page[g];
         unsigned k = AG_KIND(p);
         if ((k != AG_ANON && k != AG_COWED) || !(p & AG_TOUCHED) || (p & (AG_OUT | AG_VOLATILE)) ||
-            a->idle[g] < ev.min_idle)
+            AG_IDLE(p) < ev.min_idle)
             continue;
         if (a->file_backed && a->rmap && sp_rmap_vm_maps_layer(a->rmap, g))
             continue; /* still its clone family's page: evicting a copy frees nothing */
@@ -152,17 +152,17 @@ static bool evict_page(SpAgent *a, uint64_t g, const uint8_t *stored)
         agent_reregister(a, addr);
         if (!wp_range(a, g, true) || memcmp(addr, stored, SP_PAGE_SIZE) != 0) {
             /* now an ANON page: it no longer maps the file */
-            a->page[g] = AG_MAKE(AG_ANON, 0, 0, p & AG_FLAGS & ~(uint64_t)AG_HASHED);
+            a->page[g] = AG_MAKE(AG_ANON, 0, 0, p & AG_CARRY & ~(uint64_t)AG_HASHED);
             return false;
         }
-        p = AG_MAKE(AG_ANON, 0, 0, p & AG_FLAGS);
+        p = AG_MAKE(AG_ANON, 0, 0, p & AG_CARRY);
     }
     /* OUT before the drop, so that a fault after it asks for the slot; but
      * until the drop the page is still here, and the swap thread must not
      * read it ahead (its copy would fail, then the drop lose it). */
     __atomic_store_n(&a->leaving, g + 1, __ATOMIC_SEQ_CST);
     __atomic_store_n(&a->page[g],
-                     AG_MAKE(AG_ANON, 0, 0, (p & AG_FLAGS & ~(uint64_t)AG_HASHED) | AG_OUT),
+                     AG_MAKE(AG_ANON, 0, 0, (p & AG_CARRY & ~(uint64_t)AG_HASHED) | AG_OUT),
                      __ATOMIC_SEQ_CST);
     bool dropped = madvise(addr, SP_PAGE_SIZE, MADV_DONTNEED) == 0;
     if (!dropped)
@@ -251,10 +251,11 @@ void agent_swap_pass(SpAgent *a)
     /* Called before the harvest marks this pass's writes volatile: a page
      * written in the last pass starts over. */
     for (uint64_t g = 0; g < a->npages; g++) {
-        if (a->page[g] & AG_VOLATILE)
-            a->idle[g] = 0;
-        else if (a->idle[g] < 255)
-            a->idle[g]++;
+        uint64_t p = a->page[g];
+        if (p & AG_VOLATILE)
+            a->page[g] = p & ~AG_IDLE_MASK;
+        else if (AG_IDLE(p) < 255)
+            a->page[g] = p + (1ULL << AG_IDLE_SHIFT);
     }
 }
 

@@ -168,11 +168,10 @@ static bool do_attach(SpAgent *a, SpProtoMsg *req)
     a->page = g_try_new0(uint64_t, a->npages);
     a->hash = g_try_new0(uint32_t, a->npages);
     a->dirty = g_try_new0(uint64_t, words);
-    a->idle = g_try_new0(uint8_t, a->npages);
     a->refaulted = g_try_new0(uint64_t, words);
     a->back = g_try_new0(uint64_t, words);
     a->missing = g_try_new0(uint64_t, AG_MISSING_WORDS(a->npages));
-    if (!a->page || !a->hash || !a->dirty || !a->idle || !a->refaulted || !a->back || !a->missing)
+    if (!a->page || !a->hash || !a->dirty || !a->refaulted || !a->back || !a->missing)
         return reply_error(a, req, "not enough memory for the sharing metadata");
     a->first = at.share_end ? MIN(at.share_start / SP_PAGE_SIZE, a->npages) : 0;
     a->end =
@@ -285,13 +284,13 @@ static bool do_space(SpAgent *a, SpProtoMsg *req)
     return reply(a, req, NULL, 0, NULL, 0);
 }
 
-/* Per guest page: the state word and the hash, the swap clock's idle
- * count, and five bitmaps (dirty log, VMM writes, refaulted, back,
+/* Per guest page: the state word (with the swap clock's idle count) and
+ * the hash, and five bitmaps (dirty log, VMM writes, refaulted, back,
  * missing chunks). */
 static uint64_t agent_metadata_bytes(SpAgent *a)
 {
     uint64_t words = (a->npages + 63) / 64;
-    return a->npages * (sizeof(uint64_t) + sizeof(uint32_t) + sizeof(uint8_t)) + words * 8 * 4 +
+    return a->npages * (sizeof(uint64_t) + sizeof(uint32_t)) + words * 8 * 4 +
            AG_MISSING_WORDS(a->npages) * 8;
 }
 
@@ -509,7 +508,6 @@ void sp_agent_free(SpAgent *a)
     g_free(a->hash);
     g_free(a->dirty);
     g_free(a->vmm_dirty);
-    g_free(a->idle);
     g_free(a->refaulted);
     g_free(a->back);
     g_free(a->missing);
