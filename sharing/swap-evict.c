@@ -609,7 +609,6 @@ gpointer sh_swap_balancer(gpointer opaque)
         balance_once(eng, sw);
         g_mutex_lock(&sw->lock);
         sw->balance_seq++;
-        g_cond_broadcast(&sw->balanced);
         sh_swap_service_kick(sw); /* swap-ins held at a limit go on */
     }
     g_mutex_unlock(&sw->lock);

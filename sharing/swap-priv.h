@@ -64,7 +64,8 @@ typedef struct ShSwapVm {
     bool dead;            /* sh_swap_vm_detach; swap->lock: the service frees it */
     bool hup;             /* service; swap->lock: its channel closed (not polled) */
     /* A request waiting at a limit for the balancer (service only): served
-     * once a round ended after held_seq, or at held_until (monotonic us). */
+     * once the evictions made room, a round ended after held_seq, or at
+     * held_until (monotonic us). */
     bool held;
     SpProtoMsg held_msg;
     uint64_t held_seq;
@@ -86,7 +87,6 @@ typedef struct ShSwap {
     SpSwapStore *store; /* sp_engine_enable_swap; immutable */
     GMutex lock;
     GCond cond;             /* with lock: the balancer's wake-ups */
-    GCond balanced;         /* with lock: a balancer round ended (balance_seq grew) */
     uint64_t balance_seq;   /* balancer; lock: rounds ended */
     uint64_t in_since;      /* service; lock: pages and frames brought back since the last charge */
     GPtrArray *vms;         /* attach, service (frees the dead); lock: ShSwapVm * */

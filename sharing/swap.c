@@ -115,13 +115,13 @@ bool sh_swap_frame_restore(ShSwap *sw, uint64_t key, ShSwapVm *faulter)
 }
 
 /* Lock held.  A page coming back while its VM or the host is at its limit
- * waits for the balancer to make room (one round, THROTTLE_MAX_MS at most),
+ * waits for the balancer to make room (until its evictions bring the charge
+ * under the limit or its round ends, THROTTLE_MAX_MS at most),
  * as a task in a memory cgroup reclaims before it gets a page: without it,
  * guests that touch swapped pages faster than the balancer evicts would
  * hold more than the limit between its rounds.  Only that request waits:
  * it is held (ShSwapVm.held) while the service thread goes on serving the
- * other VMs (a VM process asks one page at a time), and every request held
- * at one moment goes on at the end of the same round.  Bounded, so that a
+ * other VMs (a VM process asks one page at a time).  Bounded, so that a
  * balancer waiting on this VM's agent (itself waiting on this swap-in)
  * cannot hang it. */
 static bool must_wait(ShSwap *sw, ShSwapVm *v)
@@ -303,7 +303,7 @@ static int held_serve_due(ShSwap *sw)
         ShSwapVm *v = sw->vms->pdata[i];
         if (!v->held)
             continue;
-        if (v->dead || v->hup)
+        if (v->hup) /* its process is gone (the dead are freed before this) */
             held_serve(sw, v, false);
         else if (sw->quit || sw->balance_seq != v->held_seq || now >= v->held_until ||
                  !must_wait(sw, v))
@@ -410,10 +410,10 @@ static void swap_thread_nice(SpEngineVm *vm, SpProtoMsg *r)
     if (!sp_proto_read(&rd, &tid, sizeof(tid)) || tid == 0 || vm->pid <= 0)
         return;
     g_autofree char *task = g_strdup_printf("/proc/%d/task/%u", vm->pid, tid);
-    if (access(task, F_OK) != 0 || setpriority(PRIO_PROCESS, (id_t)tid, SWAP_NICE) < 0)
+    bool ours = access(task, F_OK) == 0;
+    if (!ours || setpriority(PRIO_PROCESS, (id_t)tid, SWAP_NICE) < 0)
         g_message("event=swap-nice-refused vm=%s tid=%u nice=%d error=\"%s\"", vm->name, tid,
-                  SWAP_NICE,
-                  access(task, F_OK) != 0 ? "not a thread of its process" : g_strerror(errno));
+                  SWAP_NICE, ours ? g_strerror(errno) : "not a thread of its process");
 }
 
 void sh_swap_vm_attach(SpEngine *eng, SpEngineVm *vm)
@@ -538,7 +538,6 @@ void sh_swap_free(SpEngine *eng)
     sp_swap_store_free(sw->store);
     g_mutex_clear(&sw->lock);
     g_cond_clear(&sw->cond);
-    g_cond_clear(&sw->balanced);
     g_free(sw);
     eng->swap = NULL;
 }
@@ -561,7 +560,6 @@ bool sp_engine_enable_swap(SpEngine *eng, const SpSwapConfig *cfg, GError **erro
     ShSwap *sw = g_new0(ShSwap, 1);
     g_mutex_init(&sw->lock);
     g_cond_init(&sw->cond);
-    g_cond_init(&sw->balanced);
     sw->store = g_steal_pointer(&store);
     sw->vms = g_ptr_array_new();
     sw->pool_fds = g_array_new(FALSE, FALSE, sizeof(int));
