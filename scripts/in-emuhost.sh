@@ -66,8 +66,10 @@ fi
 . "$srcdir/tests/emuhost/emuhost-lib.sh"
 emuhost_images
 
-# The run directory must be on a disk the emulated host sees through 9p
-# (not this machine's /tmp, which it replaces with its own).
+# The run directory must be on a disk the emulated host sees through 9p.
+# The emulated host has a /tmp of its own; a tree in this machine's /tmp
+# (a CI checkout there) stays in sight: the top directory under /tmp that
+# holds the run directory is moved over into it (tests/emuhost/emuhost-init).
 mkdir -p "$builddir/.in-emuhost" || fail "cannot create $builddir/.in-emuhost"
 run=$(mktemp -d "$(cd "$builddir" && pwd)/.in-emuhost/run.XXXXXX") || fail "mktemp failed"
 case "$run" in *[[:space:]]*) fail "the build directory's path has a space: $run" ;; esac
