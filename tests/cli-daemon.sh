@@ -162,11 +162,12 @@ check "no daemon: 'cannot connect to samepaged at PATH', exit 1" \
 
 # A fake daemon that answers CONNECT_OPEN, then misbehaves (MODE).
 cat >"$T/fake.py" <<'EOF'
-import socket, struct, sys, time
+import os, socket, struct, sys, time
 path, mode = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX)
-s.bind(path)
+s.bind(path + '.new')  # in sight only once it listens: no connect is refused
 s.listen(1)
+os.rename(path + '.new', path)
 s.settimeout(15)
 c, _ = s.accept()
 def recvn(k):

@@ -110,10 +110,10 @@ fi
 # SIGTERM stops running VMs cleanly, exit 0.
 "$SP" run --status 1 --vm name=s1,vcpus=2,payload=hello,args=spin --vm name=s2,payload=hello,args=spin >"$T/out" 2>"$T/err" &
 pid=$!
-sleep 2
+sleep $((2 * SLOW))
 kill -TERM $pid
 i=0
-while kill -0 $pid 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while kill -0 $pid 2>/dev/null && [ $i -lt $((100 * SLOW)) ]; do sleep 0.1; i=$((i + 1)); done
 if kill -0 $pid 2>/dev/null; then
     kill -9 $pid; notok "SIGTERM stops all VMs"
 else

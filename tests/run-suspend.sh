@@ -18,15 +18,15 @@ efield() {
     grep '^{"engine"' "$T/out" | tail -n1 |
         /usr/bin/python3 -c "import json, sys; print(json.loads(sys.stdin.read())['engine'][sys.argv[1]])" "$1"
 }
-"$SP" run -q --json --status 1 --timeout 120 --pages-to-scan 200 --sleep-millisecs 20 $VMS \
+"$SP" run -q --json --status 1 --timeout $((120 * SLOW)) --pages-to-scan 200 --sleep-millisecs 20 $VMS \
     >"$T/out" 2>"$T/err" &
 pid=$!
-wait_filled "$T/out" 2 $pid 60
+wait_filled "$T/out" 2 $pid $((60 * SLOW))
 sleep 2
 kill -USR1 $pid
-sleep 2 # both status lines after the pause
+sleep $((2 * SLOW)) # both status lines after the pause
 ra=$(vfield a rounds) rb=$(vfield b rounds) s0=$(efield saved_bytes)
-sleep 4
+sleep $((4 * SLOW))
 ra2=$(vfield a rounds) rb2=$(vfield b rounds) s1=$(efield saved_bytes)
 sa=$(vfield a state) sb=$(vfield b state)
 if grep -q '^samepage: suspended 2 VMs (SIGUSR1)$' "$T/out" && [ "$sa" = paused ] && [ "$sb" = paused ]; then
@@ -35,14 +35,14 @@ else
     notok "SIGUSR1: 'suspended 2 VMs', both VMs' status says paused (a: $sa, b: $sb)"
 fi
 if [ -n "$ra" ] && [ "$ra" = "$ra2" ] && [ "$rb" = "$rb2" ] && [ "${s1:-0}" -gt "${s0:-0}" ]; then
-    ok "suspended: no guest round for 4 s (a $ra, b $rb) while the engine merged on (saved_bytes $s0 -> $s1)"
+    ok "suspended: no guest round for $((4 * SLOW)) s (a $ra, b $rb) while the engine merged on (saved_bytes $s0 -> $s1)"
 else
-    notok "suspended: no guest round for 4 s (a $ra -> $ra2, b $rb -> $rb2) while the engine merged on (saved_bytes $s0 -> $s1)"
+    notok "suspended: no guest round for $((4 * SLOW)) s (a $ra -> $ra2, b $rb -> $rb2) while the engine merged on (saved_bytes $s0 -> $s1)"
 fi
 kill -USR2 $pid
 i=0
-while [ "$(vfield a rounds)" -le "${ra:-0}" ] 2>/dev/null && [ $i -lt 20 ]; do sleep 1; i=$((i + 1)); done
-sleep 2
+while [ "$(vfield a rounds)" -le "${ra:-0}" ] 2>/dev/null && [ $i -lt $((20 * SLOW)) ]; do sleep 1; i=$((i + 1)); done
+sleep $((2 * SLOW))
 ra3=$(vfield a rounds) rb3=$(vfield b rounds) sa=$(vfield a state)
 if grep -q '^samepage: resumed 2 VMs (SIGUSR2)$' "$T/out" && [ "$sa" = running ] &&
     [ "${ra3:-0}" -gt "${ra:-0}" ] && [ "${rb3:-0}" -gt "${rb:-0}" ]; then

@@ -17,7 +17,7 @@ fi
 trap 'umount "$T/small" 2>/dev/null; rm -rf "$T"' EXIT
 
 VM="mem=128M,vcpus=1,payload=memload,args=rate=500,interval=100"
-timeout 120 "$SP" run --json --status 5 --timeout 40 --mem-limit 48M --swap-cache 0 \
+timeout $((120 * SLOW)) "$SP" run --json --status 5 --timeout $((40 * SLOW)) --mem-limit 48M --swap-cache 0 \
     --swap-file "$T/small/swap" --swap-size 256M \
     --vm name=f1,$VM,seed=1 --vm name=f2,$VM,seed=2 >"$T/out" 2>"$T/err"
 rc=$?
@@ -28,7 +28,7 @@ errors=$(grep '^{"vm"' "$T/out" | tail -2 | sed -n 's/.*"integrity_errors":\([0-
 rounds=$(grep '^{"vm"' "$T/out" | tail -2 | sed -n 's/.*"rounds":\([0-9]*\).*/\1/p' | paste -sd' ')
 logged=$(cat "$T/out" "$T/err" | grep -c 'event=swap-full')
 
-check "samepage run ends normally after 40 s (rc $rc)" [ "$rc" = 0 ]
+check "samepage run ends normally after $((40 * SLOW)) s (rc $rc)" [ "$rc" = 0 ]
 check "the file system filled: evictions refused (full_events ${full:-?}; ${outs:-?} out before, ${slots:-?} slots held)" \
     sh -c "[ '${full:-0}' -gt 0 ] && [ '${outs:-0}' -gt 0 ]"
 resumed=$(cat "$T/out" "$T/err" | grep -c 'event=swap-resumed')

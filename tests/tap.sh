@@ -14,6 +14,11 @@
 n=0
 fails=0
 TAP_DIAG=${TAP_DIAG:-}
+# SLOW: how many times longer a run or a wait may take: 4 inside the
+# emulated host (scripts/in-emuhost.sh, where TCG runs everything several
+# times slower), else 1.
+SLOW=1
+[ -n "${SAMEPAGE_IN_EMUHOST:-}" ] && SLOW=4
 
 ok() {
     n=$((n + 1))
