@@ -27,7 +27,7 @@
 #include "rmap/guest-mem.h"
 #include "rmap/swap-store.h"
 
-#define STORE_MAGIC 0x5350535741503031ULL /* "SPSWAP01" */
+#define STORE_MAGIC 0x5350535741503032ULL /* "SPSWAP02" */
 #define ENTRY_ALIGN 8
 #define RAW_LIMIT   (SP_PAGE_SIZE * 3 / 4) /* compresses worse: straight to the file */
 
@@ -50,7 +50,8 @@ typedef struct Slot {
     uint32_t clen;      /* compressed length (CACHE) */
     uint64_t where;     /* the entry's log counter (CACHE) */
     uint32_t next_free; /* FREE: the next free slot + 1 */
-    uint32_t pad;
+    uint32_t owner;     /* SP_SWAP_OWNER_*: whose content (a restarted samepaged's guide) */
+    uint64_t owner_a, owner_b;
 } Slot;
 
 typedef struct Entry {
@@ -136,6 +137,15 @@ SpSwapStore *sp_swap_store_new(const char *path, uint64_t file_bytes, uint64_t c
     SpSwapStore *s = g_new0(SpSwapStore, 1);
     g_mutex_init(&s->lock);
     s->meta_fd = s->cache_fd = s->file_fd = -1;
+    /* A regular file is replaced, not truncated: VM processes may still
+     * hold the one a samepaged before this one wrote (its pages are taken
+     * over from it at re-attach).  Anything else (a device) is opened. */
+    struct stat pst;
+    if (lstat(path, &pst) == 0 && S_ISREG(pst.st_mode) && unlink(path) < 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "cannot use %s as swap file: %s", path, g_strerror(errno));
+        goto fail;
+    }
     s->file_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (s->file_fd < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
@@ -164,29 +174,31 @@ fail:
     return NULL;
 }
 
-SpSwapStore *sp_swap_store_adopt(int meta_fd, int cache_fd, GError **error)
+/* fd reopened read-write through /proc (it may be an O_PATH descriptor). */
+static int reopen(int fd)
+{
+    g_autofree char *p = g_strdup_printf("/proc/self/fd/%d", fd);
+    return open(p, O_RDWR | O_CLOEXEC);
+}
+
+SpSwapStore *sp_swap_store_adopt(int meta_fd, int cache_fd, int file_fd, GError **error)
 {
     SpSwapStore *s = g_new0(SpSwapStore, 1);
     g_mutex_init(&s->lock);
     s->meta_fd = s->cache_fd = s->file_fd = -1;
-    g_autofree char *mp = g_strdup_printf("/proc/self/fd/%d", meta_fd);
-    s->meta_fd = open(mp, O_RDWR | O_CLOEXEC);
-    if (cache_fd >= 0) {
-        g_autofree char *cp = g_strdup_printf("/proc/self/fd/%d", cache_fd);
-        s->cache_fd = open(cp, O_RDWR | O_CLOEXEC);
-    }
-    if (s->meta_fd < 0 || (cache_fd >= 0 && s->cache_fd < 0)) {
+    s->meta_fd = reopen(meta_fd);
+    if (cache_fd >= 0)
+        s->cache_fd = reopen(cache_fd);
+    s->file_fd = reopen(file_fd);
+    if (s->meta_fd < 0 || (cache_fd >= 0 && s->cache_fd < 0) || s->file_fd < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    "swap store: cannot reopen its memfds: %s", g_strerror(errno));
+                    "swap store: cannot reopen its descriptors: %s", g_strerror(errno));
         goto fail;
     }
     if (!store_map(s, error))
         goto fail;
-    s->hdr->path[sizeof(s->hdr->path) - 1] = 0;
-    s->file_fd = open(s->hdr->path, O_RDWR | O_CLOEXEC);
-    if (s->file_fd < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
-                    "swap store: cannot reopen %s: %s", s->hdr->path, g_strerror(errno));
+    if (s->hdr->cache_cap && s->cache_fd < 0) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "swap store: its tier is missing");
         goto fail;
     }
     return s;
@@ -213,10 +225,37 @@ void sp_swap_store_free(SpSwapStore *s)
     g_free(s);
 }
 
-void sp_swap_store_fds(SpSwapStore *s, int *meta_fd, int *cache_fd)
+void sp_swap_store_fds(SpSwapStore *s, int *meta_fd, int *cache_fd, int *file_fd)
 {
     *meta_fd = s->meta_fd;
     *cache_fd = s->cache_fd;
+    *file_fd = s->file_fd;
+}
+
+void sp_swap_store_set_owner(SpSwapStore *s, uint32_t slot, const SpSwapOwner *o)
+{
+    g_mutex_lock(&s->lock);
+    Slot *sl = slot < s->hdr->nslots ? &s->slots[slot] : NULL;
+    if (sl && sl->state != SLOT_FREE) {
+        sl->owner_a = o->a;
+        sl->owner_b = o->b;
+        sl->owner = o->kind;
+    }
+    g_mutex_unlock(&s->lock);
+}
+
+void sp_swap_store_foreach_owned(SpSwapStore *s, SpSwapOwnedFn fn, gpointer data)
+{
+    g_mutex_lock(&s->lock);
+    uint64_t n = MIN(s->hdr->next_unused, s->hdr->nslots);
+    for (uint64_t i = 0; i < n; i++) {
+        Slot *sl = &s->slots[i];
+        if (sl->state == SLOT_FREE || sl->owner == SP_SWAP_OWNER_NONE)
+            continue;
+        SpSwapOwner o = {.kind = sl->owner, .a = sl->owner_a, .b = sl->owner_b};
+        fn((uint32_t)i, &o, data);
+    }
+    g_mutex_unlock(&s->lock);
 }
 
 /* --- the file --- */

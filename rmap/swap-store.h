@@ -13,11 +13,14 @@
  * drops them); the caller does not store them.
  *
  * Everything the store knows lives in two memfds - its metadata (a header
- * and the slot table) and the compressed tier - plus the file, so that a
- * restarted samepaged can take the store over (sp_swap_store_adopt) from the
- * descriptors the VM processes keep for it (as O_PATH descriptors: they
- * cannot read them; docs/process-model.md).  The store never reads what a
- * VM process sends it as anything but bytes.
+ * and the slot table, with each slot's owner) and the compressed tier -
+ * plus the file, so that a samepaged restarted after a crash can take the
+ * store over (sp_swap_store_adopt) from the descriptors the VM processes
+ * keep for it (as O_PATH descriptors: they cannot read them; docs/swap.md
+ * "After a crash").  A new store replaces a regular file at its path
+ * instead of truncating it, so that the file an earlier samepaged wrote
+ * lives on for them.  The store never reads what a VM process sends it as
+ * anything but bytes.
  *
  * Locking: one mutex inside; every call may be made from any thread.
  */
@@ -66,9 +69,38 @@ void sp_swap_store_stats(SpSwapStore *s, SpSwapStoreStats *out);
 /* Write the compressed tier's overflow out now (a batch). */
 void sp_swap_store_flush(SpSwapStore *s);
 
-/* The descriptors a restarted samepaged needs (metadata, tier); -1 if none. */
-void sp_swap_store_fds(SpSwapStore *s, int *meta_fd, int *cache_fd);
-/* Take a store over from those descriptors (any mode: they are reopened). */
-SpSwapStore *sp_swap_store_adopt(int meta_fd, int cache_fd, GError **error);
+/* Whose content a slot holds: what a samepaged restarted after a crash
+ * needs to give it back to its owner. */
+enum {
+    SP_SWAP_OWNER_NONE = 0,
+    SP_SWAP_OWNER_PAGE = 1,  /* a private page: a = sp_swap_vm_key(VM name), b = gfn */
+    SP_SWAP_OWNER_FRAME = 2, /* a pool frame: a = the pool memfd's inode, b = page offset */
+    SP_SWAP_OWNER_LAYER = 3, /* a clone-layer page: a = the group file's inode, b = page */
+};
+typedef struct SpSwapOwner {
+    uint32_t kind;
+    uint64_t a, b;
+} SpSwapOwner;
+/* Record slot's owner (a slot just put; dropping it forgets the owner). */
+void sp_swap_store_set_owner(SpSwapStore *s, uint32_t slot, const SpSwapOwner *o);
+typedef void (*SpSwapOwnedFn)(uint32_t slot, const SpSwapOwner *o, gpointer data);
+/* fn for every used slot with an owner (the store's lock held: fn must
+ * not call the store). */
+void sp_swap_store_foreach_owned(SpSwapStore *s, SpSwapOwnedFn fn, gpointer data);
+/* A VM's key in SP_SWAP_OWNER_PAGE (its name: unique while it runs, kept
+ * across a restart of samepaged). */
+static inline uint64_t sp_swap_vm_key(const char *name)
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    return h;
+}
+
+/* The descriptors a restarted samepaged needs (metadata, tier or -1, file). */
+void sp_swap_store_fds(SpSwapStore *s, int *meta_fd, int *cache_fd, int *file_fd);
+/* Take a store over from those descriptors (any mode, O_PATH too: they are
+ * reopened read-write through /proc/self/fd). */
+SpSwapStore *sp_swap_store_adopt(int meta_fd, int cache_fd, int file_fd, GError **error);
 
 #endif

@@ -132,8 +132,12 @@ struct SpAgent {
     GThread *swap_thread;  /* resolves missing faults (started with M_PREP/M_EVICT) */
     uint32_t swap_tid;     /* atomic: its thread id once it runs, 0 before */
     int swap_fd;           /* the swap channel: the swap thread's, -1: none yet */
-    GMutex swap_lock;      /* swap_fd, swapped_in, and the figures below */
-    GArray *swapped_in;    /* gfns the swap thread brought back, for the agent thread */
+    int store_fds[3];      /* the swap store's (M_SWAP_STORE; agent thread): kept, never read,
+                            * for a samepaged restarted after a crash; -1: none */
+    uint32_t store_nfds;   /* of them given */
+    uint32_t store_has_tier;
+    GMutex swap_lock;   /* swap_fd, swapped_in, and the figures below */
+    GArray *swapped_in; /* gfns the swap thread brought back, for the agent thread */
     uint64_t swap_ins, refaults, blocked_ns;
     uint32_t lat_us[1024]; /* the last swap-ins' latencies, a ring */
     uintptr_t window;      /* tests: the first page of a merge window held open (1: an
@@ -193,7 +197,8 @@ bool agent_swap_evict(SpAgent *a, SpProtoMsg *req);
 bool agent_swap_evict_done(SpAgent *a, SpProtoMsg *req);
 bool agent_swap_prep(SpAgent *a, SpProtoMsg *req);
 bool agent_swap_channel(SpAgent *a, SpProtoMsg *req);
-void agent_swap_pass(SpAgent *a); /* at M_BEGIN: idle ages */
+bool agent_swap_store(SpAgent *a, SpProtoMsg *req); /* M_SWAP_STORE */
+void agent_swap_pass(SpAgent *a);                   /* at M_BEGIN: idle ages */
 /* Touch every page that is out, so that all of it is back (the swap thread
  * serves the faults); before a clone copies RAM, and when samepaged goes. */
 void agent_swap_drain(SpAgent *a);

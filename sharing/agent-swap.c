@@ -229,6 +229,34 @@ bool agent_swap_channel(SpAgent *a, SpProtoMsg *req)
     return sp_proto_reply(a->channel, &req->hdr, &tid, sizeof(tid), NULL, 0, NULL);
 }
 
+/* The swap store's descriptors are kept here, never read (they are O_PATH
+ * ones), so that the store outlives a crash of samepaged: the one that
+ * re-attaches gets the old ones back in the reply and takes the pages over. */
+bool agent_swap_store(SpAgent *a, SpProtoMsg *req)
+{
+    SpProtoSwapStore in, out = {.has_tier = a->store_has_tier};
+    SpProtoReader r = sp_proto_reader(req);
+    sp_proto_read(&r, &in, sizeof(in));
+    uint32_t want = in.has_tier ? 3 : 2;
+    if (req->hdr.nfds && req->hdr.nfds != want)
+        return sp_proto_reply_error(a->channel, &req->hdr, "M_SWAP_STORE: wrong descriptors");
+    int old[3];
+    memcpy(old, a->store_fds, sizeof(old));
+    uint32_t nold = a->store_nfds;
+    bool ok =
+        sp_proto_reply(a->channel, &req->hdr, &out, sizeof(out), nold ? old : NULL, nold, NULL);
+    for (uint32_t i = 0; i < nold; i++)
+        close(old[i]);
+    a->store_nfds = req->hdr.nfds;
+    a->store_has_tier = in.has_tier ? 1 : 0;
+    for (uint32_t i = 0; i < 3; i++) {
+        a->store_fds[i] = i < req->hdr.nfds ? req->fds[i] : -1;
+        if (i < req->hdr.nfds)
+            req->fds[i] = -1; /* ours now */
+    }
+    return ok;
+}
+
 /* Pages the swap thread brought back are present again. */
 static void agent_swap_pass_in(SpAgent *a)
 {
@@ -524,6 +552,10 @@ void agent_swap_unblock(SpAgent *a)
 
 void agent_swap_stop(SpAgent *a)
 {
+    for (uint32_t i = 0; i < 3; i++)
+        if (a->store_fds[i] >= 0)
+            close(a->store_fds[i]);
+    a->store_nfds = 0;
     if (a->swap_thread)
         g_thread_join(a->swap_thread);
     a->swap_thread = NULL;

@@ -76,6 +76,7 @@ SpAgent *sp_agent_new(const SpAgentVm *vm, GError **error)
     a->use_zero_pages = 1;
     a->max_map_count = 65530;
     a->swap_fd = -1;
+    a->store_fds[0] = a->store_fds[1] = a->store_fds[2] = -1;
     a->evicting = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     a->evict_buf = g_byte_array_new();
     a->swapped_in = g_array_new(FALSE, FALSE, sizeof(uint64_t));
@@ -416,6 +417,8 @@ static bool serve(SpAgent *a, SpProtoMsg *req)
         return agent_swap_prep(a, req);
     case SP_PROTO_M_SWAP:
         return agent_swap_channel(a, req);
+    case SP_PROTO_M_SWAP_STORE:
+        return agent_swap_store(a, req);
     case SP_PROTO_M_SWAP_DRAIN:
         agent_swap_drain(a);
         return sp_proto_reply(a->channel, &req->hdr, NULL, 0, NULL, 0, NULL);

@@ -119,10 +119,13 @@ struct SpEngineVm {
     char *domain;        /* attach; immutable: sharing domain name */
     SpRmapVm *rmap;      /* attach; immutable: its reverse-map entry, or NULL */
     bool broken;         /* exchange.c; eng->lock: its channel failed; no more requests */
-    uint32_t hold;       /* sp_engine_vm_hold; eng->lock: the clone code owns it now */
-    uint32_t *fid_of;    /* counters.c; eng->lock: per page, the frame it maps or NO_FRAME */
-    GArray *spaces;      /* scan.c, reattach; eng->lock: ShSpace by the VM's space id */
-    uint64_t cursor;     /* scan.c; eng->lock: next gfn of the current pass */
+    bool swap_handed;    /* swap-adopt.c; eng->lock: it holds the swap store's descriptors */
+    struct ShOldStore *swap_old; /* swap-adopt.c; eng->lock: the store it kept, taken over,
+                                  * until its pages are (sh_swap_vm_attach) */
+    uint32_t hold;               /* sp_engine_vm_hold; eng->lock: the clone code owns it now */
+    uint32_t *fid_of; /* counters.c; eng->lock: per page, the frame it maps or NO_FRAME */
+    GArray *spaces;   /* scan.c, reattach; eng->lock: ShSpace by the VM's space id */
+    uint64_t cursor;  /* scan.c; eng->lock: next gfn of the current pass */
     /* counters: the index's own (counters.c), and the agent's last report */
     uint64_t merged;               /* counters.c; eng->lock: pages whose fid_of is a frame */
     uint64_t zero;                 /* exchange.c; eng->lock: the agent's zero pages, last said */
@@ -240,6 +243,16 @@ void sh_swap_vm_attach(SpEngine *eng, SpEngineVm *vm);   /* gives it a swap chan
 void sh_swap_vm_detach(SpEngine *eng, SpEngineVm *vm, bool keep_running);
 void sh_swap_free(SpEngine *eng); /* WITHOUT eng->lock */
 void sh_swap_vm_figures(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out);
+typedef struct ShOldStore ShOldStore;
+/* swap-adopt.c (docs/swap.md "After a crash"), eng->lock held: vm gets the
+ * swap store's descriptors to keep, and gives back those it kept (a
+ * re-attach: that store is taken over); */
+void sh_swap_store_handover(SpEngine *eng, SpEngineVm *vm);
+/* a pool or group file a re-attaching VM maps gets back its pages that were
+ * out (before its frames are indexed from their content); */
+void sh_swap_adopt_space(SpEngine *eng, int fd);
+/* every VM came back (or not): the old stores go. */
+void sh_swap_adopt_done(SpEngine *eng, bool all_attached);
 
 /* engine.c: the agent's figures, fresh (a round trip) */
 void sh_vm_refresh_stats(SpEngine *eng, SpEngineVm *vm);

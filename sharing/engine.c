@@ -474,6 +474,8 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
     uint64_t want = 65530 + 2 * vm->npages;
     if (want > eng->max_map_count)
         engine_raise_map_limit(eng, want);
+    if (d->reattach)
+        sh_swap_store_handover(eng, vm); /* before its frames are read (swap-adopt.c) */
     bool ok = d->reattach ? sh_vm_resync(eng, vm, true) : attach_fresh(eng, vm, error);
     if (ok) {
         push_agent_knobs(eng, vm);
@@ -620,6 +622,7 @@ void sp_engine_reattach_done(SpEngine *eng, bool all_attached)
     else
         g_message("event=reattach-incomplete (frames no re-attached VM maps are kept: a VM "
                   "that could not be re-attached may map them)");
+    sh_swap_adopt_done(eng, all_attached);
     g_mutex_unlock(&eng->lock);
 }
 

@@ -218,6 +218,7 @@ bool sh_vm_resync(SpEngine *eng, SpEngineVm *vm, bool adopt_spaces)
             }
             ShSpace *sp = &g_array_index(vm->spaces, ShSpace, sps[i].space);
             int fd = r.fds[1 + i];
+            sh_swap_adopt_space(eng, fd); /* its pages that were out, back first */
             if (sps[i].kind == SP_PROTO_SPACE_POOL) {
                 sp->pool = sh_pool_adopt(eng, fd, vm->group);
             } else {

@@ -8,7 +8,8 @@ libsharing_a_SOURCES = \
 	sharing/scan.c sharing/exchange.c sharing/pools.c \
 	sharing/mappers.c sharing/group-frames.c \
 	sharing/counters.c sharing/numa-rehome.c \
-	sharing/swap.c sharing/swap-evict.c sharing/swap-layers.c sharing/swap-priv.h \
+	sharing/swap.c sharing/swap-evict.c sharing/swap-layers.c \
+	sharing/swap-adopt.c sharing/swap-priv.h \
 	sharing/u64map.c sharing/u64map.h \
 	sharing/agent.c sharing/agent.h sharing/agent-priv.h \
 	sharing/agent-scan.c sharing/agent-merge.c sharing/agent-swap.c \

@@ -73,6 +73,8 @@ static const ProtoRule rules[] = {
     {SP_PROTO_M_SWAP, "M_SWAP", 0, 0, 1, 1},
     {SP_PROTO_M_SWAP_DRAIN, "M_SWAP_DRAIN", 0, 0, 0, 0},
     {SP_PROTO_M_UNMERGE, "M_UNMERGE", 8, MAXP, 0, 0},
+    {SP_PROTO_M_SWAP_STORE, "M_SWAP_STORE", sizeof(SpProtoSwapStore), sizeof(SpProtoSwapStore), 0,
+     3},
     {SP_PROTO_S_IN, "S_IN", sizeof(SpProtoSwapIn),
      sizeof(SpProtoSwapIn) + sizeof(SpProtoSwapAhead) + SP_PROTO_SWAP_AHEAD_MAX * 8, 0, 0},
 };

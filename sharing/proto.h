@@ -117,6 +117,9 @@ typedef enum SpProtoType {
                         thread's id */
     SP_PROTO_M_SWAP_DRAIN, /* bring every page the VM gave up back (touch them) */
     SP_PROTO_M_UNMERGE,    /* u64 gfns: private copies of these merged pages -> SpProtoReleased */
+    SP_PROTO_M_SWAP_STORE, /* SpProtoSwapStore; fds: the swap store's (O_PATH), for the VM
+                              to keep across a crash of samepaged -> SpProtoSwapStore + the
+                              ones it kept before (none: it kept none) */
     /* --- swap channel: VM (its fault handler) -> supervisor requests --- */
     SP_PROTO_S_IN = 0x180, /* SpProtoSwapIn [+ read-ahead] -> SpProtoSwapAnswer (+ 4096 bytes for
                                COPY [+ read-ahead]) */
@@ -328,6 +331,13 @@ typedef struct SpProtoEvicted {
     uint32_t n; /* u64 gfns follow; fds[0]: blob of n x 4096 bytes */
     uint32_t pad;
 } SpProtoEvicted;
+
+/* M_SWAP_STORE: the swap store's descriptors, in this order: metadata,
+ * compressed tier (if has_tier), swap file.  nfds 0: none. */
+typedef struct SpProtoSwapStore {
+    uint32_t has_tier;
+    uint32_t pad;
+} SpProtoSwapStore;
 
 /* A fault on a page that is not there. */
 typedef struct SpProtoSwapIn {

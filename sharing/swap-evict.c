@@ -132,6 +132,8 @@ static void store_pages(SpEngine *eng, ShSwap *sw, ShSwapVm *v, SpEngineVm *vm,
                 g_mutex_unlock(&sw->lock);
                 continue;
             }
+            SpSwapOwner own = {.kind = SP_SWAP_OWNER_PAGE, .a = sp_swap_vm_key(v->name), .b = g};
+            sp_swap_store_set_owner(sw->store, slot, &own);
         }
         g_mutex_lock(&sw->lock);
         if (slot != ZERO_SLOT)
@@ -370,6 +372,10 @@ uint64_t sh_swap_evict_frames(SpEngine *eng, uint64_t max, SpEngineVm *only)
             g_mutex_unlock(&sw->lock);
             break;
         }
+        SpSwapOwner own = {.kind = SP_SWAP_OWNER_FRAME,
+                           .a = ((ShPool *)g_ptr_array_index(eng->pools, f->pool))->ino,
+                           .b = f->off};
+        sp_swap_store_set_owner(sw->store, slot, &own);
         /* Listed before the punch: a fault right after finds it. */
         uint64_t *k = g_new(uint64_t, 1), *v = g_new(uint64_t, 1);
         *k = sh_swap_frame_key(f->pool, f->off);

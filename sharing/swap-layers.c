@@ -249,6 +249,8 @@ static uint64_t evict_group(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, uint64_t
             g_mutex_unlock(&sw->lock);
             break;
         }
+        SpSwapOwner own = {.kind = SP_SWAP_OWNER_LAYER, .a = lf->ino, .b = off};
+        sp_swap_store_set_owner(sw->store, slot, &own);
         /* Listed before the punch: a fault right after finds it. */
         lf->slot1[off] = slot + 1;
         if (!sh_swap_punch(sw, lf->fd, off, slot, "layer")) {

@@ -10,7 +10,10 @@
  *   swap-evict.c  the balancer thread: what each VM and the host are
  *                 charged, and eviction of cold private pages (through the
  *                 agents) and of shared frames (punched out of their pool
- *                 once, for every sharer).
+ *                 once, for every sharer);
+ *   swap-layers.c clone-layer pages;
+ *   swap-adopt.c  the store of a samepaged that crashed, taken over at
+ *                 re-attach (every slot names its owner).
  *
  * What is out:
  *   a private page  ShSwapVm.slot_of[gfn] = its slot + 1 (ZERO_SLOT: it was
@@ -62,6 +65,10 @@ typedef struct ShSwapVm {
     uint64_t charged;     /* balancer; swap->lock: pages charged at the last look */
     uint64_t in_since;    /* service; swap->lock: pages brought back since that look */
     bool dead;            /* sh_swap_vm_detach; swap->lock: the service frees it */
+    bool keep_slots;      /* sh_swap_vm_detach; swap->lock: let go running: its slots stay in
+                           * the store (which it keeps) for the next samepaged */
+    bool adopted;         /* swap-adopt.c; swap->lock: its old store was taken over whole: a
+                           * page out without a slot was all zero */
     bool hup;             /* service; swap->lock: its channel closed (not polled) */
     /* A request waiting at a limit for the balancer (service only): served
      * once the evictions made room, a round ended after held_seq, or at
@@ -93,6 +100,7 @@ typedef struct ShSwap {
     GArray *pool_fds;       /* swap-evict.c; lock: by pool index, a descriptor of it or -1 */
     GHashTable *frames;     /* swap-evict.c, service, frame_dropped; lock: frames out */
     GPtrArray *layer_files; /* swap-layers.c; lock: ShLayerFile * */
+    GPtrArray *old_stores;  /* swap-adopt.c; lock: ShOldStore *, until every VM came back */
     uint32_t layer_holds;   /* sp_engine_swap_layers_hold; lock: clones under way (no eviction) */
     uint64_t *frame_out;    /* by fid, atomics (see Locking) */
     uint32_t frame_out_len; /* words; eng->lock and lock to grow */
@@ -126,7 +134,9 @@ typedef struct ShSwap {
 ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm); /* lock held */
 void sh_swap_service_kick(ShSwap *sw);                 /* wake the service thread */
 void sh_swap_slot_left(ShSwap *sw, uint32_t slot);     /* lock held: note when */
-bool sh_swap_slot_refault(ShSwap *sw, uint32_t slot);  /* lock held: back within 60 s? */
+#define SLOT_TIME_UNKNOWN UINT32_MAX
+void sh_swap_slot_left_unknown(ShSwap *sw, uint32_t slot); /* lock held: when is not known */
+bool sh_swap_slot_refault(ShSwap *sw, uint32_t slot);      /* lock held: back within 60 s? */
 /* A content out since `slot` left comes back on a fault of `faulter`'s
  * (NULL: brought back by samepaged, not a refault); lock held. */
 void sh_swap_count_refault(ShSwap *sw, uint32_t slot, ShSwapVm *faulter);
@@ -153,6 +163,12 @@ void sh_swap_layer_file_drop(ShSwap *sw, uint64_t ino); /* lock held */
 void sh_swap_layers_free(ShSwap *sw);
 bool sh_swap_is_zero(const uint8_t *page);
 void sh_swap_store_full(ShSwap *sw, const GError *err); /* lock held */
+
+/* swap-adopt.c */
+/* v (not listed yet) takes over its private pages from the old store its
+ * VM handed over (sh_swap_store_handover). */
+void sh_swap_adopt_pages(ShSwap *sw, ShSwapVm *v, SpEngineVm *vm);
+void sh_swap_old_store_free(ShOldStore *o);
 
 /* swap-evict.c */
 /* eng->lock held: vm registers guest pages gfns (uint64) for missing

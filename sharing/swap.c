@@ -41,15 +41,24 @@ void sh_swap_slot_left(ShSwap *sw, uint32_t slot)
     if (slot >= sw->slot_time_len) {
         uint64_t len = MAX((uint64_t)slot + 1, sw->slot_time_len * 2);
         sw->slot_time = g_renew(uint32_t, sw->slot_time, len);
+        for (uint64_t i = sw->slot_time_len; i < len; i++)
+            sw->slot_time[i] = SLOT_TIME_UNKNOWN;
         sw->slot_time_len = len;
     }
     sw->slot_time[slot] = now_s();
 }
 
+void sh_swap_slot_left_unknown(ShSwap *sw, uint32_t slot)
+{
+    sh_swap_slot_left(sw, slot);
+    sw->slot_time[slot] = SLOT_TIME_UNKNOWN;
+}
+
 /* A slot's content comes back: was it out for less than 60 s? */
 bool sh_swap_slot_refault(ShSwap *sw, uint32_t slot)
 {
-    return slot < sw->slot_time_len && now_s() - sw->slot_time[slot] < REFAULT_WINDOW_S;
+    return slot < sw->slot_time_len && sw->slot_time[slot] != SLOT_TIME_UNKNOWN &&
+           now_s() - sw->slot_time[slot] < REFAULT_WINDOW_S;
 }
 
 ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm)
@@ -186,6 +195,11 @@ static void serve_page(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, const SpProtoSwap
                        SpProtoReader *r)
 {
     g_autoptr(GError) err = NULL;
+    if (!v->slot_of[in->gfn] && v->adopted) {
+        /* out before samepaged restarted, without a slot: all zero (swap-adopt.c) */
+        v->slot_of[in->gfn] = ZERO_SLOT + 1;
+        v->out++;
+    }
     if (!v->slot_of[in->gfn]) {
         sp_proto_reply_error(v->chan, &m->hdr, "that page is not swapped out");
         return;
@@ -317,7 +331,7 @@ static int held_serve_due(ShSwap *sw)
 static void vm_free(ShSwap *sw, ShSwapVm *v)
 {
     held_serve(sw, v, false);
-    for (uint64_t g = 0; g < v->npages; g++)
+    for (uint64_t g = 0; g < v->npages && !v->keep_slots; g++)
         if (v->slot_of[g] && v->slot_of[g] - 1 != ZERO_SLOT)
             sp_swap_store_drop(sw->store, v->slot_of[g] - 1);
     if (v->chan >= 0)
@@ -448,6 +462,8 @@ void sh_swap_vm_attach(SpEngine *eng, SpEngineVm *vm)
     v->chan = sv[0];
     v->npages = vm->npages;
     v->space_pool = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    sh_swap_store_handover(eng, vm); /* (done already at a re-attach) */
+    sh_swap_adopt_pages(sw, v, vm);
     g_mutex_lock(&sw->lock);
     g_ptr_array_add(sw->vms, v);
     g_mutex_unlock(&sw->lock);
@@ -481,10 +497,13 @@ void sh_swap_vm_detach(SpEngine *eng, SpEngineVm *vm, bool keep_running)
     g_mutex_lock(&sw->lock);
     ShSwapVm *v = sh_swap_vm_find(sw, vm);
     if (v) {
-        if (keep_running && v->out)
-            g_warning("event=swap-lost vm=%s pages=%" G_GUINT64_FORMAT
-                      " (they could not be brought back before samepaged let the VM go)",
+        if (keep_running && v->out) {
+            g_warning("event=swap-left vm=%s pages=%" G_GUINT64_FORMAT
+                      " (they could not be brought back before samepaged let the VM go: they "
+                      "stay in the swap store it keeps, for the next samepaged)",
                       v->name, v->out);
+            v->keep_slots = true;
+        }
         v->vm = NULL;
         v->dead = true;
     }
@@ -531,6 +550,9 @@ void sh_swap_free(SpEngine *eng)
     g_array_free(sw->pool_fds, TRUE);
     g_hash_table_destroy(sw->frames);
     sh_swap_layers_free(sw);
+    for (guint i = 0; i < sw->old_stores->len; i++)
+        sh_swap_old_store_free(sw->old_stores->pdata[i]);
+    g_ptr_array_free(sw->old_stores, TRUE);
     g_free(sw->frame_out);
     g_free(sw->frame_back);
     g_free(sw->slot_time);
@@ -565,6 +587,7 @@ bool sp_engine_enable_swap(SpEngine *eng, const SpSwapConfig *cfg, GError **erro
     sw->pool_fds = g_array_new(FALSE, FALSE, sizeof(int));
     sw->frames = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     sw->layer_files = g_ptr_array_new();
+    sw->old_stores = g_ptr_array_new();
     sw->wake_fd = wfd;
     sw->host_limit_pages = cfg->host_limit / SP_PAGE_SIZE;
     sw->cache_pages_charge = cfg->cache_bytes / SP_PAGE_SIZE;

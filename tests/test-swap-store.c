@@ -2,12 +2,16 @@
 /*
  * test-swap-store.c - the swap store alone (rmap/swap-store.c): contents
  * come back byte for byte while the compressed tier's log wraps many
- * times and gives back the memory its tail passed, and the store's memory
- * figure (what the balancer charges) follows what it holds, not its size.
+ * times and gives back the memory its tail passed, the store's memory
+ * figure (what the balancer charges) follows what it holds, not its size,
+ * and a store is taken over from O_PATH descriptors after a new one
+ * replaced its file (what a samepaged restarted after a crash does).
  */
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rmap/guest-mem.h"
 #include "rmap/swap-store.h"
@@ -112,10 +116,82 @@ static void test_memory_follows_use(void)
     remove_store(s, dir);
 }
 
+static void count_owned(uint32_t slot, const SpSwapOwner *o, gpointer data)
+{
+    (void)slot;
+    GArray *a = data;
+    g_array_append_val(a, *o);
+}
+
+static int path_fd(int fd)
+{
+    g_autofree char *p = g_strdup_printf("/proc/self/fd/%d", fd);
+    int r = open(p, O_PATH | O_CLOEXEC);
+    g_assert_cmpint(r, >=, 0);
+    return r;
+}
+
+/* Contents in the tier and in the file, with owners; O_PATH descriptors
+ * of the store kept (as a VM process keeps them); a new store at the same
+ * path replaces the file; the old one, taken over from the descriptors,
+ * still gives every content back with its owner, and a dropped slot has
+ * none. */
+static void test_adopt(void)
+{
+    g_autofree char *dir = NULL;
+    SpSwapStore *s = new_store(&dir);
+    enum { N = 600 }; /* 1 MiB tier: the incompressible half goes to the file */
+    uint32_t slot[N];
+    uint8_t page[SP_PAGE_SIZE], back[SP_PAGE_SIZE];
+    g_autoptr(GError) err = NULL;
+    for (uint32_t i = 0; i < N; i++) {
+        fill(page, i, i % 2);
+        slot[i] = sp_swap_store_put(s, page, &err);
+        g_assert_no_error(err);
+        SpSwapOwner o = {.kind = SP_SWAP_OWNER_PAGE + i % 3, .a = 1000 + i, .b = i};
+        sp_swap_store_set_owner(s, slot[i], &o);
+    }
+    sp_swap_store_drop(s, slot[7]);
+    int m, c, f, fds[3];
+    sp_swap_store_fds(s, &m, &c, &f);
+    fds[0] = path_fd(m), fds[1] = path_fd(c), fds[2] = path_fd(f);
+    sp_swap_store_free(s); /* a crash: only the kept descriptors hold it */
+    g_autofree char *path = g_build_filename(dir, "swap", NULL);
+    SpSwapStore *fresh = sp_swap_store_new(path, 64ull << 20, TIER, &err);
+    g_assert_no_error(err);
+    SpSwapStore *old = sp_swap_store_adopt(fds[0], fds[1], fds[2], &err);
+    g_assert_no_error(err);
+    g_autoptr(GArray) owned = g_array_new(FALSE, FALSE, sizeof(SpSwapOwner));
+    sp_swap_store_foreach_owned(old, count_owned, owned);
+    g_assert_cmpuint(owned->len, ==, N - 1);
+    for (guint k = 0; k < owned->len; k++) {
+        SpSwapOwner *o = &g_array_index(owned, SpSwapOwner, k);
+        uint32_t i = (uint32_t)o->b;
+        g_assert_cmpuint(i, !=, 7);
+        g_assert_cmpuint(o->a, ==, 1000 + i);
+        g_assert_cmpuint(o->kind, ==, SP_SWAP_OWNER_PAGE + i % 3);
+        fill(page, i, i % 2);
+        g_assert_true(sp_swap_store_get(old, slot[i], back, &err));
+        g_assert_no_error(err);
+        g_assert_cmpmem(back, SP_PAGE_SIZE, page, SP_PAGE_SIZE);
+    }
+    SpSwapStoreStats st;
+    sp_swap_store_stats(old, &st);
+    g_assert_cmpuint(st.file_pages, >, 0);
+    g_assert_cmpuint(st.cache_pages, >, 0);
+    sp_swap_store_stats(fresh, &st);
+    g_assert_cmpuint(st.slots_used, ==, 0);
+    sp_swap_store_free(old);
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    remove_store(fresh, dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/swap-store/tier-wraps", test_tier_wraps);
     g_test_add_func("/swap-store/memory-follows-use", test_memory_follows_use);
+    g_test_add_func("/swap-store/adopt", test_adopt);
     return g_test_run();
 }

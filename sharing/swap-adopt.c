@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * swap-adopt.c - swapped guest memory survives a crash of samepaged
+ * (docs/swap.md "After a crash").
+ *
+ * Every VM process keeps O_PATH descriptors of the swap store (its slot
+ * table, compressed tier and file: M_SWAP_STORE) without being able to read
+ * them, and every slot names its owner (rmap/swap-store.h): a VM's private
+ * page (the VM's name, gfn), a pool frame (the pool memfd's inode, offset)
+ * or a clone-layer page (the group file's inode, page).  A samepaged that
+ * re-attaches after a crash gets those descriptors back from each VM
+ * (sh_swap_store_handover), takes the old store over once (by its slot
+ * table's inode), and gives every content back to its owner:
+ *
+ *   a frame or layer page  written back into its pool or group file when
+ *                          the first VM reporting that file is re-attached
+ *                          (sh_swap_adopt_space, before the frames are
+ *                          indexed from their content); its mappers, which
+ *                          fault on a hole, retry and find it;
+ *   a private page         moved into the new store under the same gfn
+ *                          (sh_swap_adopt_pages): still out, it comes back
+ *                          when the guest touches it.
+ *
+ * A page the VM reports out that has no slot was all zero (zero pages are
+ * not stored, and a content is always stored, with its owner, before the
+ * VM drops its page): answered as zero, for a VM whose old store was taken
+ * over whole (ShSwapVm.adopted) only.  When every VM came back
+ * (sh_swap_adopt_done), the old stores go; what is left in them was a VM's
+ * that did not come back.
+ *
+ * Locking: the old stores are swap->lock's; these calls hold eng->lock
+ * (handover, spaces) or nothing of the engine (pages), and take swap->lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sharing/swap-priv.h"
+
+/* One owned slot of an old store. */
+typedef struct OldSlot {
+    uint32_t slot;
+    bool taken;
+    SpSwapOwner o;
+} OldSlot;
+
+struct ShOldStore {
+    SpSwapStore *store;
+    uint64_t meta_ino;
+    GArray *slots; /* OldSlot */
+    uint64_t left; /* not taken yet */
+};
+
+static void collect(uint32_t slot, const SpSwapOwner *o, gpointer data)
+{
+    OldSlot s = {.slot = slot, .o = *o};
+    g_array_append_val((GArray *)data, s);
+}
+
+static uint64_t fd_ino(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+/* An O_PATH descriptor of fd (what a VM process may hold, not read). */
+static int path_fd(int fd)
+{
+    g_autofree char *p = g_strdup_printf("/proc/self/fd/%d", fd);
+    return open(p, O_PATH | O_CLOEXEC);
+}
+
+/* The old store whose slot table is fds[0], taken over once; lock held. */
+static ShOldStore *old_store(ShSwap *sw, const char *vm, const int *fds, uint32_t nfds,
+                             bool has_tier)
+{
+    uint64_t ino = fd_ino(fds[0]);
+    for (guint i = 0; i < sw->old_stores->len; i++) {
+        ShOldStore *o = sw->old_stores->pdata[i];
+        if (o->meta_ino == ino)
+            return o;
+    }
+    g_autoptr(GError) err = NULL;
+    SpSwapStore *s = sp_swap_store_adopt(fds[0], has_tier ? fds[1] : -1, fds[nfds - 1], &err);
+    if (!s) {
+        g_warning("event=swap-adopt-failed vm=%s error=\"%s\" (pages it had out before samepaged "
+                  "restarted cannot come back)",
+                  vm, err->message);
+        return NULL;
+    }
+    ShOldStore *o = g_new0(ShOldStore, 1);
+    o->store = s;
+    o->meta_ino = ino;
+    o->slots = g_array_new(FALSE, FALSE, sizeof(OldSlot));
+    sp_swap_store_foreach_owned(s, collect, o->slots);
+    o->left = o->slots->len;
+    g_ptr_array_add(sw->old_stores, o);
+    g_message("event=swap-adopt store_inode=%" G_GUINT64_FORMAT " slots=%u (the swap store of the "
+              "samepaged before this one, from VM %s)",
+              ino, o->slots->len, vm);
+    return o;
+}
+
+void sh_swap_store_handover(SpEngine *eng, SpEngineVm *vm)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw || vm->swap_handed)
+        return;
+    vm->swap_handed = true;
+    int own[3], fds[3];
+    uint32_t n = 0;
+    sp_swap_store_fds(sw->store, &own[0], &own[1], &own[2]);
+    SpProtoSwapStore st = {.has_tier = own[1] >= 0};
+    for (int i = 0; i < 3; i++)
+        if (own[i] >= 0 && (fds[n] = path_fd(own[i])) >= 0)
+            n++;
+    if (n != (st.has_tier ? 3u : 2u)) { /* keep nothing rather than half */
+        for (uint32_t i = 0; i < n; i++)
+            close(fds[i]);
+        n = 0;
+    }
+    SpProtoMsg r = {0};
+    bool ok = sh_exchange(eng, vm, SP_PROTO_M_SWAP_STORE, &st, sizeof(st), fds, n, &r);
+    for (uint32_t i = 0; i < n; i++)
+        close(fds[i]);
+    if (!ok) {
+        if (!vm->broken)
+            g_message("event=swap-store-not-kept vm=%s (its pages out would not survive a crash of "
+                      "samepaged)",
+                      vm->name);
+        return;
+    }
+    SpProtoSwapStore old;
+    SpProtoReader rd = sp_proto_reader(&r);
+    uint32_t want = 0;
+    if (sp_proto_read(&rd, &old, sizeof(old)))
+        want = old.has_tier ? 3 : 2;
+    if (r.hdr.nfds && r.hdr.nfds == want && fd_ino(r.fds[0]) != fd_ino(own[0])) {
+        g_mutex_lock(&sw->lock);
+        vm->swap_old = old_store(sw, vm->name, r.fds, r.hdr.nfds, old.has_tier);
+        g_mutex_unlock(&sw->lock);
+    }
+    sp_proto_msg_clear(&r);
+}
+
+/* Write slot `s` of o back at page `off` of fd (reopened read-write). */
+static bool write_back(ShOldStore *o, const OldSlot *s, int fd, const char *what)
+{
+    uint8_t page[SP_PAGE_SIZE];
+    g_autoptr(GError) err = NULL;
+    if (!sp_swap_store_get(o->store, s->slot, page, &err) ||
+        pwrite(fd, page, SP_PAGE_SIZE, (off_t)(s->o.b * SP_PAGE_SIZE)) != SP_PAGE_SIZE) {
+        g_warning("event=swap-adopt-lost %s=%" G_GUINT64_FORMAT " page=%" G_GUINT64_FORMAT
+                  " error=\"%s\"",
+                  what, s->o.a, s->o.b, err ? err->message : g_strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+void sh_swap_adopt_space(SpEngine *eng, int fd)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw)
+        return;
+    uint64_t ino = fd_ino(fd);
+    g_mutex_lock(&sw->lock);
+    int rw = -1;
+    uint64_t back = 0, lost = 0;
+    for (guint i = 0; i < sw->old_stores->len; i++) {
+        ShOldStore *o = sw->old_stores->pdata[i];
+        for (guint k = 0; k < o->slots->len; k++) {
+            OldSlot *s = &g_array_index(o->slots, OldSlot, k);
+            if (s->taken || s->o.a != ino ||
+                (s->o.kind != SP_SWAP_OWNER_FRAME && s->o.kind != SP_SWAP_OWNER_LAYER))
+                continue;
+            if (rw < 0) {
+                g_autofree char *p = g_strdup_printf("/proc/self/fd/%d", fd);
+                if ((rw = open(p, O_RDWR | O_CLOEXEC)) < 0) {
+                    g_warning("event=swap-adopt-lost inode=%" G_GUINT64_FORMAT " error=\"%s\"", ino,
+                              g_strerror(errno));
+                    g_mutex_unlock(&sw->lock);
+                    return;
+                }
+            }
+            if (write_back(o, s, rw, s->o.kind == SP_SWAP_OWNER_FRAME ? "pool" : "layer"))
+                back++;
+            else
+                lost++;
+            s->taken = true;
+            o->left--;
+            sp_swap_store_drop(o->store, s->slot);
+        }
+    }
+    g_mutex_unlock(&sw->lock);
+    if (rw >= 0)
+        close(rw);
+    if (back || lost)
+        g_message("event=swap-adopt-shared inode=%" G_GUINT64_FORMAT " pages=%" G_GUINT64_FORMAT
+                  " lost=%" G_GUINT64_FORMAT " (written back into their file: every mapper "
+                  "finds them there)",
+                  ino, back, lost);
+}
+
+void sh_swap_adopt_pages(ShSwap *sw, ShSwapVm *v, SpEngineVm *vm)
+{
+    ShOldStore *o = vm->swap_old;
+    vm->swap_old = NULL; /* used once: the old stores may go after this */
+    if (!o)
+        return;
+    uint64_t key = sp_swap_vm_key(vm->name), moved = 0, lost = 0;
+    uint8_t page[SP_PAGE_SIZE];
+    g_mutex_lock(&sw->lock);
+    for (guint k = 0; k < o->slots->len; k++) {
+        OldSlot *s = &g_array_index(o->slots, OldSlot, k);
+        if (s->taken || s->o.kind != SP_SWAP_OWNER_PAGE || s->o.a != key)
+            continue;
+        s->taken = true;
+        o->left--;
+        g_autoptr(GError) err = NULL;
+        uint32_t slot = SP_SWAP_NO_SLOT;
+        if (s->o.b < v->npages && !v->slot_of[s->o.b] &&
+            sp_swap_store_get(o->store, s->slot, page, &err))
+            slot = sp_swap_store_put(sw->store, page, &err);
+        if (slot == SP_SWAP_NO_SLOT) {
+            lost++;
+            g_warning("event=swap-adopt-lost vm=%s gfn=%" G_GUINT64_FORMAT " error=\"%s\"", v->name,
+                      s->o.b, err ? err->message : "not a page of this VM");
+            continue;
+        }
+        SpSwapOwner own = {.kind = SP_SWAP_OWNER_PAGE, .a = key, .b = s->o.b};
+        sp_swap_store_set_owner(sw->store, slot, &own);
+        sp_swap_store_drop(o->store, s->slot);
+        sh_swap_slot_left_unknown(sw, slot); /* not a refault when it comes back */
+        v->slot_of[s->o.b] = slot + 1;
+        v->out++;
+        moved++;
+    }
+    /* Only a VM whose every page out was found may take one without a slot
+     * for an all-zero page. */
+    v->adopted = lost == 0;
+    g_mutex_unlock(&sw->lock);
+    g_message("event=swap-adopt-pages vm=%s pages=%" G_GUINT64_FORMAT " lost=%" G_GUINT64_FORMAT,
+              v->name, moved, lost);
+}
+
+void sh_swap_adopt_done(SpEngine *eng, bool all_attached)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw || !all_attached)
+        return; /* a VM not re-attached may still come: its pages stay */
+    g_mutex_lock(&sw->lock);
+    for (guint i = 0; i < sw->old_stores->len; i++) {
+        ShOldStore *o = sw->old_stores->pdata[i];
+        g_message("event=swap-adopt-done store_inode=%" G_GUINT64_FORMAT " left=%" G_GUINT64_FORMAT
+                  " (slots of VMs that did not come back: dropped)",
+                  o->meta_ino, o->left);
+        sh_swap_old_store_free(o);
+    }
+    g_ptr_array_set_size(sw->old_stores, 0);
+    g_mutex_unlock(&sw->lock);
+}
+
+void sh_swap_old_store_free(ShOldStore *o)
+{
+    sp_swap_store_free(o->store);
+    g_array_free(o->slots, TRUE);
+    g_free(o);
+}

@@ -1,0 +1,84 @@
+#!/bin/sh
+# restart-swap.sh - swapped guest memory survives a crash of samepaged
+# (docs/swap.md "After a crash"): two sharing memload VMs run under a host
+# limit that keeps private pages and shared frames out; samepaged is killed
+# with -9 while they are out; a new samepaged re-attaches, takes the old
+# swap store over from the descriptors the VM processes kept, and the
+# guests, which verify every page every round, go on with zero integrity
+# errors and no page lost.  The new samepaged runs without the limit (swap
+# on), so that the guests' rounds are not slowed by eviction.  TAP.
+set -u
+. "$(dirname "$0")/common.sh"
+echo "1..8"
+ARGS="--swap --swap-cache 4M --mem-limit 56M"
+spd_start $ARGS || { echo "Bail out! samepaged did not start"; exit 1; }
+
+shm() { V node-memory-tune 2>/dev/null | awk -v k="shm_$1" '$1 == k {print $2}'; }
+sum_of() {
+    a=$(stat_of s1 "$1")
+    b=$(stat_of s2 "$1")
+    echo $((${a:-0} + ${b:-0}))
+}
+for vm in s1 s2; do
+    vm_xml "$vm" seed=5,rate=200,interval=100 64 tenant >"$T/$vm.xml"
+    V define "$T/$vm.xml" >/dev/null 2>&1 && V start "$vm" >/dev/null 2>&1
+done
+check "two 64 MiB memload VMs sharing one domain run under --mem-limit 56M" \
+    sh -c "[ \$(virsh -c '$URI' list | grep -c ' running') = 2 ]"
+
+# Wait (by the clock: each reading is slow under emulation) until both
+# kinds are out: private pages and shared frames.
+end=$(($(date +%s) + 60 * SLOW))
+while frames=$(shm swap_frames) && pages=$(sum_of samepage.swap.pages) &&
+    { [ "${frames:-0}" -lt 20 ] 2>/dev/null || [ "${pages:-0}" -lt 200 ] 2>/dev/null; } &&
+    [ "$(date +%s)" -lt $end ]; do
+    sleep 1
+done
+r1=$(rounds s1)
+r2=$(rounds s2)
+pids=$(pgrep -f -- "--listen=$T/vms/" | sort | tr '\n' ' ')
+spd_kill9
+check "kill -9 of samepaged with shared frames (${frames:-?}) and private pages (${pages:-?}) out" \
+    sh -c "[ '${frames:-0}' -ge 20 ] && [ '${pages:-0}' -ge 200 ]"
+
+sleep 2
+check "the VM processes go on without it" sh -c "[ '$(pgrep -f -- "--listen=$T/vms/" | sort | tr '\n' ' ')' = '$pids' ]"
+# The new one without the limit: the pages out come back as the guests
+# touch them and nothing leaves again, so that their rounds (each reads
+# every page) go at the emulated host's pace too.
+spd_start --swap --swap-cache 4M
+i=0
+while [ "$(V list 2>/dev/null | grep -c ' running')" != 2 ] && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
+check "a new samepaged re-attaches to both" sh -c "[ \$(virsh -c '$URI' list | grep -c ' running') = 2 ]"
+
+# What it took over, from its log.
+i=0
+while ! grep -q 'event=swap-adopt-done' "$T/daemon.log" && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
+shared=$(sed -n 's/.*event=swap-adopt-shared .* pages=\([0-9]*\).*/\1/p' "$T/daemon.log" | awk '{s += $1} END {print s + 0}')
+priv=$(sed -n 's/.*event=swap-adopt-pages .* pages=\([0-9]*\).*/\1/p' "$T/daemon.log" | awk '{s += $1} END {print s + 0}')
+check "the old swap store is taken over: $shared shared pages written back into their files, $priv private pages moved into the new store" \
+    sh -c "grep -q 'event=swap-adopt store_inode' '$T/daemon.log' && [ $shared -gt 0 ] && [ $priv -gt 0 ]"
+lost=$(grep -c 'swap-adopt-lost\|swap-adopt-failed' "$T/daemon.log")
+check "nothing of it lost ($lost lost or failed)" [ "$lost" = 0 ]
+grep 'swap-adopt' "$T/daemon.log" | head -n 8 | sed 's/^/#   log: /'
+
+# Every round reads every page: two more rounds each (the first may have
+# begun before the kill) read back all that was out at it.
+end=$(($(date +%s) + 90 * SLOW))
+while { [ "$(rounds s1)" -lt $((r1 + 2)) ] 2>/dev/null || [ "$(rounds s2)" -lt $((r2 + 2)) ] 2>/dev/null; } &&
+    [ "$(date +%s)" -lt $end ]; do
+    sleep 1
+done
+e=$(($(errors s1) + $(errors s2)))
+check "both guests verify on (rounds s1 $r1 -> $(rounds s1), s2 $r2 -> $(rounds s2)) with zero integrity errors ($e)" \
+    sh -c "[ $(rounds s1) -ge $((r1 + 2)) ] && [ $(rounds s2) -ge $((r2 + 2)) ] && [ $e = 0 ]"
+ins=$(shm swap_ins)
+left=$(shm swap_pages)
+check "the pages out come back as they are touched (swap ins ${ins:-?} since the re-attach; ${left:-?} contents still out)" \
+    sh -c "[ '${ins:-0}' -gt 0 ]"
+if [ "$e" != 0 ]; then
+    grep -h 'INTEGRITY' "$T"/state/console/*.log 2>/dev/null | head -n 5 | sed 's/^/#   console: /'
+    grep -h 'swap\|warn' "$T/daemon.log" | tail -n 20 | sed 's/^/#   log: /'
+fi
+spd_stop
+exit 0
