@@ -19,15 +19,21 @@ last=$((nodes - 1))
 # run_placed MODE: a memload VM with numa=MODE:$last for 8 s; the VM
 # process's numa_maps line of its guest RAM (the largest anonymous
 # mapping) is left in $T/maps.
+# (Emulated, the VM may not have filled its RAM after 5 s: it is read again
+# each second until it shows, for at most 5 x SLOW s more.)
 run_placed() {
-    "$SP" run --timeout 8 --vm "name=p1,mem=64M,share=no,numa=$1:$last,payload=memload,args=seed=3,rate=100" \
+    "$SP" run --timeout $((8 * SLOW)) --vm "name=p1,mem=64M,share=no,numa=$1:$last,payload=memload,args=seed=3,rate=100" \
         >"$T/out" 2>"$T/err" &
     pid=$!
     sleep 5
-    vmp=$(pgrep -P $pid samepage-vm | head -1)
     : >"$T/maps"
-    [ -n "$vmp" ] && awk '/anon=/ { for (i = 1; i <= NF; i++) if ($i ~ /^anon=/) { split($i, a, "="); if (a[2] > best) { best = a[2]; line = $0 } } }
-                          END { print line }' /proc/$vmp/numa_maps >"$T/maps"
+    end=$(($(date +%s) + 5 * SLOW))
+    while ! grep -q 'anon=' "$T/maps" && [ "$(date +%s)" -le $end ]; do
+        vmp=$(pgrep -P $pid samepage-vm | head -1)
+        [ -n "$vmp" ] && awk '/anon=/ { for (i = 1; i <= NF; i++) if ($i ~ /^anon=/) { split($i, a, "="); if (a[2] > best) { best = a[2]; line = $0 } } }
+                              END { print line }' /proc/$vmp/numa_maps >"$T/maps"
+        grep -q 'anon=' "$T/maps" || sleep 1
+    done
     wait $pid
 }
 
@@ -46,7 +52,7 @@ check "numa=strict:$last: the run ends 0 (rc $rc), guest RAM bound to node $last
 run_placed interleave
 rc=$?
 pct=$(on_node_pct $last)
-check "numa=interleave:$last: the run ends 0 (rc $rc), guest RAM interleaved over node $last, $pct % there" \
+check "numa=interleave:$last: the run ends 0 (rc $rc), guest RAM interleaved over node $last ($(cut -c1-60 "$T/maps")), $pct % there" \
     sh -c "[ $rc = 0 ] && grep -q ' interleave:$last ' '$T/maps' && [ $pct -ge 99 ]"
 
 run_placed preferred

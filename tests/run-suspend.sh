@@ -25,19 +25,28 @@ wait_filled "$T/out" 2 $pid $((60 * SLOW))
 sleep 2
 kill -USR1 $pid
 sleep $((2 * SLOW)) # both status lines after the pause
-ra=$(vfield a rounds) rb=$(vfield b rounds) s0=$(efield saved_bytes)
+ra=$(vfield a rounds) rb=$(vfield b rounds) s0=$(efield saved_bytes) p0=$(efield pages_scanned)
 sleep $((4 * SLOW))
-ra2=$(vfield a rounds) rb2=$(vfield b rounds) s1=$(efield saved_bytes)
+ra2=$(vfield a rounds) rb2=$(vfield b rounds) s1=$(efield saved_bytes) p1=$(efield pages_scanned)
 sa=$(vfield a state) sb=$(vfield b state)
 if grep -q '^samepage: suspended 2 VMs (SIGUSR1)$' "$T/out" && [ "$sa" = paused ] && [ "$sb" = paused ]; then
     ok "SIGUSR1: 'suspended 2 VMs', both VMs' status says paused"
 else
     notok "SIGUSR1: 'suspended 2 VMs', both VMs' status says paused (a: $sa, b: $sb)"
 fi
-if [ -n "$ra" ] && [ "$ra" = "$ra2" ] && [ "$rb" = "$rb2" ] && [ "${s1:-0}" -gt "${s0:-0}" ]; then
-    ok "suspended: no guest round for $((4 * SLOW)) s (a $ra, b $rb) while the engine merged on (saved_bytes $s0 -> $s1)"
+# The engine goes on: it merges more of the paused guests (emulated, where
+# the saving may not move in that time, it scans on at least).
+went_on() {
+    if [ "$SLOW" = 1 ]; then
+        [ "${s1:-0}" -gt "${s0:-0}" ]
+    else
+        [ "${p1:-0}" -gt "${p0:-0}" ] && [ "${s1:-0}" -ge "${s0:-1}" ]
+    fi
+}
+if [ -n "$ra" ] && [ "$ra" = "$ra2" ] && [ "$rb" = "$rb2" ] && went_on; then
+    ok "suspended: no guest round for $((4 * SLOW)) s (a $ra, b $rb) while the engine went on (pages_scanned $p0 -> $p1, saved_bytes $s0 -> $s1)"
 else
-    notok "suspended: no guest round for $((4 * SLOW)) s (a $ra -> $ra2, b $rb -> $rb2) while the engine merged on (saved_bytes $s0 -> $s1)"
+    notok "suspended: no guest round for $((4 * SLOW)) s (a $ra -> $ra2, b $rb -> $rb2) while the engine went on (pages_scanned $p0 -> $p1, saved_bytes $s0 -> $s1)"
 fi
 kill -USR2 $pid
 i=0

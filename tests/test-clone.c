@@ -224,12 +224,12 @@ static void test_engine_zero(void)
     SpVm *t = harness_add(h, "name=tpl,mem=64M,vcpus=2,domain=cl," MEMLOAD);
     harness_start_all(h);
     g_assert_true(harness_wait_rounds(h, t, 1, HARNESS_DEADLINE_S));
-    g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
     SpVm *kids[2];
     clone_into(h, t, "kid", 2, kids, NULL);
     g_assert_true(harness_command(kids[0], ML_CMD_FILL, 0, HARNESS_DEADLINE_S));
     g_assert_true(harness_command(t, ML_CMD_FILL, 0, HARNESS_DEADLINE_S));
-    g_assert_true(sp_engine_wait_scans(h->engine, 3, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_scans(h->engine, 3, HARNESS_DEADLINE_S));
     SpEngineStats st;
     sp_engine_get_stats(h->engine, &st);
     printf("# engine: %" G_GUINT64_FORMAT " zero pages, %" G_GUINT64_FORMAT " merges\n",
@@ -252,7 +252,7 @@ static void test_engine_zero(void)
     /* and back to the mix: the zero pages are written again */
     g_assert_true(harness_command(kids[0], ML_CMD_MIX, 0, HARNESS_DEADLINE_S));
     g_assert_true(harness_command(gk[0], ML_CMD_MIX, 0, HARNESS_DEADLINE_S));
-    g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
     wait_more_rounds(h, four, 4, 2);
     harness_free(h);
 }
@@ -270,12 +270,12 @@ static void test_engine_clone_aware(void)
     SpVm *t = harness_add(h, "name=tpl,mem=64M,vcpus=2,domain=cl," MEMLOAD ",rate=100");
     harness_start_all(h);
     g_assert_true(harness_wait_rounds(h, t, 1, HARNESS_DEADLINE_S));
-    g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
     SpVm *kids[4];
     clone_into(h, t, "kid", 4, kids, NULL);
     SpVm *all[5] = {t, kids[0], kids[1], kids[2], kids[3]};
     wait_more_rounds(h, all, 5, 2);
-    g_assert_true(sp_engine_wait_scans(h->engine, 3, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_scans(h->engine, 3, HARNESS_DEADLINE_S));
     for (int i = 0; i < 4; i++) {
         SpEngineVmStats vs;
         sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(kids[i]), &vs);

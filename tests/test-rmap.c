@@ -408,7 +408,7 @@ static void test_random(void)
     harness_start_all(hl);
     g_assert_true(harness_wait_rounds(he, a, 1, HARNESS_DEADLINE_S));
     g_assert_true(harness_wait_rounds(hl, c, 1, HARNESS_DEADLINE_S));
-    g_assert_true(sp_engine_wait_scans(he->engine, 3, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_scans(he->engine, 3, HARNESS_DEADLINE_S));
     rmap_check(hs, 2, "at start (dedup only)");
 
     /* Guaranteed shapes first: a family under the engine and a layered
@@ -421,7 +421,7 @@ static void test_random(void)
     clone_into(hl, c, "c-r", 1, kids, NULL);            /* re-clone: a new layer */
     all_verify(he, 1);
     all_verify(hl, 1);
-    g_assert_true(sp_engine_wait_scans(he->engine, 2, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_scans(he->engine, 2, HARNESS_DEADLINE_S));
 
     uint64_t both = rmap_check(hs, 2, "after clones and clones of clones").both_frames;
     static const char *ops[] = {"clone", "exit", "fill-zero", "mix", "rate"};
@@ -456,7 +456,7 @@ static void test_random(void)
         }
         all_verify(h, 1);
         if (h->engine)
-            g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
+            g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
         uint64_t b = rmap_check(hs, 2, what).both_frames; /* (MAX evaluates twice) */
         both = MAX(both, b);
     }
@@ -491,7 +491,7 @@ static void exit_order(bool engine, const char *const *order, const char *label)
     clone_into(h, k[0], "k0-", 1, kk, NULL);
     all_verify(h, 1);
     if (engine)
-        g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
+        g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
     g_autofree char *w0 = g_strdup_printf("%s: family of 4 made", label);
     CheckStats cs = rmap_check(&h, 1, w0);
     if (engine) /* `other` merged onto the family's group frames */
@@ -500,7 +500,7 @@ static void exit_order(bool engine, const char *const *order, const char *label)
         drop_vm(h, by_name(h, order[i]));
         all_verify(h, 2);
         if (engine)
-            g_assert_true(sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
+            g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
         g_autofree char *w = g_strdup_printf("%s: %s exited", label, order[i]);
         rmap_check(&h, 1, w);
     }

@@ -35,7 +35,7 @@ static void expect_counters(Harness *h, const char *step, Want w)
 {
     SpEngineStats st = {0};
     for (int i = 0; i < 400; i++) {
-        sp_engine_wait_scans(h->engine, 1, 5);
+        harness_wait_scans(h->engine, 1, 5);
         sp_engine_get_stats(h->engine, &st);
         if (st.pages_shared == w.shared && st.pages_sharing == w.sharing &&
             st.pages_volatile == w.vol && st.pages_unshared == w.unshared)
@@ -459,7 +459,7 @@ static void test_map_budget(void)
     g_autoptr(GError) err = NULL;
     g_assert_true(sp_engine_set_knobs(h->engine, &k, &err));
     harness_converge(h);
-    g_assert_true(sp_engine_wait_scans(h->engine, 2, 60)); /* a whole pass without it */
+    g_assert_true(harness_wait_scans(h->engine, 2, 60)); /* a whole pass without it */
     sp_engine_get_stats(h->engine, &st);
     g_test_message("no budget: pages_sharing %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT
                    ", refused %" G_GUINT64_FORMAT ", mappings %" G_GUINT64_FORMAT
@@ -613,11 +613,11 @@ static void test_volatility(void)
     harness_start_all(h);
     harness_share_managed(h, vm);
     HarnessManaged m = harness_managed(vm);
-    sp_engine_wait_scans(h->engine, 10, HARNESS_DEADLINE_S);
+    harness_wait_scans(h->engine, 10, HARNESS_DEADLINE_S);
     uint64_t vol_seen = 0;
     for (int i = 0; i < 10; i++) {
         SpEngineStats st;
-        sp_engine_wait_scans(h->engine, 1, 10);
+        harness_wait_scans(h->engine, 1, 10);
         sp_engine_get_stats(h->engine, &st);
         vol_seen += st.pages_volatile >= 1;
         g_assert_cmpuint(harness_vm_pfn(vm, m.gpa), !=, harness_vm_pfn(vm, m.gpa + 4096));
@@ -677,7 +677,7 @@ static void test_release_keeps_frames(void)
     /* The other VM rewrites every page: the frame loses all the references
      * the index still knows of. */
     g_assert_true(harness_command(vm[1], ML_CMD_FILL, 'b', 30));
-    sp_engine_wait_scans(h->engine, 2, 30);
+    harness_wait_scans(h->engine, 2, 30);
     g_autofree char *path = g_strdup_printf("/proc/%d/mem", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     g_assert_cmpint(fd, >=, 0);

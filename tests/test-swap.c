@@ -397,7 +397,7 @@ static void read_back(uint32_t readahead, uint64_t *faults, uint64_t *back, uint
                            readahead);
     harness_start_all(h);
     verify_now(h, &vm, 1); /* filled and read once */
-    g_assert_true(sp_engine_wait_scans(h->engine, 3, 60));
+    g_assert_true(harness_wait_scans(h->engine, 3, 60));
     uint64_t out = sp_engine_swap_out(h->engine, NULL, true, false, UINT64_MAX);
     SpSwapStats sw0;
     sp_engine_get_swap_stats(h->engine, &sw0);

@@ -68,7 +68,7 @@ static void wait_merged(Harness *h, uint64_t min)
 {
     SpEngineStats st = {0};
     for (int i = 0; i < 600 && st.pages_sharing < min; i++) {
-        sp_engine_wait_scans(h->engine, 1, 2);
+        harness_wait_scans(h->engine, 1, 2);
         sp_engine_get_stats(h->engine, &st);
     }
     g_assert_cmpuint(st.pages_sharing, >=, min);
@@ -120,7 +120,8 @@ static void test_isolation(void)
 /* vm ends crashed with a reason containing `why`; the others verify on. */
 static void expect_alone(Harness *h, SpVm *vm, const char *why)
 {
-    gint64 deadline = g_get_monotonic_time() + HARNESS_DEADLINE_S * G_USEC_PER_SEC;
+    gint64 deadline =
+        g_get_monotonic_time() + (gint64)(HARNESS_DEADLINE_S * harness_slow() * G_USEC_PER_SEC);
     SpVmInfo info;
     do {
         g_usleep(20000);
@@ -188,7 +189,7 @@ static void test_kill_one(void)
      * the end): its references go with it. */
     g_ptr_array_remove(h->vms, vm[1]);
     sp_vm_free(vm[1]);
-    sp_engine_wait_scans(h->engine, 2, HARNESS_DEADLINE_S);
+    harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S);
     SpEngineStats st;
     sp_engine_get_stats(h->engine, &st);
     g_test_message("pool frames %" G_GUINT64_FORMAT ", frames shared %" G_GUINT64_FORMAT,

@@ -131,9 +131,25 @@ void harness_engine_run(Harness *h, uint32_t run)
     g_assert_true(sp_engine_set_knobs(h->engine, &k, &err));
 }
 
+double harness_slow(void)
+{
+    const char *e = g_getenv("SAMEPAGE_IN_EMUHOST");
+    return e && *e ? 4.0 : 1.0;
+}
+
+static gint64 deadline_after(double seconds)
+{
+    return g_get_monotonic_time() + (gint64)(seconds * harness_slow() * 1e6);
+}
+
+bool harness_wait_scans(SpEngine *eng, uint64_t n, double seconds)
+{
+    return sp_engine_wait_scans(eng, n, seconds * harness_slow());
+}
+
 bool harness_wait_result(SpVm *vm, const char *key, uint64_t *value, double seconds)
 {
-    gint64 deadline = g_get_monotonic_time() + (gint64)(seconds * 1e6);
+    gint64 deadline = deadline_after(seconds);
     while (g_get_monotonic_time() < deadline) {
         if (sp_vm_get_result(vm, key, value))
             return true;
@@ -145,7 +161,7 @@ bool harness_wait_result(SpVm *vm, const char *key, uint64_t *value, double seco
 bool harness_command(SpVm *vm, uint8_t op, uint32_t arg, double seconds)
 {
     uint32_t seq = sp_vm_send_command(vm, op, arg);
-    gint64 deadline = g_get_monotonic_time() + (gint64)(seconds * 1e6);
+    gint64 deadline = deadline_after(seconds);
     while (g_get_monotonic_time() < deadline) {
         uint64_t v = 0;
         if (sp_vm_get_result(vm, "cmd_seq", &v) && v == seq)
@@ -185,7 +201,7 @@ void harness_start_all(Harness *h)
 
 bool harness_wait_all(Harness *h, double seconds)
 {
-    gint64 deadline = g_get_monotonic_time() + (gint64)(seconds * 1e6);
+    gint64 deadline = deadline_after(seconds);
     for (;;) {
         bool running = false;
         for (guint i = 0; i < h->vms->len; i++) {
@@ -203,7 +219,7 @@ bool harness_wait_all(Harness *h, double seconds)
 
 bool harness_wait_rounds(Harness *h, SpVm *vm, uint64_t rounds, double seconds)
 {
-    gint64 deadline = g_get_monotonic_time() + (gint64)(seconds * 1e6);
+    gint64 deadline = deadline_after(seconds);
     for (;;) {
         SpVmInfo info;
         sp_vm_get_info(vm, &info);
@@ -324,7 +340,7 @@ void harness_converge(Harness *h)
         /* Two full scans must really have happened (a slow, loaded host or
          * a sanitizer build can take longer than the wait): unchanged
          * figures without scans would prove nothing. */
-        if (!sp_engine_wait_scans(h->engine, 2, 10))
+        if (!harness_wait_scans(h->engine, 2, 10))
             continue;
         sp_engine_get_stats(h->engine, &b);
         if (have_a && b.pages_volatile == 0 && b.pages_sharing == a.pages_sharing &&

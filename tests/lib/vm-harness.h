@@ -20,8 +20,15 @@
 
 /* How long a test waits for a guest or engine event (a round, a result, a
  * command's acknowledgement, full scans, the end of VMs) before it fails:
- * generous, for a loaded 2-core CI host. */
+ * generous, for a loaded 2-core CI host.  Every harness wait takes
+ * harness_slow() times as long as it is asked. */
 #define HARNESS_DEADLINE_S 60
+
+/* 4 inside the emulated host (SAMEPAGE_IN_EMUHOST, scripts/in-emuhost.sh:
+ * TCG runs everything several times slower), else 1. */
+double harness_slow(void);
+/* sp_engine_wait_scans, for harness_slow() times as long. */
+bool harness_wait_scans(SpEngine *eng, uint64_t n, double seconds);
 
 typedef struct HarnessIntegrity {
     SpVm *vm;
