@@ -132,6 +132,7 @@ struct SpAgent {
     GThread *swap_thread;  /* resolves missing faults (started with M_PREP/M_EVICT) */
     uint32_t swap_tid;     /* atomic: its thread id once it runs, 0 before */
     int swap_fd;           /* the swap channel: the swap thread's, -1: none yet */
+    uint32_t swap_gen;     /* swap_lock: channels given so far (a request is sent once on each) */
     int store_fds[3];      /* the swap store's (M_SWAP_STORE; agent thread): kept, never read,
                             * for a samepaged restarted after a crash; -1: none */
     uint32_t store_nfds;   /* of them given */

@@ -53,7 +53,9 @@
 
 #include "sharing/agent-priv.h"
 
-#define SWAP_REQUEST_TIMEOUT_MS 30000
+/* How long the swap thread waits for an answer before it looks again for a
+ * new channel (or the end): it goes on waiting on the same one. */
+#define SWAP_REQUEST_TIMEOUT_MS 1000
 
 static uint64_t page_word(SpAgent *a, uint64_t gfn)
 {
@@ -219,6 +221,7 @@ bool agent_swap_channel(SpAgent *a, SpProtoMsg *req)
     if (a->swap_fd >= 0)
         close(a->swap_fd);
     a->swap_fd = fd;
+    a->swap_gen++;
     g_mutex_unlock(&a->swap_lock);
     swap_start(a);
     /* The swap thread's id: the supervisor raises its priority (it works
@@ -395,14 +398,33 @@ static bool ask(SpAgent *a, SwapAsk *q, SpProtoSwapAnswer *ans)
         memcpy(req + len + sizeof(h), q->ahead, q->nahead * 8);
         len += sizeof(h) + q->nahead * 8;
     }
+    /* A request is sent once on a channel and its answer awaited however
+     * long it takes (a supervisor re-attaching, a loaded host): sent again,
+     * the answer to the first would be taken for the second's, and every
+     * later one be off by one.  Only a new channel (a new supervisor: the
+     * old one's is dead) or a refusal sends it again. */
+    uint32_t sent_gen = 0;
+    bool sent = false;
     while (!__atomic_load_n(&a->quit, __ATOMIC_ACQUIRE)) {
         g_mutex_lock(&a->swap_lock);
         int fd = a->swap_fd;
+        uint32_t gen = a->swap_gen;
         g_mutex_unlock(&a->swap_lock);
+        if (fd >= 0 && (!sent || gen != sent_gen)) {
+            sent = sp_proto_send(fd, SP_PROTO_S_IN, ++seq, 0, req, len, NULL, 0, 0, NULL);
+            sent_gen = gen;
+        }
         SpProtoMsg m;
-        if (fd < 0 || !sp_proto_send(fd, SP_PROTO_S_IN, ++seq, 0, req, len, NULL, 0, 0, NULL) ||
-            !sp_proto_recv(fd, &m, SWAP_REQUEST_TIMEOUT_MS, NULL)) {
+        g_autoptr(GError) rerr = NULL;
+        if (!sent || !sp_proto_recv(fd, &m, SWAP_REQUEST_TIMEOUT_MS, &rerr)) {
+            if (sent && g_error_matches(rerr, SP_PROTO_ERROR, SP_PROTO_ERR_TIMEOUT))
+                continue; /* still ours to wait for, on this channel */
+            sent = false;
             g_usleep(100000); /* no supervisor now: the guest waits for the next */
+            continue;
+        }
+        if (m.hdr.seq != seq) { /* an answer to a request of an earlier channel */
+            sp_proto_msg_clear(&m);
             continue;
         }
         SpProtoReader r = sp_proto_reader(&m);
@@ -418,6 +440,7 @@ static bool ask(SpAgent *a, SwapAsk *q, SpProtoSwapAnswer *ans)
         sp_proto_msg_clear(&m);
         if (ok)
             return true;
+        sent = false; /* refused: asked again */
         g_usleep(100000);
     }
     return false;

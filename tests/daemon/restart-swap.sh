@@ -76,7 +76,7 @@ ins=$(shm swap_ins)
 left=$(shm swap_pages)
 check "the pages out come back as they are touched (swap ins ${ins:-?} since the re-attach; ${left:-?} contents still out)" \
     sh -c "[ '${ins:-0}' -gt 0 ]"
-if [ "$e" != 0 ]; then
+if [ "$e" != 0 ] || [ "$(rounds s1)" -lt $((r1 + 2)) ] || [ "$(rounds s2)" -lt $((r2 + 2)) ]; then
     grep -h 'INTEGRITY' "$T"/state/console/*.log 2>/dev/null | head -n 5 | sed 's/^/#   console: /'
     grep -h 'swap\|warn' "$T/daemon.log" | tail -n 20 | sed 's/^/#   log: /'
 fi
