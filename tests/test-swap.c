@@ -87,12 +87,13 @@ static void test_frames_stay_shared(void)
     harness_use_engine(h, &k);
     harness_use_swap(h, 0, 0); /* no compressed tier: every content is a block of the file */
     SpVm *vm[4];
-    /* A round every 30 s: nothing touches the pages while we look. */
+    /* A round every 30 s (emulated, 120 s: evicting takes that much
+     * longer): nothing touches the pages while we look. */
     for (int i = 0; i < 4; i++)
         vm[i] = harness_add(h,
                             "name=f%d,mem=64M,vcpus=1,domain=fs,payload=memload,"
-                            "args=seed=4,shared=70,unique=10,zero=20,interval=30000",
-                            i);
+                            "args=seed=4,shared=70,unique=10,zero=20,interval=%d",
+                            i, (int)(30000 * harness_slow()));
     harness_start_all(h);
     for (int i = 0; i < 4; i++)
         harness_share_managed(h, vm[i]);
