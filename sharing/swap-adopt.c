@@ -64,11 +64,12 @@ static uint64_t fd_ino(int fd)
     return fstat(fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-/* An O_PATH descriptor of fd (what a VM process may hold, not read). */
-static int path_fd(int fd)
+/* fd opened again through /proc with `flags` (O_PATH: what a VM process
+ * may hold, not read; O_RDWR: to write back into a file it sent). */
+static int proc_reopen(int fd, int flags)
 {
     g_autofree char *p = g_strdup_printf("/proc/self/fd/%d", fd);
-    return open(p, O_PATH | O_CLOEXEC);
+    return open(p, flags | O_CLOEXEC);
 }
 
 /* The old store whose slot table is fds[0], taken over once; lock held. */
@@ -113,7 +114,7 @@ void sh_swap_store_handover(SpEngine *eng, SpEngineVm *vm)
     sp_swap_store_fds(sw->store, &own[0], &own[1], &own[2]);
     SpProtoSwapStore st = {.has_tier = own[1] >= 0};
     for (int i = 0; i < 3; i++)
-        if (own[i] >= 0 && (fds[n] = path_fd(own[i])) >= 0)
+        if (own[i] >= 0 && (fds[n] = proc_reopen(own[i], O_PATH)) >= 0)
             n++;
     if (n != (st.has_tier ? 3u : 2u)) { /* keep nothing rather than half */
         for (uint32_t i = 0; i < n; i++)
@@ -176,8 +177,7 @@ void sh_swap_adopt_space(SpEngine *eng, int fd)
                 (s->o.kind != SP_SWAP_OWNER_FRAME && s->o.kind != SP_SWAP_OWNER_LAYER))
                 continue;
             if (rw < 0) {
-                g_autofree char *p = g_strdup_printf("/proc/self/fd/%d", fd);
-                if ((rw = open(p, O_RDWR | O_CLOEXEC)) < 0) {
+                if ((rw = proc_reopen(fd, O_RDWR)) < 0) {
                     g_warning("event=swap-adopt-lost inode=%" G_GUINT64_FORMAT " error=\"%s\"", ino,
                               g_strerror(errno));
                     g_mutex_unlock(&sw->lock);

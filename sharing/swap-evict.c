@@ -106,6 +106,7 @@ static void store_pages(SpEngine *eng, ShSwap *sw, ShSwapVm *v, SpEngineVm *vm,
                         const uint64_t *gfns, const uint8_t *pages, uint32_t n, uint8_t *stored,
                         GArray *twins)
 {
+    uint64_t key = sp_swap_vm_key(v->name); /* the owner of its slots */
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *c = pages + (uint64_t)i * SP_PAGE_SIZE;
         uint64_t g = gfns[i];
@@ -132,7 +133,7 @@ static void store_pages(SpEngine *eng, ShSwap *sw, ShSwapVm *v, SpEngineVm *vm,
                 g_mutex_unlock(&sw->lock);
                 continue;
             }
-            SpSwapOwner own = {.kind = SP_SWAP_OWNER_PAGE, .a = sp_swap_vm_key(v->name), .b = g};
+            SpSwapOwner own = {.kind = SP_SWAP_OWNER_PAGE, .a = key, .b = g};
             sp_swap_store_set_owner(sw->store, slot, &own);
         }
         g_mutex_lock(&sw->lock);
