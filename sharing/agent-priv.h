@@ -196,6 +196,9 @@ void agent_reregister_range(SpAgent *a, void *addr, uint64_t len); /* within one
 /* agent-swap.c, lock held */
 bool agent_swap_evict(SpAgent *a, SpProtoMsg *req);
 bool agent_swap_evict_done(SpAgent *a, SpProtoMsg *req);
+/* An M_EVICT whose M_EVICT_DONE will not come (its supervisor went): its
+ * pages stay, unprotected, and their blocked writers go on (lock held). */
+void agent_swap_evict_abandon(SpAgent *a);
 bool agent_swap_prep(SpAgent *a, SpProtoMsg *req);
 bool agent_swap_channel(SpAgent *a, SpProtoMsg *req);
 bool agent_swap_store(SpAgent *a, SpProtoMsg *req); /* M_SWAP_STORE */

@@ -18,6 +18,11 @@
  *                 again) and marked OUT; then every page is unprotected,
  *                 which wakes any blocked writer: its write faults as
  *                 missing and the page comes back first.
+ *   If the channel goes (samepaged died) or a new one comes between the
+ *   two, the M_EVICT_DONE never will: the pages are unprotected as they
+ *   are (agent_swap_evict_abandon), or a guest writing one would block for
+ *   ever.  Their slots, if the old store has them, are orphans the new
+ *   samepaged takes over and never answers (the pages are not OUT).
  * Frames (M_PREP): before the supervisor punches a shared frame out of its
  * file, every VM that maps it registers that page's chunk for missing
  * faults, so that nobody reads a hole (which the kernel would fill with a
@@ -75,8 +80,30 @@ static void swap_start(SpAgent *a);
 
 /* --- eviction --- */
 
+/* Unprotect page g and wake whoever blocked writing it. */
+static void evict_release(SpAgent *a, uint64_t g)
+{
+    wp_range(a, g, false);
+    struct uffdio_range wr = {.start = (uintptr_t)(a->mem->host + g * SP_PAGE_SIZE),
+                              .len = SP_PAGE_SIZE};
+    ioctl(a->mem->uffd, UFFDIO_WAKE, &wr);
+}
+
+void agent_swap_evict_abandon(SpAgent *a)
+{
+    if (!a->evicting->len)
+        return;
+    g_message("event=swap-evict-abandoned vm=%s pages=%u (the supervisor went between "
+              "M_EVICT and M_EVICT_DONE: the pages stay)",
+              a->name, a->evicting->len);
+    for (guint i = 0; i < a->evicting->len; i++)
+        evict_release(a, g_array_index(a->evicting, uint64_t, i));
+    g_array_set_size(a->evicting, 0);
+}
+
 bool agent_swap_evict(SpAgent *a, SpProtoMsg *req)
 {
+    agent_swap_evict_abandon(a); /* an earlier one never got its M_EVICT_DONE */
     SpProtoEvict ev;
     SpProtoReader r = sp_proto_reader(req);
     sp_proto_read(&r, &ev, sizeof(ev));
@@ -120,7 +147,7 @@ bool agent_swap_evict(SpAgent *a, SpProtoMsg *req)
         close(fd);
     if (!ok) { /* nothing will be stored: let the writers go */
         for (guint i = 0; i < a->evicting->len; i++)
-            wp_range(a, g_array_index(a->evicting, uint64_t, i), false);
+            evict_release(a, g_array_index(a->evicting, uint64_t, i));
         g_array_set_size(a->evicting, 0);
     }
     return ok;
@@ -189,10 +216,7 @@ bool agent_swap_evict_done(SpAgent *a, SpProtoMsg *req)
         uint64_t g = g_array_index(a->evicting, uint64_t, i);
         if (stored && i < n && stored[i])
             res[i] = evict_page(a, g, a->evict_buf->data + (uint64_t)i * SP_PAGE_SIZE);
-        uint8_t *addr = a->mem->host + g * SP_PAGE_SIZE;
-        wp_range(a, g, false);
-        struct uffdio_range wr = {.start = (uintptr_t)addr, .len = SP_PAGE_SIZE};
-        ioctl(a->mem->uffd, UFFDIO_WAKE, &wr);
+        evict_release(a, g);
     }
     g_array_set_size(a->evicting, 0);
     swap_start(a);

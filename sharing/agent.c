@@ -461,6 +461,7 @@ static gpointer agent_thread(gpointer opaque)
                 g_warning("event=protocol-error channel=memory error=\"%s\"", err->message);
             close(fd);
             a->channel = -1;
+            agent_swap_evict_abandon(a);
         }
     }
     g_mutex_unlock(&a->lock);
@@ -473,6 +474,7 @@ void sp_agent_set_channel(SpAgent *a, int fd)
     if (a->channel >= 0)
         close(a->channel);
     a->channel = fd;
+    agent_swap_evict_abandon(a); /* a new supervisor: the old one's M_EVICT is void */
     if (!a->thread)
         a->thread = g_thread_new("sp-agent", agent_thread, a);
     g_cond_broadcast(&a->cond);

@@ -38,6 +38,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,6 +70,24 @@ void sh_swap_store_full(ShSwap *sw, const GError *err)
     g_warning("event=swap-full slots_used=%" G_GUINT64_FORMAT " error=\"%s\" (eviction stops "
               "until a tenth of them came back; the VMs go on, over their limits meanwhile)",
               st.slots_used, err->message);
+}
+
+/* Tests only (tests/daemon/restart-swap.sh): with SAMEPAGE_TEST_KILL_IN_EVICT
+ * naming a file, samepaged kills itself with SIGKILL between an M_EVICT's
+ * answer and its M_EVICT_DONE once that file exists: a crash at the one
+ * moment a VM process holds pages write-protected for samepaged. */
+static void test_kill_point(void)
+{
+    static const char *trigger;
+    static gsize once;
+    if (g_once_init_enter(&once)) {
+        trigger = g_getenv("SAMEPAGE_TEST_KILL_IN_EVICT");
+        g_once_init_leave(&once, 1);
+    }
+    if (trigger && *trigger && access(trigger, F_OK) == 0) {
+        g_warning("event=test-kill-in-evict (SAMEPAGE_TEST_KILL_IN_EVICT)");
+        raise(SIGKILL);
+    }
 }
 
 /* --- private pages --- */
@@ -111,8 +130,19 @@ static void store_pages(SpEngine *eng, ShSwap *sw, ShSwapVm *v, SpEngineVm *vm,
         const uint8_t *c = pages + (uint64_t)i * SP_PAGE_SIZE;
         uint64_t g = gfns[i];
         uint32_t slot, hash;
-        if (g >= vm->npages || v->slot_of[g] || vm->fid_of[g] != NO_FRAME)
+        if (g >= vm->npages || vm->fid_of[g] != NO_FRAME)
             continue; /* a confused agent */
+        g_mutex_lock(&sw->lock);
+        if (v->slot_of[g]) {
+            /* The page is here (the agent offers none that is out), so its
+             * slot is stale: an orphan of a crash inside an eviction that
+             * the store taken over brought (swap-adopt.c). */
+            if (v->slot_of[g] - 1 != ZERO_SLOT)
+                sp_swap_store_drop(sw->store, v->slot_of[g] - 1);
+            v->slot_of[g] = 0;
+            v->out--;
+        }
+        g_mutex_unlock(&sw->lock);
         if (sh_swap_is_zero(c)) {
             slot = ZERO_SLOT;
             sw->zero_skipped++;
@@ -171,8 +201,10 @@ uint64_t sh_swap_evict_private(SpEngine *eng, SpEngineVm *vm, uint32_t max, uint
     g_autofree uint8_t *stored = g_malloc0(MAX(out.n, 1u));
     g_autofree uint64_t *gcopy = g_memdup2(gfns, gfns ? (gsize)n * 8 : 0);
     g_autoptr(GArray) twins = g_array_new(FALSE, FALSE, sizeof(ShMergeWant));
-    if (n)
+    if (n) {
         store_pages(eng, sw, v, vm, gfns, pages, n, stored, twins);
+        test_kill_point();
+    }
     sp_proto_blob_unmap((void *)pages, len);
     sp_proto_msg_clear(&r);
     /* Every page it protected gets an answer, stored or not. */
