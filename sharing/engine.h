@@ -263,6 +263,11 @@ void sp_engine_get_vm_stats(SpEngine *eng, SpEngineVm *vm, SpEngineVmStats *out)
  * one-line error for an unusable swap file. */
 bool sp_engine_enable_swap(SpEngine *eng, const SpSwapConfig *cfg, GError **error);
 bool sp_engine_swap_enabled(SpEngine *eng);
+/* After the VMs were let go: did any keep pages out in the swap store (a
+ * VM let go running with pages that could not come back, or an old store
+ * taken over from a VM that never re-attached)?  A later samepaged must
+ * then run with swap to answer them. */
+bool sp_engine_swap_left_out(SpEngine *eng);
 void sp_engine_set_mem_limit(SpEngine *eng, uint64_t bytes); /* the host's; 0 = none */
 /* A VM's limit (0 = none); false if swap is off for it. */
 bool sp_engine_vm_set_mem_limit(SpEngine *eng, SpEngineVm *vm, uint64_t bytes, GError **error);

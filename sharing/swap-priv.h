@@ -115,6 +115,7 @@ typedef struct ShSwap {
     uint64_t cache_pages_charge; /* immutable: the compressed tier, charged to the host */
     bool pressure;               /* immutable: reclaim on host memory pressure */
     uint32_t readahead;          /* immutable: pages sent with a faulting one, at most */
+    bool kept_out;               /* lock: a VM let go running kept pages out (keep_slots) */
     bool stopped_full;           /* balancer; lock: the store refused a put (logged once) */
     uint64_t full_slots;         /* balancer; lock: slots used when it did */
     gint64 full_us;              /* balancer; lock: when (monotonic) */

@@ -503,6 +503,7 @@ void sh_swap_vm_detach(SpEngine *eng, SpEngineVm *vm, bool keep_running)
                       "stay in the swap store it keeps, for the next samepaged)",
                       v->name, v->out);
             v->keep_slots = true;
+            sw->kept_out = true;
         }
         v->vm = NULL;
         v->dead = true;
@@ -610,6 +611,17 @@ bool sp_engine_enable_swap(SpEngine *eng, const SpSwapConfig *cfg, GError **erro
 bool sp_engine_swap_enabled(SpEngine *eng)
 {
     return eng->swap != NULL;
+}
+
+bool sp_engine_swap_left_out(SpEngine *eng)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw)
+        return false;
+    g_mutex_lock(&sw->lock);
+    bool left = sw->kept_out || sw->old_stores->len > 0;
+    g_mutex_unlock(&sw->lock);
+    return left;
 }
 
 void sp_engine_set_mem_limit(SpEngine *eng, uint64_t bytes)

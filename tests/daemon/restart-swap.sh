@@ -4,12 +4,13 @@
 # engine has merged their pages, then under a per-VM limit (virsh memtune
 # --live) below their share of the frames, which keeps private pages and
 # shared frames out; samepaged is killed with SIGKILL while they are out,
-# in the middle of an eviction; a new samepaged re-attaches, takes the old
-# swap store over from the descriptors the VM processes kept, and the
-# guests, which verify every page every round, go on with zero integrity
-# errors and no page lost.
-# The limits are lifted after the re-attach (swap stays on), so that the
-# guests' rounds are not slowed by eviction.  TAP.
+# in the middle of an eviction; a new samepaged, started without swap
+# options (the marker the crashed one left turns swap on), re-attaches,
+# takes the old swap store over from the descriptors the VM processes
+# kept, and the guests, which verify every page every round, go on with
+# zero integrity errors and no page lost.  The limits are lifted after the
+# re-attach (swap stays on), so that the guests' rounds are not slowed by
+# eviction.  TAP.
 set -u
 . "$(dirname "$0")/common.sh"
 echo "1..8"
@@ -73,10 +74,12 @@ check "the VM processes go on without it; the one whose eviction was cut short r
 # The new one: the pages out come back as the guests touch them, and with
 # the limits lifted nothing leaves again, so that their rounds (each reads
 # every page) go at the emulated host's pace too.
-spd_start --swap --swap-cache 4M
+# Started without swap options: the marker the crashed one left turns swap on.
+spd_start
 i=0
 while [ "$(V list 2>/dev/null | grep -c ' running')" != 2 ] && [ $i -lt 100 ]; do sleep 0.2; i=$((i + 1)); done
-check "a new samepaged re-attaches to both" sh -c "[ \$(virsh -c '$URI' list | grep -c ' running') = 2 ]"
+check "a new samepaged, started without --swap, turns swap on (the crashed one's marker) and re-attaches to both" \
+    sh -c "[ \$(virsh -c '$URI' list | grep -c ' running') = 2 ] && grep -q 'event=swap-on-for-takeover' '$T/daemon.log'"
 # (a live limit the re-attach brought back with the VMs: lifted)
 for vm in s1 s2; do V memtune $vm --hard-limit -1 --live >/dev/null 2>&1; done
 

@@ -20,6 +20,7 @@
  * Logs go to stderr, one line per event, "samepaged[pid]: LEVEL event=...
  * key=value": easy to grep, and journald adds timestamps under systemd.
  */
+#include <errno.h>
 #include <grp.h>
 #include <locale.h>
 #include <stdio.h>
@@ -81,6 +82,7 @@ typedef struct DaemonConfig {
     const char *metrics_listen; /* ADDR:PORT of the Prometheus endpoint, or NULL */
     gid_t rw_gid;               /* group of the read-write socket, (gid_t)-1: root only */
     bool swap;                  /* swap guest memory (docs/swap.md) */
+    const char *swap_marker;    /* swap_mark */
     SpSwapConfig swap_cfg;      /* its store and host limit, if swap */
     guint32 clone_max;
 } DaemonConfig;
@@ -95,6 +97,30 @@ static gboolean rehome_tick(gpointer ds)
  * goes in the reverse order on return (server, then the domains and their
  * VMs, then the knobs and the engine), whether it failed or stopped.
  * Returns the exit status; *stopped_vms = VMs running at the stop. */
+/* The swap marker (runtime directory, which goes with a reboot, as the VM
+ * processes do): there while a samepaged with swap runs, and left behind
+ * by one that crashed or let VMs go with pages out.  A samepaged started
+ * without swap that finds it turns swap on (main): the VMs it re-attaches
+ * may have pages out in the store they kept, which only a samepaged with
+ * swap can take over and answer (docs/swap.md "After a crash"). */
+static void swap_mark(const DaemonConfig *c, bool on)
+{
+    g_autoptr(GError) err = NULL;
+    if (!on) {
+        if (unlink(c->swap_marker) < 0 && errno != ENOENT)
+            g_warning("event=swap-marker-failed path=%s error=\"%s\"", c->swap_marker,
+                      g_strerror(errno));
+        return;
+    }
+    g_autofree char *text =
+        g_strdup_printf("pid=%d swap_file=%s\n", (int)getpid(), c->swap_cfg.path);
+    if (!g_file_set_contents(c->swap_marker, text, -1, &err))
+        g_warning(
+            "event=swap-marker-failed path=%s error=\"%s\" (a samepaged started after a crash "
+            "of this one needs --swap to answer the pages out)",
+            c->swap_marker, err->message);
+}
+
 static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
 {
     g_autoptr(GError) error = NULL;
@@ -125,6 +151,7 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
                   " cache_bytes=%" G_GUINT64_FORMAT " mem_limit=%" G_GUINT64_FORMAT,
                   c->swap_cfg.path, c->swap_cfg.file_bytes, c->swap_cfg.cache_bytes,
                   c->swap_cfg.host_limit);
+        swap_mark(c, true);
     }
     g_autoptr(SpHostKnobs) knobs = sp_knobs_new(engine);
     g_autoptr(SpDomains) domains = sp_domains_new(host, engine, c->state_dir, &error);
@@ -175,6 +202,16 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
     g_source_remove(s1);
     g_source_remove(s2);
     *stopped_vms = sp_domains_running(domains); /* left running */
+    /* The VMs let go first (metrics read the domains): then the engine
+     * knows whether any kept pages out for the next samepaged. */
+    g_clear_pointer(&metrics, sp_metrics_endpoint_free);
+    g_clear_pointer(&domains, sp_domains_free);
+    if (c->swap && sp_engine_swap_left_out(engine))
+        g_warning("event=swap-kept marker=%s (VMs left running keep pages in the swap store: "
+                  "the next samepaged turns swap on to answer them)",
+                  c->swap_marker);
+    else if (c->swap)
+        swap_mark(c, false);
     return 0;
 }
 
@@ -307,6 +344,16 @@ int main(int argc, char **argv)
     if (!runtime_dir)
         runtime_dir = g_strdup(sock_dir);
 
+    g_autofree char *swap_marker = g_build_filename(runtime_dir, "samepaged-swap", NULL);
+    g_autofree char *marked = NULL;
+    if (!swap && !mem_limit && !swap_file &&
+        g_file_get_contents(swap_marker, &marked, NULL, NULL)) {
+        g_message("event=swap-on-for-takeover marker=%s (%s): the samepaged before this one "
+                  "ran with swap and did not stop cleanly, or let VMs go with pages out; swap "
+                  "is on so that their pages can be answered",
+                  swap_marker, g_strchomp(marked));
+        swap = TRUE;
+    }
     SpSwapConfig swap_cfg = {
         .cache_bytes = 64ULL << 20, .pressure = true, .readahead = (uint32_t)readahead};
     g_autoptr(GError) serr = NULL;
@@ -340,6 +387,7 @@ int main(int argc, char **argv)
         .clone_max = (guint32)clone_max,
         .metrics_listen = metrics_listen,
         .swap = swap || mem_limit || swap_file,
+        .swap_marker = swap_marker,
         .swap_cfg = swap_cfg,
     };
     guint stopped = 0;
