@@ -296,8 +296,10 @@ int main(int argc, char **argv)
             "With --swap (or --mem-limit, --swap-file) cold guest pages go to samepaged's\n"
             "own swap store, a shared frame once for all its sharers: <memtune><hard_limit>\n"
             "and `virsh memtune --hard-limit` limit a VM, --mem-limit all of them, and\n"
-            "host memory pressure reclaims.  Swapped pages do not survive a crash of\n"
-            "samepaged; a graceful stop brings them back first (docs/swap.md).\n");
+            "host memory pressure reclaims.  Swapped pages survive a crash of samepaged:\n"
+            "the VM processes keep the store, the next samepaged takes it over (and turns\n"
+            "swap on if started without it); a graceful stop brings them back first\n"
+            "(docs/swap.md).\n");
     g_option_context_add_main_entries(oc, entries, NULL);
     g_autoptr(GError) error = NULL;
     if (!g_option_context_parse(oc, &argc, &argv, &error)) {
