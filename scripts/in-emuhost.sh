@@ -110,7 +110,12 @@ wait
 rc=$(cat "$run/rc" 2>/dev/null)
 if [ -z "$rc" ]; then
     echo "in-emuhost: last console lines:" >&2
-    tr -d '\r' < "$run/console" | grep -v '^SPTEST' | tail -n 15 | sed 's/^/  /' >&2
+    tr -d '\r' < "$run/console" | grep -v '^SPTEST\|^STALL' | tail -n 15 | sed 's/^/  /' >&2
+    # what emuhost-init saw blocked when its ps loop stopped (the last dump)
+    if grep -q '^STALL: at' "$run/console"; then
+        echo "in-emuhost: tasks blocked in the emulated host (its last dump):" >&2
+        tr -d '\r' < "$run/console" | awk '/^STALL: at/ {n = 0; delete l} /^STALL/ {l[n++] = $0} END {for (i = 0; i < n && i < 200; i++) print "  " l[i]}' >&2
+    fi
     if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
         echo "in-emuhost: error: timed out after $tmo s (qemu killed)" >&2
         exit 124
