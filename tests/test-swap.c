@@ -182,8 +182,10 @@ static void test_layers_stay_shared(void)
     harness_use_engine(h, &k);
     harness_use_swap(h, 0, 0); /* no compressed tier: every content is a block of the file */
     SpVm *fam[3];
-    /* No writes, a round every 30 s: nothing touches the pages while we look. */
-    fam[0] = start_template(h, "L", ",rate=0,interval=30000");
+    /* No writes, a round every 30 s (emulated, 120 s: evicting takes that
+     * much longer): nothing touches the pages while we look. */
+    g_autofree char *extra = g_strdup_printf(",rate=0,interval=%d", (int)(30000 * harness_slow()));
+    fam[0] = start_template(h, "L", extra);
     clone_into(h, fam[0], "L-c", 2, fam + 1, NULL);
     verify_now(h, fam, 3); /* every member has read every page: all present */
     uint64_t present_before = 0, present_out = 0;
@@ -394,8 +396,8 @@ static void read_back(uint32_t readahead, uint64_t *faults, uint64_t *back, uint
     harness_use_swap(h, 8 << 20, 0);
     SpVm *vm = harness_add(h,
                            "name=r%u,mem=32M,vcpus=1,payload=memload,"
-                           "args=seed=7,pages=4096,rate=0,dup=0,interval=30000",
-                           readahead);
+                           "args=seed=7,pages=4096,rate=0,dup=0,interval=%d",
+                           readahead, (int)(30000 * harness_slow()));
     harness_start_all(h);
     verify_now(h, &vm, 1); /* filled and read once */
     g_assert_true(harness_wait_scans(h->engine, 3, 60));
