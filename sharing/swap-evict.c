@@ -221,6 +221,12 @@ uint64_t sh_swap_evict_private(SpEngine *eng, SpEngineVm *vm, uint32_t max, uint
             gone++;
             continue;
         }
+        /* No answer (the VM is lost or going): it may have dropped the
+         * page, so its slot stays; at worst an orphan (store_pages), where
+         * freeing it could leave a page that is out with nothing to
+         * answer its fault. */
+        if (!dropped)
+            continue;
         /* Still in the VM: its slot is not needed. */
         uint32_t s1 = v->slot_of[gcopy[i]];
         if (s1 && s1 - 1 != ZERO_SLOT)
