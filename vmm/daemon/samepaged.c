@@ -93,10 +93,6 @@ static gboolean rehome_tick(gpointer ds)
     return G_SOURCE_CONTINUE;
 }
 
-/* Serve until SIGTERM or SIGINT.  One cleanup path: everything made here
- * goes in the reverse order on return (server, then the domains and their
- * VMs, then the knobs and the engine), whether it failed or stopped.
- * Returns the exit status; *stopped_vms = VMs running at the stop. */
 /* The swap marker (runtime directory, which goes with a reboot, as the VM
  * processes do): there while a samepaged with swap runs, and left behind
  * by one that crashed or let VMs go with pages out.  A samepaged started
@@ -121,6 +117,10 @@ static void swap_mark(const DaemonConfig *c, bool on)
             c->swap_marker, err->message);
 }
 
+/* Serve until SIGTERM or SIGINT.  One cleanup path: everything made here
+ * goes in the reverse order on return (server, then the domains and their
+ * VMs, then the knobs and the engine), whether it failed or stopped.
+ * Returns the exit status; *stopped_vms = VMs running at the stop. */
 static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
 {
     g_autoptr(GError) error = NULL;
