@@ -497,24 +497,30 @@ static void test_compact_cow(void)
     const uint64_t ram = 32ULL << 20, limit = (ram / 4096) * 200 / 1000;
     SpEngineStats st;
     uint64_t sharing_min = UINT64_MAX, sharing_first = 0;
-    for (int sec = 0; sec < 40; sec++) {
+    /* The timeline in units of s seconds: inside the emulated host the
+     * guests' rounds and the engine's passes are several times slower,
+     * and in 40 s there no compaction had come yet. */
+    const int s = (int)harness_slow();
+    for (int sec = 0; sec < 40 * s; sec++) {
         g_usleep(G_USEC_PER_SEC);
-        if (sec == 15)
+        if (sec == 15 * s)
             sp_engine_set_test_delay(h->engine, 2000);
-        if (sec == 25)
+        if (sec == 25 * s)
             sp_engine_set_test_delay(h->engine, 0);
         sp_engine_get_stats(h->engine, &st);
-        if (sec == 10)
+        if (sec == 10 * s)
             sharing_first = st.pages_sharing;
-        if ((sec >= 10 && sec < 15) || sec >= 30) /* (the held windows slow merging) */
+        /* (the held windows slow merging) */
+        if ((sec >= 10 * s && sec < 15 * s) || sec >= 30 * s)
             sharing_min = MIN(sharing_min, st.pages_sharing);
         g_assert_cmpuint(harness_integrity_count(h), ==, 0);
     }
     sp_engine_get_stats(h->engine, &st);
-    g_test_message("pages_sharing at 10 s %" G_GUINT64_FORMAT ", lowest after (windows held "
-                   "from 15 to 25 s aside) %" G_GUINT64_FORMAT ", at 40 s %" G_GUINT64_FORMAT
+    g_test_message("pages_sharing at %d s %" G_GUINT64_FORMAT ", lowest after (windows held "
+                   "from %d to %d s aside) %" G_GUINT64_FORMAT ", at %d s %" G_GUINT64_FORMAT
                    "; %" G_GUINT64_FORMAT " copy-on-write breaks, %" G_GUINT64_FORMAT " merges",
-                   sharing_first, sharing_min, st.pages_sharing, st.cow_breaks, st.merges);
+                   10 * s, sharing_first, 15 * s, 25 * s, sharing_min, 40 * s, st.pages_sharing,
+                   st.cow_breaks, st.merges);
     for (int i = 0; i < 2; i++) {
         SpEngineVmStats vs;
         sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vm[i]), &vs);
