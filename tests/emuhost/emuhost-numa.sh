@@ -6,4 +6,4 @@
 # "Bail out!" naming the cause if QEMU, apt or the kernel package is
 # missing; never hangs (run-in-emuhost.sh kills QEMU after --timeout).
 srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-exec "$srcdir/tests/emuhost/run-in-emuhost.sh" --tap --timeout 600 --virsh "$srcdir/tests/emuhost/inner-numa.sh"
+exec "$srcdir/tests/emuhost/run-in-emuhost.sh" --tap --timeout 1200 --virsh "$srcdir/tests/emuhost/inner-numa.sh"
