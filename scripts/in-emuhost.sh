@@ -18,9 +18,17 @@
 # build tree are used as they are, and what COMMAND writes lands here.
 # COMMAND's output is printed here as it comes (and every 20 s the emulated
 # host's process list is written to .in-emuhost/run.*/ps); the exit status is
-# COMMAND's, 124 if --timeout ran out, or 125 if the emulated host could not
-# run it (QEMU missing, image build failed, 9p mount failed: a one-line
-# reason on stderr).
+# COMMAND's, 124 if --timeout ran out, 123 if the emulated host froze, or
+# 125 if the emulated host could not run it (QEMU missing, image build
+# failed, 9p mount failed: a one-line reason on stderr).
+#
+# A frozen emulated host: its process list not written for --freeze
+# seconds (no process there gets to run; seen a few times an hour under
+# load, QEMU busy on both CPUs, nothing on the console).  Then where its
+# CPUs are (QEMU's monitor, scripts/emuhost-cpus.py: RIP with the kernel's
+# symbol, or a nested guest's) goes to stderr and .in-emuhost/frozen.N,
+# QEMU is killed and the status is 123: the caller may start it again
+# for what did not finish (.ci/run does).
 #
 # Cost: the emulated host runs everything several times slower than this
 # machine (TCG), and /dev/kvm there uses shadow paging (docs/emuhost.md).
@@ -29,6 +37,8 @@
 #   --mem MB       emulated host RAM (default: half of this machine's, at
 #                  most 16384; split over its two nodes)
 #   --timeout S    kill QEMU after S seconds (default 5400)
+#   --freeze S     call the emulated host frozen after S seconds without
+#                  progress (default 300; 0: never)
 #   --builddir D   where samepage was built (default: top_builddir or .)
 #   --images D     image cache (default: SAMEPAGE_IMAGES or D/images)
 set -uo pipefail
@@ -38,6 +48,7 @@ builddir=${top_builddir:-$PWD}
 images=${SAMEPAGE_IMAGES:-}
 mem=
 tmo=5400
+freeze=300
 
 usage() { sed -n '2,/^set -uo/p' "$0" | sed 's/^# \{0,1\}//;$d'; }
 fail() {
@@ -49,6 +60,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
     --mem) mem=$2; shift 2 ;;
     --timeout) tmo=$2; shift 2 ;;
+    --freeze) freeze=$2; shift 2 ;;
     --builddir) builddir=$2; shift 2 ;;
     --images) images=$2; shift 2 ;;
     -h | --help) usage; exit 0 ;;
@@ -58,7 +70,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ $# -ge 1 ] || { usage >&2; exit 2; }
-case "$mem$tmo" in *[!0-9]*) fail "--mem and --timeout take whole numbers" ;; esac
+case "$mem$tmo$freeze" in *[!0-9]*) fail "--mem, --timeout and --freeze take whole numbers" ;; esac
 if [ -z "$mem" ]; then
     mem=$(awk '/^MemTotal:/ { m = int($2 / 2048); print (m > 16384 ? 16384 : m) }' /proc/meminfo)
 fi
@@ -73,10 +85,12 @@ emuhost_images
 mkdir -p "$builddir/.in-emuhost" || fail "cannot create $builddir/.in-emuhost"
 run=$(mktemp -d "$(cd "$builddir" && pwd)/.in-emuhost/run.XXXXXX") || fail "mktemp failed"
 case "$run" in *[[:space:]]*) fail "the build directory's path has a space: $run" ;; esac
+# QEMU's monitor socket (a Unix socket path has at most 107 bytes)
+monitor=$(mktemp -u /tmp/sp-emuhost-monitor.XXXXXX)
 qpid=
 cleanup() {
     [ -n "$qpid" ] && kill "$qpid" 2>/dev/null
-    rm -rf "$run"
+    rm -rf "$run" "$monitor"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -94,20 +108,63 @@ trap 'exit 130' INT TERM
 : > "$run/out"
 hostname > "$run/hostname" 2>/dev/null
 
+# freeze_watch: in the background, kills QEMU when the emulated host's
+# process list (written every 20 s) has not changed for $freeze seconds,
+# after writing where its CPUs were to $run/frozen.
+freeze_watch() {
+    local m now smap
+    while sleep 20; do
+        kill -0 "$qpid" 2>/dev/null || return 0
+        m=$(stat -c %Y "$run/ps" 2>/dev/null) || continue
+        now=$(date +%s)
+        [ $((now - m)) -ge "$freeze" ] || continue
+        smap=$run/kallsyms # (emuhost-init writes it at start)
+        {
+            echo "no progress for $((now - m)) s: its process list was last written at $(date -d @"$m" +%T) (every 20 s);"
+            echo "QEMU's CPU time: $(ps -o times= -p "$(pgrep -P "$qpid" qemu-system 2>/dev/null | head -n1)" 2>/dev/null) s; where its CPUs are:"
+            /usr/bin/python3 "$srcdir/scripts/emuhost-cpus.py" "$monitor" "$smap" 3 2
+            echo "its last process list (.in-emuhost/run.*/ps):"
+            sed 's/^/  /' "$run/ps"
+        } > "$run/frozen" 2>&1
+        kill "$qpid" 2>/dev/null
+        return 0
+    done
+}
+
 t0=$(date +%s)
 emuhost_machine_args "$mem"
+# (a monitor socket instead of none: where the CPUs are when it freezes)
+for i in "${!qemu_machine[@]}"; do
+    [ "${qemu_machine[$i]}" = -monitor ] && qemu_machine[$((i + 1))]=unix:$monitor,server=on,wait=off
+done
 timeout -k 10 "$tmo" qemu-system-x86_64 "${qemu_machine[@]}" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap,id=hostroot \
     -kernel "$vmlinuz" -initrd "$hostrd" \
-    -append "console=ttyS0 quiet panic=-1 oops=panic sptest.hostrun=$run" \
+    -append "console=ttyS0 quiet nokaslr panic=-1 oops=panic sptest.hostrun=$run" \
     < /dev/null > "$run/console" 2>&1 &
 qpid=$!
 tail -n +1 -f --pid="$qpid" "$run/out" &
+wpid=
+if [ "$freeze" -gt 0 ]; then
+    freeze_watch &
+    wpid=$!
+fi
 wait "$qpid"
 qrc=$?
 qpid=
+[ -n "$wpid" ] && kill "$wpid" 2>/dev/null
 wait
 rc=$(cat "$run/rc" 2>/dev/null)
+if [ -z "$rc" ] && [ -f "$run/frozen" ]; then
+    n=1
+    while [ -e "$builddir/.in-emuhost/frozen.$n" ]; do n=$((n + 1)); done
+    cp "$run/frozen" "$builddir/.in-emuhost/frozen.$n"
+    echo "in-emuhost: error: the emulated host froze, QEMU killed after $(($(date +%s) - t0)) s (.in-emuhost/frozen.$n):" >&2
+    sed 's/^/  /' "$run/frozen" | head -n 60 >&2
+    echo "in-emuhost: its last console lines:" >&2
+    tr -d '\r' < "$run/console" | grep -v '^SPTEST' | tail -n 15 | sed 's/^/  /' >&2
+    exit 123
+fi
 if [ -z "$rc" ]; then
     echo "in-emuhost: last console lines:" >&2
     tr -d '\r' < "$run/console" | grep -v '^SPTEST\|^STALL' | tail -n 15 | sed 's/^/  /' >&2
