@@ -38,7 +38,7 @@ else
     notok "clone of a crashed VM: one error, no child, the other VM runs on"
 fi
 
-timeout 60 "$SP" run -q --status 0 --timeout 7 $VM --clone t,count=3 \
+timeout $((60 * SLOW)) "$SP" run -q --status 0 --timeout $((7 * SLOW)) $VM --clone t,count=3 \
     --clone t-c2,count=1,after=3 >"$T/out" 2>"$T/err"
 rc=$?
 stopped=$(grep -c '^\[status\] .* stopped .* integrity-errors 0 ' "$T/out")

@@ -9,7 +9,7 @@ echo "1..4"
 VM="--vm name=t,mem=32M,vcpus=1,payload=memload,args=rounds=0"
 LONE="--vm name=lone,mem=16M,vcpus=1,payload=memload,args=rounds=0,seed=9"
 
-timeout 30 "$SP" run -q --status 1 --timeout 3 $VM $LONE --clone t,count=2 >"$T/out" 2>&1
+timeout $((30 * SLOW)) "$SP" run -q --status 1 --timeout $((3 * SLOW)) $VM $LONE --clone t,count=2 >"$T/out" 2>&1
 if grep -Eq '^\[status\] t-c2 .* \| clone-shared [1-9][0-9]* group [1-9][0-9]* gen 1$' "$T/out" &&
     grep -Eq '^\[status\] t .* \| clone-shared [1-9][0-9]* group [1-9][0-9]* gen 0$' "$T/out"; then
     ok "status: children and source show clone-shared pages, group and generation"
@@ -27,7 +27,7 @@ else
     notok "status: one [group N] line with members 3 and saved pages"
 fi
 
-timeout 30 "$SP" run -q --json --status 1 --timeout 3 $VM --clone t,count=1 >"$T/out" 2>&1
+timeout $((30 * SLOW)) "$SP" run -q --json --status 1 --timeout $((3 * SLOW)) $VM --clone t,count=1 >"$T/out" 2>&1
 if /usr/bin/python3 - "$T/out" <<'PY'
 import json, sys
 vms, groups = {}, []

@@ -439,7 +439,9 @@ static void test_map_budget(void)
                        " merged, %" G_GUINT64_FORMAT " zero, %" G_GUINT64_FORMAT " refused",
                        limit, i, maps, vs.mappings, vs.merged_pages, vs.zero_pages, vs.map_skipped);
         g_assert_cmpuint(maps, <=, limit + limit / 50 + 16);
-        g_assert_cmpuint(vs.map_skipped, >, 0);
+        /* (the refusals may all be one VM's: a pair stops at the first of
+         * its two VMs at the budget, and the other's page is not counted
+         * again; seen inside the emulated host: b0 3502, b1 0 at 819) */
         g_assert_cmpuint(vs.merged_pages, >, 0);
         g_assert_cmpuint(vs.zero_pages, >, 0);
         skipped_all += vs.map_skipped;
