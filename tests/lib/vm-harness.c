@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -217,6 +218,39 @@ bool harness_wait_all(Harness *h, double seconds)
     }
 }
 
+/* A VM that did not get on: each thread of its process with its state,
+ * kernel wait channel and kernel stack (what a stuck guest waits on). */
+static void dump_stuck(SpVm *vm, uint64_t rounds)
+{
+    SpVmInfo info;
+    sp_vm_get_info(vm, &info);
+    pid_t pid = sp_vm_pid(vm);
+    printf("# %s (pid %d) did not reach round %" G_GUINT64_FORMAT ": at round %" G_GUINT64_FORMAT
+           ", state %d; its threads:\n",
+           sp_vm_name(vm), (int)pid, rounds, (uint64_t)info.rounds, (int)info.state);
+    g_autofree char *tdir = g_strdup_printf("/proc/%d/task", (int)pid);
+    g_autoptr(GDir) d = pid > 0 ? g_dir_open(tdir, 0, NULL) : NULL;
+    for (const char *t; d && (t = g_dir_read_name(d));) {
+        g_autofree char *comm = NULL, *wchan = NULL, *stat = NULL, *stack = NULL;
+        g_autofree char *pc = g_strdup_printf("%s/%s/comm", tdir, t);
+        g_autofree char *pw = g_strdup_printf("%s/%s/wchan", tdir, t);
+        g_autofree char *ps = g_strdup_printf("%s/%s/stat", tdir, t);
+        g_autofree char *pk = g_strdup_printf("%s/%s/stack", tdir, t);
+        g_file_get_contents(pc, &comm, NULL, NULL);
+        g_file_get_contents(pw, &wchan, NULL, NULL);
+        g_file_get_contents(ps, &stat, NULL, NULL);
+        g_file_get_contents(pk, &stack, NULL, NULL);
+        const char *st = stat ? strrchr(stat, ')') : NULL;
+        printf("#   tid %s %s state %c wchan %s\n", t, comm ? g_strstrip(comm) : "?",
+               st && st[1] ? st[2] : '?', wchan ? wchan : "?");
+        gchar **lines = g_strsplit(stack ? stack : "", "\n", 12);
+        for (int i = 0; lines[i] && i < 10; i++)
+            if (*lines[i])
+                printf("#     %s\n", lines[i]);
+        g_strfreev(lines);
+    }
+}
+
 bool harness_wait_rounds(Harness *h, SpVm *vm, uint64_t rounds, double seconds)
 {
     gint64 deadline = deadline_after(seconds);
@@ -225,8 +259,12 @@ bool harness_wait_rounds(Harness *h, SpVm *vm, uint64_t rounds, double seconds)
         sp_vm_get_info(vm, &info);
         if (info.rounds >= rounds)
             return true;
-        if (info.state != SP_VM_RUNNING || g_get_monotonic_time() > deadline)
+        if (info.state != SP_VM_RUNNING)
             return false;
+        if (g_get_monotonic_time() > deadline) {
+            dump_stuck(vm, rounds);
+            return false;
+        }
         g_usleep(10000);
     }
 }
