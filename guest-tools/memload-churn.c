@@ -5,7 +5,12 @@
  * Each vCPU owns rate * (v+1)/n - rate * v/n of the rate and rewrites random
  * pages of its own slice, spread over the churn window: at time t it has
  * done rate_v * (t - churn_t0) rewrites.  The time spent verifying is caught
- * up at the start of the next window, so the long-run rate is exact.
+ * up at the start of the next window, so the long-run rate is exact - as
+ * long as the guest can write that fast.  One that cannot (every write a
+ * swap-in, an emulated host) carries at most a second's worth of rewrites
+ * behind it, and the catch-up ends with its window: before, the backlog
+ * grew faster than it was written, the window never ended and no round
+ * came again (seen inside the emulated host at rate=20000).
  * New content: with probability dup% a pool page (common seed, id < pool,
  * so it duplicates other VMs' rewrites), else a fresh unique page: id bit 55
  * set, the epoch in bits 54..40, the vCPU in bits 39..34 and a per-vCPU
@@ -78,10 +83,14 @@ void memload_churn_window(uint32_t vcpu, uint64_t deadline_ns)
             /* rate_v <= 1e8, so neither product overflows (no 128-bit divide
              * in a freestanding payload). */
             uint64_t due = dt / 1000000000u * rate_v + dt % 1000000000u * rate_v / 1000000000u;
-            while (memload.churn_done[vcpu] < due) {
+            if (due > memload.churn_done[vcpu] + rate_v)
+                memload.churn_done[vcpu] = due - rate_v; /* at most 1 s behind */
+            for (uint64_t k = 1; memload.churn_done[vcpu] < due; k++) {
                 churn_rewrite_one(vcpu, first, end);
                 memload.churn_done[vcpu]++;
                 memload.rewritten[vcpu]++;
+                if (k % 64 == 0 && (now = sp_time_ns()) >= deadline_ns)
+                    break;
             }
         }
         if (now >= deadline_ns)
