@@ -50,7 +50,7 @@ void wait_more_rounds(Harness *h, SpVm **vms, guint n, uint64_t more)
         g_assert_cmpuint(info.integrity_errors, ==, 0);
         uint64_t total = 0;
         g_assert_true(sp_vm_get_result(vms[i], "pages_total", &total));
-        g_assert_cmpuint(total, >, 10000);
+        g_assert_cmpuint(total, >, 5000);                 /* (32 MiB VMs hold about 6600) */
         g_assert_cmpuint(info.pages_verified, ==, total); /* every managed page */
     }
     g_assert_cmpuint(harness_integrity_count(h), ==, 0);
