@@ -24,16 +24,16 @@
 #
 # A frozen emulated host: its process list not written for --freeze
 # seconds (no process there gets to run; seen about once an hour under
-# load).  Seen once from inside (2026-12-03): both CPUs halted in the idle
-# loop and the kernel's "rcu_preempt kthread timer wakeup didn't happen
-# for 5251 jiffies ... Possible timer handling issue on cpu=0": timer
-# interrupts that never came.  So the kernel runs with
-# lapic=notscdeadline (the local APIC's one-shot count instead of TCG's
-# TSC-deadline timer); whether that is the cause is not established.  Then where its
-# CPUs are (QEMU's monitor, scripts/emuhost-cpus.py: RIP with the kernel's
-# symbol, or a nested guest's) goes to stderr and .in-emuhost/frozen.N,
-# QEMU is killed and the status is 123: the caller may start it again
-# for what did not finish (.ci/run does).
+# load).  Then where its CPUs are (QEMU's monitor, scripts/emuhost-cpus.py:
+# RIP with the kernel's symbol, or a nested guest's) goes to stderr and
+# .in-emuhost/frozen.N, QEMU is killed and the status is 123: the caller
+# may start it again for what did not finish (.ci/run does).  Seen once
+# from inside (2026-12-03): both CPUs halted in the idle loop, and the
+# kernel's "rcu_preempt kthread timer wakeup didn't happen for 5251
+# jiffies ... Possible timer handling issue on cpu=0": timer interrupts
+# that never came.  So the kernel runs with lapic=notscdeadline (the local
+# APIC's one-shot count instead of TCG's TSC-deadline timer); whether
+# that was the cause is not established.
 #
 # Cost: the emulated host runs everything several times slower than this
 # machine (TCG), and /dev/kvm there uses shadow paging (docs/emuhost.md).
