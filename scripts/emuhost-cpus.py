@@ -12,6 +12,11 @@ kernel address the symbol from SYSTEM_MAP (System.map's format, or
 processes do not use is a nested guest's (a VM's payload): a CPU that
 stays there never comes back to the emulated host's kernel.
 
+After the last sample, for each CPU in the kernel: the kernel text
+addresses found in the top 96 words of its stack (`x` at its RSP),
+innermost first: not a true backtrace (stale return addresses show too),
+but enough to tell which path a spinning CPU came by.
+
 Prints one line "emuhost-cpus: error: ..." and exits 1 when the monitor
 does not answer; never waits more than 10 s for it.
 """
@@ -56,6 +61,19 @@ def ask(sock, cmd):
     return re.sub(r"\x1b\[[0-9;]*[A-Za-z]|\r", "", buf.decode(errors="replace"))
 
 
+def stack_symbols(sock, cpu, rsp, addrs, names):
+    ask(sock, "cpu %s" % cpu)
+    out = ask(sock, "x/96gx 0x%x" % rsp)
+    found = []
+    for line in out.splitlines():
+        for word in re.findall(r"0x([0-9a-f]{16})", line.split(":", 1)[1] if ":" in line else ""):
+            v = int(word, 16)
+            i = bisect.bisect_right(addrs, v) - 1
+            if i >= 0 and v - addrs[i] < 0x4000:  # (past a symbol's end: data)
+                found.append(symbol(addrs, names, v).strip())
+    return found or ["(none)"]
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
@@ -74,6 +92,7 @@ def main():
             if not chunk:
                 raise OSError("the monitor closed the connection")
             buf += chunk
+        last = {}
         for n in range(samples):
             out = ask(sock, "info registers -a")
             for cpu, body in re.findall(r"CPU#(\d+)\n(.*?)(?=CPU#\d+\n|\(qemu\) $)", out, re.S):
@@ -82,11 +101,19 @@ def main():
                 hlt = re.search(r"HLT=(\d)", body)
                 cr3 = re.search(r"CR3=([0-9a-f]+)", body)
                 r = int(rip.group(1), 16) if rip else 0
+                rsp = re.search(r"RSP=([0-9a-f]+)", body)
+                if cpl and cpl.group(1) == "0" and rsp:
+                    last[cpu] = int(rsp.group(1), 16)
+                else:
+                    last.pop(cpu, None)
                 print("sample %d cpu %s RIP=%016x CPL=%s HLT=%s CR3=%s%s" % (
                     n + 1, cpu, r, cpl.group(1) if cpl else "?", hlt.group(1) if hlt else "?",
                     cr3.group(1) if cr3 else "?", symbol(addrs, names, r)))
             if n + 1 < samples:
                 time.sleep(interval)
+        for cpu, rsp in sorted(last.items()):
+            print("cpu %s stack at %016x (kernel text found in it, innermost first):" % (cpu, rsp))
+            print("   " + " < ".join(stack_symbols(sock, cpu, rsp, addrs, names)))
     except (OSError, socket.timeout) as e:
         print("emuhost-cpus: error: QEMU's monitor at %s did not answer: %s" % (path, e))
         return 1
