@@ -29,6 +29,6 @@ int sp_main(const SpBootInfo *info, uint32_t vcpu)
             __asm__ volatile("outb %0, %1" : : "a"(*s), "Nd"((uint16_t)0x3f8));
         sp_exit(status);
     }
-    for (;;)
-        sp_cpu_relax();
+    for (uint32_t steps = 0;;)
+        sp_spin_step(&steps);
 }

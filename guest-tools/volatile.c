@@ -16,8 +16,8 @@ static uint64_t pattern(uint64_t i)
 int sp_main(const SpBootInfo *info, uint32_t vcpu)
 {
     if (vcpu != 0)
-        for (;;)
-            sp_cpu_relax();
+        for (uint32_t steps = 0;;)
+            sp_spin_step(&steps);
     uint64_t n = 64;
     const char *a = (const char *)(uintptr_t)info->args_gpa;
     for (; *a; a++)

@@ -118,8 +118,9 @@ void sp_barrier_wait(SpBarrier *b, uint32_t nvcpus)
         __atomic_add_fetch(&b->generation, 1, __ATOMIC_RELEASE);
         return;
     }
+    uint32_t steps = 0;
     while (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) == gen)
-        sp_cpu_relax();
+        sp_spin_step(&steps);
 }
 
 /* --- formatting: %s %c %d %u %x %p %% with l/ll, width and 0 flag --- */

@@ -50,4 +50,26 @@ static inline void sp_cpu_relax(void)
     __asm__ volatile("pause");
 }
 
+/* A guest exit that the host's kernel handles itself (KVM intercepts
+ * CPUID, at any privilege level), about a microsecond on a KVM host. */
+static inline void sp_cpu_exit(void)
+{
+    uint32_t a = 0, b, c = 0, d;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+}
+
+/* One step of a spin-wait (*steps: the wait's count, from 0): a pause,
+ * and every 1024th step an exit, so that a long spin gives its host CPU
+ * back to the host's kernel now and then, whatever its interrupts do.
+ * Inside the emulated host (a KVM host under QEMU's TCG) a vCPU spun in
+ * sp_barrier_wait for minutes without one: that CPU's timer never took
+ * it out of the guest, and the host's processes waiting on it never ran
+ * again (a frozen emulated host, seen in CI). */
+static inline void sp_spin_step(uint32_t *steps)
+{
+    sp_cpu_relax();
+    if ((++*steps & 1023) == 0)
+        sp_cpu_exit();
+}
+
 #endif
