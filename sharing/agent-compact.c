@@ -264,7 +264,7 @@ void agent_compact(SpAgent *a)
             to++;
         /* [g, to) between merged pages, in pieces of COMPACT_MAX at most */
         bool enough = false;
-        for (uint64_t from = g; from < to && !enough;) {
+        for (uint64_t from = g; from < to && done < COMPACT_PER_PASS;) {
             uint64_t next;
             Stretch st = {.from = from, .to = piece_end(a, from, to, &next)};
             from = next;
