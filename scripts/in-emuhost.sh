@@ -33,7 +33,10 @@
 # jiffies ... Possible timer handling issue on cpu=0": timer interrupts
 # that never came.  So the kernel runs with lapic=notscdeadline (the local
 # APIC's one-shot count instead of TCG's TSC-deadline timer); whether
-# that was the cause is not established.
+# that was the cause is not established.  Another kind, both CPUs taking
+# int3 forever where KVM's first and last VM patch the scheduler's code,
+# is avoided: emuhost-init holds one KVM VM open for the whole run
+# (docs/emuhost.md).
 #
 # Cost: the emulated host runs everything several times slower than this
 # machine (TCG), and /dev/kvm there uses shadow paging (docs/emuhost.md).
