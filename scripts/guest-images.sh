@@ -238,7 +238,7 @@ linux_guest_build() {
 
 emuhost_build() {
     local out=$images/emuhost-initrd.gz h root bins=() payloads=() b
-    for b in samepage samepaged samepage-vm; do
+    for b in samepage samepaged samepage-vm tests/emuhost/kvm-keeper; do
         [ -x "$builddir/$b" ] && bins+=("$builddir/$b")
     done
     payloads=($(ls "$builddir"/guest-tools/*.elf 2>/dev/null || true))

@@ -15,6 +15,12 @@ dist_noinst_SCRIPTS += \
 	$(EMUHOST_TESTS)
 EXTRA_DIST += guest-tools/linux/init guest-tools/linux/sp-memfacts.c
 
+# Holds one KVM VM open inside every emulated host (emuhost-init, and
+# kvm-keeper.c on why); scripts/guest-images.sh copies it into the
+# emulated host's initramfs.  Built with `make`: in-emuhost.sh needs it.
+noinst_PROGRAMS += tests/emuhost/kvm-keeper
+tests_emuhost_kvm_keeper_SOURCES = tests/emuhost/kvm-keeper.c
+
 # Build (or refresh the cache of) the images without running a test.
 .PHONY: images
 images: all
