@@ -369,17 +369,50 @@ static bool ahead_ok(SpAgent *a, uint64_t g)
     return __atomic_load_n(&a->leaving, __ATOMIC_SEQ_CST) != g + 1;
 }
 
-/* The other pages of g's aligned block that are out here, nearest first
- * (after g, then before it, at each distance): the supervisor sends what
- * its read-ahead setting and the limits allow. */
+/* Is page n a read-ahead candidate for the request q (g's neighbour)?  Its
+ * name in *c: for a PAGE, n if it is out here; for a FRAME, the frame n
+ * maps (space << 32 | offset); for a LAYER, n if it still maps the same
+ * group's file (grp). */
+static bool ahead_one(SpAgent *a, const SwapAsk *q, uint64_t n, SpCloneGroup *grp, uint64_t *c)
+{
+    uint64_t p = page_word(a, n);
+    switch (q->in.kind) {
+    case SP_PROTO_SWAPIN_PAGE:
+        *c = n;
+        return ahead_ok(a, n);
+    case SP_PROTO_SWAPIN_FRAME:
+        *c = (uint64_t)AG_SPACE(p) << 32 | AG_OFF(p);
+        return AG_KIND(p) == AG_MERGED && !(p & AG_OUT) &&
+               *c != ((uint64_t)q->in.space << 32 | q->in.off);
+    default:
+        *c = n;
+        return grp && AG_KIND(p) != AG_MERGED && !(p & AG_OUT) &&
+               sp_rmap_vm_maps_layer(a->rmap, n) && sp_rmap_vm_layer_group(a->rmap, n) == grp;
+    }
+}
+
+/* Read-ahead candidates from g's aligned block, nearest first (after g,
+ * then before it, at each distance), each named once: for a PAGE the
+ * other pages out here, for a FRAME the frames the other merged pages map,
+ * for a LAYER the other pages still in the same group's file.  The
+ * supervisor brings back what its read-ahead setting and the limits allow
+ * (those of them that are out). */
 static void ahead_candidates(SpAgent *a, uint64_t g, SwapAsk *q)
 {
     uint64_t base = g - g % AHEAD_BLOCK, end = MIN(base + AHEAD_BLOCK, a->npages);
+    SpCloneGroup *grp =
+        q->in.kind == SP_PROTO_SWAPIN_LAYER && a->rmap ? sp_rmap_vm_layer_group(a->rmap, g) : NULL;
     for (uint64_t d = 1; d < AHEAD_BLOCK && q->nahead < SP_PROTO_SWAP_AHEAD_MAX; d++) {
-        if (g + d < end && ahead_ok(a, g + d))
-            q->ahead[q->nahead++] = g + d;
-        if (g >= base + d && q->nahead < SP_PROTO_SWAP_AHEAD_MAX && ahead_ok(a, g - d))
-            q->ahead[q->nahead++] = g - d;
+        for (int i = 0; i < 2 && q->nahead < SP_PROTO_SWAP_AHEAD_MAX; i++) {
+            uint64_t n = i ? g - d : g + d, c;
+            if ((i ? g < base + d : n >= end) || !ahead_one(a, q, n, grp, &c))
+                continue;
+            bool dup = false;
+            for (uint32_t j = 0; j < q->nahead && !dup; j++)
+                dup = q->ahead[j] == c;
+            if (!dup)
+                q->ahead[q->nahead++] = c;
+        }
     }
 }
 
@@ -527,8 +560,7 @@ static void resolve(SpAgent *a, uint64_t addr)
         return;
     }
     SwapAsk q = {.in = in};
-    if (in.kind == SP_PROTO_SWAPIN_PAGE)
-        ahead_candidates(a, g, &q);
+    ahead_candidates(a, g, &q);
     SpProtoSwapAnswer ans;
     if (!ask(a, &q, &ans))
         return;

@@ -351,13 +351,18 @@ typedef struct SpProtoSwapIn {
 #define SP_PROTO_SWAPIN_FRAME 2 /* a merged page: its frame may have been evicted */
 #define SP_PROTO_SWAPIN_LAYER 3 /* a clone's page still in its layer: page gfn of that file */
 
-/* Read-ahead (optional, after a PAGE request's SpProtoSwapIn, and after the
- * 4096 bytes of its COPY answer).  In the request: n candidate gfns, other
- * pages of the faulting page's aligned block that the VM gave up, nearest
- * first.  In the answer: the n the supervisor sends (a prefix of its
- * choice, within its limits), their gfns, then their contents, 4096 bytes
- * each.  A request without it gets an answer without it (a VM process
- * started by an older samepaged), and one with n = 0 is plain. */
+/* Read-ahead (optional, after a request's SpProtoSwapIn, and after the 4096
+ * bytes of a PAGE request's COPY answer).  In a PAGE request: n candidate
+ * gfns, other pages of the faulting page's aligned block that the VM gave
+ * up, nearest first.  In its answer: the n the supervisor sends (a prefix
+ * of its choice, within its limits), their gfns, then their contents, 4096
+ * bytes each.  In a FRAME request: n frames (space << 32 | offset) that
+ * other merged pages of the block map; in a LAYER request: n other pages
+ * of the block that still map the same layer file.  Their answer (WAKE)
+ * carries nothing: those of them that were out are back in their files,
+ * within the supervisor's limits.  A request without it gets an answer
+ * without it (a VM process started by an older samepaged, which also
+ * ignores it in FRAME and LAYER requests), and one with n = 0 is plain. */
 typedef struct SpProtoSwapAhead {
     uint32_t n;
     uint32_t pad;

@@ -251,6 +251,42 @@ static void serve_page(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, const SpProtoSwap
     sw->prefetched += n;
 }
 
+static uint32_t space_pool(ShSwapVm *v, uint32_t space)
+{
+    return space < v->space_pool->len ? g_array_index(v->space_pool, uint32_t, space) : NO_SPACE;
+}
+
+/* Read-ahead of shared pages (lock held): a FRAME or LAYER request names
+ * other frames (space << 32 | offset), or other pages of the same layer
+ * file, that the faulting page's neighbours map.  Those of them that are
+ * out come back now, as many as readahead and the limits allow (as
+ * serve_page's); the neighbours then map them without a fault.  Not
+ * refaults: the VM did not touch them (yet).  Nothing in the answer: a
+ * candidate that is not out, or not known here, is skipped. */
+static void read_ahead_shared(ShSwap *sw, ShSwapVm *v, const SpProtoSwapIn *in, uint64_t ino,
+                              SpProtoReader *r)
+{
+    SpProtoSwapAhead ahead;
+    if (!r->left || !sp_proto_read(r, &ahead, sizeof(ahead)))
+        return;
+    uint32_t n = MIN(ahead.n, (uint32_t)SP_PROTO_SWAP_AHEAD_MAX);
+    const uint64_t *cand = sp_proto_read_array(r, n, 8);
+    uint32_t room = ahead_room(sw, v), got = 0;
+    for (uint32_t i = 0; cand && i < n && got < room; i++) {
+        if (in->kind == SP_PROTO_SWAPIN_FRAME) {
+            uint32_t pool = space_pool(v, (uint32_t)(cand[i] >> 32));
+            uint64_t key = sh_swap_frame_key(pool, (uint32_t)cand[i]);
+            if (pool != NO_SPACE && g_hash_table_contains(sw->frames, &key) &&
+                sh_swap_frame_restore(sw, key, NULL))
+                got++;
+        } else if (sh_swap_layer_is_out(sw, ino, cand[i]) &&
+                   sh_swap_layer_restore(sw, ino, cand[i], NULL)) {
+            got++;
+        }
+    }
+    sw->prefetched += got;
+}
+
 /* One request of v's (lock held).  `may_hold`: it may wait at a limit;
  * true if it was held (m now belongs to v->held_msg). */
 static bool serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, bool may_hold)
@@ -278,19 +314,19 @@ static bool serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, bool may_hold)
         return false;
     }
     if (in.kind == SP_PROTO_SWAPIN_FRAME) {
-        uint32_t pool = in.space < v->space_pool->len
-                            ? g_array_index(v->space_pool, uint32_t, in.space)
-                            : NO_SPACE;
+        uint32_t pool = space_pool(v, in.space);
         if (pool != NO_SPACE && !sh_swap_frame_restore(sw, sh_swap_frame_key(pool, in.off), v)) {
             sp_proto_reply_error(v->chan, &m->hdr, "the frame could not be read back");
             return false;
         }
     }
-    if (in.kind == SP_PROTO_SWAPIN_LAYER &&
-        !sh_swap_layer_restore(sw, ((uint64_t)in.ino_hi << 32) | in.space, in.gfn, v)) {
+    uint64_t ino = ((uint64_t)in.ino_hi << 32) | in.space;
+    if (in.kind == SP_PROTO_SWAPIN_LAYER && !sh_swap_layer_restore(sw, ino, in.gfn, v)) {
         sp_proto_reply_error(v->chan, &m->hdr, "the clone-layer page could not be read back");
         return false;
     }
+    if (in.kind == SP_PROTO_SWAPIN_FRAME || (in.kind == SP_PROTO_SWAPIN_LAYER && ino))
+        read_ahead_shared(sw, v, &in, ino, &r);
     /* FRAME, LAYER (back now, or never out): retry the fault. */
     SpProtoSwapAnswer a = {.how = SP_PROTO_SWAPANS_WAKE};
     sp_proto_reply(v->chan, &m->hdr, &a, sizeof(a), NULL, 0, NULL);

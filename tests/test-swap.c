@@ -23,6 +23,11 @@
  *     back with a faulting neighbour (faults at most a quarter of the pages
  *     back), without it (0) one fault per page; every byte verified.  The
  *     race tests above run with read-ahead on.
+ * /swap/frame-read-ahead  the same for shared frames: two VMs share every
+ *     page, every frame is evicted, one VM reads its pages in order: with
+ *     read-ahead the frames its neighbouring pages map come back with a
+ *     faulting one (faults at most a quarter of the frames back), without
+ *     it one fault per frame.
  */
 #include <stdio.h>
 #include <string.h>
@@ -215,18 +220,22 @@ static void test_layers_stay_shared(void)
      * the clone are the member's own). */
     g_assert_cmpuint(present_before - present_out, >=, 3 * sw.layer_pages * 99 / 100);
 
-    uint64_t ins0 = sw.frame_ins, refaults0 = sw.refaults;
+    uint64_t ins0 = sw.frame_ins, refaults0 = sw.refaults, ahead0 = sw.prefetched;
     verify_now(h, fam, 3); /* every member reads every page */
     sp_engine_get_swap_stats(h->engine, &sw);
     double took_s = (g_get_monotonic_time() - t_out) / 1e6;
+    uint64_t ahead = sw.prefetched - ahead0;
     g_test_message("back: %" G_GUINT64_FORMAT " pages (%" G_GUINT64_FORMAT
-                   " still out), swapin_copies %" G_GUINT64_FORMAT ", refaults +%" G_GUINT64_FORMAT
-                   " within %.1f s of the eviction's start",
-                   sw.frame_ins, sw.layer_pages, sw.swapin_copies, sw.refaults - refaults0, took_s);
-    /* Each came back on a member's fault within 60 s of leaving: a
-     * refault each (when the reading took less than that). */
+                   " read ahead, %" G_GUINT64_FORMAT " still out), swapin_copies %" G_GUINT64_FORMAT
+                   ", refaults +%" G_GUINT64_FORMAT " within %.1f s of the eviction's start",
+                   sw.frame_ins, ahead, sw.layer_pages, sw.swapin_copies, sw.refaults - refaults0,
+                   took_s);
+    /* Each came back on a member's fault within 60 s of leaving, a refault
+     * each (when the reading took less than that), or with a faulting
+     * neighbour (read ahead: no refault, the member had not touched it). */
+    g_assert_cmpuint(ahead, >, 0);
     if (took_s < 55)
-        g_assert_cmpuint(sw.refaults - refaults0, ==, sw.frame_ins - ins0);
+        g_assert_cmpuint(sw.refaults - refaults0, ==, sw.frame_ins - ins0 - ahead);
     /* Each came back once, not once per member (but a few pages no
      * member reads: memload reads its managed pages) */
     g_assert_cmpuint(sw.frame_ins + sw.layer_pages, ==, out);
@@ -447,6 +456,70 @@ static void test_read_ahead(void)
     g_assert_cmpuint(faults + 8, >=, back);
 }
 
+/* Two VMs share every page; evict every frame, let the first read all its
+ * pages in order; its faults, the frames back and those read ahead. */
+static void frames_read_back(uint32_t readahead, uint64_t *faults, uint64_t *back, uint64_t *ahead)
+{
+    Harness *h = harness_new();
+    h->swap_readahead = readahead;
+    SpEngineKnobs k = full_speed();
+    k.max_page_sharing = 1 << 20;
+    k.map_budget = 0; /* every page merged, scattered or not */
+    k.run = 0;        /* until sharing is limited to memload's pages */
+    harness_use_engine(h, &k);
+    harness_use_swap(h, 8 << 20, 0);
+    SpVm *vm[2];
+    for (int i = 0; i < 2; i++)
+        vm[i] = harness_add(h,
+                            "name=fr%u-%d,mem=32M,vcpus=1,domain=fr,payload=memload,"
+                            "args=seed=5,pages=4096,shared=100,rate=0,interval=%d",
+                            readahead, i, (int)(30000 * harness_slow()));
+    harness_start_all(h);
+    for (int i = 0; i < 2; i++)
+        harness_share_managed(h, vm[i]);
+    harness_engine_run(h, 1);
+    harness_converge(h);
+    harness_engine_run(h, 0); /* nothing merges or unmerges from here on */
+    g_usleep(500000);
+    uint64_t out = sp_engine_swap_out(h->engine, NULL, false, true, UINT64_MAX);
+    SpSwapStats sw0;
+    sp_engine_get_swap_stats(h->engine, &sw0);
+    SpEngineVmStats vs0;
+    sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vm[0]), &vs0);
+    g_assert_cmpuint(out, >=, 2048); /* most of memload's 4096 pages, one frame each */
+    gint64 t0 = g_get_monotonic_time();
+    verify_now(h, vm, 1); /* the first VM reads every page, in order */
+    double ms = (g_get_monotonic_time() - t0) / 1000.0;
+    SpSwapStats sw;
+    sp_engine_get_swap_stats(h->engine, &sw);
+    SpEngineVmStats vs;
+    sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vm[0]), &vs);
+    *faults = vs.swap_ins - vs0.swap_ins;
+    *back = sw.frame_ins - sw0.frame_ins;
+    *ahead = sw.prefetched - sw0.prefetched;
+    g_test_message("read-ahead %u: %" G_GUINT64_FORMAT " frames out, %" G_GUINT64_FORMAT
+                   " back in %" G_GUINT64_FORMAT " faults (%" G_GUINT64_FORMAT
+                   " read ahead), swapin_copies %" G_GUINT64_FORMAT
+                   ", the reading round took %.0f ms",
+                   readahead, out, *back, *faults, *ahead, sw.swapin_copies, ms);
+    g_assert_cmpuint(sw.swapin_copies, ==, 0);
+    verify_now(h, vm + 1, 1); /* the other reads the same frames: all there */
+    harness_free(h);
+}
+
+static void test_frame_read_ahead(void)
+{
+    uint64_t faults, back, ahead;
+    frames_read_back(SP_SWAP_READAHEAD_DEFAULT, &faults, &back, &ahead);
+    g_assert_cmpuint(back, >=, 2048);
+    g_assert_cmpuint(ahead, >=, back / 2);
+    g_assert_cmpuint(faults, <=, back / 4);
+    frames_read_back(0, &faults, &back, &ahead);
+    g_assert_cmpuint(back, >=, 2048);
+    g_assert_cmpuint(ahead, ==, 0);
+    g_assert_cmpuint(faults + 8, >=, back);
+}
+
 static void test_family_exit(void)
 {
     static const int orders[][3] = {{0, 1, 2}, {2, 1, 0}, {1, 0, 2}};
@@ -507,5 +580,6 @@ int main(int argc, char **argv)
     g_test_add_func("/swap/attack", test_attack);
     g_test_add_func("/swap/family-exit", test_family_exit);
     g_test_add_func("/swap/read-ahead", test_read_ahead);
+    g_test_add_func("/swap/frame-read-ahead", test_frame_read_ahead);
     return g_test_run();
 }
