@@ -10,6 +10,15 @@ set -u
 . "$(dirname "$0")/common.sh"
 S() { "$B/samepage" "$@" --connect "$SOCK"; }
 now() { date +%s.%N; }
+# Inside the emulated host (scripts/in-emuhost.sh) everything runs several
+# times slower, starting a client too: a list's bound and the head start of
+# the clone's client are 4 times wider there (as the C tests'
+# harness_slow()), and a suspend that waited for the clone may end up to
+# `tol` seconds before the clone's client has written its end time (a new
+# process there takes tenths of a second; 42.9 s clone, 3.5 s slowest list
+# and this check failing, 2026-12-03).
+slow=1 tol=0.05
+[ -n "${SAMEPAGE_IN_EMUHOST:-}" ] && slow=4 tol=0.5
 echo "1..9"
 spd_start --clone-max 16 || { echo "Bail out! samepaged did not start"; exit 1; }
 
@@ -22,7 +31,8 @@ check "a 1 GiB memload VM and a small one run" eval 'wait_rounds big 1 600 && wa
 echo "$(now)" >"$T/clone.start"
 (S clone big --count 8 >"$T/clone.out" 2>&1; echo $? >"$T/clone.rc"; now >"$T/clone.end") &
 CL=$!
-sleep 0.2
+# (the clone's client connects and takes big's job first)
+sleep "$(awk -v f="$slow" 'BEGIN {print 0.2 * f}')"
 (t0=$(now); V suspend big >"$T/suspend.out" 2>&1; echo "$t0 $(now)" >"$T/suspend.times") &
 SU=$!
 : >"$T/lists"
@@ -42,14 +52,15 @@ $(awk -v s="$start" -v e="$end" '$1 >= s && $2 <= e {n++; d = $2 - $1; if (d > m
 EOF2
 check "the clone of 1 GiB into 8 children succeeds ($(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.1f", e - s}') s)" \
     sh -c "[ \$(cat '$T/clone.rc') = 0 ] && grep -q 'cloned into big-c1' '$T/clone.out'"
-check "meanwhile virsh list answered $during times, the slowest in $slowest s (< 1 s)" \
-    sh -c "[ $during -ge 2 ] && awk 'BEGIN {exit !($slowest < 1.0)}'"
+check "meanwhile virsh list answered $during times, the slowest in $slowest s (< $slow s)" \
+    sh -c "[ $during -ge 2 ] && awk 'BEGIN {exit !($slowest < $slow)}'"
 read -r o0 o1 <"$T/other.times"
 check "meanwhile another VM was suspended and resumed ($(awk -v a="$o0" -v b="$o1" 'BEGIN {printf "%.2f", b - a}') s, before the clone ended)" \
     sh -c "grep -q \"Domain 'other' resumed\" '$T/other.out' && awk 'BEGIN {exit !($o1 < $end)}'"
 read -r s0 s1 <"$T/suspend.times"
 check "virsh suspend of the VM being cloned waited for the clone, then suspended it" \
-    sh -c "grep -q \"Domain 'big' suspended\" '$T/suspend.out' && awk 'BEGIN {exit !($s1 >= $end - 0.05)}' && [ \"\$(virsh -c '$URI' domstate big | head -1)\" = paused ]"
+    sh -c "grep -q \"Domain 'big' suspended\" '$T/suspend.out' && awk 'BEGIN {exit !($s1 >= $end - $tol)}' && [ \"\$(virsh -c '$URI' domstate big | head -1)\" = paused ]"
+echo "#   suspend from $s0 to $s1, the clone from $start to $end; virsh: $(head -2 "$T/suspend.out" | tr '\n' ' ')"
 V resume big >/dev/null 2>&1
 
 # Two clients suspend and resume one VM at once, 10 times each.
