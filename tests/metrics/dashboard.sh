@@ -15,11 +15,12 @@ S=${top_srcdir:-.}
 DASH="$S/contrib/grafana/samepage-dashboard.json"
 MP=$(free_port)
 VM="payload=memload,mem=32M,vcpus=1,domain=d,args=seed=5,rate=50"
-timeout 60 "$SP" run --json --status 1 --timeout 6 \
+# (inside the emulated host the VMs take longer to start: SLOW, common.sh)
+timeout $((60 * SLOW)) "$SP" run --json --status 1 --timeout $((6 * SLOW)) \
     --log-dir "$T/logs" --metrics-listen "127.0.0.1:$MP" \
     --vm "name=one,$VM" --vm "name=two,$VM" >"$T/run.out" 2>"$T/err" &
 RUN=$!
-wait_http "http://127.0.0.1:$MP/metrics" 100
+wait_http "http://127.0.0.1:$MP/metrics" $((100 * SLOW))
 sleep 3
 fetch "http://127.0.0.1:$MP/metrics" "$T/metrics.txt" 2>>"$T/err"
 check "run --metrics-listen serves per-VM series" \
