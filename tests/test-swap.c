@@ -11,7 +11,8 @@
  * /swap/layers-stay-shared  the same for a clone family's layer (a
  *     template and two clones, no merges): every page of the group file
  *     leaves once for the three, one block each, and every member reads
- *     it back as the same physical page.
+ *     it back as the same physical page (some on its fault, most read
+ *     ahead with a faulting neighbour).
  * /swap/write-in-evict-window  evictions with their write-protect window
  *     held open: guest writes block in it and survive.
  * /swap/attack  swap under a tight limit, merges, copy-on-write breaks and
