@@ -4,15 +4,17 @@
 # with three memload VMs of 128 MiB that rewrite and verify their pages
 # all along (a steady load: the same work every pass).
 #
-#   1. a reachable target (a full scan in 3 s, at most 50 % of a CPU): the
+#   1. a reachable target (a full scan in 3 s, 6 s inside the emulated
+#      host, at most 50 % of a CPU): the
 #      passes take 3 s within 20 % on average, measured here from the
 #      times the scan count changes on the status lines, and the median of
 #      the engine's own figures says so too; the CPU of the engine thread
 #      and the agents' threads over those passes, read from /proc (utime +
 #      stime), stays within the ceiling + 10 %.  The engine runs at nice 0
 #      here (the default): a pass cannot be faster than the CPU it gets;
-#   2. a ceiling that binds (1 s asked, 10 % of a CPU): the passes take
-#      longer than asked and the CPU stays within 10 % + 10 %;
+#   2. a ceiling that binds (1 s asked, 10 % of a CPU; 20 % inside the
+#      emulated host): the passes take longer than asked and the CPU
+#      stays within the ceiling + 10 %;
 #   3. scan_nice: 0 by default on the engine thread and every agent
 #      thread (level with the vCPUs), --scan-nice=5 (ksmd's) lowers them;
 #   4. bad options: one-line errors, exit 2, nothing started.
@@ -55,7 +57,7 @@ run() {
     name=$1 win=$2
     shift 2
     out="$T/$name.json"
-    "$SP" run --json --status 1 --timeout $((win + 60)) "$@" \
+    "$SP" run --json --status 1 --timeout $((win + 60 * SLOW)) "$@" \
         --vm name=${name}1,$VM --vm name=${name}2,$VM --vm name=${name}3,$VM >"$out" 2>"$T/err" &
     pid=$!
     wait_filled "$out" 3 $pid 60
@@ -99,31 +101,40 @@ within() { # within VALUE LOW HIGH
     [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
 }
 
-# 1. a reachable target
-run reach 30 --advisor-mode=1 --advisor-target-scan-time=3 --advisor-max-cpu=50
+# 1. a reachable target: 3 s; inside the emulated host 6 s over a window
+# twice as long (there, at 143127f, the 3 VMs' vCPUs left the engine too
+# little CPU for 3 s: a mean of 3,680 ms at 38 % of a CPU)
+TGT=3 WIN=30
+[ "$SLOW" != 1 ] && TGT=6 WIN=60
+run reach $WIN --advisor-mode=1 --advisor-target-scan-time=$TGT --advisor-max-cpu=50
 median=$(echo $reported | tr ' ' '\n' | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)] + 0}')
-check "advisor 3 s / 50 %: passes take 3 s +-20 % on average ($passes passes, mean $avg_ms ms)" \
-    eval '[ $passes -ge 7 ] && within $avg_ms 2400 3600'
-check "advisor 3 s / 50 %: the median of the engine's scan_time_ms agrees ($median of${reported})" \
-    within "$median" 2400 3600
-check "advisor 3 s / 50 %: engine + agents use at most 55 % of a CPU ($cpu_pm per mille)" \
+lo=$((TGT * 800)) hi=$((TGT * 1200))
+check "advisor $TGT s / 50 %: passes take $TGT s +-20 % on average ($passes passes, mean $avg_ms ms)" \
+    eval '[ $passes -ge 7 ] && within $avg_ms $lo $hi'
+check "advisor $TGT s / 50 %: the median of the engine's scan_time_ms agrees ($median of${reported})" \
+    within "$median" $lo $hi
+check "advisor $TGT s / 50 %: engine + agents use at most 55 % of a CPU ($cpu_pm per mille)" \
     eval '[ $cpu_pm -le 550 ]'
 check "default scan_nice 0 on the engine thread and the 3 agents ($nices)" \
     eval '[ "$nices" = "3 (sp-agent) 0, 1 (sp-engine) 0" ]'
-check "advisor 3 s / 50 %: no integrity error, exit 0 (errors ${errors:-?}, rc $rc)" \
+check "advisor $TGT s / 50 %: no integrity error, exit 0 (errors ${errors:-?}, rc $rc)" \
     eval '[ "${errors:-1}" = 0 ] && [ $rc = 0 ]'
 
-# 2. a ceiling that binds
-run bind 40 --advisor-mode=1 --advisor-target-scan-time=1 --advisor-max-cpu=10 --scan-nice=5
-check "advisor 1 s / 10 %: the ceiling wins, passes take longer than 1.2 s ($passes passes, mean $avg_ms ms)" \
+# 2. a ceiling that binds.  Inside the emulated host 20 % over 60 s: a
+# pass there needs several times the CPU, and at 10 % (at 143127f) the
+# two passes before the window outlasted the run
+CEIL=10 WIN=40
+[ "$SLOW" != 1 ] && CEIL=20 WIN=60
+run bind $WIN --advisor-mode=1 --advisor-target-scan-time=1 --advisor-max-cpu=$CEIL --scan-nice=5
+check "advisor 1 s / $CEIL %: the ceiling wins, passes take longer than 1.2 s ($passes passes, mean $avg_ms ms)" \
     eval '[ $passes -ge 2 ] && [ $avg_ms -gt 1200 ]'
-check "advisor 1 s / 10 %: engine + agents use at most 11 % of a CPU ($cpu_pm per mille)" \
-    eval '[ $cpu_pm -le 110 ]'
+check "advisor 1 s / $CEIL %: engine + agents use at most $CEIL % + 10 % of a CPU ($cpu_pm per mille)" \
+    eval '[ $cpu_pm -le $((CEIL * 11)) ]'
 check "--scan-nice=5: the engine thread and the agents at nice 5 ($nices)" \
     eval '[ "$nices" = "3 (sp-agent) 5, 1 (sp-engine) 5" ]'
-check "advisor 1 s / 10 %: no integrity error, exit 0 (errors ${errors:-?}, rc $rc)" \
+check "advisor 1 s / $CEIL %: no integrity error, exit 0 (errors ${errors:-?}, rc $rc)" \
     eval '[ "${errors:-1}" = 0 ] && [ $rc = 0 ]'
-grep -q '"advisor_mode":1' "$T/bind.json" && grep -q '"advisor_max_cpu":10' "$T/bind.json"
+grep -q '"advisor_mode":1' "$T/bind.json" && grep -q "\"advisor_max_cpu\":$CEIL" "$T/bind.json"
 check "the status lines show the advisor's knobs" [ $? = 0 ]
 
 # 3. bad options
