@@ -18,7 +18,8 @@
 # build tree are used as they are, and what COMMAND writes lands here.
 # COMMAND's output is printed here as it comes (and every 20 s the emulated
 # host's process list is written to .in-emuhost/run.*/ps); the exit status is
-# COMMAND's, 124 if --timeout ran out, 123 if the emulated host froze, or
+# COMMAND's, 124 if --timeout ran out, 123 if the emulated host froze or
+# reset on its own (below), or
 # 125 if the emulated host could not run it (QEMU missing, image build
 # failed, 9p mount failed: a one-line reason on stderr).
 #
@@ -185,6 +186,17 @@ if [ -z "$rc" ]; then
     if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
         echo "in-emuhost: error: timed out after $tmo s (qemu killed)" >&2
         exit 124
+    fi
+    if [ "$qrc" = 0 ]; then
+        # It reset on its own (panic=-1, oops=panic, or a triple fault under
+        # TCG: QEMU ends with 0 under -no-reboot): like a freeze, the caller
+        # may start it again.  Seen once at 143127f, 13 minutes into a run,
+        # with nothing on its console.
+        n=1
+        while [ -e "$builddir/.in-emuhost/ended.$n.console" ]; do n=$((n + 1)); done
+        tr -d '\r' < "$run/console" > "$builddir/.in-emuhost/ended.$n.console"
+        echo "in-emuhost: error: the emulated host reset on its own after $(($(date +%s) - t0)) s, without the command's status (its console: .in-emuhost/ended.$n.console)" >&2
+        exit 123
     fi
     fail "the emulated host ended without the command's status (qemu exit status $qrc)"
 fi
