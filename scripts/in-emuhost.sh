@@ -190,8 +190,8 @@ if [ -z "$rc" ]; then
     if [ "$qrc" = 0 ]; then
         # It reset on its own (panic=-1, oops=panic, or a triple fault under
         # TCG: QEMU ends with 0 under -no-reboot): like a freeze, the caller
-        # may start it again.  Seen once at 143127f, 13 minutes into a run,
-        # with nothing on its console.
+        # may start it again.  Seen once, 13 minutes into a run, with
+        # nothing on its console.
         n=1
         while [ -e "$builddir/.in-emuhost/ended.$n.console" ]; do n=$((n + 1)); done
         tr -d '\r' < "$run/console" > "$builddir/.in-emuhost/ended.$n.console"

@@ -7,7 +7,8 @@
 # accepted; with 0 and run=1 sharing comes back to its level on this
 # single-node host (with several nodes both VMs are bound to node 0), all
 # of it node 0's own (shm_node0_pages_sharing); a read-only connection
-# cannot set shm_run; the guests verify every byte throughout.  Two nodes: tests/emuhost/inner-numa.sh.  TAP.
+# cannot set shm_run; the guests verify every byte throughout.  Two
+# nodes: tests/emuhost/inner-numa.sh.  TAP.
 set -u
 . "$(dirname "$0")/common.sh"
 echo "1..7"
