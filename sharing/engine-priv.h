@@ -15,10 +15,15 @@
  * made it until its refs drop to 0, when it is freed (hole punched); frames
  * with equal keys are chained through `next`.
  *
- * The unstable table maps key -> (vm slot << 40 | gfn) of a candidate page
- * seen this pass with no match yet; it is emptied at every pass start, as
- * KSM's unstable tree is.  Its entries are hints: the VM compares bytes
- * before any merge.
+ * The unstable table maps key -> a 32-bit reference (vm slot <<
+ * cand_gfn_bits | gfn, scan.c) of a candidate page seen this pass with no
+ * match yet; it is emptied at every pass start, as KSM's unstable tree is.
+ * Its entries are hints: the VM compares bytes before any merge (which is
+ * what lets cand-map.h keep a 32-bit tag of the key instead of the key).
+ * cand_gfn_bits fits the largest VM attached so far; when a larger one
+ * comes it grows and the table is emptied; a VM whose slot does not fit in
+ * the other bits puts no page in the table (its pages still match the
+ * table's and the stable index's: see scan.c).
  *
  * Share sets and pools: VMs whose domains may share (--allow-share) form a
  * share set (union-find over domain ids; a VM's `group`); each share set
@@ -40,6 +45,7 @@
 
 #include "rmap/clone-layout.h"
 #include "rmap/frame-pool.h"
+#include "sharing/cand-map.h"
 #include "sharing/engine.h"
 #include "sharing/u64map.h"
 #include "sharing/proto.h"
@@ -174,7 +180,8 @@ struct SpEngine {
     GHashTable *grecs;      /* sh_grecs_prepare, retire; eng->lock: SpCloneGroup * -> rec */
     ShGroupRec *grec_dead;  /* retire, sh_grecs_reap; eng->lock: to finish without it */
     U64Map stable;          /* sh_frame_link/unlink; eng->lock: key -> first frame */
-    U64Map unstable;        /* scanner; eng->lock: key -> vm slot << 40 | gfn */
+    ShCandMap unstable;     /* scanner; eng->lock: key -> slot << cand_gfn_bits | gfn */
+    uint32_t cand_gfn_bits; /* attach; eng->lock: gfn bits of a candidate reference */
     SpEngineVm **vm_slots;  /* attach, detach; eng->lock: by slot_index; NULL = free */
     uint32_t nslots;        /* attach; eng->lock: length of vm_slots */
     GHashTable *domain_ids; /* attach, allow_domains; eng->lock: domain name -> id + 1 */
@@ -223,6 +230,8 @@ void sh_scan_begin(SpEngine *eng);
 /* One batch of vm: scan from its cursor, match, merge.  false: vm's pass is done. */
 bool sh_scan_batch(SpEngine *eng, SpEngineVm *vm, uint32_t budget);
 void sh_unmerge_all(SpEngine *eng);
+/* Widen the unstable table's gfn bits for vm (emptying it) if they must. */
+void sh_cand_fit(SpEngine *eng, SpEngineVm *vm);
 /* Re-read a VM's merged pages (M_REPORT) and make the index agree. */
 bool sh_vm_resync(SpEngine *eng, SpEngineVm *vm, bool adopt_spaces);
 

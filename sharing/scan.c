@@ -34,7 +34,12 @@
  * merge_across_nodes=0 (KSM's): the agents say each candidate's host node
  * and the key includes it, so the stable index, the unstable table and the
  * pools are each node's own: a page is matched only with pages and frames
- * of its node, and a new frame comes from its node's pool (pools.c).
+ * of its node, and a new frame comes from its node's pool (pools.c).  (The
+ * unstable table keeps a 32-bit tag of the key, cand-map.h: exact within a
+ * share set and node; across nodes, about once in 2^32 pairs, a page may
+ * be paired with another node's page of another content, whose merge the
+ * partner's byte comparison in step 4 refuses: the new frame then has the
+ * one reference, as when a partner's page changes before its merge.)
  * Group frames belong to no node and are found only with
  * merge_across_nodes=1.
  *
@@ -88,7 +93,7 @@ void sh_scan_begin(SpEngine *eng)
                 memset(vm->map_refused, 0, (vm->npages + 63) / 64 * 8);
         }
     }
-    u64map_clear(&eng->unstable);
+    cand_map_clear(&eng->unstable);
 }
 
 /* A merge to ask of a VM: its page gfn onto frame fid (or, until the frame
@@ -530,14 +535,14 @@ static void match(SpEngine *eng, SpEngineVm *vm, const SpProtoCand *c, Batch *b)
         want_add(b, vm, c->gfn, c->hash, NO_FRAME, (int32_t)(pi - 1));
         return;
     }
-    uint64_t v = 0;
-    if (u64map_get(&eng->unstable, key, &v)) {
-        uint32_t slot = (uint32_t)(v >> 40);
-        uint64_t ogfn = v & ((1ULL << 40) - 1);
+    uint32_t ref = 0;
+    if (cand_map_get(&eng->unstable, key, &ref)) {
+        uint64_t slot = (uint64_t)ref >> eng->cand_gfn_bits;
+        uint64_t ogfn = ref & ((1ULL << eng->cand_gfn_bits) - 1);
         SpEngineVm *o = slot < eng->nslots ? eng->vm_slots[slot] : NULL;
         if (o && !o->broken && !o->hold && o->group == vm->group && ogfn < o->npages &&
             !(o == vm && ogfn == c->gfn) && o->fid_of[ogfn] == NO_FRAME) {
-            u64map_remove(&eng->unstable, key);
+            cand_map_remove(&eng->unstable, key);
             Pend pd = {.key = key,
                        .gfn = c->gfn,
                        .node = node,
@@ -553,7 +558,18 @@ static void match(SpEngine *eng, SpEngineVm *vm, const SpProtoCand *c, Batch *b)
             return;
         }
     }
-    u64map_set(&eng->unstable, key, ((uint64_t)vm->slot_index << 40) | c->gfn);
+    uint64_t mine = (uint64_t)vm->slot_index << eng->cand_gfn_bits | c->gfn;
+    if (mine < UINT32_MAX) /* else a slot past the references' room: see engine-priv.h */
+        cand_map_set(&eng->unstable, key, (uint32_t)mine);
+}
+
+void sh_cand_fit(SpEngine *eng, SpEngineVm *vm)
+{
+    uint32_t bits = MIN(vm->npages > 1 ? g_bit_storage(vm->npages - 1) : 1, 32);
+    if (bits <= eng->cand_gfn_bits)
+        return;
+    eng->cand_gfn_bits = bits;
+    cand_map_clear(&eng->unstable); /* its references say the old split */
 }
 
 bool sh_scan_batch(SpEngine *eng, SpEngineVm *vm, uint32_t budget)
@@ -622,5 +638,5 @@ void sh_unmerge_all(SpEngine *eng)
             sh_apply_released(eng, vm, &r);
         sp_proto_msg_clear(&r);
     }
-    u64map_clear(&eng->unstable);
+    cand_map_clear(&eng->unstable);
 }
