@@ -13,13 +13,15 @@
  * fid_of[gfn] says which frame its page maps (NO_FRAME: none).  A pool frame
  * is in the stable index (key: share set << 32 | hash) from the merges that
  * made it until its refs drop to 0, when it is freed (hole punched); frames
- * with equal keys are chained through `next`.
+ * with equal keys (or, rarely, keys whose 32-bit tags collide: index-map.h)
+ * are chained through `next`, and a walker takes a frame as its key's only
+ * if the frame's hash is the one it looks for.
  *
  * The unstable table maps key -> a 32-bit reference (vm slot <<
  * cand_gfn_bits | gfn, scan.c) of a candidate page seen this pass with no
  * match yet; it is emptied at every pass start, as KSM's unstable tree is.
  * Its entries are hints: the VM compares bytes before any merge (which is
- * what lets cand-map.h keep a 32-bit tag of the key instead of the key).
+ * what lets index-map.h keep a 32-bit tag instead of the key).
  * cand_gfn_bits fits the largest VM attached so far; when a larger one
  * comes it grows and the table is emptied; a VM whose slot does not fit in
  * the other bits puts no page in the table (its pages still match the
@@ -45,9 +47,8 @@
 
 #include "rmap/clone-layout.h"
 #include "rmap/frame-pool.h"
-#include "sharing/cand-map.h"
+#include "sharing/index-map.h"
 #include "sharing/engine.h"
-#include "sharing/u64map.h"
 #include "sharing/proto.h"
 
 #define NO_FRAME     UINT32_MAX
@@ -179,8 +180,8 @@ struct SpEngine {
     ShMapLists *gmappers;   /* counters.c; eng->lock: per group frame, like mappers */
     GHashTable *grecs;      /* sh_grecs_prepare, retire; eng->lock: SpCloneGroup * -> rec */
     ShGroupRec *grec_dead;  /* retire, sh_grecs_reap; eng->lock: to finish without it */
-    U64Map stable;          /* sh_frame_link/unlink; eng->lock: key -> first frame */
-    ShCandMap unstable;     /* scanner; eng->lock: key -> slot << cand_gfn_bits | gfn */
+    ShIndexMap stable;      /* sh_frame_link/unlink; eng->lock: key -> first frame */
+    ShIndexMap unstable;    /* scanner; eng->lock: key -> slot << cand_gfn_bits | gfn */
     uint32_t cand_gfn_bits; /* attach; eng->lock: gfn bits of a candidate reference */
     SpEngineVm **vm_slots;  /* attach, detach; eng->lock: by slot_index; NULL = free */
     uint32_t nslots;        /* attach; eng->lock: length of vm_slots */

@@ -216,8 +216,8 @@ SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error)
     eng->gframes = g_array_new(FALSE, TRUE, sizeof(ShGFrame));
     eng->gframe_free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     eng->grecs = g_hash_table_new(g_direct_hash, g_direct_equal);
-    u64map_init(&eng->stable);
-    cand_map_init(&eng->unstable);
+    index_map_init(&eng->stable);
+    index_map_init(&eng->unstable);
     eng->domain_ids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     eng->domain_parent = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     static const uint8_t zero[SP_PAGE_SIZE];
@@ -248,8 +248,8 @@ void sp_engine_free(SpEngine *eng)
     g_array_free(eng->frame_free, TRUE);
     sh_mappers_free(eng);
     sh_grecs_free(eng);
-    u64map_destroy(&eng->stable);
-    cand_map_destroy(&eng->unstable);
+    index_map_destroy(&eng->stable);
+    index_map_destroy(&eng->unstable);
     g_hash_table_destroy(eng->domain_ids);
     g_array_free(eng->domain_parent, TRUE);
     g_mutex_clear(&eng->lock);
@@ -294,7 +294,7 @@ bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error)
             g_mutex_unlock(&eng->lock);
             return false;
         }
-        cand_map_clear(&eng->unstable); /* its keys say the old shape */
+        index_map_clear(&eng->unstable); /* its keys say the old shape */
     }
     if (k->run != 2)
         eng->unmerged = false;
@@ -633,7 +633,7 @@ void sp_engine_reattach_done(SpEngine *eng, bool all_attached)
 static uint64_t engine_metadata(SpEngine *eng)
 {
     uint64_t b = eng->frames->len * sizeof(ShFrame) + sh_gframes_bytes(eng) +
-                 u64map_bytes(&eng->stable) + cand_map_bytes(&eng->unstable) +
+                 index_map_bytes(&eng->stable) + index_map_bytes(&eng->unstable) +
                  sh_maplists_bytes(eng->mappers) + sh_maplists_bytes(eng->gmappers);
     for (guint p = 0; p < eng->pools->len; p++)
         b += ((ShPool *)eng->pools->pdata[p])->fid_of_off->len * sizeof(uint32_t);

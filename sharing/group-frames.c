@@ -163,25 +163,27 @@ void sh_grecs_prepare(SpEngine *eng, SpRmapVm *rv)
 void sh_frame_link(SpEngine *eng, uint32_t fid)
 {
     ShFrame *f = sh_frame(eng, fid);
-    uint64_t key = sh_key(f->group, sh_frame_node(eng, fid), f->hash), head = 0;
-    f->next = u64map_get(&eng->stable, key, &head) ? (uint32_t)head : NO_FRAME;
-    u64map_set(&eng->stable, key, fid);
+    uint64_t key = sh_key(f->group, sh_frame_node(eng, fid), f->hash);
+    uint32_t head = NO_FRAME;
+    f->next = index_map_get(&eng->stable, key, &head) ? head : NO_FRAME;
+    index_map_set(&eng->stable, key, fid);
 }
 
 void sh_frame_unlink(SpEngine *eng, uint32_t fid)
 {
     ShFrame *f = sh_frame(eng, fid);
-    uint64_t key = sh_key(f->group, sh_frame_node(eng, fid), f->hash), head = 0;
-    if (!u64map_get(&eng->stable, key, &head))
+    uint64_t key = sh_key(f->group, sh_frame_node(eng, fid), f->hash);
+    uint32_t head = NO_FRAME;
+    if (!index_map_get(&eng->stable, key, &head))
         return;
     if (head == fid) {
         if (f->next == NO_FRAME)
-            u64map_remove(&eng->stable, key);
+            index_map_remove(&eng->stable, key);
         else
-            u64map_set(&eng->stable, key, f->next);
+            index_map_set(&eng->stable, key, f->next);
         return;
     }
-    for (uint32_t p = (uint32_t)head; p != NO_FRAME;) {
+    for (uint32_t p = head; p != NO_FRAME;) {
         ShFrame *pf = sh_frame(eng, p);
         if (pf->next == fid) {
             pf->next = f->next;

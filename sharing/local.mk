@@ -10,7 +10,7 @@ libsharing_a_SOURCES = \
 	sharing/counters.c sharing/numa-rehome.c \
 	sharing/swap.c sharing/swap-evict.c sharing/swap-layers.c \
 	sharing/swap-adopt.c sharing/swap-priv.h \
-	sharing/u64map.c sharing/u64map.h sharing/cand-map.c sharing/cand-map.h \
+	sharing/index-map.c sharing/index-map.h \
 	sharing/agent.c sharing/agent.h sharing/agent-priv.h \
 	sharing/agent-scan.c sharing/agent-merge.c sharing/agent-swap.c \
 	sharing/agent-compact.c

@@ -35,7 +35,7 @@
  * and the key includes it, so the stable index, the unstable table and the
  * pools are each node's own: a page is matched only with pages and frames
  * of its node, and a new frame comes from its node's pool (pools.c).  (The
- * unstable table keeps a 32-bit tag of the key, cand-map.h: exact within a
+ * unstable table keeps a 32-bit tag of the key, index-map.h: exact within a
  * share set and node; across nodes, about once in 2^32 pairs, a page may
  * be paired with another node's page of another content, whose merge the
  * partner's byte comparison in step 4 refuses: the new frame then has the
@@ -93,7 +93,7 @@ void sh_scan_begin(SpEngine *eng)
                 memset(vm->map_refused, 0, (vm->npages + 63) / 64 * 8);
         }
     }
-    cand_map_clear(&eng->unstable);
+    index_map_clear(&eng->unstable);
 }
 
 /* A merge to ask of a VM: its page gfn onto frame fid (or, until the frame
@@ -515,9 +515,11 @@ static void match(SpEngine *eng, SpEngineVm *vm, const SpProtoCand *c, Batch *b)
     }
     uint32_t mps = eng->knobs.max_page_sharing;
     int node = eng->knobs.merge_across_nodes ? -1 : c->node1 ? (int)c->node1 - 1 : 0;
-    uint64_t key = sh_key(vm->group, node, c->hash), head = 0;
-    if (u64map_get(&eng->stable, key, &head)) {
-        for (uint32_t fi = (uint32_t)head; fi != NO_FRAME;) {
+    uint64_t key = sh_key(vm->group, node, c->hash);
+    uint32_t head = NO_FRAME;
+    if (index_map_get(&eng->stable, key, &head)) {
+        /* f->hash == c->hash: the frame's key is this one (index-map.h) */
+        for (uint32_t fi = head; fi != NO_FRAME;) {
             ShFrame *f = sh_frame(eng, fi);
             uint32_t more = GPOINTER_TO_UINT(g_hash_table_lookup(b->extra, GUINT_TO_POINTER(fi)));
             /* A frame that is swapped out is not read, nor merged onto. */
@@ -536,13 +538,13 @@ static void match(SpEngine *eng, SpEngineVm *vm, const SpProtoCand *c, Batch *b)
         return;
     }
     uint32_t ref = 0;
-    if (cand_map_get(&eng->unstable, key, &ref)) {
+    if (index_map_get(&eng->unstable, key, &ref)) {
         uint64_t slot = (uint64_t)ref >> eng->cand_gfn_bits;
         uint64_t ogfn = ref & ((1ULL << eng->cand_gfn_bits) - 1);
         SpEngineVm *o = slot < eng->nslots ? eng->vm_slots[slot] : NULL;
         if (o && !o->broken && !o->hold && o->group == vm->group && ogfn < o->npages &&
             !(o == vm && ogfn == c->gfn) && o->fid_of[ogfn] == NO_FRAME) {
-            cand_map_remove(&eng->unstable, key);
+            index_map_remove(&eng->unstable, key);
             Pend pd = {.key = key,
                        .gfn = c->gfn,
                        .node = node,
@@ -560,7 +562,7 @@ static void match(SpEngine *eng, SpEngineVm *vm, const SpProtoCand *c, Batch *b)
     }
     uint64_t mine = (uint64_t)vm->slot_index << eng->cand_gfn_bits | c->gfn;
     if (mine < UINT32_MAX) /* else a slot past the references' room: see engine-priv.h */
-        cand_map_set(&eng->unstable, key, (uint32_t)mine);
+        index_map_set(&eng->unstable, key, (uint32_t)mine);
 }
 
 void sh_cand_fit(SpEngine *eng, SpEngineVm *vm)
@@ -569,7 +571,7 @@ void sh_cand_fit(SpEngine *eng, SpEngineVm *vm)
     if (bits <= eng->cand_gfn_bits)
         return;
     eng->cand_gfn_bits = bits;
-    cand_map_clear(&eng->unstable); /* its references say the old split */
+    index_map_clear(&eng->unstable); /* its references say the old split */
 }
 
 bool sh_scan_batch(SpEngine *eng, SpEngineVm *vm, uint32_t budget)
@@ -638,5 +640,5 @@ void sh_unmerge_all(SpEngine *eng)
             sh_apply_released(eng, vm, &r);
         sp_proto_msg_clear(&r);
     }
-    cand_map_clear(&eng->unstable);
+    index_map_clear(&eng->unstable);
 }

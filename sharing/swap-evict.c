@@ -105,10 +105,10 @@ bool sh_swap_is_zero(const uint8_t *p)
 static uint32_t stable_twin(SpEngine *eng, SpEngineVm *vm, const uint8_t *page, uint32_t *hash)
 {
     *hash = sh_page_hash(page);
-    uint64_t head;
-    if (!u64map_get(&eng->stable, sh_key(vm->group, -1, *hash), &head))
+    uint32_t head = NO_FRAME;
+    if (!index_map_get(&eng->stable, sh_key(vm->group, -1, *hash), &head))
         return NO_FRAME;
-    for (uint32_t fi = (uint32_t)head; fi != NO_FRAME; fi = sh_frame(eng, fi)->next) {
+    for (uint32_t fi = head; fi != NO_FRAME; fi = sh_frame(eng, fi)->next) {
         ShFrame *f = sh_frame(eng, fi);
         if (f->hash != *hash || f->refs >= eng->knobs.max_page_sharing ||
             sh_swap_frame_is_out(eng, fi))

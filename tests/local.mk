@@ -35,10 +35,10 @@ check_PROGRAMS += tests/test-swap-store
 TESTS += tests/test-swap-store
 tests_test_swap_store_LDADD = libharness.a $(TEST_LDADD)
 
-# The unstable table's map alone.
-check_PROGRAMS += tests/test-cand-map
-TESTS += tests/test-cand-map
-tests_test_cand_map_LDADD = $(TEST_LDADD)
+# The content indexes' map alone.
+check_PROGRAMS += tests/test-index-map
+TESTS += tests/test-index-map
+tests_test_index_map_LDADD = $(TEST_LDADD)
 
 # VM clones and the reverse map, with real VMs.
 check_PROGRAMS += tests/test-clone

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* cand-map.c - the unstable table's 8-byte-slot map (see cand-map.h). */
+/* index-map.c - the content indexes' 8-byte-slot map (see index-map.h). */
 #include <glib.h>
 #include <string.h>
 
-#include "sharing/cand-map.h"
+#include "sharing/index-map.h"
 
 #define MIN_SLOTS 1024
 
@@ -19,34 +19,34 @@ static uint32_t tag_of(uint64_t key)
     return (uint32_t)key ^ hi;
 }
 
-static uint64_t home(const ShCandMap *m, uint64_t slot)
+static uint64_t home(const ShIndexMap *m, uint64_t slot)
 {
     /* the tag's low bits, spread again so that capacities above 2^32 work */
     return ((slot >> 32) * 0x9e3779b97f4a7c15ULL >> 16) & m->mask;
 }
 
-static void alloc_slots(ShCandMap *m, uint64_t cap)
+static void alloc_slots(ShIndexMap *m, uint64_t cap)
 {
     m->slots = g_new0(uint64_t, cap);
     m->mask = cap - 1;
     m->count = 0;
 }
 
-void cand_map_init(ShCandMap *m)
+void index_map_init(ShIndexMap *m)
 {
     alloc_slots(m, MIN_SLOTS);
 }
 
-void cand_map_destroy(ShCandMap *m)
+void index_map_destroy(ShIndexMap *m)
 {
     g_free(m->slots);
     memset(m, 0, sizeof(*m));
 }
 
-void cand_map_clear(ShCandMap *m)
+void index_map_clear(ShIndexMap *m)
 {
     if (m->mask + 1 > MIN_SLOTS && m->count < (m->mask + 1) / 8) {
-        cand_map_destroy(m);
+        index_map_destroy(m);
         alloc_slots(m, MIN_SLOTS);
         return;
     }
@@ -55,7 +55,7 @@ void cand_map_clear(ShCandMap *m)
 }
 
 /* The slot holding tag, or the empty slot that ends its cluster. */
-static uint64_t find(const ShCandMap *m, uint32_t tag)
+static uint64_t find(const ShIndexMap *m, uint32_t tag)
 {
     uint64_t i = home(m, (uint64_t)tag << 32);
     while (m->slots[i] && (uint32_t)(m->slots[i] >> 32) != tag)
@@ -63,7 +63,7 @@ static uint64_t find(const ShCandMap *m, uint32_t tag)
     return i;
 }
 
-bool cand_map_get(const ShCandMap *m, uint64_t key, uint32_t *ref)
+bool index_map_get(const ShIndexMap *m, uint64_t key, uint32_t *ref)
 {
     uint64_t s = m->slots[find(m, tag_of(key))];
     if (!s)
@@ -72,7 +72,7 @@ bool cand_map_get(const ShCandMap *m, uint64_t key, uint32_t *ref)
     return true;
 }
 
-static void put_slot(ShCandMap *m, uint64_t s)
+static void put_slot(ShIndexMap *m, uint64_t s)
 {
     uint64_t i = home(m, s);
     while (m->slots[i])
@@ -81,7 +81,7 @@ static void put_slot(ShCandMap *m, uint64_t s)
     m->count++;
 }
 
-static void grow(ShCandMap *m)
+static void grow(ShIndexMap *m)
 {
     uint64_t *old = m->slots, cap = m->mask + 1;
     alloc_slots(m, cap * 2);
@@ -91,7 +91,7 @@ static void grow(ShCandMap *m)
     g_free(old);
 }
 
-bool cand_map_set(ShCandMap *m, uint64_t key, uint32_t ref)
+bool index_map_set(ShIndexMap *m, uint64_t key, uint32_t ref)
 {
     g_return_val_if_fail(ref != UINT32_MAX, false);
     if ((m->count + 1) * 4 > (m->mask + 1) * 3)
@@ -104,7 +104,7 @@ bool cand_map_set(ShCandMap *m, uint64_t key, uint32_t ref)
     return fresh;
 }
 
-bool cand_map_remove(ShCandMap *m, uint64_t key)
+bool index_map_remove(ShIndexMap *m, uint64_t key)
 {
     uint64_t i = find(m, tag_of(key));
     if (!m->slots[i])
@@ -123,7 +123,7 @@ bool cand_map_remove(ShCandMap *m, uint64_t key)
     return true;
 }
 
-uint64_t cand_map_bytes(const ShCandMap *m)
+uint64_t index_map_bytes(const ShIndexMap *m)
 {
     return (m->mask + 1) * sizeof(uint64_t);
 }

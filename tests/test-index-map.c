@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test-cand-map.c - the unstable table's map alone (sharing/cand-map.c):
+ * test-index-map.c - the content indexes' map alone (sharing/index-map.c):
  * within one share set and node a random mix of inserts, replacements,
  * removals and clears agrees with a GHashTable at every step, across growth
  * and the backward shifts of removal in full clusters; the same hashes in
- * other share sets or nodes are other entries; its memory is 8 bytes a
+ * other share sets or nodes are other entries, and one hash is never one
+ * entry for two share sets or nodes; its memory is 8 bytes a
  * slot; and a table emptied while nearly empty gives its memory back.
  */
 #include <glib.h>
 
-#include "sharing/cand-map.h"
+#include "sharing/index-map.h"
 
 /* Every key the reference holds is found with its value, and the counts agree. */
-static void check_all(const ShCandMap *m, GHashTable *ref)
+static void check_all(const ShIndexMap *m, GHashTable *ref)
 {
     g_assert_cmpuint(m->count, ==, g_hash_table_size(ref));
     GHashTableIter it;
@@ -20,7 +21,7 @@ static void check_all(const ShCandMap *m, GHashTable *ref)
     g_hash_table_iter_init(&it, ref);
     while (g_hash_table_iter_next(&it, &k, &v)) {
         uint32_t got = 0;
-        g_assert_true(cand_map_get(m, *(uint64_t *)k, &got));
+        g_assert_true(index_map_get(m, *(uint64_t *)k, &got));
         g_assert_cmpuint(got, ==, GPOINTER_TO_UINT(v) - 1);
     }
 }
@@ -33,8 +34,8 @@ static uint64_t key_of(uint32_t n)
 
 static void test_random(void)
 {
-    ShCandMap m;
-    cand_map_init(&m);
+    ShIndexMap m;
+    index_map_init(&m);
     g_autoptr(GHashTable) ref = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     GRand *r = g_rand_new_with_seed(14);
     uint64_t removed = 0, replaced = 0;
@@ -45,12 +46,12 @@ static void test_random(void)
         if (op < 6) {
             uint32_t val = g_rand_int_range(r, 0, G_MAXINT32);
             bool fresh = !g_hash_table_contains(ref, &key);
-            g_assert_cmpint(cand_map_set(&m, key, val), ==, fresh);
+            g_assert_cmpint(index_map_set(&m, key, val), ==, fresh);
             replaced += !fresh;
             g_hash_table_replace(ref, g_memdup2(&key, sizeof(key)), GUINT_TO_POINTER(val + 1));
         } else {
             bool had = g_hash_table_remove(ref, &key);
-            g_assert_cmpint(cand_map_remove(&m, key), ==, had);
+            g_assert_cmpint(index_map_remove(&m, key), ==, had);
             removed += had;
         }
         if (step % 50000 == 49999)
@@ -60,59 +61,59 @@ static void test_random(void)
     g_assert_cmpuint(removed, >, 10000);
     g_assert_cmpuint(replaced, >, 10000);
     /* 8 bytes a slot, at most 3/4 full */
-    g_assert_cmpuint(cand_map_bytes(&m), ==, (m.mask + 1) * 8);
+    g_assert_cmpuint(index_map_bytes(&m), ==, (m.mask + 1) * 8);
     g_assert_cmpuint(m.count * 4, <=, (m.mask + 1) * 3);
-    cand_map_clear(&m);
+    index_map_clear(&m);
     g_hash_table_remove_all(ref);
     check_all(&m, ref);
     uint32_t v;
-    g_assert_false(cand_map_get(&m, key_of(5), &v));
+    g_assert_false(index_map_get(&m, key_of(5), &v));
     g_rand_free(r);
-    cand_map_destroy(&m);
+    index_map_destroy(&m);
 }
 
 /* Removal from one long cluster: every survivor is still found. */
 static void test_cluster_removal(void)
 {
-    ShCandMap m;
-    cand_map_init(&m);
+    ShIndexMap m;
+    index_map_init(&m);
     g_autoptr(GHashTable) ref = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     /* 760 of 1024 slots: just under the growth point, long clusters */
     for (uint32_t n = 0; n < 760; n++) {
         uint64_t key = key_of(n);
-        cand_map_set(&m, key, n);
+        index_map_set(&m, key, n);
         g_hash_table_replace(ref, g_memdup2(&key, sizeof(key)), GUINT_TO_POINTER(n + 1));
     }
     g_assert_cmpuint(m.mask + 1, ==, 1024);
     for (uint32_t n = 0; n < 760; n += 2) {
         uint64_t key = key_of(n);
-        g_assert_true(cand_map_remove(&m, key));
+        g_assert_true(index_map_remove(&m, key));
         g_hash_table_remove(ref, &key);
         if (n % 40 == 0)
             check_all(&m, ref);
     }
     check_all(&m, ref);
-    cand_map_destroy(&m);
+    index_map_destroy(&m);
 }
 
 /* A table grown for a scan's peak and then emptied while nearly empty
  * shrinks back to its first size. */
 static void test_clear_shrinks(void)
 {
-    ShCandMap m;
-    cand_map_init(&m);
-    uint64_t first = cand_map_bytes(&m);
+    ShIndexMap m;
+    index_map_init(&m);
+    uint64_t first = index_map_bytes(&m);
     for (uint32_t n = 0; n < 100000; n++)
-        cand_map_set(&m, key_of(n), n);
-    g_assert_cmpuint(cand_map_bytes(&m), >=, 100000 * 8 * 4 / 3);
-    cand_map_clear(&m); /* full: keeps its size for the next pass */
-    g_assert_cmpuint(cand_map_bytes(&m), >, first);
+        index_map_set(&m, key_of(n), n);
+    g_assert_cmpuint(index_map_bytes(&m), >=, 100000 * 8 * 4 / 3);
+    index_map_clear(&m); /* full: keeps its size for the next pass */
+    g_assert_cmpuint(index_map_bytes(&m), >, first);
     for (uint32_t n = 0; n < 10; n++)
-        cand_map_set(&m, key_of(n), n);
-    cand_map_clear(&m); /* an eighth full or less: back to the first size */
-    g_assert_cmpuint(cand_map_bytes(&m), ==, first);
+        index_map_set(&m, key_of(n), n);
+    index_map_clear(&m); /* an eighth full or less: back to the first size */
+    g_assert_cmpuint(index_map_bytes(&m), ==, first);
     g_assert_cmpuint(m.count, ==, 0);
-    cand_map_destroy(&m);
+    index_map_destroy(&m);
 }
 
 /* The same hashes in other share sets and on another node are other
@@ -121,33 +122,55 @@ static void test_clear_shrinks(void)
  * expected here, would be one entry fewer and is allowed once). */
 static void test_share_sets_apart(void)
 {
-    ShCandMap m;
-    cand_map_init(&m);
+    ShIndexMap m;
+    index_map_init(&m);
     enum { N = 30000 };
     const uint64_t hi[3] = {(uint64_t)1 << 56 | (uint64_t)1 << 32,
                             (uint64_t)1 << 56 | (uint64_t)2 << 32,
                             (uint64_t)2 << 56 | (uint64_t)1 << 32};
     for (uint32_t n = 0; n < N; n++)
         for (int h = 0; h < 3; h++)
-            cand_map_set(&m, hi[h] | (n * 2654435761u), n * 3 + h);
+            index_map_set(&m, hi[h] | (n * 2654435761u), n * 3 + h);
     g_assert_cmpuint(m.count, >=, 3 * N - 1);
     uint32_t wrong = 0;
     for (uint32_t n = 0; n < N; n++)
         for (int h = 0; h < 3; h++) {
             uint32_t v = 0;
-            g_assert_true(cand_map_get(&m, hi[h] | (n * 2654435761u), &v));
+            g_assert_true(index_map_get(&m, hi[h] | (n * 2654435761u), &v));
             wrong += v != n * 3 + h;
         }
     g_assert_cmpuint(wrong, <=, 1);
-    cand_map_destroy(&m);
+    index_map_destroy(&m);
+}
+
+/* One hash under 200,000 share sets and nodes: never one entry for two
+ * (the stable index relies on it: a frame with the hash it looks for is
+ * its key's). */
+static void test_same_hash_apart(void)
+{
+    ShIndexMap m;
+    index_map_init(&m);
+    enum { N = 200000 };
+    for (uint32_t n = 0; n < N; n++)
+        g_assert_true(index_map_set(
+            &m, (uint64_t)(n % 4 + 1) << 56 | (uint64_t)(n / 4 + 1) << 32 | 0x5eed, n));
+    g_assert_cmpuint(m.count, ==, N);
+    for (uint32_t n = 0; n < N; n++) {
+        uint32_t v = 0;
+        g_assert_true(index_map_get(
+            &m, (uint64_t)(n % 4 + 1) << 56 | (uint64_t)(n / 4 + 1) << 32 | 0x5eed, &v));
+        g_assert_cmpuint(v, ==, n);
+    }
+    index_map_destroy(&m);
 }
 
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
-    g_test_add_func("/cand-map/random", test_random);
-    g_test_add_func("/cand-map/cluster-removal", test_cluster_removal);
-    g_test_add_func("/cand-map/clear-shrinks", test_clear_shrinks);
-    g_test_add_func("/cand-map/share-sets-apart", test_share_sets_apart);
+    g_test_add_func("/index-map/random", test_random);
+    g_test_add_func("/index-map/cluster-removal", test_cluster_removal);
+    g_test_add_func("/index-map/clear-shrinks", test_clear_shrinks);
+    g_test_add_func("/index-map/share-sets-apart", test_share_sets_apart);
+    g_test_add_func("/index-map/same-hash-apart", test_same_hash_apart);
     return g_test_run();
 }

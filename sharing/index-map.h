@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * index-map.h - the engine's content indexes (the stable index and the
+ * unstable table, engine-priv.h): a 64-bit content key to a 32-bit value
+ * (a frame id, a page reference), in 8-byte slots.
+ *
+ * A slot holds tag << 32 | (value + 1), 0 when empty.  The tag is the
+ * key's low half (the content hash) xor a bijective mix of its high half
+ * (share set and node, engine-priv.h sh_key), and also gives the slot's
+ * home, so entries can be moved and rehashed without the key.  So:
+ *   - keys with the same high half have the same tag only if equal: within
+ *     a share set and node the map is exact;
+ *   - two keys with the same tag and the same low half are equal: a caller
+ *     that knows the hash of what it finds (the stable index's frames)
+ *     knows by comparing hashes that the entry is its key's;
+ *   - keys with different high and low halves collide about once in 2^32
+ *     pairs and are then one entry.  The stable index chains frames per
+ *     entry and every walker compares the frame's hash; the unstable
+ *     table's entries are hints (the engine checks the share set, the VM
+ *     compares the bytes before any merge).
+ * The value must be below UINT32_MAX.
+ *
+ * Linear probing with backward-shift deletion (no tombstones), grown at
+ * 3/4 full, shrunk by index_map_clear when an eighth full.  Not
+ * thread-safe: the engine lock protects it.
+ */
+#ifndef SAMEPAGE_SHARING_INDEX_MAP_H
+#define SAMEPAGE_SHARING_INDEX_MAP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct ShIndexMap {
+    uint64_t *slots; /* tag << 32 | (value + 1); 0 = empty */
+    uint64_t mask;   /* capacity - 1 (capacity a power of two) */
+    uint64_t count;  /* entries in use */
+} ShIndexMap;
+
+void index_map_init(ShIndexMap *m);
+void index_map_destroy(ShIndexMap *m);
+void index_map_clear(ShIndexMap *m);
+bool index_map_get(const ShIndexMap *m, uint64_t key, uint32_t *val);
+/* Insert or replace; returns true if the key (its tag) was new. */
+bool index_map_set(ShIndexMap *m, uint64_t key, uint32_t val);
+bool index_map_remove(ShIndexMap *m, uint64_t key);
+uint64_t index_map_bytes(const ShIndexMap *m);
+
+#endif
