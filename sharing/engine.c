@@ -295,6 +295,9 @@ bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error)
             return false;
         }
         index_map_clear(&eng->unstable); /* its keys say the old shape */
+        /* no frame is in use (pages_shared 0): the last pass's count of
+         * host-wide frames per node is gone, and with 0 none comes back */
+        memset(eng->stats.numa_frames_on, 0, sizeof(eng->stats.numa_frames_on));
     }
     if (k->run != 2)
         eng->unmerged = false;

@@ -111,7 +111,9 @@ typedef struct SpEngineStats {
     uint64_t node_pages_shared[SP_ENGINE_NODES];
     uint64_t node_pages_sharing[SP_ENGINE_NODES];
     /* frames of the host-wide pools in use on each node, as the kernel
-     * placed them at the last re-homing pass (numa-rehome.c) */
+     * placed them at the last re-homing pass (numa-rehome.c; the pass
+     * runs only with merge_across_nodes=1 and run=1); 0 once no frame is
+     * in use (run=2, a change of merge_across_nodes) */
     uint64_t numa_frames_on[SP_ENGINE_NODES];
 } SpEngineStats;
 

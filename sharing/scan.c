@@ -641,4 +641,6 @@ void sh_unmerge_all(SpEngine *eng)
         sp_proto_msg_clear(&r);
     }
     index_map_clear(&eng->unstable);
+    if (!eng->stats.pages_shared) /* the last re-homing pass's frames are all gone */
+        memset(eng->stats.numa_frames_on, 0, sizeof(eng->stats.numa_frames_on));
 }
