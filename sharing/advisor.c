@@ -177,12 +177,22 @@ static gint64 advisor_wake(SpEngine *eng, bool pass_end)
  * out again (a new target counts at once), and the nice applied. */
 bool sh_advisor_pause(SpEngine *eng, bool pass_end)
 {
+    bool slept = false;
     while (!eng->quit && eng->knobs.run == 1 && eng->knobs.advisor_mode == 1) {
         gint64 wake = advisor_wake(eng, pass_end);
         if (g_get_monotonic_time() >= wake)
             break;
         g_cond_wait_until(&eng->cond, &eng->lock, wake);
         sh_advisor_nice(eng);
+        slept = true;
+    }
+    if (!slept) {
+        /* Behind its pace: no sleep, but attach/detach, stats readers and
+         * a stopping `samepage run` still get a chance at the lock between
+         * batches, as at full speed (engine_batch_pause). */
+        g_mutex_unlock(&eng->lock);
+        g_thread_yield();
+        g_mutex_lock(&eng->lock);
     }
     return !eng->quit && eng->knobs.run == 1;
 }
