@@ -10,7 +10,7 @@
 # docs/numa.md.  Prints TAP.
 set -u
 . "$(dirname "$0")/run-common.sh"
-echo "1..9"
+echo "1..10"
 
 nodes=$(ls -d /sys/devices/system/node/node[0-9]* 2>/dev/null | wc -l)
 [ "$nodes" -ge 1 ] || { echo "Bail out! no /sys/devices/system/node/node* on this host"; exit 1; }
@@ -37,7 +37,7 @@ run_placed() {
     wait $pid
 }
 
-# pages of the line on node N against all its pages (N<k>=count fields)
+# pages of the lines on node N against all their pages (N<k>=count fields)
 on_node_pct() {
     awk -v n="N$1" '{ for (i = 1; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split($i, a, "="); t += a[2]; if (a[1] == n) o += a[2] } }
                     END { print (t ? int(100 * o / t) : 0) }' "$T/maps"
@@ -59,6 +59,38 @@ run_placed preferred
 rc=$?
 check "numa=preferred:$last: the run ends 0 (rc $rc), guest RAM prefers node $last" \
     sh -c "[ $rc = 0 ] && grep -q ' prefer[a-z]*:$last ' '$T/maps'"
+
+# Swapped out and back in: under --mem-limit of half its RAM, a
+# numa=strict VM's pages come back through its own swap thread
+# (UFFDIO_COPY into guest RAM), which allocates under the guest RAM's bind
+# policy, so they land on node $last like the rest.  numa_maps is read once
+# the VM has brought back at least 4,000 pages (about half of what it
+# may keep resident), and every anonymous mapping is summed: guest RAM is
+# split into many (missing-fault registration, pages moved into place),
+# and the process's own few are small beside it.  File mappings are left
+# out: merged stretches map the pools' frames, which are samepaged's
+# (this kernel prints the task's policy, bind:N, for those too).
+"$SP" run --json --status 2 --timeout $((25 * SLOW)) --mem-limit 32M --swap-cache 0 \
+    --vm "name=s1,mem=64M,vcpus=1,numa=strict:$last,payload=memload,args=seed=3,rate=500,interval=100" \
+    >"$T/out" 2>"$T/err" &
+pid=$!
+ins=0
+: >"$T/maps"
+end=$(($(date +%s) + 22 * SLOW))
+while kill -0 $pid 2>/dev/null && [ "$(date +%s)" -le $end ]; do
+    sleep 1
+    ins=$(grep '^{"vm"' "$T/out" | tail -1 | sed -n 's/.*"swap_ins":\([0-9]*\).*/\1/p')
+    [ "${ins:-0}" -ge 4000 ] || continue
+    vmp=$(pgrep -P $pid samepage-vm | head -1)
+    [ -n "$vmp" ] && grep " bind:$last .*anon=" /proc/$vmp/numa_maps | grep -v ' file=\| heap \| stack' >"$T/maps"
+    break
+done
+wait $pid
+rc=$?
+pct=$(on_node_pct $last)
+resident=$(awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^N[0-9]+=/) { split($i, a, "="); t += a[2] } } END { print t + 0 }' "$T/maps")
+check "numa=strict:$last under --mem-limit 32M: the run ends 0 (rc $rc); after ${ins:-?} swap-ins, $pct % of guest RAM's $resident resident pages are on node $last" \
+    sh -c "[ $rc = 0 ] && [ '${ins:-0}' -ge 4000 ] && [ $pct -ge 99 ] && [ $resident -ge 1000 ]"
 
 # refused_with SPEC-PART TEXT: one line on stderr containing TEXT, exit 2, no VM started
 refused_with() {
