@@ -36,6 +36,22 @@ wait_rounds() {
     [ "$(rounds "$1")" -ge "$2" ] 2>/dev/null
 }
 # state_is VM STATE-WITH-REASON: virsh domstate --reason says that
+# shm KEY: shm_KEY of `virsh node-memory-tune`
+shm() { V node-memory-tune 2>/dev/null | awk -v k="shm_$1" '$1 == k {print $2}'; }
+# wait_shm KEY MIN [MAX]: up to 60 x SLOW s by the clock for shm_KEY in
+# [MIN, MAX]; true if a reading was, and shm_seen is the last reading (the
+# one that was in range).  By the clock: inside the emulated host each
+# reading takes a while (at 143127f sharing was at 2,109 of a level of
+# 4,926 when 120 readings were done; a re-attach took 43 s there).
+wait_shm() {
+    end=$(($(date +%s) + 60 * SLOW))
+    while :; do
+        shm_seen=$(shm "$1")
+        [ "${shm_seen:-0}" -ge "$2" ] 2>/dev/null && [ "${shm_seen:-0}" -le "${3:-999999999}" ] && return 0
+        [ "$(date +%s)" -lt $end ] || return 1
+        sleep 0.5
+    done
+}
 state_is() { [ "$(V domstate --reason "$1" 2>/dev/null | head -1)" = "$2" ]; }
 # wait_state VM STATE-WITH-REASON: up to 10 s for it
 wait_state() {

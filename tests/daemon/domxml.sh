@@ -74,7 +74,6 @@ virt_install() {
 </domain>
 XML
 }
-shm() { V node-memory-tune 2>/dev/null | awk -v k="shm_$1" '$1 == k {print $2}'; }
 
 virt_install vi1 5 vi1 >"$T/vi1.xml"
 V define "$T/vi1.xml" >"$T/out" 2>&1

@@ -13,20 +13,6 @@ set -u
 . "$(dirname "$0")/common.sh"
 echo "1..7"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
-shm() { V node-memory-tune 2>/dev/null | awk -v k="shm_$1" '$1 == k {print $2}'; }
-# wait_shm KEY MIN [MAX]: up to 60 x SLOW s by the clock for shm_KEY in
-# [MIN, MAX] (inside the emulated host each reading takes a while, and at
-# 143127f sharing was at 2,109 of a level of 4,926 when 120 readings
-# were done)
-wait_shm() {
-    end=$(($(date +%s) + 60 * SLOW))
-    while :; do
-        v=$(shm "$1")
-        [ "${v:-0}" -ge "$2" ] && [ "${v:-0}" -le "${3:-999999999}" ] && return 0
-        [ "$(date +%s)" -lt $end ] || return 1
-        sleep 0.5
-    done
-}
 set_run() { # N: shm_run through python3-libvirt (virsh has no option for it)
     /usr/bin/python3 - "$1" "$URI" <<'PY'
 import sys, libvirt

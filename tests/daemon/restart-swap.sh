@@ -23,7 +23,6 @@ export SAMEPAGE_TEST_KILL_IN_EVICT="$T/kill-in-evict"
 spd_start --swap --swap-cache 4M || { echo "Bail out! samepaged did not start"; exit 1; }
 unset SAMEPAGE_TEST_KILL_IN_EVICT
 
-shm() { V node-memory-tune 2>/dev/null | awk -v k="shm_$1" '$1 == k {print $2}'; }
 sum_of() {
     a=$(stat_of s1 "$1")
     b=$(stat_of s2 "$1")

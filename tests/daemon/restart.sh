@@ -12,26 +12,12 @@ echo "1..16"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 
 # shm_NAME from node-memory-tune
-shm() { V node-memory-tune 2>/dev/null | awk -v k="shm_$1" '$1 == k {print $2}'; }
 # the sum of a samepage.guest.* figure over the running VMs
 guest_sum() {
     for vm in r1 r2 r3 r4; do V domstats "$vm" 2>/dev/null; done |
         awk -F= -v k="samepage.guest.$1" '$1 ~ k"$" {s += $2} END {print s + 0}'
 }
 rounds_of() { V domstats "$1" 2>/dev/null | awk -F= '/samepage.guest.rounds=/ {print $2}'; }
-# wait_sharing MIN: up to 60 x SLOW s for shm_pages_sharing >= MIN; prints
-# the reading that reached it (or the last one), true if one did.  By the
-# clock: each reading is slow under emulation, and there a re-attach took
-# 43 s and sharing had not returned to its level 60 s after it (6,858 of
-# at least 7,456, at 143127f).
-wait_sharing() {
-    end=$(($(date +%s) + 60 * SLOW))
-    while v=$(shm pages_sharing) && [ "$v" -lt "$1" ] 2>/dev/null && [ "$(date +%s)" -lt $end ]; do
-        sleep 0.5
-    done
-    echo "$v"
-    [ "$v" -ge "$1" ] 2>/dev/null
-}
 # The level sharing settles at: the median of 5 readings a second apart
 # (one reading can catch a peak of the churn: 17105 against a level of
 # about 16300 in one CI run).
@@ -49,7 +35,7 @@ for vm in r1 r2 r3 r4; do
 done
 V list >"$T/out" 2>&1
 check "4 VMs run under samepaged" sh -c "[ \$(grep -c ' running' '$T/out') = 4 ]"
-wait_sharing 10000 >/dev/null
+wait_shm pages_sharing 10000
 before=$(sharing_level)
 # The guests keep rewriting pages (rate=200), so pages_sharing moves by a few
 # per cent around its level: "at its level" is within 5 % of the level before.
@@ -71,7 +57,8 @@ check "a new samepaged re-attaches to all 4 with their ids ($(echo "$t1 - $t0" |
     sh -c "[ '$ids_after' = '$ids_before' ]"
 grep -q 'event=reattached domain=r4' "$T/daemon.log" && ok "the re-attach is logged" || notok "the re-attach is logged"
 t0=$(date +%s)
-after=$(wait_sharing "$level")
+wait_shm pages_sharing "$level"
+after=$shm_seen
 check "pages_sharing returns to its level ($before before, $after after $(($(date +%s) - t0)) s, at least $level)" sh -c "[ $after -ge $level ]"
 ra=$(rounds_of r1); sleep 2; rb=$(rounds_of r1)
 check "the guests verify on (r1 rounds $ra -> $rb)" sh -c "[ '$rb' -gt '$ra' ]"
@@ -91,7 +78,8 @@ spd_start
 V list >"$T/out" 2>&1
 ids_after=$(awk '/running/ {print $1 $2}' "$T/out" | sort | tr '\n' ' ')
 check "after a graceful restart: all 4 back with their ids" sh -c "[ '$ids_after' = '$ids_before' ]"
-after=$(wait_sharing "$level")
+wait_shm pages_sharing "$level"
+after=$shm_seen
 check "... sharing at its level ($after, at least $level), no integrity error" \
     sh -c "[ $after -ge $level ] && [ $(guest_sum integrity_errors) = 0 ]"
 # what the daemon saw, should a guest have found a wrong byte
