@@ -6,7 +6,8 @@
 # shm_pages_sharing every 0.1 s through libvirt, then destroy the VMs and
 # wait until their frames are gone.  Prints one JSON object: the time the
 # sharing took to reach 99 % of its final value, that value, and each
-# scraper's count of scrapes and errors.
+# scraper's count of scrapes and errors, its slowest answered scrape and
+# when (seconds into the run) each failed one began.
 import http.client, json, sys, threading, time, urllib.parse
 import libvirt
 
@@ -27,7 +28,8 @@ def sharing():
 
 
 stop = threading.Event()
-scrapes = [{"scrapes": 0, "errors": 0, "first_error": None} for _ in range(nscrapers)]
+scrapes = [{"scrapes": 0, "errors": 0, "first_error": None, "slowest_s": 0.0, "error_at": []}
+           for _ in range(nscrapers)]
 
 
 def scraper(st):
@@ -35,6 +37,7 @@ def scraper(st):
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
     nxt = time.monotonic()
     while not stop.is_set():
+        begun = time.monotonic()
         try:
             c.request("GET", u.path)
             r = c.getresponse()
@@ -42,9 +45,11 @@ def scraper(st):
             if r.status != 200 or b"\nsamepage_pages_sharing " not in body:
                 raise RuntimeError("status %d, %d bytes" % (r.status, len(body)))
             st["scrapes"] += 1
+            st["slowest_s"] = round(max(st["slowest_s"], time.monotonic() - begun), 3)
         except Exception as e:  # counted, and the connection made again
             st["errors"] += 1
             st["first_error"] = st["first_error"] or repr(e)
+            st["error_at"].append(round(begun - t0, 1))
             c.close()
             c = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
         nxt += 0.1

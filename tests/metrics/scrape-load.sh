@@ -46,6 +46,9 @@ if what == "report":
              [round(x["convergence_s"], 2) for x in B], cb, (cb - ca) / ca * 100,
              [s["scrapes"] for x in B for s in x["scrapers"]],
              [s["errors"] for x in B for s in x["scrapers"]]))
+    print("# slowest answered scrape per scraper: %s s; failed scrapes began at %s s into the run"
+          % ([s["slowest_s"] for x in B for s in x["scrapers"]],
+             [s["error_at"] for x in B for s in x["scrapers"]]))
 elif what == "scrapes":
     s = [s for x in B for s in x["scrapers"]]
     assert len(s) == 2 * rounds and all(x["errors"] == 0 and x["scrapes"] >= 8 * secs for x in s), s
