@@ -603,6 +603,8 @@ static gpointer swap_thread(gpointer opaque)
                     __atomic_fetch_add(&a->wp_faults_seen, 1, __ATOMIC_RELAXED);
                 continue;
             }
+            if (a->thread_sync) /* its copies are guest memory: the process's NUMA policy */
+                a->thread_sync();
             resolve(a, msg[i].arg.pagefault.address & ~(SP_PAGE_SIZE - 1));
         }
     }

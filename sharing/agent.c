@@ -560,6 +560,28 @@ void sp_agent_unlock(SpAgent *a)
     g_mutex_unlock(&a->lock);
 }
 
+/* ANON and ZERO pages are in anonymous mappings (a zero page that was
+ * copied-on-write got an empty anonymous mapping of its own); MERGED and
+ * COWED ones in a frame's. */
+static bool in_anon_mapping(uint64_t p)
+{
+    return AG_KIND(p) == AG_ANON || AG_KIND(p) == AG_ZERO;
+}
+
+uint64_t sp_agent_map_run_locked(SpAgent *a, uint64_t gfn, uint64_t max, bool *anon)
+{
+    bool layout = a->file_backed || (a->rmap && sp_rmap_vm_has_layout(a->rmap));
+    if (layout || !a->page || max == 0) {
+        *anon = !layout;
+        return MAX(max, 1);
+    }
+    *anon = in_anon_mapping(a->page[gfn]);
+    uint64_t n = 1;
+    while (n < max && in_anon_mapping(a->page[gfn + n]) == *anon)
+        n++;
+    return n;
+}
+
 void sp_agent_reset_after_remap_locked(SpAgent *a)
 {
     if (!a->attached)

@@ -46,9 +46,10 @@ typedef struct SpAgentVm {
     int kvm_vm_fd;    /* memslot `slot` covers all of RAM with dirty logging */
     uint32_t slot;
     SpRmapVm *rmap; /* the VM's off bits (rmap/rmap.h) */
-    /* Called on the agent's thread before each request (NULL: none): the
-     * VM process gives it the process's NUMA policy, so the private copies
-     * an unmerge makes land on the VM's nodes. */
+    /* Called on the agent's thread before each request, and on its swap
+     * thread before it resolves a fault (NULL: none): the VM process gives
+     * them the process's NUMA policy, so the private copies an unmerge
+     * makes and the pages swapped back in land on the VM's nodes. */
     void (*thread_sync)(void);
 } SpAgentVm;
 
@@ -69,6 +70,17 @@ bool sp_agent_attached_locked(SpAgent *a); /* the caller holds sp_agent_lock() *
  * served. */
 void sp_agent_lock(SpAgent *a);
 void sp_agent_unlock(SpAgent *a);
+/* For a NUMA move of guest RAM (vmm/vmproc/numa.c), the caller holding
+ * sp_agent_lock(): how many pages from gfn on (1..max) sit in the same
+ * kind of mapping as gfn's, and whether that is anonymous memory (*anon).
+ * Only there may a memory policy be set with mbind: in a file's mapping -
+ * a merged page maps a frame of samepaged's pool, a clone's RAM maps its
+ * family's layer file - the kernel sets the policy of the file itself
+ * (shmem_set_policy, MAP_PRIVATE or not), i.e. where samepaged allocates
+ * the pool's frames for every VM.  RAM that maps a clone layout counts as
+ * a file's throughout: which of its pages moved into anonymous mappings
+ * of their own is not recorded. */
+uint64_t sp_agent_map_run_locked(SpAgent *a, uint64_t gfn, uint64_t max, bool *anon);
 /* Bring every evicted page of the VM back (docs/swap.md): before RAM is
  * copied whole (a clone).  The caller holds sp_agent_lock(). */
 void sp_agent_swap_drain(SpAgent *a);

@@ -230,6 +230,42 @@ bool sp_numa_page_nodes(void *addr, size_t len, int *nodes, GError **error)
     return true;
 }
 
+bool sp_numa_move_pages(SpNumaMode mode, const char *nodes, void **pages, size_t n, GError **error)
+{
+    g_autoptr(GArray) ids = g_array_new(FALSE, FALSE, sizeof(guint));
+    if (mode == SP_NUMA_DEFAULT || !sp_id_list_parse(nodes, NODE_LIMIT, ids, error))
+        return mode == SP_NUMA_DEFAULT;
+    void *moving[QUERY_BATCH];
+    int now[QUERY_BATCH], to[QUERY_BATCH];
+    size_t next = 0;
+    for (size_t first = 0; first < n; first += QUERY_BATCH) {
+        size_t k = MIN((size_t)QUERY_BATCH, n - first), m = 0;
+        if (syscall(SYS_move_pages, 0, (unsigned long)k, pages + first, NULL, now, 0) < 0)
+            goto failed;
+        for (size_t i = 0; i < k; i++) {
+            bool placed = now[i] < 0; /* not resident: nothing to move */
+            for (guint x = 0; !placed && x < ids->len; x++)
+                placed = (guint)now[i] == g_array_index(ids, guint, x);
+            if (!placed) { /* to the nodes in turn (one for strict and preferred:N) */
+                moving[m] = pages[first + i];
+                to[m++] = (int)g_array_index(ids, guint, next++ % ids->len);
+            }
+        }
+        /* A page that stays says why in its status (EACCES: a shared
+         * frame, also mapped elsewhere; EBUSY): left where it is, as mbind
+         * leaves it.  ENOENT: none needed moving. */
+        if (m && syscall(SYS_move_pages, 0, (unsigned long)m, moving, to, now, MPOL_MF_MOVE) < 0 &&
+            errno != ENOENT)
+            goto failed;
+    }
+    return true;
+failed:;
+    int e = errno;
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "move_pages of guest RAM to %s:%s: %s",
+                sp_numa_mode_name(mode), nodes, g_strerror(e));
+    return false;
+}
+
 bool sp_numa_resident_pages(void *addr, size_t len, guint64 *counts, guint max, guint64 *elsewhere,
                             GError **error)
 {

@@ -19,7 +19,9 @@
  *
  * A running VM's policy can change (virsh numatune --live, `samepage
  * numatune`): sp_numa_move_range() gives guest RAM the new policy in
- * batches of SP_NUMA_MOVE_BATCH bytes with MPOL_MF_MOVE, so the pages only
+ * batches of SP_NUMA_MOVE_BATCH bytes with MPOL_MF_MOVE (the VM process
+ * does so for its anonymous stretches only, and sp_numa_move_pages() for
+ * the pages of file mappings: vmm/vmproc/numa.c), so the pages only
  * this VM maps move while the guest runs (each batch holds the process's
  * mmap lock for the one batch: that is the longest a vCPU can stall on
  * it); a page that is also mapped elsewhere (a shared frame: samepaged's
@@ -71,6 +73,12 @@ bool sp_numa_apply_range(SpNumaMode mode, const char *nodes, void *addr, size_t 
 /* A running VM's new policy for [addr, addr + len): mbind with
  * MPOL_MF_MOVE, SP_NUMA_MOVE_BATCH bytes at a time. */
 bool sp_numa_move_range(SpNumaMode mode, const char *nodes, void *addr, size_t len, GError **error);
+
+/* A running VM's new nodes for `pages` (n page addresses) where only this
+ * process maps them, without setting any mapping's policy (move_pages
+ * with MPOL_MF_MOVE; a page already on one of the nodes stays): for
+ * mappings of a file, where mbind would set the file's own policy. */
+bool sp_numa_move_pages(SpNumaMode mode, const char *nodes, void **pages, size_t n, GError **error);
 
 /* The policy every thread of this process should run with; the caller's
  * thread gets it at once, the others at their next sp_numa_thread_sync(). */

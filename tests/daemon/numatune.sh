@@ -13,7 +13,7 @@
 set -u
 . "$(dirname "$0")/common.sh"
 S() { "$B/samepage" "$@" --connect "$SOCK"; }
-echo "1..14"
+echo "1..15"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 vm_xml n1 seed=5,rate=300,interval=100 64 >"$T/n1.xml"
 V define "$T/n1.xml" >"$T/out" 2>&1 && V start n1 >>"$T/out" 2>&1
@@ -65,6 +65,17 @@ S numatune n1 --mode interleave --nodeset 0 --live >"$T/out" 2>&1
 rc=$?
 check "samepage numatune --mode interleave --nodeset 0 --live: moved ($(head -1 "$T/out")), numa_maps says interleave:0" \
     sh -c "[ $rc = 0 ] && [ '$(ram_policy)' = interleave:0 ]"
+
+# A live move gives guest RAM's anonymous mappings the policy, never the
+# mappings of samepaged's pool frames (merged pages): mbind there would set
+# the pool's own policy (the kernel does so for MAP_PRIVATE mappings too),
+# where samepaged allocates frames for every VM.  numa_maps shows a frame
+# mapping's policy as the pool's at that frame, else the process's (its
+# main thread's, which a move leaves as it was: default here).
+frames=$(grep -c 'samepage-frames' "/proc/$pid/numa_maps")
+taken=$(grep 'samepage-frames' "/proc/$pid/numa_maps" | grep -vc '^[0-9a-f]* default ')
+check "after the live moves, none of the VM's $frames mappings of pool frames took its policy ($taken did)" \
+    sh -c "[ $frames -gt 0 ] && [ $taken = 0 ]"
 
 S numatune n1 --json >"$T/json" 2>&1
 check "samepage numatune --json: mode, nodeset and numa_pages from the kernel" \

@@ -182,9 +182,13 @@ static bool setup_machine(SpVmProc *p, SpProtoMsg *cfgmsg, int *off_fd, GError *
         return false;
     if (p->mergeable && !sp_guest_mem_set_mergeable(sp_machine_mem(p->m), error))
         return false;
-    /* ... and guest RAM's, moving what the loader wrote before */
+    /* ... and guest RAM's, moving what the loader wrote before; but not a
+     * clone's: its RAM maps its family's layer file, and mbind there would
+     * set the file's own policy (vmproc/numa.c, move_guest_ram); what the
+     * clone allocates itself follows the process's policy. */
     SpGuestMem *ram = sp_machine_mem(p->m);
-    if (!sp_numa_apply_range(p->cfg->numa_mode, p->cfg->numa_nodes, ram->host, ram->size, error))
+    if (!clone_child &&
+        !sp_numa_apply_range(p->cfg->numa_mode, p->cfg->numa_nodes, ram->host, ram->size, error))
         return false;
     *off_fd = sp_machine_rmap_off_fd(p->m);
     if (p->listen_path && (p->listen_fd = listen_open(p->listen_path, error)) < 0)

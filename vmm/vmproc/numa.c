@@ -11,7 +11,8 @@
  * The order inside a move: the process policy first (the vCPUs pick it up
  * on their next entry, after a kick, so a copy-on-write break during the
  * move already lands on the new nodes), then guest RAM in batches
- * (vm-placement.h).  cfg's numa fields are the main thread's: NUMA_PAGES
+ * (vm-placement.h), each under the agent's lock (move_guest_ram: only
+ * anonymous stretches get an mbind).  cfg's numa fields are the main thread's: NUMA_PAGES
  * and STATUS read nothing of them.  The reply to NUMA_SET is the number of
  * pages that moved: resident on another node before, on one of the new
  * nodes after (u64).
@@ -43,6 +44,40 @@ static bool node_mask(const char *nodes, guint64 *mask, GError **error)
     return true;
 }
 
+/* Guest RAM to the new policy, SP_NUMA_MOVE_BATCH bytes at a time, each
+ * batch under the agent's lock, so no merge changes its mappings
+ * meanwhile: anonymous stretches get the policy with mbind (their pages
+ * move with it); stretches that map a file - merged pages map samepaged's
+ * pool frames, a clone's RAM its family's layer file - only have the pages
+ * this VM alone maps moved (move_pages): mbind there would set the policy
+ * of the file itself, where samepaged allocates frames for every VM. */
+static bool move_guest_ram(NumaMove *mv, SpGuestMem *mem, GError **error)
+{
+    SpAgent *agent = mv->p->agent;
+    if (!agent)
+        return sp_numa_move_range(mv->mode, mv->nodes, mem->host, mem->size, error);
+    uint64_t npages = mem->size / SP_PAGE_SIZE, batch = SP_NUMA_MOVE_BATCH / SP_PAGE_SIZE;
+    g_autofree void **filed = g_new(void *, batch); /* a batch's pages in file mappings */
+    bool ok = true;
+    for (uint64_t g = 0; ok && g < npages; g += batch) {
+        uint64_t end = MIN(npages, g + batch), nfiled = 0;
+        sp_agent_lock(agent);
+        for (uint64_t s = g, n; ok && s < end; s += n) {
+            bool anon;
+            n = sp_agent_map_run_locked(agent, s, end - s, &anon);
+            uint8_t *addr = mem->host + s * SP_PAGE_SIZE;
+            if (anon)
+                ok = sp_numa_apply_range(mv->mode, mv->nodes, addr, n * SP_PAGE_SIZE, error);
+            else
+                for (uint64_t i = 0; i < n; i++)
+                    filed[nfiled++] = addr + i * SP_PAGE_SIZE;
+        }
+        ok = ok && sp_numa_move_pages(mv->mode, mv->nodes, filed, nfiled, error);
+        sp_agent_unlock(agent);
+    }
+    return ok;
+}
+
 static gpointer move_thread(gpointer opaque)
 {
     NumaMove *mv = opaque;
@@ -58,8 +93,7 @@ static gpointer move_thread(gpointer opaque)
               sp_numa_page_nodes(mem->host, mem->size, before, &err);
     if (ok) {
         sp_machine_kick_all(mv->p->m);
-        ok = sp_numa_move_range(mv->mode, mv->nodes, mem->host, mem->size, &err) &&
-             sp_numa_page_nodes(mem->host, mem->size, after, &err);
+        ok = move_guest_ram(mv, mem, &err) && sp_numa_page_nodes(mem->host, mem->size, after, &err);
     }
     if (ok) {
         /* moved: resident on another node before, on one of the new ones after */
