@@ -107,9 +107,9 @@ wait_boots() { # N: up to 240 s of emulated-host time
     [ "$(boots)" -ge "$1" ]
 }
 lx_row() { sp list $C | awk '$2 == "lx"'; }
-vm_pid() { # the VM process (the image has no pgrep)
+vm_pid() { # the VM process (the image has no pgrep; a process may end meanwhile)
     for p in /proc/[0-9]*; do
-        tr '\0' ' ' <$p/cmdline 2>/dev/null | grep -q "listen=$S/run/vms/[l]x.sock" && echo ${p#/proc/}
+        { tr '\0' ' ' <$p/cmdline; } 2>/dev/null | grep -q "listen=$S/run/vms/[l]x.sock" && echo ${p#/proc/}
     done
 }
 if sp define $S/lx.xml $C >/tmp/out 2>&1 && sp start lx $C >>/tmp/out 2>&1 && wait_boots 1; then

@@ -81,7 +81,7 @@ node_pages() {
 pct_on() { echo "$2" | awk -v n="$1" '{ t = $1 + $2; print t ? int(100 * (n == 0 ? $1 : $2) / t) : 0 }'; }
 vm_pid() { # the VM process (the image has no pgrep)
     for p in /proc/[0-9]*; do
-        tr '\0' ' ' <$p/cmdline 2>/dev/null | grep -q "listen=$S/run/vms/$1.sock" && echo ${p#/proc/}
+        { tr '\0' ' ' <$p/cmdline; } 2>/dev/null | grep -q "listen=$S/run/vms/$1.sock" && echo ${p#/proc/}
     done
 }
 # maps_on NODE PID: per cent of the largest mapping's pages (guest RAM) on NODE, from numa_maps
