@@ -190,9 +190,7 @@ bool sh_advisor_pause(SpEngine *eng, bool pass_end)
         /* Behind its pace: no sleep, but attach/detach, stats readers and
          * a stopping `samepage run` still get a chance at the lock between
          * batches, as at full speed (engine_batch_pause). */
-        g_mutex_unlock(&eng->lock);
-        g_thread_yield();
-        g_mutex_lock(&eng->lock);
+        sh_engine_let_in(eng);
     }
     return !eng->quit && eng->knobs.run == 1;
 }

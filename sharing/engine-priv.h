@@ -165,6 +165,8 @@ typedef struct ShAdvisor {
 struct SpEngine {
     GMutex lock;            /* the engine's lock (lock order: rmap/rmap.h, "Locking") */
     GCond cond;             /* with lock: scans completed, knob changes, attach, quit, holds */
+    gint lock_wanted;       /* atomic: threads in sh_engine_lock, waiting for lock */
+    uint64_t batches;       /* atomic: batches the scanner finished (sp_engine_batches) */
     GThread *thread;        /* sp_engine_new; immutable until joined by sp_engine_free */
     pthread_t tid;          /* scanner, before tid_valid; read once tid_valid is set */
     volatile int tid_valid; /* scanner at start; atomic (release/acquire): tid is set */
@@ -203,6 +205,12 @@ struct SpEngine {
  * failure marks the VM broken (logged once) and returns false: the engine
  * stops talking to it, and keeps its frame references until it detaches
  * (a live VM may still map them). */
+/* eng->lock handed over fairly (engine.c, "Handing the lock over"): taken
+ * by any thread but the scanner; and the pause between two batches of a
+ * thread that holds it batch after batch (the scanner, an eviction). */
+void sh_engine_lock(SpEngine *eng);
+void sh_engine_let_in(SpEngine *eng);
+
 bool sh_exchange(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *payload, uint32_t len,
                  const int *fds, uint32_t nfds, SpProtoMsg *reply);
 /* The same in two halves, so that several VMs work on requests at once:

@@ -15,6 +15,18 @@
  * clone code holds (sp_engine_vm_hold) is skipped by the scanner until it
  * is released.
  *
+ * Handing the lock over: the scanner holds eng->lock through a batch (its
+ * exchanges with the VM processes included) and drops it between batches.
+ * A GMutex is not fair: unlock, yield and lock again took it straight
+ * back, before a woken waiter ran, so a statistics reader (the metrics
+ * endpoint, libvirt's domstats) or the swap balancer could wait many
+ * batches (seconds inside the emulated host).  Threads other than the
+ * scanner take the lock with sh_engine_lock, which counts them in
+ * lock_wanted; between batches sh_engine_let_in sleeps with the lock
+ * dropped until they have had it, LET_IN_MAX_US at most, so that a stream
+ * of readers cannot stop the scan.  A waiter gets the lock at the next
+ * batch's end.
+ *
  * Metadata: in the index, 4 bytes per guest page (fid_of) plus 24 bytes per
  * frame and the index tables; in each VM process, 12 bytes per page (state
  * word + hash) and two bitmaps.  Both are reported as metadata_bytes.
@@ -31,6 +43,31 @@
 #include "config.h"
 #include "sharing/engine-priv.h"
 #include "sharing/knobs.h"
+
+#define LET_IN_MAX_US 50000
+
+void sh_engine_lock(SpEngine *eng)
+{
+    g_atomic_int_inc(&eng->lock_wanted);
+    g_mutex_lock(&eng->lock);
+    (void)g_atomic_int_dec_and_test(&eng->lock_wanted);
+}
+
+void sh_engine_let_in(SpEngine *eng)
+{
+    if (!g_atomic_int_get(&eng->lock_wanted)) {
+        g_mutex_unlock(&eng->lock);
+        g_thread_yield();
+        g_mutex_lock(&eng->lock);
+        return;
+    }
+    gint64 until = g_get_monotonic_time() + LET_IN_MAX_US;
+    do { /* asleep, so that a woken waiter runs and takes it */
+        g_mutex_unlock(&eng->lock);
+        g_usleep(50);
+        g_mutex_lock(&eng->lock);
+    } while (g_atomic_int_get(&eng->lock_wanted) && g_get_monotonic_time() < until);
+}
 
 GQuark sp_engine_error_quark(void)
 {
@@ -108,9 +145,7 @@ static bool engine_batch_pause(SpEngine *eng)
         g_cond_wait_until(&eng->cond, &eng->lock, until);
         sh_advisor_nice(eng); /* a knob change wakes us */
     } else {
-        g_mutex_unlock(&eng->lock);
-        g_thread_yield();
-        g_mutex_lock(&eng->lock);
+        sh_engine_let_in(eng);
     }
     return !eng->quit && eng->knobs.run == 1;
 }
@@ -129,6 +164,7 @@ static bool engine_scan_pass(SpEngine *eng)
                 eng->knobs.advisor_mode == 1 ? eng->adv.batch : eng->knobs.pages_to_scan;
             if (!vm || vm->broken || vm->hold || !sh_scan_batch(eng, vm, batch))
                 break;
+            __atomic_add_fetch(&eng->batches, 1, __ATOMIC_RELEASE);
             if (!engine_batch_pause(eng))
                 return false;
         }
@@ -171,9 +207,7 @@ static void engine_between_scans(SpEngine *eng)
         g_cond_wait_until(&eng->cond, &eng->lock, until);
     } else {
         /* Let waiters for the scan we just finished in. */
-        g_mutex_unlock(&eng->lock);
-        g_thread_yield();
-        g_mutex_lock(&eng->lock);
+        sh_engine_let_in(eng);
     }
     eng->scan_work = 0;
 }
@@ -234,7 +268,7 @@ void sp_engine_free(SpEngine *eng)
     if (!eng)
         return;
     sh_rmap_unregister(eng); /* no walk can reach us from here on */
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     eng->quit = true;
     g_cond_broadcast(&eng->cond);
     g_mutex_unlock(&eng->lock);
@@ -281,7 +315,7 @@ bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error)
 {
     if (!knobs_check(k, error))
         return false;
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     if (k->merge_across_nodes != eng->knobs.merge_across_nodes) {
         /* KSM's rule: the stable index cannot change its shape while
          * anything is in it (EBUSY); run=2 empties it. */
@@ -321,14 +355,14 @@ bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error)
 
 void sp_engine_get_knobs_set(SpEngine *eng, SpEngineKnobs *k)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     *k = eng->knobs;
     g_mutex_unlock(&eng->lock);
 }
 
 void sp_engine_get_knobs(SpEngine *eng, SpEngineKnobs *k)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     *k = eng->knobs;
     if (k->advisor_mode == 1 && eng->adv.batch) { /* what the advisor chose */
         k->pages_to_scan = eng->adv.batch;
@@ -362,7 +396,7 @@ static uint32_t domain_find(SpEngine *eng, uint32_t id)
 
 void sp_engine_allow_domains(SpEngine *eng, const char *a, const char *b)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     uint32_t ra = domain_find(eng, domain_id(eng, a)), rb = domain_find(eng, domain_id(eng, b));
     if (ra != rb)
         g_array_index(eng->domain_parent, uint32_t, MAX(ra, rb)) = MIN(ra, rb);
@@ -464,7 +498,7 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
     memset(vm->fid_of, 0xff, vm->npages * sizeof(uint32_t));
     if (vm->rmap)
         sh_grecs_prepare(eng, vm->rmap); /* its clone groups' pages become frames */
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     if (!slot_take(eng, vm)) {
         g_mutex_unlock(&eng->lock);
         g_set_error(error, SP_ENGINE_ERROR, SP_ENGINE_ERROR_TOO_MANY_VMS,
@@ -505,7 +539,7 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
  * mapper it was are freed), or with keep_frames only forgotten. */
 static void vm_remove(SpEngine *eng, SpEngineVm *vm, bool keep_frames)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     while (vm->hold)
         g_cond_wait(&eng->cond, &eng->lock);
     sh_swap_vm_detach(eng, vm, keep_frames);
@@ -552,7 +586,7 @@ void sp_engine_set_range(SpEngine *eng, SpEngineVm *vm, uint64_t start, uint64_t
 {
     if (!vm)
         return;
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     vm->first = MIN(start / SP_PAGE_SIZE, vm->npages);
     vm->end = end ? MIN((end + SP_PAGE_SIZE - 1) / SP_PAGE_SIZE, vm->npages) : vm->npages;
     g_mutex_unlock(&eng->lock);
@@ -560,7 +594,7 @@ void sp_engine_set_range(SpEngine *eng, SpEngineVm *vm, uint64_t start, uint64_t
 
 void sp_engine_set_test_delay(SpEngine *eng, uint32_t us)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     eng->test_delay_us = us;
     push_agent_knobs(eng, NULL);
     g_mutex_unlock(&eng->lock);
@@ -569,7 +603,7 @@ void sp_engine_set_test_delay(SpEngine *eng, uint32_t us)
 const void *sp_engine_frame_ptr(SpEngine *eng, const SpFrameRef *f)
 {
     const void *ptr = NULL;
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     if (f->kind == SP_FRAME_POOL && f->pool == eng && f->index < eng->frames->len) {
         const ShFrame *fr = &g_array_index(eng->frames, ShFrame, f->index);
         if (fr->refs && fr->pool < eng->pools->len && !sh_swap_frame_is_out(eng, f->index))
@@ -581,7 +615,7 @@ const void *sp_engine_frame_ptr(SpEngine *eng, const SpFrameRef *f)
 
 void sp_engine_vm_hold(SpEngine *eng, SpEngineVm *vm)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     vm->hold++;
     eng->holds++;
     g_mutex_unlock(&eng->lock);
@@ -589,7 +623,7 @@ void sp_engine_vm_hold(SpEngine *eng, SpEngineVm *vm)
 
 void sp_engine_vm_resync(SpEngine *eng, SpEngineVm *vm)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     if (!vm->broken)
         sh_vm_resync(eng, vm, false);
     g_mutex_unlock(&eng->lock);
@@ -597,7 +631,7 @@ void sp_engine_vm_resync(SpEngine *eng, SpEngineVm *vm)
 
 void sp_engine_vm_release(SpEngine *eng, SpEngineVm *vm)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     vm->hold--;
     eng->holds--;
     g_cond_broadcast(&eng->cond);
@@ -606,7 +640,7 @@ void sp_engine_vm_release(SpEngine *eng, SpEngineVm *vm)
 
 bool sp_engine_vm_sync(SpEngine *eng, SpEngineVm *vm, GError **error)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     SpProtoMsg r = {0};
     bool ok = !vm->broken && sh_exchange(eng, vm, SP_PROTO_M_SYNC, NULL, 0, NULL, 0, &r) &&
               sh_apply_released(eng, vm, &r);
@@ -620,7 +654,7 @@ bool sp_engine_vm_sync(SpEngine *eng, SpEngineVm *vm, GError **error)
 
 void sp_engine_reattach_done(SpEngine *eng, bool all_attached)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     if (all_attached)
         sh_pools_release_unused(eng);
     else
@@ -670,7 +704,7 @@ void sh_vm_refresh_stats(SpEngine *eng, SpEngineVm *vm)
 
 void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     *out = eng->stats;
     out->metadata_bytes = engine_metadata(eng);
     out->pool_frames = sh_pools_in_use(eng);
@@ -697,7 +731,7 @@ void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s
     memset(out, 0, sizeof(*out));
     if (!vm)
         return;
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     if (max_age_s <= 0 || !vm->agent_us ||
         g_get_monotonic_time() - vm->agent_us > (gint64)(max_age_s * 1e6))
         sh_vm_refresh_stats(eng, vm);
@@ -725,6 +759,11 @@ void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s
     g_mutex_unlock(&eng->lock);
 }
 
+uint64_t sp_engine_batches(SpEngine *eng)
+{
+    return __atomic_load_n(&eng->batches, __ATOMIC_ACQUIRE);
+}
+
 uint64_t sp_engine_cpu_ns(SpEngine *eng)
 {
     clockid_t cid;
@@ -738,7 +777,7 @@ uint64_t sp_engine_cpu_ns(SpEngine *eng)
 bool sp_engine_wait_scans(SpEngine *eng, uint64_t n, double timeout_s)
 {
     gint64 until = g_get_monotonic_time() + (gint64)(timeout_s * 1e6);
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     uint64_t target = eng->stats.full_scans + n;
     while (eng->stats.full_scans < target) {
         if (!g_cond_wait_until(&eng->cond, &eng->lock, until))

@@ -293,6 +293,8 @@ void sp_engine_swap_layers_hold(SpEngine *eng, bool hold);
 void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s,
                                  SpEngineVmStats *out);
 /* CPU time the engine thread has used so far (ns). */
+/* Batches the scanner finished so far; no lock taken (tests). */
+uint64_t sp_engine_batches(SpEngine *eng);
 uint64_t sp_engine_cpu_ns(SpEngine *eng);
 /* Block until `n` more full scans completed (tests, `samepage stats --settle`). */
 bool sp_engine_wait_scans(SpEngine *eng, uint64_t n, double timeout_s);

@@ -224,7 +224,7 @@ bool sh_vm_resync(SpEngine *eng, SpEngineVm *vm, bool adopt_spaces)
             } else {
                 g_mutex_unlock(&eng->lock); /* sh_grec_adopt takes rmap_lock */
                 sp->rec = sh_grec_adopt(eng, fd);
-                g_mutex_lock(&eng->lock);
+                sh_engine_lock(eng);
             }
         }
     }

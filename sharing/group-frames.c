@@ -129,7 +129,7 @@ ShGroupRec *sh_grec_adopt(SpEngine *eng, int fd)
     }
     ShGroupRec *rec = grec_new(g);
     bool raced = false;
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     ShGroupRec *r = rec ? grec_insert(eng, g, rec, &raced) : NULL;
     g_mutex_unlock(&eng->lock);
     if (raced)
@@ -143,7 +143,7 @@ void sh_grecs_prepare(SpEngine *eng, SpRmapVm *rv)
     SpCloneGroup *groups[SP_CLONE_LAYOUT_MAX_LAYERS];
     guint n = rv ? sp_rmap_vm_groups(rv, groups, G_N_ELEMENTS(groups)) : 0;
     for (guint i = 0; i < n; i++) {
-        g_mutex_lock(&eng->lock);
+        sh_engine_lock(eng);
         bool have = g_hash_table_contains(eng->grecs, groups[i]);
         g_mutex_unlock(&eng->lock);
         if (have)
@@ -152,7 +152,7 @@ void sh_grecs_prepare(SpEngine *eng, SpRmapVm *rv)
         if (!rec)
             continue;
         bool raced = false;
-        g_mutex_lock(&eng->lock);
+        sh_engine_lock(eng);
         grec_insert(eng, groups[i], rec, &raced);
         g_mutex_unlock(&eng->lock);
         if (raced)
@@ -245,7 +245,7 @@ void sh_grecs_collect(SpEngine *eng)
 
 void sh_grecs_reap(SpEngine *eng)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     ShGroupRec *dead = eng->grec_dead;
     eng->grec_dead = NULL;
     g_mutex_unlock(&eng->lock);

@@ -246,7 +246,7 @@ static uint64_t pool_walk(void *opaque, uint64_t index, unsigned flags, SpRmapVi
     SpEngine *eng = opaque;
     if (index >= GF_BIT)
         return 0;
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     uint64_t n = walk_list(eng, (uint32_t)index, flags, visit, visit_opaque, stopped);
     g_mutex_unlock(&eng->lock);
     return n;
@@ -257,7 +257,7 @@ static uint64_t group_walk(void *opaque, const SpCloneGroup *g, uint64_t off, un
 {
     SpEngine *eng = opaque;
     uint64_t n = 0;
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     uint32_t fid = sh_gframe_find(eng, g, off);
     if (fid != NO_FRAME)
         n = walk_list(eng, fid, flags, visit, visit_opaque, stopped);
@@ -268,7 +268,7 @@ static uint64_t group_walk(void *opaque, const SpCloneGroup *g, uint64_t off, un
 static bool pool_lookup(void *opaque, uint64_t vm_id, uint64_t gfn, SpFrameRef *out)
 {
     SpEngine *eng = opaque;
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     SpEngineVm *vm = vm_by_id(eng, vm_id);
     uint32_t fid = vm && gfn < vm->npages ? vm->fid_of[gfn] : NO_FRAME;
     bool found = fid != NO_FRAME;

@@ -105,7 +105,7 @@ bool sp_engine_numa_rehome(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaque
                            SpEngineRehome *out, GError **error)
 {
     *out = (SpEngineRehome){0};
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     g_autoptr(GArray) votes = collect_votes(eng, vm_nodes, opaque);
     g_mutex_unlock(&eng->lock);
     void *pages[QUERY_BATCH];
@@ -155,7 +155,7 @@ bool sp_engine_numa_rehome(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaque
             }
         }
     }
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     eng->stats.numa_frames_rehomed += out->frames_moved;
     eng->stats.numa_frames_misplaced = out->frames_misplaced;
     memcpy(eng->stats.numa_frames_on, on_node, sizeof(on_node));
@@ -171,7 +171,7 @@ bool sp_engine_numa_split(SpEngine *eng, SpEngineVm *vm, uint64_t nodes, uint64_
     *split = 0;
     if (!vm || !nodes)
         return true;
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     g_autoptr(GArray) gfns = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     for (uint64_t g = 0; g < vm->npages; g++) {
         uint32_t fid = vm->fid_of[g];

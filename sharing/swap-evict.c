@@ -520,9 +520,7 @@ static uint64_t charge_all(SpEngine *eng, ShSwap *sw)
  * if the VM we evict for went meanwhile. */
 static bool batch_pause(SpEngine *eng, uint32_t only_slot, SpEngineVm *only)
 {
-    g_mutex_unlock(&eng->lock);
-    g_thread_yield();
-    g_mutex_lock(&eng->lock);
+    sh_engine_let_in(eng);
     return !only || (only_slot < eng->nslots && eng->vm_slots[only_slot] == only);
 }
 
@@ -585,7 +583,7 @@ static uint64_t evict(SpEngine *eng, SpEngineVm *only, uint64_t want)
 
 static void balance_once(SpEngine *eng, ShSwap *sw)
 {
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     uint64_t host = charge_all(eng, sw);
     g_mutex_lock(&sw->lock);
     uint64_t limit = sw->host_limit_pages;
@@ -666,7 +664,7 @@ uint64_t sp_engine_swap_out(SpEngine *eng, SpEngineVm *vm, bool private_pages, b
     if (!eng->swap)
         return 0;
     uint64_t got = 0;
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     uint32_t only_slot = vm ? vm->slot_index : 0;
     /* One turn of each VM's clock at most: a VM that answers fewer pages
      * than asked looked at all of them (a running guest brings pages back

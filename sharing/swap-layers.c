@@ -286,7 +286,7 @@ void sp_engine_swap_layers_hold(SpEngine *eng, bool hold)
     ShSwap *sw = eng->swap;
     if (!sw)
         return;
-    g_mutex_lock(&eng->lock); /* an eviction under way ends first */
+    sh_engine_lock(eng); /* an eviction under way ends first */
     g_mutex_lock(&sw->lock);
     if (hold) {
         sw->layer_holds++;

@@ -630,13 +630,13 @@ bool sp_engine_enable_swap(SpEngine *eng, const SpSwapConfig *cfg, GError **erro
     sw->cache_pages_charge = cfg->cache_bytes / SP_PAGE_SIZE;
     sw->pressure = cfg->pressure;
     sw->readahead = MIN(cfg->readahead, (uint32_t)SP_SWAP_READAHEAD_MAX);
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     eng->swap = sw;
     g_mutex_unlock(&eng->lock);
     sw->service = g_thread_new("sp-swap-in", service_thread, sw);
     sw->balancer = g_thread_new("sp-swap-out", sh_swap_balancer, eng);
     /* VMs attached before: their channels now. */
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     for (uint32_t s = 0; s < eng->nslots; s++)
         if (eng->vm_slots[s] && !eng->vm_slots[s]->broken)
             sh_swap_vm_attach(eng, eng->vm_slots[s]);
@@ -680,7 +680,7 @@ bool sp_engine_vm_set_mem_limit(SpEngine *eng, SpEngineVm *vm, uint64_t bytes, G
                     "memory limit cannot be kept");
         return false;
     }
-    g_mutex_lock(&eng->lock);
+    sh_engine_lock(eng);
     g_mutex_lock(&sw->lock);
     ShSwapVm *v = sh_swap_vm_find(sw, vm);
     if (v) {

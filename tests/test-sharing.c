@@ -672,6 +672,64 @@ static void test_volatility(void)
     harness_free(h);
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+    return (x > y) - (x < y);
+}
+
+/* A statistics reader (the metrics endpoint, libvirt's domstats) gets the
+ * engine's lock at the end of the batch under way, however busy the
+ * scanner is (engine.c, "Handing the lock over"): while one read waits,
+ * the scanner finishes the batch it was in, and another only when the
+ * reader did not run within the hand-over's bound (a busy host: up to 3
+ * allowed).  Guests that rewrite their pages all the time keep it busy at
+ * full speed. */
+static void test_readers_get_the_lock(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    k.pages_to_scan = 512;
+    harness_use_engine(h, &k);
+    SpVm *vm[2];
+    for (int i = 0; i < 2; i++)
+        vm[i] = harness_add(h,
+                            "name=l%d,mem=32M,vcpus=1,payload=memload,"
+                            "args=seed=3,pages=4096,rate=20000,dup=50,pool=64,interval=200",
+                            i);
+    harness_start_all(h);
+    for (int i = 0; i < 2; i++)
+        g_assert_true(harness_wait_rounds(h, vm[i], 1, HARNESS_DEADLINE_S));
+    SpEngineStats st, first;
+    sp_engine_get_stats(h->engine, &first);
+    uint64_t most = 0, reads = 0, batches0 = sp_engine_batches(h->engine);
+    g_autoptr(GArray) waits = g_array_new(FALSE, FALSE, sizeof(gint64));
+    gint64 t0 = g_get_monotonic_time();
+    while (g_get_monotonic_time() - t0 < 10 * harness_slow() * G_USEC_PER_SEC) {
+        uint64_t before = sp_engine_batches(h->engine);
+        gint64 t = g_get_monotonic_time();
+        sp_engine_get_stats(h->engine, &st);
+        t = g_get_monotonic_time() - t;
+        g_array_append_val(waits, t);
+        most = MAX(most, sp_engine_batches(h->engine) - before);
+        reads++;
+        g_usleep(1000);
+    }
+    g_array_sort(waits, (GCompareFunc)cmp_i64);
+    g_test_message("%" G_GUINT64_FORMAT " reads: at most %" G_GUINT64_FORMAT
+                   " batches ended while one waited; waits p50 %.2f ms, p99 %.2f ms, most "
+                   "%.2f ms; %" G_GUINT64_FORMAT " batches, %" G_GUINT64_FORMAT
+                   " pages scanned meanwhile",
+                   reads, most, g_array_index(waits, gint64, reads / 2) / 1000.0,
+                   g_array_index(waits, gint64, reads * 99 / 100) / 1000.0,
+                   g_array_index(waits, gint64, reads - 1) / 1000.0,
+                   sp_engine_batches(h->engine) - batches0, st.pages_scanned - first.pages_scanned);
+    g_assert_cmpuint(sp_engine_batches(h->engine) - batches0, >, 4); /* busy */
+    g_assert_cmpuint(most, <=, 3); /* inside the emulated host 1; 75 before the hand-over */
+    g_assert_cmpuint(harness_integrity_count(h), ==, 0);
+    harness_free(h);
+}
+
 /* A VM its supervisor lets go (a graceful stop of samepaged calls
  * sp_vm_release) goes on mapping its frames, and the engine may still serve
  * other VMs until it stops: their copy-on-write breaks must never punch out
@@ -823,6 +881,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/sharing/ksm01-counters", test_ksm01);
     g_test_add_func("/sharing/volatility", test_volatility);
+    g_test_add_func("/sharing/readers-get-the-lock", test_readers_get_the_lock);
     g_test_add_func("/sharing/domains-hold", test_domains_hold);
     g_test_add_func("/sharing/savings-real", test_savings_real);
     g_test_add_func("/sharing/write-in-merge-window", test_write_in_merge_window);
