@@ -201,16 +201,16 @@ struct SpEngine {
     SpEngineStats stats;
 };
 
-/* exchange.c - requests on a VM's memory channel; eng->lock held.  A
- * failure marks the VM broken (logged once) and returns false: the engine
- * stops talking to it, and keeps its frame references until it detaches
- * (a live VM may still map them). */
 /* eng->lock handed over fairly (engine.c, "Handing the lock over"): taken
  * by any thread but the scanner; and the pause between two batches of a
  * thread that holds it batch after batch (the scanner, an eviction). */
 void sh_engine_lock(SpEngine *eng);
 void sh_engine_let_in(SpEngine *eng);
 
+/* exchange.c - requests on a VM's memory channel; eng->lock held.  A
+ * failure marks the VM broken (logged once) and returns false: the engine
+ * stops talking to it, and keeps its frame references until it detaches
+ * (a live VM may still map them). */
 bool sh_exchange(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *payload, uint32_t len,
                  const int *fds, uint32_t nfds, SpProtoMsg *reply);
 /* The same in two halves, so that several VMs work on requests at once:

@@ -50,7 +50,7 @@ void sh_engine_lock(SpEngine *eng)
 {
     g_atomic_int_inc(&eng->lock_wanted);
     g_mutex_lock(&eng->lock);
-    (void)g_atomic_int_dec_and_test(&eng->lock_wanted);
+    g_atomic_int_add(&eng->lock_wanted, -1);
 }
 
 void sh_engine_let_in(SpEngine *eng)
