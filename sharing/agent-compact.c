@@ -147,7 +147,7 @@ static bool move_copy(SpAgent *a, const Stretch *st)
     }
     for (uint64_t g = st->from; g < st->to; g++)
         if (AG_KIND(a->page[g]) == AG_COWED)
-            a->page[g] = (a->page[g] & ~(uint64_t)AG_KIND_MASK) | AG_ANON;
+            a->page[g] = ag_to_anon(a->page[g]);
     a->compactions++;
     a->compacted_pages += st->to - st->from;
     return true;

@@ -173,7 +173,7 @@ bool agent_can_merge(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off)
 /* The page's new state once merged. */
 static void merged(SpAgent *a, uint64_t gfn, uint32_t space, uint32_t off)
 {
-    a->page[gfn] = AG_MAKE(AG_MERGED, space, off, (a->page[gfn] & AG_CARRY) | AG_HASHED);
+    a->page[gfn] = AG_MAKE(AG_MERGED, space, off, a->page[gfn] & AG_CARRY & ~(uint64_t)AG_HASHED);
     if (a->rmap)
         sp_rmap_vm_note_off(a->rmap, gfn);
     a->merged++;
@@ -394,7 +394,7 @@ bool agent_zero_page(SpAgent *a, uint64_t gfn)
     }
     wp(a, addr, false);
     wake(a, addr);
-    a->page[gfn] = AG_MAKE(AG_ZERO, 0, 0, old & AG_CARRY);
+    a->page[gfn] = AG_MAKE(AG_ZERO, 0, 0, old & AG_CARRY & ~(uint64_t)AG_HASHED);
     if (a->rmap)
         sp_rmap_vm_note_off(a->rmap, gfn);
     a->zero++;
@@ -426,7 +426,7 @@ bool agent_unmerge_page(SpAgent *a, uint64_t gfn)
     wake(a, addr);
     if (AG_KIND(old) == AG_MERGED)
         agent_release(a, gfn, old);
-    a->page[gfn] = AG_MAKE(AG_ANON, 0, 0, old & AG_CARRY);
+    a->page[gfn] = AG_MAKE(AG_ANON, 0, 0, old & AG_CARRY & ~(uint64_t)AG_HASHED);
     return true;
 }
 

@@ -11,17 +11,22 @@
  *           private again, but its mapping is still the frame file's
  *           (kept to count mappings); it holds no frame reference
  *   ZERO    dropped to the zero page (no memory) and not written since
- * plus flags: TOUCHED (ever written, by the guest or the VMM), HASHED (the
- * hash word is the current content's), VOLATILE (written since the
+ * plus flags: TOUCHED (ever written, by the guest or the VMM), HASHED (an
+ * ANON page whose hash bits hold its current content's hash), VOLATILE (written since the
  * previous pass, so not a merge candidate in this one), OUT (an ANON page
  * the supervisor swapped out: not mapped, faults back through the swap
  * channel; agent-swap.c).  Every change of a word is the agent thread's
  * (OUT too: cleared at its next pass for the pages the swap thread brought
  * back); the swap thread only reads words, atomically.
  * Word layout: bits 0-1 kind, 2-5 flags, 8-23 space, 24-55 frame page
- * offset in that space, 56-63 the swap clock's idle count (passes since
- * the page's last write, saturating at 255), which every change of state
- * carries over (AG_CARRY).
+ * offset in that space (MERGED, COWED) or the content's 32-bit hash (ANON
+ * with HASHED), 56-63 the swap clock's idle count (passes since the page's
+ * last write, saturating at 255), which every change of state carries over
+ * (AG_CARRY).  Only ANON pages keep a hash: a COWED page's offset bits say
+ * where its mapping lies (agent_mappings), so it is hashed again each time
+ * it is examined, as KSM checksums its unstable pages; every change away
+ * from ANON drops HASHED (ag_to_anon, and the kind changes that set the
+ * offset).  No hash array: 8 bytes per page where there were 12.
  *
  * Exactness toward the index: every MERGED page is one reference the index
  * counts; a page leaves MERGED only through agent_release(), which queues
@@ -64,6 +69,21 @@ enum {
      ((uint64_t)(flags) & ((AG_FLAGS & ~(uint64_t)AG_KIND_MASK) | AG_IDLE_MASK)) |                 \
      ((uint64_t)(space) << 8) | ((uint64_t)(off) << 24))
 #define AG_MAX_SPACES 4096
+#define AG_HASH(p)    AG_OFF(p) /* ANON with HASHED */
+#define AG_OFF_MASK   (0xffffffffULL << 24)
+/* The word of an ANON page, hashed with hash. */
+static inline uint64_t ag_hashed(uint64_t p, uint32_t hash)
+{
+    return (p & ~AG_OFF_MASK) | ((uint64_t)hash << 24) | AG_HASHED;
+}
+/* p as an ANON page: an ANON page keeps its hash; any other drops what
+ * its offset bits held, and HASHED. */
+static inline uint64_t ag_to_anon(uint64_t p)
+{
+    if (AG_KIND(p) == AG_ANON)
+        return p;
+    return AG_MAKE(AG_ANON, 0, 0, p & AG_CARRY & ~(uint64_t)AG_HASHED);
+}
 
 #define AG_CHUNK_PAGES 512 /* 2 MiB: the granule of missing-fault registration */
 /* Words of SpAgent.missing (a bit per chunk, with room to spare). */
@@ -95,7 +115,6 @@ struct SpAgent {
     uint64_t npages;
     uint64_t first, end; /* gfns [first, end) take part */
     uint64_t *page;      /* state per guest page (see above) */
-    uint32_t *hash;      /* content hash, valid with AG_HASHED */
     uint64_t *dirty;     /* KVM_GET_DIRTY_LOG buffer */
     uint64_t *vmm_dirty; /* pages VMM threads wrote (atomic bits, always there) */
     int pagemap_fd;      /* /proc/self/pagemap (opened before the sandbox) */
@@ -148,6 +167,7 @@ struct SpAgent {
 };
 
 /* agent-scan.c, lock held */
+uint32_t agent_page_hash(const void *p); /* 32 bits of XXH3, as sh_page_hash */
 void agent_begin(SpAgent *a);
 void agent_scan(SpAgent *a, const SpProtoScan *s, GArray *cands, SpProtoCands *out);
 void agent_page_written(SpAgent *a, uint64_t gfn);

@@ -31,7 +31,7 @@
 #include "config.h"
 #include "sharing/agent-priv.h"
 
-static uint32_t page_hash(const void *p)
+uint32_t agent_page_hash(const void *p)
 {
     XXH64_hash_t h = XXH3_64bits(p, SP_PAGE_SIZE);
     return (uint32_t)(h ^ (h >> 32));
@@ -59,7 +59,6 @@ void agent_page_written(SpAgent *a, uint64_t gfn)
         if (agent_page_is_file(a, gfn, &present) || !present) {
             /* stale bit: the write preceded the merge, which saw its result */
             p &= ~(uint64_t)AG_VOLATILE;
-            p |= AG_HASHED;
             break;
         }
         a->cow_breaks++;
@@ -73,7 +72,7 @@ void agent_page_written(SpAgent *a, uint64_t gfn)
             break;
         }
         a->zero--;
-        p = (p & ~(uint64_t)AG_KIND_MASK) | AG_ANON;
+        p = ag_to_anon(p);
         break;
     default:
         break;
@@ -156,7 +155,7 @@ void agent_scan(SpAgent *a, const SpProtoScan *s, GArray *cands, SpProtoCands *o
     static uint32_t zero_hash;
     if (!zero_hash) {
         static const uint8_t zero[SP_PAGE_SIZE];
-        zero_hash = page_hash(zero);
+        zero_hash = agent_page_hash(zero);
     }
     uint64_t g = MAX(s->cursor, a->first), end = MIN(a->end, s->limit);
     uint32_t budget = s->budget;
@@ -173,12 +172,13 @@ void agent_scan(SpAgent *a, const SpProtoScan *s, GArray *cands, SpProtoCands *o
             continue;
         }
         const uint8_t *addr = a->mem->host + g * SP_PAGE_SIZE;
+        uint32_t hash = AG_HASH(p);
         if (!(p & AG_HASHED)) {
-            a->hash[g] = page_hash(addr);
-            a->page[g] = p | AG_HASHED;
+            hash = agent_page_hash(addr);
+            if (AG_KIND(p) == AG_ANON)
+                a->page[g] = ag_hashed(p, hash);
             out->work++;
         }
-        uint32_t hash = a->hash[g];
         if (a->use_zero_pages && hash == zero_hash && agent_zero_page(a, g)) {
             out->work++;
             continue;
@@ -201,7 +201,7 @@ void agent_unmerge_all(SpAgent *a)
         if (k == AG_MERGED || k == AG_COWED) {
             agent_unmerge_page(a, g);
         } else if (k == AG_ZERO) {
-            a->page[g] = (a->page[g] & ~(uint64_t)AG_KIND_MASK) | AG_ANON;
+            a->page[g] = ag_to_anon(a->page[g]);
             a->zero--;
         }
     }

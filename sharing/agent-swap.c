@@ -184,7 +184,7 @@ static bool evict_page(SpAgent *a, uint64_t g, const uint8_t *stored)
             a->page[g] = AG_MAKE(AG_ANON, 0, 0, p & AG_CARRY & ~(uint64_t)AG_HASHED);
             return false;
         }
-        p = AG_MAKE(AG_ANON, 0, 0, p & AG_CARRY);
+        p = ag_to_anon(p);
     }
     /* OUT before the drop, so that a fault after it asks for the slot; but
      * until the drop the page is still here, and the swap thread must not

@@ -167,12 +167,11 @@ static bool do_attach(SpAgent *a, SpProtoMsg *req)
         return reply_error(a, req, err->message);
     uint64_t words = (a->npages + 63) / 64;
     a->page = g_try_new0(uint64_t, a->npages);
-    a->hash = g_try_new0(uint32_t, a->npages);
     a->dirty = g_try_new0(uint64_t, words);
     a->refaulted = g_try_new0(uint64_t, words);
     a->back = g_try_new0(uint64_t, words);
     a->missing = g_try_new0(uint64_t, AG_MISSING_WORDS(a->npages));
-    if (!a->page || !a->hash || !a->dirty || !a->refaulted || !a->back || !a->missing)
+    if (!a->page || !a->dirty || !a->refaulted || !a->back || !a->missing)
         return reply_error(a, req, "not enough memory for the sharing metadata");
     a->first = at.share_end ? MIN(at.share_start / SP_PAGE_SIZE, a->npages) : 0;
     a->end =
@@ -250,11 +249,21 @@ static bool do_unmerge(SpAgent *a, SpProtoMsg *req)
     return reply_released(a, req);
 }
 
-/* A merge the index may ask: its page, unchanged since it was hashed. */
+/* A merge the index may ask: its page, unchanged since it was hashed (a
+ * COWED page keeps no hash: hashed again, unless written this pass). */
 static bool merge_item_ok(SpAgent *a, const SpProtoMergeItem *it)
 {
-    return it->gfn >= a->first && it->gfn < a->end && (a->page[it->gfn] & AG_HASHED) &&
-           a->hash[it->gfn] == it->hash && agent_can_merge(a, it->gfn, it->space, it->off);
+    if (it->gfn < a->first || it->gfn >= a->end)
+        return false;
+    uint64_t p = a->page[it->gfn];
+    uint32_t hash;
+    if (p & AG_HASHED)
+        hash = AG_HASH(p);
+    else if (AG_KIND(p) == AG_COWED && !(p & (AG_VOLATILE | AG_OUT)))
+        hash = agent_page_hash(a->mem->host + it->gfn * SP_PAGE_SIZE);
+    else
+        return false;
+    return hash == it->hash && agent_can_merge(a, it->gfn, it->space, it->off);
 }
 
 static bool do_merge(SpAgent *a, SpProtoMsg *req)
@@ -285,14 +294,13 @@ static bool do_space(SpAgent *a, SpProtoMsg *req)
     return reply(a, req, NULL, 0, NULL, 0);
 }
 
-/* Per guest page: the state word (with the swap clock's idle count) and
- * the hash, and five bitmaps (dirty log, VMM writes, refaulted, back,
+/* Per guest page: the state word (with the hash and the swap clock's idle
+ * count), and five bitmaps (dirty log, VMM writes, refaulted, back,
  * missing chunks). */
 static uint64_t agent_metadata_bytes(SpAgent *a)
 {
     uint64_t words = (a->npages + 63) / 64;
-    return a->npages * (sizeof(uint64_t) + sizeof(uint32_t)) + words * 8 * 4 +
-           AG_MISSING_WORDS(a->npages) * 8;
+    return a->npages * sizeof(uint64_t) + words * 8 * 4 + AG_MISSING_WORDS(a->npages) * 8;
 }
 
 static void fill_stats(SpAgent *a, SpProtoVmStats *st)
@@ -510,7 +518,6 @@ void sp_agent_free(SpAgent *a)
     if (a->status_fd >= 0)
         close(a->status_fd);
     g_free(a->page);
-    g_free(a->hash);
     g_free(a->dirty);
     g_free(a->vmm_dirty);
     g_free(a->refaulted);

@@ -57,13 +57,14 @@
 
 typedef struct ShMapLists ShMapLists; /* mappers.c */
 
+/* 20 bytes: the share set a pool frame belongs to is its pool's
+ * (sh_frame_group). */
 typedef struct ShFrame {
-    uint32_t hash;  /* new_frame; immutable: content hash (32 bits of XXH3) */
-    uint32_t refs;  /* counters.c; eng->lock: MERGED pages mapping it; 0 = free */
-    uint32_t group; /* new_frame; immutable: share set it belongs to */
-    uint32_t next;  /* sh_frame_link/unlink; eng->lock: next frame of the key, or NO_FRAME */
-    uint32_t pool;  /* new_frame; immutable: index in eng->pools (pool frames) */
-    uint32_t off;   /* new_frame; immutable: frame offset in that pool */
+    uint32_t hash; /* new_frame; immutable: content hash (32 bits of XXH3) */
+    uint32_t refs; /* counters.c; eng->lock: MERGED pages mapping it; 0 = free */
+    uint32_t next; /* sh_frame_link/unlink; eng->lock: next frame of the key, or NO_FRAME */
+    uint32_t pool; /* new_frame; immutable: index in eng->pools (pool frames) */
+    uint32_t off;  /* new_frame; immutable: frame offset in that pool */
 } ShFrame;
 
 /* Group frames (group-frames.c): frame ids with GF_BIT set. */
@@ -102,6 +103,7 @@ typedef struct ShGroupRec {
 
 typedef struct ShGFrame {
     ShFrame f;       /* as a pool frame's (pool, off unused) */
+    uint32_t group;  /* sh_gframe_index; eng->lock: the share set it was indexed for */
     ShGroupRec *rec; /* sh_gframe_index, grec_maybe_retire; eng->lock: NULL = a free slot */
     uint64_t off;    /* sh_gframe_index; eng->lock: page of the group's file */
 } ShGFrame;
@@ -285,7 +287,7 @@ int sh_frame_node(SpEngine *eng, uint32_t fid);
 /* The pool whose memfd is the file of fd (re-attach), adopting it if new. */
 uint32_t sh_pool_adopt(SpEngine *eng, int fd, uint32_t group);
 /* A new pool frame id for (pool, off), with its hash and share set. */
-uint32_t sh_frame_id_new(SpEngine *eng, uint32_t pool, uint32_t off, uint32_t hash, uint32_t group);
+uint32_t sh_frame_id_new(SpEngine *eng, uint32_t pool, uint32_t off, uint32_t hash);
 /* A frame for offset `off` of an adopted pool (hashed from its content). */
 uint32_t sh_pool_frame_adopt(SpEngine *eng, uint32_t pool, uint32_t off);
 void sh_pools_free(SpEngine *eng);

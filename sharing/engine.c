@@ -27,9 +27,10 @@
  * of readers cannot stop the scan.  A waiter gets the lock at the next
  * batch's end.
  *
- * Metadata: in the index, 4 bytes per guest page (fid_of) plus 24 bytes per
- * frame and the index tables; in each VM process, 12 bytes per page (state
- * word + hash) and two bitmaps.  Both are reported as metadata_bytes.
+ * Metadata: in the index, 4 bytes per guest page (fid_of) plus 20 bytes per
+ * frame, its mapper list and the index tables; in each VM process, 8 bytes
+ * per page (the state word, which holds an ANON page's hash) and five
+ * bitmaps.  Both are reported as metadata_bytes.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -160,10 +160,19 @@ void sh_grecs_prepare(SpEngine *eng, SpRmapVm *rv)
     }
 }
 
+/* The share set whose stable index holds frame fid. */
+static uint32_t sh_frame_group(SpEngine *eng, uint32_t fid)
+{
+    if (sh_is_gframe(fid))
+        return gframe(eng, fid)->group;
+    ShPool *p = g_ptr_array_index(eng->pools, sh_frame(eng, fid)->pool);
+    return p->group;
+}
+
 void sh_frame_link(SpEngine *eng, uint32_t fid)
 {
     ShFrame *f = sh_frame(eng, fid);
-    uint64_t key = sh_key(f->group, sh_frame_node(eng, fid), f->hash);
+    uint64_t key = sh_key(sh_frame_group(eng, fid), sh_frame_node(eng, fid), f->hash);
     uint32_t head = NO_FRAME;
     f->next = index_map_get(&eng->stable, key, &head) ? head : NO_FRAME;
     index_map_set(&eng->stable, key, fid);
@@ -172,7 +181,7 @@ void sh_frame_link(SpEngine *eng, uint32_t fid)
 void sh_frame_unlink(SpEngine *eng, uint32_t fid)
 {
     ShFrame *f = sh_frame(eng, fid);
-    uint64_t key = sh_key(f->group, sh_frame_node(eng, fid), f->hash);
+    uint64_t key = sh_key(sh_frame_group(eng, fid), sh_frame_node(eng, fid), f->hash);
     uint32_t head = NO_FRAME;
     if (!index_map_get(&eng->stable, key, &head))
         return;
@@ -310,7 +319,7 @@ static uint32_t gframe_index_page(SpEngine *eng, ShGroupRec *rec, uint64_t off, 
     uint32_t fid = idx | GF_BIT;
     ShGFrame *g = gframe(eng, fid);
     *g = (ShGFrame){
-        .f = {.hash = hash, .refs = 0, .group = group, .next = NO_FRAME}, .rec = rec, .off = off};
+        .f = {.hash = hash, .refs = 0, .next = NO_FRAME}, .group = group, .rec = rec, .off = off};
     rec->gf[off] = idx + 1;
     sh_frame_link(eng, fid);
     return fid;

@@ -124,7 +124,7 @@ uint32_t sh_pool_adopt(SpEngine *eng, int fd, uint32_t group)
     return eng->pools->len - 1;
 }
 
-uint32_t sh_frame_id_new(SpEngine *eng, uint32_t pool, uint32_t off, uint32_t hash, uint32_t group)
+uint32_t sh_frame_id_new(SpEngine *eng, uint32_t pool, uint32_t off, uint32_t hash)
 {
     uint32_t fid;
     if (eng->frame_free->len) {
@@ -136,8 +136,8 @@ uint32_t sh_frame_id_new(SpEngine *eng, uint32_t pool, uint32_t off, uint32_t ha
             return NO_FRAME;
         g_array_set_size(eng->frames, fid + 1);
     }
-    g_array_index(eng->frames, ShFrame, fid) = (ShFrame){
-        .hash = hash, .refs = 0, .group = group, .next = NO_FRAME, .pool = pool, .off = off};
+    g_array_index(eng->frames, ShFrame, fid) =
+        (ShFrame){.hash = hash, .refs = 0, .next = NO_FRAME, .pool = pool, .off = off};
     ShPool *p = g_ptr_array_index(eng->pools, pool);
     if (off >= p->fid_of_off->len)
         g_array_set_size(p->fid_of_off, off + 1);
@@ -153,7 +153,7 @@ uint32_t sh_pool_frame_adopt(SpEngine *eng, uint32_t pool, uint32_t off)
     if (off < p->fid_of_off->len && g_array_index(p->fid_of_off, uint32_t, off))
         return g_array_index(p->fid_of_off, uint32_t, off) - 1;
     XXH64_hash_t h = XXH3_64bits(sp_frame_pool_ptr(&p->fp, off), SP_PAGE_SIZE);
-    uint32_t fid = sh_frame_id_new(eng, pool, off, (uint32_t)(h ^ (h >> 32)), p->group);
+    uint32_t fid = sh_frame_id_new(eng, pool, off, (uint32_t)(h ^ (h >> 32)));
     if (fid != NO_FRAME)
         sh_frame_link(eng, fid);
     return fid;

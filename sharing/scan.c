@@ -127,10 +127,10 @@ typedef struct Batch {
 
 /* Frame `off` of pool `pool`, allocated, becomes frame content's id. */
 static uint32_t new_frame_at(SpEngine *eng, uint32_t pool, uint32_t off, const void *content,
-                             uint32_t hash, uint32_t group)
+                             uint32_t hash)
 {
     ShPool *p = g_ptr_array_index(eng->pools, pool);
-    uint32_t fid = sh_frame_id_new(eng, pool, off, hash, group);
+    uint32_t fid = sh_frame_id_new(eng, pool, off, hash);
     if (fid == NO_FRAME) {
         sp_frame_pool_free(&p->fp, off);
         return NO_FRAME;
@@ -440,8 +440,7 @@ static void fill_frames(SpEngine *eng, SpEngineVm *vm, Batch *b, guint first, gu
             uint32_t off = run != UINT32_MAX ? run + (m - k) : sp_frame_pool_alloc(&p->fp, 1);
             if (off == UINT32_MAX)
                 continue;
-            pd->fid = new_frame_at(eng, pool[k], off, pages + (uint64_t)m * SP_PAGE_SIZE, pd->hash,
-                                   vm->group);
+            pd->fid = new_frame_at(eng, pool[k], off, pages + (uint64_t)m * SP_PAGE_SIZE, pd->hash);
             if (pd->fid != NO_FRAME)
                 g_array_append_val(fresh, pd->fid);
         }
