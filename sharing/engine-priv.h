@@ -8,7 +8,8 @@
  * set's pool memfd: ShFrame in eng->frames, with its pool and offset) or,
  * with GF_BIT set, a *group frame* (a page of a clone group's file:
  * ShGFrame in eng->gframes).  refs = MERGED pages mapping the frame;
- * mappers[fid] lists them (vm slot << 40 | gfn), KSM's rmap_items, which is
+ * mappers[fid] lists them (vm slot, gfn: 4-byte words while they fit,
+ * mappers.c), KSM's rmap_items, which is
  * how the reverse map walks a frame (mappers.c, rmap/rmap.h); and each VM's
  * fid_of[gfn] says which frame its page maps (NO_FRAME: none).  A pool frame
  * is in the stable index (key: share set << 32 | hash) from the merges that
@@ -178,7 +179,7 @@ struct SpEngine {
     GPtrArray *pools;       /* pools.c; eng->lock: ShPool *, by index */
     GArray *frames;         /* scan.c, counters.c; eng->lock: ShFrame by pool fid */
     GArray *frame_free;     /* counters.c, new_frame; eng->lock: free pool fids (uint32) */
-    ShMapLists *mappers;    /* counters.c; eng->lock: per frame, its slot << 40 | gfn words */
+    ShMapLists *mappers;    /* counters.c; eng->lock: per frame, its mappers (mappers.c) */
     GArray *gframes;        /* scanner, detach (retire); eng->lock: ShGFrame by index */
     GArray *gframe_free;    /* sh_gframe_index, grec_maybe_retire; eng->lock: free indices */
     ShMapLists *gmappers;   /* counters.c; eng->lock: per group frame, like mappers */
@@ -339,9 +340,23 @@ uint64_t sh_gframes_bytes(SpEngine *eng);
 ShMapLists *sh_maplists_new(void);
 void sh_maplists_free(ShMapLists *l);
 uint64_t sh_maplists_bytes(const ShMapLists *l); /* its memory, free blocks included */
-/* The mappers of a frame (pool or group frame id): *n words, NULL when
- * none; valid until the next add or remove (eng->lock held). */
-const uint64_t *sh_mapper_words(SpEngine *eng, uint32_t frame, uint32_t *n);
+/* The mappers of a frame (pool or group frame id), n of them; valid
+ * until the next add or remove (eng->lock held).  sh_mappers_at gives
+ * mapper i as vm slot << 40 | gfn. */
+#define SH_NARROW_GFN_BITS 24 /* 4-byte words: see mappers.c */
+typedef struct ShMappers {
+    const void *w; /* the words: uint32_t, or uint64_t when wide */
+    uint32_t n;
+    bool wide;
+} ShMappers;
+ShMappers sh_mappers(SpEngine *eng, uint32_t frame);
+static inline uint64_t sh_mappers_at(const ShMappers *m, uint32_t i)
+{
+    if (m->wide)
+        return ((const uint64_t *)m->w)[i];
+    uint32_t w = ((const uint32_t *)m->w)[i];
+    return (uint64_t)(w >> SH_NARROW_GFN_BITS) << 40 | (w & ((1u << SH_NARROW_GFN_BITS) - 1));
+}
 void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
 void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
 uint32_t sh_mapper_count(SpEngine *eng, uint32_t frame);

@@ -33,7 +33,13 @@ static uint64_t mapper_word(SpEngineVm *vm, uint64_t gfn)
  * packed into a new slab of the size they need: the memory goes back.
  * What the slab holds, free blocks included, is counted as metadata.  What this replaced, a
  * GArray per frame, cost about 88 bytes for a frame with 4 mappers; this
- * costs 40. */
+ * costs 24.
+ *
+ * Words are 4 bytes (narrow: slot << SH_NARROW_GFN_BITS | gfn) while every
+ * mapper fits - VM slots below 256, guest pages below 2^24 (64 GiB) - and
+ * 8 bytes (wide: slot << 40 | gfn) from the first one that does not: the
+ * slab is then packed into wide words, for good.  Outside this file a
+ * mapper is always the wide form (sh_mappers_at). */
 typedef struct ShMapList {
     uint32_t off; /* the block's first word in the slab */
     uint32_t len; /* words; 0: no block */
@@ -43,12 +49,46 @@ typedef struct ShMapList {
 
 struct ShMapLists {
     GArray *lists;           /* ShMapList by (pool or group) frame index */
-    uint64_t *slab;          /* words */
+    void *slab;              /* words: uint32_t (narrow) or uint64_t (wide) */
+    bool wide;               /* 8-byte words */
     uint64_t used;           /* words handed out (high-water mark) */
     uint64_t cap;            /* words allocated */
     uint64_t inuse;          /* words in blocks that hold a list */
     uint32_t free1[CLASSES]; /* per block size: first free block's off + 1, 0: none */
 };
+
+static size_t word_size(const ShMapLists *l)
+{
+    return l->wide ? sizeof(uint64_t) : sizeof(uint32_t);
+}
+
+/* Word i as it is stored (a mapper in its slab's form, or a free link). */
+static uint64_t raw_get(const ShMapLists *l, uint64_t i)
+{
+    return l->wide ? ((uint64_t *)l->slab)[i] : ((uint32_t *)l->slab)[i];
+}
+
+static void raw_set(ShMapLists *l, uint64_t i, uint64_t w)
+{
+    if (l->wide)
+        ((uint64_t *)l->slab)[i] = w;
+    else
+        ((uint32_t *)l->slab)[i] = (uint32_t)w;
+}
+
+static bool fits_narrow(uint64_t w)
+{
+    return (w >> 40) < (1u << (32 - SH_NARROW_GFN_BITS)) &&
+           (w & ((1ULL << 40) - 1)) < (1u << SH_NARROW_GFN_BITS);
+}
+
+/* A mapper (wide form) as the slab stores it. */
+static uint64_t stored(const ShMapLists *l, uint64_t w)
+{
+    if (l->wide)
+        return w;
+    return (w >> 40) << SH_NARROW_GFN_BITS | (w & ((1ULL << 40) - 1));
+}
 
 ShMapLists *sh_maplists_new(void)
 {
@@ -68,7 +108,7 @@ void sh_maplists_free(ShMapLists *l)
 
 uint64_t sh_maplists_bytes(const ShMapLists *l)
 {
-    return l->lists->len * sizeof(ShMapList) + l->cap * sizeof(uint64_t);
+    return l->lists->len * sizeof(ShMapList) + l->cap * word_size(l);
 }
 
 static unsigned cls_of(uint32_t len)
@@ -80,7 +120,7 @@ static uint32_t block_get(ShMapLists *l, unsigned cls)
 {
     if (l->free1[cls]) {
         uint32_t off = l->free1[cls] - 1;
-        l->free1[cls] = (uint32_t)l->slab[off];
+        l->free1[cls] = (uint32_t)raw_get(l, off);
         l->inuse += 1ULL << cls;
         return off;
     }
@@ -88,7 +128,7 @@ static uint32_t block_get(ShMapLists *l, unsigned cls)
     g_assert(want <= UINT32_MAX); /* 32 GiB of lists: far past any VM set */
     if (want > l->cap) {
         l->cap = MAX(want, l->cap + l->cap / 2 + 64);
-        l->slab = g_renew(uint64_t, l->slab, l->cap);
+        l->slab = g_realloc_n(l->slab, l->cap, word_size(l));
     }
     uint32_t off = (uint32_t)l->used;
     l->used = want;
@@ -98,28 +138,41 @@ static uint32_t block_get(ShMapLists *l, unsigned cls)
 
 static void block_put(ShMapLists *l, uint32_t off, unsigned cls)
 {
-    l->slab[off] = l->free1[cls];
+    raw_set(l, off, l->free1[cls]);
     l->free1[cls] = off + 1;
     l->inuse -= 1ULL << cls;
 }
 
-/* Every list into a new slab, its blocks one after the other. */
-static void pack(ShMapLists *l)
+static void block_move(ShMapLists *l, uint32_t to, uint32_t from, uint32_t n)
 {
-    uint64_t *old = l->slab;
+    size_t ws = word_size(l);
+    memcpy((uint8_t *)l->slab + to * ws, (uint8_t *)l->slab + from * ws, n * ws);
+}
+
+/* Every list into a new slab, its blocks one after the other; wide: in
+ * 8-byte words from now on. */
+static void pack(ShMapLists *l, bool wide)
+{
+    ShMapLists old = *l;
+    l->wide = wide;
     l->cap = l->inuse + l->inuse / 4 + 64;
-    l->slab = g_new(uint64_t, l->cap);
+    l->slab = g_malloc_n(l->cap, word_size(l));
     l->used = 0;
     for (guint i = 0; i < l->lists->len; i++) {
         ShMapList *m = &g_array_index(l->lists, ShMapList, i);
         if (!m->len)
             continue;
-        memcpy(l->slab + l->used, old + m->off, m->len * sizeof(uint64_t));
+        for (uint32_t k = 0; k < m->len; k++) {
+            uint64_t w = raw_get(&old, m->off + k);
+            if (wide && !old.wide)
+                w = (w >> SH_NARROW_GFN_BITS) << 40 | (w & ((1u << SH_NARROW_GFN_BITS) - 1));
+            raw_set(l, l->used + k, w);
+        }
         m->off = (uint32_t)l->used;
         l->used += 1ULL << cls_of(m->len);
     }
     memset(l->free1, 0, sizeof(l->free1));
-    g_free(old);
+    g_free(old.slab);
 }
 
 /* The lists of a frame id (pool or group frame) and its index there. */
@@ -132,17 +185,22 @@ static ShMapLists *lists_of(SpEngine *eng, uint32_t *fid)
     return eng->mappers;
 }
 
-const uint64_t *sh_mapper_words(SpEngine *eng, uint32_t frame, uint32_t *n)
+ShMappers sh_mappers(SpEngine *eng, uint32_t frame)
 {
     ShMapLists *l = lists_of(eng, &frame);
     ShMapList *m = frame < l->lists->len ? &g_array_index(l->lists, ShMapList, frame) : NULL;
-    *n = m ? m->len : 0;
-    return *n ? l->slab + m->off : NULL;
+    if (!m || !m->len)
+        return (ShMappers){.n = 0};
+    return (ShMappers){
+        .w = (uint8_t *)l->slab + m->off * word_size(l), .n = m->len, .wide = l->wide};
 }
 
 void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
 {
     ShMapLists *l = lists_of(eng, &frame);
+    uint64_t w = mapper_word(vm, gfn);
+    if (!l->wide && !fits_narrow(w))
+        pack(l, true);
     if (frame >= l->lists->len)
         g_array_set_size(l->lists, frame + 1);
     ShMapList *m = &g_array_index(l->lists, ShMapList, frame);
@@ -151,11 +209,11 @@ void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
         m->off = block_get(l, 0);
     } else if ((m->len & (m->len - 1)) == 0) { /* its block is full: one twice the size */
         uint32_t off = block_get(l, cls_of(m->len + 1));
-        memcpy(l->slab + off, l->slab + m->off, m->len * sizeof(uint64_t));
+        block_move(l, off, m->off, m->len);
         block_put(l, m->off, cls_of(m->len));
         m->off = off;
     }
-    l->slab[m->off + m->len++] = mapper_word(vm, gfn);
+    raw_set(l, m->off + m->len++, stored(l, w));
 }
 
 void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
@@ -163,21 +221,24 @@ void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gf
     ShMapLists *l = lists_of(eng, &frame);
     ShMapList *m = frame < l->lists->len ? &g_array_index(l->lists, ShMapList, frame) : NULL;
     uint64_t w = mapper_word(vm, gfn);
+    if (!l->wide && !fits_narrow(w))
+        m = NULL; /* never listed */
+    w = stored(l, w);
     for (uint32_t i = 0; m && i < m->len; i++) {
-        if (l->slab[m->off + i] != w)
+        if (raw_get(l, m->off + i) != w)
             continue;
         unsigned cls = cls_of(m->len);
-        l->slab[m->off + i] = l->slab[m->off + m->len - 1];
+        raw_set(l, m->off + i, raw_get(l, m->off + m->len - 1));
         if (--m->len == 0) {
             block_put(l, m->off, cls);
         } else if (cls_of(m->len) < cls) { /* fits in half its block: move */
             uint32_t off = block_get(l, cls_of(m->len));
-            memcpy(l->slab + off, l->slab + m->off, m->len * sizeof(uint64_t));
+            block_move(l, off, m->off, m->len);
             block_put(l, m->off, cls);
             m->off = off;
         }
         if (l->cap >= 65536 && l->inuse < l->cap / 2)
-            pack(l);
+            pack(l, l->wide);
         return;
     }
     g_warn_if_reached(); /* every MERGED page is listed */
@@ -185,9 +246,7 @@ void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gf
 
 uint32_t sh_mapper_count(SpEngine *eng, uint32_t frame)
 {
-    uint32_t n;
-    sh_mapper_words(eng, frame, &n);
-    return n;
+    return sh_mappers(eng, frame).n;
 }
 
 void sh_mappers_free(SpEngine *eng)
@@ -222,10 +281,9 @@ static uint64_t walk_list(SpEngine *eng, uint32_t fid, unsigned flags, SpRmapVis
                           void *visit_opaque, bool *stopped)
 {
     uint64_t n = 0;
-    uint32_t len;
-    const uint64_t *m = sh_mapper_words(eng, fid, &len);
-    for (uint32_t i = 0; i < len; i++) {
-        uint64_t w = m[i];
+    ShMappers m = sh_mappers(eng, fid);
+    for (uint32_t i = 0; i < m.n; i++) {
+        uint64_t w = sh_mappers_at(&m, i);
         SpEngineVm *vm = eng->vm_slots[w >> 40];
         uint64_t gfn = w & ((1ULL << 40) - 1);
         if ((flags & SP_RMAP_EXACT) && page_is_private(vm, gfn))

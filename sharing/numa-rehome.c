@@ -64,16 +64,15 @@ static GArray *collect_votes(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaq
             mask_of_slot[s] = vm_nodes(eng->vm_slots[s]->id, opaque);
     for (guint fid = 0; fid < eng->frames->len; fid++) {
         const ShFrame *f = &g_array_index(eng->frames, ShFrame, fid);
-        uint32_t nm;
-        const uint64_t *m = sh_mapper_words(eng, fid, &nm);
-        if (!f->refs || !nm || f->pool >= eng->pools->len ||
+        ShMappers m = sh_mappers(eng, fid);
+        if (!f->refs || !m.n || f->pool >= eng->pools->len ||
             ((ShPool *)eng->pools->pdata[f->pool])->node >= 0)
             continue; /* free, or a node's own frame (merge_across_nodes=0): it stays */
         Vote v = {.addr = ((ShPool *)eng->pools->pdata[f->pool])->fp.view +
                           (uint64_t)f->off * SP_PAGE_SIZE};
         bool any = false;
-        for (uint32_t i = 0; i < nm; i++) {
-            uint64_t slot = m[i] >> 40;
+        for (uint32_t i = 0; i < m.n; i++) {
+            uint64_t slot = sh_mappers_at(&m, i) >> 40;
             uint64_t mask = slot < eng->nslots ? mask_of_slot[slot] : 0;
             v.total++;
             for (int n = 0; n < REHOME_NODES; n++)

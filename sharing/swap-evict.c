@@ -305,18 +305,17 @@ static bool frame_evictable(SpEngine *eng, ShSwap *sw, uint32_t fid, SpEngineVm 
     if (!f->refs || f->pool == NO_SPACE || sh_swap_frame_is_out(eng, fid) ||
         ((ShPool *)g_ptr_array_index(eng->pools, f->pool))->adopted)
         return false;
-    uint32_t n;
-    const uint64_t *m = sh_mapper_words(eng, fid, &n);
+    ShMappers m = sh_mappers(eng, fid);
     bool has_only = only == NULL;
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t w = m[i];
+    for (uint32_t i = 0; i < m.n; i++) {
+        uint64_t w = sh_mappers_at(&m, i);
         uint32_t slot = (uint32_t)(w >> 40);
         SpEngineVm *vm = slot < eng->nslots ? eng->vm_slots[slot] : NULL;
         if (!vm || vm->broken || vm->hold || !sh_swap_vm_find(sw, vm))
             return false;
         has_only |= vm == only;
     }
-    return n && has_only;
+    return m.n && has_only;
 }
 
 /* Pick up to max frames from the clock; lock held. */
@@ -342,10 +341,9 @@ static bool prep_mappers(SpEngine *eng, GArray *fids)
     g_autoptr(GHashTable) per_vm =
         g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)g_array_unref);
     for (guint i = 0; i < fids->len; i++) {
-        uint32_t n;
-        const uint64_t *m = sh_mapper_words(eng, g_array_index(fids, uint32_t, i), &n);
-        for (uint32_t k = 0; k < n; k++) {
-            uint64_t w = m[k];
+        ShMappers m = sh_mappers(eng, g_array_index(fids, uint32_t, i));
+        for (uint32_t k = 0; k < m.n; k++) {
+            uint64_t w = sh_mappers_at(&m, k);
             SpEngineVm *vm = eng->vm_slots[w >> 40];
             GArray *g = g_hash_table_lookup(per_vm, vm);
             if (!g) {

@@ -40,6 +40,11 @@ check_PROGRAMS += tests/test-index-map
 TESTS += tests/test-index-map
 tests_test_index_map_LDADD = $(TEST_LDADD)
 
+# The engine's mapper lists alone.
+check_PROGRAMS += tests/test-mappers
+TESTS += tests/test-mappers
+tests_test_mappers_LDADD = $(TEST_LDADD)
+
 # VM clones and the reverse map, with real VMs.
 check_PROGRAMS += tests/test-clone
 TESTS += tests/test-clone
