@@ -426,7 +426,7 @@ bool agent_unmerge_page(SpAgent *a, uint64_t gfn)
     wake(a, addr);
     if (AG_KIND(old) == AG_MERGED)
         agent_release(a, gfn, old);
-    a->page[gfn] = AG_MAKE(AG_ANON, 0, 0, old & AG_CARRY & ~(uint64_t)AG_HASHED);
+    a->page[gfn] = ag_to_anon(old); /* MERGED or COWED: no hash kept */
     return true;
 }
 

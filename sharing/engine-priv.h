@@ -350,12 +350,15 @@ typedef struct ShMappers {
     bool wide;
 } ShMappers;
 ShMappers sh_mappers(SpEngine *eng, uint32_t frame);
+static inline uint64_t sh_mapper_widen(uint32_t w) /* a 4-byte word, as slot << 40 | gfn */
+{
+    return (uint64_t)(w >> SH_NARROW_GFN_BITS) << 40 | (w & ((1u << SH_NARROW_GFN_BITS) - 1));
+}
 static inline uint64_t sh_mappers_at(const ShMappers *m, uint32_t i)
 {
     if (m->wide)
         return ((const uint64_t *)m->w)[i];
-    uint32_t w = ((const uint32_t *)m->w)[i];
-    return (uint64_t)(w >> SH_NARROW_GFN_BITS) << 40 | (w & ((1u << SH_NARROW_GFN_BITS) - 1));
+    return sh_mapper_widen(((const uint32_t *)m->w)[i]);
 }
 void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
 void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);

@@ -165,7 +165,7 @@ static void pack(ShMapLists *l, bool wide)
         for (uint32_t k = 0; k < m->len; k++) {
             uint64_t w = raw_get(&old, m->off + k);
             if (wide && !old.wide)
-                w = (w >> SH_NARROW_GFN_BITS) << 40 | (w & ((1u << SH_NARROW_GFN_BITS) - 1));
+                w = sh_mapper_widen((uint32_t)w);
             raw_set(l, l->used + k, w);
         }
         m->off = (uint32_t)l->used;
