@@ -48,6 +48,10 @@ typedef struct Sample {
     double t, saved_frac, cpu_s;
 } Sample;
 
+/* SpEngineStats' parts of metadata_bytes, in this order. */
+static const char *const META_PARTS[6] = {"vm",      "frame_ids", "frames",
+                                          "mappers", "stable",    "unstable"};
+
 typedef struct Result {
     const char *name;
     double t95, cpu95, t99, cpu99; /* -1 if never reached */
@@ -57,6 +61,7 @@ typedef struct Result {
     double churn_cpu_frac;      /* CPU of the engine/ksmd during churn, fraction of a core */
     double churn_saved_frac;    /* saving kept during churn */
     double meta_bytes_per_page; /* engine metadata per guest page (KSM: estimate, see text) */
+    double meta_parts[6];       /* samepage: the same, part by part (META_PARTS) */
     double mappings_per_vm;
     bool ksm, advisor;            /* the kernel's KSM; samepage with advisor_mode=1 */
     double scan_time_s, scan_cpu; /* samepage: its last full scan during churn, and its CPU */
@@ -382,7 +387,13 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
         r->mappings_per_vm = maps / nvms;
         SpEngineStats st;
         sp_engine_get_stats(h->engine, &st);
-        r->meta_bytes_per_page = (double)st.metadata_bytes / ((double)nvms * mem_mib * 256);
+        double gp = (double)nvms * mem_mib * 256;
+        r->meta_bytes_per_page = (double)st.metadata_bytes / gp;
+        const uint64_t parts[6] = {st.metadata_vm_bytes,     st.metadata_frame_ids_bytes,
+                                   st.metadata_frames_bytes, st.metadata_mappers_bytes,
+                                   st.metadata_stable_bytes, st.metadata_unstable_bytes};
+        for (int p = 0; p < 6; p++)
+            r->meta_parts[p] = parts[p] / gp;
     } else {
         /* KSM: one rmap_item (64 B) per scanned page plus stable nodes; the VMAs are untouched. */
         r->meta_bytes_per_page = 64.0 * achievable / ((double)nvms * mem_mib * 256);
@@ -551,6 +562,15 @@ int main(int argc, char **argv)
                "figures); churn CPU measured here %.1f %%\n",
                adv_target_s, adv_max_cpu, res[4].scan_time_s, 100 * res[4].scan_cpu,
                100 * res[4].churn_cpu_frac);
+    printf("\nsamepage's metadata per guest page at convergence, part by part (B/page):\n");
+    for (int i = 0; i < nres; i++) {
+        if (res[i].ksm)
+            continue;
+        printf("%-17s", res[i].name);
+        for (int p = 0; p < 6; p++)
+            printf(" %s %.2f", META_PARTS[p], res[i].meta_parts[p]);
+        printf("\n");
+    }
     printf("\nWhere the wall time to convergence went, for the engine's threads (samepage: "
            "sp-engine + every sp-agent) or ksmd, and what the sampler cost:\n"
            "%-17s %8s %8s %8s %9s %9s %8s %9s\n",
@@ -579,12 +599,17 @@ int main(int argc, char **argv)
                 "3f,\"agents_cpu_s\":%.3f,"
                 "\"max_cores\":%.3f,\"run_s\":%.3f,\"wait_s\":%.3f,\"voluntary_switches\":"
                 "%" G_GUINT64_FORMAT ",\"involuntary_switches\":%" G_GUINT64_FORMAT
-                ",\"sampler_s\":%.3f,\"samples\":[",
+                ",\"sampler_s\":%.3f,",
                 i ? "," : "", r->name, r->t95, r->cpu95, r->t99, r->cpu99, r->final_frac,
                 r->achievable_pages, r->host_pages, r->churn_cpu_frac, r->churn_saved_frac,
                 r->meta_bytes_per_page, r->mappings_per_vm, r->kernel_bytes_per_page,
                 r->index_cpu_s, r->agents_cpu_s, r->max_cores, r->run_s, r->wait_s, r->vol,
                 r->invol, r->sampler_s);
+            g_string_append(j, "\"metadata_parts_per_page\":{");
+            for (int p = 0; p < 6; p++)
+                g_string_append_printf(j, "%s\"%s\":%.2f", p ? "," : "", META_PARTS[p],
+                                       r->meta_parts[p]);
+            g_string_append(j, "},\"samples\":[");
             for (guint s = 0; s < r->samples->len; s++) {
                 Sample *sm = &g_array_index(r->samples, Sample, s);
                 g_string_append_printf(j, "%s[%.2f,%.4f,%.3f]", s ? "," : "", sm->t, sm->saved_frac,

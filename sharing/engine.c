@@ -30,7 +30,9 @@
  * Metadata: in the index, 4 bytes per guest page (fid_of) plus 20 bytes per
  * frame, its mapper list and the index tables; in each VM process, 8 bytes
  * per page (the state word, which holds an ANON page's hash) and five
- * bitmaps.  Both are reported as metadata_bytes.
+ * bitmaps.  Both are reported as metadata_bytes, and part by part
+ * (SpEngineStats: the VM processes', the frame ids, the frame records and
+ * offset tables, the mapper lists, the stable index, the unstable table).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -665,23 +667,32 @@ void sp_engine_reattach_done(SpEngine *eng, bool all_attached)
     g_mutex_unlock(&eng->lock);
 }
 
-/* The engine's own memory: frames and their mapper lists, the pools'
- * offset tables, the index, and per VM its frame ids, the budget's
- * refused bits and its agent's tables. */
-static uint64_t engine_metadata(SpEngine *eng)
+/* The engine's own memory, part by part (SpEngineStats): frames and their
+ * mapper lists, the pools' offset tables, the two index tables, and per VM
+ * its frame ids, the budget's refused bits and its agent's tables. */
+static void engine_metadata(SpEngine *eng, SpEngineStats *out)
 {
-    uint64_t b = eng->frames->len * sizeof(ShFrame) + sh_gframes_bytes(eng) +
-                 index_map_bytes(&eng->stable) + index_map_bytes(&eng->unstable) +
-                 sh_maplists_bytes(eng->mappers) + sh_maplists_bytes(eng->gmappers);
+    out->metadata_frames_bytes = eng->frames->len * sizeof(ShFrame) + sh_gframes_bytes(eng);
     for (guint p = 0; p < eng->pools->len; p++)
-        b += ((ShPool *)eng->pools->pdata[p])->fid_of_off->len * sizeof(uint32_t);
+        out->metadata_frames_bytes +=
+            ((ShPool *)eng->pools->pdata[p])->fid_of_off->len * sizeof(uint32_t);
+    out->metadata_mappers_bytes =
+        sh_maplists_bytes(eng->mappers) + sh_maplists_bytes(eng->gmappers);
+    out->metadata_stable_bytes = index_map_bytes(&eng->stable);
+    out->metadata_unstable_bytes = index_map_bytes(&eng->unstable);
+    out->metadata_frame_ids_bytes = 0;
+    out->metadata_vm_bytes = 0;
     for (uint32_t s = 0; s < eng->nslots; s++) {
         SpEngineVm *vm = eng->vm_slots[s];
-        if (vm)
-            b += vm->npages * sizeof(uint32_t) +
-                 (vm->map_refused ? (vm->npages + 63) / 64 * 8 : 0) + vm->agent.metadata_bytes;
+        if (!vm)
+            continue;
+        out->metadata_frame_ids_bytes +=
+            vm->npages * sizeof(uint32_t) + (vm->map_refused ? (vm->npages + 63) / 64 * 8 : 0);
+        out->metadata_vm_bytes += vm->agent.metadata_bytes;
     }
-    return b;
+    out->metadata_bytes = out->metadata_vm_bytes + out->metadata_frame_ids_bytes +
+                          out->metadata_frames_bytes + out->metadata_mappers_bytes +
+                          out->metadata_stable_bytes + out->metadata_unstable_bytes;
 }
 
 /* eng->lock held: ask the agent for its figures (a round trip). */
@@ -707,7 +718,7 @@ void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
 {
     sh_engine_lock(eng);
     *out = eng->stats;
-    out->metadata_bytes = engine_metadata(eng);
+    engine_metadata(eng, out);
     out->pool_frames = sh_pools_in_use(eng);
     out->saved_bytes = (out->pages_sharing + out->zero_pages) * SP_PAGE_SIZE;
     out->general_profit = (int64_t)out->saved_bytes - (int64_t)out->metadata_bytes;

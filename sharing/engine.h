@@ -94,8 +94,15 @@ typedef struct SpEngineStats {
     int64_t general_profit;  /* saved_bytes minus metadata_bytes */
     uint64_t saved_bytes;    /* (pages_sharing + zero_pages) x 4096: memory the sharing saves */
     uint64_t metadata_bytes; /* the engine's own memory for page tables, index and frames */
-    uint64_t merges;         /* merge events, cumulative */
-    uint64_t map_skipped;    /* merges the mapping budget refused in the last full pass, all VMs */
+    /* metadata_bytes, part by part (they sum to it) */
+    uint64_t metadata_vm_bytes;        /* in the VM processes: state words, bitmaps */
+    uint64_t metadata_frame_ids_bytes; /* the index's frame id per guest page, refused bits */
+    uint64_t metadata_frames_bytes;    /* frame records, pools' offset tables */
+    uint64_t metadata_mappers_bytes;   /* the frames' mapper lists (the reverse map) */
+    uint64_t metadata_stable_bytes;    /* the stable index's table */
+    uint64_t metadata_unstable_bytes;  /* the unstable table (sized for a pass's peak) */
+    uint64_t merges;                   /* merge events, cumulative */
+    uint64_t map_skipped;  /* merges the mapping budget refused in the last full pass, all VMs */
     uint64_t cow_breaks;   /* shares broken by a guest write (seen in the dirty log), cumulative */
     uint64_t frames_freed; /* frames whose last mapper went, cumulative */
     uint64_t wp_faults_seen; /* guest writes caught blocked inside a merge window (test delay) */

@@ -50,6 +50,32 @@ static void expect_counters(Harness *h, const char *step, Want w)
     g_assert_cmpuint(st.pages_unshared, ==, w.unshared);
 }
 
+/* metadata_bytes, part by part: the parts sum to it, and each holds at
+ * least what its structures need for `pages` guest pages and `frames`
+ * frames (4-byte frame ids, 8-byte state words, 20-byte frame records). */
+static void expect_metadata(Harness *h, uint64_t pages, uint64_t frames)
+{
+    SpEngineStats st;
+    sp_engine_get_stats(h->engine, &st);
+    g_test_message("metadata %" G_GUINT64_FORMAT ": vm %" G_GUINT64_FORMAT
+                   " frame ids %" G_GUINT64_FORMAT " frames %" G_GUINT64_FORMAT
+                   " mappers %" G_GUINT64_FORMAT " stable %" G_GUINT64_FORMAT
+                   " unstable %" G_GUINT64_FORMAT,
+                   st.metadata_bytes, st.metadata_vm_bytes, st.metadata_frame_ids_bytes,
+                   st.metadata_frames_bytes, st.metadata_mappers_bytes, st.metadata_stable_bytes,
+                   st.metadata_unstable_bytes);
+    g_assert_cmpuint(st.metadata_vm_bytes + st.metadata_frame_ids_bytes + st.metadata_frames_bytes +
+                         st.metadata_mappers_bytes + st.metadata_stable_bytes +
+                         st.metadata_unstable_bytes,
+                     ==, st.metadata_bytes);
+    g_assert_cmpuint(st.metadata_vm_bytes, >=, pages * 8);
+    g_assert_cmpuint(st.metadata_frame_ids_bytes, >=, pages * 4);
+    g_assert_cmpuint(st.metadata_frames_bytes, >=, frames * 20);
+    g_assert_cmpuint(st.metadata_mappers_bytes, >, 0);
+    g_assert_cmpuint(st.metadata_stable_bytes, >, 0);
+    g_assert_cmpuint(st.metadata_unstable_bytes, >, 0);
+}
+
 static void set_knob_mps(Harness *h, uint32_t run, uint32_t mps)
 {
     SpEngineKnobs k;
@@ -84,6 +110,7 @@ static void test_ksm01(void)
     const uint64_t n = 3 * NPAGES;
 
     expect_counters(h, "c/a/a", (Want){2, n - 2, 0, 0});
+    expect_metadata(h, n, 2);
     harness_expect_bytes_intact(h);
 
     g_assert_true(harness_command(vm[1], ML_CMD_FILL, 'b', 30));
