@@ -98,6 +98,9 @@ typedef struct ShGroupRec {
     uint64_t refs;     /* counters.c (sh_gframe_rec_get/put); eng->lock: merges onto its frames */
     uint64_t cursor;   /* sh_gframes_index_some; eng->lock: next page to index */
     uint64_t swap_hand; /* swap-layers.c; eng->lock: the eviction clock over its pages */
+    uint64_t *gone;     /* group-giveback.c; eng->lock: pages punched out of the file (bits) */
+    uint64_t give_hand; /* group-giveback.c; eng->lock: the next page to look at */
+    bool give_failed;   /* group-giveback.c; eng->lock: the file refused a punch: no more */
     /* grec_maybe_retire; eng->lock, then the reaper's alone: next retired record */
     struct ShGroupRec *next_dead;
 } ShGroupRec;
@@ -198,7 +201,11 @@ struct SpEngine {
     uint64_t scan_work;     /* scanner; eng->lock: pages written, hashed or remapped */
     uint32_t holds;         /* sp_engine_vm_hold/release; eng->lock: VMs held by clones */
     struct ShSwap *swap;    /* sp_engine_enable_swap; immutable once set: swap (swap-priv.h) */
-    ShAdvisor adv;          /* advisor.c; eng->lock */
+    /* attach (a re-attach), vm_remove (let go), sp_engine_reattach_done; eng->lock: a VM
+     * process the index does not track may map clone groups' files (group-giveback.c) */
+    bool layers_unsure;
+    bool vm_let_go; /* vm_remove; eng->lock: a VM was let go running (sp_engine_forget) */
+    ShAdvisor adv;  /* advisor.c; eng->lock */
     /* counters.c (state counters), scanner (events); eng->lock: the live
      * counters, copied out by sp_engine_get_stats */
     SpEngineStats stats;
@@ -335,6 +342,14 @@ uint32_t sh_gframe_find(SpEngine *eng, const SpCloneGroup *grp, uint64_t off);
 /* The group frame of page `off` of rec, indexed now if it was not yet. */
 uint32_t sh_gframe_adopt(SpEngine *eng, ShGroupRec *rec, uint64_t off);
 uint64_t sh_gframes_bytes(SpEngine *eng);
+static inline bool sh_grec_gone(const ShGroupRec *rec, uint64_t off)
+{
+    return rec->gone[off / 64] >> (off % 64) & 1;
+}
+
+/* group-giveback.c - clone groups' pages no VM maps any more, punched out
+ * of their files: up to `budget` pages looked at.  eng->lock held. */
+void sh_grecs_give_back_some(SpEngine *eng, uint64_t budget);
 
 /* mappers.c - who maps a frame; the engine's side of the reverse map */
 ShMapLists *sh_maplists_new(void);

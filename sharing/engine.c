@@ -174,8 +174,10 @@ static bool engine_scan_pass(SpEngine *eng)
         if (eng->quit || eng->knobs.run != 1)
             return false;
     }
-    /* Clone groups' pages that members still map become frames to merge onto. */
+    /* Clone groups' pages that members still map become frames to merge onto;
+     * those no VM maps any more go back to the host. */
     sh_gframes_index_some(eng, 65536);
+    sh_grecs_give_back_some(eng, 65536);
     uint64_t vol = 0;
     for (uint32_t s = 0; s < eng->nslots; s++)
         if (eng->vm_slots[s])
@@ -515,8 +517,10 @@ SpEngineVm *sp_engine_attach(SpEngine *eng, const SpEngineVmDesc *d, GError **er
     uint64_t want = 65530 + 2 * vm->npages;
     if (want > eng->max_map_count)
         engine_raise_map_limit(eng, want);
-    if (d->reattach)
+    if (d->reattach) {
         sh_swap_store_handover(eng, vm); /* before its frames are read (swap-adopt.c) */
+        eng->layers_unsure = true;       /* until every VM is back: group-giveback.c */
+    }
     bool ok = d->reattach ? sh_vm_resync(eng, vm, true) : attach_fresh(eng, vm, error);
     if (ok) {
         push_agent_knobs(eng, vm);
@@ -546,6 +550,8 @@ static void vm_remove(SpEngine *eng, SpEngineVm *vm, bool keep_frames)
     while (vm->hold)
         g_cond_wait(&eng->cond, &eng->lock);
     sh_swap_vm_detach(eng, vm, keep_frames);
+    if (keep_frames) /* it goes on mapping its clone groups' files, unseen */
+        eng->layers_unsure = eng->vm_let_go = true;
     /* Let go, the VM process goes on mapping its frames: from now on no
      * frame of its pools may be punched out when the index's last
      * reference goes (other VMs' copy-on-write breaks until the engine
@@ -660,6 +666,8 @@ void sp_engine_reattach_done(SpEngine *eng, bool all_attached)
     sh_engine_lock(eng);
     if (all_attached)
         sh_pools_release_unused(eng);
+    if (all_attached && !eng->vm_let_go)
+        eng->layers_unsure = false;
     else
         g_message("event=reattach-incomplete (frames no re-attached VM maps are kept: a VM "
                   "that could not be re-attached may map them)");

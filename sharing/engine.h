@@ -105,6 +105,7 @@ typedef struct SpEngineStats {
     uint64_t map_skipped;  /* merges the mapping budget refused in the last full pass, all VMs */
     uint64_t cow_breaks;   /* shares broken by a guest write (seen in the dirty log), cumulative */
     uint64_t frames_freed; /* frames whose last mapper went, cumulative */
+    uint64_t layer_pages_given_back; /* clone groups' pages no VM mapped, punched out, cumulative */
     uint64_t wp_faults_seen; /* guest writes caught blocked inside a merge window (test delay) */
     uint64_t evict_wp_faults_seen; /* ... inside an eviction window (swap, test delay) */
     uint64_t pool_frames; /* frames allocated in the pool now (each has a mapper, or a leak) */

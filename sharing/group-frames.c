@@ -74,6 +74,7 @@ static void grec_finish(ShGroupRec *rec)
         close(rec->fd);
     sp_clone_group_unref(rec->grp);
     g_free(rec->gf);
+    g_free(rec->gone);
     g_free(rec);
 }
 
@@ -96,6 +97,7 @@ static ShGroupRec *grec_new(SpCloneGroup *g)
     }
     rec->view = v;
     rec->gf = g_new0(uint32_t, rec->npages);
+    rec->gone = g_new0(uint64_t, (rec->npages + 63) / 64);
     struct stat st;
     rec->ino = fstat(rec->fd, &st) == 0 ? (uint64_t)st.st_ino : 0;
     return rec;
@@ -288,8 +290,8 @@ void sh_grecs_free(SpEngine *eng)
  * NO_FRAME (a zero page, or no room). */
 static uint32_t gframe_index_page(SpEngine *eng, ShGroupRec *rec, uint64_t off, uint32_t group)
 {
-    if (off >= rec->npages || rec->gf[off] == GF_NOT_INDEXABLE)
-        return NO_FRAME;
+    if (off >= rec->npages || rec->gf[off] == GF_NOT_INDEXABLE || sh_grec_gone(rec, off))
+        return NO_FRAME; /* (a page given back is a hole: reading it would fill it) */
     if (rec->gf[off])
         return (rec->gf[off] - 1) | GF_BIT;
     if (eng->swap) { /* a page out is a hole: reading it would fill it with zeros */
@@ -412,6 +414,7 @@ uint64_t sh_gframes_bytes(SpEngine *eng)
     gpointer k, v;
     g_hash_table_iter_init(&it, eng->grecs);
     while (g_hash_table_iter_next(&it, &k, &v))
-        b += ((ShGroupRec *)v)->npages * sizeof(uint32_t);
+        b += ((ShGroupRec *)v)->npages * sizeof(uint32_t) +
+             (((ShGroupRec *)v)->npages + 63) / 64 * 8;
     return b;
 }

@@ -6,7 +6,7 @@ libsharing_a_SOURCES = \
 	sharing/engine.c sharing/engine.h sharing/engine-priv.h \
 	sharing/knobs.c sharing/knobs.h sharing/advisor.c \
 	sharing/scan.c sharing/exchange.c sharing/pools.c \
-	sharing/mappers.c sharing/group-frames.c \
+	sharing/mappers.c sharing/group-frames.c sharing/group-giveback.c \
 	sharing/counters.c sharing/numa-rehome.c \
 	sharing/swap.c sharing/swap-evict.c sharing/swap-layers.c \
 	sharing/swap-adopt.c sharing/swap-priv.h \

@@ -139,6 +139,19 @@ void sh_swap_layers_restore_all(ShSwap *sw)
     }
 }
 
+bool sh_swap_layer_forget(ShSwap *sw, uint64_t ino, uint64_t off)
+{
+    ShLayerFile *lf = file_find(sw, ino);
+    if (!lf || off >= lf->npages || !lf->slot1[off])
+        return false;
+    sp_swap_store_drop(sw->store, lf->slot1[off] - 1);
+    lf->slot1[off] = 0;
+    lf->out--;
+    sw->layer_out--;
+    sw->frames_out--;
+    return true;
+}
+
 void sh_swap_layer_file_drop(ShSwap *sw, uint64_t ino)
 {
     ShLayerFile *lf = file_find(sw, ino);
@@ -188,8 +201,9 @@ static void pick_pages(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, ShLayerFile *
         uint64_t off = rec->swap_hand++ % rec->npages;
         uint64_t bit = 1ULL << (off % 64);
         uint32_t gf = rec->gf[off];
-        if (!sp_clone_group_holds(rec->grp, off) || lf->slot1[off] || gf == GF_NOT_INDEXABLE)
-            continue;
+        if (!sp_clone_group_holds(rec->grp, off) || lf->slot1[off] || gf == GF_NOT_INDEXABLE ||
+            sh_grec_gone(rec, off))
+            continue; /* (a page given back: a hole nobody maps, group-giveback.c) */
         if (gf && sh_frame(eng, (gf - 1) | GF_BIT)->refs)
             continue;                   /* merged onto: its mappers fault as FRAME */
         if (lf->back[off / 64] & bit) { /* came back lately: a second chance */

@@ -161,6 +161,9 @@ void sh_swap_layers_restore_all(ShSwap *sw);                       /* lock held 
 bool sh_swap_layer_is_out(ShSwap *sw, uint64_t ino, uint64_t off); /* lock held */
 /* The group is gone (no member, no merge): its pages' slots are freed. */
 void sh_swap_layer_file_drop(ShSwap *sw, uint64_t ino); /* lock held */
+/* Page off of the file is nobody's now: if it is out, its slot is freed
+ * (true).  Lock held. */
+bool sh_swap_layer_forget(ShSwap *sw, uint64_t ino, uint64_t off);
 void sh_swap_layers_free(ShSwap *sw);
 bool sh_swap_is_zero(const uint8_t *page);
 void sh_swap_store_full(ShSwap *sw, const GError *err); /* lock held */

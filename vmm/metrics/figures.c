@@ -77,6 +77,10 @@ static const SpFigure node_figures[] = {
     {"frames_freed", "samepage_frames_freed_total", SP_FIG_COUNTER, SP_FIG_U64,
      NODE(eng.frames_freed), SP_FIG_COUNT, "shm_frames_freed", NULL, 0, false, NULL, 0,
      "Frames given back to the host when their last mapper went"},
+    {"layer_pages_given_back", "samepage_layer_pages_given_back_total", SP_FIG_COUNTER, SP_FIG_U64,
+     NODE(eng.layer_pages_given_back), SP_FIG_COUNT, NULL, NULL, 0, false, NULL, 0,
+     "Pages of clone groups' files that no VM mapped any more, given back to the host "
+     "(docs/clones.md)"},
     {"pool_frames", "samepage_pool_frames", SP_FIG_GAUGE, SP_FIG_U64, NODE(eng.pool_frames),
      SP_FIG_COUNT, "shm_pool_frames", NULL, 0, false, "frames", 0,
      "Frames allocated in the frame pools"},
