@@ -20,8 +20,14 @@
  *     compares the bytes before any merge).
  * The value must be below UINT32_MAX.
  *
- * Linear probing with backward-shift deletion (no tombstones), grown at
- * 3/4 full, shrunk by index_map_clear when an eighth full.  Not
+ * Linear probing with backward-shift deletion (no tombstones).  Any
+ * capacity (not only powers of two: a slot's home is the tag's spread
+ * scaled to the capacity), grown to twice its size at 3/4 full.  Sized for
+ * what it held at its fullest: index_map_clear makes the next round's
+ * table just large enough (3/4 full) for the peak of the round that ends,
+ * so a table refilled to about the same peak every round (the unstable
+ * table, every pass) neither grows during a round nor sits at less than
+ * half full; a removal that leaves it an eighth full shrinks it.  Not
  * thread-safe: the engine lock protects it.
  */
 #ifndef SAMEPAGE_SHARING_INDEX_MAP_H
@@ -32,12 +38,14 @@
 
 typedef struct ShIndexMap {
     uint64_t *slots; /* tag << 32 | (value + 1); 0 = empty */
-    uint64_t mask;   /* capacity - 1 (capacity a power of two) */
+    uint64_t cap;    /* slots (at most 2^32) */
     uint64_t count;  /* entries in use */
+    uint64_t peak;   /* the most entries since the last clear */
 } ShIndexMap;
 
 void index_map_init(ShIndexMap *m);
 void index_map_destroy(ShIndexMap *m);
+/* Empty it, sized for the peak of the round that ends. */
 void index_map_clear(ShIndexMap *m);
 bool index_map_get(const ShIndexMap *m, uint64_t key, uint32_t *val);
 /* Insert or replace; returns true if the key (its tag) was new. */

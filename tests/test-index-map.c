@@ -6,7 +6,9 @@
  * and the backward shifts of removal in full clusters; the same hashes in
  * other share sets or nodes are other entries, and one hash is never one
  * entry for two share sets or nodes; its memory is 8 bytes a
- * slot; and a table emptied while nearly empty gives its memory back.
+ * slot; a table emptied is sized for the peak it reached (any capacity,
+ * not only powers of two: the random mix runs again in such a table), and
+ * one that removals leave nearly empty gives its memory back.
  */
 #include <glib.h>
 
@@ -61,13 +63,33 @@ static void test_random(void)
     g_assert_cmpuint(removed, >, 10000);
     g_assert_cmpuint(replaced, >, 10000);
     /* 8 bytes a slot, at most 3/4 full */
-    g_assert_cmpuint(index_map_bytes(&m), ==, (m.mask + 1) * 8);
-    g_assert_cmpuint(m.count * 4, <=, (m.mask + 1) * 3);
+    g_assert_cmpuint(index_map_bytes(&m), ==, m.cap * 8);
+    g_assert_cmpuint(m.count * 4, <=, m.cap * 3);
+    uint64_t peak = m.peak;
+    g_assert_cmpuint(peak, >=, m.count);
     index_map_clear(&m);
     g_hash_table_remove_all(ref);
     check_all(&m, ref);
     uint32_t v;
     g_assert_false(index_map_get(&m, key_of(5), &v));
+    /* sized for that peak, 3/4 full at it: not a power of two here */
+    g_assert_cmpuint(m.cap * 3, >=, peak * 4);
+    g_assert_cmpuint(m.cap, <=, peak * 4 / 3 + 512);
+    g_assert_cmpuint(m.cap & (m.cap - 1), !=, 0);
+    /* the same mix again in that table, removals wrapping past its end */
+    for (int step = 0; step < 200000; step++) {
+        uint64_t key = key_of(g_rand_int_range(r, 0, 60000));
+        if (g_rand_int_range(r, 0, 10) < 6) {
+            uint32_t val = g_rand_int_range(r, 0, G_MAXINT32);
+            index_map_set(&m, key, val);
+            g_hash_table_replace(ref, g_memdup2(&key, sizeof(key)), GUINT_TO_POINTER(val + 1));
+        } else {
+            g_assert_cmpint(index_map_remove(&m, key), ==, g_hash_table_remove(ref, &key));
+        }
+        if (step % 20000 == 19999)
+            check_all(&m, ref);
+    }
+    check_all(&m, ref);
     g_rand_free(r);
     index_map_destroy(&m);
 }
@@ -84,7 +106,7 @@ static void test_cluster_removal(void)
         index_map_set(&m, key, n);
         g_hash_table_replace(ref, g_memdup2(&key, sizeof(key)), GUINT_TO_POINTER(n + 1));
     }
-    g_assert_cmpuint(m.mask + 1, ==, 1024);
+    g_assert_cmpuint(m.cap, ==, 1024);
     for (uint32_t n = 0; n < 760; n += 2) {
         uint64_t key = key_of(n);
         g_assert_true(index_map_remove(&m, key));
@@ -96,23 +118,48 @@ static void test_cluster_removal(void)
     index_map_destroy(&m);
 }
 
-/* A table grown for a scan's peak and then emptied while nearly empty
- * shrinks back to its first size. */
-static void test_clear_shrinks(void)
+/* A table emptied is sized for the peak of the round that ends: refilled
+ * to that peak it does not grow; emptied after a round of 10 entries it is
+ * back to its first size; and removals that leave it an eighth full shrink
+ * it, every survivor still found. */
+static void test_sized_for_peak(void)
 {
     ShIndexMap m;
     index_map_init(&m);
     uint64_t first = index_map_bytes(&m);
     for (uint32_t n = 0; n < 100000; n++)
         index_map_set(&m, key_of(n), n);
-    g_assert_cmpuint(index_map_bytes(&m), >=, 100000 * 8 * 4 / 3);
-    index_map_clear(&m); /* full: keeps its size for the next pass */
-    g_assert_cmpuint(index_map_bytes(&m), >, first);
+    uint64_t grown = index_map_bytes(&m);
+    g_assert_cmpuint(grown, >=, 100000 * 8 * 4 / 3);
+    index_map_clear(&m);
+    uint64_t sized = index_map_bytes(&m);
+    g_assert_cmpuint(sized, >=, 100000 * 8 * 4 / 3);
+    g_assert_cmpuint(sized, <=, (100000 * 4 / 3 + 512) * 8);
+    g_test_message("100,000 entries: %" G_GUINT64_FORMAT
+                   " bytes grown by doubling, %" G_GUINT64_FORMAT " sized for the peak",
+                   grown, sized);
+    for (uint32_t n = 0; n < 100000; n++)
+        index_map_set(&m, key_of(n + 7), n);
+    g_assert_cmpuint(index_map_bytes(&m), ==, sized);
+    index_map_clear(&m);
     for (uint32_t n = 0; n < 10; n++)
         index_map_set(&m, key_of(n), n);
-    index_map_clear(&m); /* an eighth full or less: back to the first size */
+    index_map_clear(&m);
     g_assert_cmpuint(index_map_bytes(&m), ==, first);
     g_assert_cmpuint(m.count, ==, 0);
+    /* removals */
+    g_autoptr(GHashTable) ref = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    for (uint32_t n = 0; n < 100000; n++) {
+        uint64_t key = key_of(n);
+        index_map_set(&m, key, n);
+        if (n % 100 == 0)
+            g_hash_table_replace(ref, g_memdup2(&key, sizeof(key)), GUINT_TO_POINTER(n + 1));
+    }
+    for (uint32_t n = 0; n < 100000; n++)
+        if (n % 100)
+            g_assert_true(index_map_remove(&m, key_of(n)));
+    check_all(&m, ref);
+    g_assert_cmpuint(index_map_bytes(&m), <, sized / 8);
     index_map_destroy(&m);
 }
 
@@ -169,7 +216,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/index-map/random", test_random);
     g_test_add_func("/index-map/cluster-removal", test_cluster_removal);
-    g_test_add_func("/index-map/clear-shrinks", test_clear_shrinks);
+    g_test_add_func("/index-map/sized-for-peak", test_sized_for_peak);
     g_test_add_func("/index-map/share-sets-apart", test_share_sets_apart);
     g_test_add_func("/index-map/same-hash-apart", test_same_hash_apart);
     return g_test_run();
