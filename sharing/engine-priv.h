@@ -342,6 +342,9 @@ uint32_t sh_gframe_find(SpEngine *eng, const SpCloneGroup *grp, uint64_t off);
 /* The group frame of page `off` of rec, indexed now if it was not yet. */
 uint32_t sh_gframe_adopt(SpEngine *eng, ShGroupRec *rec, uint64_t off);
 uint64_t sh_gframes_bytes(SpEngine *eng);
+/* An attached member that maps page `off` of rec's group as its layer, or
+ * NULL (the reverse map's off bits: a page that left is not). */
+SpEngineVm *sh_grec_mapper(SpEngine *eng, const ShGroupRec *rec, uint64_t off);
 static inline bool sh_grec_gone(const ShGroupRec *rec, uint64_t off)
 {
     return rec->gone[off / 64] >> (off % 64) & 1;

@@ -341,8 +341,7 @@ uint32_t sh_gframe_adopt(SpEngine *eng, ShGroupRec *rec, uint64_t off)
     return gframe_index_page(eng, rec, off, group);
 }
 
-/* An attached member that maps page `off` of rec's group as its layer. */
-static SpEngineVm *member_mapping(SpEngine *eng, ShGroupRec *rec, uint64_t off)
+SpEngineVm *sh_grec_mapper(SpEngine *eng, const ShGroupRec *rec, uint64_t off)
 {
     for (uint32_t s = 0; s < eng->nslots; s++) {
         SpEngineVm *vm = eng->vm_slots[s];
@@ -364,7 +363,7 @@ void sh_gframes_index_some(SpEngine *eng, uint64_t budget)
             uint64_t off = rec->cursor;
             if (rec->gf[off] || !sp_clone_group_holds(rec->grp, off))
                 continue;
-            SpEngineVm *vm = member_mapping(eng, rec, off);
+            SpEngineVm *vm = sh_grec_mapper(eng, rec, off);
             if (vm)
                 gframe_index_page(eng, rec, off, vm->group);
         }

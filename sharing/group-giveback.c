@@ -61,19 +61,6 @@ static bool family_known(SpEngine *eng, const ShGroupRec *rec)
     return members && members == sp_clone_group_members(rec->grp);
 }
 
-/* Does an attached member still map page `off` of rec's file? */
-static bool member_maps(SpEngine *eng, const ShGroupRec *rec, uint64_t off)
-{
-    for (uint32_t s = 0; s < eng->nslots; s++) {
-        SpEngineVm *vm = eng->vm_slots[s];
-        if (vm && vm->rmap && off < vm->npages &&
-            sp_rmap_vm_layer_group(vm->rmap, off) == rec->grp &&
-            sp_rmap_vm_maps_layer(vm->rmap, off))
-            return true;
-    }
-    return false;
-}
-
 /* Page `off` of rec, dead: out of the index, out of swap or out of the
  * file.  false if the file refused. */
 static bool give_back(SpEngine *eng, ShGroupRec *rec, uint64_t off)
@@ -110,7 +97,7 @@ static void give_back_group(SpEngine *eng, ShGroupRec *rec, uint64_t budget)
         uint32_t gf = rec->gf[off];
         if (gf && gf != GF_NOT_INDEXABLE && sh_frame(eng, (gf - 1) | GF_BIT)->refs)
             continue; /* VMs merged onto it map the file */
-        if (member_maps(eng, rec, off))
+        if (sh_grec_mapper(eng, rec, off))
             continue;
         if (!give_back(eng, rec, off))
             return;

@@ -217,20 +217,40 @@ static void test_reclone_layers(void)
     harness_free(h);
 }
 
+/* A 64 MiB memload template under a fast engine, with two clones. */
+static Harness *engine_family(SpVm **t, SpVm *kids[2])
+{
+    Harness *h = harness_new();
+    harness_use_fast_engine(h);
+    *t = harness_add(h, "name=tpl,mem=64M,vcpus=2,domain=cl," MEMLOAD);
+    harness_start_all(h);
+    g_assert_true(harness_wait_rounds(h, *t, 1, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
+    clone_into(h, *t, "kid", 2, kids, NULL);
+    return h;
+}
+
+/* The family and a grandchild gk verify two rounds; kid0 and gk go back
+ * to memload's mix (every managed page written again) and all four verify
+ * two more. */
+static void family_mix_again(Harness *h, SpVm *t, SpVm *kids[2], SpVm *gk)
+{
+    SpVm *four[4] = {t, kids[0], kids[1], gk};
+    wait_more_rounds(h, four, 4, 2);
+    g_assert_true(harness_command(kids[0], ML_CMD_MIX, 0, HARNESS_DEADLINE_S));
+    g_assert_true(harness_command(gk, ML_CMD_MIX, 0, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
+    wait_more_rounds(h, four, 4, 2);
+}
+
 /* Clones under the sharing engine: a child zeroes every managed page
  * (memload fill=0); the engine drops zero pages, which in a clone's file
  * mapping must not bring the group file's old content back; and a clone
  * of that child (a new layer) must see the zeros too. */
 static void test_engine_zero(void)
 {
-    Harness *h = harness_new();
-    harness_use_fast_engine(h);
-    SpVm *t = harness_add(h, "name=tpl,mem=64M,vcpus=2,domain=cl," MEMLOAD);
-    harness_start_all(h);
-    g_assert_true(harness_wait_rounds(h, t, 1, HARNESS_DEADLINE_S));
-    g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
-    SpVm *kids[2];
-    clone_into(h, t, "kid", 2, kids, NULL);
+    SpVm *t, *kids[2];
+    Harness *h = engine_family(&t, kids);
     g_assert_true(harness_command(kids[0], ML_CMD_FILL, 0, HARNESS_DEADLINE_S));
     g_assert_true(harness_command(t, ML_CMD_FILL, 0, HARNESS_DEADLINE_S));
     g_assert_true(harness_wait_scans(h->engine, 3, HARNESS_DEADLINE_S));
@@ -251,13 +271,7 @@ static void test_engine_zero(void)
            "pause %.1f ms\n",
            ct.pages_copied, ct.pause_ms);
     g_assert_cmpuint(ct.pages_copied, >, 10000); /* the zeroed pages */
-    SpVm *four[4] = {t, kids[0], kids[1], gk[0]};
-    wait_more_rounds(h, four, 4, 2);
-    /* and back to the mix: the zero pages are written again */
-    g_assert_true(harness_command(kids[0], ML_CMD_MIX, 0, HARNESS_DEADLINE_S));
-    g_assert_true(harness_command(gk[0], ML_CMD_MIX, 0, HARNESS_DEADLINE_S));
-    g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
-    wait_more_rounds(h, four, 4, 2);
+    family_mix_again(h, t, kids, gk[0]);
     harness_free(h);
 }
 
@@ -290,14 +304,8 @@ static uint64_t clone_files_bytes(void)
  * goes on verifying every byte, through a clone of a member made after. */
 static void test_engine_gives_back(void)
 {
-    Harness *h = harness_new();
-    harness_use_fast_engine(h);
-    SpVm *t = harness_add(h, "name=tpl,mem=64M,vcpus=2,domain=cl," MEMLOAD);
-    harness_start_all(h);
-    g_assert_true(harness_wait_rounds(h, t, 1, HARNESS_DEADLINE_S));
-    g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
-    SpVm *kids[2];
-    clone_into(h, t, "kid", 2, kids, NULL);
+    SpVm *t, *kids[2];
+    Harness *h = engine_family(&t, kids);
     SpVm *all[3] = {t, kids[0], kids[1]};
     wait_more_rounds(h, all, 3, 1);
     uint64_t before = clone_files_bytes();
@@ -328,12 +336,7 @@ static void test_engine_gives_back(void)
      * back to the mix: every byte still verified. */
     SpVm *gk[1];
     clone_into(h, kids[1], "gk", 1, gk, NULL);
-    SpVm *four[4] = {t, kids[0], kids[1], gk[0]};
-    wait_more_rounds(h, four, 4, 2);
-    g_assert_true(harness_command(kids[0], ML_CMD_MIX, 0, HARNESS_DEADLINE_S));
-    g_assert_true(harness_command(gk[0], ML_CMD_MIX, 0, HARNESS_DEADLINE_S));
-    g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
-    wait_more_rounds(h, four, 4, 2);
+    family_mix_again(h, t, kids, gk[0]);
     g_assert_cmpuint(harness_integrity_count(h), ==, 0);
     harness_free(h);
 }
