@@ -664,10 +664,10 @@ bool sp_engine_vm_sync(SpEngine *eng, SpEngineVm *vm, GError **error)
 void sp_engine_reattach_done(SpEngine *eng, bool all_attached)
 {
     sh_engine_lock(eng);
+    if (all_attached && !eng->vm_let_go)
+        eng->layers_unsure = false; /* group-giveback.c */
     if (all_attached)
         sh_pools_release_unused(eng);
-    if (all_attached && !eng->vm_let_go)
-        eng->layers_unsure = false;
     else
         g_message("event=reattach-incomplete (frames no re-attached VM maps are kept: a VM "
                   "that could not be re-attached may map them)");
