@@ -139,16 +139,22 @@ void sh_swap_layers_restore_all(ShSwap *sw)
     }
 }
 
-bool sh_swap_layer_forget(ShSwap *sw, uint64_t ino, uint64_t off)
+/* Page off of lf is out and nobody's now: its slot goes; lock held. */
+static void slot_forget(ShSwap *sw, ShLayerFile *lf, uint64_t off)
 {
-    ShLayerFile *lf = file_find(sw, ino);
-    if (!lf || off >= lf->npages || !lf->slot1[off])
-        return false;
     sp_swap_store_drop(sw->store, lf->slot1[off] - 1);
     lf->slot1[off] = 0;
     lf->out--;
     sw->layer_out--;
     sw->frames_out--;
+}
+
+bool sh_swap_layer_forget(ShSwap *sw, uint64_t ino, uint64_t off)
+{
+    ShLayerFile *lf = file_find(sw, ino);
+    if (!lf || off >= lf->npages || !lf->slot1[off])
+        return false;
+    slot_forget(sw, lf, off);
     return true;
 }
 
@@ -158,12 +164,8 @@ void sh_swap_layer_file_drop(ShSwap *sw, uint64_t ino)
     if (!lf)
         return;
     for (uint64_t off = 0; lf->out && off < lf->npages; off++)
-        if (lf->slot1[off]) {
-            sp_swap_store_drop(sw->store, lf->slot1[off] - 1);
-            lf->out--;
-            sw->layer_out--;
-            sw->frames_out--;
-        }
+        if (lf->slot1[off])
+            slot_forget(sw, lf, off);
     g_ptr_array_remove(sw->layer_files, lf);
     file_free(lf);
 }
