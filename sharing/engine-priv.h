@@ -200,7 +200,11 @@ struct SpEngine {
     uint32_t test_delay_us; /* sp_engine_set_test_delay; eng->lock: merge window held open */
     uint64_t scan_work;     /* scanner; eng->lock: pages written, hashed or remapped */
     uint32_t holds;         /* sp_engine_vm_hold/release; eng->lock: VMs held by clones */
-    struct ShSwap *swap;    /* sp_engine_enable_swap; immutable once set: swap (swap-priv.h) */
+    /* sp_engine_layers_hold; eng->lock: clones under way, from before the
+     * source saves its layer until the children started: no page of a
+     * clone group's file leaves it (swap, giveback) */
+    uint32_t layer_holds;
+    struct ShSwap *swap; /* sp_engine_enable_swap; immutable once set: swap (swap-priv.h) */
     /* attach (a re-attach), vm_remove (let go), sp_engine_reattach_done; eng->lock: a VM
      * process the index does not track may map clone groups' files (group-giveback.c) */
     bool layers_unsure;
@@ -264,7 +268,15 @@ typedef struct ShMergeWant {
 uint64_t sh_merge_onto(SpEngine *eng, SpEngineVm *vm, GArray *twins);
 
 /* swap.c, swap-evict.c (swap-priv.h); no-ops while swap is off */
-bool sh_swap_frame_is_out(SpEngine *eng, uint32_t fid);  /* atomics: any lock */
+/* Is frame fid's page out?  A pool frame: atomics, any lock; a group
+ * frame (merged onto, its layer page out): eng->lock. */
+bool sh_swap_frame_is_out(SpEngine *eng, uint32_t fid);
+/* swap-layers.c, eng->lock held: group frame `idx` is unindexed (its out
+ * mark goes); at a pass's end, the marks of pages back in their files go. */
+void sh_swap_gframe_forget(SpEngine *eng, uint32_t idx);
+void sh_swap_gframes_settle(SpEngine *eng);
+/* A clone begins (eng->lock held): every clone-layer page out comes back. */
+void sh_swap_layers_hold(SpEngine *eng);
 void sh_swap_frame_dropped(SpEngine *eng, uint32_t fid); /* its last reference went */
 void sh_swap_vm_attach(SpEngine *eng, SpEngineVm *vm);   /* gives it a swap channel */
 /* The VM leaves; keep_running: it goes on without us (all of it comes back first). */

@@ -176,6 +176,7 @@ static bool engine_scan_pass(SpEngine *eng)
     }
     /* Clone groups' pages that members still map become frames to merge onto;
      * those no VM maps any more go back to the host. */
+    sh_swap_gframes_settle(eng); /* group frames back from swap: merges onto them again */
     sh_gframes_index_some(eng, 65536);
     sh_grecs_give_back_some(eng, 65536);
     uint64_t vol = 0;
@@ -620,6 +621,19 @@ const void *sp_engine_frame_ptr(SpEngine *eng, const SpFrameRef *f)
     }
     g_mutex_unlock(&eng->lock);
     return ptr;
+}
+
+void sp_engine_layers_hold(SpEngine *eng, bool hold)
+{
+    sh_engine_lock(eng); /* an eviction or a giveback under way ends first */
+    if (hold) {
+        eng->layer_holds++;
+        sh_swap_layers_hold(eng);
+    } else {
+        g_assert(eng->layer_holds > 0);
+        eng->layer_holds--;
+    }
+    g_mutex_unlock(&eng->lock);
 }
 
 void sp_engine_vm_hold(SpEngine *eng, SpEngineVm *vm)

@@ -288,10 +288,12 @@ void sp_engine_get_swap_stats(SpEngine *eng, SpSwapStats *out);
  * many left. */
 uint64_t sp_engine_swap_out(SpEngine *eng, SpEngineVm *vm, bool private_pages, bool frames,
                             uint64_t max);
-/* A VM of this engine is being cloned (hold), or that is over (release):
- * meanwhile every clone-layer page out comes back and none leaves, since
- * the children map the files before they can take faults. */
-void sp_engine_swap_layers_hold(SpEngine *eng, bool hold);
+/* A VM of this engine is being cloned (hold: before its layer is saved),
+ * or that is over (release: once the children started): meanwhile every
+ * clone-layer page out of its file comes back and none leaves it (swap,
+ * giveback), since the children map the files before they are members of
+ * their groups and can take faults. */
+void sp_engine_layers_hold(SpEngine *eng, bool hold);
 
 /* The same, but the figures only the VM's agent knows (private pages,
  * mappings, resident pages) come from its last report when that is at most

@@ -220,6 +220,7 @@ void sh_gframe_unindex(SpEngine *eng, ShGroupRec *rec, uint64_t off)
         return;
     uint32_t idx = v - 1;
     sh_frame_unlink(eng, idx | GF_BIT);
+    sh_swap_gframe_forget(eng, idx);
     gframe(eng, idx | GF_BIT)->rec = NULL;
     g_array_append_val(eng->gframe_free, idx);
     rec->gf[off] = 0;
@@ -236,6 +237,14 @@ static void grec_maybe_retire(SpEngine *eng, ShGroupRec *rec)
         g_mutex_lock(&eng->swap->lock);
         sh_swap_layer_file_drop(eng->swap, rec->ino);
         g_mutex_unlock(&eng->swap->lock);
+    }
+    /* A space id a VM was given for this group names nothing now (a later
+     * record could be allocated at the same address). */
+    for (uint32_t s = 0; s < eng->nslots; s++) {
+        SpEngineVm *vm = eng->vm_slots[s];
+        for (guint i = 0; vm && vm->spaces && i < vm->spaces->len; i++)
+            if (g_array_index(vm->spaces, ShSpace, i).rec == rec)
+                g_array_index(vm->spaces, ShSpace, i) = (ShSpace){.pool = NO_SPACE};
     }
     g_hash_table_remove(eng->grecs, rec->grp);
     rec->next_dead = eng->grec_dead;
@@ -352,24 +361,34 @@ SpEngineVm *sh_grec_mapper(SpEngine *eng, const ShGroupRec *rec, uint64_t off)
     return NULL;
 }
 
+/* Up to `budget` pages of rec looked at, from its cursor, which wraps:
+ * pages that were not mapped yet get another look. */
+static void index_group(SpEngine *eng, ShGroupRec *rec, uint64_t budget)
+{
+    for (uint64_t looked = 0; looked < budget && looked < rec->npages; looked++) {
+        uint64_t off = rec->cursor;
+        rec->cursor = (rec->cursor + 1) % rec->npages;
+        if (rec->gf[off] || !sp_clone_group_holds(rec->grp, off))
+            continue;
+        SpEngineVm *vm = sh_grec_mapper(eng, rec, off);
+        if (vm)
+            gframe_index_page(eng, rec, off, vm->group);
+    }
+}
+
 void sh_gframes_index_some(SpEngine *eng, uint64_t budget)
 {
+    guint n = g_hash_table_size(eng->grecs);
+    if (!n)
+        return;
+    /* Each group its share of the budget (as the giveback's), so that a
+     * large family does not keep the others' frames out of the index. */
+    uint64_t each = MAX(budget / n, 4096);
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, eng->grecs);
-    while (budget && g_hash_table_iter_next(&it, &k, &v)) {
-        ShGroupRec *rec = v;
-        for (; budget && rec->cursor < rec->npages; rec->cursor++, budget--) {
-            uint64_t off = rec->cursor;
-            if (rec->gf[off] || !sp_clone_group_holds(rec->grp, off))
-                continue;
-            SpEngineVm *vm = sh_grec_mapper(eng, rec, off);
-            if (vm)
-                gframe_index_page(eng, rec, off, vm->group);
-        }
-        if (rec->cursor >= rec->npages)
-            rec->cursor = 0; /* pages that were not mapped yet get another look */
-    }
+    while (g_hash_table_iter_next(&it, &k, &v))
+        index_group(eng, v, each);
 }
 
 void sh_gframe_rec_get(SpEngine *eng, uint32_t fid)

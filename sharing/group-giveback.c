@@ -24,10 +24,13 @@
  * members must all be known: a group is looked at only while every member
  * of it (the reverse map's count) is a VM attached to this engine, none
  * held by a clone (a clone's new layout is built from the off bits) nor
- * broken.  And only while no VM process this index does not track may map
- * a group's file: never after a VM was let go running (sp_engine_forget)
- * or after a re-attach adopted pools or group files
- * (eng->layers_unsure), until a re-attach that got every VM back.
+ * broken; and no group while a clone is under way (eng->layer_holds): its
+ * children map their layout's files before they are members - a page the
+ * source leaves meanwhile may be one the children still map.  And only
+ * while no VM process this index does not track may map a group's file:
+ * never after a VM was let go running (sp_engine_forget) or after a
+ * re-attach adopted pools or group files (eng->layers_unsure), until a
+ * re-attach that got every VM back.
  *
  * A dead page that is out in swap is forgotten there (its slot freed)
  * instead: it is a hole already.  A dead page is never indexed as a
@@ -107,7 +110,7 @@ static void give_back_group(SpEngine *eng, ShGroupRec *rec, uint64_t budget)
 void sh_grecs_give_back_some(SpEngine *eng, uint64_t budget)
 {
     guint n = g_hash_table_size(eng->grecs);
-    if (eng->layers_unsure || !n)
+    if (eng->layers_unsure || eng->layer_holds || !n)
         return;
     /* Each group its share of the budget, so that a large one does not
      * keep the others waiting. */

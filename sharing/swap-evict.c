@@ -305,17 +305,24 @@ static bool frame_evictable(SpEngine *eng, ShSwap *sw, uint32_t fid, SpEngineVm 
     if (!f->refs || f->pool == NO_SPACE || sh_swap_frame_is_out(eng, fid) ||
         ((ShPool *)g_ptr_array_index(eng->pools, f->pool))->adopted)
         return false;
-    ShMappers m = sh_mappers(eng, fid);
     bool has_only = only == NULL;
+    return sh_swap_mappers_ready(eng, sw, fid, only, &has_only) && has_only;
+}
+
+bool sh_swap_mappers_ready(SpEngine *eng, ShSwap *sw, uint32_t fid, SpEngineVm *only,
+                           bool *has_only)
+{
+    ShMappers m = sh_mappers(eng, fid);
     for (uint32_t i = 0; i < m.n; i++) {
         uint64_t w = sh_mappers_at(&m, i);
         uint32_t slot = (uint32_t)(w >> 40);
         SpEngineVm *vm = slot < eng->nslots ? eng->vm_slots[slot] : NULL;
         if (!vm || vm->broken || vm->hold || !sh_swap_vm_find(sw, vm))
             return false;
-        has_only |= vm == only;
+        if (has_only)
+            *has_only |= vm == only;
     }
-    return m.n && has_only;
+    return m.n > 0;
 }
 
 /* Pick up to max frames from the clock; lock held. */
@@ -335,25 +342,30 @@ static void pick_frames(SpEngine *eng, ShSwap *sw, uint64_t max, SpEngineVm *onl
     }
 }
 
-/* Every mapper of the frames registers their pages for missing faults. */
-static bool prep_mappers(SpEngine *eng, GArray *fids)
+GHashTable *sh_swap_per_vm_new(void)
 {
-    g_autoptr(GHashTable) per_vm =
-        g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, (GDestroyNotify)g_array_unref);
-    for (guint i = 0; i < fids->len; i++) {
-        ShMappers m = sh_mappers(eng, g_array_index(fids, uint32_t, i));
-        for (uint32_t k = 0; k < m.n; k++) {
-            uint64_t w = sh_mappers_at(&m, k);
-            SpEngineVm *vm = eng->vm_slots[w >> 40];
-            GArray *g = g_hash_table_lookup(per_vm, vm);
-            if (!g) {
-                g = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-                g_hash_table_insert(per_vm, vm, g);
-            }
-            uint64_t gfn = w & ((1ULL << 40) - 1);
-            g_array_append_val(g, gfn);
+    return g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+                                 (GDestroyNotify)g_array_unref);
+}
+
+void sh_swap_gather_mappers(SpEngine *eng, uint32_t fid, GHashTable *per_vm)
+{
+    ShMappers m = sh_mappers(eng, fid);
+    for (uint32_t k = 0; k < m.n; k++) {
+        uint64_t w = sh_mappers_at(&m, k);
+        SpEngineVm *vm = eng->vm_slots[w >> 40];
+        GArray *g = g_hash_table_lookup(per_vm, vm);
+        if (!g) {
+            g = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+            g_hash_table_insert(per_vm, vm, g);
         }
+        uint64_t gfn = w & ((1ULL << 40) - 1);
+        g_array_append_val(g, gfn);
     }
+}
+
+bool sh_swap_prep_all(SpEngine *eng, GHashTable *per_vm)
+{
     GHashTableIter it;
     gpointer key, val;
     g_hash_table_iter_init(&it, per_vm);
@@ -363,8 +375,16 @@ static bool prep_mappers(SpEngine *eng, GArray *fids)
     return true;
 }
 
-/* The VMs' space ids of the frames' pools, for the service thread. */
-static void note_spaces(SpEngine *eng, ShSwap *sw)
+/* Every mapper of the frames registers their pages for missing faults. */
+static bool prep_mappers(SpEngine *eng, GArray *fids)
+{
+    g_autoptr(GHashTable) per_vm = sh_swap_per_vm_new();
+    for (guint i = 0; i < fids->len; i++)
+        sh_swap_gather_mappers(eng, g_array_index(fids, uint32_t, i), per_vm);
+    return sh_swap_prep_all(eng, per_vm);
+}
+
+void sh_swap_note_spaces(SpEngine *eng, ShSwap *sw)
 {
     for (guint i = 0; i < sw->vms->len; i++) {
         ShSwapVm *v = sw->vms->pdata[i];
@@ -372,8 +392,12 @@ static void note_spaces(SpEngine *eng, ShSwap *sw)
             continue;
         GArray *sp = v->vm->spaces;
         g_array_set_size(v->space_pool, sp->len);
-        for (guint s = 0; s < sp->len; s++)
-            g_array_index(v->space_pool, uint32_t, s) = g_array_index(sp, ShSpace, s).pool;
+        g_array_set_size(v->space_ino, sp->len);
+        for (guint s = 0; s < sp->len; s++) {
+            const ShSpace *space = &g_array_index(sp, ShSpace, s);
+            g_array_index(v->space_pool, uint32_t, s) = space->pool;
+            g_array_index(v->space_ino, uint64_t, s) = space->rec ? space->rec->ino : 0;
+        }
     }
     (void)eng;
 }
@@ -388,7 +412,7 @@ uint64_t sh_swap_evict_frames(SpEngine *eng, uint64_t max, SpEngineVm *only)
         return 0;
     }
     pick_frames(eng, sw, MIN(max, FRAME_BATCH), only, fids);
-    note_spaces(eng, sw);
+    sh_swap_note_spaces(eng, sw);
     g_mutex_unlock(&sw->lock);
     if (!fids->len || !prep_mappers(eng, fids))
         return 0;
@@ -505,9 +529,12 @@ static uint64_t charge_all(SpEngine *eng, ShSwap *sw)
     sp_swap_store_stats(sw->store, &st);
     uint64_t frames = sh_pools_in_use(eng);
     g_mutex_lock(&sw->lock);
-    /* The store's own memory: the pages its memfds hold now (the tier's
-     * live part and the slot table's used part), not their sizes. */
-    host += frames - MIN(frames, sw->frames_out) + (st.mem_bytes + SP_PAGE_SIZE - 1) / SP_PAGE_SIZE;
+    /* The pool frames in memory (frames_out also counts the clone-layer
+     * pages out, which are no pool's), and the store's own memory: the
+     * pages its memfds hold now (the tier's live part and the slot table's
+     * used part), not their sizes. */
+    uint64_t pool_out = sw->frames_out - MIN(sw->frames_out, sw->layer_out);
+    host += frames - MIN(frames, pool_out) + (st.mem_bytes + SP_PAGE_SIZE - 1) / SP_PAGE_SIZE;
     sw->charged = host;
     sw->in_since = 0;
     g_mutex_unlock(&sw->lock);
@@ -582,6 +609,9 @@ static uint64_t evict(SpEngine *eng, SpEngineVm *only, uint64_t want)
 static void balance_once(SpEngine *eng, ShSwap *sw)
 {
     sh_engine_lock(eng);
+    /* Group frames back from swap are no longer out for the charge (nor
+     * for merges): with the engine stopped, no pass end would say so. */
+    sh_swap_gframes_settle(eng);
     uint64_t host = charge_all(eng, sw);
     g_mutex_lock(&sw->lock);
     uint64_t limit = sw->host_limit_pages;

@@ -7,29 +7,37 @@
  *
  * Eviction (the balancer, after private pages and pool frames; eng->lock
  * held): a clock over each group's pages (ShGroupRec.swap_hand) takes a
- * page the file holds, that is not all zeros, that no other VM merged onto
- * (a group frame with references stays: its mappers fault as FRAME, on a
- * pool) and that did not come back since the hand last passed.  A group is
- * eligible only when every member of it (the reverse map's count) is a VM
- * of this engine with a swap channel, none held by a clone: a member the
- * engine cannot ask would read the hole as zeros.  Every member that maps
- * the page (its top layer there is this group, the page not left: the
- * reverse map, lock-free) registers it for missing faults (M_PREP); then
- * the content goes to the store, the page is listed, and punched out of the
- * file - which removes it from every member at once.  A group frame
- * without references is taken out of the index first (sh_gframe_unindex),
- * and a page out is never indexed (gframe_index_page asks): reading a hole
- * through the supervisor's view would fill it with a zero page.
+ * page the file holds, that is not all zeros and that did not come back
+ * since the hand last passed.  A group is eligible only when every member
+ * of it (the reverse map's count) is a VM of this engine with a swap
+ * channel, none held by a clone: a member the engine cannot ask would read
+ * the hole as zeros; a page other VMs were merged onto (a group frame with
+ * references) only when each of them is such a VM too.  Every member that
+ * maps the page (its top layer there is this group, the page not left: the
+ * reverse map, lock-free) and every VM merged onto it (the frame's mapper
+ * list) registers it for missing faults (M_PREP); then the content goes to
+ * the store, the page is listed, and punched out of the file - which
+ * removes it from every mapper at once.  Nothing may read the hole through
+ * a view meanwhile (that would fill it with a zero page, in the file): a
+ * group frame without references is taken out of the index
+ * (sh_gframe_unindex) and a page out is never indexed (gframe_index_page
+ * asks); a group frame with references stays indexed - its merges name it
+ * - and is marked out (ShSwap.gframe_out, read by sh_swap_frame_is_out,
+ * which keeps merges and the swap path's twin search off it) until a pass
+ * end or a balancer round finds it back in its file
+ * (sh_swap_gframes_settle).
  *
  * Swap-in: a member's fault on the hole comes as S_IN LAYER with the
- * file's inode; the service thread writes the content back into the file
- * (pwrite: into its page cache), frees the slot, and answers WAKE: the
- * member, and every other that faults, maps that same page again.  An
- * older VM process names no inode: the page comes back in every file that
- * has it out.
+ * file's inode; a merged VM's as S_IN FRAME naming its space id for the
+ * group's file (swap.c finds the inode: ShSwapVm.space_ino).  Either way
+ * the service thread writes the content back into the file (pwrite: into
+ * its page cache), frees the slot, and answers WAKE: the faulting VM, and
+ * every other that faults, maps that same page again.  An older VM
+ * process names no inode: the page comes back in every file that has it
+ * out.
  *
- * Clones: while a VM of the engine is being cloned
- * (sp_engine_swap_layers_hold), every page out comes back and none leaves:
+ * Clones: while a VM of the engine is being cloned (sp_engine_layers_hold,
+ * eng->layer_holds), every page out comes back and none leaves:
  * the children map the files before they can register anything.  A VM
  * that samepaged lets go running brings everything back first
  * (sh_swap_vm_detach).  When the engine forgets a group (no member, no
@@ -206,8 +214,9 @@ static void pick_pages(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, ShLayerFile *
         if (!sp_clone_group_holds(rec->grp, off) || lf->slot1[off] || gf == GF_NOT_INDEXABLE ||
             sh_grec_gone(rec, off))
             continue; /* (a page given back: a hole nobody maps, group-giveback.c) */
-        if (gf && sh_frame(eng, (gf - 1) | GF_BIT)->refs)
-            continue;                   /* merged onto: its mappers fault as FRAME */
+        if (gf && sh_frame(eng, (gf - 1) | GF_BIT)->refs &&
+            !sh_swap_mappers_ready(eng, sw, (gf - 1) | GF_BIT, NULL, NULL))
+            continue;                   /* merged onto by a VM that cannot be asked */
         if (lf->back[off / 64] & bit) { /* came back lately: a second chance */
             lf->back[off / 64] &= ~bit;
             continue;
@@ -218,25 +227,72 @@ static void pick_pages(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, ShLayerFile *
     }
 }
 
-/* Every member that maps one of the pages registers it for missing faults. */
-static bool prep_members(SpEngine *eng, ShGroupRec *rec, GArray *offs)
+/* Every member that maps one of the pages, and every VM merged onto one
+ * (a group frame with references), registers it for missing faults. */
+static bool prep_mappers(SpEngine *eng, ShGroupRec *rec, GArray *offs)
 {
-    g_autoptr(GArray) gfns = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    g_autoptr(GHashTable) per_vm = sh_swap_per_vm_new();
     for (uint32_t s = 0; s < eng->nslots; s++) {
         SpEngineVm *vm = eng->vm_slots[s];
         if (!vm || !vm->rmap || !sp_rmap_vm_in_group(vm->rmap, rec->grp))
             continue;
-        g_array_set_size(gfns, 0);
+        GArray *gfns = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+        g_hash_table_insert(per_vm, vm, gfns);
         for (guint i = 0; i < offs->len; i++) {
             uint64_t off = g_array_index(offs, uint64_t, i);
             if (off < vm->npages && sp_rmap_vm_layer_group(vm->rmap, off) == rec->grp &&
                 sp_rmap_vm_maps_layer(vm->rmap, off))
                 g_array_append_val(gfns, off);
         }
-        if (!sh_swap_prep(eng, vm, gfns))
-            return false; /* nothing evicted: a member could not be made ready */
     }
-    return true;
+    for (guint i = 0; i < offs->len; i++) {
+        uint32_t gf = rec->gf[g_array_index(offs, uint64_t, i)];
+        if (gf && gf != GF_NOT_INDEXABLE)
+            sh_swap_gather_mappers(eng, (gf - 1) | GF_BIT, per_vm);
+    }
+    return sh_swap_prep_all(eng, per_vm);
+}
+
+/* Group frame idx is no longer marked out; eng->lock held. */
+static void gframe_unmark(ShSwap *sw, uint32_t idx)
+{
+    if (idx / 64 < sw->gframe_out_len)
+        __atomic_fetch_and(&sw->gframe_out[idx / 64], ~(1ULL << (idx % 64)), __ATOMIC_RELEASE);
+}
+
+/* Group frame idx is marked out; eng->lock and lock held. */
+static void gframe_mark(SpEngine *eng, ShSwap *sw, uint32_t idx)
+{
+    uint32_t words = (eng->gframes->len + 63) / 64;
+    if (words > sw->gframe_out_len) {
+        sw->gframe_out = g_renew(uint64_t, sw->gframe_out, words);
+        memset(sw->gframe_out + sw->gframe_out_len, 0, (words - sw->gframe_out_len) * 8);
+        sw->gframe_out_len = words;
+    }
+    __atomic_fetch_or(&sw->gframe_out[idx / 64], 1ULL << (idx % 64), __ATOMIC_RELEASE);
+}
+
+void sh_swap_gframe_forget(SpEngine *eng, uint32_t idx)
+{
+    if (eng->swap)
+        gframe_unmark(eng->swap, idx);
+}
+
+void sh_swap_gframes_settle(SpEngine *eng)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw)
+        return;
+    g_mutex_lock(&sw->lock);
+    for (uint32_t w = 0; w < sw->gframe_out_len; w++) {
+        for (uint64_t bits = sw->gframe_out[w]; bits; bits &= bits - 1) {
+            uint32_t idx = w * 64 + (uint32_t)__builtin_ctzll(bits);
+            const ShGFrame *g = &g_array_index(eng->gframes, ShGFrame, idx);
+            if (!g->rec || !sh_swap_layer_is_out(sw, g->rec->ino, g->off))
+                gframe_unmark(sw, idx);
+        }
+    }
+    g_mutex_unlock(&sw->lock);
 }
 
 /* Evict pages of rec; how many left.  eng->lock held. */
@@ -246,16 +302,24 @@ static uint64_t evict_group(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, uint64_t
     g_autoptr(GArray) offs = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     g_mutex_lock(&sw->lock);
     ShLayerFile *lf = NULL;
-    if (!sw->stopped_full && !sw->layer_holds && group_evictable(eng, sw, rec, only) &&
+    if (!sw->stopped_full && !eng->layer_holds && group_evictable(eng, sw, rec, only) &&
         (lf = file_get(sw, rec)))
         pick_pages(eng, sw, rec, lf, MIN(max, LAYER_BATCH), offs);
+    if (offs->len) /* VMs merged onto a page fault on the group's space */
+        sh_swap_note_spaces(eng, sw);
     g_mutex_unlock(&sw->lock);
-    if (!offs->len || !prep_members(eng, rec, offs))
+    if (!offs->len || !prep_mappers(eng, rec, offs))
         return 0;
     uint64_t gone = 0;
     for (guint i = 0; i < offs->len; i++) {
         uint64_t off = g_array_index(offs, uint64_t, i);
-        sh_gframe_unindex(eng, rec, off); /* no merge may read it while it is out */
+        /* No merge may read it while it is out: a group frame nobody merged
+         * onto leaves the index; one merged onto stays (its references
+         * name it), marked out until it is back (sh_swap_gframes_settle). */
+        uint32_t gf = rec->gf[off];
+        bool merged = gf && gf != GF_NOT_INDEXABLE && sh_frame(eng, (gf - 1) | GF_BIT)->refs;
+        if (!merged)
+            sh_gframe_unindex(eng, rec, off);
         g_autoptr(GError) err = NULL;
         uint32_t slot = sp_swap_store_put(sw->store, rec->view + off * SP_PAGE_SIZE, &err);
         g_mutex_lock(&sw->lock);
@@ -269,8 +333,12 @@ static uint64_t evict_group(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, uint64_t
         sp_swap_store_set_owner(sw->store, slot, &own);
         /* Listed before the punch: a fault right after finds it. */
         lf->slot1[off] = slot + 1;
+        if (merged)
+            gframe_mark(eng, sw, gf - 1);
         if (!sh_swap_punch(sw, lf->fd, off, slot, "layer")) {
             lf->slot1[off] = 0;
+            if (merged)
+                gframe_unmark(sw, gf - 1);
             g_mutex_unlock(&sw->lock);
             break;
         }
@@ -297,19 +365,12 @@ uint64_t sh_swap_evict_layers(SpEngine *eng, uint64_t max, SpEngineVm *only)
     return got;
 }
 
-void sp_engine_swap_layers_hold(SpEngine *eng, bool hold)
+void sh_swap_layers_hold(SpEngine *eng)
 {
     ShSwap *sw = eng->swap;
     if (!sw)
         return;
-    sh_engine_lock(eng); /* an eviction under way ends first */
     g_mutex_lock(&sw->lock);
-    if (hold) {
-        sw->layer_holds++;
-        sh_swap_layers_restore_all(sw);
-    } else {
-        sw->layer_holds--;
-    }
+    sh_swap_layers_restore_all(sw);
     g_mutex_unlock(&sw->lock);
-    g_mutex_unlock(&eng->lock);
 }

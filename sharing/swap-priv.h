@@ -29,6 +29,10 @@
  *                   never sees it half written), once, and each faulting
  *                   sharer retries its fault and maps that same page
  *                   (UFFDIO_WAKE): sharing survives, no copy per sharer.
+ *   a layer page    a page of a clone group's file: ShLayerFile.slot1
+ *                   (swap-layers.c), the same way for the whole family and
+ *                   for the VMs merged onto it (a group frame: its bit of
+ *                   gframe_out is set while it is out).
  *
  * Invariants: a frame is never read through a view while it is out (a read
  * fault of a hole in a view that is not registered with a userfaultfd
@@ -59,6 +63,7 @@ typedef struct ShSwapVm {
     uint64_t npages;      /* sh_swap_vm_attach; immutable */
     uint32_t *slot_of;    /* swap-evict.c, service; swap->lock: private pages out (slot + 1) */
     GArray *space_pool;   /* swap-evict.c; swap->lock: by the VM's space id, pool or NO_SPACE */
+    GArray *space_ino;    /* swap-evict.c; swap->lock: by space id, a group file's inode or 0 */
     uint64_t limit_pages; /* sp_engine_vm_set_mem_limit; swap->lock: 0 = none */
     uint64_t out;         /* swap-evict.c, service; swap->lock: private pages out */
     uint64_t refaults;    /* service; swap->lock: its faults' contents back within 60 s */
@@ -101,12 +106,13 @@ typedef struct ShSwap {
     GHashTable *frames;     /* swap-evict.c, service, frame_dropped; lock: frames out */
     GPtrArray *layer_files; /* swap-layers.c; lock: ShLayerFile * */
     GPtrArray *old_stores;  /* swap-adopt.c; lock: ShOldStore *, until every VM came back */
-    uint32_t layer_holds;   /* sp_engine_swap_layers_hold; lock: clones under way (no eviction) */
     uint64_t *frame_out;    /* by fid, atomics (see Locking) */
     uint32_t frame_out_len; /* words; eng->lock and lock to grow */
-    uint64_t *frame_back;   /* by fid: restored since the frame clock passed (lock) */
-    uint32_t frame_hand;    /* balancer; eng->lock: the frame clock */
-    uint32_t *slot_time;    /* by slot: when its content left (s, monotonic); lock */
+    uint64_t *gframe_out;   /* by group frame index: merged onto, its page out (eng->lock) */
+    uint32_t gframe_out_len; /* words; eng->lock */
+    uint64_t *frame_back;    /* by fid: restored since the frame clock passed (lock) */
+    uint32_t frame_hand;     /* balancer; eng->lock: the frame clock */
+    uint32_t *slot_time;     /* by slot: when its content left (s, monotonic); lock */
     uint64_t slot_time_len;
     int wake_fd; /* eventfd: the service thread's poll set changed, or a round ended */
     GThread *service, *balancer;
@@ -167,6 +173,21 @@ bool sh_swap_layer_forget(ShSwap *sw, uint64_t ino, uint64_t off);
 void sh_swap_layers_free(ShSwap *sw);
 bool sh_swap_is_zero(const uint8_t *page);
 void sh_swap_store_full(ShSwap *sw, const GError *err); /* lock held */
+
+/* Frames merged onto (pool or group frames): is every mapper of fid a VM
+ * that can be asked (a swap channel, neither broken nor held)?  `*has_only`
+ * (if not NULL) is set if `only` is one of them.  eng->lock and lock held. */
+bool sh_swap_mappers_ready(SpEngine *eng, ShSwap *sw, uint32_t fid, SpEngineVm *only,
+                           bool *has_only);
+/* Each mapper's page of frame fid, into per_vm (SpEngineVm * -> GArray of
+ * uint64 gfns); eng->lock held. */
+void sh_swap_gather_mappers(SpEngine *eng, uint32_t fid, GHashTable *per_vm);
+GHashTable *sh_swap_per_vm_new(void);
+/* Every VM of per_vm registers its pages for missing faults (M_PREP).
+ * false: one could not (nothing may be punched then).  eng->lock held. */
+bool sh_swap_prep_all(SpEngine *eng, GHashTable *per_vm);
+/* The VMs' space ids, for the service thread (eng->lock and lock held). */
+void sh_swap_note_spaces(SpEngine *eng, ShSwap *sw);
 
 /* swap-adopt.c */
 /* v (not listed yet) takes over its private pages from the old store its

@@ -12,7 +12,10 @@
  *          written back into the pool, once; the answer is WAKE (retry the
  *          fault: it maps the frame's page again), also when another sharer
  *          brought it back first;
- *   LAYER  clone group frames are not evicted: WAKE.
+ *   LAYER  a page of a clone group's file (the file's inode, the page):
+ *          if it is out, written back into the file, once, and WAKE, as
+ *          for a frame (swap-layers.c; a merged VM's fault on such a page
+ *          comes as FRAME, naming its space for the group's file).
  * Anything that does not add up (a page that is not out, a bad space) is
  * answered with an error; the VM process logs it and asks again later.
  *
@@ -80,7 +83,14 @@ static void frame_out_clear(ShSwap *sw, uint32_t fid)
 bool sh_swap_frame_is_out(SpEngine *eng, uint32_t fid)
 {
     ShSwap *sw = eng->swap;
-    if (!sw || sh_is_gframe(fid) || fid / 64 >= sw->frame_out_len)
+    if (!sw)
+        return false;
+    if (sh_is_gframe(fid)) {
+        uint32_t i = fid & ~GF_BIT;
+        return i / 64 < sw->gframe_out_len &&
+               ((__atomic_load_n(&sw->gframe_out[i / 64], __ATOMIC_ACQUIRE) >> (i % 64)) & 1);
+    }
+    if (fid / 64 >= sw->frame_out_len)
         return false;
     return (__atomic_load_n(&sw->frame_out[fid / 64], __ATOMIC_ACQUIRE) >> (fid % 64)) & 1;
 }
@@ -256,6 +266,13 @@ static uint32_t space_pool(ShSwapVm *v, uint32_t space)
     return space < v->space_pool->len ? g_array_index(v->space_pool, uint32_t, space) : NO_SPACE;
 }
 
+/* The inode of the clone group's file that v's space id stands for, or 0
+ * (a pool's space). */
+static uint64_t space_ino(ShSwapVm *v, uint32_t space)
+{
+    return space < v->space_ino->len ? g_array_index(v->space_ino, uint64_t, space) : 0;
+}
+
 /* Read-ahead of shared pages (lock held): a FRAME or LAYER request names
  * other frames (space << 32 | offset), or other pages of the same layer
  * file, that the faulting page's neighbours map.  Those of them that are
@@ -276,9 +293,14 @@ static void read_ahead_shared(ShSwap *sw, ShSwapVm *v, const SpProtoSwapIn *in, 
         if (in->kind == SP_PROTO_SWAPIN_FRAME) {
             uint32_t pool = space_pool(v, (uint32_t)(cand[i] >> 32));
             uint64_t key = sh_swap_frame_key(pool, (uint32_t)cand[i]);
+            uint64_t gino = space_ino(v, (uint32_t)(cand[i] >> 32));
             if (pool != NO_SPACE && g_hash_table_contains(sw->frames, &key) &&
                 sh_swap_frame_restore(sw, key, NULL))
                 got++;
+            else if (pool == NO_SPACE && gino &&
+                     sh_swap_layer_is_out(sw, gino, (uint32_t)cand[i]) &&
+                     sh_swap_layer_restore(sw, gino, (uint32_t)cand[i], NULL))
+                got++; /* a group frame merged onto (swap-layers.c) */
         } else if (sh_swap_layer_is_out(sw, ino, cand[i]) &&
                    sh_swap_layer_restore(sw, ino, cand[i], NULL)) {
             got++;
@@ -315,8 +337,15 @@ static bool serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, bool may_hold)
     }
     if (in.kind == SP_PROTO_SWAPIN_FRAME) {
         uint32_t pool = space_pool(v, in.space);
+        uint64_t gino = space_ino(v, in.space);
         if (pool != NO_SPACE && !sh_swap_frame_restore(sw, sh_swap_frame_key(pool, in.off), v)) {
             sp_proto_reply_error(v->chan, &m->hdr, "the frame could not be read back");
+            return false;
+        }
+        /* A group frame merged onto: its page comes back into the group's
+         * file, for the family and every VM merged onto it. */
+        if (pool == NO_SPACE && gino && !sh_swap_layer_restore(sw, gino, in.off, v)) {
+            sp_proto_reply_error(v->chan, &m->hdr, "the group frame could not be read back");
             return false;
         }
     }
@@ -374,6 +403,7 @@ static void vm_free(ShSwap *sw, ShSwapVm *v)
         close(v->chan);
     g_free(v->slot_of);
     g_array_free(v->space_pool, TRUE);
+    g_array_free(v->space_ino, TRUE);
     g_free(v->name);
     g_free(v);
 }
@@ -498,6 +528,7 @@ void sh_swap_vm_attach(SpEngine *eng, SpEngineVm *vm)
     v->chan = sv[0];
     v->npages = vm->npages;
     v->space_pool = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    v->space_ino = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     sh_swap_store_handover(eng, vm); /* (done already at a re-attach) */
     sh_swap_adopt_pages(sw, v, vm);
     g_mutex_lock(&sw->lock);
@@ -519,7 +550,7 @@ void sh_swap_vm_detach(SpEngine *eng, SpEngineVm *vm, bool keep_running)
         g_mutex_lock(&sw->lock);
         for (uint64_t g = 0; g < vm->npages; g++) {
             uint32_t fid = vm->fid_of[g];
-            if (fid != NO_FRAME && sh_swap_frame_is_out(eng, fid)) {
+            if (fid != NO_FRAME && !sh_is_gframe(fid) && sh_swap_frame_is_out(eng, fid)) {
                 ShFrame *f = sh_frame(eng, fid);
                 sh_swap_frame_restore(sw, sh_swap_frame_key(f->pool, f->off), NULL);
             }
@@ -551,8 +582,8 @@ void sh_swap_vm_detach(SpEngine *eng, SpEngineVm *vm, bool keep_running)
 void sh_swap_frame_dropped(SpEngine *eng, uint32_t fid)
 {
     ShSwap *sw = eng->swap;
-    if (!sh_swap_frame_is_out(eng, fid))
-        return;
+    if (sh_is_gframe(fid) || !sh_swap_frame_is_out(eng, fid))
+        return; /* (a group frame's page is the group file's) */
     ShFrame *f = sh_frame(eng, fid);
     uint64_t key = sh_swap_frame_key(f->pool, f->off);
     g_mutex_lock(&sw->lock);
@@ -591,6 +622,7 @@ void sh_swap_free(SpEngine *eng)
         sh_swap_old_store_free(sw->old_stores->pdata[i]);
     g_ptr_array_free(sw->old_stores, TRUE);
     g_free(sw->frame_out);
+    g_free(sw->gframe_out);
     g_free(sw->frame_back);
     g_free(sw->slot_time);
     close(sw->wake_fd);

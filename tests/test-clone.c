@@ -341,6 +341,44 @@ static void test_engine_gives_back(void)
     harness_free(h);
 }
 
+/* No layer page leaves its file while a clone is under way: the children
+ * map their layout's files before they are members of their groups, so a
+ * page the source leaves meanwhile - the other members left it before -
+ * is one they still map.  The template and kid1 leave every managed page
+ * (zeros, dropped by the engine); kid0 rewrites pages as fast as it can
+ * while it is cloned, three times; every child verifies every byte. */
+static void test_engine_gives_back_mid_clone(void)
+{
+    SpVm *t, *kids[2];
+    Harness *h = engine_family(&t, kids);
+    g_assert_true(harness_command(t, ML_CMD_FILL, 0, HARNESS_DEADLINE_S));
+    g_assert_true(harness_command(kids[1], ML_CMD_FILL, 0, HARNESS_DEADLINE_S));
+    g_assert_true(harness_wait_scans(h->engine, 3, HARNESS_DEADLINE_S));
+    SpEngineStats st;
+    sp_engine_get_stats(h->engine, &st);
+    uint64_t given0 = st.layer_pages_given_back;
+    SpVm *gk[3];
+    for (int i = 0; i < 3; i++) {
+        g_assert_true(harness_command(kids[0], ML_CMD_RATE, 50000, HARNESS_DEADLINE_S));
+        g_autofree char *prefix = g_strdup_printf("gk%d-", i);
+        clone_into(h, kids[0], prefix, 1, gk + i, NULL);
+        /* (the child inherits the rate: its own rewrites would hide what
+         * it reads) */
+        g_assert_true(harness_command(gk[i], ML_CMD_RATE, 0, HARNESS_DEADLINE_S));
+        g_assert_true(harness_command(kids[0], ML_CMD_RATE, 0, HARNESS_DEADLINE_S));
+        g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
+    }
+    sp_engine_get_stats(h->engine, &st);
+    printf("# kid0 cloned three times while rewriting: %" G_GUINT64_FORMAT
+           " pages given back meanwhile and after\n",
+           st.layer_pages_given_back - given0);
+    /* (the giveback ran: kid0's rewritten pages are dead once its
+     * children are members and left them too - or never mapped them) */
+    SpVm *six[6] = {t, kids[0], kids[1], gk[0], gk[1], gk[2]};
+    wait_more_rounds(h, six, 6, 2);
+    harness_free(h);
+}
+
 /* The engine leaves clone-shared pages alone: the children of a template
  * under the engine read its group's frames, so merging them again onto
  * pool frames would gain nothing and cost mappings.  Their dedup counters
@@ -418,6 +456,7 @@ int main(int argc, char **argv)
     g_test_add_func("/clone/engine-zero", test_engine_zero);
     g_test_add_func("/clone/engine-clone-aware", test_engine_clone_aware);
     g_test_add_func("/clone/engine-gives-back", test_engine_gives_back);
+    g_test_add_func("/clone/engine-gives-back-mid-clone", test_engine_gives_back_mid_clone);
     g_test_add_func("/clone/reclone-layers", test_reclone_layers);
     return g_test_run();
 }

@@ -13,6 +13,10 @@
  *     leaves once for the three, one block each, and every member reads
  *     it back as the same physical page (some on its fault, most read
  *     ahead with a faulting neighbour).
+ * /swap/merged-layers-stay-shared  a VM outside a clone family merged
+ *     onto the family's layer pages (group frames): they leave once for
+ *     the family and for it, and come back as the page all of them map;
+ *     out again, the outsider ends first, then the family: nothing left.
  * /swap/write-in-evict-window  evictions with their write-protect window
  *     held open: guest writes block in it and survive.
  * /swap/attack  swap under a tight limit, merges, copy-on-write breaks and
@@ -60,6 +64,31 @@ static void verify_now(Harness *h, SpVm **vm, int n)
     g_assert_cmpuint(harness_integrity_count(h), ==, 0);
 }
 
+/* Every VM ended: no slot, nothing out, no frame is left behind. */
+static void assert_nothing_left(Harness *h)
+{
+    SpEngineStats st;
+    SpSwapStats sw;
+    sp_engine_get_stats(h->engine, &st);
+    sp_engine_get_swap_stats(h->engine, &sw);
+    g_assert_cmpuint(sw.slots_used, ==, 0);
+    g_assert_cmpuint(sw.pages_swapped, ==, 0);
+    g_assert_cmpuint(st.pool_frames, ==, 0);
+    g_assert_cmpuint(st.pages_shared, ==, 0);
+}
+
+/* The engine merges the VMs' memload pages until nothing changes, then
+ * stops: nothing merges or unmerges from here on. */
+static void converge_then_stop(Harness *h, SpVm **vm, int n)
+{
+    for (int i = 0; i < n; i++)
+        harness_share_managed(h, vm[i]);
+    harness_engine_run(h, 1);
+    harness_converge(h);
+    harness_engine_run(h, 0);
+    g_usleep(500000); /* (a batch under way ends first) */
+}
+
 static uint64_t content_key(const uint8_t *page)
 {
     uint64_t c = 0;
@@ -101,12 +130,7 @@ static void test_frames_stay_shared(void)
                             "args=seed=4,shared=70,unique=10,zero=20,interval=%d",
                             i, (int)(30000 * harness_slow()));
     harness_start_all(h);
-    for (int i = 0; i < 4; i++)
-        harness_share_managed(h, vm[i]);
-    harness_engine_run(h, 1);
-    harness_converge(h);
-    harness_engine_run(h, 0); /* nothing merges or unmerges from here on */
-    g_usleep(500000);         /* (a batch under way ends first) */
+    converge_then_stop(h, vm, 4);
     SpEngineStats before;
     sp_engine_get_stats(h->engine, &before);
     uint64_t present_before = present_pages(vm, 4);
@@ -261,6 +285,110 @@ static void test_layers_stay_shared(void)
                    same, differ);
     g_assert_cmpuint(same, >=, out);
     verify_now(h, fam, 3); /* and once more, after the pagemap reads */
+    harness_free(h);
+}
+
+/* How many of o's present pages are one physical page with a page of
+ * the family's layer (mapped alike by both members: the group file's). */
+static uint64_t on_family_layer(SpVm *a, SpVm *b, SpVm *o, uint64_t *o_present)
+{
+    uint64_t np, no, n = 0;
+    g_autofree uint64_t *pa = ram_pfns(a, &np);
+    g_autofree uint64_t *pb = ram_pfns(b, &np);
+    g_autofree uint64_t *po = ram_pfns(o, &no);
+    g_autoptr(GHashTable) layer = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    uint64_t zpfn = harness_zero_pfn();
+    for (uint64_t g = 0; g < np; g++)
+        if (pa[g] && pa[g] == pb[g] && pa[g] != zpfn)
+            g_hash_table_add(layer, g_memdup2(&pa[g], 8));
+    *o_present = 0;
+    for (uint64_t g = 0; g < no; g++) {
+        *o_present += po[g] != 0;
+        n += po[g] && g_hash_table_contains(layer, &po[g]);
+    }
+    return n;
+}
+
+/* A VM merged onto a clone family's layer pages (group frames with
+ * references): those pages leave once, for the family and for it, and
+ * come back as the same physical page for all of them. */
+static void test_merged_layers_stay_shared(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    k.max_page_sharing = 1 << 20;
+    k.map_budget = 0; /* every page of the outsider merged (group frames are indexed last) */
+    k.run = 0;        /* until the family is made and the outsider runs */
+    harness_use_engine(h, &k);
+    harness_use_swap(h, 0, 0); /* no compressed tier: every content is a block of the file */
+    /* No writes, a round every 30 s (emulated, 120 s): nothing touches the
+     * pages while we look. */
+    g_autofree char *spec = g_strdup_printf(
+        "mem=64M,vcpus=1,domain=ml,payload=memload,args=seed=4,shared=70,unique=10,zero=20,"
+        "rate=0,interval=%d",
+        (int)(30000 * harness_slow()));
+    SpVm *fam[2], *o;
+    fam[0] = harness_add(h, "name=L,%s", spec);
+    harness_start_all(h);
+    g_assert_true(harness_wait_rounds(h, fam[0], 1, HARNESS_DEADLINE_S));
+    clone_into(h, fam[0], "L-c", 1, fam + 1, NULL);
+    o = harness_add(h, "name=O,%s", spec);
+    g_autoptr(GError) err = NULL;
+    if (!sp_vm_start(o, &err))
+        g_error("cannot start VM: %s", err->message);
+    SpVm *all[3] = {fam[0], fam[1], o};
+    converge_then_stop(h, all, 3);
+    verify_now(h, all, 3); /* every page present in every VM */
+    uint64_t o_before, o_out, o_after;
+    uint64_t merged = on_family_layer(fam[0], fam[1], o, &o_before);
+    g_test_message("outsider pages on the family's layer: %" G_GUINT64_FORMAT
+                   " of %" G_GUINT64_FORMAT " present",
+                   merged, o_before);
+    g_assert_cmpuint(merged, >, 4000); /* memload's 70 % of shared contents, mostly */
+
+    uint64_t out = sp_engine_swap_out(h->engine, NULL, false, true, UINT64_MAX);
+    SpSwapStats sw;
+    sp_engine_get_swap_stats(h->engine, &sw);
+    uint64_t still = on_family_layer(fam[0], fam[1], o, &o_out);
+    g_test_message(
+        "evicted %" G_GUINT64_FORMAT " (layer pages %" G_GUINT64_FORMAT "), %" G_GUINT64_FORMAT
+        " bytes written; the outsider's present pages %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT,
+        out, sw.layer_pages, sw.bytes_written, o_before, o_out);
+    /* The merged-onto layer pages left too, from the outsider as from the
+     * family (but a few the guests' rounds may have read back meanwhile):
+     * one block each. */
+    g_assert_cmpuint(still, <=, merged / 100);
+    g_assert_cmpuint(o_before - o_out, >=, merged * 99 / 100);
+    g_assert_cmpuint(sw.layer_pages, >, 0);
+    g_assert_cmpuint(sw.bytes_written, ==, out * 4096);
+
+    verify_now(h, all, 3); /* every VM reads every page */
+    sp_engine_get_swap_stats(h->engine, &sw);
+    uint64_t back = on_family_layer(fam[0], fam[1], o, &o_after);
+    g_test_message("back: %" G_GUINT64_FORMAT " frames and layer pages (%" G_GUINT64_FORMAT
+                   " read ahead, %" G_GUINT64_FORMAT " still out), swapin_copies %" G_GUINT64_FORMAT
+                   "; outsider pages on the family's layer again %" G_GUINT64_FORMAT,
+                   sw.frame_ins, sw.prefetched, sw.frames_swapped, sw.swapin_copies, back);
+    /* Each came back once, as the page the family maps: no copy. */
+    g_assert_cmpuint(sw.swapin_copies, ==, 0);
+    g_assert_cmpuint(back, >=, merged * 99 / 100);
+    g_assert_cmpuint(sw.frame_ins + sw.frames_swapped, ==, out);
+    verify_now(h, all, 3); /* and once more, after the pagemap reads */
+
+    /* Out again (the first sweep only takes back the second chance every
+     * page that came back got), and the outsider ends first: its merges
+     * go, the pages stay out for the family, which reads them back and
+     * ends too: no slot and no frame is left behind. */
+    sp_engine_swap_out(h->engine, NULL, false, true, UINT64_MAX);
+    sp_engine_swap_out(h->engine, NULL, false, true, UINT64_MAX);
+    g_assert_cmpuint(on_family_layer(fam[0], fam[1], o, &o_out), <=, merged / 100);
+    drop_vm(h, o);
+    verify_now(h, fam, 2);
+    drop_vm(h, fam[1]);
+    drop_vm(h, fam[0]);
+    assert_nothing_left(h);
+    sp_engine_get_swap_stats(h->engine, &sw);
+    g_assert_cmpuint(sw.frames_swapped, ==, 0);
     harness_free(h);
 }
 
@@ -573,13 +701,7 @@ static void test_family_exit(void)
                 g_assert_cmpuint(harness_integrity_count(h), ==, 0);
             }
         }
-        SpEngineStats st;
-        sp_engine_get_stats(h->engine, &st);
-        sp_engine_get_swap_stats(h->engine, &sw);
-        g_assert_cmpuint(sw.slots_used, ==, 0);
-        g_assert_cmpuint(sw.pages_swapped, ==, 0);
-        g_assert_cmpuint(st.pool_frames, ==, 0);
-        g_assert_cmpuint(st.pages_shared, ==, 0);
+        assert_nothing_left(h);
         harness_free(h);
     }
 }
@@ -589,6 +711,7 @@ int main(int argc, char **argv)
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/swap/frames-stay-shared", test_frames_stay_shared);
     g_test_add_func("/swap/layers-stay-shared", test_layers_stay_shared);
+    g_test_add_func("/swap/merged-layers-stay-shared", test_merged_layers_stay_shared);
     g_test_add_func("/swap/write-in-evict-window", test_write_in_evict_window);
     g_test_add_func("/swap/attack", test_attack);
     g_test_add_func("/swap/family-exit", test_family_exit);

@@ -22,7 +22,7 @@
  * file forgot its merges, and the engine re-reads its state (M_REPORT)
  * before letting go.  Children attach to the engine when they start.
  * From before the save until they started, no page of a clone layer is
- * out of its file (sp_engine_swap_layers_hold): they map the files.
+ * out of its file (sp_engine_layers_hold): they map the files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -189,7 +189,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
 
     gint64 t_save = g_get_monotonic_time();
     if (src->engine) { /* the children map the layer files before they can take faults */
-        sp_engine_swap_layers_hold(src->engine, true);
+        sp_engine_layers_hold(src->engine, true);
         layers_held = true;
     }
     if (src->shvm) {
@@ -236,7 +236,7 @@ bool sp_vm_clone_many(SpVm *src, uint32_t n, const char *const *names, const uin
         if (!sp_vm_start(kids[i], error))
             goto fail;
     if (layers_held) /* started: attached, or counted as members the engine cannot ask */
-        sp_engine_swap_layers_hold(src->engine, false);
+        sp_engine_layers_hold(src->engine, false);
     layers_held = false;
     gint64 t2 = g_get_monotonic_time();
     if (times)
@@ -261,7 +261,7 @@ fail:
     if (held)
         sp_engine_vm_release(src->engine, src->shvm);
     if (layers_held)
-        sp_engine_swap_layers_hold(src->engine, false);
+        sp_engine_layers_hold(src->engine, false);
     sp_clone_layout_free(kl);
     sp_proto_msg_clear(&rep_msg);
     for (uint32_t i = 0; i < n; i++)
