@@ -592,6 +592,13 @@ void sp_engine_forget(SpEngine *eng, SpEngineVm *vm)
         vm_remove(eng, vm, true); /* the VM goes on mapping its frames */
 }
 
+void sp_engine_vm_going(SpEngine *eng, SpEngineVm *vm)
+{
+    sh_engine_lock(eng);
+    vm->broken = true; /* quietly, as for a guest that has ended (exchange.c) */
+    g_mutex_unlock(&eng->lock);
+}
+
 void sp_engine_set_range(SpEngine *eng, SpEngineVm *vm, uint64_t start, uint64_t end)
 {
     if (!vm)

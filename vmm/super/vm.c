@@ -32,6 +32,7 @@
 #define SETUP_TIMEOUT_S   60.0 /* building a machine: loading a kernel image */
 #define REQUEST_TIMEOUT_S 30.0 /* any other request */
 #define EXIT_WAIT_MS      5000 /* a VM process told to quit, before SIGKILL */
+#define STOP_WAIT_S       10   /* a guest told to stop, before its process is killed */
 
 /* --- the host --- */
 
@@ -748,8 +749,17 @@ void sp_vm_free(SpVm *vm)
         return;
     if (vm->control >= 0 && !vm->dead) {
         sp_vm_request_stop(vm);
-        if (!sp_vm_wait_timeout(vm, 10))
+        if (!sp_vm_wait_timeout(vm, STOP_WAIT_S)) {
+            /* Killed while still attached: neither the engine (in the
+             * moment before the detach below) nor the reader may take the
+             * channel the kill closes for a lost VM or a crash. */
+            g_message("event=vm-killed vm=%s reason=\"its guest did not stop within %d s\"",
+                      vm->name, STOP_WAIT_S);
+            if (vm->shvm)
+                sp_engine_vm_going(vm->engine, vm->shvm);
+            vm->closing = true;
             kill_process(vm);
+        }
     }
     /* The guest is gone or going: its frames may be freed. */
     if (vm->shvm)

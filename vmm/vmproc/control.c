@@ -133,7 +133,9 @@ static void do_test_hook(SpVmProc *p, SpProtoMsg *req)
         return;
     }
     reply_ok(p, req, NULL, 0);
-    if (hook == SP_VMPROC_HOOK_OPEN) {
+    if (hook == SP_VMPROC_HOOK_DEAF_STOP) {
+        p->deaf_stop = true;
+    } else if (hook == SP_VMPROC_HOOK_OPEN) {
         /* Opening fails (EACCES, sandbox.c); were it to succeed, this
          * process would abort rather than die of the filter, and the test
          * would see the wrong reason.  Then a call outside the filter: the
@@ -240,7 +242,8 @@ static void do_simple(SpVmProc *p, SpProtoMsg *req)
         ok = sp_machine_start(p->m, &err);
         break;
     case SP_PROTO_STOP:
-        sp_machine_request_stop(p->m);
+        if (!p->deaf_stop)
+            sp_machine_request_stop(p->m);
         break;
     case SP_PROTO_PAUSE:
         ok = sp_machine_suspend(p->m, &err);

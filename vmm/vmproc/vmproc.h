@@ -56,6 +56,7 @@ typedef struct SpVmProc {
     bool ended; /* the guest left RUNNING (main thread) */
     gint64 ended_us;
     bool quit;
+    bool deaf_stop; /* tests (SP_VMPROC_HOOK_DEAF_STOP): STOP does nothing */
 } SpVmProc;
 
 /* control.c: handle one request from the control channel (main thread). */
@@ -77,6 +78,8 @@ int sp_vmproc_probe_open(SpVmProc *p, const char *path);
 #define SP_VMPROC_HOOK_OVERSIZED   4 /* a packet larger than any message */
 #define SP_VMPROC_HOOK_TRUNCATED   5 /* a packet shorter than a header */
 #define SP_VMPROC_HOOK_BAD_LENGTH  6 /* a header whose length is not the packet's */
+/* ... and a guest that does not stop: STOP answered, not acted on. */
+#define SP_VMPROC_HOOK_DEAF_STOP 7
 
 /* clone.c: CLONE_SAVE (source), CLONE_GROUP and CLONE_LOAD (child). */
 void sp_vmproc_clone(SpVmProc *p, SpProtoMsg *req);
