@@ -132,6 +132,7 @@ struct SpEngineVm {
     char *domain;        /* attach; immutable: sharing domain name */
     SpRmapVm *rmap;      /* attach; immutable: its reverse-map entry, or NULL */
     bool broken;         /* exchange.c; eng->lock: its channel failed; no more requests */
+    bool going;          /* sp_engine_vm_going; atomic: its process is being killed */
     bool swap_handed;    /* swap-adopt.c; eng->lock: it holds the swap store's descriptors */
     struct ShOldStore *swap_old; /* swap-adopt.c; eng->lock: the store it kept, taken over,
                                   * until its pages are (sh_swap_vm_attach) */

@@ -594,9 +594,11 @@ void sp_engine_forget(SpEngine *eng, SpEngineVm *vm)
 
 void sp_engine_vm_going(SpEngine *eng, SpEngineVm *vm)
 {
-    sh_engine_lock(eng);
-    vm->broken = true; /* quietly, as for a guest that has ended (exchange.c) */
-    g_mutex_unlock(&eng->lock);
+    (void)eng;
+    /* Without the lock: the engine may be waiting on this VM's channel (up
+     * to 30 s when its process does not answer); the kill ends that wait,
+     * and exchange.c takes the closed channel quietly. */
+    __atomic_store_n(&vm->going, true, __ATOMIC_RELEASE);
 }
 
 void sp_engine_set_range(SpEngine *eng, SpEngineVm *vm, uint64_t start, uint64_t end)

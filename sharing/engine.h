@@ -241,7 +241,8 @@ void sp_engine_detach(SpEngine *eng, SpEngineVm *vm);
  * stopping): its frames are left as they are, for the next engine. */
 void sp_engine_forget(SpEngine *eng, SpEngineVm *vm);
 /* vm's process is about to be killed: no more requests to it, and none
- * that fails is logged as a lost VM; its frames stay until the detach. */
+ * that fails is logged as a lost VM; its frames stay until the detach.
+ * Any thread; does not wait for the engine's lock. */
 void sp_engine_vm_going(SpEngine *eng, SpEngineVm *vm);
 /* Change the guest-physical range of a VM that takes part in sharing. */
 void sp_engine_set_range(SpEngine *eng, SpEngineVm *vm, uint64_t start, uint64_t end);

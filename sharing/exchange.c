@@ -10,7 +10,8 @@
  * says something malformed is marked broken: the engine stops talking to
  * it and logs it once, and keeps its frame references until it detaches
  * (its pages may still map them; freeing them under it would show it
- * zeros).
+ * zeros).  A VM whose process the supervisor is killing (vm->going) is
+ * marked broken quietly.
  *
  * Engine lock held throughout.
  */
@@ -30,6 +31,8 @@ static void vm_broken(SpEngineVm *vm, const char *what, const GError *err)
     if (vm->broken)
         return;
     vm->broken = true;
+    if (__atomic_load_n(&vm->going, __ATOMIC_ACQUIRE))
+        return; /* quietly: its process is being killed (sp_engine_vm_going) */
     g_warning("event=engine-vm-lost vm=%s request=%s error=\"%s\" (no more sharing for it; its "
               "frames stay until it ends)",
               vm->name, what, err ? err->message : "malformed answer");
@@ -39,6 +42,8 @@ bool sh_send(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *payload, 
              const int *fds, uint32_t nfds, uint32_t *seq)
 {
     (void)eng;
+    if (__atomic_load_n(&vm->going, __ATOMIC_ACQUIRE))
+        vm->broken = true; /* quietly (sp_engine_vm_going) */
     if (vm->broken)
         return false;
     g_autoptr(GError) err = NULL;

@@ -2,7 +2,8 @@
 # lifecycle.sh - libvirt's day-to-day verbs on a real samepaged, with
 # Debian's virsh: suspend stops a memload guest's progress and resume
 # continues it with zero integrity errors; reboot and reset boot a payload
-# again (same id, new VM process); shutdown and a guest's own exit apply
+# again (same id, new VM process), also when the VM process does not stop
+# (SIGSTOP: killed after 10 s, as destroy does); shutdown and a guest's own exit apply
 # <on_poweroff>, a triple fault <on_crash> (destroy, restart, preserve), and
 # a guest that cannot stay up is not restarted forever; autostart survives
 # a samepaged restart and starts the VM; vcpuinfo, vcpucount, maxvcpus,
@@ -10,7 +11,7 @@
 # VM's real figures; the read-only socket can change none of it.  TAP.
 set -u
 . "$(dirname "$0")/common.sh"
-echo "1..52"
+echo "1..57"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 
 
@@ -53,6 +54,35 @@ check "the console log shows two boots" sh -c "[ \$(grep -c 'memload' '$T/state/
 V reset vm1 >"$T/out" 2>&1
 check "virsh reset: a new VM process, same id" \
     eval 'grep -q "Domain '"'vm1'"' was reset" "$T/out" && [ "$(vm_pid vm1)" != "$p2" ] && [ "$(dom_id vm1)" = "$id1" ]'
+
+# --- a VM process that does not stop (SIGSTOP: a wedged VMM): reboot and
+# destroy kill it 10 s after telling it to stop, as libvirt's QEMU driver
+# sends SIGKILL 10 s after SIGTERM, and go on ---
+p3=$(vm_pid vm1)
+kill -STOP "$p3"
+t0=$(date +%s)
+timeout 60 virsh -c "$URI" reboot vm1 >"$T/out" 2>&1
+vrc=$?
+t1=$(date +%s)
+check "reboot of a VM process that does not stop: status $vrc after $((t1 - t0)) s (killed after 10 s), a new VM process, same id" \
+    eval '[ $vrc = 0 ] && [ $((t1 - t0)) -ge 9 ] && [ -n "$(vm_pid vm1)" ] && [ "$(vm_pid vm1)" != "$p3" ] && [ "$(dom_id vm1)" = "$id1" ]'
+check "... the stopped process is gone, and samepaged logged its kill (event=vm-killed)" \
+    eval '! kill -0 $p3 2>/dev/null && grep -q "event=vm-killed vm=vm1 " "$T/daemon.log"'
+check "... the new one verifies its memory" wait_rounds vm1 2
+vm_xml st "seed=5" 32 >"$T/st.xml"
+V create "$T/st.xml" >/dev/null 2>&1
+wait_rounds st 1
+p4=$(vm_pid st)
+kill -STOP "$p4"
+t0=$(date +%s)
+timeout 60 virsh -c "$URI" destroy st >"$T/out" 2>&1
+vrc=$?
+t1=$(date +%s)
+check "destroy of a VM process that does not stop: status $vrc after $((t1 - t0)) s, 'Domain 'st' destroyed'" \
+    eval '[ $vrc = 0 ] && grep -q "Domain '"'st'"' destroyed" "$T/out"'
+check "... its process is gone, the transient domain with it; vm1 verifies on with 0 integrity errors" \
+    eval '! kill -0 $p4 2>/dev/null && ! V list --all --name | grep -qx st && wait_rounds vm1 $(($(rounds vm1) + 1)) && [ "$(errors vm1)" = 0 ]'
+kill -CONT "$p3" "$p4" 2>/dev/null # (were they left: the rest of the test can end them)
 V suspend vm1 >/dev/null 2>&1
 V reboot vm1 >"$T/out" 2>&1
 check "reboot of a paused domain: refused, one line" grep -q "is paused: resume it before rebooting" "$T/out"

@@ -9,7 +9,10 @@
  * after the other; the registry lock is taken only to read or set fields.
  * dom_finish() is the one way a VM leaves a domain: it takes d->vm (no
  * query can use it after that), stops and waits for it if needed, frees
- * it, and sets the state, the events and the action that follow:
+ * it, and sets the state, the events and the action that follow.  A
+ * destroy, shutdown or reboot whose guest has not stopped 10 s after it was
+ * told kills the VM process (sp_vm_stop, as libvirt's QEMU driver sends
+ * SIGKILL 10 s after SIGTERM) and goes on as if it had stopped:
  *
  *   how it ended                 events                        then
  *   destroy                      STOPPED/DESTROYED             shut off (destroyed)
@@ -203,8 +206,9 @@ static void dom_finish(SpDomains *ds, SpDomain *d, EndCause cause)
 {
     SpVm *vm = dom_take_vm(d);
     if (cause != END_ITSELF)
-        sp_vm_request_stop(vm);
-    sp_vm_wait(vm);
+        sp_vm_stop(vm); /* a VM process that does not stop is killed after 10 s */
+    else
+        sp_vm_wait(vm);
     SpVmInfo info;
     sp_vm_get_info(vm, &info);
     g_autofree char *reason = sp_vm_get_reason(vm);

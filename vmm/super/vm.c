@@ -33,6 +33,8 @@
 #define REQUEST_TIMEOUT_S 30.0 /* any other request */
 #define EXIT_WAIT_MS      5000 /* a VM process told to quit, before SIGKILL */
 #define STOP_WAIT_S       10   /* a guest told to stop, before its process is killed */
+#define KILLED_REASON                                                                              \
+    "the VM process was killed: its guest did not stop within " G_STRINGIFY(STOP_WAIT_S) " s"
 
 /* --- the host --- */
 
@@ -260,11 +262,15 @@ static void channel_died(SpVm *vm, const GError *err)
     }
     g_mutex_lock(&vm->lock);
     vm->dead = true;
-    bool ended = vm->ended;
+    bool ended = vm->ended, killed = vm->killed;
     g_cond_broadcast(&vm->cond);
     g_mutex_unlock(&vm->lock);
     if (ended || vm->setting_up)
         return; /* a setup failure is the creator's error, not an end */
+    if (killed) {
+        set_ended(vm, SP_VM_STOPPED, KILLED_REASON); /* stop_or_kill's kill: an end we made */
+        return;
+    }
     g_autofree char *how = process_end(vm, 2000);
     g_autofree char *reason =
         malformed ? g_strdup_printf("protocol error from the VM process: %s", err->message)
@@ -743,24 +749,46 @@ void sp_vm_wait(SpVm *vm)
     sp_vm_wait_timeout(vm, -1);
 }
 
+/* STOP, and up to STOP_WAIT_S for the guest's end; else the process is
+ * killed.  Killed while still attached: neither the engine (until the
+ * detach) nor the reader may take the channel the kill closes for a lost
+ * VM or a crash.  quiet: nobody waits for the end (sp_vm_free), the reader
+ * ignores it; else it reports the end as STOPPED, KILLED_REASON. */
+static bool stop_or_kill(SpVm *vm, bool quiet)
+{
+    sp_vm_request_stop(vm);
+    if (sp_vm_wait_timeout(vm, STOP_WAIT_S))
+        return true;
+    g_message("event=vm-killed vm=%s reason=\"its guest did not stop within %d s\"", vm->name,
+              STOP_WAIT_S);
+    if (vm->shvm)
+        sp_engine_vm_going(vm->engine, vm->shvm);
+    g_mutex_lock(&vm->lock);
+    vm->killed = true;
+    g_mutex_unlock(&vm->lock);
+    if (quiet)
+        vm->closing = true;
+    kill_process(vm);
+    return false;
+}
+
+bool sp_vm_stop(SpVm *vm)
+{
+    if (stop_or_kill(vm, false))
+        return true;
+    /* A process the kill cannot end at once (stuck in the kernel): its
+     * end is reported all the same; sp_vm_free waits for it no longer. */
+    if (!sp_vm_wait_timeout(vm, EXIT_WAIT_MS / 1000.0))
+        set_ended(vm, SP_VM_STOPPED, KILLED_REASON);
+    return false;
+}
+
 void sp_vm_free(SpVm *vm)
 {
     if (!vm)
         return;
-    if (vm->control >= 0 && !vm->dead) {
-        sp_vm_request_stop(vm);
-        if (!sp_vm_wait_timeout(vm, STOP_WAIT_S)) {
-            /* Killed while still attached: neither the engine (in the
-             * moment before the detach below) nor the reader may take the
-             * channel the kill closes for a lost VM or a crash. */
-            g_message("event=vm-killed vm=%s reason=\"its guest did not stop within %d s\"",
-                      vm->name, STOP_WAIT_S);
-            if (vm->shvm)
-                sp_engine_vm_going(vm->engine, vm->shvm);
-            vm->closing = true;
-            kill_process(vm);
-        }
-    }
+    if (vm->control >= 0 && !vm->dead)
+        stop_or_kill(vm, true);
     /* The guest is gone or going: its frames may be freed. */
     if (vm->shvm)
         sp_engine_detach(vm->engine, vm->shvm);

@@ -105,6 +105,12 @@ void sp_vm_numa_pages_stale(SpVm *vm);
 uint64_t sp_vm_numa_migrated(SpVm *vm);
 bool sp_vm_start(SpVm *vm, GError **error);
 void sp_vm_request_stop(SpVm *vm); /* any thread, idempotent */
+/* Stop the guest and wait for its end: STOP, then up to 10 s for the
+ * guest to end; a VM process whose guest has not ended by then is killed
+ * (event=vm-killed; its end is STOPPED, with a reason that says so, and
+ * neither the engine nor the reader take it for a crash).  true if the
+ * guest stopped by itself.  Not on the reader thread. */
+bool sp_vm_stop(SpVm *vm);
 /* Wait for the end (at most timeout_s; < 0 forever); false on timeout. */
 bool sp_vm_wait_timeout(SpVm *vm, double timeout_s);
 void sp_vm_wait(SpVm *vm);
