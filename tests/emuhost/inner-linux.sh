@@ -146,10 +146,16 @@ else
 fi
 # Debian's virsh, over the same socket
 VIRSH="/usr/bin/virsh -c samepage+unix:///system?socket=$S/sock"
+vsh() { # bounded as sp() is
+    timeout 150 $VIRSH "$@"
+    rc=$?
+    case $rc in 124 | 143) stuck "virsh $1" >&3 ;; esac
+    return $rc
+}
 if [ -x /usr/bin/virsh ]; then
     p2=$(vm_pid)
     t0=$(cut -d' ' -f1 /proc/uptime)
-    timeout 150 $VIRSH reboot lx >/tmp/out 2>&1
+    vsh reboot lx >/tmp/out 2>&1
     vrc=$?
     p3=$(vm_pid)
     if [ $vrc = 0 ] && grep -q "Domain 'lx' is being rebooted" /tmp/out && [ -n "$p3" ] && [ "$p3" != "$p2" ] && wait_boots 3; then
@@ -158,7 +164,7 @@ if [ -x /usr/bin/virsh ]; then
         echo "not ok 12 - virsh reboot: status $vrc, VM process $p2 -> $p3, $(boots) boots"
         { cat /tmp/out; tail -n 5 $LOG; } | sed 's/^/#   /'
     fi
-    timeout 150 $VIRSH dominfo lx >/tmp/out 2>&1
+    vsh dominfo lx >/tmp/out 2>&1
     if grep -q "^Id: *$id1\$" /tmp/out && grep -q "^State: *running" /tmp/out; then
         echo "ok 13 - virsh dominfo after the reboot: running, id $id1"
     else
