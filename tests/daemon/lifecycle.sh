@@ -61,7 +61,7 @@ check "virsh reset: a new VM process, same id" \
 p3=$(vm_pid vm1)
 kill -STOP "$p3"
 t0=$(date +%s)
-timeout 60 virsh -c "$URI" reboot vm1 >"$T/out" 2>&1
+timeout $((60 * SLOW)) virsh -c "$URI" reboot vm1 >"$T/out" 2>&1
 vrc=$?
 t1=$(date +%s)
 check "reboot of a VM process that does not stop: status $vrc after $((t1 - t0)) s (killed after 10 s), a new VM process, same id" \
@@ -75,7 +75,7 @@ wait_rounds st 1
 p4=$(vm_pid st)
 kill -STOP "$p4"
 t0=$(date +%s)
-timeout 60 virsh -c "$URI" destroy st >"$T/out" 2>&1
+timeout $((60 * SLOW)) virsh -c "$URI" destroy st >"$T/out" 2>&1
 vrc=$?
 t1=$(date +%s)
 check "destroy of a VM process that does not stop: status $vrc after $((t1 - t0)) s, 'Domain 'st' destroyed'" \
