@@ -80,6 +80,7 @@ static int mem_mib = 512;
 static const char *layout = "shuffled"; /* memload's layout= */
 static int adv_target_s, adv_max_cpu;   /* --advisor S:PCT (0: no samepage-auto run) */
 static int converge_s = 120, churn_s = 20, sample_ms = 1000;
+static int map_budget = -1; /* --map-budget (-1: the engine's default) */
 static char *images;
 
 static uint64_t read_ksm(const char *knob)
@@ -280,6 +281,8 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
         if (to_scan)
             k.pages_to_scan = to_scan;
         k.sleep_millisecs = sleep_ms;
+        if (map_budget >= 0)
+            k.map_budget = (uint32_t)map_budget;
         if (r->advisor) {
             k.advisor_mode = 1;
             k.advisor_target_scan_time = (uint32_t)adv_target_s;
@@ -458,6 +461,10 @@ int main(int argc, char **argv)
          "% of one CPU",
          "S:PCT"},
         {"converge", 0, 0, G_OPTION_ARG_INT, &converge_s, "Longest convergence wait, s (120)", "S"},
+        {"map-budget", 0, 0, G_OPTION_ARG_INT, &map_budget,
+         "samepage's mapping budget, mappings per 1000 guest pages (default: the engine's, 500; "
+         "0: none)",
+         "PERMILLE"},
         {"churn", 0, 0, G_OPTION_ARG_INT, &churn_s, "Churn phase, s (20)", "S"},
         {"sample-ms", 0, 0, G_OPTION_ARG_INT, &sample_ms,
          "Sample the saving every MS milliseconds (1000; at least 100)", "MS"},
@@ -491,6 +498,10 @@ int main(int argc, char **argv)
                    advisor);
         return 2;
     }
+    if (map_budget > 2000) {
+        g_printerr("sp-bench: --map-budget must be 0..2000, not %d\n", map_budget);
+        return 2;
+    }
     if (nvms < 2 || nvms > 64 || mem_mib < 64 || sample_ms < 100 || getuid() != 0) {
         g_printerr("sp-bench: needs root, 2..64 VMs, at least 64 MiB each and --sample-ms of at "
                    "least 100\n");
@@ -520,9 +531,12 @@ int main(int argc, char **argv)
                      {.name = "ksm-full"},
                      {.name = "samepage-auto", .advisor = true}};
     int nres = adv_target_s ? 5 : 4;
+    char budget[48] = "";
+    if (map_budget >= 0)
+        snprintf(budget, sizeof(budget), ", map_budget %d", map_budget);
     printf(
-        "sp-bench: %d VMs x %d MiB, memload shared/unique/zero/image 50/15/15/20 %%, layout %s\n",
-        nvms, mem_mib, layout);
+        "sp-bench: %d VMs x %d MiB, memload shared/unique/zero/image 50/15/15/20 %%, layout %s%s\n",
+        nvms, mem_mib, layout, budget);
     fflush(stdout);
     run_config(&res[0], false, 0, 20);
     run_config(&res[1], false, 100000, 0);
