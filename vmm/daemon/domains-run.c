@@ -10,8 +10,8 @@
  * dom_finish() is the one way a VM leaves a domain: it takes d->vm (no
  * query can use it after that), stops and waits for it if needed, frees
  * it, and sets the state, the events and the action that follow.  A
- * destroy, shutdown or reboot whose guest has not stopped 10 s after it was
- * told kills the VM process (sp_vm_stop, as libvirt's QEMU driver sends
+ * destroy, shutdown, reboot or reset whose guest has not stopped 10 s
+ * after it was told kills the VM process (sp_vm_stop, as libvirt's QEMU driver sends
  * SIGKILL 10 s after SIGTERM) and goes on as if it had stopped:
  *
  *   how it ended                 events                        then

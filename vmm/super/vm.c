@@ -777,7 +777,7 @@ bool sp_vm_stop(SpVm *vm)
     if (stop_or_kill(vm, false))
         return true;
     /* A process the kill cannot end at once (stuck in the kernel): its
-     * end is reported all the same; sp_vm_free waits for it no longer. */
+     * end is reported all the same (sp_vm_free still reaps it). */
     if (!sp_vm_wait_timeout(vm, EXIT_WAIT_MS / 1000.0))
         set_ended(vm, SP_VM_STOPPED, KILLED_REASON);
     return false;
