@@ -58,31 +58,32 @@ check "virsh reset: a new VM process, same id" \
 # --- a VM process that does not stop (SIGSTOP: a wedged VMM): reboot and
 # destroy kill it 10 s after telling it to stop, as libvirt's QEMU driver
 # sends SIGKILL 10 s after SIGTERM, and go on ---
-p3=$(vm_pid vm1)
-kill -STOP "$p3"
-t0=$(date +%s)
-timeout $((60 * SLOW)) virsh -c "$URI" reboot vm1 >"$T/out" 2>&1
-vrc=$?
-t1=$(date +%s)
-check "reboot of a VM process that does not stop: status $vrc after $((t1 - t0)) s (killed after 10 s), a new VM process, same id" \
-    eval '[ $vrc = 0 ] && [ $((t1 - t0)) -ge 9 ] && [ -n "$(vm_pid vm1)" ] && [ "$(vm_pid vm1)" != "$p3" ] && [ "$(dom_id vm1)" = "$id1" ]'
+# stopped_virsh VERB DOM: stop DOM's VM process (SIGSTOP), then virsh VERB
+# DOM, bounded; sets stopped (that process), vrc and took (seconds)
+stopped_virsh() {
+    stopped=$(vm_pid "$2")
+    kill -STOP "$stopped"
+    t0=$(date +%s)
+    timeout $((60 * SLOW)) virsh -c "$URI" "$1" "$2" >"$T/out" 2>&1
+    vrc=$?
+    took=$(($(date +%s) - t0))
+}
+stopped_virsh reboot vm1
+p3=$stopped
+check "reboot of a VM process that does not stop: status $vrc after $took s (killed after 10 s), a new VM process, same id" \
+    eval '[ $vrc = 0 ] && [ $took -ge 9 ] && [ -n "$(vm_pid vm1)" ] && [ "$(vm_pid vm1)" != "$p3" ] && [ "$(dom_id vm1)" = "$id1" ]'
 check "... the stopped process is gone, and samepaged logged its kill (event=vm-killed)" \
     eval '! kill -0 $p3 2>/dev/null && grep -q "event=vm-killed vm=vm1 " "$T/daemon.log"'
 check "... the new one verifies its memory" wait_rounds vm1 2
 vm_xml st "seed=5" 32 >"$T/st.xml"
 V create "$T/st.xml" >/dev/null 2>&1
 wait_rounds st 1
-p4=$(vm_pid st)
-kill -STOP "$p4"
-t0=$(date +%s)
-timeout $((60 * SLOW)) virsh -c "$URI" destroy st >"$T/out" 2>&1
-vrc=$?
-t1=$(date +%s)
-check "destroy of a VM process that does not stop: status $vrc after $((t1 - t0)) s, 'Domain 'st' destroyed'" \
+stopped_virsh destroy st
+check "destroy of a VM process that does not stop: status $vrc after $took s, 'Domain 'st' destroyed'" \
     eval '[ $vrc = 0 ] && grep -q "Domain '"'st'"' destroyed" "$T/out"'
 check "... its process is gone, the transient domain with it; vm1 verifies on with 0 integrity errors" \
-    eval '! kill -0 $p4 2>/dev/null && ! V list --all --name | grep -qx st && wait_rounds vm1 $(($(rounds vm1) + 1)) && [ "$(errors vm1)" = 0 ]'
-kill -CONT "$p3" "$p4" 2>/dev/null # (were they left: the rest of the test can end them)
+    eval '! kill -0 $stopped 2>/dev/null && ! V list --all --name | grep -qx st && wait_rounds vm1 $(($(rounds vm1) + 1)) && [ "$(errors vm1)" = 0 ]'
+kill -CONT "$p3" "$stopped" 2>/dev/null # (were they left: the rest of the test can end them)
 V suspend vm1 >/dev/null 2>&1
 V reboot vm1 >"$T/out" 2>&1
 check "reboot of a paused domain: refused, one line" grep -q "is paused: resume it before rebooting" "$T/out"
