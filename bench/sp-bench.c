@@ -42,6 +42,7 @@
 
 #include "guest-tools/memload.h"
 #include "sharing/engine.h"
+#include "sharing/knobs.h"
 #include "tests/lib/vm-harness.h"
 
 typedef struct Sample {
@@ -498,8 +499,10 @@ int main(int argc, char **argv)
                    advisor);
         return 2;
     }
-    if (map_budget > 2000) {
-        g_printerr("sp-bench: --map-budget must be 0..2000, not %d\n", map_budget);
+    const SpEngineKnobInfo *budget_knob = sp_engine_knob_find("map_budget");
+    if (map_budget < -1 || map_budget > (int)budget_knob->max) {
+        g_printerr("sp-bench: --map-budget must be %u..%u, not %d\n", budget_knob->min,
+                   budget_knob->max, map_budget);
         return 2;
     }
     if (nvms < 2 || nvms > 64 || mem_mib < 64 || sample_ms < 100 || getuid() != 0) {
