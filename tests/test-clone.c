@@ -106,20 +106,36 @@ static void test_exit_orders(void)
 
 /* Children exit first; the template verifies every byte afterwards.  The
  * template rewrites 20000 pages a second, so many pages change during the
- * pre-copy and must be copied again in the pause. */
+ * pre-copy and must be copied again in the pause.  The pre-copy lasts some
+ * 20 ms: on a loaded 2-core host the template's vCPUs may not run in it at
+ * all (3 pages copied again, once in CI), and that clone does not test the
+ * copy again.  Such an attempt is still verified, then dropped, and a new
+ * template is cloned (at most 3 attempts; only a first clone pre-copies). */
 static void test_children_first(void)
 {
     Harness *h = harness_new();
-    SpVm *t = start_template(h, "tpl", ",rate=20000");
+    SpVm *t = NULL;
     SpVm *kids[4];
     SpVmCloneTimes ct;
-    clone_into(h, t, "kid", 4, kids, &ct);
-    printf("# pre-copy %" G_GUINT64_FORMAT " pages, %" G_GUINT64_FORMAT
-           " copied again in a %.1f ms pause\n",
-           ct.pages_precopied, ct.pages_copied, ct.pause_ms);
-    g_assert_cmpuint(ct.pages_copied, >, 100);
-    SpVm *all[5] = {t, kids[0], kids[1], kids[2], kids[3]};
-    wait_more_rounds(h, all, 5, 1);
+    for (int attempt = 1;; attempt++) {
+        g_autofree char *tn = g_strdup_printf("tpl%d", attempt);
+        g_autofree char *kn = g_strdup_printf("kid%d-", attempt);
+        t = start_template(h, tn, ",rate=20000");
+        clone_into(h, t, kn, 4, kids, &ct);
+        printf("# attempt %d: pre-copy %" G_GUINT64_FORMAT " pages, %" G_GUINT64_FORMAT
+               " copied again in a %.1f ms pause\n",
+               attempt, ct.pages_precopied, ct.pages_copied, ct.pause_ms);
+        g_assert_cmpuint(ct.pages_precopied, >, 30000);
+        SpVm *all[5] = {t, kids[0], kids[1], kids[2], kids[3]};
+        wait_more_rounds(h, all, 5, 1);
+        if (ct.pages_copied > 100)
+            break;
+        if (attempt == 3)
+            g_error("3 templates writing 20000 pages/s changed at most 100 pages during a "
+                    "pre-copy: the copy in the pause was never tested");
+        for (int i = 0; i < 5; i++)
+            drop_vm(h, all[i]);
+    }
     for (int i = 0; i < 4; i++)
         drop_vm(h, kids[i]);
     wait_more_rounds(h, &t, 1, 3);
