@@ -133,6 +133,7 @@ struct SpEngineVm {
     SpRmapVm *rmap;      /* attach; immutable: its reverse-map entry, or NULL */
     bool broken;         /* exchange.c; eng->lock: its channel failed; no more requests */
     bool going;          /* sp_engine_vm_going; atomic: its process is being killed */
+    uint32_t stale_seq;  /* exchange.c; eng->lock: an M_STATS answered too late, to drop */
     bool swap_handed;    /* swap-adopt.c; eng->lock: it holds the swap store's descriptors */
     struct ShOldStore *swap_old; /* swap-adopt.c; eng->lock: the store it kept, taken over,
                                   * until its pages are (sh_swap_vm_attach) */
@@ -156,6 +157,7 @@ struct SpEngineVm {
     uint32_t agent_tid;    /* advisor.c; eng->lock: its agent thread (M_KNOBS), 0 unknown */
     int agent_stat_fd;     /* advisor.c; eng->lock: that thread's /proc schedstat, or -1 */
     uint64_t agent_cpu_ns; /* advisor.c; eng->lock: its CPU time at the last read */
+    SpEngineVmStats pub;   /* engine.c; eng->pub_lock: its figures as last read */
 };
 
 /* advisor.c: scan_nice and advisor_mode's pacing; the scanner's, eng->lock */
@@ -214,6 +216,16 @@ struct SpEngine {
     /* counters.c (state counters), scanner (events); eng->lock: the live
      * counters, copied out by sp_engine_get_stats */
     SpEngineStats stats;
+    /* exchange.c; atomic: exchanges (under lock) that have waited for their
+     * answer for 2 s (SLOW_EXCHANGE_MS): a VM process that may not answer for up
+     * to the exchange's bound.  Readers of figures do not wait for the
+     * lock then, and get the figures as last read (engine.c). */
+    gint slow_exchanges;
+    /* the figures as last read, for when the lock is not to be had:
+     * sp_engine_get_stats's and sp_engine_get_knobs's last, under pub_lock */
+    GMutex pub_lock;
+    SpEngineStats pub_stats;
+    SpEngineKnobs pub_knobs;
 };
 
 /* eng->lock handed over fairly (engine.c, "Handing the lock over"): taken
@@ -221,6 +233,9 @@ struct SpEngine {
  * thread that holds it batch after batch (the scanner, an eviction). */
 void sh_engine_lock(SpEngine *eng);
 void sh_engine_let_in(SpEngine *eng);
+/* For readers of figures: the lock as sh_engine_lock, unless an exchange
+ * is slow (slow_exchanges) while it waits: false then, without it. */
+bool sh_engine_lock_for_figures(SpEngine *eng);
 
 /* exchange.c - requests on a VM's memory channel; eng->lock held.  A
  * failure marks the VM broken (logged once) and returns false: the engine
@@ -234,6 +249,12 @@ bool sh_exchange(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *paylo
 bool sh_send(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *payload, uint32_t len,
              const int *fds, uint32_t nfds, uint32_t *seq);
 bool sh_recv(SpEngine *eng, SpEngineVm *vm, uint16_t type, uint32_t seq, SpProtoMsg *reply);
+/* An exchange whose answer may come late (M_STATS: figures): no answer
+ * within timeout_ms returns false and leaves the VM working; the late
+ * answer is dropped when it comes, and until then vm->stale_seq says one
+ * is owed (ask nothing of this kind meanwhile). */
+bool sh_exchange_soft(SpEngine *eng, SpEngineVm *vm, uint16_t type, int timeout_ms,
+                      SpProtoMsg *reply);
 /* Apply a reply carrying SpProtoReleased: drop those references. */
 bool sh_apply_released(SpEngine *eng, SpEngineVm *vm, SpProtoMsg *reply);
 /* Tell the VM about a pool or group file (M_SPACE); its space id, or NO_SPACE. */

@@ -25,7 +25,13 @@
  * lock_wanted; between batches sh_engine_let_in sleeps with the lock
  * dropped until they have had it, LET_IN_MAX_US at most, so that a stream
  * of readers cannot stop the scan.  A waiter gets the lock at the next
- * batch's end.
+ * batch's end.  Readers of figures (sp_engine_get_stats, _get_vm_stats,
+ * _get_knobs) do not wait behind an exchange that is slow to be answered
+ * (exchange.c: a stopped or stuck VM process, up to 30 s): they get the
+ * figures as last read then (pub_lock), so that status lines, domstats
+ * and the metrics endpoint go on; and an agent that does not answer
+ * M_STATS within STATS_WAIT_MS keeps its last figures instead of holding
+ * the lock for the exchange's whole bound.
  *
  * Metadata: in the index, 4 bytes per guest page (fid_of) plus 20 bytes per
  * frame, its mapper list and the index tables; in each VM process, 8 bytes
@@ -48,12 +54,23 @@
 #include "sharing/knobs.h"
 
 #define LET_IN_MAX_US 50000
+#define STATS_WAIT_MS 2000 /* an agent's figures (M_STATS), before they stay as they were */
 
 void sh_engine_lock(SpEngine *eng)
 {
     g_atomic_int_inc(&eng->lock_wanted);
     g_mutex_lock(&eng->lock);
     g_atomic_int_add(&eng->lock_wanted, -1);
+}
+
+bool sh_engine_lock_for_figures(SpEngine *eng)
+{
+    g_atomic_int_inc(&eng->lock_wanted);
+    bool got;
+    while (!(got = g_mutex_trylock(&eng->lock)) && !g_atomic_int_get(&eng->slow_exchanges))
+        g_usleep(20); /* let_in's pauses are 50 us */
+    g_atomic_int_add(&eng->lock_wanted, -1);
+    return got;
 }
 
 void sh_engine_let_in(SpEngine *eng)
@@ -245,6 +262,7 @@ SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error)
         return NULL;
     SpEngine *eng = g_new0(SpEngine, 1);
     g_mutex_init(&eng->lock);
+    g_mutex_init(&eng->pub_lock);
     g_cond_init(&eng->cond);
     eng->knobs = *knobs;
     eng->adv.nice_tried = UINT32_MAX;
@@ -293,6 +311,7 @@ void sp_engine_free(SpEngine *eng)
     g_hash_table_destroy(eng->domain_ids);
     g_array_free(eng->domain_parent, TRUE);
     g_mutex_clear(&eng->lock);
+    g_mutex_clear(&eng->pub_lock);
     g_cond_clear(&eng->cond);
     g_free(eng);
 }
@@ -368,12 +387,20 @@ void sp_engine_get_knobs_set(SpEngine *eng, SpEngineKnobs *k)
 
 void sp_engine_get_knobs(SpEngine *eng, SpEngineKnobs *k)
 {
-    sh_engine_lock(eng);
+    if (!sh_engine_lock_for_figures(eng)) {
+        g_mutex_lock(&eng->pub_lock);
+        *k = eng->pub_knobs;
+        g_mutex_unlock(&eng->pub_lock);
+        return;
+    }
     *k = eng->knobs;
     if (k->advisor_mode == 1 && eng->adv.batch) { /* what the advisor chose */
         k->pages_to_scan = eng->adv.batch;
         k->sleep_millisecs = eng->adv.sleep_ms;
     }
+    g_mutex_lock(&eng->pub_lock);
+    eng->pub_knobs = *k;
+    g_mutex_unlock(&eng->pub_lock);
     g_mutex_unlock(&eng->lock);
 }
 
@@ -730,7 +757,7 @@ static void engine_metadata(SpEngine *eng, SpEngineStats *out)
 void sh_vm_refresh_stats(SpEngine *eng, SpEngineVm *vm)
 {
     SpProtoMsg r = {0};
-    if (vm->broken || vm->hold || !sh_exchange(eng, vm, SP_PROTO_M_STATS, NULL, 0, NULL, 0, &r))
+    if (vm->broken || vm->hold || !sh_exchange_soft(eng, vm, SP_PROTO_M_STATS, STATS_WAIT_MS, &r))
         return;
     SpProtoReader rd = sp_proto_reader(&r);
     SpProtoVmStats st;
@@ -747,7 +774,12 @@ void sh_vm_refresh_stats(SpEngine *eng, SpEngineVm *vm)
 
 void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
 {
-    sh_engine_lock(eng);
+    if (!sh_engine_lock_for_figures(eng)) {
+        g_mutex_lock(&eng->pub_lock);
+        *out = eng->pub_stats;
+        g_mutex_unlock(&eng->pub_lock);
+        return;
+    }
     *out = eng->stats;
     engine_metadata(eng, out);
     out->pool_frames = sh_pools_in_use(eng);
@@ -760,6 +792,9 @@ void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
             out->wp_faults_seen += eng->vm_slots[s]->agent.wp_faults_seen;
             out->evict_wp_faults_seen += eng->vm_slots[s]->agent.evict_wp_faults_seen;
         }
+    g_mutex_lock(&eng->pub_lock);
+    eng->pub_stats = *out;
+    g_mutex_unlock(&eng->pub_lock);
     g_mutex_unlock(&eng->lock);
 }
 
@@ -774,7 +809,12 @@ void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s
     memset(out, 0, sizeof(*out));
     if (!vm)
         return;
-    sh_engine_lock(eng);
+    if (!sh_engine_lock_for_figures(eng)) {
+        g_mutex_lock(&eng->pub_lock);
+        *out = vm->pub;
+        g_mutex_unlock(&eng->pub_lock);
+        return;
+    }
     if (max_age_s <= 0 || !vm->agent_us ||
         g_get_monotonic_time() - vm->agent_us > (gint64)(max_age_s * 1e6))
         sh_vm_refresh_stats(eng, vm);
@@ -799,6 +839,9 @@ void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s
     out->swap_in_p99_us = vm->agent.swap_in_p99_us;
     out->swap_blocked_ns = vm->agent.swap_blocked_ns;
     sh_swap_vm_figures(eng, vm, out);
+    g_mutex_lock(&eng->pub_lock);
+    vm->pub = *out;
+    g_mutex_unlock(&eng->pub_lock);
     g_mutex_unlock(&eng->lock);
 }
 

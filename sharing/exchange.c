@@ -13,6 +13,15 @@
  * zeros).  A VM whose process the supervisor is killing (vm->going) is
  * marked broken quietly.
  *
+ * An answer is waited for in slices of EXCHANGE_SLICE_MS: between them a
+ * VM being killed is let go at once, and after SLOW_EXCHANGE_MS the
+ * exchange counts in eng->slow_exchanges, so that readers of figures stop
+ * waiting for the lock behind a VM process that does not answer (a
+ * stopped or stuck one: up to EXCHANGE_TIMEOUT_MS, then it is broken).
+ * (An answer takes milliseconds; under a sanitizer or in the emulated
+ * host, tenths of a second: readers still wait for those, and get fresh
+ * figures.)
+ *
  * Engine lock held throughout.
  */
 #include <errno.h>
@@ -25,6 +34,8 @@
 #include "sharing/engine-priv.h"
 
 #define EXCHANGE_TIMEOUT_MS 30000
+#define EXCHANGE_SLICE_MS   100
+#define SLOW_EXCHANGE_MS    2000
 
 static void vm_broken(SpEngineVm *vm, const char *what, const GError *err)
 {
@@ -56,19 +67,59 @@ bool sh_send(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *payload, 
     return true;
 }
 
-bool sh_recv(SpEngine *eng, SpEngineVm *vm, uint16_t type, uint32_t seq, SpProtoMsg *reply)
+typedef enum { GOT, TIMED_OUT, FAILED } RecvEnd;
+
+/* The next message on vm's channel within timeout_ms, in slices; a late
+ * answer still owed (stale_seq) is dropped on the way. */
+static RecvEnd recv_within(SpEngine *eng, SpEngineVm *vm, uint16_t type, int timeout_ms,
+                           SpProtoMsg *m)
 {
-    (void)eng;
-    if (vm->broken)
-        return false;
-    g_autoptr(GError) err = NULL;
-    SpProtoMsg m;
-    if (!sp_proto_recv(vm->channel, &m, EXCHANGE_TIMEOUT_MS, &err)) {
-        vm_broken(vm, sp_proto_type_name(type), err);
-        return false;
+    gint64 t0 = g_get_monotonic_time(), until = t0 + (gint64)timeout_ms * 1000;
+    bool slow = false;
+    RecvEnd end;
+    for (;;) {
+        g_autoptr(GError) err = NULL;
+        gint64 left_ms = (until - g_get_monotonic_time()) / 1000;
+        if (sp_proto_recv(vm->channel, m, (int)CLAMP(left_ms, 0, EXCHANGE_SLICE_MS), &err)) {
+            if (vm->stale_seq && (m->hdr.flags & SP_PROTO_F_REPLY) && m->hdr.seq == vm->stale_seq) {
+                vm->stale_seq = 0;
+                sp_proto_msg_clear(m);
+                continue;
+            }
+            end = GOT;
+            break;
+        }
+        if (!g_error_matches(err, SP_PROTO_ERROR, SP_PROTO_ERR_TIMEOUT)) {
+            vm_broken(vm, sp_proto_type_name(type), err);
+            end = FAILED;
+            break;
+        }
+        if (__atomic_load_n(&vm->going, __ATOMIC_ACQUIRE)) {
+            vm->broken = true; /* quietly (sp_engine_vm_going) */
+            end = FAILED;
+            break;
+        }
+        if (g_get_monotonic_time() >= until) {
+            end = TIMED_OUT;
+            break;
+        }
+        if (!slow && g_get_monotonic_time() - t0 >= SLOW_EXCHANGE_MS * 1000) {
+            slow = true;
+            g_atomic_int_inc(&eng->slow_exchanges);
+        }
     }
-    if (sp_proto_is_error(&m, &err)) {
-        sp_proto_msg_clear(&m);
+    if (slow)
+        g_atomic_int_add(&eng->slow_exchanges, -1);
+    return end;
+}
+
+/* A message received: an error answer, or the reply to (type, seq)? */
+static bool take_reply(SpEngineVm *vm, uint16_t type, uint32_t seq, SpProtoMsg *m,
+                       SpProtoMsg *reply)
+{
+    g_autoptr(GError) err = NULL;
+    if (sp_proto_is_error(m, &err)) {
+        sp_proto_msg_clear(m);
         if (g_str_has_prefix(err->message, "the guest has ended")) {
             vm->broken = true; /* quietly: it is going, its frames with it */
             return false;
@@ -78,16 +129,49 @@ bool sh_recv(SpEngine *eng, SpEngineVm *vm, uint16_t type, uint32_t seq, SpProto
                 sp_proto_type_name(type), err->message);
         return false;
     }
-    if (!(m.hdr.flags & SP_PROTO_F_REPLY) || m.hdr.type != type || m.hdr.seq != seq) {
-        sp_proto_msg_clear(&m);
+    if (!(m->hdr.flags & SP_PROTO_F_REPLY) || m->hdr.type != type || m->hdr.seq != seq) {
+        sp_proto_msg_clear(m);
         vm_broken(vm, sp_proto_type_name(type), NULL);
         return false;
     }
     if (reply)
-        *reply = m;
+        *reply = *m;
     else
-        sp_proto_msg_clear(&m);
+        sp_proto_msg_clear(m);
     return true;
+}
+
+bool sh_recv(SpEngine *eng, SpEngineVm *vm, uint16_t type, uint32_t seq, SpProtoMsg *reply)
+{
+    if (vm->broken)
+        return false;
+    SpProtoMsg m;
+    RecvEnd end = recv_within(eng, vm, type, EXCHANGE_TIMEOUT_MS, &m);
+    if (end == TIMED_OUT) {
+        g_autoptr(GError) err = g_error_new(SP_PROTO_ERROR, SP_PROTO_ERR_TIMEOUT,
+                                            "no message within %d ms", EXCHANGE_TIMEOUT_MS);
+        vm_broken(vm, sp_proto_type_name(type), err);
+    }
+    return end == GOT && take_reply(vm, type, seq, &m, reply);
+}
+
+bool sh_exchange_soft(SpEngine *eng, SpEngineVm *vm, uint16_t type, int timeout_ms,
+                      SpProtoMsg *reply)
+{
+    uint32_t seq = 0;
+    SpProtoMsg m;
+    if (vm->stale_seq && !vm->broken && recv_within(eng, vm, type, 0, &m) == GOT)
+        take_reply(vm, type, 0, &m, NULL); /* (anything but the late answer breaks it) */
+    if (vm->stale_seq || !sh_send(eng, vm, type, NULL, 0, NULL, 0, &seq))
+        return false; /* the late answer is still owed: its figures stay */
+    RecvEnd end = recv_within(eng, vm, type, timeout_ms, &m);
+    if (end == TIMED_OUT) {
+        vm->stale_seq = seq;
+        g_message("event=engine-vm-slow vm=%s request=%s (no answer within %d ms: its figures "
+                  "stay as they were until it answers)",
+                  vm->name, sp_proto_type_name(type), timeout_ms);
+    }
+    return end == GOT && take_reply(vm, type, seq, &m, reply);
 }
 
 bool sh_exchange(SpEngine *eng, SpEngineVm *vm, uint16_t type, const void *payload, uint32_t len,

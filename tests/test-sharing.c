@@ -732,6 +732,92 @@ static Harness *two_busy_vms(const char *prefix, const char *spec, SpVm *vm[2])
     return h;
 }
 
+/* Wait (up to 5 s) until every thread of process pid is stopped (a
+ * SIGSTOP reaches a thread in a system call when it wakes). */
+static bool all_threads_stopped(pid_t pid)
+{
+    g_autofree char *dir = g_strdup_printf("/proc/%d/task", (int)pid);
+    for (int i = 0; i < 500; i++) {
+        bool all = true;
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        const char *t;
+        while (d && (t = g_dir_read_name(d))) {
+            g_autofree char *path = g_strdup_printf("%s/%s/stat", dir, t), *stat = NULL;
+            const char *paren =
+                g_file_get_contents(path, &stat, NULL, NULL) ? strrchr(stat, ')') : NULL;
+            all &= paren && paren[1] == ' ' && paren[2] == 'T';
+        }
+        if (d && all)
+            return true;
+        g_usleep(10000);
+    }
+    return false;
+}
+
+/* A VM process that does not answer (SIGSTOP) holds a reader of its
+ * figures up for 2 s, not for the exchange's 30 s: the request for its
+ * figures (M_STATS) gives up and the figures stay as they were; the late
+ * answer is dropped when it comes, and the VM goes on sharing and
+ * reporting (exchange.c, sh_exchange_soft).  The engine is off meanwhile
+ * (run=0): its own exchanges with the stopped VM would wait for it. */
+static void test_stopped_vm_figures(void)
+{
+    SpVm *vm[2];
+    Harness *h = two_busy_vms("f",
+                              "mem=16M,vcpus=1,payload=memload,"
+                              "args=seed=5,pages=1024,rate=200,dup=50,pool=64,interval=200",
+                              vm);
+    g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
+    SpEngineKnobs k;
+    sp_engine_get_knobs(h->engine, &k);
+    k.run = 0;
+    g_autoptr(GError) err = NULL;
+    g_assert_true(sp_engine_set_knobs(h->engine, &k, &err));
+    SpEngineVm *ev = sp_vm_engine_handle(vm[1]);
+    SpEngineVmStats before, during, after;
+    sp_engine_get_vm_stats(h->engine, ev, &before);
+    g_assert_cmpuint(before.merged_pages, >, 0);
+    pid_t pid = sp_vm_pid(vm[1]);
+    g_assert_cmpint(kill(pid, SIGSTOP), ==, 0);
+    g_assert_true(all_threads_stopped(pid));
+    gint64 t0 = g_get_monotonic_time();
+    sp_engine_get_vm_stats(h->engine, ev, &during);
+    double took = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+    sp_engine_get_vm_stats(h->engine, ev, &during); /* the answer still owed: no request */
+    double took2 = (double)(g_get_monotonic_time() - t0) / G_USEC_PER_SEC - took;
+    g_assert_cmpint(kill(pid, SIGCONT), ==, 0);
+    g_test_message("figures of a stopped VM process: %.2f s, then %.3f s; merged %" G_GUINT64_FORMAT
+                   " before, %" G_GUINT64_FORMAT " meanwhile",
+                   took, took2, before.merged_pages, during.merged_pages);
+    g_assert_cmpfloat(took, >=, 1.9);
+    g_assert_cmpfloat(took, <, 10);
+    g_assert_cmpfloat(took2, <, 1);
+    g_assert_cmpuint(during.merged_pages, ==, before.merged_pages);
+    g_assert_cmpuint(during.private_pages, ==, before.private_pages);
+    /* Running again: the late answer is dropped and the next request is
+     * answered at once; the engine goes on with the VM (an answer taken
+     * for another request's would have lost it: it merges again). */
+    g_usleep(200000);
+    gint64 t1 = g_get_monotonic_time();
+    sp_engine_get_vm_stats(h->engine, ev, &after);
+    double took3 = (double)(g_get_monotonic_time() - t1) / G_USEC_PER_SEC;
+    g_test_message("running again: its figures in %.3f s", took3);
+    g_assert_cmpfloat(took3, <, 1.5);
+    k.run = 1;
+    g_assert_true(sp_engine_set_knobs(h->engine, &k, &err));
+    g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
+    SpEngineStats st;
+    sp_engine_get_stats(h->engine, &st);
+    sp_engine_get_vm_stats(h->engine, ev, &after);
+    g_test_message("after: merged %" G_GUINT64_FORMAT ", merges %" G_GUINT64_FORMAT
+                   " (before %" G_GUINT64_FORMAT ")",
+                   after.merged_pages, after.merges, before.merges);
+    g_assert_cmpuint(after.merges, >, before.merges);
+    g_assert_cmpuint(after.merged_pages, >, 0);
+    harness_expect_bytes_intact(h);
+    harness_free(h);
+}
+
 /* A statistics reader (the metrics endpoint, libvirt's domstats) gets the
  * engine's lock at the end of the batch under way, however busy the
  * scanner is (engine.c, "Handing the lock over"): while one read waits,
@@ -967,6 +1053,7 @@ int main(int argc, char **argv)
     g_test_add_func("/sharing/attack", test_attack);
     g_test_add_func("/sharing/release-keeps-frames", test_release_keeps_frames);
     g_test_add_func("/sharing/stop-timeout-kill", test_stop_timeout_kill);
+    g_test_add_func("/sharing/stopped-vm-figures", test_stopped_vm_figures);
     g_test_add_func("/sharing/merge-across-nodes", test_merge_across_nodes);
     return g_test_run();
 }
