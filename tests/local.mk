@@ -55,9 +55,11 @@ tests_test_rmap_LDADD = libharness.a $(TEST_LDADD)
 
 # Command-line behaviour with real VMs: `samepage run` (errors, --clone).
 TESTS += tests/cli-errors.sh tests/clone-cli.sh tests/clone-run-status.sh tests/swap-overcommit.sh \
-	tests/swap-full.sh tests/numa-placement.sh tests/advisor.sh tests/run-suspend.sh
+	tests/swap-full.sh tests/numa-placement.sh tests/advisor.sh tests/run-suspend.sh \
+	tests/run-stop-kill.sh
 EXTRA_DIST += tests/cli-errors.sh tests/clone-cli.sh tests/clone-run-status.sh tests/swap-overcommit.sh \
-	tests/swap-full.sh tests/numa-placement.sh tests/advisor.sh tests/run-suspend.sh
+	tests/swap-full.sh tests/numa-placement.sh tests/advisor.sh tests/run-suspend.sh \
+	tests/run-stop-kill.sh
 
 # samepaged with real VMs: the `samepage` client commands, and Debian's
 # virsh, python3-libvirt and prometheus-libvirt-exporter.

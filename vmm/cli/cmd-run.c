@@ -6,7 +6,9 @@
  * status line per VM every --status seconds (text, or JSON with --json;
  * run-status.c prints them from a snapshot of the figures), stops all VMs
  * on SIGINT/SIGTERM or after --timeout, and exits 0 only if no VM crashed,
- * reported an integrity error or exited with a non-zero status.  Guest
+ * reported an integrity error, exited with a non-zero status or had to be
+ * killed.  A stop gives the guests RUN_STOP_WAIT_S to end; then (or at a
+ * second SIGINT/SIGTERM) the VM processes still there are killed.  Guest
  * result lines go to per-VM logs (run-logs.c) unless --results.
  *
  * --top shows the live view of `samepage top` (top-view.c) instead: every
@@ -95,7 +97,11 @@ typedef struct RunCtx {
     guint sig_int, sig_term;    /* the signal handlers' sources */
     guint sig_usr1, sig_usr2;   /* ... suspend all, resume all */
     guint t_status, t_timeout;  /* --status and --timeout timers, 0: none */
+    guint t_kill;               /* kills what a stop did not end, 0: none */
+    bool killed;                /* a VM process was killed */
 } RunCtx;
+
+#define RUN_STOP_WAIT_S 10 /* a stop, before the VM processes are killed */
 
 static void run_print(RunCtx *ctx, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static void run_print(RunCtx *ctx, const char *fmt, ...)
@@ -183,24 +189,57 @@ static void on_ended(SpVm *vm, SpVmState state, void *opaque)
     else if (state == SP_VM_EXITED)
         line =
             g_strdup_printf("exited with status %d after %.1f s", info.exit_status, info.seconds);
+    else if (state == SP_VM_STOPPED && sp_vm_was_killed(vm))
+        line = g_strdup_printf("STOPPED: %s", reason ? reason : "the VM process was killed");
     if (line)
         run_vm_line(ctx, vm, !ctx->top, line);
     g_atomic_int_dec_and_test(&ctx->running);
     g_idle_add(run_vm_ended_idle, ctx);
 }
 
+/* Kill every VM process whose guest has not ended (each VM's own line
+ * then says "STOPPED: the VM process was killed: why"). */
+static void run_kill_all(RunCtx *ctx, const char *why)
+{
+    guint n = 0;
+    for (guint i = 0; i < ctx->vms->len; i++)
+        n += sp_vm_kill(ctx->vms->pdata[i], why);
+    if (n) {
+        ctx->killed = true;
+        run_print(ctx, "samepage: killing %u VM process%s: %s\n", n, n == 1 ? "" : "es", why);
+    }
+}
+
+static gboolean on_stop_late(gpointer opaque)
+{
+    RunCtx *ctx = opaque;
+    ctx->t_kill = 0;
+    run_kill_all(ctx, "its guest did not stop within " G_STRINGIFY(RUN_STOP_WAIT_S) " s");
+    return G_SOURCE_REMOVE;
+}
+
+/* Idempotent: the first call asks every guest to stop and sets the timer
+ * that kills what is left after RUN_STOP_WAIT_S. */
 static void run_stop_all(RunCtx *ctx)
 {
+    if (ctx->stopping)
+        return;
     ctx->stopping = TRUE;
     for (guint i = 0; i < ctx->vms->len; i++)
         sp_vm_request_stop(ctx->vms->pdata[i]);
+    ctx->t_kill = g_timeout_add_seconds(RUN_STOP_WAIT_S, on_stop_late, ctx);
 }
 
+/* SIGINT/SIGTERM: the first stops all VMs, a second one kills the VM
+ * processes still there at once (Ctrl-C twice). */
 static gboolean on_signal(gpointer opaque)
 {
     RunCtx *ctx = opaque;
-    if (!ctx->stopping)
-        run_print(ctx, "samepage: stopping all VMs\n");
+    if (ctx->stopping) {
+        run_kill_all(ctx, "a second stop signal");
+        return G_SOURCE_CONTINUE;
+    }
+    run_print(ctx, "samepage: stopping all VMs\n");
     run_stop_all(ctx);
     return G_SOURCE_CONTINUE;
 }
@@ -242,6 +281,7 @@ static gboolean on_usr2(gpointer opaque)
 static gboolean on_timeout(gpointer opaque)
 {
     RunCtx *ctx = opaque;
+    ctx->t_timeout = 0;
     run_print(ctx, "samepage: --timeout reached, stopping all VMs\n");
     run_stop_all(ctx);
     return G_SOURCE_REMOVE;
@@ -498,7 +538,9 @@ static gboolean on_clone_timer(gpointer opaque)
 
 static const char run_description[] =
     "Starts one or more VMs in the foreground and runs them until they all\n"
-    "end, a signal (Ctrl-C, SIGTERM) stops them, or --timeout passes.\n"
+    "end, a signal (Ctrl-C, SIGTERM) stops them, or --timeout passes.  A VM\n"
+    "whose guest has not ended 10 s after the stop, or at a second signal, is\n"
+    "killed (its line says so; exit status 1).\n"
     "SIGUSR1 suspends every running VM (vCPUs parked; memory sharing goes on),\n"
     "SIGUSR2 resumes them.\n"
     "\n"
@@ -1011,8 +1053,10 @@ static int run_wait_and_report(RunCtx *ctx)
     g_source_remove(ctx->sig_usr2);
     if (ctx->t_status)
         g_source_remove(ctx->t_status);
-    if (ctx->t_timeout && !ctx->stopping)
+    if (ctx->t_timeout)
         g_source_remove(ctx->t_timeout);
+    if (ctx->t_kill)
+        g_source_remove(ctx->t_kill);
 
     g_clear_pointer(&ctx->view, sp_top_view_free); /* the terminal back for the last lines */
     g_mutex_lock(&ctx->out_lock);
@@ -1031,7 +1075,7 @@ static int run_wait_and_report(RunCtx *ctx)
             (info.state == SP_VM_EXITED && info.exit_status != 0))
             rc = 1;
     }
-    if (ctx->clone_failed)
+    if (ctx->clone_failed || ctx->killed)
         rc = 1;
     run_status_lines(ctx);
     run_ksm_line(ctx);

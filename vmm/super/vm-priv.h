@@ -41,7 +41,8 @@ struct SpVm {
     bool dead;           /* the control channel closed */
     bool ended;          /* left RUNNING (EV_ENDED, or the process died) */
     bool stop_sent;
-    bool killed;       /* stop_or_kill: its guest did not stop in time, its process was killed */
+    bool killed;       /* sp_vm_kill: its guest was told to stop, its process was killed */
+    char *kill_reason; /* ... the end's reason then ("the VM process was killed: ...") */
     bool process_died; /* the VM process ended without reporting its guest's end */
     SpVmState state;
     int exit_status;

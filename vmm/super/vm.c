@@ -33,8 +33,7 @@
 #define REQUEST_TIMEOUT_S 30.0 /* any other request */
 #define EXIT_WAIT_MS      5000 /* a VM process told to quit, before SIGKILL */
 #define STOP_WAIT_S       10   /* a guest told to stop, before its process is killed */
-#define KILLED_REASON                                                                              \
-    "the VM process was killed: its guest did not stop within " G_STRINGIFY(STOP_WAIT_S) " s"
+#define STOP_TIMEOUT_WHY  "its guest did not stop within " G_STRINGIFY(STOP_WAIT_S) " s"
 
 /* --- the host --- */
 
@@ -268,7 +267,7 @@ static void channel_died(SpVm *vm, const GError *err)
     if (ended || vm->setting_up)
         return; /* a setup failure is the creator's error, not an end */
     if (killed) {
-        set_ended(vm, SP_VM_STOPPED, KILLED_REASON); /* stop_or_kill's kill: an end we made */
+        set_ended(vm, SP_VM_STOPPED, vm->kill_reason); /* sp_vm_kill's: an end we made */
         return;
     }
     g_autofree char *how = process_end(vm, 2000);
@@ -442,6 +441,7 @@ static bool spawn_process(SpVm *vm, int vm_ctl, int vm_mem, GError **error)
     SpVmHost *h = vm->host;
     g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
     g_ptr_array_add(argv, g_strdup(h->vm_binary));
+    g_ptr_array_add(argv, g_strdup_printf("--name=%s", vm->name)); /* for ps and pgrep */
     g_ptr_array_add(argv, g_strdup("--control-fd=3"));
     g_ptr_array_add(argv, g_strdup("--memory-fd=4"));
     g_ptr_array_add(argv, g_strdup_printf("--kvm=%s", h->kvm_path));
@@ -749,26 +749,52 @@ void sp_vm_wait(SpVm *vm)
     sp_vm_wait_timeout(vm, -1);
 }
 
+/* Killed while still attached: neither the engine (until the detach) nor
+ * the reader may take the channel the kill closes for a lost VM or a
+ * crash.  quiet: nobody waits for the end (sp_vm_free), the reader ignores
+ * it; else it reports the end as STOPPED, "the VM process was killed: why". */
+static bool kill_stopping(SpVm *vm, const char *why, bool quiet)
+{
+    g_mutex_lock(&vm->lock);
+    bool go = !vm->ended && !vm->killed;
+    if (go) {
+        vm->killed = true;
+        vm->kill_reason = g_strdup_printf("the VM process was killed: %s", why);
+    }
+    g_mutex_unlock(&vm->lock);
+    if (!go)
+        return false;
+    g_message("event=vm-killed vm=%s reason=\"%s\"", vm->name, why);
+    if (vm->shvm)
+        sp_engine_vm_going(vm->engine, vm->shvm);
+    if (quiet)
+        vm->closing = true;
+    kill_process(vm);
+    return true;
+}
+
+bool sp_vm_kill(SpVm *vm, const char *why)
+{
+    sp_vm_request_stop(vm); /* the stop comes first, whatever the caller did */
+    return kill_stopping(vm, why, false);
+}
+
+bool sp_vm_was_killed(SpVm *vm)
+{
+    g_mutex_lock(&vm->lock);
+    bool k = vm->killed;
+    g_mutex_unlock(&vm->lock);
+    return k;
+}
+
 /* STOP, and up to STOP_WAIT_S for the guest's end; else the process is
- * killed.  Killed while still attached: neither the engine (until the
- * detach) nor the reader may take the channel the kill closes for a lost
- * VM or a crash.  quiet: nobody waits for the end (sp_vm_free), the reader
- * ignores it; else it reports the end as STOPPED, KILLED_REASON. */
+ * killed (kill_stopping). */
 static bool stop_or_kill(SpVm *vm, bool quiet)
 {
     sp_vm_request_stop(vm);
     if (sp_vm_wait_timeout(vm, STOP_WAIT_S))
         return true;
-    g_message("event=vm-killed vm=%s reason=\"its guest did not stop within %d s\"", vm->name,
-              STOP_WAIT_S);
-    if (vm->shvm)
-        sp_engine_vm_going(vm->engine, vm->shvm);
-    g_mutex_lock(&vm->lock);
-    vm->killed = true;
-    g_mutex_unlock(&vm->lock);
-    if (quiet)
-        vm->closing = true;
-    kill_process(vm);
+    kill_stopping(vm, STOP_TIMEOUT_WHY, quiet);
     return false;
 }
 
@@ -779,7 +805,7 @@ bool sp_vm_stop(SpVm *vm)
     /* A process the kill cannot end at once (stuck in the kernel): its
      * end is reported all the same (sp_vm_free still reaps it). */
     if (!sp_vm_wait_timeout(vm, EXIT_WAIT_MS / 1000.0))
-        set_ended(vm, SP_VM_STOPPED, KILLED_REASON);
+        set_ended(vm, SP_VM_STOPPED, vm->kill_reason);
     return false;
 }
 
@@ -820,6 +846,7 @@ void sp_vm_free(SpVm *vm)
     g_hash_table_destroy(vm->replies);
     g_hash_table_destroy(vm->results);
     g_free(vm->reason);
+    g_free(vm->kill_reason);
     g_free(vm->name);
     sp_vm_config_free(vm->cfg);
     g_mutex_clear(&vm->lock);

@@ -111,6 +111,14 @@ void sp_vm_request_stop(SpVm *vm); /* any thread, idempotent */
  * neither the engine nor the reader take it for a crash).  true if the
  * guest stopped by itself.  Not on the reader thread. */
 bool sp_vm_stop(SpVm *vm);
+/* Stop the guest now, without waiting: STOP and SIGKILL of the VM process
+ * at once (event=vm-killed; its end is STOPPED, "the VM process was killed:
+ * why", reported later like any end).  For callers that gave the guest its
+ * time themselves (samepage run's second signal or its 10 s).  false if
+ * the VM had ended or was killed already.  Any thread but the reader. */
+bool sp_vm_kill(SpVm *vm, const char *why);
+/* Its process was killed by sp_vm_kill or sp_vm_stop's timeout. */
+bool sp_vm_was_killed(SpVm *vm);
 /* Wait for the end (at most timeout_s; < 0 forever); false on timeout. */
 bool sp_vm_wait_timeout(SpVm *vm, double timeout_s);
 void sp_vm_wait(SpVm *vm);

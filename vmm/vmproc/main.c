@@ -342,9 +342,11 @@ int main(int argc, char **argv)
     sp_vm_heap_settings();
     SpVmProc p = {.control = -1, .listen_fd = -1, .lv_id = -1, .seccomp = 1};
     gint control_fd = -1, memory_fd = -1;
-    g_autofree char *user = NULL, *seccomp = NULL, *probe = NULL;
+    g_autofree char *user = NULL, *seccomp = NULL, *probe = NULL, *name = NULL;
     gboolean test_hooks = FALSE, pdeathsig = FALSE;
     GOptionEntry entries[] = {
+        {"name", 0, 0, G_OPTION_ARG_STRING, &name,
+         "The VM's name, for ps and pgrep (the VM's setup comes on the control channel)", "NAME"},
         {"control-fd", 0, 0, G_OPTION_ARG_INT, &control_fd, "Control channel descriptor", "FD"},
         {"memory-fd", 0, 0, G_OPTION_ARG_INT, &memory_fd, "Memory channel descriptor", "FD"},
         {"kvm", 0, 0, G_OPTION_ARG_FILENAME, &p.kvm_path, "KVM device (default /dev/kvm)", "PATH"},
