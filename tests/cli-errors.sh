@@ -89,11 +89,14 @@ if [ $rc = 1 ] && grep -q '^\[a\] exited with status 5' "$T/out"; then ok "guest
 # the smaps of the VM's process, a child of samepage run) for the host's
 # KSM; status lines show KSM's counters.  On a host kernel without KSM it
 # must instead be the one-line madvise error.
-"$SP" run --engine=ksm --status 1 --timeout 3 --vm name=k,mem=64M,payload=hello,args=spin >"$T/out" 2>"$T/err" &
+"$SP" run --engine=ksm --status 1 --timeout $((6 * SLOW)) --vm name=k,mem=64M,payload=hello,args=spin >"$T/out" 2>"$T/err" &
 pid=$!
-sleep 1.5
-mg=0
-for c in $(pgrep -P $pid); do mg=$((mg + $(grep -c '^VmFlags:.* mg' /proc/$c/smaps 2>/dev/null))); done
+mg=0 i=0
+while [ $mg = 0 ] && [ $i -lt $((16 * SLOW)) ] && kill -0 $pid 2>/dev/null; do
+    sleep 0.25
+    i=$((i + 1))
+    for c in $(pgrep -P $pid); do mg=$((mg + $(grep -c '^VmFlags:.* mg' /proc/$c/smaps 2>/dev/null))); done
+done
 wait $pid; rc=$?
 if [ -d /sys/kernel/mm/ksm ]; then
     if [ $rc = 0 ] && [ "${mg:-0}" -ge 1 ] && grep -q '^\[ksm\] run ' "$T/out" && ! grep -q '^\[engine\]' "$T/out"; then

@@ -26,8 +26,6 @@ sleep 2
 kill -USR1 $pid
 sleep $((2 * SLOW)) # both status lines after the pause
 ra=$(vfield a rounds) rb=$(vfield b rounds) s0=$(efield saved_bytes) p0=$(efield pages_scanned)
-sleep $((4 * SLOW))
-ra2=$(vfield a rounds) rb2=$(vfield b rounds) s1=$(efield saved_bytes) p1=$(efield pages_scanned)
 sa=$(vfield a state) sb=$(vfield b state)
 if grep -q '^samepage: suspended 2 VMs (SIGUSR1)$' "$T/out" && [ "$sa" = paused ] && [ "$sb" = paused ]; then
     ok "SIGUSR1: 'suspended 2 VMs', both VMs' status says paused"
@@ -43,10 +41,21 @@ went_on() {
         [ "${p1:-0}" -gt "${p0:-0}" ] && [ "${s1:-0}" -ge "${s0:-1}" ]
     fi
 }
+# at least 4 s, and until the engine went on (up to 20 s: whether merges are
+# still pending then depends on where its passes fall)
+waited=0
+while :; do
+    sleep 1
+    waited=$((waited + 1))
+    ra2=$(vfield a rounds) rb2=$(vfield b rounds) s1=$(efield saved_bytes) p1=$(efield pages_scanned)
+    [ "$ra" = "$ra2" ] && [ "$rb" = "$rb2" ] || break
+    [ $waited -ge $((4 * SLOW)) ] && went_on && break
+    [ $waited -ge $((20 * SLOW)) ] && break
+done
 if [ -n "$ra" ] && [ "$ra" = "$ra2" ] && [ "$rb" = "$rb2" ] && went_on; then
-    ok "suspended: no guest round for $((4 * SLOW)) s (a $ra, b $rb) while the engine went on (pages_scanned $p0 -> $p1, saved_bytes $s0 -> $s1)"
+    ok "suspended: no guest round for $waited s (a $ra, b $rb) while the engine went on (pages_scanned $p0 -> $p1, saved_bytes $s0 -> $s1)"
 else
-    notok "suspended: no guest round for $((4 * SLOW)) s (a $ra -> $ra2, b $rb -> $rb2) while the engine went on (pages_scanned $p0 -> $p1, saved_bytes $s0 -> $s1)"
+    notok "suspended: no guest round for $waited s (a $ra -> $ra2, b $rb -> $rb2) while the engine went on (pages_scanned $p0 -> $p1, saved_bytes $s0 -> $s1)"
 fi
 kill -USR2 $pid
 i=0

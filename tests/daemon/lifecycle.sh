@@ -119,7 +119,7 @@ check "destroy: shut off (destroyed)" wait_state vm1 "shut off (destroyed)"
 vm_xml hi "" 32 | sed 's/memload/hello/; s|</domain>|<on_poweroff>restart</on_poweroff></domain>|' >"$T/hi.xml"
 V create "$T/hi.xml" >/dev/null 2>&1
 i=0
-while ! grep -q 'event=restart-loop domain=hi' "$T/daemon.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -q 'event=restart-loop domain=hi' "$T/daemon.log" && [ $i -lt $((300 * SLOW)) ]; do sleep 0.1; i=$((i + 1)); done
 boots=$(grep -c 'hello from vcpu 0' "$T/state/console/hi.log")
 check "a payload that exits at once is restarted by on_poweroff, then given up ($boots boots)" \
     sh -c "[ $boots -ge 4 ] && [ $boots -le 6 ] && grep -q 'event=restart-loop domain=hi' '$T/daemon.log'"
