@@ -29,10 +29,11 @@
 #include "vmm/super/vm-priv.h"
 #include "vmm/vm-heap.h"
 
-#define SETUP_TIMEOUT_S   60.0 /* building a machine: loading a kernel image */
-#define REQUEST_TIMEOUT_S 30.0 /* any other request */
-#define EXIT_WAIT_MS      5000 /* a VM process told to quit, before SIGKILL */
-#define STOP_WAIT_S       10   /* a guest told to stop, before its process is killed */
+#define SETUP_TIMEOUT_S   60.0  /* building a machine: loading a kernel image */
+#define REQUEST_TIMEOUT_S 30.0  /* any other request */
+#define EXIT_WAIT_MS      5000  /* a VM process told to quit, before SIGKILL */
+#define STOP_WAIT_S       10    /* a guest told to stop, before its process is killed */
+#define REAP_WAIT_MS      10000 /* a killed VM process, before it is reaped in the background */
 #define STOP_TIMEOUT_WHY  "its guest did not stop within " G_STRINGIFY(STOP_WAIT_S) " s"
 
 /* --- the host --- */
@@ -779,6 +780,31 @@ bool sp_vm_kill(SpVm *vm, const char *why)
     return kill_stopping(vm, why, false);
 }
 
+static gpointer reap_thread(gpointer pid)
+{
+    waitpid(GPOINTER_TO_INT(pid), NULL, 0);
+    return NULL;
+}
+
+/* Reap the VM process (sp_vm_free, after its QUIT or kill).  One that has
+ * not ended REAP_WAIT_MS after SIGKILL is stuck in the kernel (SIGKILL
+ * takes effect when it leaves an uninterruptible sleep): a thread of its
+ * own reaps it when it ends, so that freeing the VM never hangs the
+ * supervisor (the guest is gone already: its channels are closed). */
+static void reap(SpVm *vm)
+{
+    struct pollfd p = {.fd = vm->pidfd, .events = POLLIN};
+    if (vm->pidfd >= 0 && poll(&p, 1, REAP_WAIT_MS) <= 0) {
+        kill_process(vm);
+        g_warning("event=vm-process-stuck vm=%s pid=%d (not ended %d s after SIGKILL: reaped "
+                  "when it ends)",
+                  vm->name, (int)vm->pid, REAP_WAIT_MS / 1000);
+        g_thread_unref(g_thread_new("sp-reap", reap_thread, GINT_TO_POINTER(vm->pid)));
+        return;
+    }
+    waitpid(vm->pid, NULL, 0);
+}
+
 bool sp_vm_was_killed(SpVm *vm)
 {
     g_mutex_lock(&vm->lock);
@@ -835,7 +861,7 @@ void sp_vm_free(SpVm *vm)
     if (vm->thread)
         g_thread_join(vm->thread);
     if (vm->is_child && !vm->reaped)
-        waitpid(vm->pid, NULL, 0);
+        reap(vm);
     if (vm->control >= 0)
         close(vm->control);
     if (vm->memory >= 0)
