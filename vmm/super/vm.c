@@ -846,9 +846,16 @@ void sp_vm_free(SpVm *vm)
         sp_engine_detach(vm->engine, vm->shvm);
     vm->shvm = NULL;
     if (vm->control >= 0 && !vm->dead) {
-        g_mutex_lock(&vm->send_lock);
-        sp_proto_send(vm->control, SP_PROTO_QUIT, 0, 0, NULL, 0, NULL, 0, 0, NULL);
-        g_mutex_unlock(&vm->send_lock);
+        /* Never blocking: a VM process that reads nothing more (or a send
+         * stuck on it) gets no QUIT, and is killed below after EXIT_WAIT_MS. */
+        gint64 until = g_get_monotonic_time() + G_USEC_PER_SEC;
+        bool locked;
+        while (!(locked = g_mutex_trylock(&vm->send_lock)) && g_get_monotonic_time() < until)
+            g_usleep(1000);
+        if (locked) {
+            sp_proto_send(vm->control, SP_PROTO_QUIT, 0, 0, NULL, 0, NULL, 0, MSG_DONTWAIT, NULL);
+            g_mutex_unlock(&vm->send_lock);
+        }
     }
     if (vm->pidfd >= 0) {
         struct pollfd p = {.fd = vm->pidfd, .events = POLLIN};
