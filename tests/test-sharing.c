@@ -732,6 +732,15 @@ static Harness *two_busy_vms(const char *prefix, const char *spec, SpVm *vm[2])
     return h;
 }
 
+/* Two 16 MiB memload VMs of one seed that rewrite `rate` pages a second. */
+static Harness *two_small_vms(const char *prefix, int rate, SpVm *vm[2])
+{
+    g_autofree char *spec = g_strdup_printf("mem=16M,vcpus=1,payload=memload,args=seed=5,pages="
+                                            "1024,rate=%d,dup=50,pool=64,interval=200",
+                                            rate);
+    return two_busy_vms(prefix, spec, vm);
+}
+
 /* Wait (up to 5 s) until every thread of process pid is stopped (a
  * SIGSTOP reaches a thread in a system call when it wakes). */
 static bool all_threads_stopped(pid_t pid)
@@ -763,10 +772,7 @@ static bool all_threads_stopped(pid_t pid)
 static void test_stopped_vm_figures(void)
 {
     SpVm *vm[2];
-    Harness *h = two_busy_vms("f",
-                              "mem=16M,vcpus=1,payload=memload,"
-                              "args=seed=5,pages=1024,rate=200,dup=50,pool=64,interval=200",
-                              vm);
+    Harness *h = two_small_vms("f", 200, vm);
     g_assert_true(harness_wait_scans(h->engine, 2, HARNESS_DEADLINE_S));
     SpEngineKnobs k;
     sp_engine_get_knobs(h->engine, &k);
@@ -937,10 +943,7 @@ static void test_release_keeps_frames(void)
 static void test_stop_timeout_kill(void)
 {
     SpVm *vm[2];
-    Harness *h = two_busy_vms("s",
-                              "mem=16M,vcpus=1,payload=memload,"
-                              "args=seed=5,pages=1024,rate=2000,dup=50,pool=64,interval=200",
-                              vm);
+    Harness *h = two_small_vms("s", 2000, vm);
     g_assert_true(harness_wait_scans(h->engine, 1, HARNESS_DEADLINE_S));
     g_autoptr(GError) err = NULL;
     g_assert_true(sp_vm_test_hook(vm[1], SP_VMPROC_HOOK_DEAF_STOP, &err));
