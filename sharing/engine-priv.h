@@ -221,8 +221,9 @@ struct SpEngine {
      * to the exchange's bound.  Readers of figures do not wait for the
      * lock then, and get the figures as last read (engine.c). */
     gint slow_exchanges;
-    /* the figures as last read, for when the lock is not to be had:
-     * sp_engine_get_stats's and sp_engine_get_knobs's last, under pub_lock */
+    /* for when the lock is not to be had, under pub_lock: the figures as
+     * sp_engine_get_stats last read them, and the knobs as shown, kept
+     * from the start and at every change (engine.c, publish_knobs) */
     GMutex pub_lock;
     SpEngineStats pub_stats;
     SpEngineKnobs pub_knobs;

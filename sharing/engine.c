@@ -265,6 +265,7 @@ SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error)
     g_mutex_init(&eng->pub_lock);
     g_cond_init(&eng->cond);
     eng->knobs = *knobs;
+    eng->pub_knobs = *knobs;
     eng->adv.nice_tried = UINT32_MAX;
     eng->pools = g_ptr_array_new();
     eng->frames = g_array_new(FALSE, TRUE, sizeof(ShFrame));
@@ -336,6 +337,25 @@ static void push_agent_knobs(SpEngine *eng, SpEngineVm *only)
     }
 }
 
+/* eng->lock held: the knobs as sp_engine_get_knobs shows them, into out
+ * (if not NULL) and into pub_knobs - kept there from the start and at
+ * every change, so that a reader who cannot have the lock gets the
+ * operator's knobs as they are (only the advisor's choices may be a
+ * little old). */
+static void publish_knobs(SpEngine *eng, SpEngineKnobs *out)
+{
+    SpEngineKnobs k = eng->knobs;
+    if (k.advisor_mode == 1 && eng->adv.batch) { /* what the advisor chose */
+        k.pages_to_scan = eng->adv.batch;
+        k.sleep_millisecs = eng->adv.sleep_ms;
+    }
+    g_mutex_lock(&eng->pub_lock);
+    eng->pub_knobs = k;
+    g_mutex_unlock(&eng->pub_lock);
+    if (out)
+        *out = k;
+}
+
 bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error)
 {
     if (!knobs_check(k, error))
@@ -373,6 +393,7 @@ bool sp_engine_set_knobs(SpEngine *eng, const SpEngineKnobs *k, GError **error)
     }
     if (agent_changed)
         push_agent_knobs(eng, NULL);
+    publish_knobs(eng, NULL);
     g_cond_broadcast(&eng->cond);
     g_mutex_unlock(&eng->lock);
     return true;
@@ -393,14 +414,7 @@ void sp_engine_get_knobs(SpEngine *eng, SpEngineKnobs *k)
         g_mutex_unlock(&eng->pub_lock);
         return;
     }
-    *k = eng->knobs;
-    if (k->advisor_mode == 1 && eng->adv.batch) { /* what the advisor chose */
-        k->pages_to_scan = eng->adv.batch;
-        k->sleep_millisecs = eng->adv.sleep_ms;
-    }
-    g_mutex_lock(&eng->pub_lock);
-    eng->pub_knobs = *k;
-    g_mutex_unlock(&eng->pub_lock);
+    publish_knobs(eng, k);
     g_mutex_unlock(&eng->lock);
 }
 
