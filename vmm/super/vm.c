@@ -232,14 +232,19 @@ static void kill_process(SpVm *vm)
         syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0);
 }
 
+/* Wait until the VM process is gone, at most ms; false if it is not (true
+ * without a pidfd: nothing to wait on). */
+static bool process_gone(SpVm *vm, int ms)
+{
+    struct pollfd p = {.fd = vm->pidfd, .events = POLLIN};
+    return vm->pidfd < 0 || poll(&p, 1, ms) > 0;
+}
+
 /* Wait until the VM process is gone (at most ms); its end, as text. */
 static char *process_end(SpVm *vm, int ms)
 {
-    if (vm->pidfd >= 0) {
-        struct pollfd p = {.fd = vm->pidfd, .events = POLLIN};
-        if (poll(&p, 1, ms) <= 0)
-            return NULL;
-    }
+    if (!process_gone(vm, ms))
+        return NULL;
     if (!vm->is_child || vm->reaped)
         return g_strdup("the VM process ended");
     int status = 0;
@@ -793,9 +798,7 @@ static gpointer reap_thread(gpointer pid)
  * supervisor (the guest is gone already: its channels are closed). */
 static void reap(SpVm *vm)
 {
-    struct pollfd p = {.fd = vm->pidfd, .events = POLLIN};
-    if (vm->pidfd >= 0 && poll(&p, 1, REAP_WAIT_MS) <= 0) {
-        kill_process(vm);
+    if (!process_gone(vm, REAP_WAIT_MS)) {
         g_warning("event=vm-process-stuck vm=%s pid=%d (not ended %d s after SIGKILL: reaped "
                   "when it ends)",
                   vm->name, (int)vm->pid, REAP_WAIT_MS / 1000);
@@ -857,11 +860,8 @@ void sp_vm_free(SpVm *vm)
             g_mutex_unlock(&vm->send_lock);
         }
     }
-    if (vm->pidfd >= 0) {
-        struct pollfd p = {.fd = vm->pidfd, .events = POLLIN};
-        if (poll(&p, 1, EXIT_WAIT_MS) <= 0)
-            kill_process(vm);
-    }
+    if (!process_gone(vm, EXIT_WAIT_MS))
+        kill_process(vm); /* (reap waits for it) */
     vm->closing = true;
     if (vm->control >= 0)
         shutdown(vm->control, SHUT_RDWR);
