@@ -169,7 +169,8 @@ struct SpAgent {
 /* agent-scan.c, lock held */
 uint32_t agent_page_hash(const void *p); /* 32 bits of XXH3, as sh_page_hash */
 void agent_begin(SpAgent *a);
-void agent_scan(SpAgent *a, const SpProtoScan *s, GArray *cands, SpProtoCands *out);
+void agent_scan(SpAgent *a, const SpProtoScan *s, GArray *cands, SpProtoCands *out,
+                uint64_t *skipped);
 void agent_page_written(SpAgent *a, uint64_t gfn);
 void agent_release(SpAgent *a, uint64_t gfn, uint64_t p);
 bool agent_init_states(SpAgent *a, GError **error);

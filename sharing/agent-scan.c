@@ -13,9 +13,12 @@
  * copied page releases its frame (the index drops the reference).
  *
  * Then (M_SCAN) every touched page that is not volatile, merged or zero is
- * hashed (once: the hash stays valid until the page is written), dropped
- * if it is all zero, or returned as a candidate (gfn, hash) for the index
- * to match against its stable index and unstable table.
+ * hashed (once: the hash stays valid until the page is written; a COWED
+ * page, which has no room for it, each time), dropped if it is all zero, or
+ * returned as a candidate (gfn, hash) for the index to match against its
+ * stable index and unstable table - but with smart_scan, a page that has
+ * stayed unmerged and unwritten for three passes or more is left out of
+ * some passes (smart_skip; it costs neither a hash nor a lookup there).
  *
  * Agent lock held throughout.
  */
@@ -150,7 +153,25 @@ static void cands_nodes(SpAgent *a, GArray *cands)
     }
 }
 
-void agent_scan(SpAgent *a, const SpProtoScan *s, GArray *cands, SpProtoCands *out)
+/* smart_scan: is a page that has stayed unmerged and unwritten for as many
+ * passes as its idle count left out of pass `pass`?  Not in its first three
+ * passes unwritten; then it is examined every 2nd pass (idle 3-5), every
+ * 4th (6-8), and from then on every 8th - always in passes whose number is
+ * a multiple of 8, and the same for every VM, so such pages still meet
+ * each other in the unstable table once in 8 passes.  KSM's smart_scan
+ * (Linux 6.7) has the same steps, counted per page since it was first
+ * scanned, whatever its writes. */
+static bool smart_skip(uint64_t p, uint32_t pass)
+{
+    unsigned idle = AG_IDLE(p);
+    if (idle < 3)
+        return false;
+    uint32_t step = idle <= 5 ? 2 : idle <= 8 ? 4 : 8;
+    return pass % step != 0;
+}
+
+void agent_scan(SpAgent *a, const SpProtoScan *s, GArray *cands, SpProtoCands *out,
+                uint64_t *skipped)
 {
     static uint32_t zero_hash;
     if (!zero_hash) {
@@ -159,12 +180,17 @@ void agent_scan(SpAgent *a, const SpProtoScan *s, GArray *cands, SpProtoCands *o
     }
     uint64_t g = MAX(s->cursor, a->first), end = MIN(a->end, s->limit);
     uint32_t budget = s->budget;
+    bool smart = (s->flags & SP_PROTO_SCAN_SMART) != 0;
     for (; g < end && budget > 0 && cands->len < s->max_cands; g++, budget--) {
         uint64_t p = a->page[g];
         if (!(p & AG_TOUCHED) || (p & AG_OUT))
             continue; /* untouched, a clone's page still in its group, or swapped out */
         if (AG_KIND(p) == AG_MERGED || AG_KIND(p) == AG_ZERO)
             continue;
+        if (smart && !(p & AG_VOLATILE) && smart_skip(p, s->pass)) {
+            (*skipped)++; /* stepped over like a merged page: the pass takes as long */
+            continue;
+        }
         out->scanned++;
         if (p & AG_VOLATILE) {
             out->volatile_++;

@@ -194,19 +194,21 @@ static bool do_scan(SpAgent *a, SpProtoMsg *req)
     SpProtoScan s;
     SpProtoReader r = sp_proto_reader(req);
     sp_proto_read(&r, &s, sizeof(s));
-    uint32_t max_cands =
-        MIN(s.max_cands,
-            (SP_PROTO_MAX_MSG - sizeof(SpProtoHdr) - sizeof(SpProtoCands)) / sizeof(SpProtoCand));
+    uint32_t max_cands = MIN(s.max_cands, (SP_PROTO_MAX_MSG - sizeof(SpProtoHdr) -
+                                           sizeof(SpProtoCands) - sizeof(SpProtoCandsMore)) /
+                                              sizeof(SpProtoCand));
     s.max_cands = max_cands;
     g_autoptr(GArray) cands = g_array_sized_new(FALSE, FALSE, sizeof(SpProtoCand), 256);
     SpProtoCands out = {0};
-    agent_scan(a, &s, cands, &out);
+    SpProtoCandsMore more = {0};
+    agent_scan(a, &s, cands, &out, &more.skipped);
     out.ncands = cands->len;
     out.zero_now = a->zero;
     g_autoptr(GByteArray) buf = g_byte_array_new();
     g_byte_array_append(buf, (const guint8 *)&out, sizeof(out));
     g_byte_array_append(buf, (const guint8 *)cands->data,
                         (guint)(cands->len * sizeof(SpProtoCand)));
+    g_byte_array_append(buf, (const guint8 *)&more, sizeof(more));
     return reply(a, req, buf->data, buf->len, NULL, 0);
 }
 

@@ -202,6 +202,7 @@ struct SpEngine {
     uint32_t zero_hash;     /* sp_engine_new; immutable: hash of an all-zero page */
     uint32_t test_delay_us; /* sp_engine_set_test_delay; eng->lock: merge window held open */
     uint64_t scan_work;     /* scanner; eng->lock: pages written, hashed or remapped */
+    uint64_t pass_skipped;  /* scanner; eng->lock: pages smart_scan left out of this pass */
     uint32_t holds;         /* sp_engine_vm_hold/release; eng->lock: VMs held by clones */
     /* sp_engine_layers_hold; eng->lock: clones under way, from before the
      * source saves its layer until the children started: no page of a

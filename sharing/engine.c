@@ -110,6 +110,7 @@ void sp_engine_default_knobs(SpEngineKnobs *k)
         .advisor_target_scan_time = 200, /* KSM's advisor defaults */
         .advisor_max_cpu = 70,
         .map_budget = 500, /* one mapping per 2 guest pages: docs/sharing.md, "Mappings" */
+        .smart_scan = 1,   /* KSM's default since Linux 6.7 */
     };
 }
 
@@ -201,7 +202,10 @@ static bool engine_scan_pass(SpEngine *eng)
         if (eng->vm_slots[s])
             vol += eng->vm_slots[s]->volatile_now;
     eng->stats.pages_volatile = vol;
-    eng->stats.pages_unshared = eng->unstable.count;
+    /* the pages smart_scan left out were unique when last examined: KSM
+     * takes them out of its unstable tree, and out of pages_unshared; here
+     * they stay in it, so that it does not swing with the pass's number */
+    eng->stats.pages_unshared = eng->unstable.count + eng->pass_skipped;
     if (SP_DEBUG_RECOUNT)
         sh_counters_recount(eng); /* debug builds: loud on any mismatch */
     eng->stats.full_scans++;

@@ -77,6 +77,10 @@ typedef struct SpEngineKnobs {
      * the mappings (VMAs) its RAM may be split into before only merges that
      * add none, or runs of 16 pages or more, go on (0: no budget). */
     uint32_t map_budget;
+    /* KSM's smart_scan (docs/sharing.md, "Smart scan"): a page that stays
+     * unmerged and unwritten is examined only every 2nd, 4th, then 8th
+     * pass. */
+    uint32_t smart_scan;
 } SpEngineKnobs;
 
 /* Host NUMA nodes the per-node counters cover. */
@@ -89,6 +93,7 @@ typedef struct SpEngineStats {
     uint64_t pages_unshared; /* stable, unique pages in the unstable table at the last full scan */
     uint64_t pages_volatile; /* pages that changed since the previous scan (not merge candidates) */
     uint64_t pages_scanned;  /* pages examined, cumulative */
+    uint64_t pages_skipped;  /* pages smart_scan left out of a pass, cumulative (KSM's) */
     uint64_t full_scans;     /* completed passes over all VMs */
     uint64_t zero_pages;     /* pages dropped to the zero page and still zero */
     int64_t general_profit;  /* saved_bytes minus metadata_bytes */

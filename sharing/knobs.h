@@ -25,10 +25,10 @@ typedef struct SpEngineKnobInfo {
     bool advisor_sets;  /* advisor_mode=1 chooses it: the operator may not set it then */
 } SpEngineKnobInfo;
 
-#define SP_ENGINE_NKNOBS 11
+#define SP_ENGINE_NKNOBS 12
 /* run, pages_to_scan, sleep_millisecs, max_page_sharing, use_zero_pages,
  * merge_across_nodes, scan_nice, advisor_mode, advisor_target_scan_time,
- * advisor_max_cpu, map_budget: the order of `samepage run --help`. */
+ * advisor_max_cpu, map_budget, smart_scan: the order of `samepage run --help`. */
 extern const SpEngineKnobInfo sp_engine_knob_info[SP_ENGINE_NKNOBS];
 
 /* The knob called `name` (KSM's name), or NULL. */

@@ -230,10 +230,14 @@ typedef struct SpProtoScan {
     uint32_t budget; /* pages to examine at most */
     uint32_t max_cands;
     uint32_t flags; /* SP_PROTO_SCAN_* */
-    uint32_t pad;
+    uint32_t pass;  /* with SP_PROTO_SCAN_SMART: the index's pass number (was padding, 0) */
 } SpProtoScan;
 /* Say each candidate's host NUMA node (merge_across_nodes=0). */
 #define SP_PROTO_SCAN_NODES 1u
+/* smart_scan: leave out the pages that stay unmerged and unwritten, but in
+ * a pass whose number is a multiple of their step (agent-scan.c).  An agent
+ * that does not know the flag examines every page, as before. */
+#define SP_PROTO_SCAN_SMART 2u
 
 typedef struct SpProtoCand {
     uint64_t gfn;
@@ -250,6 +254,11 @@ typedef struct SpProtoCands {
     uint64_t work;      /* pages hashed or dropped */
     uint64_t zero_now;  /* the VM's zero pages after this batch */
 } SpProtoCands;
+/* After the candidates, from agents that know SP_PROTO_SCAN_SMART (an
+ * older agent's reply ends with them: read as 0). */
+typedef struct SpProtoCandsMore {
+    uint64_t skipped; /* pages smart_scan left out of this pass */
+} SpProtoCandsMore;
 
 /* A frame a VM page maps: (space, page offset in that space's file). */
 typedef struct SpProtoFrameLoc {

@@ -29,7 +29,10 @@
  *   5. new frames are published into the stable index with the references
  *      they got (or freed if none).
  * So a new duplicate merges in the first pass that sees it unchanged, as
- * before the process split.
+ * before the process split - provided its partner is examined in that pass:
+ * with smart_scan (agent-scan.c) a page that has stayed unmerged and
+ * unwritten for a while is examined only in some passes (all such pages in
+ * every 8th), and a duplicate of it merges in the first of those.
  *
  * merge_across_nodes=0 (KSM's): the agents say each candidate's host node
  * and the key includes it, so the stable index, the unstable table and the
@@ -57,6 +60,7 @@ static uint64_t budget_limit(SpEngine *eng, SpEngineVm *vm)
 void sh_scan_begin(SpEngine *eng)
 {
     eng->stats.map_skipped = 0;
+    eng->pass_skipped = 0;
     for (uint32_t i = 0; i < eng->nslots; i++) {
         SpEngineVm *vm = eng->vm_slots[i];
         if (!vm || vm->broken || vm->hold)
@@ -581,7 +585,9 @@ bool sh_scan_batch(SpEngine *eng, SpEngineVm *vm, uint32_t budget)
                      .limit = vm->end,
                      .budget = budget,
                      .max_cands = budget,
-                     .flags = eng->knobs.merge_across_nodes ? 0 : SP_PROTO_SCAN_NODES};
+                     .flags = (eng->knobs.merge_across_nodes ? 0 : SP_PROTO_SCAN_NODES) |
+                              (eng->knobs.smart_scan ? SP_PROTO_SCAN_SMART : 0),
+                     .pass = (uint32_t)eng->stats.full_scans};
     SpProtoMsg r = {0};
     if (!sh_exchange(eng, vm, SP_PROTO_M_SCAN, &s, sizeof(s), NULL, 0, &r))
         return false;
@@ -589,6 +595,9 @@ bool sh_scan_batch(SpEngine *eng, SpEngineVm *vm, uint32_t budget)
     SpProtoCands cs;
     sp_proto_read(&rd, &cs, sizeof(cs));
     const SpProtoCand *cands = sp_proto_read_array(&rd, cs.ncands, sizeof(SpProtoCand));
+    SpProtoCandsMore more = {0};
+    if (rd.left >= sizeof(more)) /* an older agent's reply ends with the candidates */
+        sp_proto_read(&rd, &more, sizeof(more));
     if (!cands || cs.next <= vm->cursor) {
         /* no progress: a confused agent; end its pass */
         sp_proto_msg_clear(&r);
@@ -597,6 +606,8 @@ bool sh_scan_batch(SpEngine *eng, SpEngineVm *vm, uint32_t budget)
     }
     vm->cursor = MIN(cs.next, vm->end);
     eng->stats.pages_scanned += cs.scanned;
+    eng->stats.pages_skipped += more.skipped;
+    eng->pass_skipped += more.skipped;
     vm->volatile_now += cs.volatile_;
     eng->scan_work += cs.work;
     sh_vm_set_zero(eng, vm, cs.zero_now);

@@ -144,6 +144,18 @@ try:
            conn.getMemoryParameters()["shm_map_budget"] == 250,
            "shm_map_budget 2001 (over 2000) is refused", e)
     conn.setMemoryParameters({"shm_map_budget": 500})
+    params = conn.getMemoryParameters()
+    ok(params.get("shm_smart_scan") == 1 and "shm_pages_skipped" in params,
+       "smart_scan is on by default (KSM's), pages_skipped is shown", params)
+    conn.setMemoryParameters({"shm_smart_scan": 0})
+    ok(conn.getMemoryParameters()["shm_smart_scan"] == 0, "shm_smart_scan is set live to 0")
+    try:
+        conn.setMemoryParameters({"shm_smart_scan": 2})
+        ok(False, "shm_smart_scan 2 is refused")
+    except libvirt.libvirtError as e:
+        ok(e.get_error_code() == libvirt.VIR_ERR_INVALID_ARG and
+           conn.getMemoryParameters()["shm_smart_scan"] == 0, "shm_smart_scan 2 is refused", e)
+    conn.setMemoryParameters({"shm_smart_scan": 1})
 
     stats = conn.getAllDomainStats()
     rec = [s for d, s in stats if d.name() == "py1"]

@@ -129,13 +129,14 @@ static bool knob_value(const SpLvParam *p, guint32 *out, GError **error)
  * virsh names the first three; the others are for API clients
  * (python3-libvirt's setMemoryParameters): shm_run (0, 1, 2 as KSM's run;
  * run=2 empties the index, after which merge_across_nodes may change),
- * shm_scan_nice, the advisor's three (sharing/advisor.c) and
- * shm_map_budget (sharing/scan.c). */
+ * shm_scan_nice, the advisor's three (sharing/advisor.c),
+ * shm_map_budget (sharing/scan.c) and shm_smart_scan (sharing/agent-scan.c). */
 static const SpEngineKnobInfo *settable_knob(const char *field)
 {
     static const char *const settable[] = {
-        "pages_to_scan", "sleep_millisecs",          "merge_across_nodes", "run",       "scan_nice",
-        "advisor_mode",  "advisor_target_scan_time", "advisor_max_cpu",    "map_budget"};
+        "pages_to_scan", "sleep_millisecs", "merge_across_nodes",       "run",
+        "scan_nice",     "advisor_mode",    "advisor_target_scan_time", "advisor_max_cpu",
+        "map_budget",    "smart_scan"};
     for (size_t i = 0; i < G_N_ELEMENTS(settable); i++)
         if (g_str_has_prefix(field, "shm_") && !strcmp(field + 4, settable[i]))
             return sp_engine_knob_find(settable[i]);

@@ -40,6 +40,9 @@ static const SpFigure node_figures[] = {
     {"pages_scanned", "samepage_pages_scanned_total", SP_FIG_COUNTER, SP_FIG_U64,
      NODE(eng.pages_scanned), SP_FIG_COUNT, "shm_pages_scanned", NULL, 0, false, NULL, 0,
      "Pages examined by the scanner"},
+    {"pages_skipped", "samepage_pages_skipped_total", SP_FIG_COUNTER, SP_FIG_U64,
+     NODE(eng.pages_skipped), SP_FIG_COUNT, "shm_pages_skipped", NULL, 0, false, NULL, 0,
+     "Pages smart_scan left out of a pass (unmerged and unwritten for a while)"},
     {"saved_bytes", "samepage_saved_bytes", SP_FIG_GAUGE, SP_FIG_U64, NODE(eng.saved_bytes),
      SP_FIG_BYTES, "shm_saved_bytes", "saved", 0, false, "saved", 0,
      "Memory the sharing saves: (pages_sharing + zero_pages) x 4096"},
@@ -224,6 +227,9 @@ static const SpFigure node_figures[] = {
      SP_FIG_COUNT, "shm_map_budget", NULL, 0, false, NULL, 0,
      "Knob map_budget: mappings a VM's RAM may be split into per 1000 of its pages (0: no "
      "budget)"},
+    {"smart_scan", "samepage_knob_smart_scan", SP_FIG_GAUGE, SP_FIG_U32, NODE(knobs.smart_scan),
+     SP_FIG_COUNT, "shm_smart_scan", NULL, 0, false, NULL, 0,
+     "Knob smart_scan: 1 examines pages that stay unmerged and unwritten less often"},
 };
 
 static const SpFigure vm_figures[] = {
