@@ -81,6 +81,7 @@ static int mem_mib = 512;
 static const char *layout = "shuffled"; /* memload's layout= */
 static int adv_target_s, adv_max_cpu;   /* --advisor S:PCT (0: no samepage-auto run) */
 static int converge_s = 120, churn_s = 20, sample_ms = 1000;
+static int smart_scan = -1; /* both engines' smart_scan; -1: as they are (both default to 1) */
 static int map_budget = -1; /* --map-budget (-1: the engine's default) */
 static char *images;
 
@@ -284,6 +285,8 @@ static void run_config(Result *r, bool ksm, uint32_t to_scan, uint32_t sleep_ms)
         k.sleep_millisecs = sleep_ms;
         if (map_budget >= 0)
             k.map_budget = (uint32_t)map_budget;
+        if (smart_scan >= 0)
+            k.smart_scan = (uint32_t)smart_scan;
         if (r->advisor) {
             k.advisor_mode = 1;
             k.advisor_target_scan_time = (uint32_t)adv_target_s;
@@ -466,6 +469,8 @@ int main(int argc, char **argv)
          "samepage's mapping budget, mappings per 1000 guest pages (default: the engine's, 500; "
          "0: none)",
          "PERMILLE"},
+        {"smart-scan", 0, 0, G_OPTION_ARG_INT, &smart_scan,
+         "smart_scan for both engines, 0 or 1 (default: as they are; both default to 1)", "0|1"},
         {"churn", 0, 0, G_OPTION_ARG_INT, &churn_s, "Churn phase, s (20)", "S"},
         {"sample-ms", 0, 0, G_OPTION_ARG_INT, &sample_ms,
          "Sample the saving every MS milliseconds (1000; at least 100)", "MS"},
@@ -505,6 +510,10 @@ int main(int argc, char **argv)
                    budget_knob->max, map_budget);
         return 2;
     }
+    if (smart_scan > 1) {
+        g_printerr("sp-bench: --smart-scan takes 0 or 1\n");
+        return 2;
+    }
     if (nvms < 2 || nvms > 64 || mem_mib < 64 || sample_ms < 100 || getuid() != 0) {
         g_printerr("sp-bench: needs root, 2..64 VMs, at least 64 MiB each and --sample-ms of at "
                    "least 100\n");
@@ -537,9 +546,17 @@ int main(int argc, char **argv)
     char budget[48] = "";
     if (map_budget >= 0)
         snprintf(budget, sizeof(budget), ", map_budget %d", map_budget);
-    printf(
-        "sp-bench: %d VMs x %d MiB, memload shared/unique/zero/image 50/15/15/20 %%, layout %s%s\n",
-        nvms, mem_mib, layout, budget);
+    /* KSM's smart_scan (Linux 6.7+) and samepage's: the same for both */
+    bool ksm_smart = access("/sys/kernel/mm/ksm/smart_scan", W_OK) == 0;
+    uint64_t saved_smart = ksm_smart ? read_ksm("smart_scan") : 0;
+    if (smart_scan >= 0 && ksm_smart)
+        write_ksm("smart_scan", (uint64_t)smart_scan);
+    SpEngineKnobs dk;
+    sp_engine_default_knobs(&dk);
+    printf("sp-bench: %d VMs x %d MiB, memload shared/unique/zero/image 50/15/15/20 %%, layout "
+           "%s%s, smart_scan %d (KSM's: %s)\n",
+           nvms, mem_mib, layout, budget, smart_scan >= 0 ? smart_scan : (int)dk.smart_scan,
+           ksm_smart ? (read_ksm("smart_scan") ? "1" : "0") : "none, kernel before 6.7");
     fflush(stdout);
     run_config(&res[0], false, 0, 20);
     run_config(&res[1], false, 100000, 0);
@@ -551,6 +568,8 @@ int main(int argc, char **argv)
         if (strcmp(knobs[i], "run"))
             write_ksm(knobs[i], saved_knobs[i]);
     write_ksm("run", saved_knobs[0]);
+    if (ksm_smart)
+        write_ksm("smart_scan", saved_smart);
 
     printf("\n%-17s %7s %7s %7s %7s %8s %9s %8s %9s %6s %6s %9s\n", "config", "t95 s", "cpu95 s",
            "t99 s", "cpu99 s", "saved", "host MiB", "churnCPU", "churnSav", "B/page", "kB/pg",
