@@ -238,6 +238,9 @@ void sh_engine_let_in(SpEngine *eng);
 /* For readers of figures: the lock as sh_engine_lock, unless an exchange
  * is slow (slow_exchanges) while it waits: false then, without it. */
 bool sh_engine_lock_for_figures(SpEngine *eng);
+/* eng->lock held: publish the node-wide figures for readers that cannot
+ * have the lock (pub_stats), as at the end of every pass. */
+void sh_publish_stats(SpEngine *eng);
 
 /* exchange.c - requests on a VM's memory channel; eng->lock held.  A
  * failure marks the VM broken (logged once) and returns false: the engine

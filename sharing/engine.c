@@ -28,7 +28,8 @@
  * batch's end.  Readers of figures (sp_engine_get_stats, _get_vm_stats,
  * _get_knobs) do not wait behind an exchange that is slow to be answered
  * (exchange.c: a stopped or stuck VM process, up to 30 s): they get the
- * figures as last read then (pub_lock), so that status lines, domstats
+ * figures as last read or as the last pass left them (pub_lock; a VM's
+ * own: as last read), so that status lines, domstats
  * and the metrics endpoint go on; and an agent that does not answer
  * M_STATS within STATS_WAIT_MS keeps its last figures instead of holding
  * the lock for the exchange's whole bound.
@@ -209,6 +210,7 @@ static bool engine_scan_pass(SpEngine *eng)
     if (SP_DEBUG_RECOUNT)
         sh_counters_recount(eng); /* debug builds: loud on any mismatch */
     eng->stats.full_scans++;
+    sh_publish_stats(eng);
     return true;
 }
 
@@ -790,6 +792,31 @@ void sh_vm_refresh_stats(SpEngine *eng, SpEngineVm *vm)
     sp_proto_msg_clear(&r);
 }
 
+/* eng->lock held: the node-wide figures (no exchange with any VM). */
+static void engine_figures(SpEngine *eng, SpEngineStats *out)
+{
+    *out = eng->stats;
+    engine_metadata(eng, out);
+    out->pool_frames = sh_pools_in_use(eng);
+    out->saved_bytes = (out->pages_sharing + out->zero_pages) * SP_PAGE_SIZE;
+    out->general_profit = (int64_t)out->saved_bytes - (int64_t)out->metadata_bytes;
+}
+
+/* eng->lock held, at the end of every pass: the figures a reader gets when
+ * the lock is not to be had (sp_engine_get_stats) are never older than the
+ * last pass, even if nobody read them since (they were zeros until the
+ * first read).  The merge-window counters are a reader's (tests): kept. */
+void sh_publish_stats(SpEngine *eng)
+{
+    SpEngineStats s;
+    engine_figures(eng, &s);
+    g_mutex_lock(&eng->pub_lock);
+    s.wp_faults_seen = MAX(s.wp_faults_seen, eng->pub_stats.wp_faults_seen);
+    s.evict_wp_faults_seen = MAX(s.evict_wp_faults_seen, eng->pub_stats.evict_wp_faults_seen);
+    eng->pub_stats = s;
+    g_mutex_unlock(&eng->pub_lock);
+}
+
 void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
 {
     if (!sh_engine_lock_for_figures(eng)) {
@@ -798,11 +825,7 @@ void sp_engine_get_stats(SpEngine *eng, SpEngineStats *out)
         g_mutex_unlock(&eng->pub_lock);
         return;
     }
-    *out = eng->stats;
-    engine_metadata(eng, out);
-    out->pool_frames = sh_pools_in_use(eng);
-    out->saved_bytes = (out->pages_sharing + out->zero_pages) * SP_PAGE_SIZE;
-    out->general_profit = (int64_t)out->saved_bytes - (int64_t)out->metadata_bytes;
+    engine_figures(eng, out);
     /* Writes caught in a merge window happen in the VM processes (tests). */
     for (uint32_t s = 0; eng->test_delay_us && s < eng->nslots; s++)
         if (eng->vm_slots[s]) {
