@@ -18,7 +18,7 @@ XML = """<domain type='samepage'><name>{name}</name><memory unit='MiB'>64</memor
 <sp:samepage xmlns:sp="https://samepage.invalid/xmlns/1"><sp:payload>memload</sp:payload>
 <sp:args>seed=1,rate=100</sp:args></sp:samepage></metadata></domain>"""
 
-tap = lvtest.Tap(17)
+tap = lvtest.Tap(20)
 ok = tap.check
 spd = lvtest.Samepaged("samepage-py.")
 URI = spd.uri
