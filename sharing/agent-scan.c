@@ -159,8 +159,8 @@ static void cands_nodes(SpAgent *a, GArray *cands)
  * 4th (6-8), and from then on every 8th - always in passes whose number is
  * a multiple of 8, and the same for every VM, so such pages still meet
  * each other in the unstable table once in 8 passes.  KSM's smart_scan
- * (Linux 6.7) has the same steps, counted per page since it was first
- * scanned, whatever its writes. */
+ * (Linux 6.7) has the same steps, but each page skips in a phase of its
+ * own (its rmap item's count of skips left). */
 static bool smart_skip(uint64_t p, uint32_t pass)
 {
     unsigned idle = AG_IDLE(p);
