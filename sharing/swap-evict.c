@@ -628,8 +628,12 @@ static void balance_once(SpEngine *eng, ShSwap *sw)
         uint64_t lim = v ? v->limit_pages : 0, ch = v ? v->charged : 0;
         g_mutex_unlock(&sw->lock);
         if (lim && ch >= lim) { /* at its limit: swap-ins wait for this */
-            /* (evicted() lowers its charge, what swap-ins are held to) */
-            host -= MIN(host, evict(eng, vm, ch - lim * HEADROOM_PCT / 100));
+            /* (evicted() lowers its charge, what swap-ins are held to).
+             * Not inside MIN(), which would evaluate it twice: a second
+             * eviction, for a VM that may have gone in the first one's
+             * pauses (a use after free, seen under ASan at a destroy). */
+            uint64_t n = evict(eng, vm, ch - lim * HEADROOM_PCT / 100);
+            host -= MIN(host, n);
         }
     }
     /* The host: room for twice what it grew by since the last round. */
@@ -645,8 +649,10 @@ static void balance_once(SpEngine *eng, ShSwap *sw)
         sw->pressure_rounds++;
         g_mutex_unlock(&sw->lock);
     }
-    if ((limit && host >= limit) || target < host)
-        host -= MIN(host, evict(eng, NULL, host - target));
+    if ((limit && host >= limit) || target < host) {
+        uint64_t n = evict(eng, NULL, host - target); /* once: see above */
+        host -= MIN(host, n);
+    }
     sw->host_after = host;
     sw->ins_after = ins;
     g_mutex_lock(&sw->lock);
