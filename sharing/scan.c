@@ -80,21 +80,30 @@ void sh_scan_begin(SpEngine *eng)
          * own count of its mappings to start this one from (after M_BEGIN,
          * which gave back what copies-on-write left: agent-compact.c). */
         /* What the last pass refused, and what earlier ones refused that
-         * was not asked again (refused pages are not, while at the budget):
-         * both are left on the table. */
+         * was not asked again (refused pages are not, while at the budget;
+         * with smart_scan they are examined less often): both are left on
+         * the table — but for a page merged since by a way of its own. */
         uint64_t still = 0;
         if (!eng->knobs.map_budget && vm->map_refused) /* no budget (lifted): none is */
             memset(vm->map_refused, 0, (vm->npages + 63) / 64 * 8);
         for (uint64_t w = 0; vm->map_refused && w < (vm->npages + 63) / 64; w++)
-            still += (uint64_t)__builtin_popcountll(vm->map_refused[w]);
+            for (uint64_t bits = vm->map_refused[w]; bits; bits &= bits - 1) {
+                uint64_t g = w * 64 + (uint64_t)__builtin_ctzll(bits);
+                if (vm->fid_of[g] != NO_FRAME)
+                    vm->map_refused[w] &= ~(1ULL << (g % 64));
+                else
+                    still++;
+            }
         vm->map_skipped = MAX(vm->map_skipped_now, still);
         vm->map_skipped_now = 0;
         eng->stats.map_skipped += vm->map_skipped;
+        /* With room under the budget a refused page is matched again when
+         * next examined (match()), and its bit goes then: with smart_scan
+         * that may be 8 passes away, and until then it is still left on
+         * the table. */
         if (eng->knobs.map_budget && !vm->broken) {
             sh_vm_refresh_stats(eng, vm);
             vm->map_est = vm->agent.mappings;
-            if (vm->map_refused && vm->map_est < budget_limit(eng, vm)) /* room: all again */
-                memset(vm->map_refused, 0, (vm->npages + 63) / 64 * 8);
         }
     }
     index_map_clear(&eng->unstable);
@@ -510,11 +519,12 @@ static void match(SpEngine *eng, SpEngineVm *vm, const SpProtoCand *c, Batch *b)
         return; /* a confused agent: ignore */
     /* Refused by the budget, which is still spent: not matched (no frame,
      * no content read, no merge request) until the VM has room again. */
-    if (eng->knobs.map_budget && vm->map_refused &&
-        (vm->map_refused[c->gfn / 64] >> (c->gfn % 64) & 1) &&
-        vm->map_est >= budget_limit(eng, vm)) {
-        vm->map_skipped_now++;
-        return;
+    if (vm->map_refused && (vm->map_refused[c->gfn / 64] >> (c->gfn % 64) & 1)) {
+        if (eng->knobs.map_budget && vm->map_est >= budget_limit(eng, vm)) {
+            vm->map_skipped_now++;
+            return;
+        }
+        vm->map_refused[c->gfn / 64] &= ~(1ULL << (c->gfn % 64)); /* asked again */
     }
     uint32_t mps = eng->knobs.max_page_sharing;
     int node = eng->knobs.merge_across_nodes ? -1 : c->node1 ? (int)c->node1 - 1 : 0;
