@@ -251,21 +251,25 @@ static bool do_unmerge(SpAgent *a, SpProtoMsg *req)
     return reply_released(a, req);
 }
 
-/* A merge the index may ask: its page, unchanged since it was hashed (a
- * COWED page keeps no hash: hashed again, unless written this pass). */
+/* A merge the index may ask: its page, not written since it was hashed
+ * this pass.  An ANON page's hash is in its word; a COWED page keeps none
+ * (its word holds the frame it was copied from), and is not hashed again
+ * here: unwritten this pass is enough, since every merge compares the
+ * bytes under write protection (agent-merge.c) and the index checks a new
+ * frame's content against its hash when it reads it (scan.c, step 3).
+ * Hashing it again cost a second xxHash per such merge (profiled: a COWED
+ * page is half of memload's rewrites). */
 static bool merge_item_ok(SpAgent *a, const SpProtoMergeItem *it)
 {
     if (it->gfn < a->first || it->gfn >= a->end)
         return false;
     uint64_t p = a->page[it->gfn];
-    uint32_t hash;
+    bool same;
     if (p & AG_HASHED)
-        hash = AG_HASH(p);
-    else if (AG_KIND(p) == AG_COWED && !(p & (AG_VOLATILE | AG_OUT)))
-        hash = agent_page_hash(a->mem->host + it->gfn * SP_PAGE_SIZE);
+        same = AG_HASH(p) == it->hash;
     else
-        return false;
-    return hash == it->hash && agent_can_merge(a, it->gfn, it->space, it->off);
+        same = AG_KIND(p) == AG_COWED && (p & AG_TOUCHED) && !(p & (AG_VOLATILE | AG_OUT));
+    return same && agent_can_merge(a, it->gfn, it->space, it->off);
 }
 
 static bool do_merge(SpAgent *a, SpProtoMsg *req)
