@@ -373,12 +373,11 @@ static bool same_figures(const SpEngineStats *a, const SpEngineStats *b)
            b->pages_shared == a->pages_shared && b->zero_pages == a->zero_pages;
 }
 
-/* With smart_scan, a page left unmerged and unwritten is examined only in
- * passes whose number is a multiple of 8 (after its first idle ones), so
- * two quiet passes do not mean its partner will never be found: figures
+/* With smart_scan, a page left unmerged and unwritten for long is examined
+ * only in passes whose number is a multiple of 8 (sharing/agent-scan.c),
+ * so two quiet passes do not mean its partner will never be found: figures
  * that held over two passes must also hold over the next pass that
- * examines every page (seen in CI: an ASan build's budget test read
- * "converged" with 30 mappings of room and its pairs still to meet). */
+ * examines every page. */
 static bool settled_over_every_page(Harness *h, const SpEngineStats *a)
 {
     SpEngineKnobs k;
