@@ -375,10 +375,11 @@ static bool same_figures(const SpEngineStats *a, const SpEngineStats *b)
 
 /* With smart_scan, a page left unmerged and unwritten for long is examined
  * only in passes whose number is a multiple of 8 (sharing/agent-scan.c),
- * so two quiet passes do not mean its partner will never be found: figures
- * that held over two passes must also hold over the next pass that
- * examines every page. */
-static bool settled_over_every_page(Harness *h, const SpEngineStats *a)
+ * so two quiet passes do not mean its partner will never be found: the
+ * figures, unchanged from `a` to `b`, must also have held over a pass that
+ * examines every page - one that ended between the two reads, or else the
+ * next one. */
+static bool settled_over_every_page(Harness *h, const SpEngineStats *a, const SpEngineStats *b)
 {
     SpEngineKnobs k;
     sp_engine_get_knobs(h->engine, &k);
@@ -386,11 +387,13 @@ static bool settled_over_every_page(Harness *h, const SpEngineStats *a)
         return true;
     /* (it may have begun before `a` was read: what it merged by then is in `a`) */
     uint64_t every = (a->full_scans + 7) / 8 * 8;
-    if (!harness_wait_scans(h->engine, every + 1 - a->full_scans, 60))
+    if (b->full_scans > every)
+        return true;
+    if (!harness_wait_scans(h->engine, every + 1 - b->full_scans, 60))
         return false;
-    SpEngineStats b;
-    sp_engine_get_stats(h->engine, &b);
-    return same_figures(a, &b);
+    SpEngineStats c;
+    sp_engine_get_stats(h->engine, &c);
+    return same_figures(b, &c);
 }
 
 void harness_converge(Harness *h)
@@ -407,7 +410,7 @@ void harness_converge(Harness *h)
         if (!harness_wait_scans(h->engine, 2, 10))
             continue;
         sp_engine_get_stats(h->engine, &b);
-        if (have_a && same_figures(&a, &b) && settled_over_every_page(h, &b))
+        if (have_a && same_figures(&a, &b) && settled_over_every_page(h, &a, &b))
             return;
         a = b;
         have_a = true;
