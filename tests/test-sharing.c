@@ -160,18 +160,30 @@ static SpEngineKnobs full_speed(void)
 }
 
 /* Full scans until s0's page 5 ('e', written long ago) and s1's page 7
- * (written 'e' now) share a frame: the number of passes it took. */
-static int passes_until_pair(Harness *h, SpVm *s1, int most)
+ * (written 'e' now) share a frame: the number of passes it took.  *spare:
+ * passes that cannot be held against the engine - those that ended unseen
+ * between two reads (a test thread kept off a core), and those beyond the
+ * write's own in which the dirty log reported a page written (it does now
+ * and then without a write: docs in the test below). */
+static int passes_until_pair(Harness *h, SpVm *s1, int most, int *spare)
 {
     SpEngineStats st;
     g_assert_true(harness_command(s1, ML_CMD_SET_ONE, (7 << 8) | 'e', 30)); /* written now */
     sp_engine_get_stats(h->engine, &st);
     const uint64_t f0 = st.full_scans;
+    uint64_t last = f0;
+    int volatile_passes = 0;
+    *spare = 0;
     for (int i = 0; i < most; i++) {
         g_assert_true(harness_wait_scans(h->engine, 1, 5));
         sp_engine_get_stats(h->engine, &st);
-        if (st.pages_shared == 2 && st.pages_unshared == 0)
+        *spare += (int)(st.full_scans - last) - 1;
+        last = st.full_scans;
+        volatile_passes += st.pages_volatile > 0;
+        if (st.pages_shared == 2 && st.pages_unshared == 0) {
+            *spare += MAX(volatile_passes - 1, 0);
             return (int)(st.full_scans - f0);
+        }
     }
     return -1;
 }
@@ -186,6 +198,7 @@ static void test_smart_scan(void)
     for (int smart = 1; smart >= 0; smart--) {
         Harness *h = harness_new();
         SpEngineKnobs k = full_speed();
+        k.sleep_millisecs = 20; /* time to read the figures of every scan */
         k.smart_scan = (uint32_t)smart;
         k.run = 0; /* until only the managed pages are the engine's */
         k.max_page_sharing = 1 << 20;
@@ -223,13 +236,16 @@ static void test_smart_scan(void)
             g_assert_cmpuint(b.pages_skipped - a.pages_skipped, >=, 8);
         else
             g_assert_cmpuint(b.pages_skipped, ==, 0);
-        int passes = passes_until_pair(h, vm[1], 100);
-        g_test_message("smart_scan=%d: the new duplicate merged after %d scans", smart, passes);
+        int spare = 0, passes = passes_until_pair(h, vm[1], 100, &spare);
+        g_test_message("smart_scan=%d: the new duplicate merged after %d scans (%d of them unseen"
+                       " or reported a page written again)",
+                       smart, passes, spare);
         g_assert_cmpint(passes, >, 0);
         /* the scan under way, one that sees the write (volatile), then one
          * that examines its twin: at once, or (smart) the next one whose
-         * number is a multiple of 8 */
-        g_assert_cmpint(passes, <=, smart ? 3 + 8 : 3);
+         * number is a multiple of 8.  (CI once counted 4 with smart_scan=0,
+         * reading every scan at full speed on a loaded host.) */
+        g_assert_cmpint(passes - spare, <=, smart ? 3 + 8 : 3);
         harness_expect_bytes_intact(h);
         harness_free(h);
     }
