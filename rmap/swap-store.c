@@ -441,17 +441,27 @@ void sp_swap_store_drop(SpSwapStore *s, uint32_t slot)
     StoreHdr *h = s->hdr;
     Slot *sl = slot < h->nslots ? &s->slots[slot] : NULL;
     if (sl && sl->state != SLOT_FREE) {
-        if (sl->state == SLOT_CACHE) {
+        uint32_t was = sl->state;
+        /* Forgotten first, its block punched after: the table outlives a
+         * crash of samepaged (swap-adopt.c), and a slot still owned whose
+         * block was punched already would give its owner back a page of
+         * zeros (seen: a frame restored, then killed inside this drop; the
+         * next samepaged wrote the zeros back into the pool for every
+         * sharer).  A crash after this leaves at worst a block unpunched. */
+        __atomic_store_n(&sl->owner, SP_SWAP_OWNER_NONE, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&sl->state, SLOT_FREE, __ATOMIC_SEQ_CST);
+        if (was == SLOT_CACHE) {
             h->st.cache_pages--;
             h->st.cache_bytes -= sl->clen;
         } else {
             h->st.file_pages--;
-            fallocate(s->file_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                      (off_t)slot * SP_PAGE_SIZE, SP_PAGE_SIZE);
         }
         *sl = (Slot){.state = SLOT_FREE, .next_free = h->free_head};
         h->free_head = slot + 1;
         h->st.slots_used--;
+        if (was == SLOT_FILE)
+            fallocate(s->file_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      (off_t)slot * SP_PAGE_SIZE, SP_PAGE_SIZE);
     }
     g_mutex_unlock(&s->lock);
 }
