@@ -555,6 +555,36 @@ bool sp_agent_attached_locked(SpAgent *a)
     return a->attached;
 }
 
+char *sp_agent_describe_page(SpAgent *a, uint64_t gpa)
+{
+    uint64_t g = gpa / SP_PAGE_SIZE;
+    if (!a || !a->page || g >= a->npages)
+        return g_strdup("(not a page of this VM's RAM)");
+    static const char *const kinds[] = {"anon", "merged", "cowed", "zero"};
+    uint64_t p = __atomic_load_n(&a->page[g], __ATOMIC_ACQUIRE);
+    uint64_t c = g / AG_CHUNK_PAGES;
+    bool missing =
+        a->missing && (__atomic_load_n(&a->missing[c / 64], __ATOMIC_ACQUIRE) >> (c % 64)) & 1;
+    GString *s = g_string_new(NULL);
+    g_string_append_printf(s, "gfn=%" G_GUINT64_FORMAT " kind=%s%s%s%s chunk_missing=%d", g,
+                           kinds[AG_KIND(p)], (p & AG_OUT) ? " out" : "",
+                           (p & AG_VOLATILE) ? " volatile" : "", (p & AG_TOUCHED) ? " touched" : "",
+                           missing);
+    if (AG_KIND(p) == AG_MERGED) {
+        uint32_t sp = AG_SPACE(p), off = AG_OFF(p);
+        int fd = sp < AG_MAX_SPACES ? a->spaces[sp].fd : -1;
+        off_t at = (off_t)((uint64_t)off * SP_PAGE_SIZE);
+        /* SEEK_DATA and pread never fill a hole (a read through a mapping would) */
+        off_t data = fd >= 0 ? lseek(fd, at, SEEK_DATA) : -1;
+        uint8_t buf[SP_PAGE_SIZE];
+        bool zero =
+            fd >= 0 && pread(fd, buf, SP_PAGE_SIZE, at) == SP_PAGE_SIZE && agent_is_zero(buf);
+        g_string_append_printf(s, " space=%u off=%u frame=%s%s", sp, off,
+                               data == at ? "data" : "hole", zero ? ",all-zero" : "");
+    }
+    return g_string_free(s, FALSE);
+}
+
 bool sp_agent_attached(SpAgent *a)
 {
     g_mutex_lock(&a->lock);

@@ -65,6 +65,10 @@ void sp_agent_mark_dirty(SpAgent *a, uint64_t gpa, uint64_t len);
 /* Is the VM attached to an index (merges may exist)? */
 bool sp_agent_attached(SpAgent *a);
 bool sp_agent_attached_locked(SpAgent *a); /* the caller holds sp_agent_lock() */
+/* What the agent knows of the page at gpa, one line (its kind, flags, the
+ * frame it maps and whether that frame's page is in the file): for a log
+ * line beside an integrity error.  Lock-free; a moment's view. */
+char *sp_agent_describe_page(SpAgent *a, uint64_t gpa);
 
 /* The clone code, around what it does to RAM.  While held, no request is
  * served. */

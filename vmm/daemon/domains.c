@@ -826,10 +826,16 @@ void dom_integrity(SpVm *vm, uint64_t gpa, uint64_t expected, uint64_t found, vo
     g_autofree char *cpath = dom_path(d->owner, "console", sp_vm_name(vm), ".log");
     FILE *f = fopen(cpath, "a");
     if (f) {
-        fprintf(f, "samepage: INTEGRITY ERROR reported by the guest\n");
+        fprintf(
+            f,
+            "samepage: INTEGRITY ERROR reported by the guest at guest address 0x%" G_GINT64_MODIFIER
+            "x: expected 0x%016" G_GINT64_MODIFIER "x, found 0x%016" G_GINT64_MODIFIER "x\n",
+            gpa, expected, found);
         fclose(f);
     }
-    g_warning("event=integrity-error domain=%s gpa=0x%" G_GINT64_MODIFIER "x", sp_vm_name(vm), gpa);
+    g_warning("event=integrity-error domain=%s gpa=0x%" G_GINT64_MODIFIER
+              "x expected=0x%016" G_GINT64_MODIFIER "x found=0x%016" G_GINT64_MODIFIER "x",
+              sp_vm_name(vm), gpa, expected, found);
 }
 
 /* Its end is handled on ds->tasks, never here: this is the VM's reader

@@ -81,6 +81,11 @@ static void ev_integrity(SpMachine *m, uint64_t gpa, uint64_t expected, uint64_t
                          void *opaque)
 {
     uint64_t v[3] = {gpa, expected, found};
+    SpVmProc *p = opaque;
+    g_autofree char *what = p->agent ? sp_agent_describe_page(p->agent, gpa) : NULL;
+    g_warning("event=integrity-error gpa=0x%" G_GINT64_MODIFIER
+              "x expected=0x%016" G_GINT64_MODIFIER "x found=0x%016" G_GINT64_MODIFIER "x%s%s",
+              gpa, expected, found, what ? " " : "", what ? what : "");
     sp_vmproc_event(opaque, SP_PROTO_EV_INTEGRITY, v, sizeof(v));
 }
 
