@@ -56,7 +56,7 @@ static bool wp(SpAgent *a, void *addr, bool on)
     return agent_wp_range(a, addr, SP_PAGE_SIZE, on);
 }
 
-static bool chunk_is_missing(SpAgent *a, uint64_t gfn)
+bool agent_chunk_is_missing(SpAgent *a, uint64_t gfn)
 {
     uint64_t c = gfn / AG_CHUNK_PAGES;
     return a->missing && (__atomic_load_n(&a->missing[c / 64], __ATOMIC_ACQUIRE) >> (c % 64)) & 1;
@@ -74,8 +74,8 @@ void agent_reregister_range(SpAgent *a, void *addr, uint64_t len)
     uint64_t gfn = ((uint8_t *)addr - a->mem->host) / SP_PAGE_SIZE;
     struct uffdio_register r = {
         .range = {.start = (uintptr_t)addr, .len = len},
-        .mode =
-            UFFDIO_REGISTER_MODE_WP | (chunk_is_missing(a, gfn) ? UFFDIO_REGISTER_MODE_MISSING : 0),
+        .mode = UFFDIO_REGISTER_MODE_WP |
+                (agent_chunk_is_missing(a, gfn) ? UFFDIO_REGISTER_MODE_MISSING : 0),
     };
     if (ioctl(a->mem->uffd, UFFDIO_REGISTER, &r) < 0)
         g_warning("event=uffd-register-failed vm=%s addr=%p error=\"%s\"", a->name, addr,
@@ -84,7 +84,7 @@ void agent_reregister_range(SpAgent *a, void *addr, uint64_t len)
 
 bool agent_chunk_missing(SpAgent *a, uint64_t gfn)
 {
-    if (chunk_is_missing(a, gfn))
+    if (agent_chunk_is_missing(a, gfn))
         return true;
     uint64_t c = gfn / AG_CHUNK_PAGES, first = c * AG_CHUNK_PAGES;
     uint64_t n = MIN((uint64_t)AG_CHUNK_PAGES, a->npages - first);

@@ -203,6 +203,8 @@ bool agent_zero_page(SpAgent *a, uint64_t gfn);
 bool agent_unmerge_page(SpAgent *a, uint64_t gfn);
 /* Is the page at gfn still its frame file's page (not copied on write)? */
 bool agent_page_is_file(SpAgent *a, uint64_t gfn, bool *present);
+/* Does gfn's 2 MiB chunk take missing faults already? */
+bool agent_chunk_is_missing(SpAgent *a, uint64_t gfn);
 /* Register [gfn's chunk] with the userfaultfd for missing faults too, and
  * re-register a remapped page with the modes of its chunk. */
 bool agent_chunk_missing(SpAgent *a, uint64_t gfn);

@@ -562,14 +562,11 @@ char *sp_agent_describe_page(SpAgent *a, uint64_t gpa)
         return g_strdup("(not a page of this VM's RAM)");
     static const char *const kinds[] = {"anon", "merged", "cowed", "zero"};
     uint64_t p = __atomic_load_n(&a->page[g], __ATOMIC_ACQUIRE);
-    uint64_t c = g / AG_CHUNK_PAGES;
-    bool missing =
-        a->missing && (__atomic_load_n(&a->missing[c / 64], __ATOMIC_ACQUIRE) >> (c % 64)) & 1;
     GString *s = g_string_new(NULL);
     g_string_append_printf(s, "gfn=%" G_GUINT64_FORMAT " kind=%s%s%s%s chunk_missing=%d", g,
                            kinds[AG_KIND(p)], (p & AG_OUT) ? " out" : "",
                            (p & AG_VOLATILE) ? " volatile" : "", (p & AG_TOUCHED) ? " touched" : "",
-                           missing);
+                           agent_chunk_is_missing(a, g));
     if (AG_KIND(p) == AG_MERGED) {
         uint32_t sp = AG_SPACE(p), off = AG_OFF(p);
         int fd = sp < AG_MAX_SPACES ? a->spaces[sp].fd : -1;
