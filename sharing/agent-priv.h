@@ -96,6 +96,14 @@ typedef struct AgentSpace {
     uint64_t len;  /* bytes of the view */
 } AgentSpace;
 
+/* One swap store's descriptors, in M_SWAP_STORE's order (metadata,
+ * compressed tier if has_tier, file); nfds 0: none. */
+typedef struct AgentStore {
+    int fds[3];
+    uint32_t nfds;
+    uint32_t has_tier;
+} AgentStore;
+
 struct SpAgent {
     char *name;
     void (*thread_sync)(void); /* immutable: SpAgentVm's */
@@ -152,10 +160,12 @@ struct SpAgent {
     uint32_t swap_tid;     /* atomic: its thread id once it runs, 0 before */
     int swap_fd;           /* the swap channel: the swap thread's, -1: none yet */
     uint32_t swap_gen;     /* swap_lock: channels given so far (a request is sent once on each) */
-    int store_fds[3];      /* the swap store's (M_SWAP_STORE; agent thread): kept, never read,
-                            * for a samepaged restarted after a crash; -1: none */
-    uint32_t store_nfds;   /* of them given */
-    uint32_t store_has_tier;
+    /* The swap stores' descriptors (M_SWAP_STORE; agent thread), kept,
+     * never read, for a samepaged restarted after a crash (agent-swap.c):
+     * the one whose samepaged took this VM's pages over last, and a newer
+     * one offered by a samepaged that has not yet (it may die first). */
+    AgentStore store_kept;
+    AgentStore store_offered;
     GMutex swap_lock;   /* swap_fd, swapped_in, and the figures below */
     GArray *swapped_in; /* gfns the swap thread brought back, for the agent thread */
     uint64_t swap_ins, refaults, blocked_ns;

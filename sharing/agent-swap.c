@@ -256,30 +256,56 @@ bool agent_swap_channel(SpAgent *a, SpProtoMsg *req)
     return sp_proto_reply(a->channel, &req->hdr, &tid, sizeof(tid), NULL, 0, NULL);
 }
 
-/* The swap store's descriptors are kept here, never read (they are O_PATH
- * ones), so that the store outlives a crash of samepaged: the one that
- * re-attaches gets the old ones back in the reply and takes the pages over. */
+static void store_close(AgentStore *s)
+{
+    for (int i = 0; i < 3; i++) {
+        if (s->fds[i] >= 0)
+            close(s->fds[i]);
+        s->fds[i] = -1;
+    }
+    s->nfds = 0;
+    s->has_tier = 0;
+}
+
+/* The swap stores' descriptors are kept here, never read (they are O_PATH
+ * ones), so that the pages out outlive a crash of samepaged (docs/swap.md
+ * "After a crash").  A samepaged that attaches offers its own store and
+ * gets back the kept one: that of the last samepaged that took this VM's
+ * pages over, where they are.  It moves them into its own store (copies:
+ * it drops them from the old one only after the commit) and then commits
+ * (SP_PROTO_STORE_COMMIT, its store's descriptors again): from then on its
+ * store is the one kept.  Until the commit both are kept, and the one
+ * handed over is the old one: a samepaged that dies in the middle of a
+ * take-over must not leave the only store that holds the pages with
+ * nobody (its own holds at most copies of them then).  A VM that kept
+ * none (started by this samepaged) keeps the offered one at once. */
 bool agent_swap_store(SpAgent *a, SpProtoMsg *req)
 {
-    SpProtoSwapStore in, out = {.has_tier = a->store_has_tier};
+    SpProtoSwapStore in;
     SpProtoReader r = sp_proto_reader(req);
     sp_proto_read(&r, &in, sizeof(in));
     uint32_t want = in.has_tier ? 3 : 2;
     if (req->hdr.nfds && req->hdr.nfds != want)
         return sp_proto_reply_error(a->channel, &req->hdr, "M_SWAP_STORE: wrong descriptors");
-    int old[3];
-    memcpy(old, a->store_fds, sizeof(old));
-    uint32_t nold = a->store_nfds;
-    bool ok =
-        sp_proto_reply(a->channel, &req->hdr, &out, sizeof(out), nold ? old : NULL, nold, NULL);
-    for (uint32_t i = 0; i < nold; i++)
-        close(old[i]);
-    a->store_nfds = req->hdr.nfds;
-    a->store_has_tier = in.has_tier ? 1 : 0;
-    for (uint32_t i = 0; i < 3; i++) {
-        a->store_fds[i] = i < req->hdr.nfds ? req->fds[i] : -1;
-        if (i < req->hdr.nfds)
-            req->fds[i] = -1; /* ours now */
+    bool commit = in.flags & SP_PROTO_STORE_COMMIT;
+    AgentStore *kept = &a->store_kept;
+    SpProtoSwapStore out = {.has_tier = commit ? 0 : kept->has_tier};
+    uint32_t nout = commit ? 0 : kept->nfds;
+    bool ok = sp_proto_reply(a->channel, &req->hdr, &out, sizeof(out), nout ? kept->fds : NULL,
+                             nout, NULL);
+    AgentStore got = {.fds = {-1, -1, -1}, .nfds = req->hdr.nfds, .has_tier = in.has_tier ? 1 : 0};
+    for (uint32_t i = 0; i < req->hdr.nfds; i++) {
+        got.fds[i] = req->fds[i];
+        req->fds[i] = -1; /* ours now */
+    }
+    /* (an offer that was never committed held copies only: its samepaged
+     * is gone, or this is its offer again) */
+    store_close(&a->store_offered);
+    if (commit || !kept->nfds) {
+        store_close(kept);
+        *kept = got;
+    } else {
+        a->store_offered = got;
     }
     return ok;
 }
@@ -633,10 +659,8 @@ void agent_swap_unblock(SpAgent *a)
 
 void agent_swap_stop(SpAgent *a)
 {
-    for (uint32_t i = 0; i < 3; i++)
-        if (a->store_fds[i] >= 0)
-            close(a->store_fds[i]);
-    a->store_nfds = 0;
+    store_close(&a->store_kept);
+    store_close(&a->store_offered);
     if (a->swap_thread)
         g_thread_join(a->swap_thread);
     a->swap_thread = NULL;

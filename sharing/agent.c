@@ -76,7 +76,8 @@ SpAgent *sp_agent_new(const SpAgentVm *vm, GError **error)
     a->use_zero_pages = 1;
     a->max_map_count = 65530;
     a->swap_fd = -1;
-    a->store_fds[0] = a->store_fds[1] = a->store_fds[2] = -1;
+    for (int i = 0; i < 3; i++)
+        a->store_kept.fds[i] = a->store_offered.fds[i] = -1;
     a->evicting = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     a->evict_buf = g_byte_array_new();
     a->swapped_in = g_array_new(FALSE, FALSE, sizeof(uint64_t));

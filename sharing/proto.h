@@ -119,7 +119,7 @@ typedef enum SpProtoType {
     SP_PROTO_M_UNMERGE,    /* u64 gfns: private copies of these merged pages -> SpProtoReleased */
     SP_PROTO_M_SWAP_STORE, /* SpProtoSwapStore; fds: the swap store's (O_PATH), for the VM
                               to keep across a crash of samepaged -> SpProtoSwapStore + the
-                              ones it kept before (none: it kept none) */
+                              ones it kept before (none: it kept none, or a commit) */
     /* --- swap channel: VM (its fault handler) -> supervisor requests --- */
     SP_PROTO_S_IN = 0x180, /* SpProtoSwapIn [+ read-ahead] -> SpProtoSwapAnswer (+ 4096 bytes for
                                COPY [+ read-ahead]) */
@@ -342,10 +342,15 @@ typedef struct SpProtoEvicted {
 } SpProtoEvicted;
 
 /* M_SWAP_STORE: the swap store's descriptors, in this order: metadata,
- * compressed tier (if has_tier), swap file.  nfds 0: none. */
+ * compressed tier (if has_tier), swap file.  nfds 0: none.  flags 0: an
+ * offer (the VM keeps its store too until a commit); COMMIT: this VM's
+ * pages are in that store now, it is the one to keep (the same
+ * descriptors again, so that a VM process of an older samepage, which
+ * reads no flags, keeps them too; the reply carries none). */
+#define SP_PROTO_STORE_COMMIT 1u
 typedef struct SpProtoSwapStore {
     uint32_t has_tier;
-    uint32_t pad;
+    uint32_t flags; /* requests: SP_PROTO_STORE_*; replies: 0 */
 } SpProtoSwapStore;
 
 /* A fault on a page that is not there. */

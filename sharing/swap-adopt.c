@@ -17,9 +17,15 @@
  *                          (sh_swap_adopt_space, before the frames are
  *                          indexed from their content); its mappers, which
  *                          fault on a hole, retry and find it;
- *   a private page         moved into the new store under the same gfn
+ *   a private page         copied into the new store under the same gfn,
+ *                          then (the VM told to keep the new store: a
+ *                          commit) dropped from the old one
  *                          (sh_swap_adopt_pages): still out, it comes back
  *                          when the guest touches it.
+ *
+ * Until the commit the VM process keeps the old store too and hands it, not
+ * ours, to a samepaged after us (agent-swap.c): if we die in the middle of
+ * the take-over, the store that holds its pages is not lost with us.
  *
  * A page the VM reports out that has no slot was all zero (zero pages are
  * not stored, and a content is always stored, with its owner, before the
@@ -103,16 +109,14 @@ static ShOldStore *old_store(ShSwap *sw, const char *vm, const int *fds, uint32_
     return o;
 }
 
-void sh_swap_store_handover(SpEngine *eng, SpEngineVm *vm)
+/* M_SWAP_STORE to vm with our store's descriptors (O_PATH): an offer, or
+ * a commit (flags); eng->lock held.  own: our store's descriptors. */
+static bool send_store(SpEngine *eng, SpEngineVm *vm, uint32_t flags, int own[3], SpProtoMsg *r)
 {
-    ShSwap *sw = eng->swap;
-    if (!sw || vm->swap_handed)
-        return;
-    vm->swap_handed = true;
-    int own[3], fds[3];
+    int fds[3];
     uint32_t n = 0;
-    sp_swap_store_fds(sw->store, &own[0], &own[1], &own[2]);
-    SpProtoSwapStore st = {.has_tier = own[1] >= 0};
+    sp_swap_store_fds(eng->swap->store, &own[0], &own[1], &own[2]);
+    SpProtoSwapStore st = {.has_tier = own[1] >= 0, .flags = flags};
     for (int i = 0; i < 3; i++)
         if (own[i] >= 0 && (fds[n] = proc_reopen(own[i], O_PATH)) >= 0)
             n++;
@@ -121,10 +125,21 @@ void sh_swap_store_handover(SpEngine *eng, SpEngineVm *vm)
             close(fds[i]);
         n = 0;
     }
-    SpProtoMsg r = {0};
-    bool ok = sh_exchange(eng, vm, SP_PROTO_M_SWAP_STORE, &st, sizeof(st), fds, n, &r);
+    bool ok = sh_exchange(eng, vm, SP_PROTO_M_SWAP_STORE, &st, sizeof(st), fds, n, r);
     for (uint32_t i = 0; i < n; i++)
         close(fds[i]);
+    return ok;
+}
+
+void sh_swap_store_handover(SpEngine *eng, SpEngineVm *vm)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw || vm->swap_handed)
+        return;
+    vm->swap_handed = true;
+    int own[3];
+    SpProtoMsg r = {0};
+    bool ok = send_store(eng, vm, 0, own, &r);
     if (!ok) {
         if (!vm->broken)
             g_message("event=swap-store-not-kept vm=%s (its pages out would not survive a crash of "
@@ -203,16 +218,18 @@ void sh_swap_adopt_space(SpEngine *eng, int fd)
                   ino, back, lost);
 }
 
-void sh_swap_adopt_pages(ShSwap *sw, ShSwapVm *v, SpEngineVm *vm)
+void sh_swap_adopt_pages(SpEngine *eng, ShSwapVm *v, SpEngineVm *vm)
 {
+    ShSwap *sw = eng->swap;
     ShOldStore *o = vm->swap_old;
     vm->swap_old = NULL; /* used once: the old stores may go after this */
-    if (!o)
-        return;
-    uint64_t key = sp_swap_vm_key(vm->name), moved = 0, lost = 0;
+    if (o)
+        sh_swap_test_kill("adopt-before-move");
+    uint64_t key = sp_swap_vm_key(vm->name), lost = 0;
     uint8_t page[SP_PAGE_SIZE];
+    g_autoptr(GArray) moved = g_array_new(FALSE, FALSE, sizeof(uint32_t)); /* old slots */
     g_mutex_lock(&sw->lock);
-    for (guint k = 0; k < o->slots->len; k++) {
+    for (guint k = 0; o && k < o->slots->len; k++) {
         OldSlot *s = &g_array_index(o->slots, OldSlot, k);
         if (s->taken || s->o.kind != SP_SWAP_OWNER_PAGE || s->o.a != key)
             continue;
@@ -231,18 +248,36 @@ void sh_swap_adopt_pages(ShSwap *sw, ShSwapVm *v, SpEngineVm *vm)
         }
         SpSwapOwner own = {.kind = SP_SWAP_OWNER_PAGE, .a = key, .b = s->o.b};
         sp_swap_store_set_owner(sw->store, slot, &own);
-        sp_swap_store_drop(o->store, s->slot);
         sh_swap_slot_left_unknown(sw, slot); /* not a refault when it comes back */
         v->slot_of[s->o.b] = slot + 1;
         v->out++;
-        moved++;
+        g_array_append_val(moved, s->slot);
     }
     /* Only a VM whose every page out was found may take one without a slot
      * for an all-zero page. */
-    v->adopted = lost == 0;
+    v->adopted = o && lost == 0;
     g_mutex_unlock(&sw->lock);
-    g_message("event=swap-adopt-pages vm=%s pages=%" G_GUINT64_FORMAT " lost=%" G_GUINT64_FORMAT,
-              v->name, moved, lost);
+    /* Every page is in our store now (and still in the old one): the VM
+     * keeps our store from now on (agent-swap.c).  Only then do the old
+     * slots go: until the commit the VM hands the old store to a samepaged
+     * after us, should we die. */
+    if (o)
+        sh_swap_test_kill("adopt-before-commit");
+    int own[3];
+    SpProtoMsg r = {0};
+    if (!send_store(eng, vm, SP_PROTO_STORE_COMMIT, own, &r) && !vm->broken)
+        g_message("event=swap-store-not-kept vm=%s (its pages out would not survive a crash of "
+                  "samepaged)",
+                  vm->name);
+    sp_proto_msg_clear(&r);
+    if (!o)
+        return;
+    g_mutex_lock(&sw->lock);
+    for (guint k = 0; k < moved->len; k++)
+        sp_swap_store_drop(o->store, g_array_index(moved, uint32_t, k));
+    g_mutex_unlock(&sw->lock);
+    g_message("event=swap-adopt-pages vm=%s pages=%u lost=%" G_GUINT64_FORMAT, v->name, moved->len,
+              lost);
 }
 
 void sh_swap_adopt_done(SpEngine *eng, bool all_attached)

@@ -38,7 +38,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -70,24 +69,6 @@ void sh_swap_store_full(ShSwap *sw, const GError *err)
     g_warning("event=swap-full slots_used=%" G_GUINT64_FORMAT " error=\"%s\" (eviction stops "
               "until a tenth of them came back; the VMs go on, over their limits meanwhile)",
               st.slots_used, err->message);
-}
-
-/* Tests only (tests/daemon/restart-swap.sh): with SAMEPAGE_TEST_KILL_IN_EVICT
- * naming a file, samepaged kills itself with SIGKILL between an M_EVICT's
- * answer and its M_EVICT_DONE once that file exists: a crash at the one
- * moment a VM process holds pages write-protected for samepaged. */
-static void test_kill_point(void)
-{
-    static const char *trigger;
-    static gsize once;
-    if (g_once_init_enter(&once)) {
-        trigger = g_getenv("SAMEPAGE_TEST_KILL_IN_EVICT");
-        g_once_init_leave(&once, 1);
-    }
-    if (trigger && *trigger && access(trigger, F_OK) == 0) {
-        g_warning("event=test-kill-in-evict (SAMEPAGE_TEST_KILL_IN_EVICT)");
-        raise(SIGKILL);
-    }
 }
 
 /* --- private pages --- */
@@ -203,7 +184,7 @@ uint64_t sh_swap_evict_private(SpEngine *eng, SpEngineVm *vm, uint32_t max, uint
     g_autoptr(GArray) twins = g_array_new(FALSE, FALSE, sizeof(ShMergeWant));
     if (n) {
         store_pages(eng, sw, v, vm, gfns, pages, n, stored, twins);
-        test_kill_point();
+        sh_swap_test_kill("evict"); /* tests: between M_EVICT and its DONE */
     }
     sp_proto_blob_unmap((void *)pages, len);
     sp_proto_msg_clear(&r);

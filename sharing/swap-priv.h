@@ -140,6 +140,7 @@ typedef struct ShSwap {
 #define SWAP_NICE       -5 /* the service thread's and the VMs' swap threads' nice */
 ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm); /* lock held */
 void sh_swap_service_kick(ShSwap *sw);                 /* wake the service thread */
+void sh_swap_test_kill(const char *point);             /* tests only: SAMEPAGE_TEST_KILL */
 void sh_swap_slot_left(ShSwap *sw, uint32_t slot);     /* lock held: note when */
 #define SLOT_TIME_UNKNOWN UINT32_MAX
 void sh_swap_slot_left_unknown(ShSwap *sw, uint32_t slot); /* lock held: when is not known */
@@ -191,8 +192,9 @@ void sh_swap_note_spaces(SpEngine *eng, ShSwap *sw);
 
 /* swap-adopt.c */
 /* v (not listed yet) takes over its private pages from the old store its
- * VM handed over (sh_swap_store_handover). */
-void sh_swap_adopt_pages(ShSwap *sw, ShSwapVm *v, SpEngineVm *vm);
+ * VM handed over (sh_swap_store_handover), and the VM keeps our store from
+ * then on (a commit); eng->lock held. */
+void sh_swap_adopt_pages(SpEngine *eng, ShSwapVm *v, SpEngineVm *vm);
 void sh_swap_old_store_free(ShOldStore *o);
 
 /* swap-evict.c */

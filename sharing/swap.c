@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -478,6 +479,26 @@ void sh_swap_service_kick(ShSwap *sw)
         g_warning("event=swap-wake-failed error=\"%s\"", g_strerror(errno));
 }
 
+/* Tests only (tests/daemon/restart-swap*.sh): with SAMEPAGE_TEST_KILL
+ * naming a file, samepaged kills itself with SIGKILL at `point` once that
+ * file exists and holds the point's name: a crash at the moments that
+ * matter (docs/swap.md "After a crash"). */
+void sh_swap_test_kill(const char *point)
+{
+    static const char *trigger;
+    static gsize once;
+    if (g_once_init_enter(&once)) {
+        trigger = g_getenv("SAMEPAGE_TEST_KILL");
+        g_once_init_leave(&once, 1);
+    }
+    g_autofree char *text = NULL;
+    if (!trigger || !*trigger || !g_file_get_contents(trigger, &text, NULL, NULL) ||
+        strcmp(g_strstrip(text), point) != 0)
+        return;
+    g_warning("event=test-kill point=%s (SAMEPAGE_TEST_KILL)", point);
+    raise(SIGKILL);
+}
+
 /* --- the engine's calls (engine-priv.h) --- */
 
 /* The VM process's swap thread (its id in the M_SWAP reply) runs at
@@ -530,7 +551,7 @@ void sh_swap_vm_attach(SpEngine *eng, SpEngineVm *vm)
     v->space_pool = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     v->space_ino = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     sh_swap_store_handover(eng, vm); /* (done already at a re-attach) */
-    sh_swap_adopt_pages(sw, v, vm);
+    sh_swap_adopt_pages(eng, v, vm);
     g_mutex_lock(&sw->lock);
     g_ptr_array_add(sw->vms, v);
     g_mutex_unlock(&sw->lock);

@@ -10,18 +10,21 @@
 # kept, and the guests, which verify every page every round, go on with
 # zero integrity errors and no page lost.  The limits are lifted after the
 # re-attach (swap stays on), so that the guests' rounds are not slowed by
-# eviction.  TAP.
+# eviction.  With ADOPT_KILLS (restart-swap-twice.sh) the samepageds
+# started after the crash die too, each at one of the points named, in the
+# middle of taking the store over, before the last one does.  TAP.
 set -u
 . "$(dirname "$0")/common.sh"
-echo "1..8"
+ADOPT_KILLS=${ADOPT_KILLS:-}
+echo "1..$((8 + $(echo $ADOPT_KILLS | wc -w)))"
 # The crash comes where it hurts most: between an eviction's M_EVICT and
 # its M_EVICT_DONE, while a VM process holds the pages it copied for
 # samepaged write-protected (a test hook: samepaged kills itself there
-# with SIGKILL once the file named exists).  A guest write to one of them
-# must not block for ever.
-export SAMEPAGE_TEST_KILL_IN_EVICT="$T/kill-in-evict"
+# with SIGKILL once the file named holds the point's name).  A guest write
+# to one of them must not block for ever.
+export SAMEPAGE_TEST_KILL="$T/kill"
 spd_start --swap --swap-cache 4M || { echo "Bail out! samepaged did not start"; exit 1; }
-unset SAMEPAGE_TEST_KILL_IN_EVICT
+unset SAMEPAGE_TEST_KILL
 
 sum_of() {
     a=$(stat_of s1 "$1")
@@ -55,13 +58,13 @@ done
 r1=$(rounds s1)
 r2=$(rounds s2)
 pids=$(pgrep -f -- "--listen=$T/vms/" | sort | tr '\n' ' ')
-touch "$T/kill-in-evict"
+echo evict >"$T/kill"
 i=0
 while kill -0 "$SPD_PID" 2>/dev/null && [ $i -lt $((150 * SLOW)) ]; do sleep 0.2; i=$((i + 1)); done
 in_evict=no
-grep -q 'event=test-kill-in-evict' "$T/daemon.log" && in_evict=yes
+grep -q 'event=test-kill point=evict' "$T/daemon.log" && in_evict=yes
 spd_kill9 # if it is still there: the check says so
-rm -f "$T/kill-in-evict"
+rm -f "$T/kill"
 check "samepaged killed (SIGKILL) inside an eviction ($in_evict) with shared frames (${frames:-?}) and private pages (${pages:-?}) out" \
     sh -c "[ $in_evict = yes ] && [ '${frames:-0}' -ge 20 ] && [ '${pages:-0}' -ge 200 ]"
 
@@ -70,6 +73,24 @@ sleep 2
 abandoned=$(sed -n 's/.*event=swap-evict-abandoned .* pages=\([0-9]*\).*/\1/p' "$T/daemon.log" | head -n 1)
 check "the VM processes go on without it; the one whose eviction was cut short released its ${abandoned:-?} pages" \
     sh -c "[ '$(pgrep -f -- "--listen=$T/vms/" | sort | tr '\n' ' ')' = '$pids' ] && [ '${abandoned:-0}' -gt 0 ]"
+# Samepageds that die while they take the store over (a test hook, as
+# above): one right after a VM handed it the store it kept, before any of
+# its pages moved; one after they moved into its own store, before it told
+# the VM to keep that one.  Each VM keeps the store that holds its pages
+# out until a samepaged has them all (docs/swap.md "After a crash").
+for point in $ADOPT_KILLS; do
+    echo "$point" >"$T/kill"
+    SAMEPAGE_TEST_KILL="$T/kill" "$B/samepaged" -d "$T/state" -s "$SOCK" >>"$T/daemon.log" 2>&1 &
+    SPD_PID=$!
+    i=0
+    while kill -0 "$SPD_PID" 2>/dev/null && [ $i -lt $((150 * SLOW)) ]; do sleep 0.2; i=$((i + 1)); done
+    died=no
+    grep -q "event=test-kill point=$point" "$T/daemon.log" && died=yes
+    spd_kill9
+    rm -f "$T/kill" "$SOCK" "$ROSOCK"
+    check "a samepaged that re-attaches dies (SIGKILL) while it takes the swap store over, at $point ($died)" \
+        [ $died = yes ]
+done
 # The new one: the pages out come back as the guests touch them, and with
 # the limits lifted nothing leaves again, so that their rounds (each reads
 # every page) go at the emulated host's pace too.
