@@ -432,6 +432,7 @@ uint64_t sh_swap_evict_frames(SpEngine *eng, uint64_t max, SpEngineVm *only)
         }
         gone++;
         g_mutex_unlock(&sw->lock);
+        sh_swap_test_kill("evict-frame"); /* tests: a frame out, its mappers prepared */
     }
     return gone;
 }
