@@ -74,6 +74,7 @@ typedef struct ShSwapVm {
                            * the store (which it keeps) for the next samepaged */
     bool adopted;         /* swap-adopt.c; swap->lock: its old store was taken over whole: a
                            * page out without a slot was all zero */
+    uint64_t zero_guess;  /* service; swap->lock: pages answered so (the first few logged) */
     bool hup;             /* service; swap->lock: its channel closed (not polled) */
     /* A request waiting at a limit for the balancer (service only): served
      * once the evictions made room, a round ended after held_seq, or at

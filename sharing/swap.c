@@ -207,9 +207,17 @@ static void serve_page(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, const SpProtoSwap
 {
     g_autoptr(GError) err = NULL;
     if (!v->slot_of[in->gfn] && v->adopted) {
-        /* out before samepaged restarted, without a slot: all zero (swap-adopt.c) */
+        /* out before samepaged restarted, without a slot: all zero (swap-adopt.c).
+         * Said in the log, so that a slot lost by a defect shows there, not
+         * only as zeros in the guest. */
         v->slot_of[in->gfn] = ZERO_SLOT + 1;
         v->out++;
+        if (++v->zero_guess <= 8)
+            g_message("event=swap-in-zero-unslotted vm=%s gfn=%" G_GUINT64_FORMAT
+                      " count=%" G_GUINT64_FORMAT " (out before samepaged restarted, with no "
+                      "slot: answered as the all-zero page it was%s)",
+                      v->name, in->gfn, v->zero_guess,
+                      v->zero_guess == 8 ? "; no more of these are logged" : "");
     }
     if (!v->slot_of[in->gfn]) {
         sp_proto_reply_error(v->chan, &m->hdr, "that page is not swapped out");

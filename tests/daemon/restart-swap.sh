@@ -139,6 +139,7 @@ check "the pages out come back as they are touched (swap ins ${ins:-?} since the
 if [ "$e" != 0 ] || [ "$(rounds s1)" -lt $((r1 + 2)) ] || [ "$(rounds s2)" -lt $((r2 + 2)) ]; then
     grep -h 'INTEGRITY' "$T"/state/console/*.log 2>/dev/null | head -n 5 | sed 's/^/#   console: /'
     grep -h 'integrity-error' "$T/daemon.log" | head -n 5 | sed 's/^/#   log: /'
+    grep -h 'swap-in-zero-unslotted' "$T/daemon.log" | head -n 3 | sed 's/^/#   log: /'
     grep -h 'swap\|warn' "$T/daemon.log" | tail -n 20 | sed 's/^/#   log: /'
 fi
 spd_stop
