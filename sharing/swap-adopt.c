@@ -263,9 +263,10 @@ void sh_swap_adopt_pages(SpEngine *eng, ShSwapVm *v, SpEngineVm *vm)
      * after us, should we die. */
     if (o)
         sh_swap_test_kill("adopt-before-commit");
-    int own[3];
+    int ours[3];
     SpProtoMsg r = {0};
-    if (!send_store(eng, vm, SP_PROTO_STORE_COMMIT, own, &r) && !vm->broken)
+    bool committed = send_store(eng, vm, SP_PROTO_STORE_COMMIT, ours, &r);
+    if (!committed && !vm->broken)
         g_message("event=swap-store-not-kept vm=%s (its pages out would not survive a crash of "
                   "samepaged)",
                   vm->name);
@@ -273,7 +274,7 @@ void sh_swap_adopt_pages(SpEngine *eng, ShSwapVm *v, SpEngineVm *vm)
     if (!o)
         return;
     g_mutex_lock(&sw->lock);
-    for (guint k = 0; k < moved->len; k++)
+    for (guint k = 0; committed && k < moved->len; k++) /* (else: with the old store) */
         sp_swap_store_drop(o->store, g_array_index(moved, uint32_t, k));
     g_mutex_unlock(&sw->lock);
     g_message("event=swap-adopt-pages vm=%s pages=%u lost=%" G_GUINT64_FORMAT, v->name, moved->len,
