@@ -36,7 +36,8 @@ const SpEngineKnobInfo sp_engine_knob_info[SP_ENGINE_NKNOBS] = {
              "(default 70, KSM's)"},
     {KNOB(map_budget), .min = 0, .max = 2000, .arg = "PERMILLE",
      .help = "Mappings (VMAs) a VM's RAM may be split into, per 1000 of its pages; past it "
-             "only merges that add none and runs of 16+ pages go on (default 500; 0: no budget)"},
+             "only merges that add none and runs of 16+ pages go on (default 500, none with "
+             "swap on; 0: no budget)"},
     {KNOB(smart_scan), .min = 0, .max = 1, .arg = "0|1",
      .help = "1: a page that stays unmerged and unwritten is examined only every 2nd, 4th, then "
              "8th pass, as KSM's smart_scan (default 1)"},

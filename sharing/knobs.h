@@ -25,6 +25,12 @@ typedef struct SpEngineKnobInfo {
     bool advisor_sets;  /* advisor_mode=1 chooses it: the operator may not set it then */
 } SpEngineKnobInfo;
 
+/* map_budget's default when swap is on (a memory limit, a swap file):
+ * none.  Under a limit a merge that costs the kernel two mappings (~490
+ * bytes) to save a 4 KiB page is worth more than a page swapped out
+ * (docs/sharing.md "The budget"). */
+#define SP_MAP_BUDGET_WITH_SWAP 0
+
 #define SP_ENGINE_NKNOBS 12
 /* run, pages_to_scan, sleep_millisecs, max_page_sharing, use_zero_pages,
  * merge_across_nodes, scan_nice, advisor_mode, advisor_target_scan_time,

@@ -40,6 +40,7 @@
  * one whole line at a time (or append them to the logs), and tell the
  * main loop when a VM ends.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -625,6 +626,7 @@ typedef struct RunOptions {
     bool engine_on;          /* --engine=on (the default) */
     bool host_ksm;           /* --engine=ksm */
     SpEngineKnobs knobs;     /* the defaults and the knob options */
+    bool map_budget_given;   /* --map-budget (else none with swap: knobs.h) */
     char **allow;            /* --allow-share A:B, checked */
     bool swap;               /* swap on: a limit or a swap file was given */
     uint64_t mem_limit;      /* --mem-limit, 0: none */
@@ -718,6 +720,7 @@ static bool run_parse_engine(const RunEngineArgs *a, RunOptions *o)
             return false;
         }
         sp_engine_knob_set(&o->knobs, ki, (uint32_t)v);
+        o->map_budget_given |= ki->offset == offsetof(SpEngineKnobs, map_budget);
     }
     if (o->knobs.advisor_mode == 1) {
         for (size_t k = 0; k < SP_ENGINE_NKNOBS; k++) {
@@ -940,7 +943,11 @@ static bool run_parse(int argc, char **argv, RunOptions *o)
         g_printerr("samepage run: --timeout and --status must not be negative\n");
         return false;
     }
-    return run_parse_vms(vm_specs, o) && run_parse_clones(clone_specs, o) && run_parse_swap(&sa, o);
+    if (!run_parse_vms(vm_specs, o) || !run_parse_clones(clone_specs, o) || !run_parse_swap(&sa, o))
+        return false;
+    if (o->swap && !o->map_budget_given)
+        o->knobs.map_budget = SP_MAP_BUDGET_WITH_SWAP;
+    return true;
 }
 
 /* The sharing engine of --engine=on, with --allow-share's pairs. */

@@ -33,6 +33,7 @@
 #include "config.h"
 #include "rmap/guest-mem.h"
 #include "sharing/engine.h"
+#include "sharing/knobs.h"
 #include "vmm/daemon/backend.h"
 #include "vmm/daemon/knobs.h"
 #include "vmm/daemon/metrics.h"
@@ -136,7 +137,11 @@ static int daemon_serve(const DaemonConfig *c, guint *stopped_vms)
     }
     GMainContext *ctx = g_main_context_default();
     g_autoptr(GMainLoop) loop = g_main_loop_new(ctx, FALSE);
-    g_autoptr(SpEngine) engine = sp_engine_new(NULL, &error);
+    SpEngineKnobs kn;
+    sp_engine_default_knobs(&kn);
+    if (c->swap) /* (node-memory-tune sets it otherwise, live) */
+        kn.map_budget = SP_MAP_BUDGET_WITH_SWAP;
+    g_autoptr(SpEngine) engine = sp_engine_new(&kn, &error);
     if (!engine) {
         g_printerr("samepaged: sharing engine: %s\n", error->message);
         return 1;
