@@ -110,7 +110,8 @@ static ShOldStore *old_store(ShSwap *sw, const char *vm, const int *fds, uint32_
 }
 
 /* M_SWAP_STORE to vm with our store's descriptors (O_PATH): an offer, or
- * a commit (flags); eng->lock held.  own: our store's descriptors. */
+ * a commit (flags); eng->lock held.  own: our store's descriptors.  A VM
+ * that did not take them is said in the log. */
 static bool send_store(SpEngine *eng, SpEngineVm *vm, uint32_t flags, int own[3], SpProtoMsg *r)
 {
     int fds[3];
@@ -128,6 +129,10 @@ static bool send_store(SpEngine *eng, SpEngineVm *vm, uint32_t flags, int own[3]
     bool ok = sh_exchange(eng, vm, SP_PROTO_M_SWAP_STORE, &st, sizeof(st), fds, n, r);
     for (uint32_t i = 0; i < n; i++)
         close(fds[i]);
+    if (!ok && !vm->broken)
+        g_message("event=swap-store-not-kept vm=%s (its pages out would not survive a crash of "
+                  "samepaged)",
+                  vm->name);
     return ok;
 }
 
@@ -139,14 +144,8 @@ void sh_swap_store_handover(SpEngine *eng, SpEngineVm *vm)
     vm->swap_handed = true;
     int own[3];
     SpProtoMsg r = {0};
-    bool ok = send_store(eng, vm, 0, own, &r);
-    if (!ok) {
-        if (!vm->broken)
-            g_message("event=swap-store-not-kept vm=%s (its pages out would not survive a crash of "
-                      "samepaged)",
-                      vm->name);
+    if (!send_store(eng, vm, 0, own, &r))
         return;
-    }
     SpProtoSwapStore old;
     SpProtoReader rd = sp_proto_reader(&r);
     uint32_t want = 0;
@@ -266,10 +265,6 @@ void sh_swap_adopt_pages(SpEngine *eng, ShSwapVm *v, SpEngineVm *vm)
     int ours[3];
     SpProtoMsg r = {0};
     bool committed = send_store(eng, vm, SP_PROTO_STORE_COMMIT, ours, &r);
-    if (!committed && !vm->broken)
-        g_message("event=swap-store-not-kept vm=%s (its pages out would not survive a crash of "
-                  "samepaged)",
-                  vm->name);
     sp_proto_msg_clear(&r);
     if (!o)
         return;
