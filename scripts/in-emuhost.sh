@@ -119,21 +119,29 @@ hostname > "$run/hostname" 2>/dev/null
 
 # freeze_watch: in the background, kills QEMU when the emulated host's
 # process list (written every 20 s) has not changed for $freeze seconds,
-# after writing where its CPUs were to $run/frozen.
+# or was never written $freeze seconds after QEMU started (seen on
+# 2026-12-06: both CPUs in soft lockups from the kernel's first seconds,
+# which waited for --timeout before), after writing where its CPUs were
+# to $run/frozen.
 freeze_watch() {
-    local m now smap
+    local m now smap when
     while sleep 20; do
         kill -0 "$qpid" 2>/dev/null || return 0
-        m=$(stat -c %Y "$run/ps" 2>/dev/null) || continue
+        if m=$(stat -c %Y "$run/ps" 2>/dev/null); then
+            when="its process list was last written at $(date -d @"$m" +%T) (every 20 s)"
+        else
+            m=$t0
+            when="its process list was never written (it froze while booting)"
+        fi
         now=$(date +%s)
         [ $((now - m)) -ge "$freeze" ] || continue
         smap=$run/kallsyms # (emuhost-init writes it at start)
         {
-            echo "no progress for $((now - m)) s: its process list was last written at $(date -d @"$m" +%T) (every 20 s);"
+            echo "no progress for $((now - m)) s: $when;"
             echo "QEMU's CPU time: $(ps -o times= -p "$(pgrep -P "$qpid" qemu-system 2>/dev/null | head -n1)" 2>/dev/null) s; where its CPUs are:"
             /usr/bin/python3 "$srcdir/scripts/emuhost-cpus.py" "$monitor" "$smap" 3 2
             echo "its last process list (.in-emuhost/run.*/ps):"
-            sed 's/^/  /' "$run/ps"
+            sed 's/^/  /' "$run/ps" 2>/dev/null
         } > "$run/frozen" 2>&1
         kill "$qpid" 2>/dev/null
         return 0
