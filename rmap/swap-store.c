@@ -41,7 +41,7 @@ typedef struct StoreHdr {
     uint64_t head, tail;
     uint64_t next_unused; /* slots below it were handed out once */
     uint32_t free_head;   /* free list: slot + 1, 0 = empty */
-    uint32_t pad;
+    uint32_t flags;       /* SP_SWAP_STORE_* (0 in a store of a samepage before them) */
     SpSwapStoreStats st;
 } StoreHdr;
 
@@ -157,7 +157,10 @@ SpSwapStore *sp_swap_store_new(const char *path, uint64_t file_bytes, uint64_t c
     cache_bytes = cache_bytes / SP_PAGE_SIZE * SP_PAGE_SIZE; /* whole pages: log_punch */
     if (cache_bytes && (s->cache_fd = memfd_sized("samepage-swap-cache", cache_bytes, error)) < 0)
         goto fail;
-    StoreHdr h = {.magic = STORE_MAGIC, .nslots = nslots, .cache_cap = cache_bytes};
+    StoreHdr h = {.magic = STORE_MAGIC,
+                  .nslots = nslots,
+                  .cache_cap = cache_bytes,
+                  .flags = SP_SWAP_STORE_EXACT};
     g_strlcpy(h.path, path, sizeof(h.path));
     h.st.slots_max = nslots;
     h.st.cache_capacity = cache_bytes;
@@ -471,6 +474,21 @@ void sp_swap_store_flush(SpSwapStore *s)
     g_mutex_lock(&s->lock);
     if (s->hdr->cache_cap)
         log_reclaim(s, 0);
+    g_mutex_unlock(&s->lock);
+}
+
+uint32_t sp_swap_store_flags(SpSwapStore *s)
+{
+    g_mutex_lock(&s->lock);
+    uint32_t f = s->hdr->flags;
+    g_mutex_unlock(&s->lock);
+    return f;
+}
+
+void sp_swap_store_clear_flags(SpSwapStore *s, uint32_t flags)
+{
+    g_mutex_lock(&s->lock);
+    s->hdr->flags &= ~flags;
     g_mutex_unlock(&s->lock);
 }
 

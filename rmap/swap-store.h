@@ -97,6 +97,17 @@ static inline uint64_t sp_swap_vm_key(const char *name)
     return h;
 }
 
+/* What a samepaged restarted after a crash may conclude from the store it
+ * takes over (kept in its metadata, so that they outlive the samepaged
+ * that wrote them): EXACT, every page out of a VM that drops its zero
+ * pages itself (SP_PROTO_AGENT_DROPS_ZERO) has a slot here - one without
+ * was lost, not all zero.  A new store is EXACT; a samepaged that takes
+ * over a store that is not clears it in its own (the pages it took over
+ * may be out without a slot). */
+#define SP_SWAP_STORE_EXACT 1u
+uint32_t sp_swap_store_flags(SpSwapStore *s);
+void sp_swap_store_clear_flags(SpSwapStore *s, uint32_t flags);
+
 /* The descriptors a restarted samepaged needs (metadata, tier or -1, file). */
 void sp_swap_store_fds(SpSwapStore *s, int *meta_fd, int *cache_fd, int *file_fd);
 /* Take a store over from those descriptors (any mode, O_PATH too: they are

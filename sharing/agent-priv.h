@@ -106,7 +106,9 @@ typedef struct AgentStore {
 
 struct SpAgent {
     char *name;
-    void (*thread_sync)(void); /* immutable: SpAgentVm's */
+    void (*thread_sync)(void);                      /* immutable: SpAgentVm's */
+    void (*lost)(const char *reason, void *opaque); /* immutable: SpAgentVm's */
+    void *lost_opaque;
     SpGuestMem *mem;
     int kvm_fd;
     uint32_t slot;

@@ -11,11 +11,16 @@
  *                 write-protected first (a guest write now blocks: nothing
  *                 written after the copy can be lost), then copied; the
  *                 answer carries the gfns and a blob of their contents.
- *   M_EVICT_DONE  one byte per page: stored or not.  A stored page's chunk
- *                 is registered for missing faults, the page is dropped
- *                 (MADV_DONTNEED in anonymous RAM; an empty anonymous
- *                 mapping in a file mapping, which must not show the file
- *                 again) and marked OUT; then every page is unprotected,
+ *   M_EVICT_DONE  one byte per page: stored, all zero, or kept.  A stored
+ *                 page's chunk is registered for missing faults, the page
+ *                 is dropped (MADV_DONTNEED in anonymous RAM; an empty
+ *                 anonymous mapping in a file mapping, which must not show
+ *                 the file again) and marked OUT.  An all-zero page is
+ *                 dropped the way the engine drops zero pages (ZERO, not
+ *                 OUT: it has no slot, and a read maps the zero page), so
+ *                 that every page OUT has a slot: one without is a lost
+ *                 one, never taken for zeros (SP_PROTO_AGENT_DROPS_ZERO,
+ *                 said at the attach).  Then every page is unprotected,
  *                 which wakes any blocked writer: its write faults as
  *                 missing and the page comes back first.
  *   If the channel goes (samepaged died) or a new one comes between the
@@ -38,7 +43,11 @@
  *   a clone's page   the same for its layer's group file (S_IN LAYER, with
  *                    the file's inode: the supervisor writes the page back
  *                    into that file, for the whole family);
- *   anything else    (an untouched page of a registered chunk): the zero page.
+ *   anything else    (an untouched page of a registered chunk, or one
+ *                    dropped as zero): the zero page.
+ * A page whose content the supervisor lost (SP_PROTO_SWAPANS_LOST: after a
+ * crash of samepaged, a slot that did not survive) ends the VM through
+ * SpAgentVm.lost before the guest is let go: never zeros in its place.
  * Write-protect faults are the merge protocol's; they are woken there.
  *
  * Locking: the swap thread never takes the agent lock (the agent thread may
@@ -202,7 +211,6 @@ static bool evict_page(SpAgent *a, uint64_t g, const uint8_t *stored)
     if (a->rmap)
         sp_rmap_vm_note_off(a->rmap, g);
     a->out_now++;
-    a->swap_outs++;
     return true;
 }
 
@@ -214,8 +222,13 @@ bool agent_swap_evict_done(SpAgent *a, SpProtoMsg *req)
     g_autofree uint8_t *res = g_malloc0(n ? n : 1);
     for (guint i = 0; i < a->evicting->len; i++) {
         uint64_t g = g_array_index(a->evicting, uint64_t, i);
-        if (stored && i < n && stored[i])
+        uint8_t how = stored && i < n ? stored[i] : SP_PROTO_EVICT_KEEP;
+        if (how == SP_PROTO_EVICT_ZERO &&
+            agent_is_zero(a->evict_buf->data + (uint64_t)i * SP_PAGE_SIZE))
+            res[i] = agent_zero_page(a, g); /* (it was protected since its copy) */
+        else if (how == SP_PROTO_EVICT_STORED)
             res[i] = evict_page(a, g, a->evict_buf->data + (uint64_t)i * SP_PAGE_SIZE);
+        a->swap_outs += res[i];
         evict_release(a, g);
     }
     g_array_set_size(a->evicting, 0);
@@ -289,7 +302,8 @@ bool agent_swap_store(SpAgent *a, SpProtoMsg *req)
         return sp_proto_reply_error(a->channel, &req->hdr, "M_SWAP_STORE: wrong descriptors");
     bool commit = in.flags & SP_PROTO_STORE_COMMIT;
     AgentStore *kept = &a->store_kept;
-    SpProtoSwapStore out = {.has_tier = commit ? 0 : kept->has_tier};
+    SpProtoSwapStore out = {.has_tier = commit ? 0 : kept->has_tier,
+                            .flags = SP_PROTO_AGENT_DROPS_ZERO};
     uint32_t nout = commit ? 0 : kept->nfds;
     bool ok = sp_proto_reply(a->channel, &req->hdr, &out, sizeof(out), nout ? kept->fds : NULL,
                              nout, NULL);
@@ -545,6 +559,26 @@ static void install(SpAgent *a, uint64_t g, const uint8_t *content)
     g_mutex_unlock(&a->swap_lock);
 }
 
+/* The supervisor has no content for g, which is out: the VM ends (with
+ * the reason), and only then is the faulting thread let go, onto the zero
+ * page: the machine has ended, so a vCPU leaves KVM_RUN before the guest
+ * runs again.  Without SpAgentVm.lost it stays blocked. */
+static void lost(SpAgent *a, uint64_t g)
+{
+    g_autofree char *why =
+        g_strdup_printf("guest page %" G_GUINT64_FORMAT " (gfn) was swapped out and its content "
+                        "is lost: samepaged has no slot for it after a restart",
+                        g);
+    g_warning("event=swap-in-lost vm=%s gfn=%" G_GUINT64_FORMAT " (%s)", a->name, g,
+              a->lost ? "the VM ends" : "the guest stays blocked");
+    if (!a->lost)
+        return;
+    a->lost(why, a->lost_opaque);
+    struct uffdio_zeropage z = {
+        .range = {.start = (uintptr_t)(a->mem->host + g * SP_PAGE_SIZE), .len = SP_PAGE_SIZE}};
+    ioctl(a->mem->uffd, UFFDIO_ZEROPAGE, &z);
+}
+
 static void resolve(SpAgent *a, uint64_t addr)
 {
     uint64_t g = (addr - (uintptr_t)a->mem->host) / SP_PAGE_SIZE;
@@ -572,7 +606,7 @@ static void resolve(SpAgent *a, uint64_t addr)
                              .space = (uint32_t)ino,
                              .ino_hi = (uint32_t)(ino >> 32)};
     }
-    if (!in.kind) { /* never written here: what a fresh page reads */
+    if (!in.kind) { /* never written here, or dropped as zero: what a fresh page reads */
         struct uffdio_zeropage z = {.range = {.start = (uintptr_t)page, .len = SP_PAGE_SIZE}};
         if (ioctl(a->mem->uffd, UFFDIO_ZEROPAGE, &z) < 0) {
             if (errno == EEXIST) { /* back already (read ahead): a waiter, if any, retries */
@@ -590,6 +624,10 @@ static void resolve(SpAgent *a, uint64_t addr)
     SpProtoSwapAnswer ans;
     if (!ask(a, &q, &ans))
         return;
+    if (ans.how == SP_PROTO_SWAPANS_LOST) {
+        lost(a, g);
+        return;
+    }
     if (ans.how == SP_PROTO_SWAPANS_COPY) {
         /* Back, and a second chance from the clock for it and for what came
          * with it: read ahead for use, not to be the next victims (their

@@ -65,6 +65,8 @@ SpAgent *sp_agent_new(const SpAgentVm *vm, GError **error)
     SpAgent *a = g_new0(SpAgent, 1);
     a->name = g_strdup(vm->name);
     a->thread_sync = vm->thread_sync;
+    a->lost = vm->lost;
+    a->lost_opaque = vm->opaque;
     a->mem = vm->mem;
     a->kvm_fd = vm->kvm_vm_fd;
     a->slot = vm->slot;

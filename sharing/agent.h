@@ -51,6 +51,11 @@ typedef struct SpAgentVm {
      * them the process's NUMA policy, so the private copies an unmerge
      * makes and the pages swapped back in land on the VM's nodes. */
     void (*thread_sync)(void);
+    /* Called on the swap thread when a page the guest waits for cannot
+     * come back (samepaged lost its content): the VM must end, with
+     * `reason`, before the guest runs on.  NULL: none. */
+    void (*lost)(const char *reason, void *opaque);
+    void *opaque;
 } SpAgentVm;
 
 SpAgent *sp_agent_new(const SpAgentVm *vm, GError **error);

@@ -135,6 +135,8 @@ struct SpEngineVm {
     bool going;          /* sp_engine_vm_going; atomic: its process is being killed */
     uint32_t stale_seq;  /* exchange.c; eng->lock: an M_STATS answered too late, to drop */
     bool swap_handed;    /* swap-adopt.c; eng->lock: it holds the swap store's descriptors */
+    bool drops_zero;     /* swap-adopt.c, at the hand-over; then immutable: its agent drops the
+                          * zero pages it evicts itself (SP_PROTO_AGENT_DROPS_ZERO) */
     struct ShOldStore *swap_old; /* swap-adopt.c; eng->lock: the store it kept, taken over,
                                   * until its pages are (sh_swap_vm_attach) */
     uint32_t hold;               /* sp_engine_vm_hold; eng->lock: the clone code owns it now */

@@ -111,7 +111,7 @@ typedef enum SpProtoType {
     SP_PROTO_M_KNOBS,          /* SpProtoKnobs */
     SP_PROTO_M_SYNC,           /* read pagemap: off bits, settle CoW'd merges -> SpProtoReleased */
     SP_PROTO_M_EVICT,          /* SpProtoEvict -> SpProtoEvicted (gfns) + blob (contents) */
-    SP_PROTO_M_EVICT_DONE,     /* u8 per evicted gfn: stored (drop it) or not (keep it) */
+    SP_PROTO_M_EVICT_DONE,     /* u8 per evicted gfn: SP_PROTO_EVICT_* -> u8 per gfn: dropped */
     SP_PROTO_M_PREP,           /* u64 gfns: make them fault to us when missing (frame eviction) */
     SP_PROTO_M_SWAP, /* fd: the swap channel (the VM's requests for pages); reply: u32, the swap
                         thread's id */
@@ -336,6 +336,14 @@ typedef struct SpProtoEvict {
     uint32_t min_idle;
 } SpProtoEvict;
 
+/* M_EVICT_DONE, per page: keep it; it is stored (drop it: it faults back
+ * through the swap channel); it is all zero (drop it as a zero page: it
+ * takes no slot and is no longer out; only to an agent that said
+ * SP_PROTO_AGENT_DROPS_ZERO). */
+#define SP_PROTO_EVICT_KEEP   0
+#define SP_PROTO_EVICT_STORED 1
+#define SP_PROTO_EVICT_ZERO   2
+
 typedef struct SpProtoEvicted {
     uint32_t n; /* u64 gfns follow; fds[0]: blob of n x 4096 bytes */
     uint32_t pad;
@@ -350,8 +358,13 @@ typedef struct SpProtoEvicted {
 #define SP_PROTO_STORE_COMMIT 1u
 typedef struct SpProtoSwapStore {
     uint32_t has_tier;
-    uint32_t flags; /* requests: SP_PROTO_STORE_*; replies: 0 */
+    uint32_t flags; /* requests: SP_PROTO_STORE_*; replies: SP_PROTO_AGENT_* (0: an older agent) */
 } SpProtoSwapStore;
+/* In the reply: the agent drops an all-zero page it is told to
+ * (SP_PROTO_EVICT_ZERO) as a zero page of its own, so that every page it
+ * has out has a slot (one out without a slot was lost, not all zero), and
+ * it takes SP_PROTO_SWAPANS_LOST. */
+#define SP_PROTO_AGENT_DROPS_ZERO 1u
 
 /* A fault on a page that is not there. */
 typedef struct SpProtoSwapIn {
@@ -389,6 +402,9 @@ typedef struct SpProtoSwapAnswer {
 } SpProtoSwapAnswer;
 #define SP_PROTO_SWAPANS_COPY 1
 #define SP_PROTO_SWAPANS_WAKE 2 /* the file's page is back: retry the fault */
+/* The page's content is gone (its slot was lost): the VM cannot go on
+ * (only to an agent that said SP_PROTO_AGENT_DROPS_ZERO). */
+#define SP_PROTO_SWAPANS_LOST 3
 
 /* --- messages --- */
 

@@ -27,10 +27,15 @@
  * ours, to a samepaged after us (agent-swap.c): if we die in the middle of
  * the take-over, the store that holds its pages is not lost with us.
  *
- * A page the VM reports out that has no slot was all zero (zero pages are
- * not stored, and a content is always stored, with its owner, before the
- * VM drops its page): answered as zero, for a VM whose old store was taken
- * over whole (ShSwapVm.adopted) only.  When every VM came back
+ * A page the VM asks for that has no slot was lost: a VM that drops its
+ * zero pages itself (SP_PROTO_AGENT_DROPS_ZERO) has none out without a
+ * slot, and a content is always stored, with its owner, before the VM
+ * drops its page.  If the old store says so too (SP_SWAP_STORE_EXACT: its
+ * samepaged evicted that way), or a slot could not be moved, the VM is told
+ * the page is lost (SP_PROTO_SWAPANS_LOST: it ends, crashed; never zeros in
+ * the guest).  With an older agent or an older store, a page out without a
+ * slot was all zero, and is answered as zero if the old store was taken
+ * over whole (ShSwapVm.adopted; logged).  When every VM came back
  * (sh_swap_adopt_done), the old stores go; what is left in them was a VM's
  * that did not come back.
  *
@@ -56,6 +61,7 @@ struct ShOldStore {
     uint64_t meta_ino;
     GArray *slots; /* OldSlot */
     uint64_t left; /* not taken yet */
+    bool exact;    /* SP_SWAP_STORE_EXACT */
 };
 
 static void collect(uint32_t slot, const SpSwapOwner *o, gpointer data)
@@ -99,13 +105,16 @@ static ShOldStore *old_store(ShSwap *sw, const char *vm, const int *fds, uint32_
     ShOldStore *o = g_new0(ShOldStore, 1);
     o->store = s;
     o->meta_ino = ino;
+    o->exact = (sp_swap_store_flags(s) & SP_SWAP_STORE_EXACT) != 0;
+    if (!o->exact) /* what it had out without a slot we may carry on so */
+        sp_swap_store_clear_flags(sw->store, SP_SWAP_STORE_EXACT);
     o->slots = g_array_new(FALSE, FALSE, sizeof(OldSlot));
     sp_swap_store_foreach_owned(s, collect, o->slots);
     o->left = o->slots->len;
     g_ptr_array_add(sw->old_stores, o);
-    g_message("event=swap-adopt store_inode=%" G_GUINT64_FORMAT " slots=%u (the swap store of the "
-              "samepaged before this one, from VM %s)",
-              ino, o->slots->len, vm);
+    g_message("event=swap-adopt store_inode=%" G_GUINT64_FORMAT " slots=%u exact=%s (the swap "
+              "store of the samepaged before this one, from VM %s)",
+              ino, o->slots->len, o->exact ? "yes" : "no", vm);
     return o;
 }
 
@@ -149,8 +158,10 @@ void sh_swap_store_handover(SpEngine *eng, SpEngineVm *vm)
     SpProtoSwapStore old;
     SpProtoReader rd = sp_proto_reader(&r);
     uint32_t want = 0;
-    if (sp_proto_read(&rd, &old, sizeof(old)))
+    if (sp_proto_read(&rd, &old, sizeof(old))) {
         want = old.has_tier ? 3 : 2;
+        vm->drops_zero = (old.flags & SP_PROTO_AGENT_DROPS_ZERO) != 0;
+    }
     if (r.hdr.nfds && r.hdr.nfds == want && fd_ino(r.fds[0]) != fd_ino(own[0])) {
         g_mutex_lock(&sw->lock);
         vm->swap_old = old_store(sw, vm->name, r.fds, r.hdr.nfds, old.has_tier);
@@ -225,6 +236,7 @@ void sh_swap_adopt_pages(SpEngine *eng, ShSwapVm *v, SpEngineVm *vm)
     if (o)
         sh_swap_test_kill("adopt-before-move");
     uint64_t key = sp_swap_vm_key(vm->name), lost = 0;
+    uint32_t lose = o ? sh_swap_test_lose(vm->name) : 0;
     uint8_t page[SP_PAGE_SIZE];
     g_autoptr(GArray) moved = g_array_new(FALSE, FALSE, sizeof(uint32_t)); /* old slots */
     g_mutex_lock(&sw->lock);
@@ -234,6 +246,14 @@ void sh_swap_adopt_pages(SpEngine *eng, ShSwapVm *v, SpEngineVm *vm)
             continue;
         s->taken = true;
         o->left--;
+        if (lose) { /* tests: a slot gone without a trace, as a defect would lose it */
+            lose--;
+            g_warning("event=test-lose-slot vm=%s gfn=%" G_GUINT64_FORMAT
+                      " (SAMEPAGE_TEST_LOSE_SLOTS)",
+                      v->name, s->o.b);
+            g_array_append_val(moved, s->slot); /* dropped from the old store too */
+            continue;
+        }
         g_autoptr(GError) err = NULL;
         uint32_t slot = SP_SWAP_NO_SLOT;
         if (s->o.b < v->npages && !v->slot_of[s->o.b] &&
@@ -252,9 +272,12 @@ void sh_swap_adopt_pages(SpEngine *eng, ShSwapVm *v, SpEngineVm *vm)
         v->out++;
         g_array_append_val(moved, s->slot);
     }
-    /* Only a VM whose every page out was found may take one without a slot
-     * for an all-zero page. */
-    v->adopted = o && lost == 0;
+    /* A page out without a slot now: lost, when the VM drops its zero pages
+     * itself and the store says every page of such a VM had a slot, or when
+     * a slot could not be moved; otherwise (an older agent or samepaged,
+     * every slot found) it was an all-zero page. */
+    v->slots_exact = o && vm->drops_zero && (o->exact || lost > 0);
+    v->adopted = o && lost == 0 && !v->slots_exact;
     g_mutex_unlock(&sw->lock);
     /* Every page is in our store now (and still in the old one): the VM
      * keeps our store from now on (agent-swap.c).  Only then do the old

@@ -31,7 +31,9 @@
  * since the hand passed): a frame is one slot and one hole for all its
  * sharers; then pages of clone groups' files, the same way for a whole
  * family (swap-layers.c).  A private page whose content is a frame in the stable index is
- * merged onto it rather than written; an all-zero one is not written.
+ * merged onto it rather than written; an all-zero one is not written: the
+ * VM drops it as a zero page of its own (not out: no slot; an agent before
+ * SP_PROTO_AGENT_DROPS_ZERO keeps it out without a slot).
  *
  * eng->lock is held for one batch at a time (one VM's private batch, or a
  * batch of frames), and dropped in between.
@@ -124,7 +126,13 @@ static void store_pages(SpEngine *eng, ShSwap *sw, ShSwapVm *v, SpEngineVm *vm,
             v->out--;
         }
         g_mutex_unlock(&sw->lock);
-        if (sh_swap_is_zero(c)) {
+        if (sh_swap_is_zero(c) && vm->drops_zero) {
+            /* dropped by the VM as a zero page: not out, no slot */
+            sw->zero_skipped++;
+            stored[i] = SP_PROTO_EVICT_ZERO;
+            continue;
+        }
+        if (sh_swap_is_zero(c)) { /* an older agent: out, with no slot */
             slot = ZERO_SLOT;
             sw->zero_skipped++;
         } else {
@@ -153,7 +161,7 @@ static void store_pages(SpEngine *eng, ShSwap *sw, ShSwapVm *v, SpEngineVm *vm,
         v->slot_of[g] = slot + 1;
         v->out++;
         g_mutex_unlock(&sw->lock);
-        stored[i] = 1;
+        stored[i] = SP_PROTO_EVICT_STORED;
     }
 }
 
@@ -196,12 +204,14 @@ uint64_t sh_swap_evict_private(SpEngine *eng, SpEngineVm *vm, uint32_t max, uint
     uint64_t gone = 0;
     g_mutex_lock(&sw->lock);
     for (uint32_t i = 0; i < n; i++) {
-        if (!stored[i])
+        if (stored[i] == SP_PROTO_EVICT_KEEP)
             continue;
         if (dropped && dropped[i]) {
             gone++;
             continue;
         }
+        if (stored[i] == SP_PROTO_EVICT_ZERO)
+            continue; /* kept: nothing of ours to undo */
         /* No answer (the VM is lost or going): it may have dropped the
          * page, so its slot stays; at worst an orphan (store_pages), where
          * freeing it could leave a page that is out with nothing to

@@ -72,8 +72,11 @@ typedef struct ShSwapVm {
     bool dead;            /* sh_swap_vm_detach; swap->lock: the service frees it */
     bool keep_slots;      /* sh_swap_vm_detach; swap->lock: let go running: its slots stay in
                            * the store (which it keeps) for the next samepaged */
-    bool adopted;         /* swap-adopt.c; swap->lock: its old store was taken over whole: a
-                           * page out without a slot was all zero */
+    bool adopted;         /* swap-adopt.c; swap->lock: its old store was taken over whole, from
+                           * a samepaged or an agent before SP_SWAP_STORE_EXACT: a page out
+                           * without a slot was all zero */
+    bool slots_exact;     /* swap-adopt.c; swap->lock: its old store was taken over and a page
+                           * out without a slot is a lost one (SP_PROTO_SWAPANS_LOST) */
     uint64_t zero_guess;  /* service; swap->lock: pages answered so (the first few logged) */
     bool hup;             /* service; swap->lock: its channel closed (not polled) */
     /* A request waiting at a limit for the balancer (service only): served
@@ -146,6 +149,9 @@ void sh_swap_slot_left(ShSwap *sw, uint32_t slot);     /* lock held: note when *
 #define SLOT_TIME_UNKNOWN UINT32_MAX
 void sh_swap_slot_left_unknown(ShSwap *sw, uint32_t slot); /* lock held: when is not known */
 bool sh_swap_slot_refault(ShSwap *sw, uint32_t slot);      /* lock held: back within 60 s? */
+/* Tests only: SAMEPAGE_TEST_LOSE_SLOTS=VM:N, how many of VM's private
+ * slots a take-over loses on purpose (0: none). */
+uint32_t sh_swap_test_lose(const char *vm);
 /* A content out since `slot` left comes back on a fault of `faulter`'s
  * (NULL: brought back by samepaged, not a refault); lock held. */
 void sh_swap_count_refault(ShSwap *sw, uint32_t slot, ShSwapVm *faulter);

@@ -206,10 +206,22 @@ static void serve_page(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, const SpProtoSwap
                        SpProtoReader *r)
 {
     g_autoptr(GError) err = NULL;
+    if (!v->slot_of[in->gfn] && v->slots_exact) {
+        /* out, and no slot: its content did not survive a crash of
+         * samepaged (a defect, or a store that could not be read).  The
+         * VM ends; zeros in its place would be a silent corruption. */
+        g_warning("event=swap-in-lost vm=%s gfn=%" G_GUINT64_FORMAT " (out before samepaged "
+                  "restarted, and no slot holds it: the VM is told it is lost)",
+                  v->name, in->gfn);
+        SpProtoSwapAnswer lost = {.how = SP_PROTO_SWAPANS_LOST};
+        sp_proto_reply(v->chan, &m->hdr, &lost, sizeof(lost), NULL, 0, NULL);
+        return;
+    }
     if (!v->slot_of[in->gfn] && v->adopted) {
-        /* out before samepaged restarted, without a slot: all zero (swap-adopt.c).
-         * Said in the log, so that a slot lost by a defect shows there, not
-         * only as zeros in the guest. */
+        /* out before samepaged restarted, without a slot, from a samepaged
+         * or an agent that left zero pages out without one: all zero
+         * (swap-adopt.c).  Said in the log, so that a slot lost by a
+         * defect shows there, not only as zeros in the guest. */
         v->slot_of[in->gfn] = ZERO_SLOT + 1;
         v->out++;
         if (++v->zero_guess <= 8)
@@ -491,6 +503,15 @@ void sh_swap_service_kick(ShSwap *sw)
  * naming a file, samepaged kills itself with SIGKILL at `point` once that
  * file exists and holds the point's name: a crash at the moments that
  * matter (docs/swap.md "After a crash"). */
+uint32_t sh_swap_test_lose(const char *vm)
+{
+    const char *spec = g_getenv("SAMEPAGE_TEST_LOSE_SLOTS"); /* VM:N */
+    const char *colon = spec ? strrchr(spec, ':') : NULL;
+    if (!colon || (size_t)(colon - spec) != strlen(vm) || strncmp(spec, vm, strlen(vm)) != 0)
+        return 0;
+    return (uint32_t)g_ascii_strtoull(colon + 1, NULL, 10);
+}
+
 void sh_swap_test_kill(const char *point)
 {
     static const char *trigger;

@@ -156,7 +156,7 @@ static int path_fd(int fd)
  * of the store kept (as a VM process keeps them); a new store at the same
  * path replaces the file; the old one, taken over from the descriptors,
  * still gives every content back with its owner, and a dropped slot has
- * none. */
+ * none; its flags (SP_SWAP_STORE_EXACT, cleared there) are those it had. */
 static void test_adopt(void)
 {
     g_autofree char *dir = NULL;
@@ -173,6 +173,10 @@ static void test_adopt(void)
         sp_swap_store_set_owner(s, slot[i], &o);
     }
     sp_swap_store_drop(s, slot[7]);
+    /* A new store is EXACT (every page out has a slot); what a samepaged
+     * clears there stays cleared for the one that takes it over. */
+    g_assert_cmphex(sp_swap_store_flags(s), ==, SP_SWAP_STORE_EXACT);
+    sp_swap_store_clear_flags(s, SP_SWAP_STORE_EXACT);
     int m, c, f, fds[3];
     sp_swap_store_fds(s, &m, &c, &f);
     fds[0] = path_fd(m), fds[1] = path_fd(c), fds[2] = path_fd(f);
@@ -182,6 +186,8 @@ static void test_adopt(void)
     g_assert_no_error(err);
     SpSwapStore *old = sp_swap_store_adopt(fds[0], fds[1], fds[2], &err);
     g_assert_no_error(err);
+    g_assert_cmphex(sp_swap_store_flags(old), ==, 0);
+    g_assert_cmphex(sp_swap_store_flags(fresh), ==, SP_SWAP_STORE_EXACT);
     g_autoptr(GArray) owned = g_array_new(FALSE, FALSE, sizeof(SpSwapOwner));
     sp_swap_store_foreach_owned(old, count_owned, owned);
     g_assert_cmpuint(owned->len, ==, N - 1);

@@ -543,6 +543,63 @@ static void test_attack(void)
     harness_free(h);
 }
 
+/* A cold all-zero page is not written: the VM drops it as a zero page of
+ * its own, and it is not out (docs/swap.md "How pages leave"): no slot, no
+ * swap-in when it is read.  Half of memload's pages are all zero; sharing
+ * is limited to one page, so that the engine's passes age the others
+ * without dropping those zero pages first. */
+static void test_zero_pages_leave_as_zero(void)
+{
+    Harness *h = harness_new();
+    SpEngineKnobs k = full_speed();
+    k.run = 0; /* until sharing is limited */
+    harness_use_engine(h, &k);
+    harness_use_swap(h, 8 << 20, 0);
+    SpVm *vm = harness_add(h,
+                           "name=z,mem=32M,vcpus=1,payload=memload,"
+                           "args=seed=9,pages=4096,rate=0,dup=0,zero=50,interval=%d",
+                           (int)(30000 * harness_slow()));
+    harness_start_all(h);
+    uint64_t gpa = 0;
+    g_assert_true(harness_wait_result(vm, "pages_gpa", &gpa, HARNESS_DEADLINE_S));
+    sp_engine_set_range(h->engine, sp_vm_engine_handle(vm), gpa, gpa + 4096);
+    harness_engine_run(h, 1);
+    verify_now(h, &vm, 1); /* filled and read once */
+    g_assert_true(harness_wait_scans(h->engine, 3, 60));
+    SpEngineVmStats vs0;
+    sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vm), &vs0);
+    uint64_t out = sp_engine_swap_out(h->engine, NULL, true, false, UINT64_MAX);
+    SpSwapStats sw;
+    sp_engine_get_swap_stats(h->engine, &sw);
+    SpEngineVmStats vs = vs0;
+    for (int i = 0; i < 100 && vs.zero_pages < vs0.zero_pages + sw.zero_skipped; i++) {
+        g_usleep(100000); /* (the VM's figures come with its next report) */
+        sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vm), &vs);
+    }
+    g_test_message(
+        "%" G_GUINT64_FORMAT " pages left: %" G_GUINT64_FORMAT " all zero, %" G_GUINT64_FORMAT
+        " stored (%" G_GUINT64_FORMAT " slots), %" G_GUINT64_FORMAT
+        " merged instead; the VM's zero pages %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT,
+        out, sw.zero_skipped, sw.pages_swapped, sw.slots_used, sw.merged_instead, vs0.zero_pages,
+        vs.zero_pages);
+    g_assert_cmpuint(sw.zero_skipped, >=, 1024); /* about half of 4096 */
+    g_assert_cmpuint(sw.pages_swapped, >=, 1024);
+    /* The zero pages are the VM's zero pages now, not out, and hold no slot. */
+    g_assert_cmpuint(vs.zero_pages, >=, vs0.zero_pages + sw.zero_skipped);
+    g_assert_cmpuint(sw.pages_swapped + sw.zero_skipped + sw.merged_instead, ==, out);
+    g_assert_cmpuint(sw.slots_used, ==, sw.pages_swapped);
+    /* memload reads every page: the stored ones come back through swap,
+     * the zero ones map the zero page without asking for anything. */
+    verify_now(h, &vm, 1);
+    SpSwapStats sw2;
+    sp_engine_get_swap_stats(h->engine, &sw2);
+    g_test_message("back: %" G_GUINT64_FORMAT " swap-ins, %" G_GUINT64_FORMAT " still out",
+                   sw2.swap_ins - sw.swap_ins, sw2.pages_swapped);
+    g_assert_cmpuint(sw2.pages_swapped, ==, 0);
+    g_assert_cmpuint(sw2.swap_ins - sw.swap_ins, ==, sw.pages_swapped);
+    harness_free(h);
+}
+
 /* Evict all of one VM's private pages, let memload read them all back in
  * order; the VM's faults and the pages read ahead. */
 static void read_back(uint32_t readahead, uint64_t *faults, uint64_t *back, uint64_t *ahead)
@@ -725,6 +782,7 @@ int main(int argc, char **argv)
     g_test_add_func("/swap/attack", test_attack);
     g_test_add_func("/swap/family-exit", test_family_exit);
     g_test_add_func("/swap/read-ahead", test_read_ahead);
+    g_test_add_func("/swap/zero-pages-leave-as-zero", test_zero_pages_leave_as_zero);
     g_test_add_func("/swap/frame-read-ahead", test_frame_read_ahead);
     return g_test_run();
 }

@@ -317,6 +317,11 @@ void sp_machine_request_stop(SpMachine *vm)
     sp_machine_end(vm, SP_VM_STOPPED, 0, "stopped by the host");
 }
 
+void sp_machine_fail(SpMachine *vm, const char *reason)
+{
+    sp_machine_end(vm, SP_VM_CRASHED, -1, reason);
+}
+
 void sp_machine_wait(SpMachine *vm)
 {
     for (uint32_t i = 0; i < vm->nvcpus; i++) {

@@ -63,6 +63,9 @@ bool sp_machine_start(SpMachine *vm, GError **error);
 void sp_machine_request_stop(SpMachine *vm); /* any thread, idempotent */
 void sp_machine_wait(SpMachine *vm);         /* joins every vCPU thread */
 void sp_machine_free(SpMachine *vm);
+/* The host cannot let the guest run on (its memory is lost): CRASHED with
+ * reason, the vCPUs kicked out of the guest.  Any thread, idempotent. */
+void sp_machine_fail(SpMachine *vm, const char *reason);
 
 const char *sp_machine_name(const SpMachine *vm);
 uint64_t sp_machine_id(const SpMachine *vm);

@@ -149,6 +149,15 @@ static void agent_numa_sync(void)
     sp_numa_thread_sync(&seen);
 }
 
+/* The agent's swap thread: a page the guest waits for is lost (after a
+ * crash of samepaged).  The VM ends as crashed, with the reason, which the
+ * supervisor gets as it gets any crash; never zeros in the guest. */
+static void agent_lost(const char *reason, void *opaque)
+{
+    SpVmProc *p = opaque;
+    sp_machine_fail(p->m, reason);
+}
+
 static bool setup_machine(SpVmProc *p, SpProtoMsg *cfgmsg, int *off_fd, GError **error)
 {
     SpProtoReader r = sp_proto_reader(cfgmsg);
@@ -195,6 +204,8 @@ static bool setup_machine(SpVmProc *p, SpProtoMsg *cfgmsg, int *off_fd, GError *
         return false;
     SpAgentVm av = {
         .thread_sync = agent_numa_sync,
+        .lost = agent_lost,
+        .opaque = p,
         .name = p->cfg->name,
         .mem = sp_machine_mem(p->m),
         .kvm_vm_fd = p->cfg->no_share ? -1 : sp_machine_kvm_fd(p->m),
