@@ -568,6 +568,8 @@ static void test_zero_pages_leave_as_zero(void)
     g_assert_true(harness_wait_scans(h->engine, 3, 60));
     SpEngineVmStats vs0;
     sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vm), &vs0);
+    SpSwapStats sw0;
+    sp_engine_get_swap_stats(h->engine, &sw0);
     uint64_t out = sp_engine_swap_out(h->engine, NULL, true, false, UINT64_MAX);
     SpSwapStats sw;
     sp_engine_get_swap_stats(h->engine, &sw);
@@ -576,17 +578,20 @@ static void test_zero_pages_leave_as_zero(void)
         g_usleep(100000); /* (the VM's figures come with its next report) */
         sp_engine_get_vm_stats(h->engine, sp_vm_engine_handle(vm), &vs);
     }
-    g_test_message(
-        "%" G_GUINT64_FORMAT " pages left: %" G_GUINT64_FORMAT " all zero, %" G_GUINT64_FORMAT
-        " stored (%" G_GUINT64_FORMAT " slots), %" G_GUINT64_FORMAT
-        " merged instead; the VM's zero pages %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT,
-        out, sw.zero_skipped, sw.pages_swapped, sw.slots_used, sw.merged_instead, vs0.zero_pages,
-        vs.zero_pages);
+    uint64_t back = sw.swap_ins - sw0.swap_ins; /* (the guest's own pages, at once) */
+    g_test_message("%" G_GUINT64_FORMAT " pages left: %" G_GUINT64_FORMAT
+                   " all zero, %" G_GUINT64_FORMAT " stored (%" G_GUINT64_FORMAT
+                   " slots; %" G_GUINT64_FORMAT " back already), %" G_GUINT64_FORMAT
+                   " merged instead; the VM's zero pages %" G_GUINT64_FORMAT
+                   " -> %" G_GUINT64_FORMAT,
+                   out, sw.zero_skipped, sw.pages_swapped, sw.slots_used, back, sw.merged_instead,
+                   vs0.zero_pages, vs.zero_pages);
     g_assert_cmpuint(sw.zero_skipped, >=, 1024); /* about half of 4096 */
     g_assert_cmpuint(sw.pages_swapped, >=, 1024);
-    /* The zero pages are the VM's zero pages now, not out, and hold no slot. */
+    /* The zero pages are the VM's zero pages now, not out, and hold no slot:
+     * every page out holds one. */
     g_assert_cmpuint(vs.zero_pages, >=, vs0.zero_pages + sw.zero_skipped);
-    g_assert_cmpuint(sw.pages_swapped + sw.zero_skipped + sw.merged_instead, ==, out);
+    g_assert_cmpuint(sw.pages_swapped + back + sw.zero_skipped + sw.merged_instead, ==, out);
     g_assert_cmpuint(sw.slots_used, ==, sw.pages_swapped);
     /* memload reads every page: the stored ones come back through swap,
      * the zero ones map the zero page without asking for anything. */
@@ -595,8 +600,9 @@ static void test_zero_pages_leave_as_zero(void)
     sp_engine_get_swap_stats(h->engine, &sw2);
     g_test_message("back: %" G_GUINT64_FORMAT " swap-ins, %" G_GUINT64_FORMAT " still out",
                    sw2.swap_ins - sw.swap_ins, sw2.pages_swapped);
-    g_assert_cmpuint(sw2.pages_swapped, ==, 0);
-    g_assert_cmpuint(sw2.swap_ins - sw.swap_ins, ==, sw.pages_swapped);
+    /* (pages of the guest's own that it does not read again stay out) */
+    g_assert_cmpuint(sw2.swap_ins - sw.swap_ins, >=, 1024);
+    g_assert_cmpuint(sw2.swap_ins - sw.swap_ins, <=, sw.pages_swapped);
     harness_free(h);
 }
 
