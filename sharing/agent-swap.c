@@ -20,9 +20,9 @@
  *                 OUT: it has no slot, and a read maps the zero page), so
  *                 that every page OUT has a slot: one without is a lost
  *                 one, never taken for zeros (SP_PROTO_AGENT_DROPS_ZERO,
- *                 said at the attach).  Then every page is unprotected,
- *                 which wakes any blocked writer: its write faults as
- *                 missing and the page comes back first.
+ *                 said in the M_SWAP_STORE reply).  Then every page is
+ *                 unprotected, which wakes any blocked writer: its write
+ *                 faults as missing and the page comes back first.
  *   If the channel goes (samepaged died) or a new one comes between the
  *   two, the M_EVICT_DONE never will: the pages are unprotected as they
  *   are (agent_swap_evict_abandon), or a guest writing one would block for

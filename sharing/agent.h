@@ -55,7 +55,7 @@ typedef struct SpAgentVm {
      * come back (samepaged lost its content): the VM must end, with
      * `reason`, before the guest runs on.  NULL: none. */
     void (*lost)(const char *reason, void *opaque);
-    void *opaque;
+    void *opaque; /* lost's */
 } SpAgentVm;
 
 SpAgent *sp_agent_new(const SpAgentVm *vm, GError **error);

@@ -503,15 +503,6 @@ void sh_swap_service_kick(ShSwap *sw)
  * naming a file, samepaged kills itself with SIGKILL at `point` once that
  * file exists and holds the point's name: a crash at the moments that
  * matter (docs/swap.md "After a crash"). */
-uint32_t sh_swap_test_lose(const char *vm)
-{
-    const char *spec = g_getenv("SAMEPAGE_TEST_LOSE_SLOTS"); /* VM:N */
-    const char *colon = spec ? strrchr(spec, ':') : NULL;
-    if (!colon || (size_t)(colon - spec) != strlen(vm) || strncmp(spec, vm, strlen(vm)) != 0)
-        return 0;
-    return (uint32_t)g_ascii_strtoull(colon + 1, NULL, 10);
-}
-
 void sh_swap_test_kill(const char *point)
 {
     static const char *trigger;
@@ -526,6 +517,17 @@ void sh_swap_test_kill(const char *point)
         return;
     g_warning("event=test-kill point=%s (SAMEPAGE_TEST_KILL)", point);
     raise(SIGKILL);
+}
+
+/* Tests: SAMEPAGE_TEST_LOSE_SLOTS=VM:N makes a take-over lose N of VM's
+ * private slots on purpose, as a defect would (swap-adopt.c). */
+uint32_t sh_swap_test_lose(const char *vm)
+{
+    const char *spec = g_getenv("SAMEPAGE_TEST_LOSE_SLOTS"); /* VM:N */
+    const char *colon = spec ? strrchr(spec, ':') : NULL;
+    if (!colon || (size_t)(colon - spec) != strlen(vm) || strncmp(spec, vm, strlen(vm)) != 0)
+        return 0;
+    return (uint32_t)g_ascii_strtoull(colon + 1, NULL, 10);
 }
 
 /* --- the engine's calls (engine-priv.h) --- */
