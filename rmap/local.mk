@@ -8,4 +8,4 @@ librmap_a_SOURCES = \
 	rmap/clone-layout.c rmap/clone-layout.h \
 	rmap/vm-layers.c rmap/vm-layers.h \
 	rmap/swap-store.c rmap/swap-store.h
-librmap_a_CFLAGS = $(AM_CFLAGS) $(LZ4_CFLAGS)
+librmap_a_CFLAGS = $(AM_CFLAGS) $(LZ4_CFLAGS) $(XXHASH_CFLAGS)

@@ -14,11 +14,18 @@
  *
  * Invariants: a slot is FREE (on the free list), CACHE (`where` = the log
  * counter of its entry, tail <= where < head) or FILE (its block in the
- * file).  used = CACHE + FILE slots.
+ * file; in a store with SP_SWAP_STORE_SUMS, `next_free` holds a checksum of
+ * the block as written, set before the slot turns FILE, so that a crash at
+ * any instruction leaves none stale).  used = CACHE + FILE slots.
+ *
+ * A block read back that is not what was written (the file cut short and
+ * written past, a disk's bad block read without an error) fails the read,
+ * as an I/O error does: never other bytes in the guest.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <lz4.h>
+#include <xxhash.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -160,7 +167,7 @@ SpSwapStore *sp_swap_store_new(const char *path, uint64_t file_bytes, uint64_t c
     StoreHdr h = {.magic = STORE_MAGIC,
                   .nslots = nslots,
                   .cache_cap = cache_bytes,
-                  .flags = SP_SWAP_STORE_EXACT};
+                  .flags = SP_SWAP_STORE_EXACT | SP_SWAP_STORE_SUMS};
     g_strlcpy(h.path, path, sizeof(h.path));
     h.st.slots_max = nslots;
     h.st.cache_capacity = cache_bytes;
@@ -263,11 +270,19 @@ void sp_swap_store_foreach_owned(SpSwapStore *s, SpSwapOwnedFn fn, gpointer data
 
 /* --- the file --- */
 
+static uint32_t block_sum(const void *page)
+{
+    return (uint32_t)XXH3_64bits(page, SP_PAGE_SIZE);
+}
+
+/* page into slot's block; its checksum in the slot, which the caller then
+ * turns FILE (lock held). */
 static bool file_write(SpSwapStore *s, uint32_t slot, const void *page)
 {
     if (pwrite(s->file_fd, page, SP_PAGE_SIZE, (off_t)slot * SP_PAGE_SIZE) != SP_PAGE_SIZE)
         return false;
     s->hdr->st.bytes_written += SP_PAGE_SIZE;
+    __atomic_store_n(&s->slots[slot].next_free, block_sum(page), __ATOMIC_SEQ_CST);
     return true;
 }
 
@@ -415,26 +430,44 @@ uint32_t sp_swap_store_put(SpSwapStore *s, const void *page, GError **error)
     return slot;
 }
 
+GQuark sp_swap_store_error_quark(void)
+{
+    return g_quark_from_static_string("sp-swap-store-error-quark");
+}
+
 bool sp_swap_store_get(SpSwapStore *s, uint32_t slot, void *page, GError **error)
 {
     g_mutex_lock(&s->lock);
     StoreHdr *h = s->hdr;
     Slot *sl = slot < h->nslots ? &s->slots[slot] : NULL;
     bool ok = false;
+    const char *why = "it holds nothing";
+    g_autofree char *io = NULL;
     if (sl && sl->state == SLOT_CACHE) {
         Entry *e = entry_at(s, sl->where);
         ok = e->slot == slot && LZ4_decompress_safe((const char *)(e + 1), page, (int)e->clen,
                                                     SP_PAGE_SIZE) == SP_PAGE_SIZE;
+        why = e->slot != slot ? "its compressed copy is another slot's"
+                              : "its compressed copy is corrupt";
     } else if (sl && sl->state == SLOT_FILE) {
-        ok = pread(s->file_fd, page, SP_PAGE_SIZE, (off_t)slot * SP_PAGE_SIZE) == SP_PAGE_SIZE;
+        ssize_t n = pread(s->file_fd, page, SP_PAGE_SIZE, (off_t)slot * SP_PAGE_SIZE);
+        ok = n == SP_PAGE_SIZE &&
+             (!(h->flags & SP_SWAP_STORE_SUMS) || block_sum(page) == sl->next_free);
         if (ok)
             h->st.bytes_read += SP_PAGE_SIZE;
+        else if (n == SP_PAGE_SIZE)
+            why = "the swap file does not hold what was written there (its checksum differs)";
+        else if (n < 0)
+            why = io = g_strdup_printf("the swap file cannot be read: %s", g_strerror(errno));
+        else
+            why = io = g_strdup_printf("only %zd of its 4096 bytes are in the swap file", n);
     }
     if (ok)
         h->st.gets++;
     g_mutex_unlock(&s->lock);
     if (!ok)
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "swap slot %u cannot be read", slot);
+        g_set_error(error, SP_SWAP_STORE_ERROR, SP_SWAP_STORE_ERROR_UNREADABLE,
+                    "swap slot %u cannot be read: %s", slot, why);
     return ok;
 }
 

@@ -62,8 +62,15 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpSwapStore, sp_swap_store_free)
 /* Store a page (4096 bytes); its slot, or SP_SWAP_NO_SLOT with an error
  * (the file is full: the caller stops evicting). */
 uint32_t sp_swap_store_put(SpSwapStore *s, const void *page, GError **error);
-/* Read slot's content into page (4096 bytes); false with an error. */
+/* Read slot's content into page (4096 bytes); false with an error, always
+ * SP_SWAP_STORE_ERROR_UNREADABLE: the swap file's I/O error, a block that
+ * is not what was written (SP_SWAP_STORE_SUMS), a corrupt compressed copy,
+ * a slot that holds nothing.  Not a passing failure: the
+ * content is gone, and whoever maps it cannot go on. */
 bool sp_swap_store_get(SpSwapStore *s, uint32_t slot, void *page, GError **error);
+#define SP_SWAP_STORE_ERROR sp_swap_store_error_quark()
+GQuark sp_swap_store_error_quark(void);
+typedef enum { SP_SWAP_STORE_ERROR_UNREADABLE } SpSwapStoreError;
 void sp_swap_store_drop(SpSwapStore *s, uint32_t slot);
 void sp_swap_store_stats(SpSwapStore *s, SpSwapStoreStats *out);
 /* Write the compressed tier's overflow out now (a batch). */
@@ -105,6 +112,9 @@ static inline uint64_t sp_swap_vm_key(const char *name)
  * over a store that is not clears it in its own (the pages it took over
  * may be out without a slot). */
 #define SP_SWAP_STORE_EXACT 1u
+/* SUMS: every block in the file has a checksum in the slot table, checked
+ * when it is read back (a new store; not one of a samepage before it). */
+#define SP_SWAP_STORE_SUMS 2u
 uint32_t sp_swap_store_flags(SpSwapStore *s);
 void sp_swap_store_clear_flags(SpSwapStore *s, uint32_t flags);
 

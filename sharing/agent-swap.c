@@ -46,8 +46,10 @@
  *   anything else    (an untouched page of a registered chunk, or one
  *                    dropped as zero): the zero page.
  * A page whose content the supervisor lost (SP_PROTO_SWAPANS_LOST: after a
- * crash of samepaged, a slot that did not survive) ends the VM through
- * SpAgentVm.lost before the guest is let go: never zeros in its place.
+ * crash of samepaged, a slot that did not survive or a shared page it could
+ * not write back; a slot the store cannot read) ends the VM through
+ * SpAgentVm.lost, with the supervisor's reason, before the guest is let
+ * go: never zeros in its place.
  * Write-protect faults are the merge protocol's; they are woken there.
  *
  * Locking: the swap thread never takes the agent lock (the agent thread may
@@ -394,6 +396,7 @@ typedef struct SwapAsk {
     uint32_t got;                              /* read-ahead pages sent */
     uint64_t got_gfn[SP_PROTO_SWAP_AHEAD_MAX]; /* theirs */
     uint8_t got_pages[SP_PROTO_SWAP_AHEAD_MAX * SP_PAGE_SIZE];
+    char why[SP_PROTO_SWAP_LOST_WHY_MAX + 1]; /* LOST: why, as the supervisor said it, or "" */
 } SwapAsk;
 
 #define AHEAD_BLOCK 16 /* read-ahead looks in the faulting page's aligned block */
@@ -534,6 +537,12 @@ static bool ask(SpAgent *a, SwapAsk *q, SpProtoSwapAnswer *ans)
             g_warning("event=swap-in-refused vm=%s gfn=%" G_GUINT64_FORMAT " (%.*s)", a->name,
                       q->in.gfn, (m.hdr.flags & SP_PROTO_F_ERROR) ? (int)m.hdr.len : 0,
                       (const char *)m.payload);
+        if (ok && ans->how == SP_PROTO_SWAPANS_LOST) { /* why, if said: printable only */
+            size_t n = MIN(r.left, (size_t)SP_PROTO_SWAP_LOST_WHY_MAX);
+            for (size_t i = 0; i < n; i++)
+                q->why[i] = g_ascii_isprint(r.p[i]) && r.p[i] != '"' ? (char)r.p[i] : '?';
+            q->why[n] = 0;
+        }
         sp_proto_msg_clear(&m);
         if (ok)
             return true;
@@ -563,12 +572,11 @@ static void install(SpAgent *a, uint64_t g, const uint8_t *content)
  * the reason), and only then is the faulting thread let go, onto the zero
  * page: the machine has ended, so a vCPU leaves KVM_RUN before the guest
  * runs again.  Without SpAgentVm.lost it stays blocked. */
-static void lost(SpAgent *a, uint64_t g)
+static void lost(SpAgent *a, uint64_t g, const char *said)
 {
-    g_autofree char *why =
-        g_strdup_printf("guest page %" G_GUINT64_FORMAT " (gfn) was swapped out and its content "
-                        "is lost: samepaged has no slot for it after a restart",
-                        g);
+    g_autofree char *why = g_strdup_printf(
+        "guest page %" G_GUINT64_FORMAT " (gfn) was swapped out and its content is lost: %s", g,
+        *said ? said : "samepaged has no slot for it after a restart");
     g_warning("event=swap-in-lost vm=%s gfn=%" G_GUINT64_FORMAT " (%s)", a->name, g,
               a->lost ? "the VM ends" : "the guest stays blocked");
     if (!a->lost)
@@ -625,7 +633,7 @@ static void resolve(SpAgent *a, uint64_t addr)
     if (!ask(a, &q, &ans))
         return;
     if (ans.how == SP_PROTO_SWAPANS_LOST) {
-        lost(a, g);
+        lost(a, g, q.why);
         return;
     }
     if (ans.how == SP_PROTO_SWAPANS_COPY) {

@@ -322,6 +322,11 @@ void sh_swap_store_handover(SpEngine *eng, SpEngineVm *vm);
 void sh_swap_adopt_space(SpEngine *eng, int fd);
 /* every VM came back (or not): the old stores go. */
 void sh_swap_adopt_done(SpEngine *eng, bool all_attached);
+/* Is page off of the pool or group file with inode ino a hole whose content
+ * a take-over lost?  Nothing may read it then (a read would fill it with
+ * zeros, for every mapper): not indexed, not evicted, its pool offset
+ * never reused.  eng->lock may be held, not swap->lock. */
+bool sh_swap_shared_lost(SpEngine *eng, uint64_t ino, uint64_t off);
 
 /* engine.c: the agent's figures, fresh (a round trip) */
 void sh_vm_refresh_stats(SpEngine *eng, SpEngineVm *vm);

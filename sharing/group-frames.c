@@ -303,9 +303,11 @@ static uint32_t gframe_index_page(SpEngine *eng, ShGroupRec *rec, uint64_t off, 
         return NO_FRAME; /* (a page given back is a hole: reading it would fill it) */
     if (rec->gf[off])
         return (rec->gf[off] - 1) | GF_BIT;
-    if (eng->swap) { /* a page out is a hole: reading it would fill it with zeros */
+    if (eng->swap) { /* a page out, or lost in a take-over, is a hole: reading it
+                      * would fill it with zeros */
         g_mutex_lock(&eng->swap->lock);
-        bool out = sh_swap_layer_is_out(eng->swap, rec->ino, off);
+        bool out = sh_swap_layer_is_out(eng->swap, rec->ino, off) ||
+                   sh_swap_lost_locked(eng->swap, rec->ino, off);
         g_mutex_unlock(&eng->swap->lock);
         if (out)
             return NO_FRAME;

@@ -152,6 +152,12 @@ uint32_t sh_pool_frame_adopt(SpEngine *eng, uint32_t pool, uint32_t off)
         return NO_FRAME;
     if (off < p->fid_of_off->len && g_array_index(p->fid_of_off, uint32_t, off))
         return g_array_index(p->fid_of_off, uint32_t, off) - 1;
+    if (sh_swap_shared_lost(eng, p->ino, off)) { /* a hole: reading it would fill it */
+        g_warning("event=frame-lost-not-indexed pool_inode=%" G_GUINT64_FORMAT " off=%u (out "
+                  "before samepaged restarted and not written back: a VM that touches it ends)",
+                  p->ino, off);
+        return NO_FRAME;
+    }
     XXH64_hash_t h = XXH3_64bits(sp_frame_pool_ptr(&p->fp, off), SP_PAGE_SIZE);
     uint32_t fid = sh_frame_id_new(eng, pool, off, (uint32_t)(h ^ (h >> 32)));
     if (fid != NO_FRAME)
@@ -165,7 +171,7 @@ void sh_pools_release_unused(SpEngine *eng)
         ShPool *p = eng->pools->pdata[i];
         if (!p->adopted)
             continue;
-        uint64_t freed = 0;
+        uint64_t freed = 0, kept_lost = 0;
         g_autoptr(GHashTable) already = g_hash_table_new(g_direct_hash, g_direct_equal);
         for (guint k = 0; k < p->fp.free->len; k++)
             g_hash_table_add(already, GUINT_TO_POINTER(g_array_index(p->fp.free, uint32_t, k)));
@@ -175,6 +181,10 @@ void sh_pools_release_unused(SpEngine *eng)
             uint32_t f = off < p->fid_of_off->len ? g_array_index(p->fid_of_off, uint32_t, off) : 0;
             if (f && g_array_index(eng->frames, ShFrame, f - 1).refs)
                 continue;
+            if (!f && sh_swap_shared_lost(eng, p->ino, off)) {
+                kept_lost++; /* VMs may still map the hole: never another frame's */
+                continue;
+            }
             if (f) { /* adopted, then its last mapper went before the release */
                 uint32_t fid = f - 1;
                 sh_frame_unlink(eng, fid);
@@ -187,7 +197,9 @@ void sh_pools_release_unused(SpEngine *eng)
             freed++;
         }
         p->adopted = false;
-        g_message("event=pool-released-unused frames=%" G_GUINT64_FORMAT, freed);
+        g_message("event=pool-released-unused frames=%" G_GUINT64_FORMAT
+                  " kept_lost=%" G_GUINT64_FORMAT,
+                  freed, kept_lost);
     }
 }
 

@@ -402,9 +402,12 @@ typedef struct SpProtoSwapAnswer {
 } SpProtoSwapAnswer;
 #define SP_PROTO_SWAPANS_COPY 1
 #define SP_PROTO_SWAPANS_WAKE 2 /* the file's page is back: retry the fault */
-/* The page's content is gone (its slot was lost): the VM cannot go on
- * (only to an agent that said SP_PROTO_AGENT_DROPS_ZERO). */
-#define SP_PROTO_SWAPANS_LOST 3
+/* The page's content is gone (its slot was lost, the store cannot read it
+ * back): the VM cannot go on (only to an agent that said
+ * SP_PROTO_AGENT_DROPS_ZERO).  The answer may be followed by why, text of
+ * at most SP_PROTO_SWAP_LOST_WHY_MAX bytes (not NUL-terminated). */
+#define SP_PROTO_SWAPANS_LOST      3
+#define SP_PROTO_SWAP_LOST_WHY_MAX 240
 
 /* --- messages --- */
 

@@ -16,7 +16,14 @@
  *                          the first VM reporting that file is re-attached
  *                          (sh_swap_adopt_space, before the frames are
  *                          indexed from their content); its mappers, which
- *                          fault on a hole, retry and find it;
+ *                          fault on a hole, retry and find it;  one that
+ *                          cannot be written back stays a hole, listed as
+ *                          lost (ShSwap.lost): nothing of samepaged reads
+ *                          it (a read would fill it with zeros, for every
+ *                          mapper: the engine does not index it, the
+ *                          balancer does not look at it, its pool offset
+ *                          is never given to another frame), and a mapper
+ *                          that faults on it is told it is lost;
  *   a private page         copied into the new store under the same gfn,
  *                          then (the VM told to keep the new store: a
  *                          commit) dropped from the old one
@@ -27,7 +34,7 @@
  * ours, to a samepaged after us (agent-swap.c): if we die in the middle of
  * the take-over, the store that holds its pages is not lost with us.
  *
- * A page the VM asks for that has no slot was lost: a VM that drops its
+ * A private page the VM asks for that has no slot was lost: a VM that drops its
  * zero pages itself (SP_PROTO_AGENT_DROPS_ZERO) has none out without a
  * slot, and a content is always stored, with its owner, before the VM
  * drops its page.  If the old store says so too (SP_SWAP_STORE_EXACT: its
@@ -39,8 +46,10 @@
  * (sh_swap_adopt_done), the old stores go; what is left in them was a VM's
  * that did not come back.
  *
- * Locking: the old stores are swap->lock's; these calls hold eng->lock
- * (handover, spaces) or nothing of the engine (pages), and take swap->lock.
+ * Locking: the old stores and the lost pages are swap->lock's; these calls
+ * hold eng->lock (handover, spaces) or nothing of the engine (pages), and
+ * take swap->lock.  ShSwap.nlost is read without it (atomics), so that the
+ * engine's paths pay nothing while no page is lost.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,6 +57,84 @@
 #include <unistd.h>
 
 #include "sharing/swap-priv.h"
+
+/* A shared page lost in a take-over: page off of the file with inode ino. */
+typedef struct ShLostPage {
+    uint64_t ino, off;
+} ShLostPage;
+
+static guint lost_hash(gconstpointer p)
+{
+    const ShLostPage *l = p;
+    return (guint)(l->ino * 0x9E3779B97F4A7C15ULL ^ l->off);
+}
+
+static gboolean lost_equal(gconstpointer a, gconstpointer b)
+{
+    const ShLostPage *x = a, *y = b;
+    return x->ino == y->ino && x->off == y->off;
+}
+
+GHashTable *sh_swap_lost_new(void)
+{
+    return g_hash_table_new_full(lost_hash, lost_equal, g_free, NULL);
+}
+
+bool sh_swap_lost_locked(ShSwap *sw, uint64_t ino, uint64_t off)
+{
+    if (!__atomic_load_n(&sw->nlost, __ATOMIC_ACQUIRE))
+        return false;
+    ShLostPage l = {.ino = ino, .off = off};
+    return g_hash_table_contains(sw->lost, &l);
+}
+
+bool sh_swap_shared_lost(SpEngine *eng, uint64_t ino, uint64_t off)
+{
+    ShSwap *sw = eng->swap;
+    if (!sw || !__atomic_load_n(&sw->nlost, __ATOMIC_ACQUIRE))
+        return false;
+    g_mutex_lock(&sw->lock);
+    bool lost = sh_swap_lost_locked(sw, ino, off);
+    g_mutex_unlock(&sw->lock);
+    return lost;
+}
+
+static void lost_add(ShSwap *sw, uint64_t ino, uint64_t off)
+{
+    ShLostPage *l = g_new(ShLostPage, 1);
+    *l = (ShLostPage){.ino = ino, .off = off};
+    g_hash_table_add(sw->lost, l);
+    __atomic_store_n(&sw->nlost, g_hash_table_size(sw->lost), __ATOMIC_RELEASE);
+}
+
+static gboolean lost_of_file(gpointer key, gpointer value, gpointer ino)
+{
+    (void)value;
+    return ((ShLostPage *)key)->ino == *(uint64_t *)ino;
+}
+
+void sh_swap_lost_forget_file(ShSwap *sw, uint64_t ino)
+{
+    if (!__atomic_load_n(&sw->nlost, __ATOMIC_ACQUIRE))
+        return;
+    g_hash_table_foreach_remove(sw->lost, lost_of_file, &ino);
+    __atomic_store_n(&sw->nlost, g_hash_table_size(sw->lost), __ATOMIC_RELEASE);
+}
+
+/* Tests: SAMEPAGE_TEST_LOSE_SHARED=N makes a take-over lose the first N
+ * frame or layer pages it writes back, as a defect would (lock held). */
+static bool test_lose_shared(uint64_t ino, uint64_t off)
+{
+    static uint32_t lost_so_far;
+    const char *n = g_getenv("SAMEPAGE_TEST_LOSE_SHARED");
+    if (!n || lost_so_far >= g_ascii_strtoull(n, NULL, 10))
+        return false;
+    lost_so_far++;
+    g_warning("event=test-lose-slot shared inode=%" G_GUINT64_FORMAT " page=%" G_GUINT64_FORMAT
+              " (SAMEPAGE_TEST_LOSE_SHARED)",
+              ino, off);
+    return true;
+}
 
 /* One owned slot of an old store. */
 typedef struct OldSlot {
@@ -192,7 +279,7 @@ void sh_swap_adopt_space(SpEngine *eng, int fd)
         return;
     uint64_t ino = fd_ino(fd);
     g_mutex_lock(&sw->lock);
-    int rw = -1;
+    int rw = -1; /* -2: the file cannot be written: every page of it is lost */
     uint64_t back = 0, lost = 0;
     for (guint i = 0; i < sw->old_stores->len; i++) {
         ShOldStore *o = sw->old_stores->pdata[i];
@@ -201,18 +288,18 @@ void sh_swap_adopt_space(SpEngine *eng, int fd)
             if (s->taken || s->o.a != ino ||
                 (s->o.kind != SP_SWAP_OWNER_FRAME && s->o.kind != SP_SWAP_OWNER_LAYER))
                 continue;
-            if (rw < 0) {
-                if ((rw = proc_reopen(fd, O_RDWR)) < 0) {
-                    g_warning("event=swap-adopt-lost inode=%" G_GUINT64_FORMAT " error=\"%s\"", ino,
-                              g_strerror(errno));
-                    g_mutex_unlock(&sw->lock);
-                    return;
-                }
+            if (rw == -1 && (rw = proc_reopen(fd, O_RDWR)) < 0) {
+                g_warning("event=swap-adopt-lost inode=%" G_GUINT64_FORMAT " error=\"%s\"", ino,
+                          g_strerror(errno));
+                rw = -2;
             }
-            if (write_back(o, s, rw, s->o.kind == SP_SWAP_OWNER_FRAME ? "pool" : "layer"))
+            if (rw >= 0 && !test_lose_shared(ino, s->o.b) &&
+                write_back(o, s, rw, s->o.kind == SP_SWAP_OWNER_FRAME ? "pool" : "layer")) {
                 back++;
-            else
+            } else { /* a hole for good: its mappers are told so */
                 lost++;
+                lost_add(sw, ino, s->o.b);
+            }
             s->taken = true;
             o->left--;
             sp_swap_store_drop(o->store, s->slot);
@@ -224,8 +311,9 @@ void sh_swap_adopt_space(SpEngine *eng, int fd)
     if (back || lost)
         g_message("event=swap-adopt-shared inode=%" G_GUINT64_FORMAT " pages=%" G_GUINT64_FORMAT
                   " lost=%" G_GUINT64_FORMAT " (written back into their file: every mapper "
-                  "finds them there)",
-                  ino, back, lost);
+                  "finds them there%s)",
+                  ino, back, lost,
+                  lost ? "; a VM that touches a lost one ends: its content is gone" : "");
 }
 
 void sh_swap_adopt_pages(SpEngine *eng, ShSwapVm *v, SpEngineVm *vm)

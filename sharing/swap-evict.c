@@ -387,10 +387,13 @@ void sh_swap_note_spaces(SpEngine *eng, ShSwap *sw)
         for (guint s = 0; s < sp->len; s++) {
             const ShSpace *space = &g_array_index(sp, ShSpace, s);
             g_array_index(v->space_pool, uint32_t, s) = space->pool;
-            g_array_index(v->space_ino, uint64_t, s) = space->rec ? space->rec->ino : 0;
+            g_array_index(v->space_ino, uint64_t, s) =
+                space->rec ? space->rec->ino
+                : space->pool != NO_SPACE
+                    ? ((ShPool *)g_ptr_array_index(eng->pools, space->pool))->ino
+                    : 0;
         }
     }
-    (void)eng;
 }
 
 uint64_t sh_swap_evict_frames(SpEngine *eng, uint64_t max, SpEngineVm *only)

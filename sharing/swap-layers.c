@@ -101,16 +101,21 @@ bool sh_swap_layer_is_out(ShSwap *sw, uint64_t ino, uint64_t off)
 
 /* One page back into its file (on a fault of faulter's, or NULL); lock
  * held. */
-static bool restore_one(ShSwap *sw, ShLayerFile *lf, uint64_t off, ShSwapVm *faulter)
+static bool restore_one(ShSwap *sw, ShLayerFile *lf, uint64_t off, ShSwapVm *faulter,
+                        GError **error)
 {
     uint32_t slot = lf->slot1[off] - 1;
     uint8_t page[SP_PAGE_SIZE];
     g_autoptr(GError) err = NULL;
     if (!sp_swap_store_get(sw->store, slot, page, &err) ||
         pwrite(lf->fd, page, SP_PAGE_SIZE, (off_t)(off * SP_PAGE_SIZE)) != SP_PAGE_SIZE) {
+        if (!err)
+            g_set_error(&err, G_IO_ERROR, g_io_error_from_errno(errno),
+                        "cannot write the page back into its layer file: %s", g_strerror(errno));
         g_warning("event=swap-in-failed layer=%" G_GUINT64_FORMAT " page=%" G_GUINT64_FORMAT
                   " error=\"%s\"",
-                  lf->ino, off, err ? err->message : g_strerror(errno));
+                  lf->ino, off, err->message);
+        g_propagate_error(error, g_steal_pointer(&err));
         return false;
     }
     sh_swap_count_refault(sw, slot, faulter);
@@ -126,13 +131,14 @@ static bool restore_one(ShSwap *sw, ShLayerFile *lf, uint64_t off, ShSwapVm *fau
     return true;
 }
 
-bool sh_swap_layer_restore(ShSwap *sw, uint64_t ino, uint64_t off, ShSwapVm *faulter)
+bool sh_swap_layer_restore(ShSwap *sw, uint64_t ino, uint64_t off, ShSwapVm *faulter,
+                           GError **error)
 {
     bool ok = true;
     for (guint i = 0; i < sw->layer_files->len; i++) {
         ShLayerFile *lf = sw->layer_files->pdata[i];
         if ((!ino || lf->ino == ino) && off < lf->npages && lf->slot1[off])
-            ok &= restore_one(sw, lf, off, faulter);
+            ok &= restore_one(sw, lf, off, faulter, ok ? error : NULL);
     }
     return ok;
 }
@@ -143,7 +149,7 @@ void sh_swap_layers_restore_all(ShSwap *sw)
         ShLayerFile *lf = sw->layer_files->pdata[i];
         for (uint64_t off = 0; lf->out && off < lf->npages; off++)
             if (lf->slot1[off])
-                restore_one(sw, lf, off, NULL);
+                restore_one(sw, lf, off, NULL, NULL);
     }
 }
 
@@ -168,6 +174,7 @@ bool sh_swap_layer_forget(ShSwap *sw, uint64_t ino, uint64_t off)
 
 void sh_swap_layer_file_drop(ShSwap *sw, uint64_t ino)
 {
+    sh_swap_lost_forget_file(sw, ino);
     ShLayerFile *lf = file_find(sw, ino);
     if (!lf)
         return;
@@ -212,8 +219,9 @@ static void pick_pages(SpEngine *eng, ShSwap *sw, ShGroupRec *rec, ShLayerFile *
         uint64_t bit = 1ULL << (off % 64);
         uint32_t gf = rec->gf[off];
         if (!sp_clone_group_holds(rec->grp, off) || lf->slot1[off] || gf == GF_NOT_INDEXABLE ||
-            sh_grec_gone(rec, off))
-            continue; /* (a page given back: a hole nobody maps, group-giveback.c) */
+            sh_grec_gone(rec, off) || sh_swap_lost_locked(sw, rec->ino, off))
+            continue; /* (a page given back: a hole nobody maps, group-giveback.c; one lost
+                       * in a take-over: a hole its mappers must not read, swap-adopt.c) */
         if (gf && sh_frame(eng, (gf - 1) | GF_BIT)->refs &&
             !sh_swap_mappers_ready(eng, sw, (gf - 1) | GF_BIT, NULL, NULL))
             continue;                   /* merged onto by a VM that cannot be asked */

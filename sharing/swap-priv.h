@@ -63,7 +63,8 @@ typedef struct ShSwapVm {
     uint64_t npages;      /* sh_swap_vm_attach; immutable */
     uint32_t *slot_of;    /* swap-evict.c, service; swap->lock: private pages out (slot + 1) */
     GArray *space_pool;   /* swap-evict.c; swap->lock: by the VM's space id, pool or NO_SPACE */
-    GArray *space_ino;    /* swap-evict.c; swap->lock: by space id, a group file's inode or 0 */
+    GArray *space_ino;    /* swap-evict.c; swap->lock: by space id, its file's inode (a group
+                           * file's, a pool's) or 0 */
     uint64_t limit_pages; /* sp_engine_vm_set_mem_limit; swap->lock: 0 = none */
     uint64_t out;         /* swap-evict.c, service; swap->lock: private pages out */
     uint64_t refaults;    /* service; swap->lock: its faults' contents back within 60 s */
@@ -77,6 +78,10 @@ typedef struct ShSwapVm {
                            * without a slot was all zero */
     bool slots_exact;     /* swap-adopt.c; swap->lock: its old store was taken over and a page
                            * out without a slot is a lost one (SP_PROTO_SWAPANS_LOST) */
+    bool takes_lost;      /* sh_swap_vm_attach; immutable: its VM process takes
+                           * SP_PROTO_SWAPANS_LOST (SP_PROTO_AGENT_DROPS_ZERO): it ends on a
+                           * page whose content is gone (an older one is answered an error,
+                           * and asks again) */
     uint64_t zero_guess;  /* service; swap->lock: pages answered so (the first few logged) */
     bool hup;             /* service; swap->lock: its channel closed (not polled) */
     /* A request waiting at a limit for the balancer (service only): served
@@ -110,6 +115,10 @@ typedef struct ShSwap {
     GHashTable *frames;     /* swap-evict.c, service, frame_dropped; lock: frames out */
     GPtrArray *layer_files; /* swap-layers.c; lock: ShLayerFile * */
     GPtrArray *old_stores;  /* swap-adopt.c; lock: ShOldStore *, until every VM came back */
+    GHashTable *lost;       /* swap-adopt.c; lock: ShLostPage * -> itself: shared pages a
+                             * take-over could not write back (holes their mappers must not
+                             * read: SP_PROTO_SWAPANS_LOST) */
+    uint32_t nlost;         /* atomics: lost's size, looked at without the lock */
     uint64_t *frame_out;    /* by fid, atomics (see Locking) */
     uint32_t frame_out_len; /* words; eng->lock and lock to grow */
     uint64_t *gframe_out;   /* by group frame index: merged onto, its page out (eng->lock) */
@@ -157,8 +166,8 @@ uint32_t sh_swap_test_lose(const char *vm);
 void sh_swap_count_refault(ShSwap *sw, uint32_t slot, ShSwapVm *faulter);
 /* The frame whose (pool, off) is out comes back into its pool, on a fault
  * of `faulter`'s (or NULL); lock held.  false: it could not be read back
- * (logged). */
-bool sh_swap_frame_restore(ShSwap *sw, uint64_t key, ShSwapVm *faulter);
+ * (logged; SP_SWAP_STORE_ERROR_UNREADABLE: its content is gone). */
+bool sh_swap_frame_restore(ShSwap *sw, uint64_t key, ShSwapVm *faulter, GError **error);
 static inline uint64_t sh_swap_frame_key(uint32_t pool, uint32_t off)
 {
     return ((uint64_t)pool << 32) | off;
@@ -169,8 +178,10 @@ static inline uint64_t sh_swap_frame_key(uint32_t pool, uint32_t off)
 uint64_t sh_swap_evict_layers(SpEngine *eng, uint64_t max, SpEngineVm *only);
 /* Page `off` of the file with inode `ino` (0: of every file) comes back
  * into its file, on a fault of `faulter`'s; lock held.  false: it could
- * not be read back (logged). */
-bool sh_swap_layer_restore(ShSwap *sw, uint64_t ino, uint64_t off, ShSwapVm *faulter);
+ * not be read back (logged; the first failure in *error, as
+ * sh_swap_frame_restore's). */
+bool sh_swap_layer_restore(ShSwap *sw, uint64_t ino, uint64_t off, ShSwapVm *faulter,
+                           GError **error);
 void sh_swap_layers_restore_all(ShSwap *sw);                       /* lock held */
 bool sh_swap_layer_is_out(ShSwap *sw, uint64_t ino, uint64_t off); /* lock held */
 /* The group is gone (no member, no merge): its pages' slots are freed. */
@@ -203,6 +214,14 @@ void sh_swap_note_spaces(SpEngine *eng, ShSwap *sw);
  * then on (a commit); eng->lock held. */
 void sh_swap_adopt_pages(SpEngine *eng, ShSwapVm *v, SpEngineVm *vm);
 void sh_swap_old_store_free(ShOldStore *o);
+/* Page off of the pool or group file with inode ino was out before
+ * samepaged restarted and could not be written back: a hole whose content
+ * is lost (lock held). */
+bool sh_swap_lost_locked(ShSwap *sw, uint64_t ino, uint64_t off);
+/* The file with inode ino is gone: its lost pages are forgotten (lock
+ * held; an inode number may come back, for another file). */
+void sh_swap_lost_forget_file(ShSwap *sw, uint64_t ino);
+GHashTable *sh_swap_lost_new(void);
 
 /* swap-evict.c */
 /* eng->lock held: vm registers guest pages gfns (uint64) for missing

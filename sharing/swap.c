@@ -104,7 +104,7 @@ void sh_swap_count_refault(ShSwap *sw, uint32_t slot, ShSwapVm *faulter)
     }
 }
 
-bool sh_swap_frame_restore(ShSwap *sw, uint64_t key, ShSwapVm *faulter)
+bool sh_swap_frame_restore(ShSwap *sw, uint64_t key, ShSwapVm *faulter, GError **error)
 {
     gpointer v;
     if (!g_hash_table_lookup_extended(sw->frames, &key, NULL, &v))
@@ -117,8 +117,12 @@ bool sh_swap_frame_restore(ShSwap *sw, uint64_t key, ShSwapVm *faulter)
     g_autoptr(GError) err = NULL;
     if (fd < 0 || !sp_swap_store_get(sw->store, slot, page, &err) ||
         pwrite(fd, page, SP_PAGE_SIZE, (off_t)off * SP_PAGE_SIZE) != SP_PAGE_SIZE) {
-        g_warning("event=swap-in-failed frame=%u error=\"%s\"", fid,
-                  err ? err->message : g_strerror(errno));
+        if (!err)
+            g_set_error(&err, G_IO_ERROR, g_io_error_from_errno(errno),
+                        "cannot write the frame back into its pool: %s",
+                        fd < 0 ? "no descriptor of the pool" : g_strerror(errno));
+        g_warning("event=swap-in-failed frame=%u error=\"%s\"", fid, err->message);
+        g_propagate_error(error, g_steal_pointer(&err));
         return false;
     }
     sh_swap_count_refault(sw, slot, faulter);
@@ -197,6 +201,24 @@ static bool page_content(ShSwap *sw, ShSwapVm *v, uint64_t gfn, uint8_t *page, G
     return sp_swap_store_get(sw->store, slot, page, error);
 }
 
+/* v's page's content is gone: v is told so, with why (the reason its VM
+ * process ends with: "guest page N (gfn) was swapped out and its content
+ * is lost: <why>").  A VM process that does not take SP_PROTO_SWAPANS_LOST
+ * is answered an error (it asks again). */
+static void reply_lost(ShSwapVm *v, SpProtoMsg *m, const char *why)
+{
+    if (!v->takes_lost) {
+        sp_proto_reply_error(v->chan, &m->hdr, why);
+        return;
+    }
+    uint8_t buf[sizeof(SpProtoSwapAnswer) + SP_PROTO_SWAP_LOST_WHY_MAX];
+    SpProtoSwapAnswer a = {.how = SP_PROTO_SWAPANS_LOST};
+    size_t n = MIN(strlen(why), (size_t)SP_PROTO_SWAP_LOST_WHY_MAX);
+    memcpy(buf, &a, sizeof(a));
+    memcpy(buf + sizeof(a), why, n);
+    sp_proto_reply(v->chan, &m->hdr, buf, (uint32_t)(sizeof(a) + n), NULL, 0, NULL);
+}
+
 /* A PAGE request: the page, and as many of the read-ahead candidates the
  * VM named as are out, readahead allows and the limits have room for.
  * Their slots go once the answer is sent (not before: a VM that is going
@@ -213,8 +235,7 @@ static void serve_page(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, const SpProtoSwap
         g_warning("event=swap-in-lost vm=%s gfn=%" G_GUINT64_FORMAT " (out before samepaged "
                   "restarted, and no slot holds it: the VM is told it is lost)",
                   v->name, in->gfn);
-        SpProtoSwapAnswer lost = {.how = SP_PROTO_SWAPANS_LOST};
-        sp_proto_reply(v->chan, &m->hdr, &lost, sizeof(lost), NULL, 0, NULL);
+        reply_lost(v, m, "samepaged has no slot for it after a restart");
         return;
     }
     if (!v->slot_of[in->gfn] && v->adopted) {
@@ -248,7 +269,14 @@ static void serve_page(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, const SpProtoSwap
     SpProtoSwapAnswer *a = (SpProtoSwapAnswer *)buf;
     *a = (SpProtoSwapAnswer){.how = SP_PROTO_SWAPANS_COPY};
     if (!page_content(sw, v, in->gfn, buf + sizeof(*a), &err)) {
-        sp_proto_reply_error(v->chan, &m->hdr, err->message);
+        /* The store cannot give it back (the swap file's I/O error, a
+         * corrupt compressed copy): asked again, it would fail again, and
+         * the guest wait on it for ever.  Its slot goes with the VM. */
+        g_warning("event=swap-in-unreadable vm=%s gfn=%" G_GUINT64_FORMAT " error=\"%s\" (%s)",
+                  v->name, in->gfn, err->message,
+                  v->takes_lost ? "the VM is told it is lost"
+                                : "an older VM process: it asks again");
+        reply_lost(v, m, err->message);
         return;
     }
     uint64_t sent[SP_PROTO_SWAP_AHEAD_MAX];
@@ -287,8 +315,8 @@ static uint32_t space_pool(ShSwapVm *v, uint32_t space)
     return space < v->space_pool->len ? g_array_index(v->space_pool, uint32_t, space) : NO_SPACE;
 }
 
-/* The inode of the clone group's file that v's space id stands for, or 0
- * (a pool's space). */
+/* The inode of the file (a clone group's, a pool's) that v's space id
+ * stands for, or 0 (not known here). */
 static uint64_t space_ino(ShSwapVm *v, uint32_t space)
 {
     return space < v->space_ino->len ? g_array_index(v->space_ino, uint64_t, space) : 0;
@@ -316,18 +344,39 @@ static void read_ahead_shared(ShSwap *sw, ShSwapVm *v, const SpProtoSwapIn *in, 
             uint64_t key = sh_swap_frame_key(pool, (uint32_t)cand[i]);
             uint64_t gino = space_ino(v, (uint32_t)(cand[i] >> 32));
             if (pool != NO_SPACE && g_hash_table_contains(sw->frames, &key) &&
-                sh_swap_frame_restore(sw, key, NULL))
+                sh_swap_frame_restore(sw, key, NULL, NULL))
                 got++;
             else if (pool == NO_SPACE && gino &&
                      sh_swap_layer_is_out(sw, gino, (uint32_t)cand[i]) &&
-                     sh_swap_layer_restore(sw, gino, (uint32_t)cand[i], NULL))
+                     sh_swap_layer_restore(sw, gino, (uint32_t)cand[i], NULL, NULL))
                 got++; /* a group frame merged onto (swap-layers.c) */
         } else if (sh_swap_layer_is_out(sw, ino, cand[i]) &&
-                   sh_swap_layer_restore(sw, ino, cand[i], NULL)) {
+                   sh_swap_layer_restore(sw, ino, cand[i], NULL, NULL)) {
             got++;
         }
     }
     sw->prefetched += got;
+}
+
+/* Is the shared page a FRAME or LAYER request names a hole a take-over
+ * could not fill (swap-adopt.c)?  Then the VM is told it is lost: retried,
+ * its fault would find the hole again, for ever.  Lock held. */
+static bool shared_lost(ShSwap *sw, ShSwapVm *v, const SpProtoSwapIn *in)
+{
+    if (!__atomic_load_n(&sw->nlost, __ATOMIC_ACQUIRE))
+        return false;
+    uint64_t ino = space_ino(v, in->space), off = in->off; /* a pool's, a group's */
+    if (in->kind == SP_PROTO_SWAPIN_LAYER) {
+        ino = ((uint64_t)in->ino_hi << 32) | in->space;
+        off = in->gfn;
+    }
+    if (!ino || !sh_swap_lost_locked(sw, ino, off))
+        return false;
+    g_warning("event=swap-in-lost vm=%s gfn=%" G_GUINT64_FORMAT " file_inode=%" G_GUINT64_FORMAT
+              " page=%" G_GUINT64_FORMAT " (a shared page out before samepaged restarted that "
+              "could not be written back: the VM is told it is lost)",
+              v->name, in->gfn, ino, off);
+    return true;
 }
 
 /* One request of v's (lock held).  `may_hold`: it may wait at a limit;
@@ -356,23 +405,39 @@ static bool serve(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, bool may_hold)
         serve_page(sw, v, m, &in, &r);
         return false;
     }
+    if ((in.kind == SP_PROTO_SWAPIN_FRAME || in.kind == SP_PROTO_SWAPIN_LAYER) &&
+        shared_lost(sw, v, &in)) {
+        reply_lost(v, m,
+                   "the shared page it maps could not be written back after samepaged "
+                   "restarted");
+        return false;
+    }
+    g_autoptr(GError) err = NULL;
+    bool back = true;
     if (in.kind == SP_PROTO_SWAPIN_FRAME) {
         uint32_t pool = space_pool(v, in.space);
         uint64_t gino = space_ino(v, in.space);
-        if (pool != NO_SPACE && !sh_swap_frame_restore(sw, sh_swap_frame_key(pool, in.off), v)) {
-            sp_proto_reply_error(v->chan, &m->hdr, "the frame could not be read back");
-            return false;
-        }
+        if (pool != NO_SPACE)
+            back = sh_swap_frame_restore(sw, sh_swap_frame_key(pool, in.off), v, &err);
         /* A group frame merged onto: its page comes back into the group's
          * file, for the family and every VM merged onto it. */
-        if (pool == NO_SPACE && gino && !sh_swap_layer_restore(sw, gino, in.off, v)) {
-            sp_proto_reply_error(v->chan, &m->hdr, "the group frame could not be read back");
-            return false;
-        }
+        else if (gino)
+            back = sh_swap_layer_restore(sw, gino, in.off, v, &err);
     }
     uint64_t ino = ((uint64_t)in.ino_hi << 32) | in.space;
-    if (in.kind == SP_PROTO_SWAPIN_LAYER && !sh_swap_layer_restore(sw, ino, in.gfn, v)) {
-        sp_proto_reply_error(v->chan, &m->hdr, "the clone-layer page could not be read back");
+    if (in.kind == SP_PROTO_SWAPIN_LAYER)
+        back = sh_swap_layer_restore(sw, ino, in.gfn, v, &err);
+    if (!back && g_error_matches(err, SP_SWAP_STORE_ERROR, SP_SWAP_STORE_ERROR_UNREADABLE)) {
+        /* Its content is gone, for every VM that maps it: each that
+         * touches it ends (its slot goes with the last of them). */
+        g_warning("event=swap-in-unreadable vm=%s gfn=%" G_GUINT64_FORMAT " shared=yes "
+                  "error=\"%s\"",
+                  v->name, in.gfn, err->message);
+        reply_lost(v, m, err->message);
+        return false;
+    }
+    if (!back) { /* (it could not be written into its file: asked again) */
+        sp_proto_reply_error(v->chan, &m->hdr, err ? err->message : "it could not be read back");
         return false;
     }
     if (in.kind == SP_PROTO_SWAPIN_FRAME || (in.kind == SP_PROTO_SWAPIN_LAYER && ino))
@@ -582,9 +647,12 @@ void sh_swap_vm_attach(SpEngine *eng, SpEngineVm *vm)
     v->space_pool = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     v->space_ino = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     sh_swap_store_handover(eng, vm); /* (done already at a re-attach) */
+    v->takes_lost = vm->drops_zero;  /* (its M_SWAP_STORE reply said so) */
     sh_swap_adopt_pages(eng, v, vm);
     g_mutex_lock(&sw->lock);
     g_ptr_array_add(sw->vms, v);
+    if (__atomic_load_n(&sw->nlost, __ATOMIC_ACQUIRE))
+        sh_swap_note_spaces(eng, sw); /* its faults on a lost page are told so (serve) */
     g_mutex_unlock(&sw->lock);
     sh_swap_service_kick(sw);
 }
@@ -604,7 +672,7 @@ void sh_swap_vm_detach(SpEngine *eng, SpEngineVm *vm, bool keep_running)
             uint32_t fid = vm->fid_of[g];
             if (fid != NO_FRAME && !sh_is_gframe(fid) && sh_swap_frame_is_out(eng, fid)) {
                 ShFrame *f = sh_frame(eng, fid);
-                sh_swap_frame_restore(sw, sh_swap_frame_key(f->pool, f->off), NULL);
+                sh_swap_frame_restore(sw, sh_swap_frame_key(f->pool, f->off), NULL, NULL);
             }
         }
         /* Clone-layer pages: all of them (whichever files it maps; this
@@ -673,6 +741,7 @@ void sh_swap_free(SpEngine *eng)
     for (guint i = 0; i < sw->old_stores->len; i++)
         sh_swap_old_store_free(sw->old_stores->pdata[i]);
     g_ptr_array_free(sw->old_stores, TRUE);
+    g_hash_table_destroy(sw->lost);
     g_free(sw->frame_out);
     g_free(sw->gframe_out);
     g_free(sw->frame_back);
@@ -709,6 +778,7 @@ bool sp_engine_enable_swap(SpEngine *eng, const SpSwapConfig *cfg, GError **erro
     sw->frames = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, g_free);
     sw->layer_files = g_ptr_array_new();
     sw->old_stores = g_ptr_array_new();
+    sw->lost = sh_swap_lost_new();
     sw->wake_fd = wfd;
     sw->host_limit_pages = cfg->host_limit / SP_PAGE_SIZE;
     sw->cache_pages_charge = cfg->cache_bytes / SP_PAGE_SIZE;

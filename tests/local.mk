@@ -55,20 +55,20 @@ tests_test_rmap_LDADD = libharness.a $(TEST_LDADD)
 
 # Command-line behaviour with real VMs: `samepage run` (errors, --clone).
 TESTS += tests/cli-errors.sh tests/clone-cli.sh tests/clone-run-status.sh tests/swap-overcommit.sh \
-	tests/swap-full.sh tests/numa-placement.sh tests/advisor.sh tests/run-suspend.sh \
+	tests/swap-full.sh tests/swap-unreadable.sh tests/numa-placement.sh tests/advisor.sh tests/run-suspend.sh \
 	tests/run-stop-kill.sh
 EXTRA_DIST += tests/cli-errors.sh tests/clone-cli.sh tests/clone-run-status.sh tests/swap-overcommit.sh \
-	tests/swap-full.sh tests/numa-placement.sh tests/advisor.sh tests/run-suspend.sh \
+	tests/swap-full.sh tests/swap-unreadable.sh tests/numa-placement.sh tests/advisor.sh tests/run-suspend.sh \
 	tests/run-stop-kill.sh
 
 # samepaged with real VMs: the `samepage` client commands, and Debian's
 # virsh, python3-libvirt and prometheus-libvirt-exporter.
 TESTS += tests/cli-daemon.sh tests/daemon/clone.sh
 EXTRA_DIST += tests/cli-daemon.sh tests/daemon/clone.sh
-TESTS += tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/restart-swap.sh tests/daemon/restart-swap-twice.sh tests/daemon/restart-swap-lost.sh tests/daemon/memtune.sh tests/daemon/numatune.sh tests/daemon/exporter.sh \
+TESTS += tests/daemon/virsh.sh tests/daemon/restart.sh tests/daemon/restart-swap.sh tests/daemon/restart-swap-twice.sh tests/daemon/restart-swap-lost.sh tests/daemon/restart-swap-lost-frame.sh tests/daemon/memtune.sh tests/daemon/numatune.sh tests/daemon/exporter.sh \
 	tests/daemon/python-libvirt.py tests/daemon/merge-nodes.sh
 EXTRA_DIST += tests/daemon/common.sh tests/daemon/virsh.sh tests/daemon/restart.sh \
-	tests/daemon/restart-swap.sh tests/daemon/restart-swap-twice.sh tests/daemon/restart-swap-lost.sh tests/daemon/memtune.sh tests/daemon/numatune.sh \
+	tests/daemon/restart-swap.sh tests/daemon/restart-swap-twice.sh tests/daemon/restart-swap-lost.sh tests/daemon/restart-swap-lost-frame.sh tests/daemon/memtune.sh tests/daemon/numatune.sh \
 	tests/daemon/exporter.sh tests/daemon/python-libvirt.py tests/daemon/merge-nodes.sh
 # Tests that measure against the clock or a limit run alone, one after the
 # other, once every other native test is done (the emulated-host tier,

@@ -156,7 +156,8 @@ static int path_fd(int fd)
  * of the store kept (as a VM process keeps them); a new store at the same
  * path replaces the file; the old one, taken over from the descriptors,
  * still gives every content back with its owner, and a dropped slot has
- * none; its flags (SP_SWAP_STORE_EXACT, cleared there) are those it had. */
+ * none (the blocks in the file checked against the sums its table kept);
+ * its flags (SP_SWAP_STORE_EXACT, cleared there) are those it had. */
 static void test_adopt(void)
 {
     g_autofree char *dir = NULL;
@@ -173,9 +174,9 @@ static void test_adopt(void)
         sp_swap_store_set_owner(s, slot[i], &o);
     }
     sp_swap_store_drop(s, slot[7]);
-    /* A new store is EXACT (every page out has a slot); what a samepaged
-     * clears there stays cleared for the one that takes it over. */
-    g_assert_cmphex(sp_swap_store_flags(s), ==, SP_SWAP_STORE_EXACT);
+    /* A new store is EXACT (every page out has a slot) and keeps SUMS; what
+     * a samepaged clears there stays cleared for the one that takes it over. */
+    g_assert_cmphex(sp_swap_store_flags(s), ==, SP_SWAP_STORE_EXACT | SP_SWAP_STORE_SUMS);
     sp_swap_store_clear_flags(s, SP_SWAP_STORE_EXACT);
     int m, c, f, fds[3];
     sp_swap_store_fds(s, &m, &c, &f);
@@ -186,8 +187,8 @@ static void test_adopt(void)
     g_assert_no_error(err);
     SpSwapStore *old = sp_swap_store_adopt(fds[0], fds[1], fds[2], &err);
     g_assert_no_error(err);
-    g_assert_cmphex(sp_swap_store_flags(old), ==, 0);
-    g_assert_cmphex(sp_swap_store_flags(fresh), ==, SP_SWAP_STORE_EXACT);
+    g_assert_cmphex(sp_swap_store_flags(old), ==, SP_SWAP_STORE_SUMS);
+    g_assert_cmphex(sp_swap_store_flags(fresh), ==, SP_SWAP_STORE_EXACT | SP_SWAP_STORE_SUMS);
     g_autoptr(GArray) owned = g_array_new(FALSE, FALSE, sizeof(SpSwapOwner));
     sp_swap_store_foreach_owned(old, count_owned, owned);
     g_assert_cmpuint(owned->len, ==, N - 1);
@@ -286,10 +287,53 @@ static void test_crash_anywhere(void)
     g_test_message("%" G_GUINT64_FORMAT " owned slots read back after %d kills", checked, ROUNDS);
 }
 
+/* A slot the store cannot read back says why, as
+ * SP_SWAP_STORE_ERROR_UNREADABLE (what ends the VM that faults on it,
+ * sharing/swap.c): a block that reads back as other bytes without an error
+ * (zeros: a file cut short, then written past), a swap file cut short, a
+ * slot that holds nothing. */
+static void test_unreadable(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = g_dir_make_tmp("sp-store-XXXXXX", &err);
+    g_assert_no_error(err);
+    g_autofree char *path = g_build_filename(dir, "swap", NULL);
+    SpSwapStore *s = sp_swap_store_new(path, 64ull << 20, 0, &err); /* no tier: the file */
+    g_assert_no_error(err);
+    uint8_t page[SP_PAGE_SIZE], back[SP_PAGE_SIZE];
+    fill(page, 7, false);
+    uint32_t slot = sp_swap_store_put(s, page, &err);
+    g_assert_no_error(err);
+    g_assert_true(sp_swap_store_get(s, slot, back, &err));
+    g_assert_cmpmem(back, SP_PAGE_SIZE, page, SP_PAGE_SIZE);
+    g_assert_true(sp_swap_store_flags(s) & SP_SWAP_STORE_SUMS);
+    static const uint8_t zeros[SP_PAGE_SIZE];
+    int fd = open(path, O_WRONLY);
+    g_assert_cmpint(pwrite(fd, zeros, SP_PAGE_SIZE, (off_t)slot * SP_PAGE_SIZE), ==, SP_PAGE_SIZE);
+    close(fd);
+    g_assert_false(sp_swap_store_get(s, slot, back, &err));
+    g_assert_error(err, SP_SWAP_STORE_ERROR, SP_SWAP_STORE_ERROR_UNREADABLE);
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, "does not hold what was written there"));
+    g_clear_error(&err);
+    g_assert_cmpint(truncate(path, 0), ==, 0);
+    g_assert_false(sp_swap_store_get(s, slot, back, &err));
+    g_assert_error(err, SP_SWAP_STORE_ERROR, SP_SWAP_STORE_ERROR_UNREADABLE);
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, "only 0 of its 4096 bytes are in the swap file"));
+    g_clear_error(&err);
+    sp_swap_store_drop(s, slot);
+    g_assert_false(sp_swap_store_get(s, slot, back, &err));
+    g_assert_error(err, SP_SWAP_STORE_ERROR, SP_SWAP_STORE_ERROR_UNREADABLE);
+    g_assert_nonnull(strstr(err->message, "holds nothing"));
+    remove_store(s, dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/swap-store/tier-wraps", test_tier_wraps);
+    g_test_add_func("/swap-store/unreadable", test_unreadable);
     g_test_add_func("/swap-store/memory-follows-use", test_memory_follows_use);
     g_test_add_func("/swap-store/adopt", test_adopt);
     g_test_add_func("/swap-store/crash-anywhere", test_crash_anywhere);

@@ -16,13 +16,19 @@
 # (restart-swap-lost.sh) the last one loses N of s1's slots on purpose, as
 # a defect would: s1 must end, crashed, with a reason, when its guest reads
 # one of those pages - never read zeros in their place - while s2 and
-# samepaged go on.  TAP.
+# samepaged go on.  With LOSE_SHARED=N (restart-swap-lost-frame.sh) it
+# cannot write back up to N of the shared frames that were out: each stays
+# a hole nothing of samepaged reads (a read would fill it with zeros, for
+# every mapper), and every VM whose guest reaches one ends, crashed, with a
+# reason - none reads zeros, none hangs on it - while samepaged goes on.
+# TAP.
 set -u
 . "$(dirname "$0")/common.sh"
 ADOPT_KILLS=${ADOPT_KILLS:-}
 KILL_POINT=${KILL_POINT:-evict}
 LOSE=${LOSE:-0}
-echo "1..$((8 + $(echo $ADOPT_KILLS | wc -w) + (LOSE > 0)))"
+LOSE_SHARED=${LOSE_SHARED:-0}
+echo "1..$((8 + $(echo $ADOPT_KILLS | wc -w) + (LOSE > 0 || LOSE_SHARED > 0)))"
 # The crash comes where it hurts most: between an eviction's M_EVICT and
 # its M_EVICT_DONE, while a VM process holds the pages it copied for
 # samepaged write-protected (a test hook: samepaged kills itself there
@@ -109,19 +115,24 @@ done
 # every page) go at the emulated host's pace too.
 # Started without swap options: the marker the crashed one left turns swap on.
 [ "$LOSE" -gt 0 ] && export SAMEPAGE_TEST_LOSE_SLOTS="s1:$LOSE"
+[ "$LOSE_SHARED" -gt 0 ] && export SAMEPAGE_TEST_LOSE_SHARED="$LOSE_SHARED"
 from=$(($(wc -l <"$T/daemon.log") + 1)) # this samepaged's lines
 spd_start
-unset SAMEPAGE_TEST_LOSE_SLOTS
+unset SAMEPAGE_TEST_LOSE_SLOTS SAMEPAGE_TEST_LOSE_SHARED
+lossy=$((LOSE + LOSE_SHARED))
 i=0
 reattached() { tail -n "+$from" "$T/daemon.log" | grep -c "event=reattached domain=$1 "; }
 while { [ "$(reattached s1)" = 0 ] || [ "$(reattached s2)" = 0 ] ||
     [ "$(V list 2>/dev/null | grep -c ' running')" -lt 2 ]; } && [ $i -lt 100 ]; do
-    # (with LOSE, s1 may have reached a lost page and ended already)
-    [ "$LOSE" -gt 0 ] && [ "$(reattached s1)" != 0 ] && [ "$(reattached s2)" != 0 ] && break
+    # (with LOSE, s1 may have reached a lost page and ended already; with
+    # LOSE_SHARED, either or both)
+    [ "$lossy" -gt 0 ] && [ "$(reattached s1)" != 0 ] && [ "$(reattached s2)" != 0 ] && break
     sleep 0.2
     i=$((i + 1))
 done
-[ "$LOSE" -gt 0 ] && n_run=1 || n_run=2
+n_run=2
+[ "$LOSE" -gt 0 ] && n_run=1
+[ "$LOSE_SHARED" -gt 0 ] && n_run=0
 check "a new samepaged, started without --swap, turns swap on (the crashed one's marker) and re-attaches to both" \
     sh -c "[ $(reattached s1) -ge 1 ] && [ $(reattached s2) -ge 1 ] && [ \$(virsh -c '$URI' list | grep -c ' running') -ge $n_run ] && grep -q 'event=swap-on-for-takeover' '$T/daemon.log'"
 # (a live limit the re-attach brought back with the VMs: lifted)
@@ -133,14 +144,57 @@ while ! grep -q 'event=swap-adopt-done' "$T/daemon.log" && [ $i -lt 100 ]; do sl
 shared=$(sed -n 's/.*event=swap-adopt-shared .* pages=\([0-9]*\).*/\1/p' "$T/daemon.log" | awk '{s += $1} END {print s + 0}')
 priv=$(sed -n 's/.*event=swap-adopt-pages .* pages=\([0-9]*\).*/\1/p' "$T/daemon.log" | awk '{s += $1} END {print s + 0}')
 # (LOSE is about private pages: whether frames were still out at the kill
-# does not matter there, and under emulation they may all be back by then)
+# does not matter there, and under emulation they may all be back by then;
+# with LOSE_SHARED the frames out may all be among those lost)
+tshared=$(grep -c 'event=test-lose-slot shared ' "$T/daemon.log")
 check "the old swap store is taken over: $shared shared pages written back into their files, $priv private pages moved into the new store" \
-    sh -c "grep -q 'event=swap-adopt store_inode' '$T/daemon.log' && [ $shared -gt 0 -o $LOSE -gt 0 ] && [ $priv -gt 0 ]"
+    sh -c "grep -q 'event=swap-adopt store_inode' '$T/daemon.log' && [ $((shared + tshared)) -gt 0 -o $LOSE -gt 0 ] && [ $priv -gt 0 ]"
 lost=$(grep -c 'swap-adopt-lost\|swap-adopt-failed' "$T/daemon.log")
 tlost=$(grep -c 'event=test-lose-slot vm=s1 ' "$T/daemon.log")
-check "nothing of it lost ($lost lost or failed; $tlost of s1's slots lost on purpose, of $LOSE)" \
-    sh -c "[ '$lost' = 0 ] && [ '$tlost' = '$LOSE' ]"
+# (LOSE_SHARED: as many as were out, up to N; the kill point has one out)
+check "nothing of it lost ($lost lost or failed; $tlost of s1's slots and $tshared shared pages lost on purpose, of $LOSE and $LOSE_SHARED)" \
+    sh -c "[ '$lost' = 0 ] && [ '$tlost' = '$LOSE' ] && [ $tshared -le $LOSE_SHARED ] && { [ $LOSE_SHARED = 0 ] || [ $tshared -ge 1 ]; }"
 grep 'swap-adopt' "$T/daemon.log" | head -n 8 | sed 's/^/#   log: /'
+
+if [ "$LOSE_SHARED" -gt 0 ]; then
+    # Every guest reads every page every round: those that map a lost frame
+    # reach it and end; one that maps none (if any) verifies on.
+    ended() { grep -q "event=crashed domain=$1 " "$T/daemon.log"; }
+    end=$(($(date +%s) + 120 * SLOW))
+    while ! { ended s1 || ended s2; } && [ "$(date +%s)" -lt $end ]; do sleep 1; done
+    # Then each ends too or verifies two more rounds.
+    end=$(($(date +%s) + 90 * SLOW))
+    while { { ! ended s1 && [ "$(rounds s1)" -lt $((r1 + 2)) ] 2>/dev/null; } ||
+        { ! ended s2 && [ "$(rounds s2)" -lt $((r2 + 2)) ] 2>/dev/null; }; } &&
+        [ "$(date +%s)" -lt $end ]; do
+        sleep 1
+    done
+    told=$(grep -c 'event=swap-in-lost vm=s[12] .*file_inode=' "$T/daemon.log")
+    nend=$(grep -c 'event=crashed domain=s[12] ' "$T/daemon.log")
+    nwhy=$(grep 'event=crashed domain=s[12] ' "$T/daemon.log" | grep -c 'content is lost')
+    why=$(sed -n 's/.*event=crashed domain=\(s[12]\) .*reason="\(.*\)".*/\1: \2/p' "$T/daemon.log" | head -n 1)
+    check "the VMs whose guests reached a lost frame end crashed ($nend, $nwhy with the reason; '$why'; samepaged said $told faults hit a lost page)" \
+        sh -c "[ $nend -ge 1 ] && [ $nwhy = $nend ] && [ $told -ge 1 ]"
+    zi=$(grep -c 'swap-in-zero-unslotted' "$T/daemon.log")
+    bad=$(grep -h -c 'INTEGRITY' "$T"/state/console/*.log 2>/dev/null | awk '{s += $1} END {print s + 0}')
+    on=yes
+    for vm in s1 s2; do
+        ended $vm && continue
+        r0=$r1
+        [ $vm = s2 ] && r0=$r2
+        [ "$(rounds $vm)" -ge $((r0 + 2)) ] 2>/dev/null && [ "$(errors $vm)" = 0 ] || on="no ($vm)"
+    done
+    check "no guest reported an integrity error ($bad), no page was answered as zero ($zi), a VM that did not end verifies on with zero errors ($on), samepaged runs on" \
+        sh -c "[ $bad = 0 ] && [ $zi = 0 ] && [ '$on' = yes ] && kill -0 $SPD_PID"
+    noidx=$(grep -c 'event=frame-lost-not-indexed' "$T/daemon.log")
+    check "samepaged read no lost frame: the mappings of one ($noidx) were left out of its index (reading the hole would have filled it with zeros)" \
+        [ "$noidx" -ge 1 ]
+    if [ "$told" = 0 ] || [ "$nend" = 0 ] || [ "$on" != yes ]; then
+        grep -h 'swap\|warn\|crashed\|lost' "$T/daemon.log" | tail -n 25 | sed 's/^/#   log: /'
+    fi
+    spd_stop
+    exit 0
+fi
 
 if [ "$LOSE" -gt 0 ]; then
     # s1's guest reads every page every round: it reaches a lost one.
