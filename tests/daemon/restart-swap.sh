@@ -169,7 +169,7 @@ if [ "$LOSE_SHARED" -gt 0 ]; then
     # Then each ends too or verifies two more rounds.  (A reading that
     # fails - domstats of a VM that is ending - counts as behind, not as
     # done: under ASan this wait once ended 20 s after the re-attach.)
-    behind() { n=$(rounds "$1"); ! ended "$1" && ! [ "${n:-0}" -ge "$2" ] 2>/dev/null; }
+    behind() { rd=$(rounds "$1"); ! ended "$1" && ! [ "${rd:-0}" -ge "$2" ] 2>/dev/null; }
     end=$(($(date +%s) + 90 * SLOW))
     while { behind s1 $((r1 + 2)) || behind s2 $((r2 + 2)); } && [ "$(date +%s)" -lt $end ]; do
         sleep 1
@@ -213,7 +213,7 @@ if [ "$LOSE" -gt 0 ]; then
     zi=$(grep -c 'swap-in-zero-unslotted' "$T/daemon.log")
     bad1=$(grep -h -c 'INTEGRITY' "$T"/state/console/s1*.log 2>/dev/null | awk '{s += $1} END {print s + 0}')
     end=$(($(date +%s) + 90 * SLOW))
-    while n=$(rounds s2) && ! [ "${n:-0}" -ge $((r2 + 2)) ] 2>/dev/null && [ "$(date +%s)" -lt $end ]; do sleep 1; done
+    while rd=$(rounds s2) && ! [ "${rd:-0}" -ge $((r2 + 2)) ] 2>/dev/null && [ "$(date +%s)" -lt $end ]; do sleep 1; done
     e=$(errors s2)
     check "s2 verifies on (rounds $r2 -> $(rounds s2)) with zero integrity errors (${e:-?}), s1 reported none ($bad1), no page was answered as zero ($zi), samepaged runs on" \
         sh -c "[ '$(rounds s2)' -ge $((r2 + 2)) ] && [ '${e:-1}' = 0 ] && [ $bad1 = 0 ] && [ $zi = 0 ] && kill -0 $SPD_PID && [ \$(virsh -c '$URI' list | grep -c ' running') = 1 ]"
@@ -230,8 +230,8 @@ fi
 # Every round reads every page: two more rounds each (the first may have
 # begun before the kill) read back all that was out at it.
 end=$(($(date +%s) + 90 * SLOW))
-while { n1=$(rounds s1); n2=$(rounds s2); ! [ "${n1:-0}" -ge $((r1 + 2)) ] 2>/dev/null ||
-    ! [ "${n2:-0}" -ge $((r2 + 2)) ] 2>/dev/null; } &&
+while { rd1=$(rounds s1); rd2=$(rounds s2); ! [ "${rd1:-0}" -ge $((r1 + 2)) ] 2>/dev/null ||
+    ! [ "${rd2:-0}" -ge $((r2 + 2)) ] 2>/dev/null; } &&
     [ "$(date +%s)" -lt $end ]; do
     sleep 1
 done
