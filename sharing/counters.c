@@ -270,8 +270,10 @@ unsigned sh_counters_recount(SpEngine *eng)
     }
     uint64_t in_use = 0;
     for (guint i = 0; i < eng->pools->len; i++)
-        if (!pool_adopted(eng, i))
+        if (!pool_adopted(eng, i)) {
             in_use += ((ShPool *)eng->pools->pdata[i])->fp.in_use;
+            in_pool += ((ShPool *)eng->pools->pdata[i])->kept_lost; /* holes: no frame */
+        }
     bad += recount_check("pool_frames", "engine", in_pool, in_use);
     return bad;
 }

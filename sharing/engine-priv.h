@@ -86,6 +86,8 @@ typedef struct ShPool {
                          * the index does not track (not re-attached yet, or let go by
                          * sp_engine_forget) may map its frames, so one without
                          * references stays */
+    uint64_t kept_lost; /* release_unused; eng->lock: offsets in use without a frame: holes a
+                         * take-over could not fill, which VMs may map (swap-adopt.c) */
 } ShPool;
 
 typedef struct ShGroupRec {

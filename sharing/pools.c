@@ -197,6 +197,7 @@ void sh_pools_release_unused(SpEngine *eng)
             freed++;
         }
         p->adopted = false;
+        p->kept_lost = kept_lost;
         g_message("event=pool-released-unused frames=%" G_GUINT64_FORMAT
                   " kept_lost=%" G_GUINT64_FORMAT,
                   freed, kept_lost);
