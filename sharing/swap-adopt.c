@@ -34,9 +34,9 @@
  * ours, to a samepaged after us (agent-swap.c): if we die in the middle of
  * the take-over, the store that holds its pages is not lost with us.
  *
- * A private page the VM asks for that has no slot was lost: a VM that drops its
- * zero pages itself (SP_PROTO_AGENT_DROPS_ZERO) has none out without a
- * slot, and a content is always stored, with its owner, before the VM
+ * A private page the VM asks for that has no slot was lost: a VM that
+ * drops its zero pages itself (SP_PROTO_AGENT_DROPS_ZERO) has none out
+ * without a slot, and a content is always stored, with its owner, before the VM
  * drops its page.  If the old store says so too (SP_SWAP_STORE_EXACT: its
  * samepaged evicted that way), or a slot could not be moved, the VM is told
  * the page is lost (SP_PROTO_SWAPANS_LOST: it ends, crashed; never zeros in

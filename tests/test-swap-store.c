@@ -33,15 +33,22 @@ static void fill(uint8_t *p, uint64_t n, bool compressible)
     }
 }
 
-static SpSwapStore *new_store(char **dir)
+/* A store of 64 MiB with a compressed tier of `tier` bytes (0: none) in a
+ * new temporary directory *dir, its file *dir/swap. */
+static SpSwapStore *new_store_tier(char **dir, uint64_t tier)
 {
     g_autoptr(GError) err = NULL;
     *dir = g_dir_make_tmp("sp-store-XXXXXX", &err);
     g_assert_no_error(err);
     g_autofree char *path = g_build_filename(*dir, "swap", NULL);
-    SpSwapStore *s = sp_swap_store_new(path, 64ull << 20, TIER, &err);
+    SpSwapStore *s = sp_swap_store_new(path, 64ull << 20, tier, &err);
     g_assert_no_error(err);
     return s;
+}
+
+static SpSwapStore *new_store(char **dir)
+{
+    return new_store_tier(dir, TIER);
 }
 
 static void remove_store(SpSwapStore *s, char *dir)
@@ -295,11 +302,9 @@ static void test_crash_anywhere(void)
 static void test_unreadable(void)
 {
     g_autoptr(GError) err = NULL;
-    g_autofree char *dir = g_dir_make_tmp("sp-store-XXXXXX", &err);
-    g_assert_no_error(err);
+    g_autofree char *dir = NULL;
+    SpSwapStore *s = new_store_tier(&dir, 0); /* no tier: the file */
     g_autofree char *path = g_build_filename(dir, "swap", NULL);
-    SpSwapStore *s = sp_swap_store_new(path, 64ull << 20, 0, &err); /* no tier: the file */
-    g_assert_no_error(err);
     uint8_t page[SP_PAGE_SIZE], back[SP_PAGE_SIZE];
     fill(page, 7, false);
     uint32_t slot = sp_swap_store_put(s, page, &err);
