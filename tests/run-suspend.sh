@@ -59,7 +59,7 @@ else
 fi
 kill -USR2 $pid
 i=0
-while [ "$(vfield a rounds)" -le "${ra:-0}" ] 2>/dev/null && [ $i -lt $((20 * SLOW)) ]; do sleep 1; i=$((i + 1)); done
+while below "$(vfield a rounds)" $((${ra:-0} + 1)) && [ $i -lt $((20 * SLOW)) ]; do sleep 1; i=$((i + 1)); done
 sleep $((2 * SLOW))
 ra3=$(vfield a rounds) rb3=$(vfield b rounds) sa=$(vfield a state)
 if grep -q '^samepage: resumed 2 VMs (SIGUSR2)$' "$T/out" && [ "$sa" = running ] &&

@@ -20,6 +20,12 @@ TAP_DIAG=${TAP_DIAG:-}
 SLOW=1
 [ -n "${SAMEPAGE_IN_EMUHOST:-}" ] && SLOW=4
 
+# below VALUE N: VALUE is not a number at or above N.  For waits on a
+# reading: one that failed (empty, an error text) counts as below, so the
+# wait goes on, where `[ "$(reading)" -lt N ] 2>/dev/null` ended it at once
+# and the check after it failed on a moment's error.
+below() { ! [ "${1:-x}" -ge "$2" ] 2>/dev/null; }
+
 ok() {
     n=$((n + 1))
     echo "ok $n - $*"

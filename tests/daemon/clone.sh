@@ -18,7 +18,7 @@ print(d.get(sys.argv[1], ""))' "$2"
 # wait_stat VM KEY MIN: wait (up to 15 s) until the figure is >= MIN
 wait_stat() {
     i=0
-    while [ "$(stat "$1" "$2")" -lt "$3" ] 2>/dev/null && [ $i -lt 150 ]; do
+    while below "$(stat "$1" "$2")" "$3" && [ $i -lt 150 ]; do
         sleep 0.1
         i=$((i + 1))
     done

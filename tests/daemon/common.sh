@@ -32,7 +32,7 @@ errors() { stat_of "$1" samepage.guest.integrity_errors; }
 # for rounds >= N
 wait_rounds() {
     i=0
-    while [ "$(rounds "$1")" -lt "$2" ] 2>/dev/null && [ $i -lt "${3:-200}" ]; do sleep 0.1; i=$((i + 1)); done
+    while below "$(rounds "$1")" "$2" && [ $i -lt "${3:-200}" ]; do sleep 0.1; i=$((i + 1)); done
     [ "$(rounds "$1")" -ge "$2" ] 2>/dev/null
 }
 # state_is VM STATE-WITH-REASON: virsh domstate --reason says that

@@ -122,7 +122,7 @@ for t in t1 t2 t3; do
     V create "$T/$t.xml" >/dev/null 2>&1
 done
 i=0
-while [ "$(shm pages_sharing)" -lt 2000 ] 2>/dev/null && [ $i -lt 120 ]; do sleep 0.5; i=$((i + 1)); done
+while below "$(shm pages_sharing)" 2000 && [ $i -lt 120 ]; do sleep 0.5; i=$((i + 1)); done
 sleep 2
 m1=$(stat_of t1 samepage.dedup.pages_merged); m3=$(stat_of t3 samepage.dedup.pages_merged)
 z3=$(stat_of t3 samepage.dedup.pages_zero); p3=$(stat_of t3 samepage.pages_private)

@@ -24,7 +24,7 @@ check "domstats: samepage.swap.mem_limit = 96 MiB" sh -c "[ '$(stat_of m1 samepa
 
 # The guest touches ~110 MiB: under 96 MiB pages must leave.
 i=0
-while [ "$(stat_of m1 samepage.swap.outs)" -lt 1000 ] 2>/dev/null && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
+while below "$(stat_of m1 samepage.swap.outs)" 1000 && [ $i -lt 60 ]; do sleep 1; i=$((i + 1)); done
 outs1=$(stat_of m1 samepage.swap.outs)
 check "pages leave under the definition's limit (swap outs ${outs1:-?})" sh -c "[ '${outs1:-0}' -ge 1000 ]"
 

@@ -21,7 +21,7 @@ rounds_of() { V domstats "$1" 2>/dev/null | awk -F= '/samepage.guest.rounds=/ {p
 # more_rounds VM R: VM's rounds once above R (at most 30 s later)
 more_rounds() {
     i=0
-    while [ "$(rounds_of "$1")" -le "$2" ] 2>/dev/null && [ $i -lt $((60 * SLOW)) ]; do
+    while below "$(rounds_of "$1")" $(($2 + 1)) && [ $i -lt $((60 * SLOW)) ]; do
         sleep 0.5
         i=$((i + 1))
     done

@@ -80,7 +80,7 @@ V create "$T/s1.xml" >/dev/null 2>&1
 V create "$T/s2.xml" >/dev/null 2>&1
 shm() { V node-memory-tune | awk -v k="$1" '$1 == k {print $2}'; }
 i=0
-while [ "$(shm shm_pages_sharing)" -lt 2000 ] 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
+while below "$(shm shm_pages_sharing)" 2000 && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
 check "the engine merges the two VMs' common pages (shm_pages_sharing $(shm shm_pages_sharing))" sh -c "[ $(shm shm_pages_sharing) -ge 2000 ] && [ $(shm shm_pages_shared) -ge 1000 ]"
 V domstats s1 >"$T/out" 2>&1
 merged=$(sed -n 's/.*samepage.dedup.pages_merged=//p' "$T/out")

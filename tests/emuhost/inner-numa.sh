@@ -69,7 +69,7 @@ rounds() { vstat "$1" samepage.guest.rounds; }
 errors() { vstat "$1" samepage.guest.integrity_errors; }
 wait_rounds() { # NAME N [S]: up to S (300) seconds for N verify rounds
     i=0
-    while [ "$(rounds "$1")" -lt "$2" ] 2>/dev/null && [ $i -lt "${3:-300}" ]; do sleep 1; i=$((i + 1)); done
+    while below "$(rounds "$1")" "$2" && [ $i -lt "${3:-300}" ]; do sleep 1; i=$((i + 1)); done
     [ "$(rounds "$1")" -ge "$2" ] 2>/dev/null
 }
 # node_pages NAME: "N0 N1" resident guest pages per node (move_pages, via samepaged)
@@ -138,7 +138,7 @@ done
 wait_rounds s1 1 && wait_rounds s2 1
 sharing() { samepage stats --json $C >/tmp/all.json 2>/dev/null; jnum shm_pages_sharing /tmp/all.json; }
 i=0
-while [ "$(sharing)" -lt 4000 ] 2>/dev/null && [ $i -lt 240 ]; do sleep 1; i=$((i + 1)); done
+while below "$(sharing)" 4000 && [ $i -lt 240 ]; do sleep 1; i=$((i + 1)); done
 before=$(sharing)
 check "two VMs on node 0 share pages (pages_sharing $before)" eval '[ "${before:-0}" -ge 4000 ]'
 # frames are made where samepaged's engine thread runs; the periodic
@@ -235,7 +235,7 @@ split=$(shm numa_pages_split)
 check "m1 moved live to node 0 (${sm:-?} s): its pages left node 1's frames ($split split), $(pct_on 0 "$np1") % of them on node 0 ($np1), node 1 shares nothing now ($(shm node1_pages_shared) frames, $(shm node1_pages_sharing) sharing)" \
     eval '[ $rc = 0 ] && [ "${split:-0}" -ge 300 ] && [ "$(pct_on 0 "$np1")" -ge 99 ] && [ "$(shm node1_pages_sharing)" = 0 ] && [ "$(shm node1_pages_shared)" = 0 ]'
 i=0
-while [ "$(shm node0_pages_sharing)" -lt 4000 ] 2>/dev/null && [ $i -lt 120 ]; do sleep 1; i=$((i + 1)); done
+while below "$(shm node0_pages_sharing)" 4000 && [ $i -lt 120 ]; do sleep 1; i=$((i + 1)); done
 wait_rounds m1 $((r0 + 2))
 np1=$(node_pages m1)
 check "... node 0's index merges them with m0's (node 0 pages_sharing $n0before -> $(shm node0_pages_sharing)), m1 still $(pct_on 0 "$np1") % on node 0, both verify on, no integrity error" \
