@@ -71,7 +71,7 @@ static void pool_frame_free(SpEngine *eng, uint32_t fid)
     ShFrame *f = sh_frame(eng, fid);
     ShPool *p = g_ptr_array_index(eng->pools, f->pool);
     sp_frame_pool_free(&p->fp, f->off);
-    g_array_index(p->fid_of_off, uint32_t, f->off) = 0;
+    sh_vec_index(p->fid_of_off, uint32_t, f->off) = 0;
     *f = (ShFrame){.next = NO_FRAME, .pool = NO_SPACE};
     g_array_append_val(eng->frame_free, fid);
     eng->stats.frames_freed++;
@@ -215,7 +215,7 @@ unsigned sh_counters_recount(SpEngine *eng)
         if (eng->vm_slots[s])
             bad += recount_vm(eng, eng->vm_slots[s], refs, &zero);
     for (uint32_t fid = 0; fid < npool; fid++) {
-        const ShFrame *f = &g_array_index(eng->frames, ShFrame, fid);
+        const ShFrame *f = &sh_vec_index(eng->frames, ShFrame, fid);
         uint32_t r = f->refs;
         bad += recount_frame("refs", fid, refs[fid], r);
         bad += recount_frame("mappers", fid, r, sh_mapper_count(eng, fid));
@@ -235,7 +235,7 @@ unsigned sh_counters_recount(SpEngine *eng)
     g_autoptr(GHashTable) rec_refs =
         g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     for (uint32_t i = 0; i < ngf; i++) {
-        const ShGFrame *g = &g_array_index(eng->gframes, ShGFrame, i);
+        const ShGFrame *g = &sh_vec_index(eng->gframes, ShGFrame, i);
         uint32_t fid = i | GF_BIT, r = g->f.refs;
         bad += recount_frame("refs", fid, refs[npool + i], r);
         bad += recount_frame("mappers", fid, r, sh_mapper_count(eng, fid));

@@ -51,6 +51,7 @@
 #include "sharing/index-map.h"
 #include "sharing/engine.h"
 #include "sharing/proto.h"
+#include "sharing/vec.h"
 
 #define NO_FRAME     UINT32_MAX
 #define MAX_VM_SLOTS 65535
@@ -81,7 +82,7 @@ typedef struct ShPool {
     int node;           /* pools.c; immutable: the node its frames live on, -1: any */
     SpFramePool fp;     /* pools.c, counters.c (frees); eng->lock: the memfd and its view */
     uint64_t ino;       /* pools.c; immutable: the memfd's inode (re-attach) */
-    GArray *fid_of_off; /* new_frame, counters.c; eng->lock: uint32 fid + 1 per offset */
+    ShVec *fid_of_off;  /* new_frame, counters.c; eng->lock: uint32 fid + 1 per offset */
     bool adopted;       /* sh_pool_adopt, vm_remove, release_unused; eng->lock: a VM process
                          * the index does not track (not re-attached yet, or let go by
                          * sp_engine_forget) may map its frames, so one without
@@ -187,10 +188,10 @@ struct SpEngine {
     SpEngineKnobs knobs;    /* sp_engine_set_knobs; eng->lock */
     bool unmerged;          /* scanner (run=2 done), set_knobs (other run); eng->lock */
     GPtrArray *pools;       /* pools.c; eng->lock: ShPool *, by index */
-    GArray *frames;         /* scan.c, counters.c; eng->lock: ShFrame by pool fid */
+    ShVec *frames;          /* scan.c, counters.c; eng->lock: ShFrame by pool fid */
     GArray *frame_free;     /* counters.c, new_frame; eng->lock: free pool fids (uint32) */
     ShMapLists *mappers;    /* counters.c; eng->lock: per frame, its mappers (mappers.c) */
-    GArray *gframes;        /* scanner, detach (retire); eng->lock: ShGFrame by index */
+    ShVec *gframes;         /* scanner, detach (retire); eng->lock: ShGFrame by index */
     GArray *gframe_free;    /* sh_gframe_index, grec_maybe_retire; eng->lock: free indices */
     ShMapLists *gmappers;   /* counters.c; eng->lock: per group frame, like mappers */
     GHashTable *grecs;      /* sh_grecs_prepare, retire; eng->lock: SpCloneGroup * -> rec */
@@ -429,6 +430,9 @@ static inline uint64_t sh_mappers_at(const ShMappers *m, uint32_t i)
 void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
 void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn);
 uint32_t sh_mapper_count(SpEngine *eng, uint32_t frame);
+/* After a pass: pack lists whose slab is more than an eighth unused;
+ * returns how many of the two (pool and group frames') were packed. */
+unsigned sh_mappers_trim(SpEngine *eng);
 void sh_mappers_free(SpEngine *eng);
 void sh_rmap_register(SpEngine *eng);
 void sh_rmap_unregister(SpEngine *eng);

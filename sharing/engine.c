@@ -39,7 +39,10 @@
  * per page (the state word, which holds an ANON page's hash) and five
  * bitmaps.  Both are reported as metadata_bytes, and part by part
  * (SpEngineStats: the VM processes', the frame ids, the frame records and
- * offset tables, the mapper lists, the stable index, the unstable table).
+ * offset tables, the mapper lists, the stable index, the unstable table),
+ * every byte allocated counted.  The tables by frame grow by an eighth
+ * (vec.h); after each pass the mapper lists' slab and the stable index
+ * give back what growth left unused (mappers.c, index-map.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -207,6 +210,9 @@ static bool engine_scan_pass(SpEngine *eng)
      * takes them out of its unstable tree, and out of pages_unshared; here
      * they stay in it, so that it does not swing with the pass's number */
     eng->stats.pages_unshared = eng->unstable.count + eng->pass_skipped;
+    /* metadata a pass's growth left unused goes back (mappers.c, index-map.h) */
+    sh_mappers_trim(eng);
+    index_map_trim(&eng->stable);
     if (SP_DEBUG_RECOUNT)
         sh_counters_recount(eng); /* debug builds: loud on any mismatch */
     eng->stats.full_scans++;
@@ -274,11 +280,11 @@ SpEngine *sp_engine_new(const SpEngineKnobs *knobs, GError **error)
     eng->pub_knobs = *knobs;
     eng->adv.nice_tried = UINT32_MAX;
     eng->pools = g_ptr_array_new();
-    eng->frames = g_array_new(FALSE, TRUE, sizeof(ShFrame));
+    eng->frames = sh_vec_new(sizeof(ShFrame));
     eng->frame_free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     eng->mappers = sh_maplists_new();
     eng->gmappers = sh_maplists_new();
-    eng->gframes = g_array_new(FALSE, TRUE, sizeof(ShGFrame));
+    eng->gframes = sh_vec_new(sizeof(ShGFrame));
     eng->gframe_free = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     eng->grecs = g_hash_table_new(g_direct_hash, g_direct_equal);
     index_map_init(&eng->stable);
@@ -309,7 +315,7 @@ void sp_engine_free(SpEngine *eng)
         g_warn_if_fail(eng->vm_slots[s] == NULL);
     g_free(eng->vm_slots);
     sh_pools_free(eng);
-    g_array_free(eng->frames, TRUE);
+    sh_vec_free(eng->frames);
     g_array_free(eng->frame_free, TRUE);
     sh_mappers_free(eng);
     sh_grecs_free(eng);
@@ -671,7 +677,7 @@ const void *sp_engine_frame_ptr(SpEngine *eng, const SpFrameRef *f)
     const void *ptr = NULL;
     sh_engine_lock(eng);
     if (f->kind == SP_FRAME_POOL && f->pool == eng && f->index < eng->frames->len) {
-        const ShFrame *fr = &g_array_index(eng->frames, ShFrame, f->index);
+        const ShFrame *fr = &sh_vec_index(eng->frames, ShFrame, f->index);
         if (fr->refs && fr->pool < eng->pools->len && !sh_swap_frame_is_out(eng, f->index))
             ptr = sp_frame_pool_ptr(&((ShPool *)eng->pools->pdata[fr->pool])->fp, fr->off);
     }
@@ -750,10 +756,9 @@ void sp_engine_reattach_done(SpEngine *eng, bool all_attached)
  * its frame ids, the budget's refused bits and its agent's tables. */
 static void engine_metadata(SpEngine *eng, SpEngineStats *out)
 {
-    out->metadata_frames_bytes = eng->frames->len * sizeof(ShFrame) + sh_gframes_bytes(eng);
+    out->metadata_frames_bytes = sh_vec_bytes(eng->frames) + sh_gframes_bytes(eng);
     for (guint p = 0; p < eng->pools->len; p++)
-        out->metadata_frames_bytes +=
-            ((ShPool *)eng->pools->pdata[p])->fid_of_off->len * sizeof(uint32_t);
+        out->metadata_frames_bytes += sh_vec_bytes(((ShPool *)eng->pools->pdata[p])->fid_of_off);
     out->metadata_mappers_bytes =
         sh_maplists_bytes(eng->mappers) + sh_maplists_bytes(eng->gmappers);
     out->metadata_stable_bytes = index_map_bytes(&eng->stable);

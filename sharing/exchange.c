@@ -191,7 +191,7 @@ uint32_t sh_vm_frame_at(SpEngine *eng, SpEngineVm *vm, uint32_t space, uint32_t 
         ShPool *p = g_ptr_array_index(eng->pools, sp->pool);
         if (off >= p->fid_of_off->len)
             return NO_FRAME;
-        uint32_t f = g_array_index(p->fid_of_off, uint32_t, off);
+        uint32_t f = sh_vec_index(p->fid_of_off, uint32_t, off);
         return f ? f - 1 : NO_FRAME;
     }
     if (sp->rec)

@@ -43,14 +43,14 @@
 
 static ShGFrame *gframe(SpEngine *eng, uint32_t fid)
 {
-    return &g_array_index(eng->gframes, ShGFrame, fid & ~GF_BIT);
+    return &sh_vec_index(eng->gframes, ShGFrame, fid & ~GF_BIT);
 }
 
 ShFrame *sh_frame(SpEngine *eng, uint32_t fid)
 {
     if (sh_is_gframe(fid))
         return &gframe(eng, fid)->f;
-    return &g_array_index(eng->frames, ShFrame, fid);
+    return &sh_vec_index(eng->frames, ShFrame, fid);
 }
 
 const uint8_t *sh_frame_ptr(SpEngine *eng, uint32_t fid)
@@ -289,7 +289,7 @@ void sh_grecs_free(SpEngine *eng)
         grec_finish(eng->grec_dead);
         eng->grec_dead = next;
     }
-    g_array_free(eng->gframes, TRUE);
+    sh_vec_free(eng->gframes);
     g_array_free(eng->gframe_free, TRUE);
 }
 
@@ -327,7 +327,7 @@ static uint32_t gframe_index_page(SpEngine *eng, ShGroupRec *rec, uint64_t off, 
         idx = eng->gframes->len;
         if (idx >= GF_BIT - 1)
             return NO_FRAME;
-        g_array_set_size(eng->gframes, idx + 1);
+        sh_vec_set_size(eng->gframes, idx + 1);
     }
     uint32_t fid = idx | GF_BIT;
     ShGFrame *g = gframe(eng, fid);
@@ -429,7 +429,7 @@ uint32_t sh_gframe_find(SpEngine *eng, const SpCloneGroup *grp, uint64_t off)
 
 uint64_t sh_gframes_bytes(SpEngine *eng)
 {
-    uint64_t b = eng->gframes->len * sizeof(ShGFrame);
+    uint64_t b = sh_vec_bytes(eng->gframes);
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, eng->grecs);

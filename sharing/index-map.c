@@ -147,6 +147,17 @@ bool index_map_remove(ShIndexMap *m, uint64_t key)
     return true;
 }
 
+bool index_map_trim(ShIndexMap *m)
+{
+    if (m->cap <= MIN_SLOTS || m->count * 2 >= m->cap)
+        return false;
+    uint64_t want = MAX(MIN_SLOTS, (m->count * 3 / 2 + 511) / 512 * 512);
+    if (want >= m->cap)
+        return false;
+    resize(m, want);
+    return true;
+}
+
 uint64_t index_map_bytes(const ShIndexMap *m)
 {
     return m->cap * sizeof(uint64_t);

@@ -27,7 +27,9 @@
  * table just large enough (3/4 full) for the peak of the round that ends,
  * so a table refilled to about the same peak every round (the unstable
  * table, every pass) neither grows during a round nor sits at less than
- * half full; a removal that leaves it an eighth full shrinks it.  Not
+ * half full; a removal that leaves it an eighth full shrinks it, and
+ * index_map_trim (the stable index, after each pass) resizes a table less
+ * than half full to 2/3 full.  Not
  * thread-safe: the engine lock protects it.
  */
 #ifndef SAMEPAGE_SHARING_INDEX_MAP_H
@@ -51,6 +53,9 @@ bool index_map_get(const ShIndexMap *m, uint64_t key, uint32_t *val);
 /* Insert or replace; returns true if the key (its tag) was new. */
 bool index_map_set(ShIndexMap *m, uint64_t key, uint32_t val);
 bool index_map_remove(ShIndexMap *m, uint64_t key);
+/* Less than half full: resize to 2/3 full (a table that is never cleared,
+ * the stable index, after growth has left it 3/8 full).  true if it did. */
+bool index_map_trim(ShIndexMap *m);
 uint64_t index_map_bytes(const ShIndexMap *m);
 
 #endif

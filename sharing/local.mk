@@ -11,6 +11,7 @@ libsharing_a_SOURCES = \
 	sharing/swap.c sharing/swap-evict.c sharing/swap-layers.c \
 	sharing/swap-adopt.c sharing/swap-priv.h \
 	sharing/index-map.c sharing/index-map.h \
+	sharing/vec.h \
 	sharing/agent.c sharing/agent.h sharing/agent-priv.h \
 	sharing/agent-scan.c sharing/agent-merge.c sharing/agent-swap.c \
 	sharing/agent-compact.c

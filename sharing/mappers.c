@@ -48,7 +48,9 @@ typedef struct ShMapList {
 #define CLASSES 32
 
 struct ShMapLists {
-    GArray *lists;           /* ShMapList by (pool or group) frame index */
+    ShMapList *lists;        /* by (pool or group) frame index; zeroed past nlists */
+    uint32_t nlists;         /* frame indexes with a header */
+    uint32_t lists_cap;      /* headers allocated (grown by an eighth, not doubled) */
     void *slab;              /* words: uint32_t (narrow) or uint64_t (wide) */
     bool wide;               /* 8-byte words */
     uint64_t used;           /* words handed out (high-water mark) */
@@ -93,7 +95,6 @@ static uint64_t stored(const ShMapLists *l, uint64_t w)
 ShMapLists *sh_maplists_new(void)
 {
     ShMapLists *l = g_new0(ShMapLists, 1);
-    l->lists = g_array_new(FALSE, TRUE, sizeof(ShMapList));
     return l;
 }
 
@@ -101,14 +102,14 @@ void sh_maplists_free(ShMapLists *l)
 {
     if (!l)
         return;
-    g_array_free(l->lists, TRUE);
+    g_free(l->lists);
     g_free(l->slab);
     g_free(l);
 }
 
 uint64_t sh_maplists_bytes(const ShMapLists *l)
 {
-    return l->lists->len * sizeof(ShMapList) + l->cap * word_size(l);
+    return (uint64_t)l->lists_cap * sizeof(ShMapList) + l->cap * word_size(l);
 }
 
 static unsigned cls_of(uint32_t len)
@@ -149,17 +150,17 @@ static void block_move(ShMapLists *l, uint32_t to, uint32_t from, uint32_t n)
     memcpy((uint8_t *)l->slab + to * ws, (uint8_t *)l->slab + from * ws, n * ws);
 }
 
-/* Every list into a new slab, its blocks one after the other; wide: in
- * 8-byte words from now on. */
-static void pack(ShMapLists *l, bool wide)
+/* Every list into a new slab, its blocks one after the other, with room
+ * for inuse / room_div more words; wide: in 8-byte words from now on. */
+static void pack(ShMapLists *l, bool wide, unsigned room_div)
 {
     ShMapLists old = *l;
     l->wide = wide;
-    l->cap = l->inuse + l->inuse / 4 + 64;
+    l->cap = l->inuse + l->inuse / room_div + 64;
     l->slab = g_malloc_n(l->cap, word_size(l));
     l->used = 0;
-    for (guint i = 0; i < l->lists->len; i++) {
-        ShMapList *m = &g_array_index(l->lists, ShMapList, i);
+    for (uint32_t i = 0; i < l->nlists; i++) {
+        ShMapList *m = &l->lists[i];
         if (!m->len)
             continue;
         for (uint32_t k = 0; k < m->len; k++) {
@@ -175,6 +176,20 @@ static void pack(ShMapLists *l, bool wide)
     g_free(old.slab);
 }
 
+/* Headers for frame indexes below n (frame ids come one after the other,
+ * so growth by an eighth: a doubling GArray held up to twice them). */
+static void lists_grow(ShMapLists *l, uint32_t n)
+{
+    if (n > l->lists_cap) {
+        uint64_t cap = MAX((uint64_t)n, (uint64_t)l->lists_cap + l->lists_cap / 8 + 64);
+        cap = MIN(cap, (uint64_t)UINT32_MAX);
+        l->lists = g_realloc_n(l->lists, cap, sizeof(ShMapList));
+        memset(l->lists + l->lists_cap, 0, (cap - l->lists_cap) * sizeof(ShMapList));
+        l->lists_cap = (uint32_t)cap;
+    }
+    l->nlists = n;
+}
+
 /* The lists of a frame id (pool or group frame) and its index there. */
 static ShMapLists *lists_of(SpEngine *eng, uint32_t *fid)
 {
@@ -188,7 +203,7 @@ static ShMapLists *lists_of(SpEngine *eng, uint32_t *fid)
 ShMappers sh_mappers(SpEngine *eng, uint32_t frame)
 {
     ShMapLists *l = lists_of(eng, &frame);
-    ShMapList *m = frame < l->lists->len ? &g_array_index(l->lists, ShMapList, frame) : NULL;
+    ShMapList *m = frame < l->nlists ? &l->lists[frame] : NULL;
     if (!m || !m->len)
         return (ShMappers){.n = 0};
     return (ShMappers){
@@ -200,10 +215,10 @@ void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
     ShMapLists *l = lists_of(eng, &frame);
     uint64_t w = mapper_word(vm, gfn);
     if (!l->wide && !fits_narrow(w))
-        pack(l, true);
-    if (frame >= l->lists->len)
-        g_array_set_size(l->lists, frame + 1);
-    ShMapList *m = &g_array_index(l->lists, ShMapList, frame);
+        pack(l, true, 4);
+    if (frame >= l->nlists)
+        lists_grow(l, frame + 1);
+    ShMapList *m = &l->lists[frame];
     g_assert(m->len < UINT32_MAX);
     if (m->len == 0) {
         m->off = block_get(l, 0);
@@ -219,7 +234,7 @@ void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
 void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
 {
     ShMapLists *l = lists_of(eng, &frame);
-    ShMapList *m = frame < l->lists->len ? &g_array_index(l->lists, ShMapList, frame) : NULL;
+    ShMapList *m = frame < l->nlists ? &l->lists[frame] : NULL;
     uint64_t w = mapper_word(vm, gfn);
     if (!l->wide && !fits_narrow(w))
         m = NULL; /* never listed */
@@ -238,10 +253,31 @@ void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gf
             m->off = off;
         }
         if (l->cap >= 65536 && l->inuse < l->cap / 2)
-            pack(l, l->wide);
+            pack(l, l->wide, 4);
         return;
     }
     g_warn_if_reached(); /* every MERGED page is listed */
+}
+
+/* Lists fill in steps: during a pass most frames get their second mapper,
+ * later their third and fourth, each step moving the list to a block twice
+ * the size and leaving the smaller one free, where no list may want it
+ * again (tests/test-mappers, /mappers/trim: 4 mappers per frame filled so
+ * take 10.0 bytes per mapper, headers included, where packed they take
+ * 6.25).  So, after each pass, a slab whose free blocks and growth room
+ * exceed an eighth of it is packed with a sixteenth to spare: one copy of
+ * the words in use. */
+static bool trim(ShMapLists *l)
+{
+    if (l->cap < 4096 || (l->cap - l->inuse) * 8 <= l->cap)
+        return false;
+    pack(l, l->wide, 16);
+    return true;
+}
+
+unsigned sh_mappers_trim(SpEngine *eng)
+{
+    return (unsigned)trim(eng->mappers) + (unsigned)trim(eng->gmappers);
 }
 
 uint32_t sh_mapper_count(SpEngine *eng, uint32_t frame)

@@ -63,7 +63,7 @@ static GArray *collect_votes(SpEngine *eng, SpEngineVmNodes vm_nodes, void *opaq
         if (eng->vm_slots[s])
             mask_of_slot[s] = vm_nodes(eng->vm_slots[s]->id, opaque);
     for (guint fid = 0; fid < eng->frames->len; fid++) {
-        const ShFrame *f = &g_array_index(eng->frames, ShFrame, fid);
+        const ShFrame *f = &sh_vec_index(eng->frames, ShFrame, fid);
         ShMappers m = sh_mappers(eng, fid);
         if (!f->refs || !m.n || f->pool >= eng->pools->len ||
             ((ShPool *)eng->pools->pdata[f->pool])->node >= 0)

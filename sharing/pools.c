@@ -34,7 +34,7 @@ static ShPool *pool_new(SpEngine *eng, uint32_t group, int node)
     ShPool *p = g_new0(ShPool, 1);
     p->group = group;
     p->node = node;
-    p->fid_of_off = g_array_new(FALSE, TRUE, sizeof(uint32_t));
+    p->fid_of_off = sh_vec_new(sizeof(uint32_t));
     g_ptr_array_add(eng->pools, p);
     return p;
 }
@@ -42,7 +42,7 @@ static ShPool *pool_new(SpEngine *eng, uint32_t group, int node)
 static void pool_free(ShPool *p)
 {
     sp_frame_pool_destroy(&p->fp);
-    g_array_free(p->fid_of_off, TRUE);
+    sh_vec_free(p->fid_of_off);
     g_free(p);
 }
 
@@ -60,7 +60,7 @@ int sh_frame_node(SpEngine *eng, uint32_t fid)
 {
     if (sh_is_gframe(fid))
         return -1;
-    const ShFrame *f = &g_array_index(eng->frames, ShFrame, fid);
+    const ShFrame *f = &sh_vec_index(eng->frames, ShFrame, fid);
     return f->pool < eng->pools->len ? ((ShPool *)eng->pools->pdata[f->pool])->node : -1;
 }
 
@@ -134,14 +134,14 @@ uint32_t sh_frame_id_new(SpEngine *eng, uint32_t pool, uint32_t off, uint32_t ha
         fid = eng->frames->len;
         if (fid >= GF_BIT - 1)
             return NO_FRAME;
-        g_array_set_size(eng->frames, fid + 1);
+        sh_vec_set_size(eng->frames, fid + 1);
     }
-    g_array_index(eng->frames, ShFrame, fid) =
+    sh_vec_index(eng->frames, ShFrame, fid) =
         (ShFrame){.hash = hash, .refs = 0, .next = NO_FRAME, .pool = pool, .off = off};
     ShPool *p = g_ptr_array_index(eng->pools, pool);
     if (off >= p->fid_of_off->len)
-        g_array_set_size(p->fid_of_off, off + 1);
-    g_array_index(p->fid_of_off, uint32_t, off) = fid + 1;
+        sh_vec_set_size(p->fid_of_off, off + 1);
+    sh_vec_index(p->fid_of_off, uint32_t, off) = fid + 1;
     return fid;
 }
 
@@ -150,8 +150,8 @@ uint32_t sh_pool_frame_adopt(SpEngine *eng, uint32_t pool, uint32_t off)
     ShPool *p = g_ptr_array_index(eng->pools, pool);
     if ((uint64_t)off >= p->fp.next)
         return NO_FRAME;
-    if (off < p->fid_of_off->len && g_array_index(p->fid_of_off, uint32_t, off))
-        return g_array_index(p->fid_of_off, uint32_t, off) - 1;
+    if (off < p->fid_of_off->len && sh_vec_index(p->fid_of_off, uint32_t, off))
+        return sh_vec_index(p->fid_of_off, uint32_t, off) - 1;
     if (sh_swap_shared_lost(eng, p->ino, off)) { /* a hole: reading it would fill it */
         g_warning("event=frame-lost-not-indexed pool_inode=%" G_GUINT64_FORMAT " off=%u (out "
                   "before samepaged restarted and not written back: a VM that touches it ends)",
@@ -178,8 +178,8 @@ void sh_pools_release_unused(SpEngine *eng)
         for (uint64_t off = 0; off < p->fp.next; off++) {
             if (g_hash_table_contains(already, GUINT_TO_POINTER((guint)off)))
                 continue;
-            uint32_t f = off < p->fid_of_off->len ? g_array_index(p->fid_of_off, uint32_t, off) : 0;
-            if (f && g_array_index(eng->frames, ShFrame, f - 1).refs)
+            uint32_t f = off < p->fid_of_off->len ? sh_vec_index(p->fid_of_off, uint32_t, off) : 0;
+            if (f && sh_vec_index(eng->frames, ShFrame, f - 1).refs)
                 continue;
             if (!f && sh_swap_shared_lost(eng, p->ino, off)) {
                 kept_lost++; /* VMs may still map the hole: never another frame's */
@@ -188,8 +188,8 @@ void sh_pools_release_unused(SpEngine *eng)
             if (f) { /* adopted, then its last mapper went before the release */
                 uint32_t fid = f - 1;
                 sh_frame_unlink(eng, fid);
-                g_array_index(p->fid_of_off, uint32_t, off) = 0;
-                g_array_index(eng->frames, ShFrame, fid) =
+                sh_vec_index(p->fid_of_off, uint32_t, off) = 0;
+                sh_vec_index(eng->frames, ShFrame, fid) =
                     (ShFrame){.next = NO_FRAME, .pool = NO_SPACE};
                 g_array_append_val(eng->frame_free, fid);
             }

@@ -157,11 +157,11 @@ static uint32_t new_frame_at(SpEngine *eng, uint32_t pool, uint32_t off, const v
 static bool frame_loc(SpEngine *eng, SpEngineVm *vm, uint32_t fid, uint32_t *space, uint32_t *off)
 {
     if (sh_is_gframe(fid)) {
-        ShGFrame *g = &g_array_index(eng->gframes, ShGFrame, fid & ~GF_BIT);
+        ShGFrame *g = &sh_vec_index(eng->gframes, ShGFrame, fid & ~GF_BIT);
         *space = sh_vm_space_grec(eng, vm, g->rec);
         *off = (uint32_t)g->off;
     } else {
-        ShFrame *f = &g_array_index(eng->frames, ShFrame, fid);
+        ShFrame *f = &sh_vec_index(eng->frames, ShFrame, fid);
         *space = sh_vm_space_pool(eng, vm, f->pool);
         *off = f->off;
     }

@@ -295,7 +295,7 @@ void sh_swap_gframes_settle(SpEngine *eng)
     for (uint32_t w = 0; w < sw->gframe_out_len; w++) {
         for (uint64_t bits = sw->gframe_out[w]; bits; bits &= bits - 1) {
             uint32_t idx = w * 64 + (uint32_t)__builtin_ctzll(bits);
-            const ShGFrame *g = &g_array_index(eng->gframes, ShGFrame, idx);
+            const ShGFrame *g = &sh_vec_index(eng->gframes, ShGFrame, idx);
             if (!g->rec || !sh_swap_layer_is_out(sw, g->rec->ino, g->off))
                 gframe_unmark(sw, idx);
         }

@@ -7,8 +7,9 @@
  * other share sets or nodes are other entries, and one hash is never one
  * entry for two share sets or nodes; its memory is 8 bytes a
  * slot; a table emptied is sized for the peak it reached (any capacity,
- * not only powers of two: the random mix runs again in such a table), and
- * one that removals leave nearly empty gives its memory back.
+ * not only powers of two: the random mix runs again in such a table), one
+ * that removals leave nearly empty gives its memory back, and one that
+ * growth left less than half full is trimmed to 2/3 full.
  */
 #include <glib.h>
 
@@ -163,6 +164,45 @@ static void test_sized_for_peak(void)
     index_map_destroy(&m);
 }
 
+/* A table that growth left less than half full (the stable index, never
+ * cleared) is trimmed to 2/3 full, every entry still found; one at least
+ * half full, or at its first size, is left as it is. */
+static void test_trim(void)
+{
+    ShIndexMap m;
+    index_map_init(&m);
+    g_assert_false(index_map_trim(&m));
+    g_autoptr(GHashTable) ref = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    uint32_t n = 0;
+    uint64_t cap = m.cap;
+    for (;; n++) { /* up to the entry that doubled it: 3/8 full */
+        uint64_t key = key_of(n);
+        index_map_set(&m, key, n);
+        g_hash_table_replace(ref, g_memdup2(&key, sizeof(key)), GUINT_TO_POINTER(n + 1));
+        if (n > 50000 && m.cap != cap)
+            break;
+        cap = m.cap;
+    }
+    uint64_t grown = index_map_bytes(&m);
+    g_assert_true(index_map_trim(&m));
+    check_all(&m, ref);
+    g_test_message("%u entries: %" G_GUINT64_FORMAT " bytes after doubling, %" G_GUINT64_FORMAT
+                   " trimmed",
+                   n + 1, grown, index_map_bytes(&m));
+    g_assert_cmpuint(m.count * 3, <=, m.cap * 2);
+    g_assert_cmpuint(m.cap, <=, m.count * 3 / 2 + 512);
+    g_assert_false(index_map_trim(&m));
+    for (uint32_t k = 0; k < 20000; k++) { /* it goes on: grows, removes */
+        uint64_t key = key_of(n + 1 + k);
+        index_map_set(&m, key, k);
+        g_hash_table_replace(ref, g_memdup2(&key, sizeof(key)), GUINT_TO_POINTER(k + 1));
+        key = key_of(k * 2);
+        g_assert_cmpint(index_map_remove(&m, key), ==, g_hash_table_remove(ref, &key));
+    }
+    check_all(&m, ref);
+    index_map_destroy(&m);
+}
+
 /* The same hashes in other share sets and on another node are other
  * entries: 30,000 hashes under three high halves make 90,000 entries, each
  * found with its own value (a collision across high halves, about 0.6
@@ -217,6 +257,7 @@ int main(int argc, char **argv)
     g_test_add_func("/index-map/random", test_random);
     g_test_add_func("/index-map/cluster-removal", test_cluster_removal);
     g_test_add_func("/index-map/sized-for-peak", test_sized_for_peak);
+    g_test_add_func("/index-map/trim", test_trim);
     g_test_add_func("/index-map/share-sets-apart", test_share_sets_apart);
     g_test_add_func("/index-map/same-hash-apart", test_same_hash_apart);
     return g_test_run();

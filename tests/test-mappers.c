@@ -6,7 +6,9 @@
  * reused and through the packing that gives memory back; the words are 4
  * bytes while every mapper fits (slot below 256, guest page below 2^24)
  * and the lists hold the same mappers once one that does not fit - a page
- * at 64 GiB, a slot of 300 - has made them 8-byte words.
+ * at 64 GiB, a slot of 300 - has made them 8-byte words; lists filled in
+ * steps, as a pass fills them, leave free blocks that the trim after a
+ * pass gives back.
  */
 #include <glib.h>
 
@@ -183,9 +185,57 @@ static void test_lists(void)
     g_free(eng);
 }
 
+/* Lists filled as a pass fills them (every frame its second mapper, then
+ * every frame its third, then its fourth) leave the smaller blocks free;
+ * the trim after a pass gives them back and the lists stay as they were. */
+static void test_trim(void)
+{
+    SpEngine *eng = g_new0(SpEngine, 1);
+    eng->mappers = sh_maplists_new();
+    eng->gmappers = sh_maplists_new();
+    SpEngineVm vm[NVMS] = {0};
+    for (int i = 0; i < NVMS; i++)
+        vm[i].slot_index = (uint32_t)i;
+    Ref r = {.of = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL,
+                                         (GDestroyNotify)g_hash_table_unref)};
+    const uint32_t nframes = NFRAMES;
+    for (int i = 0; i < NVMS; i++)
+        for (uint32_t f = 0; f < nframes; f++) {
+            sh_mapper_add(eng, fid_of(f), &vm[i], f);
+            ref_add(&r, fid_of(f), &vm[i], f);
+        }
+    check(eng, &r);
+    uint64_t words = total_words(&r);
+    uint64_t before = sh_maplists_bytes(eng->mappers) + sh_maplists_bytes(eng->gmappers);
+    g_assert_cmpuint(sh_mappers_trim(eng), ==, 2);
+    check(eng, &r);
+    uint64_t after = sh_maplists_bytes(eng->mappers) + sh_maplists_bytes(eng->gmappers);
+    g_test_message("%" G_GUINT64_FORMAT " mappers filled in steps: %" G_GUINT64_FORMAT
+                   " bytes, %" G_GUINT64_FORMAT " after the trim",
+                   words, before, after);
+    /* 8-byte headers grown by an eighth, 4-byte words in blocks of 4, a
+     * sixteenth to spare */
+    g_assert_cmpuint(after, <=, 9 * nframes + 4 * words + 4 * words / 16 + 2 * (8 + 4) * 64);
+    g_assert_cmpuint(before, >, after + 4 * words / 4);
+    g_assert_cmpuint(sh_mappers_trim(eng), ==, 0); /* nothing more to give back */
+    /* the trimmed slab goes on: an add grows it, a remove still finds its mapper */
+    sh_mapper_add(eng, fid_of(5), &vm[0], 1u << 20);
+    ref_add(&r, fid_of(5), &vm[0], 1u << 20);
+    GRand *rnd = g_rand_new_with_seed(11);
+    g_assert_true(remove_one(eng, &r, (SpEngineVm *[]){&vm[0], &vm[1], &vm[2], &vm[3], NULL},
+                             fid_of(9), rnd));
+    check(eng, &r);
+    g_rand_free(rnd);
+
+    g_hash_table_unref(r.of);
+    sh_mappers_free(eng);
+    g_free(eng);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
     g_test_add_func("/mappers/lists", test_lists);
+    g_test_add_func("/mappers/trim", test_trim);
     return g_test_run();
 }
