@@ -263,8 +263,8 @@ void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gf
  * later their third and fourth, each step moving the list to a block twice
  * the size and leaving the smaller one free, where no list may want it
  * again (tests/test-mappers, /mappers/trim: 4 mappers per frame filled so
- * take 10.0 bytes per mapper, headers included, where packed they take
- * 6.25).  So, after each pass, a slab whose free blocks and growth room
+ * take 10.3 bytes per mapper, headers included, where packed they take
+ * 6.5).  So, after each pass, a slab whose free blocks and growth room
  * exceed an eighth of it is packed with a sixteenth to spare: one copy of
  * the words in use. */
 static bool trim(ShMapLists *l)
