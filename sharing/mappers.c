@@ -48,9 +48,7 @@ typedef struct ShMapList {
 #define CLASSES 32
 
 struct ShMapLists {
-    ShMapList *lists;        /* by (pool or group) frame index; zeroed past nlists */
-    uint32_t nlists;         /* frame indexes with a header */
-    uint32_t lists_cap;      /* headers allocated (grown by an eighth, not doubled) */
+    ShVec *lists;            /* ShMapList by (pool or group) frame index (vec.h) */
     void *slab;              /* words: uint32_t (narrow) or uint64_t (wide) */
     bool wide;               /* 8-byte words */
     uint64_t used;           /* words handed out (high-water mark) */
@@ -95,6 +93,7 @@ static uint64_t stored(const ShMapLists *l, uint64_t w)
 ShMapLists *sh_maplists_new(void)
 {
     ShMapLists *l = g_new0(ShMapLists, 1);
+    l->lists = sh_vec_new(sizeof(ShMapList));
     return l;
 }
 
@@ -102,14 +101,14 @@ void sh_maplists_free(ShMapLists *l)
 {
     if (!l)
         return;
-    g_free(l->lists);
+    sh_vec_free(l->lists);
     g_free(l->slab);
     g_free(l);
 }
 
 uint64_t sh_maplists_bytes(const ShMapLists *l)
 {
-    return (uint64_t)l->lists_cap * sizeof(ShMapList) + l->cap * word_size(l);
+    return sh_vec_bytes(l->lists) + l->cap * word_size(l);
 }
 
 static unsigned cls_of(uint32_t len)
@@ -159,8 +158,8 @@ static void pack(ShMapLists *l, bool wide, unsigned room_div)
     l->cap = l->inuse + l->inuse / room_div + 64;
     l->slab = g_malloc_n(l->cap, word_size(l));
     l->used = 0;
-    for (uint32_t i = 0; i < l->nlists; i++) {
-        ShMapList *m = &l->lists[i];
+    for (uint32_t i = 0; i < l->lists->len; i++) {
+        ShMapList *m = &sh_vec_index(l->lists, ShMapList, i);
         if (!m->len)
             continue;
         for (uint32_t k = 0; k < m->len; k++) {
@@ -176,20 +175,6 @@ static void pack(ShMapLists *l, bool wide, unsigned room_div)
     g_free(old.slab);
 }
 
-/* Headers for frame indexes below n (frame ids come one after the other,
- * so growth by an eighth: a doubling GArray held up to twice them). */
-static void lists_grow(ShMapLists *l, uint32_t n)
-{
-    if (n > l->lists_cap) {
-        uint64_t cap = MAX((uint64_t)n, (uint64_t)l->lists_cap + l->lists_cap / 8 + 64);
-        cap = MIN(cap, (uint64_t)UINT32_MAX);
-        l->lists = g_realloc_n(l->lists, cap, sizeof(ShMapList));
-        memset(l->lists + l->lists_cap, 0, (cap - l->lists_cap) * sizeof(ShMapList));
-        l->lists_cap = (uint32_t)cap;
-    }
-    l->nlists = n;
-}
-
 /* The lists of a frame id (pool or group frame) and its index there. */
 static ShMapLists *lists_of(SpEngine *eng, uint32_t *fid)
 {
@@ -203,7 +188,7 @@ static ShMapLists *lists_of(SpEngine *eng, uint32_t *fid)
 ShMappers sh_mappers(SpEngine *eng, uint32_t frame)
 {
     ShMapLists *l = lists_of(eng, &frame);
-    ShMapList *m = frame < l->nlists ? &l->lists[frame] : NULL;
+    ShMapList *m = frame < l->lists->len ? &sh_vec_index(l->lists, ShMapList, frame) : NULL;
     if (!m || !m->len)
         return (ShMappers){.n = 0};
     return (ShMappers){
@@ -216,9 +201,9 @@ void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
     uint64_t w = mapper_word(vm, gfn);
     if (!l->wide && !fits_narrow(w))
         pack(l, true, 4);
-    if (frame >= l->nlists)
-        lists_grow(l, frame + 1);
-    ShMapList *m = &l->lists[frame];
+    if (frame >= l->lists->len)
+        sh_vec_set_size(l->lists, frame + 1);
+    ShMapList *m = &sh_vec_index(l->lists, ShMapList, frame);
     g_assert(m->len < UINT32_MAX);
     if (m->len == 0) {
         m->off = block_get(l, 0);
@@ -234,7 +219,7 @@ void sh_mapper_add(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
 void sh_mapper_remove(SpEngine *eng, uint32_t frame, SpEngineVm *vm, uint64_t gfn)
 {
     ShMapLists *l = lists_of(eng, &frame);
-    ShMapList *m = frame < l->nlists ? &l->lists[frame] : NULL;
+    ShMapList *m = frame < l->lists->len ? &sh_vec_index(l->lists, ShMapList, frame) : NULL;
     uint64_t w = mapper_word(vm, gfn);
     if (!l->wide && !fits_narrow(w))
         m = NULL; /* never listed */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vec.h - a growable array of fixed-size elements, for the engine's tables
- * by frame (frame records, group frames, the pools' offset tables).
+ * by frame (frame records, group frames, the pools' offset tables, the
+ * mapper lists' headers).
  *
  * These only grow, one element at a time as frames are made, and live as
  * long as the engine: a GArray doubles its allocation, so up to half of
