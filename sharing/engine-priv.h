@@ -181,6 +181,8 @@ struct SpEngine {
     GCond cond;             /* with lock: scans completed, knob changes, attach, quit, holds */
     gint lock_wanted;       /* atomic: threads in sh_engine_lock, waiting for lock */
     uint64_t batches;       /* atomic: batches the scanner finished (sp_engine_batches) */
+    uint64_t let_in_cut;    /* atomic: let_in's ended at LET_IN_MAX_US, a waiter not in */
+    uint64_t fig_waited;    /* atomic: most batches a figures reader waited, less the cut */
     GThread *thread;        /* sp_engine_new; immutable until joined by sp_engine_free */
     pthread_t tid;          /* scanner, before tid_valid; read once tid_valid is set */
     volatile int tid_valid; /* scanner at start; atomic (release/acquire): tid is set */

@@ -25,12 +25,14 @@
  * lock_wanted; between batches sh_engine_let_in sleeps with the lock
  * dropped until they have had it, LET_IN_MAX_US at most, so that a stream
  * of readers cannot stop the scan.  A waiter gets the lock at the next
- * batch's end.  Readers of figures (sp_engine_get_stats, _get_vm_stats,
- * _get_knobs) do not wait behind an exchange that is slow to be answered
- * (exchange.c: a stopped or stuck VM process, up to 30 s): they get the
- * figures as last read or as the last pass left them (pub_lock; a VM's
- * own: as last read), so that status lines, domstats
- * and the metrics endpoint go on; and an agent that does not answer
+ * batch's end (a bound that cut it short is counted, let_in_cut; readers
+ * of figures record the most batches they waited beyond those,
+ * sp_engine_handover: 1 when the hand-over works).  Readers of figures
+ * (sp_engine_get_stats, _get_vm_stats, _get_knobs) do not wait behind an
+ * exchange that is slow to be answered (exchange.c: a stopped or stuck VM
+ * process, up to 30 s): they get the figures as last read or as the last
+ * pass left them (pub_lock; a VM's own: as last read), so that status
+ * lines, domstats and the metrics endpoint go on; and an agent that does not answer
  * M_STATS within STATS_WAIT_MS keeps its last figures instead of holding
  * the lock for the exchange's whole bound.
  *
@@ -70,10 +72,19 @@ void sh_engine_lock(SpEngine *eng)
 bool sh_engine_lock_for_figures(SpEngine *eng)
 {
     g_atomic_int_inc(&eng->lock_wanted);
+    /* Read once wanted is seen: a batch that ends from here on lets us in
+     * at its end, or let_in's bound cut it short (let_in_cut). */
+    uint64_t b0 = __atomic_load_n(&eng->batches, __ATOMIC_SEQ_CST);
+    uint64_t c0 = __atomic_load_n(&eng->let_in_cut, __ATOMIC_SEQ_CST);
     bool got;
     while (!(got = g_mutex_trylock(&eng->lock)) && !g_atomic_int_get(&eng->slow_exchanges))
         g_usleep(20); /* let_in's pauses are 50 us */
     g_atomic_int_add(&eng->lock_wanted, -1);
+    if (got) { /* both stand still while we hold the lock */
+        int64_t beyond = (int64_t)(eng->batches - b0) - (int64_t)(eng->let_in_cut - c0);
+        if (beyond > (int64_t)__atomic_load_n(&eng->fig_waited, __ATOMIC_RELAXED))
+            __atomic_store_n(&eng->fig_waited, (uint64_t)beyond, __ATOMIC_RELAXED);
+    }
     return got;
 }
 
@@ -91,6 +102,8 @@ void sh_engine_let_in(SpEngine *eng)
         g_usleep(50);
         g_mutex_lock(&eng->lock);
     } while (g_atomic_int_get(&eng->lock_wanted) && g_get_monotonic_time() < until);
+    if (g_atomic_int_get(&eng->lock_wanted))
+        __atomic_add_fetch(&eng->let_in_cut, 1, __ATOMIC_SEQ_CST);
 }
 
 GQuark sp_engine_error_quark(void)
@@ -189,7 +202,7 @@ static bool engine_scan_pass(SpEngine *eng)
                 eng->knobs.advisor_mode == 1 ? eng->adv.batch : eng->knobs.pages_to_scan;
             if (!vm || vm->broken || vm->hold || !sh_scan_batch(eng, vm, batch))
                 break;
-            __atomic_add_fetch(&eng->batches, 1, __ATOMIC_RELEASE);
+            __atomic_add_fetch(&eng->batches, 1, __ATOMIC_SEQ_CST); /* before let_in's look */
             if (!engine_batch_pause(eng))
                 return false;
         }
@@ -894,6 +907,12 @@ void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s
 uint64_t sp_engine_batches(SpEngine *eng)
 {
     return __atomic_load_n(&eng->batches, __ATOMIC_ACQUIRE);
+}
+
+void sp_engine_handover(SpEngine *eng, uint64_t *figures_waited, uint64_t *let_in_cut)
+{
+    *figures_waited = __atomic_load_n(&eng->fig_waited, __ATOMIC_RELAXED);
+    *let_in_cut = __atomic_load_n(&eng->let_in_cut, __ATOMIC_ACQUIRE);
 }
 
 uint64_t sp_engine_cpu_ns(SpEngine *eng)

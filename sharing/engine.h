@@ -311,9 +311,15 @@ void sp_engine_layers_hold(SpEngine *eng, bool hold);
  * merged, zero and volatile pages are the index's own, always current. */
 void sp_engine_get_vm_stats_aged(SpEngine *eng, SpEngineVm *vm, double max_age_s,
                                  SpEngineVmStats *out);
-/* CPU time the engine thread has used so far (ns). */
 /* Batches the scanner finished so far; no lock taken (tests). */
 uint64_t sp_engine_batches(SpEngine *eng);
+/* The lock's hand-over so far (engine.c, "Handing the lock over"; tests):
+ * figures_waited, the most batches that ended while a reader of figures
+ * waited for the lock, less those whose pause for waiters its bound cut
+ * short (let_in_cut: all such pauses, a waiter not run in time).  At most 1
+ * when the hand-over works, however busy the host. */
+void sp_engine_handover(SpEngine *eng, uint64_t *figures_waited, uint64_t *let_in_cut);
+/* CPU time the engine thread has used so far (ns). */
 uint64_t sp_engine_cpu_ns(SpEngine *eng);
 /* Block until `n` more full scans completed (tests, `samepage stats --settle`). */
 bool sp_engine_wait_scans(SpEngine *eng, uint64_t n, double timeout_s);
