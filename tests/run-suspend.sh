@@ -3,7 +3,10 @@
 # vCPUs park, their status says "paused") while the sharing engine goes on
 # merging their memory; SIGUSR2 resumes them, and the guests verify on
 # with no integrity error.  Two memload VMs of one seed and a slow engine
-# (so it is still merging when they are suspended).  Prints TAP.
+# (so it is still merging when they are suspended).  Prints TAP.  The
+# waits go by the clock, not by their steps (each reads the status with
+# python3, seconds apiece in a loaded emulated host), and the run's own
+# bound is far beyond them: the test ends it (SIGTERM).
 set -u
 . "$(dirname "$0")/run-common.sh"
 echo "1..4"
@@ -18,7 +21,7 @@ efield() {
     grep '^{"engine"' "$T/out" | tail -n1 |
         /usr/bin/python3 -c "import json, sys; print(json.loads(sys.stdin.read())['engine'][sys.argv[1]])" "$1"
 }
-"$SP" run -q --json --status 1 --timeout $((120 * SLOW)) --pages-to-scan 200 --sleep-millisecs 20 $VMS \
+"$SP" run -q --json --status 1 --timeout $((300 * SLOW)) --pages-to-scan 200 --sleep-millisecs 20 $VMS \
     >"$T/out" 2>"$T/err" &
 pid=$!
 wait_filled "$T/out" 2 $pid $((60 * SLOW))
@@ -43,10 +46,10 @@ went_on() {
 }
 # at least 4 s, and until the engine went on (up to 20 s: whether merges are
 # still pending then depends on where its passes fall)
-waited=0
+t0=$(date +%s) waited=0
 while :; do
     sleep 1
-    waited=$((waited + 1))
+    waited=$(($(date +%s) - t0))
     ra2=$(vfield a rounds) rb2=$(vfield b rounds) s1=$(efield saved_bytes) p1=$(efield pages_scanned)
     [ "$ra" = "$ra2" ] && [ "$rb" = "$rb2" ] || break
     [ $waited -ge $((4 * SLOW)) ] && went_on && break
@@ -58,9 +61,11 @@ else
     notok "suspended: no guest round for $waited s (a $ra -> $ra2, b $rb -> $rb2) while the engine went on (pages_scanned $p0 -> $p1, saved_bytes $s0 -> $s1)"
 fi
 kill -USR2 $pid
-i=0
-while below "$(vfield a rounds)" $((${ra:-0} + 1)) && [ $i -lt $((20 * SLOW)) ]; do sleep 1; i=$((i + 1)); done
-sleep $((2 * SLOW))
+# until both guests finished a round more (a round takes seconds inside
+# the emulated host; up to a minute there for the first after the fill)
+t0=$(date +%s)
+while { below "$(vfield a rounds)" $((${ra:-0} + 1)) || below "$(vfield b rounds)" $((${rb:-0} + 1)); } &&
+    [ $(($(date +%s) - t0)) -lt $((30 * SLOW)) ]; do sleep 1; done
 ra3=$(vfield a rounds) rb3=$(vfield b rounds) sa=$(vfield a state)
 if grep -q '^samepage: resumed 2 VMs (SIGUSR2)$' "$T/out" && [ "$sa" = running ] &&
     [ "${ra3:-0}" -gt "${ra:-0}" ] && [ "${rb3:-0}" -gt "${rb:-0}" ]; then
