@@ -322,7 +322,7 @@ void sh_swap_adopt_pages(SpEngine *eng, ShSwapVm *v, SpEngineVm *vm)
     ShOldStore *o = vm->swap_old;
     vm->swap_old = NULL; /* used once: the old stores may go after this */
     if (o)
-        sh_swap_test_kill("adopt-before-move");
+        sh_swap_test_kill(NULL, "adopt-before-move");
     uint64_t key = sp_swap_vm_key(vm->name), lost = 0;
     uint32_t lose = o ? sh_swap_test_lose(vm->name) : 0;
     uint8_t page[SP_PAGE_SIZE];
@@ -372,7 +372,7 @@ void sh_swap_adopt_pages(SpEngine *eng, ShSwapVm *v, SpEngineVm *vm)
      * slots go: until the commit the VM hands the old store to a samepaged
      * after us, should we die. */
     if (o)
-        sh_swap_test_kill("adopt-before-commit");
+        sh_swap_test_kill(NULL, "adopt-before-commit");
     int ours[3];
     SpProtoMsg r = {0};
     bool committed = send_store(eng, vm, SP_PROTO_STORE_COMMIT, ours, &r);

@@ -192,7 +192,7 @@ uint64_t sh_swap_evict_private(SpEngine *eng, SpEngineVm *vm, uint32_t max, uint
     g_autoptr(GArray) twins = g_array_new(FALSE, FALSE, sizeof(ShMergeWant));
     if (n) {
         store_pages(eng, sw, v, vm, gfns, pages, n, stored, twins);
-        sh_swap_test_kill("evict"); /* tests: between M_EVICT and its DONE */
+        sh_swap_test_kill(sw, "evict"); /* tests: between M_EVICT and its DONE */
     }
     sp_proto_blob_unmap((void *)pages, len);
     sp_proto_msg_clear(&r);
@@ -445,7 +445,7 @@ uint64_t sh_swap_evict_frames(SpEngine *eng, uint64_t max, SpEngineVm *only)
         }
         gone++;
         g_mutex_unlock(&sw->lock);
-        sh_swap_test_kill("evict-frame"); /* tests: a frame out, its mappers prepared */
+        sh_swap_test_kill(sw, "evict-frame"); /* tests: a frame out, its mappers prepared */
     }
     return gone;
 }

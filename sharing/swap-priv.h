@@ -153,7 +153,7 @@ typedef struct ShSwap {
 #define SWAP_NICE       -5 /* the service thread's and the VMs' swap threads' nice */
 ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm); /* lock held */
 void sh_swap_service_kick(ShSwap *sw);                 /* wake the service thread */
-void sh_swap_test_kill(const char *point);             /* tests only: SAMEPAGE_TEST_KILL */
+void sh_swap_test_kill(ShSwap *sw, const char *point); /* tests only: SAMEPAGE_TEST_KILL */
 void sh_swap_slot_left(ShSwap *sw, uint32_t slot);     /* lock held: note when */
 #define SLOT_TIME_UNKNOWN UINT32_MAX
 void sh_swap_slot_left_unknown(ShSwap *sw, uint32_t slot); /* lock held: when is not known */

@@ -567,8 +567,10 @@ void sh_swap_service_kick(ShSwap *sw)
 /* Tests only (tests/daemon/restart-swap*.sh): with SAMEPAGE_TEST_KILL
  * naming a file, samepaged kills itself with SIGKILL at `point` once that
  * file exists and holds the point's name: a crash at the moments that
- * matter (docs/swap.md "After a crash"). */
-void sh_swap_test_kill(const char *point)
+ * matter (docs/swap.md "After a crash").  With sw (its lock not held) the
+ * log line says how many frames and layer pages were out then: what a
+ * take-over must write back. */
+void sh_swap_test_kill(ShSwap *sw, const char *point)
 {
     static const char *trigger;
     static gsize once;
@@ -580,7 +582,14 @@ void sh_swap_test_kill(const char *point)
     if (!trigger || !*trigger || !g_file_get_contents(trigger, &text, NULL, NULL) ||
         strcmp(g_strstrip(text), point) != 0)
         return;
-    g_warning("event=test-kill point=%s (SAMEPAGE_TEST_KILL)", point);
+    uint64_t out = 0;
+    if (sw) {
+        g_mutex_lock(&sw->lock);
+        out = sw->frames_out;
+        g_mutex_unlock(&sw->lock);
+    }
+    g_warning("event=test-kill point=%s frames_out=%" G_GUINT64_FORMAT " (SAMEPAGE_TEST_KILL)",
+              point, out);
     raise(SIGKILL);
 }
 
