@@ -11,9 +11,9 @@ echo "1..6"
 spd_start || { echo "Bail out! samepaged did not start"; exit 1; }
 
 # Two listeners, line-buffered so that the file fills as events arrive.
-stdbuf -oL virsh -c "$URI" event --all --loop --timeout 120 >"$T/rw.events" 2>&1 &
+stdbuf -oL virsh -c "$URI" event --all --loop --timeout $((120 * SLOW)) >"$T/rw.events" 2>&1 &
 RW=$!
-stdbuf -oL virsh -r -c "$ROURI" event --all --loop --timeout 120 >"$T/ro.events" 2>&1 &
+stdbuf -oL virsh -r -c "$ROURI" event --all --loop --timeout $((120 * SLOW)) >"$T/ro.events" 2>&1 &
 RO=$!
 # Both registered: a domain defined and undefined until both have seen it
 # (its events are left out of what is compared).
@@ -83,13 +83,13 @@ check "a triple fault is reported crashed (panicked), then stopped (crashed)" \
 # One domain's events only: virsh event --domain (which looks it up first)
 vm_xml ev2 "seed=2" 32 >"$T/ev2.xml"; vm_xml ev3 "seed=2" 32 >"$T/ev3.xml"
 V define "$T/ev2.xml" >/dev/null 2>&1; V define "$T/ev3.xml" >/dev/null 2>&1
-stdbuf -oL virsh -c "$URI" event --domain ev2 --event lifecycle --loop --timeout 60 >"$T/one.events" 2>&1 &
+stdbuf -oL virsh -c "$URI" event --domain ev2 --event lifecycle --loop --timeout $((120 * SLOW)) >"$T/one.events" 2>&1 &
 ONE=$!
-sleep 1
+sleep "$SLOW" # until it listens
 V start ev3 >/dev/null 2>&1; V start ev2 >/dev/null 2>&1
 V destroy ev3 >/dev/null 2>&1; V destroy ev2 >/dev/null 2>&1
-i=0
-while ! grep -q "Stopped Destroyed" "$T/one.events" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+end=$(($(date +%s) + 10 * SLOW))
+while ! grep -q "Stopped Destroyed" "$T/one.events" && [ "$(date +%s)" -lt $end ]; do sleep 0.1; done
 kill "$ONE" 2>/dev/null; wait "$ONE" 2>/dev/null
 TAP_DIAG="$T/one.events"
 check "virsh event --domain ev2: ev2's events only" \

@@ -79,7 +79,7 @@ spd_stop
 rc=$?
 t1=$(date +%s.%N)
 pids_now=$(vm_pids)
-check "SIGTERM: samepaged exits 0 (exit $rc after $(echo "$t1 - $t0" | bc) s; 99: still running after 15 s) and leaves the VMs running" \
+check "SIGTERM: samepaged exits 0 (exit $rc after $(echo "$t1 - $t0" | bc) s; 99: still running after $((SPD_STOP_S * SLOW)) s) and leaves the VMs running" \
     sh -c "[ $rc = 0 ] && [ '$pids_now' = '$pids_before' ]"
 [ "$rc" = 0 ] || tail -20 "$T/daemon.log" | sed 's/^/#   log: /'
 [ "$pids_now" = "$pids_before" ] || echo "#   VM processes before: $pids_before; now: $pids_now"

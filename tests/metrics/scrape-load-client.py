@@ -4,7 +4,10 @@
 # on the samepaged at URI (python3-libvirt), let SCRAPERS threads GET
 # METRICS_URL at 10 Hz each for SECONDS while another polls the engine's
 # shm_pages_sharing every 0.1 s through libvirt, then destroy the VMs and
-# wait until their frames are gone.  Prints one JSON object: the time the
+# wait until their frames are gone.  Past SECONDS it goes on (scrapers too)
+# while the sharing moved in the last STILL_S (5 s, 60 s emulated), up to SECONDS more: a
+# loaded emulated host may not have converged by then, and a figure taken
+# mid-way would not compare.  Prints one JSON object: the time the
 # sharing took to reach 99 % of its final value, that value, and each
 # scraper's count of scrapes and errors, its slowest answered scrape and
 # when (seconds into the run) each failed one began.
@@ -31,14 +34,14 @@ def sharing():
 
 
 stop = threading.Event()
-scrapes = [{"scrapes": 0, "errors": 0, "first_error": None, "slowest_s": 0.0, "error_at": []}
-           for _ in range(nscrapers)]
+scrapes = [{"scrapes": 0, "errors": 0, "first_error": None, "slowest_s": 0.0, "error_at": [],
+            "seconds": 0.0} for _ in range(nscrapers)]
 
 
 def scraper(st):
     u = urllib.parse.urlsplit(url)
     c = http.client.HTTPConnection(u.hostname, u.port, timeout=TIMEOUT)
-    nxt = time.monotonic()
+    nxt = begun0 = time.monotonic()
     while not stop.is_set():
         begun = time.monotonic()
         try:
@@ -57,6 +60,7 @@ def scraper(st):
             c = http.client.HTTPConnection(u.hostname, u.port, timeout=TIMEOUT)
         nxt += 0.1
         time.sleep(max(0, nxt - time.monotonic()))
+    st["seconds"] = round(time.monotonic() - begun0, 1)  # from after the VMs' start
 
 
 t0 = time.monotonic()
@@ -66,7 +70,17 @@ threads = [threading.Thread(target=scraper, args=(s,)) for s in scrapes]
 for t in threads:
     t.start()
 samples = []
-while time.monotonic() - t0 < seconds:
+SLOW = float(sys.argv[5]) if len(sys.argv) > 5 else 1
+# emulated, the sharing stood still for 38 s once, far from its final figure
+STILL_S = 5 if SLOW == 1 else 15 * SLOW
+
+
+def still():  # no change over the last STILL_S
+    last = [v for t, v in samples if t >= samples[-1][0] - STILL_S]
+    return samples[-1][0] >= STILL_S and min(last) == max(last)
+
+
+while time.monotonic() - t0 < seconds or (not still() and time.monotonic() - t0 < 2 * seconds):
     samples.append((time.monotonic() - t0, sharing()))
     time.sleep(0.1)
 stop.set()
@@ -80,4 +94,4 @@ deadline = time.monotonic() + 30
 while sharing() and time.monotonic() < deadline:
     time.sleep(0.2)
 print(json.dumps({"convergence_s": conv, "final_pages_sharing": final, "scrapers": scrapes,
-                  "left_sharing": sharing()}))
+                  "left_sharing": sharing(), "sampled_s": round(samples[-1][0], 1)}))

@@ -4,7 +4,9 @@
 # scrape fails (times out after 5 s, 20 s inside the emulated host: there a
 # collection waits up to 10 s for the engine's lock, which the engine holds
 # through a whole batch of exchanges with the VM processes), and the engine's convergence time (to 99 % of its final
-# pages_sharing) stays close to the same run without scrapers.  Runs
+# pages_sharing) stays close to the same run without scrapers (each run
+# goes on, up to as long again, until the sharing stood still for 5 s, 60
+# s emulated: a loaded emulated host may not have converged in its window).  Runs
 # without and with scrapers alternate, $SCRAPE_LOAD_ROUNDS pairs (default
 # 1; the figures in docs/metrics.md used 3); the medians are reported as a
 # TAP comment.  The assertion's margin is generous (the host is shared and
@@ -33,9 +35,10 @@ done
 check "every run measured ($measured of $ROUNDS pairs)" [ $measured = "$ROUNDS" ]
 # judge WHAT: the medians over the rounds, then the assertion WHAT names
 judge() {
-    "$PY" - "$T" "$ROUNDS" "$SECS" "$1" <<'PY'
+    "$PY" - "$T" "$ROUNDS" "$SECS" "$1" "$SLOW" <<'PY'
 import json, statistics, sys
 d, rounds, secs, what = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+slow = int(sys.argv[5])
 A = [json.load(open("%s/a%d.json" % (d, r))) for r in range(1, rounds + 1)]
 B = [json.load(open("%s/b%d.json" % (d, r))) for r in range(1, rounds + 1)]
 ca = statistics.median(x["convergence_s"] for x in A)
@@ -53,7 +56,13 @@ if what == "report":
              [s["error_at"] for x in B for s in x["scrapers"]]))
 elif what == "scrapes":
     s = [s for x in B for s in x["scrapers"]]
-    assert len(s) == 2 * rounds and all(x["errors"] == 0 and x["scrapes"] >= 8 * secs for x in s), s
+    # about 10 a second over the time each scraped (the VMs' start comes
+    # first).  Inside the emulated host a scrape waits for the engine's
+    # batches, seconds each there (5.7 s the slowest beside another test,
+    # 2.3 scrapes a second): at least 1 a second there
+    rate = 8 if slow == 1 else 1
+    assert len(s) == 2 * rounds and all(x["errors"] == 0 and x["scrapes"] >= rate * x["seconds"]
+                                        for x in s), s
 elif what == "merged":
     f = [x["final_pages_sharing"] for x in A + B]
     assert min(f) > 0 and max(f) - min(f) <= 0.02 * max(f), f
