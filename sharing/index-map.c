@@ -51,6 +51,7 @@ void index_map_init(ShIndexMap *m)
 {
     alloc_slots(m, MIN_SLOTS);
     m->peak = 0;
+    m->grew = false;
 }
 
 void index_map_destroy(ShIndexMap *m)
@@ -116,6 +117,7 @@ bool index_map_set(ShIndexMap *m, uint64_t key, uint32_t ref)
     if ((m->count + 1) * 4 > m->cap * 3) {
         g_return_val_if_fail(m->cap < MAX_SLOTS, false);
         resize(m, MIN(m->cap * 2, MAX_SLOTS));
+        m->grew = true;
     }
     uint32_t tag = tag_of(key);
     uint64_t i = find(m, tag), s = (uint64_t)tag << 32 | ((uint64_t)ref + 1);
@@ -149,7 +151,9 @@ bool index_map_remove(ShIndexMap *m, uint64_t key)
 
 bool index_map_trim(ShIndexMap *m)
 {
-    if (m->cap <= MIN_SLOTS || m->count * 2 >= m->cap)
+    bool grew = m->grew;
+    m->grew = false;
+    if (grew || m->cap <= MIN_SLOTS || m->count * 2 >= m->cap)
         return false;
     uint64_t want = MAX(MIN_SLOTS, (m->count * 3 / 2 + 511) / 512 * 512);
     if (want >= m->cap)

@@ -29,7 +29,7 @@
  * table, every pass) neither grows during a round nor sits at less than
  * half full; a removal that leaves it an eighth full shrinks it, and
  * index_map_trim (the stable index, after each pass) resizes a table less
- * than half full to 2/3 full.  Not
+ * than half full to 2/3 full once a pass went by without growth.  Not
  * thread-safe: the engine lock protects it.
  */
 #ifndef SAMEPAGE_SHARING_INDEX_MAP_H
@@ -43,6 +43,7 @@ typedef struct ShIndexMap {
     uint64_t cap;    /* slots (at most 2^32) */
     uint64_t count;  /* entries in use */
     uint64_t peak;   /* the most entries since the last clear */
+    bool grew;       /* doubled since the last index_map_trim */
 } ShIndexMap;
 
 void index_map_init(ShIndexMap *m);
@@ -54,7 +55,10 @@ bool index_map_get(const ShIndexMap *m, uint64_t key, uint32_t *val);
 bool index_map_set(ShIndexMap *m, uint64_t key, uint32_t val);
 bool index_map_remove(ShIndexMap *m, uint64_t key);
 /* Less than half full: resize to 2/3 full (a table that is never cleared,
- * the stable index, after growth has left it 3/8 full).  true if it did. */
+ * the stable index, after growth has left it 3/8 full) - unless it doubled
+ * since the last call: while it grows (the engine's first passes) a trim
+ * would undo each doubling, a rehash each way, so it waits for a call
+ * with no growth before.  true if it did. */
 bool index_map_trim(ShIndexMap *m);
 uint64_t index_map_bytes(const ShIndexMap *m);
 

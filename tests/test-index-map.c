@@ -165,8 +165,10 @@ static void test_sized_for_peak(void)
 }
 
 /* A table that growth left less than half full (the stable index, never
- * cleared) is trimmed to 2/3 full, every entry still found; one at least
- * half full, or at its first size, is left as it is. */
+ * cleared) is trimmed to 2/3 full, every entry still found - at the first
+ * call with no doubling since the last (a table still growing is left: a
+ * trim would undo each doubling); one at least half full, or at its first
+ * size, is left as it is. */
 static void test_trim(void)
 {
     ShIndexMap m;
@@ -184,6 +186,8 @@ static void test_trim(void)
         cap = m.cap;
     }
     uint64_t grown = index_map_bytes(&m);
+    g_assert_false(index_map_trim(&m)); /* it doubled since the last call */
+    g_assert_cmpuint(index_map_bytes(&m), ==, grown);
     g_assert_true(index_map_trim(&m));
     check_all(&m, ref);
     g_test_message("%u entries: %" G_GUINT64_FORMAT " bytes after doubling, %" G_GUINT64_FORMAT
