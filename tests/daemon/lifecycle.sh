@@ -90,8 +90,13 @@ for i in 1 2 3 4 5; do
     slowest=$(awk -v a="$t0" -v b="$(date +%s.%N)" -v m="$slowest" 'BEGIN {d = b - a; print (d > m ? d : m)}')
     sleep 0.5
 done
-check "while st's VM process is stopped, virsh domstats vm1 answers 5 times, the slowest in $slowest s (< $((3 * SLOW)) s)" \
-    eval 'grep -q "samepage.guest.integrity_errors=0" "$T/ds" && grep -q "samepage.dedup.pages_merged=" "$T/ds" && awk -v m="$slowest" -v s="$SLOW" "BEGIN {exit !(m < 3 * s)}"'
+# (a call that waited behind st's exchange would take its 30 s bound; 3 s
+# natively, 20 s inside the emulated host, where a virsh call beside
+# another test took 15.7 s)
+most=3
+[ "$SLOW" = 1 ] || most=$((5 * SLOW))
+check "while st's VM process is stopped, virsh domstats vm1 answers 5 times, the slowest in $slowest s (< $most s)" \
+    eval 'grep -q "samepage.guest.integrity_errors=0" "$T/ds" && grep -q "samepage.dedup.pages_merged=" "$T/ds" && awk -v m="$slowest" -v s="$most" "BEGIN {exit !(m < s)}"'
 stopped_virsh destroy st
 check "destroy of a VM process that does not stop: status $vrc after $took s, 'Domain 'st' destroyed'" \
     eval '[ $vrc = 0 ] && grep -q "Domain '"'st'"' destroyed" "$T/out"'
@@ -121,8 +126,11 @@ V create "$T/hi.xml" >/dev/null 2>&1
 i=0
 while ! grep -q 'event=restart-loop domain=hi' "$T/daemon.log" && [ $i -lt $((300 * SLOW)) ]; do sleep 0.1; i=$((i + 1)); done
 boots=$(grep -c 'hello from vcpu 0' "$T/state/console/hi.log")
+# (samepaged gives up at 4 restarts within 10 s: natively that is the 4th
+# to 6th boot; inside a loaded emulated host a boot can take more than
+# 2.5 s, and it took 33 there once: only the giving up is checked there)
 check "a payload that exits at once is restarted by on_poweroff, then given up ($boots boots)" \
-    sh -c "[ $boots -ge 4 ] && [ $boots -le 6 ] && grep -q 'event=restart-loop domain=hi' '$T/daemon.log'"
+    sh -c "[ $boots -ge 4 ] && { [ $SLOW != 1 ] || [ $boots -le 6 ]; } && grep -q 'event=restart-loop domain=hi' '$T/daemon.log'"
 V list --all >"$T/out" 2>&1
 check "... and the transient domain is gone" sh -c "! grep -q ' hi ' '$T/out'"
 
