@@ -32,9 +32,9 @@
  * exchange that is slow to be answered (exchange.c: a stopped or stuck VM
  * process, up to 30 s): they get the figures as last read or as the last
  * pass left them (pub_lock; a VM's own: as last read), so that status
- * lines, domstats and the metrics endpoint go on; and an agent that does not answer
- * M_STATS within STATS_WAIT_MS keeps its last figures instead of holding
- * the lock for the exchange's whole bound.
+ * lines, domstats and the metrics endpoint go on; and an agent that does
+ * not answer M_STATS within STATS_WAIT_MS keeps its last figures instead
+ * of holding the lock for the exchange's whole bound.
  *
  * Metadata: in the index, 4 bytes per guest page (fid_of) plus 20 bytes per
  * frame, its mapper list and the index tables; in each VM process, 8 bytes
