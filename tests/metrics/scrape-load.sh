@@ -1,6 +1,7 @@
 #!/bin/sh
 # scrape-load.sh - two scrapers at 10 Hz for 30 s (120 s inside the
-# emulated host, where 4 VMs take longer to converge) while 4 VMs merge: no
+# emulated host, where 4 VMs take longer to converge) while 4 VMs merge
+# (128 MiB each; 64 inside the emulated host): no
 # scrape fails (times out after 5 s, 20 s inside the emulated host: there a
 # collection waits up to 10 s for the engine's lock, which the engine holds
 # through a whole batch of exchanges with the VM processes), and the engine's convergence time (to 99 % of its final
