@@ -17,8 +17,8 @@ import libvirt
 uri, url, nscrapers, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 # A scrape's timeout: 5 s, times SLOW inside the emulated host, where the
 # engine holds its lock for seconds per batch (up to 10 s measured there).
-TIMEOUT = 5 * float(sys.argv[5]) if len(sys.argv) > 5 else 5
 SLOW = float(sys.argv[5]) if len(sys.argv) > 5 else 1
+TIMEOUT = 5 * SLOW
 # 128 MiB VMs; 64 inside the emulated host, where 4 x 128 MiB beside another
 # test had not converged after 240 s (54,723 and 46,749 pages sharing)
 MIB = 128 if SLOW == 1 else 64
