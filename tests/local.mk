@@ -40,6 +40,11 @@ check_PROGRAMS += tests/test-index-map
 TESTS += tests/test-index-map
 tests_test_index_map_LDADD = $(TEST_LDADD)
 
+# `samepage run`'s stop signals, counted one by one.
+check_PROGRAMS += tests/test-stop-signals
+TESTS += tests/test-stop-signals
+tests_test_stop_signals_LDADD = $(TEST_LDADD)
+
 # The engine's mapper lists alone.
 check_PROGRAMS += tests/test-mappers
 TESTS += tests/test-mappers

@@ -14,9 +14,12 @@ VMS="--vm name=held,mem=64M,payload=memload,args=rounds=0,rate=50
 vm_proc() { pgrep -P "$1" -f -- "samepage-vm --name=$2 "; }
 
 # run_held SIGNALS...: start both VMs, wait until they verify, hold the
-# VM process of `held` with SIGSTOP, send SIGNALS to `samepage run` (one a
-# second) and wait for its end; sets rc, took (seconds from the first
-# signal to the end) and vmp (the held process).
+# VM process of `held` with SIGSTOP, send SIGNALS to `samepage run` and
+# wait for its end; sets rc, took (seconds from the last signal to the
+# end) and vmp (the held process).  Each signal but the last is followed
+# by a wait, at most 6 s, until the run said it stops and the free VM's
+# line says stopped: a second signal kills every VM process still there,
+# the free VM's too if it had not stopped yet.
 run_held() {
     : >"$T/out" # (emptied here: the run's own redirection may come after wait_filled looks)
     "$SP" run -q --json --status 1 --timeout $((300 * SLOW)) $VMS >"$T/out" 2>"$T/err" &
@@ -24,11 +27,19 @@ run_held() {
     wait_filled "$T/out" 2 $pid $((60 * SLOW))
     vmp=$(vm_proc $pid held)
     [ -n "$vmp" ] && kill -STOP "$vmp"
-    t0=$(date +%s)
+    left=$#
     for sig in "$@"; do
+        t0=$(date +%s)
         kill -"$sig" $pid
-        sleep 1
+        left=$((left - 1))
+        [ $left = 0 ] && break
+        while [ $(($(date +%s) - t0)) -lt 6 ] &&
+            ! { grep -q '^samepage: stopping all VMs$' "$T/out" &&
+                grep '^{"vm":"free"' "$T/out" | tail -n1 | grep -q '"state":"stopped"'; }; do
+            sleep 0.2
+        done
     done
+    sleep 1
     i=0
     while kill -0 $pid 2>/dev/null && [ $i -lt $((60 * SLOW)) ]; do
         sleep 1
@@ -63,11 +74,12 @@ check "... the other VM stopped by itself with no integrity error, the held proc
      ! grep -q "^\[free\] STOPPED" "$T/out" && ! kill -0 "$vmp" 2>/dev/null'
 
 run_held TERM TERM
-check "two SIGTERMs: samepage run ends at the second (took $took s, status $rc)" \
+check "two SIGTERMs: samepage run ends at the second (took $took s after it, status $rc)" \
     eval '[ -n "$vmp" ] && [ $rc = 1 ] && [ $took -le $((6 * SLOW)) ]'
 check "... the held VM's line and the run say the second signal killed it" eval \
     'grep -q "^\[held\] STOPPED: the VM process was killed: a second stop signal$" "$T/out" &&
-     grep -q "^samepage: killing 1 VM process: a second stop signal$" "$T/out" && ! kill -0 "$vmp" 2>/dev/null'
+     grep -q "^samepage: killing \(1 VM process\|2 VM processes\): a second stop signal$" "$T/out" &&
+     ! kill -0 "$vmp" 2>/dev/null'
 
 # Nothing held: one SIGTERM is a clean stop, nothing is killed, status 0.
 : >"$T/out"

@@ -54,7 +54,8 @@ libvmm_a_SOURCES += \
 	vmm/cli/cmd-clone.c \
 	vmm/cli/cmd-top.c vmm/cli/top-view.c vmm/cli/top-view.h \
 	vmm/cli/run-status.c vmm/cli/run-status.h \
-	vmm/cli/run-logs.c vmm/cli/run-logs.h
+	vmm/cli/run-logs.c vmm/cli/run-logs.h \
+	vmm/cli/stop-signals.c vmm/cli/stop-signals.h
 
 bin_PROGRAMS += samepage
 samepage_SOURCES = vmm/cli/main.c

@@ -53,6 +53,7 @@
 #include "vmm/cli/cmd.h"
 #include "vmm/cli/run-logs.h"
 #include "vmm/cli/run-status.h"
+#include "vmm/cli/stop-signals.h"
 #include "vmm/cli/top-view.h"
 #include "vmm/metrics/endpoint.h"
 #include "vmm/metrics/json.h"
@@ -95,7 +96,6 @@ typedef struct RunCtx {
     uint32_t next_child;        /* clone name suffix */
     bool clone_failed;          /* a --clone could not be done */
     guint clone_timer;          /* on_clone_timer's source while requests are pending */
-    guint sig_int, sig_term;    /* the signal handlers' sources */
     guint sig_usr1, sig_usr2;   /* ... suspend all, resume all */
     guint t_status, t_timeout;  /* --status and --timeout timers, 0: none */
     guint t_kill;               /* kills what a stop did not end, 0: none */
@@ -232,17 +232,18 @@ static void run_stop_all(RunCtx *ctx)
 }
 
 /* SIGINT/SIGTERM: the first stops all VMs, a second one kills the VM
- * processes still there at once (Ctrl-C twice). */
-static gboolean on_signal(gpointer opaque)
+ * processes still there at once (Ctrl-C twice).  Each signal is counted
+ * (stop-signals.h), also two that came while the main loop was busy. */
+static void on_signal(int signum, gpointer opaque)
 {
+    (void)signum;
     RunCtx *ctx = opaque;
     if (ctx->stopping) {
         run_kill_all(ctx, "a second stop signal");
-        return G_SOURCE_CONTINUE;
+        return;
     }
     run_print(ctx, "samepage: stopping all VMs\n");
     run_stop_all(ctx);
-    return G_SOURCE_CONTINUE;
 }
 
 /* SIGUSR1 / SIGUSR2: suspend / resume every running VM; one line says
@@ -1021,8 +1022,10 @@ static bool run_start(RunCtx *ctx, const RunOptions *o, SpVmHost *host)
         ctx->deferred = g_string_new(NULL);
         g_mutex_unlock(&ctx->out_lock);
     }
-    ctx->sig_int = g_unix_signal_add(SIGINT, on_signal, ctx);
-    ctx->sig_term = g_unix_signal_add(SIGTERM, on_signal, ctx);
+    if (!sp_stop_signals_watch(on_signal, ctx, &error)) {
+        g_printerr("samepage run: %s\n", error->message);
+        return false;
+    }
     ctx->sig_usr1 = g_unix_signal_add(SIGUSR1, on_usr1, ctx);
     ctx->sig_usr2 = g_unix_signal_add(SIGUSR2, on_usr2, ctx);
     if (o->status_interval)
@@ -1054,8 +1057,7 @@ static int run_wait_and_report(RunCtx *ctx)
 
     if (ctx->clone_timer)
         g_source_remove(ctx->clone_timer);
-    g_source_remove(ctx->sig_int);
-    g_source_remove(ctx->sig_term);
+    sp_stop_signals_unwatch();
     g_source_remove(ctx->sig_usr1);
     g_source_remove(ctx->sig_usr2);
     if (ctx->t_status)
