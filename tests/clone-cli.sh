@@ -27,7 +27,9 @@ expect_error "count above the maximum" "count must be 1..64" --clone t,count=65
 expect_error "count missing" "count=N" --clone t
 expect_error "bad after" "after must be" --clone t,count=1,after=x
 
-timeout 30 "$SP" run -q --status 0 --timeout 3 --vm name=c,mem=16M,payload=crash $VM \
+# (the run's bound scaled: a crash that comes after it would end the run
+# with the clone still waiting for c's phase 1)
+timeout $((30 * SLOW)) "$SP" run -q --status 0 --timeout $((3 * SLOW)) --vm name=c,mem=16M,payload=crash $VM \
     --clone c,count=2 >"$T/out" 2>"$T/err"
 rc=$?
 if [ "$rc" = 1 ] && [ "$(grep -c 'clone c:' "$T/out")" = 1 ] && grep -q "is crashed" "$T/out" &&
