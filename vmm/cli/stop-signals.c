@@ -3,8 +3,11 @@
  * stop-signals.c - SIGINT and SIGTERM, each one counted (stop-signals.h).
  *
  * Invariants: the handlers are installed only while `pipe_w` is open;
- * the handler touches nothing but `pipe_w` and errno (async-signal-safe:
- * write(2) only).  Installing and removing happen on the main thread.
+ * the handler touches nothing but `pipe_w`, `owner` and errno
+ * (async-signal-safe: getpid(2) and write(2) only), and writes only in
+ * the process that installed it: a VM process between fork and exec (a
+ * Ctrl-C reaches the terminal's whole process group) shares the pipe but
+ * is not counted.  Installing and removing happen on the main thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +20,7 @@
 #include "vmm/cli/stop-signals.h"
 
 static volatile int pipe_w = -1;
+static pid_t owner; /* the process that watches: not a child between fork and exec */
 static int pipe_r = -1;
 static guint watch_id;
 static SpStopSignalFunc watch_fn;
@@ -27,7 +31,7 @@ static void on_stop_signal(int signum)
 {
     int saved = errno;
     unsigned char b = (unsigned char)signum;
-    if (pipe_w >= 0 && write(pipe_w, &b, 1) < 0) {
+    if (pipe_w >= 0 && getpid() == owner && write(pipe_w, &b, 1) < 0) {
         /* full: see the header */
     }
     errno = saved;
@@ -63,6 +67,7 @@ bool sp_stop_signals_watch(SpStopSignalFunc fn, gpointer data, GError **err)
         close(fds[1]);
         return false;
     }
+    owner = getpid();
     pipe_r = fds[0];
     pipe_w = fds[1];
     watch_fn = fn;
