@@ -50,17 +50,31 @@ $(awk -v s="$start" -v e="$end" '$1 >= s && $2 <= e {n++; d = $2 - $1; if (d > m
 EOF2
 check "the clone of 1 GiB into 8 children succeeds ($(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.1f", e - s}') s)" \
     sh -c "[ \$(cat '$T/clone.rc') = 0 ] && grep -q 'cloned into big-c1' '$T/clone.out'"
-check "meanwhile virsh list answered $during times, the slowest in $slowest s (< $SLOW s)" \
-    sh -c "[ $during -ge 2 ] && awk 'BEGIN {exit !($slowest < $SLOW)}'"
+# (inside the emulated host 15 s: 4.4 s and 7.9 s were seen there while
+# the clone paused the source for 28 s to copy its 1 GiB; a list that
+# waited for the clone would take most of the clone's time, 46 s there)
+lmax=$([ "$SLOW" = 1 ] && echo 1 || echo $((SLOW * 15 / 4)))
+check "meanwhile virsh list answered $during times, the slowest in $slowest s (< $lmax s)" \
+    sh -c "[ $during -ge 2 ] && awk 'BEGIN {exit !($slowest < $lmax)}'"
 read -r o0 o1 <"$T/other.times"
 check "meanwhile another VM was suspended and resumed ($(awk -v a="$o0" -v b="$o1" 'BEGIN {printf "%.2f", b - a}') s, before the clone ended)" \
     sh -c "grep -q \"Domain 'other' resumed\" '$T/other.out' && awk 'BEGIN {exit !($o1 < $end)}'"
 read -r s0 s1 <"$T/suspend.times"
 cl=$(grep -n 'event=clone source=big ' "$T/daemon.log" | head -1 | cut -d: -f1)
 su=$(grep -n 'event=suspended domain=big$' "$T/daemon.log" | head -1 | cut -d: -f1)
-check "virsh suspend of the VM being cloned waited for the clone, then suspended it (samepaged's log lines $cl, $su)" \
-    sh -c "grep -q \"Domain 'big' suspended\" '$T/suspend.out' && [ -n '$cl' ] && [ -n '$su' ] && [ '${su:-0}' -gt '${cl:-0}' ] && awk 'BEGIN {exit !($s1 > $start)}' && [ \"\$(virsh -c '$URI' domstate big | head -1)\" = paused ]"
+# A clone that holds the job longer than a state change waits for it (30 s,
+# libvirt's JOB_WAIT_TIME; the clone took 47 s in a slow emulated host)
+# makes the suspend fail as libvirt's does, after those 30 s, with the VM
+# still running: it waited for the clone all the same.
+if grep -q "cannot acquire state change lock of domain 'big' (held by samepageDomainClone)" "$T/suspend.out"; then
+    check "virsh suspend of the VM being cloned waited for the clone's job: after $(awk -v a="$s0" -v b="$s1" 'BEGIN {printf "%.1f", b - a}') s, before the clone ended, it timed out as libvirt's does (the clone took $(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.1f", e - s}') s), big still running" \
+        sh -c "awk 'BEGIN {exit !($s1 - $s0 >= 29.5 && $s1 < $end)}' && [ -z '$su' ] && [ \"\$(virsh -c '$URI' domstate big | head -1)\" = running ]"
+else
+    check "virsh suspend of the VM being cloned waited for the clone, then suspended it (samepaged's log lines $cl, $su)" \
+        sh -c "grep -q \"Domain 'big' suspended\" '$T/suspend.out' && [ -n '$cl' ] && [ -n '$su' ] && [ '${su:-0}' -gt '${cl:-0}' ] && awk 'BEGIN {exit !($s1 > $start)}' && [ \"\$(virsh -c '$URI' domstate big | head -1)\" = paused ]"
+fi
 echo "#   suspend from $s0 to $s1, the clone from $start to $end; virsh: $(head -2 "$T/suspend.out" | tr '\n' ' ')"
+echo "#   samepaged: $(grep -m1 'event=clone source=big ' "$T/daemon.log")"
 V resume big >/dev/null 2>&1
 
 # Two clients suspend and resume one VM at once, 10 times each.
