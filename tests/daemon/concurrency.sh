@@ -10,8 +10,8 @@ set -u
 . "$(dirname "$0")/common.sh"
 S() { "$B/samepage" "$@" --connect "$SOCK"; }
 now() { date +%s.%N; }
-# Inside the emulated host a list's bound and the head start of the clone's
-# client are SLOW times wider (common.sh).  That the suspend of the VM
+# Inside the emulated host a list's bound is 15 s (see there) and the head
+# start of the clone's client SLOW times wider (common.sh).  That the suspend of the VM
 # being cloned waited for the clone is read from samepaged's log (its
 # `event=clone` line comes before `event=suspended domain=big`): the
 # clients' own clocks cannot tell, since the clone's client may write its
