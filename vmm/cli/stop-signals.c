@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <string.h>
 #include <unistd.h>
 #include <gio/gio.h>
 #include <glib-unix.h>
@@ -44,10 +43,11 @@ static gboolean on_pipe(gint fd, GIOCondition cond, gpointer opaque)
     unsigned char buf[64];
     ssize_t n;
     while ((n = read(fd, buf, sizeof buf)) > 0) {
-        for (ssize_t i = 0; i < n && watch_id; i++)
+        for (ssize_t i = 0; i < n; i++) {
             watch_fn(buf[i], watch_data);
-        if (!watch_id) /* the callback removed the watch */
-            return G_SOURCE_REMOVE;
+            if (!watch_id) /* the callback removed the watch (and closed fd) */
+                return G_SOURCE_REMOVE;
+        }
     }
     return G_SOURCE_CONTINUE;
 }
@@ -74,11 +74,7 @@ bool sp_stop_signals_watch(SpStopSignalFunc fn, gpointer data, GError **err)
     watch_data = data;
     watch_id = g_unix_fd_add(pipe_r, G_IO_IN, on_pipe, NULL);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
+    struct sigaction sa = {.sa_handler = on_stop_signal, .sa_flags = SA_RESTART};
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
     return true;
