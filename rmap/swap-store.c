@@ -13,14 +13,21 @@
  * so that what it holds is about head - tail, not its capacity.
  *
  * Invariants: a slot is FREE (on the free list), CACHE (`where` = the log
- * counter of its entry, tail <= where < head) or FILE (its block in the
- * file; in a store with SP_SWAP_STORE_SUMS, `next_free` holds a checksum of
- * the block as written, set before the slot turns FILE, so that a crash at
- * any instruction leaves none stale).  used = CACHE + FILE slots.
+ * counter of its entry, tail <= where < head), FILE (its block in the
+ * file) or LOST (its compressed copy was not what was put when the tail
+ * passed it: nothing to read).  In a store with SP_SWAP_STORE_SUMS,
+ * `next_free` of a FILE slot holds a checksum of the block as written; with
+ * SP_SWAP_STORE_CACHE_SUMS, that of a CACHE slot holds the page's - set
+ * before the slot turns FILE or CACHE, so that a crash at any instruction
+ * leaves none stale.  used = CACHE + FILE + LOST slots (LOST ones counted
+ * as file pages: their owner frees them as it frees a FILE slot).
  *
  * A block read back that is not what was written (the file cut short and
- * written past, a disk's bad block read without an error) fails the read,
- * as an I/O error does: never other bytes in the guest.
+ * written past, a disk's bad block read without an error), or a compressed
+ * copy that is not what was put (a stray write into the tier's memory,
+ * which outlives samepaged), fails the read, as an I/O error does: never
+ * other bytes in the guest, and the tail never writes such a copy to the
+ * file under a checksum of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +45,7 @@
 #define ENTRY_ALIGN 8
 #define RAW_LIMIT   (SP_PAGE_SIZE * 3 / 4) /* compresses worse: straight to the file */
 
-enum { SLOT_FREE = 0, SLOT_CACHE = 1, SLOT_FILE = 2 };
+enum { SLOT_FREE = 0, SLOT_CACHE = 1, SLOT_FILE = 2, SLOT_LOST = 3 };
 
 typedef struct StoreHdr {
     uint64_t magic;
@@ -167,7 +174,7 @@ SpSwapStore *sp_swap_store_new(const char *path, uint64_t file_bytes, uint64_t c
     StoreHdr h = {.magic = STORE_MAGIC,
                   .nslots = nslots,
                   .cache_cap = cache_bytes,
-                  .flags = SP_SWAP_STORE_EXACT | SP_SWAP_STORE_SUMS};
+                  .flags = SP_SWAP_STORE_EXACT | SP_SWAP_STORE_SUMS | SP_SWAP_STORE_CACHE_SUMS};
     g_strlcpy(h.path, path, sizeof(h.path));
     h.st.slots_max = nslots;
     h.st.cache_capacity = cache_bytes;
@@ -318,6 +325,15 @@ static void log_punch(SpSwapStore *s, uint64_t from, uint64_t to)
     }
 }
 
+/* The page a CACHE slot's entry e holds, into page: false if it does not
+ * decompress to a page, or (CACHE_SUMS) to the page that was put. */
+static bool cache_read(SpSwapStore *s, const Slot *sl, const Entry *e, void *page)
+{
+    return LZ4_decompress_safe((const char *)(e + 1), page, (int)e->clen, SP_PAGE_SIZE) ==
+               SP_PAGE_SIZE &&
+           (!(s->hdr->flags & SP_SWAP_STORE_CACHE_SUMS) || block_sum(page) == sl->next_free);
+}
+
 static bool log_reclaim(SpSwapStore *s, uint64_t need)
 {
     StoreHdr *h = s->hdr;
@@ -333,13 +349,14 @@ static bool log_reclaim(SpSwapStore *s, uint64_t need)
         }
         Slot *sl = e->slot < h->nslots ? &s->slots[e->slot] : NULL;
         if (sl && sl->state == SLOT_CACHE && sl->where == h->tail) {
-            int n = LZ4_decompress_safe((const char *)(e + 1), (char *)page, (int)e->clen,
-                                        SP_PAGE_SIZE);
-            if (n != SP_PAGE_SIZE || !file_write(s, e->slot, page)) {
+            if (!cache_read(s, sl, e, page)) { /* nothing true to write */
+                __atomic_store_n(&sl->state, SLOT_LOST, __ATOMIC_RELEASE);
+            } else if (file_write(s, e->slot, page)) {
+                __atomic_store_n(&sl->state, SLOT_FILE, __ATOMIC_RELEASE);
+            } else {
                 log_punch(s, tail0, h->tail);
                 return false;
             }
-            sl->state = SLOT_FILE;
             h->st.cache_pages--;
             h->st.cache_bytes -= e->clen;
             h->st.file_pages++;
@@ -408,11 +425,12 @@ uint32_t sp_swap_store_put(SpSwapStore *s, const void *page, GError **error)
     bool cached =
         clen > 0 && (uint64_t)clen < RAW_LIMIT && log_append(s, slot, buf, (uint32_t)clen);
     if (cached) {
-        s->slots[slot].state = SLOT_CACHE;
+        __atomic_store_n(&s->slots[slot].next_free, block_sum(page), __ATOMIC_SEQ_CST);
+        __atomic_store_n(&s->slots[slot].state, SLOT_CACHE, __ATOMIC_RELEASE);
         h->st.cache_pages++;
         h->st.cache_bytes += (uint64_t)clen;
     } else if (file_write(s, slot, page)) {
-        s->slots[slot].state = SLOT_FILE;
+        __atomic_store_n(&s->slots[slot].state, SLOT_FILE, __ATOMIC_RELEASE);
         h->st.file_pages++;
     } else {
         int e = errno;
@@ -445,10 +463,12 @@ bool sp_swap_store_get(SpSwapStore *s, uint32_t slot, void *page, GError **error
     g_autofree char *io = NULL;
     if (sl && sl->state == SLOT_CACHE) {
         Entry *e = entry_at(s, sl->where);
-        ok = e->slot == slot && LZ4_decompress_safe((const char *)(e + 1), page, (int)e->clen,
-                                                    SP_PAGE_SIZE) == SP_PAGE_SIZE;
+        ok = e->slot == slot && cache_read(s, sl, e, page);
         why = e->slot != slot ? "its compressed copy is another slot's"
-                              : "its compressed copy is corrupt";
+                              : "its compressed copy is not what was put (corrupt, or its "
+                                "checksum differs)";
+    } else if (sl && sl->state == SLOT_LOST) {
+        why = "its compressed copy was not what was put when it was to go to the swap file";
     } else if (sl && sl->state == SLOT_FILE) {
         ssize_t n = pread(s->file_fd, page, SP_PAGE_SIZE, (off_t)slot * SP_PAGE_SIZE);
         ok = n == SP_PAGE_SIZE &&

@@ -115,6 +115,10 @@ static inline uint64_t sp_swap_vm_key(const char *name)
 /* SUMS: every block in the file has a checksum in the slot table, checked
  * when it is read back (a new store; not one of a samepage before it). */
 #define SP_SWAP_STORE_SUMS 2u
+/* CACHE_SUMS: every compressed copy has the page's checksum in the slot
+ * table, checked when it is read back and when the tier's tail moves it to
+ * the file (a new store; not one of a samepage before it). */
+#define SP_SWAP_STORE_CACHE_SUMS 4u
 uint32_t sp_swap_store_flags(SpSwapStore *s);
 void sp_swap_store_clear_flags(SpSwapStore *s, uint32_t flags);
 
