@@ -4,8 +4,10 @@
  * come back byte for byte while the compressed tier's log wraps many
  * times and gives back the memory its tail passed, the store's memory
  * figure (what the balancer charges) follows what it holds, not its size,
- * and a store is taken over from O_PATH descriptors after a new one
- * replaced its file (what a samepaged restarted after a crash does).
+ * a block or a compressed copy that is not what was put fails its read
+ * (never other bytes), and a store is taken over from O_PATH descriptors
+ * after a new one replaced its file (what a samepaged restarted after a
+ * crash does).
  */
 #include <fcntl.h>
 #include <glib.h>
