@@ -277,6 +277,7 @@ void sp_swap_store_foreach_owned(SpSwapStore *s, SpSwapOwnedFn fn, gpointer data
 
 /* --- the file --- */
 
+/* A page's checksum: a file block's, and (CACHE_SUMS) a compressed copy's. */
 static uint32_t block_sum(const void *page)
 {
     return (uint32_t)XXH3_64bits(page, SP_PAGE_SIZE);
