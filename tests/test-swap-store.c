@@ -61,6 +61,17 @@ static void remove_store(SpSwapStore *s, char *dir)
     g_rmdir(dir);
 }
 
+/* slot's read fails as unreadable, with `why` in its message. */
+static void expect_unreadable(SpSwapStore *s, uint32_t slot, const char *why)
+{
+    g_autoptr(GError) err = NULL;
+    uint8_t back[SP_PAGE_SIZE];
+    g_assert_false(sp_swap_store_get(s, slot, back, &err));
+    g_assert_error(err, SP_SWAP_STORE_ERROR, SP_SWAP_STORE_ERROR_UNREADABLE);
+    g_test_message("%s", err->message);
+    g_assert_nonnull(strstr(err->message, why));
+}
+
 /* 40,000 compressible pages through a 1 MiB tier, 600 held at a time:
  * the log (~8 MiB of entries) wraps about eight times; every content read
  * back is the one put. */
@@ -320,21 +331,11 @@ static void test_unreadable(void)
     int fd = open(path, O_WRONLY);
     g_assert_cmpint(pwrite(fd, zeros, SP_PAGE_SIZE, (off_t)slot * SP_PAGE_SIZE), ==, SP_PAGE_SIZE);
     close(fd);
-    g_assert_false(sp_swap_store_get(s, slot, back, &err));
-    g_assert_error(err, SP_SWAP_STORE_ERROR, SP_SWAP_STORE_ERROR_UNREADABLE);
-    g_test_message("%s", err->message);
-    g_assert_nonnull(strstr(err->message, "does not hold what was written there"));
-    g_clear_error(&err);
+    expect_unreadable(s, slot, "does not hold what was written there");
     g_assert_cmpint(truncate(path, 0), ==, 0);
-    g_assert_false(sp_swap_store_get(s, slot, back, &err));
-    g_assert_error(err, SP_SWAP_STORE_ERROR, SP_SWAP_STORE_ERROR_UNREADABLE);
-    g_test_message("%s", err->message);
-    g_assert_nonnull(strstr(err->message, "only 0 of its 4096 bytes are in the swap file"));
-    g_clear_error(&err);
+    expect_unreadable(s, slot, "only 0 of its 4096 bytes are in the swap file");
     sp_swap_store_drop(s, slot);
-    g_assert_false(sp_swap_store_get(s, slot, back, &err));
-    g_assert_error(err, SP_SWAP_STORE_ERROR, SP_SWAP_STORE_ERROR_UNREADABLE);
-    g_assert_nonnull(strstr(err->message, "holds nothing"));
+    expect_unreadable(s, slot, "holds nothing");
     remove_store(s, dir);
 }
 
@@ -369,11 +370,7 @@ static void test_tier_corrupt(void)
     g_assert_nonnull(lit);
     uint8_t flipped = lit[3] ^ 0x40;
     g_assert_cmpint(pwrite(cfd, &flipped, 1, (lit - log) + 3), ==, 1);
-    g_assert_false(sp_swap_store_get(s, sa, back, &err));
-    g_assert_error(err, SP_SWAP_STORE_ERROR, SP_SWAP_STORE_ERROR_UNREADABLE);
-    g_test_message("%s", err->message);
-    g_assert_nonnull(strstr(err->message, "its compressed copy is not what was put"));
-    g_clear_error(&err);
+    expect_unreadable(s, sa, "its compressed copy is not what was put");
     g_assert_true(sp_swap_store_get(s, sb, back, &err));
     g_assert_cmpmem(back, SP_PAGE_SIZE, b, SP_PAGE_SIZE);
     /* 5,000 more pages through the 1 MiB tier (each dropped at once): its
@@ -387,11 +384,7 @@ static void test_tier_corrupt(void)
     }
     sp_swap_store_stats(s, &st);
     g_assert_cmpuint(st.cache_pages, ==, 0);
-    g_assert_false(sp_swap_store_get(s, sa, back, &err));
-    g_assert_error(err, SP_SWAP_STORE_ERROR, SP_SWAP_STORE_ERROR_UNREADABLE);
-    g_test_message("after the tail passed it: %s", err->message);
-    g_assert_nonnull(strstr(err->message, "was not what was put when it was to go to the swap"));
-    g_clear_error(&err);
+    expect_unreadable(s, sa, "was not what was put when it was to go to the swap");
     g_assert_true(sp_swap_store_get(s, sb, back, &err));
     g_assert_cmpmem(back, SP_PAGE_SIZE, b, SP_PAGE_SIZE);
     uint32_t sc = sp_swap_store_put(s, c, &err);
