@@ -85,6 +85,7 @@ for vm in s1 s2; do V memtune $vm --hard-limit $limit --live >/dev/null 2>&1; do
 # host no frame had left after the whole wait once, the VMs kept under
 # 20 MiB by private pages alone; after a third of it the limits go down
 # to samepage's 16 MiB minimum.)
+limits_to_minimum() { for vm in s1 s2; do V memtune $vm --hard-limit 16384 --live >/dev/null 2>&1; done; }
 t0=$(date +%s)
 end=$((t0 + 90 * SLOW))
 lowered=no
@@ -94,7 +95,7 @@ while frames=$(shm swap_frames) && pages=$(sum_of samepage.swap.pages) &&
         [ "${outs:-0}" -lt $want_outs ] 2>/dev/null; } &&
     [ "$(date +%s)" -lt $end ]; do
     if [ $lowered = no ] && [ $(($(date +%s) - t0)) -ge $((30 * SLOW)) ]; then
-        for vm in s1 s2; do V memtune $vm --hard-limit 16384 --live >/dev/null 2>&1; done
+        limits_to_minimum
         lowered=yes
     fi
     sleep 1
@@ -113,7 +114,7 @@ t0=$(date +%s)
 pushed=no
 while kill -0 "$SPD_PID" 2>/dev/null && [ $(($(date +%s) - t0)) -lt $((30 * SLOW)) ]; do
     if [ $pushed = no ] && [ $(($(date +%s) - t0)) -ge $((10 * SLOW)) ]; then
-        for vm in s1 s2; do V memtune $vm --hard-limit 16384 --live >/dev/null 2>&1; done
+        limits_to_minimum
         pushed=yes
     fi
     sleep 0.2
