@@ -14,3 +14,6 @@ EXTRA_DIST += bench/numa-migrate.c
 noinst_PROGRAMS += bench/map-cost
 bench_map_cost_SOURCES = bench/map-cost.c
 bench_map_cost_LDADD = $(GLIB_LIBS)
+noinst_PROGRAMS += bench/store-latency
+bench_store_latency_SOURCES = bench/store-latency.c
+bench_store_latency_LDADD = librmap.a $(GLIB_LIBS) $(XXHASH_LIBS) $(LZ4_LIBS) -lpthread

@@ -12,8 +12,9 @@
  * The tier gives back the memory its tail passed (punched out of the memfd),
  * so that what it holds is about head - tail, not its capacity.
  *
- * Invariants: a slot is FREE (on the free list), CACHE (`where` = the log
- * counter of its entry, tail <= where < head), FILE (its block in the
+ * Invariants: a slot is FREE (on the free list, or about to be: pinned or
+ * its block being punched, below), CACHE (`where` = the log counter of its
+ * entry, tail <= where < head), FILE (its block in the
  * file) or LOST (its compressed copy was not what was put when the tail
  * passed it: nothing to read).  In a store with SP_SWAP_STORE_SUMS,
  * `next_free` of a FILE slot holds a checksum of the block as written; with
@@ -21,6 +22,24 @@
  * before the slot turns FILE or CACHE, so that a crash at any instruction
  * leaves none stale.  used = CACHE + FILE + LOST slots (LOST ones counted
  * as file pages: their owner frees them as it frees a FILE slot).
+ *
+ * Locking: the mutex guards the header, the slot table and the log, never
+ * file I/O.  A read of a block (sp_swap_store_get), a put's block write,
+ * the tail's moves to the file and the punch of a dropped slot's block
+ * (to_punch, store_unlock) run without it, so that a swap-in waits
+ * neither for another's disk read nor for the tail writing a batch nor for
+ * the file system's journal (bench/store-latency measures it; the tier's
+ * own punch stays under it, once per tail pass).  A slot in use so pins itself
+ * (`pins`): dropped meanwhile, it turns FREE at once but reaches the free
+ * list, and its block is punched, only when the last pin goes - so a slot
+ * is never reused, nor its block overwritten, under a read or a write.  A
+ * put's new slot is nobody's until put returns.  One thread at a time
+ * moves the tail (tail_busy; others needing room wait on tail_done); the
+ * entries it moves stay in the log, live, until their slots turned FILE,
+ * so a read meanwhile finds them there.  A crash in between leaves them
+ * CACHE (the file's half-written blocks unread), or a slot FREE and off
+ * the free list (a put's or a drop's in flight): a slot of file lost to
+ * the store that takes this one over, never a wrong page.
  *
  * A block read back that is not what was written (the file cut short and
  * written past, a disk's bad block read without an error), or a compressed
@@ -73,8 +92,32 @@ typedef struct Entry {
     uint32_t clen;
 } Entry;
 
+/* A slot in use outside the lock (a read of its block, its copy on the way
+ * to the file): a drop meanwhile frees it only when the last user is done. */
+typedef struct Pin {
+    uint32_t users;
+    bool dropped; /* freed meanwhile: its block punched, then onto the free list, after the last
+                     unpin */
+} Pin;
+
+/* The tail moves copies to the file a batch at a time (2^6 pages). */
+#define TAIL_BATCH 64
+
+typedef struct Moving {
+    uint32_t slot;
+    uint64_t where; /* its entry's log counter */
+    bool ok;        /* decompressed to what was put and written */
+    bool bad;       /* did not decompress to what was put */
+} Moving;
+
 struct SpSwapStore {
     GMutex lock;
+    GCond tail_done;   /* a tail pass ended (tail_busy cleared) */
+    bool tail_busy;    /* a thread moves the tail's copies to the file (unlocked at times) */
+    GHashTable *pins;  /* slot -> Pin *: slots in use outside the lock */
+    GArray *to_punch;  /* uint32_t: slots FREE whose block is punched before they are reused */
+    Moving *moving;    /* TAIL_BATCH, the tail pass's batch */
+    uint8_t *move_buf; /* TAIL_BATCH pages */
     int meta_fd, cache_fd, file_fd;
     StoreHdr *hdr; /* the metadata memfd, mapped */
     Slot *slots;
@@ -137,6 +180,19 @@ static bool store_map(SpSwapStore *s, GError **error)
     return true;
 }
 
+static SpSwapStore *store_alloc(void)
+{
+    SpSwapStore *s = g_new0(SpSwapStore, 1);
+    g_mutex_init(&s->lock);
+    g_cond_init(&s->tail_done);
+    s->pins = g_hash_table_new_full(NULL, NULL, NULL, g_free);
+    s->to_punch = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    s->moving = g_new(Moving, TAIL_BATCH);
+    s->move_buf = g_malloc((size_t)TAIL_BATCH * SP_PAGE_SIZE);
+    s->meta_fd = s->cache_fd = s->file_fd = -1;
+    return s;
+}
+
 SpSwapStore *sp_swap_store_new(const char *path, uint64_t file_bytes, uint64_t cache_bytes,
                                GError **error)
 {
@@ -148,9 +204,7 @@ SpSwapStore *sp_swap_store_new(const char *path, uint64_t file_bytes, uint64_t c
         return NULL;
     }
     cache_bytes = cache_bytes / SP_PAGE_SIZE * SP_PAGE_SIZE;
-    SpSwapStore *s = g_new0(SpSwapStore, 1);
-    g_mutex_init(&s->lock);
-    s->meta_fd = s->cache_fd = s->file_fd = -1;
+    SpSwapStore *s = store_alloc();
     /* A regular file is replaced, not truncated: VM processes may still
      * hold the one a samepaged before this one wrote (its pages are taken
      * over from it at re-attach).  Anything else (a device) is opened. */
@@ -200,9 +254,7 @@ static int reopen(int fd)
 
 SpSwapStore *sp_swap_store_adopt(int meta_fd, int cache_fd, int file_fd, GError **error)
 {
-    SpSwapStore *s = g_new0(SpSwapStore, 1);
-    g_mutex_init(&s->lock);
-    s->meta_fd = s->cache_fd = s->file_fd = -1;
+    SpSwapStore *s = store_alloc();
     s->meta_fd = reopen(meta_fd);
     if (cache_fd >= 0)
         s->cache_fd = reopen(cache_fd);
@@ -238,6 +290,11 @@ void sp_swap_store_free(SpSwapStore *s)
         close(s->cache_fd);
     if (s->file_fd >= 0)
         close(s->file_fd);
+    g_hash_table_destroy(s->pins);
+    g_array_free(s->to_punch, TRUE);
+    g_free(s->moving);
+    g_free(s->move_buf);
+    g_cond_clear(&s->tail_done);
     g_mutex_clear(&s->lock);
     g_free(s);
 }
@@ -283,15 +340,79 @@ static uint32_t block_sum(const void *page)
     return (uint32_t)XXH3_64bits(page, SP_PAGE_SIZE);
 }
 
-/* page into slot's block; its checksum in the slot, which the caller then
- * turns FILE (lock held). */
+/* page into slot's block (no lock needed: nobody else writes that block,
+ * nor reads it before the slot turns FILE). */
 static bool file_write(SpSwapStore *s, uint32_t slot, const void *page)
 {
-    if (pwrite(s->file_fd, page, SP_PAGE_SIZE, (off_t)slot * SP_PAGE_SIZE) != SP_PAGE_SIZE)
-        return false;
+    return pwrite(s->file_fd, page, SP_PAGE_SIZE, (off_t)slot * SP_PAGE_SIZE) == SP_PAGE_SIZE;
+}
+
+/* slot's block written: its checksum in the slot, then the slot FILE, so
+ * that a crash between the two leaves no stale sum (lock held). */
+static void slot_to_file(SpSwapStore *s, uint32_t slot, uint32_t sum)
+{
     s->hdr->st.bytes_written += SP_PAGE_SIZE;
-    __atomic_store_n(&s->slots[slot].next_free, block_sum(page), __ATOMIC_SEQ_CST);
-    return true;
+    __atomic_store_n(&s->slots[slot].next_free, sum, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&s->slots[slot].state, SLOT_FILE, __ATOMIC_RELEASE);
+}
+
+/* --- slots in use outside the lock (lock held) --- */
+
+static void free_push(SpSwapStore *s, uint32_t slot)
+{
+    s->slots[slot] = (Slot){.state = SLOT_FREE, .next_free = s->hdr->free_head};
+    s->hdr->free_head = slot + 1;
+}
+
+static void pin(SpSwapStore *s, uint32_t slot)
+{
+    Pin *p = g_hash_table_lookup(s->pins, GUINT_TO_POINTER(slot));
+    if (!p) {
+        p = g_new0(Pin, 1);
+        g_hash_table_insert(s->pins, GUINT_TO_POINTER(slot), p);
+    }
+    p->users++;
+}
+
+/* A dropped slot back to the free list; one whose block may hold data
+ * first has it punched, by store_unlock, without the lock. */
+static void slot_release(SpSwapStore *s, uint32_t slot, bool punch)
+{
+    if (punch)
+        g_array_append_val(s->to_punch, slot);
+    else
+        free_push(s, slot);
+}
+
+static void unpin(SpSwapStore *s, uint32_t slot)
+{
+    Pin *p = g_hash_table_lookup(s->pins, GUINT_TO_POINTER(slot));
+    if (--p->users)
+        return;
+    if (p->dropped) /* its block was read or written: punch it */
+        slot_release(s, slot, true);
+    g_hash_table_remove(s->pins, GUINT_TO_POINTER(slot));
+}
+
+/* Unlock; punch the blocks of the slots released meanwhile (an ext4 punch
+ * can wait for the journal: not under the lock), then free them. */
+static void store_unlock(SpSwapStore *s)
+{
+    if (!s->to_punch->len) {
+        g_mutex_unlock(&s->lock);
+        return;
+    }
+    GArray *p = s->to_punch;
+    s->to_punch = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    g_mutex_unlock(&s->lock);
+    for (guint i = 0; i < p->len; i++)
+        fallocate(s->file_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  (off_t)g_array_index(p, uint32_t, i) * SP_PAGE_SIZE, SP_PAGE_SIZE);
+    g_mutex_lock(&s->lock);
+    for (guint i = 0; i < p->len; i++)
+        free_push(s, g_array_index(p, uint32_t, i));
+    g_mutex_unlock(&s->lock);
+    g_array_free(p, TRUE);
 }
 
 /* --- the compressed tier's log --- */
@@ -301,9 +422,6 @@ static Entry *entry_at(SpSwapStore *s, uint64_t counter)
     return (Entry *)(s->cache + counter % s->hdr->cache_cap);
 }
 
-/* Reclaim from the tail until `need` bytes fit, and at least an eighth of
- * the tier (a batch), writing live entries to the file.  false if a write
- * failed (the file is full or broken): then nothing more goes to the tier. */
 /* Give back the tier's memory of log counters [from, to), which the tail
  * passed: whole pages only, and none that a live entry ([to, head)) or the
  * head's next page shares a position with.  A counter c below to whose
@@ -327,64 +445,133 @@ static void log_punch(SpSwapStore *s, uint64_t from, uint64_t to)
 }
 
 /* The page a CACHE slot's entry e holds, into page: false if it does not
- * decompress to a page, or (CACHE_SUMS) to the page that was put. */
-static bool cache_read(SpSwapStore *s, const Slot *sl, const Entry *e, void *page)
+ * decompress to a page, or (CACHE_SUMS) to the page that was put (sum). */
+static bool cache_read(SpSwapStore *s, uint32_t sum, const Entry *e, void *page)
 {
     return LZ4_decompress_safe((const char *)(e + 1), page, (int)e->clen, SP_PAGE_SIZE) ==
                SP_PAGE_SIZE &&
-           (!(s->hdr->flags & SP_SWAP_STORE_CACHE_SUMS) || block_sum(page) == sl->next_free);
+           (!(s->hdr->flags & SP_SWAP_STORE_CACHE_SUMS) || block_sum(page) == sum);
 }
 
-static bool log_reclaim(SpSwapStore *s, uint64_t need)
+/* A CACHE slot whose entry is at counter `where` (lock held). */
+static bool entry_live(SpSwapStore *s, uint32_t slot, uint64_t where)
+{
+    return slot < s->hdr->nslots && s->slots[slot].state == SLOT_CACHE &&
+           s->slots[slot].where == where;
+}
+
+/* One batch of the tail pass: from the tail, while the log holds more than
+ * cap - want, up to TAIL_BATCH live entries moved to the file - gathered
+ * and pinned with the lock held, decompressed, checked and written without
+ * it, their slots turned FILE (or LOST: not what was put) with it again -
+ * and the tail moved past them.  false if a write failed (the file is full
+ * or broken): the tail stops at that entry, still live.  Lock held. */
+static bool tail_batch(SpSwapStore *s, uint64_t want)
 {
     StoreHdr *h = s->hdr;
-    uint64_t want = MAX(need, h->cache_cap / 8);
-    uint8_t page[SP_PAGE_SIZE];
-    uint64_t tail0 = h->tail;
-    while (h->head - h->tail + want > h->cache_cap && h->tail < h->head) {
-        Entry *e = entry_at(s, h->tail);
-        uint64_t size = sizeof(Entry) + align_up(e->clen);
+    uint64_t scan = h->tail;
+    uint32_t n = 0;
+    while (n < TAIL_BATCH && scan < h->head && h->head - scan + want > h->cache_cap) {
+        Entry *e = entry_at(s, scan);
         if (e->slot == UINT32_MAX) { /* padding to the end */
-            h->tail += h->cache_cap - h->tail % h->cache_cap;
+            scan += h->cache_cap - scan % h->cache_cap;
             continue;
         }
-        Slot *sl = e->slot < h->nslots ? &s->slots[e->slot] : NULL;
-        if (sl && sl->state == SLOT_CACHE && sl->where == h->tail) {
-            if (!cache_read(s, sl, e, page)) { /* nothing true to write */
-                __atomic_store_n(&sl->state, SLOT_LOST, __ATOMIC_RELEASE);
-            } else if (file_write(s, e->slot, page)) {
-                __atomic_store_n(&sl->state, SLOT_FILE, __ATOMIC_RELEASE);
-            } else {
-                log_punch(s, tail0, h->tail);
-                return false;
-            }
+        if (entry_live(s, e->slot, scan)) {
+            s->moving[n++] = (Moving){.slot = e->slot, .where = scan};
+            pin(s, e->slot);
+        }
+        scan += sizeof(Entry) + align_up(e->clen);
+    }
+    /* Unlocked: the entries stay (the tail has not passed them), their
+     * slots pinned; the sums are read now, while they cannot change. */
+    uint32_t sums[TAIL_BATCH];
+    for (uint32_t i = 0; i < n; i++)
+        sums[i] = s->slots[s->moving[i].slot].next_free;
+    g_mutex_unlock(&s->lock);
+    bool wrote_all = true;
+    for (uint32_t i = 0; i < n; i++) {
+        Moving *m = &s->moving[i];
+        uint8_t *page = s->move_buf + (size_t)i * SP_PAGE_SIZE;
+        m->bad = !cache_read(s, sums[i], entry_at(s, m->where), page);
+        m->ok = !m->bad && wrote_all && file_write(s, m->slot, page);
+        wrote_all &= m->ok || m->bad;
+    }
+    g_mutex_lock(&s->lock);
+    for (uint32_t i = 0; i < n; i++) {
+        Moving *m = &s->moving[i];
+        if (!m->ok && !m->bad) { /* a write failed: the tail stops here */
+            for (uint32_t j = i; j < n; j++)
+                unpin(s, s->moving[j].slot);
+            scan = m->where;
+            break;
+        }
+        if (entry_live(s, m->slot, m->where)) { /* not dropped meanwhile */
+            Entry *e = entry_at(s, m->where);
             h->st.cache_pages--;
             h->st.cache_bytes -= e->clen;
             h->st.file_pages++;
+            if (m->ok) /* nothing true to write when bad: it turns LOST */
+                slot_to_file(s, m->slot, block_sum(s->move_buf + (size_t)i * SP_PAGE_SIZE));
+            else
+                __atomic_store_n(&s->slots[m->slot].state, SLOT_LOST, __ATOMIC_RELEASE);
         }
-        h->tail += size;
+        unpin(s, m->slot);
     }
-    log_punch(s, tail0, h->tail);
-    return true;
+    h->tail = scan;
+    return wrote_all;
 }
 
-/* Append (slot, data) to the log; false if it does not fit. */
+/* Reclaim from the tail until `need` more bytes fit, and at least an
+ * eighth of the tier (a pass), writing live entries to the file, then give
+ * back the tier's memory the tail passed (once per pass: a punch of the
+ * mapped tier costs a TLB flush on every CPU, measured worse per batch).
+ * false if a write failed (the file is full or broken).  Lock held;
+ * dropped and taken again (tail_batch), and while another thread's pass
+ * runs this one waits for it and returns true: the caller looks for room
+ * again. */
+static bool log_reclaim(SpSwapStore *s, uint64_t need)
+{
+    StoreHdr *h = s->hdr;
+    if (s->tail_busy) {
+        while (s->tail_busy)
+            g_cond_wait(&s->tail_done, &s->lock);
+        return true;
+    }
+    s->tail_busy = true;
+    uint64_t want = MAX(need, h->cache_cap / 8);
+    uint64_t tail0 = h->tail;
+    bool ok = true;
+    while (ok && h->head - h->tail + want > h->cache_cap && h->tail < h->head)
+        ok = tail_batch(s, want);
+    log_punch(s, tail0, h->tail);
+    s->tail_busy = false;
+    g_cond_broadcast(&s->tail_done);
+    return ok;
+}
+
+/* Append (slot, data) to the log; false if it does not fit (lock held;
+ * log_reclaim may drop it meanwhile). */
 static bool log_append(SpSwapStore *s, uint32_t slot, const void *data, uint32_t clen)
 {
     StoreHdr *h = s->hdr;
     uint64_t size = sizeof(Entry) + align_up(clen);
     if (size > h->cache_cap / 2)
         return false;
-    uint64_t room_to_end = h->cache_cap - h->head % h->cache_cap;
-    if (room_to_end < size) { /* pad to the end, start over at 0 */
-        if (!log_reclaim(s, room_to_end + size))
+    uint64_t room_to_end;
+    for (;;) { /* room for the entry, and for padding first if it does not fit before the end */
+        room_to_end = h->cache_cap - h->head % h->cache_cap;
+        uint64_t need = room_to_end < size ? room_to_end + size : size;
+        if (h->head - h->tail + need <= h->cache_cap)
+            break;
+        if (!log_reclaim(s, need))
             return false;
+    }
+    if (room_to_end < size) { /* pad to the end, start over at 0 */
         if (room_to_end >= sizeof(Entry))
             *entry_at(s, h->head) = (Entry){.slot = UINT32_MAX};
         h->head += room_to_end;
     }
-    if (h->head - h->tail + size > h->cache_cap && !log_reclaim(s, size))
-        return false;
     Entry *e = entry_at(s, h->head);
     *e = (Entry){.slot = slot, .clen = clen};
     memcpy(e + 1, data, clen);
@@ -412,6 +599,9 @@ static uint32_t slot_alloc(SpSwapStore *s)
 uint32_t sp_swap_store_put(SpSwapStore *s, const void *page, GError **error)
 {
     char buf[LZ4_COMPRESSBOUND(SP_PAGE_SIZE)];
+    /* Compressed and summed before the lock: cache_cap never changes. */
+    int clen = s->hdr->cache_cap ? LZ4_compress_default(page, buf, SP_PAGE_SIZE, sizeof(buf)) : 0;
+    uint32_t sum = block_sum(page);
     g_mutex_lock(&s->lock);
     StoreHdr *h = s->hdr;
     uint32_t slot = slot_alloc(s);
@@ -422,36 +612,64 @@ uint32_t sp_swap_store_put(SpSwapStore *s, const void *page, GError **error)
                     "the swap file is full (%" G_GUINT64_FORMAT " pages)", h->nslots);
         return SP_SWAP_NO_SLOT;
     }
-    int clen = h->cache_cap ? LZ4_compress_default(page, buf, SP_PAGE_SIZE, sizeof(buf)) : 0;
+    /* The slot is nobody's until this returns: nothing reads or drops it. */
     bool cached =
         clen > 0 && (uint64_t)clen < RAW_LIMIT && log_append(s, slot, buf, (uint32_t)clen);
     if (cached) {
-        __atomic_store_n(&s->slots[slot].next_free, block_sum(page), __ATOMIC_SEQ_CST);
+        __atomic_store_n(&s->slots[slot].next_free, sum, __ATOMIC_SEQ_CST);
         __atomic_store_n(&s->slots[slot].state, SLOT_CACHE, __ATOMIC_RELEASE);
         h->st.cache_pages++;
         h->st.cache_bytes += (uint64_t)clen;
-    } else if (file_write(s, slot, page)) {
-        __atomic_store_n(&s->slots[slot].state, SLOT_FILE, __ATOMIC_RELEASE);
-        h->st.file_pages++;
     } else {
-        int e = errno;
-        s->slots[slot].next_free = h->free_head;
-        h->free_head = slot + 1;
-        h->st.full++;
         g_mutex_unlock(&s->lock);
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "cannot write the swap file: %s",
-                    g_strerror(e));
-        return SP_SWAP_NO_SLOT;
+        bool wrote = file_write(s, slot, page);
+        int e = errno;
+        g_mutex_lock(&s->lock);
+        if (!wrote) {
+            free_push(s, slot);
+            h->st.full++;
+            store_unlock(s);
+            g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e),
+                        "cannot write the swap file: %s", g_strerror(e));
+            return SP_SWAP_NO_SLOT;
+        }
+        slot_to_file(s, slot, sum);
+        h->st.file_pages++;
     }
     h->st.slots_used++;
     h->st.puts++;
-    g_mutex_unlock(&s->lock);
+    store_unlock(s);
     return slot;
 }
 
 GQuark sp_swap_store_error_quark(void)
 {
     return g_quark_from_static_string("sp-swap-store-error-quark");
+}
+
+/* Read a FILE slot's block without the lock (held on entry and on return):
+ * pinned meanwhile, so that a drop cannot free, punch or reuse it. */
+static bool file_read(SpSwapStore *s, uint32_t slot, void *page, const char **why, char **io)
+{
+    StoreHdr *h = s->hdr;
+    uint32_t sum = s->slots[slot].next_free;
+    bool sums = h->flags & SP_SWAP_STORE_SUMS;
+    pin(s, slot);
+    g_mutex_unlock(&s->lock);
+    ssize_t n = pread(s->file_fd, page, SP_PAGE_SIZE, (off_t)slot * SP_PAGE_SIZE);
+    int e = errno;
+    bool ok = n == SP_PAGE_SIZE && (!sums || block_sum(page) == sum);
+    g_mutex_lock(&s->lock);
+    unpin(s, slot);
+    if (ok)
+        h->st.bytes_read += SP_PAGE_SIZE;
+    else if (n == SP_PAGE_SIZE)
+        *why = "the swap file does not hold what was written there (its checksum differs)";
+    else if (n < 0)
+        *why = *io = g_strdup_printf("the swap file cannot be read: %s", g_strerror(e));
+    else
+        *why = *io = g_strdup_printf("only %zd of its 4096 bytes are in the swap file", n);
+    return ok;
 }
 
 bool sp_swap_store_get(SpSwapStore *s, uint32_t slot, void *page, GError **error)
@@ -464,28 +682,18 @@ bool sp_swap_store_get(SpSwapStore *s, uint32_t slot, void *page, GError **error
     g_autofree char *io = NULL;
     if (sl && sl->state == SLOT_CACHE) {
         Entry *e = entry_at(s, sl->where);
-        ok = e->slot == slot && cache_read(s, sl, e, page);
+        ok = e->slot == slot && cache_read(s, sl->next_free, e, page);
         why = e->slot != slot ? "its compressed copy is another slot's"
                               : "its compressed copy is not what was put (corrupt, or its "
                                 "checksum differs)";
     } else if (sl && sl->state == SLOT_LOST) {
         why = "its compressed copy was not what was put when it was to go to the swap file";
     } else if (sl && sl->state == SLOT_FILE) {
-        ssize_t n = pread(s->file_fd, page, SP_PAGE_SIZE, (off_t)slot * SP_PAGE_SIZE);
-        ok = n == SP_PAGE_SIZE &&
-             (!(h->flags & SP_SWAP_STORE_SUMS) || block_sum(page) == sl->next_free);
-        if (ok)
-            h->st.bytes_read += SP_PAGE_SIZE;
-        else if (n == SP_PAGE_SIZE)
-            why = "the swap file does not hold what was written there (its checksum differs)";
-        else if (n < 0)
-            why = io = g_strdup_printf("the swap file cannot be read: %s", g_strerror(errno));
-        else
-            why = io = g_strdup_printf("only %zd of its 4096 bytes are in the swap file", n);
+        ok = file_read(s, slot, page, &why, &io);
     }
     if (ok)
         h->st.gets++;
-    g_mutex_unlock(&s->lock);
+    store_unlock(s);
     if (!ok)
         g_set_error(error, SP_SWAP_STORE_ERROR, SP_SWAP_STORE_ERROR_UNREADABLE,
                     "swap slot %u cannot be read: %s", slot, why);
@@ -513,14 +721,17 @@ void sp_swap_store_drop(SpSwapStore *s, uint32_t slot)
         } else {
             h->st.file_pages--;
         }
-        *sl = (Slot){.state = SLOT_FREE, .next_free = h->free_head};
-        h->free_head = slot + 1;
         h->st.slots_used--;
-        if (was == SLOT_FILE)
-            fallocate(s->file_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                      (off_t)slot * SP_PAGE_SIZE, SP_PAGE_SIZE);
+        Pin *p = g_hash_table_lookup(s->pins, GUINT_TO_POINTER(slot));
+        if (p) { /* read or moved to the file right now: freed when that is done */
+            p->dropped = true;
+            *sl = (Slot){.state = SLOT_FREE};
+        } else {
+            *sl = (Slot){.state = SLOT_FREE};
+            slot_release(s, slot, was == SLOT_FILE);
+        }
     }
-    g_mutex_unlock(&s->lock);
+    store_unlock(s);
 }
 
 void sp_swap_store_flush(SpSwapStore *s)
@@ -528,7 +739,7 @@ void sp_swap_store_flush(SpSwapStore *s)
     g_mutex_lock(&s->lock);
     if (s->hdr->cache_cap)
         log_reclaim(s, 0);
-    g_mutex_unlock(&s->lock);
+    store_unlock(s);
 }
 
 uint32_t sp_swap_store_flags(SpSwapStore *s)

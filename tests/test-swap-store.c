@@ -7,13 +7,26 @@
  * a block or a compressed copy that is not what was put fails its read
  * (never other bytes), and a store is taken over from O_PATH descriptors
  * after a new one replaced its file (what a samepaged restarted after a
- * crash does).
+ * crash does).  A file system that fills under the tier's tail fails the
+ * put, not a page put before.  The store does no file I/O under its lock:
+ * a read blocked in the file lets drops and puts go on, a slot dropped
+ * under it is reused only after it, and reads, puts, drops and the tier's
+ * tail running at once from several threads give back every content as
+ * put.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -399,6 +412,309 @@ static void test_tier_corrupt(void)
     remove_store(s, dir);
 }
 
+/* The file system fills under the tier's tail (a 2 MiB tmpfs, the store
+ * told 64 MiB): a put fails with an error once neither the tier nor the
+ * file takes its page, the tail stops at the copy it could not write -
+ * every page put before reads back as put, from the tier or the file -
+ * and once pages are dropped, puts go on. */
+static void test_file_full(void)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = g_dir_make_tmp("sp-store-XXXXXX", &err);
+    g_assert_no_error(err);
+    if (mount("sp-store-full", dir, "tmpfs", 0, "size=2m") < 0)
+        g_error("mount tmpfs on %s: %s (the test needs root to make a small file system)", dir,
+                g_strerror(errno));
+    g_autofree char *path = g_build_filename(dir, "swap", NULL);
+    SpSwapStore *s = sp_swap_store_new(path, 64ull << 20, TIER, &err);
+    g_assert_no_error(err);
+    g_autoptr(GArray) slots = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+    uint8_t page[SP_PAGE_SIZE], back[SP_PAGE_SIZE];
+    for (uint64_t n = 0;; n++) {
+        g_assert_cmpuint(n, <, 100000);
+        fill(page, n, n % 16 != 0);
+        g_clear_error(&err);
+        uint32_t slot = sp_swap_store_put(s, page, &err);
+        if (slot == SP_SWAP_NO_SLOT)
+            break;
+        g_array_append_val(slots, slot);
+    }
+    g_assert_nonnull(err);
+    SpSwapStoreStats st;
+    sp_swap_store_stats(s, &st);
+    g_test_message("%u pages put (%" G_GUINT64_FORMAT " in the tier, %" G_GUINT64_FORMAT
+                   " in the file) before: %s",
+                   slots->len, st.cache_pages, st.file_pages, err->message);
+    /* the tail moved copies until the file was full: more in the file than
+     * the incompressible sixteenth, and more put than the file holds */
+    g_assert_cmpuint(st.file_pages, >, slots->len / 16 + 1);
+    g_assert_cmpuint(slots->len, >, (2 << 20) / SP_PAGE_SIZE);
+    g_assert_cmpuint(st.slots_used, ==, slots->len);
+    g_assert_cmpuint(st.cache_pages + st.file_pages, ==, slots->len);
+    for (guint n = 0; n < slots->len; n++) {
+        g_autoptr(GError) e2 = NULL;
+        fill(page, n, n % 16 != 0);
+        if (!sp_swap_store_get(s, g_array_index(slots, uint32_t, n), back, &e2))
+            g_error("page %u, put before the file filled: %s", n, e2->message);
+        g_assert_cmpmem(back, SP_PAGE_SIZE, page, SP_PAGE_SIZE);
+    }
+    for (guint n = 0; n < slots->len; n += 2)
+        sp_swap_store_drop(s, g_array_index(slots, uint32_t, n));
+    for (uint64_t n = 0; n < 64; n++) {
+        fill(page, 1000000 + n, false);
+        g_clear_error(&err);
+        uint32_t slot = sp_swap_store_put(s, page, &err);
+        g_assert_no_error(err);
+        g_assert_true(sp_swap_store_get(s, slot, back, &err));
+        g_assert_cmpmem(back, SP_PAGE_SIZE, page, SP_PAGE_SIZE);
+    }
+    sp_swap_store_free(s);
+    g_assert_cmpint(umount(dir), ==, 0);
+    g_rmdir(dir);
+}
+
+/* --- no file I/O under the lock --- */
+
+typedef struct BlockedRead {
+    SpSwapStore *s;
+    uint32_t slot;
+    uint8_t *into; /* registered for missing faults: the read blocks in pread */
+    bool ok;
+    char *msg;
+} BlockedRead;
+
+static gpointer blocked_read(gpointer data)
+{
+    BlockedRead *r = data;
+    g_autoptr(GError) err = NULL;
+    r->ok = sp_swap_store_get(r->s, r->slot, r->into, &err);
+    r->msg = err ? g_strdup(err->message) : NULL;
+    return NULL;
+}
+
+typedef struct Dropper {
+    SpSwapStore *s;
+    uint32_t slot;
+    gint done;
+} Dropper;
+
+static gpointer drop_then_flag(gpointer data)
+{
+    Dropper *d = data;
+    sp_swap_store_drop(d->s, d->slot);
+    g_atomic_int_set(&d->done, 1);
+    return NULL;
+}
+
+/* A read of a block stuck in the file (here: pread copying into a page of
+ * ours that waits for its missing fault, as a read from a slow disk waits)
+ * holds no lock: a drop of that very slot returns meanwhile, and a put
+ * and a read of another slot go through.  The dropped slot is not reused
+ * while the read is in it, nor its block punched: the read, let go, gives
+ * the content that was put; afterwards the slot is free again. */
+static void test_read_unlocked(void)
+{
+    int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (uffd < 0)
+        g_error("userfaultfd: %s (the test needs it, as samepage does)", g_strerror(errno));
+    struct uffdio_api api = {.api = UFFD_API};
+    g_assert_cmpint(ioctl(uffd, UFFDIO_API, &api), ==, 0);
+    uint8_t *into =
+        mmap(NULL, SP_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    g_assert_true(into != MAP_FAILED);
+    struct uffdio_register reg = {.range = {.start = (uintptr_t)into, .len = SP_PAGE_SIZE},
+                                  .mode = UFFDIO_REGISTER_MODE_MISSING};
+    g_assert_cmpint(ioctl(uffd, UFFDIO_REGISTER, &reg), ==, 0);
+
+    g_autofree char *dir = NULL;
+    SpSwapStore *s = new_store_tier(&dir, 0); /* no tier: every slot in the file */
+    g_autoptr(GError) err = NULL;
+    uint8_t a[SP_PAGE_SIZE], b[SP_PAGE_SIZE], back[SP_PAGE_SIZE];
+    fill(a, 1, false);
+    fill(b, 2, false);
+    uint32_t sa = sp_swap_store_put(s, a, &err);
+    g_assert_no_error(err);
+
+    BlockedRead r = {.s = s, .slot = sa, .into = into};
+    GThread *reader = g_thread_new("blocked-read", blocked_read, &r);
+    struct pollfd pfd = {.fd = uffd, .events = POLLIN};
+    g_assert_cmpint(poll(&pfd, 1, 10000), ==, 1); /* the read is in pread, on our page */
+    struct uffd_msg msg;
+    g_assert_cmpint(read(uffd, &msg, sizeof(msg)), ==, sizeof(msg));
+    g_assert_cmpuint(msg.event, ==, UFFD_EVENT_PAGEFAULT);
+
+    Dropper d = {.s = s, .slot = sa};
+    GThread *dropper = g_thread_new("drop", drop_then_flag, &d);
+    for (int i = 0; i < 1000 && !g_atomic_int_get(&d.done); i++)
+        g_usleep(10000);
+    if (!g_atomic_int_get(&d.done))
+        g_error("a drop waited 10 s for a read blocked in the swap file: I/O under the lock");
+    g_thread_join(dropper);
+    uint32_t sb = sp_swap_store_put(s, b, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(sb, !=, sa); /* not reused under the read */
+    g_assert_true(sp_swap_store_get(s, sb, back, &err));
+    g_assert_no_error(err);
+    g_assert_cmpmem(back, SP_PAGE_SIZE, b, SP_PAGE_SIZE);
+    SpSwapStoreStats st;
+    sp_swap_store_stats(s, &st);
+    g_assert_cmpuint(st.slots_used, ==, 1);
+
+    struct uffdio_zeropage zp = {.range = {.start = (uintptr_t)into, .len = SP_PAGE_SIZE}};
+    g_assert_cmpint(ioctl(uffd, UFFDIO_ZEROPAGE, &zp), ==, 0); /* let the read go on */
+    g_thread_join(reader);
+    if (!r.ok)
+        g_error("the read of a slot dropped under it failed: %s", r.msg);
+    g_free(r.msg);
+    g_assert_cmpmem(into, SP_PAGE_SIZE, a, SP_PAGE_SIZE); /* its block was not punched */
+    g_autofree char *path = g_build_filename(dir, "swap", NULL);
+    struct stat fst;
+    g_assert_cmpint(stat(path, &fst), ==, 0);
+    g_assert_cmpint(fst.st_blocks * 512, ==, SP_PAGE_SIZE); /* but is now: b's alone is left */
+
+    fill(a, 3, false); /* the dropped slot is free now: the next put takes it */
+    uint32_t sc = sp_swap_store_put(s, a, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(sc, ==, sa);
+    g_assert_true(sp_swap_store_get(s, sc, back, &err));
+    g_assert_no_error(err);
+    g_assert_cmpmem(back, SP_PAGE_SIZE, a, SP_PAGE_SIZE);
+    sp_swap_store_stats(s, &st);
+    g_assert_cmpuint(st.slots_used, ==, 2);
+    munmap(into, SP_PAGE_SIZE);
+    close(uffd);
+    remove_store(s, dir);
+}
+
+/* --- many threads at once --- */
+
+enum { RACE_RING = 2048, RACE_READERS = 2, RACE_PUTS = 30000, RACE_READS = 10000 };
+
+typedef struct RaceSlot {
+    uint32_t slot;
+    uint64_t n;
+    gint busy; /* 1: a reader is in it; 2: the writer replaces it (or has not filled it yet) */
+} RaceSlot;
+
+typedef struct Race {
+    SpSwapStore *s;
+    RaceSlot ring[RACE_RING];
+    gint started, stop; /* the ring was filled; the writer is done */
+    gint reads, bad, put_failed;
+} Race;
+
+static gpointer race_writer(gpointer data)
+{
+    Race *rc = data;
+    uint8_t page[SP_PAGE_SIZE];
+    gint64 give_up = g_get_monotonic_time() + 300 * G_USEC_PER_SEC;
+    for (uint64_t n = 0; n < RACE_PUTS || g_atomic_int_get(&rc->reads) < RACE_READS; n++) {
+        if (g_get_monotonic_time() > give_up) {
+            g_test_message("after 300 s: %" G_GUINT64_FORMAT " puts, %d reads", n,
+                           g_atomic_int_get(&rc->reads));
+            g_atomic_int_set(&rc->put_failed, 1);
+            break;
+        }
+        RaceSlot *e = &rc->ring[n % RACE_RING];
+        if (n >= RACE_RING) {
+            while (!g_atomic_int_compare_and_exchange(&e->busy, 0, 2))
+                g_thread_yield(); /* a reader is in it: a read's time */
+            sp_swap_store_drop(rc->s, e->slot);
+        }
+        fill(page, n, n % 3 != 0);
+        g_autoptr(GError) err = NULL;
+        e->slot = sp_swap_store_put(rc->s, page, &err);
+        e->n = n;
+        if (err) {
+            g_test_message("put: %s", err->message);
+            g_atomic_int_set(&rc->put_failed, 1);
+            break;
+        }
+        if (n >= RACE_RING)
+            g_atomic_int_set(&e->busy, 0);
+        else if (n + 1 == RACE_RING) { /* the ring is full: readers may start */
+            for (guint i = 0; i < RACE_RING; i++)
+                g_atomic_int_set(&rc->ring[i].busy, 0);
+            g_atomic_int_set(&rc->started, 1);
+        }
+    }
+    g_atomic_int_set(&rc->stop, 1);
+    return NULL;
+}
+
+static gpointer race_reader(gpointer data)
+{
+    Race *rc = data;
+    uint8_t page[SP_PAGE_SIZE], want[SP_PAGE_SIZE];
+    GRand *r = g_rand_new();
+    while (!g_atomic_int_get(&rc->started) && !g_atomic_int_get(&rc->stop))
+        g_usleep(1000);
+    while (!g_atomic_int_get(&rc->stop)) {
+        RaceSlot *e = &rc->ring[g_rand_int_range(r, 0, RACE_RING)];
+        if (!g_atomic_int_compare_and_exchange(&e->busy, 0, 1)) {
+            g_thread_yield();
+            continue;
+        }
+        g_autoptr(GError) err = NULL;
+        bool ok = sp_swap_store_get(rc->s, e->slot, page, &err);
+        fill(want, e->n, e->n % 3 != 0);
+        if (!ok || memcmp(page, want, SP_PAGE_SIZE) != 0) {
+            g_test_message("slot %u (content %" G_GUINT64_FORMAT "): %s", e->slot, e->n,
+                           ok ? "other bytes" : err->message);
+            g_atomic_int_inc(&rc->bad);
+        }
+        g_atomic_int_set(&e->busy, 0);
+        g_atomic_int_inc(&rc->reads);
+    }
+    g_rand_free(r);
+    return NULL;
+}
+
+static gpointer race_flusher(gpointer data)
+{
+    Race *rc = data;
+    while (!g_atomic_int_get(&rc->stop)) {
+        sp_swap_store_flush(rc->s);
+        g_usleep(200);
+    }
+    return NULL;
+}
+
+/* Puts (two in three compressible, so that the 1 MiB tier's tail moves
+ * copies to the file all the time), drops, reads of live slots and
+ * flushes from four threads, until 30,000 puts and 10,000 reads were
+ * made: every read gives the content put, and at the end the counters
+ * add up to what is held. */
+static void test_threads(void)
+{
+    g_autofree char *dir = NULL;
+    Race *rc = g_new0(Race, 1);
+    rc->s = new_store(&dir);
+    for (guint i = 0; i < RACE_RING; i++)
+        rc->ring[i].busy = 2; /* until the writer filled the ring */
+    GThread *t[RACE_READERS + 2];
+    t[0] = g_thread_new("writer", race_writer, rc);
+    t[1] = g_thread_new("flusher", race_flusher, rc);
+    for (int i = 0; i < RACE_READERS; i++)
+        t[2 + i] = g_thread_new("reader", race_reader, rc);
+    for (int i = 0; i < RACE_READERS + 2; i++)
+        g_thread_join(t[i]);
+    SpSwapStoreStats st;
+    sp_swap_store_stats(rc->s, &st);
+    g_test_message("%d reads checked beside %" G_GUINT64_FORMAT " puts; %" G_GUINT64_FORMAT
+                   " pages in the tier, %" G_GUINT64_FORMAT " in the file, %" G_GUINT64_FORMAT
+                   " MiB written",
+                   rc->reads, st.puts, st.cache_pages, st.file_pages, st.bytes_written >> 20);
+    g_assert_cmpint(rc->put_failed, ==, 0);
+    g_assert_cmpint(rc->bad, ==, 0);
+    g_assert_cmpint(rc->reads, >=, RACE_READS);
+    g_assert_cmpuint(st.slots_used, ==, MIN(st.puts, RACE_RING));
+    g_assert_cmpuint(st.cache_pages + st.file_pages, ==, st.slots_used);
+    g_assert_cmpuint(st.bytes_written, >, 0); /* the tail ran */
+    remove_store(rc->s, dir);
+    g_free(rc);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -408,5 +724,8 @@ int main(int argc, char **argv)
     g_test_add_func("/swap-store/memory-follows-use", test_memory_follows_use);
     g_test_add_func("/swap-store/adopt", test_adopt);
     g_test_add_func("/swap-store/crash-anywhere", test_crash_anywhere);
+    g_test_add_func("/swap-store/file-full", test_file_full);
+    g_test_add_func("/swap-store/read-unlocked", test_read_unlocked);
+    g_test_add_func("/swap-store/threads", test_threads);
     return g_test_run();
 }
