@@ -15,7 +15,8 @@
  *           records how long the read took.
  *
  * It prints the reads' p50/p99/p99.9/max, the writer's rate, how many
- * pages the tier and the file held at the end and both threads' CPU time.  The two threads
+ * pages the tier and the file held at the end and both threads' CPU time
+ * and run-queue wait (a read that waits for a core waits too).  The two threads
  * want a core each: run it alone.  Not a KSM comparison: the kernel's swap
  * has no per-read figure to set beside it; compare commits instead.
  *
@@ -57,6 +58,7 @@ typedef struct Bench {
     GArray *lat_ns; /* the reader's, uint64_t */
     uint64_t bad;   /* reads that failed or returned other bytes */
     double writer_cpu, reader_cpu;
+    double writer_wait, reader_wait; /* run-queue wait over the timed part */
 } Bench;
 
 static uint64_t now_ns(void)
@@ -71,6 +73,18 @@ static double thread_cpu_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* This thread's run-queue wait so far, in seconds (schedstat's second
+ * field); -1 if the kernel keeps none. */
+static double thread_wait_s(void)
+{
+    g_autofree char *text = NULL;
+    unsigned long long run, wait;
+    if (!g_file_get_contents("/proc/thread-self/schedstat", &text, NULL, NULL) ||
+        sscanf(text, "%llu %llu", &run, &wait) != 2)
+        return -1;
+    return (double)wait / 1e9;
 }
 
 static bool compressible(const Bench *b, uint64_t id)
@@ -125,6 +139,7 @@ static void *writer(void *arg)
             g_atomic_int_set(&b->filled, 1);
     }
     b->writer_cpu = thread_cpu_s();
+    b->writer_wait = thread_wait_s();
     return NULL;
 }
 
@@ -133,6 +148,7 @@ static void *reader(void *arg)
     Bench *b = arg;
     uint8_t page[SP_PAGE_SIZE], want[SP_PAGE_SIZE];
     GRand *r = g_rand_new_with_seed(7);
+    double wait0 = thread_wait_s();
     while (!g_atomic_int_get(&b->stop)) {
         g_usleep(b->gap_us);
         Stored *st = &b->ring[g_rand_int_range(r, 0, (gint32)b->nring)];
@@ -156,6 +172,7 @@ static void *reader(void *arg)
     }
     g_rand_free(r);
     b->reader_cpu = thread_cpu_s();
+    b->reader_wait = thread_wait_s() - wait0;
     return NULL;
 }
 
@@ -246,8 +263,9 @@ int main(int argc, char **argv)
            " in the file; %.1f MiB written, %.1f MiB read from the file\n",
            (double)(b.puts - puts0) / wall, st.cache_pages, st.file_pages,
            (double)st.bytes_written / 1048576.0, (double)st.bytes_read / 1048576.0);
-    printf("cpu: writer %.2f s, reader %.2f s (writer from its start: the fill included)\n",
-           b.writer_cpu, b.reader_cpu);
+    printf("cpu: writer %.2f s, reader %.2f s; run-queue wait: writer %.2f s, reader %.2f s "
+           "(the writer's from its start: the fill included)\n",
+           b.writer_cpu, b.reader_cpu, b.writer_wait, b.reader_wait);
     sp_swap_store_free(b.s);
     unlink(path);
     if (tmp)
