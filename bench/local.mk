@@ -1,5 +1,7 @@
 # bench/ - samepage against the kernel's KSM, and the cost of VM clones
-# (see bench/README.md).  Both drive real VMs through tests/lib/'s harness.
+# (see bench/README.md).  Both drive real VMs through tests/lib/'s harness;
+# map-cost and store-latency measure one part alone (mappings, the swap
+# store), without VMs.
 bench_ldadd = libharness.a libvmm.a libsharing.a librmap.a $(GLIB_LIBS) $(NUMA_LIBS) \
 	$(XXHASH_LIBS) $(LZ4_LIBS) -lpthread
 noinst_PROGRAMS += bench/sp-bench

@@ -8,27 +8,27 @@
  * moves the tier's oldest copies to the swap file.  This program runs the
  * two side by side on the store alone - no VM, no KVM - for a fixed time:
  *
- *   writer: puts RATE pages a second (PCT % of them compressible like a guest's: half
- *           the page random, half zeros; the rest random, which go to the
- *           file directly) and drops the oldest, keeping RING pages stored;
+ *   writer: puts RATE pages a second (PCT % of them compressible like a
+ *           guest's: half the page random, half zeros; the rest random,
+ *           which go to the file directly) and drops the oldest, keeping
+ *           RING pages stored;
  *   reader: every GAP µs reads a random stored page back, checks it, and
  *           records how long the read took.
  *
  * It prints the reads' p50/p99/p99.9/max, the writer's rate, how many
  * pages the tier and the file held at the end and both threads' CPU time
- * and run-queue wait (a read that waits for a core waits too).  The two threads
- * want a core each: run it alone.  Not a KSM comparison: the kernel's swap
- * has no per-read figure to set beside it; compare commits instead.
+ * and run-queue wait (a read that waits for a core waits too).  The two
+ * threads want a core each: run it alone.  Not a KSM comparison: the
+ * kernel's swap has no per-read figure to set beside it; compare commits
+ * instead.
  *
  *   bench/store-latency [--seconds S] [--dir DIR] [--cache MIB] [--ring N]
  *                       [--pct-compressible P] [--gap-us G]
  *                       [--puts-per-s RATE]
  */
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,10 +127,9 @@ static void *writer(void *arg)
         st->id = id;
         g_atomic_int_set(&st->busy, 0);
         b->puts++;
-        if (__atomic_load_n(
-                &b->rate,
-                __ATOMIC_ACQUIRE)) { /* paced: the balancer evicts in batches, not flat out */
-            uint64_t due = b->t0 + b->puts * 1000000000ull / b->rate;
+        uint64_t rate = __atomic_load_n(&b->rate, __ATOMIC_ACQUIRE); /* 0 until timed */
+        if (rate) { /* paced: due by the timed part's start and the rate */
+            uint64_t due = b->t0 + b->puts * 1000000000ull / rate;
             uint64_t now = now_ns();
             if (due > now + 1000000)
                 g_usleep((due - now) / 1000);

@@ -693,10 +693,12 @@ static void test_compact_cow(void)
      * ~2,200).  The level is a balance of the guests' rewrites (real
      * time) and the engine's merges (CPU), so a neighbour that comes or
      * goes on a 2-core host moves it, and the lowest of ~30 samples is
-     * compared: a quarter of the first (inside the emulated host, where
+     * compared: an eighth of the first (inside the emulated host, where
      * merging is slow against the rewrites, seen: 1238 at 40 s, 531
-     * lowest, 1361 at 160 s) - a collapse is 200 times lower. */
-    g_assert_cmpuint(sharing_min, >=, sharing_first / 4);
+     * lowest, 1361 at 160 s; and 1538 at 40 s, 268 lowest, 1957 at 160 s,
+     * which failed the quarter this compared with until 2026-12-07) - a
+     * collapse is 200 times lower. */
+    g_assert_cmpuint(sharing_min, >=, sharing_first / 8);
     harness_expect_bytes_intact(h);
     harness_free(h);
 }
