@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store-latency.c - how long a read from samepage's swap store waits while
- * pages are being put into it (bench/README.md, "store-latency").
+ * pages are being put into it (bench/README.md, "no file I/O under the
+ * store's lock").
  *
  * A swap-in reads its slot (sp_swap_store_get) while the balancer puts
  * evicted pages (sp_swap_store_put), and a put into a full compressed tier
@@ -127,7 +128,7 @@ static void *writer(void *arg)
         st->id = id;
         g_atomic_int_set(&st->busy, 0);
         b->puts++;
-        uint64_t rate = __atomic_load_n(&b->rate, __ATOMIC_ACQUIRE); /* 0 until timed */
+        uint64_t rate = __atomic_load_n(&b->rate, __ATOMIC_ACQUIRE); /* 0: filling, or flat out */
         if (rate) { /* paced: due by the timed part's start and the rate */
             uint64_t due = b->t0 + b->puts * 1000000000ull / rate;
             uint64_t now = now_ns();
