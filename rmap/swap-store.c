@@ -106,6 +106,7 @@ typedef struct Pin {
 typedef struct Moving {
     uint32_t slot;
     uint64_t where; /* its entry's log counter */
+    uint32_t sum;   /* the page's checksum, for its FILE slot */
     bool ok;        /* decompressed to what was put and written */
     bool bad;       /* did not decompress to what was put */
 } Moving;
@@ -494,6 +495,8 @@ static bool tail_batch(SpSwapStore *s, uint64_t want)
         Moving *m = &s->moving[i];
         uint8_t *page = s->move_buf + (size_t)i * SP_PAGE_SIZE;
         m->bad = !cache_read(s, sums[i], entry_at(s, m->where), page);
+        /* (with CACHE_SUMS cache_read checked the page against its sum) */
+        m->sum = s->hdr->flags & SP_SWAP_STORE_CACHE_SUMS ? sums[i] : block_sum(page);
         m->ok = !m->bad && wrote_all && file_write(s, m->slot, page);
         wrote_all &= m->ok || m->bad;
     }
@@ -512,7 +515,7 @@ static bool tail_batch(SpSwapStore *s, uint64_t want)
             h->st.cache_bytes -= e->clen;
             h->st.file_pages++;
             if (m->ok) /* nothing true to write when bad: it turns LOST */
-                slot_to_file(s, m->slot, block_sum(s->move_buf + (size_t)i * SP_PAGE_SIZE));
+                slot_to_file(s, m->slot, m->sum);
             else
                 __atomic_store_n(&s->slots[m->slot].state, SLOT_LOST, __ATOMIC_RELEASE);
         }
