@@ -37,8 +37,8 @@
  *     disk: SpSwapConfig.test_read_delay_us): while a VM's swap-ins wait on
  *     it, samepaged's swap figures - behind the lock the balancer takes with
  *     the engine's held - answer in less than half of that, each time: the
- *     service thread does not hold that lock across a read.  Every page
- *     comes back, every byte verified.
+ *     service thread does not hold that lock across a read.  memload's
+ *     pages come back, each read from the file, every byte verified.
  */
 #include <stdio.h>
 #include <string.h>
