@@ -123,8 +123,7 @@ struct SpSwapStore {
     StoreHdr *hdr; /* the metadata memfd, mapped */
     Slot *slots;
     size_t meta_len;
-    uint8_t *cache;       /* the tier, mapped */
-    gulong read_delay_us; /* sp_swap_store_test_slow_reads; immutable after */
+    uint8_t *cache; /* the tier, mapped */
 };
 
 static size_t meta_bytes(uint64_t nslots)
@@ -651,11 +650,6 @@ GQuark sp_swap_store_error_quark(void)
     return g_quark_from_static_string("sp-swap-store-error-quark");
 }
 
-void sp_swap_store_test_slow_reads(SpSwapStore *s, gulong us)
-{
-    s->read_delay_us = us;
-}
-
 /* Read a FILE slot's block without the lock (held on entry and on return):
  * pinned meanwhile, so that a drop cannot free, punch or reuse it. */
 static bool file_read(SpSwapStore *s, uint32_t slot, void *page, const char **why, char **io)
@@ -665,8 +659,6 @@ static bool file_read(SpSwapStore *s, uint32_t slot, void *page, const char **wh
     bool sums = h->flags & SP_SWAP_STORE_SUMS;
     pin(s, slot);
     g_mutex_unlock(&s->lock);
-    if (s->read_delay_us)
-        g_usleep(s->read_delay_us);
     ssize_t n = pread(s->file_fd, page, SP_PAGE_SIZE, (off_t)slot * SP_PAGE_SIZE);
     int e = errno;
     bool ok = n == SP_PAGE_SIZE && (!sums || block_sum(page) == sum);

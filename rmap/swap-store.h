@@ -57,10 +57,6 @@ typedef struct SpSwapStoreStats {
 SpSwapStore *sp_swap_store_new(const char *path, uint64_t file_bytes, uint64_t cache_bytes,
                                GError **error);
 void sp_swap_store_free(SpSwapStore *s);
-/* Tests only (tests/test-swap /swap/slow-disk): every read from the swap
- * file takes `us` microseconds longer, as on a slow or busy disk.  Before
- * any other use of the store. */
-void sp_swap_store_test_slow_reads(SpSwapStore *s, gulong us);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(SpSwapStore, sp_swap_store_free)
 
 /* Store a page (4096 bytes); its slot, or SP_SWAP_NO_SLOT with an error

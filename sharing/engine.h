@@ -183,15 +183,13 @@ typedef struct SpEngineVmStats {
 
 /* Swap (docs/swap.md): samepaged's own store, limits, reclaim. */
 typedef struct SpSwapConfig {
-    const char *path;            /* the swap file (created, truncated) */
-    uint64_t file_bytes;         /* its size at most (sparse) */
-    uint64_t cache_bytes;        /* the compressed tier in memory (0: none) */
-    uint64_t host_limit;         /* bytes all VMs' guest RAM may occupy (0: no limit) */
-    bool pressure;               /* also reclaim when the host is short of memory */
-    uint32_t readahead;          /* pages of the faulting page's block sent with it, at most
-                                    (0: none; at most SP_SWAP_READAHEAD_MAX) */
-    uint32_t test_read_delay_us; /* tests only: each read from the swap file takes this much
-                                    longer, as on a slow disk (0: as the disk is) */
+    const char *path;     /* the swap file (created, truncated) */
+    uint64_t file_bytes;  /* its size at most (sparse) */
+    uint64_t cache_bytes; /* the compressed tier in memory (0: none) */
+    uint64_t host_limit;  /* bytes all VMs' guest RAM may occupy (0: no limit) */
+    bool pressure;        /* also reclaim when the host is short of memory */
+    uint32_t readahead;   /* pages of the faulting page's block sent with it, at most
+                             (0: none; at most SP_SWAP_READAHEAD_MAX) */
 } SpSwapConfig;
 #define SP_SWAP_READAHEAD_DEFAULT 7  /* with the faulting page: a block of 8, as Linux's */
 #define SP_SWAP_READAHEAD_MAX     14 /* what one answer holds */

@@ -121,7 +121,7 @@ static void store_pages(SpEngine *eng, ShSwap *sw, ShSwapVm *v, SpEngineVm *vm,
              * slot is stale: an orphan of a crash inside an eviction that
              * the store taken over brought (swap-adopt.c). */
             if (v->slot_of[g] - 1 != ZERO_SLOT)
-                sh_swap_drop(sw, v->slot_of[g] - 1);
+                sp_swap_store_drop(sw->store, v->slot_of[g] - 1);
             v->slot_of[g] = 0;
             v->out--;
         }
@@ -221,7 +221,7 @@ uint64_t sh_swap_evict_private(SpEngine *eng, SpEngineVm *vm, uint32_t max, uint
         /* Still in the VM: its slot is not needed. */
         uint32_t s1 = v->slot_of[gcopy[i]];
         if (s1 && s1 - 1 != ZERO_SLOT)
-            sh_swap_drop(sw, s1 - 1);
+            sp_swap_store_drop(sw->store, s1 - 1);
         v->slot_of[gcopy[i]] = 0;
         v->out--;
     }
@@ -255,7 +255,7 @@ bool sh_swap_punch(ShSwap *sw, int fd, uint64_t off, uint32_t slot, const char *
     if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(off * SP_PAGE_SIZE),
                   SP_PAGE_SIZE) < 0) {
         g_warning("event=swap-punch-failed file=%s error=\"%s\"", what, g_strerror(errno));
-        sh_swap_drop(sw, slot);
+        sp_swap_store_drop(sw->store, slot);
         return false;
     }
     sw->frames_out++;
@@ -423,7 +423,7 @@ uint64_t sh_swap_evict_frames(SpEngine *eng, uint64_t max, SpEngineVm *only)
             if (err)
                 sh_swap_store_full(sw, err);
             if (slot != SP_SWAP_NO_SLOT)
-                sh_swap_drop(sw, slot);
+                sp_swap_store_drop(sw->store, slot);
             g_mutex_unlock(&sw->lock);
             break;
         }

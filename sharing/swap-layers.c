@@ -46,9 +46,7 @@
  * Locking: as swap-evict.c for eviction (eng->lock, then swap->lock
  * around the lists); the service thread holds only swap->lock and touches
  * nothing but ShLayerFile, which lives until the group is forgotten or
- * swap ends - and which it looks up again by inode after a read made with
- * the lock let go that a drop overtook (restore_one, sh_swap_read): the
- * group may have been forgotten meanwhile.
+ * swap ends.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -102,25 +100,15 @@ bool sh_swap_layer_is_out(ShSwap *sw, uint64_t ino, uint64_t off)
 }
 
 /* One page back into its file (on a fault of faulter's, or NULL); lock
- * held (let go for the read: see sh_swap_read; lf may be gone after it,
- * then it is looked up again by its inode). */
+ * held. */
 static bool restore_one(ShSwap *sw, ShLayerFile *lf, uint64_t off, ShSwapVm *faulter,
                         GError **error)
 {
-    uint64_t ino = lf->ino;
-    uint32_t slot;
+    uint32_t slot = lf->slot1[off] - 1;
     uint8_t page[SP_PAGE_SIZE];
     g_autoptr(GError) err = NULL;
-    bool got, moved = false;
-    for (int tries = 0;; tries++) {
-        if (tries && (!(lf = file_find(sw, ino)) || off >= lf->npages || !lf->slot1[off]))
-            return true; /* back meanwhile, or its group gone */
-        slot = lf->slot1[off] - 1;
-        got = sh_swap_read(sw, slot, page, tries < SWAP_READ_TRIES, &moved, &err);
-        if (!moved)
-            break;
-    }
-    if (!got || pwrite(lf->fd, page, SP_PAGE_SIZE, (off_t)(off * SP_PAGE_SIZE)) != SP_PAGE_SIZE) {
+    if (!sp_swap_store_get(sw->store, slot, page, &err) ||
+        pwrite(lf->fd, page, SP_PAGE_SIZE, (off_t)(off * SP_PAGE_SIZE)) != SP_PAGE_SIZE) {
         if (!err)
             g_set_error(&err, G_IO_ERROR, g_io_error_from_errno(errno),
                         "cannot write the page back into its layer file: %s", g_strerror(errno));
@@ -131,7 +119,7 @@ static bool restore_one(ShSwap *sw, ShLayerFile *lf, uint64_t off, ShSwapVm *fau
         return false;
     }
     sh_swap_count_refault(sw, slot, faulter);
-    sh_swap_drop(sw, slot);
+    sp_swap_store_drop(sw->store, slot);
     lf->slot1[off] = 0;
     lf->back[off / 64] |= 1ULL << (off % 64);
     lf->out--;
@@ -147,9 +135,6 @@ bool sh_swap_layer_restore(ShSwap *sw, uint64_t ino, uint64_t off, ShSwapVm *fau
                            GError **error)
 {
     bool ok = true;
-    /* (restore_one lets the lock go: the list may change under a read; it
-     * is looked at afresh for each file, and a file skipped by a shift
-     * only when an older VM process named no inode - it asks again) */
     for (guint i = 0; i < sw->layer_files->len; i++) {
         ShLayerFile *lf = sw->layer_files->pdata[i];
         if ((!ino || lf->ino == ino) && off < lf->npages && lf->slot1[off])
@@ -171,7 +156,7 @@ void sh_swap_layers_restore_all(ShSwap *sw)
 /* Page off of lf is out and nobody's now: its slot goes; lock held. */
 static void slot_forget(ShSwap *sw, ShLayerFile *lf, uint64_t off)
 {
-    sh_swap_drop(sw, lf->slot1[off] - 1);
+    sp_swap_store_drop(sw->store, lf->slot1[off] - 1);
     lf->slot1[off] = 0;
     lf->out--;
     sw->layer_out--;

@@ -46,16 +46,7 @@
  * eng->lock, then swap->lock.  The service thread takes swap->lock only:
  * a VM whose agent thread waits for a swap-in (it touched an evicted page)
  * while the engine waits for that agent must still be served.  Nobody
- * holds swap->lock across a request to a VM process, nor across a read of
- * the store by the service thread (sh_swap_read): a read from the swap
- * file can take a disk's milliseconds, and the balancer takes swap->lock
- * with eng->lock held - the engine would wait for the disk.  The service
- * thread lets the lock go for its reads and, after, takes nothing it
- * looked up before as still standing unless no slot was dropped meanwhile
- * (ShSwap.drops: every slot of the store leaves through sh_swap_drop, under
- * the lock); otherwise it looks again.  Only the service thread does so:
- * its callers are written for it (they hold no pointer into the tables
- * across a read but ShSwapVm, which only it frees).
+ * holds swap->lock across a request to a VM process.
  */
 #ifndef SAMEPAGE_SHARING_SWAP_PRIV_H
 #define SAMEPAGE_SHARING_SWAP_PRIV_H
@@ -128,7 +119,6 @@ typedef struct ShSwap {
                              * take-over could not write back (holes their mappers must not
                              * read: SP_PROTO_SWAPANS_LOST) */
     uint32_t nlost;         /* atomics: lost's size, looked at without the lock */
-    uint64_t drops;         /* lock: slots dropped (sh_swap_drop), for sh_swap_read */
     uint64_t *frame_out;    /* by fid, atomics (see Locking) */
     uint32_t frame_out_len; /* words; eng->lock and lock to grow */
     uint64_t *gframe_out;   /* by group frame index: merged onto, its page out (eng->lock) */
@@ -165,17 +155,6 @@ ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm); /* lock held */
 void sh_swap_service_kick(ShSwap *sw);                 /* wake the service thread */
 void sh_swap_test_kill(ShSwap *sw, const char *point); /* tests only: SAMEPAGE_TEST_KILL */
 void sh_swap_slot_left(ShSwap *sw, uint32_t slot);     /* lock held: note when */
-void sh_swap_drop(ShSwap *sw, uint32_t slot);          /* lock held: the slot goes */
-/* slot's content into page (lock held on entry and on return).  The
- * service thread lets the lock go for the read when `unlocked` (see
- * Locking); then *moved says whether a slot was dropped meanwhile: if so,
- * what it read counts for nothing (false, no error) and whatever it looked
- * up before must be looked up again.  false with *error: unreadable. */
-bool sh_swap_read(ShSwap *sw, uint32_t slot, uint8_t *page, bool unlocked, bool *moved,
-                  GError **error);
-/* Reads with the lock let go before one is made with it held (which cannot
- * be told to look again): a slot dropped in each of them is rare. */
-#define SWAP_READ_TRIES   3
 #define SLOT_TIME_UNKNOWN UINT32_MAX
 void sh_swap_slot_left_unknown(ShSwap *sw, uint32_t slot); /* lock held: when is not known */
 bool sh_swap_slot_refault(ShSwap *sw, uint32_t slot);      /* lock held: back within 60 s? */

@@ -19,8 +19,7 @@
  * Anything that does not add up (a page that is not out, a bad space) is
  * answered with an error; the VM process logs it and asks again later.
  *
- * Locking: swap-priv.h.  The service thread takes swap->lock only, and
- * lets it go for its reads of the store (sh_swap_read).
+ * Locking: swap-priv.h.  The service thread takes swap->lock only.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,10 +34,6 @@
 #include "sharing/swap-priv.h"
 
 #define REFAULT_WINDOW_S 60
-
-/* Set in the service thread: it alone reads the store with the lock let
- * go (swap-priv.h, Locking). */
-static __thread bool in_service;
 
 static uint32_t now_s(void)
 {
@@ -68,33 +63,6 @@ bool sh_swap_slot_refault(ShSwap *sw, uint32_t slot)
 {
     return slot < sw->slot_time_len && sw->slot_time[slot] != SLOT_TIME_UNKNOWN &&
            now_s() - sw->slot_time[slot] < REFAULT_WINDOW_S;
-}
-
-void sh_swap_drop(ShSwap *sw, uint32_t slot)
-{
-    sp_swap_store_drop(sw->store, slot);
-    sw->drops++;
-}
-
-bool sh_swap_read(ShSwap *sw, uint32_t slot, uint8_t *page, bool unlocked, bool *moved,
-                  GError **error)
-{
-    *moved = false;
-    if (!unlocked || !in_service)
-        return sp_swap_store_get(sw->store, slot, page, error);
-    /* The store pins the slot while it reads it: dropped meanwhile, it is
-     * not reused under the read (rmap/swap-store.c); but it may be by the
-     * time we look again, for another content: hence drops. */
-    uint64_t drops = sw->drops;
-    g_mutex_unlock(&sw->lock);
-    bool ok = sp_swap_store_get(sw->store, slot, page, error);
-    g_mutex_lock(&sw->lock);
-    if (sw->drops != drops) {
-        *moved = true;
-        g_clear_error(error);
-        return false;
-    }
-    return ok;
 }
 
 ShSwapVm *sh_swap_vm_find(ShSwap *sw, SpEngineVm *vm)
@@ -139,25 +107,15 @@ void sh_swap_count_refault(ShSwap *sw, uint32_t slot, ShSwapVm *faulter)
 bool sh_swap_frame_restore(ShSwap *sw, uint64_t key, ShSwapVm *faulter, GError **error)
 {
     gpointer v;
-    uint32_t fid, slot;
+    if (!g_hash_table_lookup_extended(sw->frames, &key, NULL, &v))
+        return true; /* back already */
+    uint64_t val = *(uint64_t *)v;
+    uint32_t fid = (uint32_t)(val >> 32), slot = (uint32_t)val;
     uint32_t pool = (uint32_t)(key >> 32), off = (uint32_t)key;
+    int fd = pool < sw->pool_fds->len ? g_array_index(sw->pool_fds, int, pool) : -1;
     uint8_t page[SP_PAGE_SIZE];
     g_autoptr(GError) err = NULL;
-    bool got, moved = false;
-    for (int tries = 0;; tries++) {
-        /* (again after a read that a drop overtook: the frame may have
-         * gone, its pool offset be another frame's) */
-        if (!g_hash_table_lookup_extended(sw->frames, &key, NULL, &v))
-            return true; /* back already */
-        uint64_t val = *(uint64_t *)v;
-        fid = (uint32_t)(val >> 32);
-        slot = (uint32_t)val;
-        got = sh_swap_read(sw, slot, page, tries < SWAP_READ_TRIES, &moved, &err);
-        if (!moved)
-            break;
-    }
-    int fd = pool < sw->pool_fds->len ? g_array_index(sw->pool_fds, int, pool) : -1;
-    if (fd < 0 || !got ||
+    if (fd < 0 || !sp_swap_store_get(sw->store, slot, page, &err) ||
         pwrite(fd, page, SP_PAGE_SIZE, (off_t)off * SP_PAGE_SIZE) != SP_PAGE_SIZE) {
         if (!err)
             g_set_error(&err, G_IO_ERROR, g_io_error_from_errno(errno),
@@ -168,7 +126,7 @@ bool sh_swap_frame_restore(ShSwap *sw, uint64_t key, ShSwapVm *faulter, GError *
         return false;
     }
     sh_swap_count_refault(sw, slot, faulter);
-    sh_swap_drop(sw, slot);
+    sp_swap_store_drop(sw->store, slot);
     g_hash_table_remove(sw->frames, &key);
     frame_out_clear(sw, fid);
     if (fid / 64 < sw->frame_out_len)
@@ -223,7 +181,7 @@ static void page_back(ShSwap *sw, ShSwapVm *v, uint64_t gfn, bool faulted)
     uint32_t slot = v->slot_of[gfn] - 1;
     if (slot != ZERO_SLOT) {
         sh_swap_count_refault(sw, slot, faulted ? v : NULL);
-        sh_swap_drop(sw, slot);
+        sp_swap_store_drop(sw->store, slot);
     }
     v->slot_of[gfn] = 0;
     v->out--;
@@ -232,33 +190,15 @@ static void page_back(ShSwap *sw, ShSwapVm *v, uint64_t gfn, bool faulted)
     sw->swap_ins++;
 }
 
-/* The contents of v's private pages gfns[0..n), each out, into pages
- * (lock held; let go for the reads, as sh_swap_read says, when `unlocked`:
- * then true in *moved means nothing read counts, look again).  got[i]:
- * page i was read; the first page's error in *error. */
-static void pages_read(ShSwap *sw, ShSwapVm *v, const uint64_t *gfns, uint32_t n, uint8_t *pages,
-                       bool *got, bool unlocked, bool *moved, GError **error)
+/* The content of v's private page gfn, which is out, into page (lock held). */
+static bool page_content(ShSwap *sw, ShSwapVm *v, uint64_t gfn, uint8_t *page, GError **error)
 {
-    uint32_t slot[1 + SP_PROTO_SWAP_AHEAD_MAX];
-    for (uint32_t i = 0; i < n; i++)
-        slot[i] = v->slot_of[gfns[i]] - 1;
-    uint64_t drops = sw->drops;
-    if (unlocked && in_service)
-        g_mutex_unlock(&sw->lock);
-    else
-        unlocked = false;
-    for (uint32_t i = 0; i < n; i++) {
-        uint8_t *page = pages + (gsize)i * SP_PAGE_SIZE;
-        if (slot[i] == ZERO_SLOT)
-            memset(page, 0, SP_PAGE_SIZE);
-        got[i] = slot[i] == ZERO_SLOT ||
-                 sp_swap_store_get(sw->store, slot[i], page, i == 0 ? error : NULL);
+    uint32_t slot = v->slot_of[gfn] - 1;
+    if (slot == ZERO_SLOT) {
+        memset(page, 0, SP_PAGE_SIZE);
+        return true;
     }
-    if (unlocked)
-        g_mutex_lock(&sw->lock);
-    *moved = sw->drops != drops;
-    if (*moved)
-        g_clear_error(error);
+    return sp_swap_store_get(sw->store, slot, page, error);
 }
 
 /* v's page's content is gone: v is told so, with why (the reason its VM
@@ -320,37 +260,15 @@ static void serve_page(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, const SpProtoSwap
     const uint64_t *cand = NULL;
     if (r->left && sp_proto_read(r, &ahead, sizeof(ahead)))
         cand = sp_proto_read_array(r, MIN(ahead.n, (uint32_t)SP_PROTO_SWAP_AHEAD_MAX), 8);
-    uint32_t ncand = cand ? MIN(ahead.n, (uint32_t)SP_PROTO_SWAP_AHEAD_MAX) : 0;
-    /* The page, then those of the candidates that are out, as many as
-     * read-ahead and the limits allow; looked up again after a read that
-     * a drop overtook (pages_read). */
-    uint64_t gfns[1 + SP_PROTO_SWAP_AHEAD_MAX];
-    g_autofree uint8_t *pages = g_malloc((gsize)(1 + ncand) * SP_PAGE_SIZE);
-    bool got[1 + SP_PROTO_SWAP_AHEAD_MAX], moved = false;
-    uint32_t n;
-    for (int tries = 0;; tries++) {
-        if (!v->slot_of[in->gfn]) { /* (its slot went while we read: not out now) */
-            sp_proto_reply_error(v->chan, &m->hdr, "that page is not swapped out");
-            return;
-        }
-        uint32_t want = MIN(ncand, ahead_room(sw, v));
-        n = 0;
-        gfns[n++] = in->gfn;
-        for (uint32_t i = 0; i < ncand && n - 1 < want; i++) {
-            uint64_t g = cand[i];
-            if (g >= v->npages || !v->slot_of[g])
-                continue;
-            bool dup = false;
-            for (uint32_t j = 0; j < n && !dup; j++)
-                dup = gfns[j] == g;
-            if (!dup)
-                gfns[n++] = g;
-        }
-        pages_read(sw, v, gfns, n, pages, got, tries < SWAP_READ_TRIES, &moved, &err);
-        if (!moved)
-            break;
-    }
-    if (!got[0]) {
+    uint32_t want =
+        cand ? MIN(MIN(ahead.n, (uint32_t)SP_PROTO_SWAP_AHEAD_MAX), ahead_room(sw, v)) : 0;
+    /* answer: how, page, [n, gfns[n], pages[n]] */
+    gsize cap = sizeof(SpProtoSwapAnswer) + SP_PAGE_SIZE +
+                (cand ? sizeof(SpProtoSwapAhead) + want * (8 + SP_PAGE_SIZE) : 0);
+    g_autofree uint8_t *buf = g_malloc(cap);
+    SpProtoSwapAnswer *a = (SpProtoSwapAnswer *)buf;
+    *a = (SpProtoSwapAnswer){.how = SP_PROTO_SWAPANS_COPY};
+    if (!page_content(sw, v, in->gfn, buf + sizeof(*a), &err)) {
         /* The store cannot give it back (the swap file's I/O error, a
          * corrupt compressed copy): asked again, it would fail again, and
          * the guest wait on it for ever.  Its slot goes with the VM. */
@@ -361,37 +279,35 @@ static void serve_page(ShSwap *sw, ShSwapVm *v, SpProtoMsg *m, const SpProtoSwap
         reply_lost(v, m, err->message);
         return;
     }
-    /* answer: how, page, [k, gfns[k], pages[k]]: the candidates read (their
-     * indexes in gfns: sent) */
-    uint32_t sent[SP_PROTO_SWAP_AHEAD_MAX];
-    uint32_t k = 0;
-    for (uint32_t i = 1; i < n; i++)
-        if (got[i])
-            sent[k++] = i;
-    gsize len = sizeof(SpProtoSwapAnswer) + SP_PAGE_SIZE +
-                (cand ? sizeof(SpProtoSwapAhead) + (gsize)k * (8 + SP_PAGE_SIZE) : 0);
-    g_autofree uint8_t *buf = g_malloc(len);
-    SpProtoSwapAnswer a = {.how = SP_PROTO_SWAPANS_COPY};
-    memcpy(buf, &a, sizeof(a));
-    memcpy(buf + sizeof(a), pages, SP_PAGE_SIZE);
+    uint64_t sent[SP_PROTO_SWAP_AHEAD_MAX];
+    uint32_t n = 0;
+    uint8_t *pages = buf + sizeof(*a) + SP_PAGE_SIZE + sizeof(SpProtoSwapAhead) + want * 8;
+    for (uint32_t i = 0; i < want && cand; i++) {
+        uint64_t g = cand[i];
+        if (g >= v->npages || g == in->gfn || !v->slot_of[g])
+            continue;
+        bool dup = false;
+        for (uint32_t j = 0; j < n && !dup; j++)
+            dup = sent[j] == g;
+        if (dup || !page_content(sw, v, g, pages + (gsize)n * SP_PAGE_SIZE, NULL))
+            continue;
+        sent[n++] = g;
+    }
+    gsize len = sizeof(*a) + SP_PAGE_SIZE;
     if (cand) {
-        SpProtoSwapAhead out = {.n = k};
-        uint8_t *at = buf + sizeof(a) + SP_PAGE_SIZE;
-        memcpy(at, &out, sizeof(out));
-        at += sizeof(out);
-        for (uint32_t j = 0; j < k; j++)
-            memcpy(at + (gsize)j * 8, &gfns[sent[j]], 8);
-        at += (gsize)k * 8;
-        for (uint32_t j = 0; j < k; j++)
-            memcpy(at + (gsize)j * SP_PAGE_SIZE, pages + (gsize)sent[j] * SP_PAGE_SIZE,
-                   SP_PAGE_SIZE);
+        SpProtoSwapAhead out = {.n = n};
+        memcpy(buf + len, &out, sizeof(out));
+        memcpy(buf + len + sizeof(out), sent, (gsize)n * 8);
+        /* the pages follow the n gfns: close the gap left for `want` */
+        memmove(buf + len + sizeof(out) + (gsize)n * 8, pages, (gsize)n * SP_PAGE_SIZE);
+        len += sizeof(out) + (gsize)n * (8 + SP_PAGE_SIZE);
     }
     if (!sp_proto_reply(v->chan, &m->hdr, buf, (uint32_t)len, NULL, 0, NULL))
         return; /* it is going: the slots go with it */
     page_back(sw, v, in->gfn, true);
-    for (uint32_t j = 0; j < k; j++)
-        page_back(sw, v, gfns[sent[j]], false);
-    sw->prefetched += k;
+    for (uint32_t i = 0; i < n; i++)
+        page_back(sw, v, sent[i], false);
+    sw->prefetched += n;
 }
 
 static uint32_t space_pool(ShSwapVm *v, uint32_t space)
@@ -568,7 +484,7 @@ static void vm_free(ShSwap *sw, ShSwapVm *v)
     held_serve(sw, v, false);
     for (uint64_t g = 0; g < v->npages && !v->keep_slots; g++)
         if (v->slot_of[g] && v->slot_of[g] - 1 != ZERO_SLOT)
-            sh_swap_drop(sw, v->slot_of[g] - 1);
+            sp_swap_store_drop(sw->store, v->slot_of[g] - 1);
     if (v->chan >= 0)
         close(v->chan);
     g_free(v->slot_of);
@@ -581,7 +497,6 @@ static void vm_free(ShSwap *sw, ShSwapVm *v)
 static gpointer service_thread(gpointer opaque)
 {
     ShSwap *sw = opaque;
-    in_service = true;
     if (setpriority(PRIO_PROCESS, 0, SWAP_NICE) < 0)
         g_message("event=swap-nice-refused thread=service nice=%d error=\"%s\"", SWAP_NICE,
                   g_strerror(errno));
@@ -803,7 +718,7 @@ void sh_swap_frame_dropped(SpEngine *eng, uint32_t fid)
     g_mutex_lock(&sw->lock);
     gpointer v;
     if (g_hash_table_lookup_extended(sw->frames, &key, NULL, &v)) {
-        sh_swap_drop(sw, (uint32_t) * (uint64_t *)v);
+        sp_swap_store_drop(sw->store, (uint32_t) * (uint64_t *)v);
         g_hash_table_remove(sw->frames, &key);
         sw->frames_out--;
     }
@@ -857,8 +772,6 @@ bool sp_engine_enable_swap(SpEngine *eng, const SpSwapConfig *cfg, GError **erro
         sp_swap_store_new(cfg->path, cfg->file_bytes, cfg->cache_bytes, error);
     if (!store)
         return false;
-    if (cfg->test_read_delay_us)
-        sp_swap_store_test_slow_reads(store, cfg->test_read_delay_us);
     int wfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wfd < 0) {
         g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "eventfd: %s",

@@ -33,12 +33,6 @@
  *     read-ahead the frames its neighbouring pages map come back with a
  *     faulting one (faults at most a quarter of the frames back), without
  *     it one fault per frame.
- * /swap/slow-disk  every read from the swap file takes 0.4 s longer (a slow
- *     disk: SpSwapConfig.test_read_delay_us): while a VM's swap-ins wait on
- *     it, samepaged's swap figures - behind the lock the balancer takes with
- *     the engine's held - answer in less than half of that, each time: the
- *     service thread does not hold that lock across a read.  memload's
- *     pages come back, each read from the file, every byte verified.
  */
 #include <stdio.h>
 #include <string.h>
@@ -730,67 +724,6 @@ static void test_frame_read_ahead(void)
     g_assert_cmpuint(faults + 8, >=, back);
 }
 
-static void test_slow_disk(void)
-{
-    const uint32_t delay_us = 400000;
-    Harness *h = harness_new();
-    h->swap_readahead = 0; /* one read per fault */
-    h->swap_read_delay_us = delay_us;
-    SpEngineKnobs k = full_speed();
-    harness_use_engine(h, &k);
-    harness_use_swap(h, 0, 0); /* no compressed tier: every page to the file */
-    SpVm *vm = harness_add(h,
-                           "name=slow,mem=32M,vcpus=1,payload=memload,"
-                           "args=seed=9,pages=1024,rate=0,dup=0,interval=%d",
-                           (int)(30000 * harness_slow()));
-    harness_start_all(h);
-    verify_now(h, &vm, 1);
-    g_assert_true(harness_wait_scans(h->engine, 3, 60));
-    uint64_t out = sp_engine_swap_out(h->engine, NULL, true, false, 24);
-    g_assert_cmpuint(out, >=, 16);
-    /* (the guest touches some of them at once: counted from t0 on) */
-    gint64 t0 = g_get_monotonic_time(), max_swap = 0, max_eng = 0;
-    SpSwapStats sw0, sw;
-    sp_engine_get_swap_stats(h->engine, &sw0);
-    SpVmInfo info, now;
-    sp_vm_get_info(vm, &info);
-    g_assert_true(harness_command(vm, ML_CMD_RATE, 0, 30)); /* reads every page now */
-    uint64_t calls = 0;
-    /* until its round ends (pages of the guest's own that it does not
-     * read stay out) */
-    do {
-        gint64 t = g_get_monotonic_time();
-        sp_engine_get_swap_stats(h->engine, &sw);
-        gint64 t1 = g_get_monotonic_time();
-        SpEngineStats st;
-        sp_engine_get_stats(h->engine, &st);
-        max_swap = MAX(max_swap, t1 - t);
-        max_eng = MAX(max_eng, g_get_monotonic_time() - t1);
-        calls++;
-        g_usleep(5000);
-        sp_vm_get_info(vm, &now);
-    } while (now.rounds <= info.rounds &&
-             g_get_monotonic_time() - t0 < HARNESS_DEADLINE_S * harness_slow() * G_USEC_PER_SEC);
-    double took = (g_get_monotonic_time() - t0) / 1e6;
-    uint64_t back = sw.swap_ins - sw0.swap_ins;
-    uint64_t reads = (sw.bytes_read - sw0.bytes_read) / SP_PAGE_SIZE;
-    g_test_message("%" G_GUINT64_FORMAT " pages out, %" G_GUINT64_FORMAT " back (%" G_GUINT64_FORMAT
-                   " reads) in %.1f s (%.2f s a read); %" G_GUINT64_FORMAT
-                   " looks at the figures meanwhile: the swap figures took %.1f ms at most, "
-                   "the engine's %.1f ms",
-                   out, back, reads, took, delay_us / 1e6, calls, max_swap / 1000.0,
-                   max_eng / 1000.0);
-    g_assert_cmpuint(now.rounds, >, info.rounds);
-    g_assert_cmpuint(harness_integrity_count(h), ==, 0);
-    g_assert_cmpuint(back, >=, out / 2); /* memload's pages */
-    g_assert_cmpuint(reads, >=, back);   /* each from the file */
-    /* the disk was that slow (one read at a time; the first may have begun
-     * before t0) */
-    g_assert_cmpfloat(took, >=, (back - 1) * delay_us / 1e6 * 0.95);
-    g_assert_cmpint(max_swap, <, (gint64)delay_us / 2);
-    harness_free(h);
-}
-
 static void test_family_exit(void)
 {
     static const int orders[][3] = {{0, 1, 2}, {2, 1, 0}, {1, 0, 2}};
@@ -857,6 +790,5 @@ int main(int argc, char **argv)
     g_test_add_func("/swap/read-ahead", test_read_ahead);
     g_test_add_func("/swap/zero-pages-leave-as-zero", test_zero_pages_leave_as_zero);
     g_test_add_func("/swap/frame-read-ahead", test_frame_read_ahead);
-    g_test_add_func("/swap/slow-disk", test_slow_disk);
     return g_test_run();
 }

@@ -426,8 +426,7 @@ void harness_use_swap(Harness *h, uint64_t cache_bytes, uint64_t limit)
                       .file_bytes = 4ULL << 30,
                       .cache_bytes = cache_bytes,
                       .host_limit = limit,
-                      .readahead = h->swap_readahead,
-                      .test_read_delay_us = h->swap_read_delay_us};
+                      .readahead = h->swap_readahead};
     g_autoptr(GError) err = NULL;
     if (!sp_engine_enable_swap(h->engine, &c, &err))
         g_error("swap: %s", err->message);

@@ -36,16 +36,14 @@ typedef struct HarnessIntegrity {
 } HarnessIntegrity;
 
 typedef struct Harness {
-    SpVmHost *host;              /* VM processes: die with the test, accept test hooks */
-    SpEngine *engine;            /* NULL unless harness_use_engine() */
-    GPtrArray *vms;              /* SpVm* */
-    GMutex lock;                 /* protects the arrays below */
-    GArray *integrity;           /* HarnessIntegrity */
-    GPtrArray *console;          /* "name: line" strings */
-    bool echo;                   /* print console lines as TAP comments */
-    uint32_t swap_readahead;     /* harness_use_swap's read-ahead (default: samepage's) */
-    uint32_t swap_read_delay_us; /* harness_use_swap: reads from the swap file take this
-                                  * much longer (a slow disk; 0: none) */
+    SpVmHost *host;          /* VM processes: die with the test, accept test hooks */
+    SpEngine *engine;        /* NULL unless harness_use_engine() */
+    GPtrArray *vms;          /* SpVm* */
+    GMutex lock;             /* protects the arrays below */
+    GArray *integrity;       /* HarnessIntegrity */
+    GPtrArray *console;      /* "name: line" strings */
+    bool echo;               /* print console lines as TAP comments */
+    uint32_t swap_readahead; /* harness_use_swap's read-ahead (default: samepage's) */
 } Harness;
 
 Harness *harness_new(void);
